@@ -1,0 +1,489 @@
+/*
+ * xhal.h - the xhal public API: one tensor and kernel API over many accelerators.
+ *
+ * Conventions (hold for every function below unless its comment says otherwise):
+ *  - Every function returns an xhal_status. On failure a thread-local message
+ *    (xhal_last_error()) names what was wrong with the values involved, and no
+ *    output argument, tensor or buffer has been modified.
+ *  - Handles are opaque pointers. Passing NULL, a destroyed handle or a handle of
+ *    the wrong kind gives XHAL_ERROR_INVALID_HANDLE (destroyed handles are
+ *    detected through a registry of live handles and never dereferenced).
+ *    Destroying NULL is a no-op; destroying twice is detected and harmless.
+ *  - Ownership: *_create / *_destroy pairs. Devices belong to their context.
+ *    A tensor keeps its buffer alive; a view keeps its base's buffer alive; a
+ *    buffer is freed when its creator destroyed it and no tensor refers to it.
+ *  - Sizes are in elements (shape, strides) or in bytes (offsets, sizes) as named.
+ *  - Thread safety: a context and its devices may be used from any number of
+ *    threads at once. Buffers and tensors may be shared between threads as long
+ *    as no two threads write the same memory without ordering it themselves. A
+ *    stream is an in-order queue: submit to one stream from one thread at a time
+ *    (different threads with different streams is the intended pattern).
+ *  - Operations are enqueued on a stream and may complete asynchronously;
+ *    xhal_stream_synchronize() waits for them. Host<->device transfers
+ *    (xhal_tensor_write / xhal_tensor_read / xhal_buffer_write / xhal_buffer_read)
+ *    are blocking: when they return the host memory may be reused or read.
+ *
+ * This header is C11 and usable from C++.
+ */
+#ifndef XHAL_XHAL_H
+#define XHAL_XHAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define XHAL_API __declspec(dllexport)
+#else
+#define XHAL_API __attribute__((visibility("default")))
+#endif
+
+/* ------------------------------------------------------------------------- */
+/* Version                                                                    */
+/* ------------------------------------------------------------------------- */
+#define XHAL_VERSION_MAJOR 0
+#define XHAL_VERSION_MINOR 1
+#define XHAL_VERSION_PATCH 0
+
+/* Library version as "MAJOR.MINOR.PATCH"; static string, never fails. */
+XHAL_API const char *xhal_version(void);
+
+/* ------------------------------------------------------------------------- */
+/* Status and errors                                                          */
+/* ------------------------------------------------------------------------- */
+typedef enum xhal_status {
+    XHAL_OK = 0,
+    XHAL_ERROR_INVALID_ARGUMENT = 1, /* a value is out of its documented domain */
+    XHAL_ERROR_INVALID_HANDLE = 2,   /* NULL, destroyed, wrong kind or wrong context */
+    XHAL_ERROR_DTYPE_MISMATCH = 3,   /* dtypes disagree or are not accepted */
+    XHAL_ERROR_SHAPE_MISMATCH = 4,   /* shapes do not agree / do not broadcast */
+    XHAL_ERROR_OUT_OF_RANGE = 5,     /* a view, offset or index lies outside its buffer */
+    XHAL_ERROR_OVERFLOW = 6,         /* an element count or byte size overflows */
+    XHAL_ERROR_OUT_OF_MEMORY = 7,    /* host or device allocation failed */
+    XHAL_ERROR_UNSUPPORTED = 8,      /* this device/backend cannot do this (message says why) */
+    XHAL_ERROR_UNAVAILABLE = 9,      /* a backend, library or driver is not usable */
+    XHAL_ERROR_NOT_FOUND = 10,       /* a named device, file or tensor does not exist */
+    XHAL_ERROR_WRONG_DEVICE = 11,    /* a tensor lives on another device than the stream */
+    XHAL_ERROR_IO = 12,              /* reading or writing a file failed */
+    XHAL_ERROR_CORRUPT_DATA = 13,    /* a file or header is malformed */
+    XHAL_ERROR_ABI_MISMATCH = 14,    /* a plugin was built for another ABI version */
+    XHAL_ERROR_BACKEND = 15,         /* the backend or driver reported a failure */
+    XHAL_ERROR_INTERNAL = 16         /* a bug in xhal: please report it */
+} xhal_status;
+
+/* Stable upper-case name of a status, e.g. "XHAL_ERROR_OUT_OF_RANGE". */
+XHAL_API const char *xhal_status_name(xhal_status status);
+
+/* The calling thread's message for the most recent failing call ("" if none).
+ * Valid until the next xhal call on this thread. */
+XHAL_API const char *xhal_last_error(void);
+
+/* ------------------------------------------------------------------------- */
+/* Data types                                                                 */
+/* ------------------------------------------------------------------------- */
+typedef enum xhal_dtype {
+    XHAL_DTYPE_INVALID = 0,
+    XHAL_DTYPE_F32 = 1,
+    XHAL_DTYPE_F16 = 2,  /* IEEE binary16 */
+    XHAL_DTYPE_BF16 = 3, /* bfloat16 */
+    XHAL_DTYPE_F64 = 4,
+    XHAL_DTYPE_I8 = 5,
+    XHAL_DTYPE_U8 = 6,
+    XHAL_DTYPE_I32 = 7,
+    XHAL_DTYPE_I64 = 8,
+    XHAL_DTYPE_COUNT_ = 9
+} xhal_dtype;
+
+#define XHAL_DTYPE_BIT(dt) (1u << (unsigned)(dt))
+
+/* Size of one element in bytes; 0 for an invalid dtype. */
+XHAL_API size_t xhal_dtype_size(xhal_dtype dtype);
+/* Lower-case name ("f32", "bf16", ...); "invalid" for an unknown value. */
+XHAL_API const char *xhal_dtype_name(xhal_dtype dtype);
+/* Parse a name as returned by xhal_dtype_name. XHAL_ERROR_INVALID_ARGUMENT if unknown. */
+XHAL_API xhal_status xhal_dtype_from_name(const char *name, xhal_dtype *out);
+
+/* ------------------------------------------------------------------------- */
+/* Logging                                                                    */
+/* ------------------------------------------------------------------------- */
+typedef enum xhal_log_level {
+    XHAL_LOG_OFF = 0,
+    XHAL_LOG_ERROR = 1,
+    XHAL_LOG_WARN = 2,
+    XHAL_LOG_INFO = 3,
+    XHAL_LOG_DEBUG = 4
+} xhal_log_level;
+
+/* ------------------------------------------------------------------------- */
+/* Context, backends, devices                                                 */
+/* ------------------------------------------------------------------------- */
+typedef struct xhal_context xhal_context;
+typedef struct xhal_device xhal_device;
+typedef struct xhal_buffer xhal_buffer;
+typedef struct xhal_tensor xhal_tensor;
+typedef struct xhal_stream xhal_stream;
+typedef struct xhal_event xhal_event;
+
+/* Do not search the install's plugin folder (next to libxhal); only the folders in
+ * plugin_path and XHAL_PLUGIN_PATH. Useful for tests and for embedding. */
+#define XHAL_CONTEXT_NO_DEFAULT_PLUGINS 0x1u
+/* Ignore the XHAL_PLUGIN_PATH environment variable. */
+#define XHAL_CONTEXT_IGNORE_ENV_PATH 0x2u
+
+typedef struct xhal_context_options {
+    uint32_t struct_size;    /* sizeof(xhal_context_options): lets the struct grow */
+    uint32_t flags;          /* XHAL_CONTEXT_* */
+    const char *plugin_path; /* extra plugin folders, colon-separated, searched first; may be NULL */
+    int log_level;           /* xhal_log_level; -1 means: from XHAL_LOG (default: off) */
+} xhal_context_options;
+
+/* Fill *opts with defaults (struct_size set, no flags, no path, log level -1). */
+XHAL_API void xhal_context_options_init(xhal_context_options *opts);
+
+/* Create a context: load every backend plugin found in (1) opts->plugin_path,
+ * (2) XHAL_PLUGIN_PATH, (3) the plugin folder of the installation (the folder
+ * "xhal" beside libxhal), in that order. Only absolute folders are searched;
+ * the current directory never is. A plugin that fails to load is listed by
+ * xhal_backend_get_info as unavailable with its reason; it never makes
+ * context creation fail. opts may be NULL (defaults).
+ * Errors: INVALID_ARGUMENT (bad opts), OUT_OF_MEMORY. */
+XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_context **out);
+
+/* Destroy a context with every buffer, tensor, stream and event still alive in it,
+ * then unload its plugins. Waits for outstanding work. NULL is a no-op. */
+XHAL_API xhal_status xhal_context_destroy(xhal_context *ctx);
+
+typedef enum xhal_backend_state {
+    XHAL_BACKEND_LOADED = 0,      /* usable; may still have zero devices */
+    XHAL_BACKEND_UNAVAILABLE = 1  /* reason says why: library not found, ABI mismatch, init failed... */
+} xhal_backend_state;
+
+typedef struct xhal_backend_info {
+    char name[32];          /* backend name from its table ("cpu", "opencl", "cuda"), or the file name */
+    char version[32];       /* plugin's own version string */
+    char path[512];         /* file the plugin was loaded from */
+    char reason[512];       /* why it is unavailable; "" when loaded */
+    uint32_t abi_version;   /* ABI version the plugin declared (0 if unknown) */
+    int32_t state;          /* xhal_backend_state */
+    int32_t device_count;   /* devices it provides (0 when unavailable) */
+} xhal_backend_info;
+
+/* Number of backends found (loaded or not). */
+XHAL_API xhal_status xhal_backend_count(xhal_context *ctx, int *count);
+/* Info of backend i in [0, count). */
+XHAL_API xhal_status xhal_backend_get_info(xhal_context *ctx, int index, xhal_backend_info *info);
+
+/* Capability flags of a device. */
+#define XHAL_CAP_F16_COMPUTE 0x1u     /* native half arithmetic (else: f16 storage, f32 math) */
+#define XHAL_CAP_F64 0x2u             /* f64 arithmetic */
+#define XHAL_CAP_HOST_MEMORY 0x4u     /* device memory is host memory */
+#define XHAL_CAP_EVENT_TIMING 0x8u    /* events carry device timestamps */
+#define XHAL_CAP_PEER_COPY 0x10u      /* direct copies to some other devices of its backend */
+#define XHAL_CAP_CUSTOM_KERNELS 0x20u /* xhal_program_create / xhal_kernel_launch work */
+#define XHAL_CAP_PINNED_HOST 0x40u    /* pinned host staging memory */
+
+typedef struct xhal_device_info {
+    char spec[48];           /* "backend:index", e.g. "opencl:1" (filled by the core) */
+    char backend[32];        /* backend name */
+    char name[128];          /* marketing / driver device name */
+    char vendor[64];         /* e.g. "NVIDIA", "Huawei", "PoCL" */
+    char family[64];         /* chip family, e.g. "Hopper", "cpu-x86_64", "pocl-cpu" */
+    char arch[64];           /* e.g. "sm_90", "haswell", "gfx906" */
+    char driver_version[64]; /* driver / runtime version string */
+    char pci_bus_id[32];     /* "0000:3b:00.0" (domain:bus:device.function, lower-case hex) or "" */
+    uint64_t total_memory;   /* bytes */
+    uint64_t free_memory;    /* bytes, at the time of the call (best effort) */
+    int32_t compute_units;   /* SMs, CUs, cores... */
+    int32_t index;           /* index of the device within its backend */
+    uint32_t dtypes;         /* XHAL_DTYPE_BIT(dt) for every dtype the device stores */
+    uint32_t caps;           /* XHAL_CAP_* */
+} xhal_device_info;
+
+/* Number of devices across every loaded backend. */
+XHAL_API xhal_status xhal_device_count(xhal_context *ctx, int *count);
+/* Device i in [0, count), in backend load order then device order. */
+XHAL_API xhal_status xhal_device_get(xhal_context *ctx, int index, xhal_device **out);
+/* Device by spec: "cpu", "cpu:0", "opencl:1", "cuda:0". "name" alone means "name:0".
+ * Errors: INVALID_ARGUMENT (malformed spec), NOT_FOUND (no such backend or index;
+ * the message lists the devices present), UNAVAILABLE (backend present but unavailable,
+ * with its reason). */
+XHAL_API xhal_status xhal_device_find(xhal_context *ctx, const char *spec, xhal_device **out);
+/* Fill *info (queries free memory now). */
+XHAL_API xhal_status xhal_device_get_info(xhal_device *dev, xhal_device_info *info);
+
+/* ------------------------------------------------------------------------- */
+/* Buffers: untyped device memory                                             */
+/* ------------------------------------------------------------------------- */
+
+/* Allocate size bytes (size > 0) on dev. Contents are undefined.
+ * Errors: INVALID_ARGUMENT (size 0), OUT_OF_MEMORY (message gives size and device). */
+XHAL_API xhal_status xhal_buffer_create(xhal_device *dev, uint64_t size, xhal_buffer **out);
+/* Drop the caller's reference; memory is freed once no tensor uses it. */
+XHAL_API xhal_status xhal_buffer_destroy(xhal_buffer *buf);
+XHAL_API xhal_status xhal_buffer_size(xhal_buffer *buf, uint64_t *size);
+/* Blocking byte copies between host memory and [offset, offset+size) of buf.
+ * The stream orders them after work already queued on it. */
+XHAL_API xhal_status xhal_buffer_write(xhal_stream *stream, xhal_buffer *buf, uint64_t offset,
+                                       const void *src, uint64_t size);
+XHAL_API xhal_status xhal_buffer_read(xhal_stream *stream, xhal_buffer *buf, uint64_t offset,
+                                      void *dst, uint64_t size);
+
+/* ------------------------------------------------------------------------- */
+/* Tensors and views                                                          */
+/* ------------------------------------------------------------------------- */
+#define XHAL_MAX_DIMS 8
+
+/* A new contiguous (row-major) tensor with its own buffer on dev. ndim in [0, 8];
+ * ndim 0 is a scalar. A dimension may be 0 (empty tensor, no memory is touched).
+ * Errors: INVALID_ARGUMENT (ndim, negative dim, dtype), OVERFLOW, OUT_OF_MEMORY. */
+XHAL_API xhal_status xhal_tensor_create(xhal_device *dev, xhal_dtype dtype, int ndim,
+                                        const int64_t *shape, xhal_tensor **out);
+/* A tensor over an existing buffer. strides may be NULL (row-major). Strides are in
+ * elements and may be 0 (broadcast) but not negative. Every element addressed must
+ * lie inside the buffer: OUT_OF_RANGE otherwise; OVERFLOW if the arithmetic does.
+ * byte_offset must be a multiple of the dtype size. */
+XHAL_API xhal_status xhal_tensor_from_buffer(xhal_buffer *buf, xhal_dtype dtype, int ndim,
+                                             const int64_t *shape, const int64_t *strides,
+                                             uint64_t byte_offset, xhal_tensor **out);
+XHAL_API xhal_status xhal_tensor_destroy(xhal_tensor *t);
+
+XHAL_API xhal_status xhal_tensor_dtype(xhal_tensor *t, xhal_dtype *dtype);
+/* ndim, and up to XHAL_MAX_DIMS entries of shape/strides (each pointer may be NULL). */
+XHAL_API xhal_status xhal_tensor_shape(xhal_tensor *t, int *ndim, int64_t *shape, int64_t *strides);
+XHAL_API xhal_status xhal_tensor_numel(xhal_tensor *t, int64_t *numel);
+XHAL_API xhal_status xhal_tensor_byte_offset(xhal_tensor *t, uint64_t *offset);
+XHAL_API xhal_status xhal_tensor_device(xhal_tensor *t, xhal_device **dev);
+XHAL_API xhal_status xhal_tensor_buffer(xhal_tensor *t, xhal_buffer **buf);
+/* 1 if the tensor is row-major contiguous (size-1 dimensions ignore their stride). */
+XHAL_API xhal_status xhal_tensor_is_contiguous(xhal_tensor *t, int *contiguous);
+
+/* Views share memory with t and keep its buffer alive. Negative axes count from the end.
+ * slice: elements start, start+step, ... < stop along axis; step >= 1; start/stop are
+ * clamped like Python's (negative means from the end). */
+XHAL_API xhal_status xhal_tensor_slice(xhal_tensor *t, int axis, int64_t start, int64_t stop,
+                                       int64_t step, xhal_tensor **out);
+/* perm is a permutation of [0, ndim). */
+XHAL_API xhal_status xhal_tensor_permute(xhal_tensor *t, const int *perm, xhal_tensor **out);
+XHAL_API xhal_status xhal_tensor_transpose(xhal_tensor *t, int axis0, int axis1, xhal_tensor **out);
+/* Reshape a contiguous tensor; one entry may be -1 (inferred). A non-contiguous t gives
+ * INVALID_ARGUMENT (copy it with xhal_contiguous first). */
+XHAL_API xhal_status xhal_tensor_reshape(xhal_tensor *t, int ndim, const int64_t *shape,
+                                         xhal_tensor **out);
+/* Broadcast to shape (numpy rules; new leading dims; size-1 dims get stride 0). */
+XHAL_API xhal_status xhal_tensor_expand(xhal_tensor *t, int ndim, const int64_t *shape,
+                                        xhal_tensor **out);
+
+/* Blocking transfers of a whole tensor's elements, in row-major logical order, between
+ * host memory and the tensor (which may be a strided view: only its elements are
+ * written). size must equal numel * dtype size. */
+XHAL_API xhal_status xhal_tensor_write(xhal_stream *stream, xhal_tensor *t, const void *src,
+                                       uint64_t size);
+XHAL_API xhal_status xhal_tensor_read(xhal_stream *stream, xhal_tensor *t, void *dst, uint64_t size);
+
+/* ------------------------------------------------------------------------- */
+/* Streams and events                                                         */
+/* ------------------------------------------------------------------------- */
+XHAL_API xhal_status xhal_stream_create(xhal_device *dev, xhal_stream **out);
+/* Waits for the stream's work, then destroys it. */
+XHAL_API xhal_status xhal_stream_destroy(xhal_stream *stream);
+/* Wait until everything queued on the stream has finished. An asynchronous failure of
+ * queued work is reported here. */
+XHAL_API xhal_status xhal_stream_synchronize(xhal_stream *stream);
+XHAL_API xhal_status xhal_stream_device(xhal_stream *stream, xhal_device **dev);
+
+XHAL_API xhal_status xhal_event_create(xhal_device *dev, xhal_event **out);
+XHAL_API xhal_status xhal_event_destroy(xhal_event *ev);
+/* Mark the point after all work queued so far on stream (same device as the event). */
+XHAL_API xhal_status xhal_event_record(xhal_event *ev, xhal_stream *stream);
+/* Make later work on stream wait for ev (which may be on another device). INVALID_ARGUMENT
+ * if ev was never recorded. */
+XHAL_API xhal_status xhal_stream_wait_event(xhal_stream *stream, xhal_event *ev);
+/* Block the host until ev has completed. */
+XHAL_API xhal_status xhal_event_synchronize(xhal_event *ev);
+/* Milliseconds between two recorded, completed events of one device. */
+XHAL_API xhal_status xhal_event_elapsed_ms(xhal_event *start, xhal_event *end, double *ms);
+
+/* ------------------------------------------------------------------------- */
+/* Data movement                                                              */
+/* ------------------------------------------------------------------------- */
+
+/* dst = src, elementwise over equal shapes. Any strides; dtypes may differ (a cast:
+ * floats to f16/bf16 round to nearest even; floats to integers truncate toward zero
+ * and saturate; NaN to integer gives 0). src and dst may be on different devices, even of
+ * different backends: the stream must then belong to one of the two, and the copy is
+ * complete when the call returns. Overlapping src and dst memory is INVALID_ARGUMENT. */
+XHAL_API xhal_status xhal_copy(xhal_stream *stream, xhal_tensor *src, xhal_tensor *dst);
+/* Every element of t = value (converted as by xhal_copy). */
+XHAL_API xhal_status xhal_fill(xhal_stream *stream, xhal_tensor *t, double value);
+/* A new contiguous tensor on the same device holding a copy of t (in t's dtype, or in
+ * dtype when it is not XHAL_DTYPE_INVALID). */
+XHAL_API xhal_status xhal_contiguous(xhal_stream *stream, xhal_tensor *t, xhal_dtype dtype,
+                                     xhal_tensor **out);
+
+/* ------------------------------------------------------------------------- */
+/* The op catalogue (semantics, dtypes and tolerances: conformance/OPS.md)    */
+/* ------------------------------------------------------------------------- */
+/* Op identifiers are part of the ABI: values never change, new ops get new values. */
+typedef enum xhal_op {
+    XHAL_OP_INVALID = 0,
+    XHAL_OP_COPY = 1, /* strided copy with cast */
+    XHAL_OP_FILL = 2,
+    /* unary */
+    XHAL_OP_NEG = 10,
+    XHAL_OP_ABS = 11,
+    XHAL_OP_EXP = 12,
+    XHAL_OP_LOG = 13,
+    XHAL_OP_SQRT = 14,
+    XHAL_OP_RSQRT = 15,
+    XHAL_OP_TANH = 16,
+    XHAL_OP_SIGMOID = 17,
+    XHAL_OP_RELU = 18,
+    XHAL_OP_SILU = 19,
+    XHAL_OP_GELU = 20,      /* x * Phi(x), erf form */
+    XHAL_OP_GELU_TANH = 21, /* tanh approximation */
+    /* binary, numpy broadcasting */
+    XHAL_OP_ADD = 30,
+    XHAL_OP_SUB = 31,
+    XHAL_OP_MUL = 32,
+    XHAL_OP_DIV = 33,
+    XHAL_OP_MAXIMUM = 34,
+    XHAL_OP_MINIMUM = 35,
+    XHAL_OP_SCALE = 40, /* alpha * x + beta */
+    /* reductions over one axis */
+    XHAL_OP_SUM = 50,
+    XHAL_OP_MEAN = 51,
+    XHAL_OP_MAX = 52,
+    XHAL_OP_ARGMAX = 53,
+    /* normalization */
+    XHAL_OP_SOFTMAX = 60,
+    XHAL_OP_RMS_NORM = 61,
+    XHAL_OP_LAYER_NORM = 62,
+    /* linear algebra */
+    XHAL_OP_MATMUL = 70,
+    /* indexing and transformer blocks */
+    XHAL_OP_GATHER = 80,
+    XHAL_OP_ROPE = 81,
+    XHAL_OP_ATTENTION = 82,
+    XHAL_OP_CONCAT = 83, /* composed in the core from XHAL_OP_COPY into slices of out */
+    XHAL_OP_MAX_ID_ = 84
+} xhal_op;
+
+/* Lower-case name ("add", "rms_norm"...); "invalid" for unknown values. */
+XHAL_API const char *xhal_op_name(xhal_op op);
+XHAL_API xhal_status xhal_op_from_name(const char *name, xhal_op *out);
+
+/* Every op below: inputs and out on the stream's device (WRONG_DEVICE otherwise); out is
+ * written, inputs are not; out must not overlap an input unless noted (elementwise ops
+ * allow out to be exactly an input). Float ops take f32, f16 and bf16 (computed in f32),
+ * and f64 where the device reports XHAL_CAP_F64. The device may answer UNSUPPORTED
+ * (message names op, dtype and device). */
+
+/* Unary elementwise: op in NEG..GELU_TANH; x and out of one dtype and one shape. */
+XHAL_API xhal_status xhal_unary(xhal_stream *stream, xhal_op op, xhal_tensor *x, xhal_tensor *out);
+/* Binary elementwise: op in ADD..MINIMUM; a and b broadcast (numpy) to out's shape;
+ * all three of one dtype (f32/f16/bf16/f64, and i32/i64 for ADD/SUB/MUL/MAXIMUM/MINIMUM). */
+XHAL_API xhal_status xhal_binary(xhal_stream *stream, xhal_op op, xhal_tensor *a, xhal_tensor *b,
+                                 xhal_tensor *out);
+XHAL_API xhal_status xhal_add(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, xhal_tensor *out);
+XHAL_API xhal_status xhal_mul(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, xhal_tensor *out);
+/* out = alpha * x + beta. */
+XHAL_API xhal_status xhal_scale(xhal_stream *stream, xhal_tensor *x, double alpha, double beta,
+                                xhal_tensor *out);
+/* Reduce over axis: op in SUM, MEAN, MAX (out has x's dtype) or ARGMAX (out is i32 or
+ * i64; first index of the maximum; NaN counts as the maximum). With keepdims the axis
+ * stays with size 1, otherwise it is removed. The axis must not be empty for MAX/ARGMAX. */
+XHAL_API xhal_status xhal_reduce(xhal_stream *stream, xhal_op op, xhal_tensor *x, int axis,
+                                 int keepdims, xhal_tensor *out);
+/* Softmax over the last axis of scale*x (scale 0 means 1). With causal, x is read as
+ * [..., Sq, Sk] and row i sees columns j <= i + (Sk - Sq) (bottom-right aligned, as with
+ * a KV cache); masked entries become 0. Needs ndim >= 2 when causal and Sk >= Sq. */
+XHAL_API xhal_status xhal_softmax(xhal_stream *stream, xhal_tensor *x, double scale, int causal,
+                                  xhal_tensor *out);
+/* out = x / sqrt(mean(x^2 over last axis) + eps) * weight; weight [D] or NULL. */
+XHAL_API xhal_status xhal_rms_norm(xhal_stream *stream, xhal_tensor *x, xhal_tensor *weight,
+                                   double eps, xhal_tensor *out);
+/* out = (x - mean) / sqrt(var + eps) * weight + bias over the last axis; weight and bias
+ * [D] or NULL. Variance is the biased (population) variance. */
+XHAL_API xhal_status xhal_layer_norm(xhal_stream *stream, xhal_tensor *x, xhal_tensor *weight,
+                                     xhal_tensor *bias, double eps, xhal_tensor *out);
+/* out = alpha * op(a) @ op(b) + beta * out, op(t) = t or t transposed over its last two
+ * axes. a [..., M, K], b [..., K, N] after the transposes; batch dims broadcast (numpy);
+ * ndim >= 2 for a and b. f16/bf16 accumulate in f32. With beta == 0 out is not read
+ * (NaN in out does not propagate). */
+XHAL_API xhal_status xhal_matmul(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, int trans_a,
+                                 int trans_b, double alpha, double beta, xhal_tensor *out);
+/* out[i..., :] = table[indices[i...], :]: table [V, D...], indices i32/i64 of any shape,
+ * out [indices.shape..., D...] in table's dtype. An index outside [0, V) gives
+ * OUT_OF_RANGE naming it, with out untouched. */
+XHAL_API xhal_status xhal_gather(xhal_stream *stream, xhal_tensor *table, xhal_tensor *indices,
+                                 xhal_tensor *out);
+
+typedef enum xhal_rope_layout {
+    XHAL_ROPE_HALF = 0,       /* rotate-half (Hugging Face Llama): pairs (i, i + rot/2) */
+    XHAL_ROPE_INTERLEAVED = 1 /* pairs (2i, 2i+1) (GPT-J, llama.c) */
+} xhal_rope_layout;
+
+/* Rotary position embedding of x [..., S, H, D] (seq_axis names the S axis; the last
+ * axis is the head dim D). Token s has position pos_offset + s; pair k of the first
+ * rotary_dims entries (even, <= D; 0 means D) rotates by angle pos * theta^(-2k/rotary_dims).
+ * The remaining D - rotary_dims entries are copied. out may be x. */
+XHAL_API xhal_status xhal_rope(xhal_stream *stream, xhal_tensor *x, int seq_axis, double theta,
+                               int64_t pos_offset, int rotary_dims, xhal_rope_layout layout,
+                               xhal_tensor *out);
+/* Scaled dot-product attention with grouped-query heads:
+ * q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv];
+ * Hq a multiple of Hkv (query head h uses kv head h / (Hq/Hkv)); Sk >= Sq when causal.
+ * mask, if not NULL, is additive and broadcasts to [B, Hq, Sq, Sk]. scale 0 means
+ * 1/sqrt(D). causal: query i sees keys j <= i + (Sk - Sq). A row with no visible key gives 0. */
+XHAL_API xhal_status xhal_attention(xhal_stream *stream, xhal_tensor *q, xhal_tensor *k,
+                                    xhal_tensor *v, xhal_tensor *mask, double scale, int causal,
+                                    xhal_tensor *out);
+/* Concatenate n tensors (n >= 1) along axis into out; all of out's dtype, equal shapes
+ * except along axis, whose sizes sum to out's. */
+XHAL_API xhal_status xhal_concat(xhal_stream *stream, xhal_tensor *const *inputs, int n, int axis,
+                                 xhal_tensor *out);
+
+/* ------------------------------------------------------------------------- */
+/* Custom kernels (devices with XHAL_CAP_CUSTOM_KERNELS)                      */
+/* ------------------------------------------------------------------------- */
+typedef struct xhal_program xhal_program;
+
+/* Compile source written in the portable kernel dialect (backends/kernels/README.md).
+ * options are passed to the device compiler (may be NULL). A compile error gives
+ * XHAL_ERROR_BACKEND with the compiler log in the message. */
+XHAL_API xhal_status xhal_program_create(xhal_device *dev, const char *source, const char *options,
+                                         xhal_program **out);
+XHAL_API xhal_status xhal_program_destroy(xhal_program *prog);
+
+typedef enum xhal_kernel_arg_kind {
+    XHAL_ARG_TENSOR = 0, /* passes a pointer to the tensor's first element */
+    XHAL_ARG_I32 = 1,
+    XHAL_ARG_I64 = 2,
+    XHAL_ARG_F32 = 3
+} xhal_kernel_arg_kind;
+
+typedef struct xhal_kernel_arg {
+    int32_t kind; /* xhal_kernel_arg_kind */
+    union {
+        xhal_tensor *tensor;
+        int32_t i32;
+        int64_t i64;
+        float f32;
+    } value;
+} xhal_kernel_arg;
+
+/* Launch kernel `name` over global_size[0..dims) work items in groups of local_size
+ * (NULL: the backend picks). dims in [1, 3]. */
+XHAL_API xhal_status xhal_kernel_launch(xhal_stream *stream, xhal_program *prog, const char *name,
+                                        int dims, const uint64_t *global_size,
+                                        const uint64_t *local_size, int nargs,
+                                        const xhal_kernel_arg *args);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XHAL_XHAL_H */

@@ -1,0 +1,248 @@
+/*
+ * xhal_backend.h - the backend plugin ABI (version 1).
+ *
+ * A backend is a shared library exporting one C function, XHAL_BACKEND_ENTRY_SYMBOL:
+ *
+ *     const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
+ *                                                  const xhal_host_services *host);
+ *
+ * It returns a pointer to a table that lives as long as the library is loaded (or NULL
+ * to refuse, after host->set_error explaining why). The table starts with the ABI
+ * version the plugin was built for and sizeof the table it filled; the core refuses a
+ * plugin whose abi_version differs from XHAL_BACKEND_ABI_VERSION or whose struct_size
+ * is smaller than the version requires, and names both numbers in the reason.
+ *
+ * Only C types cross this boundary: integers, doubles, char arrays and opaque void*
+ * handles that belong to the plugin. Nothing is freed on the other side.
+ *
+ * Contract for every entry (see backends/README.md for a walk-through):
+ *  - The core has validated every argument before calling: handles are the plugin's own
+ *    live handles, devices are in range, sizes and offsets lie inside buffers, op
+ *    descriptors satisfy the rules written next to each op in this header. A backend
+ *    does not validate again.
+ *  - Entries return xhal_status. On failure the plugin calls host->set_error(status,
+ *    fmt, ...) to say what happened (driver error names, kernel names...) and returns
+ *    that status. It must not print, abort or exit.
+ *  - A failing op leaves its outputs untouched (or returns an error that says they
+ *    are not). Entries may be called from several threads, but never concurrently for
+ *    the same stream.
+ */
+#ifndef XHAL_XHAL_BACKEND_H
+#define XHAL_XHAL_BACKEND_H
+
+#include "xhal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XHAL_BACKEND_ABI_VERSION 1u
+#define XHAL_BACKEND_ENTRY_SYMBOL "xhal_backend_entry"
+
+/* Version of the op catalogue a plugin was built against (= XHAL_OP_MAX_ID_ at build
+ * time). A plugin never sees an op it does not know unless it asks op_supported; it must
+ * answer UNSUPPORTED for op ids it does not know. */
+#define XHAL_BACKEND_CATALOGUE_VERSION ((uint32_t)XHAL_OP_MAX_ID_)
+
+/* ------------------------------------------------------------------------- */
+/* Services the host gives every plugin                                       */
+/* ------------------------------------------------------------------------- */
+typedef struct xhal_host_services {
+    uint32_t abi_version; /* XHAL_BACKEND_ABI_VERSION of the host */
+    uint32_t struct_size; /* sizeof(xhal_host_services) of the host */
+
+    /* Log a message at an xhal_log_level; filtered by the host (XHAL_LOG). */
+    void (*log)(int level, const char *backend, const char *fmt, ...);
+    /* Set the calling thread's error message; returns status for convenience:
+     *     return host->set_error(XHAL_ERROR_BACKEND, "clEnqueue...: %s", name); */
+    xhal_status (*set_error)(xhal_status status, const char *fmt, ...);
+    /* Host memory for the plugin's own bookkeeping. Going through these lets the host
+     * inject allocation failures in tests; they behave as malloc/calloc/free. */
+    void *(*host_alloc)(size_t size);
+    void *(*host_calloc)(size_t count, size_t size);
+    void (*host_free)(void *ptr);
+    /* Test hook: returns nonzero if the host wants the current backend call `site`
+     * (a short static string such as "buffer_alloc") to fail. A plugin checks it at
+     * its allocation sites so fault injection reaches device memory too. */
+    int (*inject_fault)(const char *site);
+    /* Topology (optional for the host to fill; NULL when topology is unavailable):
+     * host memory of size bytes on the NUMA node nearest to the PCI device bus_id (""
+     * or unknown: anywhere); free with topo_free_near. */
+    void *(*topo_alloc_near)(const char *pci_bus_id, size_t size);
+    void (*topo_free_near)(void *ptr, size_t size);
+    /* Bind the calling thread to the cores of NUMA node `node` (-1: all cores).
+     * Returns 0 on success. */
+    int (*topo_bind_thread_numa)(int node);
+    /* Number of NUMA nodes of the machine (>= 1), and the OS cpu ids of node `node`
+     * written into cpus (at most max); returns the count written. */
+    int (*topo_numa_count)(void);
+    int (*topo_numa_cpus)(int node, int *cpus, int max);
+} xhal_host_services;
+
+/* ------------------------------------------------------------------------- */
+/* Op descriptors                                                             */
+/* ------------------------------------------------------------------------- */
+#define XHAL_MAX_OP_INPUTS 4
+#define XHAL_MAX_OP_OUTPUTS 1
+
+/* One tensor as a backend sees it: element (i0..in) lives at byte
+ * offset + sizeof(dtype) * sum(ik * strides[k]) of buffer. Strides are >= 0, in elements.
+ * Entries past ndim are 1 (shape) and 0 (strides). buffer is the plugin's own buffer
+ * handle from buffer_alloc. */
+typedef struct xhal_tensor_desc {
+    int32_t dtype; /* xhal_dtype */
+    int32_t ndim;
+    int64_t shape[XHAL_MAX_DIMS];
+    int64_t strides[XHAL_MAX_DIMS];
+    void *buffer;
+    uint64_t offset; /* bytes, a multiple of the dtype size */
+} xhal_tensor_desc;
+
+/* Attributes, one member per op family; unused members are zero. */
+typedef union xhal_op_attrs {
+    struct { double value; } fill;                            /* FILL */
+    struct { double alpha, beta; } scale;                     /* SCALE */
+    struct { int32_t axis; } reduce;                          /* SUM, MEAN, MAX, ARGMAX */
+    struct { double scale; int32_t causal; } softmax;         /* SOFTMAX (scale already != 0) */
+    struct { double eps; int32_t has_weight, has_bias; } norm; /* RMS_NORM, LAYER_NORM */
+    struct { double alpha, beta; } matmul;                    /* MATMUL */
+    struct {
+        double theta;
+        int64_t pos_offset;
+        int32_t seq_axis;    /* normalized, in [0, ndim-2) */
+        int32_t rotary_dims; /* even, in [2, D] */
+        int32_t layout;      /* xhal_rope_layout */
+    } rope;
+    struct { double scale; int32_t causal, has_mask; } attention; /* scale already != 0 */
+    uint8_t reserved_[128]; /* fixes the size of the union for the ABI */
+} xhal_op_attrs;
+
+/* What each op's descriptor looks like after the core normalized it:
+ *  COPY     in[0] -> out[0], equal shapes, dtypes may differ (cast rules of xhal_copy).
+ *  FILL     out[0] only; attrs.fill.value.
+ *  unary    in[0], out[0]: equal dtype and shape.
+ *  binary   in[0], in[1], out[0]: equal dtype and ndim; inputs already broadcast to out's
+ *           shape (broadcast dims have stride 0).
+ *  SCALE    like unary; attrs.scale.
+ *  reduce   in[0] [.., R, ..], out[0] with the same ndim and size 1 at attrs.reduce.axis
+ *           (keepdims form, whatever the caller asked). R >= 1 for MAX/ARGMAX. ARGMAX's out
+ *           is i32 or i64.
+ *  SOFTMAX  in[0], out[0] equal shapes; last axis; causal as in xhal_softmax.
+ *  RMS_NORM in[0] x, in[1] weight [D] (if has_weight), out[0].
+ *  LAYER_NORM in[0] x, in[1] weight (if has_weight, else absent), in[2] bias (if has_bias;
+ *           it is in[1] when there is no weight).
+ *  MATMUL   in[0] a [B.., M, K], in[1] b [B.., K, N], out[0] [B.., M, N]: transposes are
+ *           already folded into strides and batch dims are broadcast (stride 0), so all
+ *           three have the same ndim >= 2 and equal batch shape. A backend picks its
+ *           fast path from the strides (e.g. a row- or column-major last two dims).
+ *  GATHER   in[0] table [V, D..], in[1] indices (i32/i64), out[0] [idx.., D..]. The backend
+ *           checks indices against V and returns OUT_OF_RANGE naming the first bad one,
+ *           with out untouched.
+ *  ROPE     in[0] x, out[0] same shape; attrs.rope.
+ *  ATTENTION in[0] q [B,Hq,Sq,D], in[1] k [B,Hkv,Sk,D], in[2] v [B,Hkv,Sk,Dv],
+ *           in[3] mask expanded to [B,Hq,Sq,Sk] (if has_mask), out[0] [B,Hq,Sq,Dv].
+ * Every float op computes in at least f32. Empty tensors never reach a backend. */
+typedef struct xhal_op_desc {
+    uint32_t struct_size; /* sizeof(xhal_op_desc) */
+    int32_t op;           /* xhal_op */
+    int32_t n_inputs;
+    int32_t n_outputs;
+    xhal_tensor_desc inputs[XHAL_MAX_OP_INPUTS];
+    xhal_tensor_desc outputs[XHAL_MAX_OP_OUTPUTS];
+    xhal_op_attrs attrs;
+} xhal_op_desc;
+
+/* A custom-kernel argument as the backend sees it (tensors resolved to buffer+offset). */
+typedef struct xhal_backend_kernel_arg {
+    int32_t kind; /* xhal_kernel_arg_kind */
+    void *buffer; /* XHAL_ARG_TENSOR */
+    uint64_t offset;
+    union { int32_t i32; int64_t i64; float f32; } value;
+} xhal_backend_kernel_arg;
+
+/* ------------------------------------------------------------------------- */
+/* The table                                                                  */
+/* ------------------------------------------------------------------------- */
+/* Handles: void *state (the plugin instance), void *buffer, void *stream, void *event,
+ * void *program; all created and owned by the plugin. Devices are indices in
+ * [0, device_count). */
+typedef struct xhal_backend_table {
+    uint32_t abi_version; /* XHAL_BACKEND_ABI_VERSION the plugin was built for */
+    uint32_t struct_size; /* sizeof(xhal_backend_table) as the plugin built it */
+    const char *name;     /* short lower-case name: the device spec prefix ("cpu") */
+    const char *version;  /* the plugin's own version string */
+    uint32_t catalogue_version; /* XHAL_BACKEND_CATALOGUE_VERSION */
+    uint32_t reserved0;
+
+    /* ---- required ---- */
+    /* Initialise; on failure (driver missing, no usable device...) return
+     * XHAL_ERROR_UNAVAILABLE with the reason set through host->set_error: the backend is
+     * then listed as unavailable with that reason. Zero devices is not a failure. */
+    xhal_status (*init)(void **state);
+    void (*shutdown)(void *state);
+    int (*device_count)(void *state);
+    /* Fill everything but spec (the core sets it). index is in range. */
+    xhal_status (*device_info)(void *state, int device, xhal_device_info *info);
+
+    xhal_status (*buffer_alloc)(void *state, int device, uint64_t size, void **buffer);
+    void (*buffer_free)(void *state, void *buffer);
+
+    xhal_status (*stream_create)(void *state, int device, void **stream);
+    void (*stream_destroy)(void *state, void *stream); /* after stream_sync */
+    xhal_status (*stream_sync)(void *state, void *stream);
+
+    /* Blocking: ordered after work queued on stream; returns when host memory may be reused. */
+    xhal_status (*write)(void *state, void *stream, void *buffer, uint64_t offset,
+                         const void *src, uint64_t size);
+    xhal_status (*read)(void *state, void *stream, void *buffer, uint64_t offset, void *dst,
+                        uint64_t size);
+    /* Byte copy between two buffers of one device, queued on stream. */
+    xhal_status (*copy)(void *state, void *stream, void *src, uint64_t src_offset, void *dst,
+                        uint64_t dst_offset, uint64_t size);
+
+    /* OK if the device runs desc, else UNSUPPORTED with a reason. Must not touch memory. */
+    xhal_status (*op_supported)(void *state, int device, const xhal_op_desc *desc);
+    /* Queue desc on stream. Called only after op_supported said OK. */
+    xhal_status (*op_run)(void *state, void *stream, const xhal_op_desc *desc);
+
+    /* ---- optional (NULL: the core's default, documented per entry) ---- */
+    /* Events. Default: the core emulates an event by synchronizing the stream at
+     * record time and taking a host timestamp (correct, but serializing). */
+    xhal_status (*event_create)(void *state, int device, void **event);
+    void (*event_destroy)(void *state, void *event);
+    xhal_status (*event_record)(void *state, void *event, void *stream);
+    xhal_status (*stream_wait_event)(void *state, void *stream, void *event);
+    xhal_status (*event_sync)(void *state, void *event);
+    xhal_status (*event_elapsed_ms)(void *state, void *start, void *end, double *ms);
+
+    /* Copy between buffers on two devices of this backend. Default: staged through host
+     * memory (synchronous). Return UNSUPPORTED to ask for the default for a pair. */
+    xhal_status (*copy_peer)(void *state, void *src_stream, void *src, uint64_t src_offset,
+                             void *dst_stream, void *dst, uint64_t dst_offset, uint64_t size);
+
+    /* Custom kernels. Default: UNSUPPORTED. */
+    xhal_status (*program_create)(void *state, int device, const char *source,
+                                  const char *options, void **program);
+    void (*program_destroy)(void *state, void *program);
+    xhal_status (*kernel_launch)(void *state, void *stream, void *program, const char *name,
+                                 int dims, const uint64_t *global_size, const uint64_t *local_size,
+                                 int nargs, const xhal_backend_kernel_arg *args);
+} xhal_backend_table;
+
+/* The size a version-1 table must have at least (every field up to op_run). */
+#define XHAL_BACKEND_TABLE_MIN_SIZE_V1 (offsetof(xhal_backend_table, op_run) + sizeof(void *))
+
+typedef const xhal_backend_table *(*xhal_backend_entry_fn)(uint32_t host_abi_version,
+                                                            const xhal_host_services *host);
+
+#if defined(_WIN32)
+#define XHAL_BACKEND_EXPORT __declspec(dllexport)
+#else
+#define XHAL_BACKEND_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XHAL_XHAL_BACKEND_H */
