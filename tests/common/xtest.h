@@ -1,0 +1,34 @@
+/* xtest.h - the tiny assertion layer of xhal's tests. Each CHECK prints file:line and the
+ * failing expression and counts a failure; main returns xtest_finish(). */
+#ifndef XTEST_H
+#define XTEST_H
+#include <stdio.h>
+#include <string.h>
+#include <math.h>
+#include "xhal/xhal.h"
+
+static int xtest_failures_ = 0;
+static int xtest_checks_ = 0;
+
+#define CHECK(cond) do { xtest_checks_++; if (!(cond)) { xtest_failures_++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+/* Expect status st and a message containing substr (may be NULL). */
+#define CHECK_STATUS(expr, st, substr) do { xtest_checks_++; xhal_status s_ = (expr); \
+    const char *m_ = xhal_last_error(); \
+    if (s_ != (st)) { xtest_failures_++; fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", \
+        __FILE__, __LINE__, #expr, xhal_status_name(s_), m_, xhal_status_name(st)); } \
+    else if ((substr) != NULL && strstr(m_, (const char *)(substr)) == NULL) { xtest_failures_++; \
+        fprintf(stderr, "%s:%d: %s: message '%s' lacks '%s'\n", __FILE__, __LINE__, #expr, m_, \
+            (const char *)(substr)); } } while (0)
+#define CHECK_OK(expr) CHECK_STATUS(expr, XHAL_OK, NULL)
+#define CHECK_NEAR(a, b, tol) do { xtest_checks_++; double a_ = (a), b_ = (b); \
+    if (!(fabs(a_ - b_) <= (tol))) { xtest_failures_++; \
+        fprintf(stderr, "%s:%d: %s = %.9g, expected %.9g (tol %g)\n", __FILE__, __LINE__, #a, a_, b_, \
+            (double)(tol)); } } while (0)
+
+static inline int xtest_finish(const char *name)
+{
+    printf("%s: %d checks, %d failed\n", name, xtest_checks_, xtest_failures_);
+    return xtest_failures_ ? 1 : 0;
+}
+#endif
