@@ -1,0 +1,110 @@
+/* internal.h - the core's objects (internal). One definition of each handle kind. */
+#ifndef HAL_INTERNAL_H
+#define HAL_INTERNAL_H
+
+#include "error.h"
+#include "handles.h"
+#include "topology.h"
+#include "xhal/xhal.h"
+#include "xhal/xhal_backend.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct hal_backend {
+    xhal_backend_info info;          /* name, path, state, reason... */
+    void *dl;                        /* dlopen handle (NULL when unavailable before load) */
+    const xhal_backend_table *table; /* NULL when unavailable */
+    void *state;                     /* from table->init */
+} hal_backend;
+
+struct xhal_device {
+    hal_handle_hdr hdr;
+    xhal_context *ctx;
+    hal_backend *backend;
+    int index;  /* within the backend */
+    char spec[48];
+};
+
+struct xhal_context {
+    hal_handle_hdr hdr;
+    pthread_mutex_t lock; /* guards the object lists below */
+    hal_backend *backends;
+    int n_backends;
+    xhal_device **devices;
+    int n_devices;
+    hal_topology *topology;
+    char topology_reason[512];
+    /* every live object of this context, destroyed with it */
+    hal_handle_hdr *objects; /* doubly linked through hdr.next/prev */
+};
+
+struct xhal_buffer {
+    hal_handle_hdr hdr;
+    xhal_device *dev;
+    void *handle;   /* backend buffer */
+    uint64_t size;
+    int refs;       /* 1 for the creator (until xhal_buffer_destroy) + 1 per tensor */
+    int user_ref;   /* creator's reference still held */
+};
+
+struct xhal_tensor {
+    hal_handle_hdr hdr;
+    xhal_buffer *buf;
+    xhal_dtype dtype;
+    int ndim;
+    int64_t shape[XHAL_MAX_DIMS];
+    int64_t strides[XHAL_MAX_DIMS];
+    uint64_t offset; /* bytes */
+};
+
+struct xhal_stream {
+    hal_handle_hdr hdr;
+    xhal_device *dev;
+    void *handle;
+};
+
+struct xhal_event {
+    hal_handle_hdr hdr;
+    xhal_device *dev;
+    void *handle;        /* backend event, NULL when emulated */
+    int recorded;
+    double host_time_ms; /* emulated events: host time at record */
+};
+
+struct xhal_program {
+    hal_handle_hdr hdr;
+    xhal_device *dev;
+    void *handle;
+};
+
+/* Context object list (under ctx->lock). */
+void hal_ctx_attach(xhal_context *ctx, hal_handle_hdr *h);
+void hal_ctx_detach(xhal_context *ctx, hal_handle_hdr *h);
+
+/* Handle checks: return OK or INVALID_HANDLE naming `what` (e.g. "a", "stream"). */
+xhal_status hal_check_device(xhal_device *d, const char *what);
+xhal_status hal_check_tensor(xhal_tensor *t, const char *what);
+xhal_status hal_check_stream(xhal_stream *s, const char *what);
+xhal_status hal_check_buffer(xhal_buffer *b, const char *what);
+
+/* Release one reference of a buffer (frees it at zero). */
+void hal_buffer_release(xhal_buffer *b);
+/* Create a tensor handle (internal: no validation of the geometry). */
+xhal_status hal_tensor_new(xhal_buffer *buf, xhal_dtype dtype, int ndim, const int64_t *shape,
+                           const int64_t *strides, uint64_t offset, xhal_tensor **out);
+
+/* Fill a backend tensor descriptor from a tensor. */
+void hal_tensor_desc(const xhal_tensor *t, xhal_tensor_desc *d);
+
+/* Run one op: ask op_supported, then op_run, naming op/dtype/device on failure. */
+xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc);
+
+/* Host services given to every plugin. */
+const xhal_host_services *hal_host_services(void);
+
+/* Loader (loader.c). */
+xhal_status hal_load_plugins(xhal_context *ctx, const xhal_context_options *opts);
+void hal_unload_plugins(xhal_context *ctx);
+
+#endif

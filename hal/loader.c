@@ -1,0 +1,279 @@
+/* loader.c - finds backend plugins, checks their ABI and required entries, initialises them.
+ *
+ * Search order: the context's plugin_path, then XHAL_PLUGIN_PATH (ignored in setuid/setgid
+ * processes), then the "xhal" folder beside libxhal itself. Only absolute folders are
+ * searched; files named libxhal-<name>.so are candidates. A plugin that fails at any step is
+ * kept in the backend list as unavailable with its reason: nothing vanishes silently. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void set_reason(hal_backend *b, const char *fmt, ...) HAL_PRINTF(2, 3);
+static void set_reason(hal_backend *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->info.reason, sizeof b->info.reason, fmt, ap);
+    va_end(ap);
+    b->info.state = XHAL_BACKEND_UNAVAILABLE;
+}
+
+/* "…/libxhal-opencl.so" -> "opencl" */
+static void name_from_file(const char *path, char *name, size_t len)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!strncmp(base, "libxhal-", 8)) base += 8;
+    size_t n = strcspn(base, ".");
+    if (n >= len) n = len - 1;
+    memcpy(name, base, n);
+    name[n] = '\0';
+}
+
+static int valid_backend_name(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+    if (len == 0 || len >= sizeof(((xhal_backend_info *)0)->name)) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+    }
+    return 1;
+}
+
+#define REQUIRED_ENTRIES(X) X(init) X(shutdown) X(device_count) X(device_info) X(buffer_alloc) \
+    X(buffer_free) X(stream_create) X(stream_destroy) X(stream_sync) X(write) X(read) X(copy) \
+    X(op_supported) X(op_run)
+
+static const char *missing_required(const xhal_backend_table *t)
+{
+#define CHECK_ENTRY(e) if (!t->e) return #e;
+    REQUIRED_ENTRIES(CHECK_ENTRY)
+#undef CHECK_ENTRY
+    return NULL;
+}
+
+static hal_backend *find_loaded(xhal_context *ctx, const char *name)
+{
+    for (int i = 0; i < ctx->n_backends; i++)
+        if (ctx->backends[i].info.state == XHAL_BACKEND_LOADED && !strcmp(ctx->backends[i].info.name, name))
+            return &ctx->backends[i];
+    return NULL;
+}
+
+static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->info.path, sizeof b->info.path, "%s", path);
+    name_from_file(path, b->info.name, sizeof b->info.name);
+    b->info.state = XHAL_BACKEND_UNAVAILABLE;
+
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        set_reason(b, "cannot stat plugin file: %s", strerror(errno));
+        return;
+    }
+    if (st.st_mode & S_IWOTH) {
+        set_reason(b, "refused: plugin file is writable by other users (mode %03o); fix with chmod o-w",
+                   (unsigned)(st.st_mode & 0777));
+        hal_log(XHAL_LOG_WARN, "loader", "%s: %s", path, b->info.reason);
+        return;
+    }
+    dlerror();
+    b->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!b->dl) {
+        const char *e = dlerror();
+        set_reason(b, "cannot load shared library: %s", e ? e : "unknown dlopen error");
+        return;
+    }
+    xhal_backend_entry_fn entry;
+    void *sym = dlsym(b->dl, XHAL_BACKEND_ENTRY_SYMBOL);
+    memcpy(&entry, &sym, sizeof entry);
+    if (!sym) {
+        set_reason(b, "not an xhal plugin: no exported symbol %s", XHAL_BACKEND_ENTRY_SYMBOL);
+        goto fail;
+    }
+    hal_clear_error();
+    const xhal_backend_table *t = entry(XHAL_BACKEND_ABI_VERSION, hal_host_services());
+    if (!t) {
+        const char *m = xhal_last_error();
+        set_reason(b, "plugin refused to load: %s", *m ? m : "its entry point returned no table");
+        goto fail;
+    }
+    b->info.abi_version = t->abi_version;
+    if (t->abi_version != XHAL_BACKEND_ABI_VERSION) {
+        set_reason(b, "ABI mismatch: plugin was built for backend ABI version %u, this libxhal %s "
+                   "implements version %u", t->abi_version, xhal_version(), XHAL_BACKEND_ABI_VERSION);
+        goto fail;
+    }
+    if (t->struct_size < XHAL_BACKEND_TABLE_MIN_SIZE_V1) {
+        set_reason(b, "ABI mismatch: backend table is %u bytes, ABI version %u needs at least %zu",
+                   t->struct_size, XHAL_BACKEND_ABI_VERSION, (size_t)XHAL_BACKEND_TABLE_MIN_SIZE_V1);
+        goto fail;
+    }
+    if (!valid_backend_name(t->name)) {
+        set_reason(b, "backend table has an invalid name (must be 1-31 of [a-z0-9_])");
+        goto fail;
+    }
+    snprintf(b->info.name, sizeof b->info.name, "%s", t->name);
+    snprintf(b->info.version, sizeof b->info.version, "%s", t->version ? t->version : "");
+    const char *miss = missing_required(t);
+    if (miss) {
+        set_reason(b, "backend table lacks the required entry '%s'", miss);
+        goto fail;
+    }
+    hal_backend *dup = find_loaded(ctx, t->name);
+    if (dup) {
+        set_reason(b, "duplicate: backend '%s' is already loaded from %s", t->name, dup->info.path);
+        goto fail;
+    }
+    hal_clear_error();
+    xhal_status s = t->init(&b->state);
+    if (s != XHAL_OK) {
+        const char *m = xhal_last_error();
+        set_reason(b, "initialisation failed (%s): %s", xhal_status_name(s), *m ? m : "no reason given");
+        goto fail;
+    }
+    int n = t->device_count(b->state);
+    b->table = t;
+    b->info.state = XHAL_BACKEND_LOADED;
+    b->info.device_count = n > 0 ? n : 0;
+    b->info.reason[0] = '\0';
+    hal_log(XHAL_LOG_INFO, "loader", "loaded backend '%s' %s from %s: %d device(s)", b->info.name,
+            b->info.version, path, b->info.device_count);
+    return;
+fail:
+    hal_log(XHAL_LOG_INFO, "loader", "%s: unavailable: %s", path, b->info.reason);
+    dlclose(b->dl);
+    b->dl = NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_candidate(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 11 && !strncmp(name, "libxhal-", 8) && !strcmp(name + n - 3, ".so");
+}
+
+static xhal_status scan_folder(xhal_context *ctx, const char *dir, const char *origin)
+{
+    if (dir[0] != '/') {
+        hal_log(XHAL_LOG_WARN, "loader", "ignoring plugin folder '%s' from %s: not an absolute path", dir,
+                origin);
+        return XHAL_OK;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        hal_log(XHAL_LOG_INFO, "loader", "plugin folder %s (%s): %s", dir, origin, strerror(errno));
+        return XHAL_OK;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    xhal_status st = XHAL_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_candidate(e->d_name)) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            char **nn = realloc(names, nc * sizeof *nn);
+            if (!nn) { st = XHAL_ERROR_OUT_OF_MEMORY; break; }
+            names = nn;
+            cap = nc;
+        }
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        names[n] = malloc(len);
+        if (!names[n]) { st = XHAL_ERROR_OUT_OF_MEMORY; break; }
+        snprintf(names[n], len, "%s/%s", dir, e->d_name);
+        n++;
+    }
+    closedir(d);
+    if (st == XHAL_OK && n) qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n && st == XHAL_OK; i++) {
+        /* the same file reached through two folders is loaded once */
+        int seen = 0;
+        for (int k = 0; k < ctx->n_backends; k++)
+            if (!strcmp(ctx->backends[k].info.path, names[i])) seen = 1;
+        if (seen) continue;
+        hal_backend *nb = realloc(ctx->backends, (size_t)(ctx->n_backends + 1) * sizeof *nb);
+        if (!nb) { st = XHAL_ERROR_OUT_OF_MEMORY; break; }
+        ctx->backends = nb;
+        load_one(ctx, &ctx->backends[ctx->n_backends], names[i]);
+        ctx->n_backends++;
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (st != XHAL_OK) return hal_set_error(st, "out of memory while scanning plugin folder %s", dir);
+    return XHAL_OK;
+}
+
+static xhal_status scan_path_list(xhal_context *ctx, const char *list, const char *origin)
+{
+    if (!list || !*list) return XHAL_OK;
+    char *copy = strdup(list);
+    if (!copy) return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of memory copying plugin path");
+    xhal_status st = XHAL_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ":", &save); tok && st == XHAL_OK; tok = strtok_r(NULL, ":", &save))
+        if (*tok) st = scan_folder(ctx, tok, origin);
+    free(copy);
+    return st;
+}
+
+/* The folder of the file that holds libxhal's code, + "/xhal". */
+static int default_plugin_dir(char *out, size_t len)
+{
+    Dl_info info;
+    void *self = (void *)(uintptr_t)&xhal_version;
+    if (!dladdr(self, &info) || !info.dli_fname) return -1;
+    char real[PATH_MAX];
+    if (!realpath(info.dli_fname, real)) return -1;
+    char *slash = strrchr(real, '/');
+    if (!slash) return -1;
+    *slash = '\0';
+    if ((size_t)snprintf(out, len, "%s/%s", real, XHAL_PLUGIN_SUBDIR) >= len) return -1;
+    return 0;
+}
+
+xhal_status hal_load_plugins(xhal_context *ctx, const xhal_context_options *opts)
+{
+    xhal_status st = scan_path_list(ctx, opts->plugin_path, "the context options");
+    if (st != XHAL_OK) return st;
+    if (!(opts->flags & XHAL_CONTEXT_IGNORE_ENV_PATH)) {
+        /* secure_getenv: XHAL_PLUGIN_PATH is ignored in setuid/setgid processes */
+        st = scan_path_list(ctx, secure_getenv("XHAL_PLUGIN_PATH"), "XHAL_PLUGIN_PATH");
+        if (st != XHAL_OK) return st;
+    }
+    if (!(opts->flags & XHAL_CONTEXT_NO_DEFAULT_PLUGINS)) {
+        char dir[PATH_MAX];
+        if (default_plugin_dir(dir, sizeof dir) == 0)
+            st = scan_folder(ctx, dir, "the installation");
+        else
+            hal_log(XHAL_LOG_WARN, "loader", "cannot locate libxhal's own folder; only explicit plugin "
+                    "folders are searched");
+    }
+    return st;
+}
+
+void hal_unload_plugins(xhal_context *ctx)
+{
+    for (int i = ctx->n_backends - 1; i >= 0; i--) {
+        hal_backend *b = &ctx->backends[i];
+        if (b->table) b->table->shutdown(b->state);
+        if (b->dl) dlclose(b->dl);
+    }
+    free(ctx->backends);
+    ctx->backends = NULL;
+    ctx->n_backends = 0;
+}

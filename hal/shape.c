@@ -1,0 +1,165 @@
+/* shape.c - shape, stride and byte-range arithmetic. */
+#include "shape.h"
+#include "error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int hal_dtype_valid(xhal_dtype dt) { return dt > XHAL_DTYPE_INVALID && dt < XHAL_DTYPE_COUNT_; }
+
+int hal_dtype_is_float(xhal_dtype dt)
+{
+    return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16 || dt == XHAL_DTYPE_F64;
+}
+
+const char *hal_shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    size_t u = 0;
+    u += (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && u < len; i++)
+        u += (size_t)snprintf(buf + u, len - u, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (u < len) snprintf(buf + u, len - u, "]");
+    return buf;
+}
+
+xhal_status hal_shape_check(const char *what, int ndim, const int64_t *shape, int64_t *numel)
+{
+    if (ndim < 0 || ndim > XHAL_MAX_DIMS)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: ndim %d is not in [0, %d]", what, ndim,
+                             XHAL_MAX_DIMS);
+    if (ndim > 0 && !shape) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: shape is NULL", what);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: dimension %d is %lld (negative)", what, i,
+                                 (long long)shape[i]);
+    }
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0) { n = 0; break; }
+    }
+    if (n != 0) {
+        for (int i = 0; i < ndim; i++) {
+            if (__builtin_mul_overflow(n, shape[i], &n)) {
+                char b[160];
+                return hal_set_error(XHAL_ERROR_OVERFLOW, "%s: element count of shape %s overflows 64 bits", what,
+                                     hal_shape_str(ndim, shape, b, sizeof b));
+            }
+        }
+    }
+    if (numel) *numel = n;
+    return XHAL_OK;
+}
+
+void hal_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= shape[i] > 0 ? shape[i] : 1;
+    }
+}
+
+int hal_is_contiguous(int ndim, const int64_t *shape, const int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        if (shape[i] == 1) continue;
+        if (strides[i] != s) return 0;
+        s *= shape[i];
+    }
+    return 1;
+}
+
+xhal_status hal_view_extent(const char *what, xhal_dtype dt, int ndim, const int64_t *shape,
+                            const int64_t *strides, uint64_t offset, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t es = xhal_dtype_size(dt);
+    int64_t numel;
+    xhal_status st = hal_shape_check(what, ndim, shape, &numel);
+    if (st != XHAL_OK) return st;
+    *lo = *hi = offset;
+    if (numel == 0) return XHAL_OK;
+    uint64_t last = 0; /* element index of the farthest element */
+    for (int i = 0; i < ndim; i++) {
+        if (strides[i] < 0)
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: stride %d is %lld (negative strides are not "
+                                 "supported)", what, i, (long long)strides[i]);
+        uint64_t t;
+        if (__builtin_mul_overflow((uint64_t)(shape[i] - 1), (uint64_t)strides[i], &t) ||
+            __builtin_add_overflow(last, t, &last))
+            return hal_set_error(XHAL_ERROR_OVERFLOW, "%s: strided extent overflows 64 bits", what);
+    }
+    uint64_t bytes;
+    if (__builtin_add_overflow(last, 1u, &bytes) || __builtin_mul_overflow(bytes, es, &bytes) ||
+        __builtin_add_overflow(offset, bytes, hi))
+        return hal_set_error(XHAL_ERROR_OVERFLOW, "%s: byte extent overflows 64 bits", what);
+    return XHAL_OK;
+}
+
+xhal_status hal_broadcast_shapes(const char *an, int ad, const int64_t *as, const char *bn, int bd,
+                                 const int64_t *bs, int *od, int64_t *os)
+{
+    int n = ad > bd ? ad : bd;
+    for (int i = 0; i < n; i++) {
+        int ia = ad - n + i, ib = bd - n + i;
+        int64_t x = ia >= 0 ? as[ia] : 1, y = ib >= 0 ? bs[ib] : 1;
+        if (x != y && x != 1 && y != 1) {
+            char b1[160], b2[160];
+            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s %s and %s %s do not broadcast (axis %d: %lld vs %lld)",
+                                 an, hal_shape_str(ad, as, b1, sizeof b1), bn, hal_shape_str(bd, bs, b2, sizeof b2),
+                                 i - n, (long long)x, (long long)y);
+        }
+        os[i] = x == 1 ? y : x;
+    }
+    *od = n;
+    return XHAL_OK;
+}
+
+/* ---- dtype and op names ---- */
+static const char *const dtype_names[] = {"invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
+static const size_t dtype_sizes[] = {0, 4, 2, 2, 8, 1, 1, 4, 8};
+
+XHAL_API size_t xhal_dtype_size(xhal_dtype dt) { return hal_dtype_valid(dt) ? dtype_sizes[dt] : 0; }
+XHAL_API const char *xhal_dtype_name(xhal_dtype dt) { return hal_dtype_valid(dt) ? dtype_names[dt] : "invalid"; }
+
+XHAL_API xhal_status xhal_dtype_from_name(const char *name, xhal_dtype *out)
+{
+    if (!name || !out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_dtype_from_name: NULL argument");
+    for (int i = 1; i < XHAL_DTYPE_COUNT_; i++)
+        if (!strcmp(name, dtype_names[i])) {
+            *out = (xhal_dtype)i;
+            return XHAL_OK;
+        }
+    return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "unknown dtype '%s' (known: f32 f16 bf16 f64 i8 u8 i32 i64)",
+                         name);
+}
+
+static const struct { xhal_op op; const char *name; } op_names[] = {
+    {XHAL_OP_COPY, "copy"}, {XHAL_OP_FILL, "fill"}, {XHAL_OP_NEG, "neg"}, {XHAL_OP_ABS, "abs"},
+    {XHAL_OP_EXP, "exp"}, {XHAL_OP_LOG, "log"}, {XHAL_OP_SQRT, "sqrt"}, {XHAL_OP_RSQRT, "rsqrt"},
+    {XHAL_OP_TANH, "tanh"}, {XHAL_OP_SIGMOID, "sigmoid"}, {XHAL_OP_RELU, "relu"}, {XHAL_OP_SILU, "silu"},
+    {XHAL_OP_GELU, "gelu"}, {XHAL_OP_GELU_TANH, "gelu_tanh"}, {XHAL_OP_ADD, "add"}, {XHAL_OP_SUB, "sub"},
+    {XHAL_OP_MUL, "mul"}, {XHAL_OP_DIV, "div"}, {XHAL_OP_MAXIMUM, "maximum"}, {XHAL_OP_MINIMUM, "minimum"},
+    {XHAL_OP_SCALE, "scale"}, {XHAL_OP_SUM, "sum"}, {XHAL_OP_MEAN, "mean"}, {XHAL_OP_MAX, "max"},
+    {XHAL_OP_ARGMAX, "argmax"}, {XHAL_OP_SOFTMAX, "softmax"}, {XHAL_OP_RMS_NORM, "rms_norm"},
+    {XHAL_OP_LAYER_NORM, "layer_norm"}, {XHAL_OP_MATMUL, "matmul"}, {XHAL_OP_GATHER, "gather"},
+    {XHAL_OP_ROPE, "rope"}, {XHAL_OP_ATTENTION, "attention"}, {XHAL_OP_CONCAT, "concat"},
+};
+
+XHAL_API const char *xhal_op_name(xhal_op op)
+{
+    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
+        if (op_names[i].op == op) return op_names[i].name;
+    return "invalid";
+}
+
+XHAL_API xhal_status xhal_op_from_name(const char *name, xhal_op *out)
+{
+    if (!name || !out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_op_from_name: NULL argument");
+    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
+        if (!strcmp(op_names[i].name, name)) {
+            *out = op_names[i].op;
+            return XHAL_OK;
+        }
+    return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "unknown op '%s'", name);
+}
