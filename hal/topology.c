@@ -1,0 +1,592 @@
+/* topology.c - hwloc in the core: loading a topology, placing PCI devices in it, links
+ * between them, thread binding and NUMA-placed host memory.
+ *
+ * Everything hwloc-specific lives here; topology_api.c and topology_render.c only use the
+ * functions of topology.h. A loaded topology is never modified, so queries need no lock
+ * (hwloc allows concurrent read-only use of one topology). */
+#include "topology.h"
+#include "error.h"
+
+#include <errno.h>
+#include <hwloc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if HWLOC_API_VERSION < 0x00020000
+#error "xhal needs hwloc 2.x"
+#endif
+
+struct hal_topology {
+    hwloc_topology_t t;
+    int this_system;
+    char source[640];
+};
+
+/* ------------------------------------------------------------------------- */
+/* Loading                                                                    */
+/* ------------------------------------------------------------------------- */
+
+xhal_status hal_topology_load(hal_topology **out)
+{
+    if (out == NULL)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "topology: out is NULL");
+    *out = NULL;
+    const char *xml = getenv("XHAL_TOPOLOGY_XML");
+    if (xml != NULL && xml[0] == '\0')
+        xml = NULL;
+
+    /* hwloc's own errors say little ("Invalid argument"), so a file that cannot be
+     * opened is reported first with the OS's reason. */
+    if (xml != NULL) {
+        FILE *f = fopen(xml, "rb");
+        if (f == NULL)
+            return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                                 "XHAL_TOPOLOGY_XML=%s: cannot open the file: %s",
+                                 xml, strerror(errno));
+        int c = fgetc(f);
+        fclose(f);
+        if (c == EOF)
+            return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                                 "XHAL_TOPOLOGY_XML=%s: the file is empty", xml);
+    }
+
+    hal_topology *topo = calloc(1, sizeof *topo);
+    if (topo == NULL)
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "out of host memory");
+    if (hwloc_topology_init(&topo->t) != 0) {
+        int e = errno;
+        free(topo);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc_topology_init failed: %s",
+                             strerror(e));
+    }
+    /* Accelerators, NICs and the bridges above them are "important" I/O for hwloc:
+     * enough to place devices and to tell PIX from PXB from PHB. */
+    hwloc_topology_set_io_types_filter(topo->t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+
+    if (xml != NULL) {
+        snprintf(topo->source, sizeof topo->source, "XML file %s", xml);
+        if (hwloc_topology_set_xml(topo->t, xml) != 0) {
+            int e = errno;
+            hwloc_topology_destroy(topo->t);
+            free(topo);
+            return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                                 "XHAL_TOPOLOGY_XML=%s: hwloc cannot read it as an "
+                                 "hwloc XML export (corrupt or not hwloc XML: %s)",
+                                 xml, strerror(e));
+        }
+    } else {
+        snprintf(topo->source, sizeof topo->source, "live machine");
+    }
+    if (hwloc_topology_load(topo->t) != 0) {
+        int e = errno;
+        hwloc_topology_destroy(topo->t);
+        free(topo);
+        if (xml != NULL)
+            return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                                 "XHAL_TOPOLOGY_XML=%s: hwloc cannot load it "
+                                 "(corrupt or not hwloc 2.x XML: %s)",
+                                 xml, strerror(e));
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                             "hwloc could not read this machine: %s", strerror(e));
+    }
+    topo->this_system = hwloc_topology_is_thissystem(topo->t) ? 1 : 0;
+    *out = topo;
+    return XHAL_OK;
+}
+
+void hal_topology_destroy(hal_topology *topo)
+{
+    if (topo == NULL)
+        return;
+    hwloc_topology_destroy(topo->t);
+    free(topo);
+}
+
+const char *hal_topology_source(const hal_topology *topo)
+{
+    return topo ? topo->source : "none";
+}
+
+int hal_topology_is_this_system(const hal_topology *topo)
+{
+    return topo ? topo->this_system : 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* PCI bus ids                                                                */
+/* ------------------------------------------------------------------------- */
+
+static int parse_bus_id(const char *s, unsigned *dom, unsigned *bus, unsigned *dev, unsigned *fn)
+{
+    if (s == NULL || s[0] == '\0')
+        return -1;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    int n = 0;
+    /* Reject signs and spaces, which sscanf's %x would accept. */
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        int ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
+                 ch == ':' || ch == '.';
+        if (!ok)
+            return -1;
+    }
+    if (sscanf(s, "%x:%x:%x.%x%n", &a, &b, &c, &d, &n) == 4 && s[n] == '\0') {
+        const char *colon = strchr(s, ':');
+        if (colon - s > 8)
+            return -1;
+        *dom = a;
+    } else if (sscanf(s, "%x:%x.%x%n", &b, &c, &d, &n) == 3 && s[n] == '\0') {
+        *dom = 0;
+    } else {
+        return -1;
+    }
+    if (b > 0xff || c > 0x1f || d > 0x7 || *dom > 0xffff)
+        return -1;
+    *bus = b;
+    *dev = c;
+    *fn = d;
+    return 0;
+}
+
+int hal_pci_bus_id_normalize(const char *in, char *out, size_t len)
+{
+    unsigned dom, bus, dev, fn;
+    if (out != NULL && len > 0)
+        out[0] = '\0';
+    if (parse_bus_id(in, &dom, &bus, &dev, &fn) != 0)
+        return -1;
+    if (out != NULL && len > 0)
+        snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+    return 0;
+}
+
+static hwloc_obj_t find_pcidev(const hal_topology *topo, const char *bus_id)
+{
+    unsigned dom, bus, dev, fn;
+    if (topo == NULL || parse_bus_id(bus_id, &dom, &bus, &dev, &fn) != 0)
+        return NULL;
+    return hwloc_get_pcidev_by_busid(topo->t, dom, bus, dev, fn);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Locality                                                                   */
+/* ------------------------------------------------------------------------- */
+
+/* Write a cpu list; on truncation end it with "..." at an element boundary. */
+static void list_string(hwloc_const_bitmap_t set, char *out, size_t len)
+{
+    if (len == 0)
+        return;
+    int need = hwloc_bitmap_list_snprintf(out, len, set);
+    if (need < 0) {
+        out[0] = '\0';
+        return;
+    }
+    if ((size_t)need < len)
+        return;
+    /* Truncated: cut back to the last comma that leaves room for "...". */
+    size_t keep = len > 4 ? len - 4 : 0;
+    out[keep] = '\0';
+    char *comma = strrchr(out, ',');
+    if (comma != NULL)
+        *(comma + 1) = '\0';
+    size_t l = strlen(out);
+    if (l + 3 < len)
+        memcpy(out + l, "...", 4);
+}
+
+static void fill_locality(const hal_topology *topo, hwloc_obj_t place, xhal_locality *out)
+{
+    out->known = 1;
+    out->numa_count = 0;
+    hwloc_const_nodeset_t ns = place->nodeset;
+    if (ns == NULL || hwloc_bitmap_iszero(ns))
+        ns = hwloc_topology_get_topology_nodeset(topo->t);
+    int id;
+    hwloc_bitmap_foreach_begin(id, ns) {
+        if (out->numa_count < XHAL_TOPO_MAX_NUMA)
+            out->numa_nodes[out->numa_count++] = id;
+    }
+    hwloc_bitmap_foreach_end();
+    hwloc_const_cpuset_t cs = place->cpuset;
+    if (cs == NULL)
+        cs = hwloc_topology_get_topology_cpuset(topo->t);
+    list_string(cs, out->cpuset, sizeof out->cpuset);
+}
+
+void hal_topology_locality(const hal_topology *topo, const char *bus_id, int whole_machine,
+                           xhal_locality *out)
+{
+    memset(out, 0, sizeof *out);
+    if (bus_id != NULL && bus_id[0] != '\0') {
+        hal_pci_bus_id_normalize(bus_id, out->pci_bus_id, sizeof out->pci_bus_id);
+        hwloc_obj_t pci = find_pcidev(topo, bus_id);
+        if (pci == NULL)
+            return;
+        hwloc_obj_t place = hwloc_get_non_io_ancestor_obj(topo->t, pci);
+        if (place == NULL)
+            place = hwloc_get_root_obj(topo->t);
+        fill_locality(topo, place, out);
+        return;
+    }
+    if (whole_machine && topo != NULL) {
+        fill_locality(topo, hwloc_get_root_obj(topo->t), out);
+        out->whole_machine = 1;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Links                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/* Bridges strictly between obj and its ancestor anc. */
+static int bridges_between(hwloc_obj_t obj, hwloc_obj_t anc)
+{
+    int n = 0;
+    for (hwloc_obj_t p = obj->parent; p != NULL && p != anc; p = p->parent)
+        if (p->type == HWLOC_OBJ_BRIDGE)
+            n++;
+    return n;
+}
+
+/* hwloc_get_common_ancestor_obj compares depths, which I/O objects do not have in the
+ * normal sense; walk parents instead. */
+static hwloc_obj_t common_ancestor(hwloc_obj_t a, hwloc_obj_t b)
+{
+    for (hwloc_obj_t x = a; x != NULL; x = x->parent)
+        for (hwloc_obj_t y = b; y != NULL; y = y->parent)
+            if (x == y)
+                return x;
+    return NULL;
+}
+
+xhal_link hal_topology_link(const hal_topology *topo, const char *bus_a, const char *bus_b)
+{
+    hwloc_obj_t a = find_pcidev(topo, bus_a);
+    hwloc_obj_t b = find_pcidev(topo, bus_b);
+    if (a == NULL || b == NULL)
+        return XHAL_LINK_UNKNOWN;
+    if (a == b)
+        return XHAL_LINK_SELF;
+    hwloc_obj_t c = common_ancestor(a, b);
+    if (c == NULL)
+        return XHAL_LINK_UNKNOWN;
+    if (c->type == HWLOC_OBJ_BRIDGE) {
+        if (c->attr->bridge.upstream_type == HWLOC_OBJ_BRIDGE_HOST)
+            return XHAL_LINK_PHB;
+        /* c is a PCI bridge: the upstream port of a switch (devices reach it through one
+         * downstream port each) or a port with both devices on its bus. Anything deeper
+         * crosses another switch. */
+        if (bridges_between(a, c) <= 1 && bridges_between(b, c) <= 1)
+            return XHAL_LINK_PIX;
+        return XHAL_LINK_PXB;
+    }
+    if (c->type == HWLOC_OBJ_PCI_DEVICE || c->type == HWLOC_OBJ_OS_DEVICE)
+        return XHAL_LINK_PIX; /* not expected: PCI devices have no PCI children */
+    /* The path leaves PCIe: same NUMA node(s) or not. */
+    hwloc_obj_t pa = hwloc_get_non_io_ancestor_obj(topo->t, a);
+    hwloc_obj_t pb = hwloc_get_non_io_ancestor_obj(topo->t, b);
+    if (pa != NULL && pb != NULL && pa->nodeset != NULL && pb->nodeset != NULL &&
+        hwloc_bitmap_isequal(pa->nodeset, pb->nodeset))
+        return XHAL_LINK_NODE;
+    return XHAL_LINK_SYS;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Accelerators on PCI                                                        */
+/* ------------------------------------------------------------------------- */
+
+/* Vendor ids checked against public PCI id data (pci.ids, Linux pci_ids.h, lspci output
+ * of the hardware). Vendors whose id could not be verified are left out on purpose:
+ * they are named by hwloc's PCIVendor string when the export has one. */
+static const struct {
+    unsigned id;
+    const char *name;
+} known_vendors[] = {
+    {0x10de, "NVIDIA"},   {0x1002, "AMD"},           {0x8086, "Intel"},    {0x19e5, "Huawei"},
+    {0x1ed5, "Moore Threads"}, {0x1e3e, "Iluvatar"}, {0x9999, "MetaX"},    {0x1d94, "Hygon"},
+};
+
+static const char *vendor_name(unsigned id)
+{
+    for (size_t i = 0; i < sizeof known_vendors / sizeof known_vendors[0]; i++)
+        if (known_vendors[i].id == id)
+            return known_vendors[i].name;
+    return NULL;
+}
+
+static int is_accelerator_class(unsigned class_id)
+{
+    unsigned base = class_id >> 8;
+    return base == 0x03 || base == 0x12;
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    if (len == 0)
+        return;
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+int hal_topology_accelerators(const hal_topology *topo, xhal_pci_accelerator *out, int max)
+{
+    if (topo == NULL)
+        return 0;
+    int total = 0;
+    for (hwloc_obj_t o = hwloc_get_next_pcidev(topo->t, NULL); o != NULL;
+         o = hwloc_get_next_pcidev(topo->t, o)) {
+        const struct hwloc_pcidev_attr_s *pa = &o->attr->pcidev;
+        if (!is_accelerator_class(pa->class_id))
+            continue;
+        if (out != NULL && total < max) {
+            xhal_pci_accelerator *acc = &out[total];
+            memset(acc, 0, sizeof *acc);
+            snprintf(acc->pci_bus_id, sizeof acc->pci_bus_id, "%04x:%02x:%02x.%x", (unsigned)pa->domain,
+                     (unsigned)pa->bus, (unsigned)pa->dev, (unsigned)pa->func);
+            acc->vendor_id = pa->vendor_id;
+            acc->device_id = pa->device_id;
+            acc->class_id = pa->class_id;
+            const char *vn = vendor_name(pa->vendor_id);
+            if (vn == NULL)
+                vn = hwloc_obj_get_info_by_name(o, "PCIVendor");
+            copy_str(acc->vendor, sizeof acc->vendor, vn ? vn : "unknown");
+            copy_str(acc->device_name, sizeof acc->device_name, hwloc_obj_get_info_by_name(o, "PCIDevice"));
+            hwloc_obj_t place = hwloc_get_non_io_ancestor_obj(topo->t, o);
+            if (place == NULL)
+                place = hwloc_get_root_obj(topo->t);
+            fill_locality(topo, place, &acc->locality);
+            copy_str(acc->locality.pci_bus_id, sizeof acc->locality.pci_bus_id, acc->pci_bus_id);
+        }
+        total++;
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Machine summary                                                            */
+/* ------------------------------------------------------------------------- */
+
+static int nb_of(const hal_topology *topo, hwloc_obj_type_t type)
+{
+    int n = hwloc_get_nbobjs_by_type(topo->t, type);
+    return n < 0 ? 0 : n;
+}
+
+void hal_topology_counts(const hal_topology *topo, int *packages, int *numa, int *cores, int *pus)
+{
+    if (packages)
+        *packages = topo ? nb_of(topo, HWLOC_OBJ_PACKAGE) : 0;
+    if (numa)
+        *numa = topo ? nb_of(topo, HWLOC_OBJ_NUMANODE) : 0;
+    if (cores)
+        *cores = topo ? nb_of(topo, HWLOC_OBJ_CORE) : 0;
+    if (pus)
+        *pus = topo ? nb_of(topo, HWLOC_OBJ_PU) : 0;
+}
+
+int hal_topology_numa_info(const hal_topology *topo, int i, int *os_id, char *cpus, size_t len,
+                           unsigned long long *memory)
+{
+    if (topo == NULL || i < 0)
+        return -1;
+    hwloc_obj_t n = hwloc_get_obj_by_type(topo->t, HWLOC_OBJ_NUMANODE, (unsigned)i);
+    if (n == NULL)
+        return -1;
+    if (os_id)
+        *os_id = (int)n->os_index;
+    if (cpus && len)
+        list_string(n->cpuset, cpus, len);
+    if (memory)
+        *memory = (unsigned long long)n->attr->numanode.local_memory;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Binding and memory                                                         */
+/* ------------------------------------------------------------------------- */
+
+/* Rebuild a cpuset from the locality's NUMA nodes (exact) or, for a cut list, the
+ * whole machine. */
+static hwloc_bitmap_t locality_cpuset(const hal_topology *topo, const xhal_locality *loc)
+{
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (set == NULL)
+        return NULL;
+    if (loc->whole_machine || loc->numa_count == 0 || loc->numa_count >= XHAL_TOPO_MAX_NUMA) {
+        hwloc_bitmap_copy(set, hwloc_topology_get_topology_cpuset(topo->t));
+        return set;
+    }
+    if (hwloc_bitmap_list_sscanf(set, loc->cpuset) == 0 && strstr(loc->cpuset, "...") == NULL &&
+        !hwloc_bitmap_iszero(set))
+        return set;
+    hwloc_bitmap_zero(set);
+    for (int i = 0; i < loc->numa_count; i++) {
+        hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(topo->t, (unsigned)loc->numa_nodes[i]);
+        if (n != NULL && n->cpuset != NULL)
+            hwloc_bitmap_or(set, set, n->cpuset);
+    }
+    return set;
+}
+
+xhal_status hal_topology_bind_thread(const hal_topology *topo, const xhal_locality *loc)
+{
+    if (topo == NULL || loc == NULL || !loc->known)
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED, "bind: the device is not placed in the topology");
+    if (!topo->this_system)
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "bind: the topology was read from %s and does not describe this machine; "
+                             "threads cannot be bound with it (unset XHAL_TOPOLOGY_XML)",
+                             topo->source);
+    hwloc_bitmap_t set = locality_cpuset(topo, loc);
+    if (set == NULL)
+        return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "bind: out of host memory");
+    int rc = hwloc_set_cpubind(topo->t, set, HWLOC_CPUBIND_THREAD);
+    int e = errno;
+    hwloc_bitmap_free(set);
+    if (rc != 0)
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED, "bind: the OS refused to bind the thread to cpus %s: %s",
+                             loc->cpuset, strerror(e));
+    return XHAL_OK;
+}
+
+void *hal_topology_alloc_near(const hal_topology *topo, const xhal_locality *loc, size_t size)
+{
+    if (size == 0)
+        return NULL;
+    /* mmap rather than hwloc_alloc_membind: the memory must be freeable without the
+     * topology (a context, or the process-wide topology, may be gone by then), and an
+     * anonymous mapping is what hwloc_alloc_membind makes on Linux anyway. */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (topo != NULL && topo->this_system && loc != NULL && loc->known && !loc->whole_machine &&
+        loc->numa_count > 0) {
+        hwloc_bitmap_t ns = hwloc_bitmap_alloc();
+        if (ns != NULL) {
+            for (int i = 0; i < loc->numa_count; i++)
+                hwloc_bitmap_set(ns, (unsigned)loc->numa_nodes[i]);
+            /* Best effort: without NUMA support (or permission) the kernel's default
+             * policy places the pages, which is still correct memory. */
+            (void)hwloc_set_area_membind(topo->t, p, size, ns, HWLOC_MEMBIND_BIND,
+                                         HWLOC_MEMBIND_BYNODESET);
+            hwloc_bitmap_free(ns);
+        }
+    }
+    return p;
+}
+
+void hal_topology_free_near(void *p, size_t size)
+{
+    if (p != NULL && size > 0)
+        munmap(p, size);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The process-wide topology behind the plugins' host services                */
+/* ------------------------------------------------------------------------- */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static hal_topology *g_topo;   /* loaded on first use */
+static int g_topo_failed;      /* load failed: do not retry until released */
+
+/* The global topology, loading it on first use; NULL if unavailable. Once loaded it
+ * stays until hal_topo_release_global, which runs when no context (hence no plugin) is
+ * left, so callers may use it after unlocking. */
+static hal_topology *global_topology(void)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_topo == NULL && !g_topo_failed) {
+        hal_topology *t = NULL;
+        if (hal_topology_load(&t) == XHAL_OK)
+            g_topo = t;
+        else
+            g_topo_failed = 1;
+    }
+    hal_topology *t = g_topo;
+    pthread_mutex_unlock(&g_lock);
+    return t;
+}
+
+void hal_topo_release_global(void)
+{
+    pthread_mutex_lock(&g_lock);
+    hal_topology_destroy(g_topo);
+    g_topo = NULL;
+    g_topo_failed = 0;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void *hal_topo_alloc_near(const char *pci_bus_id, size_t size)
+{
+    hal_topology *t = global_topology();
+    xhal_locality loc;
+    hal_topology_locality(t, pci_bus_id, 0, &loc);
+    return hal_topology_alloc_near(t, &loc, size);
+}
+
+void hal_topo_free_near(void *ptr, size_t size)
+{
+    hal_topology_free_near(ptr, size);
+}
+
+int hal_topo_bind_thread_numa(int node)
+{
+    hal_topology *t = global_topology();
+    if (t == NULL || !t->this_system)
+        return -1;
+    hwloc_const_cpuset_t set;
+    if (node < 0) {
+        set = hwloc_topology_get_topology_cpuset(t->t);
+    } else {
+        hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(t->t, (unsigned)node);
+        if (n == NULL || n->cpuset == NULL)
+            return -1;
+        set = n->cpuset;
+    }
+    return hwloc_set_cpubind(t->t, set, HWLOC_CPUBIND_THREAD) == 0 ? 0 : -1;
+}
+
+int hal_topo_numa_count(void)
+{
+    hal_topology *t = global_topology();
+    int n = t ? nb_of(t, HWLOC_OBJ_NUMANODE) : 0;
+    return n > 0 ? n : 1;
+}
+
+int hal_topo_numa_cpus(int node, int *cpus, int max)
+{
+    if (cpus == NULL || max <= 0)
+        return 0;
+    hal_topology *t = global_topology();
+    int count = 0;
+    if (t == NULL) {
+        /* No topology: one node holding every online cpu. */
+        if (node > 0)
+            return 0;
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        for (long i = 0; i < n && count < max; i++)
+            cpus[count++] = (int)i;
+        return count;
+    }
+    hwloc_const_cpuset_t set;
+    if (node < 0) {
+        set = hwloc_topology_get_topology_cpuset(t->t);
+    } else {
+        hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(t->t, (unsigned)node);
+        if (n == NULL || n->cpuset == NULL)
+            return 0;
+        set = n->cpuset;
+    }
+    int id;
+    hwloc_bitmap_foreach_begin(id, set) {
+        if (count < max)
+            cpus[count++] = id;
+    }
+    hwloc_bitmap_foreach_end();
+    return count;
+}

@@ -1,0 +1,231 @@
+/* topotest_backend.c - a backend for the topology tests only: host-memory devices that
+ * carry the PCI bus ids of the fixture topologies.
+ *
+ * XHAL_TOPOTEST_DEVICES lists the devices, comma-separated: a PCI bus id (any form the
+ * device reports, e.g. "0000:05:00.0" or CUDA's "00000000:09:00.0"), "host" (no bus id,
+ * host memory: placed on the whole machine) or "none" (no bus id, not host memory).
+ * Memory, streams and copies work (plain host memory); ops answer UNSUPPORTED.
+ * The device's arch field reports what the host's topology services tell the plugin:
+ * "numa<N>-cpus<M>" (N NUMA nodes, M cpus in the first one), or "no-topo-services". */
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
+#include "xhal/xhal_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEVICES 16
+
+static const xhal_host_services *g_host;
+
+typedef struct topotest_state {
+    int n;
+    char bus[MAX_DEVICES][32];
+    int host_memory[MAX_DEVICES];
+} topotest_state;
+
+typedef struct topotest_buffer {
+    int device;
+    uint64_t size;
+    unsigned char *data;
+} topotest_buffer;
+
+static const char *default_devices =
+    "0000:05:00.0,0000:06:00.0,00000000:09:00.0,0000:11:00.0,0000:43:00.0,0000:53:00.0,0000:ee:00.0,host";
+
+static xhal_status tt_init(void **state)
+{
+    topotest_state *s = g_host->host_calloc(1, sizeof *s);
+    if (s == NULL)
+        return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
+    const char *list = getenv("XHAL_TOPOTEST_DEVICES");
+    if (list == NULL)
+        list = default_devices;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL && s->n < MAX_DEVICES;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "host") == 0) {
+            s->host_memory[s->n] = 1;
+            s->bus[s->n][0] = '\0';
+        } else if (strcmp(tok, "none") == 0) {
+            s->bus[s->n][0] = '\0';
+        } else {
+            snprintf(s->bus[s->n], sizeof s->bus[s->n], "%s", tok);
+        }
+        s->n++;
+    }
+    *state = s;
+    return XHAL_OK;
+}
+
+static void tt_shutdown(void *state)
+{
+    g_host->host_free(state);
+}
+
+static int tt_device_count(void *state)
+{
+    return ((topotest_state *)state)->n;
+}
+
+static xhal_status tt_device_info(void *state, int device, xhal_device_info *info)
+{
+    topotest_state *s = state;
+    snprintf(info->backend, sizeof info->backend, "topotest");
+    snprintf(info->name, sizeof info->name, "topotest device %d", device);
+    snprintf(info->vendor, sizeof info->vendor, "xhal tests");
+    snprintf(info->family, sizeof info->family, "topotest");
+    if (g_host->topo_numa_count != NULL && g_host->topo_numa_cpus != NULL) {
+        int cpus[256];
+        int nodes = g_host->topo_numa_count();
+        int first = 0;
+        /* The first NUMA node's OS id is not always 0: find it among the first 64 ids. */
+        for (int id = 0; id < 64; id++) {
+            first = g_host->topo_numa_cpus(id, cpus, 256);
+            if (first > 0)
+                break;
+        }
+        snprintf(info->arch, sizeof info->arch, "numa%d-cpus%d", nodes, first);
+    } else {
+        snprintf(info->arch, sizeof info->arch, "no-topo-services");
+    }
+    snprintf(info->driver_version, sizeof info->driver_version, "1");
+    snprintf(info->pci_bus_id, sizeof info->pci_bus_id, "%s", s->bus[device]);
+    info->total_memory = 1ull << 30;
+    info->free_memory = 1ull << 30;
+    info->compute_units = 1;
+    info->index = device;
+    info->dtypes = XHAL_DTYPE_BIT(XHAL_DTYPE_F32) | XHAL_DTYPE_BIT(XHAL_DTYPE_U8);
+    info->caps = s->host_memory[device] ? XHAL_CAP_HOST_MEMORY : 0;
+    return XHAL_OK;
+}
+
+static xhal_status tt_buffer_alloc(void *state, int device, uint64_t size, void **buffer)
+{
+    (void)state;
+    topotest_buffer *b = g_host->host_calloc(1, sizeof *b);
+    unsigned char *data = b ? g_host->host_calloc(1, (size_t)size) : NULL;
+    if (data == NULL) {
+        g_host->host_free(b);
+        return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: cannot allocate %llu bytes",
+                                 (unsigned long long)size);
+    }
+    b->device = device;
+    b->size = size;
+    b->data = data;
+    *buffer = b;
+    return XHAL_OK;
+}
+
+static void tt_buffer_free(void *state, void *buffer)
+{
+    (void)state;
+    topotest_buffer *b = buffer;
+    if (b != NULL) {
+        g_host->host_free(b->data);
+        g_host->host_free(b);
+    }
+}
+
+static xhal_status tt_stream_create(void *state, int device, void **stream)
+{
+    (void)state;
+    int *s = g_host->host_alloc(sizeof *s);
+    if (s == NULL)
+        return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
+    *s = device;
+    *stream = s;
+    return XHAL_OK;
+}
+
+static void tt_stream_destroy(void *state, void *stream)
+{
+    (void)state;
+    g_host->host_free(stream);
+}
+
+static xhal_status tt_stream_sync(void *state, void *stream)
+{
+    (void)state;
+    (void)stream;
+    return XHAL_OK;
+}
+
+static xhal_status tt_write(void *state, void *stream, void *buffer, uint64_t offset, const void *src,
+                            uint64_t size)
+{
+    (void)state;
+    (void)stream;
+    memcpy(((topotest_buffer *)buffer)->data + offset, src, (size_t)size);
+    return XHAL_OK;
+}
+
+static xhal_status tt_read(void *state, void *stream, void *buffer, uint64_t offset, void *dst, uint64_t size)
+{
+    (void)state;
+    (void)stream;
+    memcpy(dst, ((topotest_buffer *)buffer)->data + offset, (size_t)size);
+    return XHAL_OK;
+}
+
+static xhal_status tt_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst,
+                           uint64_t dst_offset, uint64_t size)
+{
+    (void)state;
+    (void)stream;
+    memmove(((topotest_buffer *)dst)->data + dst_offset, ((topotest_buffer *)src)->data + src_offset,
+            (size_t)size);
+    return XHAL_OK;
+}
+
+static xhal_status tt_op_supported(void *state, int device, const xhal_op_desc *desc)
+{
+    (void)state;
+    return g_host->set_error(XHAL_ERROR_UNSUPPORTED, "topotest:%d runs no ops (op %d asked)", device,
+                             (int)desc->op);
+}
+
+static xhal_status tt_op_run(void *state, void *stream, const xhal_op_desc *desc)
+{
+    (void)state;
+    (void)stream;
+    return g_host->set_error(XHAL_ERROR_UNSUPPORTED, "topotest runs no ops (op %d asked)", (int)desc->op);
+}
+
+static const xhal_backend_table table = {
+    .abi_version = XHAL_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(xhal_backend_table),
+    .name = "topotest",
+    .version = "1.0",
+    .catalogue_version = XHAL_BACKEND_CATALOGUE_VERSION,
+    .init = tt_init,
+    .shutdown = tt_shutdown,
+    .device_count = tt_device_count,
+    .device_info = tt_device_info,
+    .buffer_alloc = tt_buffer_alloc,
+    .buffer_free = tt_buffer_free,
+    .stream_create = tt_stream_create,
+    .stream_destroy = tt_stream_destroy,
+    .stream_sync = tt_stream_sync,
+    .write = tt_write,
+    .read = tt_read,
+    .copy = tt_copy,
+    .op_supported = tt_op_supported,
+    .op_run = tt_op_run,
+};
+
+XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
+                                                                 const xhal_host_services *host)
+{
+    if (host == NULL)
+        return NULL;
+    if (host_abi_version != XHAL_BACKEND_ABI_VERSION) {
+        host->set_error(XHAL_ERROR_ABI_MISMATCH, "topotest: built for ABI %u, host has %u",
+                        (unsigned)XHAL_BACKEND_ABI_VERSION, (unsigned)host_abi_version);
+        return NULL;
+    }
+    g_host = host;
+    return &table;
+}
