@@ -1,0 +1,261 @@
+/*
+ * cpu_matmul.c - MATMUL for the CPU backend: out = alpha * a @ b + beta * out over
+ * broadcast batch dims.
+ *
+ * Small products (and anything BLAS cannot address) take a strided loop that
+ * accumulates in double. Larger ones go to OpenBLAS: f32/f64 matrices whose last two
+ * dims are row- or column-major are passed as they are (the transpose flags and
+ * leading dimensions come from the strides); other layouts and f16/bf16 are packed
+ * into contiguous f32 (f64 for f64) first, and the result is combined with out in
+ * double. With beta == 0 out is never read.
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "cpu_convert.h"
+#include "cpu_internal.h"
+
+/* Products with at most this many multiply-adds per matrix use the double loop. */
+#define CPU_MATMUL_SMALL ((int64_t)1 << 15)
+
+typedef struct mm_dims {
+    const xhal_tensor_desc *a, *b, *o;
+    int nd;
+    int64_t m, n, k, nbatch;
+    double alpha, beta;
+} mm_dims;
+
+/* Byte offsets of batch `bi` in a, b and out (batch dims of a and b broadcast by stride). */
+static void batch_offsets(const mm_dims *d, int64_t bi, int64_t off[3])
+{
+    const xhal_tensor_desc *t[3] = {d->a, d->b, d->o};
+    off[0] = off[1] = off[2] = 0;
+    for (int k = d->nd - 3; k >= 0; k--) {
+        int64_t s = d->o->shape[k];
+        int64_t i = bi % s;
+        bi /= s;
+        for (int j = 0; j < 3; j++) off[j] += i * t[j]->strides[k] * (int64_t)cpu_dtype_size(t[j]->dtype);
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* strided loop in double                                                     */
+/* ------------------------------------------------------------------------- */
+typedef struct naive_ctx {
+    const mm_dims *d;
+    double *scratch; /* per worker: K + N + N doubles */
+} naive_ctx;
+
+static void naive_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const naive_ctx *c = vctx;
+    const mm_dims *d = c->d;
+    const xhal_tensor_desc *a = d->a, *b = d->b, *o = d->o;
+    int nd = d->nd;
+    int64_t M = d->m, N = d->n, K = d->k;
+    int64_t aes = (int64_t)cpu_dtype_size(a->dtype), bes = (int64_t)cpu_dtype_size(b->dtype);
+    int64_t oes = (int64_t)cpu_dtype_size(o->dtype);
+    double *arow = c->scratch + (int64_t)worker * (K + 2 * N);
+    double *brow = arow + K;
+    double *acc = brow + N;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t bi = r / M, mi = r % M;
+        int64_t off[3];
+        batch_offsets(d, bi, off);
+        const unsigned char *ap = cpu_tensor_base(a) + off[0] + mi * a->strides[nd - 2] * aes;
+        const unsigned char *bp = cpu_tensor_base(b) + off[1];
+        unsigned char *op = cpu_tensor_base(o) + off[2] + mi * o->strides[nd - 2] * oes;
+        cpu_load_vec(a->dtype, ap, a->strides[nd - 1] * aes, K, arow);
+        for (int64_t j = 0; j < N; j++) acc[j] = 0.0;
+        for (int64_t kk = 0; kk < K; kk++) {
+            cpu_load_vec(b->dtype, bp + kk * b->strides[nd - 2] * bes, b->strides[nd - 1] * bes, N, brow);
+            double av = arow[kk];
+            for (int64_t j = 0; j < N; j++) acc[j] += av * brow[j];
+        }
+        int64_t os = o->strides[nd - 1] * oes;
+        if (d->beta != 0.0) {
+            cpu_load_vec(o->dtype, op, os, N, brow);
+            for (int64_t j = 0; j < N; j++) acc[j] = d->alpha * acc[j] + d->beta * brow[j];
+        } else {
+            for (int64_t j = 0; j < N; j++) acc[j] *= d->alpha;
+        }
+        cpu_store_vec(o->dtype, op, os, N, acc);
+    }
+}
+
+static xhal_status matmul_naive(cpu_state *st, const mm_dims *d)
+{
+    naive_ctx c;
+    c.d = d;
+    size_t per = (size_t)(d->k + 2 * d->n);
+    size_t bytes = cpu_mul_size(cpu_mul_size((size_t)cpu_pool_workers(st->pool), per), sizeof(double));
+    c.scratch = cpu_alloc(bytes);
+    if (!c.scratch)
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: cannot allocate %llu bytes of scratch",
+                       (unsigned long long)bytes);
+    int64_t work = d->n * d->k;
+    int64_t grain = work > 0 ? ((int64_t)1 << 16) / work : 1;
+    cpu_parallel_for(st->pool, d->nbatch * d->m, grain > 0 ? grain : 1, naive_rows, &c);
+    cpu_free(c.scratch);
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* BLAS                                                                       */
+/* ------------------------------------------------------------------------- */
+/* How BLAS can address a [R, C] matrix with element strides (sr, sc): as row-major with
+ * leading dimension ld (trans 0) or as the transpose of a row-major [C, R] (trans 1). */
+static int blas_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, int *trans, int64_t *ld)
+{
+    int64_t lo;
+    if (sc == 1 || C == 1) {
+        lo = C > 1 ? C : 1;
+        int64_t l = R == 1 ? lo : sr;
+        if (l >= lo && l <= INT_MAX) { *trans = 0; *ld = l; return 1; }
+    }
+    if (sr == 1 || R == 1) {
+        lo = R > 1 ? R : 1;
+        int64_t l = C == 1 ? lo : sc;
+        if (l >= lo && l <= INT_MAX) { *trans = 1; *ld = l; return 1; }
+    }
+    return 0;
+}
+
+typedef struct operand {
+    int direct;   /* BLAS reads the tensor in place */
+    int trans;
+    int64_t ld;
+} operand;
+
+static void gemm(int dbl, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha,
+                 const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc)
+{
+    enum CBLAS_TRANSPOSE fa = ta ? CblasTrans : CblasNoTrans, fb = tb ? CblasTrans : CblasNoTrans;
+    if (dbl)
+        cblas_dgemm(CblasRowMajor, fa, fb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
+                    (blasint)ldb, beta, C, (blasint)ldc);
+    else
+        cblas_sgemm(CblasRowMajor, fa, fb, (blasint)M, (blasint)N, (blasint)K, (float)alpha, A,
+                    (blasint)lda, B, (blasint)ldb, (float)beta, C, (blasint)ldc);
+}
+
+/* Copy a strided [R, C] matrix into row-major f32 or f64. */
+static void pack(int dbl, int dt, const unsigned char *p, int64_t sr, int64_t sc, int64_t R, int64_t C, void *dst)
+{
+    double t[CPU_TILE];
+    for (int64_t r = 0; r < R; r++) {
+        for (int64_t c = 0; c < C; c += CPU_TILE) {
+            int64_t n = C - c < CPU_TILE ? C - c : CPU_TILE;
+            cpu_load_tile(dt, p + r * sr + c * sc, sc, n, t);
+            if (dbl) {
+                memcpy((double *)dst + r * C + c, t, (size_t)n * sizeof(double));
+            } else {
+                float *f = (float *)dst + r * C + c;
+                for (int64_t i = 0; i < n; i++) f[i] = (float)t[i];
+            }
+        }
+    }
+}
+
+static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
+{
+    (void)st;
+    const xhal_tensor_desc *a = d->a, *b = d->b, *o = d->o;
+    int nd = d->nd;
+    int64_t M = d->m, N = d->n, K = d->k;
+    int dbl = o->dtype == XHAL_DTYPE_F64;
+    int ct = dbl ? XHAL_DTYPE_F64 : XHAL_DTYPE_F32; /* compute dtype */
+    size_t cs = dbl ? sizeof(double) : sizeof(float);
+    operand oa = {0, 0, K}, ob = {0, 0, N}, oo = {0, 0, N};
+    if (a->dtype == ct) oa.direct = blas_layout(M, K, a->strides[nd - 2], a->strides[nd - 1], &oa.trans, &oa.ld);
+    if (b->dtype == ct) ob.direct = blas_layout(K, N, b->strides[nd - 2], b->strides[nd - 1], &ob.trans, &ob.ld);
+    if (o->dtype == ct) oo.direct = blas_layout(M, N, o->strides[nd - 2], o->strides[nd - 1], &oo.trans, &oo.ld);
+    if (!oa.direct) { oa.trans = 0; oa.ld = K > 0 ? K : 1; }
+    if (!ob.direct) { ob.trans = 0; ob.ld = N > 0 ? N : 1; }
+    if (!oo.direct) { oo.trans = 0; oo.ld = N > 0 ? N : 1; }
+
+    /* every scratch buffer is allocated before out is touched */
+    size_t na = oa.direct ? 0 : cpu_mul_size((size_t)M, (size_t)K);
+    size_t nb = ob.direct ? 0 : cpu_mul_size((size_t)K, (size_t)N);
+    size_t nc = oo.direct ? 0 : cpu_mul_size((size_t)M, (size_t)N);
+    size_t total = cpu_mul_size(na, cs);
+    size_t bytes_b = cpu_mul_size(nb, cs), bytes_c = cpu_mul_size(nc, cs);
+    total = (total > SIZE_MAX - bytes_b) ? SIZE_MAX : total + bytes_b;
+    total = (total > SIZE_MAX - bytes_c) ? SIZE_MAX : total + bytes_c;
+    unsigned char *mem = NULL;
+    if (total > 0) {
+        mem = cpu_alloc(total);
+        if (!mem)
+            return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: cannot allocate %llu bytes of scratch",
+                           (unsigned long long)total);
+    }
+    unsigned char *pa = mem, *pb = mem + na * cs, *pc = mem + (na + nb) * cs;
+    int64_t aes = (int64_t)cpu_dtype_size(a->dtype), bes = (int64_t)cpu_dtype_size(b->dtype);
+    int64_t oes = (int64_t)cpu_dtype_size(o->dtype);
+    int64_t osr = o->strides[nd - 2] * oes, osc = o->strides[nd - 1] * oes;
+
+    for (int64_t bi = 0; bi < d->nbatch; bi++) {
+        int64_t off[3];
+        batch_offsets(d, bi, off);
+        const unsigned char *ap = cpu_tensor_base(a) + off[0];
+        const unsigned char *bp = cpu_tensor_base(b) + off[1];
+        unsigned char *op = cpu_tensor_base(o) + off[2];
+        const void *A = ap, *B = bp;
+        if (!oa.direct) {
+            pack(dbl, a->dtype, ap, a->strides[nd - 2] * aes, a->strides[nd - 1] * aes, M, K, pa);
+            A = pa;
+        }
+        if (!ob.direct) {
+            pack(dbl, b->dtype, bp, b->strides[nd - 2] * bes, b->strides[nd - 1] * bes, K, N, pb);
+            B = pb;
+        }
+        if (oo.direct) {
+            if (d->beta == 0.0) /* out is not read: clear it so NaN or garbage never flows in */
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) memset(op + i * osr + j * osc, 0, (size_t)oes);
+            if (!oo.trans)
+                gemm(dbl, oa.trans, ob.trans, M, N, K, d->alpha, A, oa.ld, B, ob.ld, d->beta, op, oo.ld);
+            else /* out column-major: out^T = b^T a^T in row-major */
+                gemm(dbl, !ob.trans, !oa.trans, N, M, K, d->alpha, B, ob.ld, A, oa.ld, d->beta, op, oo.ld);
+        } else {
+            gemm(dbl, oa.trans, ob.trans, M, N, K, 1.0, A, oa.ld, B, ob.ld, 0.0, pc, N);
+            double t[CPU_TILE], old[CPU_TILE];
+            for (int64_t i = 0; i < M; i++) {
+                for (int64_t j = 0; j < N; j += CPU_TILE) {
+                    int64_t n = N - j < CPU_TILE ? N - j : CPU_TILE;
+                    cpu_load_tile(ct, pc + (size_t)(i * N + j) * cs, (int64_t)cs, n, t);
+                    unsigned char *dst = op + i * osr + j * osc;
+                    if (d->beta != 0.0) {
+                        cpu_load_tile(o->dtype, dst, osc, n, old);
+                        for (int64_t q = 0; q < n; q++) t[q] = d->alpha * t[q] + d->beta * old[q];
+                    } else {
+                        for (int64_t q = 0; q < n; q++) t[q] *= d->alpha;
+                    }
+                    cpu_store_tile(o->dtype, dst, osc, n, t);
+                }
+            }
+        }
+    }
+    cpu_free(mem);
+    return XHAL_OK;
+}
+
+xhal_status cpu_run_matmul(cpu_state *st, const xhal_op_desc *desc)
+{
+    mm_dims d;
+    d.a = &desc->inputs[0];
+    d.b = &desc->inputs[1];
+    d.o = &desc->outputs[0];
+    d.nd = d.o->ndim;
+    d.m = d.o->shape[d.nd - 2];
+    d.n = d.o->shape[d.nd - 1];
+    d.k = d.a->shape[d.nd - 1];
+    d.alpha = desc->attrs.matmul.alpha;
+    d.beta = desc->attrs.matmul.beta;
+    d.nbatch = 1;
+    for (int i = 0; i < d.nd - 2; i++) d.nbatch *= d.o->shape[i];
+    int fits = d.m <= INT_MAX && d.n <= INT_MAX && d.k <= INT_MAX;
+    if (!fits || d.k == 0 || (double)d.m * (double)d.n * (double)d.k <= (double)CPU_MATMUL_SMALL) return matmul_naive(st, &d);
+    return matmul_blas(st, &d);
+}

@@ -1,0 +1,449 @@
+/*
+ * cpu_nn.c - the row-wise ops of the CPU backend: SOFTMAX, RMS_NORM, LAYER_NORM, ROPE,
+ * ATTENTION, and GATHER.
+ *
+ * Each works on rows of the last axis: a row's position comes from its flat index
+ * (cpu_row_offset), so any strides work. Rows are computed in double in per-worker
+ * scratch that is allocated before anything is written, so a failed allocation
+ * leaves the output untouched.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cpu_convert.h"
+#include "cpu_internal.h"
+#include "cpu_iter.h"
+
+/* Rows go parallel when the op touches at least this many elements. */
+#define CPU_PAR_WORK ((int64_t)1 << 15)
+
+static int64_t row_grain(int64_t row_len)
+{
+    int64_t g = CPU_PAR_WORK / (row_len > 0 ? row_len : 1);
+    return g > 0 ? g : 1;
+}
+
+/* Per-worker scratch of `per` doubles. */
+typedef struct scratch {
+    double *mem;
+    int64_t per;
+} scratch;
+
+static xhal_status scratch_alloc(cpu_state *st, scratch *s, int64_t per, const char *op)
+{
+    s->per = per > 0 ? per : 1;
+    size_t n = cpu_mul_size((size_t)cpu_pool_workers(st->pool), (size_t)s->per);
+    s->mem = cpu_alloc(cpu_mul_size(n, sizeof(double)));
+    if (!s->mem)
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: %s: cannot allocate %llu bytes of scratch", op,
+                       (unsigned long long)cpu_mul_size(n, sizeof(double)));
+    return XHAL_OK;
+}
+
+static double *scratch_for(const scratch *s, int worker) { return s->mem + (int64_t)worker * s->per; }
+
+static int64_t bstride(const xhal_tensor_desc *t, int axis)
+{
+    return t->strides[axis] * (int64_t)cpu_dtype_size(t->dtype);
+}
+
+/* ------------------------------------------------------------------------- */
+/* SOFTMAX                                                                    */
+/* ------------------------------------------------------------------------- */
+typedef struct softmax_ctx {
+    const xhal_tensor_desc *x, *o;
+    double scale;
+    int causal;
+    scratch s;
+} softmax_ctx;
+
+static void softmax_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const softmax_ctx *c = vctx;
+    const xhal_tensor_desc *x = c->x, *o = c->o;
+    int nd = x->ndim;
+    int64_t sk = x->shape[nd - 1];
+    int64_t sq = nd >= 2 ? x->shape[nd - 2] : 1;
+    int64_t xs = bstride(x, nd - 1), os = bstride(o, nd - 1);
+    double *v = scratch_for(&c->s, worker);
+    int64_t idx[XHAL_MAX_DIMS];
+    for (int64_t r = begin; r < end; r++) {
+        const unsigned char *xr = cpu_tensor_base(x) + cpu_row_offset(x, nd - 1, r, idx);
+        unsigned char *orow = cpu_tensor_base(o) + cpu_row_offset(o, nd - 1, r, NULL);
+        int64_t vis = sk; /* columns [0, vis) are visible */
+        if (c->causal) {
+            int64_t i = nd >= 2 ? idx[nd - 2] : sq - 1;
+            vis = i + (sk - sq) + 1;
+            if (vis > sk) vis = sk;
+            if (vis < 0) vis = 0;
+        }
+        cpu_load_vec(x->dtype, xr, xs, vis, v);
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < vis; j++) {
+            v[j] *= c->scale;
+            if (v[j] > mx || isnan(v[j])) mx = v[j];
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < vis; j++) {
+            v[j] = exp(v[j] - mx);
+            sum += v[j];
+        }
+        for (int64_t j = 0; j < vis; j++) v[j] /= sum;
+        for (int64_t j = vis; j < sk; j++) v[j] = 0.0;
+        cpu_store_vec(o->dtype, orow, os, sk, v);
+    }
+}
+
+xhal_status cpu_run_softmax(cpu_state *st, const xhal_op_desc *d)
+{
+    softmax_ctx c;
+    c.x = &d->inputs[0];
+    c.o = &d->outputs[0];
+    c.scale = d->attrs.softmax.scale;
+    c.causal = d->attrs.softmax.causal;
+    int nd = c.x->ndim;
+    if (nd == 0) {
+        /* a scalar: softmax of one element */
+        double one = 1.0;
+        if (isnan(cpu_load_f64(c.x->dtype, cpu_tensor_base(c.x)))) one = NAN;
+        cpu_store_f64(c.o->dtype, cpu_tensor_base(c.o), one);
+        return XHAL_OK;
+    }
+    int64_t sk = c.x->shape[nd - 1];
+    xhal_status s = scratch_alloc(st, &c.s, sk, "softmax");
+    if (s != XHAL_OK) return s;
+    int64_t rows = cpu_numel(c.x) / sk;
+    cpu_parallel_for(st->pool, rows, row_grain(sk), softmax_rows, &c);
+    cpu_free(c.s.mem);
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* RMS_NORM, LAYER_NORM                                                       */
+/* ------------------------------------------------------------------------- */
+typedef struct norm_ctx {
+    const xhal_tensor_desc *x, *o;
+    const double *w, *b; /* [D] in double, or NULL */
+    double eps;
+    int layer;
+    scratch s;
+} norm_ctx;
+
+static void norm_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const norm_ctx *c = vctx;
+    const xhal_tensor_desc *x = c->x, *o = c->o;
+    int nd = x->ndim;
+    int64_t dim = nd > 0 ? x->shape[nd - 1] : 1;
+    int64_t xs = nd > 0 ? bstride(x, nd - 1) : 0, os = nd > 0 ? bstride(o, nd - 1) : 0;
+    double *v = scratch_for(&c->s, worker);
+    for (int64_t r = begin; r < end; r++) {
+        const unsigned char *xr = cpu_tensor_base(x) + cpu_row_offset(x, nd - 1, r, NULL);
+        unsigned char *orow = cpu_tensor_base(o) + cpu_row_offset(o, nd - 1, r, NULL);
+        cpu_load_vec(x->dtype, xr, xs, dim, v);
+        double mean = 0.0;
+        if (c->layer) {
+            for (int64_t j = 0; j < dim; j++) mean += v[j];
+            mean /= (double)dim;
+        }
+        double ss = 0.0;
+        for (int64_t j = 0; j < dim; j++) {
+            double t = v[j] - mean;
+            ss += t * t;
+        }
+        double inv = 1.0 / sqrt(ss / (double)dim + c->eps);
+        for (int64_t j = 0; j < dim; j++) {
+            double y = (v[j] - mean) * inv;
+            if (c->w) y *= c->w[j];
+            if (c->b) y += c->b[j];
+            v[j] = y;
+        }
+        cpu_store_vec(o->dtype, orow, os, dim, v);
+    }
+}
+
+xhal_status cpu_run_norm(cpu_state *st, const xhal_op_desc *d)
+{
+    norm_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.x = &d->inputs[0];
+    c.o = &d->outputs[0];
+    c.eps = d->attrs.norm.eps;
+    c.layer = d->op == XHAL_OP_LAYER_NORM;
+    int nd = c.x->ndim;
+    int64_t dim = nd > 0 ? c.x->shape[nd - 1] : 1;
+    int has_w = d->attrs.norm.has_weight != 0;
+    int has_b = c.layer && d->attrs.norm.has_bias != 0;
+    const char *name = cpu_op_name(d->op);
+    /* weight and bias in double, then per-worker row scratch */
+    double *wb = cpu_alloc(cpu_mul_size((size_t)dim * 2u, sizeof(double)));
+    if (!wb)
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: %s: cannot allocate %llu bytes of scratch", name,
+                       (unsigned long long)cpu_mul_size((size_t)dim * 2u, sizeof(double)));
+    if (has_w) {
+        const xhal_tensor_desc *w = &d->inputs[1];
+        cpu_load_vec(w->dtype, cpu_tensor_base(w), w->ndim > 0 ? bstride(w, w->ndim - 1) : 0, dim, wb);
+        c.w = wb;
+    }
+    if (has_b) {
+        const xhal_tensor_desc *b = &d->inputs[has_w ? 2 : 1];
+        cpu_load_vec(b->dtype, cpu_tensor_base(b), b->ndim > 0 ? bstride(b, b->ndim - 1) : 0, dim, wb + dim);
+        c.b = wb + dim;
+    }
+    xhal_status s = scratch_alloc(st, &c.s, dim, name);
+    if (s != XHAL_OK) {
+        cpu_free(wb);
+        return s;
+    }
+    cpu_parallel_for(st->pool, cpu_numel(c.x) / dim, row_grain(dim), norm_rows, &c);
+    cpu_free(c.s.mem);
+    cpu_free(wb);
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* ROPE                                                                       */
+/* ------------------------------------------------------------------------- */
+typedef struct rope_ctx {
+    const xhal_tensor_desc *x, *o;
+    int seq_axis;
+    int64_t half;        /* rotary_dims / 2 */
+    int interleaved;
+    const double *cs;    /* [S][half][2]: cos, sin for position pos_offset + s */
+    scratch s;
+} rope_ctx;
+
+static void rope_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const rope_ctx *c = vctx;
+    const xhal_tensor_desc *x = c->x, *o = c->o;
+    int nd = x->ndim;
+    int64_t dim = x->shape[nd - 1];
+    int64_t xs = bstride(x, nd - 1), os = bstride(o, nd - 1);
+    double *v = scratch_for(&c->s, worker);
+    int64_t idx[XHAL_MAX_DIMS];
+    for (int64_t r = begin; r < end; r++) {
+        const unsigned char *xr = cpu_tensor_base(x) + cpu_row_offset(x, nd - 1, r, idx);
+        unsigned char *orow = cpu_tensor_base(o) + cpu_row_offset(o, nd - 1, r, NULL);
+        const double *cs = c->cs + idx[c->seq_axis] * c->half * 2;
+        /* the whole row is read before any of it is written: out may be x */
+        cpu_load_vec(x->dtype, xr, xs, dim, v);
+        for (int64_t k = 0; k < c->half; k++) {
+            int64_t i0 = c->interleaved ? 2 * k : k;
+            int64_t i1 = c->interleaved ? 2 * k + 1 : k + c->half;
+            double a = v[i0], b = v[i1], co = cs[2 * k], si = cs[2 * k + 1];
+            v[i0] = a * co - b * si;
+            v[i1] = b * co + a * si;
+        }
+        cpu_store_vec(o->dtype, orow, os, dim, v);
+    }
+}
+
+xhal_status cpu_run_rope(cpu_state *st, const xhal_op_desc *d)
+{
+    rope_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.x = &d->inputs[0];
+    c.o = &d->outputs[0];
+    c.seq_axis = d->attrs.rope.seq_axis;
+    int nd = c.x->ndim;
+    int64_t dim = c.x->shape[nd - 1];
+    int64_t rot = d->attrs.rope.rotary_dims > 0 ? d->attrs.rope.rotary_dims : dim;
+    c.half = rot / 2;
+    c.interleaved = d->attrs.rope.layout == XHAL_ROPE_INTERLEAVED;
+    int64_t seq = c.x->shape[c.seq_axis];
+    size_t cs_bytes = cpu_mul_size(cpu_mul_size((size_t)seq, (size_t)c.half * 2u), sizeof(double));
+    double *cs = cpu_alloc(cs_bytes);
+    if (!cs)
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: rope: cannot allocate %llu bytes of scratch",
+                       (unsigned long long)cs_bytes);
+    double theta = d->attrs.rope.theta;
+    for (int64_t k = 0; k < c.half; k++) {
+        double inv_freq = pow(theta, -2.0 * (double)k / (double)rot);
+        for (int64_t s = 0; s < seq; s++) {
+            double ang = (double)(d->attrs.rope.pos_offset + s) * inv_freq;
+            cs[(s * c.half + k) * 2] = cos(ang);
+            cs[(s * c.half + k) * 2 + 1] = sin(ang);
+        }
+    }
+    c.cs = cs;
+    xhal_status s = scratch_alloc(st, &c.s, dim, "rope");
+    if (s != XHAL_OK) {
+        cpu_free(cs);
+        return s;
+    }
+    cpu_parallel_for(st->pool, cpu_numel(c.x) / dim, row_grain(dim * 4), rope_rows, &c);
+    cpu_free(c.s.mem);
+    cpu_free(cs);
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* ATTENTION                                                                  */
+/* ------------------------------------------------------------------------- */
+typedef struct attn_ctx {
+    const xhal_tensor_desc *q, *k, *v, *mask, *o;
+    double scale;
+    int causal;
+    int64_t group; /* Hq / Hkv */
+    scratch s;
+} attn_ctx;
+
+static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const attn_ctx *c = vctx;
+    const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v, *m = c->mask, *o = c->o;
+    int64_t hq = q->shape[1], sq = q->shape[2], dh = q->shape[3];
+    int64_t sk = k->shape[2], dv = v->shape[3];
+    int64_t qes = (int64_t)cpu_dtype_size(q->dtype), kes = (int64_t)cpu_dtype_size(k->dtype);
+    int64_t ves = (int64_t)cpu_dtype_size(v->dtype), oes = (int64_t)cpu_dtype_size(o->dtype);
+    int64_t mes = m ? (int64_t)cpu_dtype_size(m->dtype) : 0;
+    double *qv = scratch_for(&c->s, worker);
+    double *kv = qv + dh;       /* one key row, then one value row */
+    double *sc = kv + (dh > dv ? dh : dv);
+    double *acc = sc + sk;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t i = r % sq, h = (r / sq) % hq, b = r / (sq * hq);
+        int64_t hk = h / c->group;
+        unsigned char *orow = cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
+        int64_t vis = sk;
+        if (c->causal) {
+            vis = i + (sk - sq) + 1;
+            if (vis > sk) vis = sk;
+            if (vis < 0) vis = 0;
+        }
+        const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
+        cpu_load_vec(q->dtype, qrow, q->strides[3] * qes, dh, qv);
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < vis; j++) {
+            const unsigned char *krow = cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes;
+            cpu_load_vec(k->dtype, krow, k->strides[3] * kes, dh, kv);
+            double dot = 0.0;
+            for (int64_t t = 0; t < dh; t++) dot += qv[t] * kv[t];
+            double s = dot * c->scale;
+            if (m) {
+                const unsigned char *mp = cpu_tensor_base(m) +
+                    (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes;
+                s += cpu_load_f64(m->dtype, mp);
+            }
+            sc[j] = s;
+            if (s > mx || isnan(s)) mx = s;
+        }
+        for (int64_t t = 0; t < dv; t++) acc[t] = 0.0;
+        if (vis > 0 && mx != -INFINITY) {
+            double sum = 0.0;
+            for (int64_t j = 0; j < vis; j++) {
+                sc[j] = exp(sc[j] - mx);
+                sum += sc[j];
+            }
+            for (int64_t j = 0; j < vis; j++) {
+                double p = sc[j] / sum;
+                if (p == 0.0) continue;
+                const unsigned char *vrow = cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves;
+                cpu_load_vec(v->dtype, vrow, v->strides[3] * ves, dv, kv);
+                for (int64_t t = 0; t < dv; t++) acc[t] += p * kv[t];
+            }
+        }
+        /* else: no visible key (causal or a fully -inf mask): the row is 0 */
+        cpu_store_vec(o->dtype, orow, o->strides[3] * oes, dv, acc);
+    }
+}
+
+xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
+{
+    attn_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.q = &d->inputs[0];
+    c.k = &d->inputs[1];
+    c.v = &d->inputs[2];
+    c.mask = d->attrs.attention.has_mask ? &d->inputs[3] : NULL;
+    c.o = &d->outputs[0];
+    c.scale = d->attrs.attention.scale;
+    c.causal = d->attrs.attention.causal;
+    int64_t hkv = c.k->shape[1];
+    c.group = hkv > 0 ? c.q->shape[1] / hkv : 1;
+    if (c.group < 1) c.group = 1;
+    int64_t dh = c.q->shape[3], dv = c.v->shape[3], sk = c.k->shape[2];
+    xhal_status s = scratch_alloc(st, &c.s, dh + (dh > dv ? dh : dv) + sk + dv, "attention");
+    if (s != XHAL_OK) return s;
+    int64_t rows = c.q->shape[0] * c.q->shape[1] * c.q->shape[2];
+    cpu_parallel_for(st->pool, rows, row_grain(sk * (dh + dv)), attn_rows, &c);
+    cpu_free(c.s.mem);
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* GATHER                                                                     */
+/* ------------------------------------------------------------------------- */
+typedef struct gather_ctx {
+    const xhal_tensor_desc *table, *idx, *o;
+    int idx_nd;
+} gather_ctx;
+
+static int64_t load_index(const xhal_tensor_desc *idx, int64_t p, int64_t *pos)
+{
+    const unsigned char *ip = cpu_tensor_base(idx) + cpu_row_offset(idx, idx->ndim, p, pos);
+    return cpu_load_i64(idx->dtype, ip);
+}
+
+static void gather_copy_run(void *vctx, int64_t n, unsigned char *const *p, const int64_t *bs)
+{
+    size_t es = *(const size_t *)vctx;
+    if (bs[0] == (int64_t)es && bs[1] == (int64_t)es) {
+        memcpy(p[1], p[0], (size_t)n * es);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) memcpy(p[1] + i * bs[1], p[0] + i * bs[0], es);
+}
+
+static void gather_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const gather_ctx *c = vctx;
+    const xhal_tensor_desc *t = c->table, *o = c->o;
+    size_t es = cpu_dtype_size(t->dtype);
+    int sub_nd = t->ndim - 1;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t row = load_index(c->idx, p, NULL);
+        unsigned char *base[2] = {cpu_tensor_base(t) + row * t->strides[0] * (int64_t)es,
+                                  cpu_tensor_base(o) + cpu_row_offset(o, c->idx_nd, p, NULL)};
+        const int64_t *strides[2] = {t->strides + 1, o->strides + c->idx_nd};
+        size_t ess[2] = {es, es};
+        cpu_iter it;
+        cpu_iter_init(&it, sub_nd, t->shape + 1, 2, base, strides, ess);
+        cpu_iter_run(NULL, &it, gather_copy_run, &es, 0, 0);
+    }
+}
+
+xhal_status cpu_run_gather(cpu_state *st, const xhal_op_desc *d)
+{
+    gather_ctx c;
+    c.table = &d->inputs[0];
+    c.idx = &d->inputs[1];
+    c.o = &d->outputs[0];
+    c.idx_nd = c.idx->ndim;
+    int64_t v = c.table->shape[0];
+    int64_t n = cpu_numel(c.idx);
+    /* every index is checked before anything is written */
+    for (int64_t p = 0; p < n; p++) {
+        int64_t pos[XHAL_MAX_DIMS];
+        int64_t ix = load_index(c.idx, p, pos);
+        if (ix < 0 || ix >= v) {
+            char where[XHAL_MAX_DIMS * 24 + 4];
+            size_t len = 0;
+            where[len++] = '[';
+            where[len] = '\0';
+            for (int k = 0; k < c.idx_nd; k++)
+                len += (size_t)snprintf(where + len, sizeof(where) - len, "%s%lld", k ? ", " : "",
+                                        (long long)pos[k]);
+            snprintf(where + len, sizeof(where) - len, "]");
+            return CPU_ERR(XHAL_ERROR_OUT_OF_RANGE,
+                           "gather: index %lld at position %s (flat %lld) of indices is outside the table's [0, %lld)",
+                           (long long)ix, where, (long long)p, (long long)v);
+        }
+    }
+    int64_t row_len = cpu_numel(c.table) / (v > 0 ? v : 1);
+    cpu_parallel_for(st->pool, n, row_grain(row_len), gather_rows, &c);
+    return XHAL_OK;
+}
