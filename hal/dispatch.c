@@ -23,6 +23,9 @@ xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *c
         snprintf(what, sizeof what, "%s: %s", fn, names[i]);
         st = hal_check_tensor(ts[i], what);
         if (st != XHAL_OK) return st;
+        if (ts[i]->buf->dev->ctx != s->dev->ctx)
+            return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: %s belongs to another context than the stream", fn,
+                                 names[i]);
         if (ts[i]->buf->dev != s->dev)
             return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "%s: %s is on %s but the stream is on %s", fn, names[i],
                                  ts[i]->buf->dev->spec, s->dev->spec);

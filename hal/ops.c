@@ -270,9 +270,7 @@ static xhal_status norm_common(const char *fn, xhal_stream *s, xhal_op op, xhal_
     if (st != XHAL_OK) return st;
     if ((st = want_float(fn, "x", x)) || (st = same_dtype(fn, "x", x, "out", out)) ||
         (st = same_dtype(fn, "x", x, "weight", w)) || (st = same_dtype(fn, "x", x, "bias", b)) ||
-        (st = same_shape(fn, "x", x, "out", out)) || (st = hal_check_writable(fn, "out", out)) ||
-        (st = hal_check_no_overlap(fn, "out", out, "x", x, 1)) || (st = hal_check_no_overlap(fn, "out", out, "weight", w, 0)) ||
-        (st = hal_check_no_overlap(fn, "out", out, "bias", b, 0)))
+        (st = same_shape(fn, "x", x, "out", out)))
         return st;
     if (x->ndim < 1) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: x is a scalar; the op needs a last axis", fn);
     if (!(eps >= 0.0) || !isfinite(eps))
@@ -287,6 +285,9 @@ static xhal_status norm_common(const char *fn, xhal_stream *s, xhal_op op, xhal_
                                  nm[1 + i], hal_shape_str(vec[i]->ndim, vec[i]->shape, b1, sizeof b1), (long long)D);
         }
     }
+    if ((st = hal_check_writable(fn, "out", out)) || (st = hal_check_no_overlap(fn, "out", out, "x", x, 1)) ||
+        (st = hal_check_no_overlap(fn, "out", out, "weight", w, 0)) || (st = hal_check_no_overlap(fn, "out", out, "bias", b, 0)))
+        return st;
     if (hal_tensor_numel(out) == 0) return XHAL_OK;
     xhal_op_desc d;
     init_desc(&d, op);

@@ -158,14 +158,22 @@ static xhal_status copy_across(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
         if (st == XHAL_OK) st = T(dd)->stream_sync(S(dd), ds->handle);
         if (st != XHAL_ERROR_UNSUPPORTED) goto done;
     }
-    st = temp_like(sd, dst, dst->dtype, &tsrc);
-    if (st == XHAL_OK) st = run_copy(ss, src, tsrc);
+    /* source side: read src as it is when it is already dense in dst's dtype, else
+     * gather/cast it on its own device first */
+    int direct = src->dtype == dst->dtype && hal_is_contiguous(src->ndim, src->shape, src->strides);
+    st = XHAL_OK;
+    if (!direct) {
+        st = temp_like(sd, dst, dst->dtype, &tsrc);
+        if (st == XHAL_OK) st = run_copy(ss, src, tsrc);
+    }
     if (st == XHAL_OK) {
         host = malloc(bytes ? bytes : 1);
         if (!host) st = hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory staging %llu bytes",
                                       (unsigned long long)bytes);
     }
-    if (st == XHAL_OK) st = T(sd)->read(S(sd), ss->handle, tsrc->buf->handle, 0, host, bytes);
+    if (st == XHAL_OK)
+        st = direct ? T(sd)->read(S(sd), ss->handle, src->buf->handle, src->offset, host, bytes)
+                    : T(sd)->read(S(sd), ss->handle, tsrc->buf->handle, 0, host, bytes);
     if (st == XHAL_OK) {
         if (hal_is_contiguous(dst->ndim, dst->shape, dst->strides)) {
             st = T(dd)->write(S(dd), ds->handle, dst->buf->handle, dst->offset, host, bytes);

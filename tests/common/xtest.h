@@ -13,13 +13,21 @@ static int xtest_checks_ = 0;
 #define CHECK(cond) do { xtest_checks_++; if (!(cond)) { xtest_failures_++; \
     fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
 /* Expect status st and a message containing substr (may be NULL). */
-#define CHECK_STATUS(expr, st, substr) do { xtest_checks_++; xhal_status s_ = (expr); \
-    const char *m_ = xhal_last_error(); \
-    if (s_ != (st)) { xtest_failures_++; fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", \
-        __FILE__, __LINE__, #expr, xhal_status_name(s_), m_, xhal_status_name(st)); } \
-    else if ((substr) != NULL && strstr(m_, (const char *)(substr)) == NULL) { xtest_failures_++; \
-        fprintf(stderr, "%s:%d: %s: message '%s' lacks '%s'\n", __FILE__, __LINE__, #expr, m_, \
-            (const char *)(substr)); } } while (0)
+static inline void xtest_check_status_(const char *file, int line, const char *expr, xhal_status got,
+                                       xhal_status want, const char *substr)
+{
+    const char *m = xhal_last_error();
+    xtest_checks_++;
+    if (got != want) {
+        xtest_failures_++;
+        fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", file, line, expr, xhal_status_name(got), m,
+                xhal_status_name(want));
+    } else if (substr && !strstr(m, substr)) {
+        xtest_failures_++;
+        fprintf(stderr, "%s:%d: %s: message '%s' lacks '%s'\n", file, line, expr, m, substr);
+    }
+}
+#define CHECK_STATUS(expr, st, substr) xtest_check_status_(__FILE__, __LINE__, #expr, (expr), (st), (substr))
 #define CHECK_OK(expr) CHECK_STATUS(expr, XHAL_OK, NULL)
 #define CHECK_NEAR(a, b, tol) do { xtest_checks_++; double a_ = (a), b_ = (b); \
     if (!(fabs(a_ - b_) <= (tol))) { xtest_failures_++; \

@@ -1,0 +1,109 @@
+/* broken_plugin.c - test plugins, each broken in exactly one way (selected by BROKEN_*),
+ * plus one that works (BROKEN_NONE) and provides a host-memory device with no ops. */
+#include "xhal/xhal_backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const xhal_host_services *host;
+
+static xhal_status t_init(void **state)
+{
+#ifdef BROKEN_INIT
+    return host->set_error(XHAL_ERROR_UNAVAILABLE, "fake driver: FAKE_ERROR_NO_DEVICE (no device detected)");
+#else
+    *state = host->host_alloc(16);
+    return *state ? XHAL_OK : XHAL_ERROR_OUT_OF_MEMORY;
+#endif
+}
+static void t_shutdown(void *state) { host->host_free(state); }
+static int t_count(void *state) { return 1; }
+static xhal_status t_info(void *state, int dev, xhal_device_info *info)
+{
+    strcpy(info->name, "test device");
+    strcpy(info->vendor, "xhal tests");
+    strcpy(info->family, "test");
+    info->dtypes = XHAL_DTYPE_BIT(XHAL_DTYPE_F32);
+    return XHAL_OK;
+}
+static xhal_status t_alloc(void *state, int dev, uint64_t size, void **buf)
+{
+    *buf = malloc(size);
+    return *buf ? XHAL_OK : host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "test: malloc(%llu) failed", (unsigned long long)size);
+}
+static void t_free(void *state, void *buf) { free(buf); }
+static xhal_status t_screate(void *state, int dev, void **s) { *s = (void *)1; return XHAL_OK; }
+static void t_sdestroy(void *state, void *s) {}
+static xhal_status t_ssync(void *state, void *s) { return XHAL_OK; }
+static xhal_status t_write(void *state, void *s, void *b, uint64_t off, const void *src, uint64_t n)
+{
+    memcpy((char *)b + off, src, n);
+    return XHAL_OK;
+}
+static xhal_status t_read(void *state, void *s, void *b, uint64_t off, void *dst, uint64_t n)
+{
+    memcpy(dst, (char *)b + off, n);
+    return XHAL_OK;
+}
+static xhal_status t_copy(void *state, void *s, void *src, uint64_t so, void *dst, uint64_t d, uint64_t n)
+{
+    memmove((char *)dst + d, (char *)src + so, n);
+    return XHAL_OK;
+}
+static xhal_status t_supported(void *state, int dev, const xhal_op_desc *d)
+{
+    return host->set_error(XHAL_ERROR_UNSUPPORTED, "the test backend runs no ops");
+}
+#ifndef BROKEN_MISSING_ENTRY
+static xhal_status t_run(void *state, void *s, const xhal_op_desc *d)
+{
+    return host->set_error(XHAL_ERROR_INTERNAL, "op_run without op_supported");
+}
+#endif
+
+static xhal_backend_table table = {
+#ifdef BROKEN_ABI
+    .abi_version = XHAL_BACKEND_ABI_VERSION + 41,
+#else
+    .abi_version = XHAL_BACKEND_ABI_VERSION,
+#endif
+#ifdef BROKEN_SIZE
+    .struct_size = 24,
+#else
+    .struct_size = sizeof(xhal_backend_table),
+#endif
+    .name = BACKEND_NAME,
+    .version = "test-1",
+    .catalogue_version = XHAL_BACKEND_CATALOGUE_VERSION,
+    .init = t_init,
+    .shutdown = t_shutdown,
+    .device_count = t_count,
+    .device_info = t_info,
+    .buffer_alloc = t_alloc,
+    .buffer_free = t_free,
+    .stream_create = t_screate,
+    .stream_destroy = t_sdestroy,
+    .stream_sync = t_ssync,
+    .write = t_write,
+    .read = t_read,
+    .copy = t_copy,
+    .op_supported = t_supported,
+#ifndef BROKEN_MISSING_ENTRY
+    .op_run = t_run,
+#endif
+};
+
+#ifndef BROKEN_NO_ENTRY
+XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t abi, const xhal_host_services *h)
+{
+    host = h;
+#ifdef BROKEN_REFUSE
+    h->set_error(XHAL_ERROR_UNAVAILABLE, "this plugin refuses hosts of ABI %u", abi);
+    return abi == 0 ? &table : NULL; /* never 0: the table is refused */
+#else
+    return &table;
+#endif
+}
+#else
+XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry_misspelled(void) { return &table; }
+#endif

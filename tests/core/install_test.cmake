@@ -1,0 +1,60 @@
+# Install the build into a scratch prefix, then build and run a consumer program against it
+# twice: once with find_package(xhal CONFIG), once with pkg-config.
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK}/consumer)
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix RESULT_VARIABLE r OUTPUT_QUIET)
+if(r)
+  message(FATAL_ERROR "cmake --install failed: ${r}")
+endif()
+file(WRITE ${WORK}/consumer/main.c [=[
+#include <xhal/xhal.h>
+#include <stdio.h>
+int main(void) {
+    xhal_context *ctx; xhal_device *dev; xhal_stream *s; xhal_tensor *t;
+    int64_t n = 4; float v[4];
+    if (xhal_context_create(NULL, &ctx) || xhal_device_find(ctx, "cpu", &dev) || xhal_stream_create(dev, &s) ||
+        xhal_tensor_create(dev, XHAL_DTYPE_F32, 1, &n, &t) || xhal_fill(s, t, 2.5) ||
+        xhal_tensor_read(s, t, v, sizeof v)) { printf("failed: %s\n", xhal_last_error()); return 1; }
+    printf("xhal %s: cpu fill gives %g\n", xhal_version(), v[3]);
+    xhal_context_destroy(ctx);
+    return v[3] == 2.5f ? 0 : 1;
+}
+]=])
+file(WRITE ${WORK}/consumer/CMakeLists.txt [=[
+cmake_minimum_required(VERSION 3.25)
+project(consumer C)
+find_package(xhal CONFIG REQUIRED)
+add_executable(consumer main.c)
+target_link_libraries(consumer PRIVATE xhal::xhal)
+]=])
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${WORK}/consumer -B ${WORK}/consumer/build -G ${GENERATOR}
+  -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_C_COMPILER=${CC} RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "configuring the consumer with find_package(xhal) failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/consumer/build RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "building the consumer failed")
+endif()
+# The installed plugins are found relative to the installed libxhal (no XHAL_PLUGIN_PATH).
+execute_process(COMMAND ${WORK}/consumer/build/consumer RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "the CMake-built consumer failed")
+endif()
+# pkg-config
+execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${WORK}/prefix/lib/pkgconfig pkg-config --cflags --libs xhal
+  RESULT_VARIABLE r OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(r)
+  message(FATAL_ERROR "pkg-config does not know the installed xhal")
+endif()
+separate_arguments(flags UNIX_COMMAND "${flags}")
+execute_process(COMMAND ${CC} ${WORK}/consumer/main.c ${flags} -o ${WORK}/consumer/consumer-pc RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "compiling with pkg-config flags (${flags}) failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${WORK}/prefix/lib ${WORK}/consumer/consumer-pc
+  RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "the pkg-config-built consumer failed")
+endif()
+message(STATUS "install test: CMake package and pkg-config consumers both ran")

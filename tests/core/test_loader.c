@@ -1,0 +1,210 @@
+/* test_loader.c - the plugin loader: broken plugins are listed with their reason and every
+ * other backend keeps working; device specs; search-path rules. */
+#include "xtest.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BROKEN XHAL_TEST_PLUGIN_DIR "/broken"
+#define GOOD XHAL_TEST_PLUGIN_DIR "/good"
+
+static const xhal_backend_info *find(xhal_context *ctx, const char *name, xhal_backend_info *buf)
+{
+    int n = 0;
+    xhal_backend_count(ctx, &n);
+    for (int i = 0; i < n; i++) {
+        xhal_backend_get_info(ctx, i, buf);
+        if (!strcmp(buf->name, name)) return buf;
+    }
+    return NULL;
+}
+
+static void expect_unavailable(xhal_context *ctx, const char *name, const char *reason_part)
+{
+    xhal_backend_info b;
+    const xhal_backend_info *p = find(ctx, name, &b);
+    CHECK(p != NULL);
+    if (!p) {
+        fprintf(stderr, "  backend '%s' not listed\n", name);
+        return;
+    }
+    CHECK(p->state == XHAL_BACKEND_UNAVAILABLE);
+    CHECK(p->device_count == 0);
+    if (!strstr(p->reason, reason_part)) {
+        CHECK(!"reason mismatch");
+        fprintf(stderr, "  backend '%s': reason '%s' lacks '%s'\n", name, p->reason, reason_part);
+    }
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    if (!a || !b) {
+        if (a) fclose(a);
+        if (b) fclose(b);
+        return -1;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0) fwrite(buf, 1, n, b);
+    fclose(a);
+    fclose(b);
+    return chmod(to, mode);
+}
+
+int main(void)
+{
+    xhal_context *ctx = NULL;
+    xhal_context_options o;
+    xhal_context_options_init(&o);
+    o.plugin_path = BROKEN ":" GOOD;
+    CHECK_OK(xhal_context_create(&o, &ctx));
+
+    /* each broken plugin is listed, unavailable, with its reason */
+    expect_unavailable(ctx, "corrupt", "cannot load shared library");
+    expect_unavailable(ctx, "badabi", "ABI mismatch: plugin was built for backend ABI version 42");
+    expect_unavailable(ctx, "badabi", "implements version 1");
+    expect_unavailable(ctx, "small", "backend table is 24 bytes");
+    expect_unavailable(ctx, "noentry", "no exported symbol xhal_backend_entry");
+    expect_unavailable(ctx, "missing", "lacks the required entry 'op_run'");
+    expect_unavailable(ctx, "initfail", "FAKE_ERROR_NO_DEVICE");
+    expect_unavailable(ctx, "refuse", "refuses hosts of ABI 1");
+
+    /* ... and the others keep working: the good test plugin and the CPU backend */
+    xhal_backend_info b;
+    CHECK(find(ctx, "testdev", &b) && b.state == XHAL_BACKEND_LOADED && b.device_count == 1);
+    CHECK(find(ctx, "cpu", &b) && b.state == XHAL_BACKEND_LOADED);
+    xhal_device *dev = NULL;
+    CHECK_OK(xhal_device_find(ctx, "cpu", &dev));
+    CHECK_OK(xhal_device_find(ctx, "cpu:0", &dev));
+    CHECK_OK(xhal_device_find(ctx, "testdev", &dev));
+    xhal_device_info di;
+    CHECK_OK(xhal_device_get_info(dev, &di));
+    CHECK(!strcmp(di.spec, "testdev:0") && !strcmp(di.backend, "testdev") && !strcmp(di.name, "test device"));
+
+    /* device specs */
+    CHECK_STATUS(xhal_device_find(ctx, "testdev:1", &dev), XHAL_ERROR_NOT_FOUND, "has 1 device(s)");
+    CHECK_STATUS(xhal_device_find(ctx, "nosuch:0", &dev), XHAL_ERROR_NOT_FOUND, "no backend named 'nosuch'");
+    CHECK_STATUS(xhal_device_find(ctx, "nosuch:0", &dev), XHAL_ERROR_NOT_FOUND, "cpu:0");
+    CHECK_STATUS(xhal_device_find(ctx, "initfail:0", &dev), XHAL_ERROR_UNAVAILABLE, "FAKE_ERROR_NO_DEVICE");
+    CHECK_STATUS(xhal_device_find(ctx, "cpu:x", &dev), XHAL_ERROR_INVALID_ARGUMENT, "malformed");
+    CHECK_STATUS(xhal_device_find(ctx, "cpu:-1", &dev), XHAL_ERROR_INVALID_ARGUMENT, "malformed");
+    CHECK_STATUS(xhal_device_find(ctx, "cpu:", &dev), XHAL_ERROR_INVALID_ARGUMENT, "malformed");
+    CHECK_STATUS(xhal_device_find(ctx, "", &dev), XHAL_ERROR_INVALID_ARGUMENT, "malformed");
+    CHECK_STATUS(xhal_device_find(ctx, ":0", &dev), XHAL_ERROR_INVALID_ARGUMENT, "malformed");
+    CHECK_STATUS(xhal_device_find(ctx, NULL, &dev), XHAL_ERROR_INVALID_ARGUMENT, "spec is NULL");
+    CHECK_STATUS(xhal_device_find(NULL, "cpu", &dev), XHAL_ERROR_INVALID_HANDLE, "context is NULL");
+    int n = 0;
+    CHECK_STATUS(xhal_backend_get_info(ctx, 999, &b), XHAL_ERROR_OUT_OF_RANGE, "999");
+    CHECK_STATUS(xhal_device_get(ctx, -1, &dev), XHAL_ERROR_OUT_OF_RANGE, "-1");
+    CHECK_STATUS(xhal_device_count(ctx, NULL), XHAL_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_OK(xhal_device_count(ctx, &n));
+    CHECK(n >= 2);
+
+    /* a backend that runs no ops says so, naming op, dtype and device */
+    CHECK_OK(xhal_device_find(ctx, "testdev", &dev));
+    xhal_stream *s = NULL;
+    xhal_tensor *t = NULL;
+    int64_t shape[1] = {4};
+    CHECK_OK(xhal_stream_create(dev, &s));
+    CHECK_OK(xhal_tensor_create(dev, XHAL_DTYPE_F32, 1, shape, &t));
+    CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, t, t), XHAL_ERROR_UNSUPPORTED, "op exp (f32) is not supported on testdev:0");
+    /* transfers work through the required entries */
+    float in[4] = {1, 2, 3, 4}, out[4] = {0};
+    CHECK_OK(xhal_tensor_write(s, t, in, sizeof in));
+    CHECK_OK(xhal_tensor_read(s, t, out, sizeof out));
+    CHECK(!memcmp(in, out, sizeof in));
+    /* events without backend support are emulated by the core */
+    xhal_event *e0 = NULL, *e1 = NULL;
+    double ms = -1;
+    CHECK_OK(xhal_event_create(dev, &e0));
+    CHECK_OK(xhal_event_create(dev, &e1));
+    CHECK_STATUS(xhal_event_elapsed_ms(e0, e1, &ms), XHAL_ERROR_INVALID_ARGUMENT, "never recorded");
+    CHECK_OK(xhal_event_record(e0, s));
+    CHECK_OK(xhal_event_record(e1, s));
+    CHECK_OK(xhal_event_synchronize(e1));
+    CHECK_OK(xhal_event_elapsed_ms(e0, e1, &ms));
+    CHECK(ms >= 0.0);
+    /* custom kernels: the test backend has none */
+    xhal_program *prog = NULL;
+    CHECK_STATUS(xhal_program_create(dev, "x", NULL, &prog), XHAL_ERROR_UNSUPPORTED, "has no custom kernels");
+    /* copy across two backends (testdev -> cpu), staged through the host */
+    xhal_device *cpu = NULL;
+    xhal_tensor *tc = NULL;
+    CHECK_OK(xhal_device_find(ctx, "cpu", &cpu));
+    CHECK_OK(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 1, shape, &tc));
+    CHECK_OK(xhal_copy(s, t, tc));
+    xhal_stream *sc = NULL;
+    CHECK_OK(xhal_stream_create(cpu, &sc));
+    memset(out, 0, sizeof out);
+    CHECK_OK(xhal_tensor_read(sc, tc, out, sizeof out));
+    CHECK(!memcmp(in, out, sizeof in));
+    CHECK_OK(xhal_context_destroy(ctx)); /* destroys the remaining objects too */
+
+    /* a destroyed context is detected */
+    CHECK_STATUS(xhal_device_count(ctx, &n), XHAL_ERROR_INVALID_HANDLE, "not a live context");
+    CHECK_OK(xhal_context_destroy(NULL));
+
+    /* only absolute folders; XHAL_PLUGIN_PATH; flags */
+    o.plugin_path = "relative/folder";
+    o.flags = XHAL_CONTEXT_NO_DEFAULT_PLUGINS;
+    CHECK_OK(xhal_context_create(&o, &ctx));
+    CHECK_OK(xhal_backend_count(ctx, &n));
+    CHECK(n == 0);
+    CHECK_STATUS(xhal_device_find(ctx, "cpu", &dev), XHAL_ERROR_NOT_FOUND, "devices present: none");
+    xhal_context_destroy(ctx);
+
+    setenv("XHAL_PLUGIN_PATH", GOOD, 1);
+    o.plugin_path = NULL;
+    CHECK_OK(xhal_context_create(&o, &ctx));
+    CHECK(find(ctx, "testdev", &b) != NULL);
+    CHECK(find(ctx, "cpu", &b) == NULL);
+    xhal_context_destroy(ctx);
+    o.flags |= XHAL_CONTEXT_IGNORE_ENV_PATH;
+    CHECK_OK(xhal_context_create(&o, &ctx));
+    CHECK(find(ctx, "testdev", &b) == NULL);
+    xhal_context_destroy(ctx);
+    unsetenv("XHAL_PLUGIN_PATH");
+
+    /* a plugin writable by other users is refused; a second plugin with a loaded name too */
+    char dir[] = "/tmp/xhal-loader-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char p1[256], p2[256], path[600];
+    snprintf(p1, sizeof p1, "%s/libxhal-testdev.so", dir);
+    snprintf(p2, sizeof p2, "%s/libxhal-testdev2.so", dir);
+    CHECK(copy_file(GOOD "/libxhal-testdev.so", p1, 0666) == 0);
+    CHECK(copy_file(GOOD "/libxhal-testdev.so", p2, 0755) == 0);
+    o.flags = XHAL_CONTEXT_NO_DEFAULT_PLUGINS;
+    snprintf(path, sizeof path, "%s:%s", dir, GOOD);
+    o.plugin_path = path;
+    CHECK_OK(xhal_context_create(&o, &ctx));
+    CHECK_OK(xhal_backend_count(ctx, &n));
+    CHECK(n == 3);
+    int refused = 0, dup = 0, loaded = 0;
+    for (int i = 0; i < n; i++) {
+        xhal_backend_get_info(ctx, i, &b);
+        if (strstr(b.reason, "writable by other users")) refused++;
+        if (strstr(b.reason, "duplicate: backend 'testdev' is already loaded")) dup++;
+        if (b.state == XHAL_BACKEND_LOADED) loaded++;
+    }
+    CHECK(refused == 1 && loaded == 1 && dup == 1);
+    xhal_context_destroy(ctx);
+    unlink(p1);
+    unlink(p2);
+    rmdir(dir);
+
+    /* bad options */
+    xhal_context_options bad;
+    xhal_context_options_init(&bad);
+    bad.struct_size = 3;
+    CHECK_STATUS(xhal_context_create(&bad, &ctx), XHAL_ERROR_INVALID_ARGUMENT, "struct_size is 3");
+    xhal_context_options_init(&bad);
+    bad.flags = 0x80;
+    CHECK_STATUS(xhal_context_create(&bad, &ctx), XHAL_ERROR_INVALID_ARGUMENT, "unknown flags 0x80");
+    xhal_context_options_init(&bad);
+    bad.log_level = 9;
+    CHECK_STATUS(xhal_context_create(&bad, &ctx), XHAL_ERROR_INVALID_ARGUMENT, "log_level 9");
+    CHECK_STATUS(xhal_context_create(NULL, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
+    return xtest_finish("test_loader");
+}
