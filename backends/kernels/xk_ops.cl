@@ -1,0 +1,535 @@
+/*
+ * xk_ops.cl - the op catalogue of xhal_backend.h as portable-dialect kernels.
+ *
+ * Written once for every target: compile after prelude_opencl.h or prelude_cuda.h and
+ * xk_common.h (the OpenCL backend concatenates the three). Conventions:
+ *  - tensors arrive as untyped byte buffers plus an offset in elements and an xhal
+ *    dtype code; strides are in elements (xk_nd, slot 0 = output);
+ *  - float math runs in xk_real (f32; f64 in the XK_REAL_F64 variant), f16/bf16 are
+ *    storage-only and rounded to nearest even on store;
+ *  - row kernels (reductions, softmax, norms, attention) run one work group of XK_WG
+ *    items per row; the host launches exactly that shape.
+ */
+
+#define XK_WG 64      /* work-group size of the row kernels (a power of two) */
+#define XK_MM_TS 16   /* matmul tile edge; work group XK_MM_TS x XK_MM_TS */
+#define XK_ATT_MAXD 512 /* largest head dim (D and Dv) of xk_attention */
+
+/* op ids (xhal_op values) */
+#define XK_OP_NEG 10
+#define XK_OP_ABS 11
+#define XK_OP_EXP 12
+#define XK_OP_LOG 13
+#define XK_OP_SQRT 14
+#define XK_OP_RSQRT 15
+#define XK_OP_TANH 16
+#define XK_OP_SIGMOID 17
+#define XK_OP_RELU 18
+#define XK_OP_SILU 19
+#define XK_OP_GELU 20
+#define XK_OP_GELU_TANH 21
+#define XK_OP_ADD 30
+#define XK_OP_SUB 31
+#define XK_OP_MUL 32
+#define XK_OP_DIV 33
+#define XK_OP_MAXIMUM 34
+#define XK_OP_MINIMUM 35
+#define XK_OP_SUM 50
+#define XK_OP_MEAN 51
+#define XK_OP_MAX 52
+#define XK_OP_ARGMAX 53
+
+/* ------------------------------------------------------------------ copy, fill */
+
+/* dst = src elementwise (a cast when the dtypes differ). */
+XK_KERNEL void xk_copy(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int ddt, XK_GLOBAL const xk_u8 *src,
+                       xk_i64 soff, int sdt, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[2];
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i, 2, o);
+    o[0] += doff;
+    o[1] += soff;
+    if (ddt == sdt) {
+        switch (ddt) {
+        case XK_DT_I8:
+        case XK_DT_U8:
+            ((XK_GLOBAL xk_u8 *)dst)[o[0]] = ((XK_GLOBAL const xk_u8 *)src)[o[1]];
+            break;
+        case XK_DT_F16:
+        case XK_DT_BF16:
+            ((XK_GLOBAL xk_u16 *)dst)[o[0]] = ((XK_GLOBAL const xk_u16 *)src)[o[1]];
+            break;
+        case XK_DT_F32:
+        case XK_DT_I32:
+            ((XK_GLOBAL xk_u32 *)dst)[o[0]] = ((XK_GLOBAL const xk_u32 *)src)[o[1]];
+            break;
+        default:
+            ((XK_GLOBAL xk_u64 *)dst)[o[0]] = ((XK_GLOBAL const xk_u64 *)src)[o[1]];
+            break;
+        }
+    } else if (xk_dt_is_int(sdt) && xk_dt_is_int(ddt)) {
+        xk_st_int(dst, o[0], ddt, xk_ld_int(src, o[1], sdt));
+    } else if (xk_dt_is_int(sdt)) {
+        xk_st(dst, o[0], ddt, (xk_real)xk_ld_int(src, o[1], sdt));
+    } else {
+        xk_st(dst, o[0], ddt, xk_ld(src, o[1], sdt));
+    }
+}
+
+/* Every element = pattern (the value already converted to the dtype by the host). */
+XK_KERNEL void xk_fill(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int esize, xk_u64 pattern, xk_i64 n,
+                       xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[1];
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i, 1, o);
+    o[0] += doff;
+    switch (esize) {
+    case 1: ((XK_GLOBAL xk_u8 *)dst)[o[0]] = (xk_u8)pattern; break;
+    case 2: ((XK_GLOBAL xk_u16 *)dst)[o[0]] = (xk_u16)pattern; break;
+    case 4: ((XK_GLOBAL xk_u32 *)dst)[o[0]] = (xk_u32)pattern; break;
+    default: ((XK_GLOBAL xk_u64 *)dst)[o[0]] = pattern; break;
+    }
+}
+
+/* ------------------------------------------------------------------ elementwise */
+
+XK_INLINE xk_real xk_sigmoid(xk_real x) { return (xk_real)1 / ((xk_real)1 + XK_R_EXP(-x)); }
+
+XK_INLINE xk_real xk_unary_op(int op, xk_real x)
+{
+    switch (op) {
+    case XK_OP_NEG: return -x;
+    case XK_OP_ABS: return XK_R_FABS(x);
+    case XK_OP_EXP: return XK_R_EXP(x);
+    case XK_OP_LOG: return XK_R_LOG(x);
+    case XK_OP_SQRT: return XK_R_SQRT(x);
+    case XK_OP_RSQRT: return (xk_real)1 / XK_R_SQRT(x);
+    case XK_OP_TANH: return XK_R_TANH(x);
+    case XK_OP_SIGMOID: return xk_sigmoid(x);
+    case XK_OP_RELU: return x > (xk_real)0 ? x : (x != x ? x : (xk_real)0);
+    case XK_OP_SILU: return x * xk_sigmoid(x);
+    case XK_OP_GELU: return (xk_real)0.5f * x * ((xk_real)1 + XK_R_ERF(x * (xk_real)0.70710678118654752f));
+    case XK_OP_GELU_TANH: {
+        xk_real c = (xk_real)0.79788456080286536f; /* sqrt(2/pi) */
+        return (xk_real)0.5f * x * ((xk_real)1 + XK_R_TANH(c * (x + (xk_real)0.044715f * x * x * x)));
+    }
+    default: return x;
+    }
+}
+
+XK_KERNEL void xk_unary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
+                        xk_i64 xoff, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[2];
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i, 2, o);
+    xk_st(out, ooff + o[0], dt, xk_unary_op(op, xk_ld(x, xoff + o[1], dt)));
+}
+
+XK_KERNEL void xk_scale(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
+                        xk_i64 xoff, xk_real alpha, xk_real beta, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[2];
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i, 2, o);
+    xk_st(out, ooff + o[0], dt, alpha * xk_ld(x, xoff + o[1], dt) + beta);
+}
+
+XK_INLINE xk_real xk_min_nan(xk_real a, xk_real b)
+{
+    if (a != a) return a;
+    if (b != b) return b;
+    return a < b ? a : b;
+}
+
+XK_KERNEL void xk_binary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
+                         XK_GLOBAL const xk_u8 *a, xk_i64 aoff, XK_GLOBAL const xk_u8 *b,
+                         xk_i64 boff, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[3];
+    xk_real x, y, r;
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i, 3, o);
+    x = xk_ld(a, aoff + o[1], dt);
+    y = xk_ld(b, boff + o[2], dt);
+    switch (op) {
+    case XK_OP_ADD: r = x + y; break;
+    case XK_OP_SUB: r = x - y; break;
+    case XK_OP_MUL: r = x * y; break;
+    case XK_OP_DIV: r = x / y; break;
+    case XK_OP_MAXIMUM: r = xk_max_nan(x, y); break;
+    default: r = xk_min_nan(x, y); break;
+    }
+    xk_st(out, ooff + o[0], dt, r);
+}
+
+/* i32 / i64 ADD, SUB, MUL, MAXIMUM, MINIMUM; results wrap around. */
+XK_KERNEL void xk_binary_int(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
+                             XK_GLOBAL const xk_u8 *a, xk_i64 aoff, XK_GLOBAL const xk_u8 *b,
+                             xk_i64 boff, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[3];
+    xk_u64 x, y, r;
+    xk_i64 sx, sy;
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i, 3, o);
+    sx = xk_ld_int(a, aoff + o[1], dt);
+    sy = xk_ld_int(b, boff + o[2], dt);
+    x = (xk_u64)sx;
+    y = (xk_u64)sy;
+    switch (op) {
+    case XK_OP_ADD: r = x + y; break;
+    case XK_OP_SUB: r = x - y; break;
+    case XK_OP_MUL: r = x * y; break;
+    case XK_OP_MAXIMUM: r = sx > sy ? x : y; break;
+    default: r = sx < sy ? x : y; break;
+    }
+    xk_st_int(out, ooff + o[0], dt, (xk_i64)r);
+}
+
+/* ------------------------------------------------------------------ reductions */
+
+/* One work group per output element. nd: out's shape (size 1 at the axis), slot 0 out,
+ * slot 1 x; the reduced axis has length R and stride rstride in x. */
+XK_KERNEL void xk_reduce(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, int odt,
+                         XK_GLOBAL const xk_u8 *x, xk_i64 xoff, xk_i64 R, xk_i64 rstride,
+                         xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_WG];
+    XK_LOCAL xk_i64 redi[XK_WG];
+    xk_i64 row = XK_GROUP_ID(0);
+    xk_i64 lid = XK_LOCAL_ID(0);
+    xk_i64 o[2];
+    xk_i64 j, s;
+    xk_nd_offsets(&nd, row, 2, o);
+    o[0] += ooff;
+    o[1] += xoff;
+    if (op == XK_OP_SUM || op == XK_OP_MEAN) {
+        xk_real acc = (xk_real)0;
+        for (j = lid; j < R; j += XK_WG) acc += xk_ld(x, o[1] + j * rstride, dt);
+        acc = xk_wg_sum(red, lid, XK_WG, acc);
+        if (op == XK_OP_MEAN) acc = acc / (xk_real)R;
+        if (lid == 0) xk_st(out, o[0], dt, acc);
+    } else {
+        /* MAX and ARGMAX: first index of the maximum; NaN counts as the maximum */
+        xk_real best = -XK_R_INF;
+        xk_i64 bi = -1;
+        for (j = lid; j < R; j += XK_WG) {
+            xk_real v = xk_ld(x, o[1] + j * rstride, dt);
+            if (bi < 0 || (best == best && (v != v || v > best))) {
+                best = v;
+                bi = j;
+            }
+        }
+        red[lid] = best;
+        redi[lid] = bi;
+        XK_BARRIER();
+        for (s = XK_WG / 2; s > 0; s /= 2) {
+            if (lid < s) {
+                xk_real v1 = red[lid], v2 = red[lid + s];
+                xk_i64 i1 = redi[lid], i2 = redi[lid + s];
+                int take2;
+                if (i2 < 0) take2 = 0;
+                else if (i1 < 0) take2 = 1;
+                else if (v1 != v1) take2 = (v2 != v2) && i2 < i1;
+                else if (v2 != v2) take2 = 1;
+                else take2 = v2 > v1 || (v2 == v1 && i2 < i1);
+                if (take2) {
+                    red[lid] = v2;
+                    redi[lid] = i2;
+                }
+            }
+            XK_BARRIER();
+        }
+        if (lid == 0) {
+            if (op == XK_OP_MAX) xk_st(out, o[0], dt, red[0]);
+            else xk_st_int(out, o[0], odt, redi[0]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ row ops */
+
+/* Softmax over the last axis of scale*x. nd: the row dims (all but the last), slot 0
+ * out, slot 1 x; D columns with strides os / xs. Causal: the row's index within the
+ * second-to-last axis (Sq) sees columns j <= i + (D - Sq). */
+XK_KERNEL void xk_softmax(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
+                          xk_i64 xoff, xk_i64 D, xk_i64 os, xk_i64 xs, xk_i64 Sq, int causal,
+                          xk_real scale, xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_WG];
+    xk_i64 row = XK_GROUP_ID(0);
+    xk_i64 lid = XK_LOCAL_ID(0);
+    xk_i64 o[2];
+    xk_i64 j, lim = D - 1;
+    xk_real m = -XK_R_INF, sum = (xk_real)0;
+    xk_nd_offsets(&nd, row, 2, o);
+    o[0] += ooff;
+    o[1] += xoff;
+    if (causal) lim = row % Sq + (D - Sq);
+    for (j = lid; j < D && j <= lim; j += XK_WG) m = xk_max_nan(m, scale * xk_ld(x, o[1] + j * xs, dt));
+    m = xk_wg_max(red, lid, XK_WG, m);
+    for (j = lid; j < D && j <= lim; j += XK_WG) sum += XK_R_EXP(scale * xk_ld(x, o[1] + j * xs, dt) - m);
+    sum = xk_wg_sum(red, lid, XK_WG, sum);
+    for (j = lid; j < D; j += XK_WG) {
+        xk_real r = (xk_real)0;
+        if (j <= lim) r = XK_R_EXP(scale * xk_ld(x, o[1] + j * xs, dt) - m) / sum;
+        xk_st(out, o[0] + j * os, dt, r);
+    }
+}
+
+/* out = x / sqrt(mean(x^2) + eps) * w over the last axis (w optional, stride ws). */
+XK_KERNEL void xk_rms_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
+                           xk_i64 xoff, XK_GLOBAL const xk_u8 *w, xk_i64 woff, xk_i64 ws,
+                           int has_w, xk_i64 D, xk_i64 os, xk_i64 xs, xk_real eps, xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_WG];
+    xk_i64 row = XK_GROUP_ID(0);
+    xk_i64 lid = XK_LOCAL_ID(0);
+    xk_i64 o[2];
+    xk_i64 j;
+    xk_real ss = (xk_real)0, r;
+    xk_nd_offsets(&nd, row, 2, o);
+    o[0] += ooff;
+    o[1] += xoff;
+    for (j = lid; j < D; j += XK_WG) {
+        xk_real v = xk_ld(x, o[1] + j * xs, dt);
+        ss += v * v;
+    }
+    ss = xk_wg_sum(red, lid, XK_WG, ss);
+    r = (xk_real)1 / XK_R_SQRT(ss / (xk_real)D + eps);
+    for (j = lid; j < D; j += XK_WG) {
+        xk_real v = xk_ld(x, o[1] + j * xs, dt) * r;
+        if (has_w) v *= xk_ld(w, woff + j * ws, dt);
+        xk_st(out, o[0] + j * os, dt, v);
+    }
+}
+
+/* out = (x - mean) / sqrt(var + eps) * w + b over the last axis (population variance). */
+XK_KERNEL void xk_layer_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
+                             xk_i64 xoff, XK_GLOBAL const xk_u8 *w, xk_i64 woff, xk_i64 ws,
+                             int has_w, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 bs,
+                             int has_b, xk_i64 D, xk_i64 os, xk_i64 xs, xk_real eps, xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_WG];
+    xk_i64 row = XK_GROUP_ID(0);
+    xk_i64 lid = XK_LOCAL_ID(0);
+    xk_i64 o[2];
+    xk_i64 j;
+    xk_real mean = (xk_real)0, var = (xk_real)0, r;
+    xk_nd_offsets(&nd, row, 2, o);
+    o[0] += ooff;
+    o[1] += xoff;
+    for (j = lid; j < D; j += XK_WG) mean += xk_ld(x, o[1] + j * xs, dt);
+    mean = xk_wg_sum(red, lid, XK_WG, mean) / (xk_real)D;
+    for (j = lid; j < D; j += XK_WG) {
+        xk_real d = xk_ld(x, o[1] + j * xs, dt) - mean;
+        var += d * d;
+    }
+    var = xk_wg_sum(red, lid, XK_WG, var) / (xk_real)D;
+    r = (xk_real)1 / XK_R_SQRT(var + eps);
+    for (j = lid; j < D; j += XK_WG) {
+        xk_real v = (xk_ld(x, o[1] + j * xs, dt) - mean) * r;
+        if (has_w) v *= xk_ld(w, woff + j * ws, dt);
+        if (has_b) v += xk_ld(b, boff + j * bs, dt);
+        xk_st(out, o[0] + j * os, dt, v);
+    }
+}
+
+/* ------------------------------------------------------------------ matmul */
+
+/* out[M,N] = alpha * a[M,K] @ b[K,N] + beta * out, per batch; any strides. Work group
+ * XK_MM_TS x XK_MM_TS (dim 0 = column, dim 1 = row), dim 2 = batch. nd: batch dims,
+ * slot 0 out, 1 a, 2 b. With beta == 0 out is not read. */
+XK_KERNEL void xk_matmul(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a,
+                         xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N,
+                         xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m,
+                         xk_i64 o_n, xk_real alpha, xk_real beta, xk_nd nd)
+{
+    XK_LOCAL xk_real ta[XK_MM_TS][XK_MM_TS + 1];
+    XK_LOCAL xk_real tb[XK_MM_TS][XK_MM_TS + 1];
+    xk_i64 tx = XK_LOCAL_ID(0), ty = XK_LOCAL_ID(1);
+    xk_i64 col = XK_GROUP_ID(0) * XK_MM_TS + tx;
+    xk_i64 rw = XK_GROUP_ID(1) * XK_MM_TS + ty;
+    xk_i64 o[3];
+    xk_i64 k0, kk;
+    xk_real acc = (xk_real)0;
+    xk_nd_offsets(&nd, XK_GROUP_ID(2), 3, o);
+    o[0] += ooff;
+    o[1] += aoff;
+    o[2] += boff;
+    for (k0 = 0; k0 < K; k0 += XK_MM_TS) {
+        /* item (tx, ty) loads a[rw, k0+tx] and b[k0+ty, col] */
+        xk_i64 ka = k0 + tx, kb = k0 + ty;
+        ta[ty][tx] = (rw < M && ka < K) ? xk_ld(a, o[1] + rw * a_m + ka * a_k, dt) : (xk_real)0;
+        tb[ty][tx] = (kb < K && col < N) ? xk_ld(b, o[2] + kb * b_k + col * b_n, dt) : (xk_real)0;
+        XK_BARRIER();
+        for (kk = 0; kk < XK_MM_TS; kk++) acc += ta[ty][kk] * tb[kk][tx];
+        XK_BARRIER();
+    }
+    if (rw < M && col < N) {
+        xk_i64 oi = o[0] + rw * o_m + col * o_n;
+        xk_real r = alpha * acc;
+        if (beta != (xk_real)0) r += beta * xk_ld(out, oi, dt);
+        xk_st(out, oi, dt, r);
+    }
+}
+
+/* ------------------------------------------------------------------ gather */
+
+/* out[i.., d..] = table[idx[i..], d..]. nd: out's shape; slot 0 out, 1 idx (0 over the
+ * d dims), 2 table (0 over the index dims); trow is the table's row stride. Indices were
+ * checked by the host. Bit copy of esize-byte elements. */
+XK_KERNEL void xk_gather(int esize, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *table,
+                         xk_i64 toff, xk_i64 trow, XK_GLOBAL const xk_u8 *idx, xk_i64 ioff,
+                         int idt, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[3];
+    xk_i64 t;
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i, 3, o);
+    t = toff + o[2] + xk_ld_int(idx, ioff + o[1], idt) * trow;
+    o[0] += ooff;
+    switch (esize) {
+    case 1: ((XK_GLOBAL xk_u8 *)out)[o[0]] = ((XK_GLOBAL const xk_u8 *)table)[t]; break;
+    case 2: ((XK_GLOBAL xk_u16 *)out)[o[0]] = ((XK_GLOBAL const xk_u16 *)table)[t]; break;
+    case 4: ((XK_GLOBAL xk_u32 *)out)[o[0]] = ((XK_GLOBAL const xk_u32 *)table)[t]; break;
+    default: ((XK_GLOBAL xk_u64 *)out)[o[0]] = ((XK_GLOBAL const xk_u64 *)table)[t]; break;
+    }
+}
+
+/* ------------------------------------------------------------------ rope */
+
+/* One work item per rotated pair or copied entry of each row. nd: the row dims (all but
+ * the last), slot 0 out, slot 1 x; seq_dim is the S axis among them. Items per row:
+ * rot/2 pairs then D-rot copies. Reads both entries of a pair before writing, so out
+ * may be x. */
+XK_KERNEL void xk_rope(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
+                       xk_i64 xoff, xk_i64 D, xk_i64 rot, int layout, int seq_dim,
+                       xk_i64 pos_offset, float theta, xk_i64 os, xk_i64 xs, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 per_row = rot / 2 + (D - rot);
+    xk_i64 row, p, o[2], rr, k, pos = 0;
+    if (i >= n) return;
+    row = i / per_row;
+    p = i % per_row;
+    xk_nd_offsets(&nd, row, 2, o);
+    o[0] += ooff;
+    o[1] += xoff;
+    if (p < rot / 2) {
+        xk_i64 e0, e1;
+        xk_real v0, v1, c, s;
+        /* position: the row's coordinate along seq_dim */
+        rr = row;
+        for (k = nd.ndim - 1; k >= 0; k--) {
+            if (k == seq_dim) pos = rr % nd.shape[k];
+            rr /= nd.shape[k];
+        }
+        pos += pos_offset;
+        if (layout == 0) {
+            e0 = p;
+            e1 = p + rot / 2;
+        } else {
+            e0 = 2 * p;
+            e1 = 2 * p + 1;
+        }
+#ifdef XK_HAS_FP64
+        {
+            double ang = (double)pos * pow((double)theta, -2.0 * (double)p / (double)rot);
+            c = (xk_real)cos(ang);
+            s = (xk_real)sin(ang);
+        }
+#else
+        {
+            float ang = (float)pos * XK_POWF(theta, -2.0f * (float)p / (float)rot);
+            c = (xk_real)XK_COSF(ang);
+            s = (xk_real)XK_SINF(ang);
+        }
+#endif
+        v0 = xk_ld(x, o[1] + e0 * xs, dt);
+        v1 = xk_ld(x, o[1] + e1 * xs, dt);
+        xk_st(out, o[0] + e0 * os, dt, v0 * c - v1 * s);
+        xk_st(out, o[0] + e1 * os, dt, v0 * s + v1 * c);
+    } else {
+        xk_i64 e = rot + (p - rot / 2);
+        xk_st(out, o[0] + e * os, dt, xk_ld(x, o[1] + e * xs, dt));
+    }
+}
+
+/* ------------------------------------------------------------------ attention */
+
+/* One work group per query row (b, h, i); online softmax over keys in chunks of XK_WG.
+ * nd.shape = [B, Hq, Sq, Dv]; slots (4 strides each): 0 out, 1 q, 2 k, 3 v, 4 mask. */
+XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *q,
+                            xk_i64 qoff, XK_GLOBAL const xk_u8 *k, xk_i64 koff,
+                            XK_GLOBAL const xk_u8 *v, xk_i64 voff, XK_GLOBAL const xk_u8 *mask,
+                            xk_i64 moff, int has_mask, xk_i64 Hkv, xk_i64 Sk, xk_i64 D,
+                            int causal, xk_real scale, xk_nd nd)
+{
+    XK_LOCAL xk_real qs[XK_ATT_MAXD];
+    XK_LOCAL xk_real acc[XK_ATT_MAXD];
+    XK_LOCAL xk_real pr[XK_WG];
+    XK_LOCAL xk_real red[XK_WG];
+    xk_i64 lid = XK_LOCAL_ID(0);
+    xk_i64 row = XK_GROUP_ID(0);
+    xk_i64 Hq = nd.shape[1], Sq = nd.shape[2], Dv = nd.shape[3];
+    xk_i64 i = row % Sq;
+    xk_i64 h = (row / Sq) % Hq;
+    xk_i64 bb = row / (Sq * Hq);
+    xk_i64 hk = h / (Hq / Hkv);
+    xk_i64 nkeys = Sk;
+    xk_i64 qb = qoff + bb * nd.st[1][0] + h * nd.st[1][1] + i * nd.st[1][2];
+    xk_i64 kb = koff + bb * nd.st[2][0] + hk * nd.st[2][1];
+    xk_i64 vb = voff + bb * nd.st[3][0] + hk * nd.st[3][1];
+    xk_i64 mb = moff + bb * nd.st[4][0] + h * nd.st[4][1] + i * nd.st[4][2];
+    xk_i64 ob = ooff + bb * nd.st[0][0] + h * nd.st[0][1] + i * nd.st[0][2];
+    xk_i64 d, j0, jj;
+    xk_real m = -XK_R_INF, l = (xk_real)0;
+    if (causal) {
+        nkeys = i + (Sk - Sq) + 1;
+        if (nkeys > Sk) nkeys = Sk;
+        if (nkeys < 0) nkeys = 0;
+    }
+    for (d = lid; d < D; d += XK_WG) qs[d] = xk_ld(q, qb + d * nd.st[1][3], dt);
+    for (d = lid; d < Dv; d += XK_WG) acc[d] = (xk_real)0;
+    XK_BARRIER();
+    for (j0 = 0; j0 < nkeys; j0 += XK_WG) {
+        xk_i64 j = j0 + lid;
+        xk_i64 cnt = nkeys - j0 < XK_WG ? nkeys - j0 : XK_WG;
+        xk_real s = -XK_R_INF, cm, nm, corr, p, cs;
+        if (j < nkeys) {
+            xk_real dot = (xk_real)0;
+            for (d = 0; d < D; d++) dot += qs[d] * xk_ld(k, kb + j * nd.st[2][2] + d * nd.st[2][3], dt);
+            s = dot * scale;
+            if (has_mask) s += xk_ld(mask, mb + j * nd.st[4][3], dt);
+        }
+        cm = xk_wg_max(red, lid, XK_WG, s);
+        nm = xk_max_nan(m, cm);
+        if (nm == -XK_R_INF) continue; /* nothing visible yet: uniform over the group */
+        corr = (m == -XK_R_INF) ? (xk_real)0 : XK_R_EXP(m - nm);
+        p = (j < nkeys && s != -XK_R_INF) ? XK_R_EXP(s - nm) : (xk_real)0;
+        pr[lid] = p;
+        cs = xk_wg_sum(red, lid, XK_WG, p);
+        l = l * corr + cs;
+        for (d = lid; d < Dv; d += XK_WG) {
+            xk_real a = acc[d] * corr;
+            for (jj = 0; jj < cnt; jj++)
+                a += pr[jj] * xk_ld(v, vb + (j0 + jj) * nd.st[3][2] + d * nd.st[3][3], dt);
+            acc[d] = a;
+        }
+        m = nm;
+        XK_BARRIER();
+    }
+    for (d = lid; d < Dv; d += XK_WG)
+        xk_st(out, ob + d * nd.st[0][3], dt, l > (xk_real)0 ? acc[d] / l : (xk_real)0);
+}
