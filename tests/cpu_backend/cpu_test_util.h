@@ -25,7 +25,7 @@ static xhal_status g_err_status;
 static const char *g_fail_site; /* inject_fault answers yes for this site */
 static int g_fault_hits;
 
-static void h_log(int level, const char *backend, const char *fmt, ...)
+static inline void h_log(int level, const char *backend, const char *fmt, ...)
 {
     if (!getenv("XHAL_TEST_VERBOSE")) return;
     va_list ap;
@@ -35,7 +35,7 @@ static void h_log(int level, const char *backend, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
 }
-static xhal_status h_set_error(xhal_status st, const char *fmt, ...)
+static inline xhal_status h_set_error(xhal_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -44,10 +44,10 @@ static xhal_status h_set_error(xhal_status st, const char *fmt, ...)
     g_err_status = st;
     return st;
 }
-static void *h_alloc(size_t n) { return malloc(n); }
-static void *h_calloc(size_t c, size_t n) { return calloc(c, n); }
-static void h_free(void *p) { free(p); }
-static int h_fault(const char *site)
+static inline void *h_alloc(size_t n) { return malloc(n); }
+static inline void *h_calloc(size_t c, size_t n) { return calloc(c, n); }
+static inline void h_free(void *p) { free(p); }
+static inline int h_fault(const char *site)
 {
     if (g_fail_site && strcmp(site, g_fail_site) == 0) {
         g_fault_hits++;
@@ -64,7 +64,7 @@ static const xhal_backend_table *T_;
 static void *S_;      /* plugin state */
 static void *STREAM_; /* one stream */
 
-static int msg_has(const char *sub) { return sub == NULL || strstr(g_err, sub) != NULL; }
+static inline int msg_has(const char *sub) { return sub == NULL || strstr(g_err, sub) != NULL; }
 
 /* Expect status st and, when substr is not NULL, a message containing it. */
 #define CHECK_ST(expr, st, substr) do { xtest_checks_++; g_err[0] = '\0'; xhal_status s_ = (expr); \
@@ -75,21 +75,21 @@ static int msg_has(const char *sub) { return sub == NULL || strstr(g_err, sub) !
             (const char *)(substr)); } } while (0)
 
 /* ---- dtypes ---- */
-static size_t dt_size(int dt)
+static inline size_t dt_size(int dt)
 {
     static const size_t s[] = {0, 4, 2, 2, 8, 1, 1, 4, 8};
     return s[dt];
 }
-static const char *dt_name(int dt)
+static inline const char *dt_name(int dt)
 {
     static const char *n[] = {"invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
     return n[dt];
 }
-static int dt_float(int dt) { return dt >= XHAL_DTYPE_F32 && dt <= XHAL_DTYPE_F64; }
+static inline int dt_float(int dt) { return dt >= XHAL_DTYPE_F32 && dt <= XHAL_DTYPE_F64; }
 
 /* The test's own, deliberately naive, encoders: v must be representable (floats: any
  * f32 value, rounded by the f32->half helpers; ints: in range). */
-static void enc(int dt, void *p, double v)
+static inline void enc(int dt, void *p, double v)
 {
     switch (dt) {
     case XHAL_DTYPE_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
@@ -102,7 +102,7 @@ static void enc(int dt, void *p, double v)
     default: { int64_t i = (int64_t)v; memcpy(p, &i, 8); break; }
     }
 }
-static double dec(int dt, const void *p)
+static inline double dec(int dt, const void *p)
 {
     switch (dt) {
     case XHAL_DTYPE_F32: { float f; memcpy(&f, p, 4); return f; }
@@ -116,7 +116,7 @@ static double dec(int dt, const void *p)
     }
 }
 /* v as stored in dt (what enc+dec gives) */
-static double rnd(int dt, double v)
+static inline double rnd(int dt, double v)
 {
     unsigned char b[8];
     enc(dt, b, v);
@@ -133,7 +133,7 @@ typedef struct T {
 
 #define GUARD 0xA5
 
-static int64_t tnumel(const T *t)
+static inline int64_t tnumel(const T *t)
 {
     int64_t n = 1;
     for (int i = 0; i < t->d.ndim; i++) n *= t->d.shape[i];
@@ -141,7 +141,7 @@ static int64_t tnumel(const T *t)
 }
 
 /* byte offset in the buffer of row-major flat index i */
-static size_t taddr(const T *t, int64_t i)
+static inline size_t taddr(const T *t, int64_t i)
 {
     int64_t off = 0;
     for (int k = t->d.ndim - 1; k >= 0; k--) {
@@ -152,7 +152,7 @@ static size_t taddr(const T *t, int64_t i)
 }
 
 /* A view of dtype dt: strides NULL is row-major; off is in elements. */
-static T tnew(int dt, int nd, const int64_t *shape, const int64_t *strides, int64_t off)
+static inline T tnew(int dt, int nd, const int64_t *shape, const int64_t *strides, int64_t off)
 {
     T t;
     memset(&t, 0, sizeof(t));
@@ -180,21 +180,21 @@ static T tnew(int dt, int nd, const int64_t *shape, const int64_t *strides, int6
     T_->write(S_, STREAM_, t.d.buffer, 0, t.host, t.bytes);
     return t;
 }
-static T tcontig(int dt, int nd, const int64_t *shape) { return tnew(dt, nd, shape, NULL, 0); }
+static inline T tcontig(int dt, int nd, const int64_t *shape) { return tnew(dt, nd, shape, NULL, 0); }
 
-static void tfree(T *t)
+static inline void tfree(T *t)
 {
     T_->buffer_free(S_, t->d.buffer);
     free(t->host);
     free(t->mask);
 }
 
-static double tget(const T *t, int64_t i) { return dec(t->d.dtype, t->host + taddr(t, i)); }
-static void tset(T *t, int64_t i, double v) { enc(t->d.dtype, t->host + taddr(t, i), v); }
-static void tpush(T *t) { T_->write(S_, STREAM_, t->d.buffer, 0, t->host, t->bytes); }
+static inline double tget(const T *t, int64_t i) { return dec(t->d.dtype, t->host + taddr(t, i)); }
+static inline void tset(T *t, int64_t i, double v) { enc(t->d.dtype, t->host + taddr(t, i), v); }
+static inline void tpush(T *t) { T_->write(S_, STREAM_, t->d.buffer, 0, t->host, t->bytes); }
 
 /* Read the buffer back; every byte outside the view must still be the guard. */
-static void tpull(T *t)
+static inline void tpull(T *t)
 {
     unsigned char *now = malloc(t->bytes);
     T_->read(S_, STREAM_, t->d.buffer, 0, now, t->bytes);
@@ -212,13 +212,13 @@ static void tpull(T *t)
 
 /* ---- random values ---- */
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static double urand(void) /* [0, 1) */
+static inline double urand(void) /* [0, 1) */
 {
     g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
     return (double)(g_rng >> 11) * (1.0 / 9007199254740992.0);
 }
 /* fill the view with values in [lo, hi), rounded to the dtype */
-static void tfill_rand(T *t, double lo, double hi)
+static inline void tfill_rand(T *t, double lo, double hi)
 {
     int64_t n = tnumel(t);
     for (int64_t i = 0; i < n; i++) {
@@ -230,7 +230,7 @@ static void tfill_rand(T *t, double lo, double hi)
 }
 
 /* ---- ops ---- */
-static xhal_op_desc desc_new(int op)
+static inline xhal_op_desc desc_new(int op)
 {
     xhal_op_desc d;
     memset(&d, 0, sizeof(d));
@@ -238,11 +238,11 @@ static xhal_op_desc desc_new(int op)
     d.op = op;
     return d;
 }
-static void desc_in(xhal_op_desc *d, const T *t) { d->inputs[d->n_inputs++] = t->d; }
-static void desc_out(xhal_op_desc *d, const T *t) { d->outputs[d->n_outputs++] = t->d; }
+static inline void desc_in(xhal_op_desc *d, const T *t) { d->inputs[d->n_inputs++] = t->d; }
+static inline void desc_out(xhal_op_desc *d, const T *t) { d->outputs[d->n_outputs++] = t->d; }
 
 /* op_supported then op_run */
-static xhal_status run_op(const xhal_op_desc *d)
+static inline xhal_status run_op(const xhal_op_desc *d)
 {
     xhal_status s = T_->op_supported(S_, 0, d);
     if (s != XHAL_OK) return s;
@@ -252,7 +252,7 @@ static xhal_status run_op(const xhal_op_desc *d)
 /* Compare out (pulled) with ref[] (row-major); |got-ref| <= atol + rtol*|ref|; NaN must
  * match NaN and infinities must match. One CHECK per tensor; prints the first misses. */
 static int g_cmp_ctx_printed;
-static void compare(const char *what, const T *out, const double *ref, double atol, double rtol)
+static inline void compare(const char *what, const T *out, const double *ref, double atol, double rtol)
 {
     int64_t n = tnumel(out), bad = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -277,7 +277,7 @@ static void compare(const char *what, const T *out, const double *ref, double at
 }
 
 /* default tolerances for a result rounded once into dt */
-static double rtol_of(int dt)
+static inline double rtol_of(int dt)
 {
     switch (dt) {
     case XHAL_DTYPE_F32: return 2e-6;
@@ -288,7 +288,7 @@ static double rtol_of(int dt)
     }
 }
 
-static int open_plugin(const char *path)
+static inline int open_plugin(const char *path)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
