@@ -1,0 +1,430 @@
+/*
+ * standin_cuda.c - a stand-in for NVIDIA's libcuda.so.1, built only for the tests of the
+ * CUDA backend. It exports the driver symbols the backend resolves, keeps "device"
+ * memory in host memory, and emulates two kernels (xk_fill, xk_copy of equal dtypes) so
+ * that the backend's argument packing is checked without a GPU.
+ *
+ * XHAL_CUDA_STANDIN selects behaviour (comma-separated):
+ *   nodevice    cuInit fails with CUDA_ERROR_NO_DEVICE
+ *   oldversion  cuDriverGetVersion reports 12040 (CUDA 12.4)
+ *   oom         cuMemAlloc of more than 1 MiB fails with CUDA_ERROR_OUT_OF_MEMORY
+ *   launchfail  cuLaunchKernel fails with CUDA_ERROR_LAUNCH_FAILED
+ *   nopinned    cuMemHostAlloc fails (the backend must fall back to pageable copies)
+ *   nopeer      cuDeviceCanAccessPeer says no
+ * Built with -DSTANDIN_OLD_DRIVER it lacks cuDevicePrimaryCtxRelease_v2, like a driver
+ * from before CUDA 11.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef uint64_t CUdeviceptr;
+typedef void *CUcontext;
+typedef void *CUstream;
+typedef void *CUevent;
+typedef void *CUmodule;
+typedef void *CUfunction;
+
+#define SUCCESS 0
+#define E_INVALID_VALUE 1
+#define E_OOM 2
+#define E_NO_DEVICE 100
+#define E_INVALID_IMAGE 200
+#define E_NOT_FOUND 500
+#define E_LAUNCH_FAILED 719
+
+#define N_DEVICES 2
+
+static int mode(const char *flag)
+{
+    const char *m = getenv("XHAL_CUDA_STANDIN");
+    if (m == NULL)
+        return 0;
+    size_t n = strlen(flag);
+    for (const char *p = m; (p = strstr(p, flag)) != NULL; p += n)
+        if ((p == m || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return 1;
+    return 0;
+}
+
+/* ---- bookkeeping the tests read back ---- */
+static int live_device_allocs, live_host_allocs, live_modules, live_streams, live_events, launches;
+static int ctx_retained[N_DEVICES];
+static char last_kernel[128];
+static int contexts[N_DEVICES];
+static int current_device = -1;
+
+EXPORT int standin_live_device_allocs(void) { return live_device_allocs; }
+EXPORT int standin_live_host_allocs(void) { return live_host_allocs; }
+EXPORT int standin_live_modules(void) { return live_modules; }
+EXPORT int standin_live_streams(void) { return live_streams + live_events; }
+EXPORT int standin_retained_contexts(void) { return ctx_retained[0] + ctx_retained[1]; }
+EXPORT int standin_launches(void) { return launches; }
+EXPORT const char *standin_last_kernel(void) { return last_kernel; }
+
+EXPORT CUresult cuGetErrorName(CUresult e, const char **s)
+{
+    switch (e) {
+    case SUCCESS: *s = "CUDA_SUCCESS"; return SUCCESS;
+    case E_INVALID_VALUE: *s = "CUDA_ERROR_INVALID_VALUE"; return SUCCESS;
+    case E_OOM: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return SUCCESS;
+    case E_NO_DEVICE: *s = "CUDA_ERROR_NO_DEVICE"; return SUCCESS;
+    case E_INVALID_IMAGE: *s = "CUDA_ERROR_INVALID_IMAGE"; return SUCCESS;
+    case E_NOT_FOUND: *s = "CUDA_ERROR_NOT_FOUND"; return SUCCESS;
+    case E_LAUNCH_FAILED: *s = "CUDA_ERROR_LAUNCH_FAILED"; return SUCCESS;
+    default: *s = NULL; return E_INVALID_VALUE;
+    }
+}
+
+EXPORT CUresult cuGetErrorString(CUresult e, const char **s)
+{
+    *s = e == E_NO_DEVICE ? "no CUDA-capable device is detected" : "stand-in error";
+    return SUCCESS;
+}
+
+/* NVRTC looks for an already-loaded libcuda.so.1 and asks it for its private export
+ * tables; the stand-in has none, which NVRTC handles as "no driver". */
+EXPORT CUresult cuGetExportTable(const void **table, const void *id)
+{
+    (void)id;
+    *table = NULL;
+    return 801; /* CUDA_ERROR_NOT_SUPPORTED */
+}
+
+EXPORT CUresult cuInit(unsigned flags)
+{
+    (void)flags;
+    return mode("nodevice") ? E_NO_DEVICE : SUCCESS;
+}
+
+EXPORT CUresult cuDriverGetVersion(int *v)
+{
+    *v = mode("oldversion") ? 12040 : 13000;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetCount(int *n) { *n = N_DEVICES; return SUCCESS; }
+
+EXPORT CUresult cuDeviceGet(CUdevice *d, int i)
+{
+    if (i < 0 || i >= N_DEVICES)
+        return E_INVALID_VALUE;
+    *d = i;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetName(char *name, int len, CUdevice d)
+{
+    snprintf(name, (size_t)len, "xhal stand-in GPU %d", d);
+    return SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetAttribute(int *v, int attr, CUdevice d)
+{
+    (void)d;
+    switch (attr) {
+    case 1: *v = 1024; return SUCCESS;   /* max threads per block */
+    case 8: *v = 49152; return SUCCESS;  /* shared memory per block */
+    case 10: *v = 32; return SUCCESS;    /* warp */
+    case 16: *v = 132; return SUCCESS;   /* SMs */
+    case 75: *v = 9; return SUCCESS;     /* cc major */
+    case 76: *v = 0; return SUCCESS;     /* cc minor */
+    default: return E_INVALID_VALUE;
+    }
+}
+
+EXPORT CUresult cuDeviceTotalMem_v2(size_t *b, CUdevice d)
+{
+    (void)d;
+    *b = (size_t)80 << 30;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetPCIBusId(char *id, int len, CUdevice d)
+{
+    snprintf(id, (size_t)len, "0000:%02X:00.0", 0x3B + d * 0x80); /* upper case, as NVIDIA does */
+    return SUCCESS;
+}
+
+EXPORT CUresult cuDeviceCanAccessPeer(int *can, CUdevice a, CUdevice b)
+{
+    *can = !mode("nopeer") && a != b;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice d)
+{
+    ctx_retained[d]++;
+    *c = &contexts[d];
+    return SUCCESS;
+}
+
+static CUresult release(CUdevice d)
+{
+    if (ctx_retained[d] <= 0)
+        return E_INVALID_VALUE;
+    ctx_retained[d]--;
+    return SUCCESS;
+}
+
+#ifndef STANDIN_OLD_DRIVER
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d) { return release(d); }
+#endif
+EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice d) { return release(d); }
+
+EXPORT CUresult cuCtxSetCurrent(CUcontext c)
+{
+    current_device = c == NULL ? -1 : (int)((int *)c - contexts);
+    return SUCCESS;
+}
+
+EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer, unsigned flags)
+{
+    (void)peer;
+    (void)flags;
+    return current_device < 0 ? E_INVALID_VALUE : SUCCESS;
+}
+
+EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
+{
+    *total = (size_t)80 << 30;
+    *free_b = *total - (size_t)live_device_allocs * 4096;
+    return current_device < 0 ? E_INVALID_VALUE : SUCCESS;
+}
+
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n)
+{
+    if (current_device < 0)
+        return E_INVALID_VALUE;
+    if (mode("oom") && n > ((size_t)1 << 20))
+        return E_OOM;
+    void *m = malloc(n);
+    if (m == NULL)
+        return E_OOM;
+    live_device_allocs++;
+    *p = (CUdeviceptr)(uintptr_t)m;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p)
+{
+    if (p == 0)
+        return E_INVALID_VALUE;
+    free((void *)(uintptr_t)p);
+    live_device_allocs--;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags)
+{
+    (void)flags;
+    if (mode("nopinned"))
+        return E_OOM;
+    *p = malloc(n);
+    if (*p == NULL)
+        return E_OOM;
+    live_host_allocs++;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemFreeHost(void *p)
+{
+    free(p);
+    live_host_allocs--;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, CUstream st)
+{
+    (void)st;
+    memcpy((void *)(uintptr_t)d, s, n);
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, CUstream st)
+{
+    (void)st;
+    memcpy(d, (const void *)(uintptr_t)s, n);
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st)
+{
+    (void)st;
+    memmove((void *)(uintptr_t)d, (const void *)(uintptr_t)s, n);
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n, CUstream st)
+{
+    (void)st;
+    if (dc == NULL || sc == NULL)
+        return E_INVALID_VALUE;
+    memmove((void *)(uintptr_t)d, (const void *)(uintptr_t)s, n);
+    return SUCCESS;
+}
+
+EXPORT CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream st)
+{
+    (void)st;
+    memset((void *)(uintptr_t)d, v, n);
+    return SUCCESS;
+}
+
+/* Streams and events are small heap objects, so leaks show in the counters and ASan. */
+EXPORT CUresult cuStreamCreate(CUstream *s, unsigned flags)
+{
+    (void)flags;
+    *s = malloc(16);
+    live_streams++;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuStreamDestroy_v2(CUstream s)
+{
+    free(s);
+    live_streams--;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuStreamSynchronize(CUstream s) { (void)s; return SUCCESS; }
+EXPORT CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned f) { (void)s; (void)e; (void)f; return SUCCESS; }
+
+EXPORT CUresult cuEventCreate(CUevent *e, unsigned flags)
+{
+    (void)flags;
+    *e = calloc(1, sizeof(double));
+    live_events++;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuEventDestroy_v2(CUevent e)
+{
+    free(e);
+    live_events--;
+    return SUCCESS;
+}
+
+static double clock_ms;
+EXPORT CUresult cuEventRecord(CUevent e, CUstream s)
+{
+    (void)s;
+    clock_ms += 1.5; /* each record is 1.5 ms after the previous one */
+    *(double *)e = clock_ms;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuEventSynchronize(CUevent e) { (void)e; return SUCCESS; }
+
+EXPORT CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b)
+{
+    *ms = (float)(*(double *)b - *(double *)a);
+    return SUCCESS;
+}
+
+/* A module accepts a fatbin (magic 0xBA55ED50) or an ELF cubin, as the driver would. */
+EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
+{
+    const unsigned char *p = image;
+    static const unsigned char fatbin[4] = {0x50, 0xed, 0x55, 0xba};
+    if (p == NULL || (memcmp(p, fatbin, 4) != 0 && memcmp(p, "\177ELF", 4) != 0))
+        return E_INVALID_IMAGE;
+    *m = malloc(8);
+    live_modules++;
+    return SUCCESS;
+}
+
+EXPORT CUresult cuModuleUnload(CUmodule m)
+{
+    free(m);
+    live_modules--;
+    return SUCCESS;
+}
+
+/* A function handle is a copy of its name; names starting "missing" are not found. */
+EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
+{
+    (void)m;
+    if (strncmp(name, "missing", 7) == 0)
+        return E_NOT_FOUND;
+    static char names[256][64];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) {
+            *f = names[i];
+            return SUCCESS;
+        }
+    if (n == 256)
+        return E_INVALID_VALUE;
+    snprintf(names[n], sizeof names[n], "%s", name);
+    *f = names[n++];
+    return SUCCESS;
+}
+
+/* xk_nd of backends/kernels/xk_common.h */
+typedef struct nd_t {
+    int64_t shape[8];
+    int64_t st[5][8];
+    int64_t ndim;
+} nd_t;
+
+static void offsets(const nd_t *nd, int64_t i, int nt, int64_t *off)
+{
+    for (int t = 0; t < nt; t++)
+        off[t] = 0;
+    for (int k = (int)nd->ndim - 1; k >= 0; k--) {
+        int64_t c = i % nd->shape[k];
+        i /= nd->shape[k];
+        for (int t = 0; t < nt; t++)
+            off[t] += c * nd->st[t][k];
+    }
+}
+
+static size_t dt_size(int dt) { return dt == 2 || dt == 3 ? 2 : dt == 4 || dt == 8 ? 8 : dt == 5 || dt == 6 ? 1 : 4; }
+
+EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                               unsigned bz, unsigned shared, CUstream s, void **params, void **extra)
+{
+    (void)gy; (void)gz; (void)by; (void)bz; (void)shared; (void)s; (void)extra;
+    const char *name = f;
+    snprintf(last_kernel, sizeof last_kernel, "%s", name);
+    if (mode("launchfail"))
+        return E_LAUNCH_FAILED;
+    if (bx == 0 || bx > 1024 || gx == 0)
+        return E_INVALID_VALUE;
+    launches++;
+    if (strcmp(name, "xk_fill") == 0) {
+        unsigned char *dst = (unsigned char *)(uintptr_t)*(CUdeviceptr *)params[0];
+        int64_t doff = *(int64_t *)params[1], n = *(int64_t *)params[4];
+        int es = *(int *)params[2];
+        uint64_t pat = *(uint64_t *)params[3];
+        const nd_t *nd = params[5];
+        if ((uint64_t)gx * bx < (uint64_t)n)
+            return E_INVALID_VALUE;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t o;
+            offsets(nd, i, 1, &o);
+            memcpy(dst + (size_t)(doff + o) * (size_t)es, &pat, (size_t)es); /* little endian */
+        }
+    } else if (strcmp(name, "xk_copy") == 0) {
+        unsigned char *dst = (unsigned char *)(uintptr_t)*(CUdeviceptr *)params[0];
+        const unsigned char *src = (const unsigned char *)(uintptr_t)*(CUdeviceptr *)params[3];
+        int64_t doff = *(int64_t *)params[1], soff = *(int64_t *)params[4], n = *(int64_t *)params[6];
+        int ddt = *(int *)params[2], sdt = *(int *)params[5];
+        const nd_t *nd = params[7];
+        if (ddt != sdt)
+            return SUCCESS; /* casts are not emulated */
+        size_t es = dt_size(ddt);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t o[2];
+            offsets(nd, i, 2, o);
+            memcpy(dst + (size_t)(doff + o[0]) * es, src + (size_t)(soff + o[1]) * es, es);
+        }
+    }
+    return SUCCESS;
+}
