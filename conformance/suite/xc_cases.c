@@ -1,0 +1,750 @@
+/* xc_cases.c - the built-in case catalogue (every op x dtype, with edge cases) and the
+ * seeded generation of each case's input values. */
+#include "xc_conform.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------ */
+/* Case list                                                                            */
+/* ------------------------------------------------------------------------------------ */
+int xc_case_list_push(xc_case_list *l, const xc_case *c)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 256;
+        xc_case *p = realloc(l->cases, sizeof(*p) * (size_t)cap);
+        if (!p) return -1;
+        l->cases = p;
+        l->cap = cap;
+    }
+    l->cases[l->n++] = *c;
+    return 0;
+}
+
+void xc_case_list_free(xc_case_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        xc_case *c = &l->cases[i];
+        if (c->given_in) {
+            for (int k = 0; k < c->n_alloc_in; k++) xc_tensor_free(&c->given_in[k]);
+            free(c->given_in);
+        }
+        if (c->given_init) { xc_tensor_free(c->given_init); free(c->given_init); }
+        if (c->given_expect) { xc_tensor_free(c->given_expect); free(c->given_expect); }
+    }
+    free(l->cases);
+    memset(l, 0, sizeof(*l));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Builders                                                                             */
+/* ------------------------------------------------------------------------------------ */
+static xc_tspec ts(xhal_dtype dt, int ndim, ...)
+{
+    xc_tspec t;
+    memset(&t, 0, sizeof(t));
+    t.dtype = dt;
+    t.ndim = ndim;
+    va_list ap;
+    va_start(ap, ndim);
+    for (int i = 0; i < ndim; i++) t.shape[i] = va_arg(ap, int);
+    va_end(ap);
+    for (int i = 0; i < XHAL_MAX_DIMS; i++) t.perm[i] = i;
+    t.gen = xc_dtype_is_float(dt) ? XC_GEN_UNIFORM : XC_GEN_INT;
+    t.lo = xc_dtype_is_float(dt) ? -1.0 : -100.0;
+    t.hi = xc_dtype_is_float(dt) ? 1.0 : 100.0;
+    return t;
+}
+
+static xc_tspec range(xc_tspec t, double lo, double hi) { t.lo = lo; t.hi = hi; return t; }
+static xc_tspec gen(xc_tspec t, int g) { t.gen = g; return t; }
+static xc_tspec step(xc_tspec t) { t.layout = XC_LAYOUT_STEP; return t; }
+/* Reverse the axes: stored transposed, seen through a permute view. */
+static xc_tspec perm_rev(xc_tspec t)
+{
+    if (t.ndim < 2) return t;
+    t.layout = XC_LAYOUT_PERMUTE;
+    for (int i = 0; i < t.ndim; i++) t.perm[i] = t.ndim - 1 - i;
+    return t;
+}
+static xc_tspec expand_from(xc_tspec t, const int64_t *eshape)
+{
+    t.layout = XC_LAYOUT_EXPAND;
+    memcpy(t.eshape, eshape, sizeof(int64_t) * (size_t)t.ndim);
+    return t;
+}
+static xc_tspec with_dtype(xc_tspec t, xhal_dtype dt) { t.dtype = dt; return t; }
+
+typedef struct builder { xc_case_list *l; int err; } builder;
+
+static xc_case mk(xhal_op op, xhal_dtype dt, const char *fmt, ...)
+{
+    xc_case c;
+    memset(&c, 0, sizeof(c));
+    c.op = op;
+    c.dtype = dt;
+    snprintf(c.suite, sizeof(c.suite), "ops");
+    char var[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(var, sizeof(var), fmt, ap);
+    va_end(ap);
+    snprintf(c.name, sizeof(c.name), "%s/%s/%s", xhal_op_name(op), xhal_dtype_name(dt), var);
+    c.out_init = XC_INIT_NAN;
+    c.at.alpha = 1.0;
+    return c;
+}
+
+static void add(builder *b, const xc_case *c)
+{
+    if (xc_case_list_push(b->l, c) != 0) b->err = 1;
+}
+
+static const xhal_dtype FD[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64};
+#define NFD 4
+
+static int nan_sign_op(xhal_op op)
+{
+    return op == XHAL_OP_NEG || op == XHAL_OP_ABS || op == XHAL_OP_COPY || op == XHAL_OP_FILL ||
+           op == XHAL_OP_GATHER || op == XHAL_OP_CONCAT;
+}
+
+/* One-input, same-shape ops: a set of shapes and layouts. */
+static void shapes_1in(builder *b, xhal_op op, xhal_dtype dt, xc_tspec proto, const xc_attrs *at)
+{
+    struct { const char *name; xc_tspec in, out; } v[12];
+    int n = 0;
+#define V1(nm, IN, OUT) do { v[n].name = nm; v[n].in = IN; v[n].out = OUT; n++; } while (0)
+    xc_tspec t;
+    t = ts(dt, 1, 1); V1("n1", t, t);
+    t = ts(dt, 1, 3); V1("n3", t, t);
+    t = ts(dt, 1, 17); V1("n17", t, t);
+    t = ts(dt, 1, 1000); V1("n1000", t, t);
+    t = ts(dt, 2, 3, 127); V1("3x127", t, t);
+    t = ts(dt, 2, 17, 33); V1("perm_in_17x33", perm_rev(t), t);
+    t = ts(dt, 2, 3, 127); V1("step_in_3x127", step(t), t);
+    t = ts(dt, 3, 5, 3, 17); V1("step_out_perm_in_5x3x17", perm_rev(t), step(t));
+    t = ts(dt, 2, 0, 5); V1("empty_0x5", t, t);
+    t = ts(dt, 0); V1("scalar", t, t);
+    t = ts(dt, 1, 127); V1("special_n127", gen(t, XC_GEN_SPECIAL), t);
+#undef V1
+    for (int i = 0; i < n; i++) {
+        xc_case c = mk(op, dt, "%s", v[i].name);
+        c.n_in = 1;
+        c.in[0] = v[i].in;
+        c.in[0].gen = v[i].in.gen == XC_GEN_SPECIAL ? XC_GEN_SPECIAL : proto.gen;
+        c.in[0].lo = proto.lo;
+        c.in[0].hi = proto.hi;
+        c.out = v[i].out;
+        if (at) c.at = *at;
+        c.nan_sign = nan_sign_op(op);
+        add(b, &c);
+    }
+}
+
+static void cat_copy_fill(builder *b)
+{
+    const xhal_dtype all[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64,
+                              XHAL_DTYPE_I8, XHAL_DTYPE_U8, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    for (int s = 0; s < 8; s++)
+        for (int d = 0; d < 8; d++) {
+            xhal_dtype sd = all[s], dd = all[d];
+            xc_case c = mk(XHAL_OP_COPY, dd, "from_%s_n17", xhal_dtype_name(sd));
+            c.n_in = 1;
+            c.in[0] = ts(sd, 1, 17);
+            if (xc_dtype_is_float(sd)) c.in[0] = range(c.in[0], -300, 300);
+            else if (sd == XHAL_DTYPE_U8) c.in[0] = range(c.in[0], 0, 255);
+            else if (sd == XHAL_DTYPE_I8) c.in[0] = range(c.in[0], -128, 127);
+            else c.in[0] = range(c.in[0], -100000, 100000);
+            c.out = ts(dd, 1, 17);
+            c.nan_sign = xc_dtype_is_float(sd) && xc_dtype_is_float(dd);
+            add(b, &c);
+        }
+    for (int d = 0; d < NFD; d++) {
+        xhal_dtype dt = FD[d];
+        /* float -> float with NaN (both signs), Inf, overflow, subnormals */
+        xc_case c = mk(XHAL_OP_COPY, dt, "from_f32_special_n33");
+        c.n_in = 1;
+        c.in[0] = gen(ts(XHAL_DTYPE_F32, 1, 33), XC_GEN_SPECIAL);
+        c.out = ts(dt, 1, 33);
+        c.nan_sign = 1;
+        add(b, &c);
+        xc_tspec t = ts(dt, 2, 17, 33);
+        c = mk(XHAL_OP_COPY, dt, "perm_in_17x33");
+        c.n_in = 1; c.in[0] = perm_rev(t); c.out = t; c.nan_sign = 1;
+        add(b, &c);
+        t = ts(dt, 3, 3, 5, 127);
+        c = mk(XHAL_OP_COPY, dt, "step_in_perm_out_3x5x127");
+        c.n_in = 1; c.in[0] = step(t); c.out = perm_rev(t); c.nan_sign = 1;
+        add(b, &c);
+        t = ts(dt, 2, 1000, 3);
+        c = mk(XHAL_OP_COPY, dt, "f32_to_%s_step_out_1000x3", xhal_dtype_name(dt));
+        c.n_in = 1; c.in[0] = with_dtype(t, XHAL_DTYPE_F32); c.out = step(t); c.nan_sign = 1;
+        add(b, &c);
+        t = ts(dt, 2, 0, 7);
+        c = mk(XHAL_OP_COPY, dt, "empty_0x7");
+        c.n_in = 1; c.in[0] = t; c.out = t;
+        add(b, &c);
+        int64_t es[2] = {1, 17};
+        t = ts(dt, 2, 5, 17);
+        c = mk(XHAL_OP_COPY, dt, "expand_in_5x17");
+        c.n_in = 1; c.in[0] = expand_from(t, es); c.out = t;
+        add(b, &c);
+    }
+    for (int i = 0; i < 2; i++) {
+        xhal_dtype it = i ? XHAL_DTYPE_I64 : XHAL_DTYPE_I32;
+        xc_case c = mk(XHAL_OP_COPY, it, "from_f32_special_saturate_n33");
+        c.n_in = 1;
+        c.in[0] = gen(range(ts(XHAL_DTYPE_F32, 1, 33), -3e9, 3e9), XC_GEN_SPECIAL);
+        c.out = ts(it, 1, 33);
+        add(b, &c);
+    }
+    /* fill */
+    const double vals[] = {0.0, -3.25, 1e10, NAN, 7.9, -7.9};
+    const char *vn[] = {"zero", "m3_25", "1e10", "nan", "7_9", "m7_9"};
+    for (int d = 0; d < 8; d++)
+        for (int k = 0; k < 6; k++) {
+            xhal_dtype dt = all[d];
+            xc_case c = mk(XHAL_OP_FILL, dt, "%s_n1000", vn[k]);
+            c.out = ts(dt, 1, 1000);
+            c.at.value = vals[k];
+            c.nan_sign = 1;
+            add(b, &c);
+        }
+    for (int d = 0; d < 8; d++) {
+        xc_case c = mk(XHAL_OP_FILL, all[d], "step_out_17x3x5");
+        c.out = step(ts(all[d], 3, 17, 3, 5));
+        c.at.value = 2.5;
+        add(b, &c);
+        c = mk(XHAL_OP_FILL, all[d], "perm_out_17x33");
+        c.out = perm_rev(ts(all[d], 2, 17, 33));
+        c.at.value = -1.5;
+        add(b, &c);
+        c = mk(XHAL_OP_FILL, all[d], "empty_3x0");
+        c.out = ts(all[d], 2, 3, 0);
+        c.at.value = 1.0;
+        add(b, &c);
+    }
+}
+
+static void cat_unary(builder *b)
+{
+    static const struct { xhal_op op; double lo, hi; } U[] = {
+        {XHAL_OP_NEG, -10, 10}, {XHAL_OP_ABS, -10, 10}, {XHAL_OP_EXP, -8, 8},
+        {XHAL_OP_LOG, 0.01, 100}, {XHAL_OP_SQRT, 0, 100}, {XHAL_OP_RSQRT, 0.01, 100},
+        {XHAL_OP_TANH, -6, 6}, {XHAL_OP_SIGMOID, -8, 8}, {XHAL_OP_RELU, -10, 10},
+        {XHAL_OP_SILU, -8, 8}, {XHAL_OP_GELU, -6, 6}, {XHAL_OP_GELU_TANH, -6, 6},
+    };
+    for (size_t u = 0; u < sizeof(U) / sizeof(U[0]); u++)
+        for (int d = 0; d < NFD; d++) {
+            xc_tspec proto = range(ts(FD[d], 0), U[u].lo, U[u].hi);
+            shapes_1in(b, U[u].op, FD[d], proto, NULL);
+        }
+    for (int d = 0; d < NFD; d++) {
+        xc_tspec proto = range(ts(FD[d], 0), -4, 4);
+        xc_attrs at;
+        memset(&at, 0, sizeof(at));
+        at.alpha = 1.5;
+        at.beta = -0.25;
+        shapes_1in(b, XHAL_OP_SCALE, FD[d], proto, &at);
+        xc_case c = mk(XHAL_OP_SCALE, FD[d], "alpha0_beta2_n17");
+        c.n_in = 1; c.in[0] = ts(FD[d], 1, 17); c.out = c.in[0];
+        c.at.alpha = 0; c.at.beta = 2;
+        add(b, &c);
+    }
+}
+
+static void cat_binary(builder *b)
+{
+    const xhal_op ops[] = {XHAL_OP_ADD, XHAL_OP_SUB, XHAL_OP_MUL, XHAL_OP_DIV, XHAL_OP_MAXIMUM, XHAL_OP_MINIMUM};
+    const xhal_dtype dts[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    for (int o = 0; o < 6; o++)
+        for (int d = 0; d < 6; d++) {
+            xhal_op op = ops[o];
+            xhal_dtype dt = dts[d];
+            int isf = xc_dtype_is_float(dt);
+            if (!isf && op == XHAL_OP_DIV) continue;
+            struct { const char *name; xc_tspec a, bb, out; } v[16];
+            int n = 0;
+#define V3(nm, A, B, O) do { v[n].name = nm; v[n].a = A; v[n].bb = B; v[n].out = O; n++; } while (0)
+            xc_tspec t = ts(dt, 1, 1);
+            V3("n1", t, t, t);
+            t = ts(dt, 1, 3); V3("n3", t, t, t);
+            t = ts(dt, 1, 17); V3("n17", t, t, t);
+            t = ts(dt, 1, 1000); V3("n1000", t, t, t);
+            t = ts(dt, 2, 3, 127); V3("3x127", t, t, t);
+            V3("bcast_row_17x33", ts(dt, 2, 17, 33), ts(dt, 1, 33), ts(dt, 2, 17, 33));
+            V3("bcast_col_17x33", ts(dt, 2, 17, 1), ts(dt, 2, 17, 33), ts(dt, 2, 17, 33));
+            V3("bcast_both_5x3x7", ts(dt, 3, 5, 1, 7), ts(dt, 3, 1, 3, 1), ts(dt, 3, 5, 3, 7));
+            V3("scalar_b_3x17", ts(dt, 2, 3, 17), ts(dt, 0), ts(dt, 2, 3, 17));
+            t = ts(dt, 2, 17, 33); V3("perm_a_step_b_17x33", perm_rev(t), step(t), t);
+            t = ts(dt, 3, 3, 5, 17); V3("step_out_3x5x17", t, perm_rev(t), step(t));
+            {
+                int64_t es[2] = {1, 33};
+                t = ts(dt, 2, 9, 33);
+                V3("expand_b_9x33", t, expand_from(t, es), t);
+            }
+            t = ts(dt, 2, 0, 3); V3("empty_0x3", t, ts(dt, 1, 3), t);
+            if (isf) {
+                t = ts(dt, 1, 49);
+                V3("special_pairs_n49", gen(t, XC_GEN_PAIRS_A), gen(t, XC_GEN_PAIRS_B), t);
+            }
+#undef V3
+            for (int i = 0; i < n; i++) {
+                xc_case c = mk(op, dt, "%s", v[i].name);
+                c.n_in = 2;
+                c.in[0] = v[i].a;
+                c.in[1] = v[i].bb;
+                if (isf && v[i].a.gen == XC_GEN_UNIFORM) { c.in[0] = range(c.in[0], -10, 10); c.in[1] = range(c.in[1], -10, 10); }
+                if (!isf) { c.in[0] = range(c.in[0], -1000, 1000); c.in[1] = range(c.in[1], -1000, 1000); }
+                if (op == XHAL_OP_DIV && v[i].bb.gen == XC_GEN_UNIFORM) {
+                    c.in[1].gen = XC_GEN_SIGNMAG;
+                    c.in[1].lo = 0.5;
+                    c.in[1].hi = 2.0;
+                }
+                c.out = v[i].out;
+                add(b, &c);
+            }
+        }
+    /* over 2^24 elements: index arithmetic that must not wrap or lose precision */
+    xc_case c = mk(XHAL_OP_ADD, XHAL_DTYPE_F32, "large_4097x4099_bcast_row");
+    c.n_in = 2;
+    c.in[0] = ts(XHAL_DTYPE_F32, 2, 4097, 4099);
+    c.in[1] = ts(XHAL_DTYPE_F32, 1, 4099);
+    c.out = ts(XHAL_DTYPE_F32, 2, 4097, 4099);
+    add(b, &c);
+}
+
+static void cat_reduce(builder *b)
+{
+    const xhal_op ops[] = {XHAL_OP_SUM, XHAL_OP_MEAN, XHAL_OP_MAX, XHAL_OP_ARGMAX, XHAL_OP_ARGMAX};
+    for (int o = 0; o < 5; o++)
+        for (int d = 0; d < NFD; d++) {
+            xhal_op op = ops[o];
+            xhal_dtype dt = FD[d];
+            xhal_dtype odt = op == XHAL_OP_ARGMAX ? (o == 3 ? XHAL_DTYPE_I32 : XHAL_DTYPE_I64) : dt;
+            struct { const char *name; xc_tspec x; int axis, keep; int64_t oshape[4]; int ond; } v[12];
+            int n = 0;
+#define VR(nm, X, AX, KP, OND, O0, O1, O2) do { v[n].name = nm; v[n].x = X; v[n].axis = AX; v[n].keep = KP; \
+    v[n].ond = OND; v[n].oshape[0] = O0; v[n].oshape[1] = O1; v[n].oshape[2] = O2; n++; } while (0)
+            VR("n1000_axis0", ts(dt, 1, 1000), 0, 0, 0, 0, 0, 0);
+            VR("17x127_axis1", ts(dt, 2, 17, 127), 1, 0, 1, 17, 0, 0);
+            VR("17x127_axis0_keep", ts(dt, 2, 17, 127), 0, 1, 2, 1, 127, 0);
+            VR("3x17x5_axis1", ts(dt, 3, 3, 17, 5), 1, 0, 2, 3, 5, 0);
+            VR("127x3_axism1_keep", ts(dt, 2, 127, 3), -1, 1, 2, 127, 1, 0);
+            VR("perm_33x17_axis0", perm_rev(ts(dt, 2, 33, 17)), 0, 0, 1, 17, 0, 0);
+            VR("step_5x17_axis1", step(ts(dt, 2, 5, 17)), 1, 0, 1, 5, 0, 0);
+            VR("5x1_axis1", ts(dt, 2, 5, 1), 1, 0, 1, 5, 0, 0);
+            VR("2x4096_axis1", ts(dt, 2, 2, 4096), 1, 0, 1, 2, 0, 0);
+            VR("special_4x17_axis1", gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL), 1, 0, 1, 4, 0, 0);
+            if (op == XHAL_OP_SUM || op == XHAL_OP_MEAN) VR("4x0_axis1", ts(dt, 2, 4, 0), 1, 0, 1, 4, 0, 0);
+            VR("empty_0x5_axis1", ts(dt, 2, 0, 5), 1, 1, 2, 0, 1, 0);
+#undef VR
+            for (int i = 0; i < n; i++) {
+                xc_case c = mk(op, dt, "%s%s", op == XHAL_OP_ARGMAX ? (odt == XHAL_DTYPE_I32 ? "i32_" : "i64_") : "", v[i].name);
+                c.n_in = 1;
+                c.in[0] = v[i].x;
+                c.in[0].lo = -10;
+                c.in[0].hi = 10;
+                c.at.axis = v[i].axis;
+                c.at.keepdims = v[i].keep;
+                c.out = ts(odt, 0);
+                c.out.ndim = v[i].ond;
+                for (int k = 0; k < v[i].ond; k++) c.out.shape[k] = v[i].oshape[k];
+                if (i == 1) c.out = step(c.out); /* strided output too */
+                add(b, &c);
+            }
+        }
+}
+
+static void cat_norm(builder *b)
+{
+    for (int d = 0; d < NFD; d++) {
+        xhal_dtype dt = FD[d];
+        /* softmax */
+        struct { const char *name; xc_tspec x; double scale; int causal; } s[10];
+        int n = 0;
+        s[n].name = "1x1"; s[n].x = ts(dt, 2, 1, 1); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "3x17"; s[n].x = ts(dt, 2, 3, 17); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "17x127_scale0_125"; s[n].x = ts(dt, 2, 17, 127); s[n].scale = 0.125; s[n].causal = 0; n++;
+        s[n].name = "4x1000"; s[n].x = ts(dt, 2, 4, 1000); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "causal_2x3x17x17"; s[n].x = ts(dt, 4, 2, 3, 17, 17); s[n].scale = 0; s[n].causal = 1; n++;
+        s[n].name = "causal_kv_3x5x9"; s[n].x = ts(dt, 3, 3, 5, 9); s[n].scale = 0.5; s[n].causal = 1; n++;
+        s[n].name = "perm_in_33x17"; s[n].x = perm_rev(ts(dt, 2, 33, 17)); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "special_4x17"; s[n].x = gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "empty_0x17"; s[n].x = ts(dt, 2, 0, 17); s[n].scale = 0; s[n].causal = 0; n++;
+        for (int i = 0; i < n; i++) {
+            xc_case c = mk(XHAL_OP_SOFTMAX, dt, "%s", s[i].name);
+            c.n_in = 1;
+            c.in[0] = range(s[i].x, -8, 8);
+            c.out = s[i].x;
+            c.out.layout = XC_LAYOUT_CONTIG;
+            c.out.gen = XC_GEN_UNIFORM;
+            if (i == 2) c.out = step(c.out);
+            c.at.scale = s[i].scale;
+            c.at.causal = s[i].causal;
+            add(b, &c);
+        }
+        /* rms_norm / layer_norm */
+        for (int which = 0; which < 2; which++) {
+            xhal_op op = which ? XHAL_OP_LAYER_NORM : XHAL_OP_RMS_NORM;
+            struct { const char *name; xc_tspec x; int w, bb; double eps; } v[10];
+            n = 0;
+#define VN(nm, X, W, B, E) do { v[n].name = nm; v[n].x = X; v[n].w = W; v[n].bb = B; v[n].eps = E; n++; } while (0)
+            VN("1x1_w", ts(dt, 2, 1, 1), 1, 1, 1e-5);
+            VN("1x17", ts(dt, 2, 1, 17), 0, 0, 1e-5);
+            VN("3x127_w", ts(dt, 2, 3, 127), 1, 0, 1e-6);
+            VN("5x1000_w_b", ts(dt, 2, 5, 1000), 1, 1, 1e-5);
+            VN("2x3x17_b", ts(dt, 3, 2, 3, 17), 0, 1, 1e-5);
+            VN("perm_in_33x17_w_b", perm_rev(ts(dt, 2, 33, 17)), 1, 1, 1e-5);
+            VN("step_in_3x127_w", step(ts(dt, 2, 3, 127)), 1, 0, 1e-5);
+            VN("offset_mean_4x64_w_b", range(ts(dt, 2, 4, 64), 90, 110), 1, 1, 1e-5);
+            VN("empty_0x17_w", ts(dt, 2, 0, 17), 1, 0, 1e-5);
+#undef VN
+            for (int i = 0; i < n; i++) {
+                if (op == XHAL_OP_RMS_NORM && v[i].bb && !v[i].w) continue;
+                xc_case c = mk(op, dt, "%s", v[i].name);
+                c.in[0] = v[i].x;
+                if (v[i].x.lo == -1.0) c.in[0] = range(c.in[0], -3, 3);
+                int k = 1;
+                int64_t D = v[i].x.shape[v[i].x.ndim - 1];
+                c.at.has_weight = v[i].w;
+                c.at.has_bias = op == XHAL_OP_LAYER_NORM ? v[i].bb : 0;
+                if (c.at.has_weight) c.in[k++] = range(ts(dt, 1, (int)D), 0.5, 1.5);
+                if (c.at.has_bias) c.in[k++] = ts(dt, 1, (int)D);
+                c.n_in = k;
+                c.at.eps = v[i].eps;
+                c.out = v[i].x;
+                c.out.layout = XC_LAYOUT_CONTIG;
+                add(b, &c);
+            }
+        }
+    }
+}
+
+static void cat_matmul(builder *b)
+{
+    for (int d = 0; d < NFD; d++) {
+        xhal_dtype dt = FD[d];
+        struct { const char *name; int M, K, N, ta, tb; double alpha, beta; int batch; } v[] = {
+            {"1x1x1", 1, 1, 1, 0, 0, 1, 0, 0},
+            {"3x17x5", 3, 17, 5, 0, 0, 1, 0, 0},
+            {"17x127x33_ta", 17, 127, 33, 1, 0, 1, 0, 0},
+            {"17x127x33_tb", 17, 127, 33, 0, 1, 1, 0, 0},
+            {"33x1000x17_ta_tb", 33, 1000, 17, 1, 1, 1, 0, 0},
+            {"127x3x127_alpha_beta", 127, 3, 127, 0, 0, 0.5, 0.75, 0},
+            {"1x127x1000_gemv", 1, 127, 1000, 0, 1, 1, 0, 0},
+            {"batch_2x3_5x17x7_bcast_b", 5, 17, 7, 0, 0, 1, 0, 1},
+            {"batch_4_9x33x3_beta", 9, 33, 3, 0, 1, 2, -1, 2},
+            {"k0_3x0x5_beta", 3, 0, 5, 0, 0, 1, 0.5, 0},
+            {"m0_0x17x5", 0, 17, 5, 0, 0, 1, 0, 0},
+        };
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+            xc_case c = mk(XHAL_OP_MATMUL, dt, "%s", v[i].name);
+            c.n_in = 2;
+            int M = v[i].M, K = v[i].K, N = v[i].N;
+            int ar = v[i].ta ? K : M, ac = v[i].ta ? M : K, br = v[i].tb ? N : K, bc = v[i].tb ? K : N;
+            if (v[i].batch == 1) {
+                c.in[0] = ts(dt, 4, 2, 3, ar, ac);
+                c.in[1] = ts(dt, 3, 1, br, bc);
+                c.out = ts(dt, 4, 2, 3, M, N);
+            } else if (v[i].batch == 2) {
+                c.in[0] = ts(dt, 3, 4, ar, ac);
+                c.in[1] = perm_rev(ts(dt, 3, 4, br, bc)); /* batch-strided b */
+                c.out = ts(dt, 3, 4, M, N);
+            } else {
+                c.in[0] = ts(dt, 2, ar, ac);
+                c.in[1] = ts(dt, 2, br, bc);
+                c.out = ts(dt, 2, M, N);
+            }
+            if (i == 1) c.in[0] = step(c.in[0]);
+            if (i == 3) c.out = step(c.out);
+            c.at.trans_a = v[i].ta;
+            c.at.trans_b = v[i].tb;
+            c.at.alpha = v[i].alpha;
+            c.at.beta = v[i].beta;
+            c.out_init = v[i].beta != 0 ? XC_INIT_RANDOM : XC_INIT_NAN;
+            add(b, &c);
+        }
+    }
+}
+
+static void cat_index(builder *b)
+{
+    const xhal_dtype tdt[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    for (int d = 0; d < 6; d++)
+        for (int ii = 0; ii < 2; ii++) {
+            xhal_dtype dt = tdt[d], it = ii ? XHAL_DTYPE_I64 : XHAL_DTYPE_I32;
+            const char *in = xhal_dtype_name(it);
+            xc_case c = mk(XHAL_OP_GATHER, dt, "idx_%s_table50x17_idx3x5", in);
+            c.n_in = 2;
+            c.in[0] = ts(dt, 2, 50, 17);
+            if (xc_dtype_is_float(dt)) c.in[0] = gen(c.in[0], XC_GEN_SPECIAL);
+            c.in[1] = range(ts(it, 2, 3, 5), 0, 49);
+            c.out = ts(dt, 3, 3, 5, 17);
+            c.nan_sign = 1;
+            add(b, &c);
+            c = mk(XHAL_OP_GATHER, dt, "idx_%s_table7x3x4_idx11_step_out", in);
+            c.n_in = 2;
+            c.in[0] = perm_rev(ts(dt, 3, 7, 3, 4));
+            c.in[1] = step(range(ts(it, 1, 11), 0, 6));
+            c.out = step(ts(dt, 3, 11, 3, 4));
+            add(b, &c);
+            c = mk(XHAL_OP_GATHER, dt, "idx_%s_scalar_idx", in);
+            c.n_in = 2;
+            c.in[0] = ts(dt, 2, 1000, 3);
+            c.in[1] = range(ts(it, 0), 0, 999);
+            c.out = ts(dt, 1, 3);
+            add(b, &c);
+            c = mk(XHAL_OP_GATHER, dt, "idx_%s_empty_idx", in);
+            c.n_in = 2;
+            c.in[0] = ts(dt, 2, 5, 3);
+            c.in[1] = ts(it, 1, 0);
+            c.out = ts(dt, 2, 0, 3);
+            add(b, &c);
+            c = mk(XHAL_OP_GATHER, dt, "idx_%s_out_of_range_high", in);
+            c.n_in = 2;
+            c.in[0] = ts(dt, 2, 10, 4);
+            c.in[1] = gen(range(ts(it, 1, 6), 0, 9), XC_GEN_SPECIAL); /* last index = 10 */
+            c.out = ts(dt, 2, 6, 4);
+            c.expect_status = XHAL_ERROR_OUT_OF_RANGE;
+            add(b, &c);
+            c = mk(XHAL_OP_GATHER, dt, "idx_%s_out_of_range_negative", in);
+            c.n_in = 2;
+            c.in[0] = ts(dt, 2, 10, 4);
+            c.in[1] = range(ts(it, 1, 6), -1, -1);
+            c.out = ts(dt, 2, 6, 4);
+            c.expect_status = XHAL_ERROR_OUT_OF_RANGE;
+            add(b, &c);
+        }
+    /* concat */
+    const xhal_dtype cdt[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    for (int d = 0; d < 6; d++) {
+        xhal_dtype dt = cdt[d];
+        xc_case c = mk(XHAL_OP_CONCAT, dt, "axis0_2parts");
+        c.n_in = 2;
+        c.in[0] = ts(dt, 2, 3, 17);
+        if (xc_dtype_is_float(dt)) c.in[0] = gen(c.in[0], XC_GEN_SPECIAL);
+        c.in[1] = ts(dt, 2, 5, 17);
+        c.out = ts(dt, 2, 8, 17);
+        c.at.axis = 0;
+        c.nan_sign = 1;
+        add(b, &c);
+        c = mk(XHAL_OP_CONCAT, dt, "axis1_3parts_views");
+        c.n_in = 3;
+        c.in[0] = perm_rev(ts(dt, 3, 4, 3, 5));
+        c.in[1] = step(ts(dt, 3, 4, 1, 5));
+        c.in[2] = ts(dt, 3, 4, 7, 5);
+        c.out = step(ts(dt, 3, 4, 11, 5));
+        c.at.axis = 1;
+        add(b, &c);
+        c = mk(XHAL_OP_CONCAT, dt, "axism1_with_empty_part");
+        c.n_in = 3;
+        c.in[0] = ts(dt, 2, 17, 127);
+        c.in[1] = ts(dt, 2, 17, 0);
+        c.in[2] = ts(dt, 2, 17, 1);
+        c.out = ts(dt, 2, 17, 128);
+        c.at.axis = -1;
+        add(b, &c);
+        c = mk(XHAL_OP_CONCAT, dt, "single_input");
+        c.n_in = 1;
+        c.in[0] = ts(dt, 1, 1000);
+        c.out = ts(dt, 1, 1000);
+        c.at.axis = 0;
+        add(b, &c);
+    }
+}
+
+static void cat_transformer(builder *b)
+{
+    for (int d = 0; d < NFD; d++) {
+        xhal_dtype dt = FD[d];
+        struct { const char *name; xc_tspec x; int seq_axis, rot, layout; double theta; int64_t pos; int perm; } r[] = {
+            {"half_1x7x3x16", ts(dt, 4, 1, 7, 3, 16), 1, 0, XHAL_ROPE_HALF, 10000, 0, 0},
+            {"interleaved_1x7x3x16", ts(dt, 4, 1, 7, 3, 16), 1, 0, XHAL_ROPE_INTERLEAVED, 10000, 0, 0},
+            {"half_partial_rot4_2x5x4x8_pos1000", ts(dt, 4, 2, 5, 4, 8), 1, 4, XHAL_ROPE_HALF, 10000, 1000, 0},
+            {"interleaved_partial_rot6_2x5x4x8_pos37", ts(dt, 4, 2, 5, 4, 8), 1, 6, XHAL_ROPE_INTERLEAVED, 500000, 37, 0},
+            {"half_seq0_17x2x64", ts(dt, 3, 17, 2, 64), 0, 0, XHAL_ROPE_HALF, 10000, 3, 0},
+            {"interleaved_seq_axis2_2x3x9x4x32", ts(dt, 5, 2, 3, 9, 4, 32), 2, 0, XHAL_ROPE_INTERLEAVED, 10000, 100, 0},
+            {"half_step_in_1x3x2x128", ts(dt, 4, 1, 3, 2, 128), 1, 0, XHAL_ROPE_HALF, 1e6, 4000, 1},
+            {"half_empty_1x0x2x8", ts(dt, 4, 1, 0, 2, 8), 1, 0, XHAL_ROPE_HALF, 10000, 0, 0},
+        };
+        for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+            xc_case c = mk(XHAL_OP_ROPE, dt, "%s", r[i].name);
+            c.n_in = 1;
+            c.in[0] = r[i].perm ? step(r[i].x) : r[i].x;
+            c.out = r[i].x;
+            c.at.seq_axis = r[i].seq_axis;
+            c.at.rotary_dims = r[i].rot;
+            c.at.rope_layout = r[i].layout;
+            c.at.theta = r[i].theta;
+            c.at.pos_offset = r[i].pos;
+            add(b, &c);
+        }
+        struct { const char *name; int B, Hq, Hkv, Sq, Sk, D, Dv, causal, mask; double scale; } a[] = {
+            {"1x2x2_sq5_sk5_d16", 1, 2, 2, 5, 5, 16, 16, 0, 0, 0},
+            {"gqa_2x4x2_sq7_sk7_d32_causal", 2, 4, 2, 7, 7, 32, 32, 1, 0, 0},
+            {"kvcache_1x2x1_sq3_sk17_d16_causal", 1, 2, 1, 3, 17, 16, 16, 1, 0, 0},
+            {"decode_1x8x2_sq1_sk127_d64", 1, 8, 2, 1, 127, 64, 64, 1, 0, 0},
+            {"mask2d_1x2x2_sq9_sk9_d8_dv24_scale0_3", 1, 2, 2, 9, 9, 8, 24, 0, 1, 0.3},
+            {"mask4d_causal_2x2x1_sq4_sk6_d16", 2, 2, 1, 4, 6, 16, 16, 1, 2, 0},
+            {"long_1x1x1_sq3_sk1000_d16", 1, 1, 1, 3, 1000, 16, 16, 0, 0, 0},
+            {"empty_sq0", 1, 2, 2, 0, 5, 16, 16, 0, 0, 0},
+        };
+        for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
+            xc_case c = mk(XHAL_OP_ATTENTION, dt, "%s", a[i].name);
+            c.in[0] = range(ts(dt, 4, a[i].B, a[i].Hq, a[i].Sq, a[i].D), -2, 2);
+            c.in[1] = range(ts(dt, 4, a[i].B, a[i].Hkv, a[i].Sk, a[i].D), -2, 2);
+            c.in[2] = ts(dt, 4, a[i].B, a[i].Hkv, a[i].Sk, a[i].Dv);
+            if (i == 1) c.in[1] = step(c.in[1]);
+            if (i == 2) c.in[2] = perm_rev(c.in[2]);
+            c.n_in = 3;
+            if (a[i].mask == 1) c.in[c.n_in++] = range(ts(dt, 2, a[i].Sq, a[i].Sk), -3, 0);
+            if (a[i].mask == 2) c.in[c.n_in++] = range(ts(dt, 4, a[i].B, 1, a[i].Sq, a[i].Sk), -3, 0);
+            c.at.has_mask = a[i].mask != 0;
+            c.at.causal = a[i].causal;
+            c.at.scale = a[i].scale;
+            c.out = ts(dt, 4, a[i].B, a[i].Hq, a[i].Sq, a[i].Dv);
+            add(b, &c);
+        }
+    }
+}
+
+int xc_catalogue_build(xc_case_list *list)
+{
+    builder b = {list, 0};
+    cat_copy_fill(&b);
+    cat_unary(&b);
+    cat_binary(&b);
+    cat_reduce(&b);
+    cat_norm(&b);
+    cat_matmul(&b);
+    cat_index(&b);
+    cat_transformer(&b);
+    return b.err ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Input values                                                                         */
+/* ------------------------------------------------------------------------------------ */
+static int special_list(const xc_case *c, xhal_dtype dt, double *s)
+{
+    int n = 0;
+    if (!xc_dtype_is_float(dt)) return 0;
+    switch (c->op) {
+    case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH:
+        s[n++] = NAN; s[n++] = -NAN; s[n++] = 0.0; s[n++] = -0.0; s[n++] = 0.5; s[n++] = -3; s[n++] = 20; s[n++] = -20;
+        break;
+    case XHAL_OP_SUM: case XHAL_OP_MEAN: case XHAL_OP_MAX: case XHAL_OP_ARGMAX:
+        s[n++] = NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = NAN;
+        break;
+    case XHAL_OP_SOFTMAX:
+        s[n++] = NAN; s[n++] = -INFINITY; s[n++] = -INFINITY; s[n++] = 0.0;
+        break;
+    case XHAL_OP_COPY:
+        s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0; s[n++] = -0.0;
+        s[n++] = 1e-6; s[n++] = -3e-7; s[n++] = 7e4; s[n++] = 65519.0; s[n++] = 65520.0; s[n++] = -1e38;
+        s[n++] = 2.5; s[n++] = -2.5; s[n++] = 3.5;
+        break;
+    default:
+        s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0;
+        if (c->op != XHAL_OP_RSQRT) s[n++] = -0.0;
+        s[n++] = 1e-3; s[n++] = 5.0;
+        break;
+    }
+    return n;
+}
+
+static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tensor *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->dtype = sp->dtype;
+    t->ndim = sp->ndim;
+    memcpy(t->shape, sp->shape, sizeof(t->shape));
+    t->n = xc_numel(sp->ndim, sp->shape);
+    if (t->n == 0) return 0;
+    t->v = malloc(sizeof(double) * (size_t)t->n);
+    if (!t->v) return -1;
+    int isf = xc_dtype_is_float(sp->dtype);
+    /* EXPAND: values of the stored shape, broadcast */
+    int64_t sn = t->n;
+    int64_t es[XHAL_MAX_DIMS];
+    for (int d = 0; d < sp->ndim; d++) es[d] = sp->layout == XC_LAYOUT_EXPAND ? sp->eshape[d] : sp->shape[d];
+    if (sp->layout == XC_LAYOUT_EXPAND) sn = xc_numel(sp->ndim, es);
+    double *sv = sp->layout == XC_LAYOUT_EXPAND ? malloc(sizeof(double) * (size_t)sn) : t->v;
+    if (!sv) return -1;
+    for (int64_t i = 0; i < sn; i++) {
+        double x;
+        if (sp->gen == XC_GEN_INT || !isf) {
+            int64_t span = (int64_t)(sp->hi - sp->lo) + 1;
+            x = sp->lo + (double)(span > 0 ? (int64_t)(xc_rng_next(rng) % (uint64_t)span) : 0);
+        } else if (sp->gen == XC_GEN_SIGNMAG) {
+            x = xc_rng_uniform(rng, sp->lo, sp->hi);
+            if (xc_rng_next(rng) & 1) x = -x;
+        } else {
+            x = xc_rng_uniform(rng, sp->lo, sp->hi);
+        }
+        sv[i] = xc_round_to(sp->dtype, x);
+    }
+    double s[16];
+    if (sp->gen == XC_GEN_SPECIAL && !isf) {
+        sv[sn - 1] = sp->hi + 1; /* indices: one past the end */
+    } else if (sp->gen == XC_GEN_SPECIAL) {
+        int m = special_list(c, sp->dtype, s);
+        for (int k = 0; k < m && m > 0; k++) {
+            int64_t pos = (int64_t)k * (sn / m) + k;
+            if (pos < sn) sv[pos] = xc_round_to(sp->dtype, s[k]);
+        }
+    } else if (sp->gen == XC_GEN_PAIRS_A || sp->gen == XC_GEN_PAIRS_B) {
+        const double p[7] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -2.5};
+        for (int64_t i = 0; i < sn; i++) {
+            int64_t k = sp->gen == XC_GEN_PAIRS_A ? (i / 7) % 7 : i % 7;
+            sv[i] = xc_round_to(sp->dtype, p[k]);
+        }
+    }
+    if (sp->layout == XC_LAYOUT_EXPAND) {
+        int64_t idx[XHAL_MAX_DIMS];
+        for (int64_t i = 0; i < t->n; i++) {
+            int64_t r = i, off = 0;
+            for (int d = sp->ndim - 1; d >= 0; d--) { idx[d] = r % sp->shape[d]; r /= sp->shape[d]; }
+            for (int d = 0; d < sp->ndim; d++) off = off * es[d] + (es[d] == 1 ? 0 : idx[d]);
+            t->v[i] = sv[off];
+        }
+        free(sv);
+    }
+    return 0;
+}
+
+static int copy_tensor(const xc_tensor *src, xc_tensor *dst)
+{
+    *dst = *src;
+    dst->v = NULL;
+    if (src->n == 0) return 0;
+    dst->v = malloc(sizeof(double) * (size_t)src->n);
+    if (!dst->v) return -1;
+    memcpy(dst->v, src->v, sizeof(double) * (size_t)src->n);
+    return 0;
+}
+
+int xc_case_inputs(const xc_case *c, uint64_t seed, xc_tensor *in, xc_tensor *init)
+{
+    xc_rng rng;
+    xc_rng_seed(&rng, seed ^ xc_hash_str(c->name));
+    memset(init, 0, sizeof(*init));
+    for (int i = 0; i < c->n_in; i++) {
+        int rc = c->given_in ? copy_tensor(&c->given_in[i], &in[i]) : gen_tensor(c, &c->in[i], &rng, &in[i]);
+        if (rc != 0) return -1;
+    }
+    if (c->given_init) return copy_tensor(c->given_init, init);
+    xc_tspec o = c->out;
+    o.layout = XC_LAYOUT_CONTIG;
+    o.gen = XC_GEN_UNIFORM;
+    o.lo = -1;
+    o.hi = 1;
+    if (gen_tensor(c, &o, &rng, init) != 0) return -1;
+    if (c->out_init == XC_INIT_NAN)
+        for (int64_t i = 0; i < init->n; i++) init->v[i] = xc_dtype_is_float(o.dtype) ? NAN : -77.0;
+    return 0;
+}

@@ -1,0 +1,303 @@
+/*
+ * xc_conform.h - the conformance suite (library xhal_conform): the op case catalogue,
+ * the f64 host reference, the comparison rules, the device runner, external test
+ * vectors (.npy + cases.json), expected-failure lists and the report writers.
+ *
+ * Uses only the public xhal API (xhal.h). Semantics and tolerances: conformance/OPS.md.
+ * Nothing here prints unless asked (progress goes to a caller-given FILE).
+ * Not thread-safe: one run at a time per xc_run.
+ */
+#ifndef XC_CONFORM_H
+#define XC_CONFORM_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "xhal/xhal.h"
+#include "../models/model_suite.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XC_MAX_IN 6
+
+/* ---------------------------------------------------------------------------------- */
+/* Host tensors: logical row-major values in double (exactly representable in dtype). */
+/* ---------------------------------------------------------------------------------- */
+typedef struct xc_tensor {
+    xhal_dtype dtype;
+    int ndim;
+    int64_t shape[XHAL_MAX_DIMS];
+    int64_t n;  /* numel */
+    double *v;  /* n values, malloc'd (NULL when n == 0) */
+} xc_tensor;
+
+void xc_tensor_free(xc_tensor *t);
+int64_t xc_numel(int ndim, const int64_t *shape);
+
+/* dtype helpers (own implementations, independent of any backend). */
+size_t xc_dtype_size(xhal_dtype dt);
+int xc_dtype_is_float(xhal_dtype dt);
+/* Round x to the nearest value representable in dt, as a store would (float: nearest
+ * even, overflow to Inf, NaN kept with its sign; integers: truncate, saturate, NaN -> 0). */
+double xc_round_to(xhal_dtype dt, double x);
+/* Encode n values into dt's little-endian bytes / decode them back. */
+void xc_encode(xhal_dtype dt, const double *v, int64_t n, void *dst);
+void xc_decode(xhal_dtype dt, const void *src, int64_t n, double *v);
+uint16_t xc_f64_to_f16(double x);
+uint16_t xc_f64_to_bf16(double x);
+double xc_f16_to_f64(uint16_t h);
+double xc_bf16_to_f64(uint16_t h);
+
+/* Deterministic PRNG (splitmix64 seeding a xoshiro256**). */
+typedef struct xc_rng { uint64_t s[4]; } xc_rng;
+void xc_rng_seed(xc_rng *r, uint64_t seed);
+uint64_t xc_rng_next(xc_rng *r);
+double xc_rng_uniform(xc_rng *r, double lo, double hi); /* [lo, hi) */
+uint64_t xc_hash_str(const char *s);
+
+/* ---------------------------------------------------------------------------------- */
+/* Cases                                                                              */
+/* ---------------------------------------------------------------------------------- */
+enum { XC_LAYOUT_CONTIG = 0, XC_LAYOUT_PERMUTE = 1, XC_LAYOUT_STEP = 2, XC_LAYOUT_EXPAND = 3 };
+/* UNIFORM [lo, hi); INT integers in [lo, hi]; SIGNMAG magnitude in [lo, hi) with a random
+ * sign; SPECIAL uniform plus the op's NaN/Inf/signed-zero values spread over the tensor
+ * (integer tensors: the last element is hi + 1, an out-of-range index); PAIRS_A/PAIRS_B
+ * every pair of {NaN, +Inf, -Inf, 0, -0, 1, -2.5} (49 elements). */
+enum { XC_GEN_UNIFORM = 0, XC_GEN_INT = 1, XC_GEN_SPECIAL = 2, XC_GEN_PAIRS_A = 3, XC_GEN_PAIRS_B = 4,
+       XC_GEN_SIGNMAG = 5 };
+enum { XC_INIT_NAN = 0, XC_INIT_RANDOM = 1 };
+
+/* How one tensor of a case is made on the device and which values it holds. */
+typedef struct xc_tspec {
+    xhal_dtype dtype;
+    int ndim;
+    int64_t shape[XHAL_MAX_DIMS]; /* logical shape the op sees */
+    int layout;                   /* XC_LAYOUT_* */
+    int perm[XHAL_MAX_DIMS];      /* PERMUTE: view = permute(stored, perm) */
+    int64_t eshape[XHAL_MAX_DIMS];/* EXPAND: stored shape (same ndim, 1 where broadcast) */
+    int gen;                      /* XC_GEN_* */
+    double lo, hi;                /* UNIFORM / INT range */
+} xc_tspec;
+
+typedef struct xc_attrs {
+    int axis, keepdims;
+    double alpha, beta, eps, scale, value, theta;
+    int causal, trans_a, trans_b;
+    int64_t pos_offset;
+    int rotary_dims, rope_layout, seq_axis;
+    int has_weight, has_bias, has_mask;
+} xc_attrs;
+
+typedef struct xc_case {
+    char name[128];         /* unique: "<op>/<dtype>/<variant>" */
+    char suite[8];          /* "ops" or "vectors" */
+    xhal_op op;
+    xhal_dtype dtype;       /* the dtype the support matrix files it under */
+    int n_in;
+    xc_tspec in[XC_MAX_IN]; /* inputs in op order (concat: all parts) */
+    xc_tspec out;
+    xc_attrs at;
+    int expect_status;      /* XHAL_OK, or the error the op must return (out untouched) */
+    int out_init;           /* XC_INIT_*: what out holds before the op */
+    int nan_sign;           /* 1: the sign of NaN results is checked */
+    /* Vectors: given data (owned by the case list); NULL for generated cases. */
+    xc_tensor *given_in;    /* n_in tensors (n_alloc_in allocated) */
+    int n_alloc_in;
+    xc_tensor *given_init;  /* initial out or NULL */
+    xc_tensor *given_expect;/* expected out */
+} xc_case;
+
+typedef struct xc_case_list {
+    xc_case *cases;
+    int n, cap;
+} xc_case_list;
+
+/* Build the built-in catalogue (every op x dtype with edge cases). 0 or -1 (OOM). */
+int xc_catalogue_build(xc_case_list *list);
+int xc_case_list_push(xc_case_list *list, const xc_case *c);
+void xc_case_list_free(xc_case_list *list);
+
+/* Host values of a case's inputs (from the PRNG seeded by seed ^ hash(name), or the
+ * given data) and of out's initial contents. in must hold c->n_in tensors. */
+int xc_case_inputs(const xc_case *c, uint64_t seed, xc_tensor *in, xc_tensor *init);
+
+/* ---------------------------------------------------------------------------------- */
+/* Reference and comparison                                                           */
+/* ---------------------------------------------------------------------------------- */
+/* f64 reference: fills ref (exact result in double, not rounded to out's dtype) and mag
+ * (magnitude for the mtol term, OPS.md) for every element of out's logical shape, and
+ * *R, the reduction length. 0 on success, -1 with msg filled if the case is malformed. */
+int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref,
+                   double *mag, int64_t *R, char *msg, size_t msgsz);
+
+typedef struct xc_tol { double atol, rtol, mtol, nmse; } xc_tol;
+/* The OPS.md tolerance of op for output dtype dt and reduction length R. */
+xc_tol xc_tolerance(xhal_op op, xhal_dtype dt, int64_t R);
+
+typedef struct xc_cmp {
+    int pass;
+    int64_t n, n_bad;
+    double max_abs, max_rel, nmse;
+    int64_t first_bad;      /* -1 if none */
+    double got, want, bound;/* at first_bad */
+    char why[256];
+} xc_cmp;
+/* Compare got against want (already rounded to the output dtype) with the rules of
+ * OPS.md: NaN/Inf kind (and NaN sign if nan_sign), element bound, NMSE. */
+void xc_compare(const double *got, const double *want, const double *mag, int64_t n, xc_tol tol,
+                int nan_sign, xc_cmp *res);
+
+/* ---------------------------------------------------------------------------------- */
+/* Results                                                                            */
+/* ---------------------------------------------------------------------------------- */
+typedef enum xc_outcome {
+    XC_PASS = 0, XC_FAIL = 1, XC_UNSUPPORTED = 2, XC_XFAIL = 3, XC_XPASS = 4, XC_OUTCOME_COUNT = 5
+} xc_outcome;
+const char *xc_outcome_name(int o); /* "pass", "fail", "unsupported", "xfail", "xpass" */
+
+typedef struct xc_result {
+    char suite[8];
+    char name[128];
+    char op[24];
+    char dtype[8];
+    int outcome;
+    int64_t numel;
+    double max_abs, max_rel, nmse;
+    xc_tol tol;
+    int has_figures;
+    double ms;
+    char message[512];
+    char xfail_reason[160];
+} xc_result;
+
+typedef struct xc_device_report {
+    xhal_device_info info;
+    xc_result *results;
+    int n, cap;
+    int counts[XC_OUTCOME_COUNT];
+    double seconds;
+    int model_state;       /* 0 not selected, 1 ran, -1 unavailable (message says why) */
+    char model_message[256];
+    xc_model_result models[8];
+    int n_models;
+} xc_device_report;
+
+typedef struct xc_machine {
+    char hostname[128], os[128], kernel[128], arch[64], cpu[128];
+    int cpus;
+    uint64_t memory;
+} xc_machine;
+
+typedef struct xc_run {
+    xc_device_report *devs;
+    int n_devs;
+    xc_machine machine;
+    char started[32];      /* ISO 8601 UTC */
+    char command[512];
+    char suites[32];
+    char filter[256];
+    char xfail_file[256];
+    char vectors_dir[256];
+    uint64_t seed;
+    double seconds;
+    int topology_available;
+    char *topology;        /* xhal_topology_render JSON (malloc'd) or NULL */
+    char *topology_text;   /* the same as text for people (malloc'd) or NULL */
+    char topology_reason[256];
+} xc_run;
+
+/* ---------------------------------------------------------------------------------- */
+/* Expected failures                                                                  */
+/* ---------------------------------------------------------------------------------- */
+/* File format (conformance/REPORT.md): one entry a line,
+ *     FAMILY-GLOB OP-GLOB DTYPE-GLOB [CASE-REGEX]   # reason
+ * '#' starts a comment; blank lines are ignored. */
+typedef struct xc_xfail_entry {
+    char family[64], op[32], dtype[16];
+    char regex_src[200];
+    int has_regex;
+    void *regex;           /* regex_t * */
+    char reason[160];
+    int line;
+    int used;
+} xc_xfail_entry;
+typedef struct xc_xfail_list { xc_xfail_entry *e; int n; } xc_xfail_list;
+
+/* Parse text (NUL-terminated). -1 with msg "FILE:LINE: ..." on a malformed line. */
+int xc_xfail_parse(const char *text, const char *fname, xc_xfail_list *out, char *msg, size_t msgsz);
+int xc_xfail_load(const char *path, xc_xfail_list *out, char *msg, size_t msgsz);
+void xc_xfail_free(xc_xfail_list *l);
+/* The entry matching (device family or spec, op, dtype, case name), or NULL. */
+const xc_xfail_entry *xc_xfail_match(const xc_xfail_list *l, const xhal_device_info *dev,
+                                     const char *op, const char *dtype, const char *name);
+/* Turn pass/fail into xpass/xfail per the list (unsupported stays unsupported). */
+void xc_apply_xfail(const xc_xfail_list *l, const xhal_device_info *dev, xc_result *r);
+
+/* ---------------------------------------------------------------------------------- */
+/* .npy (format 1.0/2.0/3.0, little-endian, C order) and vectors                      */
+/* ---------------------------------------------------------------------------------- */
+/* Read path into t (dtype from descr: <f2 <f4 <f8 <i1 <u1 <i4 <i8, and <u2 read as bf16
+ * bits when as_bf16). -1 with msg on error. */
+int xc_npy_read(const char *path, int as_bf16, xc_tensor *t, char *msg, size_t msgsz);
+/* Write t as format 1.0 (bf16 as <u2 bit patterns). */
+int xc_npy_write(const char *path, const xc_tensor *t, char *msg, size_t msgsz);
+
+/* Load DIR/cases.json and its .npy files into list (VECTORS.md). -1 with msg. */
+int xc_vectors_load(const char *dir, xc_case_list *list, char *msg, size_t msgsz);
+/* Check a vector case's expected output against the host reference (no device). */
+int xc_vector_selfcheck(const xc_case *c, xc_result *r);
+
+/* ---------------------------------------------------------------------------------- */
+/* Running                                                                            */
+/* ---------------------------------------------------------------------------------- */
+/* Run one case on dev with stream; fills r (outcome pass/fail/unsupported). */
+void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64_t seed,
+                 xc_result *r);
+
+/* Test hook: when set, called after the op completed and before the checks, with the
+ * output's buffer; lets tests corrupt a guard byte or an element. */
+typedef void (*xc_post_op_hook)(xhal_stream *stream, xhal_buffer *out_buf, uint64_t out_buf_size,
+                                const xc_case *c);
+void xc_set_post_op_hook(xc_post_op_hook hook);
+
+#define XC_SUITE_OPS 0x1u
+#define XC_SUITE_VECTORS 0x2u
+#define XC_SUITE_MODEL 0x4u
+
+typedef struct xc_options {
+    unsigned suites;          /* XC_SUITE_* */
+    const char *filter;       /* POSIX ERE on case names, or NULL */
+    const char *vectors_dir;  /* NULL: the default vectors of the source tree */
+    const char *model_dir;    /* reference models for the model suite, or NULL */
+    const xc_xfail_list *xfail;
+    uint64_t seed;
+    FILE *progress;           /* NULL: quiet */
+} xc_options;
+
+/* Cases a run would select (catalogue and/or vectors, filtered); for --list. */
+int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t msgsz);
+
+void xc_run_init(xc_run *run);
+void xc_run_free(xc_run *run);
+/* Run the selected cases on dev, appending a device report to run. -1 with msg on a
+ * setup error (bad regex, unreadable vectors). */
+int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_case_list *cases,
+                  const xc_options *opt, char *msg, size_t msgsz);
+/* Fill run->machine and the topology section (if the topology module exists). */
+void xc_run_describe_machine(xc_run *run, xhal_context *ctx);
+/* Total counts over all devices; returns 1 if everything passed (no fail, no xpass). */
+int xc_run_totals(const xc_run *run, int counts[XC_OUTCOME_COUNT]);
+
+#define XC_FORMAT_JSON 0x1u
+#define XC_FORMAT_MD 0x2u
+#define XC_FORMAT_HTML 0x4u
+#define XC_FORMAT_JUNIT 0x8u
+#define XC_REPORT_SCHEMA_VERSION 1
+/* Write report.json / report.md / report.html / junit.xml into dir (created if needed). */
+int xc_report_write(const xc_run *run, const char *dir, unsigned formats, char *msg, size_t msgsz);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,408 @@
+/* xc_ref.c - the f64 host reference of every catalogue op: straightforward loops over
+ * logical row-major doubles, written from the formulas of OPS.md. It never calls a
+ * backend; speed is not a goal (sizes in the suite are kept small enough). */
+#include "xc_conform.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *msg, size_t sz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sz, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void unravel(int64_t i, int ndim, const int64_t *shape, int64_t *idx)
+{
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t s = shape[d] > 0 ? shape[d] : 1;
+        idx[d] = i % s;
+        i /= s;
+    }
+}
+
+/* Offset in t (row-major, t aligned at the right of an ndim-index idx, size-1 dims
+ * broadcast) of the element idx. */
+static int64_t bcast_off(const int64_t *idx, int ndim, const xc_tensor *t)
+{
+    int64_t off = 0;
+    int lead = ndim - t->ndim;
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t i = t->shape[d] == 1 ? 0 : idx[lead + d];
+        off = off * t->shape[d] + i;
+    }
+    return off;
+}
+
+static double unary(xhal_op op, double x)
+{
+    switch (op) {
+    case XHAL_OP_NEG: return -x;
+    case XHAL_OP_ABS: return fabs(x);
+    case XHAL_OP_EXP: return exp(x);
+    case XHAL_OP_LOG: return log(x);
+    case XHAL_OP_SQRT: return sqrt(x);
+    case XHAL_OP_RSQRT: return 1.0 / sqrt(x);
+    case XHAL_OP_TANH: return tanh(x);
+    case XHAL_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case XHAL_OP_RELU: return isnan(x) ? x : (x > 0 ? x : 0.0);
+    case XHAL_OP_SILU: return x / (1.0 + exp(-x));
+    case XHAL_OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case XHAL_OP_GELU_TANH: {
+        const double k = sqrt(2.0 / 3.14159265358979323846);
+        return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
+    }
+    default: return NAN;
+    }
+}
+
+static double binary(xhal_op op, double a, double b)
+{
+    switch (op) {
+    case XHAL_OP_ADD: return a + b;
+    case XHAL_OP_SUB: return a - b;
+    case XHAL_OP_MUL: return a * b;
+    case XHAL_OP_DIV: return a / b;
+    case XHAL_OP_MAXIMUM: return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b);
+    case XHAL_OP_MINIMUM: return (isnan(a) || isnan(b)) ? NAN : (a < b ? a : b);
+    default: return NAN;
+    }
+}
+
+static int norm_axis(int axis, int ndim) { return axis < 0 ? axis + ndim : axis; }
+
+static int ref_reduce(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R,
+                      char *msg, size_t sz)
+{
+    int ax = norm_axis(c->at.axis, x->ndim);
+    if (ax < 0 || ax >= x->ndim) return fail(msg, sz, "reduce: axis %d out of range", c->at.axis);
+    int64_t outer = 1, inner = 1, r = x->shape[ax];
+    for (int d = 0; d < ax; d++) outer *= x->shape[d];
+    for (int d = ax + 1; d < x->ndim; d++) inner *= x->shape[d];
+    *R = r;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            double s = 0, sa = 0, mx = -INFINITY;
+            int64_t arg = 0;
+            int seen_nan = 0;
+            for (int64_t k = 0; k < r; k++) {
+                double v = x->v[(o * r + k) * inner + in];
+                s += v;
+                sa += fabs(v);
+                if (isnan(v)) {
+                    if (!seen_nan) arg = k;
+                    seen_nan = 1;
+                } else if (!seen_nan && (k == 0 || v > mx)) {
+                    mx = v;
+                    arg = k;
+                }
+            }
+            int64_t oi = o * inner + in;
+            switch (c->op) {
+            case XHAL_OP_SUM: ref[oi] = s; mag[oi] = sa; break;
+            case XHAL_OP_MEAN: ref[oi] = r ? s / (double)r : NAN; mag[oi] = r ? sa / (double)r : 0; break;
+            case XHAL_OP_MAX: ref[oi] = seen_nan ? NAN : mx; mag[oi] = 0; break;
+            default: ref[oi] = (double)arg; mag[oi] = 0; break;
+            }
+        }
+    return 0;
+}
+
+static void ref_softmax(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R)
+{
+    int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
+    int64_t Sq = x->ndim >= 2 ? x->shape[x->ndim - 2] : 1;
+    int64_t rows = D ? x->n / D : 0;
+    double s = c->at.scale == 0 ? 1.0 : c->at.scale;
+    *R = D;
+    for (int64_t row = 0; row < rows; row++) {
+        const double *xr = x->v + row * D;
+        double *y = ref + row * D;
+        int64_t vis = D;
+        if (c->at.causal) {
+            int64_t i = row % Sq;
+            vis = i + (D - Sq) + 1;
+            if (vis > D) vis = D;
+            if (vis < 0) vis = 0;
+        }
+        double m = -INFINITY;
+        int nan = 0;
+        for (int64_t j = 0; j < vis; j++) {
+            double t = s * xr[j];
+            if (isnan(t)) nan = 1;
+            if (t > m) m = t;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < vis; j++) {
+            y[j] = exp(s * xr[j] - m);
+            sum += y[j];
+        }
+        for (int64_t j = 0; j < D; j++) {
+            y[j] = j < vis ? (nan ? NAN : y[j] / sum) : 0.0;
+            mag[row * D + j] = fabs(y[j]);
+        }
+    }
+}
+
+static int ref_norm(const xc_case *c, const xc_tensor *in, double *ref, double *mag, int64_t *R,
+                    char *msg, size_t sz)
+{
+    const xc_tensor *x = &in[0];
+    int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
+    const xc_tensor *w = NULL, *b = NULL;
+    int k = 1;
+    if (c->at.has_weight) w = &in[k++];
+    if (c->op == XHAL_OP_LAYER_NORM && c->at.has_bias) b = &in[k++];
+    if ((w && w->n != D) || (b && b->n != D)) return fail(msg, sz, "norm: weight/bias is not [%lld]", (long long)D);
+    int64_t rows = D ? x->n / D : 0;
+    *R = D;
+    for (int64_t row = 0; row < rows; row++) {
+        const double *xr = x->v + row * D;
+        double *y = ref + row * D, *m = mag + row * D;
+        if (c->op == XHAL_OP_RMS_NORM) {
+            double ss = 0;
+            for (int64_t j = 0; j < D; j++) ss += xr[j] * xr[j];
+            double inv = 1.0 / sqrt(ss / (double)D + c->at.eps);
+            for (int64_t j = 0; j < D; j++) {
+                y[j] = xr[j] * inv * (w ? w->v[j] : 1.0);
+                m[j] = fabs(y[j]);
+            }
+        } else {
+            double mu = 0, var = 0;
+            for (int64_t j = 0; j < D; j++) mu += xr[j];
+            mu /= (double)D;
+            for (int64_t j = 0; j < D; j++) var += (xr[j] - mu) * (xr[j] - mu);
+            var /= (double)D;
+            double inv = 1.0 / sqrt(var + c->at.eps);
+            for (int64_t j = 0; j < D; j++) {
+                double wj = w ? w->v[j] : 1.0, bj = b ? b->v[j] : 0.0;
+                y[j] = (xr[j] - mu) * inv * wj + bj;
+                m[j] = (fabs(xr[j]) + fabs(mu)) * inv * fabs(wj) + fabs(bj);
+            }
+        }
+    }
+    return 0;
+}
+
+static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, const xc_tensor *init,
+                      double *ref, double *mag, int64_t *R, char *msg, size_t sz)
+{
+    if (a->ndim < 2 || b->ndim < 2) return fail(msg, sz, "matmul: ndim < 2");
+    int64_t ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
+    int64_t br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
+    int64_t M = c->at.trans_a ? ac : ar, K = c->at.trans_a ? ar : ac;
+    int64_t K2 = c->at.trans_b ? bc : br, N = c->at.trans_b ? br : bc;
+    if (K != K2) return fail(msg, sz, "matmul: K %lld vs %lld", (long long)K, (long long)K2);
+    const xc_tspec *o = &c->out;
+    int on = o->ndim;
+    if (o->shape[on - 2] != M || o->shape[on - 1] != N) return fail(msg, sz, "matmul: out shape");
+    *R = K;
+    int64_t batch = xc_numel(on - 2, o->shape);
+    /* batch index -> offsets in a and b (broadcast over their own batch dims) */
+    int64_t idx[XHAL_MAX_DIMS];
+    for (int64_t bi = 0; bi < batch; bi++) {
+        unravel(bi, on - 2, o->shape, idx);
+        int64_t aoff = 0, boff = 0;
+        int la = (on - 2) - (a->ndim - 2), lb = (on - 2) - (b->ndim - 2);
+        for (int d = 0; d < a->ndim - 2; d++)
+            aoff = aoff * a->shape[d] + (a->shape[d] == 1 ? 0 : idx[la + d]);
+        for (int d = 0; d < b->ndim - 2; d++)
+            boff = boff * b->shape[d] + (b->shape[d] == 1 ? 0 : idx[lb + d]);
+        const double *A = a->v + aoff * ar * ac, *B = b->v + boff * br * bc;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = 0, sa = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double x = c->at.trans_a ? A[k * ac + i] : A[i * ac + k];
+                    double y = c->at.trans_b ? B[j * bc + k] : B[k * bc + j];
+                    s += x * y;
+                    sa += fabs(x * y);
+                }
+                int64_t oi = (bi * M + i) * N + j;
+                double r = c->at.alpha * s, m = fabs(c->at.alpha) * sa;
+                if (c->at.beta != 0) {
+                    double cv = init ? init->v[oi] : 0;
+                    r += c->at.beta * cv;
+                    m += fabs(c->at.beta * cv);
+                }
+                ref[oi] = r;
+                mag[oi] = m;
+            }
+    }
+    return 0;
+}
+
+static int ref_gather(const xc_tensor *table, const xc_tensor *idx, double *ref)
+{
+    int64_t V = table->shape[0];
+    int64_t row = V ? table->n / V : xc_numel(table->ndim - 1, table->shape + 1);
+    for (int64_t i = 0; i < idx->n; i++) {
+        double k = idx->v[i];
+        for (int64_t j = 0; j < row; j++)
+            ref[i * row + j] = (k >= 0 && k < (double)V) ? table->v[(int64_t)k * row + j] : NAN;
+    }
+    return 0;
+}
+
+static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R,
+                    char *msg, size_t sz)
+{
+    int nd = x->ndim;
+    if (nd < 3) return fail(msg, sz, "rope: x needs [..., S, H, D]");
+    int sa = c->at.seq_axis < 0 ? c->at.seq_axis + nd : c->at.seq_axis;
+    int64_t D = x->shape[nd - 1];
+    int64_t rot = c->at.rotary_dims ? c->at.rotary_dims : D;
+    if (rot % 2 || rot > D || sa < 0 || sa >= nd - 1) return fail(msg, sz, "rope: bad attributes");
+    *R = 2;
+    int64_t idx[XHAL_MAX_DIMS];
+    int64_t rows = D ? x->n / D : 0;
+    for (int64_t row = 0; row < rows; row++) {
+        unravel(row * D, nd, x->shape, idx);
+        double p = (double)(c->at.pos_offset + idx[sa]);
+        const double *xr = x->v + row * D;
+        double *y = ref + row * D, *m = mag + row * D;
+        for (int64_t d = 0; d < D; d++) {
+            if (d >= rot) { y[d] = xr[d]; m[d] = 0; continue; }
+            int64_t k, iu, iv;
+            if (c->at.rope_layout == XHAL_ROPE_INTERLEAVED) { k = d / 2; iu = 2 * k; iv = 2 * k + 1; }
+            else { k = d % (rot / 2); iu = k; iv = k + rot / 2; }
+            double ang = p * pow(c->at.theta, -2.0 * (double)k / (double)rot);
+            double u = xr[iu], v = xr[iv], cs = cos(ang), sn = sin(ang);
+            y[d] = d == iu ? u * cs - v * sn : u * sn + v * cs;
+            m[d] = (fabs(u) + fabs(v)) * (fabs(p) > 1 ? fabs(p) : 1.0);
+        }
+    }
+    return 0;
+}
+
+static int ref_attention(const xc_case *c, const xc_tensor *in, double *ref, double *mag, int64_t *R,
+                         char *msg, size_t sz)
+{
+    const xc_tensor *q = &in[0], *k = &in[1], *v = &in[2];
+    const xc_tensor *mask = c->at.has_mask ? &in[3] : NULL;
+    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4) return fail(msg, sz, "attention: 4-D tensors");
+    int64_t B = q->shape[0], Hq = q->shape[1], Sq = q->shape[2], D = q->shape[3];
+    int64_t Hkv = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
+    if (Hkv == 0 || Hq % Hkv) return fail(msg, sz, "attention: Hq %% Hkv");
+    double scale = c->at.scale == 0 ? 1.0 / sqrt((double)D) : c->at.scale;
+    *R = Sk;
+    double *p = malloc(sizeof(double) * (size_t)(Sk > 0 ? Sk : 1));
+    if (!p) return fail(msg, sz, "out of memory");
+    int64_t idx[4];
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < Hq; h++) {
+            int64_t hk = h / (Hq / Hkv);
+            for (int64_t i = 0; i < Sq; i++) {
+                int64_t vis = c->at.causal ? i + (Sk - Sq) + 1 : Sk;
+                if (vis > Sk) vis = Sk;
+                if (vis < 0) vis = 0;
+                double mx = -INFINITY;
+                for (int64_t j = 0; j < vis; j++) {
+                    const double *qr = q->v + ((b * Hq + h) * Sq + i) * D;
+                    const double *kr = k->v + ((b * Hkv + hk) * Sk + j) * D;
+                    double s = 0;
+                    for (int64_t d = 0; d < D; d++) s += qr[d] * kr[d];
+                    s *= scale;
+                    if (mask) {
+                        idx[0] = b; idx[1] = h; idx[2] = i; idx[3] = j;
+                        s += mask->v[bcast_off(idx, 4, mask)];
+                    }
+                    p[j] = s;
+                    if (s > mx) mx = s;
+                }
+                double sum = 0;
+                for (int64_t j = 0; j < vis; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                for (int64_t e = 0; e < Dv; e++) {
+                    double o = 0, m = 0;
+                    for (int64_t j = 0; j < vis; j++) {
+                        double vv = v->v[((b * Hkv + hk) * Sk + j) * Dv + e];
+                        o += p[j] / sum * vv;
+                        m += p[j] / sum * fabs(vv);
+                    }
+                    int64_t oi = ((b * Hq + h) * Sq + i) * Dv + e;
+                    ref[oi] = vis ? o : 0.0;
+                    mag[oi] = m;
+                }
+            }
+        }
+    free(p);
+    return 0;
+}
+
+static int ref_concat(const xc_case *c, const xc_tensor *in, double *ref)
+{
+    const xc_tspec *o = &c->out;
+    int ax = norm_axis(c->at.axis, o->ndim);
+    int64_t outer = xc_numel(ax, o->shape), inner = xc_numel(o->ndim - ax - 1, o->shape + ax + 1);
+    int64_t pos = 0;
+    for (int t = 0; t < c->n_in; t++) {
+        int64_t len = in[t].shape[ax];
+        for (int64_t a = 0; a < outer; a++)
+            for (int64_t l = 0; l < len; l++)
+                for (int64_t e = 0; e < inner; e++)
+                    ref[(a * o->shape[ax] + pos + l) * inner + e] = in[t].v[(a * len + l) * inner + e];
+        pos += len;
+    }
+    return 0;
+}
+
+int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref,
+                   double *mag, int64_t *R, char *msg, size_t msgsz)
+{
+    int64_t n = xc_numel(c->out.ndim, c->out.shape);
+    int64_t idx[XHAL_MAX_DIMS];
+    *R = 1;
+    for (int64_t i = 0; i < n; i++) mag[i] = 0;
+    switch (c->op) {
+    case XHAL_OP_COPY:
+        for (int64_t i = 0; i < n; i++) ref[i] = in[0].v[i];
+        return 0;
+    case XHAL_OP_FILL:
+        for (int64_t i = 0; i < n; i++) ref[i] = c->at.value;
+        return 0;
+    case XHAL_OP_NEG: case XHAL_OP_ABS: case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT:
+    case XHAL_OP_RSQRT: case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_RELU:
+    case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH:
+        for (int64_t i = 0; i < n; i++) ref[i] = unary(c->op, in[0].v[i]);
+        return 0;
+    case XHAL_OP_SCALE:
+        for (int64_t i = 0; i < n; i++) {
+            ref[i] = c->at.alpha * in[0].v[i] + c->at.beta;
+            mag[i] = fabs(c->at.alpha * in[0].v[i]) + fabs(c->at.beta);
+        }
+        return 0;
+    case XHAL_OP_ADD: case XHAL_OP_SUB: case XHAL_OP_MUL: case XHAL_OP_DIV:
+    case XHAL_OP_MAXIMUM: case XHAL_OP_MINIMUM:
+        for (int64_t i = 0; i < n; i++) {
+            unravel(i, c->out.ndim, c->out.shape, idx);
+            double a = in[0].v[bcast_off(idx, c->out.ndim, &in[0])];
+            double b = in[1].v[bcast_off(idx, c->out.ndim, &in[1])];
+            ref[i] = binary(c->op, a, b);
+        }
+        return 0;
+    case XHAL_OP_SUM: case XHAL_OP_MEAN: case XHAL_OP_MAX: case XHAL_OP_ARGMAX:
+        return ref_reduce(c, &in[0], ref, mag, R, msg, msgsz);
+    case XHAL_OP_SOFTMAX:
+        ref_softmax(c, &in[0], ref, mag, R);
+        return 0;
+    case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM:
+        return ref_norm(c, in, ref, mag, R, msg, msgsz);
+    case XHAL_OP_MATMUL:
+        return ref_matmul(c, &in[0], &in[1], init, ref, mag, R, msg, msgsz);
+    case XHAL_OP_GATHER:
+        return ref_gather(&in[0], &in[1], ref);
+    case XHAL_OP_ROPE:
+        return ref_rope(c, &in[0], ref, mag, R, msg, msgsz);
+    case XHAL_OP_ATTENTION:
+        return ref_attention(c, in, ref, mag, R, msg, msgsz);
+    case XHAL_OP_CONCAT:
+        return ref_concat(c, in, ref);
+    default:
+        return fail(msg, msgsz, "no reference for op %d", (int)c->op);
+    }
+}
