@@ -153,6 +153,26 @@ static const char *xcu_dtype_name(int dt)
     return dt > 0 && dt < XHAL_DTYPE_COUNT_ ? names[dt] : "invalid";
 }
 
+/* Op names as in xhal_op_name (the plugin does not link the core). */
+static const char *xcu_op_name(int op)
+{
+    switch (op) {
+    case XHAL_OP_COPY: return "copy"; case XHAL_OP_FILL: return "fill";
+    case XHAL_OP_NEG: return "neg"; case XHAL_OP_ABS: return "abs"; case XHAL_OP_EXP: return "exp";
+    case XHAL_OP_LOG: return "log"; case XHAL_OP_SQRT: return "sqrt"; case XHAL_OP_RSQRT: return "rsqrt";
+    case XHAL_OP_TANH: return "tanh"; case XHAL_OP_SIGMOID: return "sigmoid"; case XHAL_OP_RELU: return "relu";
+    case XHAL_OP_SILU: return "silu"; case XHAL_OP_GELU: return "gelu"; case XHAL_OP_GELU_TANH: return "gelu_tanh";
+    case XHAL_OP_ADD: return "add"; case XHAL_OP_SUB: return "sub"; case XHAL_OP_MUL: return "mul";
+    case XHAL_OP_DIV: return "div"; case XHAL_OP_MAXIMUM: return "maximum"; case XHAL_OP_MINIMUM: return "minimum";
+    case XHAL_OP_SCALE: return "scale"; case XHAL_OP_SUM: return "sum"; case XHAL_OP_MEAN: return "mean";
+    case XHAL_OP_MAX: return "max"; case XHAL_OP_ARGMAX: return "argmax"; case XHAL_OP_SOFTMAX: return "softmax";
+    case XHAL_OP_RMS_NORM: return "rms_norm"; case XHAL_OP_LAYER_NORM: return "layer_norm";
+    case XHAL_OP_MATMUL: return "matmul"; case XHAL_OP_GATHER: return "gather"; case XHAL_OP_ROPE: return "rope";
+    case XHAL_OP_ATTENTION: return "attention"; case XHAL_OP_CONCAT: return "concat";
+    default: return "unknown";
+    }
+}
+
 static int xcu_is_float(int dt)
 {
     return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16 || dt == XHAL_DTYPE_F64;
@@ -232,8 +252,8 @@ static uint64_t xcu_fill_pattern(int dt, double v)
 /* ------------------------------------------------------------------------- */
 static xhal_status xcu_unsupported(int device, const xhal_op_desc *desc, int dt, const char *why)
 {
-    return xcu_host->set_error(XHAL_ERROR_UNSUPPORTED, "%s:%d: op %d (dtype %s) is not supported: %s",
-                               XCU_BACKEND_NAME, device, desc->op, xcu_dtype_name(dt), why);
+    return xcu_host->set_error(XHAL_ERROR_UNSUPPORTED, "%s:%d: %s (dtype %s) is not supported: %s",
+                               XCU_BACKEND_NAME, device, xcu_op_name(desc->op), xcu_dtype_name(dt), why);
 }
 
 static int xcu_variant_of(int dt) { return dt == XHAL_DTYPE_F64 ? 1 : 0; }
@@ -650,7 +670,7 @@ xhal_status xcu_op_run(void *state, void *stream, const xhal_op_desc *desc)
     default:
         if ((desc->op >= XHAL_OP_NEG && desc->op <= XHAL_OP_GELU_TANH) || desc->op == XHAL_OP_SCALE)
             return run_unary(&run, desc);
-        return xcu_host->set_error(XHAL_ERROR_UNSUPPORTED, "%s: op %d is not supported", XCU_BACKEND_NAME,
-                                   desc->op);
+        return xcu_host->set_error(XHAL_ERROR_UNSUPPORTED, "%s: op %d (%s) is not supported", XCU_BACKEND_NAME,
+                                   desc->op, xcu_op_name(desc->op));
     }
 }

@@ -363,7 +363,7 @@ static void test_ops(void)
     CHECK_STATUS(T->op_supported(st, 0, &d), XHAL_ERROR_UNSUPPORTED, "unknown");
     d.op = XHAL_OP_EXP;
     d.inputs[0].dtype = d.outputs[0].dtype = XHAL_DTYPE_I32;
-    CHECK_STATUS(T->op_supported(st, 0, &d), XHAL_ERROR_UNSUPPORTED, "i32");
+    CHECK_STATUS(T->op_supported(st, 0, &d), XHAL_ERROR_UNSUPPORTED, "exp (dtype i32)");
 
     /* GATHER checks indices on the host: a bad one is named and out stays untouched */
     int32_t idx[3] = {0, 7, 1};
