@@ -40,6 +40,7 @@ typedef double xk_real;
 #define XK_R_FABS(x) XK_FABS(x)
 #define XK_R_ISNAN(x) XK_ISNAN(x)
 #define XK_R_INF ((double)XK_INFINITY_F)
+#define XK_RC(c) (c) /* a literal in the compute type */
 #else
 typedef float xk_real;
 #define XK_R_EXP(x) XK_EXPF(x)
@@ -50,6 +51,7 @@ typedef float xk_real;
 #define XK_R_FABS(x) XK_FABSF(x)
 #define XK_R_ISNAN(x) XK_ISNANF(x)
 #define XK_R_INF XK_INFINITY_F
+#define XK_RC(c) (c##f)
 #endif
 
 /* ---- f16 / bf16 storage (ushort), math in f32; stores round to nearest even ---- */
@@ -170,12 +172,59 @@ XK_INLINE xk_i64 xk_real_to_int(xk_real v, int dt)
     }
 }
 
+/* Integer clamped to the range of integer dtype dt (integer-to-integer casts saturate). */
+XK_INLINE xk_i64 xk_sat_int(xk_i64 v, int dt)
+{
+    xk_i64 lo, hi;
+    switch (dt) {
+    case XK_DT_I8: lo = -128; hi = 127; break;
+    case XK_DT_U8: lo = 0; hi = 255; break;
+    case XK_DT_I32: lo = -2147483647 - 1; hi = 2147483647; break;
+    default: return v;
+    }
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* Magnitude of f one step toward zero, then the lowest mantissa bit set: "round to odd".
+ * A value rounded to f32 to odd and then to f16/bf16 is rounded correctly once. */
+XK_INLINE float xk_make_odd(float f, int too_big)
+{
+    xk_u32 u = XK_FLOAT_AS_U32(f);
+    if (too_big) u -= 1u;
+    return XK_U32_AS_FLOAT(u | 1u);
+}
+
+/* int64 to f32 rounded to odd (exact values unchanged). */
+XK_INLINE float xk_i64_to_f32_odd(xk_i64 v)
+{
+    float f = (float)v;
+    xk_i64 back;
+    if (v > -16777216 && v < 16777216) return f; /* |v| < 2^24: exact */
+    if (f >= 9223372036854775808.0f) return xk_make_odd(f, 1); /* 2^63 > every int64 */
+    back = (xk_i64)f;
+    if (back == v) return f;
+    return xk_make_odd(f, v > 0 ? back > v : back < v);
+}
+
+#ifdef XK_REAL_F64
+/* f64 to f32 rounded to odd; NaN, infinities, exact values and overflow unchanged. */
+XK_INLINE float xk_f64_to_f32_odd(double d)
+{
+    float f = (float)d;
+    if (d != d || (double)f == d || f == XK_INFINITY_F || f == -XK_INFINITY_F) return f;
+    return xk_make_odd(f, XK_FABS((double)f) > XK_FABS(d));
+}
+#define XK_R_TO_F32_ODD(v) xk_f64_to_f32_odd(v)
+#else
+#define XK_R_TO_F32_ODD(v) (v)
+#endif
+
 XK_INLINE void xk_st(XK_GLOBAL void *p, xk_i64 i, int dt, xk_real v)
 {
     switch (dt) {
     case XK_DT_F32: ((XK_GLOBAL float *)p)[i] = (float)v; break;
-    case XK_DT_F16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_f16((float)v); break;
-    case XK_DT_BF16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_bf16((float)v); break;
+    case XK_DT_F16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_f16(XK_R_TO_F32_ODD(v)); break;
+    case XK_DT_BF16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_bf16(XK_R_TO_F32_ODD(v)); break;
 #ifdef XK_REAL_F64
     case XK_DT_F64: ((XK_GLOBAL double *)p)[i] = v; break;
 #endif

@@ -70,9 +70,16 @@ XK_KERNEL void xk_copy(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int ddt, XK_GLOBAL con
             break;
         }
     } else if (xk_dt_is_int(sdt) && xk_dt_is_int(ddt)) {
-        xk_st_int(dst, o[0], ddt, xk_ld_int(src, o[1], sdt));
+        xk_st_int(dst, o[0], ddt, xk_sat_int(xk_ld_int(src, o[1], sdt), ddt));
     } else if (xk_dt_is_int(sdt)) {
-        xk_st(dst, o[0], ddt, (xk_real)xk_ld_int(src, o[1], sdt));
+        /* one correct rounding: f16/bf16 through f32 rounded to odd */
+        xk_i64 v = xk_ld_int(src, o[1], sdt);
+        if (ddt == XK_DT_F16)
+            ((XK_GLOBAL xk_u16 *)dst)[o[0]] = xk_f32_to_f16(xk_i64_to_f32_odd(v));
+        else if (ddt == XK_DT_BF16)
+            ((XK_GLOBAL xk_u16 *)dst)[o[0]] = xk_f32_to_bf16(xk_i64_to_f32_odd(v));
+        else
+            xk_st(dst, o[0], ddt, (xk_real)v);
     } else {
         xk_st(dst, o[0], ddt, xk_ld(src, o[1], sdt));
     }
@@ -112,10 +119,10 @@ XK_INLINE xk_real xk_unary_op(int op, xk_real x)
     case XK_OP_SIGMOID: return xk_sigmoid(x);
     case XK_OP_RELU: return x > (xk_real)0 ? x : (x != x ? x : (xk_real)0);
     case XK_OP_SILU: return x * xk_sigmoid(x);
-    case XK_OP_GELU: return (xk_real)0.5f * x * ((xk_real)1 + XK_R_ERF(x * (xk_real)0.70710678118654752f));
+    case XK_OP_GELU: return XK_RC(0.5) * x * ((xk_real)1 + XK_R_ERF(x * XK_RC(0.70710678118654752)));
     case XK_OP_GELU_TANH: {
-        xk_real c = (xk_real)0.79788456080286536f; /* sqrt(2/pi) */
-        return (xk_real)0.5f * x * ((xk_real)1 + XK_R_TANH(c * (x + (xk_real)0.044715f * x * x * x)));
+        xk_real c = XK_RC(0.79788456080286536); /* sqrt(2/pi) */
+        return XK_RC(0.5) * x * ((xk_real)1 + XK_R_TANH(c * (x + XK_RC(0.044715) * x * x * x)));
     }
     default: return x;
     }

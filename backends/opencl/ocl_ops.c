@@ -260,6 +260,19 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
 
 /* ------------------------------------------------------------------ ops */
 
+/* d rounded to f32 "to odd", so that the rounding to f16/bf16 after it is the only one */
+static float f64_to_f32_odd(double d)
+{
+    float f = (float)d;
+    if (isnan(d) || (double)f == d || isinf(f)) return f;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (fabs((double)f) > fabs(d)) u -= 1u;
+    u |= 1u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 static uint64_t fill_pattern(int dt, double v)
 {
     uint64_t bits = 0;
@@ -270,8 +283,8 @@ static uint64_t fill_pattern(int dt, double v)
         memcpy(&u, &f, 4);
         return u;
     }
-    case XHAL_DTYPE_F16: return xhal_f32_to_f16((float)v);
-    case XHAL_DTYPE_BF16: return xhal_f32_to_bf16((float)v);
+    case XHAL_DTYPE_F16: return xhal_f32_to_f16(f64_to_f32_odd(v));
+    case XHAL_DTYPE_BF16: return xhal_f32_to_bf16(f64_to_f32_odd(v));
     case XHAL_DTYPE_F64: memcpy(&bits, &v, 8); return bits;
     default: break;
     }
@@ -588,11 +601,33 @@ static xhal_status run_attention(ocl_device *d, ocl_stream *s, const xhal_op_des
     return launch_rows(d, s, variant, OK_ATTENTION, rows, 18, a);
 }
 
-xhal_status ocl_op_run(void *state, void *stream, const xhal_op_desc *desc)
+/* Scalars (ndim 0) become [1] with stride 0, so every kernel sees at least one dim. */
+static const xhal_op_desc *promote_scalars(const xhal_op_desc *desc, xhal_op_desc *tmp)
+{
+    int any = 0;
+    for (int i = 0; i < desc->n_inputs; i++) any |= desc->inputs[i].ndim == 0;
+    for (int i = 0; i < desc->n_outputs; i++) any |= desc->outputs[i].ndim == 0;
+    if (!any) return desc;
+    *tmp = *desc;
+    for (int i = 0; i < XHAL_MAX_OP_INPUTS + XHAL_MAX_OP_OUTPUTS; i++) {
+        xhal_tensor_desc *t = i < XHAL_MAX_OP_INPUTS ? &tmp->inputs[i]
+                                                     : &tmp->outputs[i - XHAL_MAX_OP_INPUTS];
+        if (t->ndim == 0) {
+            t->ndim = 1;
+            t->shape[0] = 1;
+            t->strides[0] = 0;
+        }
+    }
+    return tmp;
+}
+
+xhal_status ocl_op_run(void *state, void *stream, const xhal_op_desc *desc_in)
 {
     ocl_state *st = state;
     ocl_stream *s = stream;
     ocl_device *d = &st->devs[s->device];
+    xhal_op_desc tmp;
+    const xhal_op_desc *desc = promote_scalars(desc_in, &tmp);
     switch (desc->op) {
     case XHAL_OP_COPY: return run_copy(d, s, desc);
     case XHAL_OP_FILL: return run_fill(d, s, desc);

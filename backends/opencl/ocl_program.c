@@ -202,7 +202,9 @@ xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *o
             if (bin && clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) ==
                            CL_SUCCESS) {
                 write_cache(path, bin, len);
-                ocl_log(XHAL_LOG_DEBUG, "%s: stored %zu-byte binary in %s", label, len, path);
+                /* some drivers (PoCL) compile every kernel here, which can take long */
+                ocl_log(XHAL_LOG_INFO, "%s: %zu-byte binary produced in %.1f ms, cached as %s",
+                        label, len, ocl_now_ms() - t1, path);
             }
             ocl_free(bin);
         }
