@@ -241,6 +241,59 @@ static void test_xfail_and_report(void)
     xc_xfail_free(&xl);
 }
 
+/* A backend broken on purpose (tests/conformance/xcbad_backend.c): each fault is caught and
+ * named, and what it does not support is "unsupported", never "pass". */
+static void test_bad_backend(void)
+{
+    xhal_context_options o;
+    xhal_context_options_init(&o);
+    o.flags = XHAL_CONTEXT_NO_DEFAULT_PLUGINS | XHAL_CONTEXT_IGNORE_ENV_PATH;
+    o.plugin_path = XC_TEST_PLUGIN_DIR;
+    xhal_context *bctx = NULL;
+    xhal_device *bad = NULL;
+    xhal_stream *bs = NULL;
+    CHECK_OK(xhal_context_create(&o, &bctx));
+    CHECK_OK(xhal_device_find(bctx, "xcbad:0", &bad));
+    if (!bad) { xhal_context_destroy(bctx); return; }
+    CHECK_OK(xhal_stream_create(bad, &bs));
+    struct { const char *name; int outcome; const char *msg; } want[] = {
+        {"mul/f32/n17", XC_PASS, ""},
+        {"neg/f32/n17", XC_FAIL, "after the last element"},
+        {"add/f32/n17", XC_FAIL, "input 0 was modified"},
+        {"exp/f32/n17", XC_UNSUPPORTED, "not supported"},
+        {"exp/f16/n17", XC_UNSUPPORTED, "does not store f16"},
+        {"mul/f32/3x127", XC_UNSUPPORTED, ""},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        xc_result r;
+        memset(&r, 0, sizeof(r));
+        const xc_case *c = find(want[i].name);
+        if (c) xc_run_case(bs, bad, c, 3, &r);
+        if (r.outcome != want[i].outcome || !strstr(r.message, want[i].msg))
+            fprintf(stderr, "  xcbad %s: %s (%s)\n", want[i].name, xc_outcome_name(r.outcome), r.message);
+        CHECK(r.outcome == want[i].outcome && strstr(r.message, want[i].msg) != NULL);
+    }
+    xhal_stream_destroy(bs);
+    /* through a run with an expected-failure list for the family */
+    char msg[256];
+    xc_xfail_list xl;
+    CHECK(xc_xfail_parse("xcbad-* neg f32 # writes past the end\nxcbad-* add * # scribbles on a\n", "xf", &xl, msg, sizeof(msg)) == 0);
+    xc_options opt = {XC_SUITE_OPS, "^(add|neg|mul|exp)/f(32|16)/n17$", NULL, NULL, &xl, 3, NULL};
+    xc_case_list sel;
+    CHECK(xc_select_cases(&opt, &sel, msg, sizeof(msg)) == 0);
+    xc_run run;
+    xc_run_init(&run);
+    CHECK(xc_run_device(&run, bctx, bad, &sel, &opt, msg, sizeof(msg)) == 0);
+    const xc_device_report *d = &run.devs[0];
+    CHECK(d->counts[XC_PASS] == 1 && d->counts[XC_XFAIL] == 2 && d->counts[XC_FAIL] == 0 && d->counts[XC_UNSUPPORTED] == 5);
+    int counts[XC_OUTCOME_COUNT];
+    CHECK(xc_run_totals(&run, counts) == 1); /* unsupported and xfail do not fail a run */
+    xc_run_free(&run);
+    xc_case_list_free(&sel);
+    xc_xfail_free(&xl);
+    xhal_context_destroy(bctx);
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof(tmp), "/tmp/xc_dev_XXXXXX");
@@ -256,6 +309,7 @@ int main(void)
     test_guards();
     test_vectors();
     test_xfail_and_report();
+    test_bad_backend();
     xc_case_list_free(&cat);
     xhal_stream_destroy(stream);
     xhal_context_destroy(ctx);
