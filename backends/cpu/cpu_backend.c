@@ -142,7 +142,8 @@ static void str_join(char *dst, size_t cap, const char *a, const char *b, const 
     const char *parts[3] = {a, b, c};
     size_t len = 0;
     for (int i = 0; i < 3; i++) {
-        size_t n = parts[i] ? strlen(parts[i]) : 0;
+        if (!parts[i]) continue;
+        size_t n = strlen(parts[i]);
         if (n > cap - 1 - len) n = cap - 1 - len;
         memcpy(dst + len, parts[i], n);
         len += n;

@@ -190,7 +190,7 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
             return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: cannot allocate %llu bytes of scratch",
                            (unsigned long long)total);
     }
-    unsigned char *pa = mem, *pb = mem + na * cs, *pc = mem + (na + nb) * cs;
+    unsigned char *pa = mem, *pb = mem ? mem + na * cs : NULL, *pc = mem ? mem + (na + nb) * cs : NULL;
     int64_t aes = (int64_t)cpu_dtype_size(a->dtype), bes = (int64_t)cpu_dtype_size(b->dtype);
     int64_t oes = (int64_t)cpu_dtype_size(o->dtype);
     int64_t osr = o->strides[nd - 2] * oes, osc = o->strides[nd - 1] * oes;

@@ -64,6 +64,7 @@ static const xhal_backend_table *T_;
 static void *S_;      /* plugin state */
 static void *STREAM_; /* one stream */
 
+static inline const char *str_or_empty(const char *s) { return s ? s : ""; }
 static inline int msg_has(const char *sub) { return sub == NULL || strstr(g_err, sub) != NULL; }
 
 /* Expect status st and, when substr is not NULL, a message containing it. */
@@ -72,7 +73,7 @@ static inline int msg_has(const char *sub) { return sub == NULL || strstr(g_err,
         __FILE__, __LINE__, #expr, (int)s_, g_err, (int)(st)); } \
     else if (!msg_has(substr)) { xtest_failures_++; \
         fprintf(stderr, "%s:%d: %s: message '%s' lacks '%s'\n", __FILE__, __LINE__, #expr, g_err, \
-            (const char *)(substr)); } } while (0)
+            str_or_empty(substr)); } } while (0)
 
 /* ---- dtypes ---- */
 static inline size_t dt_size(int dt)
@@ -89,6 +90,7 @@ static inline int dt_float(int dt) { return dt >= XHAL_DTYPE_F32 && dt <= XHAL_D
 
 /* The test's own, deliberately naive, encoders: v must be representable (floats: any
  * f32 value, rounded by the f32->half helpers; ints: in range). */
+static inline double clampd(double v, double lo, double hi) { return v != v ? 0 : v < lo ? lo : v > hi ? hi : v; }
 static inline void enc(int dt, void *p, double v)
 {
     switch (dt) {
@@ -96,10 +98,15 @@ static inline void enc(int dt, void *p, double v)
     case XHAL_DTYPE_F16: { uint16_t h = xhal_f32_to_f16((float)v); memcpy(p, &h, 2); break; }
     case XHAL_DTYPE_BF16: { uint16_t h = xhal_f32_to_bf16((float)v); memcpy(p, &h, 2); break; }
     case XHAL_DTYPE_F64: memcpy(p, &v, 8); break;
-    case XHAL_DTYPE_I8: { int8_t i = (int8_t)v; memcpy(p, &i, 1); break; }
-    case XHAL_DTYPE_U8: { uint8_t i = (uint8_t)v; memcpy(p, &i, 1); break; }
-    case XHAL_DTYPE_I32: { int32_t i = (int32_t)v; memcpy(p, &i, 4); break; }
-    default: { int64_t i = (int64_t)v; memcpy(p, &i, 8); break; }
+    /* integers saturate (a u8 table filled from [-100, 100) holds [0, 100)) */
+    case XHAL_DTYPE_I8: { int8_t i = (int8_t)clampd(v, -128, 127); memcpy(p, &i, 1); break; }
+    case XHAL_DTYPE_U8: { uint8_t i = (uint8_t)clampd(v, 0, 255); memcpy(p, &i, 1); break; }
+    case XHAL_DTYPE_I32: { int32_t i = (int32_t)clampd(v, -2147483648.0, 2147483647.0); memcpy(p, &i, 4); break; }
+    default: {
+        int64_t i = v >= 9223372036854775807.0 ? INT64_MAX : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;
+        memcpy(p, &i, 8);
+        break;
+    }
     }
 }
 static inline double dec(int dt, const void *p)
