@@ -13,6 +13,11 @@
  *   nopeer      cuDeviceCanAccessPeer says no
  * Built with -DSTANDIN_OLD_DRIVER it lacks cuDevicePrimaryCtxRelease_v2, like a driver
  * from before CUDA 11.
+ *
+ * Built with -DSTANDIN_HIP it is a stand-in for the HIP runtime instead (libamdhip64.so):
+ * the same functions under their HIP names, HIP's attribute numbers and version format,
+ * and the calls whose HIP signatures differ (error names, peer copies by ordinal).
+ * XHAL_HIP_STANDIN selects the behaviour then.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +25,48 @@
 #include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
+
+#ifdef STANDIN_HIP
+#define STANDIN_ENV "XHAL_HIP_STANDIN"
+#define cuInit hipInit
+#define cuDriverGetVersion hipDriverGetVersion
+#define cuDeviceGetCount hipGetDeviceCount
+#define cuDeviceGet hipDeviceGet
+#define cuDeviceGetName hipDeviceGetName
+#define cuDeviceGetAttribute hipDeviceGetAttribute
+#define cuDeviceTotalMem_v2 hipDeviceTotalMem
+#define cuDeviceGetPCIBusId hipDeviceGetPCIBusId
+#define cuDeviceCanAccessPeer hipDeviceCanAccessPeer
+#define cuDevicePrimaryCtxRetain hipDevicePrimaryCtxRetain
+#define cuDevicePrimaryCtxRelease_v2 hipDevicePrimaryCtxRelease
+#define cuDevicePrimaryCtxRelease standin_unused_release
+#define cuCtxSetCurrent hipCtxSetCurrent
+#define cuCtxEnablePeerAccess hipCtxEnablePeerAccess
+#define cuMemGetInfo_v2 hipMemGetInfo
+#define cuMemAlloc_v2 hipMalloc
+#define cuMemFree_v2 hipFree
+#define cuMemHostAlloc hipHostMalloc
+#define cuMemFreeHost hipHostFree
+#define cuMemcpyHtoDAsync_v2 hipMemcpyHtoDAsync
+#define cuMemcpyDtoHAsync_v2 hipMemcpyDtoHAsync
+#define cuMemcpyDtoDAsync_v2 hipMemcpyDtoDAsync
+#define cuMemsetD8Async hipMemsetD8Async
+#define cuStreamCreate hipStreamCreateWithFlags
+#define cuStreamDestroy_v2 hipStreamDestroy
+#define cuStreamSynchronize hipStreamSynchronize
+#define cuStreamWaitEvent hipStreamWaitEvent
+#define cuEventCreate hipEventCreateWithFlags
+#define cuEventDestroy_v2 hipEventDestroy
+#define cuEventRecord hipEventRecord
+#define cuEventSynchronize hipEventSynchronize
+#define cuEventElapsedTime hipEventElapsedTime
+#define cuModuleLoadData hipModuleLoadData
+#define cuModuleUnload hipModuleUnload
+#define cuModuleGetFunction hipModuleGetFunction
+#define cuLaunchKernel hipModuleLaunchKernel
+#else
+#define STANDIN_ENV "XHAL_CUDA_STANDIN"
+#endif
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -42,7 +89,7 @@ typedef void *CUfunction;
 
 static int mode(const char *flag)
 {
-    const char *m = getenv("XHAL_CUDA_STANDIN");
+    const char *m = getenv(STANDIN_ENV);
     if (m == NULL)
         return 0;
     size_t n = strlen(flag);
@@ -67,18 +114,42 @@ EXPORT int standin_retained_contexts(void) { return ctx_retained[0] + ctx_retain
 EXPORT int standin_launches(void) { return launches; }
 EXPORT const char *standin_last_kernel(void) { return last_kernel; }
 
+static const char *error_name(CUresult e)
+{
+#ifdef STANDIN_HIP
+    switch (e) {
+    case SUCCESS: return "hipSuccess";
+    case E_INVALID_VALUE: return "hipErrorInvalidValue";
+    case E_OOM: return "hipErrorOutOfMemory";
+    case E_NO_DEVICE: return "hipErrorNoDevice";
+    case E_INVALID_IMAGE: return "hipErrorInvalidImage";
+    case E_NOT_FOUND: return "hipErrorNotFound";
+    case E_LAUNCH_FAILED: return "hipErrorLaunchFailure";
+    default: return "hipErrorUnknown";
+    }
+#else
+    switch (e) {
+    case SUCCESS: return "CUDA_SUCCESS";
+    case E_INVALID_VALUE: return "CUDA_ERROR_INVALID_VALUE";
+    case E_OOM: return "CUDA_ERROR_OUT_OF_MEMORY";
+    case E_NO_DEVICE: return "CUDA_ERROR_NO_DEVICE";
+    case E_INVALID_IMAGE: return "CUDA_ERROR_INVALID_IMAGE";
+    case E_NOT_FOUND: return "CUDA_ERROR_NOT_FOUND";
+    case E_LAUNCH_FAILED: return "CUDA_ERROR_LAUNCH_FAILED";
+    default: return NULL;
+    }
+#endif
+}
+
+#ifdef STANDIN_HIP
+/* HIP returns the strings themselves. */
+EXPORT const char *hipGetErrorName(CUresult e) { return error_name(e); }
+EXPORT const char *hipGetErrorString(CUresult e) { return e == E_NO_DEVICE ? "no ROCm-capable device is detected" : "stand-in error"; }
+#else
 EXPORT CUresult cuGetErrorName(CUresult e, const char **s)
 {
-    switch (e) {
-    case SUCCESS: *s = "CUDA_SUCCESS"; return SUCCESS;
-    case E_INVALID_VALUE: *s = "CUDA_ERROR_INVALID_VALUE"; return SUCCESS;
-    case E_OOM: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return SUCCESS;
-    case E_NO_DEVICE: *s = "CUDA_ERROR_NO_DEVICE"; return SUCCESS;
-    case E_INVALID_IMAGE: *s = "CUDA_ERROR_INVALID_IMAGE"; return SUCCESS;
-    case E_NOT_FOUND: *s = "CUDA_ERROR_NOT_FOUND"; return SUCCESS;
-    case E_LAUNCH_FAILED: *s = "CUDA_ERROR_LAUNCH_FAILED"; return SUCCESS;
-    default: *s = NULL; return E_INVALID_VALUE;
-    }
+    *s = error_name(e);
+    return *s != NULL ? SUCCESS : E_INVALID_VALUE;
 }
 
 EXPORT CUresult cuGetErrorString(CUresult e, const char **s)
@@ -86,15 +157,18 @@ EXPORT CUresult cuGetErrorString(CUresult e, const char **s)
     *s = e == E_NO_DEVICE ? "no CUDA-capable device is detected" : "stand-in error";
     return SUCCESS;
 }
+#endif
 
 /* NVRTC looks for an already-loaded libcuda.so.1 and asks it for its private export
  * tables; the stand-in has none, which NVRTC handles as "no driver". */
+#ifndef STANDIN_HIP
 EXPORT CUresult cuGetExportTable(const void **table, const void *id)
 {
     (void)id;
     *table = NULL;
     return 801; /* CUDA_ERROR_NOT_SUPPORTED */
 }
+#endif
 
 EXPORT CUresult cuInit(unsigned flags)
 {
@@ -104,7 +178,11 @@ EXPORT CUresult cuInit(unsigned flags)
 
 EXPORT CUresult cuDriverGetVersion(int *v)
 {
+#ifdef STANDIN_HIP
+    *v = mode("oldversion") ? 40200000 : 50221153; /* HIP 4.2 / HIP 5.2.21153 */
+#else
     *v = mode("oldversion") ? 12040 : 13000;
+#endif
     return SUCCESS;
 }
 
@@ -124,16 +202,23 @@ EXPORT CUresult cuDeviceGetName(char *name, int len, CUdevice d)
     return SUCCESS;
 }
 
+#ifdef STANDIN_HIP
+enum { A_THREADS = 56, A_SHARED = 74, A_WARP = 87, A_SMS = 63, A_MAJOR = 23, A_MINOR = 61, A_GCN = 10003 };
+#else
+enum { A_THREADS = 1, A_SHARED = 8, A_WARP = 10, A_SMS = 16, A_MAJOR = 75, A_MINOR = 76, A_GCN = -1 };
+#endif
+
 EXPORT CUresult cuDeviceGetAttribute(int *v, int attr, CUdevice d)
 {
     (void)d;
     switch (attr) {
-    case 1: *v = 1024; return SUCCESS;   /* max threads per block */
-    case 8: *v = 49152; return SUCCESS;  /* shared memory per block */
-    case 10: *v = 32; return SUCCESS;    /* warp */
-    case 16: *v = 132; return SUCCESS;   /* SMs */
-    case 75: *v = 9; return SUCCESS;     /* cc major */
-    case 76: *v = 0; return SUCCESS;     /* cc minor */
+    case A_THREADS: *v = 1024; return SUCCESS;
+    case A_SHARED: *v = 49152; return SUCCESS;
+    case A_WARP: *v = 32; return SUCCESS;
+    case A_SMS: *v = 132; return SUCCESS;
+    case A_MAJOR: *v = 9; return SUCCESS;
+    case A_MINOR: *v = 0; return SUCCESS;
+    case A_GCN: *v = 906; return SUCCESS;
     default: return E_INVALID_VALUE;
     }
 }
@@ -260,14 +345,26 @@ EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUs
     return SUCCESS;
 }
 
+#ifdef STANDIN_HIP
+/* HIP names the devices, not their contexts. */
+EXPORT CUresult hipMemcpyPeerAsync(void *d, int dd, const void *s, int sd, size_t n, CUstream st)
+{
+    (void)st;
+    if (dd < 0 || dd >= N_DEVICES || sd < 0 || sd >= N_DEVICES || dd == sd)
+        return E_INVALID_VALUE;
+    memmove(d, s, n);
+    return SUCCESS;
+}
+#else
 EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n, CUstream st)
 {
     (void)st;
-    if (dc == NULL || sc == NULL)
+    if (dc == NULL || sc == NULL || dc == sc)
         return E_INVALID_VALUE;
     memmove((void *)(uintptr_t)d, (const void *)(uintptr_t)s, n);
     return SUCCESS;
 }
+#endif
 
 EXPORT CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream st)
 {
@@ -327,13 +424,19 @@ EXPORT CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b)
     return SUCCESS;
 }
 
-/* A module accepts a fatbin (magic 0xBA55ED50) or an ELF cubin, as the driver would. */
+/* A module accepts a fatbin (magic 0xBA55ED50; HIP: a clang offload bundle) or an ELF
+ * image, as the driver would. */
 EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
 {
     const unsigned char *p = image;
+#ifdef STANDIN_HIP
+    if (p == NULL || (memcmp(p, "__CLANG_OFFLOAD_BUNDLE__", 24) != 0 && memcmp(p, "\177ELF", 4) != 0))
+        return E_INVALID_IMAGE;
+#else
     static const unsigned char fatbin[4] = {0x50, 0xed, 0x55, 0xba};
     if (p == NULL || (memcmp(p, fatbin, 4) != 0 && memcmp(p, "\177ELF", 4) != 0))
         return E_INVALID_IMAGE;
+#endif
     *m = malloc(8);
     live_modules++;
     return SUCCESS;

@@ -6,6 +6,7 @@
  * installed. The plugin is dlopen'd directly with a minimal host_services.
  *
  * Paths (compile definitions): XCU_TEST_PLUGIN, XCU_TEST_STANDIN, XCU_TEST_STANDIN_OLD.
+ * Built with XCU_TEST_HIP it checks the HIP plugin against the HIP build of the stand-in.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -17,6 +18,38 @@
 
 #include "xtest.h"
 #include "xhal/xhal_backend.h"
+
+#ifdef XCU_TEST_HIP
+#define T_NAME "hip"
+#define T_LIB_ENV "XHAL_HIP_LIBRARY"
+#define T_MODE_ENV "XHAL_HIP_STANDIN"
+#define T_DEFAULT_LIB "libamdhip64.so"
+#define T_E_NODEV "hipErrorNoDevice"
+#define T_E_OOM "hipErrorOutOfMemory"
+#define T_E_LAUNCH "hipErrorLaunchFailure"
+#define T_OLD_SYMBOL "hipDevicePrimaryCtxRelease"
+#define T_OLD_VERSION "40200000"
+#define T_MIN_VERSION "50000000"
+#define T_ARCH "gfx906"
+#define T_FAMILY "GCN5 Vega20 (AMD MI50/60, Hygon DCU Z100)"
+#define T_VENDOR "AMD"
+#define T_DRIVER "HIP 5.2.21153"
+#else
+#define T_NAME "cuda"
+#define T_LIB_ENV "XHAL_CUDA_LIBRARY"
+#define T_MODE_ENV "XHAL_CUDA_STANDIN"
+#define T_DEFAULT_LIB "libcuda.so.1"
+#define T_E_NODEV "CUDA_ERROR_NO_DEVICE"
+#define T_E_OOM "CUDA_ERROR_OUT_OF_MEMORY"
+#define T_E_LAUNCH "CUDA_ERROR_LAUNCH_FAILED"
+#define T_OLD_SYMBOL "cuDevicePrimaryCtxRelease_v2"
+#define T_OLD_VERSION "12040"
+#define T_MIN_VERSION "13000"
+#define T_ARCH "sm_90"
+#define T_FAMILY "Hopper"
+#define T_VENDOR "NVIDIA"
+#define T_DRIVER "CUDA 13.0"
+#endif
 
 /* ---- minimal host services ---- */
 static _Thread_local char g_msg[4096];
@@ -103,9 +136,9 @@ static int standin_int(const char *fn)
 
 static void use(const char *library, const char *mode)
 {
-    setenv("XHAL_CUDA_LIBRARY", library, 1);
-    if (mode) setenv("XHAL_CUDA_STANDIN", mode, 1);
-    else unsetenv("XHAL_CUDA_STANDIN");
+    setenv(T_LIB_ENV, library, 1);
+    if (mode) setenv(T_MODE_ENV, mode, 1);
+    else unsetenv(T_MODE_ENV);
 }
 
 /* ---- loader failures ---- */
@@ -113,19 +146,19 @@ static void test_unavailable(void)
 {
     void *st = NULL;
     g_msg[0] = '\0';
-    use("/nonexistent/libcuda.so.1", NULL);
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, "libcuda.so.1");
-    CHECK_STATUS(XHAL_ERROR_UNAVAILABLE, XHAL_ERROR_UNAVAILABLE, "XHAL_CUDA_LIBRARY");
+    use("/nonexistent/" T_DEFAULT_LIB, NULL);
+    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, "/nonexistent/" T_DEFAULT_LIB);
+    CHECK_STATUS(XHAL_ERROR_UNAVAILABLE, XHAL_ERROR_UNAVAILABLE, T_LIB_ENV);
 
     use(XCU_TEST_STANDIN, "nodevice");
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, "CUDA_ERROR_NO_DEVICE");
+    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_E_NODEV);
 
     use(XCU_TEST_STANDIN_OLD, NULL);
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, "cuDevicePrimaryCtxRelease_v2");
+    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_OLD_SYMBOL);
 
     use(XCU_TEST_STANDIN, "oldversion");
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, "12040");
-    CHECK(strstr(g_msg, "13000") != NULL);
+    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_OLD_VERSION);
+    CHECK(strstr(g_msg, T_MIN_VERSION) != NULL);
     CHECK(g_host_live == 0);
 }
 
@@ -134,13 +167,13 @@ static void test_unavailable(void)
 static void test_default_name(void)
 {
     void *st = NULL;
-    unsetenv("XHAL_CUDA_LIBRARY");
-    void *real = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    unsetenv(T_LIB_ENV);
+    void *real = dlopen(T_DEFAULT_LIB, RTLD_NOW | RTLD_LOCAL);
     if (real == NULL) {
-        CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, "libcuda.so.1 could not be loaded");
+        CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_DEFAULT_LIB " could not be loaded");
     } else {
         dlclose(real);
-        printf("note: a real libcuda.so.1 is installed; default-name failure not checked\n");
+        printf("note: a real " T_DEFAULT_LIB " is installed; default-name failure not checked\n");
     }
 }
 
@@ -168,13 +201,13 @@ static void test_devices_and_memory(void)
     xhal_device_info info;
     memset(&info, 0, sizeof info);
     CHECK_OK(T->device_info(st, 1, &info));
-    CHECK(strcmp(info.backend, "cuda") == 0);
+    CHECK(strcmp(info.backend, T_NAME) == 0);
     CHECK(strcmp(info.name, "xhal stand-in GPU 1") == 0);
-    CHECK(strcmp(info.vendor, "NVIDIA") == 0);
-    CHECK(strcmp(info.arch, "sm_90") == 0);
-    CHECK(strcmp(info.family, "Hopper") == 0);
+    CHECK(strcmp(info.vendor, T_VENDOR) == 0);
+    CHECK(strcmp(info.arch, T_ARCH) == 0);
+    CHECK(strcmp(info.family, T_FAMILY) == 0);
     CHECK(strcmp(info.pci_bus_id, "0000:bb:00.0") == 0);
-    CHECK(strcmp(info.driver_version, "CUDA 13.0") == 0);
+    CHECK(strcmp(info.driver_version, T_DRIVER) == 0);
     CHECK(info.compute_units == 132);
     CHECK(info.total_memory == (uint64_t)80 << 30);
     CHECK(info.free_memory <= info.total_memory && info.free_memory > 0);
@@ -239,6 +272,7 @@ static void test_devices_and_memory(void)
     CHECK(standin_int("standin_live_streams") == 0);
     T->shutdown(st);
     CHECK(g_host_live == 0);
+    CHECK(standin_int("standin_retained_contexts") == 0); /* primary contexts released */
     free(src);
     free(dst);
 }
@@ -281,7 +315,7 @@ static void test_out_of_memory(void)
     CHECK_OK(T->buffer_alloc(st, 0, 4096, &small));
     int dev_before = standin_int("standin_live_device_allocs");
     CHECK_STATUS(T->buffer_alloc(st, 0, (uint64_t)64 << 20, &b), XHAL_ERROR_OUT_OF_MEMORY, "67108864 bytes");
-    CHECK(strstr(g_msg, "CUDA_ERROR_OUT_OF_MEMORY") != NULL);
+    CHECK(strstr(g_msg, T_E_OOM) != NULL);
     CHECK(b == NULL);
     CHECK(standin_int("standin_live_device_allocs") == dev_before);
     CHECK(g_host_live == host_before + 1); /* only the small buffer's handle */
@@ -409,7 +443,7 @@ static void test_launch_failure(void)
     d.outputs[0] = tdesc(b, XHAL_DTYPE_F32, 1, shape, strides, 512);
     CHECK_OK(T->op_supported(st, 0, &d));
     CHECK_STATUS(T->op_run(st, s, &d), XHAL_ERROR_BACKEND, "kernel xk_unary");
-    CHECK(strstr(g_msg, "CUDA_ERROR_LAUNCH_FAILED") != NULL);
+    CHECK(strstr(g_msg, T_E_LAUNCH) != NULL);
     /* matmul falls back to (or goes through) a kernel / BLAS; with BLAS disabled it is
      * the portable kernel, whose failure names it too */
     const int64_t ms[2] = {4, 4}, mst[2] = {4, 1};
@@ -433,6 +467,10 @@ static void test_launch_failure(void)
 /* ---- custom kernels through NVRTC (real NVRTC when installed; launch on the stand-in) ---- */
 static void test_custom_kernels(void)
 {
+#ifdef XCU_TEST_HIP
+    printf("note: hiprtc custom kernels are not checked (no hiprtc stand-in)\n");
+    return;
+#endif
     void *nvrtc = dlopen("libnvrtc.so.13", RTLD_NOW | RTLD_LOCAL);
     if (nvrtc == NULL) nvrtc = dlopen("libnvrtc.so.12", RTLD_NOW | RTLD_LOCAL);
     if (nvrtc == NULL) {
@@ -467,10 +505,10 @@ static void test_custom_kernels(void)
     CHECK(strcmp((const char *)((const char *(*)(void))standin("standin_last_kernel"))(), "twice") == 0);
     CHECK_STATUS(T->kernel_launch(st, s, prog, "missing_kernel", 1, global, NULL, 2, args), XHAL_ERROR_NOT_FOUND,
                  "missing_kernel");
-    setenv("XHAL_CUDA_STANDIN", "launchfail", 1);
+    setenv(T_MODE_ENV, "launchfail", 1);
     CHECK_STATUS(T->kernel_launch(st, s, prog, "twice", 1, global, NULL, 2, args), XHAL_ERROR_BACKEND,
                  "kernel twice");
-    unsetenv("XHAL_CUDA_STANDIN");
+    unsetenv(T_MODE_ENV);
     T->program_destroy(st, prog);
     CHECK(standin_int("standin_live_modules") == 0);
 
@@ -498,11 +536,11 @@ int main(void)
     xhal_backend_entry_fn entry;
     *(void **)&entry = dlsym(lib, XHAL_BACKEND_ENTRY_SYMBOL);
     CHECK(entry != NULL);
-    if (entry == NULL) return xtest_finish("test_cuda_backend");
+    if (entry == NULL) return xtest_finish("test_" T_NAME "_backend");
     T = entry(XHAL_BACKEND_ABI_VERSION, &g_host);
-    CHECK(T != NULL && strcmp(T->name, "cuda") == 0);
+    CHECK(T != NULL && strcmp(T->name, T_NAME) == 0);
     CHECK(T->struct_size == sizeof(xhal_backend_table));
-    if (T == NULL) return xtest_finish("test_cuda_backend");
+    if (T == NULL) return xtest_finish("test_" T_NAME "_backend");
 
     test_default_name();
     /* Keep the stand-in mapped, so its counters outlive each shutdown of the plugin. */
@@ -518,5 +556,5 @@ int main(void)
     test_custom_kernels();
     dlclose(lib);
     if (keep) dlclose(keep);
-    return xtest_finish("test_cuda_backend");
+    return xtest_finish("test_" T_NAME "_backend");
 }
