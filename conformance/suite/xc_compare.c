@@ -100,6 +100,8 @@ void xc_compare(const double *got, const double *want, const double *mag, int64_
             if (ex > 0) se += ex * ex;
             sr += w * w;
             if (!(e <= bound)) why = "error above bound";
+            double ratio = bound > 0 ? e / bound : (e > 0 ? INFINITY : 0);
+            if (ratio > res->worst) res->worst = ratio;
         }
         if (why) {
             res->n_bad++;

@@ -139,6 +139,7 @@ typedef struct xc_cmp {
     int pass;
     int64_t n, n_bad;
     double max_abs, max_rel, nmse;
+    double worst;           /* max over finite elements of |d - r| / bound (<= 1 passes) */
     int64_t first_bad;      /* -1 if none */
     double got, want, bound;/* at first_bad */
     char why[256];
@@ -164,6 +165,7 @@ typedef struct xc_result {
     int outcome;
     int64_t numel;
     double max_abs, max_rel, nmse;
+    double worst;           /* largest error / bound ratio (xc_cmp.worst) */
     xc_tol tol;
     int has_figures;
     double ms;

@@ -156,6 +156,7 @@ static cJSON *result_json(const xc_result *r)
         jnum(o, "max_abs_err", r->max_abs);
         jnum(o, "max_rel_err", r->max_rel);
         jnum(o, "nmse", r->nmse);
+        jnum(o, "worst_err_over_bound", r->worst);
         cJSON *t = cJSON_AddObjectToObject(o, "tolerance");
         jnum(t, "atol", r->tol.atol);
         jnum(t, "rtol", r->tol.rtol);
@@ -373,6 +374,27 @@ static void write_md(FILE *f, const xc_run *run)
         }
     }
     if (!any) fprintf(f, "None.\n");
+    /* margins: the passing cases nearest their bounds, per device */
+    fprintf(f, "\n## Closest to the bounds (passing cases, error / bound)\n\n");
+    for (int i = 0; i < run->n_devs; i++) {
+        const xc_device_report *d = &run->devs[i];
+        int top[5] = {-1, -1, -1, -1, -1};
+        for (int k = 0; k < d->n; k++) {
+            const xc_result *r = &d->results[k];
+            if (r->outcome != XC_PASS || !r->has_figures || !(r->worst > 0)) continue;
+            for (int t = 0; t < 5; t++)
+                if (top[t] < 0 || r->worst > d->results[top[t]].worst) {
+                    for (int u = 4; u > t; u--) top[u] = top[u - 1];
+                    top[t] = k;
+                    break;
+                }
+        }
+        fprintf(f, "- %s:", d->info.spec);
+        if (top[0] < 0) fprintf(f, " every compared value exact");
+        for (int t = 0; t < 5 && top[t] >= 0; t++)
+            fprintf(f, "%s `%s` %.2f", t ? "," : "", d->results[top[t]].name, d->results[top[t]].worst);
+        fprintf(f, "\n");
+    }
     fprintf(f, "\n## Expected failures and unsupported cases\n\n");
     any = 0;
     for (int i = 0; i < run->n_devs; i++) {

@@ -374,6 +374,7 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
         r->max_abs = cmp.max_abs;
         r->max_rel = cmp.max_rel;
         r->nmse = cmp.nmse;
+        r->worst = cmp.worst;
         if (cmp.pass) r->outcome = XC_PASS;
         else setmsg(r, "%lld of %lld elements wrong; %s", (long long)cmp.n_bad, (long long)n, cmp.why);
     }

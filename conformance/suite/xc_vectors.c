@@ -234,6 +234,7 @@ int xc_vector_selfcheck(const xc_case *c, xc_result *r)
         r->max_abs = cmp.max_abs;
         r->max_rel = cmp.max_rel;
         r->nmse = cmp.nmse;
+        r->worst = cmp.worst;
         if (cmp.pass) r->outcome = XC_PASS;
         else snprintf(r->message, sizeof(r->message), "%s: expected output disagrees with the f64 reference: %s", c->name, cmp.why);
     }
