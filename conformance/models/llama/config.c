@@ -1,0 +1,237 @@
+/* config.c - config.json of LlamaForCausalLM: parse, default, check. Accepts the layout of
+ * transformers 4 (rope_theta, rope_scaling at top level) and of transformers 5
+ * (rope_parameters {rope_type, rope_theta}). */
+#define _POSIX_C_SOURCE 200809L
+#include "llama_internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static _Thread_local char xl_msg[4096];
+
+const char *xllama_last_error(void) { return xl_msg; }
+
+xhal_status xl_fail(xhal_status st, const char *fmt, ...)
+{
+    char tmp[sizeof xl_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    memcpy(xl_msg, tmp, sizeof tmp);
+    return st;
+}
+
+xhal_status xl_wrap(xhal_status st, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return xl_fail(st, "%s: %s", what, xhal_last_error());
+}
+
+/* Upper bounds that keep every size product far from overflow and refuse absurd configs
+ * before anything is allocated. */
+#define XL_MAX_DIM ((int64_t)1 << 20)
+#define XL_MAX_LAYERS 4096
+#define XL_MAX_VOCAB ((int64_t)1 << 24)
+
+static xhal_status read_file_text(const char *path, char **out)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        int e = errno;
+        return xl_fail(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO, "llama: cannot open '%s': %s",
+                       path, strerror(e));
+    }
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > (16 << 20)) {
+        fclose(fp);
+        return xl_fail(XHAL_ERROR_IO, "llama: '%s' is not a regular file below 16 MiB", path);
+    }
+    char *buf = malloc((size_t)sb.st_size + 1);
+    if (!buf) {
+        fclose(fp);
+        return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of memory reading '%s'", path);
+    }
+    size_t n = fread(buf, 1, (size_t)sb.st_size, fp);
+    fclose(fp);
+    if (n != (size_t)sb.st_size) {
+        free(buf);
+        return xl_fail(XHAL_ERROR_IO, "llama: short read of '%s'", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return XHAL_OK;
+}
+
+static int is_null_or_missing(const cJSON *j) { return j == NULL || cJSON_IsNull(j); }
+
+/* An integer key: required (dflt < 0) or defaulted; must be in [1, max]. */
+static xhal_status get_int(const char *path, const cJSON *root, const char *key, int64_t dflt,
+                           int64_t max, int64_t *out)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (is_null_or_missing(j)) {
+        if (dflt < 0)
+            return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: required key '%s' is missing", path,
+                           key);
+        *out = dflt;
+        return XHAL_OK;
+    }
+    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble))
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' must be an integer", path, key);
+    if (j->valuedouble < 1 || j->valuedouble > (double)max)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' = %.17g is outside [1, %lld]", path,
+                       key, j->valuedouble, (long long)max);
+    *out = (int64_t)j->valuedouble;
+    return XHAL_OK;
+}
+
+static xhal_status get_positive(const char *path, const cJSON *obj, const char *key, double dflt,
+                                double *out)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (is_null_or_missing(j)) {
+        *out = dflt;
+        return XHAL_OK;
+    }
+    if (!cJSON_IsNumber(j) || !(j->valuedouble > 0) || !isfinite(j->valuedouble))
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' must be a positive number", path,
+                       key);
+    *out = j->valuedouble;
+    return XHAL_OK;
+}
+
+static xhal_status get_bool(const char *path, const cJSON *root, const char *key, int dflt, int *out)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (is_null_or_missing(j)) {
+        *out = dflt;
+        return XHAL_OK;
+    }
+    if (!cJSON_IsBool(j))
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' must be true or false", path, key);
+    *out = cJSON_IsTrue(j);
+    return XHAL_OK;
+}
+
+static xhal_status parse(const char *path, const cJSON *root, xllama_config *c)
+{
+    xhal_status st;
+    if (!cJSON_IsObject(root))
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s is not a JSON object", path);
+
+    /* What model is it? */
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (mt && (!cJSON_IsString(mt) || strcmp(mt->valuestring, "llama") != 0))
+        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: model_type '%s' is not supported (only "
+                       "'llama')", path, cJSON_IsString(mt) ? mt->valuestring : "?");
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    if (cJSON_IsArray(arch) && cJSON_GetArraySize(arch) > 0) {
+        int ok = 0;
+        for (const cJSON *a = arch->child; a; a = a->next)
+            ok |= cJSON_IsString(a) && strcmp(a->valuestring, "LlamaForCausalLM") == 0;
+        if (!ok)
+            return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: architectures does not list "
+                           "LlamaForCausalLM", path);
+    }
+
+    /* Settings the port does not implement: refused, never ignored. */
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu") != 0))
+        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: hidden_act '%s' is not supported (only "
+                       "'silu')", path, cJSON_IsString(act) ? act->valuestring : "?");
+    int flag;
+    if ((st = get_bool(path, root, "attention_bias", 0, &flag)) != XHAL_OK) return st;
+    if (flag)
+        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: attention_bias true is not supported",
+                       path);
+    if ((st = get_bool(path, root, "mlp_bias", 0, &flag)) != XHAL_OK) return st;
+    if (flag)
+        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: mlp_bias true is not supported", path);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (!is_null_or_missing(rs))
+        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_scaling is set; only null (plain "
+                       "RoPE) is supported", path);
+
+    if ((st = get_int(path, root, "hidden_size", -1, XL_MAX_DIM, &c->hidden_size)) != XHAL_OK ||
+        (st = get_int(path, root, "intermediate_size", -1, XL_MAX_DIM, &c->intermediate_size)) !=
+            XHAL_OK ||
+        (st = get_int(path, root, "num_hidden_layers", -1, XL_MAX_LAYERS, &c->num_layers)) != XHAL_OK ||
+        (st = get_int(path, root, "num_attention_heads", -1, 4096, &c->num_heads)) != XHAL_OK ||
+        (st = get_int(path, root, "vocab_size", -1, XL_MAX_VOCAB, &c->vocab_size)) != XHAL_OK ||
+        (st = get_int(path, root, "max_position_embeddings", 2048, XL_MAX_DIM,
+                      &c->max_position_embeddings)) != XHAL_OK ||
+        (st = get_int(path, root, "num_key_value_heads", c->num_heads, 4096, &c->num_kv_heads)) !=
+            XHAL_OK)
+        return st;
+    int64_t dflt_hd = c->hidden_size / c->num_heads;
+    if (dflt_hd < 1) dflt_hd = 1;
+    if ((st = get_int(path, root, "head_dim", dflt_hd, 65536, &c->head_dim)) != XHAL_OK) return st;
+    if ((st = get_positive(path, root, "rms_norm_eps", 1e-6, &c->rms_norm_eps)) != XHAL_OK) return st;
+    if ((st = get_bool(path, root, "tie_word_embeddings", 0, &c->tie_word_embeddings)) != XHAL_OK)
+        return st;
+
+    /* RoPE: transformers 5 writes rope_parameters, transformers 4 rope_theta. */
+    c->rope_theta = 10000.0;
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    if (!is_null_or_missing(rp)) {
+        if (!cJSON_IsObject(rp))
+            return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: rope_parameters must be an object",
+                           path);
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+        if (rt && (!cJSON_IsString(rt) || strcmp(rt->valuestring, "default") != 0))
+            return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_parameters.rope_type '%s' is not "
+                           "supported (only 'default')", path,
+                           cJSON_IsString(rt) ? rt->valuestring : "?");
+        if ((st = get_positive(path, rp, "rope_theta", 10000.0, &c->rope_theta)) != XHAL_OK) return st;
+        const cJSON *prf = cJSON_GetObjectItemCaseSensitive(rp, "partial_rotary_factor");
+        if (!is_null_or_missing(prf) && !(cJSON_IsNumber(prf) && prf->valuedouble == 1.0))
+            return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_parameters.partial_rotary_factor "
+                           "other than 1 is not supported", path);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(root, "rope_theta") &&
+        (st = get_positive(path, root, "rope_theta", 10000.0, &c->rope_theta)) != XHAL_OK)
+        return st;
+
+    if (c->num_heads % c->num_kv_heads != 0)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: num_attention_heads %lld is not a multiple "
+                       "of num_key_value_heads %lld", path, (long long)c->num_heads,
+                       (long long)c->num_kv_heads);
+    if (c->head_dim % 2 != 0)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: head_dim %lld is odd; RoPE needs pairs",
+                       path, (long long)c->head_dim);
+    if (c->num_heads * c->head_dim > XL_MAX_DIM)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: num_attention_heads x head_dim = %lld is "
+                       "too large", path, (long long)(c->num_heads * c->head_dim));
+    return XHAL_OK;
+}
+
+xhal_status xllama_config_load(const char *dir, xllama_config *cfg)
+{
+    if (!dir || !cfg) return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: NULL argument");
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
+        return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: path too long");
+    char *text = NULL;
+    xhal_status st = read_file_text(path, &text);
+    if (st != XHAL_OK) return st;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s is not valid JSON", path);
+    xllama_config c;
+    memset(&c, 0, sizeof c);
+    st = parse(path, root, &c);
+    cJSON_Delete(root);
+    if (st == XHAL_OK) *cfg = c;
+    return st;
+}

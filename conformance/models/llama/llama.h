@@ -1,0 +1,113 @@
+/*
+ * llama.h - a Llama-family decoder (Hugging Face LlamaForCausalLM) written once against the
+ * xhal API, so that it runs on any xhal device. Library xhal_llama.
+ *
+ * A model is read from a Hugging Face folder: config.json and model.safetensors (or a
+ * sharded model.safetensors.index.json). Weights may be f32, f16 or bf16; the arithmetic
+ * runs in the weights' dtype or in f32 (xllama_options.compute_dtype).
+ *
+ * Forward: embedding (gather) -> per layer [RMSNorm -> Q/K/V projections -> rotate-half
+ * RoPE -> KV cache -> causal grouped-query attention over the cached prefix -> o_proj +
+ * residual -> RMSNorm -> SwiGLU MLP + residual] -> final RMSNorm -> lm_head (or the tied
+ * embedding). Prompts are processed many tokens at a time (in chunks of max_batch), then
+ * one token per step against the cache.
+ *
+ * Errors: every function returns an xhal_status; the message is in xllama_last_error()
+ * (thread-local, valid until the next xllama call on the thread). A failure inside an xhal
+ * call is reported with what the port was doing, then xhal's own message.
+ *
+ * Thread safety: a model holds one stream and a KV cache: use it from one thread at a time.
+ * Distinct models may run in parallel.
+ */
+#ifndef XLLAMA_LLAMA_H
+#define XLLAMA_LLAMA_H
+
+#include <stdint.h>
+
+#include "xhal/xhal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The settings of config.json that the port uses (after defaults and checks). */
+typedef struct xllama_config {
+    int64_t hidden_size;
+    int64_t intermediate_size;
+    int64_t num_layers;        /* num_hidden_layers */
+    int64_t num_heads;         /* num_attention_heads */
+    int64_t num_kv_heads;      /* num_key_value_heads (default: num_heads) */
+    int64_t head_dim;          /* head_dim (default: hidden_size / num_heads) */
+    int64_t vocab_size;
+    int64_t max_position_embeddings;
+    double rms_norm_eps;       /* default 1e-6, as transformers' LlamaConfig */
+    double rope_theta;         /* default 10000 */
+    int tie_word_embeddings;   /* default 0 */
+} xllama_config;
+
+/* Read and check DIR/config.json. Refused with the key named: a missing or non-positive
+ * size, heads that do not divide, an odd head_dim, a model type other than llama, and the
+ * settings the port does not implement (non-null rope_scaling, attention_bias or mlp_bias
+ * true, hidden_act other than silu). Errors: NOT_FOUND, IO, CORRUPT_DATA (not JSON, wrong
+ * types, inconsistent values), UNSUPPORTED. */
+xhal_status xllama_config_load(const char *dir, xllama_config *cfg);
+
+typedef struct xllama_options {
+    uint32_t struct_size;     /* sizeof(xllama_options) */
+    xhal_dtype compute_dtype; /* XHAL_DTYPE_INVALID: the weights' dtype; or F32, F16, BF16 */
+    int64_t max_seq;          /* KV cache length in tokens; 0: max_position_embeddings, at most 4096 */
+    int64_t max_batch;        /* tokens per forward chunk; 0: min(max_seq, 512) */
+} xllama_options;
+
+void xllama_options_init(xllama_options *opts);
+
+typedef struct xllama_model xllama_model;
+
+/* Load DIR (config.json + safetensors) onto dev: checks the config, checks every tensor's
+ * presence, dtype and shape against it (a mismatch names the tensor, its shape and the shape
+ * the config implies) before uploading anything, then uploads the weights converted to the
+ * compute dtype and allocates the KV cache and work buffers. opts may be NULL. */
+xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts,
+                        xllama_model **out);
+/* Free the model and everything it allocated on the device. NULL is a no-op. */
+void xllama_destroy(xllama_model *m);
+
+const xllama_config *xllama_get_config(const xllama_model *m);
+xhal_dtype xllama_weight_dtype(const xllama_model *m);  /* of the embedding in the file */
+xhal_dtype xllama_compute_dtype(const xllama_model *m);
+int64_t xllama_max_seq(const xllama_model *m);
+/* Tokens in the KV cache. */
+int64_t xllama_position(const xllama_model *m);
+/* Forget the cache: the next forward starts at position 0. */
+void xllama_reset(xllama_model *m);
+
+/* Run n >= 1 tokens at the current position and append them to the cache. logits (host,
+ * f32) may be NULL; otherwise it receives [n, vocab] (all_positions != 0) or [vocab] (the
+ * last position only). Tokens must lie in [0, vocab); the cache must have room
+ * (OUT_OF_RANGE otherwise, with the cache unchanged). */
+xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, int all_positions,
+                           float *logits);
+
+typedef struct xllama_timing {
+    double prefill_s;   /* wall time of the prompt's forward (synchronized) */
+    double decode_s;    /* wall time of the decode steps */
+    int64_t n_prefill;  /* tokens */
+    int64_t n_decode;   /* single-token forward steps (n_generate - 1) */
+} xllama_timing;
+
+/* Greedy decoding from an empty cache: resets, runs the prompt, then picks the argmax (the
+ * first index of the maximum) n_generate times, feeding each pick back except the last.
+ * out_tokens receives n_generate ids. prompt_logits (may be NULL) receives [n_prompt, vocab],
+ * gen_logits (may be NULL) the [n_generate, vocab] logits each pick was made from (row 0 is
+ * the last prompt row). timing may be NULL. */
+xhal_status xllama_generate(xllama_model *m, const int32_t *prompt, int64_t n_prompt,
+                            int64_t n_generate, int32_t *out_tokens, float *prompt_logits,
+                            float *gen_logits, xllama_timing *timing);
+
+/* The calling thread's message for the last failing xllama call ("" if none). */
+const char *xllama_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
