@@ -612,9 +612,61 @@ static void cat_transformer(builder *b)
     }
 }
 
+/* out is input 0 itself: what xhal.h allows for elementwise ops and rope */
+static void cat_inplace(builder *b)
+{
+    const xhal_op un[] = {XHAL_OP_NEG, XHAL_OP_EXP, XHAL_OP_RELU, XHAL_OP_GELU, XHAL_OP_SCALE};
+    for (int d = 0; d < 3; d++) {
+        xhal_dtype dt = FD[d];
+        for (size_t u = 0; u < sizeof(un) / sizeof(un[0]); u++) {
+            xc_case c = mk(un[u], dt, "inplace_step_3x127");
+            c.n_in = 1;
+            c.in[0] = step(range(ts(dt, 2, 3, 127), -4, 4));
+            c.out = c.in[0];
+            c.at.alpha = 1.5;
+            c.at.beta = 0.5;
+            c.inplace = 1;
+            add(b, &c);
+        }
+        xc_case c = mk(XHAL_OP_ADD, dt, "inplace_a_bcast_row_17x33");
+        c.n_in = 2;
+        c.in[0] = ts(dt, 2, 17, 33);
+        c.in[1] = ts(dt, 1, 33);
+        c.out = c.in[0];
+        c.inplace = 1;
+        add(b, &c);
+        c = mk(XHAL_OP_MUL, dt, "inplace_a_perm_17x33");
+        c.n_in = 2;
+        c.in[0] = perm_rev(ts(dt, 2, 17, 33));
+        c.in[1] = ts(dt, 2, 17, 33);
+        c.out = c.in[0];
+        c.inplace = 1;
+        add(b, &c);
+        c = mk(XHAL_OP_ROPE, dt, "inplace_half_2x5x4x16_pos7");
+        c.n_in = 1;
+        c.in[0] = ts(dt, 4, 2, 5, 4, 16);
+        c.out = c.in[0];
+        c.at.seq_axis = 1;
+        c.at.theta = 10000;
+        c.at.pos_offset = 7;
+        c.inplace = 1;
+        add(b, &c);
+    }
+    /* integer narrowing saturates */
+    const xhal_dtype nar[] = {XHAL_DTYPE_I32, XHAL_DTYPE_I8, XHAL_DTYPE_U8};
+    for (int i = 0; i < 3; i++) {
+        xc_case c = mk(XHAL_OP_COPY, nar[i], "from_i64_saturate_n33");
+        c.n_in = 1;
+        c.in[0] = range(ts(XHAL_DTYPE_I64, 1, 33), -1e10, 1e10);
+        c.out = ts(nar[i], 1, 33);
+        add(b, &c);
+    }
+}
+
 int xc_catalogue_build(xc_case_list *list)
 {
     builder b = {list, 0};
+    cat_inplace(&b);
     cat_copy_fill(&b);
     cat_unary(&b);
     cat_binary(&b);

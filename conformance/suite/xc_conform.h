@@ -101,6 +101,7 @@ typedef struct xc_case {
     int expect_status;      /* XHAL_OK, or the error the op must return (out untouched) */
     int out_init;           /* XC_INIT_*: what out holds before the op */
     int nan_sign;           /* 1: the sign of NaN results is checked */
+    int inplace;            /* 1: out is input 0 itself (same tensor, same shape and dtype) */
     /* Vectors: given data (owned by the case list); NULL for generated cases. */
     xc_tensor *given_in;    /* n_in tensors (n_alloc_in allocated) */
     int n_alloc_in;
