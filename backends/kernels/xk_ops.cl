@@ -390,6 +390,68 @@ XK_KERNEL void xk_matmul(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL co
     }
 }
 
+/* The same product, register-blocked for larger matrices: a group of XK_MM_TS x XK_MM_TS
+ * items computes a (4*XK_MM_TS)^2 block of out, each item 4 x 4 outputs (rows
+ * ty + 16i, columns tx + 16j), over K in steps of XK_MM_TS. Same arguments as xk_matmul;
+ * launch (ceil(N/64)*16, ceil(M/64)*16, batch) with groups of 16 x 16. */
+#define XK_MB (4 * XK_MM_TS)
+XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a,
+                            xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N,
+                            xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m,
+                            xk_i64 o_n, xk_real alpha, xk_real beta, xk_nd nd)
+{
+    XK_LOCAL xk_real ta[XK_MM_TS][XK_MB + 1];
+    XK_LOCAL xk_real tb[XK_MM_TS][XK_MB + 1];
+    xk_i64 tx = XK_LOCAL_ID(0), ty = XK_LOCAL_ID(1);
+    xk_i64 lid = ty * XK_MM_TS + tx;
+    xk_i64 row0 = XK_GROUP_ID(1) * XK_MB, col0 = XK_GROUP_ID(0) * XK_MB;
+    xk_i64 o[3];
+    xk_i64 k0, kk, e;
+    xk_real acc[4][4];
+    int i, j;
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 4; j++) acc[i][j] = (xk_real)0;
+    xk_nd_offsets(&nd, XK_GROUP_ID(2), 3, o);
+    o[0] += ooff;
+    o[1] += aoff;
+    o[2] += boff;
+    for (k0 = 0; k0 < K; k0 += XK_MM_TS) {
+        for (e = 0; e < 4; e++) {
+            xk_i64 idx = lid + e * XK_MM_TS * XK_MM_TS;
+            xk_i64 r = idx / XK_MM_TS, k = idx % XK_MM_TS; /* a: 64 rows x 16 k */
+            xk_i64 kb = idx / XK_MB, c = idx % XK_MB;        /* b: 16 k x 64 columns */
+            ta[k][r] = (row0 + r < M && k0 + k < K)
+                           ? xk_ld(a, o[1] + (row0 + r) * a_m + (k0 + k) * a_k, dt)
+                           : (xk_real)0;
+            tb[kb][c] = (k0 + kb < K && col0 + c < N)
+                            ? xk_ld(b, o[2] + (k0 + kb) * b_k + (col0 + c) * b_n, dt)
+                            : (xk_real)0;
+        }
+        XK_BARRIER();
+        for (kk = 0; kk < XK_MM_TS; kk++) {
+            xk_real av[4], bv[4];
+            for (i = 0; i < 4; i++) av[i] = ta[kk][ty + XK_MM_TS * i];
+            for (j = 0; j < 4; j++) bv[j] = tb[kk][tx + XK_MM_TS * j];
+            for (i = 0; i < 4; i++)
+                for (j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+        }
+        XK_BARRIER();
+    }
+    for (i = 0; i < 4; i++) {
+        xk_i64 rw = row0 + ty + XK_MM_TS * i;
+        if (rw >= M) continue;
+        for (j = 0; j < 4; j++) {
+            xk_i64 col = col0 + tx + XK_MM_TS * j;
+            if (col < N) {
+                xk_i64 oi = o[0] + rw * o_m + col * o_n;
+                xk_real r = alpha * acc[i][j];
+                if (beta != (xk_real)0) r += beta * xk_ld(out, oi, dt);
+                xk_st(out, oi, dt, r);
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ gather */
 
 /* out[i.., d..] = table[idx[i..], d..]. nd: out's shape; slot 0 out, 1 idx (0 over the

@@ -13,7 +13,8 @@
 /* Kernels of the op program (xk_ops.cl); order matches ocl_kernel_names. */
 enum {
     OK_COPY, OK_FILL, OK_UNARY, OK_SCALE, OK_BINARY, OK_BINARY_INT, OK_REDUCE, OK_SOFTMAX,
-    OK_RMS_NORM, OK_LAYER_NORM, OK_MATMUL, OK_GATHER, OK_ROPE, OK_ATTENTION, OK_COUNT_
+    OK_RMS_NORM, OK_LAYER_NORM, OK_MATMUL, OK_MATMUL_RB, OK_GATHER, OK_ROPE, OK_ATTENTION,
+    OK_COUNT_
 };
 extern const char *const ocl_kernel_names[OK_COUNT_];
 

@@ -482,6 +482,13 @@ static xhal_status run_matmul(ocl_device *d, ocl_stream *s, const xhal_op_desc *
                 KA(o_m), KA(o_n), ka_real(variant, &ra, desc->attrs.matmul.alpha),
                 ka_real(variant, &rb, desc->attrs.matmul.beta), KA(nd)};
     size_t ls[3] = {OCL_MM_TS, OCL_MM_TS, 1};
+    if (M >= 4 * OCL_MM_TS && N >= 4 * OCL_MM_TS) {
+        /* register-blocked: each group covers a 64 x 64 block of out */
+        size_t blk = 4 * OCL_MM_TS;
+        size_t gs[3] = {((size_t)N + blk - 1) / blk * OCL_MM_TS,
+                        ((size_t)M + blk - 1) / blk * OCL_MM_TS, (size_t)batch};
+        return launch(d, s, variant, OK_MATMUL_RB, 3, gs, ls, 19, a);
+    }
     size_t gs[3] = {((size_t)N + OCL_MM_TS - 1) / OCL_MM_TS * OCL_MM_TS,
                     ((size_t)M + OCL_MM_TS - 1) / OCL_MM_TS * OCL_MM_TS, (size_t)batch};
     return launch(d, s, variant, OK_MATMUL, 3, gs, ls, 19, a);
@@ -627,7 +634,9 @@ xhal_status ocl_op_run(void *state, void *stream, const xhal_op_desc *desc_in)
     ocl_stream *s = stream;
     ocl_device *d = &st->devs[s->device];
     xhal_op_desc tmp;
-    const xhal_op_desc *desc = promote_scalars(desc_in, &tmp);
+    /* gather reads its index dims from indices' ndim, which may be 0 */
+    const xhal_op_desc *desc =
+        desc_in->op == XHAL_OP_GATHER ? desc_in : promote_scalars(desc_in, &tmp);
     switch (desc->op) {
     case XHAL_OP_COPY: return run_copy(d, s, desc);
     case XHAL_OP_FILL: return run_fill(d, s, desc);

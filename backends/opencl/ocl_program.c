@@ -18,7 +18,7 @@
 
 const char *const ocl_kernel_names[OK_COUNT_] = {
     "xk_copy", "xk_fill", "xk_unary", "xk_scale", "xk_binary", "xk_binary_int",
-    "xk_reduce", "xk_softmax", "xk_rms_norm", "xk_layer_norm", "xk_matmul", "xk_gather",
+    "xk_reduce", "xk_softmax", "xk_rms_norm", "xk_layer_norm", "xk_matmul", "xk_matmul_rb", "xk_gather",
     "xk_rope", "xk_attention",
 };
 

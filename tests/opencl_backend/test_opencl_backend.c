@@ -795,6 +795,9 @@ static void test_matmul(void)
         one_matmul(dt, 3, 17, 33, 40, 1, 0, 1, 0.5, 0);
         one_matmul(dt, 2, 33, 17, 19, 0, 1, 0, 1, 0.75);
         one_matmul(dt, 1, 127, 65, 100, 1, 1, 0, -2, 1);
+        /* register-blocked path (M, N >= 64) with partial blocks, transposes, broadcast */
+        one_matmul(dt, 2, 70, 130, 33, 1, 0, 1, 1, 0.5);
+        one_matmul(dt, 1, 64, 64, 17, 0, 1, 0, 1, 0);
     }
 }
 
@@ -833,6 +836,17 @@ static void test_gather(void)
             upload(&ix);
             CHECK_ST(run(&d), XHAL_ERROR_OUT_OF_RANGE);
             free(orig);
+            /* a scalar index (ndim 0): out is one row [3, 2] */
+            T sx = mk(idt, 0, NULL, NULL, 1), so = mk(dts[di], 2, tshape + 1, NULL, 0);
+            sx.val[0] = 8;
+            upload(&sx);
+            upload(&so);
+            const T *sin_[2] = {&t, &sx};
+            d = desc_of(XHAL_OP_GATHER, 2, sin_, &so);
+            CHECK_OK(run(&d));
+            compare("gather scalar index", &so, t.val + 8 * 6, 0, 0);
+            drop(&sx);
+            drop(&so);
             drop(&t);
             drop(&ix);
             drop(&o);
@@ -1099,6 +1113,40 @@ static void test_events_and_errors(void)
     B->buffer_free(S, b2);
 }
 
+/* XHAL_TEST_ONLY=bench: matmul throughput, timed with the backend's events */
+static void test_bench(void)
+{
+    static const int64_t sizes[] = {256, 512, 1024};
+    for (int si = 0; si < 3; si++) {
+        int64_t n = sizes[si], sh[2] = {n, n};
+        T a = mk(XHAL_DTYPE_F32, 2, sh, NULL, 0), b = mk(XHAL_DTYPE_F32, 2, sh, NULL, 0),
+          o = mk(XHAL_DTYPE_F32, 2, sh, NULL, 0);
+        fill_rand(&a, -1, 1);
+        fill_rand(&b, -1, 1);
+        const T *in[2] = {&a, &b};
+        xhal_op_desc d = desc_of(XHAL_OP_MATMUL, 2, in, &o);
+        d.attrs.matmul.alpha = 1;
+        CHECK_OK(run(&d)); /* warm-up */
+        void *e0, *e1;
+        B->event_create(S, 0, &e0);
+        B->event_create(S, 0, &e1);
+        B->event_record(S, e0, Q);
+        int reps = n <= 256 ? 10 : 3;
+        for (int r = 0; r < reps; r++) CHECK_OK(B->op_run(S, Q, &d));
+        B->event_record(S, e1, Q);
+        B->event_sync(S, e1);
+        double ms = 0;
+        CHECK_OK(B->event_elapsed_ms(S, e0, e1, &ms));
+        printf("bench matmul f32 %lldx%lldx%lld: %.2f ms, %.2f GFLOP/s\n", (long long)n,
+               (long long)n, (long long)n, ms / reps, 2.0 * n * n * n * reps / (ms * 1e6));
+        B->event_destroy(S, e0);
+        B->event_destroy(S, e1);
+        drop(&a);
+        drop(&b);
+        drop(&o);
+    }
+}
+
 /* ------------------------------------------------------------------ cache */
 
 static int load_plugin(void)
@@ -1234,6 +1282,7 @@ int main(int argc, char **argv)
     T_(attention);
     T_(custom_kernel);
     T_(events_and_errors);
+    if (only && strstr(only, "bench")) test_bench();
     B->stream_destroy(S, Q);
     B->shutdown(S);
     if (!only || strstr(only, "cache")) test_cache(argv[0]);
