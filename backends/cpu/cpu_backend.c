@@ -107,6 +107,12 @@ static xhal_status cpu_init(void **state)
         if (v >= 1 && v <= 256) n = (int)v;
     }
     st->nthreads = n;
+    st->attn_cache_max = (int64_t)1 << 23;
+    env = getenv("XHAL_CPU_ATTN_CACHE");
+    if (env && *env) {
+        long long v = strtoll(env, NULL, 10);
+        if (v >= 0) st->attn_cache_max = v;
+    }
     st->pool = cpu_pool_create(n);
     if (!st->pool) {
         cpu_host.host_free(st);

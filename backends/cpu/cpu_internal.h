@@ -54,6 +54,9 @@ void cpu_parallel_for(cpu_pool *pool, int64_t n, int64_t grain, cpu_range_fn fn,
 typedef struct cpu_state {
     cpu_pool *pool;
     int nthreads;
+    /* attention caches a kv head's K and V in double when they take at most this many
+     * doubles per worker (XHAL_CPU_ATTN_CACHE; 0 forces the streaming path) */
+    int64_t attn_cache_max;
 } cpu_state;
 
 /* ---- names for messages ---- */

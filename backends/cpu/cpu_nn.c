@@ -350,6 +350,102 @@ static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
     }
 }
 
+/* Blocked form: a task is one (batch, kv head) and a block of query positions; it
+ * converts that kv head's K and V rows to double once and serves every query head of
+ * the group from them, with 4-way unrolled dot products. */
+typedef struct attn_blk_ctx {
+    const attn_ctx *c;
+    int64_t tq;      /* query positions per block */
+    int64_t nblk;    /* blocks per (b, kv head) */
+    scratch s;       /* per worker: Sk*D + Sk*Dv + D + Sk + Dv */
+} attn_blk_ctx;
+
+static double dot4(const double *a, const double *b, int64_t n)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+        s0 += a[t] * b[t];
+        s1 += a[t + 1] * b[t + 1];
+        s2 += a[t + 2] * b[t + 2];
+        s3 += a[t + 3] * b[t + 3];
+    }
+    for (; t < n; t++) s0 += a[t] * b[t];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const attn_blk_ctx *bc = vctx;
+    const attn_ctx *c = bc->c;
+    const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v, *m = c->mask, *o = c->o;
+    int64_t hkv = k->shape[1], sq = q->shape[2], dh = q->shape[3];
+    int64_t sk = k->shape[2], dv = v->shape[3];
+    int64_t qes = (int64_t)cpu_dtype_size(q->dtype), kes = (int64_t)cpu_dtype_size(k->dtype);
+    int64_t ves = (int64_t)cpu_dtype_size(v->dtype), oes = (int64_t)cpu_dtype_size(o->dtype);
+    int64_t mes = m ? (int64_t)cpu_dtype_size(m->dtype) : 0;
+    double *kc = scratch_for(&bc->s, worker);
+    double *vc = kc + sk * dh;
+    double *qv = vc + sk * dv;
+    double *sc = qv + dh;
+    double *acc = sc + sk;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t blk = task % bc->nblk, hk = (task / bc->nblk) % hkv, b = task / (bc->nblk * hkv);
+        int64_t i0 = blk * bc->tq, i1 = i0 + bc->tq < sq ? i0 + bc->tq : sq;
+        /* keys any row of the block can see */
+        int64_t kmax = sk;
+        if (c->causal) {
+            kmax = (i1 - 1) + (sk - sq) + 1;
+            if (kmax > sk) kmax = sk;
+            if (kmax < 0) kmax = 0;
+        }
+        for (int64_t j = 0; j < kmax; j++) {
+            cpu_load_vec(k->dtype, cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
+                         k->strides[3] * kes, dh, kc + j * dh);
+            cpu_load_vec(v->dtype, cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves,
+                         v->strides[3] * ves, dv, vc + j * dv);
+        }
+        for (int64_t g = 0; g < c->group; g++) {
+            int64_t h = hk * c->group + g;
+            for (int64_t i = i0; i < i1; i++) {
+                int64_t vis = kmax;
+                if (c->causal) {
+                    vis = i + (sk - sq) + 1;
+                    if (vis > sk) vis = sk;
+                    if (vis < 0) vis = 0;
+                }
+                const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
+                cpu_load_vec(q->dtype, qrow, q->strides[3] * qes, dh, qv);
+                double mx = -INFINITY;
+                for (int64_t j = 0; j < vis; j++) {
+                    double s = dot4(qv, kc + j * dh, dh) * c->scale;
+                    if (m)
+                        s += cpu_load_f64(m->dtype, cpu_tensor_base(m) +
+                            (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes);
+                    sc[j] = s;
+                    if (s > mx || isnan(s)) mx = s;
+                }
+                for (int64_t t = 0; t < dv; t++) acc[t] = 0.0;
+                if (vis > 0 && mx != -INFINITY) {
+                    double sum = 0.0;
+                    for (int64_t j = 0; j < vis; j++) {
+                        sc[j] = exp(sc[j] - mx);
+                        sum += sc[j];
+                    }
+                    for (int64_t j = 0; j < vis; j++) {
+                        double p = sc[j] / sum;
+                        const double *vr = vc + j * dv;
+                        for (int64_t t = 0; t < dv; t++) acc[t] += p * vr[t];
+                    }
+                }
+                /* else: no visible key (a fully -inf mask): the row is 0 */
+                unsigned char *orow = cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
+                cpu_store_vec(o->dtype, orow, o->strides[3] * oes, dv, acc);
+            }
+        }
+    }
+}
+
 xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
 {
     attn_ctx c;
@@ -361,10 +457,30 @@ xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
     c.o = &d->outputs[0];
     c.scale = d->attrs.attention.scale;
     c.causal = d->attrs.attention.causal;
-    int64_t hkv = c.k->shape[1];
+    int64_t bsz = c.q->shape[0], hkv = c.k->shape[1], sq = c.q->shape[2];
     c.group = hkv > 0 ? c.q->shape[1] / hkv : 1;
     if (c.group < 1) c.group = 1;
     int64_t dh = c.q->shape[3], dv = c.v->shape[3], sk = c.k->shape[2];
+    int64_t cache = sk * (dh + dv);
+    if (cache <= st->attn_cache_max) {
+        attn_blk_ctx bc;
+        bc.c = &c;
+        /* enough blocks for every worker, at most 64 positions each */
+        int64_t workers = cpu_pool_workers(st->pool);
+        int64_t groups = bsz * hkv > 0 ? bsz * hkv : 1;
+        int64_t want = (4 * workers + groups - 1) / groups;
+        bc.tq = (sq + want - 1) / want;
+        if (bc.tq > 64) bc.tq = 64;
+        if (bc.tq < 1) bc.tq = 1;
+        bc.nblk = (sq + bc.tq - 1) / bc.tq;
+        xhal_status s = scratch_alloc(st, &bc.s, cache + dh + sk + dv, "attention");
+        if (s == XHAL_OK) {
+            cpu_parallel_for(st->pool, bsz * hkv * bc.nblk, 1, attn_blocks, &bc);
+            cpu_free(bc.s.mem);
+            return XHAL_OK;
+        }
+        /* no room for the caches: stream rows below with less scratch */
+    }
     xhal_status s = scratch_alloc(st, &c.s, dh + (dh > dv ? dh : dv) + sk + dv, "attention");
     if (s != XHAL_OK) return s;
     int64_t rows = c.q->shape[0] * c.q->shape[1] * c.q->shape[2];

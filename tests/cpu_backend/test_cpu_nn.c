@@ -398,6 +398,22 @@ static void test_attention(void)
             }
     }
     one_attention(XHAL_DTYPE_F32, 1, 8, 2, 127, 127, 64, 64, 1, 0, 0.125); /* through the pool */
+
+    /* a second instance that never caches K/V: the streaming path */
+    void *blocked = S_, *streaming = NULL;
+    setenv("XHAL_CPU_ATTN_CACHE", "0", 1);
+    CHECK_ST(T_->init(&streaming), XHAL_OK, NULL);
+    unsetenv("XHAL_CPU_ATTN_CACHE");
+    if (!streaming) return;
+    S_ = streaming; /* buffers and streams of the CPU backend work with either instance */
+    for (int di = 0; di < 4; di++)
+        for (int causal = 0; causal < 2; causal++) {
+            one_attention(FLOATS[di], 2, 4, 2, 3, 5, 8, 6, causal, 1, 0.35);
+            one_attention(FLOATS[di], 1, 3, 1, 1, 17, 16, 16, causal, 0, 0.25);
+        }
+    one_attention(XHAL_DTYPE_F32, 1, 8, 2, 127, 127, 64, 64, 1, 1, 0.125);
+    S_ = blocked;
+    T_->shutdown(streaming);
 }
 
 int main(void)
