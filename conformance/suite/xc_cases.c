@@ -325,7 +325,7 @@ static void cat_reduce(builder *b)
             xhal_op op = ops[o];
             xhal_dtype dt = FD[d];
             xhal_dtype odt = op == XHAL_OP_ARGMAX ? (o == 3 ? XHAL_DTYPE_I32 : XHAL_DTYPE_I64) : dt;
-            struct { const char *name; xc_tspec x; int axis, keep; int64_t oshape[4]; int ond; } v[12];
+            struct { const char *name; xc_tspec x; int axis, keep; int64_t oshape[4]; int ond; } v[14];
             int n = 0;
 #define VR(nm, X, AX, KP, OND, O0, O1, O2) do { v[n].name = nm; v[n].x = X; v[n].axis = AX; v[n].keep = KP; \
     v[n].ond = OND; v[n].oshape[0] = O0; v[n].oshape[1] = O1; v[n].oshape[2] = O2; n++; } while (0)
@@ -338,6 +338,7 @@ static void cat_reduce(builder *b)
             VR("step_5x17_axis1", step(ts(dt, 2, 5, 17)), 1, 0, 1, 5, 0, 0);
             VR("5x1_axis1", ts(dt, 2, 5, 1), 1, 0, 1, 5, 0, 0);
             VR("2x4096_axis1", ts(dt, 2, 2, 4096), 1, 0, 1, 2, 0, 0);
+            VR("1000x33_axis0", ts(dt, 2, 1000, 33), 0, 0, 1, 33, 0, 0);
             VR("special_4x17_axis1", gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL), 1, 0, 1, 4, 0, 0);
             if (op == XHAL_OP_SUM || op == XHAL_OP_MEAN) VR("4x0_axis1", ts(dt, 2, 4, 0), 1, 0, 1, 4, 0, 0);
             VR("empty_0x5_axis1", ts(dt, 2, 0, 5), 1, 1, 2, 0, 1, 0);
@@ -364,12 +365,13 @@ static void cat_norm(builder *b)
     for (int d = 0; d < NFD; d++) {
         xhal_dtype dt = FD[d];
         /* softmax */
-        struct { const char *name; xc_tspec x; double scale; int causal; } s[10];
+        struct { const char *name; xc_tspec x; double scale; int causal; } s[12];
         int n = 0;
         s[n].name = "1x1"; s[n].x = ts(dt, 2, 1, 1); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "3x17"; s[n].x = ts(dt, 2, 3, 17); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "17x127_scale0_125"; s[n].x = ts(dt, 2, 17, 127); s[n].scale = 0.125; s[n].causal = 0; n++;
         s[n].name = "4x1000"; s[n].x = ts(dt, 2, 4, 1000); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "2x4096"; s[n].x = ts(dt, 2, 2, 4096); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "causal_2x3x17x17"; s[n].x = ts(dt, 4, 2, 3, 17, 17); s[n].scale = 0; s[n].causal = 1; n++;
         s[n].name = "causal_kv_3x5x9"; s[n].x = ts(dt, 3, 3, 5, 9); s[n].scale = 0.5; s[n].causal = 1; n++;
         s[n].name = "perm_in_33x17"; s[n].x = perm_rev(ts(dt, 2, 33, 17)); s[n].scale = 0; s[n].causal = 0; n++;
@@ -439,6 +441,8 @@ static void cat_matmul(builder *b)
             {"batch_2x3_5x17x7_bcast_b", 5, 17, 7, 0, 0, 1, 0, 1},
             {"batch_4_9x33x3_beta", 9, 33, 3, 0, 1, 2, -1, 2},
             {"k0_3x0x5_beta", 3, 0, 5, 0, 0, 1, 0.5, 0},
+            {"200x300x150_blas_size", 200, 300, 150, 0, 0, 1, 0, 0},
+            {"150x256x200_ta_perm_out", 150, 256, 200, 1, 0, 1, 0, 0},
             {"m0_0x17x5", 0, 17, 5, 0, 0, 1, 0, 0},
         };
         for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -461,6 +465,7 @@ static void cat_matmul(builder *b)
             }
             if (i == 1) c.in[0] = step(c.in[0]);
             if (i == 3) c.out = step(c.out);
+            if (i == 11) c.out = perm_rev(c.out);
             c.at.trans_a = v[i].ta;
             c.at.trans_b = v[i].tb;
             c.at.alpha = v[i].alpha;
