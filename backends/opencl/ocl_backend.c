@@ -274,10 +274,11 @@ static void ocl_shutdown(void *state)
     for (int i = 0; i < s->ndev; i++) {
         ocl_device *d = &s->devs[i];
         for (int v = 0; v < 2; v++) {
-            if (!d->ops[v]) continue;
+            if (!d->ops[v]) continue; /* (errors freed below) */
             for (int k = 0; k < OK_COUNT_; k++) clReleaseKernel(d->kernels[v][k]);
             clReleaseProgram(d->ops[v]);
         }
+        for (int v = 0; v < 2; v++) ocl_free(d->ops_error[v]);
         clReleaseContext(d->ctx);
         pthread_mutex_destroy(&d->lock);
     }

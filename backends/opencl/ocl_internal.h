@@ -40,6 +40,7 @@ typedef struct ocl_device {
     cl_program ops[2];
     cl_kernel kernels[2][OK_COUNT_];
     size_t kernel_wg[2][OK_COUNT_]; /* CL_KERNEL_WORK_GROUP_SIZE */
+    char *ops_error[2]; /* why the op program failed to build (not retried), or NULL */
     uint64_t allocated;
 } ocl_device;
 
@@ -85,6 +86,10 @@ extern const char xk_src_xk_ops_cl[];
 const char *ocl_err_name(cl_int err);
 /* set_error for a failed CL call: OUT_OF_MEMORY for allocation failures, else BACKEND */
 xhal_status ocl_fail(cl_int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* set_error that also keeps the text for ocl_last_message (this thread) */
+xhal_status ocl_set_error(xhal_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *ocl_last_message(void);
+void ocl_remember_error(char **slot);
 void ocl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 double ocl_now_ms(void);
 void *ocl_alloc(size_t n);

@@ -213,6 +213,17 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
     int op = desc->op;
     int dt = desc->n_outputs > 0 ? desc->outputs[0].dtype : 0;
     int idt = desc->n_inputs > 0 ? desc->inputs[0].dtype : dt;
+    /* launch shapes the kernels need (xk_ops.cl) */
+    size_t need = op == XHAL_OP_MATMUL ? (size_t)OCL_MM_TS * OCL_MM_TS
+                  : (op >= XHAL_OP_SUM && op <= XHAL_OP_LAYER_NORM) || op == XHAL_OP_ATTENTION
+                      ? (size_t)OCL_WG
+                      : 1;
+    if (need > d->max_wg && op < XHAL_OP_MAX_ID_) {
+        char why[96];
+        snprintf(why, sizeof why, "needs work groups of %zu items, the device allows %zu", need,
+                 d->max_wg);
+        return unsupported(d, desc, dt, why);
+    }
     switch (op) {
     case XHAL_OP_COPY:
         if (idt != dt && (idt == XHAL_DTYPE_F64 || dt == XHAL_DTYPE_F64) && !d->has_fp64)

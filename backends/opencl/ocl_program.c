@@ -132,10 +132,9 @@ static xhal_status build(ocl_device *dev, cl_program prog, const char *options, 
             log[0] = 0;
         log[n] = 0;
     }
-    xhal_status st = ocl_host->set_error(XHAL_ERROR_BACKEND,
-                                         "opencl: building %s for %s failed: %s (%d)\n%s", label,
-                                         dev->info.name, ocl_err_name(err), (int)err,
-                                         log ? log : "(no build log)");
+    xhal_status st = ocl_set_error(XHAL_ERROR_BACKEND, "opencl: building %s for %s failed: %s (%d)\n%s",
+                                   label, dev->info.name, ocl_err_name(err), (int)err,
+                                   log ? log : "(no build log)");
     ocl_free(log);
     return st;
 }
@@ -213,6 +212,17 @@ xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *o
     return XHAL_OK;
 }
 
+/* Keep a copy of the calling thread's last error message (best effort). */
+void ocl_remember_error(char **slot)
+{
+    const char *msg = ocl_last_message();
+    size_t n = strlen(msg);
+    char *c = ocl_alloc(n + 1);
+    if (!c) return;
+    memcpy(c, msg, n + 1);
+    *slot = c;
+}
+
 void ocl_base_options(const ocl_device *dev, char *buf, size_t size)
 {
     snprintf(buf, size, "-cl-std=CL1.2%s", dev->has_fp64 ? " -DXK_HAS_FP64" : "");
@@ -222,6 +232,8 @@ xhal_status ocl_ops_program(ocl_device *dev, int variant)
 {
     char opts[256], label[64];
     if (dev->ops[variant]) return XHAL_OK;
+    if (dev->ops_error[variant]) /* a failed build is not retried on every op */
+        return ocl_host->set_error(XHAL_ERROR_BACKEND, "%s", dev->ops_error[variant]);
     size_t n1 = strlen(xk_src_prelude_opencl_h), n2 = strlen(xk_src_xk_common_h),
            n3 = strlen(xk_src_xk_ops_cl);
     char *src = ocl_alloc(n1 + n2 + n3 + 1);
@@ -235,7 +247,10 @@ xhal_status ocl_ops_program(ocl_device *dev, int variant)
     cl_program prog;
     xhal_status st = ocl_build_program(dev, src, opts, label, &prog);
     ocl_free(src);
-    if (st != XHAL_OK) return st;
+    if (st != XHAL_OK) {
+        if (st == XHAL_ERROR_BACKEND) ocl_remember_error(&dev->ops_error[variant]);
+        return st;
+    }
     for (int k = 0; k < OK_COUNT_; k++) {
         cl_int err;
         dev->kernels[variant][k] = clCreateKernel(prog, ocl_kernel_names[k], &err);

@@ -34,6 +34,19 @@ const char *ocl_err_name(cl_int err)
     }
 }
 
+static _Thread_local char ocl_msg[16384];
+
+xhal_status ocl_set_error(xhal_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ocl_msg, sizeof ocl_msg, fmt, ap);
+    va_end(ap);
+    return ocl_host->set_error(st, "%s", ocl_msg);
+}
+
+const char *ocl_last_message(void) { return ocl_msg; }
+
 xhal_status ocl_fail(cl_int err, const char *fmt, ...)
 {
     char msg[768];
@@ -44,7 +57,7 @@ xhal_status ocl_fail(cl_int err, const char *fmt, ...)
     xhal_status st = (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_HOST_MEMORY)
                          ? XHAL_ERROR_OUT_OF_MEMORY
                          : XHAL_ERROR_BACKEND;
-    return ocl_host->set_error(st, "opencl: %s: %s (%d)", msg, ocl_err_name(err), (int)err);
+    return ocl_set_error(st, "opencl: %s: %s (%d)", msg, ocl_err_name(err), (int)err);
 }
 
 void ocl_log(int level, const char *fmt, ...)

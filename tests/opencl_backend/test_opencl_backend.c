@@ -1044,6 +1044,30 @@ static void test_custom_kernel(void)
     for (int i = 0; i < 100; i++) want[i] = rstore(XHAL_DTYPE_F16, x.val[i]);
     compare("custom to_f16", &h, want, 0, 0);
     CHECK_ST(B->kernel_launch(S, Q, prog, "nope", 1, &gs, NULL, 0, args), XHAL_ERROR_NOT_FOUND);
+    /* a tensor starting 1024 bytes into its buffer (a multiple of every device's base
+     * alignment): passed as a sub-buffer; 4 bytes in: refused with a reason */
+    {
+        int64_t big = 300;
+        T yb = mk(XHAL_DTYPE_F32, 1, &big, NULL, 0);
+        fill_rand(&yb, -1, 1);
+        double wantb[300];
+        for (int i = 0; i < 300; i++)
+            wantb[i] = i >= 256 && i < 256 + 40 ? 2.0f * (float)x.val[i - 256] + yb.val[i] : yb.val[i];
+        args[0].kind = XHAL_ARG_TENSOR;
+        args[0].buffer = yb.buf;
+        args[0].offset = 1024;
+        args[2].kind = XHAL_ARG_F32;
+        args[2].value.f32 = 2.0f;
+        args[3].value.i64 = 40;
+        CHECK_OK(B->kernel_launch(S, Q, prog, "axpy", 1, &gs, NULL, 4, args));
+        compare("custom axpy at a byte offset", &yb, wantb, 1e-6, 1);
+        args[0].offset = 4;
+        CHECK_ST(B->kernel_launch(S, Q, prog, "axpy", 1, &gs, NULL, 4, args), XHAL_ERROR_UNSUPPORTED);
+        CHECK(strstr(g_err, "offset") != NULL);
+        args[0].offset = 0;
+        drop(&yb);
+    }
+    args[2].kind = XHAL_ARG_F32;
     B->program_destroy(S, prog);
     drop(&x);
     drop(&y);
@@ -1181,6 +1205,44 @@ static int load_plugin(void)
     return 0;
 }
 
+/* Child: only init, print the status and the reason. */
+static int init_child(void)
+{
+    void *h = dlopen(XHAL_OCL_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return 1;
+    xhal_backend_entry_fn entry = (xhal_backend_entry_fn)dlsym(h, XHAL_BACKEND_ENTRY_SYMBOL);
+    B = entry(XHAL_BACKEND_ABI_VERSION, &g_host);
+    g_err[0] = 0;
+    xhal_status st = B->init(&S);
+    printf("init=%d devices=%d reason=%s\n", (int)st, st == XHAL_OK ? B->device_count(S) : -1,
+           g_err);
+    if (st == XHAL_OK) B->shutdown(S);
+    return 0;
+}
+
+/* No ICD driver at all: init says UNAVAILABLE with a reason (ocl-icd reads
+ * OCL_ICD_VENDORS; an empty folder means no platform). */
+static void test_no_platform(const char *self)
+{
+    char dir[] = "/tmp/xhal-ocl-noicd-XXXXXX", cmd[1024], line[1024] = "";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "OCL_ICD_VENDORS='%s' '%s' --init-child", dir, self);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (!p) return;
+    if (!fgets(line, sizeof line, p)) line[0] = 0;
+    pclose(p);
+    rmdir(dir);
+    printf("no ICD driver: %s", line);
+    int st = -1;
+    CHECK(sscanf(line, "init=%d", &st) == 1);
+    CHECK(st == XHAL_ERROR_UNAVAILABLE || (st == XHAL_OK && strstr(line, "devices=0")));
+    CHECK(st != XHAL_ERROR_UNAVAILABLE || strstr(line, "no OpenCL platform") != NULL);
+}
+
 /* Child: build the f32 op program (by running one op), report counts on stdout. */
 static int cache_child(void)
 {
@@ -1258,6 +1320,7 @@ int main(int argc, char **argv)
     const char *lv = getenv("XHAL_LOG");
     if (lv) g_log_level = !strcmp(lv, "debug") ? 4 : !strcmp(lv, "info") ? 3 : !strcmp(lv, "warn") ? 2 : 1;
     if (argc > 1 && strcmp(argv[1], "--cache-child") == 0) return cache_child();
+    if (argc > 1 && strcmp(argv[1], "--init-child") == 0) return init_child();
     int r = load_plugin();
     if (r == 77) return 77;
     if (r != 0) return 1;
@@ -1285,6 +1348,7 @@ int main(int argc, char **argv)
     if (only && strstr(only, "bench")) test_bench();
     B->stream_destroy(S, Q);
     B->shutdown(S);
+    if (!only || strstr(only, "no_platform")) test_no_platform(argv[0]);
     if (!only || strstr(only, "cache")) test_cache(argv[0]);
     printf("test_opencl_backend: %d checks, %d failed\n", g_checks, g_failures);
     return g_failures ? 1 : 0;
