@@ -205,10 +205,16 @@ xhal_status xcu_blas_matmul(xcu_state *st, xcu_stream_obj *s, const xhal_op_desc
     void *h = xcu_blas_handle(st, b, d);
     if (h == NULL)
         return XHAL_ERROR_UNSUPPORTED;
+    /* One handle per device serves every stream of it: binding the stream and queueing
+     * the GEMM happen under the device lock, so two threads with two streams cannot
+     * interleave them (both calls only enqueue). */
+    pthread_mutex_lock(&d->lock);
     int rs = b->set_stream(h, s->s);
-    if (rs != 0)
+    if (rs != 0) {
+        pthread_mutex_unlock(&d->lock);
         return xcu_host->set_error(XHAL_ERROR_BACKEND, "%s: cublasSetStream failed with %s", XCU_BACKEND_NAME,
                                    b->status_name ? b->status_name(rs) : "an error");
+    }
     /* Row-major out C[M,N] is column-major C^T[N,M] (ldc = row stride): C^T = B^T A^T.
      * A row-major operand is its own transpose seen column-major (op N); a column-major
      * one needs op T. */
@@ -223,6 +229,7 @@ xhal_status xcu_blas_matmul(xcu_state *st, xcu_stream_obj *s, const xhal_op_desc
                  (int)N, (int)M, (int)K, alpha, pb, type, (int)mb.ld, (long long)bstride[1], pa, type, (int)ma.ld,
                  (long long)bstride[0], beta, pc, type, (int)mo.ld, (long long)bstride[2], (int)batch, compute,
                  XCU_GEMM_DEFAULT);
+    pthread_mutex_unlock(&d->lock);
     if (rs != 0)
         return xcu_host->set_error(rs == XCU_BLAS_STATUS_ALLOC_FAILED ? XHAL_ERROR_OUT_OF_MEMORY : XHAL_ERROR_BACKEND,
                                    "%s:%d: matmul [%lld,%lld]x[%lld,%lld] batch %lld: cublasGemmStridedBatchedEx "

@@ -119,6 +119,9 @@ const char *xhal_status_name(xhal_status s)
 }
 
 static const xhal_backend_table *T;
+#ifndef XCU_TEST_HIP
+static void *g_cublas; /* the cuBLAS stand-in, kept open for its counters */
+#endif
 
 static void *standin(const char *fn)
 {
@@ -464,6 +467,169 @@ static void test_launch_failure(void)
     CHECK(g_host_live == 0);
 }
 
+/* ---- MATMUL through the cuBLAS stand-in (host reference GEMM, column-major) ---- */
+#ifndef XCU_TEST_HIP
+typedef struct mm_case {
+    const char *what;
+    int dt;
+    int64_t B, M, K, N;
+    int64_t as[3], bs[3], os[3]; /* strides of a [B,M,K], b [B,K,N], out [B,M,N] */
+    double alpha, beta;
+    int via_blas; /* expected: 1 cuBLAS, 0 the portable kernel */
+} mm_case;
+
+static double mm_val(int which, int64_t p, int64_t i, int64_t j)
+{
+    return (double)((which * 5 + p * 7 + i * 3 + j * 5) % 11 - 5);
+}
+
+static int64_t span3(const int64_t *shape, const int64_t *st)
+{
+    int64_t s = 1;
+    for (int i = 0; i < 3; i++) s += (shape[i] - 1) * st[i];
+    return s;
+}
+
+static void put(unsigned char *h, int dt, int64_t idx, double v)
+{
+    if (dt == XHAL_DTYPE_F64) ((double *)h)[idx] = v;
+    else ((float *)h)[idx] = (float)v;
+}
+
+static double get(const unsigned char *h, int dt, int64_t idx)
+{
+    return dt == XHAL_DTYPE_F64 ? ((const double *)h)[idx] : (double)((const float *)h)[idx];
+}
+
+static void run_mm(void *st, void *s, const mm_case *c)
+{
+    size_t es = c->dt == XHAL_DTYPE_F64 ? 8 : 4;
+    const int64_t ash[3] = {c->B, c->M, c->K}, bsh[3] = {c->B, c->K, c->N}, osh[3] = {c->B, c->M, c->N};
+    int64_t na = span3(ash, c->as), nb = span3(bsh, c->bs), no = span3(osh, c->os);
+    unsigned char *ha = calloc((size_t)na, es), *hb = calloc((size_t)nb, es), *ho = calloc((size_t)no, es),
+                  *got = calloc((size_t)no, es);
+    for (int64_t p = 0; p < c->B; p++)
+        for (int64_t i = 0; i < c->M; i++)
+            for (int64_t l = 0; l < c->K; l++)
+                put(ha, c->dt, p * c->as[0] + i * c->as[1] + l * c->as[2], mm_val(1, c->as[0] ? p : 0, i, l));
+    for (int64_t p = 0; p < c->B; p++)
+        for (int64_t l = 0; l < c->K; l++)
+            for (int64_t j = 0; j < c->N; j++)
+                put(hb, c->dt, p * c->bs[0] + l * c->bs[1] + j * c->bs[2], mm_val(2, c->bs[0] ? p : 0, l, j));
+    for (int64_t i = 0; i < no; i++)
+        put(ho, c->dt, i, c->beta != 0 ? (double)(i % 5) : NAN); /* NaN must not leak with beta 0 */
+    void *buf = NULL;
+    uint64_t oa = 0, ob = (uint64_t)na * es, oo = ob + (uint64_t)nb * es;
+    CHECK_OK(T->buffer_alloc(st, 0, oo + (uint64_t)no * es, &buf));
+    CHECK_OK(T->write(st, s, buf, oa, ha, (uint64_t)na * es));
+    CHECK_OK(T->write(st, s, buf, ob, hb, (uint64_t)nb * es));
+    CHECK_OK(T->write(st, s, buf, oo, ho, (uint64_t)no * es));
+    xhal_op_desc d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = sizeof d;
+    d.op = XHAL_OP_MATMUL;
+    d.n_inputs = 2;
+    d.n_outputs = 1;
+    d.inputs[0] = tdesc(buf, c->dt, 3, ash, c->as, oa);
+    d.inputs[1] = tdesc(buf, c->dt, 3, bsh, c->bs, ob);
+    d.outputs[0] = tdesc(buf, c->dt, 3, osh, c->os, oo);
+    d.attrs.matmul.alpha = c->alpha;
+    d.attrs.matmul.beta = c->beta;
+    int (*blas_gemms)(void) = (int (*)(void))dlsym(g_cublas, "standin_cublas_gemms");
+    int gemms = blas_gemms();
+    int launches = standin_int("standin_launches");
+    CHECK_OK(T->op_supported(st, 0, &d));
+    CHECK_OK(T->op_run(st, s, &d));
+    CHECK_OK(T->stream_sync(st, s));
+    int used_blas = blas_gemms() == gemms + 1;
+    int used_kernel = standin_int("standin_launches") == launches + 1;
+    if (c->via_blas != used_blas || used_blas == used_kernel)
+        fprintf(stderr, "matmul case '%s': blas %d kernel %d, expected blas %d\n", c->what, used_blas, used_kernel,
+                c->via_blas);
+    CHECK(used_blas == c->via_blas && used_kernel == !c->via_blas);
+    if (used_blas) {
+        CHECK_OK(T->read(st, s, buf, oo, got, (uint64_t)no * es));
+        int bad = 0;
+        for (int64_t p = 0; p < c->B; p++)
+            for (int64_t i = 0; i < c->M; i++)
+                for (int64_t j = 0; j < c->N; j++) {
+                    double acc = 0;
+                    for (int64_t l = 0; l < c->K; l++)
+                        acc += mm_val(1, c->as[0] ? p : 0, i, l) * mm_val(2, c->bs[0] ? p : 0, l, j);
+                    int64_t oi = p * c->os[0] + i * c->os[1] + j * c->os[2];
+                    double want = c->alpha * acc + (c->beta != 0 ? c->beta * get(ho, c->dt, oi) : 0);
+                    if (get(got, c->dt, oi) != want && bad++ < 3)
+                        fprintf(stderr, "matmul case '%s': out[%lld,%lld,%lld] = %g, expected %g\n", c->what,
+                                (long long)p, (long long)i, (long long)j, get(got, c->dt, oi), want);
+                }
+        CHECK(bad == 0);
+    }
+    T->buffer_free(st, buf);
+    free(ha);
+    free(hb);
+    free(ho);
+    free(got);
+}
+
+static void test_matmul_cublas(void)
+{
+    g_cublas = dlopen(XCU_TEST_CUBLAS, RTLD_NOW | RTLD_LOCAL);
+    CHECK(g_cublas != NULL);
+    if (g_cublas == NULL) return;
+    setenv("XHAL_CUDA_CUBLAS_LIBRARY", XCU_TEST_CUBLAS, 1);
+    void *st = NULL, *s = NULL;
+    use(XCU_TEST_STANDIN, NULL);
+    CHECK_OK(T->init(&st));
+    if (st == NULL) return;
+    CHECK_OK(T->stream_create(st, 0, &s));
+    const mm_case cases[] = {
+        {"row-major batched", XHAL_DTYPE_F32, 2, 3, 4, 5, {12, 4, 1}, {20, 5, 1}, {15, 5, 1}, 1.0, 0.0, 1},
+        {"a transposed", XHAL_DTYPE_F32, 2, 3, 4, 5, {12, 1, 3}, {20, 5, 1}, {15, 5, 1}, 1.0, 0.0, 1},
+        {"b transposed, broadcast over the batch", XHAL_DTYPE_F32, 2, 3, 4, 5, {12, 4, 1}, {0, 1, 4}, {15, 5, 1},
+         1.0, 0.0, 1},
+        {"both transposed, alpha and beta", XHAL_DTYPE_F32, 3, 4, 2, 3, {8, 1, 4}, {6, 1, 2}, {12, 3, 1}, 2.0, 0.5, 1},
+        {"padded rows (ld > cols)", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 7, 1}, {0, 9, 1}, {0, 6, 1}, 1.0, 0.0, 1},
+        {"f64", XHAL_DTYPE_F64, 2, 3, 4, 5, {12, 4, 1}, {20, 5, 1}, {15, 5, 1}, 1.5, 0.0, 1},
+        {"M = 1 (vector times matrix)", XHAL_DTYPE_F32, 1, 1, 4, 5, {4, 4, 1}, {20, 5, 1}, {5, 5, 1}, 1.0, 0.0, 1},
+        {"N = 1 (matrix times vector)", XHAL_DTYPE_F32, 1, 3, 4, 1, {12, 4, 1}, {4, 1, 1}, {3, 1, 1}, 1.0, 0.0, 1},
+        {"a without a unit stride: kernel", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 8, 2}, {0, 5, 1}, {0, 5, 1}, 1.0, 0.0, 0},
+        {"column-major out: kernel", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 4, 1}, {0, 5, 1}, {0, 1, 3}, 1.0, 0.0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_mm(st, s, &cases[i]);
+    int (*compute)(void) = (int (*)(void))dlsym(g_cublas, "standin_cublas_last_compute");
+    run_mm(st, s, &cases[5]);
+    CHECK(compute() == 70); /* f64 runs with f64 compute ... */
+    run_mm(st, s, &cases[0]);
+    CHECK(compute() == 68); /* ... and f32 with f32 compute: no TF32 unless asked */
+    T->stream_destroy(st, s);
+    T->shutdown(st);
+    CHECK(((int (*)(void))dlsym(g_cublas, "standin_cublas_handles"))() == 0);
+
+    /* TF32 only when XHAL_CUDA_ALLOW_TF32=1 */
+    setenv("XHAL_CUDA_ALLOW_TF32", "1", 1);
+    CHECK_OK(T->init(&st));
+    CHECK_OK(T->stream_create(st, 0, &s));
+    run_mm(st, s, &cases[0]);
+    CHECK(compute() == 77);
+    T->stream_destroy(st, s);
+    T->shutdown(st);
+    unsetenv("XHAL_CUDA_ALLOW_TF32");
+
+    /* cublasCreate failing: the portable kernel takes over */
+    setenv("XHAL_CUBLAS_STANDIN", "createfail", 1);
+    CHECK_OK(T->init(&st));
+    CHECK_OK(T->stream_create(st, 0, &s));
+    mm_case k = cases[0];
+    k.via_blas = 0;
+    run_mm(st, s, &k);
+    T->stream_destroy(st, s);
+    T->shutdown(st);
+    unsetenv("XHAL_CUBLAS_STANDIN");
+    CHECK(g_host_live == 0);
+    setenv("XHAL_CUDA_CUBLAS_LIBRARY", "none", 1);
+}
+#endif
+
 /* ---- custom kernels through NVRTC (real NVRTC when installed; launch on the stand-in) ---- */
 static void test_custom_kernels(void)
 {
@@ -553,6 +719,9 @@ int main(void)
     test_out_of_memory();
     test_ops();
     test_launch_failure();
+#ifndef XCU_TEST_HIP
+    test_matmul_cublas();
+#endif
     test_custom_kernels();
     dlclose(lib);
     if (keep) dlclose(keep);
