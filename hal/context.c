@@ -50,6 +50,11 @@ static const xhal_host_services g_host = {
 
 const xhal_host_services *hal_host_services(void) { return &g_host; }
 
+/* Live contexts: the process-wide topology behind the host services is released with the
+ * last one (after its plugins shut down, so no plugin thread can still use it). */
+static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_live_contexts;
+
 /* ---- object lists ---- */
 void hal_ctx_attach(xhal_context *ctx, hal_handle_hdr *h)
 {
@@ -165,6 +170,10 @@ XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_
         free(ctx);
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "xhal_context_create: out of memory");
     }
+    pthread_mutex_lock(&g_ctx_lock);
+    g_live_contexts++; /* before any plugin starts: its threads may use the global topology */
+    ctx->counted = 1;
+    pthread_mutex_unlock(&g_ctx_lock);
     xhal_status st = hal_load_plugins(ctx, &o);
     if (st == XHAL_OK) st = build_devices(ctx);
     if (st != XHAL_OK) {
@@ -205,9 +214,16 @@ XHAL_API xhal_status xhal_context_destroy(xhal_context *ctx)
     destroy_devices(ctx);
     if (ctx->topology) hal_topology_destroy(ctx->topology);
     hal_unload_plugins(ctx);
+    int counted = ctx->counted;
     hal_handle_unregister(ctx);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
+    if (counted) {
+        pthread_mutex_lock(&g_ctx_lock);
+        int last = --g_live_contexts == 0;
+        if (last) hal_topo_release_global();
+        pthread_mutex_unlock(&g_ctx_lock);
+    }
     return XHAL_OK;
 }
 

@@ -35,6 +35,7 @@ struct xhal_context {
     int n_devices;
     hal_topology *topology;
     char topology_reason[512];
+    int counted; /* counted among the live contexts */
     /* every live object of this context, destroyed with it */
     hal_handle_hdr *objects; /* doubly linked through hdr.next/prev */
 };

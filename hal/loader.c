@@ -88,7 +88,10 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
         return;
     }
     dlerror();
-    b->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a plugin stays mapped after its context is gone. Vendor runtimes below
+     * it (OpenBLAS, LLVM in PoCL, driver libraries) keep threads and atexit handlers that
+     * must not outlive their code; unloading them is a classic source of exit-time crashes. */
+    b->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!b->dl) {
         const char *e = dlerror();
         set_reason(b, "cannot load shared library: %s", e ? e : "unknown dlopen error");
