@@ -491,12 +491,17 @@ XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_a
     }
     /* copy what the host provides; members it does not know stay NULL */
     size_t n = host->struct_size < sizeof(cpu_host) ? host->struct_size : sizeof(cpu_host);
-    memset(&cpu_host, 0, sizeof(cpu_host));
-    memcpy(&cpu_host, host, n);
-    if (!cpu_host.set_error || !cpu_host.host_alloc || !cpu_host.host_calloc || !cpu_host.host_free) {
+    xhal_host_services h;
+    memset(&h, 0, sizeof(h));
+    memcpy(&h, host, n);
+    if (!h.set_error || !h.host_alloc || !h.host_calloc || !h.host_free) {
         if (host->set_error)
             host->set_error(XHAL_ERROR_ABI_MISMATCH, "cpu: host services lack error or allocation hooks");
         return NULL;
     }
+    /* every context of a process hands the same services (they are process-wide here):
+     * write only when they change, so a second context loading the plugin does not race
+     * with ops running in the first */
+    if (memcmp(&h, &cpu_host, sizeof(h)) != 0) cpu_host = h;
     return &cpu_table;
 }

@@ -3,6 +3,10 @@
  * and ATTENTION, checked against naive double-precision loops, with strided and
  * broadcast views, odd sizes, every float dtype, and the error paths.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #include "cpu_test_util.h"
 
 static const int FLOATS[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64};
@@ -416,6 +420,116 @@ static void test_attention(void)
     T_->shutdown(streaming);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* thread pool: NUMA placement through the host's topology hooks, concurrent streams     */
+/* ---------------------------------------------------------------------------------- */
+static atomic_int g_binds[4]; /* bind calls per node */
+static int fake_numa_count(void) { return 2; }
+static int fake_numa_cpus(int node, int *cpus, int max)
+{
+    int n = 0;
+    for (int c = 0; c < 2 && n < max; c++) cpus[n++] = node * 2 + c; /* 2 nodes x 2 cpus */
+    return n;
+}
+static int fake_bind(int node)
+{
+    if (node >= 0 && node < 4) atomic_fetch_add(&g_binds[node], 1);
+    return 0;
+}
+
+static void test_pool_numa(void)
+{
+    xhal_host_services saved = g_host;
+    g_host.topo_numa_count = fake_numa_count;
+    g_host.topo_numa_cpus = fake_numa_cpus;
+    g_host.topo_bind_thread_numa = fake_bind;
+    void *lib = dlopen(XHAL_CPU_PLUGIN, RTLD_NOW | RTLD_NOLOAD);
+    void *sym = lib ? dlsym(lib, XHAL_BACKEND_ENTRY_SYMBOL) : NULL;
+    CHECK(sym != NULL);
+    if (!sym) return;
+    xhal_backend_entry_fn entry;
+    memcpy(&entry, &sym, sizeof(entry));
+    CHECK(entry(XHAL_BACKEND_ABI_VERSION, &g_host) == T_);
+    setenv("XHAL_CPU_THREADS", "4", 1);
+    void *st = NULL;
+    CHECK_ST(T_->init(&st), XHAL_OK, NULL);
+    unsetenv("XHAL_CPU_THREADS");
+    /* 4 threads over 2 nodes of 2 cpus: the caller is not bound, workers 1, 2, 3 go to
+     * nodes 0, 1, 1. Workers bind as they start: wait for them (up to 5 s). */
+    for (int i = 0; i < 500 && atomic_load(&g_binds[0]) + atomic_load(&g_binds[1]) < 3; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(atomic_load(&g_binds[0]) == 1);
+    CHECK(atomic_load(&g_binds[1]) == 2);
+    if (st) T_->shutdown(st);
+    g_host = saved;
+    CHECK(entry(XHAL_BACKEND_ABI_VERSION, &g_host) == T_);
+    dlclose(lib);
+}
+
+typedef struct conc_arg {
+    void *stream;
+    T *x, *o;
+    double *ref;
+    int ok;
+} conc_arg;
+
+static void *conc_main(void *varg)
+{
+    conc_arg *a = varg;
+    xhal_op_desc d = desc_new(XHAL_OP_SOFTMAX);
+    d.attrs.softmax.scale = 1.0;
+    desc_in(&d, a->x);
+    desc_out(&d, a->o);
+    a->ok = 1;
+    for (int rep = 0; rep < 5; rep++) {
+        if (T_->op_supported(S_, 0, &d) != XHAL_OK || T_->op_run(S_, a->stream, &d) != XHAL_OK) a->ok = 0;
+        int64_t n = tnumel(a->o);
+        unsigned char *buf = malloc(a->o->bytes);
+        T_->read(S_, a->stream, a->o->d.buffer, 0, buf, a->o->bytes);
+        for (int64_t i = 0; i < n && a->ok; i++)
+            if (fabs(dec(a->o->d.dtype, buf + taddr(a->o, i)) - a->ref[i]) > 1e-6) a->ok = 0;
+        free(buf);
+    }
+    return NULL;
+}
+
+/* Two threads, two streams, one plugin instance: both big enough to want the pool. */
+static void test_concurrent_streams(void)
+{
+    int64_t shp[2] = {300, 1000};
+    T x[2], o[2];
+    double *ref[2];
+    conc_arg args[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        x[k] = tcontig(XHAL_DTYPE_F32, 2, shp);
+        o[k] = tcontig(XHAL_DTYPE_F32, 2, shp);
+        tfill_rand(&x[k], -3 - k, 3 + k);
+        ref[k] = malloc(sizeof(double) * 300000);
+        for (int64_t r = 0; r < 300; r++) {
+            double mx = -INFINITY, s = 0;
+            for (int64_t j = 0; j < 1000; j++) mx = fmax(mx, tget(&x[k], r * 1000 + j));
+            for (int64_t j = 0; j < 1000; j++) s += exp(tget(&x[k], r * 1000 + j) - mx);
+            for (int64_t j = 0; j < 1000; j++) ref[k][r * 1000 + j] = exp(tget(&x[k], r * 1000 + j) - mx) / s;
+        }
+        args[k].x = &x[k];
+        args[k].o = &o[k];
+        args[k].ref = ref[k];
+        CHECK_ST(T_->stream_create(S_, 0, &args[k].stream), XHAL_OK, NULL);
+    }
+    for (int k = 0; k < 2; k++) pthread_create(&th[k], NULL, conc_main, &args[k]);
+    for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+    for (int k = 0; k < 2; k++) {
+        CHECK(args[k].ok);
+        T_->stream_destroy(S_, args[k].stream);
+        tfree(&x[k]);
+        tfree(&o[k]);
+        free(ref[k]);
+    }
+}
+
 int main(void)
 {
     if (!open_plugin(XHAL_CPU_PLUGIN)) {
@@ -428,6 +542,8 @@ int main(void)
     test_gather();
     test_rope();
     test_attention();
+    test_pool_numa();
+    test_concurrent_streams();
     T_->stream_destroy(S_, STREAM_);
     T_->shutdown(S_);
     return xtest_finish("test_cpu_nn");
