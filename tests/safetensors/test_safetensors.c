@@ -444,7 +444,7 @@ static void test_fuzz(void)
         memcpy(buf, good, n);
         size_t len = n;
         int edits = 1 + (int)(rng % 4);
-        for (int e = 0; e < edits; e++) {
+        for (int e = 0; e < edits && len > 0; e++) {
             rng = rng * 1103515245u + 12345u;
             /* every 8th iteration edits the data area only: such files must still open */
             size_t pos = (iter % 8 == 0) ? 8 + h + (rng >> 8) % 24 : (rng >> 8) % len;
