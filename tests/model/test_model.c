@@ -185,6 +185,89 @@ static void test_perturbed_weight_fails(xhal_context *ctx, xhal_device *dev)
     }
 }
 
+/* Re-save reference `name` as a sharded checkpoint (two shards + model.safetensors.index.json,
+ * layer 1 in the second shard) under tmpdir/<root>/<name>; the suite must pass on it. */
+static void test_sharded_checkpoint(xhal_context *ctx, xhal_device *dev)
+{
+    char root[512], dir[700], sub[600], p[800];
+    snprintf(root, sizeof root, "%s/sharded", tmpdir);
+    mkdir(root, 0700);
+    snprintf(sub, sizeof sub, "sharded/tiny-llama-f32");
+    copy_model("tiny-llama-f32", sub, dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    xhal_safetensors *st = NULL;
+    CHECK_OK(xhal_safetensors_open(p, &st));
+    if (!st) return;
+    int64_t n = 0;
+    xhal_safetensors_count(st, &n);
+    size_t cap = 1 << 16;
+    char *index = malloc(cap);
+    size_t il = (size_t)snprintf(index, cap, "{\"metadata\": {}, \"weight_map\": {");
+    int entries = 0;
+    for (int shard = 0; shard < 2; shard++) {
+        char *hdr = malloc(cap);
+        size_t hl = (size_t)snprintf(hdr, cap, "{");
+        uint64_t off = 0;
+        for (int pass = 0; pass < 2; pass++) { /* pass 0: header, pass 1: data */
+            char fname[64];
+            snprintf(fname, sizeof fname, "model-%05d-of-00002.safetensors", shard + 1);
+            FILE *f = NULL;
+            if (pass == 1) {
+                while (hl % 8) hdr[hl++] = ' ';
+                hdr[hl] = '\0';
+                snprintf(p, sizeof p, "%s/%s", dir, fname);
+                f = fopen(p, "wb");
+                uint64_t h = hl;
+                unsigned char len8[8];
+                for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(h >> (8 * i));
+                CHECK(f && fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hl, f) == hl);
+            }
+            int first = 1;
+            for (int64_t i = 0; i < n; i++) {
+                xhal_safetensors_tensor t;
+                xhal_safetensors_at(st, i, &t);
+                if ((strstr(t.name, "layers.1.") != NULL) != (shard == 1)) continue;
+                if (pass == 0) {
+                    CHECK(t.dtype == XHAL_DTYPE_F32);
+                    hl += (size_t)snprintf(hdr + hl, cap - hl, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [",
+                                           first ? "" : ", ", t.name);
+                    for (int d = 0; d < t.ndim; d++)
+                        hl += (size_t)snprintf(hdr + hl, cap - hl, "%s%lld", d ? ", " : "",
+                                               (long long)t.shape[d]);
+                    hl += (size_t)snprintf(hdr + hl, cap - hl, "], \"data_offsets\": [%llu, %llu]}",
+                                           (unsigned long long)off, (unsigned long long)(off + t.size));
+                    off += t.size;
+                    il += (size_t)snprintf(index + il, cap - il, "%s\"%s\": \"%s\"",
+                                           entries++ ? ", " : "", t.name, fname);
+                } else {
+                    CHECK(fwrite(t.data, 1, t.size, f) == t.size);
+                }
+                first = 0;
+            }
+            if (pass == 0) hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
+            if (f) fclose(f);
+        }
+        free(hdr);
+    }
+    il += (size_t)snprintf(index + il, cap - il, "}}");
+    xhal_safetensors_close(st);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    write_all(p, index, il);
+    free(index);
+
+    xc_model_result r[2];
+    int k = xc_model_suite_run(ctx, dev, root, r, 2);
+    CHECK(k == 1);
+    if (k == 1) {
+        printf("sharded: status %d, max_abs_err %.3g: %s\n", r[0].status, r[0].max_abs_err, r[0].message);
+        CHECK(r[0].status == 1 && r[0].greedy_match == 1);
+    } else {
+        fprintf(stderr, "sharded: %s\n", xllama_last_error());
+    }
+}
+
 static void expect_load(xhal_device *dev, const char *dir, xhal_status want, const char *substr)
 {
     xllama_model *m = NULL;
@@ -418,6 +501,7 @@ int main(void)
     test_npy();
     test_suite_passes(ctx, dev);
     test_perturbed_weight_fails(ctx, dev);
+    test_sharded_checkpoint(ctx, dev);
     test_config_errors(dev);
     test_forward_paths(dev);
     xhal_context_destroy(ctx);
