@@ -58,9 +58,10 @@ double xb_suite_stream(xb_env *e);
 /* OpenBLAS: sets the thread count (returns 0 if unavailable). */
 int xb_blas_threads(int n);
 const char *xb_blas_config(void);
-/* Time cblas_sgemm M,N,K row-major on host memory: rate samples in GFLOP/s. */
-int xb_blas_sgemm(int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                  char *err, size_t errsize);
+/* Time cblas_sgemm (bf16: cblas_sbgemm, bf16 inputs, f32 out) M,N,K row-major on host memory:
+ * rate samples in GFLOP/s. */
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                 char *err, size_t errsize);
 
 /* OpenCL peers on the OpenCL device named like d (returns -1 with a reason if the OpenCL API,
  * the device or CLBlast is not available). */

@@ -103,13 +103,14 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
     double pg[XB_MAXREPS];
     char perr[256] = "";
     if (d->is_cpu) {
-        if (dt != XHAL_DTYPE_F32) {
-            xb_peer_absent(&r, "OpenBLAS", "no f16/bf16 GEMM peer called (OpenBLAS sgemm is f32)");
-        } else if (xb_blas_sgemm(s->m, s->n, s->k, warm, reps, pg, perr, sizeof perr) == 0) {
+        if (dt == XHAL_DTYPE_F16) {
+            xb_peer_absent(&r, "OpenBLAS", "OpenBLAS has no f16 GEMM");
+        } else if (xb_blas_gemm(dt == XHAL_DTYPE_BF16, s->m, s->n, s->k, warm, reps, pg, perr, sizeof perr) == 0) {
             double m, lo, hi;
             xb_stats(pg, reps, &m, &lo, &hi);
             char nm[48];
-            snprintf(nm, sizeof nm, "OpenBLAS sgemm (%d thr)", d->info.compute_units);
+            snprintf(nm, sizeof nm, "OpenBLAS %s (%d thr)", dt == XHAL_DTYPE_BF16 ? "sbgemm" : "sgemm",
+                     d->info.compute_units);
             xb_set_peer(&r, nm, m, lo, hi);
         } else {
             xb_peer_absent(&r, "OpenBLAS", perr);

@@ -33,10 +33,10 @@ const char *xb_blas_config(void)
 {
     return "absent (built without OpenBLAS)";
 }
-int xb_blas_sgemm(int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, char *err,
-                  size_t errsize)
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, char *err,
+                 size_t errsize)
 {
-    (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
+    (void)bf16, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenBLAS");
     return -1;
 }
@@ -55,11 +55,27 @@ const char *xb_blas_config(void)
     return buf;
 }
 
-int xb_blas_sgemm(int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, char *err,
-                  size_t errsize)
+/* cblas_sbgemm exists only in OpenBLAS builds with BUILD_BFLOAT16 (Debian's has none): looked up at
+ * run time */
+typedef void (*sbgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint,
+                          blasint, float, const uint16_t *, blasint, const uint16_t *, blasint, float, float *,
+                          blasint);
+
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, char *err,
+                 size_t errsize)
 {
-    float *a = malloc((size_t)(M * K) * sizeof(float));
-    float *b = malloc((size_t)(K * N) * sizeof(float));
+    sbgemm_fn sb = NULL;
+    if (bf16) {
+        sb = (sbgemm_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "cblas_sbgemm");
+        if (!sb) {
+            snprintf(err, errsize, "peer unavailable: this OpenBLAS has no cblas_sbgemm (built without "
+                                   "BUILD_BFLOAT16)");
+            return -1;
+        }
+    }
+    size_t es = bf16 ? 2 : 4;
+    void *a = malloc((size_t)(M * K) * es);
+    void *b = malloc((size_t)(K * N) * es);
     float *c = malloc((size_t)(M * N) * sizeof(float));
     if (!a || !b || !c) {
         free(a);
@@ -68,14 +84,24 @@ int xb_blas_sgemm(int64_t M, int64_t N, int64_t K, int warmup, int reps, double 
         snprintf(err, errsize, "out of host memory");
         return -1;
     }
-    for (int64_t i = 0; i < M * K; i++) a[i] = 0.25f;
-    for (int64_t i = 0; i < K * N; i++) b[i] = 0.5f;
+    for (int64_t i = 0; i < M * K; i++) {
+        if (bf16) ((uint16_t *)a)[i] = 0x3e80; /* 0.25 */
+        else ((float *)a)[i] = 0.25f;
+    }
+    for (int64_t i = 0; i < K * N; i++) {
+        if (bf16) ((uint16_t *)b)[i] = 0x3f00; /* 0.5 */
+        else ((float *)b)[i] = 0.5f;
+    }
     for (int64_t i = 0; i < M * N; i++) c[i] = 0.0f;
     double flop = 2.0 * (double)M * (double)N * (double)K;
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = xb_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f,
-                    a, (blasint)K, b, (blasint)N, 0.0f, c, (blasint)N);
+        if (bf16)
+            sb(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f,
+               (const uint16_t *)a, (blasint)K, (const uint16_t *)b, (blasint)N, 0.0f, c, (blasint)N);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f,
+                        (const float *)a, (blasint)K, (const float *)b, (blasint)N, 0.0f, c, (blasint)N);
         double t = xb_now() - t0;
         if (i >= warmup) gflops[i - warmup] = flop * 1e-9 / t;
     }
