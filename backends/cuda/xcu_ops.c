@@ -532,10 +532,13 @@ static xhal_status run_matmul(xcu_run *run, const xhal_op_desc *desc)
     xcu_real beta = xcu_mk_real(run->variant, desc->attrs.matmul.beta);
     void *p[] = {&dt, &out, &ooff, &pa, &aoff, &pb, &boff, &M, &N, &K, &a_m, &a_k, &b_k, &b_n,
                  &o_m, &o_n, &alpha, &beta, &nd};
-    int64_t gx = (N + XCU_MM_TS - 1) / XCU_MM_TS, gy = (M + XCU_MM_TS - 1) / XCU_MM_TS;
+    /* Register-blocked kernel (a 64x64 block of out per group) once both sides fill it. */
+    int rb = M >= 4 * XCU_MM_TS && N >= 4 * XCU_MM_TS;
+    int64_t edge = rb ? 4 * XCU_MM_TS : XCU_MM_TS;
+    int64_t gx = (N + edge - 1) / edge, gy = (M + edge - 1) / edge;
     const unsigned grid[3] = {(unsigned)gx, (unsigned)gy, (unsigned)nd_count(&nd)};
     const unsigned block[3] = {XCU_MM_TS, XCU_MM_TS, 1};
-    return xcu_go(run, "xk_matmul", grid, block, p);
+    return xcu_go(run, rb ? "xk_matmul_rb" : "xk_matmul", grid, block, p);
 }
 
 /* Indices are read back and checked on the host before the kernel runs, so a bad index

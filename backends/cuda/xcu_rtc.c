@@ -97,7 +97,8 @@ int xcu_rtc_available(xcu_state *st) { return xcu_prelude_text_size > 0 && xcu_r
 void xcu_rtc_unload(xcu_state *st)
 {
     if (st->rtc != NULL) {
-        dlclose(st->rtc->library);
+        /* The compiler library stays mapped: NVRTC keeps process-wide state (and its
+         * allocations) that a dlclose would orphan; a later init reuses the mapping. */
         xcu_host->host_free(st->rtc);
     }
     st->rtc = NULL;

@@ -4,6 +4,10 @@
  * memory in host memory, and emulates two kernels (xk_fill, xk_copy of equal dtypes) so
  * that the backend's argument packing is checked without a GPU.
  *
+ * Kernels of the plugin's op module really run: standin_exec.cpp executes the host build
+ * of backends/kernels/xk_ops.cl with the parameter array the plugin passed. The module
+ * whose image equals the file named by XHAL_STANDIN_F64_IMAGE is the f64 variant.
+ *
  * XHAL_CUDA_STANDIN selects behaviour (comma-separated):
  *   nodevice    cuInit fails with CUDA_ERROR_NO_DEVICE
  *   oldversion  cuDriverGetVersion reports 12040 (CUDA 12.4)
@@ -23,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "standin_exec.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -424,6 +430,27 @@ EXPORT CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b)
     return SUCCESS;
 }
 
+/* -1: custom code (not executed), 0: the f32 op module, 1: the f64 op module */
+static int image_variant(const unsigned char *image)
+{
+    if (memcmp(image, "\177ELF", 4) == 0)
+        return -1;
+    const char *path = getenv("XHAL_STANDIN_F64_IMAGE");
+    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
+    if (f == NULL)
+        return 0;
+    int variant = 1;
+    unsigned char buf[4096];
+    size_t n, off = 0;
+    while (variant && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (memcmp(image + off, buf, n) != 0)
+            variant = 0;
+        off += n;
+    }
+    fclose(f);
+    return variant;
+}
+
 /* A module accepts a fatbin (magic 0xBA55ED50; HIP: a clang offload bundle) or an ELF
  * image, as the driver would. */
 EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
@@ -437,7 +464,9 @@ EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
     if (p == NULL || (memcmp(p, fatbin, 4) != 0 && memcmp(p, "\177ELF", 4) != 0))
         return E_INVALID_IMAGE;
 #endif
-    *m = malloc(8);
+    int *mod = malloc(sizeof *mod);
+    *mod = image_variant(p);
+    *m = mod;
     live_modules++;
     return SUCCESS;
 }
@@ -449,85 +478,58 @@ EXPORT CUresult cuModuleUnload(CUmodule m)
     return SUCCESS;
 }
 
-/* A function handle is a copy of its name; names starting "missing" are not found. */
+typedef struct fn_t {
+    char name[64];
+    int variant;
+} fn_t;
+
+static int has_kernel(int variant, const char *name)
+{
+    for (const xs_kernel *k = variant ? standin_kernels_f64 : standin_kernels_f32; k->name != NULL; k++)
+        if (strcmp(k->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Names starting "missing" are not found; in the op modules, neither is a name that is
+ * not a kernel of xk_ops.cl. */
 EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 {
-    (void)m;
-    if (strncmp(name, "missing", 7) == 0)
+    int variant = *(int *)m;
+    if (strncmp(name, "missing", 7) == 0 || (variant >= 0 && !has_kernel(variant, name)))
         return E_NOT_FOUND;
-    static char names[256][64];
+    static fn_t fns[256];
     static int n;
     for (int i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0) {
-            *f = names[i];
+        if (strcmp(fns[i].name, name) == 0 && fns[i].variant == variant) {
+            *f = &fns[i];
             return SUCCESS;
         }
     if (n == 256)
         return E_INVALID_VALUE;
-    snprintf(names[n], sizeof names[n], "%s", name);
-    *f = names[n++];
+    snprintf(fns[n].name, sizeof fns[n].name, "%s", name);
+    fns[n].variant = variant;
+    *f = &fns[n++];
     return SUCCESS;
 }
-
-/* xk_nd of backends/kernels/xk_common.h */
-typedef struct nd_t {
-    int64_t shape[8];
-    int64_t st[5][8];
-    int64_t ndim;
-} nd_t;
-
-static void offsets(const nd_t *nd, int64_t i, int nt, int64_t *off)
-{
-    for (int t = 0; t < nt; t++)
-        off[t] = 0;
-    for (int k = (int)nd->ndim - 1; k >= 0; k--) {
-        int64_t c = i % nd->shape[k];
-        i /= nd->shape[k];
-        for (int t = 0; t < nt; t++)
-            off[t] += c * nd->st[t][k];
-    }
-}
-
-static size_t dt_size(int dt) { return dt == 2 || dt == 3 ? 2 : dt == 4 || dt == 8 ? 8 : dt == 5 || dt == 6 ? 1 : 4; }
 
 EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                                unsigned bz, unsigned shared, CUstream s, void **params, void **extra)
 {
-    (void)gy; (void)gz; (void)by; (void)bz; (void)shared; (void)s; (void)extra;
-    const char *name = f;
-    snprintf(last_kernel, sizeof last_kernel, "%s", name);
+    (void)shared; (void)s; (void)extra;
+    const fn_t *fn = f;
+    snprintf(last_kernel, sizeof last_kernel, "%s", fn->name);
     if (mode("launchfail"))
         return E_LAUNCH_FAILED;
-    if (bx == 0 || bx > 1024 || gx == 0)
+    /* the driver's launch limits */
+    if (gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || bx == 0 || by == 0 || bz == 0 ||
+        (unsigned long long)bx * by * bz > 1024 || bz > 64)
         return E_INVALID_VALUE;
     launches++;
-    if (strcmp(name, "xk_fill") == 0) {
-        unsigned char *dst = (unsigned char *)(uintptr_t)*(CUdeviceptr *)params[0];
-        int64_t doff = *(int64_t *)params[1], n = *(int64_t *)params[4];
-        int es = *(int *)params[2];
-        uint64_t pat = *(uint64_t *)params[3];
-        const nd_t *nd = params[5];
-        if ((uint64_t)gx * bx < (uint64_t)n)
+    if (fn->variant >= 0) {
+        const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+        if (standin_exec(fn->variant, fn->name, grid, block, params) != 0)
             return E_INVALID_VALUE;
-        for (int64_t i = 0; i < n; i++) {
-            int64_t o;
-            offsets(nd, i, 1, &o);
-            memcpy(dst + (size_t)(doff + o) * (size_t)es, &pat, (size_t)es); /* little endian */
-        }
-    } else if (strcmp(name, "xk_copy") == 0) {
-        unsigned char *dst = (unsigned char *)(uintptr_t)*(CUdeviceptr *)params[0];
-        const unsigned char *src = (const unsigned char *)(uintptr_t)*(CUdeviceptr *)params[3];
-        int64_t doff = *(int64_t *)params[1], soff = *(int64_t *)params[4], n = *(int64_t *)params[6];
-        int ddt = *(int *)params[2], sdt = *(int *)params[5];
-        const nd_t *nd = params[7];
-        if (ddt != sdt)
-            return SUCCESS; /* casts are not emulated */
-        size_t es = dt_size(ddt);
-        for (int64_t i = 0; i < n; i++) {
-            int64_t o[2];
-            offsets(nd, i, 2, o);
-            memcpy(dst + (size_t)(doff + o[0]) * es, src + (size_t)(soff + o[1]) * es, es);
-        }
     }
     return SUCCESS;
 }

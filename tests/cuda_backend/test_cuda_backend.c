@@ -547,7 +547,7 @@ static void run_mm(void *st, void *s, const mm_case *c)
         fprintf(stderr, "matmul case '%s': blas %d kernel %d, expected blas %d\n", c->what, used_blas, used_kernel,
                 c->via_blas);
     CHECK(used_blas == c->via_blas && used_kernel == !c->via_blas);
-    if (used_blas) {
+    {   /* the stand-in really runs both paths: cuBLAS as a host GEMM, the kernel on the host */
         CHECK_OK(T->read(st, s, buf, oo, got, (uint64_t)no * es));
         int bad = 0;
         for (int64_t p = 0; p < c->B; p++)
@@ -555,7 +555,8 @@ static void run_mm(void *st, void *s, const mm_case *c)
                 for (int64_t j = 0; j < c->N; j++) {
                     double acc = 0;
                     for (int64_t l = 0; l < c->K; l++)
-                        acc += mm_val(1, c->as[0] ? p : 0, i, l) * mm_val(2, c->bs[0] ? p : 0, l, j);
+                        acc += get(ha, c->dt, p * c->as[0] + i * c->as[1] + l * c->as[2]) *
+                               get(hb, c->dt, p * c->bs[0] + l * c->bs[1] + j * c->bs[2]);
                     int64_t oi = p * c->os[0] + i * c->os[1] + j * c->os[2];
                     double want = c->alpha * acc + (c->beta != 0 ? c->beta * get(ho, c->dt, oi) : 0);
                     if (get(got, c->dt, oi) != want && bad++ < 3)
@@ -594,6 +595,11 @@ static void test_matmul_cublas(void)
         {"N = 1 (matrix times vector)", XHAL_DTYPE_F32, 1, 3, 4, 1, {12, 4, 1}, {4, 1, 1}, {3, 1, 1}, 1.0, 0.0, 1},
         {"a without a unit stride: kernel", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 8, 2}, {0, 5, 1}, {0, 5, 1}, 1.0, 0.0, 0},
         {"column-major out: kernel", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 4, 1}, {0, 5, 1}, {0, 1, 3}, 1.0, 0.0, 0},
+        {"gaps between batches, alpha and beta", XHAL_DTYPE_F32, 2, 5, 3, 4, {100, 3, 1}, {12, 4, 1},
+         {20, 4, 1}, 0.5, 2.0, 1},
+        {"b with a zero stride inside the matrix: kernel, alpha and beta", XHAL_DTYPE_F32, 2, 5, 3, 4, {15, 3, 1},
+         {4, 0, 1}, {20, 4, 1}, 0.5, 2.0, 0},
+        {"a large transposed a", XHAL_DTYPE_F32, 1, 70, 20, 66, {0, 1, 70}, {0, 66, 1}, {0, 66, 1}, 1.0, 0.0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_mm(st, s, &cases[i]);
     int (*compute)(void) = (int (*)(void))dlsym(g_cublas, "standin_cublas_last_compute");
