@@ -113,6 +113,12 @@ static xhal_status cpu_init(void **state)
         long long v = strtoll(env, NULL, 10);
         if (v >= 0) st->attn_cache_max = v;
     }
+    st->matmul_block = (int64_t)1 << 22;
+    env = getenv("XHAL_CPU_MATMUL_BLOCK");
+    if (env && *env) {
+        long long v = strtoll(env, NULL, 10);
+        if (v >= 1) st->matmul_block = v;
+    }
     st->pool = cpu_pool_create(n);
     if (!st->pool) {
         cpu_host.host_free(st);

@@ -57,6 +57,9 @@ typedef struct cpu_state {
     /* attention caches a kv head's K and V in double when they take at most this many
      * doubles per worker (XHAL_CPU_ATTN_CACHE; 0 forces the streaming path) */
     int64_t attn_cache_max;
+    /* matmul packs b and stages out in column blocks of about this many elements
+     * (XHAL_CPU_MATMUL_BLOCK; blocks are never narrower than 64 columns) */
+    int64_t matmul_block;
 } cpu_state;
 
 /* ---- names for messages ---- */

@@ -19,6 +19,7 @@
 /* Products with at most this many multiply-adds per matrix use the double loop. */
 #define CPU_MATMUL_SMALL ((int64_t)1 << 15)
 
+
 typedef struct mm_dims {
     const xhal_tensor_desc *a, *b, *o;
     int nd;
@@ -160,7 +161,6 @@ static void pack(int dbl, int dt, const unsigned char *p, int64_t sr, int64_t sc
 
 static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
 {
-    (void)st;
     const xhal_tensor_desc *a = d->a, *b = d->b, *o = d->o;
     int nd = d->nd;
     int64_t M = d->m, N = d->n, K = d->k;
@@ -176,9 +176,19 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
     if (!oo.direct) { oo.trans = 0; oo.ld = N > 0 ? N : 1; }
 
     /* every scratch buffer is allocated before out is touched */
+    /* b and out are handled in column blocks of nt when b must be packed or out needs a
+     * staging copy, so scratch stays near st->matmul_block elements for wide matrices
+     * (an f16 vocabulary projection would otherwise pack K x N floats at once) */
+    int64_t nt = N;
+    if (!ob.direct || !oo.direct) {
+        int64_t per_col = (ob.direct ? 0 : K) + (oo.direct ? 0 : M);
+        int64_t lim = per_col > 0 ? st->matmul_block / per_col : N;
+        if (lim < 64) lim = 64;
+        if (lim < nt) nt = lim;
+    }
     size_t na = oa.direct ? 0 : cpu_mul_size((size_t)M, (size_t)K);
-    size_t nb = ob.direct ? 0 : cpu_mul_size((size_t)K, (size_t)N);
-    size_t nc = oo.direct ? 0 : cpu_mul_size((size_t)M, (size_t)N);
+    size_t nb = ob.direct ? 0 : cpu_mul_size((size_t)K, (size_t)nt);
+    size_t nc = oo.direct ? 0 : cpu_mul_size((size_t)M, (size_t)nt);
     size_t total = cpu_mul_size(na, cs);
     size_t bytes_b = cpu_mul_size(nb, cs), bytes_c = cpu_mul_size(nc, cs);
     total = (total > SIZE_MAX - bytes_b) ? SIZE_MAX : total + bytes_b;
@@ -194,6 +204,7 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
     int64_t aes = (int64_t)cpu_dtype_size(a->dtype), bes = (int64_t)cpu_dtype_size(b->dtype);
     int64_t oes = (int64_t)cpu_dtype_size(o->dtype);
     int64_t osr = o->strides[nd - 2] * oes, osc = o->strides[nd - 1] * oes;
+    int64_t bsr = b->strides[nd - 2] * bes, bsc = b->strides[nd - 1] * bes;
 
     for (int64_t bi = 0; bi < d->nbatch; bi++) {
         int64_t off[3];
@@ -201,31 +212,40 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
         const unsigned char *ap = cpu_tensor_base(a) + off[0];
         const unsigned char *bp = cpu_tensor_base(b) + off[1];
         unsigned char *op = cpu_tensor_base(o) + off[2];
-        const void *A = ap, *B = bp;
+        const void *A = ap;
         if (!oa.direct) {
             pack(dbl, a->dtype, ap, a->strides[nd - 2] * aes, a->strides[nd - 1] * aes, M, K, pa);
             A = pa;
         }
-        if (!ob.direct) {
-            pack(dbl, b->dtype, bp, b->strides[nd - 2] * bes, b->strides[nd - 1] * bes, K, N, pb);
-            B = pb;
-        }
-        if (oo.direct) {
-            if (d->beta == 0.0) /* out is not read: clear it so NaN or garbage never flows in */
-                for (int64_t i = 0; i < M; i++)
-                    for (int64_t j = 0; j < N; j++) memset(op + i * osr + j * osc, 0, (size_t)oes);
-            if (!oo.trans)
-                gemm(dbl, oa.trans, ob.trans, M, N, K, d->alpha, A, oa.ld, B, ob.ld, d->beta, op, oo.ld);
-            else /* out column-major: out^T = b^T a^T in row-major */
-                gemm(dbl, !ob.trans, !oa.trans, N, M, K, d->alpha, B, ob.ld, A, oa.ld, d->beta, op, oo.ld);
-        } else {
-            gemm(dbl, oa.trans, ob.trans, M, N, K, 1.0, A, oa.ld, B, ob.ld, 0.0, pc, N);
+        for (int64_t n0 = 0; n0 < N; n0 += nt) {
+            int64_t nn = N - n0 < nt ? N - n0 : nt;
+            /* column n0 of b and out: the same offset whether row- or column-major */
+            const void *B = bp + n0 * bsc;
+            int64_t ldb = ob.ld, tb = ob.trans;
+            if (!ob.direct) {
+                pack(dbl, b->dtype, bp + n0 * bsc, bsr, bsc, K, nn, pb);
+                B = pb;
+                ldb = nn;
+                tb = 0;
+            }
+            unsigned char *oc = op + n0 * osc;
+            if (oo.direct) {
+                if (d->beta == 0.0) /* out is not read: clear it so NaN or garbage never flows in */
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < nn; j++) memset(oc + i * osr + j * osc, 0, (size_t)oes);
+                if (!oo.trans)
+                    gemm(dbl, oa.trans, (int)tb, M, nn, K, d->alpha, A, oa.ld, B, ldb, d->beta, oc, oo.ld);
+                else /* out column-major: out^T = b^T a^T in row-major */
+                    gemm(dbl, !tb, !oa.trans, nn, M, K, d->alpha, B, ldb, A, oa.ld, d->beta, oc, oo.ld);
+                continue;
+            }
+            gemm(dbl, oa.trans, (int)tb, M, nn, K, 1.0, A, oa.ld, B, ldb, 0.0, pc, nn);
             double t[CPU_TILE], old[CPU_TILE];
             for (int64_t i = 0; i < M; i++) {
-                for (int64_t j = 0; j < N; j += CPU_TILE) {
-                    int64_t n = N - j < CPU_TILE ? N - j : CPU_TILE;
-                    cpu_load_tile(ct, pc + (size_t)(i * N + j) * cs, (int64_t)cs, n, t);
-                    unsigned char *dst = op + i * osr + j * osc;
+                for (int64_t j = 0; j < nn; j += CPU_TILE) {
+                    int64_t n = nn - j < CPU_TILE ? nn - j : CPU_TILE;
+                    cpu_load_tile(ct, pc + (size_t)(i * nn + j) * cs, (int64_t)cs, n, t);
+                    unsigned char *dst = oc + i * osr + j * osc;
                     if (d->beta != 0.0) {
                         cpu_load_tile(o->dtype, dst, osc, n, old);
                         for (int64_t q = 0; q < n; q++) t[q] = d->alpha * t[q] + d->beta * old[q];

@@ -214,6 +214,19 @@ static void test_matmul(void)
                            si % 2 ? 0.5 : 1.0, lay % 2 ? 0.0 : -2.0, lay % 4 == 1);
     /* the small path too, with beta 0 and a NaN-filled out */
     one_matmul(XHAL_DTYPE_F32, 4, 4, 4, 1, 0, 1, 2.0, 0.0, 1);
+
+    /* an instance with tiny column blocks: packed b and staged out in blocks of 64 */
+    void *normal = S_, *blocked = NULL;
+    setenv("XHAL_CPU_MATMUL_BLOCK", "1", 1);
+    CHECK_ST(T_->init(&blocked), XHAL_OK, NULL);
+    unsetenv("XHAL_CPU_MATMUL_BLOCK");
+    if (!blocked) return;
+    S_ = blocked;
+    for (int di = 0; di < 4; di++)
+        for (int lay = 0; lay < 27; lay += 5)
+            one_matmul(FLOATS[di], 33, 300, 65, lay % 3, (lay / 3) % 3, lay / 9, 0.5, lay % 2 ? 0.0 : 1.5, lay % 4 == 1);
+    S_ = normal;
+    T_->shutdown(blocked);
 }
 
 /* ---------------------------------------------------------------------------------- */
