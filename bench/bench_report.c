@@ -123,7 +123,7 @@ static void esc(FILE *f, const char *s)
 /* A horizontal bar chart of the results of one device and group: per figure a bar for xhal
  * (blue) and one for its peer (orange) when measured, both on one scale. */
 static void chart(FILE *f, const xb_report *rep, const char *device, const char *g1, const char *g2,
-                  const char *title)
+                  const char *unit_only, const char *title)
 {
     int idx[256], n = 0;
     double vmax = 0;
@@ -133,6 +133,7 @@ static void chart(FILE *f, const xb_report *rep, const char *device, const char 
         if (strcmp(r->device, device) != 0) continue;
         if (strcmp(r->group, g1) != 0 && (!g2 || strcmp(r->group, g2) != 0)) continue;
         if (!r->higher_is_better) continue;
+        if (unit_only && strcmp(r->unit, unit_only) != 0) continue;
         idx[n++] = i;
         unit = r->unit;
         if (!r->failed && r->max > vmax) vmax = r->max;
@@ -228,13 +229,14 @@ int xb_write_html(const xb_report *rep, const char *path)
     fprintf(f, "</table>\n");
     for (int i = 0; i < m->ndev; i++) {
         const char *spec = m->dev[i].spec;
-        chart(f, rep, spec, "matmul", NULL, "matmul GFLOP/s, xhal against the peer");
-        chart(f, rep, spec, "elementwise", "softmax", "add and softmax GB/s");
-        chart(f, rep, spec, "rms_norm", "copy", "rms_norm and copy GB/s");
-        chart(f, rep, spec, "transfer", NULL, "host/device transfer GB/s");
-        chart(f, rep, spec, "model", NULL, "model port");
+        chart(f, rep, spec, "matmul", NULL, NULL, "matmul GFLOP/s, xhal against the peer");
+        chart(f, rep, spec, "elementwise", "softmax", NULL, "add and softmax GB/s");
+        chart(f, rep, spec, "rms_norm", "copy", NULL, "rms_norm and copy GB/s");
+        chart(f, rep, spec, "transfer", NULL, NULL, "host/device transfer GB/s");
+        chart(f, rep, spec, "model", NULL, "tokens/s", "model port tokens/s");
+        chart(f, rep, spec, "model", NULL, "GB/s", "model port decode: weight bytes/s against STREAM triad");
     }
-    chart(f, rep, "host", "memory", NULL, "memory bandwidth (STREAM-like)");
+    chart(f, rep, "host", "memory", NULL, NULL, "memory bandwidth (STREAM-like)");
     fprintf(f, "<h2>All figures</h2>\n<table><tr><th>device</th><th>figure</th><th>shape</th><th>median</th>"
                "<th>min</th><th>max</th><th>unit</th><th>n</th><th>peer</th><th>peer median</th>"
                "<th>ratio</th><th>note</th></tr>\n");
