@@ -9,6 +9,7 @@
  *                                            how many programs were compiled / loaded
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1137,6 +1138,66 @@ static void test_events_and_errors(void)
     B->buffer_free(S, b2);
 }
 
+/* Two threads, each with its own stream, run ops on one device at once. */
+typedef struct thr_arg {
+    void *stream;
+    void *a, *o; /* buffers of 4096 floats */
+    int bad;
+} thr_arg;
+
+static void *thr_main(void *p)
+{
+    thr_arg *t = p;
+    float host[4096];
+    for (int rep = 0; rep < 20; rep++) {
+        xhal_op_desc d;
+        memset(&d, 0, sizeof d);
+        d.struct_size = sizeof d;
+        d.op = XHAL_OP_SCALE;
+        d.n_inputs = d.n_outputs = 1;
+        xhal_tensor_desc td_ = {XHAL_DTYPE_F32, 1, {4096, 1, 1, 1, 1, 1, 1, 1}, {1}, t->a, 0};
+        d.inputs[0] = td_;
+        td_.buffer = t->o;
+        d.outputs[0] = td_;
+        d.attrs.scale.alpha = rep;
+        d.attrs.scale.beta = 1;
+        if (B->op_run(S, t->stream, &d) != XHAL_OK || B->stream_sync(S, t->stream) != XHAL_OK ||
+            B->read(S, t->stream, t->o, 0, host, sizeof host) != XHAL_OK) {
+            t->bad++;
+            continue;
+        }
+        for (int i = 0; i < 4096; i++)
+            if (host[i] != (float)rep * (float)i + 1.0f) {
+                t->bad++;
+                break;
+            }
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    thr_arg ta[2];
+    pthread_t th[2];
+    float host[4096];
+    for (int i = 0; i < 4096; i++) host[i] = (float)i;
+    for (int k = 0; k < 2; k++) {
+        memset(&ta[k], 0, sizeof ta[k]);
+        CHECK_OK(B->stream_create(S, 0, &ta[k].stream));
+        CHECK_OK(B->buffer_alloc(S, 0, sizeof host, &ta[k].a));
+        CHECK_OK(B->buffer_alloc(S, 0, sizeof host, &ta[k].o));
+        CHECK_OK(B->write(S, ta[k].stream, ta[k].a, 0, host, sizeof host));
+    }
+    for (int k = 0; k < 2; k++) pthread_create(&th[k], NULL, thr_main, &ta[k]);
+    for (int k = 0; k < 2; k++) {
+        pthread_join(th[k], NULL);
+        CHECK(ta[k].bad == 0);
+        B->stream_destroy(S, ta[k].stream);
+        B->buffer_free(S, ta[k].a);
+        B->buffer_free(S, ta[k].o);
+    }
+}
+
 /* XHAL_TEST_ONLY=bench: matmul throughput, timed with the backend's events */
 static void test_bench(void)
 {
@@ -1345,6 +1406,7 @@ int main(int argc, char **argv)
     T_(attention);
     T_(custom_kernel);
     T_(events_and_errors);
+    T_(threads);
     if (only && strstr(only, "bench")) test_bench();
     B->stream_destroy(S, Q);
     B->shutdown(S);
