@@ -27,6 +27,8 @@ struct hal_topology {
     char source[640];
 };
 
+static void seed_global(const hal_topology *topo);
+
 /* ------------------------------------------------------------------------- */
 /* Loading                                                                    */
 /* ------------------------------------------------------------------------- */
@@ -67,6 +69,13 @@ xhal_status hal_topology_load(hal_topology **out)
     /* Accelerators, NICs and the bridges above them are "important" I/O for hwloc:
      * enough to place devices and to tell PIX from PXB from PHB. */
     hwloc_topology_set_io_types_filter(topo->t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+    /* PCI (from sysfs) is all xhal needs. hwloc's GPU-runtime components would initialise
+     * OpenCL, CUDA, NVML, ROCm SMI and Level Zero inside topology discovery: slow, and
+     * a runtime loaded there (PoCL's LLVM, for one) leaves threads and signal stacks behind
+     * that outlive the discovery and crash sanitizer builds at thread exit. */
+    static const char *const gpu_components[] = {"opencl", "cuda", "nvml", "rsmi", "levelzero", "gl"};
+    for (size_t i = 0; i < sizeof gpu_components / sizeof gpu_components[0]; i++)
+        (void)hwloc_topology_set_components(topo->t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, gpu_components[i]);
 
     if (xml != NULL) {
         snprintf(topo->source, sizeof topo->source, "XML file %s", xml);
@@ -95,6 +104,7 @@ xhal_status hal_topology_load(hal_topology **out)
                              "hwloc could not read this machine: %s", strerror(e));
     }
     topo->this_system = hwloc_topology_is_thissystem(topo->t) ? 1 : 0;
+    seed_global(topo);
     *out = topo;
     return XHAL_OK;
 }
@@ -493,6 +503,30 @@ void hal_topology_free_near(void *p, size_t size)
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static hal_topology *g_topo;   /* loaded on first use */
 static int g_topo_failed;      /* load failed: do not retry until released */
+static _Thread_local int tl_loading_global; /* this thread loads the global topology */
+
+/* A topology just loaded for a context also becomes the process-wide one when there is
+ * none yet: a copy (hwloc_topology_dup) costs no discovery, and plugins' worker threads
+ * then never run hwloc's discovery (which dlopens hwloc's plugins) themselves - under
+ * AddressSanitizer a thread that did so fails at exit. */
+static void seed_global(const hal_topology *topo)
+{
+    if (tl_loading_global)
+        return; /* global_topology's own load, which holds g_lock */
+    pthread_mutex_lock(&g_lock);
+    if (g_topo == NULL) {
+        hal_topology *copy = calloc(1, sizeof *copy);
+        if (copy != NULL && hwloc_topology_dup(&copy->t, topo->t) == 0) {
+            copy->this_system = topo->this_system;
+            memcpy(copy->source, topo->source, sizeof copy->source);
+            g_topo = copy;
+            g_topo_failed = 0;
+        } else {
+            free(copy);
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+}
 
 /* The global topology, loading it on first use; NULL if unavailable. Once loaded it
  * stays until hal_topo_release_global, which runs when no context (hence no plugin) is
@@ -501,11 +535,17 @@ static hal_topology *global_topology(void)
 {
     pthread_mutex_lock(&g_lock);
     if (g_topo == NULL && !g_topo_failed) {
+        /* Loaded under the lock, so by one thread; the others wait for it. */
         hal_topology *t = NULL;
+        char saved[1024]; /* a host service must not change the caller's message */
+        hal_error_copy(saved, sizeof saved);
+        tl_loading_global = 1;
         if (hal_topology_load(&t) == XHAL_OK)
             g_topo = t;
         else
             g_topo_failed = 1;
+        tl_loading_global = 0;
+        hal_set_error(XHAL_OK, "%s", saved);
     }
     hal_topology *t = g_topo;
     pthread_mutex_unlock(&g_lock);

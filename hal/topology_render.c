@@ -191,10 +191,26 @@ static void render_text(const report *r, sbuf *b)
             if (l > w)
                 w = l;
         }
+        /* Affinity columns as wide as their longest entry. */
+        char (*nodes)[256] = calloc((size_t)r->n_dev, sizeof *nodes);
+        if (nodes == NULL) {
+            b->oom = 1;
+            return;
+        }
+        int wn = (int)strlen("NUMA Affinity"), wc = (int)strlen("CPU Affinity");
+        for (int i = 0; i < r->n_dev; i++) {
+            const xhal_locality *loc = &r->locs[i];
+            snprintf(nodes[i], sizeof nodes[i], "N/A");
+            if (loc->known)
+                id_list(loc->numa_nodes, loc->numa_count, nodes[i], sizeof nodes[i]);
+            int ln = (int)strlen(nodes[i]), lc = loc->known ? (int)strlen(loc->cpuset) : 3;
+            wn = ln > wn ? ln : wn;
+            wc = lc > wc ? lc : wc;
+        }
         sb_printf(b, "%-*s", w + 2, "");
         for (int j = 0; j < r->n_dev; j++)
             sb_printf(b, "%-*s", w + 2, r->specs[j]);
-        sb_printf(b, "%-15s%-22s%s\n", "NUMA Affinity", "CPU Affinity", "PCI");
+        sb_printf(b, "%-*s%-*s%s\n", wn + 2, "NUMA Affinity", wc + 2, "CPU Affinity", "PCI");
         for (int i = 0; i < r->n_dev; i++) {
             sb_printf(b, "%-*s", w + 2, r->specs[i]);
             for (int j = 0; j < r->n_dev; j++) {
@@ -203,12 +219,10 @@ static void render_text(const report *r, sbuf *b)
                 sb_printf(b, "%-*s", w + 2, cell);
             }
             const xhal_locality *loc = &r->locs[i];
-            char nodes[256] = "N/A";
-            if (loc->known)
-                id_list(loc->numa_nodes, loc->numa_count, nodes, sizeof nodes);
-            sb_printf(b, "%-15s%-22s%s\n", nodes, loc->known ? loc->cpuset : "N/A",
+            sb_printf(b, "%-*s%-*s%s\n", wn + 2, nodes[i], wc + 2, loc->known ? loc->cpuset : "N/A",
                       loc->pci_bus_id[0] ? loc->pci_bus_id : (loc->whole_machine ? "(host)" : "-"));
         }
+        free(nodes);
         sb_printf(b, "\nLegend:\n"
                      "  X    = Self\n"
                      "  SYS  = Connection traversing PCIe as well as the interconnect between NUMA nodes\n"
@@ -220,12 +234,22 @@ static void render_text(const report *r, sbuf *b)
     }
 
     sb_printf(b, "\nPCI accelerators (%d):\n", r->n_acc);
+    int wv = 6, wa = 4, wcpu = 4;
     for (int i = 0; i < r->n_acc; i++) {
         const xhal_pci_accelerator *a = &r->accs[i];
         char nodes[256];
         id_list(a->locality.numa_nodes, a->locality.numa_count, nodes, sizeof nodes);
-        sb_printf(b, "  %s  %-13s [%04x:%04x] class %04x  NUMA %-5s CPUs %-16s %s%s%s%s\n", a->pci_bus_id, a->vendor,
-                  a->vendor_id, a->device_id, a->class_id, nodes, a->locality.cpuset,
+        int lv = (int)strlen(a->vendor), la = (int)strlen(nodes), lc = (int)strlen(a->locality.cpuset);
+        wv = lv > wv ? lv : wv;
+        wa = la > wa ? la : wa;
+        wcpu = lc > wcpu ? lc : wcpu;
+    }
+    for (int i = 0; i < r->n_acc; i++) {
+        const xhal_pci_accelerator *a = &r->accs[i];
+        char nodes[256];
+        id_list(a->locality.numa_nodes, a->locality.numa_count, nodes, sizeof nodes);
+        sb_printf(b, "  %s  %-*s [%04x:%04x] class %04x  NUMA %-*s CPUs %-*s %s%s%s%s\n", a->pci_bus_id, wv,
+                  a->vendor, a->vendor_id, a->device_id, a->class_id, wa + 1, nodes, wcpu + 1, a->locality.cpuset,
                   a->driven_by[0] ? "driven by " : "not driven by xhal", a->driven_by,
                   a->device_name[0] ? "  " : "", a->device_name);
     }
