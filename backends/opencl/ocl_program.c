@@ -8,6 +8,7 @@
  * reader never sees half a file; a file that fails any check is ignored and rebuilt.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,10 @@ static void write_cache(const char *path, const unsigned char *data, size_t len)
     unsigned char hdr[24];
     uint64_t size = len, sum = fnv1a(0xcbf29ce484222325ull, data, len);
     FILE *f;
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    /* unique per process and call: two devices of one model may write one key at once */
+    static atomic_uint seq;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
+             atomic_fetch_add(&seq, 1u));
     f = fopen(tmp, "wb");
     if (!f) {
         ocl_log(XHAL_LOG_WARN, "cannot write program cache %s: %s", tmp, strerror(errno));
