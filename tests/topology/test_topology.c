@@ -4,7 +4,9 @@
  *
  * Devices come from the topotest backend (tests/topology/topotest_backend.c), whose PCI
  * bus ids are listed in XHAL_TOPOTEST_DEVICES. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* CPU_COUNT, sched_getaffinity */
+#endif
 #include "xtest.h"
 #include "xhal/xhal_topology.h"
 

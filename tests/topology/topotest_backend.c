@@ -7,7 +7,9 @@
  * Memory, streams and copies work (plain host memory); ops answer UNSUPPORTED.
  * The device's arch field reports what the host's topology services tell the plugin:
  * "numa<N>-cpus<M>" (N NUMA nodes, M cpus in the first one), or "no-topo-services". */
+#if !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
+#endif
 #include "xhal/xhal_backend.h"
 
 #include <stdio.h>
