@@ -264,6 +264,9 @@ static void scenario_two_socket(void)
     CHECK(strcmp(info.arch, "numa2-cpus8") == 0);
     if (strcmp(info.arch, "numa2-cpus8") != 0)
         fprintf(stderr, "  plugin sees '%s'\n", info.arch);
+    CHECK(strcmp(info.family, "topotest-near-ok") == 0);
+    CHECK_OK(xhal_device_get_info(d[6], &info)); /* unknown bus id: memory from anywhere */
+    CHECK(strcmp(info.family, "topotest-near-ok") == 0);
 
     /* Many threads asking at once. */
     pthread_t th[4];
@@ -461,6 +464,10 @@ static void scenario_live(void)
     int count = -1;
     CHECK_OK(xhal_topology_pci_accelerators(ctx, NULL, 0, &count));
     CHECK(count >= 0);
+    xhal_device_info info;
+    CHECK_OK(xhal_device_get_info(host, &info));
+    CHECK(strncmp(info.arch, "numa", 4) == 0 && strstr(info.arch, "-cpus0") == NULL);
+    CHECK(strcmp(info.family, "topotest-near-ok") == 0);
     /* The CPU backend, when this build has it, is the whole machine too. */
     xhal_device *cpu = NULL;
     if (xhal_device_find(ctx, "cpu", &cpu) == XHAL_OK) {

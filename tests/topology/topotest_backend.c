@@ -6,7 +6,9 @@
  * host memory: placed on the whole machine) or "none" (no bus id, not host memory).
  * Memory, streams and copies work (plain host memory); ops answer UNSUPPORTED.
  * The device's arch field reports what the host's topology services tell the plugin:
- * "numa<N>-cpus<M>" (N NUMA nodes, M cpus in the first one), or "no-topo-services". */
+ * "numa<N>-cpus<M>" (N NUMA nodes, M cpus in the first one), or "no-topo-services"; its
+ * family field says whether topo_alloc_near gave writable memory near the device
+ * ("topotest-near-ok", "topotest-near-null"). */
 #if !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #endif
@@ -78,7 +80,17 @@ static xhal_status tt_device_info(void *state, int device, xhal_device_info *inf
     snprintf(info->backend, sizeof info->backend, "topotest");
     snprintf(info->name, sizeof info->name, "topotest device %d", device);
     snprintf(info->vendor, sizeof info->vendor, "xhal tests");
-    snprintf(info->family, sizeof info->family, "topotest");
+    const char *near = "topotest";
+    if (g_host->topo_alloc_near != NULL && g_host->topo_free_near != NULL) {
+        unsigned char *p = g_host->topo_alloc_near(s->bus[device], 2 * 4096 + 1);
+        near = "topotest-near-null";
+        if (p != NULL) {
+            memset(p, 0x5a, 2 * 4096 + 1);
+            near = p[2 * 4096] == 0x5a ? "topotest-near-ok" : "topotest-near-bad";
+            g_host->topo_free_near(p, 2 * 4096 + 1);
+        }
+    }
+    snprintf(info->family, sizeof info->family, "%s", near);
     if (g_host->topo_numa_count != NULL && g_host->topo_numa_cpus != NULL) {
         int cpus[256];
         int nodes = g_host->topo_numa_count();
