@@ -108,6 +108,7 @@ static void describe(ocl_device *dev, const char *platform_name)
     }
     dev->has_fp64 = has_ext(exts, "cl_khr_fp64");
     dev->has_fp16 = has_ext(exts, "cl_khr_fp16");
+    dev->amd_attrs = has_ext(exts, "cl_amd_device_attribute_query");
     dev->max_wg = wg;
     dev->base_align = align_bits >= 8 ? align_bits / 8 : 1;
 
@@ -186,8 +187,6 @@ static void describe(ocl_device *dev, const char *platform_name)
     if (dev->has_fp16) in->caps |= XHAL_CAP_F16_COMPUTE;
     if (dev->has_fp64) in->caps |= XHAL_CAP_F64;
     if (unified) in->caps |= XHAL_CAP_HOST_MEMORY;
-    copy_str(dev->info.backend, sizeof dev->info.backend, OCL_NAME);
-    (void)exts;
 }
 
 /* ------------------------------------------------------------------ init */
@@ -293,7 +292,8 @@ static xhal_status ocl_device_info(void *state, int device, xhal_device_info *in
     ocl_device *d = &((ocl_state *)state)->devs[device];
     cl_ulong free_kb[2] = {0, 0};
     *info = d->info;
-    if (clGetDeviceInfo(d->id, CL_DEVICE_GLOBAL_FREE_MEMORY_AMD, sizeof free_kb, free_kb, NULL) ==
+    if (d->amd_attrs &&
+        clGetDeviceInfo(d->id, CL_DEVICE_GLOBAL_FREE_MEMORY_AMD, sizeof free_kb, free_kb, NULL) ==
             CL_SUCCESS &&
         free_kb[0] > 0) {
         info->free_memory = (uint64_t)free_kb[0] * 1024u;

@@ -34,6 +34,7 @@ typedef struct ocl_device {
     xhal_device_info info;
     char platform_version[128];
     int has_fp64, has_fp16;
+    int amd_attrs; /* cl_amd_device_attribute_query: free memory can be asked */
     size_t max_wg;
     uint64_t base_align; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
     pthread_mutex_t lock; /* program builds, kernel argument setting + enqueue */
