@@ -120,6 +120,8 @@ static void test_through_core(void)
 int main(void)
 {
     setenv("XHAL_CUDA_CUBLAS_LIBRARY", "none", 1);
+    /* keep a real HIP runtime (if installed) out of this process: only cuda is under test */
+    setenv("XHAL_HIP_LIBRARY", "/nonexistent/libamdhip64.so", 1);
     test_unavailable();
     test_through_core();
     return xtest_finish("test_cuda_api");
