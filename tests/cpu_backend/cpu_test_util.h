@@ -44,8 +44,11 @@ static inline xhal_status h_set_error(xhal_status st, const char *fmt, ...)
     g_err_status = st;
     return st;
 }
-static inline void *h_alloc(size_t n) { return malloc(n); }
-static inline void *h_calloc(size_t c, size_t n) { return calloc(c, n); }
+/* when > 0, counts host allocations down and fails the one that reaches 0 */
+static int g_alloc_countdown;
+static inline int alloc_fails(void) { return g_alloc_countdown > 0 && --g_alloc_countdown == 0; }
+static inline void *h_alloc(size_t n) { return alloc_fails() ? NULL : malloc(n); }
+static inline void *h_calloc(size_t c, size_t n) { return alloc_fails() ? NULL : calloc(c, n); }
 static inline void h_free(void *p) { free(p); }
 static inline int h_fault(const char *site)
 {

@@ -543,6 +543,113 @@ static void test_concurrent_streams(void)
     }
 }
 
+/* Fail the 1st, 2nd, ... host allocation of an op until it succeeds: every failure is
+ * OUT_OF_MEMORY with out unchanged. */
+static void oom_sweep(const char *what, xhal_op_desc *d, T *out, int may_fall_back)
+{
+    unsigned char *before = malloc(out->bytes);
+    int failures = 0, done = 0;
+    for (int n = 1; n <= 16 && !done; n++) {
+        T_->read(S_, STREAM_, out->d.buffer, 0, before, out->bytes);
+        g_alloc_countdown = n;
+        xhal_status st = run_op(d);
+        int hit = g_alloc_countdown == 0;
+        g_alloc_countdown = 0;
+        if (st == XHAL_OK) {
+            /* an allocation failed but the op said OK: only where a leaner path exists */
+            if (hit && may_fall_back) continue;
+            done = 1;
+            if (hit) {
+                xtest_failures_++;
+                fprintf(stderr, "%s: allocation %d failed, yet the op returned OK\n", what, n);
+            }
+            xtest_checks_++;
+            break;
+        }
+        failures++;
+        xtest_checks_++;
+        if (st != XHAL_ERROR_OUT_OF_MEMORY || strstr(g_err, "bytes") == NULL) {
+            xtest_failures_++;
+            fprintf(stderr, "%s: allocation %d failed: status %d '%s'\n", what, n, (int)st, g_err);
+        }
+        unsigned char *now = malloc(out->bytes);
+        T_->read(S_, STREAM_, out->d.buffer, 0, now, out->bytes);
+        xtest_checks_++;
+        if (memcmp(now, before, out->bytes) != 0) {
+            xtest_failures_++;
+            fprintf(stderr, "%s: out changed although allocation %d failed\n", what, n);
+        }
+        free(now);
+    }
+    CHECK(done);
+    xtest_checks_++;
+    if (failures < 1 && !may_fall_back) {
+        xtest_failures_++;
+        fprintf(stderr, "%s: no allocation to fail\n", what);
+    }
+    free(before);
+}
+
+static void test_out_of_memory(void)
+{
+    int64_t shp[3] = {2, 3, 17};
+    T x = tcontig(XHAL_DTYPE_F16, 3, shp), o = tcontig(XHAL_DTYPE_F16, 3, shp);
+    int64_t d17 = 17;
+    T w = tcontig(XHAL_DTYPE_F16, 1, &d17);
+    tfill_rand(&x, -1, 1);
+    tfill_rand(&w, -1, 1);
+    tfill_rand(&o, -1, 1);
+    xhal_op_desc d = desc_new(XHAL_OP_SOFTMAX);
+    d.attrs.softmax.scale = 1;
+    desc_in(&d, &x);
+    desc_out(&d, &o);
+    oom_sweep("softmax", &d, &o, 0);
+    d = desc_new(XHAL_OP_LAYER_NORM);
+    d.attrs.norm.eps = 1e-5;
+    d.attrs.norm.has_weight = 1;
+    desc_in(&d, &x);
+    desc_in(&d, &w);
+    desc_out(&d, &o);
+    oom_sweep("layer_norm", &d, &o, 0);
+
+    int64_t rs[4] = {1, 3, 2, 16};
+    T rx = tcontig(XHAL_DTYPE_F32, 4, rs), ro = tcontig(XHAL_DTYPE_F32, 4, rs);
+    tfill_rand(&rx, -1, 1);
+    d = desc_new(XHAL_OP_ROPE);
+    d.attrs.rope.theta = 10000;
+    d.attrs.rope.seq_axis = 1;
+    d.attrs.rope.rotary_dims = 16;
+    desc_in(&d, &rx);
+    desc_out(&d, &ro);
+    oom_sweep("rope", &d, &ro, 0);
+    d = desc_new(XHAL_OP_ATTENTION);
+    d.attrs.attention.scale = 0.25;
+    desc_in(&d, &rx);
+    desc_in(&d, &rx);
+    desc_in(&d, &rx);
+    desc_out(&d, &ro);
+    oom_sweep("attention", &d, &ro, 1); /* without room for the K/V cache it streams rows */
+
+    /* matmul: the double loop (small) and the BLAS path packing f16 */
+    for (int big = 0; big < 2; big++) {
+        int64_t n = big ? 64 : 8;
+        int64_t ms[2] = {n, n};
+        T a = tcontig(XHAL_DTYPE_F16, 2, ms), b = tcontig(XHAL_DTYPE_F16, 2, ms), c = tcontig(XHAL_DTYPE_F16, 2, ms);
+        tfill_rand(&a, -1, 1);
+        tfill_rand(&b, -1, 1);
+        tfill_rand(&c, -1, 1);
+        d = desc_new(XHAL_OP_MATMUL);
+        d.attrs.matmul.alpha = 1;
+        d.attrs.matmul.beta = 1;
+        desc_in(&d, &a);
+        desc_in(&d, &b);
+        desc_out(&d, &c);
+        oom_sweep(big ? "matmul blas" : "matmul small", &d, &c, 0);
+        tfree(&a); tfree(&b); tfree(&c);
+    }
+    tfree(&x); tfree(&o); tfree(&w); tfree(&rx); tfree(&ro);
+}
+
 int main(void)
 {
     if (!open_plugin(XHAL_CPU_PLUGIN)) {
@@ -555,6 +662,7 @@ int main(void)
     test_gather();
     test_rope();
     test_attention();
+    test_out_of_memory();
     test_pool_numa();
     test_concurrent_streams();
     T_->stream_destroy(S_, STREAM_);
