@@ -206,9 +206,10 @@ static void one_matmul(int dt, int64_t M, int64_t N, int64_t K, int la, int lb, 
 
 static void test_matmul(void)
 {
-    const int64_t mnk[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 127, 33}, {64, 64, 64}, {100, 127, 65}, {1, 1000, 127}};
+    const int64_t mnk[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 127, 33}, {64, 64, 64}, {100, 127, 65},
+                              {1, 1000, 127}, {1000, 1, 127}, {127, 3, 1000}};
     for (int di = 0; di < 4; di++)
-        for (int si = 0; si < 6; si++)
+        for (int si = 0; si < 8; si++)
             for (int lay = 0; lay < 27; lay += (si >= 4 ? 4 : 1))
                 one_matmul(FLOATS[di], mnk[si][0], mnk[si][1], mnk[si][2], lay % 3, (lay / 3) % 3, lay / 9,
                            si % 2 ? 0.5 : 1.0, lay % 2 ? 0.0 : -2.0, lay % 4 == 1);
