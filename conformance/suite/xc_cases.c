@@ -392,7 +392,7 @@ static void cat_norm(builder *b)
         /* rms_norm / layer_norm */
         for (int which = 0; which < 2; which++) {
             xhal_op op = which ? XHAL_OP_LAYER_NORM : XHAL_OP_RMS_NORM;
-            struct { const char *name; xc_tspec x; int w, bb; double eps; } v[10];
+            struct { const char *name; xc_tspec x; int w, bb; double eps; } v[12];
             n = 0;
 #define VN(nm, X, W, B, E) do { v[n].name = nm; v[n].x = X; v[n].w = W; v[n].bb = B; v[n].eps = E; n++; } while (0)
             VN("1x1_w", ts(dt, 2, 1, 1), 1, 1, 1e-5);
@@ -404,12 +404,14 @@ static void cat_norm(builder *b)
             VN("step_in_3x127_w", step(ts(dt, 2, 3, 127)), 1, 0, 1e-5);
             VN("offset_mean_4x64_w_b", range(ts(dt, 2, 4, 64), 90, 110), 1, 1, 1e-5);
             VN("empty_0x17_w", ts(dt, 2, 0, 17), 1, 0, 1e-5);
+            VN("special_nan_4x17_w", gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL), 1, 1, 1e-5);
 #undef VN
             for (int i = 0; i < n; i++) {
                 if (op == XHAL_OP_RMS_NORM && v[i].bb && !v[i].w) continue;
                 xc_case c = mk(op, dt, "%s", v[i].name);
                 c.in[0] = v[i].x;
                 if (v[i].x.lo == -1.0) c.in[0] = range(c.in[0], -3, 3);
+                c.out.gen = XC_GEN_UNIFORM;
                 int k = 1;
                 int64_t D = v[i].x.shape[v[i].x.ndim - 1];
                 c.at.has_weight = v[i].w;
@@ -442,6 +444,7 @@ static void cat_matmul(builder *b)
             {"batch_4_9x33x3_beta", 9, 33, 3, 0, 1, 2, -1, 2},
             {"k0_3x0x5_beta", 3, 0, 5, 0, 0, 1, 0.5, 0},
             {"200x300x150_blas_size", 200, 300, 150, 0, 0, 1, 0, 0},
+            {"special_nan_inf_9x17x5", 9, 17, 5, 0, 0, 1, 0, 0},
             {"150x256x200_ta_perm_out", 150, 256, 200, 1, 0, 1, 0, 0},
             {"m0_0x17x5", 0, 17, 5, 0, 0, 1, 0, 0},
         };
@@ -465,7 +468,8 @@ static void cat_matmul(builder *b)
             }
             if (i == 1) c.in[0] = step(c.in[0]);
             if (i == 3) c.out = step(c.out);
-            if (i == 11) c.out = perm_rev(c.out);
+            if (i == 12) c.out = perm_rev(c.out);
+            if (i == 11) { c.in[0].gen = XC_GEN_SPECIAL; c.in[1].gen = XC_GEN_SPECIAL; }
             c.at.trans_a = v[i].ta;
             c.at.trans_b = v[i].tb;
             c.at.alpha = v[i].alpha;
@@ -575,12 +579,14 @@ static void cat_transformer(builder *b)
             {"interleaved_seq_axis2_2x3x9x4x32", ts(dt, 5, 2, 3, 9, 4, 32), 2, 0, XHAL_ROPE_INTERLEAVED, 10000, 100, 0},
             {"half_step_in_1x3x2x128", ts(dt, 4, 1, 3, 2, 128), 1, 0, XHAL_ROPE_HALF, 1e6, 4000, 1},
             {"half_empty_1x0x2x8", ts(dt, 4, 1, 0, 2, 8), 1, 0, XHAL_ROPE_HALF, 10000, 0, 0},
+            {"interleaved_special_nan_1x7x3x16", gen(ts(dt, 4, 1, 7, 3, 16), XC_GEN_SPECIAL), 1, 0, XHAL_ROPE_INTERLEAVED, 10000, 5, 0},
         };
         for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
             xc_case c = mk(XHAL_OP_ROPE, dt, "%s", r[i].name);
             c.n_in = 1;
             c.in[0] = r[i].perm ? step(r[i].x) : r[i].x;
             c.out = r[i].x;
+            c.out.gen = XC_GEN_UNIFORM;
             c.at.seq_axis = r[i].seq_axis;
             c.at.rotary_dims = r[i].rot;
             c.at.rope_layout = r[i].layout;
@@ -597,6 +603,8 @@ static void cat_transformer(builder *b)
             {"mask4d_causal_2x2x1_sq4_sk6_d16", 2, 2, 1, 4, 6, 16, 16, 1, 2, 0},
             {"long_1x1x1_sq3_sk1000_d16", 1, 1, 1, 3, 1000, 16, 16, 0, 0, 0},
             {"empty_sq0", 1, 2, 2, 0, 5, 16, 16, 0, 0, 0},
+            {"special_nan_q_1x2x2_sq5_sk5_d16", 1, 2, 2, 5, 5, 16, 16, 0, 0, 0},
+            {"special_nan_v_causal_1x2x1_sq4_sk7_d8", 1, 2, 1, 4, 7, 8, 8, 1, 0, 0},
         };
         for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
             xc_case c = mk(XHAL_OP_ATTENTION, dt, "%s", a[i].name);
@@ -605,6 +613,8 @@ static void cat_transformer(builder *b)
             c.in[2] = ts(dt, 4, a[i].B, a[i].Hkv, a[i].Sk, a[i].Dv);
             if (i == 1) c.in[1] = step(c.in[1]);
             if (i == 2) c.in[2] = perm_rev(c.in[2]);
+            if (i == 8) c.in[0].gen = XC_GEN_SPECIAL;
+            if (i == 9) c.in[2].gen = XC_GEN_SPECIAL;
             c.n_in = 3;
             if (a[i].mask == 1) c.in[c.n_in++] = range(ts(dt, 2, a[i].Sq, a[i].Sk), -3, 0);
             if (a[i].mask == 2) c.in[c.n_in++] = range(ts(dt, 4, a[i].B, 1, a[i].Sq, a[i].Sk), -3, 0);
@@ -699,6 +709,13 @@ static int special_list(const xc_case *c, xhal_dtype dt, double *s)
         break;
     case XHAL_OP_SOFTMAX:
         s[n++] = NAN; s[n++] = -INFINITY; s[n++] = -INFINITY; s[n++] = 0.0;
+        break;
+    case XHAL_OP_MATMUL: /* kinds do not depend on the summation order */
+        s[n++] = NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = INFINITY;
+        break;
+    case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM: case XHAL_OP_ROPE: case XHAL_OP_ATTENTION:
+        /* NaN only: what Inf gives depends on the algorithm (two-pass vs online) */
+        s[n++] = NAN; s[n++] = -NAN; s[n++] = NAN;
         break;
     case XHAL_OP_COPY:
         s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0; s[n++] = -0.0;
