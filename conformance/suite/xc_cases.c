@@ -372,6 +372,7 @@ static void cat_norm(builder *b)
         s[n].name = "17x127_scale0_125"; s[n].x = ts(dt, 2, 17, 127); s[n].scale = 0.125; s[n].causal = 0; n++;
         s[n].name = "4x1000"; s[n].x = ts(dt, 2, 4, 1000); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "2x4096"; s[n].x = ts(dt, 2, 2, 4096); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "large_values_3x33"; s[n].x = range(ts(dt, 2, 3, 33), -1000, 1000); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "causal_2x3x17x17"; s[n].x = ts(dt, 4, 2, 3, 17, 17); s[n].scale = 0; s[n].causal = 1; n++;
         s[n].name = "causal_kv_3x5x9"; s[n].x = ts(dt, 3, 3, 5, 9); s[n].scale = 0.5; s[n].causal = 1; n++;
         s[n].name = "perm_in_33x17"; s[n].x = perm_rev(ts(dt, 2, 33, 17)); s[n].scale = 0; s[n].causal = 0; n++;
@@ -380,7 +381,7 @@ static void cat_norm(builder *b)
         for (int i = 0; i < n; i++) {
             xc_case c = mk(XHAL_OP_SOFTMAX, dt, "%s", s[i].name);
             c.n_in = 1;
-            c.in[0] = range(s[i].x, -8, 8);
+            c.in[0] = s[i].x.lo == -1.0 ? range(s[i].x, -8, 8) : s[i].x;
             c.out = s[i].x;
             c.out.layout = XC_LAYOUT_CONTIG;
             c.out.gen = XC_GEN_UNIFORM;
@@ -557,6 +558,16 @@ static void cat_index(builder *b)
         c.out = ts(dt, 2, 17, 128);
         c.at.axis = -1;
         add(b, &c);
+        {
+            int64_t es[2] = {1, 9};
+            c = mk(XHAL_OP_CONCAT, dt, "axis0_expand_part");
+            c.n_in = 2;
+            c.in[0] = expand_from(ts(dt, 2, 4, 9), es);
+            c.in[1] = ts(dt, 2, 2, 9);
+            c.out = ts(dt, 2, 6, 9);
+            c.at.axis = 0;
+            add(b, &c);
+        }
         c = mk(XHAL_OP_CONCAT, dt, "single_input");
         c.n_in = 1;
         c.in[0] = ts(dt, 1, 1000);
@@ -605,6 +616,7 @@ static void cat_transformer(builder *b)
             {"empty_sq0", 1, 2, 2, 0, 5, 16, 16, 0, 0, 0},
             {"special_nan_q_1x2x2_sq5_sk5_d16", 1, 2, 2, 5, 5, 16, 16, 0, 0, 0},
             {"special_nan_v_causal_1x2x1_sq4_sk7_d8", 1, 2, 1, 4, 7, 8, 8, 1, 0, 0},
+            {"large_scores_1x2x2_sq5_sk9_d64", 1, 2, 2, 5, 9, 64, 64, 0, 0, 0},
         };
         for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
             xc_case c = mk(XHAL_OP_ATTENTION, dt, "%s", a[i].name);
@@ -615,6 +627,7 @@ static void cat_transformer(builder *b)
             if (i == 2) c.in[2] = perm_rev(c.in[2]);
             if (i == 8) c.in[0].gen = XC_GEN_SPECIAL;
             if (i == 9) c.in[2].gen = XC_GEN_SPECIAL;
+            if (i == 10) { c.in[0] = range(c.in[0], -30, 30); c.in[1] = range(c.in[1], -30, 30); }
             c.n_in = 3;
             if (a[i].mask == 1) c.in[c.n_in++] = range(ts(dt, 2, a[i].Sq, a[i].Sk), -3, 0);
             if (a[i].mask == 2) c.in[c.n_in++] = range(ts(dt, 4, a[i].B, 1, a[i].Sq, a[i].Sk), -3, 0);
@@ -703,6 +716,7 @@ static int special_list(const xc_case *c, xhal_dtype dt, double *s)
     switch (c->op) {
     case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH:
         s[n++] = NAN; s[n++] = -NAN; s[n++] = 0.0; s[n++] = -0.0; s[n++] = 0.5; s[n++] = -3; s[n++] = 20; s[n++] = -20;
+        s[n++] = 100; s[n++] = -100; /* exp(-x) overflows: x / (1 + inf), not inf / inf */
         break;
     case XHAL_OP_SUM: case XHAL_OP_MEAN: case XHAL_OP_MAX: case XHAL_OP_ARGMAX:
         s[n++] = NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = NAN;
@@ -725,7 +739,7 @@ static int special_list(const xc_case *c, xhal_dtype dt, double *s)
     default:
         s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0;
         if (c->op != XHAL_OP_RSQRT) s[n++] = -0.0;
-        s[n++] = 1e-3; s[n++] = 5.0;
+        s[n++] = 1e-3; s[n++] = 5.0; s[n++] = 100.0; s[n++] = -100.0;
         break;
     }
     return n;

@@ -42,10 +42,10 @@ xc_tol xc_tolerance(xhal_op op, xhal_dtype dt, int64_t R)
         break;
     case CLS_TRANS:
         switch (dt) {
-        case XHAL_DTYPE_F64: t = (xc_tol){1e-14, 1e-13, 0, 1e-24}; break;
-        case XHAL_DTYPE_F32: t = (xc_tol){1e-6, 4e-6, 0, 1e-10}; break;
-        case XHAL_DTYPE_F16: t = (xc_tol){1e-5, 2e-3, 0, 2e-6}; break;
-        default: t = (xc_tol){1e-5, 1.6e-2, 0, 2e-4}; break;
+        case XHAL_DTYPE_F64: t = (xc_tol){1e-14, 1e-13, 16 * u64, 1e-24}; break;
+        case XHAL_DTYPE_F32: t = (xc_tol){1e-6, 4e-6, 16 * u32, 1e-10}; break;
+        case XHAL_DTYPE_F16: t = (xc_tol){1e-5, 2e-3, 16 * u32, 2e-6}; break;
+        default: t = (xc_tol){1e-5, 1.6e-2, 16 * u32, 2e-4}; break;
         }
         break;
     case CLS_ACC:

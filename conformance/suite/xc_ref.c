@@ -368,7 +368,12 @@ int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init,
     case XHAL_OP_NEG: case XHAL_OP_ABS: case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT:
     case XHAL_OP_RSQRT: case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_RELU:
     case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH:
-        for (int64_t i = 0; i < n; i++) ref[i] = unary(c->op, in[0].v[i]);
+        for (int64_t i = 0; i < n; i++) {
+            ref[i] = unary(c->op, in[0].v[i]);
+            /* gelu: x/2 (1 + f(x)) with f -> -1 cancels for x << 0; an error of f near -1
+             * reaches the result times |x|/2 */
+            if (c->op == XHAL_OP_GELU || c->op == XHAL_OP_GELU_TANH) mag[i] = fabs(in[0].v[i]) / 2;
+        }
         return 0;
     case XHAL_OP_SCALE:
         for (int64_t i = 0; i < n; i++) {
