@@ -34,7 +34,7 @@ struct cpu_pool {
 typedef struct worker_arg {
     cpu_pool *pool;
     int index; /* 1..nthreads-1 */
-    int total; /* threads asked for (the pool's own count may still change while starting) */
+    int node;  /* NUMA node to bind to, or -1 */
 } worker_arg;
 
 static void run_chunks(cpu_pool *p, int worker)
@@ -79,8 +79,7 @@ static void *worker_main(void *arg)
     worker_arg wa = *(worker_arg *)arg;
     cpu_host.host_free(arg);
     cpu_pool *p = wa.pool;
-    int node = numa_node_for(wa.index, wa.total);
-    if (node >= 0) cpu_host.topo_bind_thread_numa(node);
+    if (wa.node >= 0) cpu_host.topo_bind_thread_numa(wa.node);
 
     uint64_t seen = 0;
     pthread_mutex_lock(&p->mu);
@@ -119,7 +118,8 @@ cpu_pool *cpu_pool_create(int nthreads)
             if (!wa) break;
             wa->pool = p;
             wa->index = i;
-            wa->total = nthreads;
+            /* topology is queried here, in the creating thread; workers only bind */
+            wa->node = numa_node_for(i, nthreads);
             if (pthread_create(&p->threads[p->nstarted], NULL, worker_main, wa) != 0) {
                 cpu_host.host_free(wa);
                 break;
