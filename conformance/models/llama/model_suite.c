@@ -286,6 +286,8 @@ out:
     free(out_g);
 }
 
+const char *xc_model_suite_last_error(void) { return xllama_last_error(); }
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
