@@ -213,7 +213,16 @@ int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_cas
         if (push_result(d, &r) != 0) { xhal_stream_destroy(stream); return err(msg, msgsz, "out of memory"); }
     }
     xhal_stream_destroy(stream);
-    if (opt->suites & XC_SUITE_MODEL) {
+    int models = (opt->suites & XC_SUITE_MODEL) != 0;
+    if (models && opt->filter && opt->filter[0]) {
+        /* a --filter selects the model suite when it matches "model/" */
+        regex_t re;
+        if (regcomp(&re, opt->filter, REG_EXTENDED | REG_NOSUB) == 0) {
+            models = regexec(&re, "model/", 0, NULL, 0) == 0;
+            regfree(&re);
+        }
+    }
+    if (models) {
         if (opt->progress) { fprintf(opt->progress, "\r\033[K[%s] model suite", d->info.spec); fflush(opt->progress); }
         run_models(d, ctx, dev, opt);
     }
