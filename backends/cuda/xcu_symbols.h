@@ -39,8 +39,6 @@
       (void *dst, xcu_deviceptr src, size_t bytes, xcu_stream stream))                      \
     X(xcu_result, cuMemcpyDtoDAsync,                                                        \
       (xcu_deviceptr dst, xcu_deviceptr src, size_t bytes, xcu_stream stream))              \
-    X(xcu_result, cuMemsetD8Async,                                                          \
-      (xcu_deviceptr dst, unsigned char value, size_t count, xcu_stream stream))            \
     X(xcu_result, cuStreamCreate, (xcu_stream * stream, unsigned int flags))                \
     X(xcu_result, cuStreamDestroy, (xcu_stream stream))                                     \
     X(xcu_result, cuStreamSynchronize, (xcu_stream stream))                                 \

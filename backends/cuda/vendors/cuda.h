@@ -51,7 +51,6 @@
 #define XCU_SYM_cuMemcpyHtoDAsync "cuMemcpyHtoDAsync_v2"
 #define XCU_SYM_cuMemcpyDtoHAsync "cuMemcpyDtoHAsync_v2"
 #define XCU_SYM_cuMemcpyDtoDAsync "cuMemcpyDtoDAsync_v2"
-#define XCU_SYM_cuMemsetD8Async "cuMemsetD8Async"
 #define XCU_SYM_cuStreamCreate "cuStreamCreate"
 #define XCU_SYM_cuStreamDestroy "cuStreamDestroy_v2"
 #define XCU_SYM_cuStreamSynchronize "cuStreamSynchronize"

@@ -49,7 +49,6 @@
 #define XCU_SYM_cuMemcpyHtoDAsync "hipMemcpyHtoDAsync"
 #define XCU_SYM_cuMemcpyDtoHAsync "hipMemcpyDtoHAsync"
 #define XCU_SYM_cuMemcpyDtoDAsync "hipMemcpyDtoDAsync"
-#define XCU_SYM_cuMemsetD8Async "hipMemsetD8Async"
 #define XCU_SYM_cuStreamCreate "hipStreamCreateWithFlags"
 #define XCU_SYM_cuStreamDestroy "hipStreamDestroy"
 #define XCU_SYM_cuStreamSynchronize "hipStreamSynchronize"
