@@ -177,7 +177,8 @@ static void chart(FILE *f, const xb_report *rep, const char *device, const char 
             if (r->ratio > 0) fprintf(f, " (xhal/peer %.2f)", r->ratio);
             fprintf(f, "</text>\n");
         } else if (r->peer[0]) {
-            fprintf(f, "<text x='%d' y='%d' fill='#999'>peer: ", label_w + 4, y + 28);
+            fprintf(f, "<text x='%d' y='%d' fill='#999'>%s", label_w + 4, y + 28,
+                    strncmp(r->peer_note, "peer unavailable", 16) == 0 ? "" : "peer: ");
             esc(f, r->peer_note[0] ? r->peer_note : "unavailable");
             fprintf(f, "</text>\n");
         }
