@@ -42,25 +42,23 @@ static xcu_rtc *xcu_rtc_get(xcu_state *st)
         st->rtc_tried = 1;
         const char *env = getenv(XCU_RTC_LIBRARY_ENV);
         const char *const defaults[] = XCU_RTC_LIBRARIES;
-        void *lib = NULL;
-        const char *used = "";
-        if (env != NULL && env[0] != '\0') {
-            lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-            used = env;
-        } else {
-            for (size_t i = 0; lib == NULL && i < sizeof defaults / sizeof defaults[0]; i++) {
-                lib = dlopen(defaults[i], RTLD_NOW | RTLD_LOCAL);
-                used = defaults[i];
+        const int from_env = env != NULL && env[0] != '\0';
+        const size_t n_names = from_env ? 1 : sizeof defaults / sizeof defaults[0];
+        const char *names[8] = {XCU_RTC_SYM_CreateProgram, XCU_RTC_SYM_DestroyProgram, XCU_RTC_SYM_CompileProgram,
+                                XCU_RTC_SYM_GetProgramLogSize, XCU_RTC_SYM_GetProgramLog, XCU_RTC_SYM_GetCodeSize,
+                                XCU_RTC_SYM_GetCode, XCU_RTC_SYM_GetErrorString};
+        snprintf(st->rtc_error, sizeof st->rtc_error, "%s is not available:", XCU_RTC_NAME);
+        /* The first candidate that loads and has every entry point wins (HIP 5.x keeps
+         * hiprtc inside libamdhip64, later versions in libhiprtc). */
+        for (size_t c = 0; st->rtc == NULL && c < n_names; c++) {
+            const char *used = from_env ? env : defaults[c];
+            size_t len = strlen(st->rtc_error);
+            void *lib = dlopen(used, RTLD_NOW | RTLD_LOCAL);
+            if (lib == NULL) {
+                const char *why = dlerror();
+                snprintf(st->rtc_error + len, sizeof st->rtc_error - len, " %s", why != NULL ? why : used);
+                continue;
             }
-        }
-        if (lib == NULL) {
-            const char *why = dlerror();
-            snprintf(st->rtc_error, sizeof st->rtc_error, "%s is not available (%s: %s)", XCU_RTC_NAME, used,
-                     why != NULL ? why : "not found");
-        } else {
-            const char *names[8] = {XCU_RTC_SYM_CreateProgram, XCU_RTC_SYM_DestroyProgram, XCU_RTC_SYM_CompileProgram,
-                                    XCU_RTC_SYM_GetProgramLogSize, XCU_RTC_SYM_GetProgramLog, XCU_RTC_SYM_GetCodeSize,
-                                    XCU_RTC_SYM_GetCode, XCU_RTC_SYM_GetErrorString};
             void *p[8];
             int missing = -1;
             for (int i = 0; i < 8; i++)
@@ -68,23 +66,23 @@ static xcu_rtc *xcu_rtc_get(xcu_state *st)
                     missing = i;
             xcu_rtc *r = missing < 0 ? xcu_host->host_calloc(1, sizeof *r) : NULL;
             if (r == NULL) {
-                snprintf(st->rtc_error, sizeof st->rtc_error, "%s library %s %s%s", XCU_RTC_NAME, used,
+                snprintf(st->rtc_error + len, sizeof st->rtc_error - len, " %s %s%s;", used,
                          missing >= 0 ? "lacks " : "could not be set up (no host memory)",
                          missing >= 0 ? names[missing] : "");
                 dlclose(lib);
-            } else {
-                r->library = lib;
-                snprintf(r->library_name, sizeof r->library_name, "%s", used);
-                memcpy(&r->create, &p[0], sizeof p[0]);
-                memcpy(&r->destroy, &p[1], sizeof p[1]);
-                memcpy(&r->compile, &p[2], sizeof p[2]);
-                memcpy(&r->log_size, &p[3], sizeof p[3]);
-                memcpy(&r->log, &p[4], sizeof p[4]);
-                memcpy(&r->code_size, &p[5], sizeof p[5]);
-                memcpy(&r->code, &p[6], sizeof p[6]);
-                memcpy(&r->error_string, &p[7], sizeof p[7]);
-                st->rtc = r;
+                continue;
             }
+            r->library = lib;
+            snprintf(r->library_name, sizeof r->library_name, "%s", used);
+            memcpy(&r->create, &p[0], sizeof p[0]);
+            memcpy(&r->destroy, &p[1], sizeof p[1]);
+            memcpy(&r->compile, &p[2], sizeof p[2]);
+            memcpy(&r->log_size, &p[3], sizeof p[3]);
+            memcpy(&r->log, &p[4], sizeof p[4]);
+            memcpy(&r->code_size, &p[5], sizeof p[5]);
+            memcpy(&r->code, &p[6], sizeof p[6]);
+            memcpy(&r->error_string, &p[7], sizeof p[7]);
+            st->rtc = r;
         }
     }
     xcu_rtc *r = st->rtc;
