@@ -58,10 +58,14 @@ double xb_suite_stream(xb_env *e);
 /* OpenBLAS: sets the thread count (returns 0 if unavailable). */
 int xb_blas_threads(int n);
 const char *xb_blas_config(void);
+/* Called after each peer run (rep -1 for the warm-up ones) to run one xhal sample, so that the
+ * two sides alternate and share whatever load the machine has; non-zero stops the run. */
+typedef int (*xb_interleave)(void *ctx, int rep);
 /* Time cblas_sgemm (bf16: cblas_sbgemm, bf16 inputs, f32 out) M,N,K row-major on host memory:
- * rate samples in GFLOP/s. */
+ * rate samples in GFLOP/s. cb may be NULL. Returns 0, -1 (peer unavailable, cb never called,
+ * err says why) or -2 (cb failed). */
 int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                 char *err, size_t errsize);
+                 xb_interleave cb, void *cbctx, char *err, size_t errsize);
 
 /* OpenCL peers on the OpenCL device named like d (returns -1 with a reason if the OpenCL API,
  * the device or CLBlast is not available). */

@@ -33,10 +33,10 @@ const char *xb_blas_config(void)
 {
     return "absent (built without OpenBLAS)";
 }
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, char *err,
-                 size_t errsize)
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                 xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
-    (void)bf16, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
+    (void)cb, (void)cbctx, (void)bf16, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenBLAS");
     return -1;
 }
@@ -61,8 +61,8 @@ typedef void (*sbgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRA
                           blasint, float, const uint16_t *, blasint, const uint16_t *, blasint, float, float *,
                           blasint);
 
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, char *err,
-                 size_t errsize)
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                 xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
     sbgemm_fn sb = NULL;
     if (bf16) {
@@ -104,6 +104,12 @@ int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps
                         (const float *)a, (blasint)K, (const float *)b, (blasint)N, 0.0f, c, (blasint)N);
         double t = xb_now() - t0;
         if (i >= warmup) gflops[i - warmup] = flop * 1e-9 / t;
+        if (cb && cb(cbctx, i - warmup) != 0) {
+            free(a);
+            free(b);
+            free(c);
+            return -2;
+        }
     }
     free(a);
     free(b);
