@@ -191,6 +191,44 @@ static char *write_st(const char *name, const char *header, size_t data_bytes)
     return p;
 }
 
+/* Destroyed handles of every kind, made right where a case uses them. The core finds
+ * handles by address, so a stale handle whose memory has been reused for a new object of
+ * the same kind is no longer detectable (see RELIABILITY.md); making the stale handle just
+ * before the call keeps the allocator from handing its address out again in between. */
+static xhal_tensor *dead_tensor(void)
+{
+    xhal_tensor *t = mk(cpu, XHAL_DTYPE_F32, DIMS(2, 3));
+    if (xhal_tensor_destroy(t) != XHAL_OK) exit(2);
+    return t;
+}
+static xhal_buffer *dead_buffer(void)
+{
+    xhal_buffer *b = NULL;
+    if (xhal_buffer_create(cpu, 64, &b) != XHAL_OK || xhal_buffer_destroy(b) != XHAL_OK) exit(2);
+    return b;
+}
+static xhal_stream *dead_stream(void)
+{
+    xhal_stream *x = NULL;
+    if (xhal_stream_create(cpu, &x) != XHAL_OK || xhal_stream_destroy(x) != XHAL_OK) exit(2);
+    return x;
+}
+static xhal_event *dead_event(void)
+{
+    xhal_event *e = NULL;
+    if (xhal_event_create(cpu, &e) != XHAL_OK || xhal_event_destroy(e) != XHAL_OK) exit(2);
+    return e;
+}
+static xhal_context *dead_context(void)
+{
+    xhal_context *c = NULL;
+    xhal_context_options o;
+    xhal_context_options_init(&o);
+    o.flags = XHAL_CONTEXT_NO_DEFAULT_PLUGINS | XHAL_CONTEXT_IGNORE_ENV_PATH;
+    if (xhal_context_create(&o, &c) != XHAL_OK || xhal_context_destroy(c) != XHAL_OK) exit(2);
+    return c;
+}
+
 int main(void)
 {
     snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/xhal-bad-inputs-%ld", (long)getpid());
@@ -215,29 +253,17 @@ int main(void)
     xhal_tensor *f2 = F32(2), *scal = mk(cpu, XHAL_DTYPE_F32, 0, NULL), *b2x4 = F32(2, 4);
     xhal_tensor *far = mk(dev2, XHAL_DTYPE_F32, DIMS(2, 3));
     xhal_tensor *alien = mk(cpu_b, XHAL_DTYPE_F32, DIMS(2, 3));
-    xhal_tensor *dead = F32(2, 3);
-    xhal_buffer *buf = NULL, *deadbuf = NULL, *farbuf = NULL;
+    xhal_buffer *buf = NULL, *farbuf = NULL;
     CHECK_OK(xhal_buffer_create(cpu, 64, &buf));
-    CHECK_OK(xhal_buffer_create(cpu, 64, &deadbuf));
     CHECK_OK(xhal_buffer_create(dev2, 64, &farbuf));
-    xhal_stream *deads = NULL;
-    CHECK_OK(xhal_stream_create(cpu, &deads));
-    xhal_event *ev = NULL, *ev_never = NULL, *deadev = NULL, *ev2 = NULL;
+    xhal_event *ev = NULL, *ev_never = NULL, *ev2 = NULL;
     CHECK_OK(xhal_event_create(cpu, &ev));
     CHECK_OK(xhal_event_create(cpu, &ev_never));
-    CHECK_OK(xhal_event_create(cpu, &deadev));
     CHECK_OK(xhal_event_create(dev2, &ev2));
     CHECK_OK(xhal_event_record(ev, s));
     CHECK_OK(xhal_event_record(ev2, s2));
-    xhal_context *deadctx = NULL;
-    CHECK_OK(xhal_context_create(NULL, &deadctx));
     fill(a, 1.0); fill(b, 2.0); fill(out, 777.0); fill(o4, 777.0); fill(far, 3.0); fill(h, 1.0);
     fill(i32, 4.0); fill(u8, 5.0); fill(i64o, 6.0);
-    CHECK_OK(xhal_tensor_destroy(dead));
-    CHECK_OK(xhal_buffer_destroy(deadbuf));
-    CHECK_OK(xhal_stream_destroy(deads));
-    CHECK_OK(xhal_event_destroy(deadev));
-    CHECK_OK(xhal_context_destroy(deadctx));
     /* Attention operands: q [1,4,2,8] k/v [1,2,2,8]. */
     xhal_tensor *q = F32(1, 4, 2, 8), *k = F32(1, 2, 2, 8), *v = F32(1, 2, 2, 8), *ao = F32(1, 4, 2, 8);
     xhal_tensor *k3 = F32(1, 3, 2, 8), *v3 = F32(1, 3, 2, 8), *kshort = F32(1, 2, 1, 8);
@@ -290,7 +316,7 @@ int main(void)
     PTR_KEPT_KNOWN(cout, ctx_bug);
     BAD(NULL, xhal_context_create(NULL, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_backend_count(NULL, &ival), XHAL_ERROR_INVALID_HANDLE, "context is NULL");
-    BAD(NULL, xhal_backend_count(deadctx, &ival), XHAL_ERROR_INVALID_HANDLE, "not a live context");
+    BAD(NULL, xhal_backend_count(dead_context(), &ival), XHAL_ERROR_INVALID_HANDLE, "not a live context");
     BAD(NULL, xhal_backend_count((xhal_context *)a, &ival), XHAL_ERROR_INVALID_HANDLE, "not a live context");
     BAD(NULL, xhal_backend_count(ctx, NULL), XHAL_ERROR_INVALID_ARGUMENT, "count is NULL");
     xhal_backend_info bi;
@@ -299,7 +325,7 @@ int main(void)
     BAD(NULL, xhal_backend_get_info(ctx, 0, NULL), XHAL_ERROR_INVALID_ARGUMENT, "info is NULL");
     BAD(NULL, xhal_backend_get_info(NULL, 0, &bi), XHAL_ERROR_INVALID_HANDLE, "context is NULL");
     BAD(NULL, xhal_device_count(NULL, &ival), XHAL_ERROR_INVALID_HANDLE, "context is NULL");
-    BAD(NULL, xhal_device_count(deadctx, &ival), XHAL_ERROR_INVALID_HANDLE, "not a live context");
+    BAD(NULL, xhal_device_count(dead_context(), &ival), XHAL_ERROR_INVALID_HANDLE, "not a live context");
     BAD(NULL, xhal_device_count(ctx, NULL), XHAL_ERROR_INVALID_ARGUMENT, "count is NULL");
     BAD(NULL, xhal_device_get(ctx, -1, &dout), XHAL_ERROR_OUT_OF_RANGE, "index -1");
     BAD(NULL, xhal_device_get(ctx, 1 << 30, &dout), XHAL_ERROR_OUT_OF_RANGE, "is not in [0,");
@@ -319,7 +345,7 @@ int main(void)
     BAD(NULL, xhal_device_find(ctx, NULL, &dout), XHAL_ERROR_INVALID_ARGUMENT, "spec is NULL");
     BAD(NULL, xhal_device_find(ctx, "cpu", NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_device_find(NULL, "cpu", &dout), XHAL_ERROR_INVALID_HANDLE, "context is NULL");
-    BAD(NULL, xhal_device_find(deadctx, "cpu", &dout), XHAL_ERROR_INVALID_HANDLE, "not a live context");
+    BAD(NULL, xhal_device_find(dead_context(), "cpu", &dout), XHAL_ERROR_INVALID_HANDLE, "not a live context");
     PTR_KEPT(dout);
     xhal_device_info di;
     BAD(NULL, xhal_device_get_info(NULL, &di), XHAL_ERROR_INVALID_HANDLE, "device is NULL");
@@ -334,16 +360,16 @@ int main(void)
     BAD(NULL, xhal_buffer_create((xhal_device *)s, 16, &bout), XHAL_ERROR_INVALID_HANDLE, "not a live device");
     PTR_KEPT(bout);
     uint64_t u64 = 0;
-    BAD(NULL, xhal_buffer_size(deadbuf, &u64), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
+    BAD(NULL, xhal_buffer_size(dead_buffer(), &u64), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
     BAD(NULL, xhal_buffer_size(NULL, &u64), XHAL_ERROR_INVALID_HANDLE, "buffer is NULL");
     BAD(NULL, xhal_buffer_size((xhal_buffer *)a, &u64), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
     BAD(NULL, xhal_buffer_size(buf, NULL), XHAL_ERROR_INVALID_ARGUMENT, "size is NULL");
     BAD(NULL, xhal_buffer_write(s, buf, 60, host, 8), XHAL_ERROR_OUT_OF_RANGE, "[60, 68)");
     BAD(NULL, xhal_buffer_write(s, buf, UINT64_MAX - 2, host, 8), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
     BAD(NULL, xhal_buffer_write(s, buf, 0, NULL, 8), XHAL_ERROR_INVALID_ARGUMENT, "src is NULL");
-    BAD(NULL, xhal_buffer_write(s, deadbuf, 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
+    BAD(NULL, xhal_buffer_write(s, dead_buffer(), 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
     BAD(NULL, xhal_buffer_write(s2, buf, 0, host, 8), XHAL_ERROR_WRONG_DEVICE, "buffer is on cpu:0 but the stream is on testdev:0");
-    BAD(NULL, xhal_buffer_write(deads, buf, 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(NULL, xhal_buffer_write(dead_stream(), buf, 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(NULL, xhal_buffer_write(NULL, buf, 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
     BAD(NULL, xhal_buffer_read(s, buf, 0, host, 65), XHAL_ERROR_OUT_OF_RANGE, "outside the buffer of 64 bytes");
     BAD(NULL, xhal_buffer_read(s, buf, 65, host, 0), XHAL_ERROR_OUT_OF_RANGE, "outside the buffer");
@@ -384,28 +410,28 @@ int main(void)
     BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, 9, (int64_t[9]){1}, NULL, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT, "ndim 9");
     BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_INVALID, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT, "not a valid xhal_dtype");
     BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2), NULL, 0, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
-    BAD(NULL, xhal_tensor_from_buffer(deadbuf, XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
+    BAD(NULL, xhal_tensor_from_buffer(dead_buffer(), XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
     BAD(NULL, xhal_tensor_from_buffer(NULL, XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE, "buffer is NULL");
     BAD(NULL, xhal_tensor_from_buffer((xhal_buffer *)a, XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
     PTR_KEPT(tout);
 
     /* ==== tensor queries ==== */
-    BAD(NULL, xhal_tensor_dtype(dead, &dt), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_dtype(dead_tensor(), &dt), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_dtype(a, NULL), XHAL_ERROR_INVALID_ARGUMENT, "dtype is NULL");
     BAD(NULL, xhal_tensor_dtype((xhal_tensor *)buf, &dt), XHAL_ERROR_INVALID_HANDLE, "is a buffer, not a tensor");
     BAD(NULL, xhal_tensor_shape(NULL, &ival, NULL, NULL), XHAL_ERROR_INVALID_HANDLE, "is NULL");
-    BAD(NULL, xhal_tensor_shape(dead, &ival, NULL, NULL), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_shape(dead_tensor(), &ival, NULL, NULL), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_numel(NULL, &n64), XHAL_ERROR_INVALID_HANDLE, "is NULL");
     BAD(NULL, xhal_tensor_numel(a, NULL), XHAL_ERROR_INVALID_ARGUMENT, "numel is NULL");
     BAD(NULL, xhal_tensor_numel((xhal_tensor *)ev, &n64), XHAL_ERROR_INVALID_HANDLE, "not a tensor");
     BAD(NULL, xhal_tensor_byte_offset(a, NULL), XHAL_ERROR_INVALID_ARGUMENT, "offset is NULL");
-    BAD(NULL, xhal_tensor_byte_offset(dead, &u64), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_byte_offset(dead_tensor(), &u64), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_device(a, NULL), XHAL_ERROR_INVALID_ARGUMENT, "dev is NULL");
-    BAD(NULL, xhal_tensor_device(dead, &dout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_device(dead_tensor(), &dout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_buffer(a, NULL), XHAL_ERROR_INVALID_ARGUMENT, "buf is NULL");
     BAD(NULL, xhal_tensor_buffer((xhal_tensor *)s, &bout), XHAL_ERROR_INVALID_HANDLE, "is a stream, not a tensor");
     BAD(NULL, xhal_tensor_is_contiguous(a, NULL), XHAL_ERROR_INVALID_ARGUMENT, "contiguous is NULL");
-    BAD(NULL, xhal_tensor_is_contiguous(dead, &ival), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_is_contiguous(dead_tensor(), &ival), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_destroy((xhal_tensor *)buf), XHAL_ERROR_INVALID_HANDLE, "not a tensor");
 
     /* ==== views ==== */
@@ -415,7 +441,7 @@ int main(void)
     BAD(NULL, xhal_tensor_slice(a, 0, 0, 1, -1, &tout), XHAL_ERROR_INVALID_ARGUMENT, "step -1 must be >= 1");
     BAD(NULL, xhal_tensor_slice(scal, 0, 0, 1, 1, &tout), XHAL_ERROR_INVALID_ARGUMENT, "out of range for a tensor with 0 dims");
     BAD(NULL, xhal_tensor_slice(a, 0, 0, 1, 1, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
-    BAD(NULL, xhal_tensor_slice(dead, 0, 0, 1, 1, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_slice(dead_tensor(), 0, 0, 1, 1, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_permute(a, (int[]){0, 0}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "permutation");
     BAD(NULL, xhal_tensor_permute(a, (int[]){0, 2}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "permutation");
     BAD(NULL, xhal_tensor_permute(a, (int[]){-1, 0}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "permutation");
@@ -423,7 +449,7 @@ int main(void)
     BAD(NULL, xhal_tensor_permute(NULL, (int[]){1, 0}, &tout), XHAL_ERROR_INVALID_HANDLE, "is NULL");
     BAD(NULL, xhal_tensor_transpose(a, 0, 2, &tout), XHAL_ERROR_INVALID_ARGUMENT, "axis 2");
     BAD(NULL, xhal_tensor_transpose(a, -3, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT, "axis -3");
-    BAD(NULL, xhal_tensor_transpose(dead, 0, 1, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_transpose(dead_tensor(), 0, 1, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_reshape(a, DIMS(4), &tout), XHAL_ERROR_SHAPE_MISMATCH, "6 elements");
     BAD(NULL, xhal_tensor_reshape(a, DIMS(-1, -1), &tout), XHAL_ERROR_INVALID_ARGUMENT, "more than one -1");
     BAD(NULL, xhal_tensor_reshape(a, DIMS(-1, 4), &tout), XHAL_ERROR_SHAPE_MISMATCH, "6 elements");
@@ -440,7 +466,7 @@ int main(void)
     BAD(NULL, xhal_tensor_expand(a, DIMS(2, -1), &tout), XHAL_ERROR_INVALID_ARGUMENT, "dimension 1 is -1 (negative)");
     BAD(NULL, xhal_tensor_expand(a, 9, (int64_t[9]){1, 1, 1, 1, 1, 1, 1, 2, 3}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "ndim 9");
     BAD(NULL, xhal_tensor_expand(a, DIMS(2, 3), NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
-    BAD(NULL, xhal_tensor_expand(dead, DIMS(2, 3), &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_expand(dead_tensor(), DIMS(2, 3), &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     PTR_KEPT(tout);
 
     /* ==== transfers ==== */
@@ -450,9 +476,9 @@ int main(void)
     BAD(far, xhal_tensor_write(s, far, host, 24), XHAL_ERROR_WRONG_DEVICE, "on testdev:0 but the stream is on cpu:0");
     BAD(NULL, xhal_tensor_write(s, alien, host, 24), XHAL_ERROR_INVALID_HANDLE, "another context");
     BAD(out, xhal_tensor_write(NULL, out, host, 24), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
-    BAD(out, xhal_tensor_write(deads, out, host, 24), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(out, xhal_tensor_write(dead_stream(), out, host, 24), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(out, xhal_tensor_write((xhal_stream *)out, out, host, 24), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
-    BAD(NULL, xhal_tensor_write(s, dead, host, 24), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_tensor_write(s, dead_tensor(), host, 24), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_read(s, a, host, 20), XHAL_ERROR_INVALID_ARGUMENT, "size is 20 bytes");
     BAD(NULL, xhal_tensor_read(s, a, NULL, 24), XHAL_ERROR_INVALID_ARGUMENT, "dst is NULL");
     BAD(NULL, xhal_tensor_read(s2, a, host, 24), XHAL_ERROR_WRONG_DEVICE, "on cpu:0 but the stream is on testdev:0");
@@ -463,29 +489,29 @@ int main(void)
     BAD(NULL, xhal_stream_create(cpu, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_stream_create((xhal_device *)ctx, &sout), XHAL_ERROR_INVALID_HANDLE, "not a live device");
     PTR_KEPT(sout);
-    BAD(NULL, xhal_stream_synchronize(deads), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(NULL, xhal_stream_synchronize(dead_stream()), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(NULL, xhal_stream_synchronize(NULL), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
     BAD(NULL, xhal_stream_synchronize((xhal_stream *)ev), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(NULL, xhal_stream_device(s, NULL), XHAL_ERROR_INVALID_ARGUMENT, "dev is NULL");
-    BAD(NULL, xhal_stream_device(deads, &dout), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(NULL, xhal_stream_device(dead_stream(), &dout), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(NULL, xhal_stream_destroy((xhal_stream *)a), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(NULL, xhal_event_create(NULL, &eout), XHAL_ERROR_INVALID_HANDLE, "device is NULL");
     BAD(NULL, xhal_event_create(cpu, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     PTR_KEPT(eout);
     BAD(NULL, xhal_event_record(ev, s2), XHAL_ERROR_WRONG_DEVICE, "event is on cpu:0 but the stream is on testdev:0");
-    BAD(NULL, xhal_event_record(deadev, s), XHAL_ERROR_INVALID_HANDLE, "not a live event");
+    BAD(NULL, xhal_event_record(dead_event(), s), XHAL_ERROR_INVALID_HANDLE, "not a live event");
     BAD(NULL, xhal_event_record(NULL, s), XHAL_ERROR_INVALID_HANDLE, "event is NULL");
-    BAD(NULL, xhal_event_record(ev, deads), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(NULL, xhal_event_record(ev, dead_stream()), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(NULL, xhal_event_record((xhal_event *)s, s), XHAL_ERROR_INVALID_HANDLE, "not a live event");
     BAD(NULL, xhal_stream_wait_event(s, ev_never), XHAL_ERROR_INVALID_ARGUMENT, "never recorded");
-    BAD(NULL, xhal_stream_wait_event(s, deadev), XHAL_ERROR_INVALID_HANDLE, "not a live event");
+    BAD(NULL, xhal_stream_wait_event(s, dead_event()), XHAL_ERROR_INVALID_HANDLE, "not a live event");
     BAD(NULL, xhal_stream_wait_event(NULL, ev), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
     BAD(NULL, xhal_event_synchronize(ev_never), XHAL_ERROR_INVALID_ARGUMENT, "never recorded");
-    BAD(NULL, xhal_event_synchronize(deadev), XHAL_ERROR_INVALID_HANDLE, "not a live event");
+    BAD(NULL, xhal_event_synchronize(dead_event()), XHAL_ERROR_INVALID_HANDLE, "not a live event");
     BAD(NULL, xhal_event_elapsed_ms(ev, ev_never, &dv), XHAL_ERROR_INVALID_ARGUMENT, "never recorded");
     BAD(NULL, xhal_event_elapsed_ms(ev, ev2, &dv), XHAL_ERROR_WRONG_DEVICE, "events are on cpu:0 and testdev:0");
     BAD(NULL, xhal_event_elapsed_ms(ev, ev, NULL), XHAL_ERROR_INVALID_ARGUMENT, "ms is NULL");
-    BAD(NULL, xhal_event_elapsed_ms(deadev, ev, &dv), XHAL_ERROR_INVALID_HANDLE, "not a live event");
+    BAD(NULL, xhal_event_elapsed_ms(dead_event(), ev, &dv), XHAL_ERROR_INVALID_HANDLE, "not a live event");
     BAD(NULL, xhal_event_destroy((xhal_event *)buf), XHAL_ERROR_INVALID_HANDLE, "not a live event");
 
     /* ==== copy / fill / contiguous ==== */
@@ -494,9 +520,9 @@ int main(void)
     BAD_KNOWN(out, xhal_copy(s, out, out), XHAL_ERROR_INVALID_ARGUMENT, "overlaps",
               "xhal.h: overlapping src and dst of xhal_copy is INVALID_ARGUMENT; a tensor copied onto itself passes");
     BAD(out, xhal_copy(s, alien, out), XHAL_ERROR_INVALID_HANDLE, "different contexts");
-    BAD(out, xhal_copy(s, dead, out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(out, xhal_copy(s, dead_tensor(), out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(out, xhal_copy(s, a, NULL) , XHAL_ERROR_INVALID_HANDLE, "is NULL");
-    BAD(NULL, xhal_copy(deads, a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(NULL, xhal_copy(dead_stream(), a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     {
         xhal_stream *s_b = NULL;
         xhal_tensor *alien_o = mk(cpu_b, XHAL_DTYPE_F32, DIMS(2, 3));
@@ -513,13 +539,13 @@ int main(void)
     xhal_tensor *view_overlap2 = NULL;
     CHECK_OK(xhal_tensor_slice(out, 1, 1, 3, 1, &view_overlap2));
     BAD(out, xhal_copy(s, view_overlap, view_overlap2), XHAL_ERROR_INVALID_ARGUMENT, "overlaps");
-    BAD(NULL, xhal_fill(s, dead, 1.0), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_fill(s, dead_tensor(), 1.0), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(far, xhal_fill(s, far, 1.0), XHAL_ERROR_WRONG_DEVICE, "on testdev:0 but the stream is on cpu:0");
     BAD(NULL, xhal_fill(NULL, a, 1.0), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
     BAD(NULL, xhal_contiguous(s, a, (xhal_dtype)42, &tout), XHAL_ERROR_INVALID_ARGUMENT, "dtype 42");
     BAD(NULL, xhal_contiguous(s, a, XHAL_DTYPE_F32, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_contiguous(s, far, XHAL_DTYPE_F32, &tout), XHAL_ERROR_WRONG_DEVICE, "testdev:0");
-    BAD(NULL, xhal_contiguous(s, dead, XHAL_DTYPE_F32, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_contiguous(s, dead_tensor(), XHAL_DTYPE_F32, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     PTR_KEPT(tout);
 
     /* ==== unary ==== */
@@ -534,11 +560,11 @@ int main(void)
     BAD(out, xhal_unary(s, XHAL_OP_EXP, far, out), XHAL_ERROR_WRONG_DEVICE, "x is on testdev:0 but the stream is on cpu:0");
     BAD(far, xhal_unary(s, XHAL_OP_EXP, a, far), XHAL_ERROR_WRONG_DEVICE, "out is on testdev:0");
     BAD(out, xhal_unary(s, XHAL_OP_EXP, alien, out), XHAL_ERROR_INVALID_HANDLE, "x belongs to another context");
-    BAD(out, xhal_unary(s, XHAL_OP_EXP, dead, out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(out, xhal_unary(s, XHAL_OP_EXP, dead_tensor(), out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(out, xhal_unary(s, XHAL_OP_EXP, (xhal_tensor *)buf, out), XHAL_ERROR_INVALID_HANDLE, "is a buffer, not a tensor");
     BAD(out, xhal_unary(s, XHAL_OP_EXP, NULL, out), XHAL_ERROR_INVALID_HANDLE, "x is NULL");
     BAD(NULL, xhal_unary(s, XHAL_OP_EXP, a, NULL), XHAL_ERROR_INVALID_HANDLE, "out is NULL");
-    BAD(out, xhal_unary(deads, XHAL_OP_EXP, a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(out, xhal_unary(dead_stream(), XHAL_OP_EXP, a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(out, xhal_unary((xhal_stream *)cpu, XHAL_OP_EXP, a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(out, xhal_unary(s2, XHAL_OP_EXP, a, out), XHAL_ERROR_WRONG_DEVICE, "the stream is on testdev:0");
     BAD(out, xhal_unary(s, XHAL_OP_EXP, view_overlap, view_overlap2), XHAL_ERROR_INVALID_ARGUMENT, "overlaps");
@@ -557,7 +583,7 @@ int main(void)
     BAD(out, xhal_binary(s2, XHAL_OP_ADD, a, b, out), XHAL_ERROR_WRONG_DEVICE, "a is on cpu:0 but the stream is on testdev:0");
     BAD(out, xhal_binary(s, XHAL_OP_ADD, a, far, out), XHAL_ERROR_WRONG_DEVICE, "b is on testdev:0");
     BAD(out, xhal_binary(s, XHAL_OP_ADD, a, alien, out), XHAL_ERROR_INVALID_HANDLE, "b belongs to another context");
-    BAD(out, xhal_binary(s, XHAL_OP_ADD, dead, b, out), XHAL_ERROR_INVALID_HANDLE, "a: ");
+    BAD(out, xhal_binary(s, XHAL_OP_ADD, dead_tensor(), b, out), XHAL_ERROR_INVALID_HANDLE, "a: ");
     BAD(out, xhal_binary(s, XHAL_OP_ADD, a, NULL, out), XHAL_ERROR_INVALID_HANDLE, "b is NULL");
     BAD(out, xhal_add(s, a, b2x4, out), XHAL_ERROR_SHAPE_MISMATCH, "do not broadcast");
     BAD(out, xhal_add(s, a, h, out), XHAL_ERROR_DTYPE_MISMATCH, "f16");
@@ -605,7 +631,7 @@ int main(void)
     BAD(out, xhal_rms_norm(s, a, w3, -1.0, out), XHAL_ERROR_INVALID_ARGUMENT, "eps -1 must be finite and >= 0");
     BAD(out, xhal_rms_norm(s, a, w3, 0.0 / 0.0, out), XHAL_ERROR_INVALID_ARGUMENT, "must be finite");
     BAD(o32, xhal_rms_norm(s, a, w3, 1e-6, o32), XHAL_ERROR_SHAPE_MISMATCH, "[3,2]");
-    BAD(out, xhal_rms_norm(s, a, dead, 1e-6, out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(out, xhal_rms_norm(s, a, dead_tensor(), 1e-6, out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(scal, xhal_rms_norm(s, scal, NULL, 1e-6, scal), XHAL_ERROR_INVALID_ARGUMENT, "scalar");
     BAD(out, xhal_rms_norm(s, i32, NULL, 1e-6, out), XHAL_ERROR_DTYPE_MISMATCH, "i32");
     BAD(out, xhal_layer_norm(s, a, w3, w4, 1e-5, out), XHAL_ERROR_SHAPE_MISMATCH, "must be [3]");
@@ -696,7 +722,7 @@ int main(void)
     BAD(ao, xhal_attention(s, q, k, v, NULL, 1.0 / 0.0, 0, ao), XHAL_ERROR_INVALID_ARGUMENT, "not finite");
     BAD(o4, xhal_attention(s, q, k, v, NULL, 0.0, 0, o4), XHAL_ERROR_SHAPE_MISMATCH, "out has 1 dims");
     BAD(ao, xhal_attention(s, q, far, v, NULL, 0.0, 0, ao), XHAL_ERROR_WRONG_DEVICE, "k is on testdev:0");
-    BAD(ao, xhal_attention(s, q, k, v, dead, 0.0, 0, ao), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(ao, xhal_attention(s, q, k, v, dead_tensor(), 0.0, 0, ao), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(ao, xhal_attention(s, q, k, alien, NULL, 0.0, 0, ao), XHAL_ERROR_INVALID_HANDLE, "another context");
     BAD(ao, xhal_attention(s, q, k, v, NULL, 0.0, 0, q), XHAL_ERROR_INVALID_ARGUMENT, "overlaps");
 
@@ -713,7 +739,7 @@ int main(void)
               "the message says 'needs at least one input (n is 2)' instead of naming the NULL inputs array");
     xhal_tensor *c_bad[2] = {a, h};
     BAD(c_out, xhal_concat(s, c_bad, 2, 0, c_out), XHAL_ERROR_DTYPE_MISMATCH, "f16");
-    xhal_tensor *c_dead[2] = {a, dead};
+    xhal_tensor *c_dead[2] = {a, dead_tensor()};
     BAD(c_out, xhal_concat(s, c_dead, 2, 0, c_out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     xhal_tensor *c_far[2] = {a, far};
     BAD(c_out, xhal_concat(s, c_far, 2, 0, c_out), XHAL_ERROR_WRONG_DEVICE, "testdev:0");
@@ -770,7 +796,7 @@ int main(void)
         BAD(NULL, xhal_safetensors_metadata_at(st, 5, &key, &val), XHAL_ERROR_INVALID_ARGUMENT, "5");
         BAD(NULL, xhal_safetensors_metadata_count(NULL, &n64), XHAL_ERROR_INVALID_ARGUMENT, "NULL");
         BAD(NULL, xhal_safetensors_upload(st, "nope", s, XHAL_DTYPE_INVALID, &tout), XHAL_ERROR_NOT_FOUND, "nope");
-        BAD(NULL, xhal_safetensors_upload(st, "w", deads, XHAL_DTYPE_INVALID, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+        BAD(NULL, xhal_safetensors_upload(st, "w", dead_stream(), XHAL_DTYPE_INVALID, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
         BAD(NULL, xhal_safetensors_upload(st, "w", s, (xhal_dtype)77, &tout), XHAL_ERROR_INVALID_ARGUMENT, "77");
         PTR_KEPT(tout);
         xhal_safetensors_close(st);
@@ -798,11 +824,11 @@ int main(void)
     BAD(NULL, xhal_topology_pci_accelerators(ctx, NULL, -1, &ival), XHAL_ERROR_INVALID_ARGUMENT, "max is -1");
     BAD(NULL, xhal_topology_pci_accelerators(ctx, NULL, 0, NULL), XHAL_ERROR_INVALID_ARGUMENT, "count is NULL");
     BAD(NULL, xhal_topology_pci_accelerators(ctx, NULL, 2, &ival), XHAL_ERROR_INVALID_ARGUMENT, "NULL");
-    BAD(NULL, xhal_topology_pci_accelerators(deadctx, NULL, 0, &ival), XHAL_ERROR_INVALID_HANDLE, "context");
+    BAD(NULL, xhal_topology_pci_accelerators(dead_context(), NULL, 0, &ival), XHAL_ERROR_INVALID_HANDLE, "context");
     BAD(NULL, xhal_topology_render(ctx, 0x10u, &rendered), XHAL_ERROR_INVALID_ARGUMENT, "unknown flags 0x10");
     BAD(NULL, xhal_topology_render(ctx, 0, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_topology_render(NULL, 0, &rendered), XHAL_ERROR_INVALID_HANDLE, "context is NULL");
-    BAD(NULL, xhal_topology_render(deadctx, 0, &rendered), XHAL_ERROR_INVALID_HANDLE, "not a live context");
+    BAD(NULL, xhal_topology_render(dead_context(), 0, &rendered), XHAL_ERROR_INVALID_HANDLE, "not a live context");
     PTR_KEPT(rendered);
     PTR_KEPT(hp);
 
@@ -812,11 +838,11 @@ int main(void)
     CHECK(xhal_stream_destroy(NULL) == XHAL_OK);
     CHECK(xhal_event_destroy(NULL) == XHAL_OK);
     CHECK(xhal_context_destroy(NULL) == XHAL_OK);
-    BAD(NULL, xhal_tensor_destroy(dead), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
-    BAD(NULL, xhal_buffer_destroy(deadbuf), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
-    BAD(NULL, xhal_stream_destroy(deads), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
-    BAD(NULL, xhal_event_destroy(deadev), XHAL_ERROR_INVALID_HANDLE, "not a live event");
-    BAD(NULL, xhal_context_destroy(deadctx), XHAL_ERROR_INVALID_HANDLE, "not a live context");
+    BAD(NULL, xhal_tensor_destroy(dead_tensor()), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
+    BAD(NULL, xhal_buffer_destroy(dead_buffer()), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
+    BAD(NULL, xhal_stream_destroy(dead_stream()), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+    BAD(NULL, xhal_event_destroy(dead_event()), XHAL_ERROR_INVALID_HANDLE, "not a live event");
+    BAD(NULL, xhal_context_destroy(dead_context()), XHAL_ERROR_INVALID_HANDLE, "not a live context");
 
     /* The context still works after all of that. */
     float ones[6] = {1, 1, 1, 1, 1, 1}, got[6] = {0};
