@@ -600,5 +600,6 @@ XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
         XK_BARRIER();
     }
     for (d = lid; d < Dv; d += XK_WG)
-        xk_st(out, ob + d * nd.st[0][3], dt, l > (xk_real)0 ? acc[d] / l : (xk_real)0);
+        /* l is NaN when a visible score was NaN: the row is NaN, as in the reference */
+        xk_st(out, ob + d * nd.st[0][3], dt, (l > (xk_real)0 || l != l) ? acc[d] / l : (xk_real)0);
 }
