@@ -66,14 +66,19 @@ xhal_status hal_topology_load(hal_topology **out)
         return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc_topology_init failed: %s",
                              strerror(e));
     }
-    /* Accelerators, NICs and the bridges above them are "important" I/O for hwloc:
-     * enough to place devices and to tell PIX from PXB from PHB. */
+    /* Bridges with something below them and the important OS devices are enough to
+     * tell PIX from PXB from PHB; every PCI device is kept, because a backend may drive
+     * a device of a class hwloc does not count as important (0x0880, 0x1180...) and
+     * it must still be placed. */
     hwloc_topology_set_io_types_filter(topo->t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-    /* PCI (from sysfs) is all xhal needs. hwloc's GPU-runtime components would initialise
-     * OpenCL, CUDA, NVML, ROCm SMI and Level Zero inside topology discovery: slow, and
-     * a runtime loaded there (PoCL's LLVM, for one) leaves threads and signal stacks behind
-     * that outlive the discovery and crash sanitizer builds at thread exit. */
-    static const char *const gpu_components[] = {"opencl", "cuda", "nvml", "rsmi", "levelzero", "gl"};
+    hwloc_topology_set_type_filter(topo->t, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
+    /* PCI as Linux's sysfs shows it (hwloc's "linuxio" discovery) is all xhal needs. hwloc's
+     * GPU-runtime components would initialise OpenCL, CUDA, NVML, ROCm SMI and Level Zero
+     * inside topology discovery: slow, and a runtime loaded there (PoCL's LLVM, for one)
+     * leaves threads and signal stacks behind that crash sanitizer builds at thread exit.
+     * The libpciaccess-based "pci" component duplicates linuxio and leaks its PCI name
+     * database when hwloc unloads it. */
+    static const char *const gpu_components[] = {"opencl", "cuda", "nvml", "rsmi", "levelzero", "gl", "pci"};
     for (size_t i = 0; i < sizeof gpu_components / sizeof gpu_components[0]; i++)
         (void)hwloc_topology_set_components(topo->t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, gpu_components[i]);
 
@@ -90,6 +95,15 @@ xhal_status hal_topology_load(hal_topology **out)
         }
     } else {
         snprintf(topo->source, sizeof topo->source, "live machine");
+        /* Leave out hwloc's discovery components that start vendor runtimes (OpenCL ICDs,
+         * CUDA, NVML, ROCm SMI, Level Zero, X11/GL): initializing every installed driver
+         * costs more than the rest of the discovery (0.5 s for one OpenCL platform here),
+         * and the runtimes belong to xhal's backends, which load them when asked. The
+         * libpciaccess component goes too: Linux's sysfs discovery already finds every
+         * PCI device, bridge and link, and libpciaccess only adds names (slowly). */
+        static const char *const skip[] = {"opencl", "cuda", "nvml", "rsmi", "levelzero", "gl", "pci"};
+        for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+            (void)hwloc_topology_set_components(topo->t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, skip[i]);
     }
     if (hwloc_topology_load(topo->t) != 0) {
         int e = errno;

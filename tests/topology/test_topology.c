@@ -329,12 +329,17 @@ static void scenario_two_socket(void)
 
 static void scenario_one_socket(void)
 {
-    xhal_context *ctx = open_context(TOPOTEST_DATA_DIR "/one-socket-1acc.xml", "0000:01:00.0,host", 0);
+    xhal_context *ctx = open_context(TOPOTEST_DATA_DIR "/one-socket-1acc.xml", "0000:01:00.0,host,0000:02:00.0", 0);
     if (!ctx)
         return;
     static const int node0[] = {0};
     check_locality(dev_of(ctx, 0), 1, "0000:01:00.0", "0-7", 1, node0);
     check_locality(dev_of(ctx, 1), 1, "", "0-7", 1, node0);
+    /* A device of a class hwloc does not call important is placed all the same. */
+    check_locality(dev_of(ctx, 2), 1, "0000:02:00.0", "0-7", 1, node0);
+    xhal_link l02;
+    CHECK_OK(xhal_device_relation(dev_of(ctx, 0), dev_of(ctx, 2), &l02));
+    CHECK(l02 == XHAL_LINK_PHB);
     xhal_link l;
     CHECK_OK(xhal_device_relation(dev_of(ctx, 0), dev_of(ctx, 1), &l));
     CHECK(l == XHAL_LINK_UNKNOWN);

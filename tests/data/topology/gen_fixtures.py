@@ -9,7 +9,8 @@ them be regenerated after a change. Machines:
                        root port with one accelerator of an unlisted vendor. Package 1
                        has two host bridges, each with a switch and two GPUs (4-7).
   one-socket-1acc.xml  1 package x 1 NUMA node x 4 cores x 2 PUs, one Huawei
-                       accelerator behind a root port.
+                       accelerator behind a root port, and a device of class 0x1180
+                       (not an accelerator class) behind another.
   corrupt.xml          a truncated export (must be refused with a message).
 """
 
@@ -143,9 +144,13 @@ def one_socket():
     GiB = 1 << 30
 
     def hb(i):
-        return bridge(i, "0000:00:01.0", 0, 0x01, 0x01,
-                      lambda j: pcidev(j, "0000:01:00.0", 0x1200, 0x19e5, 0xd801,
-                                       [("PCIVendor", "Huawei Technologies Co., Ltd.")]))
+        # 02:00.0 has a class hwloc does not count as important (signal processing):
+        # xhal must keep it all the same, a backend may drive it.
+        return (bridge(i, "0000:00:01.0", 0, 0x01, 0x01,
+                       lambda j: pcidev(j, "0000:01:00.0", 0x1200, 0x19e5, 0xd801,
+                                        [("PCIVendor", "Huawei Technologies Co., Ltd.")])) +
+                bridge(i, "0000:00:02.0", 0, 0x02, 0x02,
+                       lambda j: pcidev(j, "0000:02:00.0", 0x1180, 0x1e3e, 0x0001)))
     p0 = package("    ", 0, [0, 1, 2, 3], 4, 0, 16 * GiB, hostbridge("      ", 0x00, 0x0f, hb))
     return machine(p0, list(range(8)), [0])
 
