@@ -259,8 +259,13 @@ static void render_text(const report *r, sbuf *b)
                   und == 1 ? "is" : "are");
         int k = 0;
         for (int i = 0; i < r->n_acc; i++)
-            if (r->accs[i].driven_by[0] == '\0')
-                sb_printf(b, "%s %s (%s)", k++ ? "," : "", r->accs[i].pci_bus_id, r->accs[i].vendor);
+            if (r->accs[i].driven_by[0] == '\0') {
+                const xhal_pci_accelerator *a = &r->accs[i];
+                if (strcmp(a->vendor, "unknown") == 0)
+                    sb_printf(b, "%s %s (vendor 0x%04x)", k++ ? "," : "", a->pci_bus_id, a->vendor_id);
+                else
+                    sb_printf(b, "%s %s (%s)", k++ ? "," : "", a->pci_bus_id, a->vendor);
+            }
         sb_printf(b, "\n");
     }
 }
