@@ -174,6 +174,13 @@ XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_
     g_live_contexts++; /* before any plugin starts: its threads may use the global topology */
     ctx->counted = 1;
     pthread_mutex_unlock(&g_ctx_lock);
+    /* topology first: plugins starting threads then find the shared topology ready */
+    xhal_status ts = hal_topology_load(&ctx->topology);
+    if (ts != XHAL_OK) {
+        snprintf(ctx->topology_reason, sizeof ctx->topology_reason, "%s", xhal_last_error());
+        hal_log(XHAL_LOG_INFO, "topology", "unavailable: %s", ctx->topology_reason);
+        ctx->topology = NULL;
+    }
     xhal_status st = hal_load_plugins(ctx, &o);
     if (st == XHAL_OK) st = build_devices(ctx);
     if (st != XHAL_OK) {
@@ -181,12 +188,6 @@ XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_
         hal_error_copy(msg, sizeof msg);
         xhal_context_destroy(ctx);
         return hal_set_error(st, "%s", msg);
-    }
-    xhal_status ts = hal_topology_load(&ctx->topology);
-    if (ts != XHAL_OK) {
-        snprintf(ctx->topology_reason, sizeof ctx->topology_reason, "%s", xhal_last_error());
-        hal_log(XHAL_LOG_INFO, "topology", "unavailable: %s", ctx->topology_reason);
-        ctx->topology = NULL;
     }
     hal_clear_error();
     *out = ctx;
