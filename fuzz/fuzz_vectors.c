@@ -1,0 +1,59 @@
+/* fuzz_vectors.c - the conformance vectors reader (xc_vectors_load) on an arbitrary
+ * cases.json. The folder holds links to the committed .npy files, so a seed taken from
+ * conformance/vectors/default loads its data too. */
+#include "fuzz_common.h"
+#include "xc_conform.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+
+static void link_npy_files(const char *dir)
+{
+    DIR *d = opendir(XHAL_FUZZ_VECTORS_DIR);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".npy")) continue;
+        char from[1024], to[1024];
+        snprintf(from, sizeof from, "%s/%s", XHAL_FUZZ_VECTORS_DIR, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
+        if (symlink(from, to) != 0) { /* already there */ }
+    }
+    closedir(d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int linked;
+    const char *dir = fuzz_tmpdir("vectors");
+    if (!linked) {
+        link_npy_files(dir);
+        linked = 1;
+    }
+    /* KNOWN BUG (reported): xc_vectors_load frees the text before formatting the parse
+     * error with cJSON_GetErrorPtr(), which points into it: a heap use-after-free on every
+     * cases.json that is not valid JSON. Until that is fixed, such inputs are skipped so the
+     * fuzzer can reach the rest of the reader; XHAL_FUZZ_NO_WORKAROUNDS=1 feeds them too. */
+    if (!getenv("XHAL_FUZZ_NO_WORKAROUNDS")) {
+        char *text = malloc(size + 1);
+        if (!text) return 0;
+        memcpy(text, data, size);
+        text[size] = '\0';
+        cJSON *j = cJSON_Parse(text); /* as the reader parses it: up to the first NUL */
+        free(text);
+        if (!j) return 0;
+        cJSON_Delete(j);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/cases.json", dir);
+    fuzz_write_file(path, data, size);
+    xc_case_list list;
+    memset(&list, 0, sizeof list);
+    char msg[512];
+    if (xc_vectors_load(dir, &list, msg, sizeof msg) == 0) {
+        if (list.n < 0 || (list.n > 0 && !list.cases)) abort();
+    }
+    xc_case_list_free(&list);
+    return 0;
+}
