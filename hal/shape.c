@@ -1,6 +1,7 @@
 /* shape.c - shape, stride and byte-range arithmetic. */
 #include "shape.h"
 #include "error.h"
+#include "xhal_names.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -115,18 +116,15 @@ xhal_status hal_broadcast_shapes(const char *an, int ad, const int64_t *as, cons
     return XHAL_OK;
 }
 
-/* ---- dtype and op names ---- */
-static const char *const dtype_names[] = {"invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
-static const size_t dtype_sizes[] = {0, 4, 2, 2, 8, 1, 1, 4, 8};
-
-XHAL_API size_t xhal_dtype_size(xhal_dtype dt) { return hal_dtype_valid(dt) ? dtype_sizes[dt] : 0; }
-XHAL_API const char *xhal_dtype_name(xhal_dtype dt) { return hal_dtype_valid(dt) ? dtype_names[dt] : "invalid"; }
+/* ---- dtype and op names (one table: backends/common/xhal_names.h) ---- */
+XHAL_API size_t xhal_dtype_size(xhal_dtype dt) { return xhal_names_dtype_size(dt); }
+XHAL_API const char *xhal_dtype_name(xhal_dtype dt) { return xhal_names_dtype(dt); }
 
 XHAL_API xhal_status xhal_dtype_from_name(const char *name, xhal_dtype *out)
 {
     if (!name || !out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_dtype_from_name: NULL argument");
     for (int i = 1; i < XHAL_DTYPE_COUNT_; i++)
-        if (!strcmp(name, dtype_names[i])) {
+        if (!strcmp(name, xhal_names_dtype(i))) {
             *out = (xhal_dtype)i;
             return XHAL_OK;
         }
@@ -134,32 +132,13 @@ XHAL_API xhal_status xhal_dtype_from_name(const char *name, xhal_dtype *out)
                          name);
 }
 
-static const struct { xhal_op op; const char *name; } op_names[] = {
-    {XHAL_OP_COPY, "copy"}, {XHAL_OP_FILL, "fill"}, {XHAL_OP_NEG, "neg"}, {XHAL_OP_ABS, "abs"},
-    {XHAL_OP_EXP, "exp"}, {XHAL_OP_LOG, "log"}, {XHAL_OP_SQRT, "sqrt"}, {XHAL_OP_RSQRT, "rsqrt"},
-    {XHAL_OP_TANH, "tanh"}, {XHAL_OP_SIGMOID, "sigmoid"}, {XHAL_OP_RELU, "relu"}, {XHAL_OP_SILU, "silu"},
-    {XHAL_OP_GELU, "gelu"}, {XHAL_OP_GELU_TANH, "gelu_tanh"}, {XHAL_OP_ADD, "add"}, {XHAL_OP_SUB, "sub"},
-    {XHAL_OP_MUL, "mul"}, {XHAL_OP_DIV, "div"}, {XHAL_OP_MAXIMUM, "maximum"}, {XHAL_OP_MINIMUM, "minimum"},
-    {XHAL_OP_SCALE, "scale"}, {XHAL_OP_SUM, "sum"}, {XHAL_OP_MEAN, "mean"}, {XHAL_OP_MAX, "max"},
-    {XHAL_OP_ARGMAX, "argmax"}, {XHAL_OP_SOFTMAX, "softmax"}, {XHAL_OP_RMS_NORM, "rms_norm"},
-    {XHAL_OP_LAYER_NORM, "layer_norm"}, {XHAL_OP_MATMUL, "matmul"}, {XHAL_OP_GATHER, "gather"},
-    {XHAL_OP_ROPE, "rope"}, {XHAL_OP_ATTENTION, "attention"}, {XHAL_OP_CONCAT, "concat"},
-};
-
-XHAL_API const char *xhal_op_name(xhal_op op)
-{
-    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
-        if (op_names[i].op == op) return op_names[i].name;
-    return "invalid";
-}
+XHAL_API const char *xhal_op_name(xhal_op op) { return xhal_names_op(op); }
 
 XHAL_API xhal_status xhal_op_from_name(const char *name, xhal_op *out)
 {
     if (!name || !out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_op_from_name: NULL argument");
-    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
-        if (!strcmp(op_names[i].name, name)) {
-            *out = op_names[i].op;
-            return XHAL_OK;
-        }
-    return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "unknown op '%s'", name);
+    int op = xhal_names_op_from(name);
+    if (op == XHAL_OP_INVALID) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "unknown op '%s'", name);
+    *out = (xhal_op)op;
+    return XHAL_OK;
 }

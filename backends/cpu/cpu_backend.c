@@ -19,6 +19,7 @@
 #include <cblas.h>
 
 #include "cpu_internal.h"
+#include "xhal_names.h"
 
 xhal_host_services cpu_host;
 
@@ -33,58 +34,9 @@ size_t cpu_mul_size(size_t count, size_t size)
 /* ------------------------------------------------------------------------- */
 /* names                                                                      */
 /* ------------------------------------------------------------------------- */
-const char *cpu_dtype_name(int dt)
-{
-    static const char *const names[] = {"invalid", "f32", "f16", "bf16", "f64",
-                                        "i8",      "u8",  "i32", "i64"};
-    return dt >= 0 && dt < (int)(sizeof(names) / sizeof(names[0])) ? names[dt] : "invalid";
-}
-
-size_t cpu_dtype_size(int dt)
-{
-    static const size_t sizes[] = {0, 4, 2, 2, 8, 1, 1, 4, 8};
-    return dt >= 0 && dt < (int)(sizeof(sizes) / sizeof(sizes[0])) ? sizes[dt] : 0;
-}
-
-const char *cpu_op_name(int op)
-{
-    switch (op) {
-    case XHAL_OP_COPY: return "copy";
-    case XHAL_OP_FILL: return "fill";
-    case XHAL_OP_NEG: return "neg";
-    case XHAL_OP_ABS: return "abs";
-    case XHAL_OP_EXP: return "exp";
-    case XHAL_OP_LOG: return "log";
-    case XHAL_OP_SQRT: return "sqrt";
-    case XHAL_OP_RSQRT: return "rsqrt";
-    case XHAL_OP_TANH: return "tanh";
-    case XHAL_OP_SIGMOID: return "sigmoid";
-    case XHAL_OP_RELU: return "relu";
-    case XHAL_OP_SILU: return "silu";
-    case XHAL_OP_GELU: return "gelu";
-    case XHAL_OP_GELU_TANH: return "gelu_tanh";
-    case XHAL_OP_ADD: return "add";
-    case XHAL_OP_SUB: return "sub";
-    case XHAL_OP_MUL: return "mul";
-    case XHAL_OP_DIV: return "div";
-    case XHAL_OP_MAXIMUM: return "maximum";
-    case XHAL_OP_MINIMUM: return "minimum";
-    case XHAL_OP_SCALE: return "scale";
-    case XHAL_OP_SUM: return "sum";
-    case XHAL_OP_MEAN: return "mean";
-    case XHAL_OP_MAX: return "max";
-    case XHAL_OP_ARGMAX: return "argmax";
-    case XHAL_OP_SOFTMAX: return "softmax";
-    case XHAL_OP_RMS_NORM: return "rms_norm";
-    case XHAL_OP_LAYER_NORM: return "layer_norm";
-    case XHAL_OP_MATMUL: return "matmul";
-    case XHAL_OP_GATHER: return "gather";
-    case XHAL_OP_ROPE: return "rope";
-    case XHAL_OP_ATTENTION: return "attention";
-    case XHAL_OP_CONCAT: return "concat";
-    default: return "invalid";
-    }
-}
+const char *cpu_dtype_name(int dt) { return xhal_names_dtype(dt); }
+size_t cpu_dtype_size(int dt) { return xhal_names_dtype_size(dt); }
+const char *cpu_op_name(int op) { return xhal_names_op(op); }
 
 /* ------------------------------------------------------------------------- */
 /* init / shutdown                                                            */
