@@ -4,6 +4,9 @@
  * statistics and the peer), covers every group of both suites, and an HTML page with charts.
  * Speed is never asserted.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mkdtemp */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
