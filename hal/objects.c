@@ -311,15 +311,17 @@ XHAL_API xhal_status xhal_tensor_slice(xhal_tensor *t, int axis, int64_t start, 
     if (stop < 0) stop = stop + n < 0 ? 0 : stop + n;
     if (start > n) start = n;
     if (stop > n) stop = n;
-    int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
+    /* 0 <= start, stop <= n here: no intermediate overflows, whatever step is */
+    int64_t len = stop > start ? 1 + (stop - start - 1) / step : 0;
     int64_t shape[XHAL_MAX_DIMS], strides[XHAL_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     memcpy(strides, t->strides, sizeof strides);
     uint64_t off = t->offset;
     if (len > 0) off += (uint64_t)start * (uint64_t)t->strides[a] * xhal_dtype_size(t->dtype);
     shape[a] = len;
-    strides[a] = t->strides[a] * step;
-    if (len <= 1) strides[a] = t->strides[a];
+    if (len > 1 && __builtin_mul_overflow(t->strides[a], step, &strides[a]))
+        return hal_set_error(XHAL_ERROR_OVERFLOW, "xhal_tensor_slice: stride %lld times step %lld overflows 64 bits",
+                             (long long)t->strides[a], (long long)step);
     return hal_tensor_new(t->buf, t->dtype, t->ndim, shape, strides, off, out);
 }
 

@@ -35,18 +35,21 @@ xhal_status hal_shape_check(const char *what, int ndim, const int64_t *shape, in
             return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: dimension %d is %lld (negative)", what, i,
                                  (long long)shape[i]);
     }
+    /* The product of the dimensions must fit even when one of them is 0 (an empty tensor):
+     * strides are products of dimensions too, and views of an empty tensor keep them. */
+    int empty = 0;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] == 0) { n = 0; break; }
-    }
-    if (n != 0) {
-        for (int i = 0; i < ndim; i++) {
-            if (__builtin_mul_overflow(n, shape[i], &n)) {
-                char b[160];
-                return hal_set_error(XHAL_ERROR_OVERFLOW, "%s: element count of shape %s overflows 64 bits", what,
-                                     hal_shape_str(ndim, shape, b, sizeof b));
-            }
+        if (shape[i] == 0) {
+            empty = 1;
+            continue;
+        }
+        if (__builtin_mul_overflow(n, shape[i], &n)) {
+            char b[160];
+            return hal_set_error(XHAL_ERROR_OVERFLOW, "%s: element count of shape %s overflows 64 bits", what,
+                                 hal_shape_str(ndim, shape, b, sizeof b));
         }
     }
+    if (empty) n = 0;
     if (numel) *numel = n;
     return XHAL_OK;
 }

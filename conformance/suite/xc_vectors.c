@@ -178,8 +178,14 @@ int xc_vectors_load(const char *dir, xc_case_list *list, char *msg, size_t msgsz
     char *text = slurp(path, NULL);
     if (!text) return err(msg, msgsz, "%s: cannot read", path);
     cJSON *root = cJSON_Parse(text);
+    if (!root) {
+        /* cJSON's error pointer points into text: report it before freeing text */
+        const char *near = cJSON_GetErrorPtr();
+        err(msg, msgsz, "%s: not valid JSON (near '%.20s')", path, near ? near : "");
+        free(text);
+        return -1;
+    }
     free(text);
-    if (!root) return err(msg, msgsz, "%s: not valid JSON (near '%.20s')", path, cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
     int rc = -1;
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");

@@ -66,6 +66,9 @@ int main(void)
     int64_t big[2] = {INT64_MAX / 8, 2};
     CHECK_STATUS(xhal_tensor_create(cpu, XHAL_DTYPE_F64, 2, big, &t), XHAL_ERROR_OVERFLOW, "more than 2^62 bytes");
     CHECK(t == NULL);
+    /* an empty tensor still may not have dimensions whose product overflows (its strides would) */
+    int64_t empty_huge[3] = {0, INT64_MAX / 2, 4};
+    CHECK_STATUS(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 3, empty_huge, &t), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
 
     /* scalar and empty tensors */
     xhal_tensor *scalar = NULL, *empty = NULL;
@@ -129,6 +132,15 @@ int main(void)
     CHECK(vs[1] == 2);
     read_f32(v2, got, 16);
     CHECK(got[0] == 4 && got[8] == 16);
+    xhal_tensor_destroy(v2);
+    /* a step far beyond the axis: one element, no arithmetic overflow */
+    CHECK_OK(xhal_tensor_slice(base, 2, 1, 4, INT64_MAX, &v2));
+    CHECK_OK(xhal_tensor_shape(v2, &nd, vs, vst));
+    CHECK(vs[2] == 1 && vst[2] == 1);
+    xhal_tensor_destroy(v2);
+    CHECK_OK(xhal_tensor_slice(base, 2, INT64_MIN, INT64_MAX, INT64_MAX / 3, &v2));
+    CHECK_OK(xhal_tensor_shape(v2, &nd, vs, NULL));
+    CHECK(vs[2] == 1);
     xhal_tensor_destroy(v2);
     /* an empty slice */
     CHECK_OK(xhal_tensor_slice(base, 1, 2, 1, 1, &v2));
