@@ -17,7 +17,8 @@ JOBS=${JOBS:-$(nproc)}
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libhwloc-dev hwloc libcjson-dev libopenblas-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev valgrind
+      hipcc libamdhip64-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -55,7 +56,7 @@ if [ "$mode" = test ]; then
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
   echo "== tests under ASan + UBSan"
   cmake -S . -B "$BUILD_DIR-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DXHAL_WERROR=ON \
-        -DXHAL_SANITIZE=address,undefined -DXHAL_BACKEND_CUDA=OFF ${XHAL_CMAKE_ARGS:-}
+        -DXHAL_SANITIZE=address,undefined ${XHAL_CMAKE_ARGS:-} -DXHAL_BACKEND_CUDA=OFF -DXHAL_BACKEND_HIP=OFF
   cmake --build "$BUILD_DIR-asan" -j "$JOBS"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
