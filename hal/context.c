@@ -140,7 +140,6 @@ void hal_destroy_object(hal_handle_hdr *h); /* objects.c */
 XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_context **out)
 {
     if (!out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_context_create: out is NULL");
-    *out = NULL;
     xhal_context_options o;
     xhal_context_options_init(&o);
     if (opts) {

@@ -207,6 +207,8 @@ XHAL_API xhal_status xhal_copy(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
                              src->buf->dev->spec, dst->buf->dev->spec, s->dev->spec);
     if (src->buf->dev->ctx != dst->buf->dev->ctx)
         return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to different contexts", fn);
+    if (s->dev->ctx != src->buf->dev->ctx)
+        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to another context than the stream", fn);
     st = check_same_shape(fn, "src", src, "dst", dst);
     if (st == XHAL_OK) st = hal_check_writable(fn, "dst", dst);
     if (st != XHAL_OK) return st;
@@ -267,8 +269,8 @@ XHAL_API xhal_status xhal_concat(xhal_stream *s, xhal_tensor *const *inputs, int
     const char *names[1] = {"out"};
     xhal_status st = hal_op_prelude(fn, s, 1, ts, names, NULL);
     if (st != XHAL_OK) return st;
-    if (n < 1 || !inputs)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: needs at least one input (n is %d)", fn, n);
+    if (!inputs) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: inputs is NULL", fn);
+    if (n < 1) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: needs at least one input (n is %d)", fn, n);
     if (out->ndim == 0) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: out is a scalar", fn);
     int a = axis < 0 ? axis + out->ndim : axis;
     if (a < 0 || a >= out->ndim)

@@ -314,7 +314,8 @@ XHAL_API xhal_status xhal_event_elapsed_ms(xhal_event *start, xhal_event *end, d
  * floats to f16/bf16 round to nearest even; floats to integers truncate toward zero
  * and saturate; NaN to integer gives 0). src and dst may be on different devices, even of
  * different backends: the stream must then belong to one of the two, and the copy is
- * complete when the call returns. Overlapping src and dst memory is INVALID_ARGUMENT. */
+ * complete when the call returns. Overlapping src and dst memory is INVALID_ARGUMENT, except
+ * that copying a view onto the very same view (same memory, dtype, shape and strides) does nothing. */
 XHAL_API xhal_status xhal_copy(xhal_stream *stream, xhal_tensor *src, xhal_tensor *dst);
 /* Every element of t = value (converted as by xhal_copy). */
 XHAL_API xhal_status xhal_fill(xhal_stream *stream, xhal_tensor *t, double value);
