@@ -45,9 +45,9 @@ static xhal_context *open_context(const char *xml, const char *devices, int with
     xhal_context_options_init(&o);
     o.flags = XHAL_CONTEXT_NO_DEFAULT_PLUGINS | XHAL_CONTEXT_IGNORE_ENV_PATH;
     char path[2048];
-    snprintf(path, sizeof path, "%s%s%s", TOPOTEST_PLUGIN_DIR,
-             with_core_plugins && TOPOTEST_CORE_PLUGIN_DIR[0] ? ":" : "",
-             with_core_plugins ? TOPOTEST_CORE_PLUGIN_DIR : "");
+    const char *core_dir = TOPOTEST_CORE_PLUGIN_DIR;
+    snprintf(path, sizeof path, "%s%s%s", TOPOTEST_PLUGIN_DIR, with_core_plugins && core_dir[0] ? ":" : "",
+             with_core_plugins ? core_dir : "");
     o.plugin_path = path;
     xhal_context *ctx = NULL;
     CHECK_OK(xhal_context_create(&o, &ctx));
