@@ -213,7 +213,8 @@ static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, 
             aoff = aoff * a->shape[d] + (a->shape[d] == 1 ? 0 : idx[la + d]);
         for (int d = 0; d < b->ndim - 2; d++)
             boff = boff * b->shape[d] + (b->shape[d] == 1 ? 0 : idx[lb + d]);
-        const double *A = a->v + aoff * ar * ac, *B = b->v + boff * br * bc;
+        /* an empty operand (K == 0) has no values at all: no pointer arithmetic on NULL */
+        const double *A = a->v ? a->v + aoff * ar * ac : NULL, *B = b->v ? b->v + boff * br * bc : NULL;
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 double s = 0, sa = 0;
