@@ -4,7 +4,6 @@
 #include "fuzz_common.h"
 #include "xc_conform.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 
 static void link_npy_files(const char *dir)
@@ -30,20 +29,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!linked) {
         link_npy_files(dir);
         linked = 1;
-    }
-    /* KNOWN BUG (reported): xc_vectors_load frees the text before formatting the parse
-     * error with cJSON_GetErrorPtr(), which points into it: a heap use-after-free on every
-     * cases.json that is not valid JSON. Until that is fixed, such inputs are skipped so the
-     * fuzzer can reach the rest of the reader; XHAL_FUZZ_NO_WORKAROUNDS=1 feeds them too. */
-    if (!getenv("XHAL_FUZZ_NO_WORKAROUNDS")) {
-        char *text = malloc(size + 1);
-        if (!text) return 0;
-        memcpy(text, data, size);
-        text[size] = '\0';
-        cJSON *j = cJSON_Parse(text); /* as the reader parses it: up to the first NUL */
-        free(text);
-        if (!j) return 0;
-        cJSON_Delete(j);
     }
     char path[512];
     snprintf(path, sizeof path, "%s/cases.json", dir);

@@ -74,6 +74,12 @@ static void exercise(xhal_tensor *t)
     free(host);
 }
 
+/* KNOWN BUG (reported): xhal_tensor_reshape multiplies the new dimensions into `known`, which
+ * stays 0 once a 0 dimension is seen, so [0, 3, 2^62] passes and hal_contiguous_strides then
+ * overflows int64 (UBSan). Such reshape targets are skipped until the fix (check the new
+ * shape with hal_shape_check) lands; XHAL_FUZZ_NO_WORKAROUNDS=1 feeds them too. The empty-shape
+ * and slice overflows and the vectors reader's use-after-free found earlier are fixed
+ * (645f743) and are fuzzed without workarounds. */
 static int known_bug_shape(int ndim, const int64_t *shape)
 {
     if (getenv("XHAL_FUZZ_NO_WORKAROUNDS") || ndim <= 0 || ndim > XHAL_MAX_DIMS) return 0;
@@ -107,11 +113,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < ndim; i++) strides[i] = take_i64(&r);
     uint64_t off = take(&r, 1) & 1 ? take(&r, 8) : take(&r, 2) % (BUF_BYTES + 64);
 
-    /* KNOWN BUG (reported): a shape with a 0 dimension skips the element-count overflow
-     * check, so [0, 2^62, 8] is accepted and hal_contiguous_strides / hal_is_contiguous then
-     * overflow int64 (undefined behaviour, caught by UBSan). Until fixed, such shapes are
-     * skipped; XHAL_FUZZ_NO_WORKAROUNDS=1 feeds them too. */
-    if (known_bug_shape(ndim, shape)) return 0;
     xhal_tensor *chain[16] = {0};
     int nc = 0;
     xhal_status st = xhal_tensor_from_buffer(buf, dt, ndim, shape, with_strides ? strides : NULL, off, &chain[0]);
@@ -127,16 +128,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 0: {
             int axis = (int)(int8_t)take(&r, 1);
             int64_t a = take_i64(&r), b = take_i64(&r), step = take_i64(&r);
-            /* KNOWN BUG (reported): xhal_tensor_slice computes stop - start + step - 1 and
-             * strides * step in int64 before looking at the length, so a huge step overflows
-             * (undefined behaviour). Skipped until fixed unless XHAL_FUZZ_NO_WORKAROUNDS=1. */
-            if (!getenv("XHAL_FUZZ_NO_WORKAROUNDS")) {
-                int64_t st_[XHAL_MAX_DIMS], prod;
-                int ax = axis < 0 ? axis + nd : axis;
-                if (step > (1 << 20)) continue;
-                if (xhal_tensor_shape(t, &nd, NULL, st_) != XHAL_OK) abort();
-                if (ax >= 0 && ax < nd && __builtin_mul_overflow(st_[ax], step, &prod)) continue;
-            }
             st = xhal_tensor_slice(t, axis, a, b, step, &v);
             break;
         }
@@ -161,7 +152,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int k = (int)(take(&r, 1) % 10);
             int64_t s2[XHAL_MAX_DIMS + 1];
             for (int i = 0; i < k; i++) s2[i] = take_i64(&r);
-            if (known_bug_shape(k, s2)) continue;
             st = xhal_tensor_expand(t, k, s2, &v);
             break;
         }
