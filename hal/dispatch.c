@@ -19,10 +19,11 @@ xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *c
     if (st != XHAL_OK) return st;
     for (int i = 0; i < n; i++) {
         if (!ts[i] && optional && optional[i]) continue;
-        char what[96];
-        snprintf(what, sizeof what, "%s: %s", fn, names[i]);
-        st = hal_check_tensor(ts[i], what);
-        if (st != XHAL_OK) return st;
+        if (!hal_handle_live(ts[i], HAL_KIND_TENSOR)) { /* format the name only on failure */
+            char what[96];
+            snprintf(what, sizeof what, "%s: %s", fn, names[i]);
+            return hal_check_tensor(ts[i], what);
+        }
         if (ts[i]->buf->dev->ctx != s->dev->ctx)
             return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: %s belongs to another context than the stream", fn,
                                  names[i]);

@@ -3,8 +3,28 @@
 #include "dispatch.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+/* "xhal_binary(add)" and the like, built once: formatting them on every call was most of
+ * the dispatch cost of a tiny op. */
+static char g_fn_names[3][XHAL_OP_MAX_ID_][40];
+static pthread_once_t g_fn_once = PTHREAD_ONCE_INIT;
+
+static void build_fn_names(void)
+{
+    static const char *const fam[3] = {"xhal_unary", "xhal_binary", "xhal_reduce"};
+    for (int f = 0; f < 3; f++)
+        for (int op = 0; op < XHAL_OP_MAX_ID_; op++)
+            snprintf(g_fn_names[f][op], sizeof g_fn_names[f][op], "%s(%s)", fam[f], xhal_op_name((xhal_op)op));
+}
+
+static const char *fn_name(int family, xhal_op op)
+{
+    pthread_once(&g_fn_once, build_fn_names);
+    return g_fn_names[family][(op > 0 && op < XHAL_OP_MAX_ID_) ? op : 0];
+}
 
 static xhal_status same_dtype(const char *fn, const char *an, const xhal_tensor *a, const char *bn, const xhal_tensor *b)
 {
@@ -64,8 +84,7 @@ static xhal_status fill_out(xhal_stream *s, xhal_tensor *out, double v)
 /* ---- unary ---- */
 XHAL_API xhal_status xhal_unary(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_tensor *out)
 {
-    char fn[64];
-    snprintf(fn, sizeof fn, "xhal_unary(%s)", xhal_op_name(op));
+    const char *fn = fn_name(0, op);
     xhal_tensor *ts[2] = {x, out};
     const char *nm[2] = {"x", "out"};
     xhal_status st = hal_op_prelude(fn, s, 2, ts, nm, NULL);
@@ -88,8 +107,7 @@ XHAL_API xhal_status xhal_unary(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal
 /* ---- binary ---- */
 XHAL_API xhal_status xhal_binary(xhal_stream *s, xhal_op op, xhal_tensor *a, xhal_tensor *b, xhal_tensor *out)
 {
-    char fn[64];
-    snprintf(fn, sizeof fn, "xhal_binary(%s)", xhal_op_name(op));
+    const char *fn = fn_name(1, op);
     xhal_tensor *ts[3] = {a, b, out};
     const char *nm[3] = {"a", "b", "out"};
     xhal_status st = hal_op_prelude(fn, s, 3, ts, nm, NULL);
@@ -159,8 +177,7 @@ XHAL_API xhal_status xhal_scale(xhal_stream *s, xhal_tensor *x, double alpha, do
 /* ---- reductions ---- */
 XHAL_API xhal_status xhal_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int axis, int keepdims, xhal_tensor *out)
 {
-    char fn[64];
-    snprintf(fn, sizeof fn, "xhal_reduce(%s)", xhal_op_name(op));
+    const char *fn = fn_name(2, op);
     xhal_tensor *ts[2] = {x, out};
     const char *nm[2] = {"x", "out"};
     xhal_status st = hal_op_prelude(fn, s, 2, ts, nm, NULL);
