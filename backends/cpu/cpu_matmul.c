@@ -133,6 +133,29 @@ static void gemm(int dbl, int ta, int tb, int64_t M, int64_t N, int64_t K, doubl
                  const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc)
 {
     enum CBLAS_TRANSPOSE fa = ta ? CblasTrans : CblasNoTrans, fb = tb ? CblasTrans : CblasNoTrans;
+    /* One row or one column (decode): gemv streams the matrix once, where gemm would pack all
+     * of it on every call. Row-major C[1,N] = x[1,K] op(B) is y = op(B)^T x; C[M,1] = op(A) x. */
+    if (M == 1 || N == 1) {
+        const void *mat, *x;
+        int64_t ldm, rows, cols, incx, incy;
+        enum CBLAS_TRANSPOSE tm;
+        if (M == 1) {
+            mat = B; ldm = ldb; x = A; incx = ta ? lda : 1; incy = 1;
+            tm = tb ? CblasNoTrans : CblasTrans;
+            rows = tb ? N : K; cols = tb ? K : N;
+        } else {
+            mat = A; ldm = lda; x = B; incx = tb ? 1 : ldb; incy = ldc;
+            tm = ta ? CblasTrans : CblasNoTrans;
+            rows = ta ? K : M; cols = ta ? M : K;
+        }
+        if (dbl)
+            cblas_dgemv(CblasRowMajor, tm, (blasint)rows, (blasint)cols, alpha, mat, (blasint)ldm, x,
+                        (blasint)incx, beta, C, (blasint)incy);
+        else
+            cblas_sgemv(CblasRowMajor, tm, (blasint)rows, (blasint)cols, (float)alpha, mat, (blasint)ldm, x,
+                        (blasint)incx, (float)beta, C, (blasint)incy);
+        return;
+    }
     if (dbl)
         cblas_dgemm(CblasRowMajor, fa, fb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
                     (blasint)ldb, beta, C, (blasint)ldc);
@@ -230,9 +253,13 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
             }
             unsigned char *oc = op + n0 * osc;
             if (oo.direct) {
-                if (d->beta == 0.0) /* out is not read: clear it so NaN or garbage never flows in */
-                    for (int64_t i = 0; i < M; i++)
-                        for (int64_t j = 0; j < nn; j++) memset(oc + i * osr + j * osc, 0, (size_t)oes);
+                if (d->beta == 0.0) { /* out is not read: clear it so NaN or garbage never flows in */
+                    if (osc == oes) /* rows of this column block are contiguous: one memset each */
+                        for (int64_t i = 0; i < M; i++) memset(oc + i * osr, 0, (size_t)(nn * oes));
+                    else
+                        for (int64_t i = 0; i < M; i++)
+                            for (int64_t j = 0; j < nn; j++) memset(oc + i * osr + j * osc, 0, (size_t)oes);
+                }
                 if (!oo.trans)
                     gemm(dbl, oa.trans, (int)tb, M, nn, K, d->alpha, A, oa.ld, B, ldb, d->beta, oc, oo.ld);
                 else /* out column-major: out^T = b^T a^T in row-major */
