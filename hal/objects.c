@@ -401,6 +401,9 @@ XHAL_API xhal_status xhal_tensor_reshape(xhal_tensor *t, int ndim, const int64_t
                              hal_shape_str(t->ndim, t->shape, b1, sizeof b1), (long long)numel,
                              hal_shape_str(ndim, ns, b2, sizeof b2), (long long)known);
     }
+    /* an empty tensor reshaped to dims whose product overflows would overflow its strides */
+    st = hal_shape_check("xhal_tensor_reshape", ndim, ns, NULL);
+    if (st != XHAL_OK) return st;
     int64_t strides[XHAL_MAX_DIMS];
     hal_contiguous_strides(ndim, ns, strides);
     return hal_tensor_new(t->buf, t->dtype, ndim, ns, strides, t->offset, out);

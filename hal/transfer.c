@@ -202,13 +202,13 @@ XHAL_API xhal_status xhal_copy(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
     if (st == XHAL_OK) st = hal_check_tensor(src, "xhal_copy: src");
     if (st == XHAL_OK) st = hal_check_tensor(dst, "xhal_copy: dst");
     if (st != XHAL_OK) return st;
-    if (src->buf->dev != s->dev && dst->buf->dev != s->dev)
-        return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "%s: src is on %s and dst on %s, but the stream is on %s", fn,
-                             src->buf->dev->spec, dst->buf->dev->spec, s->dev->spec);
     if (src->buf->dev->ctx != dst->buf->dev->ctx)
         return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to different contexts", fn);
     if (s->dev->ctx != src->buf->dev->ctx)
         return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to another context than the stream", fn);
+    if (src->buf->dev != s->dev && dst->buf->dev != s->dev)
+        return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "%s: src is on %s and dst on %s, but the stream is on %s", fn,
+                             src->buf->dev->spec, dst->buf->dev->spec, s->dev->spec);
     st = check_same_shape(fn, "src", src, "dst", dst);
     if (st == XHAL_OK) st = hal_check_writable(fn, "dst", dst);
     if (st != XHAL_OK) return st;

@@ -181,6 +181,10 @@ int main(void)
     CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){-1, 5}, &v), XHAL_ERROR_SHAPE_MISMATCH, "cannot infer");
     CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){-3, 5}, &v), XHAL_ERROR_INVALID_ARGUMENT, "dimension 0 is -3");
 
+    CHECK_OK(xhal_tensor_reshape(empty, 3, (int64_t[]){0, 5, 1}, &v)); /* empty [0,5] */
+    xhal_tensor_destroy(v);
+    CHECK_STATUS(xhal_tensor_reshape(empty, 3, (int64_t[]){0, INT64_MAX / 2, 4}, &v), XHAL_ERROR_OVERFLOW, "overflows");
+
     /* expand */
     xhal_tensor *row = NULL;
     CHECK_OK(xhal_tensor_slice(base, 1, 0, 1, 1, &row)); /* [2,1,4] */
