@@ -80,30 +80,6 @@ static void case_begin(const char *expr, int line, xhal_tensor *out, snap *sn)
     snap_take(sn, out);
 }
 
-static int g_known_bugs;
-
-/* A case whose call does not do what the headers document (a core bug, reported): it is
- * run and checked like any other, but its failure is listed instead of failing the test;
- * once the core is fixed it passes, and then this test fails until the case is moved back
- * to BAD (as IREE's CTS flags an expected failure that starts passing). */
-static void case_end_known(const char *expr, int line, snap *sn, xhal_status got, xhal_status want,
-                           const char *sub, const char *bug)
-{
-    const char *m = xhal_last_error();
-    int kept = snap_same(sn); /* always: it frees the snapshot */
-    int ok = got == want && (!sub || strstr(m, sub)) && kept;
-    xtest_checks_++;
-    if (ok) {
-        xtest_failures_++;
-        fprintf(stderr, "%s:%d: %s now behaves as documented: move it from BAD_KNOWN to BAD\n",
-                __FILE__, line, expr);
-    } else {
-        g_known_bugs++;
-        printf("KNOWN CORE BUG (line %d): %s returned %s (%s); documented: %s with '%s'. %s\n", line,
-               expr, xhal_status_name(got), m, xhal_status_name(want), sub ? sub : "", bug);
-    }
-}
-
 static void case_end(const char *expr, int line, snap *sn, xhal_status got, xhal_status want,
                      const char *sub)
 {
@@ -118,13 +94,6 @@ static void case_end(const char *expr, int line, snap *sn, xhal_status got, xhal
 /* BAD(out, call, status, substring): out is the output tensor (or NULL). */
 #define BAD(out, call, want, sub) do { snap sn_; case_begin(#call, __LINE__, (out), &sn_); \
     xhal_status got_ = (call); case_end(#call, __LINE__, &sn_, got_, (want), (sub)); } while (0)
-/* A pointer output that a failing call is known to overwrite (a core bug, reported). */
-#define PTR_KEPT_KNOWN(p, bug) do { xtest_checks_++; if ((void *)(p) == SENT) { xtest_failures_++; \
-    fprintf(stderr, "%s:%d: %s is now kept: use PTR_KEPT\n", __FILE__, __LINE__, #p); } else { \
-    g_known_bugs++; printf("KNOWN CORE BUG (line %d): a failing call overwrote %s. %s\n", __LINE__, #p, bug); } \
-    (p) = SENT; } while (0)
-#define BAD_KNOWN(out, call, want, sub, bug) do { snap sn_; case_begin(#call, __LINE__, (out), &sn_); \
-    xhal_status got_ = (call); case_end_known(#call, __LINE__, &sn_, got_, (want), (sub), (bug)); } while (0)
 /* A pointer output must keep its sentinel. */
 #define SENT ((void *)(uintptr_t)0x5e17e1)
 #define PTR_KEPT(p) do { CHECK((void *)(p) == SENT); (p) = SENT; } while (0)
@@ -391,6 +360,8 @@ int main(void)
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(1LL << 32, 1LL << 32), &tout), XHAL_ERROR_OVERFLOW, "overflows");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F64, DIMS(1LL << 60), &tout), XHAL_ERROR_OVERFLOW, "2^62 bytes");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_I8, DIMS(1LL << 62, 4), &tout), XHAL_ERROR_OVERFLOW, "overflow");
+    /* an empty tensor whose other dimensions overflow: its strides would too */
+    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(0, INT64_MAX, 4), &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, NULL, &tout), XHAL_ERROR_INVALID_ARGUMENT, "shape is NULL");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(2), NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_tensor_create(NULL, XHAL_DTYPE_F32, DIMS(2), &tout), XHAL_ERROR_INVALID_HANDLE, "device is NULL");
@@ -455,6 +426,11 @@ int main(void)
     BAD(NULL, xhal_tensor_reshape(a, DIMS(-1, 4), &tout), XHAL_ERROR_SHAPE_MISMATCH, "6 elements");
     BAD(NULL, xhal_tensor_reshape(a, DIMS(2, -2), &tout), XHAL_ERROR_INVALID_ARGUMENT, "dimension 1 is -2");
     BAD(NULL, xhal_tensor_reshape(a, DIMS(INT64_MAX, 4), &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
+    {
+        xhal_tensor *empty = mk(cpu, XHAL_DTYPE_F32, DIMS(0, 4));
+        BAD(NULL, xhal_tensor_reshape(empty, DIMS(0, 3, 1LL << 62), &tout), XHAL_ERROR_OVERFLOW, "overflow");
+        xhal_tensor_destroy(empty);
+    }
     BAD(NULL, xhal_tensor_reshape(a, 9, (int64_t[9]){1}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "ndim 9");
     BAD(NULL, xhal_tensor_reshape(a, 2, NULL, &tout), XHAL_ERROR_INVALID_ARGUMENT, "shape is NULL");
     BAD(NULL, xhal_tensor_reshape(a, DIMS(6), NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
@@ -533,8 +509,7 @@ int main(void)
         xhal_tensor *alien_o = mk(cpu_b, XHAL_DTYPE_F32, DIMS(2, 3));
         CHECK_OK(xhal_stream_create(cpu_b, &s_b));
         /* src and dst on cpu:0 of ctx, the stream of ctx2 */
-        BAD_KNOWN(out, xhal_copy(s_b, a, out), XHAL_ERROR_INVALID_HANDLE, "another context",
-                  "hal/transfer.c xhal_copy: the stream-context check (cbb3119) runs after the device check, so WRONG_DEVICE wins");
+        BAD(out, xhal_copy(s_b, a, out), XHAL_ERROR_INVALID_HANDLE, "another context");
         BAD(NULL, xhal_fill(s_b, a, 1.0), XHAL_ERROR_INVALID_HANDLE, "another context");
         xhal_tensor_destroy(alien_o);
         xhal_stream_destroy(s_b);
@@ -855,8 +830,7 @@ int main(void)
     CHECK_OK(xhal_tensor_read(s, out, got, sizeof got));
     CHECK(got[0] == 2.0f && got[5] == 2.0f);
 
-    printf("test_bad_inputs: %d distinct invalid calls (%d duplicates), %d known core bugs\n",
-           g_ncases - g_dups, g_dups, g_known_bugs);
+    printf("test_bad_inputs: %d distinct invalid calls (%d duplicates)\n", g_ncases - g_dups, g_dups);
     CHECK(g_dups == 0);
     CHECK(g_ncases - g_dups >= 150);
 
