@@ -62,5 +62,7 @@ if [ "$mode" = test ]; then
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
     ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j "$JOBS"
+  echo "== ThreadSanitizer, fuzzing, valgrind (scripts/reliability.sh, RELIABILITY.md)"
+  ./scripts/reliability.sh
 fi
 exit $conform_rc

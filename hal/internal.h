@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct hal_backend {
     xhal_backend_info info;          /* name, path, state, reason... */
@@ -94,6 +95,19 @@ void hal_buffer_release(xhal_buffer *b);
 /* Create a tensor handle (internal: no validation of the geometry). */
 xhal_status hal_tensor_new(xhal_buffer *buf, xhal_dtype dtype, int ndim, const int64_t *shape,
                            const int64_t *strides, uint64_t offset, xhal_tensor **out);
+
+/* A handle-less copy of t's geometry (buffer, dtype, shape, strides, offset) for local views:
+ * the header is not copied, since other threads relink it under the context lock. */
+static inline void hal_tensor_geometry(xhal_tensor *dst, const xhal_tensor *t)
+{
+    memset(&dst->hdr, 0, sizeof dst->hdr);
+    dst->buf = t->buf;
+    dst->dtype = t->dtype;
+    dst->ndim = t->ndim;
+    memcpy(dst->shape, t->shape, sizeof dst->shape);
+    memcpy(dst->strides, t->strides, sizeof dst->strides);
+    dst->offset = t->offset;
+}
 
 /* Fill a backend tensor descriptor from a tensor. */
 void hal_tensor_desc(const xhal_tensor *t, xhal_tensor_desc *d);

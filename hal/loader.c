@@ -9,12 +9,14 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void set_reason(hal_backend *b, const char *fmt, ...) HAL_PRINTF(2, 3);
 static void set_reason(hal_backend *b, const char *fmt, ...)
@@ -76,15 +78,45 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
     name_from_file(path, b->info.name, sizeof b->info.name);
     b->info.state = XHAL_BACKEND_UNAVAILABLE;
 
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        set_reason(b, "cannot stat plugin file: %s", strerror(errno));
+    /* Ownership and mode checks on the opened file. (The name is loaded afterwards: dlopen of
+     * /proc/self/fd/N would close the race between check and load, but glibc identifies loaded
+     * objects by that name, and descriptor numbers are reused.) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_reason(b, "cannot open plugin file: %s", strerror(errno));
         return;
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        set_reason(b, "cannot stat plugin file: %s", strerror(errno));
+        close(fd);
+        return;
+    }
+    const char *refuse = NULL;
+    char why[160];
     if (st.st_mode & S_IWOTH) {
-        set_reason(b, "refused: plugin file is writable by other users (mode %03o); fix with chmod o-w",
-                   (unsigned)(st.st_mode & 0777));
+        snprintf(why, sizeof why, "plugin file is writable by other users (mode %03o); fix with chmod o-w",
+                 (unsigned)(st.st_mode & 0777));
+        refuse = why;
+    } else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        snprintf(why, sizeof why, "plugin file is owned by uid %u, neither root nor this user (uid %u)",
+                 (unsigned)st.st_uid, (unsigned)geteuid());
+        refuse = why;
+    } else {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        struct stat ds;
+        if (slash && stat(dir[0] ? dir : "/", &ds) == 0 && (ds.st_mode & S_IWOTH) && !(ds.st_mode & S_ISVTX)) {
+            snprintf(why, sizeof why, "plugin folder %s is writable by other users without the sticky bit", dir);
+            refuse = why;
+        }
+    }
+    if (refuse) {
+        set_reason(b, "refused: %s", refuse);
         hal_log(XHAL_LOG_WARN, "loader", "%s: %s", path, b->info.reason);
+        close(fd);
         return;
     }
     dlerror();
@@ -92,6 +124,7 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
      * it (OpenBLAS, LLVM in PoCL, driver libraries) keep threads and atexit handlers that
      * must not outlive their code; unloading them is a classic source of exit-time crashes. */
     b->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    close(fd);
     if (!b->dl) {
         const char *e = dlerror();
         set_reason(b, "cannot load shared library: %s", e ? e : "unknown dlopen error");

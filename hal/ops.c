@@ -346,7 +346,9 @@ XHAL_API xhal_status xhal_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b,
     if (!isfinite(alpha) || !isfinite(beta))
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: alpha %g and beta %g must be finite", fn, alpha, beta);
     /* fold the transposes into views */
-    xhal_tensor av = *a, bv = *b;
+    xhal_tensor av, bv;
+    hal_tensor_geometry(&av, a);
+    hal_tensor_geometry(&bv, b);
     if (trans_a) {
         av.shape[a->ndim - 1] = a->shape[a->ndim - 2]; av.shape[a->ndim - 2] = a->shape[a->ndim - 1];
         av.strides[a->ndim - 1] = a->strides[a->ndim - 2]; av.strides[a->ndim - 2] = a->strides[a->ndim - 1];

@@ -38,7 +38,7 @@ xhal_status hal_topology_load(hal_topology **out)
     if (out == NULL)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "topology: out is NULL");
     *out = NULL;
-    const char *xml = getenv("XHAL_TOPOLOGY_XML");
+    const char *xml = secure_getenv("XHAL_TOPOLOGY_XML"); /* ignored in setuid processes */
     if (xml != NULL && xml[0] == '\0')
         xml = NULL;
 

@@ -309,7 +309,8 @@ XHAL_API xhal_status xhal_concat(xhal_stream *s, xhal_tensor *const *inputs, int
         int64_t len = inputs[i]->shape[a];
         if (len == 0 || hal_tensor_numel(inputs[i]) == 0) { pos += len; continue; }
         /* out's slice as a stack view (no handle needed) */
-        xhal_tensor view = *out;
+        xhal_tensor view;
+        hal_tensor_geometry(&view, out);
         view.shape[a] = len;
         view.offset = out->offset + (uint64_t)pos * (uint64_t)out->strides[a] * xhal_dtype_size(out->dtype);
         st = run_copy(s, inputs[i], &view);

@@ -56,7 +56,7 @@ static xcu_blas *xcu_blas_get(xcu_state *st)
     pthread_mutex_lock(&st->lock);
     if (!st->blas_tried) {
         st->blas_tried = 1;
-        const char *env = getenv(XCU_BLAS_LIBRARY_ENV);
+        const char *env = secure_getenv(XCU_BLAS_LIBRARY_ENV); /* not in setuid processes */
         const char *const defaults[] = XCU_BLAS_LIBRARIES;
         void *lib = NULL;
         const char *used = NULL;

@@ -24,7 +24,7 @@ typedef struct xcu_symbol_slot {
 int xcu_driver_load(xcu_driver *drv, char *reason, size_t reason_size)
 {
     memset(drv, 0, sizeof *drv);
-    const char *env = getenv(XCU_DRIVER_LIBRARY_ENV);
+    const char *env = secure_getenv(XCU_DRIVER_LIBRARY_ENV); /* not in setuid processes */
     const int from_env = env != NULL && env[0] != '\0';
     const char *const defaults[] = XCU_DRIVER_LIBRARIES;
     const char *lib = NULL;

@@ -40,7 +40,7 @@ static xcu_rtc *xcu_rtc_get(xcu_state *st)
     pthread_mutex_lock(&st->lock);
     if (!st->rtc_tried) {
         st->rtc_tried = 1;
-        const char *env = getenv(XCU_RTC_LIBRARY_ENV);
+        const char *env = secure_getenv(XCU_RTC_LIBRARY_ENV); /* not in setuid processes */
         const char *const defaults[] = XCU_RTC_LIBRARIES;
         const int from_env = env != NULL && env[0] != '\0';
         const size_t n_names = from_env ? 1 : sizeof defaults / sizeof defaults[0];

@@ -61,11 +61,11 @@ static int mkdir_p(const char *path)
 /* The cache folder into buf; 0 on success, -1 when there is none. */
 static int cache_dir(char *buf, size_t size)
 {
-    const char *d = getenv("XHAL_CACHE_DIR");
+    const char *d = secure_getenv("XHAL_CACHE_DIR"); /* setuid: no cache from the caller */
     int n;
     if (d && d[0]) n = snprintf(buf, size, "%s", d);
-    else if ((d = getenv("XDG_CACHE_HOME")) && d[0]) n = snprintf(buf, size, "%s/xhal", d);
-    else if ((d = getenv("HOME")) && d[0]) n = snprintf(buf, size, "%s/.cache/xhal", d);
+    else if ((d = secure_getenv("XDG_CACHE_HOME")) && d[0]) n = snprintf(buf, size, "%s/xhal", d);
+    else if ((d = secure_getenv("HOME")) && d[0]) n = snprintf(buf, size, "%s/.cache/xhal", d);
     else return -1;
     if (n < 0 || (size_t)n >= size) return -1;
     return mkdir_p(buf);

@@ -8,7 +8,9 @@
  *  - Handles are opaque pointers. Passing NULL, a destroyed handle or a handle of
  *    the wrong kind gives XHAL_ERROR_INVALID_HANDLE (destroyed handles are
  *    detected through a registry of live handles and never dereferenced).
- *    Destroying NULL is a no-op; destroying twice is detected and harmless.
+ *    Destroying NULL is a no-op; destroying twice is detected and harmless. Detection is
+ *    best effort: once the memory of a destroyed handle is reused for a new object of the
+ *    same kind, the stale pointer names that new object. Do not use a handle after destroy.
  *  - Ownership: *_create / *_destroy pairs. Devices belong to their context.
  *    A tensor keeps its buffer alive; a view keeps its base's buffer alive; a
  *    buffer is freed when its creator destroyed it and no tensor refers to it.
@@ -17,7 +19,8 @@
  *    threads at once. Buffers and tensors may be shared between threads as long
  *    as no two threads write the same memory without ordering it themselves. A
  *    stream is an in-order queue: submit to one stream from one thread at a time
- *    (different threads with different streams is the intended pattern).
+ *    (different threads with different streams is the intended pattern). Destroying an
+ *    object (or its context) must not race with another thread's use of it.
  *  - Operations are enqueued on a stream and may complete asynchronously;
  *    xhal_stream_synchronize() waits for them. Host<->device transfers
  *    (xhal_tensor_write / xhal_tensor_read / xhal_buffer_write / xhal_buffer_read)

@@ -192,6 +192,19 @@ int main(void)
     xhal_context_destroy(ctx);
     unlink(p1);
     unlink(p2);
+    /* a folder anyone can write into (no sticky bit) is refused, whatever the file's mode */
+    CHECK(copy_file(GOOD "/libxhal-testdev.so", p1, 0755) == 0);
+    CHECK(chmod(dir, 0777) == 0);
+    o.plugin_path = dir;
+    CHECK_OK(xhal_context_create(&o, &ctx));
+    CHECK(find(ctx, "testdev", &b) != NULL && b.state == XHAL_BACKEND_UNAVAILABLE &&
+          strstr(b.reason, "writable by other users without the sticky bit") != NULL);
+    xhal_context_destroy(ctx);
+    CHECK(chmod(dir, 01777) == 0); /* with the sticky bit (as /tmp) it loads */
+    CHECK_OK(xhal_context_create(&o, &ctx));
+    CHECK(find(ctx, "testdev", &b) != NULL && b.state == XHAL_BACKEND_LOADED);
+    xhal_context_destroy(ctx);
+    unlink(p1);
     rmdir(dir);
 
     /* bad options */
