@@ -165,6 +165,18 @@ static int load_case(const char *dir, const cJSON *jc, xc_case *c, char *msg, si
         if (1 + a->has_weight + a->has_bias != n_in) return err(msg, sz, "case %s: has_weight/has_bias disagree with %d inputs", name->valuestring, n_in);
     }
     if (c->op == XHAL_OP_ATTENTION) a->has_mask = n_in >= 4;
+    /* the op's own number of inputs (a case with too few would index missing tensors) */
+    int lo = 1, hi = 1;
+    if (c->op == XHAL_OP_FILL) lo = hi = 0;
+    else if ((c->op >= XHAL_OP_ADD && c->op <= XHAL_OP_MINIMUM) || c->op == XHAL_OP_MATMUL || c->op == XHAL_OP_GATHER)
+        lo = hi = 2;
+    else if (c->op == XHAL_OP_RMS_NORM) hi = 2;
+    else if (c->op == XHAL_OP_LAYER_NORM) hi = 3;
+    else if (c->op == XHAL_OP_ATTENTION) { lo = 3; hi = 4; }
+    else if (c->op == XHAL_OP_CONCAT) hi = XC_MAX_IN;
+    if (n_in < lo || n_in > hi)
+        return err(msg, sz, "case %s: op %s takes %d to %d inputs, the case gives %d", name->valuestring,
+                   xhal_op_name(c->op), lo, hi, n_in);
     c->out_init = c->given_init ? XC_INIT_RANDOM : XC_INIT_NAN;
     c->nan_sign = (int)num(attrs, "nan_sign", 0);
     if (c->given_expect->n != xc_numel(c->out.ndim, c->out.shape)) return err(msg, sz, "case %s: expected has a bad size", name->valuestring);
