@@ -75,6 +75,17 @@ static double num(const cJSON *attrs, const char *key, double dflt)
     return dflt;
 }
 
+/* An integer attribute: a number that is integral and fits (else *bad names the key). */
+static int64_t inum(const cJSON *attrs, const char *key, int64_t dflt, int64_t lo, int64_t hi, const char **bad)
+{
+    double v = num(attrs, key, (double)dflt);
+    if (!(v >= (double)lo && v <= (double)hi) || v != floor(v)) {
+        if (!*bad) *bad = key;
+        return dflt;
+    }
+    return (int64_t)v;
+}
+
 static xc_tspec spec_of(const xc_tensor *t)
 {
     xc_tspec s;
@@ -143,28 +154,30 @@ static int load_case(const char *dir, const cJSON *jc, xc_case *c, char *msg, si
         c->out.dtype = XHAL_DTYPE_I64;
     }
     xc_attrs *a = &c->at;
-    a->axis = (int)num(attrs, "axis", 0);
-    a->keepdims = (int)num(attrs, "keepdims", 0);
+    const char *bad = NULL;
+    a->axis = (int)inum(attrs, "axis", 0, -64, 64, &bad);
+    a->keepdims = (int)inum(attrs, "keepdims", 0, -64, 64, &bad);
     a->alpha = num(attrs, "alpha", 1.0);
     a->beta = num(attrs, "beta", 0.0);
     a->eps = num(attrs, "eps", 1e-5);
     a->scale = num(attrs, "scale", 0.0);
     a->value = num(attrs, "value", 0.0);
     a->theta = num(attrs, "theta", 10000.0);
-    a->causal = (int)num(attrs, "causal", 0);
-    a->trans_a = (int)num(attrs, "trans_a", 0);
-    a->trans_b = (int)num(attrs, "trans_b", 0);
-    a->pos_offset = (int64_t)num(attrs, "pos_offset", 0);
-    a->rotary_dims = (int)num(attrs, "rotary_dims", 0);
-    a->rope_layout = (int)num(attrs, "layout", 0);
-    a->seq_axis = (int)num(attrs, "seq_axis", 0);
-    if (c->op == XHAL_OP_RMS_NORM) a->has_weight = (int)num(attrs, "has_weight", n_in >= 2);
+    a->causal = (int)inum(attrs, "causal", 0, -64, 64, &bad);
+    a->trans_a = (int)inum(attrs, "trans_a", 0, -64, 64, &bad);
+    a->trans_b = (int)inum(attrs, "trans_b", 0, -64, 64, &bad);
+    a->pos_offset = inum(attrs, "pos_offset", 0, 0, (int64_t)1 << 52, &bad);
+    a->rotary_dims = (int)inum(attrs, "rotary_dims", 0, 0, 1 << 20, &bad);
+    a->rope_layout = (int)inum(attrs, "layout", 0, -64, 64, &bad);
+    a->seq_axis = (int)inum(attrs, "seq_axis", 0, -64, 64, &bad);
+    if (c->op == XHAL_OP_RMS_NORM) a->has_weight = (int)inum(attrs, "has_weight", n_in >= 2, 0, 1, &bad);
     if (c->op == XHAL_OP_LAYER_NORM) {
-        a->has_weight = (int)num(attrs, "has_weight", n_in >= 2);
-        a->has_bias = (int)num(attrs, "has_bias", n_in >= 3);
+        a->has_weight = (int)inum(attrs, "has_weight", n_in >= 2, 0, 1, &bad);
+        a->has_bias = (int)inum(attrs, "has_bias", n_in >= 3, 0, 1, &bad);
         if (1 + a->has_weight + a->has_bias != n_in) return err(msg, sz, "case %s: has_weight/has_bias disagree with %d inputs", name->valuestring, n_in);
     }
     if (c->op == XHAL_OP_ATTENTION) a->has_mask = n_in >= 4;
+    if (bad) return err(msg, sz, "case %s: attribute %s is not an integer in range", name->valuestring, bad);
     /* the op's own number of inputs (a case with too few would index missing tensors) */
     int lo = 1, hi = 1;
     if (c->op == XHAL_OP_FILL) lo = hi = 0;
@@ -178,7 +191,8 @@ static int load_case(const char *dir, const cJSON *jc, xc_case *c, char *msg, si
         return err(msg, sz, "case %s: op %s takes %d to %d inputs, the case gives %d", name->valuestring,
                    xhal_op_name(c->op), lo, hi, n_in);
     c->out_init = c->given_init ? XC_INIT_RANDOM : XC_INIT_NAN;
-    c->nan_sign = (int)num(attrs, "nan_sign", 0);
+    c->nan_sign = (int)inum(attrs, "nan_sign", 0, -64, 64, &bad);
+    if (bad) return err(msg, sz, "case %s: attribute %s is not an integer in range", name->valuestring, bad);
     if (c->given_expect->n != xc_numel(c->out.ndim, c->out.shape)) return err(msg, sz, "case %s: expected has a bad size", name->valuestring);
     return 0;
 }
