@@ -50,6 +50,18 @@ static xhal_status same_shape(const char *fn, const char *an, const xhal_tensor 
                          hal_shape_str(a->ndim, a->shape, b1, sizeof b1), bn, hal_shape_str(b->ndim, b->shape, b2, sizeof b2));
 }
 
+/* out must have the computed shape; the message reads "<fn>: <what> <shape> but out is <shape>". */
+static xhal_status want_out_shape(const char *fn, const char *what, int nd, const int64_t *shape,
+                                  const xhal_tensor *out)
+{
+    int ok = nd == out->ndim;
+    for (int i = 0; ok && i < nd; i++) ok = shape[i] == out->shape[i];
+    if (ok) return XHAL_OK;
+    char b1[160], b2[160];
+    return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s %s but out is %s", fn, what, hal_shape_str(nd, shape, b1, sizeof b1),
+                         hal_shape_str(out->ndim, out->shape, b2, sizeof b2));
+}
+
 static void init_desc(xhal_op_desc *d, xhal_op op)
 {
     memset(d, 0, sizeof *d);
@@ -121,13 +133,7 @@ XHAL_API xhal_status xhal_binary(xhal_stream *s, xhal_op op, xhal_tensor *a, xha
     int nd;
     int64_t shape[XHAL_MAX_DIMS];
     if ((st = hal_broadcast_shapes(fn, a->ndim, a->shape, "b", b->ndim, b->shape, &nd, shape))) return st;
-    int ok = nd == out->ndim;
-    for (int i = 0; ok && i < nd; i++) ok = shape[i] == out->shape[i];
-    if (!ok) {
-        char b1[160], b2[160];
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: a and b broadcast to %s but out is %s", fn,
-                             hal_shape_str(nd, shape, b1, sizeof b1), hal_shape_str(out->ndim, out->shape, b2, sizeof b2));
-    }
+    if ((st = want_out_shape(fn, "a and b broadcast to", nd, shape, out))) return st;
     if ((st = hal_check_writable(fn, "out", out)) || (st = hal_check_no_overlap(fn, "out", out, "a", a, 1)) ||
         (st = hal_check_no_overlap(fn, "out", out, "b", b, 1)))
         return st;
@@ -370,17 +376,11 @@ XHAL_API xhal_status xhal_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b,
     if ((st = hal_broadcast_shapes("xhal_matmul: batch dims of a", av.ndim - 2, av.shape, "b", bv.ndim - 2, bv.shape,
                                    &bd, batch)))
         return st;
-    int ok = out->ndim == bd + 2 && out->shape[bd] == M && out->shape[bd + 1] == N;
-    for (int i = 0; ok && i < bd; i++) ok = out->shape[i] == batch[i];
-    if (!ok) {
-        int64_t want[XHAL_MAX_DIMS];
-        memcpy(want, batch, sizeof(int64_t) * (size_t)bd);
-        want[bd] = M;
-        want[bd + 1] = N;
-        char b1[160], b2[160];
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: result is %s but out is %s", fn,
-                             hal_shape_str(bd + 2, want, b1, sizeof b1), hal_shape_str(out->ndim, out->shape, b2, sizeof b2));
-    }
+    int64_t want[XHAL_MAX_DIMS];
+    memcpy(want, batch, sizeof(int64_t) * (size_t)bd);
+    want[bd] = M;
+    want[bd + 1] = N;
+    if ((st = want_out_shape(fn, "result is", bd + 2, want, out))) return st;
     if ((st = hal_check_writable(fn, "out", out)) || (st = hal_check_no_overlap(fn, "out", out, "a", a, 0)) ||
         (st = hal_check_no_overlap(fn, "out", out, "b", b, 0)))
         return st;
@@ -430,13 +430,7 @@ XHAL_API xhal_status xhal_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor
     int wn = 0;
     for (int i = 0; i < idx->ndim; i++) want[wn++] = idx->shape[i];
     for (int i = 1; i < table->ndim; i++) want[wn++] = table->shape[i];
-    int ok = wn == out->ndim;
-    for (int i = 0; ok && i < wn; i++) ok = want[i] == out->shape[i];
-    if (!ok) {
-        char b1[160], b2[160];
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: result is %s but out is %s", fn,
-                             hal_shape_str(wn, want, b1, sizeof b1), hal_shape_str(out->ndim, out->shape, b2, sizeof b2));
-    }
+    if ((st = want_out_shape(fn, "result is", wn, want, out))) return st;
     if ((st = hal_check_writable(fn, "out", out)) || (st = hal_check_no_overlap(fn, "out", out, "table", table, 0)) ||
         (st = hal_check_no_overlap(fn, "out", out, "indices", idx, 0)))
         return st;
