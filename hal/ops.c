@@ -93,21 +93,32 @@ static xhal_status fill_out(xhal_stream *s, xhal_tensor *out, double v)
     return hal_tensor_numel(out) ? xhal_fill(s, out, v) : XHAL_OK;
 }
 
-/* ---- unary ---- */
-XHAL_API xhal_status xhal_unary(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_tensor *out)
+/* The checks every "x -> out of the same shape" op shares: live handles on the stream's device,
+ * one dtype, one shape, a float dtype (or i32/i64 when ints_ok), a writable out that is x
+ * itself or does not overlap it. */
+static xhal_status same_shape_op(const char *fn, xhal_stream *s, xhal_tensor *x, xhal_tensor *out, int ints_ok)
 {
-    const char *fn = fn_name(0, op);
     xhal_tensor *ts[2] = {x, out};
     const char *nm[2] = {"x", "out"};
     xhal_status st = hal_op_prelude(fn, s, 2, ts, nm, NULL);
     if (st != XHAL_OK) return st;
-    if (op < XHAL_OP_NEG || op > XHAL_OP_GELU_TANH)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_unary: op %d is not a unary op", (int)op);
     if ((st = same_dtype(fn, "x", x, "out", out)) || (st = same_shape(fn, "x", x, "out", out))) return st;
-    int int_ok = op == XHAL_OP_NEG || op == XHAL_OP_ABS || op == XHAL_OP_RELU;
-    if (!(int_ok && (x->dtype == XHAL_DTYPE_I32 || x->dtype == XHAL_DTYPE_I64)) && (st = want_float(fn, "x", x)))
+    if (!(ints_ok && (x->dtype == XHAL_DTYPE_I32 || x->dtype == XHAL_DTYPE_I64)) && (st = want_float(fn, "x", x)))
         return st;
     if ((st = hal_check_writable(fn, "out", out)) || (st = hal_check_no_overlap(fn, "out", out, "x", x, 1))) return st;
+    return XHAL_OK;
+}
+
+/* ---- unary ---- */
+XHAL_API xhal_status xhal_unary(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_tensor *out)
+{
+    const char *fn = fn_name(0, op);
+    xhal_status st = hal_check_stream(s, fn);
+    if (st != XHAL_OK) return st;
+    if (op < XHAL_OP_NEG || op > XHAL_OP_GELU_TANH)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_unary: op %d is not a unary op", (int)op);
+    int int_ok = op == XHAL_OP_NEG || op == XHAL_OP_ABS || op == XHAL_OP_RELU;
+    if ((st = same_shape_op(fn, s, x, out, int_ok))) return st;
     if (hal_tensor_numel(out) == 0) return XHAL_OK;
     xhal_op_desc d;
     init_desc(&d, op);
@@ -160,14 +171,8 @@ XHAL_API xhal_status xhal_mul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, xh
 XHAL_API xhal_status xhal_scale(xhal_stream *s, xhal_tensor *x, double alpha, double beta, xhal_tensor *out)
 {
     const char *fn = "xhal_scale";
-    xhal_tensor *ts[2] = {x, out};
-    const char *nm[2] = {"x", "out"};
-    xhal_status st = hal_op_prelude(fn, s, 2, ts, nm, NULL);
+    xhal_status st = same_shape_op(fn, s, x, out, 0);
     if (st != XHAL_OK) return st;
-    if ((st = same_dtype(fn, "x", x, "out", out)) || (st = same_shape(fn, "x", x, "out", out)) ||
-        (st = want_float(fn, "x", x)) || (st = hal_check_writable(fn, "out", out)) ||
-        (st = hal_check_no_overlap(fn, "out", out, "x", x, 1)))
-        return st;
     if (!isfinite(alpha) || !isfinite(beta))
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: alpha %g and beta %g must be finite", fn, alpha, beta);
     if (hal_tensor_numel(out) == 0) return XHAL_OK;
@@ -256,14 +261,8 @@ XHAL_API xhal_status xhal_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int
 XHAL_API xhal_status xhal_softmax(xhal_stream *s, xhal_tensor *x, double scale, int causal, xhal_tensor *out)
 {
     const char *fn = "xhal_softmax";
-    xhal_tensor *ts[2] = {x, out};
-    const char *nm[2] = {"x", "out"};
-    xhal_status st = hal_op_prelude(fn, s, 2, ts, nm, NULL);
+    xhal_status st = same_shape_op(fn, s, x, out, 0);
     if (st != XHAL_OK) return st;
-    if ((st = same_dtype(fn, "x", x, "out", out)) || (st = same_shape(fn, "x", x, "out", out)) ||
-        (st = want_float(fn, "x", x)) || (st = hal_check_writable(fn, "out", out)) ||
-        (st = hal_check_no_overlap(fn, "out", out, "x", x, 1)))
-        return st;
     if (x->ndim < 1) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: x is a scalar; softmax needs an axis", fn);
     if (!isfinite(scale)) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: scale %g is not finite", fn, scale);
     if (causal) {
@@ -450,14 +449,8 @@ XHAL_API xhal_status xhal_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, dou
                                int rotary_dims, xhal_rope_layout layout, xhal_tensor *out)
 {
     const char *fn = "xhal_rope";
-    xhal_tensor *ts[2] = {x, out};
-    const char *nm[2] = {"x", "out"};
-    xhal_status st = hal_op_prelude(fn, s, 2, ts, nm, NULL);
+    xhal_status st = same_shape_op(fn, s, x, out, 0);
     if (st != XHAL_OK) return st;
-    if ((st = want_float(fn, "x", x)) || (st = same_dtype(fn, "x", x, "out", out)) ||
-        (st = same_shape(fn, "x", x, "out", out)) || (st = hal_check_writable(fn, "out", out)) ||
-        (st = hal_check_no_overlap(fn, "out", out, "x", x, 1)))
-        return st;
     if (x->ndim < 2)
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: x needs a sequence axis and a head dim (has %d dims)", fn, x->ndim);
     int sa = seq_axis < 0 ? seq_axis + x->ndim : seq_axis;
