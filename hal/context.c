@@ -135,7 +135,7 @@ static void destroy_devices(xhal_context *ctx)
 }
 
 /* Destroys every object still alive in the context (streams last, after their work). */
-void hal_destroy_object(hal_handle_hdr *h); /* objects.c */
+void hal_destroy_object(hal_handle_hdr *h); /* stream.c */
 
 XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_context **out)
 {

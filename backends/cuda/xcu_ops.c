@@ -10,6 +10,7 @@
 
 #include "xcu_internal.h"
 #include "xhal_half.h"
+#include "xhal_names.h"
 
 /* The embedded images (xcu_image.c); sizes are 0 when the plugin was built without them. */
 extern const unsigned char xcu_ops_image_f32[];
@@ -136,42 +137,10 @@ xhal_status xcu_launch(xcu_state *st, xcu_stream_obj *s, xcu_function fn, const 
 /* ------------------------------------------------------------------------- */
 /* descriptor helpers                                                         */
 /* ------------------------------------------------------------------------- */
-static size_t xcu_dtype_size(int dt)
-{
-    switch (dt) {
-    case XHAL_DTYPE_F32: case XHAL_DTYPE_I32: return 4;
-    case XHAL_DTYPE_F16: case XHAL_DTYPE_BF16: return 2;
-    case XHAL_DTYPE_F64: case XHAL_DTYPE_I64: return 8;
-    case XHAL_DTYPE_I8: case XHAL_DTYPE_U8: return 1;
-    default: return 0;
-    }
-}
-
-static const char *xcu_dtype_name(int dt)
-{
-    static const char *const names[] = {"invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
-    return dt > 0 && dt < XHAL_DTYPE_COUNT_ ? names[dt] : "invalid";
-}
-
-/* Op names as in xhal_op_name (the plugin does not link the core). */
-static const char *xcu_op_name(int op)
-{
-    switch (op) {
-    case XHAL_OP_COPY: return "copy"; case XHAL_OP_FILL: return "fill";
-    case XHAL_OP_NEG: return "neg"; case XHAL_OP_ABS: return "abs"; case XHAL_OP_EXP: return "exp";
-    case XHAL_OP_LOG: return "log"; case XHAL_OP_SQRT: return "sqrt"; case XHAL_OP_RSQRT: return "rsqrt";
-    case XHAL_OP_TANH: return "tanh"; case XHAL_OP_SIGMOID: return "sigmoid"; case XHAL_OP_RELU: return "relu";
-    case XHAL_OP_SILU: return "silu"; case XHAL_OP_GELU: return "gelu"; case XHAL_OP_GELU_TANH: return "gelu_tanh";
-    case XHAL_OP_ADD: return "add"; case XHAL_OP_SUB: return "sub"; case XHAL_OP_MUL: return "mul";
-    case XHAL_OP_DIV: return "div"; case XHAL_OP_MAXIMUM: return "maximum"; case XHAL_OP_MINIMUM: return "minimum";
-    case XHAL_OP_SCALE: return "scale"; case XHAL_OP_SUM: return "sum"; case XHAL_OP_MEAN: return "mean";
-    case XHAL_OP_MAX: return "max"; case XHAL_OP_ARGMAX: return "argmax"; case XHAL_OP_SOFTMAX: return "softmax";
-    case XHAL_OP_RMS_NORM: return "rms_norm"; case XHAL_OP_LAYER_NORM: return "layer_norm";
-    case XHAL_OP_MATMUL: return "matmul"; case XHAL_OP_GATHER: return "gather"; case XHAL_OP_ROPE: return "rope";
-    case XHAL_OP_ATTENTION: return "attention"; case XHAL_OP_CONCAT: return "concat";
-    default: return "unknown";
-    }
-}
+/* names and sizes from the one table shared with the core (the plugin does not link it) */
+static size_t xcu_dtype_size(int dt) { return xhal_names_dtype_size(dt); }
+static const char *xcu_dtype_name(int dt) { return xhal_names_dtype(dt); }
+static const char *xcu_op_name(int op) { return xhal_names_op(op); }
 
 static int xcu_is_float(int dt)
 {
