@@ -54,6 +54,19 @@ xhal_status hal_set_error(xhal_status st, const char *fmt, ...)
     return st;
 }
 
+XHAL_API xhal_status xhal_set_error(xhal_status st, const char *fmt, ...)
+{
+    if (!fmt) {
+        tls_msg[0] = '\0';
+        return st;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    hal_set_errorv(st, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
 xhal_status hal_error_prefix(xhal_status st, const char *fmt, ...)
 {
     char prefix[512], old[HAL_MSG_MAX];

@@ -84,6 +84,15 @@ XHAL_API const char *xhal_status_name(xhal_status status);
  * Valid until the next xhal call on this thread. */
 XHAL_API const char *xhal_last_error(void);
 
+/* Set the calling thread's message (printf format, truncated at 4095 bytes) and return
+ * status unchanged. For libraries built on libxhal (libxhal-formats, a model port) that
+ * report their own failures through xhal_last_error like the core does. fmt NULL sets "". */
+XHAL_API xhal_status xhal_set_error(xhal_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ------------------------------------------------------------------------- */
 /* Data types                                                                 */
 /* ------------------------------------------------------------------------- */

@@ -498,6 +498,15 @@ static void remove_tree(const char *dir)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* xhal_set_error: how libxhal-formats reports through xhal_last_error. */
+static void test_set_error(void)
+{
+    CHECK_STATUS(xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "tensor '%s' at %d", "w", 7),
+                 XHAL_ERROR_CORRUPT_DATA, "tensor 'w' at 7");
+    CHECK(strcmp(xhal_last_error(), "tensor 'w' at 7") == 0);
+    CHECK(xhal_set_error(XHAL_ERROR_IO, NULL) == XHAL_ERROR_IO && xhal_last_error()[0] == '\0');
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -511,6 +520,7 @@ int main(void)
         fprintf(stderr, "context: %s\n", xhal_last_error());
         ctx = NULL;
     }
+    test_set_error();
     test_good_file(ctx);
     test_hostile();
     test_sharded(ctx);

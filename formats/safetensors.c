@@ -8,7 +8,6 @@
  * proportional to the number of JSON entries, which is bounded by the header length, never
  * to the sizes written in the header. */
 #include "xhal/xhal_safetensors.h"
-#include "error.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -68,7 +67,7 @@ static char *st_strdup(const char *s)
 
 static xhal_status st_oom(const char *what)
 {
-    return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "safetensors: out of host memory (%s)", what);
+    return xhal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "safetensors: out of host memory (%s)", what);
 }
 
 static int st_host_little_endian(void)
@@ -112,28 +111,28 @@ static xhal_status st_map_file(const char *path, st_file *f)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        return hal_set_error(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
+        return xhal_set_error(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
                              "safetensors: cannot open '%s': %s", path, strerror(e));
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
-        return hal_set_error(XHAL_ERROR_IO, "safetensors: cannot stat '%s': %s", path, strerror(e));
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot stat '%s': %s", path, strerror(e));
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return hal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is not a regular file", path);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is not a regular file", path);
     }
     if (sb.st_size < 8) {
         close(fd);
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s' is %lld bytes, too short for the 8-byte header length",
                              path, (long long)sb.st_size);
     }
     if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX) {
         close(fd);
-        return hal_set_error(XHAL_ERROR_IO, "safetensors: '%s' (%lld bytes) is too large to map",
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' (%lld bytes) is too large to map",
                              path, (long long)sb.st_size);
     }
     f->map_size = (size_t)sb.st_size;
@@ -142,7 +141,7 @@ static xhal_status st_map_file(const char *path, st_file *f)
     close(fd);
     if (f->map == MAP_FAILED) {
         f->map = NULL;
-        return hal_set_error(XHAL_ERROR_IO, "safetensors: cannot map '%s' (%zu bytes): %s", path,
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot map '%s' (%zu bytes): %s", path,
                              f->map_size, strerror(e));
     }
     f->path = st_strdup(path);
@@ -169,30 +168,30 @@ static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t 
 {
     const char *name = item->string;
     if (!cJSON_IsObject(item))
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': entry '%s' is not a JSON object", path, name);
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(item, "shape");
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsString(jd) || !cJSON_IsArray(js) || !cJSON_IsArray(jo))
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': tensor '%s' needs \"dtype\" (string), \"shape\" "
                              "(array) and \"data_offsets\" (array)", path, name);
     for (const cJSON *k = item->child; k; k = k->next)
         if (strcmp(k->string, "dtype") != 0 && strcmp(k->string, "shape") != 0 &&
             strcmp(k->string, "data_offsets") != 0)
-            return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                  "safetensors: '%s': tensor '%s' has an unknown field '%s'", path,
                                  name, k->string);
     e->dtype = st_dtype_parse(jd->valuestring);
     if (e->dtype == XHAL_DTYPE_INVALID)
-        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+        return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
                              "safetensors: '%s': tensor '%s' has dtype '%.32s', which xhal does not "
                              "support (F32, F16, BF16, F64, I8, U8, I32, I64)", path, name,
                              jd->valuestring);
     int nd = cJSON_GetArraySize(js);
     if (nd > XHAL_MAX_DIMS)
-        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+        return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
                              "safetensors: '%s': tensor '%s' has %d dims; xhal supports at most %d",
                              path, name, nd, XHAL_MAX_DIMS);
     e->ndim = nd;
@@ -201,7 +200,7 @@ static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t 
     for (const cJSON *d = js->child; d; d = d->next, i++) {
         uint64_t v;
         if (!st_json_uint(d, &v))
-            return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                  "safetensors: '%s': tensor '%s': shape[%d] is not a non-negative "
                                  "integer below 2^53", path, name, i);
         e->shape[i] = (int64_t)v;
@@ -214,33 +213,33 @@ static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t 
         if (e->shape[i] == 0) { numel = 0; overflow = 0; }
     uint64_t esize = xhal_dtype_size(e->dtype);
     if (overflow || numel > (uint64_t)INT64_MAX || numel > UINT64_MAX / esize)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': tensor '%s': the element count of its shape "
                              "overflows", path, name);
     e->numel = (int64_t)numel;
     uint64_t bytes = numel * esize;
 
     if (cJSON_GetArraySize(jo) != 2)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': tensor '%s': data_offsets must be [begin, end]",
                              path, name);
     if (!st_json_uint(jo->child, &e->begin) || !st_json_uint(jo->child->next, &e->end))
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': tensor '%s': data_offsets are not non-negative "
                              "integers below 2^53", path, name);
     if (e->begin > e->end)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': tensor '%s': data_offsets reversed (begin %llu > "
                              "end %llu)", path, name, (unsigned long long)e->begin,
                              (unsigned long long)e->end);
     if (e->end > data_size)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': tensor '%s': data_offsets [%llu, %llu) lie past "
                              "the end of the data area (%llu bytes)", path, name,
                              (unsigned long long)e->begin, (unsigned long long)e->end,
                              (unsigned long long)data_size);
     if (e->end - e->begin != bytes)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': tensor '%s': shape holds %llu elements of %s "
                              "(%llu bytes) but data_offsets span %llu bytes", path, name,
                              (unsigned long long)numel, xhal_dtype_name(e->dtype),
@@ -309,24 +308,24 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | base[i];
     uint64_t avail = (uint64_t)f->map_size - 8;
     if (hlen > XHAL_SAFETENSORS_MAX_HEADER)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': header length %llu exceeds the limit of %u bytes",
                              path, (unsigned long long)hlen, (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
     if (hlen > avail)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': header length %llu exceeds the %llu bytes after the "
                              "length field (file truncated?)", path, (unsigned long long)hlen,
                              (unsigned long long)avail);
     if (hlen < 2)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': header length %llu is too small for a JSON object",
                              path, (unsigned long long)hlen);
     const char *json = (const char *)base + 8;
     if (json[0] != '{')
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': header does not start with '{'", path);
     if (memchr(json, '\0', (size_t)hlen) != NULL)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': header contains a NUL byte", path);
     f->data = base + 8 + hlen;
     f->data_size = avail - hlen;
@@ -334,19 +333,19 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, &end, 0);
     if (!root) /* cJSON's error position is a process-wide global: not used, not thread safe */
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': header (%llu bytes) is not valid JSON", path,
                              (unsigned long long)hlen);
     xhal_status st = XHAL_OK;
     if (!cJSON_IsObject(root)) {
-        st = hal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header is not a JSON object",
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header is not a JSON object",
                            path);
         goto done;
     }
     /* Only whitespace may follow the object (the format pads with spaces). */
     for (const char *p = end; p && p < json + hlen; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                "safetensors: '%s': trailing bytes after the JSON header at byte %ld",
                                path, (long)(p - json));
             goto done;
@@ -358,18 +357,18 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
     for (const cJSON *item = root->child; item; item = item->next) {
         if (strcmp(item->string, "__metadata__") == 0) {
             if (seen_meta++) {
-                st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                    "safetensors: '%s': \"__metadata__\" appears twice", path);
                 goto done;
             }
             if (!cJSON_IsObject(item)) {
-                st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                    "safetensors: '%s': \"__metadata__\" is not an object", path);
                 goto done;
             }
             for (const cJSON *m = item->child; m; m = m->next) {
                 if (!cJSON_IsString(m)) {
-                    st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                    st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                        "safetensors: '%s': __metadata__['%s'] is not a string",
                                        path, m->string);
                     goto done;
@@ -427,7 +426,7 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
             const st_entry *cur = order[i];
             if (cur->begin == cur->end) continue; /* empty tensors occupy no byte */
             if (prev && cur->begin < prev->end) {
-                st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                    "safetensors: '%s': tensors '%s' [%llu, %llu) and '%s' [%llu, "
                                    "%llu) overlap", path, prev->name,
                                    (unsigned long long)prev->begin, (unsigned long long)prev->end,
@@ -484,17 +483,17 @@ static xhal_status st_read_text(const char *path, char **out, size_t *len)
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         int e = errno;
-        return hal_set_error(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
+        return xhal_set_error(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
                              "safetensors: cannot open '%s': %s", path, strerror(e));
     }
     struct stat sb;
     if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(fp);
-        return hal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is not a readable regular file", path);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is not a readable regular file", path);
     }
     if ((uint64_t)sb.st_size > XHAL_SAFETENSORS_MAX_HEADER) {
         fclose(fp);
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: index '%s' is %lld bytes, above the limit of %u", path,
                              (long long)sb.st_size, (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
     }
@@ -509,7 +508,7 @@ static xhal_status st_read_text(const char *path, char **out, size_t *len)
     fclose(fp);
     if (got != n || err) {
         free(buf);
-        return hal_set_error(XHAL_ERROR_IO, "safetensors: short read of '%s' (%zu of %zu bytes)",
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: short read of '%s' (%zu of %zu bytes)",
                              path, got, n);
     }
     buf[n] = '\0';
@@ -542,7 +541,7 @@ static xhal_status st_finish(xhal_safetensors *r, st_builder *b)
     for (int64_t i = 1; i < b->n_entries; i++) {
         if (strcmp(b->entries[i - 1].name, b->entries[i].name) == 0) {
             const st_entry *x = &b->entries[i - 1], *y = &b->entries[i];
-            return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                  "safetensors: tensor '%s' appears twice (in '%s' and '%s')",
                                  x->name, r->files[x->file].path, r->files[y->file].path);
         }
@@ -597,12 +596,12 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root)
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' is not valid JSON",
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' is not valid JSON",
                              index_path);
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(root) || !cJSON_IsObject(wm)) {
         cJSON_Delete(root);
-        return hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: index '%s' has no \"weight_map\" object", index_path);
     }
     /* Folder of the index. */
@@ -620,13 +619,13 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     int n_shards = 0;
     for (const cJSON *m = wm->child; m && st == XHAL_OK; m = m->next) {
         if (!cJSON_IsString(m)) {
-            st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                "safetensors: index '%s': weight_map['%s'] is not a string",
                                index_path, m->string);
             break;
         }
         if (!st_safe_shard_name(m->valuestring)) {
-            st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                "safetensors: index '%s': weight_map['%s'] = '%s' is not a file name "
                                "in the index's folder", index_path, m->string, m->valuestring);
             break;
@@ -643,7 +642,7 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
         shards[n_shards++] = m->valuestring;
     }
     if (st == XHAL_OK && n_shards == 0)
-        st = hal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': weight_map is empty",
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': weight_map is empty",
                            index_path);
     for (int i = 0; i < n_shards && st == XHAL_OK; i++) {
         char *p = st_join(dir, shards[i]);
@@ -659,7 +658,7 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     for (const cJSON *m = wm->child; m && st == XHAL_OK; m = m->next) {
         const st_entry *e = st_find(r, m->string);
         if (!e) {
-            st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                "safetensors: index '%s' maps tensor '%s' to '%s', which does not "
                                "hold it", index_path, m->string, m->valuestring);
             break;
@@ -668,7 +667,7 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
         const char *base = strrchr(fp, '/');
         base = base ? base + 1 : fp;
         if (strcmp(base, m->valuestring) != 0)
-            st = hal_set_error(XHAL_ERROR_CORRUPT_DATA,
+            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                                "safetensors: index '%s' maps tensor '%s' to '%s' but it is in '%s'",
                                index_path, m->string, m->valuestring, fp);
     }
@@ -681,10 +680,10 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
 XHAL_API xhal_status xhal_safetensors_open(const char *path, xhal_safetensors **out)
 {
     if (!path || !out)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_open: path and out must not be NULL");
     if (!st_host_little_endian())
-        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+        return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
                              "xhal_safetensors_open: safetensors data is little-endian and this host "
                              "is not");
     xhal_safetensors *r = calloc(1, sizeof *r);
@@ -709,7 +708,7 @@ XHAL_API xhal_status xhal_safetensors_open(const char *path, xhal_safetensors **
             target = one;
             free(idx);
         } else {
-            st = hal_set_error(XHAL_ERROR_NOT_FOUND,
+            st = xhal_set_error(XHAL_ERROR_NOT_FOUND,
                                "safetensors: folder '%s' has neither model.safetensors.index.json "
                                "nor model.safetensors", path);
             free(idx);
@@ -765,7 +764,7 @@ static void st_fill(const xhal_safetensors *r, const st_entry *e, xhal_safetenso
 XHAL_API xhal_status xhal_safetensors_count(const xhal_safetensors *st, int64_t *count)
 {
     if (!st || !count)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_count: st and count must not be NULL");
     *count = st->n_entries;
     return XHAL_OK;
@@ -775,10 +774,10 @@ XHAL_API xhal_status xhal_safetensors_at(const xhal_safetensors *st, int64_t ind
                                          xhal_safetensors_tensor *out)
 {
     if (!st || !out)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_at: st and out must not be NULL");
     if (index < 0 || index >= st->n_entries)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_at: index %lld outside [0, %lld)", (long long)index,
                              (long long)st->n_entries);
     st_fill(st, &st->entries[index], out);
@@ -789,11 +788,11 @@ XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char
                                           xhal_safetensors_tensor *out)
 {
     if (!st || !name || !out)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_get: st, name and out must not be NULL");
     const st_entry *e = st_find(st, name);
     if (!e)
-        return hal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no tensor '%s' in '%s'", name,
+        return xhal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no tensor '%s' in '%s'", name,
                              st->origin);
     st_fill(st, e, out);
     return XHAL_OK;
@@ -802,7 +801,7 @@ XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char
 XHAL_API xhal_status xhal_safetensors_has(const xhal_safetensors *st, const char *name, int *found)
 {
     if (!st || !name || !found)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_has: st, name and found must not be NULL");
     *found = st_find(st, name) != NULL;
     return XHAL_OK;
@@ -811,7 +810,7 @@ XHAL_API xhal_status xhal_safetensors_has(const xhal_safetensors *st, const char
 XHAL_API xhal_status xhal_safetensors_metadata_count(const xhal_safetensors *st, int64_t *count)
 {
     if (!st || !count)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_metadata_count: st and count must not be NULL");
     *count = st->n_meta;
     return XHAL_OK;
@@ -821,10 +820,10 @@ XHAL_API xhal_status xhal_safetensors_metadata_at(const xhal_safetensors *st, in
                                                   const char **key, const char **value)
 {
     if (!st || !key || !value)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_metadata_at: st, key and value must not be NULL");
     if (index < 0 || index >= st->n_meta)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_metadata_at: index %lld outside [0, %lld)",
                              (long long)index, (long long)st->n_meta);
     *key = st->meta[index].key;
@@ -836,7 +835,7 @@ XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, c
                                                    const char **value)
 {
     if (!st || !key || !value)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_metadata_get: st, key and value must not be NULL");
     for (int64_t i = 0; i < st->n_meta; i++) {
         if (strcmp(st->meta[i].key, key) == 0) {
@@ -844,7 +843,7 @@ XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, c
             return XHAL_OK;
         }
     }
-    return hal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no metadata key '%s' in '%s'", key,
+    return xhal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no metadata key '%s' in '%s'", key,
                          st->origin);
 }
 
@@ -853,13 +852,13 @@ XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const c
                                              xhal_tensor **out)
 {
     if (!st || !name || !out)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_upload: st, name and out must not be NULL");
     xhal_safetensors_tensor info;
     xhal_status s = xhal_safetensors_get(st, name, &info);
     if (s != XHAL_OK) return s;
     if (dtype != XHAL_DTYPE_INVALID && xhal_dtype_size(dtype) == 0)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_safetensors_upload: invalid target dtype %d", (int)dtype);
     xhal_device *dev = NULL;
     s = xhal_stream_device(stream, &dev);
@@ -879,7 +878,7 @@ XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const c
         snprintf(msg, sizeof msg, "%s", xhal_last_error());
         xhal_tensor_destroy(cast);
         xhal_tensor_destroy(raw);
-        return hal_set_error(s, "safetensors: uploading '%s': %s", name, msg);
+        return xhal_set_error(s, "safetensors: uploading '%s': %s", name, msg);
     }
     if (cast) {
         xhal_tensor_destroy(raw);
