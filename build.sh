@@ -61,8 +61,8 @@ if [ "$mode" = test ]; then
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   # use_tls=0: LeakSanitizer's tracer (gcc 12 and clang 14 runtimes alike) crashes with SIGSEGV
-  # reading glibc 2.36's dynamic-TLS table after a dlopen'd plugin was unloaded (test_loader
-  # unloads the broken ones). Without TLS as roots LSan reports more, never less, so no leak
+  # reading glibc 2.36's dynamic-TLS table in test_loader (a process that loads and unloads many
+  # plugins; seen on a fresh Debian 12 image, cause not pinned further). Without TLS as roots LSan reports more, never less, so no leak
   # hides. print_suppressions=0 keeps the summary out of outputs that tests match.
   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:use_tls=0:print_suppressions=0 \
     ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j "$JOBS"
