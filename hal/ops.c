@@ -7,6 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Rows of XHAL_OP_TABLE come in ascending id order, so every id lies below XHAL_OP_MAX_ID_ (a
+ * duplicate id would already fail to compile: xhal_op_table_row's switch has a case per row). */
+#define ID_BELOW_MAX_(NAME, ID, ...)                                                               \
+    _Static_assert((ID) > 0 && (ID) < XHAL_OP_MAX_ID_, "xhal_op_table.h: XHAL_OP_" #NAME " is out of order");
+XHAL_OP_TABLE(ID_BELOW_MAX_)
+#undef ID_BELOW_MAX_
+
 /* "xhal_binary(add)" and the like, built once: formatting them on every call was most of
  * the dispatch cost of a tiny op. */
 static char g_fn_names[3][XHAL_OP_MAX_ID_][40];
@@ -115,9 +122,9 @@ XHAL_API xhal_status xhal_unary(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal
     const char *fn = fn_name(0, op);
     xhal_status st = hal_check_stream(s, fn);
     if (st != XHAL_OK) return st;
-    if (op < XHAL_OP_NEG || op > XHAL_OP_GELU_TANH)
+    if (xhal_op_family_of(op) != XHAL_OPF_UNARY)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_unary: op %d is not a unary op", (int)op);
-    int int_ok = op == XHAL_OP_NEG || op == XHAL_OP_ABS || op == XHAL_OP_RELU;
+    int int_ok = (xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32)) != 0;
     if ((st = same_shape_op(fn, s, x, out, int_ok))) return st;
     if (hal_tensor_numel(out) == 0) return XHAL_OK;
     xhal_op_desc d;
@@ -135,10 +142,10 @@ XHAL_API xhal_status xhal_binary(xhal_stream *s, xhal_op op, xhal_tensor *a, xha
     const char *nm[3] = {"a", "b", "out"};
     xhal_status st = hal_op_prelude(fn, s, 3, ts, nm, NULL);
     if (st != XHAL_OK) return st;
-    if (op < XHAL_OP_ADD || op > XHAL_OP_MINIMUM)
+    if (xhal_op_family_of(op) != XHAL_OPF_BINARY)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_binary: op %d is not a binary op", (int)op);
     if ((st = same_dtype(fn, "a", a, "b", b)) || (st = same_dtype(fn, "a", a, "out", out))) return st;
-    int int_ok = op != XHAL_OP_DIV;
+    int int_ok = (xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32)) != 0;
     if (!(int_ok && (a->dtype == XHAL_DTYPE_I32 || a->dtype == XHAL_DTYPE_I64)) && (st = want_float(fn, "a", a)))
         return st;
     int nd;
@@ -193,7 +200,7 @@ XHAL_API xhal_status xhal_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int
     const char *nm[2] = {"x", "out"};
     xhal_status st = hal_op_prelude(fn, s, 2, ts, nm, NULL);
     if (st != XHAL_OK) return st;
-    if (op < XHAL_OP_SUM || op > XHAL_OP_ARGMAX)
+    if (xhal_op_family_of(op) != XHAL_OPF_REDUCE)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_reduce: op %d is not a reduction", (int)op);
     if ((st = want_float(fn, "x", x))) return st;
     if (op == XHAL_OP_ARGMAX) {

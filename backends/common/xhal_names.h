@@ -26,36 +26,17 @@ static inline size_t xhal_names_dtype_size(int dt)
     return dt > 0 && dt < XHAL_DTYPE_COUNT_ ? xhal_names_dtype_size_table_[dt] : 0;
 }
 
-typedef struct xhal_names_op_entry_ {
-    int op;
-    const char *name;
-} xhal_names_op_entry_;
-
-static const xhal_names_op_entry_ xhal_names_op_table_[] = {
-    {XHAL_OP_COPY, "copy"}, {XHAL_OP_FILL, "fill"}, {XHAL_OP_NEG, "neg"}, {XHAL_OP_ABS, "abs"},
-    {XHAL_OP_EXP, "exp"}, {XHAL_OP_LOG, "log"}, {XHAL_OP_SQRT, "sqrt"}, {XHAL_OP_RSQRT, "rsqrt"},
-    {XHAL_OP_TANH, "tanh"}, {XHAL_OP_SIGMOID, "sigmoid"}, {XHAL_OP_RELU, "relu"}, {XHAL_OP_SILU, "silu"},
-    {XHAL_OP_GELU, "gelu"}, {XHAL_OP_GELU_TANH, "gelu_tanh"}, {XHAL_OP_ADD, "add"}, {XHAL_OP_SUB, "sub"},
-    {XHAL_OP_MUL, "mul"}, {XHAL_OP_DIV, "div"}, {XHAL_OP_MAXIMUM, "maximum"}, {XHAL_OP_MINIMUM, "minimum"},
-    {XHAL_OP_SCALE, "scale"}, {XHAL_OP_SUM, "sum"}, {XHAL_OP_MEAN, "mean"}, {XHAL_OP_MAX, "max"},
-    {XHAL_OP_ARGMAX, "argmax"}, {XHAL_OP_SOFTMAX, "softmax"}, {XHAL_OP_RMS_NORM, "rms_norm"},
-    {XHAL_OP_LAYER_NORM, "layer_norm"}, {XHAL_OP_MATMUL, "matmul"}, {XHAL_OP_GATHER, "gather"},
-    {XHAL_OP_ROPE, "rope"}, {XHAL_OP_ATTENTION, "attention"}, {XHAL_OP_CONCAT, "concat"},
-};
-
-/* "add", "rms_norm", ...; "invalid" for an unknown id. */
-static inline const char *xhal_names_op(int op)
-{
-    for (size_t i = 0; i < sizeof xhal_names_op_table_ / sizeof xhal_names_op_table_[0]; i++)
-        if (xhal_names_op_table_[i].op == op) return xhal_names_op_table_[i].name;
-    return "invalid";
-}
+/* "add", "rms_norm", ...; "invalid" for an unknown id (the "name" column of
+ * xhal_op_table.h). */
+static inline const char *xhal_names_op(int op) { return xhal_op_table_row(op).name; }
 
 /* The op id of a name, or XHAL_OP_INVALID. */
 static inline int xhal_names_op_from(const char *name)
 {
-    for (size_t i = 0; i < sizeof xhal_names_op_table_ / sizeof xhal_names_op_table_[0]; i++)
-        if (!strcmp(xhal_names_op_table_[i].name, name)) return xhal_names_op_table_[i].op;
+#define XHAL_NAMES_OP_FROM_(N, ID, NAME, ...)                                                      \
+    if (!strcmp(name, NAME)) return ID;
+    XHAL_OP_TABLE(XHAL_NAMES_OP_FROM_)
+#undef XHAL_NAMES_OP_FROM_
     return XHAL_OP_INVALID;
 }
 

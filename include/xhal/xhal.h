@@ -339,49 +339,22 @@ XHAL_API xhal_status xhal_contiguous(xhal_stream *stream, xhal_tensor *t, xhal_d
 /* ------------------------------------------------------------------------- */
 /* The op catalogue (semantics, dtypes and tolerances: conformance/OPS.md)    */
 /* ------------------------------------------------------------------------- */
-/* Op identifiers are part of the ABI: values never change, new ops get new values. */
+/* Op identifiers are part of the ABI: values never change, new ops get new values.
+ * The enumerators are XHAL_OP_<NAME> of the rows of XHAL_OP_TABLE (xhal_op_table.h), which
+ * also gives each op's name, family, dtypes and tolerance class. In short: COPY 1 (strided
+ * copy with cast), FILL 2; unary NEG 10 .. GELU_TANH 21 (GELU: x * Phi(x), erf form;
+ * GELU_TANH: its tanh approximation); binary with numpy broadcasting ADD 30 .. MINIMUM 35;
+ * SCALE 40 (alpha * x + beta); reductions over one axis SUM 50 .. ARGMAX 53; normalization
+ * SOFTMAX 60, RMS_NORM 61, LAYER_NORM 62; MATMUL 70; GATHER 80, ROPE 81, ATTENTION 82,
+ * CONCAT 83 (composed in the core from XHAL_OP_COPY into slices of out). */
+#include "xhal_op_table.h"
+
 typedef enum xhal_op {
     XHAL_OP_INVALID = 0,
-    XHAL_OP_COPY = 1, /* strided copy with cast */
-    XHAL_OP_FILL = 2,
-    /* unary */
-    XHAL_OP_NEG = 10,
-    XHAL_OP_ABS = 11,
-    XHAL_OP_EXP = 12,
-    XHAL_OP_LOG = 13,
-    XHAL_OP_SQRT = 14,
-    XHAL_OP_RSQRT = 15,
-    XHAL_OP_TANH = 16,
-    XHAL_OP_SIGMOID = 17,
-    XHAL_OP_RELU = 18,
-    XHAL_OP_SILU = 19,
-    XHAL_OP_GELU = 20,      /* x * Phi(x), erf form */
-    XHAL_OP_GELU_TANH = 21, /* tanh approximation */
-    /* binary, numpy broadcasting */
-    XHAL_OP_ADD = 30,
-    XHAL_OP_SUB = 31,
-    XHAL_OP_MUL = 32,
-    XHAL_OP_DIV = 33,
-    XHAL_OP_MAXIMUM = 34,
-    XHAL_OP_MINIMUM = 35,
-    XHAL_OP_SCALE = 40, /* alpha * x + beta */
-    /* reductions over one axis */
-    XHAL_OP_SUM = 50,
-    XHAL_OP_MEAN = 51,
-    XHAL_OP_MAX = 52,
-    XHAL_OP_ARGMAX = 53,
-    /* normalization */
-    XHAL_OP_SOFTMAX = 60,
-    XHAL_OP_RMS_NORM = 61,
-    XHAL_OP_LAYER_NORM = 62,
-    /* linear algebra */
-    XHAL_OP_MATMUL = 70,
-    /* indexing and transformer blocks */
-    XHAL_OP_GATHER = 80,
-    XHAL_OP_ROPE = 81,
-    XHAL_OP_ATTENTION = 82,
-    XHAL_OP_CONCAT = 83, /* composed in the core from XHAL_OP_COPY into slices of out */
-    XHAL_OP_MAX_ID_ = 84
+#define XHAL_OP_ENUM_ROW_(NAME, ID, ...) XHAL_OP_##NAME = ID,
+    XHAL_OP_TABLE(XHAL_OP_ENUM_ROW_)
+#undef XHAL_OP_ENUM_ROW_
+    XHAL_OP_MAX_ID_ /* the last row's id + 1 (rows are in ascending id order) */
 } xhal_op;
 
 /* Lower-case name ("add", "rms_norm"...); "invalid" for unknown values. */

@@ -27,6 +27,23 @@ int main(void)
     xhal_op op;
     CHECK_OK(xhal_op_from_name("rms_norm", &op));
     CHECK(op == XHAL_OP_RMS_NORM && !strcmp(xhal_op_name(XHAL_OP_ATTENTION), "attention"));
+    /* the op table: ids ascend, every name round-trips, a row's values are the enum's */
+    {
+        int prev = 0, rows = 0;
+#define ROW_(NAME, ID, STR, FAM, NIN, NOPT, ATTR, DT, TOL, K)                                      \
+        CHECK((ID) > prev && (int)XHAL_OP_##NAME == (ID));                                         \
+        prev = (ID);                                                                               \
+        rows++;                                                                                    \
+        CHECK(!strcmp(xhal_op_name(XHAL_OP_##NAME), STR) && xhal_op_from_name(STR, &op) == XHAL_OK && \
+              op == XHAL_OP_##NAME);                                                               \
+        CHECK(xhal_op_table_row(ID).family == XHAL_OPF_##FAM && xhal_op_family_of(ID) == XHAL_OPF_##FAM);
+        XHAL_OP_TABLE(ROW_)
+#undef ROW_
+        CHECK(rows >= 33 && prev == XHAL_OP_MAX_ID_ - 1);
+        CHECK(xhal_op_family_of(XHAL_OP_MAX_ID_) == XHAL_OPF_NONE && !strcmp(xhal_op_name(XHAL_OP_MAX_ID_), "invalid"));
+        CHECK(xhal_op_dtypes_of(XHAL_OP_DIV) == XHAL_OP_DTYPES_FLOAT &&
+              (xhal_op_dtypes_of(XHAL_OP_ADD) & XHAL_DTYPE_BIT(XHAL_DTYPE_I64)));
+    }
     CHECK(!strcmp(xhal_status_name(XHAL_ERROR_OUT_OF_RANGE), "XHAL_ERROR_OUT_OF_RANGE"));
 
     /* ---- buffers ---- */
