@@ -31,6 +31,7 @@ typedef struct xb_options {
     int suites;            /* XB_SUITE_* */
     int quick;             /* small sizes, few repetitions (tests, CI) */
     const char *self_exe;  /* this program, re-run as a child for the cached-build figure; may be NULL */
+    const char *filter;    /* POSIX extended regex: only figures whose name matches run; NULL: all */
     FILE *out;             /* progress and the table (NULL: quiet) */
 } xb_options;
 

@@ -93,6 +93,7 @@ static void run_child(const char *exe, const char *spec, const char *xdir, const
 void xb_suite_ocl_build(xb_env *e, xb_dev *d)
 {
     const char *exe = e->opts->self_exe;
+    if (!xb_want(e, "op program")) return;
     xb_result r[3];
     const char *names[3] = {"op program, cold caches", "op program, new context, same process",
                             "op program, new process, cached"};

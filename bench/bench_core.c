@@ -2,6 +2,7 @@
  * bench_core.c - timing, statistics, the result list and the run over devices and suites.
  */
 #define _GNU_SOURCE
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,11 @@ int xb_time(xb_dev *d, xb_body body, void *ctx, int warmup, int reps, double *sa
     xhal_event_destroy(e0);
     xhal_event_destroy(e1);
     return rc;
+}
+
+int xb_want(const xb_env *e, const char *name)
+{
+    return !e->filter || regexec((const regex_t *)e->filter, name, 0, NULL, 0) == 0;
 }
 
 void xb_result_init(xb_result *r, const char *device, const char *group, const char *unit)
@@ -211,11 +217,23 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
     memset(rep, 0, sizeof *rep);
     rep->quick = opts->quick;
     double t_start = xb_now();
-    xb_env env = {opts, rep, opts->quick ? 1 : 2, opts->quick ? 3 : 7};
+    xb_env env = {opts, rep, opts->quick ? 1 : 2, opts->quick ? 3 : 7, NULL};
+    regex_t re;
+    if (opts->filter) {
+        int rc = regcomp(&re, opts->filter, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char msg[256];
+            regerror(rc, &re, msg, sizeof msg);
+            fprintf(stderr, "xhal-bench: --filter '%s': %s\n", opts->filter, msg);
+            return XHAL_ERROR_INVALID_ARGUMENT;
+        }
+        env.filter = &re;
+    }
     xhal_context *ctx = NULL;
     xhal_status st = xhal_context_create(NULL, &ctx);
     if (st != XHAL_OK) {
         fprintf(stderr, "xhal-bench: cannot create a context: %s\n", xhal_last_error());
+        if (env.filter) regfree(&re);
         return st;
     }
     xhal_device *devs[XB_MAX_DEVICES];
@@ -248,6 +266,7 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
     if (ok == 0) {
         fprintf(stderr, "xhal-bench: no device to measure\n");
         xhal_context_destroy(ctx);
+        if (env.filter) regfree(&re);
         return XHAL_ERROR_NOT_FOUND;
     }
     FILE *out = opts->out;
@@ -266,7 +285,9 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
         if (d[i].is_cpu) xb_blas_threads(d[i].info.compute_units);
 
     double stream_gbs = 0.0;
-    if (opts->suites & XB_SUITE_MODEL) stream_gbs = xb_suite_stream(&env);
+    /* the memory figures are the model's peer: they run whenever a model figure does */
+    if ((opts->suites & XB_SUITE_MODEL) && (xb_want(&env, "STREAM-like") || xb_want(&env, "llama")))
+        stream_gbs = xb_suite_stream(&env);
     for (int i = 0; i < ok; i++) {
         if (out) fprintf(out, "\n[%s] %s\n", d[i].info.spec, d[i].info.name);
         if (opts->suites & XB_SUITE_OPS) {
@@ -280,6 +301,7 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
     }
     for (int i = 0; i < ok; i++) xhal_stream_destroy(d[i].stream);
     xhal_context_destroy(ctx);
+    if (env.filter) regfree(&re);
     rep->wall_s = xb_now() - t_start;
     return XHAL_OK;
 }

@@ -20,7 +20,11 @@ typedef struct xb_env {
     const xb_options *opts;
     xb_report *rep;
     int warmup, reps;     /* default repetitions for op figures */
+    void *filter;         /* compiled opts->filter (regex_t), or NULL */
 } xb_env;
+
+/* 1 if the figure called name is to run (no filter, or the filter matches it) */
+int xb_want(const xb_env *e, const char *name);
 
 /* seconds, monotonic */
 double xb_now(void);

@@ -278,6 +278,7 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
 void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
 {
     int quick = e->opts->quick;
+    if (!xb_want(e, "llama")) return;
     /* full: f32 weights of ~390 MB, far beyond the caches, so decode streams them from memory */
     int hidden = quick ? 256 : 1024, inter = quick ? 688 : 2816, layers = quick ? 2 : 8;
     int heads = quick ? 4 : 16, kv = quick ? 2 : 4, vocab = quick ? 1024 : 8192;

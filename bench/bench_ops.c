@@ -88,6 +88,7 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
     snprintf(r.name, sizeof r.name, "matmul %s %s", r.dtype, s->label);
     snprintf(r.shape, sizeof r.shape, "M=%lld N=%lld K=%lld", (long long)s->m, (long long)s->n,
              (long long)s->k);
+    if (!xb_want(e, r.name)) return;
     r.x = cbrt((double)s->m * (double)s->n * (double)s->k);
     double flop = 2.0 * (double)s->m * (double)s->n * (double)s->k;
     /* fewer repetitions where one product takes long, so that a full run stays in minutes */
@@ -218,6 +219,7 @@ void xb_suite_memops(xb_env *e, xb_dev *d)
         snprintf(r.dtype, sizeof r.dtype, "f32");
         snprintf(r.name, sizeof r.name, "%s f32 %lldx%lld", names[op], (long long)rows, (long long)cols);
         snprintf(r.shape, sizeof r.shape, "[%lld, %lld]", (long long)rows, (long long)cols);
+        if (!xb_want(e, r.name)) continue;
         r.x = n;
         r.reps = e->reps;
         /* bytes that must move: inputs read once, output written once */
@@ -298,6 +300,7 @@ void xb_suite_dispatch(xb_env *e, xb_dev *d)
     int reps = e->opts->quick ? 5 : 21;
     int64_t shape[1] = {XB_TINY};
     char err[512] = "";
+    if (!xb_want(e, "add of 16 floats, sync each") && !xb_want(e, "add of 16 floats, queued, one sync")) return;
     disp_ctx c = {d, NULL, NULL, NULL, iters, 1};
     c.a = mk(d, XHAL_DTYPE_F32, 1, shape, 1.0, err, sizeof err);
     if (c.a) c.b = mk(d, XHAL_DTYPE_F32, 1, shape, 2.0, err, sizeof err);
@@ -404,6 +407,7 @@ void xb_suite_transfer(xb_env *e, xb_dev *d)
     int64_t n = e->opts->quick ? ((int64_t)1 << 18) : ((int64_t)1 << 24); /* floats */
     uint64_t bytes = (uint64_t)n * 4;
     char err[512] = "";
+    if (!xb_want(e, "host->device") && !xb_want(e, "device->host")) return;
     xfer_ctx c = {d, NULL, NULL, NULL, bytes, 0};
     c.t = mk(d, XHAL_DTYPE_F32, 1, &n, 0.0, err, sizeof err);
     c.host = malloc(bytes);

@@ -13,10 +13,12 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xhal-bench [--device SPEC]... [--suite ops|model|all] [--json FILE] [--html FILE] [--quick]\n"
+            "usage: xhal-bench [--device SPEC]... [--suite ops|model|all] [--filter REGEX] [--json FILE] [--html FILE]\n"
+            "                  [--quick]\n"
             "  --device SPEC   a device to measure (cpu:0, opencl:0...); repeatable; default: every device\n"
             "  --suite S       ops (matmul, add, softmax, rms_norm, copy, dispatch, transfer, OpenCL builds),\n"
             "                  model (Llama port prefill/decode and STREAM-like memory bandwidth), all (default)\n"
+            "  --filter REGEX  only figures whose name matches (POSIX extended, e.g. 'f16 1x4096|llama')\n"
             "  --json FILE     every figure with unit, device, shape and the machine\n"
             "  --html FILE     a self-contained page with charts\n"
             "  --quick         small sizes, few repetitions (tests, CI); figures are not representative\n"
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "xhal-bench: unknown suite '%s' (ops, model, all)\n", s);
                 return 2;
             }
+        } else if (strcmp(a, "--filter") == 0 && i + 1 < argc) {
+            o.filter = argv[++i];
         } else if (strcmp(a, "--json") == 0 && i + 1 < argc) {
             json = argv[++i];
         } else if (strcmp(a, "--html") == 0 && i + 1 < argc) {

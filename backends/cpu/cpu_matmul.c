@@ -15,6 +15,7 @@
 
 #include "cpu_convert.h"
 #include "cpu_internal.h"
+#include "cpu_simd.h"
 
 /* Products with at most this many multiply-adds per matrix use the double loop. */
 #define CPU_MATMUL_SMALL ((int64_t)1 << 15)
@@ -288,6 +289,140 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
     return XHAL_OK;
 }
 
+
+/* ------------------------------------------------------------------------- */
+/* one-row products over f32/f16/bf16 (decode)                                */
+/* ------------------------------------------------------------------------- */
+/* out[1, N] = alpha * x[1, K] @ b[K, N] + beta * out. The weights are read once, converted to
+ * f32 in registers (f16/bf16 weights move half the bytes of f32 ones, which is what decode is
+ * bound by) and multiplied in f32 with several partial sums; the columns are split over the
+ * pool, so decode uses every thread without OpenBLAS's own threads competing with the pool's.
+ * Two weight layouts: "dot" when b's K axis is contiguous (b is a transposed [N, K] matrix,
+ * as linear layers store it): each output is a dot product of x with a weight row; "axpy"
+ * when b's N axis is contiguous: rows of b are added into a block of outputs. */
+#define GEMV_BLK 256
+/* axpy form: outputs per block; wide, so that each weight row is read in long runs */
+#define GEMV_AXPY_BLK 2048
+
+typedef struct gemv_ctx {
+    const mm_dims *d;
+    const cpu_simd_ops *k;
+    const float *x;         /* a's row in f32 */
+    const unsigned char *w; /* b of this batch */
+    int wdt, dot;
+    int64_t ldw;            /* bytes from column j to j+1 (dot) or from row k to k+1 (axpy) */
+    int64_t wes;            /* bytes per element of b */
+    unsigned char *o;       /* out of this batch */
+    int64_t osc;            /* bytes from output j to j+1 */
+} gemv_ctx;
+
+static void gemv_cols(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const gemv_ctx *c = vctx;
+    const cpu_simd_ops *k = c->k;
+    const mm_dims *d = c->d;
+    int64_t K = d->k;
+    float acc[GEMV_AXPY_BLK];
+    double t[CPU_TILE], old[CPU_TILE];
+    int64_t blk = c->dot ? GEMV_BLK : GEMV_AXPY_BLK;
+    for (int64_t j0 = begin; j0 < end; j0 += blk) {
+        int64_t nb = end - j0 < blk ? end - j0 : blk;
+        if (c->dot) {
+            int64_t j = 0;
+            for (; j + 4 <= nb; j += 4) k->dot4(c->wdt, c->x, c->w + (j0 + j) * c->ldw, c->ldw, K, acc + j);
+            for (; j < nb; j++) acc[j] = k->dot(c->wdt, c->x, c->w + (j0 + j) * c->ldw, K);
+        } else {
+            memset(acc, 0, (size_t)nb * sizeof(float));
+            const unsigned char *wb = c->w + j0 * c->wes;
+            int64_t kk = 0;
+            for (; kk + 4 <= K; kk += 4) k->axpy(c->wdt, 4, c->x + kk, wb + kk * c->ldw, c->ldw, acc, nb);
+            if (kk < K) k->axpy(c->wdt, (int)(K - kk), c->x + kk, wb + kk * c->ldw, c->ldw, acc, nb);
+        }
+        unsigned char *op = c->o + j0 * c->osc;
+        int odt = d->o->dtype;
+        if (d->alpha == 1.0 && d->beta == 0.0 && odt != XHAL_DTYPE_F64 &&
+            c->osc == (int64_t)cpu_dtype_size(odt)) {
+            k->store(odt, op, acc, nb);
+            continue;
+        }
+        for (int64_t j1 = 0; j1 < nb; j1 += CPU_TILE) {
+            int64_t nt = nb - j1 < CPU_TILE ? nb - j1 : CPU_TILE;
+            unsigned char *opj = op + j1 * c->osc;
+            for (int64_t j = 0; j < nt; j++) t[j] = d->alpha * (double)acc[j1 + j];
+            if (d->beta != 0.0) {
+                cpu_load_tile(odt, opj, c->osc, nt, old);
+                for (int64_t j = 0; j < nt; j++) t[j] += d->beta * old[j];
+            }
+            cpu_store_tile(odt, opj, c->osc, nt, t);
+        }
+    }
+}
+
+static int is_half_or_f32(int dt)
+{
+    return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16;
+}
+
+/* 1 if matmul_gemv takes this product */
+static int gemv_fits(const mm_dims *d)
+{
+    int nd = d->nd;
+    if (d->m != 1 || !is_half_or_f32(d->a->dtype) || !is_half_or_f32(d->b->dtype) || !is_half_or_f32(d->o->dtype))
+        return 0;
+    return d->b->strides[nd - 2] == 1 || d->b->strides[nd - 1] == 1;
+}
+
+static xhal_status matmul_gemv(cpu_state *st, const mm_dims *d)
+{
+    const xhal_tensor_desc *a = d->a, *b = d->b, *o = d->o;
+    int nd = d->nd;
+    int64_t K = d->k, N = d->n;
+    int64_t aes = (int64_t)cpu_dtype_size(a->dtype), bes = (int64_t)cpu_dtype_size(b->dtype);
+    int64_t oes = (int64_t)cpu_dtype_size(o->dtype);
+    int direct_x = a->dtype == XHAL_DTYPE_F32 && (a->strides[nd - 1] == 1 || K == 1);
+    float *xs = NULL;
+    if (!direct_x) {
+        size_t bytes = cpu_mul_size((size_t)K, sizeof(float));
+        xs = cpu_alloc(bytes);
+        if (!xs)
+            return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: cannot allocate %llu bytes of scratch",
+                           (unsigned long long)bytes);
+    }
+    gemv_ctx c;
+    c.d = d;
+    c.k = cpu_simd();
+    c.wdt = b->dtype;
+    c.wes = bes;
+    /* K contiguous (and not a [K, 1] column that is contiguous both ways: then axpy reads it too) */
+    c.dot = b->strides[nd - 2] == 1 && (b->strides[nd - 1] != 1 || N == 1);
+    c.ldw = (c.dot ? b->strides[nd - 1] : b->strides[nd - 2]) * bes;
+    c.osc = o->strides[nd - 1] * oes;
+    /* at least ~32k multiply-adds per task; axpy tasks at least a block wide */
+    int64_t grain = ((int64_t)1 << 15) / (K > 0 ? K : 1);
+    if (grain < 4) grain = 4;
+    if (!c.dot && grain < GEMV_AXPY_BLK / 2) grain = GEMV_AXPY_BLK / 2;
+    for (int64_t bi = 0; bi < d->nbatch; bi++) {
+        int64_t off[3];
+        batch_offsets(d, bi, off);
+        const unsigned char *ap = cpu_tensor_base(a) + off[0];
+        if (direct_x) {
+            c.x = (const float *)(const void *)ap;
+        } else if (a->strides[nd - 1] == 1) {
+            c.k->load(a->dtype, ap, xs, K);
+            c.x = xs;
+        } else {
+            for (int64_t i = 0; i < K; i++) xs[i] = (float)cpu_load_f64(a->dtype, ap + i * a->strides[nd - 1] * aes);
+            c.x = xs;
+        }
+        c.w = cpu_tensor_base(b) + off[1];
+        c.o = cpu_tensor_base(o) + off[2];
+        cpu_parallel_for(st->pool, N, grain, gemv_cols, &c);
+    }
+    cpu_free(xs);
+    return XHAL_OK;
+}
+
 xhal_status cpu_run_matmul(cpu_state *st, const xhal_op_desc *desc)
 {
     mm_dims d;
@@ -304,5 +439,6 @@ xhal_status cpu_run_matmul(cpu_state *st, const xhal_op_desc *desc)
     for (int i = 0; i < d.nd - 2; i++) d.nbatch *= d.o->shape[i];
     int fits = d.m <= INT_MAX && d.n <= INT_MAX && d.k <= INT_MAX;
     if (!fits || d.k == 0 || (double)d.m * (double)d.n * (double)d.k <= (double)CPU_MATMUL_SMALL) return matmul_naive(st, &d);
+    if (gemv_fits(&d)) return matmul_gemv(st, &d);
     return matmul_blas(st, &d);
 }

@@ -631,11 +631,13 @@ static void test_out_of_memory(void)
     desc_out(&d, &ro);
     oom_sweep("attention", &d, &ro, 1); /* without room for the K/V cache it streams rows */
 
-    /* matmul: the double loop (small) and the BLAS path packing f16 */
-    for (int big = 0; big < 2; big++) {
-        int64_t n = big ? 64 : 8;
-        int64_t ms[2] = {n, n};
-        T a = tcontig(XHAL_DTYPE_F16, 2, ms), b = tcontig(XHAL_DTYPE_F16, 2, ms), c = tcontig(XHAL_DTYPE_F16, 2, ms);
+    /* matmul: the double loop (small), the BLAS path packing f16, the one-row path converting
+     * a to f32 */
+    for (int big = 0; big < 3; big++) {
+        int64_t n = big == 2 ? 256 : big ? 64 : 8;
+        int64_t ms[2] = {n, n}, row[2] = {1, n};
+        T a = tcontig(XHAL_DTYPE_F16, 2, big == 2 ? row : ms), b = tcontig(XHAL_DTYPE_F16, 2, ms);
+        T c = tcontig(XHAL_DTYPE_F16, 2, big == 2 ? row : ms);
         tfill_rand(&a, -1, 1);
         tfill_rand(&b, -1, 1);
         tfill_rand(&c, -1, 1);
@@ -645,7 +647,7 @@ static void test_out_of_memory(void)
         desc_in(&d, &a);
         desc_in(&d, &b);
         desc_out(&d, &c);
-        oom_sweep(big ? "matmul blas" : "matmul small", &d, &c, 0);
+        oom_sweep(big == 2 ? "matmul one row" : big ? "matmul blas" : "matmul small", &d, &c, 0);
         tfree(&a); tfree(&b); tfree(&c);
     }
     tfree(&x); tfree(&o); tfree(&w); tfree(&rx); tfree(&ro);
