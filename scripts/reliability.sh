@@ -66,7 +66,7 @@ fi
 # ---- 2. fuzzing ---------------------------------------------------------------------------
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
     B=$BUILD_ROOT/build-fuzz
-    TARGETS="fuzz_safetensors fuzz_llama_config fuzz_vectors fuzz_views"
+    TARGETS="fuzz_safetensors fuzz_gguf fuzz_llama_config fuzz_vectors fuzz_views"
     if step fuzz-build 900 env CC=clang CXX=clang++ bash -c "cmake -S '$ROOT' -B '$B' ${CMAKE_COMMON[*]} \
             -DXHAL_SANITIZE=address,undefined -DXHAL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DXHAL_BUILD_TESTS=OFF -DXHAL_BUILD_TOOLS=OFF && ninja -C '$B' -j$JOBS $TARGETS xhal-cpu"; then
