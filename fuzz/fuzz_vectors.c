@@ -1,6 +1,9 @@
-/* fuzz_vectors.c - the conformance vectors reader (xc_vectors_load) on an arbitrary
- * cases.json. The folder holds links to the committed .npy files, so a seed taken from
- * conformance/vectors/default loads its data too. */
+/* fuzz_vectors.c - the conformance vectors reader (xc_vectors_load, which validates every
+ * case against its op's rules) on an arbitrary cases.json, then the f64 reference on every
+ * case it accepted (xc_vector_selfcheck: inputs, reference, comparison). The folder holds
+ * links to the committed .npy files, so a seed taken from conformance/vectors/default
+ * loads its data too. A case the loader accepts must never make the reference read or
+ * write out of bounds. */
 #include "fuzz_common.h"
 #include "xc_conform.h"
 
@@ -38,6 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char msg[512];
     if (xc_vectors_load(dir, &list, msg, sizeof msg) == 0) {
         if (list.n < 0 || (list.n > 0 && !list.cases)) abort();
+        for (int i = 0; i < list.n; i++) {
+            xc_result r;
+            (void)xc_vector_selfcheck(&list.cases[i], &r);
+        }
     }
     xc_case_list_free(&list);
     return 0;

@@ -19,13 +19,16 @@ static void usage(FILE *f)
             "Runs the op catalogue (conformance/OPS.md) on every device (or the ones named with\n"
             "--device, e.g. cpu:0, opencl:1) and writes report.json, report.md, report.html and\n"
             "junit.xml into DIR (default ./xhal-conform-report). Exit status: 0 if every selected\n"
-            "case passed (unsupported is shown, not a failure), 1 if any failed or an expected\n"
-            "failure passed (XPASS), 2 on a usage or setup error.\n"
+            "suite ran and passed (unsupported cases are shown, not failures), 1 if a case failed\n"
+            "or an expected failure passed (XPASS), 2 on a usage or setup error, 3 if nothing\n"
+            "failed but a selected suite ran nothing (every case unsupported or trivial) on a\n"
+            "device named with --device, or nothing ran on any device.\n"
             "  --suite      ops (built-in cases), vectors (--vectors DIR, default: the shipped\n"
             "               vectors), model (the Llama model suite), all (default)\n"
             "  --filter     POSIX extended regex on case names (e.g. '^matmul/f16/')\n"
             "  --expected-failures FILE  lines 'FAMILY-GLOB OP-GLOB DTYPE-GLOB [CASE-REGEX] # reason'\n"
-            "  --list       print the selected cases and exit\n");
+            "  --list       print the selected cases (name, op, dtype, shapes/strides/attributes)\n"
+            "               and exit\n");
 }
 
 static int parse_suites(const char *s, unsigned *out)
@@ -103,8 +106,11 @@ int main(int argc, char **argv)
         return 2;
     }
     if (list) {
-        for (int i = 0; i < cases.n; i++)
-            printf("%s\t%s\t%s\n", cases.cases[i].name, xhal_op_name(cases.cases[i].op), xhal_dtype_name(cases.cases[i].dtype));
+        char detail[512];
+        for (int i = 0; i < cases.n; i++) {
+            xc_case_describe(&cases.cases[i], detail, sizeof(detail));
+            printf("%s\t%s\t%s\t%s\n", cases.cases[i].name, xhal_op_name(cases.cases[i].op), xhal_dtype_name(cases.cases[i].dtype), detail);
+        }
         if (suites & XC_SUITE_MODEL) printf("model/*\tmodel\t-\n");
         xc_case_list_free(&cases);
         xc_xfail_free(&xfail);
@@ -145,6 +151,7 @@ int main(int argc, char **argv)
     snprintf(run.xfail_file, sizeof(run.xfail_file), "%s", xfail_path ? xfail_path : "");
     snprintf(run.vectors_dir, sizeof(run.vectors_dir), "%s", vectors ? vectors : ((suites & XC_SUITE_VECTORS) ? "(default)" : ""));
     run.seed = seed;
+    run.explicit_devices = n_dev_args > 0;
     xc_run_describe_machine(&run, ctx);
     opt.progress = (!quiet && isatty(2)) ? stderr : NULL;
     struct timespec t0, t1;
@@ -156,16 +163,20 @@ int main(int argc, char **argv)
             goto out;
         }
         const xc_device_report *d = &run.devs[run.n_devs - 1];
-        printf("%-10s %s [%s %s]: %d passed, %d failed, %d unsupported, %d xfail, %d xpass in %.1f s\n",
+        printf("%-10s %s [%s %s]: %d passed, %d failed, %d unsupported, %d xfail, %d xpass, %d trivial in %.1f s\n",
                d->info.spec, d->info.name, d->info.vendor, d->info.family, d->counts[XC_PASS], d->counts[XC_FAIL],
-               d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL], d->counts[XC_XPASS], d->seconds);
+               d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL], d->counts[XC_XPASS], d->counts[XC_TRIVIAL], d->seconds);
+        static const char *sn[3] = {"ops", "vectors", "model"};
+        for (int k = 0; k < 3; k++)
+            if (xc_suite_verdict(d, sn[k]) == XC_UNSUPPORTED)
+                printf("    suite %s: UNSUPPORTED, nothing ran (every case unsupported or trivial)\n", sn[k]);
         int shown = 0;
         for (int k = 0; k < d->n; k++) {
             const xc_result *r = &d->results[k];
             if (r->outcome != XC_FAIL && r->outcome != XC_XPASS) continue;
             if (shown++ == 20) { printf("    ... (see the report)\n"); break; }
-            printf("    %s %s: %s\n", r->outcome == XC_XPASS ? "XPASS" : "FAIL ", r->name,
-                   r->outcome == XC_XPASS ? r->xfail_reason : r->message);
+            printf("    %s %s: %s\n        case: %s\n", r->outcome == XC_XPASS ? "XPASS" : "FAIL ", r->name,
+                   r->outcome == XC_XPASS ? r->xfail_reason : r->message, r->detail);
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -175,10 +186,12 @@ int main(int argc, char **argv)
             printf("note: expected-failure line %d (%s %s %s%s%s) matched no case\n", xfail.e[i].line, xfail.e[i].family,
                    xfail.e[i].op, xfail.e[i].dtype, xfail.e[i].has_regex ? " " : "", xfail.e[i].regex_src);
     int counts[XC_OUTCOME_COUNT];
-    int ok = xc_run_totals(&run, counts);
-    printf("total: %d passed, %d failed, %d unsupported, %d xfail, %d xpass on %d device%s in %.1f s: %s\n",
-           counts[XC_PASS], counts[XC_FAIL], counts[XC_UNSUPPORTED], counts[XC_XFAIL], counts[XC_XPASS], run.n_devs,
-           run.n_devs == 1 ? "" : "s", run.seconds, ok ? "PASS" : "FAIL");
+    xc_run_totals(&run, counts);
+    int status = xc_run_exit_status(&run, run.explicit_devices);
+    printf("total: %d passed, %d failed, %d unsupported, %d xfail, %d xpass, %d trivial on %d device%s in %.1f s: %s\n",
+           counts[XC_PASS], counts[XC_FAIL], counts[XC_UNSUPPORTED], counts[XC_XFAIL], counts[XC_XPASS], counts[XC_TRIVIAL],
+           run.n_devs, run.n_devs == 1 ? "" : "s", run.seconds,
+           status == XC_EXIT_PASS ? "PASS" : status == XC_EXIT_FAIL ? "FAIL" : "UNSUPPORTED (nothing ran; exit status 3)");
     if (xc_report_write(&run, report, formats, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "xhal-conform: %s\n", msg);
         rc = 2;
@@ -186,7 +199,7 @@ int main(int argc, char **argv)
         printf("report: %s/ (%s%s%s%s)\n", report, (formats & XC_FORMAT_JSON) ? "report.json " : "",
                (formats & XC_FORMAT_MD) ? "report.md " : "", (formats & XC_FORMAT_HTML) ? "report.html " : "",
                (formats & XC_FORMAT_JUNIT) ? "junit.xml" : "");
-        rc = ok ? 0 : 1;
+        rc = status;
     }
     xc_run_free(&run);
 out:

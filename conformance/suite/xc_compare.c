@@ -103,6 +103,12 @@ void xc_compare(const double *got, const double *want, const double *mag, int64_
             double ratio = bound > 0 ? e / bound : (e > 0 ? INFINITY : 0);
             if (ratio > res->worst) res->worst = ratio;
         }
+        if (why && !(isfinite(w) && isfinite(g))) {
+            /* a value of the wrong kind (NaN/Inf/finite) is an unbounded error: say so in
+             * the figures too, not only in the message */
+            res->max_abs = INFINITY;
+            res->worst = INFINITY;
+        }
         if (why) {
             res->n_bad++;
             if (res->first_bad < 0) {
@@ -125,6 +131,6 @@ void xc_compare(const double *got, const double *want, const double *mag, int64_
 
 const char *xc_outcome_name(int o)
 {
-    static const char *names[] = {"pass", "fail", "unsupported", "xfail", "xpass"};
+    static const char *names[] = {"pass", "fail", "unsupported", "xfail", "xpass", "trivial"};
     return (o >= 0 && o < XC_OUTCOME_COUNT) ? names[o] : "invalid";
 }

@@ -114,6 +114,38 @@ typedef struct xc_case_list {
     int n, cap;
 } xc_case_list;
 
+/* The shape, dtype and attribute rules of the case's op (conformance/OPS.md), checked
+ * before any reference or device work: inputs broadcast or match as the op requires, the
+ * output has the shape the op gives, attributes are in range, given data (vectors) has
+ * the declared sizes. 0, or -1 with msg naming the case and the broken rule. */
+int xc_case_validate(const xc_case *c, char *msg, size_t msgsz);
+/* 1 if the case gives a device no work (an empty output, or an empty operand of an op
+ * other than concat: the core answers those itself). */
+int xc_case_trivial(const xc_case *c);
+/* One line for people: every tensor's dtype, shape, view strides (elements) and offset
+ * (elements) as the suite lays it out, and the op's attributes. */
+void xc_case_describe(const xc_case *c, char *buf, size_t bufsz);
+/* The view strides and element offset the suite gives a tensor of layout sp->layout. */
+void xc_tspec_view(const xc_tspec *sp, int64_t *strides, int64_t *offset);
+
+/* Attributes as vectors name them (VECTORS.md): JSON kind and where they live in xc_attrs. */
+enum { XC_AK_NUM = 0,        /* a JSON number */
+       XC_AK_INT = 1,        /* a JSON number that is an integer */
+       XC_AK_BOOL = 2,       /* true/false or 0/1 */
+       XC_AK_VALUE = 3,      /* a number or "nan", "inf", "-inf" */
+       XC_AK_ROPE_LAYOUT = 4 /* "half", "interleaved", 0 or 1 */ };
+typedef struct xc_attr_info {
+    const char *name;
+    int kind;       /* XC_AK_* */
+    size_t offset;  /* in xc_attrs */
+    char ctype;     /* 'd' double, 'i' int, 'l' int64_t */
+} xc_attr_info;
+const xc_attr_info *xc_attr_table(int *n);
+/* 1 if attribute name means something for op. */
+int xc_attr_applies(const char *name, xhal_op op);
+double xc_attr_get(const xc_attrs *a, const xc_attr_info *ai);
+void xc_attr_set(xc_attrs *a, const xc_attr_info *ai, double v);
+
 /* Build the built-in catalogue (every op x dtype with edge cases). 0 or -1 (OOM). */
 int xc_catalogue_build(xc_case_list *list);
 int xc_case_list_push(xc_case_list *list, const xc_case *c);
@@ -153,10 +185,15 @@ void xc_compare(const double *got, const double *want, const double *mag, int64_
 /* ---------------------------------------------------------------------------------- */
 /* Results                                                                            */
 /* ---------------------------------------------------------------------------------- */
+/* TRIVIAL: the op returned OK but never had work for the device (an empty output, or an
+ * empty operand the core resolves itself, e.g. matmul with K = 0): the status and guard
+ * bytes were checked, nothing else. Counted apart; never makes a support cell pass. */
 typedef enum xc_outcome {
-    XC_PASS = 0, XC_FAIL = 1, XC_UNSUPPORTED = 2, XC_XFAIL = 3, XC_XPASS = 4, XC_OUTCOME_COUNT = 5
+    XC_PASS = 0, XC_FAIL = 1, XC_UNSUPPORTED = 2, XC_XFAIL = 3, XC_XPASS = 4, XC_TRIVIAL = 5,
+    XC_OUTCOME_COUNT = 6
 } xc_outcome;
-const char *xc_outcome_name(int o); /* "pass", "fail", "unsupported", "xfail", "xpass" */
+/* "pass", "fail", "unsupported", "xfail", "xpass", "trivial" */
+const char *xc_outcome_name(int o);
 
 typedef struct xc_result {
     char suite[8];
@@ -172,6 +209,7 @@ typedef struct xc_result {
     double ms;
     char message[512];
     char xfail_reason[160];
+    char detail[512];       /* xc_case_describe of the case (shapes, strides, offsets, attrs) */
 } xc_result;
 
 typedef struct xc_device_report {
@@ -208,6 +246,7 @@ typedef struct xc_run {
     char *topology;        /* xhal_topology_render JSON (malloc'd) or NULL */
     char *topology_text;   /* the same as text for people (malloc'd) or NULL */
     char topology_reason[256];
+    int explicit_devices;  /* the devices were named with --device (xc_run_exit_status) */
 } xc_run;
 
 /* ---------------------------------------------------------------------------------- */
@@ -291,6 +330,21 @@ int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_cas
 void xc_run_describe_machine(xc_run *run, xhal_context *ctx);
 /* Total counts over all devices; returns 1 if everything passed (no fail, no xpass). */
 int xc_run_totals(const xc_run *run, int counts[XC_OUTCOME_COUNT]);
+
+/* Verdict of one suite ("ops", "vectors", "model") on one device: -1 when none of its
+ * cases was selected; XC_FAIL when a case failed or xpassed; XC_UNSUPPORTED when nothing
+ * really ran (every case unsupported or trivial, every model unsupported); else XC_PASS.
+ * An expected failure counts as having run. */
+int xc_suite_verdict(const xc_device_report *d, const char *suite);
+
+/* Exit statuses of xhal-conform (conformance/REPORT.md). */
+#define XC_EXIT_PASS 0        /* every selected suite ran and passed */
+#define XC_EXIT_FAIL 1        /* a case failed, or an expected failure passed */
+#define XC_EXIT_USAGE 2       /* usage or setup error */
+#define XC_EXIT_NOTHING_RAN 3 /* no failure, but a suite ran nothing on a device named with
+                               * --device, or nothing ran on any device at all */
+/* The exit status of a finished run; explicit: the devices were named with --device. */
+int xc_run_exit_status(const xc_run *run, int explicit_devices);
 
 #define XC_FORMAT_JSON 0x1u
 #define XC_FORMAT_MD 0x2u

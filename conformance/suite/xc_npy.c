@@ -84,7 +84,10 @@ int xc_npy_read(const char *path, int as_bf16, xc_tensor *t, char *msg, size_t m
     if (t->dtype == XHAL_DTYPE_INVALID) { err(msg, msgsz, "%s: unsupported dtype '%s' (little-endian f2 f4 f8 i1 u1 i4 i8, u2 for bf16)", path, descr); goto out; }
     const char *fo = dict_value(h, "fortran_order");
     if (!fo) { err(msg, msgsz, "%s: header lacks 'fortran_order'", path); goto out; }
-    if (!strncmp(fo, "True", 4)) { err(msg, msgsz, "%s: fortran_order arrays are not supported", path); goto out; }
+    /* only a literal False is C order; True (or anything numpy would not write, such as 1)
+     * is refused rather than read as C order */
+    if (!strncmp(fo, "True", 4)) { err(msg, msgsz, "%s: fortran_order arrays are not supported (write C order)", path); goto out; }
+    if (strncmp(fo, "False", 5) != 0) { err(msg, msgsz, "%s: fortran_order must be True or False", path); goto out; }
     const char *s = dict_value(h, "shape");
     if (!s || *s != '(') { err(msg, msgsz, "%s: header lacks 'shape'", path); goto out; }
     s++;

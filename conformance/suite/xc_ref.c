@@ -254,7 +254,7 @@ static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *m
                     char *msg, size_t sz)
 {
     int nd = x->ndim;
-    if (nd < 3) return fail(msg, sz, "rope: x needs [..., S, H, D]");
+    if (nd < 2) return fail(msg, sz, "rope: x needs [..., S, D]");
     int sa = c->at.seq_axis < 0 ? c->at.seq_axis + nd : c->at.seq_axis;
     int64_t D = x->shape[nd - 1];
     int64_t rot = c->at.rotary_dims ? c->at.rotary_dims : D;
@@ -355,9 +355,19 @@ static int ref_concat(const xc_case *c, const xc_tensor *in, double *ref)
 int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref,
                    double *mag, int64_t *R, char *msg, size_t msgsz)
 {
+    *R = 1;
+    /* the loops below index inputs by the output's shape: never run on a case that breaks
+     * its op's rules */
+    if (xc_case_validate(c, msg, msgsz) != 0) return -1;
+    for (int i = 0; i < c->n_in; i++) {
+        int same = in[i].ndim == c->in[i].ndim && in[i].n == xc_numel(c->in[i].ndim, c->in[i].shape);
+        for (int d = 0; same && d < in[i].ndim; d++) same = in[i].shape[d] == c->in[i].shape[d];
+        if (!same) return fail(msg, msgsz, "%s: input %d's values do not have the case's shape", c->name, i);
+    }
+    if (c->op == XHAL_OP_MATMUL && c->at.beta != 0 && init && init->n != xc_numel(c->out.ndim, c->out.shape))
+        return fail(msg, msgsz, "%s: init does not have the output's shape", c->name);
     int64_t n = xc_numel(c->out.ndim, c->out.shape);
     int64_t idx[XHAL_MAX_DIMS];
-    *R = 1;
     for (int64_t i = 0; i < n; i++) mag[i] = 0;
     switch (c->op) {
     case XHAL_OP_COPY:

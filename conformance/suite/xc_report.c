@@ -44,6 +44,8 @@ static const char *MDT[N_MDT] = {"f32", "f16", "bf16", "f64", "i8", "u8", "i32",
 
 typedef struct cell { int c[XC_OUTCOME_COUNT]; } cell;
 
+/* A cell passes only when real cases ran and passed: trivial ones (no device work) never
+ * colour it. */
 static int cell_state(const cell *c)
 {
     if (c->c[XC_FAIL]) return XC_FAIL;
@@ -51,6 +53,7 @@ static int cell_state(const cell *c)
     if (c->c[XC_XFAIL]) return XC_XFAIL;
     if (c->c[XC_PASS]) return XC_PASS;
     if (c->c[XC_UNSUPPORTED]) return XC_UNSUPPORTED;
+    if (c->c[XC_TRIVIAL]) return XC_TRIVIAL;
     return -1;
 }
 
@@ -62,7 +65,9 @@ static void cell_text(const cell *c, char *out, size_t sz)
     if (st < 0) snprintf(out, sz, " ");
     else if (st == XC_PASS && c->c[XC_UNSUPPORTED] == 0) snprintf(out, sz, "pass %d", c->c[XC_PASS]);
     else if (st == XC_PASS) snprintf(out, sz, "pass %d, unsup %d", c->c[XC_PASS], c->c[XC_UNSUPPORTED]);
+    else if (st == XC_UNSUPPORTED && c->c[XC_TRIVIAL]) snprintf(out, sz, "unsupported (trivial %d)", c->c[XC_TRIVIAL]);
     else if (st == XC_UNSUPPORTED) snprintf(out, sz, "unsupported");
+    else if (st == XC_TRIVIAL) snprintf(out, sz, "trivial only (%d)", c->c[XC_TRIVIAL]);
     else if (st == XC_XFAIL) snprintf(out, sz, "xfail %d/%d", c->c[XC_XFAIL], total);
     else if (st == XC_XPASS) snprintf(out, sz, "XPASS %d/%d", c->c[XC_XPASS], total);
     else snprintf(out, sz, "FAIL %d/%d", c->c[XC_FAIL], total);
@@ -107,6 +112,19 @@ static int col_used(const xc_run *run, int col)
     return 0;
 }
 
+static const char *verdict_name(int v)
+{
+    return v == XC_PASS ? "pass" : v == XC_FAIL ? "fail" : v == XC_UNSUPPORTED ? "unsupported (nothing ran)" : "not selected";
+}
+
+static const char *run_verdict(const xc_run *run)
+{
+    int e = xc_run_exit_status(run, run->explicit_devices);
+    return e == XC_EXIT_PASS ? "PASS" : e == XC_EXIT_FAIL ? "FAIL" : "UNSUPPORTED";
+}
+
+static const char *SUITES[3] = {"ops", "vectors", "model"};
+
 /* ---------------------------------------------------------------------------------- */
 /* JSON                                                                               */
 /* ---------------------------------------------------------------------------------- */
@@ -127,6 +145,7 @@ static cJSON *counts_json(const int *c)
     cJSON_AddNumberToObject(o, "unsupported", c[XC_UNSUPPORTED]);
     cJSON_AddNumberToObject(o, "xfail", c[XC_XFAIL]);
     cJSON_AddNumberToObject(o, "xpass", c[XC_XPASS]);
+    cJSON_AddNumberToObject(o, "trivial", c[XC_TRIVIAL]);
     cJSON_AddBoolToObject(o, "ok", c[XC_FAIL] == 0 && c[XC_XPASS] == 0);
     return o;
 }
@@ -166,6 +185,7 @@ static cJSON *result_json(const xc_result *r)
     jnum(o, "time_ms", r->ms);
     if (r->message[0]) cJSON_AddStringToObject(o, "message", r->message);
     if (r->xfail_reason[0]) cJSON_AddStringToObject(o, "expected_failure", r->xfail_reason);
+    if (r->detail[0] && r->outcome != XC_PASS && r->outcome != XC_TRIVIAL) cJSON_AddStringToObject(o, "detail", r->detail);
     return o;
 }
 
@@ -218,6 +238,8 @@ static char *build_json(const xc_run *run)
     int tot[XC_OUTCOME_COUNT];
     xc_run_totals(run, tot);
     cJSON_AddItemToObject(root, "totals", counts_json(tot));
+    cJSON_AddStringToObject(root, "verdict", run_verdict(run));
+    cJSON_AddNumberToObject(root, "exit_status", xc_run_exit_status(run, run->explicit_devices));
     cJSON *fams = cJSON_AddArrayToObject(root, "families");
     for (int f = 0; f < run->n_devs; f++) {
         if (fam[f] != f) continue;
@@ -244,6 +266,8 @@ static char *build_json(const xc_run *run)
                 if (d->info.dtypes & XHAL_DTYPE_BIT(k)) cJSON_AddItemToArray(dts, cJSON_CreateString(xhal_dtype_name((xhal_dtype)k)));
             jnum(dj, "seconds", d->seconds);
             cJSON_AddItemToObject(dj, "totals", counts_json(d->counts));
+            cJSON *sv = cJSON_AddObjectToObject(dj, "suites");
+            for (int k = 0; k < 3; k++) cJSON_AddStringToObject(sv, SUITES[k], verdict_name(xc_suite_verdict(d, SUITES[k])));
             cJSON *res = cJSON_AddArrayToObject(dj, "results");
             for (int k = 0; k < d->n; k++) cJSON_AddItemToArray(res, result_json(&d->results[k]));
             cJSON *ms = cJSON_AddObjectToObject(dj, "model_suite");
@@ -300,6 +324,46 @@ static const char *fmt_g(double v, char *buf, size_t sz)
     return buf;
 }
 
+/* Per-op summary of one device: counts, the dtypes that were unsupported and the first
+ * reason given, so a report lists 20 lines, not 500. */
+typedef struct op_summary {
+    char op[24];
+    int pass, fail, unsup, trivial;
+    char dtypes[64];
+    char reason[200];
+} op_summary;
+
+static int summarize_ops(const xc_device_report *d, op_summary *s, int max)
+{
+    int n = 0;
+    for (int i = 0; i < d->n; i++) {
+        const xc_result *r = &d->results[i];
+        int k = 0;
+        while (k < n && strcmp(s[k].op, r->op)) k++;
+        if (k == n) {
+            if (n == max) continue;
+            memset(&s[n], 0, sizeof(s[n]));
+            snprintf(s[n].op, sizeof(s[n].op), "%s", r->op);
+            n++;
+        }
+        if (r->outcome == XC_PASS) s[k].pass++;
+        else if (r->outcome == XC_FAIL || r->outcome == XC_XPASS) s[k].fail++;
+        else if (r->outcome == XC_TRIVIAL) s[k].trivial++;
+        else if (r->outcome == XC_UNSUPPORTED) {
+            s[k].unsup++;
+            if (!s[k].reason[0]) snprintf(s[k].reason, sizeof(s[k].reason), "%s", r->message);
+            char tok[16];
+            if (!s[k].dtypes[0]) s[k].dtypes[0] = ' ';
+            snprintf(tok, sizeof(tok), " %s ", r->dtype);
+            if (!strstr(s[k].dtypes, tok) && strlen(s[k].dtypes) + strlen(tok) < sizeof(s[k].dtypes))
+                strcat(s[k].dtypes, tok + 1);
+        }
+    }
+    for (int k = 0; k < n; k++)
+        if (s[k].dtypes[0] == ' ') memmove(s[k].dtypes, s[k].dtypes + 1, strlen(s[k].dtypes));
+    return n;
+}
+
 static void write_md(FILE *f, const xc_run *run)
 {
     int fam[256];
@@ -307,8 +371,10 @@ static void write_md(FILE *f, const xc_run *run)
     int tot[XC_OUTCOME_COUNT];
     int ok = xc_run_totals(run, tot);
     fprintf(f, "# xhal conformance report\n\n");
-    fprintf(f, "Result: **%s** - %d passed, %d failed, %d unsupported, %d xfail, %d xpass (%.1f s).\n\n",
-            ok ? "PASS" : "FAIL", tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED], tot[XC_XFAIL], tot[XC_XPASS], run->seconds);
+    (void)ok;
+    fprintf(f, "Result: **%s** - %d passed, %d failed, %d unsupported, %d xfail, %d xpass, %d trivial (%.1f s).\n\n",
+            run_verdict(run), tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED], tot[XC_XFAIL], tot[XC_XPASS], tot[XC_TRIVIAL], run->seconds);
+    fprintf(f, "Trivial cases (empty tensors: no work reaches the device) are counted apart and never make a support cell pass.\n\n");
     fprintf(f, "Generated %s by xhal %s: `", run->started, xhal_version());
     put_md(f, run->command);
     fprintf(f, "` (report schema %d).\n\n", XC_REPORT_SCHEMA_VERSION);
@@ -317,14 +383,16 @@ static void write_md(FILE *f, const xc_run *run)
         if (fam[fi] != fi) continue;
         const xhal_device_info *in = &run->devs[fi].info;
         fprintf(f, "### %s %s (arch %s, driver %s)\n\n", in->vendor, in->family, in->arch, in->driver_version);
-        fprintf(f, "| device | name | passed | failed | unsupported | xfail | xpass | time (s) |\n|---|---|---|---|---|---|---|---|\n");
+        fprintf(f, "| device | name | ops | vectors | model | passed | failed | unsupported | xfail | xpass | trivial | time (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (int i = 0; i < run->n_devs; i++) {
             if (fam[i] != fi) continue;
             const xc_device_report *d = &run->devs[i];
             fprintf(f, "| %s | ", d->info.spec);
             put_md(f, d->info.name);
-            fprintf(f, " | %d | %d | %d | %d | %d | %.2f |\n", d->counts[XC_PASS], d->counts[XC_FAIL],
-                    d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL], d->counts[XC_XPASS], d->seconds);
+            fprintf(f, " |");
+            for (int k = 0; k < 3; k++) fprintf(f, " %s |", verdict_name(xc_suite_verdict(d, SUITES[k])));
+            fprintf(f, " %d | %d | %d | %d | %d | %d | %.2f |\n", d->counts[XC_PASS], d->counts[XC_FAIL],
+                    d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL], d->counts[XC_XPASS], d->counts[XC_TRIVIAL], d->seconds);
         }
         fprintf(f, "\n");
     }
@@ -353,7 +421,7 @@ static void write_md(FILE *f, const xc_run *run)
     }
     fprintf(f, "## Failures (fail and xpass)\n\n");
     int any = 0;
-    char b1[32], b2[32], b3[32], b4[32];
+    char b1[32], b2[32], b3[32];
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
         for (int k = 0; k < d->n; k++) {
@@ -370,6 +438,7 @@ static void write_md(FILE *f, const xc_run *run)
             }
             put_md(f, r->message[0] ? r->message : r->xfail_reason);
             if (r->outcome == XC_XPASS) { fprintf(f, " (expected failure "); put_md(f, r->xfail_reason); fprintf(f, ")"); }
+            if (r->detail[0]) { fprintf(f, "<br>case: "); put_md(f, r->detail); }
             fprintf(f, " |\n");
         }
     }
@@ -395,21 +464,36 @@ static void write_md(FILE *f, const xc_run *run)
             fprintf(f, "%s `%s` %.2f", t ? "," : "", d->results[top[t]].name, d->results[top[t]].worst);
         fprintf(f, "\n");
     }
-    fprintf(f, "\n## Expected failures and unsupported cases\n\n");
+    fprintf(f, "\n## Expected failures\n\n");
     any = 0;
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
         for (int k = 0; k < d->n; k++) {
             const xc_result *r = &d->results[k];
-            if (r->outcome != XC_XFAIL && r->outcome != XC_UNSUPPORTED) continue;
+            if (r->outcome != XC_XFAIL) continue;
             any = 1;
-            fprintf(f, "- %s `%s`: %s - ", d->info.spec, r->name, xc_outcome_name(r->outcome));
-            put_md(f, r->outcome == XC_XFAIL ? r->xfail_reason : r->message);
+            fprintf(f, "- %s `%s`: ", d->info.spec, r->name);
+            put_md(f, r->xfail_reason);
             fprintf(f, "\n");
         }
     }
     if (!any) fprintf(f, "None.\n");
-    (void)b4;
+    fprintf(f, "\n## Unsupported and trivial cases, per op\n\n");
+    any = 0;
+    for (int i = 0; i < run->n_devs; i++) {
+        const xc_device_report *d = &run->devs[i];
+        op_summary s[128];
+        int ns = summarize_ops(d, s, 128);
+        for (int k = 0; k < ns; k++) {
+            if (!s[k].unsup && !s[k].trivial) continue;
+            if (!any) fprintf(f, "| device | op | unsupported | dtypes | trivial | passed | reason (first unsupported case) |\n|---|---|---|---|---|---|---|\n");
+            any = 1;
+            fprintf(f, "| %s | %s | %d | %s | %d | %d | ", d->info.spec, s[k].op, s[k].unsup, s[k].dtypes, s[k].trivial, s[k].pass);
+            put_md(f, s[k].reason);
+            fprintf(f, " |\n");
+        }
+    }
+    if (!any) fprintf(f, "None.\n");
     fprintf(f, "\n## Model suite\n\n");
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
@@ -417,10 +501,14 @@ static void write_md(FILE *f, const xc_run *run)
         if (d->model_state < 0) { fprintf(f, "- %s: unavailable: ", d->info.spec); put_md(f, d->model_message); fprintf(f, "\n"); continue; }
         for (int k = 0; k < d->n_models; k++) {
             const xc_model_result *m = &d->models[k];
-            fprintf(f, "- %s %s (%s): %s, max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 %.3f, greedy %s, prefill %.1f tok/s, decode %.1f tok/s\n",
-                    d->info.spec, m->model, m->weight_dtype, m->status == 1 ? "pass" : m->status == 0 ? "FAIL" : "unsupported",
-                    m->max_abs_err, m->tol_max_abs, m->min_cosine, m->tol_cosine, m->top1_agreement,
-                    m->greedy_match ? "matches" : "differs", m->prefill_tok_s, m->decode_tok_s);
+            fprintf(f, "- %s %s (%s): %s", d->info.spec, m->model, m->weight_dtype,
+                    m->status == 1 ? "pass" : m->status == 0 ? "FAIL" : "unsupported");
+            if (m->message[0]) { fprintf(f, " - "); put_md(f, m->message); }
+            if (m->status >= 0)
+                fprintf(f, "; max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 %.3f, greedy %s, prefill %.1f tok/s, decode %.1f tok/s",
+                        m->max_abs_err, m->tol_max_abs, m->min_cosine, m->tol_cosine, m->top1_agreement,
+                        m->greedy_match ? "matches" : "differs", m->prefill_tok_s, m->decode_tok_s);
+            fprintf(f, "\n");
         }
     }
     const xc_machine *m = &run->machine;
@@ -439,6 +527,7 @@ static const char *state_class(int st)
     case XC_UNSUPPORTED: return "u";
     case XC_XFAIL: return "x";
     case XC_XPASS: return "f";
+    case XC_TRIVIAL: return "u";
     default: return "n";
     }
 }
@@ -455,8 +544,12 @@ static void write_html(FILE *f, const xc_run *run)
                "td.p{background:#d8f5d0}td.f{background:#f8c8c8;font-weight:bold}td.u{background:#e8e8e8;color:#666}"
                "td.x{background:#fbeec0}td.n{background:#fff}.ok{color:#1a7f1a}.bad{color:#b00}code{font-size:12px}"
                "pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:30em}\n</style></head><body>\n");
-    fprintf(f, "<h1>xhal conformance report</h1>\n<p>Result: <b class=\"%s\">%s</b> &mdash; %d passed, %d failed, %d unsupported, %d xfail, %d xpass in %.1f s.</p>\n",
-            ok ? "ok" : "bad", ok ? "PASS" : "FAIL", tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED], tot[XC_XFAIL], tot[XC_XPASS], run->seconds);
+    const char *verdict = run_verdict(run);
+    (void)ok;
+    fprintf(f, "<h1>xhal conformance report</h1>\n<p>Result: <b class=\"%s\">%s</b> &mdash; %d passed, %d failed, %d unsupported, %d xfail, %d xpass, %d trivial in %.1f s.</p>\n",
+            !strcmp(verdict, "PASS") ? "ok" : "bad", verdict, tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED], tot[XC_XFAIL], tot[XC_XPASS],
+            tot[XC_TRIVIAL], run->seconds);
+    fprintf(f, "<p>Trivial cases (empty tensors: no work reaches the device) are counted apart and never make a support cell pass.</p>\n");
     fprintf(f, "<p>Generated %s by xhal %s (report schema %d): <code>", run->started, xhal_version(), XC_REPORT_SCHEMA_VERSION);
     put_esc(f, run->command, 0);
     fprintf(f, "</code></p>\n<h2>Devices by chip family</h2>\n");
@@ -471,16 +564,20 @@ static void write_html(FILE *f, const xc_run *run)
         put_esc(f, in->arch, 0);
         fprintf(f, ", driver ");
         put_esc(f, in->driver_version, 0);
-        fprintf(f, "</h3>\n<table><tr><th>device</th><th>name</th><th>memory</th><th>units</th><th>passed</th><th>failed</th><th>unsupported</th><th>xfail</th><th>xpass</th><th>time (s)</th></tr>\n");
+        fprintf(f, "</h3>\n<table><tr><th>device</th><th>name</th><th>memory</th><th>units</th><th>ops</th><th>vectors</th><th>model</th><th>passed</th><th>failed</th><th>unsupported</th><th>xfail</th><th>xpass</th><th>trivial</th><th>time (s)</th></tr>\n");
         for (int i = 0; i < run->n_devs; i++) {
             if (fam[i] != fi) continue;
             const xc_device_report *d = &run->devs[i];
             fprintf(f, "<tr><td>%s</td><td>", d->info.spec);
             put_esc(f, d->info.name, 0);
-            fprintf(f, "</td><td>%.1f GiB</td><td>%d</td><td class=\"p\">%d</td><td class=\"%s\">%d</td><td class=\"u\">%d</td><td class=\"x\">%d</td><td class=\"%s\">%d</td><td>%.2f</td></tr>\n",
-                    (double)d->info.total_memory / 1073741824.0, d->info.compute_units, d->counts[XC_PASS],
-                    d->counts[XC_FAIL] ? "f" : "n", d->counts[XC_FAIL], d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL],
-                    d->counts[XC_XPASS] ? "f" : "n", d->counts[XC_XPASS], d->seconds);
+            fprintf(f, "</td><td>%.1f GiB</td><td>%d</td>", (double)d->info.total_memory / 1073741824.0, d->info.compute_units);
+            for (int k = 0; k < 3; k++) {
+                int v = xc_suite_verdict(d, SUITES[k]);
+                fprintf(f, "<td class=\"%s\">%s</td>", v < 0 ? "n" : state_class(v), verdict_name(v));
+            }
+            fprintf(f, "<td class=\"p\">%d</td><td class=\"%s\">%d</td><td class=\"u\">%d</td><td class=\"x\">%d</td><td class=\"%s\">%d</td><td class=\"u\">%d</td><td>%.2f</td></tr>\n",
+                    d->counts[XC_PASS], d->counts[XC_FAIL] ? "f" : "n", d->counts[XC_FAIL], d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL],
+                    d->counts[XC_XPASS] ? "f" : "n", d->counts[XC_XPASS], d->counts[XC_TRIVIAL], d->seconds);
         }
         fprintf(f, "</table>\n");
     }
@@ -525,23 +622,41 @@ static void write_html(FILE *f, const xc_run *run)
             fprintf(f, "<td>");
             put_esc(f, r->message, 0);
             if (r->outcome == XC_XPASS) { fprintf(f, " (listed as expected failure: "); put_esc(f, r->xfail_reason, 0); fprintf(f, ")"); }
+            if (r->detail[0]) { fprintf(f, "<br><small>case: "); put_esc(f, r->detail, 0); fprintf(f, "</small>"); }
             fprintf(f, "</td></tr>\n");
         }
     }
     fprintf(f, any ? "</table>\n" : "<p>None.</p>\n");
-    fprintf(f, "<h2>Expected failures and unsupported cases</h2>\n");
+    fprintf(f, "<h2>Expected failures</h2>\n");
     any = 0;
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
         for (int k = 0; k < d->n; k++) {
             const xc_result *r = &d->results[k];
-            if (r->outcome != XC_XFAIL && r->outcome != XC_UNSUPPORTED) continue;
-            if (!any) fprintf(f, "<table><tr><th>device</th><th>case</th><th>outcome</th><th>why</th></tr>\n");
+            if (r->outcome != XC_XFAIL) continue;
+            if (!any) fprintf(f, "<table><tr><th>device</th><th>case</th><th>why</th></tr>\n");
             any = 1;
             fprintf(f, "<tr><td>%s</td><td><code>", d->info.spec);
             put_esc(f, r->name, 0);
-            fprintf(f, "</code></td><td class=\"%s\">%s</td><td>", r->outcome == XC_XFAIL ? "x" : "u", xc_outcome_name(r->outcome));
-            put_esc(f, r->outcome == XC_XFAIL ? r->xfail_reason : r->message, 0);
+            fprintf(f, "</code></td><td class=\"x\">");
+            put_esc(f, r->xfail_reason, 0);
+            fprintf(f, "</td></tr>\n");
+        }
+    }
+    fprintf(f, any ? "</table>\n" : "<p>None.</p>\n");
+    fprintf(f, "<h2>Unsupported and trivial cases, per op</h2>\n");
+    any = 0;
+    for (int i = 0; i < run->n_devs; i++) {
+        const xc_device_report *d = &run->devs[i];
+        op_summary s[128];
+        int ns = summarize_ops(d, s, 128);
+        for (int k = 0; k < ns; k++) {
+            if (!s[k].unsup && !s[k].trivial) continue;
+            if (!any) fprintf(f, "<table><tr><th>device</th><th>op</th><th>unsupported</th><th>dtypes</th><th>trivial</th><th>passed</th><th>reason (first unsupported case)</th></tr>\n");
+            any = 1;
+            fprintf(f, "<tr><td>%s</td><td>%s</td><td class=\"u\">%d</td><td>%s</td><td>%d</td><td>%d</td><td>", d->info.spec, s[k].op,
+                    s[k].unsup, s[k].dtypes, s[k].trivial, s[k].pass);
+            put_esc(f, s[k].reason, 0);
             fprintf(f, "</td></tr>\n");
         }
     }
@@ -596,19 +711,19 @@ static void write_junit(FILE *f, const xc_run *run)
     int all = 0;
     for (int k = 0; k < XC_OUTCOME_COUNT; k++) all += tot[k];
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xhal-conform\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-            all, tot[XC_FAIL] + tot[XC_XPASS], tot[XC_UNSUPPORTED] + tot[XC_XFAIL], run->seconds);
+            all, tot[XC_FAIL] + tot[XC_XPASS], tot[XC_UNSUPPORTED] + tot[XC_XFAIL] + tot[XC_TRIVIAL], run->seconds);
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
         fprintf(f, "  <testsuite name=\"xhal-conform.%s\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\" timestamp=\"%s\">\n",
-                d->info.spec, d->n, d->counts[XC_FAIL] + d->counts[XC_XPASS], d->counts[XC_UNSUPPORTED] + d->counts[XC_XFAIL],
-                d->seconds, run->started);
+                d->info.spec, d->n, d->counts[XC_FAIL] + d->counts[XC_XPASS],
+                d->counts[XC_UNSUPPORTED] + d->counts[XC_XFAIL] + d->counts[XC_TRIVIAL], d->seconds, run->started);
         fprintf(f, "    <properties><property name=\"device\" value=\"");
         put_esc(f, d->info.name, 1);
         fprintf(f, "\"/><property name=\"family\" value=\"");
         put_esc(f, d->info.family, 1);
         fprintf(f, "\"/><property name=\"driver_version\" value=\"");
         put_esc(f, d->info.driver_version, 1);
-        fprintf(f, "\"/></properties>\n");
+        fprintf(f, "\"/><property name=\"trivial\" value=\"%d\"/></properties>\n", d->counts[XC_TRIVIAL]);
         for (int k = 0; k < d->n; k++) {
             const xc_result *r = &d->results[k];
             fprintf(f, "    <testcase classname=\"%s.%s.%s\" name=\"", d->info.spec, r->suite, r->op);
@@ -624,7 +739,7 @@ static void write_junit(FILE *f, const xc_run *run)
                 fprintf(f, "\"/></testcase>\n");
                 break;
             default:
-                fprintf(f, "><skipped message=\"%s: ", xc_outcome_name(r->outcome));
+                fprintf(f, "><skipped message=\"%s: ", r->outcome == XC_TRIVIAL ? "trivial" : xc_outcome_name(r->outcome));
                 put_esc(f, r->outcome == XC_XFAIL ? r->xfail_reason : r->message, 1);
                 fprintf(f, "\"/></testcase>\n");
                 break;

@@ -64,6 +64,11 @@ int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t 
         if (!dir) rc = err(msg, msgsz, "no vectors folder: pass --vectors DIR");
         else if (xc_vectors_load(dir, &all, msg, msgsz) != 0) rc = -1;
     }
+    /* every case meets its op's rules before anything computes with it (vectors were
+     * checked as they were read; the catalogue is checked here so that a bad edit of it is
+     * an error naming the case, not an overflow in the reference) */
+    for (int i = 0; rc == 0 && i < all.n; i++)
+        if (xc_case_validate(&all.cases[i], msg, msgsz) != 0) rc = -1;
     if (rc == 0) {
         for (int i = 0; i < all.n; i++) {
             xc_case *c = &all.cases[i];
@@ -237,6 +242,33 @@ int xc_run_totals(const xc_run *run, int counts[XC_OUTCOME_COUNT])
     for (int i = 0; i < run->n_devs; i++)
         for (int k = 0; k < XC_OUTCOME_COUNT; k++) counts[k] += run->devs[i].counts[k];
     return counts[XC_FAIL] == 0 && counts[XC_XPASS] == 0;
+}
+
+int xc_suite_verdict(const xc_device_report *d, const char *suite)
+{
+    int any = 0, ran = 0;
+    for (int i = 0; i < d->n; i++) {
+        const xc_result *r = &d->results[i];
+        if (strcmp(r->suite, suite) != 0) continue;
+        any = 1;
+        if (r->outcome == XC_FAIL || r->outcome == XC_XPASS) return XC_FAIL;
+        if (r->outcome == XC_PASS || r->outcome == XC_XFAIL) ran = 1;
+    }
+    return !any ? -1 : ran ? XC_PASS : XC_UNSUPPORTED;
+}
+
+int xc_run_exit_status(const xc_run *run, int explicit_devices)
+{
+    static const char *suites[] = {"ops", "vectors", "model"};
+    int any_ran = 0, explicit_idle = 0;
+    for (int i = 0; i < run->n_devs; i++)
+        for (int s = 0; s < 3; s++) {
+            int v = xc_suite_verdict(&run->devs[i], suites[s]);
+            if (v == XC_FAIL) return XC_EXIT_FAIL;
+            if (v == XC_PASS) any_ran = 1;
+            if (v == XC_UNSUPPORTED && explicit_devices) explicit_idle = 1;
+        }
+    return (explicit_idle || !any_ran) ? XC_EXIT_NOTHING_RAN : XC_EXIT_PASS;
 }
 
 static void read_line_field(const char *path, const char *key, char *out, size_t sz)

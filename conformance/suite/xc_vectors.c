@@ -60,30 +60,86 @@ static int load_tensor(const char *dir, const cJSON *item, xc_tensor *t, const c
     return 0;
 }
 
-static double num(const cJSON *attrs, const char *key, double dflt)
+/* Parse one attribute value of kind k (XC_AK_*). 0, or -1 with why set. */
+static int attr_value(const cJSON *v, int k, double *out, const char **why)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(attrs, key);
-    if (cJSON_IsNumber(v)) return v->valuedouble;
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? 1 : 0;
-    if (cJSON_IsString(v)) {
-        if (!strcmp(v->valuestring, "nan")) return NAN;
-        if (!strcmp(v->valuestring, "inf")) return INFINITY;
-        if (!strcmp(v->valuestring, "-inf")) return -INFINITY;
-        if (!strcmp(v->valuestring, "half")) return XHAL_ROPE_HALF;
-        if (!strcmp(v->valuestring, "interleaved")) return XHAL_ROPE_INTERLEAVED;
+    switch (k) {
+    case XC_AK_VALUE:
+        if (cJSON_IsString(v)) {
+            if (!strcmp(v->valuestring, "nan")) { *out = NAN; return 0; }
+            if (!strcmp(v->valuestring, "inf")) { *out = INFINITY; return 0; }
+            if (!strcmp(v->valuestring, "-inf")) { *out = -INFINITY; return 0; }
+            *why = "is a string other than \"nan\", \"inf\", \"-inf\"";
+            return -1;
+        }
+        /* fall through */
+    case XC_AK_NUM:
+        if (!cJSON_IsNumber(v)) { *why = "is not a number"; return -1; }
+        *out = v->valuedouble;
+        if (!isfinite(*out)) { *why = "is not finite"; return -1; }
+        return 0;
+    case XC_AK_INT:
+        if (!cJSON_IsNumber(v)) { *why = "is not a number"; return -1; }
+        if (v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 4503599627370496.0) { *why = "is not an integer in range"; return -1; }
+        *out = v->valuedouble;
+        return 0;
+    case XC_AK_BOOL:
+        if (cJSON_IsBool(v)) { *out = cJSON_IsTrue(v) ? 1 : 0; return 0; }
+        if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) { *out = v->valuedouble; return 0; }
+        *why = "is not true/false, 0 or 1";
+        return -1;
+    case XC_AK_ROPE_LAYOUT:
+        if (cJSON_IsString(v)) {
+            if (!strcmp(v->valuestring, "half")) { *out = XHAL_ROPE_HALF; return 0; }
+            if (!strcmp(v->valuestring, "interleaved")) { *out = XHAL_ROPE_INTERLEAVED; return 0; }
+            *why = "is not \"half\" or \"interleaved\"";
+            return -1;
+        }
+        if (cJSON_IsNumber(v) && (v->valuedouble == XHAL_ROPE_HALF || v->valuedouble == XHAL_ROPE_INTERLEAVED)) { *out = v->valuedouble; return 0; }
+        *why = "is not \"half\", \"interleaved\", 0 or 1";
+        return -1;
+    default:
+        *why = "has an unknown kind";
+        return -1;
     }
-    return dflt;
 }
 
-/* An integer attribute: a number that is integral and fits (else *bad names the key). */
-static int64_t inum(const cJSON *attrs, const char *key, int64_t dflt, int64_t lo, int64_t hi, const char **bad)
+/* Fill c->at from attrs (NULL: defaults): every key must be an attribute of c's op, of the
+ * right JSON type. has_weight/has_bias default from the number of inputs. */
+static int parse_attrs(const cJSON *attrs, xc_case *c, int n_in, const char *cname, char *msg, size_t sz)
 {
-    double v = num(attrs, key, (double)dflt);
-    if (!(v >= (double)lo && v <= (double)hi) || v != floor(v)) {
-        if (!*bad) *bad = key;
-        return dflt;
+    xc_attrs *a = &c->at;
+    memset(a, 0, sizeof(*a));
+    a->alpha = 1.0;
+    a->eps = 1e-5;
+    a->theta = 10000.0;
+    if (c->op == XHAL_OP_RMS_NORM || c->op == XHAL_OP_LAYER_NORM) a->has_weight = n_in >= 2;
+    if (c->op == XHAL_OP_LAYER_NORM) a->has_bias = n_in >= 3;
+    if (c->op == XHAL_OP_ATTENTION) a->has_mask = n_in >= 4;
+    if (!attrs) return 0;
+    if (!cJSON_IsObject(attrs)) return err(msg, sz, "case %s: attrs is not an object", cname);
+    int nt;
+    const xc_attr_info *tab = xc_attr_table(&nt);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, attrs) {
+        const char *key = v->string ? v->string : "";
+        const char *why = NULL;
+        double d = 0;
+        if (!strcmp(key, "nan_sign")) {
+            if (attr_value(v, XC_AK_BOOL, &d, &why) != 0) return err(msg, sz, "case %s: attribute nan_sign %s", cname, why);
+            c->nan_sign = (int)d;
+            continue;
+        }
+        int k = 0;
+        while (k < nt && strcmp(tab[k].name, key)) k++;
+        if (k == nt) return err(msg, sz, "case %s: unknown attribute '%.40s'", cname, key);
+        if (!xc_attr_applies(key, c->op)) return err(msg, sz, "case %s: attribute %s does not apply to op %s", cname, key, xhal_op_name(c->op));
+        if (attr_value(v, tab[k].kind, &d, &why) != 0) return err(msg, sz, "case %s: attribute %s %s", cname, key, why);
+        if (tab[k].ctype == 'i' && !(d >= -2147483648.0 && d <= 2147483647.0))
+            return err(msg, sz, "case %s: attribute %s is out of range", cname, key);
+        xc_attr_set(a, &tab[k], d);
     }
-    return (int64_t)v;
+    return 0;
 }
 
 static xc_tspec spec_of(const xc_tensor *t)
@@ -147,54 +203,17 @@ static int load_case(const char *dir, const cJSON *jc, xc_case *c, char *msg, si
     }
     c->out = spec_of(c->given_expect);
     c->out.dtype = c->dtype;
+    if (odt && !cJSON_IsString(odt)) return err(msg, sz, "case %s: out_dtype is not a string", name->valuestring);
     if (cJSON_IsString(odt)) {
         c->out.dtype = dtype_named(odt->valuestring);
         if (c->out.dtype == XHAL_DTYPE_INVALID) return err(msg, sz, "case %s: unknown out_dtype", name->valuestring);
     } else if (c->op == XHAL_OP_ARGMAX) {
         c->out.dtype = XHAL_DTYPE_I64;
     }
-    xc_attrs *a = &c->at;
-    const char *bad = NULL;
-    a->axis = (int)inum(attrs, "axis", 0, -64, 64, &bad);
-    a->keepdims = (int)inum(attrs, "keepdims", 0, -64, 64, &bad);
-    a->alpha = num(attrs, "alpha", 1.0);
-    a->beta = num(attrs, "beta", 0.0);
-    a->eps = num(attrs, "eps", 1e-5);
-    a->scale = num(attrs, "scale", 0.0);
-    a->value = num(attrs, "value", 0.0);
-    a->theta = num(attrs, "theta", 10000.0);
-    a->causal = (int)inum(attrs, "causal", 0, -64, 64, &bad);
-    a->trans_a = (int)inum(attrs, "trans_a", 0, -64, 64, &bad);
-    a->trans_b = (int)inum(attrs, "trans_b", 0, -64, 64, &bad);
-    a->pos_offset = inum(attrs, "pos_offset", 0, 0, (int64_t)1 << 52, &bad);
-    a->rotary_dims = (int)inum(attrs, "rotary_dims", 0, 0, 1 << 20, &bad);
-    a->rope_layout = (int)inum(attrs, "layout", 0, -64, 64, &bad);
-    a->seq_axis = (int)inum(attrs, "seq_axis", 0, -64, 64, &bad);
-    if (c->op == XHAL_OP_RMS_NORM) a->has_weight = (int)inum(attrs, "has_weight", n_in >= 2, 0, 1, &bad);
-    if (c->op == XHAL_OP_LAYER_NORM) {
-        a->has_weight = (int)inum(attrs, "has_weight", n_in >= 2, 0, 1, &bad);
-        a->has_bias = (int)inum(attrs, "has_bias", n_in >= 3, 0, 1, &bad);
-        if (1 + a->has_weight + a->has_bias != n_in) return err(msg, sz, "case %s: has_weight/has_bias disagree with %d inputs", name->valuestring, n_in);
-    }
-    if (c->op == XHAL_OP_ATTENTION) a->has_mask = n_in >= 4;
-    if (bad) return err(msg, sz, "case %s: attribute %s is not an integer in range", name->valuestring, bad);
-    /* the op's own number of inputs (a case with too few would index missing tensors) */
-    int lo = 1, hi = 1;
-    if (c->op == XHAL_OP_FILL) lo = hi = 0;
-    else if ((c->op >= XHAL_OP_ADD && c->op <= XHAL_OP_MINIMUM) || c->op == XHAL_OP_MATMUL || c->op == XHAL_OP_GATHER)
-        lo = hi = 2;
-    else if (c->op == XHAL_OP_RMS_NORM) hi = 2;
-    else if (c->op == XHAL_OP_LAYER_NORM) hi = 3;
-    else if (c->op == XHAL_OP_ATTENTION) { lo = 3; hi = 4; }
-    else if (c->op == XHAL_OP_CONCAT) hi = XC_MAX_IN;
-    if (n_in < lo || n_in > hi)
-        return err(msg, sz, "case %s: op %s takes %d to %d inputs, the case gives %d", name->valuestring,
-                   xhal_op_name(c->op), lo, hi, n_in);
+    if (parse_attrs(attrs, c, n_in, name->valuestring, msg, sz) != 0) return -1;
     c->out_init = c->given_init ? XC_INIT_RANDOM : XC_INIT_NAN;
-    c->nan_sign = (int)inum(attrs, "nan_sign", 0, -64, 64, &bad);
-    if (bad) return err(msg, sz, "case %s: attribute %s is not an integer in range", name->valuestring, bad);
-    if (c->given_expect->n != xc_numel(c->out.ndim, c->out.shape)) return err(msg, sz, "case %s: expected has a bad size", name->valuestring);
-    return 0;
+    /* the op's shape and attribute rules, before anything computes with the case */
+    return xc_case_validate(c, msg, sz);
 }
 
 int xc_vectors_load(const char *dir, xc_case_list *list, char *msg, size_t msgsz)
@@ -215,9 +234,10 @@ int xc_vectors_load(const char *dir, xc_case_list *list, char *msg, size_t msgsz
     int rc = -1;
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
-    if (!cJSON_IsNumber(ver) || ver->valueint != 1) { err(msg, msgsz, "%s: \"version\" must be 1", path); goto out; }
+    if (!cJSON_IsNumber(ver) || ver->valuedouble != 1) { err(msg, msgsz, "%s: \"version\" must be 1", path); goto out; }
     if (!cJSON_IsArray(cases)) { err(msg, msgsz, "%s: \"cases\" must be a list", path); goto out; }
     const cJSON *jc;
+    int first = list->n;
     cJSON_ArrayForEach(jc, cases) {
         xc_case c;
         char m2[400];
@@ -226,6 +246,12 @@ int xc_vectors_load(const char *dir, xc_case_list *list, char *msg, size_t msgsz
             free_given(&c);
             goto out;
         }
+        for (int i = first; i < list->n; i++)
+            if (!strcmp(list->cases[i].name, c.name)) {
+                err(msg, msgsz, "%s: case name %s appears twice (names are unique)", path, c.name + 8);
+                free_given(&c);
+                goto out;
+            }
         if (xc_case_list_push(list, &c) != 0) { free_given(&c); err(msg, msgsz, "out of memory"); goto out; }
     }
     rc = 0;

@@ -87,9 +87,11 @@ static void test_guards(void)
     /* NaN sign is checked for copy: the special case carries -NaN and must still pass */
     r = run1("copy/f16/from_f32_special_n33");
     CHECK(r.outcome == XC_PASS);
-    /* empty and scalar shapes run */
+    /* empty and scalar shapes run; an empty one gives the device no work: trivial */
     r = run1("exp/f32/empty_0x5");
-    CHECK(r.outcome == XC_PASS);
+    CHECK(r.outcome == XC_TRIVIAL && strstr(r.message, "trivial"));
+    r = run1("matmul/f32/k0_3x0x5_beta");
+    CHECK(r.outcome == XC_TRIVIAL);
     r = run1("exp/f32/scalar");
     CHECK(r.outcome == XC_PASS);
 }
@@ -291,6 +293,63 @@ static void test_bad_backend(void)
     xc_run_free(&run);
     xc_case_list_free(&sel);
     xc_xfail_free(&xl);
+
+    /* honest counting: an op the device lacks, with only an empty case besides, is
+     * unsupported + trivial, never pass; the suite ran nothing: exit status 3 */
+    xc_options o2 = {XC_SUITE_OPS, "^exp/f32/(n17|empty_0x5)$", NULL, NULL, NULL, 3, NULL};
+    CHECK(xc_select_cases(&o2, &sel, msg, sizeof(msg)) == 0 && sel.n == 2);
+    xc_run_init(&run);
+    CHECK(xc_run_device(&run, bctx, bad, &sel, &o2, msg, sizeof(msg)) == 0);
+    d = &run.devs[0];
+    CHECK(d->counts[XC_UNSUPPORTED] == 1 && d->counts[XC_TRIVIAL] == 1 && d->counts[XC_PASS] == 0);
+    CHECK(xc_suite_verdict(d, "ops") == XC_UNSUPPORTED && xc_suite_verdict(d, "vectors") == -1);
+    CHECK(xc_run_exit_status(&run, 1) == XC_EXIT_NOTHING_RAN);
+    CHECK(xc_run_exit_status(&run, 0) == XC_EXIT_NOTHING_RAN); /* nothing ran anywhere */
+    {
+        char dir[128], path[256];
+        snprintf(dir, sizeof(dir), "%s/report-trivial", tmp);
+        run.explicit_devices = 1;
+        CHECK(xc_report_write(&run, dir, XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT, msg, sizeof(msg)) == 0);
+        snprintf(path, sizeof(path), "%s/report.md", dir);
+        FILE *f = fopen(path, "rb");
+        char *text = calloc(1, 1 << 20);
+        if (f) { size_t n = fread(text, 1, (1 << 20) - 1, f); (void)n; fclose(f); }
+        CHECK(strstr(text, "Result: **UNSUPPORTED**") != NULL);
+        CHECK(strstr(text, "| exp | unsupported (trivial 1) |") != NULL);
+        CHECK(strstr(text, "| xcbad:0 | exp | 1 | f32  | 1 | 0 |") != NULL);
+        snprintf(path, sizeof(path), "%s/report.json", dir);
+        f = fopen(path, "rb");
+        memset(text, 0, 1 << 20);
+        if (f) { size_t n = fread(text, 1, (1 << 20) - 1, f); (void)n; fclose(f); }
+        cJSON *root = cJSON_Parse(text);
+        CHECK(root && !strcmp(cJSON_GetObjectItem(root, "verdict")->valuestring, "UNSUPPORTED"));
+        CHECK(root && cJSON_GetObjectItem(cJSON_GetObjectItem(root, "totals"), "trivial")->valueint == 1);
+        cJSON_Delete(root);
+        snprintf(path, sizeof(path), "%s/junit.xml", dir);
+        f = fopen(path, "rb");
+        memset(text, 0, 1 << 20);
+        if (f) { size_t n = fread(text, 1, (1 << 20) - 1, f); (void)n; fclose(f); }
+        CHECK(strstr(text, "<skipped message=\"trivial: ") != NULL);
+        free(text);
+    }
+    xc_run_free(&run);
+    xc_case_list_free(&sel);
+    /* with one real pass the suite ran: exit 0 */
+    xc_options o3 = {XC_SUITE_OPS, "^(exp/f32/empty_0x5|mul/f32/n17)$", NULL, NULL, NULL, 3, NULL};
+    CHECK(xc_select_cases(&o3, &sel, msg, sizeof(msg)) == 0 && sel.n == 2);
+    xc_run_init(&run);
+    CHECK(xc_run_device(&run, bctx, bad, &sel, &o3, msg, sizeof(msg)) == 0);
+    CHECK(xc_suite_verdict(&run.devs[0], "ops") == XC_PASS && xc_run_exit_status(&run, 1) == XC_EXIT_PASS);
+    xc_run_free(&run);
+    xc_case_list_free(&sel);
+    /* the model suite on a device that runs none of its models: unsupported, exit 3 */
+    xc_options o4 = {XC_SUITE_MODEL, NULL, NULL, NULL, NULL, 3, NULL};
+    xc_case_list none = {0};
+    xc_run_init(&run);
+    CHECK(xc_run_device(&run, bctx, bad, &none, &o4, msg, sizeof(msg)) == 0);
+    CHECK(xc_suite_verdict(&run.devs[0], "model") == XC_UNSUPPORTED);
+    CHECK(xc_run_exit_status(&run, 1) == XC_EXIT_NOTHING_RAN);
+    xc_run_free(&run);
     xhal_context_destroy(bctx);
 }
 
