@@ -149,7 +149,10 @@ int main(int argc, char **argv)
              (suites & XC_SUITE_VECTORS) ? "vectors " : "", (suites & XC_SUITE_MODEL) ? "model" : "");
     snprintf(run.filter, sizeof(run.filter), "%s", filter ? filter : "");
     snprintf(run.xfail_file, sizeof(run.xfail_file), "%s", xfail_path ? xfail_path : "");
-    snprintf(run.vectors_dir, sizeof(run.vectors_dir), "%s", vectors ? vectors : ((suites & XC_SUITE_VECTORS) ? "(default)" : ""));
+    {
+        const char *vd = vectors ? vectors : (suites & XC_SUITE_VECTORS) ? xc_default_vectors_dir() : "";
+        snprintf(run.vectors_dir, sizeof(run.vectors_dir), "%s", vd ? vd : "");
+    }
     run.seed = seed;
     run.explicit_devices = n_dev_args > 0;
     xc_run_describe_machine(&run, ctx);

@@ -310,12 +310,17 @@ void xc_set_post_op_hook(xc_post_op_hook hook);
 typedef struct xc_options {
     unsigned suites;          /* XC_SUITE_* */
     const char *filter;       /* POSIX ERE on case names, or NULL */
-    const char *vectors_dir;  /* NULL: the default vectors of the source tree */
-    const char *model_dir;    /* reference models for the model suite, or NULL */
+    const char *vectors_dir;  /* NULL: xc_default_vectors_dir() */
+    const char *model_dir;    /* reference models for the model suite; NULL: xc_default_models_dir() */
     const xc_xfail_list *xfail;
     uint64_t seed;
     FILE *progress;           /* NULL: quiet */
 } xc_options;
+
+/* The conformance data a run uses by default: the copy installed with the running tool
+ * (<bindir>/../share/xhal/conformance/...), else the source tree's; NULL when neither exists. */
+const char *xc_default_vectors_dir(void);
+const char *xc_default_models_dir(void);
 
 /* Cases a run would select (catalogue and/or vectors, filtered); for --list. */
 int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t msgsz);

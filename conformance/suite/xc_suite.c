@@ -19,8 +19,11 @@
 #ifndef XC_DEFAULT_VECTORS_DIR
 #define XC_DEFAULT_VECTORS_DIR ""
 #endif
-#ifndef XC_INSTALLED_VECTORS_DIR
-#define XC_INSTALLED_VECTORS_DIR ""
+#ifndef XC_DEFAULT_MODELS_DIR
+#define XC_DEFAULT_MODELS_DIR ""
+#endif
+#ifndef XC_BIN_TO_DATA
+#define XC_BIN_TO_DATA "../share"
 #endif
 
 static int err(char *msg, size_t sz, const char *fmt, ...)
@@ -32,15 +35,43 @@ static int err(char *msg, size_t sz, const char *fmt, ...)
     return -1;
 }
 
-static const char *default_vectors(void)
+/* dir if it holds probe, else NULL. */
+static const char *dir_with(const char *dir, const char *probe)
 {
     struct stat st;
-    char p[1024];
-    snprintf(p, sizeof(p), "%s/cases.json", XC_DEFAULT_VECTORS_DIR);
-    if (XC_DEFAULT_VECTORS_DIR[0] && stat(p, &st) == 0) return XC_DEFAULT_VECTORS_DIR;
-    snprintf(p, sizeof(p), "%s/cases.json", XC_INSTALLED_VECTORS_DIR);
-    if (XC_INSTALLED_VECTORS_DIR[0] && stat(p, &st) == 0) return XC_INSTALLED_VECTORS_DIR;
-    return NULL;
+    char p[4096];
+    if (!dir || !dir[0]) return NULL;
+    if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, probe) >= sizeof(p)) return NULL;
+    return stat(p, &st) == 0 ? dir : NULL;
+}
+
+/* <folder of the running executable>/XC_BIN_TO_DATA/xhal/conformance/<rel> into buf: an
+ * installed tool finds the data installed with it, wherever the prefix was moved. */
+static const char *installed_data(const char *rel, const char *probe, char *buf, size_t len)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    if ((size_t)snprintf(buf, len, "%s/%s/xhal/conformance/%s", exe, XC_BIN_TO_DATA, rel) >= len) return NULL;
+    return dir_with(buf, probe);
+}
+
+const char *xc_default_vectors_dir(void)
+{
+    static char buf[4096];
+    const char *d = installed_data("vectors/default", "cases.json", buf, sizeof(buf));
+    return d ? d : dir_with(XC_DEFAULT_VECTORS_DIR, "cases.json");
+}
+
+const char *xc_default_models_dir(void)
+{
+    static char buf[4096];
+    const char *d = installed_data("models/llama/reference", ".", buf, sizeof(buf));
+    return d ? d : dir_with(XC_DEFAULT_MODELS_DIR, ".");
 }
 
 int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t msgsz)
@@ -60,7 +91,7 @@ int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t 
     int rc = 0;
     if ((opt->suites & XC_SUITE_OPS) && xc_catalogue_build(&all) != 0) rc = err(msg, msgsz, "out of memory");
     if (rc == 0 && (opt->suites & XC_SUITE_VECTORS)) {
-        const char *dir = opt->vectors_dir ? opt->vectors_dir : default_vectors();
+        const char *dir = opt->vectors_dir ? opt->vectors_dir : xc_default_vectors_dir();
         if (!dir) rc = err(msg, msgsz, "no vectors folder: pass --vectors DIR");
         else if (xc_vectors_load(dir, &all, msg, msgsz) != 0) rc = -1;
     }
@@ -132,7 +163,7 @@ static void run_models(xc_device_report *d, xhal_context *ctx, xhal_device *dev,
     snprintf(r.suite, sizeof(r.suite), "model");
     snprintf(r.op, sizeof(r.op), "model");
 #ifdef XHAL_HAVE_MODEL_SUITE
-    int n = xc_model_suite_run(ctx, dev, opt->model_dir, d->models, (int)(sizeof(d->models) / sizeof(d->models[0])));
+    int n = xc_model_suite_run(ctx, dev, opt->model_dir ? opt->model_dir : xc_default_models_dir(), d->models, (int)(sizeof(d->models) / sizeof(d->models[0])));
     if (n < 0) {
         d->model_state = -1;
         snprintf(d->model_message, sizeof(d->model_message), "%s", xhal_last_error());

@@ -64,3 +64,38 @@ if(r)
   message(FATAL_ERROR "the pkg-config-built consumer failed")
 endif()
 message(STATUS "install test: CMake package and pkg-config consumers both ran")
+
+# The installed tools, run from the prefix with no environment: they find libxhal through their
+# $ORIGIN-relative RUNPATH, the plugins beside libxhal, and the conformance data installed
+# under share/xhal (not the source tree's, which this machine also has).
+set(P ${WORK}/prefix)
+foreach(f share/doc/xhal/README.md share/doc/xhal/backends/README.md
+          share/xhal/conformance/vectors/default/cases.json)
+  if(NOT EXISTS ${P}/${f})
+    message(FATAL_ERROR "not installed: ${f}")
+  endif()
+endforeach()
+function(run_installed label expect_regex)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${ARGN}
+    RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(r OR NOT out MATCHES "${expect_regex}")
+    message(FATAL_ERROR "${label} failed (exit ${r}):\n${out}\n${err}")
+  endif()
+  message(STATUS "${label}: ok")
+endfunction()
+run_installed("installed xhal-info" "cpu +loaded" ${P}/bin/xhal-info)
+run_installed("installed xhal-conform" "" ${P}/bin/xhal-conform --device cpu:0 --suite ops,vectors,model
+  --filter "^(fill|add|mul)/f32/|^vectors/|^model" --report ${WORK}/report --format json --quiet)
+file(READ ${WORK}/report/report.json report)
+string(JSON vectors_dir GET "${report}" options vectors)
+if(NOT vectors_dir MATCHES "^${P}/bin/")
+  message(FATAL_ERROR "the installed xhal-conform read vectors from ${vectors_dir}, not from ${P}")
+endif()
+string(JSON n_models LENGTH "${report}" families 0 devices 0 model_suite results)
+if(n_models LESS 1)
+  message(FATAL_ERROR "the installed xhal-conform found no reference models")
+endif()
+# A moved installation still runs.
+file(RENAME ${P} ${WORK}/moved)
+run_installed("moved xhal-info" "cpu +loaded" ${WORK}/moved/bin/xhal-info)
+file(RENAME ${WORK}/moved ${P})
