@@ -8,6 +8,7 @@
  * proportional to the number of JSON entries, which is bounded by the header length, never
  * to the sizes written in the header. */
 #include "xhal/xhal_safetensors.h"
+#include "xhal_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -108,22 +109,12 @@ static void st_file_release(st_file *f)
 static xhal_status st_map_file(const char *path, st_file *f)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return xhal_set_error(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
-                             "safetensors: cannot open '%s': %s", path, strerror(e));
-    }
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot stat '%s': %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is not a regular file", path);
-    }
+    char why[128];
+    int fd = xhal_open_regular(path, 0, &sb, why, sizeof why); /* a FIFO would block open() */
+    if (fd < 0)
+        return xhal_set_error(errno == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
+                             "safetensors: cannot open '%s': %s", path, why);
     if (sb.st_size < 8) {
         close(fd);
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
@@ -480,16 +471,15 @@ static char *st_join(const char *dir, const char *name)
 /* Read a whole small text file (index JSON) with a size cap. */
 static xhal_status st_read_text(const char *path, char **out, size_t *len)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        int e = errno;
-        return xhal_set_error(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
-                             "safetensors: cannot open '%s': %s", path, strerror(e));
-    }
+    char why[128];
+    FILE *fp = xhal_fopen_regular(path, why, sizeof why); /* a FIFO would block fopen() */
+    if (!fp)
+        return xhal_set_error(errno == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
+                             "safetensors: cannot open '%s': %s", path, why);
     struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(fp), &sb) != 0) {
         fclose(fp);
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is not a readable regular file", path);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot stat '%s'", path);
     }
     if ((uint64_t)sb.st_size > XHAL_SAFETENSORS_MAX_HEADER) {
         fclose(fp);

@@ -3,8 +3,14 @@
  * Search order: the context's plugin_path, then XHAL_PLUGIN_PATH (ignored in setuid/setgid
  * processes), then the "xhal" folder beside libxhal itself. Only absolute folders are
  * searched; files named libxhal-<name>.so are candidates. A plugin that fails at any step is
- * kept in the backend list as unavailable with its reason: nothing vanishes silently. */
+ * kept in the backend list as unavailable with its reason: nothing vanishes silently.
+ * Policy (RELIABILITY.md, "Plugin loading rules"): links are resolved before the file and folder
+ * checks; only regular files are opened; the first backend of a name in the search order wins
+ * and a later one is listed as a duplicate (not even opened when its file name gives it away);
+ * a plugin reporting more than HAL_MAX_DEVICES_PER_BACKEND devices, or pushing the context past
+ * HAL_MAX_DEVICES, is unavailable. */
 #include "internal.h"
+#include "xhal_file.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -17,6 +23,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Bounds on what plugins may report: a plugin that claims more devices is unavailable (an
+ * absurd count once overflowed the sum and wrote past the device array). */
+#define HAL_MAX_DEVICES_PER_BACKEND 256
+#define HAL_MAX_DEVICES 1024
 
 static void set_reason(hal_backend *b, const char *fmt, ...) HAL_PRINTF(2, 3);
 static void set_reason(hal_backend *b, const char *fmt, ...)
@@ -71,6 +82,32 @@ static hal_backend *find_loaded(xhal_context *ctx, const char *name)
     return NULL;
 }
 
+/* The folder holding path, if others can write into it without the sticky bit: 1 and a
+ * message in why; else 0. */
+static int unsafe_folder(const char *path, char *why, size_t len)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    struct stat ds;
+    if (stat(dir[0] ? dir : "/", &ds) == 0 && (ds.st_mode & S_IWOTH) && !(ds.st_mode & S_ISVTX)) {
+        snprintf(why, len, "plugin folder %s is writable by other users without the sticky bit",
+                 dir[0] ? dir : "/");
+        return 1;
+    }
+    return 0;
+}
+
+/* Is a plugin with this (resolved) path already listed? */
+static int loaded_from(xhal_context *ctx, const char *real)
+{
+    for (int k = 0; k < ctx->n_backends; k++)
+        if (!strcmp(ctx->backends[k].info.path, real)) return 1;
+    return 0;
+}
+
 static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
 {
     memset(b, 0, sizeof *b);
@@ -78,22 +115,48 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
     name_from_file(path, b->info.name, sizeof b->info.name);
     b->info.state = XHAL_BACKEND_UNAVAILABLE;
 
-    /* Ownership and mode checks on the opened file. (The name is loaded afterwards: dlopen of
-     * /proc/self/fd/N would close the race between check and load, but glibc identifies loaded
-     * objects by that name, and descriptor numbers are reused.) */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        set_reason(b, "cannot open plugin file: %s", strerror(errno));
+    /* Links are resolved first: the checks below apply to the file that is really loaded and to
+     * its real folder (a link in a safe folder to a file in a world-writable one is refused). */
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        set_reason(b, "cannot resolve plugin path: %s", strerror(errno));
         return;
     }
+    if (strlen(real) >= sizeof b->info.path) {
+        set_reason(b, "the plugin's real path is longer than %zu bytes", sizeof b->info.path - 1);
+        return;
+    }
+    if (strcmp(real, path) != 0) {
+        if (loaded_from(ctx, real)) {
+            set_reason(b, "duplicate: %s is a link to %s, which is already listed", path, real);
+            return;
+        }
+        hal_log(XHAL_LOG_INFO, "loader", "%s is a link to %s: checking and loading %s", path, real, real);
+    }
+    /* A later plugin whose file name says it is a backend already loaded is not opened at all,
+     * so its constructors never run (the first one found wins; see RELIABILITY.md). */
+    hal_backend *first = find_loaded(ctx, b->info.name);
+    if (first) {
+        set_reason(b, "duplicate: backend '%s' is already loaded from %s (earlier in the search order); "
+                   "not opened", b->info.name, first->info.path);
+        hal_log(XHAL_LOG_WARN, "loader", "%s: %s", path, b->info.reason);
+        return;
+    }
+
+    /* Ownership and mode checks on the opened file. (The name is loaded afterwards: dlopen of
+     * /proc/self/fd/N would close the race between check and load, but glibc identifies loaded
+     * objects by that name, and descriptor numbers are reused.) Opened non-blocking and refused
+     * unless it is a regular file: a FIFO named libxhal-x.so would otherwise hang every context. */
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        set_reason(b, "cannot stat plugin file: %s", strerror(errno));
-        close(fd);
+    char why_open[128];
+    int fd = xhal_open_regular(real, 0, &st, why_open, sizeof why_open);
+    if (fd < 0) {
+        set_reason(b, "cannot open plugin file %s: %s", real, why_open);
+        hal_log(XHAL_LOG_WARN, "loader", "%s: %s", path, b->info.reason);
         return;
     }
     const char *refuse = NULL;
-    char why[160];
+    char why[PATH_MAX + 96];
     if (st.st_mode & S_IWOTH) {
         snprintf(why, sizeof why, "plugin file is writable by other users (mode %03o); fix with chmod o-w",
                  (unsigned)(st.st_mode & 0777));
@@ -102,16 +165,8 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
         snprintf(why, sizeof why, "plugin file is owned by uid %u, neither root nor this user (uid %u)",
                  (unsigned)st.st_uid, (unsigned)geteuid());
         refuse = why;
-    } else {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        struct stat ds;
-        if (slash && stat(dir[0] ? dir : "/", &ds) == 0 && (ds.st_mode & S_IWOTH) && !(ds.st_mode & S_ISVTX)) {
-            snprintf(why, sizeof why, "plugin folder %s is writable by other users without the sticky bit", dir);
-            refuse = why;
-        }
+    } else if (unsafe_folder(real, why, sizeof why) || unsafe_folder(path, why, sizeof why)) {
+        refuse = why;
     }
     if (refuse) {
         set_reason(b, "refused: %s", refuse);
@@ -119,6 +174,9 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
         close(fd);
         return;
     }
+    /* info.path names the file that is really loaded */
+    snprintf(b->info.path, sizeof b->info.path, "%s", real);
+    path = real;
     dlerror();
     /* RTLD_NODELETE: a plugin stays mapped after its context is gone. Vendor runtimes below
      * it (OpenBLAS, LLVM in PoCL, driver libraries) keep threads and atexit handlers that
@@ -169,6 +227,7 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
     hal_backend *dup = find_loaded(ctx, t->name);
     if (dup) {
         set_reason(b, "duplicate: backend '%s' is already loaded from %s", t->name, dup->info.path);
+        hal_log(XHAL_LOG_WARN, "loader", "%s: %s (earlier in the search order)", path, b->info.reason);
         goto fail;
     }
     hal_clear_error();
@@ -179,6 +238,22 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
         goto fail;
     }
     int n = t->device_count(b->state);
+    int total = 0;
+    for (int k = 0; k < ctx->n_backends; k++)
+        if (&ctx->backends[k] != b && ctx->backends[k].info.state == XHAL_BACKEND_LOADED)
+            total += ctx->backends[k].info.device_count;
+    if (n < 0 || n > HAL_MAX_DEVICES_PER_BACKEND || n > HAL_MAX_DEVICES - total) {
+        if (n < 0 || n > HAL_MAX_DEVICES_PER_BACKEND)
+            set_reason(b, "the plugin reports %d devices (at most %d per backend): not used", n,
+                       HAL_MAX_DEVICES_PER_BACKEND);
+        else
+            set_reason(b, "the plugin reports %d devices, but %d are already listed and a context holds "
+                       "at most %d: not used", n, total, HAL_MAX_DEVICES);
+        hal_log(XHAL_LOG_WARN, "loader", "%s: %s", path, b->info.reason);
+        t->shutdown(b->state);
+        b->state = NULL;
+        goto fail;
+    }
     b->table = t;
     b->info.state = XHAL_BACKEND_LOADED;
     b->info.device_count = n > 0 ? n : 0;

@@ -6,6 +6,7 @@
  * (hwloc allows concurrent read-only use of one topology). */
 #include "topology.h"
 #include "error.h"
+#include "xhal_file.h"
 
 #include <errno.h>
 #include <hwloc.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if HWLOC_API_VERSION < 0x00020000
@@ -33,6 +35,54 @@ static void seed_global(const hal_topology *topo);
 /* Loading                                                                    */
 /* ------------------------------------------------------------------------- */
 
+/* Reads XHAL_TOPOLOGY_XML into a NUL-terminated buffer: a regular file, not empty, at most
+ * HAL_TOPOLOGY_MAX_XML bytes (real exports of 8-GPU servers are under 200 KB). */
+#define HAL_TOPOLOGY_MAX_XML (64u << 20)
+static xhal_status read_xml(const char *xml, char **out, size_t *len)
+{
+    char why[128];
+    struct stat sb;
+    int fd = xhal_open_regular(xml, 0, &sb, why, sizeof why);
+    if (fd < 0)
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "XHAL_TOPOLOGY_XML=%s: cannot open the file: %s",
+                             xml, why);
+    if (sb.st_size == 0) {
+        close(fd);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "XHAL_TOPOLOGY_XML=%s: the file is empty", xml);
+    }
+    if ((uint64_t)sb.st_size > HAL_TOPOLOGY_MAX_XML) {
+        close(fd);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                             "XHAL_TOPOLOGY_XML=%s: the file is %lld bytes, above the limit of %u",
+                             xml, (long long)sb.st_size, HAL_TOPOLOGY_MAX_XML);
+    }
+    size_t n = (size_t)sb.st_size;
+    char *buf = malloc(n + 1);
+    if (buf == NULL) {
+        close(fd);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "XHAL_TOPOLOGY_XML=%s: out of host memory", xml);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) {
+        free(buf);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                             "XHAL_TOPOLOGY_XML=%s: read %zu of %zu bytes (the file changed?)", xml, got, n);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return XHAL_OK;
+}
+
 xhal_status hal_topology_load(hal_topology **out)
 {
     if (out == NULL)
@@ -42,19 +92,15 @@ xhal_status hal_topology_load(hal_topology **out)
     if (xml != NULL && xml[0] == '\0')
         xml = NULL;
 
-    /* hwloc's own errors say little ("Invalid argument"), so a file that cannot be
-     * opened is reported first with the OS's reason. */
+    /* The file is read here, not by hwloc: it must be a regular file (a FIFO hung every context
+     * creation), its size is bounded, and hwloc parses the bytes that were checked. hwloc's own
+     * errors say little ("Invalid argument"), so the OS's reason is reported first. */
+    char *xml_buf = NULL;
+    size_t xml_len = 0;
     if (xml != NULL) {
-        FILE *f = fopen(xml, "rb");
-        if (f == NULL)
-            return hal_set_error(XHAL_ERROR_UNAVAILABLE,
-                                 "XHAL_TOPOLOGY_XML=%s: cannot open the file: %s",
-                                 xml, strerror(errno));
-        int c = fgetc(f);
-        fclose(f);
-        if (c == EOF)
-            return hal_set_error(XHAL_ERROR_UNAVAILABLE,
-                                 "XHAL_TOPOLOGY_XML=%s: the file is empty", xml);
+        xhal_status rs = read_xml(xml, &xml_buf, &xml_len);
+        if (rs != XHAL_OK)
+            return rs;
     }
 
     hal_topology *topo = calloc(1, sizeof *topo);
@@ -84,10 +130,11 @@ xhal_status hal_topology_load(hal_topology **out)
 
     if (xml != NULL) {
         snprintf(topo->source, sizeof topo->source, "XML file %s", xml);
-        if (hwloc_topology_set_xml(topo->t, xml) != 0) {
+        if (hwloc_topology_set_xmlbuffer(topo->t, xml_buf, (int)xml_len + 1) != 0) {
             int e = errno;
             hwloc_topology_destroy(topo->t);
             free(topo);
+            free(xml_buf);
             return hal_set_error(XHAL_ERROR_UNAVAILABLE,
                                  "XHAL_TOPOLOGY_XML=%s: hwloc cannot read it as an "
                                  "hwloc XML export (corrupt or not hwloc XML: %s)",
@@ -105,7 +152,9 @@ xhal_status hal_topology_load(hal_topology **out)
         for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
             (void)hwloc_topology_set_components(topo->t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, skip[i]);
     }
-    if (hwloc_topology_load(topo->t) != 0) {
+    int loaded = hwloc_topology_load(topo->t);
+    free(xml_buf);
+    if (loaded != 0) {
         int e = errno;
         hwloc_topology_destroy(topo->t);
         free(topo);

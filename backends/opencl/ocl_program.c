@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ocl_internal.h"
+#include "xhal_file.h"
 
 const char *const ocl_kernel_names[OK_COUNT_] = {
     "xk_copy", "xk_fill", "xk_unary", "xk_scale", "xk_binary", "xk_binary_int",
@@ -73,7 +74,7 @@ static int cache_dir(char *buf, size_t size)
 
 static unsigned char *read_cache(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = xhal_fopen_regular(path, NULL, 0); /* a FIFO would block fopen() */
     unsigned char hdr[24];
     uint64_t size, sum;
     unsigned char *data = NULL;

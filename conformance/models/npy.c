@@ -1,4 +1,5 @@
 /* npy.c - write and read f32 .npy files (see npy.h). */
+#define _POSIX_C_SOURCE 200809L /* xhal_file.h: open flags, fdopen */
 #include "npy.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xhal_file.h"
 
 static xhal_status npy_err(char *err, size_t len, xhal_status st, const char *fmt, ...)
 {
@@ -82,10 +84,11 @@ xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *
 {
     if (!path || !data || !ndim || !shape)
         return npy_err(err, err_len, XHAL_ERROR_INVALID_ARGUMENT, "npy: bad arguments");
-    FILE *fp = fopen(path, "rb");
+    char why[128];
+    FILE *fp = xhal_fopen_regular(path, why, sizeof why); /* a FIFO would block fopen() */
     if (!fp)
         return npy_err(err, err_len, errno == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
-                       "npy: cannot open '%s': %s", path, strerror(errno));
+                       "npy: cannot open '%s': %s", path, why);
     xhal_status st = XHAL_OK;
     char *h = NULL;
     float *buf = NULL;

@@ -1,10 +1,12 @@
 /* xc_npy.c - a small .npy reader/writer (NEP 1: format 1.0, 2.0 and 3.0 headers;
  * little-endian, C order). bf16 has no numpy dtype: it travels as '<u2' bit patterns. */
+#define _POSIX_C_SOURCE 200809L /* xhal_file.h: open flags, fdopen */
 #include "xc_conform.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xhal_file.h"
 
 static int err(char *msg, size_t sz, const char *fmt, ...)
 {
@@ -52,8 +54,9 @@ static xhal_dtype descr_dtype(const char *d, int as_bf16)
 int xc_npy_read(const char *path, int as_bf16, xc_tensor *t, char *msg, size_t msgsz)
 {
     memset(t, 0, sizeof(*t));
-    FILE *f = fopen(path, "rb");
-    if (!f) return err(msg, msgsz, "%s: cannot open", path);
+    char why[128];
+    FILE *f = xhal_fopen_regular(path, why, sizeof why); /* a FIFO would block fopen() */
+    if (!f) return err(msg, msgsz, "%s: cannot open: %s", path, why);
     unsigned char pre[12];
     char *h = NULL;
     int rc = -1;

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xhal_file.h"
 
 static int perr(char *msg, size_t sz, const char *fname, int line, const char *fmt, ...)
 {
@@ -110,8 +111,9 @@ int xc_xfail_parse(const char *text, const char *fname, xc_xfail_list *out, char
 
 int xc_xfail_load(const char *path, xc_xfail_list *out, char *msg, size_t msgsz)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(msg, msgsz, "%s: cannot open", path); return -1; }
+    char why[128];
+    FILE *f = xhal_fopen_regular(path, why, sizeof why); /* a FIFO would block fopen() */
+    if (!f) { snprintf(msg, msgsz, "%s: cannot open: %s", path, why); return -1; }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     if (!buf) { fclose(f); snprintf(msg, msgsz, "out of memory"); return -1; }

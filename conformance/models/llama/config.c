@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "xhal_file.h"
 
 static _Thread_local char xl_msg[4096];
 
@@ -46,11 +47,12 @@ xhal_status xl_wrap(xhal_status st, const char *fmt, ...)
 
 static xhal_status read_file_text(const char *path, char **out)
 {
-    FILE *fp = fopen(path, "rb");
+    char why[128];
+    FILE *fp = xhal_fopen_regular(path, why, sizeof why); /* a FIFO would block fopen() */
     if (!fp) {
         int e = errno;
         return xl_fail(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO, "llama: cannot open '%s': %s",
-                       path, strerror(e));
+                       path, why);
     }
     struct stat sb;
     if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > (16 << 20)) {
