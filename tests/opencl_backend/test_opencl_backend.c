@@ -36,7 +36,7 @@ static int g_checks, g_failures;
 /* ------------------------------------------------------------------ host services */
 static _Thread_local char g_err[8192];
 static int g_log_level;
-static int g_compiled, g_loaded;
+static int g_compiled, g_loaded, g_ignored;
 static const char *g_fault_site;
 
 static void h_log(int level, const char *backend, const char *fmt, ...)
@@ -48,6 +48,7 @@ static void h_log(int level, const char *backend, const char *fmt, ...)
     va_end(ap);
     if (strstr(msg, "compiled from source")) g_compiled++;
     if (strstr(msg, "loaded from cache")) g_loaded++;
+    if (strstr(msg, "ignored, rebuilding") || strstr(msg, "not used (anyone could plant")) g_ignored++;
     if (level <= g_log_level) fprintf(stderr, "[%s] %s\n", backend, msg);
 }
 
@@ -1304,24 +1305,30 @@ static void test_no_platform(const char *self)
     CHECK(st != XHAL_ERROR_UNAVAILABLE || strstr(line, "no OpenCL platform") != NULL);
 }
 
-/* Child: build the f32 op program (by running one op), report counts on stdout. */
-static int cache_child(void)
+/* Child: build the f32 op program (the f64 one with "f64") by running one op, report counts
+ * on stdout. */
+static int cache_child(int f64)
 {
     int r = load_plugin();
     if (r != 0) return r == 77 ? 77 : 1;
     CHECK_OK(B->stream_create(S, 0, &Q));
     int64_t n = 5;
-    T o = mk(XHAL_DTYPE_F32, 1, &n, NULL, 1);
+    T o = mk(f64 ? XHAL_DTYPE_F64 : XHAL_DTYPE_F32, 1, &n, NULL, 1);
+    for (int i = 0; i < 5; i++) o.val[i] = i - 1.5;
     upload(&o);
-    xhal_op_desc d = desc_of(XHAL_OP_FILL, 0, NULL, &o);
-    d.attrs.fill.value = 2.0;
+    /* scale runs the program of its dtype's variant (fill would be a byte pattern for f64 too) */
+    const T *in[1] = {&o};
+    xhal_op_desc d = desc_of(XHAL_OP_SCALE, 1, in, &o);
+    d.attrs.scale.alpha = 2.0;
+    d.attrs.scale.beta = 0.5;
     CHECK_OK(run(&d));
-    double want[5] = {2, 2, 2, 2, 2};
-    compare("cache child fill", &o, want, 0, 0);
+    double want[5] = {-2.5, -0.5, 1.5, 3.5, 5.5};
+    compare("cache child scale", &o, want, 0, 0);
     drop(&o);
     B->stream_destroy(S, Q);
     B->shutdown(S);
-    printf("compiled=%d loaded=%d failures=%d\n", g_compiled, g_loaded, g_failures);
+    printf("compiled=%d loaded=%d failures=%d ignored=%d\n", g_compiled, g_loaded, g_failures,
+           g_ignored);
     return g_failures ? 1 : 0;
 }
 
@@ -1376,11 +1383,154 @@ static void test_cache(const char *self)
     CHECK(system(cmd) == 0);
 }
 
+/* Runs "self --cache-child [f64]" with XHAL_CACHE_DIR=dir (and POCL's cache beside it), under
+ * a 300 s timeout (a FIFO entry used to hang it). Before exec, plant(pid) may place files whose
+ * names depend on the child's pid. Returns 0 when the child passed; counts in *c, *l, *ign. */
+static int run_cache_child(const char *self, const char *dir, int f64, void (*plant)(const char *, pid_t),
+                           int *c, int *l, int *ign)
+{
+    int out[2], go[2];
+    if (pipe(out) != 0 || pipe(go) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        char pocl[1100], b;
+        snprintf(pocl, sizeof pocl, "%s/pocl", dir);
+        setenv("XHAL_CACHE_DIR", dir, 1);
+        setenv("POCL_CACHE_DIR", pocl, 1);
+        dup2(out[1], 1);
+        close(out[0]);
+        close(go[1]);
+        if (read(go[0], &b, 1) != 1) _exit(120); /* wait until the parent planted its files */
+        alarm(300);
+        execl(self, self, "--cache-child", f64 ? "f64" : "f32", (char *)NULL);
+        _exit(121);
+    }
+    close(out[1]);
+    close(go[0]);
+    if (plant) plant(dir, pid);
+    if (write(go[1], "g", 1) != 1) return -1;
+    close(go[1]);
+    FILE *p = fdopen(out[0], "r");
+    char line[256];
+    int f = -1;
+    *c = *l = *ign = -1;
+    while (p && fgets(line, sizeof line, p))
+        if (sscanf(line, "compiled=%d loaded=%d failures=%d ignored=%d", c, l, &f, ign) == 4) break;
+    if (p) fclose(p);
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    return (WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && f == 0) ? 0 : -1;
+}
+
+static char g_entry[256];  /* the f32 entry's file name (found in a first run) */
+static char g_victim[300]; /* a file the symlink attack aims at */
+
+static void find_entry(const char *dir, char *name, size_t len)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cd '%s' && ls opencl-*.bin", dir);
+    FILE *p = popen(cmd, "r");
+    name[0] = 0;
+    if (p && fgets(name, (int)len, p)) name[strcspn(name, "\n")] = 0;
+    if (p) pclose(p);
+}
+
+/* The old temporary names were <entry>.tmp.<pid>.<seq>: plant links there to the victim. */
+static void plant_tmp_links(const char *dir, pid_t pid)
+{
+    for (int seq = 0; seq < 4; seq++) {
+        char link[1200];
+        snprintf(link, sizeof link, "%s/%s.tmp.%ld.%d", dir, g_entry, (long)pid, seq);
+        if (symlink(g_victim, link) != 0) perror("symlink");
+    }
+}
+
+static int file_is(const char *path, const char *text)
+{
+    char buf[256] = "";
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return !strcmp(buf, text);
+}
+
+/* Issue 17: an entry copied over another key's name was loaded (wrong results, exit 0); a
+ * truncated binary reached the driver; the temporary file followed a planted link; a cache
+ * folder anyone can write into was used; a FIFO entry hung the process. */
+static void test_cache_attacks(const char *self)
+{
+    char a[] = "/tmp/xhal-ocl-poison-a-XXXXXX", b[] = "/tmp/xhal-ocl-poison-b-XXXXXX", cmd[2048];
+    if (!mkdtemp(a) || !mkdtemp(b)) {
+        CHECK(0);
+        return;
+    }
+    int c, l, ign;
+    /* a holds the f32 entry, b the f64 one */
+    CHECK(run_cache_child(self, a, 0, NULL, &c, &l, &ign) == 0 && c == 1);
+    find_entry(a, g_entry, sizeof g_entry);
+    CHECK(g_entry[0] != 0);
+    if (g_fp64) {
+        char fb[256];
+        CHECK(run_cache_child(self, b, 1, NULL, &c, &l, &ign) == 0 && c == 1);
+        find_entry(b, fb, sizeof fb);
+        CHECK(fb[0] != 0 && strcmp(fb, g_entry) != 0);
+        /* poisoning: the f32 entry copied over the f64 entry's name is refused (key mismatch),
+         * the f64 program is rebuilt and the fill is right */
+        snprintf(cmd, sizeof cmd, "cp '%s/%s' '%s/%s'", a, g_entry, b, fb);
+        CHECK(system(cmd) == 0);
+        CHECK(run_cache_child(self, b, 1, NULL, &c, &l, &ign) == 0);
+        CHECK(c == 1 && l == 0 && ign == 1);
+        printf("cache: an entry copied over another key's name: ignored, recompiled\n");
+    }
+    /* truncated: refused before the driver sees it */
+    snprintf(cmd, sizeof cmd, "f='%s/%s'; truncate -s $(( $(stat -c %%s \"$f\") / 2 )) \"$f\"", a, g_entry);
+    CHECK(system(cmd) == 0);
+    CHECK(run_cache_child(self, a, 0, NULL, &c, &l, &ign) == 0);
+    CHECK(c == 1 && l == 0 && ign == 1);
+    /* a link as the entry: not followed */
+    snprintf(g_victim, sizeof g_victim, "%s/victim.txt", b);
+    FILE *v = fopen(g_victim, "wb");
+    if (v) {
+        fputs("precious", v);
+        fclose(v);
+    }
+    snprintf(cmd, sizeof cmd, "rm -f '%s/%s' && ln -s '%s' '%s/%s'", a, g_entry, g_victim, a, g_entry);
+    CHECK(system(cmd) == 0);
+    CHECK(run_cache_child(self, a, 0, NULL, &c, &l, &ign) == 0);
+    CHECK(c == 1 && l == 0 && ign == 1);
+    CHECK(file_is(g_victim, "precious"));
+    /* links planted at the temporary names of the old scheme: the victim stays as it was */
+    snprintf(cmd, sizeof cmd, "rm -f '%s'/opencl-*", a);
+    CHECK(system(cmd) == 0);
+    CHECK(run_cache_child(self, a, 0, plant_tmp_links, &c, &l, &ign) == 0);
+    CHECK(c == 1);
+    CHECK(file_is(g_victim, "precious"));
+    CHECK(run_cache_child(self, a, 0, NULL, &c, &l, &ign) == 0 && c == 0 && l == 1);
+    /* a FIFO as the entry: ignored at once */
+    snprintf(cmd, sizeof cmd, "rm -f '%s/%s' && mkfifo '%s/%s'", a, g_entry, a, g_entry);
+    CHECK(system(cmd) == 0);
+    CHECK(run_cache_child(self, a, 0, NULL, &c, &l, &ign) == 0);
+    CHECK(c == 1 && l == 0 && ign == 1);
+    /* a folder others can write into is not used (compiled every time, nothing read) */
+    snprintf(cmd, sizeof cmd, "rm -f '%s'/opencl-* && chmod 0777 '%s'", a, a);
+    CHECK(system(cmd) == 0);
+    CHECK(run_cache_child(self, a, 0, NULL, &c, &l, &ign) == 0 && c == 1 && ign == 1);
+    CHECK(run_cache_child(self, a, 0, NULL, &c, &l, &ign) == 0 && c == 1 && l == 0);
+    printf("cache: truncated entry, linked entry, planted temporary links, FIFO entry and an open "
+           "folder: all refused\n");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", a, b);
+    CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *lv = getenv("XHAL_LOG");
     if (lv) g_log_level = !strcmp(lv, "debug") ? 4 : !strcmp(lv, "info") ? 3 : !strcmp(lv, "warn") ? 2 : 1;
-    if (argc > 1 && strcmp(argv[1], "--cache-child") == 0) return cache_child();
+    if (argc > 1 && strcmp(argv[1], "--cache-child") == 0)
+        return cache_child(argc > 2 && !strcmp(argv[2], "f64"));
     if (argc > 1 && strcmp(argv[1], "--init-child") == 0) return init_child();
     int r = load_plugin();
     if (r == 77) return 77;
@@ -1412,6 +1562,7 @@ int main(int argc, char **argv)
     B->shutdown(S);
     if (!only || strstr(only, "no_platform")) test_no_platform(argv[0]);
     if (!only || strstr(only, "cache")) test_cache(argv[0]);
+    if (!only || strstr(only, "cache")) test_cache_attacks(argv[0]);
     printf("test_opencl_backend: %d checks, %d failed\n", g_checks, g_failures);
     return g_failures ? 1 : 0;
 }
