@@ -193,6 +193,27 @@ static void cat_copy_fill(builder *b)
         c.n_in = 1; c.in[0] = expand_from(t, es); c.out = t;
         add(b, &c);
     }
+    /* casts at rounding ties (round to nearest even) and overflow from a wider source */
+    {
+        const struct { xhal_dtype from, to; } T[] = {
+            {XHAL_DTYPE_F32, XHAL_DTYPE_F16}, {XHAL_DTYPE_F32, XHAL_DTYPE_BF16}, {XHAL_DTYPE_F64, XHAL_DTYPE_F32},
+            {XHAL_DTYPE_F64, XHAL_DTYPE_F16}, {XHAL_DTYPE_F64, XHAL_DTYPE_BF16}};
+        for (int i = 0; i < 5; i++) {
+            xc_case c = mk(XHAL_OP_COPY, T[i].to, "from_%s_ties_n257", xhal_dtype_name(T[i].from));
+            c.n_in = 1;
+            c.in[0] = gen(ts(T[i].from, 1, 257), XC_GEN_TIES);
+            c.out = ts(T[i].to, 1, 257);
+            c.nan_sign = 1;
+            add(b, &c);
+            if (T[i].from != XHAL_DTYPE_F64) continue;
+            c = mk(XHAL_OP_COPY, T[i].to, "from_f64_special_overflow_n33");
+            c.n_in = 1;
+            c.in[0] = gen(ts(XHAL_DTYPE_F64, 1, 33), XC_GEN_SPECIAL);
+            c.out = ts(T[i].to, 1, 33);
+            c.nan_sign = 1;
+            add(b, &c);
+        }
+    }
     for (int i = 0; i < 2; i++) {
         xhal_dtype it = i ? XHAL_DTYPE_I64 : XHAL_DTYPE_I32;
         xc_case c = mk(XHAL_OP_COPY, it, "from_f32_special_saturate_n33");
@@ -202,10 +223,15 @@ static void cat_copy_fill(builder *b)
         add(b, &c);
     }
     /* fill */
-    const double vals[] = {0.0, -3.25, 1e10, NAN, 7.9, -7.9};
-    const char *vn[] = {"zero", "m3_25", "1e10", "nan", "7_9", "m7_9"};
+    /* value is a double: the store rounds it once, to nearest even. tie_f16 / tie_bf16 lie
+     * halfway (even: down); dround_* lie just above halfway by less than an f32 ulp, so a
+     * kernel that takes the value as a float first rounds twice and gets them wrong */
+    const double vals[] = {0.0, -3.25, 1e10, NAN, 7.9, -7.9,
+                           1.0 + 0x1p-11, 1.0 + 0x1p-8, 1.0 + 0x1p-11 + 0x1p-40, -(1.0 + 0x1p-8 + 0x1p-40), 65519.99, 1e39};
+    const char *vn[] = {"zero", "m3_25", "1e10", "nan", "7_9", "m7_9",
+                        "tie_f16", "tie_bf16", "dround_f16", "m_dround_bf16", "f16_max_round", "1e39"};
     for (int d = 0; d < 8; d++)
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < 12; k++) {
             xhal_dtype dt = all[d];
             xc_case c = mk(XHAL_OP_FILL, dt, "%s_n1000", vn[k]);
             c.out = ts(dt, 1, 1000);
@@ -325,7 +351,7 @@ static void cat_reduce(builder *b)
             xhal_op op = ops[o];
             xhal_dtype dt = FD[d];
             xhal_dtype odt = op == XHAL_OP_ARGMAX ? (o == 3 ? XHAL_DTYPE_I32 : XHAL_DTYPE_I64) : dt;
-            struct { const char *name; xc_tspec x; int axis, keep; int64_t oshape[4]; int ond; } v[14];
+            struct { const char *name; xc_tspec x; int axis, keep; int64_t oshape[4]; int ond; } v[16];
             int n = 0;
 #define VR(nm, X, AX, KP, OND, O0, O1, O2) do { v[n].name = nm; v[n].x = X; v[n].axis = AX; v[n].keep = KP; \
     v[n].ond = OND; v[n].oshape[0] = O0; v[n].oshape[1] = O1; v[n].oshape[2] = O2; n++; } while (0)
@@ -340,6 +366,9 @@ static void cat_reduce(builder *b)
             VR("2x4096_axis1", ts(dt, 2, 2, 4096), 1, 0, 1, 2, 0, 0);
             VR("1000x33_axis0", ts(dt, 2, 1000, 33), 0, 0, 1, 33, 0, 0);
             VR("special_4x17_axis1", gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL), 1, 0, 1, 4, 0, 0);
+            /* small integers: many ties for the maximum (argmax: the first index wins) */
+            VR("ties_17x33_axis1", gen(ts(dt, 2, 17, 33), XC_GEN_INT), 1, 0, 1, 17, 0, 0);
+            VR("ties_33x17_axis0", gen(ts(dt, 2, 33, 17), XC_GEN_INT), 0, 0, 1, 17, 0, 0);
             if (op == XHAL_OP_SUM || op == XHAL_OP_MEAN) VR("4x0_axis1", ts(dt, 2, 4, 0), 1, 0, 1, 4, 0, 0);
             VR("empty_0x5_axis1", ts(dt, 2, 0, 5), 1, 1, 2, 0, 1, 0);
 #undef VR
@@ -347,8 +376,8 @@ static void cat_reduce(builder *b)
                 xc_case c = mk(op, dt, "%s%s", op == XHAL_OP_ARGMAX ? (odt == XHAL_DTYPE_I32 ? "i32_" : "i64_") : "", v[i].name);
                 c.n_in = 1;
                 c.in[0] = v[i].x;
-                c.in[0].lo = -10;
-                c.in[0].hi = 10;
+                c.in[0].lo = v[i].x.gen == XC_GEN_INT ? -3 : -10;
+                c.in[0].hi = v[i].x.gen == XC_GEN_INT ? 3 : 10;
                 c.at.axis = v[i].axis;
                 c.at.keepdims = v[i].keep;
                 c.out = ts(odt, 0);
@@ -365,7 +394,7 @@ static void cat_norm(builder *b)
     for (int d = 0; d < NFD; d++) {
         xhal_dtype dt = FD[d];
         /* softmax */
-        struct { const char *name; xc_tspec x; double scale; int causal; } s[12];
+        struct { const char *name; xc_tspec x; double scale; int causal; } s[16];
         int n = 0;
         s[n].name = "1x1"; s[n].x = ts(dt, 2, 1, 1); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "3x17"; s[n].x = ts(dt, 2, 3, 17); s[n].scale = 0; s[n].causal = 0; n++;
@@ -378,6 +407,10 @@ static void cat_norm(builder *b)
         s[n].name = "perm_in_33x17"; s[n].x = perm_rev(ts(dt, 2, 33, 17)); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "special_4x17"; s[n].x = gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL); s[n].scale = 0; s[n].causal = 0; n++;
         s[n].name = "empty_0x17"; s[n].x = ts(dt, 2, 0, 17); s[n].scale = 0; s[n].causal = 0; n++;
+        /* large common offsets: exp without max-subtraction overflows (or underflows to 0/0) */
+        s[n].name = "offset_1000_3x33"; s[n].x = range(ts(dt, 2, 3, 33), 1000, 1010); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "offset_m1000_3x33"; s[n].x = range(ts(dt, 2, 3, 33), -1010, -1000); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "offset_200_scale4_causal_2x5x9"; s[n].x = range(ts(dt, 3, 2, 5, 9), 200, 204); s[n].scale = 4; s[n].causal = 1; n++;
         for (int i = 0; i < n; i++) {
             xc_case c = mk(XHAL_OP_SOFTMAX, dt, "%s", s[i].name);
             c.n_in = 1;
@@ -393,7 +426,7 @@ static void cat_norm(builder *b)
         /* rms_norm / layer_norm */
         for (int which = 0; which < 2; which++) {
             xhal_op op = which ? XHAL_OP_LAYER_NORM : XHAL_OP_RMS_NORM;
-            struct { const char *name; xc_tspec x; int w, bb; double eps; } v[12];
+            struct { const char *name; xc_tspec x; int w, bb; double eps; } v[20];
             n = 0;
 #define VN(nm, X, W, B, E) do { v[n].name = nm; v[n].x = X; v[n].w = W; v[n].bb = B; v[n].eps = E; n++; } while (0)
             VN("1x1_w", ts(dt, 2, 1, 1), 1, 1, 1e-5);
@@ -406,12 +439,23 @@ static void cat_norm(builder *b)
             VN("offset_mean_4x64_w_b", range(ts(dt, 2, 4, 64), 90, 110), 1, 1, 1e-5);
             VN("empty_0x17_w", ts(dt, 2, 0, 17), 1, 0, 1e-5);
             VN("special_nan_4x17_w", gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL), 1, 1, 1e-5);
+            /* eps where it changes the result: large eps on inputs of magnitude ~1, inputs
+             * far below sqrt(eps), rows that are all zero (constant for layer_norm: x - mean
+             * is 0, and 0 / sqrt(0 + 0) is NaN when eps is dropped), eps exactly 0 */
+            VN("eps_1_4x64_w_b", ts(dt, 2, 4, 64), 1, 1, 1.0);
+            VN("eps_0_25_3x17", ts(dt, 2, 3, 17), 0, 0, 0.25);
+            VN("eps_1e3_2x32_w", ts(dt, 2, 2, 32), 1, 0, 1000.0);
+            VN("tiny_inputs_eps1e-5_4x64_w", range(ts(dt, 2, 4, 64), -3e-3, 3e-3), 1, 0, 1e-5);
+            VN("tiny_inputs_eps1e-2_3x33", range(ts(dt, 2, 3, 33), -0.05, 0.05), 0, 0, 1e-2);
+            VN("zero_rows_eps1e-5_3x17_w", range(ts(dt, 2, 3, 17), 0, 0), 1, 0, 1e-5);
+            VN("const_rows_eps1e-3_3x17_w_b", range(ts(dt, 2, 3, 17), 2.5, 2.5), 1, 1, 1e-3);
+            VN("eps0_3x64_w", ts(dt, 2, 3, 64), 1, 0, 0.0);
 #undef VN
             for (int i = 0; i < n; i++) {
                 if (op == XHAL_OP_RMS_NORM && v[i].bb && !v[i].w) continue;
                 xc_case c = mk(op, dt, "%s", v[i].name);
                 c.in[0] = v[i].x;
-                if (v[i].x.lo == -1.0) c.in[0] = range(c.in[0], -3, 3);
+                if (v[i].x.lo == -1.0 && v[i].eps < 0.1) c.in[0] = range(c.in[0], -3, 3);
                 c.out.gen = XC_GEN_UNIFORM;
                 int k = 1;
                 int64_t D = v[i].x.shape[v[i].x.ndim - 1];
@@ -448,6 +492,9 @@ static void cat_matmul(builder *b)
             {"special_nan_inf_9x17x5", 9, 17, 5, 0, 0, 1, 0, 0},
             {"150x256x200_ta_perm_out", 150, 256, 200, 1, 0, 1, 0, 0},
             {"m0_0x17x5", 0, 17, 5, 0, 0, 1, 0, 0},
+            {"alpha0_beta1_5x7x3", 5, 7, 3, 0, 0, 0, 1, 0},
+            {"alpha_m2_beta_m0_5_tb_9x17x11", 9, 17, 11, 0, 1, -2, -0.5, 0},
+            {"alpha0_25_ta_33x5x17", 33, 5, 17, 1, 0, 0.25, 0, 0},
         };
         for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
             xc_case c = mk(XHAL_OP_MATMUL, dt, "%s", v[i].name);
@@ -591,6 +638,11 @@ static void cat_transformer(builder *b)
             {"half_step_in_1x3x2x128", ts(dt, 4, 1, 3, 2, 128), 1, 0, XHAL_ROPE_HALF, 1e6, 4000, 1},
             {"half_empty_1x0x2x8", ts(dt, 4, 1, 0, 2, 8), 1, 0, XHAL_ROPE_HALF, 10000, 0, 0},
             {"interleaved_special_nan_1x7x3x16", gen(ts(dt, 4, 1, 7, 3, 16), XC_GEN_SPECIAL), 1, 0, XHAL_ROPE_INTERLEAVED, 10000, 5, 0},
+            /* theta, pos_offset and rotary_dims swept where they change the angles */
+            {"half_theta100_pos123_1x4x2x32", ts(dt, 4, 1, 4, 2, 32), 1, 0, XHAL_ROPE_HALF, 100, 123, 0},
+            {"half_theta1e6_rot8_pos0_2x3x2x16", ts(dt, 4, 2, 3, 2, 16), 1, 8, XHAL_ROPE_HALF, 1e6, 0, 0},
+            {"interleaved_rot2_pos9_seqm3_1x5x3x12", ts(dt, 4, 1, 5, 3, 12), -3, 2, XHAL_ROPE_INTERLEAVED, 10000, 9, 0},
+            {"half_2d_seq0_pos50_9x16", ts(dt, 2, 9, 16), 0, 0, XHAL_ROPE_HALF, 10000, 50, 0},
         };
         for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
             xc_case c = mk(XHAL_OP_ROPE, dt, "%s", r[i].name);
@@ -617,6 +669,10 @@ static void cat_transformer(builder *b)
             {"special_nan_q_1x2x2_sq5_sk5_d16", 1, 2, 2, 5, 5, 16, 16, 0, 0, 0},
             {"special_nan_v_causal_1x2x1_sq4_sk7_d8", 1, 2, 1, 4, 7, 8, 8, 1, 0, 0},
             {"large_scores_1x2x2_sq5_sk9_d64", 1, 2, 2, 5, 9, 64, 64, 0, 0, 0},
+            /* scale and the causal offset (Sk > Sq) swept without a mask */
+            {"scale2_causal_kv_1x4x2_sq4_sk9_d16", 1, 4, 2, 4, 9, 16, 16, 1, 0, 2.0},
+            {"scale0_05_gqa_1x6x3_sq6_sk6_d8", 1, 6, 3, 6, 6, 8, 8, 0, 0, 0.05},
+            {"causal_square_1x1x1_sq9_sk9_d4", 1, 1, 1, 9, 9, 4, 4, 1, 0, 0},
         };
         for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
             xc_case c = mk(XHAL_OP_ATTENTION, dt, "%s", a[i].name);
@@ -734,7 +790,7 @@ static int special_list(const xc_case *c, xhal_dtype dt, double *s)
     case XHAL_OP_COPY:
         s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0; s[n++] = -0.0;
         s[n++] = 1e-6; s[n++] = -3e-7; s[n++] = 7e4; s[n++] = 65519.0; s[n++] = 65520.0; s[n++] = -1e38;
-        s[n++] = 2.5; s[n++] = -2.5; s[n++] = 3.5;
+        s[n++] = 2.5; s[n++] = -2.5; s[n++] = 3.5; s[n++] = 1e39; s[n++] = -3.4e38; s[n++] = 3.3895314e38;
         break;
     default:
         s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0;
@@ -768,6 +824,12 @@ static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tens
         if (sp->gen == XC_GEN_INT || !isf) {
             int64_t span = (int64_t)(sp->hi - sp->lo) + 1;
             x = sp->lo + (double)(span > 0 ? (int64_t)(xc_rng_next(rng) % (uint64_t)span) : 0);
+        } else if (sp->gen == XC_GEN_TIES) {
+            int mant = c->out.dtype == XHAL_DTYPE_F16 ? 10 : c->out.dtype == XHAL_DTYPE_BF16 ? 7 : 23;
+            double m = (double)(xc_rng_next(rng) % (1u << mant));
+            int e = (int)(xc_rng_next(rng) % 21) - 10;
+            x = ldexp(ldexp(1.0, mant) + m + ((i & 1) ? 0.0 : 0.5), e - mant);
+            if (xc_rng_next(rng) & 1) x = -x;
         } else if (sp->gen == XC_GEN_SIGNMAG) {
             x = xc_rng_uniform(rng, sp->lo, sp->hi);
             if (xc_rng_next(rng) & 1) x = -x;
@@ -776,7 +838,7 @@ static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tens
         }
         sv[i] = xc_round_to(sp->dtype, x);
     }
-    double s[16];
+    double s[24];
     if (sp->gen == XC_GEN_SPECIAL && !isf) {
         sv[sn - 1] = sp->hi + 1; /* indices: one past the end */
     } else if (sp->gen == XC_GEN_SPECIAL) {

@@ -64,8 +64,11 @@ enum { XC_LAYOUT_CONTIG = 0, XC_LAYOUT_PERMUTE = 1, XC_LAYOUT_STEP = 2, XC_LAYOU
  * sign; SPECIAL uniform plus the op's NaN/Inf/signed-zero values spread over the tensor
  * (integer tensors: the last element is hi + 1, an out-of-range index); PAIRS_A/PAIRS_B
  * every pair of {NaN, +Inf, -Inf, 0, -0, 1, -2.5} (49 elements). */
+/* TIES: values exactly halfway between two neighbours of the case's output dtype (f16,
+ * bf16, f32), alternating with exactly representable ones, magnitudes 2^-10..2^10, both
+ * signs: a cast that truncates or rounds half away from zero gets half of them wrong. */
 enum { XC_GEN_UNIFORM = 0, XC_GEN_INT = 1, XC_GEN_SPECIAL = 2, XC_GEN_PAIRS_A = 3, XC_GEN_PAIRS_B = 4,
-       XC_GEN_SIGNMAG = 5 };
+       XC_GEN_SIGNMAG = 5, XC_GEN_TIES = 6 };
 enum { XC_INIT_NAN = 0, XC_INIT_RANDOM = 1 };
 
 /* How one tensor of a case is made on the device and which values it holds. */

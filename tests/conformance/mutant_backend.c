@@ -1,0 +1,409 @@
+/* mutant: the CPU reference backend with one injected defect (tests/conformance/mutants.h),
+ * chosen by XHAL_MUTANT=<number> when the plugin is entered (0 or unset: no defect). It
+ * dlopens the built CPU plugin (XC_CPU_PLUGIN), takes its table and forwards everything,
+ * except op_run of the mutant's op. The CPU backend runs ops synchronously on host memory
+ * (backends/cpu/cpu_internal.h), so a mutant can compute on its buffers directly. Device
+ * spec prefix "mutant". Test-only: never installed, never on a default plugin path. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xhal/xhal_backend.h"
+#include "cpu_internal.h" /* cpu_buffer: what a CPU buffer handle points to */
+#include "mutants.h"
+
+static xhal_backend_table table;
+static const xhal_backend_table *cpu;
+static int mutant;
+
+/* ---------------------------------------------------------------------------------- */
+/* Host-memory helpers                                                                */
+/* ---------------------------------------------------------------------------------- */
+static unsigned char *base(const xhal_tensor_desc *t) { return ((cpu_buffer *)t->buffer)->data + t->offset; }
+static int64_t numel(const xhal_tensor_desc *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+/* element offset (in elements) of logical index idx */
+static int64_t eoff(const xhal_tensor_desc *t, const int64_t *idx)
+{
+    int64_t o = 0;
+    for (int d = 0; d < t->ndim; d++) o += idx[d] * t->strides[d];
+    return o;
+}
+static void unravel(int64_t i, int ndim, const int64_t *shape, int64_t *idx)
+{
+    for (int d = ndim - 1; d >= 0; d--) {
+        idx[d] = shape[d] ? i % shape[d] : 0;
+        i = shape[d] ? i / shape[d] : 0;
+    }
+}
+static float *F(const xhal_tensor_desc *t, const int64_t *idx) { return (float *)base(t) + eoff(t, idx); }
+static size_t dsize(int dt)
+{
+    switch (dt) {
+    case XHAL_DTYPE_F64: case XHAL_DTYPE_I64: return 8;
+    case XHAL_DTYPE_F32: case XHAL_DTYPE_I32: return 4;
+    case XHAL_DTYPE_F16: case XHAL_DTYPE_BF16: return 2;
+    default: return 1;
+    }
+}
+/* 1 if every element of t lies inside its buffer (a perturbed descriptor must not read or
+ * write outside memory it was given: the point is a wrong answer, not a crash) */
+static int fits(const xhal_tensor_desc *t)
+{
+    uint64_t hi = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] == 0) return 1;
+        hi += (uint64_t)(t->shape[d] - 1) * (uint64_t)t->strides[d] * dsize(t->dtype);
+    }
+    return hi + dsize(t->dtype) <= ((cpu_buffer *)t->buffer)->size;
+}
+static void dense_strides(xhal_tensor_desc *t, int from_dim)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= from_dim; d--) { t->strides[d] = s; s *= t->shape[d]; }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Ops computed with a defect (f32)                                                    */
+/* ---------------------------------------------------------------------------------- */
+static xhal_status softmax_f32(const xhal_op_desc *d, int nomax, int extra_visible)
+{
+    const xhal_tensor_desc *x = &d->inputs[0], *y = &d->outputs[0];
+    int nd = x->ndim;
+    int64_t D = x->shape[nd - 1], Sq = nd >= 2 ? x->shape[nd - 2] : 1, rows = numel(x) / D;
+    float s = (float)d->attrs.softmax.scale;
+    int64_t idx[XHAL_MAX_DIMS];
+    for (int64_t r = 0; r < rows; r++) {
+        unravel(r * D, nd, x->shape, idx);
+        int64_t vis = D;
+        if (d->attrs.softmax.causal) {
+            vis = (r % Sq) + (D - Sq) + 1 + extra_visible;
+            if (vis > D) vis = D;
+            if (vis < 0) vis = 0;
+        }
+        float m = -INFINITY;
+        for (int64_t j = 0; j < vis && !nomax; j++) { idx[nd - 1] = j; float v = s * *F(x, idx); if (v > m || isnan(v)) m = v; }
+        if (nomax) m = 0;
+        double sum = 0;
+        for (int64_t j = 0; j < vis; j++) { idx[nd - 1] = j; sum += expf(s * *F(x, idx) - m); }
+        for (int64_t j = 0; j < D; j++) {
+            idx[nd - 1] = j;
+            float v = j < vis ? (float)(expf(s * *F(x, idx) - m) / sum) : 0.0f;
+            *F(y, idx) = v;
+        }
+    }
+    return XHAL_OK;
+}
+
+static xhal_status norm_f32(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *x = &d->inputs[0], *y = &d->outputs[0];
+    const xhal_tensor_desc *w = d->attrs.norm.has_weight ? &d->inputs[1] : NULL;
+    const xhal_tensor_desc *b = d->attrs.norm.has_bias ? &d->inputs[w ? 2 : 1] : NULL;
+    int nd = x->ndim, ln = d->op == XHAL_OP_LAYER_NORM;
+    int64_t D = x->shape[nd - 1], rows = numel(x) / D;
+    double eps = d->attrs.norm.eps;
+    int64_t idx[XHAL_MAX_DIMS];
+    for (int64_t r = 0; r < rows; r++) {
+        unravel(r * D, nd, x->shape, idx);
+        double mu = 0, ss = 0;
+        for (int64_t j = 0; j < D; j++) { idx[nd - 1] = j; mu += *F(x, idx); }
+        mu = ln ? mu / (double)D : 0;
+        for (int64_t j = 0; j < D; j++) { idx[nd - 1] = j; double v = *F(x, idx) - mu; ss += v * v; }
+        double inv;
+        if (ln) inv = 1.0 / sqrt(ss / (double)(D > 1 ? D - 1 : 1) + eps); /* LN_VAR_UNBIASED */
+        else inv = 1.0 / (sqrt(ss / (double)D) + eps);                    /* RMS_EPS_OUTSIDE */
+        for (int64_t j = 0; j < D; j++) {
+            idx[nd - 1] = j;
+            double v = (*F(x, idx) - mu) * inv;
+            if (w) v *= ((float *)base(w))[j * w->strides[0]];
+            if (b) v += ((float *)base(b))[j * b->strides[0]];
+            *F(y, idx) = (float)v;
+        }
+    }
+    return XHAL_OK;
+}
+
+static xhal_status attention_f32(const xhal_op_desc *d, int extra_visible, int gqa_mod)
+{
+    const xhal_tensor_desc *q = &d->inputs[0], *k = &d->inputs[1], *v = &d->inputs[2], *o = &d->outputs[0];
+    const xhal_tensor_desc *mask = d->attrs.attention.has_mask ? &d->inputs[3] : NULL;
+    int64_t B = q->shape[0], Hq = q->shape[1], Sq = q->shape[2], D = q->shape[3];
+    int64_t Hkv = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
+    double scale = d->attrs.attention.scale;
+    double *p = malloc(sizeof(double) * (size_t)(Sk ? Sk : 1));
+    if (!p) return XHAL_ERROR_OUT_OF_MEMORY;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < Hq; h++) {
+            int64_t hk = gqa_mod ? h % Hkv : h / (Hq / Hkv);
+            for (int64_t i = 0; i < Sq; i++) {
+                int64_t vis = d->attrs.attention.causal ? i + (Sk - Sq) + 1 + extra_visible : Sk;
+                if (vis > Sk) vis = Sk;
+                if (vis < 0) vis = 0;
+                double mx = -INFINITY;
+                for (int64_t j = 0; j < vis; j++) {
+                    double s = 0;
+                    for (int64_t e = 0; e < D; e++) {
+                        int64_t qi[4] = {b, h, i, e}, ki[4] = {b, hk, j, e};
+                        s += (double)*F(q, qi) * (double)*F(k, ki);
+                    }
+                    s *= scale;
+                    if (mask) { int64_t mi[4] = {b, h, i, j}; s += *F(mask, mi); }
+                    p[j] = s;
+                    if (s > mx || isnan(s)) mx = s;
+                }
+                double sum = 0;
+                for (int64_t j = 0; j < vis; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                for (int64_t e = 0; e < Dv; e++) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < vis; j++) { int64_t vi[4] = {b, hk, j, e}; acc += p[j] / sum * *F(v, vi); }
+                    int64_t oi[4] = {b, h, i, e};
+                    *F(o, oi) = vis ? (float)acc : 0.0f;
+                }
+            }
+        }
+    free(p);
+    return XHAL_OK;
+}
+
+/* reductions in keepdims form: out has size 1 at the axis */
+static xhal_status reduce_f32(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *x = &d->inputs[0], *y = &d->outputs[0];
+    int ax = d->attrs.reduce.axis, nd = x->ndim;
+    int64_t R = x->shape[ax], n = numel(y), idx[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < n; i++) {
+        unravel(i, nd, y->shape, idx);
+        float m = 0;
+        int64_t arg = 0;
+        int first = 1, nan = 0;
+        for (int64_t r = 0; r < R; r++) {
+            idx[ax] = r;
+            float v = *F(x, idx);
+            if (d->op == XHAL_OP_ARGMAX) {
+                if (nan) continue;
+                if (isnan(v)) { nan = 1; arg = r; continue; }
+                if (first || v >= m) { m = v; arg = r; } /* ARGMAX_LAST: >= keeps the last tie */
+            } else {
+                if (isnan(v)) continue; /* MAX_NAN_IGNORED */
+                if (first || v > m) m = v;
+            }
+            first = 0;
+        }
+        idx[ax] = 0;
+        if (d->op == XHAL_OP_ARGMAX) {
+            int64_t o = eoff(y, idx);
+            if (y->dtype == XHAL_DTYPE_I32) ((int32_t *)base(y))[o] = (int32_t)arg;
+            else ((int64_t *)base(y))[o] = arg;
+        } else {
+            *F(y, idx) = first ? NAN : m;
+        }
+    }
+    return XHAL_OK;
+}
+
+static xhal_status binary_f32(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *a = &d->inputs[0], *b = &d->inputs[1], *y = &d->outputs[0];
+    int nd = y->ndim;
+    int64_t n = numel(y), idx[XHAL_MAX_DIMS], j[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < n; i++) {
+        unravel(i, nd, y->shape, idx);
+        float va = *F(a, idx), vb;
+        if (d->op == XHAL_OP_ADD) {
+            /* ADD_BCAST_MOD: b read as if materialized: out's linear index modulo the number
+             * of elements b really holds, spread over b's non-broadcast dims */
+            int64_t sh[XHAL_MAX_DIMS], st[XHAL_MAX_DIMS], nb = 1;
+            int k = 0;
+            for (int dd = 0; dd < nd; dd++)
+                if (b->strides[dd] != 0 || b->shape[dd] == 1) { sh[k] = b->shape[dd]; st[k] = b->strides[dd]; nb *= sh[k]; k++; }
+            unravel(i % nb, k, sh, j);
+            int64_t o = 0;
+            for (int dd = 0; dd < k; dd++) o += j[dd] * st[dd];
+            vb = ((float *)base(b))[o];
+            *F(y, idx) = va + vb;
+        } else {
+            vb = *F(b, idx);
+            *F(y, idx) = fmaxf(va, vb); /* MAXIMUM_NAN_IGNORED */
+        }
+    }
+    return XHAL_OK;
+}
+
+static xhal_status unary_f32(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *x = &d->inputs[0], *y = &d->outputs[0];
+    int64_t n = numel(y), idx[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < n; i++) {
+        unravel(i, y->ndim, y->shape, idx);
+        float v = *F(x, idx), r;
+        if (d->op == XHAL_OP_GELU) r = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+        else r = v * expf(v) / (1.0f + expf(v)); /* SILU_OVERFLOW */
+        *F(y, idx) = r;
+    }
+    return XHAL_OK;
+}
+
+static xhal_status copy_bf16_trunc(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *x = &d->inputs[0], *y = &d->outputs[0];
+    int64_t n = numel(y), idx[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < n; i++) {
+        unravel(i, y->ndim, y->shape, idx);
+        float v = *F(x, idx);
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        uint16_t h = (uint16_t)(u >> 16);
+        if (isnan(v)) h |= 0x40; /* keep NaN a NaN */
+        ((uint16_t *)base(y))[eoff(y, idx)] = h;
+    }
+    return XHAL_OK;
+}
+
+static void f16_flush_subnormals(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *y = &d->outputs[0];
+    int64_t n = numel(y), idx[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < n; i++) {
+        unravel(i, y->ndim, y->shape, idx);
+        uint16_t *h = (uint16_t *)base(y) + eoff(y, idx);
+        if ((*h & 0x7c00) == 0 && (*h & 0x3ff)) *h &= 0x8000;
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The mutated op_run                                                                 */
+/* ---------------------------------------------------------------------------------- */
+static int target_op(void)
+{
+    switch (mutant) {
+#define XC_MUTANT_OP(name, op, how, what) case XC_MUTANT_##name: return XHAL_OP_##op;
+        XC_MUTANTS(XC_MUTANT_OP)
+#undef XC_MUTANT_OP
+    default: return -1;
+    }
+}
+
+static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
+{
+    if (mutant == XC_MUTANT_NONE || desc->op != target_op()) return cpu->op_run(state, stream, desc);
+    xhal_op_desc d = *desc;
+    int f32 = d.outputs[0].dtype == XHAL_DTYPE_F32 && (d.n_inputs == 0 || d.inputs[0].dtype == XHAL_DTYPE_F32);
+    switch (mutant) {
+    case XC_MUTANT_RMS_EPS_ZERO: case XC_MUTANT_LN_EPS_ZERO: d.attrs.norm.eps = 0; break;
+    case XC_MUTANT_RMS_EPS_FIXED: case XC_MUTANT_LN_EPS_FIXED: d.attrs.norm.eps = 1e-5; break;
+    case XC_MUTANT_RMS_WEIGHT_IGNORED: d.attrs.norm.has_weight = 0; d.n_inputs = 1; break;
+    case XC_MUTANT_LN_BIAS_IGNORED:
+        if (d.attrs.norm.has_bias) d.n_inputs--;
+        d.attrs.norm.has_bias = 0;
+        break;
+    case XC_MUTANT_LN_NO_MEAN:
+        if (!d.attrs.norm.has_weight) break; /* rms_norm's inputs are x and weight only */
+        d.op = XHAL_OP_RMS_NORM;
+        if (d.attrs.norm.has_bias) d.n_inputs--;
+        d.attrs.norm.has_bias = 0;
+        break;
+    case XC_MUTANT_SOFTMAX_SCALE_IGNORED: d.attrs.softmax.scale = 1.0; break;
+    case XC_MUTANT_SOFTMAX_CAUSAL_IGNORED: d.attrs.softmax.causal = 0; break;
+    case XC_MUTANT_ATTN_SCALE_DEFAULT: d.attrs.attention.scale = 1.0 / sqrt((double)d.inputs[0].shape[3]); break;
+    case XC_MUTANT_ATTN_CAUSAL_IGNORED: d.attrs.attention.causal = 0; break;
+    case XC_MUTANT_ATTN_MASK_IGNORED:
+        if (d.attrs.attention.has_mask) d.n_inputs = 3;
+        d.attrs.attention.has_mask = 0;
+        break;
+    case XC_MUTANT_ROPE_LAYOUT_SWAPPED:
+        d.attrs.rope.layout = d.attrs.rope.layout == XHAL_ROPE_HALF ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
+        break;
+    case XC_MUTANT_ROPE_POS_IGNORED: d.attrs.rope.pos_offset = 0; break;
+    case XC_MUTANT_ROPE_THETA_FIXED: d.attrs.rope.theta = 10000.0; break;
+    case XC_MUTANT_ROPE_ROTARY_FULL: d.attrs.rope.rotary_dims = (int32_t)d.inputs[0].shape[d.inputs[0].ndim - 1]; break;
+    case XC_MUTANT_MATMUL_BETA_IGNORED: d.attrs.matmul.beta = 0; break;
+    case XC_MUTANT_MATMUL_ALPHA_IGNORED: d.attrs.matmul.alpha = 1; break;
+    case XC_MUTANT_MATMUL_B_ROW_MAJOR:
+        dense_strides(&d.inputs[1], d.inputs[1].ndim - 2);
+        if (!fits(&d.inputs[1])) d = *desc;
+        break;
+    case XC_MUTANT_SCALE_BETA_IGNORED: d.attrs.scale.beta = 0; break;
+    case XC_MUTANT_EXP_CONTIG_IN:
+        dense_strides(&d.inputs[0], 0);
+        if (!fits(&d.inputs[0])) d = *desc;
+        break;
+    case XC_MUTANT_ADD_CONTIG_OUT:
+        dense_strides(&d.outputs[0], 0);
+        if (!fits(&d.outputs[0])) d = *desc;
+        break;
+    case XC_MUTANT_SUB_SWAPPED: {
+        xhal_tensor_desc t = d.inputs[0];
+        d.inputs[0] = d.inputs[1];
+        d.inputs[1] = t;
+        break;
+    }
+    case XC_MUTANT_MEAN_IS_SUM: d.op = XHAL_OP_SUM; break;
+    case XC_MUTANT_FILL_VIA_F32: d.attrs.fill.value = (double)(float)d.attrs.fill.value; break;
+    case XC_MUTANT_RMS_EPS_OUTSIDE: case XC_MUTANT_LN_VAR_UNBIASED:
+        if (f32) return norm_f32(&d);
+        break;
+    case XC_MUTANT_SOFTMAX_NO_MAX: if (f32) return softmax_f32(&d, 1, 0); break;
+    case XC_MUTANT_SOFTMAX_CAUSAL_OFF_BY_ONE: if (f32) return softmax_f32(&d, 0, 1); break;
+    case XC_MUTANT_ATTN_CAUSAL_OFF_BY_ONE: if (f32) return attention_f32(&d, 1, 0); break;
+    case XC_MUTANT_ATTN_GQA_MOD: if (f32) return attention_f32(&d, 0, 1); break;
+    case XC_MUTANT_ARGMAX_LAST:
+        if (d.inputs[0].dtype == XHAL_DTYPE_F32) return reduce_f32(&d);
+        break;
+    case XC_MUTANT_MAX_NAN_IGNORED: if (f32) return reduce_f32(&d); break;
+    case XC_MUTANT_MAXIMUM_NAN_IGNORED: if (f32) return binary_f32(&d); break;
+    case XC_MUTANT_ADD_BCAST_MOD: if (f32) return binary_f32(&d); break;
+    case XC_MUTANT_GELU_TANH_FOR_ERF: case XC_MUTANT_SILU_OVERFLOW: if (f32) return unary_f32(&d); break;
+    case XC_MUTANT_COPY_BF16_TRUNC:
+        if (d.inputs[0].dtype == XHAL_DTYPE_F32 && d.outputs[0].dtype == XHAL_DTYPE_BF16) return copy_bf16_trunc(&d);
+        break;
+    case XC_MUTANT_COPY_F16_FTZ:
+        if (d.inputs[0].dtype == XHAL_DTYPE_F32 && d.outputs[0].dtype == XHAL_DTYPE_F16) {
+            xhal_status st = cpu->op_run(state, stream, &d);
+            if (st == XHAL_OK) f16_flush_subnormals(&d);
+            return st;
+        }
+        break;
+    default: break;
+    }
+    return cpu->op_run(state, stream, &d);
+}
+
+static xhal_status m_device_info(void *state, int device, xhal_device_info *info)
+{
+    xhal_status st = cpu->device_info(state, device, info);
+    if (st == XHAL_OK) snprintf(info->name, sizeof(info->name), "CPU with mutant %d", mutant);
+    return st;
+}
+
+XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
+                                                                 const xhal_host_services *host);
+
+XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
+                                                                 const xhal_host_services *host)
+{
+    static void *h; /* kept open for the life of the process, like any loaded plugin */
+    if (!h) h = dlopen(XC_CPU_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        if (host && host->set_error) host->set_error(XHAL_ERROR_UNAVAILABLE, "mutant: cannot load %s: %s", XC_CPU_PLUGIN, dlerror());
+        return NULL;
+    }
+    xhal_backend_entry_fn entry = (xhal_backend_entry_fn)(uintptr_t)dlsym(h, XHAL_BACKEND_ENTRY_SYMBOL);
+    cpu = entry ? entry(host_abi_version, host) : NULL;
+    if (!cpu) return NULL; /* the CPU plugin said why */
+    const char *m = getenv("XHAL_MUTANT");
+    mutant = m ? atoi(m) : 0;
+    if (mutant < 0 || mutant >= XC_MUTANT_COUNT) mutant = 0;
+    memcpy(&table, cpu, sizeof(table) < cpu->struct_size ? sizeof(table) : cpu->struct_size);
+    table.name = "mutant";
+    table.op_run = m_op_run;
+    table.device_info = m_device_info;
+    return &table;
+}
