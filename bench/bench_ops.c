@@ -191,8 +191,8 @@ void xb_suite_matmul(xb_env *e, xb_dev *d)
 /* ------------------------------------------------------------------------- */
 typedef struct mem_ctx {
     xb_dev *d;
-    int op; /* 0 add, 1 softmax, 2 rms_norm, 3 copy */
-    xhal_tensor *a, *b, *w, *o;
+    int op; /* 0 add, 1 softmax, 2 rms_norm, 3 copy, 4 layer_norm, 5 rope, 6 attention (one query) */
+    xhal_tensor *a, *b, *w, *bias, *o;
 } mem_ctx;
 
 static int mem_body(void *vc, char *err, size_t errsize)
@@ -203,45 +203,78 @@ static int mem_body(void *vc, char *err, size_t errsize)
     case 0: return sync_or(c->d, xhal_add(s, c->a, c->b, c->o), "add", err, errsize);
     case 1: return sync_or(c->d, xhal_softmax(s, c->a, 0.0, 0, c->o), "softmax", err, errsize);
     case 2: return sync_or(c->d, xhal_rms_norm(s, c->a, c->w, 1e-6, c->o), "rms_norm", err, errsize);
+    case 4: return sync_or(c->d, xhal_layer_norm(s, c->a, c->w, c->bias, 1e-6, c->o), "layer_norm", err, errsize);
+    case 5:
+        return sync_or(c->d, xhal_rope(s, c->a, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, c->o), "rope", err, errsize);
+    case 6: return sync_or(c->d, xhal_attention(s, c->a, c->b, c->w, NULL, 0.0, 0, c->o), "attention", err, errsize);
     default: return sync_or(c->d, xhal_copy(s, c->a, c->o), "copy", err, errsize);
     }
 }
 
 void xb_suite_memops(xb_env *e, xb_dev *d)
 {
-    static const char *names[4] = {"add", "softmax", "rms_norm", "copy"};
+    static const char *names[7] = {"add", "softmax", "rms_norm", "copy", "layer_norm", "rope", "attention"};
+    static const int order[7] = {0, 1, 2, 4, 5, 6, 3};
     int64_t rows = e->opts->quick ? 64 : 4096, cols = 4096;
     int64_t shape[2] = {rows, cols}, wsh[1] = {cols};
+    /* rope: [S, 32 heads, 128]; attention: one query of 32 heads over `rows` keys of 8 kv heads */
+    int64_t rsh[3] = {rows, 32, 128};
+    int64_t qsh[4] = {1, 32, 1, 128}, ksh[4] = {1, 8, rows, 128};
     double n = (double)rows * (double)cols;
-    for (int op = 0; op < 4; op++) {
+    for (int oi = 0; oi < 7; oi++) {
+        int op = order[oi];
         xb_result r;
         xb_result_init(&r, d->info.spec, op == 0 ? "elementwise" : names[op], "GB/s");
         snprintf(r.dtype, sizeof r.dtype, "f32");
-        snprintf(r.name, sizeof r.name, "%s f32 %lldx%lld", names[op], (long long)rows, (long long)cols);
-        snprintf(r.shape, sizeof r.shape, "[%lld, %lld]", (long long)rows, (long long)cols);
+        if (op == 5) {
+            snprintf(r.name, sizeof r.name, "rope f32 %lldx32x128", (long long)rows);
+            snprintf(r.shape, sizeof r.shape, "[%lld, 32, 128], half layout", (long long)rows);
+        } else if (op == 6) {
+            snprintf(r.name, sizeof r.name, "attention f32 1 query, %lld keys", (long long)rows);
+            snprintf(r.shape, sizeof r.shape, "q [1,32,1,128], k/v [1,8,%lld,128]", (long long)rows);
+        } else {
+            snprintf(r.name, sizeof r.name, "%s f32 %lldx%lld", names[op], (long long)rows, (long long)cols);
+            snprintf(r.shape, sizeof r.shape, "[%lld, %lld]", (long long)rows, (long long)cols);
+        }
         if (!xb_want(e, r.name)) continue;
         r.x = n;
         r.reps = e->reps;
-        /* bytes that must move: inputs read once, output written once */
-        double bytes = (op == 0 ? 3.0 : 2.0) * n * 4.0 + (op == 2 ? (double)cols * 4.0 : 0.0);
+        /* bytes that must move: inputs read once, output written once (attention: K and V) */
+        double bytes = (op == 0 ? 3.0 : 2.0) * n * 4.0 + (op == 2 ? (double)cols * 4.0 : 0.0) +
+                       (op == 4 ? 2.0 * (double)cols * 4.0 : 0.0);
+        if (op == 6) bytes = 2.0 * 8.0 * (double)rows * 128.0 * 4.0 + 2.0 * 32.0 * 128.0 * 4.0;
         char err[512] = "";
-        mem_ctx c = {d, op, NULL, NULL, NULL, NULL};
-        c.a = mk(d, XHAL_DTYPE_F32, 2, shape, 0.5, err, sizeof err);
-        if (c.a && op == 0) c.b = mk(d, XHAL_DTYPE_F32, 2, shape, 0.25, err, sizeof err);
-        if (c.a && op == 2) c.w = mk(d, XHAL_DTYPE_F32, 1, wsh, 1.0, err, sizeof err);
-        if (c.a && (op != 0 || c.b) && (op != 2 || c.w)) c.o = mk(d, XHAL_DTYPE_F32, 2, shape, 0.0, err, sizeof err);
+        mem_ctx c = {d, op, NULL, NULL, NULL, NULL, NULL};
+        if (op == 5) {
+            c.a = mk(d, XHAL_DTYPE_F32, 3, rsh, 0.5, err, sizeof err);
+            if (c.a) c.o = mk(d, XHAL_DTYPE_F32, 3, rsh, 0.0, err, sizeof err);
+        } else if (op == 6) {
+            c.a = mk(d, XHAL_DTYPE_F32, 4, qsh, 0.5, err, sizeof err);
+            if (c.a) c.b = mk(d, XHAL_DTYPE_F32, 4, ksh, 0.25, err, sizeof err);
+            if (c.b) c.w = mk(d, XHAL_DTYPE_F32, 4, ksh, 0.125, err, sizeof err);
+            if (c.w) c.o = mk(d, XHAL_DTYPE_F32, 4, qsh, 0.0, err, sizeof err);
+        } else {
+            c.a = mk(d, XHAL_DTYPE_F32, 2, shape, 0.5, err, sizeof err);
+            if (c.a && op == 0) c.b = mk(d, XHAL_DTYPE_F32, 2, shape, 0.25, err, sizeof err);
+            if (c.a && (op == 2 || op == 4)) c.w = mk(d, XHAL_DTYPE_F32, 1, wsh, 1.0, err, sizeof err);
+            if (c.a && op == 4) c.bias = mk(d, XHAL_DTYPE_F32, 1, wsh, 0.0, err, sizeof err);
+            if (c.a && (op != 0 || c.b) && (op != 2 || c.w) && (op != 4 || c.bias))
+                c.o = mk(d, XHAL_DTYPE_F32, 2, shape, 0.0, err, sizeof err);
+        }
         double smp[XB_MAXREPS], ev[XB_MAXREPS];
         if (!c.o || xb_time(d, mem_body, &c, e->warmup, r.reps, smp, ev, err, sizeof err) != 0) {
             r.failed = 1;
             snprintf(r.note, sizeof r.note, "%s", err);
         } else {
             xb_rate(smp, r.reps, bytes, 1e-9, &r.median, &r.min, &r.max);
-            snprintf(r.note, sizeof r.note, "bytes moved per run: %.0f (inputs read once, output written once)",
-                     bytes);
+            snprintf(r.note, sizeof r.note, "bytes moved per run: %.0f (%s)", bytes,
+                     op == 6 ? "K and V read once: the decode step's attention over a long context"
+                             : "inputs read once, output written once");
         }
         xhal_tensor_destroy(c.a);
         xhal_tensor_destroy(c.b);
         xhal_tensor_destroy(c.w);
+        xhal_tensor_destroy(c.bias);
         xhal_tensor_destroy(c.o);
         xb_add(e, &r);
     }

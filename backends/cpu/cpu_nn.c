@@ -3,9 +3,10 @@
  * ATTENTION, and GATHER.
  *
  * Each works on rows of the last axis: a row's position comes from its flat index
- * (cpu_row_offset), so any strides work. Rows are computed in double in per-worker
- * scratch that is allocated before anything is written, so a failed allocation
- * leaves the output untouched.
+ * (cpu_row_offset), so any strides work. Rows are computed in per-worker scratch that is
+ * allocated before anything is written, so a failed allocation leaves the output
+ * untouched: in f32 with the vector kernels of cpu_simd.h when the tensors are f32, f16
+ * or bf16 (sums of the norms and softmax's denominator in double), in double for f64.
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "cpu_convert.h"
 #include "cpu_internal.h"
 #include "cpu_iter.h"
+#include "cpu_simd.h"
 
 /* Rows go parallel when the op touches at least this many elements. */
 #define CPU_PAR_WORK ((int64_t)1 << 15)
@@ -48,6 +50,36 @@ static int64_t bstride(const xhal_tensor_desc *t, int axis)
     return t->strides[axis] * (int64_t)cpu_dtype_size(t->dtype);
 }
 
+/* f32 compute for f32, f16 and bf16 tensors; f64 stays in double */
+static int f32_path(int dt) { return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16; }
+
+/* n elements of a float dtype at byte stride bs into f32 */
+static void load_f32(const cpu_simd_ops *k, int dt, const unsigned char *p, int64_t bs, int64_t n, float *out)
+{
+    if (bs == (int64_t)cpu_dtype_size(dt)) {
+        k->load(dt, p, out, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) out[i] = (float)cpu_load_f64(dt, p + i * bs);
+}
+
+/* n f32 values rounded once to dt (f32, f16, bf16) at byte stride bs */
+static void store_f32(const cpu_simd_ops *k, int dt, unsigned char *p, int64_t bs, int64_t n, const float *in)
+{
+    if (bs == (int64_t)cpu_dtype_size(dt)) {
+        k->store(dt, p, in, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (dt == XHAL_DTYPE_F32) {
+            memcpy(p + i * bs, &in[i], 4);
+        } else {
+            uint16_t h = dt == XHAL_DTYPE_F16 ? xhal_f32_to_f16(in[i]) : xhal_f32_to_bf16(in[i]);
+            memcpy(p + i * bs, &h, 2);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------- */
 /* SOFTMAX                                                                    */
 /* ------------------------------------------------------------------------- */
@@ -68,6 +100,8 @@ static void softmax_rows(void *vctx, int64_t begin, int64_t end, int worker)
     int64_t xs = bstride(x, nd - 1), os = bstride(o, nd - 1);
     double *v = scratch_for(&c->s, worker);
     int64_t idx[XHAL_MAX_DIMS];
+    const cpu_simd_ops *k = cpu_simd();
+    int f32 = f32_path(x->dtype) && f32_path(o->dtype);
     for (int64_t r = begin; r < end; r++) {
         const unsigned char *xr = cpu_tensor_base(x) + cpu_row_offset(x, nd - 1, r, idx);
         unsigned char *orow = cpu_tensor_base(o) + cpu_row_offset(o, nd - 1, r, NULL);
@@ -77,6 +111,18 @@ static void softmax_rows(void *vctx, int64_t begin, int64_t end, int worker)
             vis = i + (sk - sq) + 1;
             if (vis > sk) vis = sk;
             if (vis < 0) vis = 0;
+        }
+        if (f32) {
+            /* the max skips NaN, but a NaN still poisons the sum and with it the whole row */
+            float *f = (float *)v;
+            load_f32(k, x->dtype, xr, xs, vis, f);
+            if (c->scale != 1.0) k->scale(f, vis, (float)c->scale);
+            float mx = k->max(f, vis);
+            double sum = k->exp_sum(f, vis, mx);
+            k->scale(f, vis, (float)(1.0 / sum));
+            for (int64_t j = vis; j < sk; j++) f[j] = 0.0f;
+            store_f32(k, o->dtype, orow, os, sk, f);
+            continue;
         }
         cpu_load_vec(x->dtype, xr, xs, vis, v);
         double mx = -INFINITY;
@@ -125,6 +171,8 @@ xhal_status cpu_run_softmax(cpu_state *st, const xhal_op_desc *d)
 typedef struct norm_ctx {
     const xhal_tensor_desc *x, *o;
     const double *w, *b; /* [D] in double, or NULL */
+    const float *wf, *bf; /* the same in f32 (f32 path) */
+    int f32;
     double eps;
     int layer;
     scratch s;
@@ -138,9 +186,20 @@ static void norm_rows(void *vctx, int64_t begin, int64_t end, int worker)
     int64_t dim = nd > 0 ? x->shape[nd - 1] : 1;
     int64_t xs = nd > 0 ? bstride(x, nd - 1) : 0, os = nd > 0 ? bstride(o, nd - 1) : 0;
     double *v = scratch_for(&c->s, worker);
+    const cpu_simd_ops *k = cpu_simd();
     for (int64_t r = begin; r < end; r++) {
         const unsigned char *xr = cpu_tensor_base(x) + cpu_row_offset(x, nd - 1, r, NULL);
         unsigned char *orow = cpu_tensor_base(o) + cpu_row_offset(o, nd - 1, r, NULL);
+        if (c->f32) {
+            float *f = (float *)v;
+            load_f32(k, x->dtype, xr, xs, dim, f);
+            double mean = c->layer ? k->sum(f, dim) / (double)dim : 0.0;
+            double ss = k->sumsq(f, dim, (float)mean);
+            double inv = 1.0 / sqrt(ss / (double)dim + c->eps);
+            k->norm(f, dim, (float)mean, (float)inv, c->wf, c->bf);
+            store_f32(k, o->dtype, orow, os, dim, f);
+            continue;
+        }
         cpu_load_vec(x->dtype, xr, xs, dim, v);
         double mean = 0.0;
         if (c->layer) {
@@ -176,11 +235,11 @@ xhal_status cpu_run_norm(cpu_state *st, const xhal_op_desc *d)
     int has_w = d->attrs.norm.has_weight != 0;
     int has_b = c.layer && d->attrs.norm.has_bias != 0;
     const char *name = cpu_op_name(d->op);
-    /* weight and bias in double, then per-worker row scratch */
-    double *wb = cpu_alloc(cpu_mul_size((size_t)dim * 2u, sizeof(double)));
+    /* weight and bias in double (and room for them in f32), then per-worker row scratch */
+    double *wb = cpu_alloc(cpu_mul_size((size_t)dim * 3u, sizeof(double)));
     if (!wb)
         return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: %s: cannot allocate %llu bytes of scratch", name,
-                       (unsigned long long)cpu_mul_size((size_t)dim * 2u, sizeof(double)));
+                       (unsigned long long)cpu_mul_size((size_t)dim * 3u, sizeof(double)));
     if (has_w) {
         const xhal_tensor_desc *w = &d->inputs[1];
         cpu_load_vec(w->dtype, cpu_tensor_base(w), w->ndim > 0 ? bstride(w, w->ndim - 1) : 0, dim, wb);
@@ -195,6 +254,17 @@ xhal_status cpu_run_norm(cpu_state *st, const xhal_op_desc *d)
     if (s != XHAL_OK) {
         cpu_free(wb);
         return s;
+    }
+    c.f32 = f32_path(c.x->dtype) && f32_path(c.o->dtype);
+    if (c.f32) {
+        /* the weights in f32, after the doubles */
+        float *wf = (float *)(wb + 2 * dim);
+        for (int64_t j = 0; j < dim; j++) {
+            wf[j] = c.w ? (float)c.w[j] : 1.0f;
+            wf[dim + j] = c.b ? (float)c.b[j] : 0.0f;
+        }
+        c.wf = c.w ? wf : NULL;
+        c.bf = c.b ? wf + dim : NULL;
     }
     cpu_parallel_for(st->pool, cpu_numel(c.x) / dim, row_grain(dim), norm_rows, &c);
     cpu_free(c.s.mem);
@@ -211,6 +281,7 @@ typedef struct rope_ctx {
     int64_t half;        /* rotary_dims / 2 */
     int interleaved;
     const double *cs;    /* [S][half][2]: cos, sin for position pos_offset + s */
+    const float *csf;    /* the same in f32 (f32 path), or NULL */
     scratch s;
 } rope_ctx;
 
@@ -223,11 +294,26 @@ static void rope_rows(void *vctx, int64_t begin, int64_t end, int worker)
     int64_t xs = bstride(x, nd - 1), os = bstride(o, nd - 1);
     double *v = scratch_for(&c->s, worker);
     int64_t idx[XHAL_MAX_DIMS];
+    const cpu_simd_ops *ops = cpu_simd();
     for (int64_t r = begin; r < end; r++) {
         const unsigned char *xr = cpu_tensor_base(x) + cpu_row_offset(x, nd - 1, r, idx);
         unsigned char *orow = cpu_tensor_base(o) + cpu_row_offset(o, nd - 1, r, NULL);
-        const double *cs = c->cs + idx[c->seq_axis] * c->half * 2;
         /* the whole row is read before any of it is written: out may be x */
+        if (c->csf) {
+            float *f = (float *)v;
+            const float *cf = c->csf + idx[c->seq_axis] * c->half * 2;
+            load_f32(ops, x->dtype, xr, xs, dim, f);
+            int64_t h = c->half, step = c->interleaved ? 2 : 1, second = c->interleaved ? 1 : h;
+            for (int64_t k = 0; k < h; k++) {
+                float *p0 = f + k * step, *p1 = p0 + second;
+                float a = *p0, b = *p1, co = cf[2 * k], si = cf[2 * k + 1];
+                *p0 = a * co - b * si;
+                *p1 = b * co + a * si;
+            }
+            store_f32(ops, o->dtype, orow, os, dim, f);
+            continue;
+        }
+        const double *cs = c->cs + idx[c->seq_axis] * c->half * 2;
         cpu_load_vec(x->dtype, xr, xs, dim, v);
         for (int64_t k = 0; k < c->half; k++) {
             int64_t i0 = c->interleaved ? 2 * k : k;
@@ -253,7 +339,8 @@ xhal_status cpu_run_rope(cpu_state *st, const xhal_op_desc *d)
     c.half = rot / 2;
     c.interleaved = d->attrs.rope.layout == XHAL_ROPE_INTERLEAVED;
     int64_t seq = c.x->shape[c.seq_axis];
-    size_t cs_bytes = cpu_mul_size(cpu_mul_size((size_t)seq, (size_t)c.half * 2u), sizeof(double));
+    /* the table in double, then (f32 path) in f32 */
+    size_t cs_bytes = cpu_mul_size(cpu_mul_size((size_t)seq, (size_t)c.half * 2u), sizeof(double) + sizeof(float));
     double *cs = cpu_alloc(cs_bytes);
     if (!cs)
         return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: rope: cannot allocate %llu bytes of scratch",
@@ -268,6 +355,12 @@ xhal_status cpu_run_rope(cpu_state *st, const xhal_op_desc *d)
         }
     }
     c.cs = cs;
+    if (f32_path(c.x->dtype) && f32_path(c.o->dtype)) {
+        int64_t nt = seq * c.half * 2;
+        float *csf = (float *)(cs + nt);
+        for (int64_t i = 0; i < nt; i++) csf[i] = (float)cs[i];
+        c.csf = csf;
+    }
     xhal_status s = scratch_alloc(st, &c.s, dim, "rope");
     if (s != XHAL_OK) {
         cpu_free(cs);
@@ -446,6 +539,80 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
     }
 }
 
+/* The blocked form in f32 (f32, f16, bf16 tensors): K and V rows converted to f32 once per
+ * block, vector dot products, exp and P v as 4-row axpy; the row is divided by the sum of
+ * the exponentials at the end. */
+static void attn_blocks_f32(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const attn_blk_ctx *bc = vctx;
+    const attn_ctx *c = bc->c;
+    const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v, *m = c->mask, *o = c->o;
+    const cpu_simd_ops *ops = cpu_simd();
+    int64_t hkv = k->shape[1], sq = q->shape[2], dh = q->shape[3];
+    int64_t sk = k->shape[2], dv = v->shape[3];
+    int64_t qes = (int64_t)cpu_dtype_size(q->dtype), kes = (int64_t)cpu_dtype_size(k->dtype);
+    int64_t ves = (int64_t)cpu_dtype_size(v->dtype), oes = (int64_t)cpu_dtype_size(o->dtype);
+    int64_t mes = m ? (int64_t)cpu_dtype_size(m->dtype) : 0;
+    float *kc = (float *)scratch_for(&bc->s, worker);
+    float *vc = kc + sk * dh;
+    float *qv = vc + sk * dv;
+    float *sc = qv + dh;
+    float *acc = sc + sk;
+    float scale = (float)c->scale;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t blk = task % bc->nblk, hk = (task / bc->nblk) % hkv, b = task / (bc->nblk * hkv);
+        int64_t i0 = blk * bc->tq, i1 = i0 + bc->tq < sq ? i0 + bc->tq : sq;
+        int64_t kmax = sk;
+        if (c->causal) {
+            kmax = (i1 - 1) + (sk - sq) + 1;
+            if (kmax > sk) kmax = sk;
+            if (kmax < 0) kmax = 0;
+        }
+        for (int64_t j = 0; j < kmax; j++) {
+            load_f32(ops, k->dtype, cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
+                     k->strides[3] * kes, dh, kc + j * dh);
+            load_f32(ops, v->dtype, cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves,
+                     v->strides[3] * ves, dv, vc + j * dv);
+        }
+        for (int64_t g = 0; g < c->group; g++) {
+            int64_t h = hk * c->group + g;
+            for (int64_t i = i0; i < i1; i++) {
+                int64_t vis = kmax;
+                if (c->causal) {
+                    vis = i + (sk - sq) + 1;
+                    if (vis > sk) vis = sk;
+                    if (vis < 0) vis = 0;
+                }
+                const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
+                load_f32(ops, q->dtype, qrow, q->strides[3] * qes, dh, qv);
+                float mx = -INFINITY;
+                for (int64_t j = 0; j < vis; j++) {
+                    float s = ops->dot(XHAL_DTYPE_F32, qv, kc + j * dh, dh) * scale;
+                    if (m)
+                        s += (float)cpu_load_f64(m->dtype, cpu_tensor_base(m) +
+                            (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes);
+                    sc[j] = s;
+                    if (s > mx || isnan(s)) mx = s;
+                }
+                memset(acc, 0, (size_t)dv * sizeof(float));
+                if (vis > 0 && mx != -INFINITY) {
+                    /* a NaN score makes mx NaN and so every weight NaN */
+                    double sum = ops->exp_sum(sc, vis, mx);
+                    int64_t j = 0;
+                    for (; j + 4 <= vis; j += 4)
+                        ops->axpy(XHAL_DTYPE_F32, 4, sc + j, vc + j * dv, dv * (int64_t)sizeof(float), acc, dv);
+                    if (j < vis)
+                        ops->axpy(XHAL_DTYPE_F32, (int)(vis - j), sc + j, vc + j * dv, dv * (int64_t)sizeof(float), acc, dv);
+                    ops->scale(acc, dv, (float)(1.0 / sum));
+                }
+                /* else: no visible key (a fully -inf mask): the row is 0 */
+                unsigned char *orow = cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
+                store_f32(ops, o->dtype, orow, o->strides[3] * oes, dv, acc);
+            }
+        }
+    }
+}
+
 xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
 {
     attn_ctx c;
@@ -475,7 +642,8 @@ xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
         bc.nblk = (sq + bc.tq - 1) / bc.tq;
         xhal_status s = scratch_alloc(st, &bc.s, cache + dh + sk + dv, "attention");
         if (s == XHAL_OK) {
-            cpu_parallel_for(st->pool, bsz * hkv * bc.nblk, 1, attn_blocks, &bc);
+            int f32 = f32_path(c.q->dtype) && f32_path(c.k->dtype) && f32_path(c.v->dtype) && f32_path(c.o->dtype);
+            cpu_parallel_for(st->pool, bsz * hkv * bc.nblk, 1, f32 ? attn_blocks_f32 : attn_blocks, &bc);
             cpu_free(bc.s.mem);
             return XHAL_OK;
         }
