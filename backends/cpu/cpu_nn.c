@@ -539,26 +539,74 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
     }
 }
 
-/* The blocked form in f32 (f32, f16, bf16 tensors): K and V rows converted to f32 once per
- * block, vector dot products, exp and P v as 4-row axpy; the row is divided by the sum of
- * the exponentials at the end. */
+/* One output row of attention in f32 (f32, f16, bf16 tensors): query i of head h in batch b
+ * over its first vis keys. K and V rows come from kc/vc (converted once per block by
+ * attn_blocks_f32) or, when those are NULL, are converted here into buf (max(D, 4 Dv)
+ * floats) as they are needed; the arithmetic is the same either way, so the streaming
+ * fallback gives the blocked path's result bit for bit. Vector dots, exp and P v as 4-row
+ * axpy; the row is divided by the sum of the exponentials at the end. */
+static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, int64_t h, int64_t i,
+                         int64_t vis, const float *kc, const float *vc, float *buf, float *qv, float *sc,
+                         float *acc)
+{
+    const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v, *m = c->mask, *o = c->o;
+    int64_t dh = q->shape[3], dv = v->shape[3];
+    int64_t hk = h / c->group;
+    int64_t qes = (int64_t)cpu_dtype_size(q->dtype), kes = (int64_t)cpu_dtype_size(k->dtype);
+    int64_t ves = (int64_t)cpu_dtype_size(v->dtype), oes = (int64_t)cpu_dtype_size(o->dtype);
+    int64_t mes = m ? (int64_t)cpu_dtype_size(m->dtype) : 0;
+    const unsigned char *kb = cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1]) * kes;
+    const unsigned char *vb = cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1]) * ves;
+    float scale = (float)c->scale;
+    const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
+    load_f32(ops, q->dtype, qrow, q->strides[3] * qes, dh, qv);
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < vis; j++) {
+        const float *kr = kc ? kc + j * dh : buf;
+        if (!kc) load_f32(ops, k->dtype, kb + j * k->strides[2] * kes, k->strides[3] * kes, dh, buf);
+        float s = ops->dot(XHAL_DTYPE_F32, qv, kr, dh) * scale;
+        if (m)
+            s += (float)cpu_load_f64(m->dtype, cpu_tensor_base(m) +
+                (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes);
+        sc[j] = s;
+        if (s > mx || isnan(s)) mx = s;
+    }
+    memset(acc, 0, (size_t)dv * sizeof(float));
+    if (vis > 0 && mx != -INFINITY) {
+        /* a NaN score makes mx NaN and so every weight NaN */
+        double sum = ops->exp_sum(sc, vis, mx);
+        int64_t ldv = dv * (int64_t)sizeof(float);
+        for (int64_t j = 0; j < vis; j += 4) {
+            int nr = vis - j < 4 ? (int)(vis - j) : 4;
+            const float *vr = vc ? vc + j * dv : buf;
+            if (!vc)
+                for (int r = 0; r < nr; r++)
+                    load_f32(ops, v->dtype, vb + (j + r) * v->strides[2] * ves, v->strides[3] * ves, dv, buf + r * dv);
+            ops->axpy(XHAL_DTYPE_F32, nr, sc + j, vr, ldv, acc, dv);
+        }
+        ops->scale(acc, dv, (float)(1.0 / sum));
+    }
+    /* else: no visible key (causal or a fully -inf mask): the row is 0 */
+    unsigned char *orow = cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
+    store_f32(ops, o->dtype, orow, o->strides[3] * oes, dv, acc);
+}
+
+/* The blocked form in f32: K and V rows of a (batch, kv head) converted once per block of
+ * queries and shared by the group's query heads. */
 static void attn_blocks_f32(void *vctx, int64_t begin, int64_t end, int worker)
 {
     const attn_blk_ctx *bc = vctx;
     const attn_ctx *c = bc->c;
-    const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v, *m = c->mask, *o = c->o;
+    const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v;
     const cpu_simd_ops *ops = cpu_simd();
     int64_t hkv = k->shape[1], sq = q->shape[2], dh = q->shape[3];
     int64_t sk = k->shape[2], dv = v->shape[3];
-    int64_t qes = (int64_t)cpu_dtype_size(q->dtype), kes = (int64_t)cpu_dtype_size(k->dtype);
-    int64_t ves = (int64_t)cpu_dtype_size(v->dtype), oes = (int64_t)cpu_dtype_size(o->dtype);
-    int64_t mes = m ? (int64_t)cpu_dtype_size(m->dtype) : 0;
+    int64_t kes = (int64_t)cpu_dtype_size(k->dtype), ves = (int64_t)cpu_dtype_size(v->dtype);
     float *kc = (float *)scratch_for(&bc->s, worker);
     float *vc = kc + sk * dh;
     float *qv = vc + sk * dv;
     float *sc = qv + dh;
     float *acc = sc + sk;
-    float scale = (float)c->scale;
     for (int64_t task = begin; task < end; task++) {
         int64_t blk = task % bc->nblk, hk = (task / bc->nblk) % hkv, b = task / (bc->nblk * hkv);
         int64_t i0 = blk * bc->tq, i1 = i0 + bc->tq < sq ? i0 + bc->tq : sq;
@@ -583,33 +631,32 @@ static void attn_blocks_f32(void *vctx, int64_t begin, int64_t end, int worker)
                     if (vis > sk) vis = sk;
                     if (vis < 0) vis = 0;
                 }
-                const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
-                load_f32(ops, q->dtype, qrow, q->strides[3] * qes, dh, qv);
-                float mx = -INFINITY;
-                for (int64_t j = 0; j < vis; j++) {
-                    float s = ops->dot(XHAL_DTYPE_F32, qv, kc + j * dh, dh) * scale;
-                    if (m)
-                        s += (float)cpu_load_f64(m->dtype, cpu_tensor_base(m) +
-                            (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes);
-                    sc[j] = s;
-                    if (s > mx || isnan(s)) mx = s;
-                }
-                memset(acc, 0, (size_t)dv * sizeof(float));
-                if (vis > 0 && mx != -INFINITY) {
-                    /* a NaN score makes mx NaN and so every weight NaN */
-                    double sum = ops->exp_sum(sc, vis, mx);
-                    int64_t j = 0;
-                    for (; j + 4 <= vis; j += 4)
-                        ops->axpy(XHAL_DTYPE_F32, 4, sc + j, vc + j * dv, dv * (int64_t)sizeof(float), acc, dv);
-                    if (j < vis)
-                        ops->axpy(XHAL_DTYPE_F32, (int)(vis - j), sc + j, vc + j * dv, dv * (int64_t)sizeof(float), acc, dv);
-                    ops->scale(acc, dv, (float)(1.0 / sum));
-                }
-                /* else: no visible key (a fully -inf mask): the row is 0 */
-                unsigned char *orow = cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
-                store_f32(ops, o->dtype, orow, o->strides[3] * oes, dv, acc);
+                attn_row_f32(c, ops, b, h, i, vis, kc, vc, NULL, qv, sc, acc);
             }
         }
+    }
+}
+
+/* The streaming form in f32 (no room for the K/V caches): one output row per item. */
+static void attn_rows_f32(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const attn_ctx *c = vctx;
+    const cpu_simd_ops *ops = cpu_simd();
+    int64_t hq = c->q->shape[1], sq = c->q->shape[2], dh = c->q->shape[3];
+    int64_t sk = c->k->shape[2], dv = c->v->shape[3];
+    float *qv = (float *)scratch_for(&c->s, worker);
+    float *buf = qv + dh;
+    float *sc = buf + (dh > 4 * dv ? dh : 4 * dv);
+    float *acc = sc + sk;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t i = r % sq, h = (r / sq) % hq, b = r / (sq * hq);
+        int64_t vis = sk;
+        if (c->causal) {
+            vis = i + (sk - sq) + 1;
+            if (vis > sk) vis = sk;
+            if (vis < 0) vis = 0;
+        }
+        attn_row_f32(c, ops, b, h, i, vis, NULL, NULL, buf, qv, sc, acc);
     }
 }
 
@@ -629,6 +676,7 @@ xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
     if (c.group < 1) c.group = 1;
     int64_t dh = c.q->shape[3], dv = c.v->shape[3], sk = c.k->shape[2];
     int64_t cache = sk * (dh + dv);
+    int f32 = f32_path(c.q->dtype) && f32_path(c.k->dtype) && f32_path(c.v->dtype) && f32_path(c.o->dtype);
     if (cache <= st->attn_cache_max) {
         attn_blk_ctx bc;
         bc.c = &c;
@@ -642,17 +690,19 @@ xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
         bc.nblk = (sq + bc.tq - 1) / bc.tq;
         xhal_status s = scratch_alloc(st, &bc.s, cache + dh + sk + dv, "attention");
         if (s == XHAL_OK) {
-            int f32 = f32_path(c.q->dtype) && f32_path(c.k->dtype) && f32_path(c.v->dtype) && f32_path(c.o->dtype);
             cpu_parallel_for(st->pool, bsz * hkv * bc.nblk, 1, f32 ? attn_blocks_f32 : attn_blocks, &bc);
             cpu_free(bc.s.mem);
             return XHAL_OK;
         }
         /* no room for the caches: stream rows below with less scratch */
     }
-    xhal_status s = scratch_alloc(st, &c.s, dh + (dh > dv ? dh : dv) + sk + dv, "attention");
+    /* per worker in doubles: q, one K or V row, scores, out row (f32 needs less: q, a K row
+     * or 4 V rows, scores, out row) */
+    int64_t per = f32 ? (dh + (dh > 4 * dv ? dh : 4 * dv) + sk + dv + 1) / 2 + 1 : dh + (dh > dv ? dh : dv) + sk + dv;
+    xhal_status s = scratch_alloc(st, &c.s, per, "attention");
     if (s != XHAL_OK) return s;
     int64_t rows = c.q->shape[0] * c.q->shape[1] * c.q->shape[2];
-    cpu_parallel_for(st->pool, rows, row_grain(sk * (dh + dv)), attn_rows, &c);
+    cpu_parallel_for(st->pool, rows, row_grain(sk * (dh + dv)), f32 ? attn_rows_f32 : attn_rows, &c);
     cpu_free(c.s.mem);
     return XHAL_OK;
 }
