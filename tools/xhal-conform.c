@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "usage: xhal-conform [--device SPEC]... [--suite ops|vectors|model|all[,...]] [--filter REGEX]\n"
             "                    [--report DIR] [--format json,md,html,junit] [--expected-failures FILE]\n"
             "                    [--vectors DIR] [--models DIR] [--seed N] [--list] [--quiet]\n"
+            "       xhal-conform --merge A/report.json --merge B/report.json ... [--report DIR] [--format ...]\n"
             "\n"
             "Runs the op catalogue (conformance/OPS.md) on every device (or the ones named with\n"
             "--device, e.g. cpu:0, opencl:1) and writes report.json, report.md, report.html and\n"
@@ -27,6 +28,8 @@ static void usage(FILE *f)
             "               vectors), model (the Llama model suite), all (default)\n"
             "  --filter     POSIX extended regex on case names (e.g. '^matmul/f16/')\n"
             "  --expected-failures FILE  lines 'FAMILY-GLOB OP-GLOB DTYPE-GLOB [CASE-REGEX] # reason'\n"
+            "  --merge FILE join reports (from many machines) into one matrix by chip family;\n"
+            "               exit 0, 1 if an input has a failure, 2 if one cannot be read\n"
             "  --list       print the selected cases (name, op, dtype, shapes/strides/attributes)\n"
             "               and exit\n");
 }
@@ -64,8 +67,8 @@ static int parse_formats(const char *s, unsigned *out)
 
 int main(int argc, char **argv)
 {
-    const char *devices[64];
-    int n_dev_args = 0;
+    const char *devices[64], *merge[64];
+    int n_dev_args = 0, n_merge = 0;
     unsigned suites = 0, formats = XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT;
     const char *filter = NULL, *report = "xhal-conform-report", *xfail_path = NULL, *vectors = NULL, *models = NULL;
     int list = 0, quiet = 0;
@@ -77,6 +80,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--device")) { NEED(); if (n_dev_args == 64) { fprintf(stderr, "xhal-conform: too many --device\n"); return 2; } devices[n_dev_args++] = v; }
         else if (!strcmp(a, "--suite")) { NEED(); if (parse_suites(v, &suites) != 0) { fprintf(stderr, "xhal-conform: unknown suite in '%s' (ops, vectors, model, all)\n", v); return 2; } }
         else if (!strcmp(a, "--filter")) { NEED(); filter = v; }
+        else if (!strcmp(a, "--merge")) { NEED(); if (n_merge == 64) { fprintf(stderr, "xhal-conform: too many --merge\n"); return 2; } merge[n_merge++] = v; }
         else if (!strcmp(a, "--report")) { NEED(); report = v; }
         else if (!strcmp(a, "--format")) { NEED(); if (parse_formats(v, &formats) != 0) { fprintf(stderr, "xhal-conform: bad --format '%s' (json,md,html,junit)\n", v); return 2; } }
         else if (!strcmp(a, "--expected-failures")) { NEED(); xfail_path = v; }
@@ -89,10 +93,19 @@ int main(int argc, char **argv)
         else { fprintf(stderr, "xhal-conform: unknown argument '%s'\n", a); usage(stderr); return 2; }
 #undef NEED
     }
+    char msg[512];
+    if (n_merge) {
+        int failing = 0;
+        if (xc_merge_reports(merge, n_merge, report, formats, &failing, msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "xhal-conform: %s\n", msg);
+            return 2;
+        }
+        printf("merged %d report%s into %s/%s\n", n_merge, n_merge == 1 ? "" : "s", report, failing ? " (with failures)" : "");
+        return failing ? 1 : 0;
+    }
     if (!suites) suites = XC_SUITE_OPS | XC_SUITE_VECTORS | XC_SUITE_MODEL;
     if (vectors) suites |= XC_SUITE_VECTORS;
 
-    char msg[512];
     xc_xfail_list xfail = {0};
     if (xfail_path && xc_xfail_load(xfail_path, &xfail, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "xhal-conform: %s\n", msg);

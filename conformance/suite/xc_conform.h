@@ -362,6 +362,14 @@ int xc_run_exit_status(const xc_run *run, int explicit_devices);
 /* Write report.json / report.md / report.html / junit.xml into dir (created if needed). */
 int xc_report_write(const xc_run *run, const char *dir, unsigned formats, char *msg, size_t msgsz);
 
+/* Join n report.json files (schema version XC_REPORT_SCHEMA_VERSION, e.g. from different
+ * machines) into one matrix op x dtype x chip family (vendor, family, arch), each cell
+ * with its counts and the worst error / bound of its compared cases, and write it into dir
+ * in the given formats (REPORT.md, "Merging reports"). *any_failure: a fail or xpass in any
+ * input. 0, or -1 with msg naming the file that could not be read or written. */
+int xc_merge_reports(const char *const *paths, int n, const char *dir, unsigned formats, int *any_failure,
+                     char *msg, size_t msgsz);
+
 #ifdef __cplusplus
 }
 #endif
