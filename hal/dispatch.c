@@ -3,6 +3,7 @@
 #include "fault.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int64_t hal_tensor_numel(const xhal_tensor *t)
@@ -34,6 +35,56 @@ xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *c
     return XHAL_OK;
 }
 
+/* 1 if two elements of the view share an address (strides are >= 0, no axis of stride 0 and
+ * size > 1). Sufficient test first: with the axes sorted by stride, each stride must step over
+ * everything the smaller axes span (plain, transposed, sliced and padded views pass it). A view
+ * that fails it (e.g. shape [3,2] strides [2,3], which happens to be one-to-one) is checked
+ * exactly, element by element, if it is small enough; a larger one is taken as overlapping. */
+static int view_self_overlaps(const xhal_tensor *t)
+{
+    int ax[XHAL_MAX_DIMS], n = 0;
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] > 1) {
+            int k = n++;
+            while (k > 0 && t->strides[ax[k - 1]] > t->strides[i]) {
+                ax[k] = ax[k - 1];
+                k--;
+            }
+            ax[k] = i;
+        }
+    uint64_t span = 0; /* highest element offset reachable through the axes so far */
+    int ok = 1;
+    for (int k = 0; k < n && ok; k++) {
+        uint64_t st = (uint64_t)t->strides[ax[k]];
+        if (st <= span) ok = 0;
+        else span += st * (uint64_t)(t->shape[ax[k]] - 1); /* no overflow: checked at creation */
+    }
+    if (ok) return 0;
+    /* exact: mark every element's offset in a bitmap */
+    const uint64_t max_bits = (uint64_t)1 << 24;
+    uint64_t hi = 0;
+    for (int k = 0; k < n; k++) hi += (uint64_t)t->strides[ax[k]] * (uint64_t)(t->shape[ax[k]] - 1);
+    if (hi >= max_bits) return 1;
+    unsigned char *seen = calloc((size_t)(hi / 8 + 1), 1);
+    if (!seen) return 1;
+    int64_t idx[XHAL_MAX_DIMS] = {0};
+    int dup = 0;
+    for (;;) {
+        uint64_t off = 0;
+        for (int k = 0; k < n; k++) off += (uint64_t)idx[k] * (uint64_t)t->strides[ax[k]];
+        if (seen[off / 8] & (1u << (off % 8))) {
+            dup = 1;
+            break;
+        }
+        seen[off / 8] |= (unsigned char)(1u << (off % 8));
+        int k = 0;
+        while (k < n && ++idx[k] == t->shape[ax[k]]) idx[k++] = 0;
+        if (k == n) break;
+    }
+    free(seen);
+    return dup;
+}
+
 xhal_status hal_check_writable(const char *fn, const char *name, const xhal_tensor *t)
 {
     for (int i = 0; i < t->ndim; i++)
@@ -41,6 +92,13 @@ xhal_status hal_check_writable(const char *fn, const char *name, const xhal_tens
             return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                                  "%s: %s has stride 0 on axis %d (size %lld): a broadcast view cannot be written", fn,
                                  name, i, (long long)t->shape[i]);
+    if (view_self_overlaps(t)) {
+        char sh[160], st[160];
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "%s: %s (shape %s, strides %s) addresses some elements more than once: an output "
+                             "view must not alias itself", fn, name, hal_shape_str(t->ndim, t->shape, sh, sizeof sh),
+                             hal_shape_str(t->ndim, t->strides, st, sizeof st));
+    }
     return XHAL_OK;
 }
 

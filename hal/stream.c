@@ -269,6 +269,20 @@ XHAL_API xhal_status xhal_kernel_launch(xhal_stream *s, xhal_program *p, const c
     if (p->dev != s->dev)
         return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "xhal_kernel_launch: program is for %s, stream is on %s",
                              p->dev->spec, s->dev->spec);
+    /* Launch limits every target shares (a 2^62-item launch returned OK and made PoCL abort at
+     * synchronize): 32-bit sizes per dimension, at most 2^41 work items (CUDA's grid of
+     * 2^31 - 1 blocks of 1024). Tighter device limits are the backend's to check. */
+    uint64_t items = 1;
+    for (int d = 0; d < dims; d++) {
+        if (global_size[d] > XHAL_KERNEL_MAX_GLOBAL_DIM || (local_size && local_size[d] > XHAL_KERNEL_MAX_GLOBAL_DIM))
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                                 "xhal_kernel_launch: global_size[%d]=%llu or its local size exceeds %llu", d,
+                                 (unsigned long long)global_size[d], (unsigned long long)XHAL_KERNEL_MAX_GLOBAL_DIM);
+        if (global_size[d] && items > XHAL_KERNEL_MAX_ITEMS / global_size[d])
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                                 "xhal_kernel_launch: global sizes of more than 2^41 work items in all");
+        items *= global_size[d] ? global_size[d] : 1;
+    }
     for (int d = 0; d < dims; d++) {
         if (global_size[d] == 0)
             return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_kernel_launch: global_size[%d] is 0", d);

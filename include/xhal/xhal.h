@@ -462,7 +462,11 @@ typedef struct xhal_kernel_arg {
 } xhal_kernel_arg;
 
 /* Launch kernel `name` over global_size[0..dims) work items in groups of local_size
- * (NULL: the backend picks). dims in [1, 3]. */
+ * (NULL: the backend picks). dims in [1, 3]. Each size is at most XHAL_KERNEL_MAX_GLOBAL_DIM
+ * and the launch at most XHAL_KERNEL_MAX_ITEMS work items (INVALID_ARGUMENT otherwise); a
+ * backend refuses sizes above its device's own limits the same way. */
+#define XHAL_KERNEL_MAX_GLOBAL_DIM 0xffffffffull
+#define XHAL_KERNEL_MAX_ITEMS (1ull << 41)
 XHAL_API xhal_status xhal_kernel_launch(xhal_stream *stream, xhal_program *prog, const char *name,
                                         int dims, const uint64_t *global_size,
                                         const uint64_t *local_size, int nargs,

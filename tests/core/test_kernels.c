@@ -45,6 +45,10 @@ static void run_on(xhal_device *dev, const char *spec)
     uint64_t zero = 0, odd = 1000;
     CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 0, &global, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "dims 0");
     CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &zero, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "global_size[0] is 0");
+    /* issue 17: 2^62 items returned OK and PoCL aborted at synchronize */
+    uint64_t huge = 1ull << 62, g3[3] = {1ull << 20, 1ull << 20, 1ull << 20};
+    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &huge, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "exceeds 4294967295");
+    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 3, g3, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "more than 2^41");
     CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &odd, &local, 4, args), XHAL_ERROR_INVALID_ARGUMENT,
                  "not a multiple of local_size 64");
     CHECK_STATUS(xhal_kernel_launch(s, p, NULL, 1, &global, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "name");

@@ -811,6 +811,51 @@ int main(void)
     PTR_KEPT(rendered);
     PTR_KEPT(hp);
 
+    /* ==== self-aliasing outputs (issue 17): shape [8,8] strides [1,1] puts 64 elements on 15
+     * addresses; every op, copy, fill and tensor_write took it (in-place exp ran exp several
+     * times per element). ==== */
+    {
+        xhal_buffer *abuf = NULL;
+        xhal_tensor *al = NULL, *al2 = NULL, *odd = NULL, *x88 = F32(8, 8), *r8 = F32(8);
+        CHECK_OK(xhal_buffer_create(cpu, 256, &abuf));
+        CHECK_OK(xhal_tensor_from_buffer(abuf, XHAL_DTYPE_F32, DIMS(8, 8), (int64_t[]){1, 1}, 0, &al));
+        CHECK_OK(xhal_tensor_from_buffer(abuf, XHAL_DTYPE_F32, DIMS(2, 4, 3), (int64_t[]){16, 2, 1}, 64, &al2));
+        /* [3,2] strides [2,3]: fails the quick test, but is one-to-one (exact check) */
+        CHECK_OK(xhal_tensor_from_buffer(abuf, XHAL_DTYPE_F32, DIMS(3, 2), (int64_t[]){2, 3}, 128, &odd));
+        fill(x88, 0.5);
+        fill(r8, 0.25);
+        float h64[64] = {0};
+        const char *m = "addresses some elements more than once";
+        BAD(al, xhal_unary(s, XHAL_OP_EXP, al, al), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al, xhal_unary(s, XHAL_OP_EXP, x88, al), XHAL_ERROR_INVALID_ARGUMENT, "shape [8,8], strides [1,1]");
+        BAD(al, xhal_add(s, x88, x88, al), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al, xhal_binary(s, XHAL_OP_MUL, x88, r8, al), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al, xhal_matmul(s, x88, x88, 0, 0, 1.0, 0.0, al), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al, xhal_copy(s, x88, al), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al, xhal_fill(s, al, 1.0), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al, xhal_tensor_write(s, al, h64, sizeof h64), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al, xhal_softmax(s, x88, 0.0, 0, al), XHAL_ERROR_INVALID_ARGUMENT, m);
+        BAD(al2, xhal_fill(s, al2, 1.0), XHAL_ERROR_INVALID_ARGUMENT, m);
+        xhal_tensor *x2 = F32(8, 8, 2), *rout = NULL;
+        fill(x2, 1.0);
+        CHECK_OK(xhal_tensor_from_buffer(abuf, XHAL_DTYPE_F32, DIMS(8, 8), (int64_t[]){1, 1}, 0, &rout));
+        BAD(rout, xhal_reduce(s, XHAL_OP_SUM, x2, 2, 0, rout), XHAL_ERROR_INVALID_ARGUMENT, m);
+        /* views that address each element once are fine, however they are laid out */
+        CHECK_OK(xhal_fill(s, odd, 3.0));
+        CHECK_OK(xhal_unary(s, XHAL_OP_EXP, odd, odd));
+        float got[6] = {0};
+        CHECK_OK(xhal_tensor_read(s, odd, got, sizeof got));
+        CHECK(fabsf(got[0] - expf(3.0f)) < 1e-3f && fabsf(got[5] - expf(3.0f)) < 1e-3f);
+        xhal_tensor_destroy(rout);
+        xhal_tensor_destroy(x2);
+        xhal_tensor_destroy(al);
+        xhal_tensor_destroy(al2);
+        xhal_tensor_destroy(odd);
+        xhal_tensor_destroy(x88);
+        xhal_tensor_destroy(r8);
+        xhal_buffer_destroy(abuf);
+    }
+
     /* ==== destroyed handles, double destroy: harmless (documented as detected) ==== */
     CHECK(xhal_tensor_destroy(NULL) == XHAL_OK);
     CHECK(xhal_buffer_destroy(NULL) == XHAL_OK);
