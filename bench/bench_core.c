@@ -286,7 +286,7 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
 
     double stream_gbs = 0.0;
     /* the memory figures are the model's peer: they run whenever a model figure does */
-    if ((opts->suites & XB_SUITE_MODEL) && (xb_want(&env, "STREAM-like") || xb_want(&env, "llama")))
+    if ((opts->suites & XB_SUITE_MODEL) && (xb_want(&env, "STREAM-like") || xb_model_wanted(&env)))
         stream_gbs = xb_suite_stream(&env);
     for (int i = 0; i < ok; i++) {
         if (out) fprintf(out, "\n[%s] %s\n", d[i].info.spec, d[i].info.name);

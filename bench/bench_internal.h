@@ -54,6 +54,8 @@ void xb_suite_memops(xb_env *e, xb_dev *d);
 void xb_suite_dispatch(xb_env *e, xb_dev *d);
 void xb_suite_transfer(xb_env *e, xb_dev *d);
 void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs);
+/* 1 if the filter lets a model figure run */
+int xb_model_wanted(const xb_env *e);
 void xb_suite_ocl_build(xb_env *e, xb_dev *d);
 /* STREAM-like bandwidth of the host; adds results and returns the triad GB/s median. */
 double xb_suite_stream(xb_env *e);

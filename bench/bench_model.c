@@ -264,6 +264,11 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 /* the model port                                                             */
 /* ------------------------------------------------------------------------- */
 #ifndef XB_HAVE_LLAMA
+int xb_model_wanted(const xb_env *e)
+{
+    return xb_want(e, "llama decode");
+}
+
 void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
 {
     (void)stream_gbs;
@@ -275,10 +280,66 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
     xb_add(e, &r);
 }
 #else
+static const char *const xb_variant_labels[4] = {"", ", f16", ", 1 thread", ", f16, 1 thread"};
+
+/* 1 if the filter lets one of the model figures of variant `label` run */
+static int variant_wanted(const xb_env *e, const char *label, int n_prompt, int n_gen)
+{
+    char nm[96];
+    snprintf(nm, sizeof nm, "llama prefill %d-token prompt%s", n_prompt, label);
+    if (xb_want(e, nm)) return 1;
+    snprintf(nm, sizeof nm, "llama decode (%d steps)%s", n_gen - 1, label);
+    if (xb_want(e, nm)) return 1;
+    snprintf(nm, sizeof nm, "llama decode weight bytes/s%s", label);
+    return xb_want(e, nm);
+}
+
+int xb_model_wanted(const xb_env *e)
+{
+    for (int i = 0; i < 4; i++)
+        if (variant_wanted(e, xb_variant_labels[i], e->opts->quick ? 16 : 128, e->opts->quick ? 5 : 33)) return 1;
+    return 0;
+}
+
+/* One way of running the model: weights (and activations) in dt, the CPU pool at `threads`
+ * threads (0: the device as the bench opened it). */
+typedef struct xb_variant {
+    xhal_dtype dt;
+    int threads;
+    xhal_context *ctx;  /* own context for a thread count other than the device's, else NULL */
+    xllama_model *m;
+    double ps[16], ds[16];
+    int ok;
+    char err[512];
+    char label[48];     /* "", ", f16", ", 1 thread", ", f16, 1 thread" */
+} xb_variant;
+
+/* A second context whose CPU backend runs `threads` pool threads (XHAL_CPU_THREADS is read
+ * when the backend starts), with the device named like d. */
+static int variant_device(xb_variant *v, const xb_dev *d, xhal_device **dev)
+{
+    char *old = getenv("XHAL_CPU_THREADS");
+    char saved[32] = "";
+    int had = old != NULL;
+    if (had) snprintf(saved, sizeof saved, "%s", old);
+    char num[16];
+    snprintf(num, sizeof num, "%d", v->threads);
+    setenv("XHAL_CPU_THREADS", num, 1);
+    xhal_status st = xhal_context_create(NULL, &v->ctx);
+    if (had) setenv("XHAL_CPU_THREADS", saved, 1);
+    else unsetenv("XHAL_CPU_THREADS");
+    if (st == XHAL_OK) st = xhal_device_find(v->ctx, d->info.spec, dev);
+    if (st != XHAL_OK) {
+        snprintf(v->err, sizeof v->err, "context with XHAL_CPU_THREADS=%d: %s", v->threads, xhal_last_error());
+        return -1;
+    }
+    return 0;
+}
+
 void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
 {
     int quick = e->opts->quick;
-    if (!xb_want(e, "llama")) return;
+    if (!xb_model_wanted(e)) return;
     /* full: f32 weights of ~390 MB, far beyond the caches, so decode streams them from memory */
     int hidden = quick ? 256 : 1024, inter = quick ? 688 : 2816, layers = quick ? 2 : 8;
     int heads = quick ? 4 : 16, kv = quick ? 2 : 4, vocab = quick ? 1024 : 8192;
@@ -286,41 +347,41 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
     int reps = quick ? 2 : 3;
     char dir[] = "/tmp/xhal-bench-llama-XXXXXX";
     char err[512] = "";
-    xb_result rp, rd, rb;
-    xb_result_init(&rp, d->info.spec, "model", "tokens/s");
-    xb_result_init(&rd, d->info.spec, "model", "tokens/s");
-    xb_result_init(&rb, d->info.spec, "model", "GB/s");
-    snprintf(rp.dtype, sizeof rp.dtype, "f32");
-    snprintf(rd.dtype, sizeof rd.dtype, "f32");
-    snprintf(rb.dtype, sizeof rb.dtype, "f32");
-    snprintf(rp.shape, sizeof rp.shape, "h%d i%d L%d H%d/%d V%d", hidden, inter, layers, heads, kv, vocab);
-    snprintf(rd.shape, sizeof rd.shape, "%s", rp.shape);
-    snprintf(rb.shape, sizeof rb.shape, "%s", rp.shape);
-    snprintf(rp.name, sizeof rp.name, "llama prefill %d-token prompt", n_prompt);
-    snprintf(rd.name, sizeof rd.name, "llama decode (%d steps)", n_gen - 1);
-    snprintf(rb.name, sizeof rb.name, "llama decode weight bytes/s");
+    char shape[64];
+    snprintf(shape, sizeof shape, "h%d i%d L%d H%d/%d V%d", hidden, inter, layers, heads, kv, vocab);
     int64_t hd = hidden / heads;
-    /* bytes of weights one decode step must read: every layer matrix and norm, the final norm,
-     * lm_head, and one embedding row */
-    double wbytes = 4.0 * ((double)layers * ((double)hidden * (double)(heads * hd + 2 * kv * hd) +
-                                             (double)(heads * hd) * hidden + 3.0 * hidden * inter + 2.0 * hidden) +
-                           hidden + (double)vocab * hidden + hidden);
-    xllama_model *m = NULL;
+    /* elements of weights one decode step must read: every layer matrix and norm, the final
+     * norm, lm_head, and one embedding row */
+    double welems = (double)layers * ((double)hidden * (double)(heads * hd + 2 * kv * hd) +
+                                      (double)(heads * hd) * hidden + 3.0 * hidden * inter + 2.0 * hidden) +
+                    hidden + (double)vocab * hidden + hidden;
+    /* the variants: f32 and f16 weights at the device's threads; on a CPU with more than one
+     * thread, both again on one thread (its own context). f16 runs in f16 throughout (the
+     * port's compute dtype), as a user loading f16 weights would run it. */
+    xb_variant var[4];
+    int nv = 0;
+    int threads_all = d->info.compute_units > 0 ? d->info.compute_units : 1;
+    for (int t = 0; t < 2; t++) {
+        if (t == 1 && (!d->is_cpu || threads_all <= 1)) break;
+        for (int f = 0; f < 2; f++) {
+            xhal_dtype dt = f ? XHAL_DTYPE_F16 : XHAL_DTYPE_F32;
+            if (!(d->info.dtypes & XHAL_DTYPE_BIT(dt))) continue;
+            if (f && !d->is_cpu) continue; /* a slow device: f32 only, to keep the run in minutes */
+            xb_variant *v = &var[nv++];
+            memset(v, 0, sizeof *v);
+            v->dt = dt;
+            v->threads = t ? 1 : 0;
+            snprintf(v->label, sizeof v->label, "%s", xb_variant_labels[2 * t + f]);
+            if (!variant_wanted(e, v->label, n_prompt, n_gen)) nv--;
+        }
+    }
     int32_t *prompt = NULL, *out = NULL;
     if (!mkdtemp(dir)) {
         snprintf(err, sizeof err, "mkdtemp: %s", strerror(errno));
+        dir[0] = 0;
         goto fail;
     }
     if (xb_write_llama(dir, hidden, inter, layers, heads, kv, vocab, err, sizeof err) != 0) goto fail;
-    xllama_options o;
-    xllama_options_init(&o);
-    o.compute_dtype = XHAL_DTYPE_F32;
-    o.max_seq = n_prompt + n_gen + 8;
-    o.max_batch = n_prompt;
-    if (xllama_load(d->dev, dir, &o, &m) != XHAL_OK) {
-        snprintf(err, sizeof err, "xllama_load: %s", xllama_last_error());
-        goto fail;
-    }
     prompt = malloc((size_t)n_prompt * sizeof *prompt);
     out = malloc((size_t)n_gen * sizeof *out);
     if (!prompt || !out) {
@@ -328,61 +389,117 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
         goto fail;
     }
     for (int i = 0; i < n_prompt; i++) prompt[i] = (int32_t)((i * 7919 + 13) % vocab);
-    /* warm-up: a short prompt and two steps (builds kernels, touches every weight); its step
-     * time bounds the run: a device where 32 steps would take minutes gets fewer steps and one
-     * repetition (the note says so) */
-    {
+    for (int i = 0; i < nv; i++) {
+        xb_variant *v = &var[i];
+        xhal_device *dev = d->dev;
+        if (v->threads > 0 && variant_device(v, d, &dev) != 0) continue;
+        xllama_options o;
+        xllama_options_init(&o);
+        o.compute_dtype = v->dt;
+        o.max_seq = n_prompt + n_gen + 8;
+        o.max_batch = n_prompt;
+        if (xllama_load(dev, dir, &o, &v->m) != XHAL_OK) {
+            snprintf(v->err, sizeof v->err, "xllama_load: %s", xllama_last_error());
+            continue;
+        }
+        /* warm-up: a short prompt and two steps (builds kernels, touches every weight); the
+         * first variant's step time bounds the run: a device where 32 steps would take minutes
+         * gets fewer steps and one repetition (the note says so) */
         xllama_timing t;
         int64_t nw = n_prompt < 8 ? n_prompt : 8;
-        if (xllama_generate(m, prompt, nw, 3, out, NULL, NULL, &t) != XHAL_OK) {
-            snprintf(err, sizeof err, "xllama_generate: %s", xllama_last_error());
-            goto fail;
+        xb_blas_threads(v->threads > 0 ? v->threads : threads_all);
+        if (xllama_generate(v->m, prompt, nw, 3, out, NULL, NULL, &t) != XHAL_OK) {
+            snprintf(v->err, sizeof v->err, "xllama_generate: %s", xllama_last_error());
+            continue;
         }
+        v->ok = 1;
         double step = t.decode_s / (double)(t.n_decode > 0 ? t.n_decode : 1);
         double prefill_est = t.prefill_s * (double)n_prompt / (double)nw;
-        if ((step * (n_gen - 1) + prefill_est) * reps > 90.0) {
+        if (i == 0 && (step * (n_gen - 1) + prefill_est) * reps * nv > 90.0) {
             reps = 1;
             int g = (int)(30.0 / (step > 0 ? step : 1)) + 1;
             if (g < n_gen) n_gen = g < 3 ? 3 : g;
-            snprintf(rd.name, sizeof rd.name, "llama decode (%d steps)", n_gen - 1);
         }
     }
-    double ps[16], ds[16];
+    /* rounds: each variant once per round, so that all of them see the same load */
     for (int r = 0; r < reps; r++) {
-        xllama_timing t;
-        if (xllama_generate(m, prompt, n_prompt, n_gen, out, NULL, NULL, &t) != XHAL_OK) {
-            snprintf(err, sizeof err, "xllama_generate: %s", xllama_last_error());
-            goto fail;
+        for (int i = 0; i < nv; i++) {
+            xb_variant *v = &var[i];
+            if (!v->ok) continue;
+            xllama_timing t;
+            xb_blas_threads(v->threads > 0 ? v->threads : threads_all);
+            if (xllama_generate(v->m, prompt, n_prompt, n_gen, out, NULL, NULL, &t) != XHAL_OK) {
+                snprintf(v->err, sizeof v->err, "xllama_generate: %s", xllama_last_error());
+                v->ok = 0;
+                continue;
+            }
+            v->ps[r] = t.prefill_s;
+            v->ds[r] = t.decode_s / (double)(t.n_decode > 0 ? t.n_decode : 1);
         }
-        ps[r] = t.prefill_s;
-        ds[r] = t.decode_s / (double)(t.n_decode > 0 ? t.n_decode : 1);
     }
-    rp.reps = rd.reps = rb.reps = reps;
-    xb_rate(ps, reps, (double)n_prompt, 1.0, &rp.median, &rp.min, &rp.max);
-    xb_rate(ds, reps, 1.0, 1.0, &rd.median, &rd.min, &rd.max);
-    xb_rate(ds, reps, wbytes, 1e-9, &rb.median, &rb.min, &rb.max);
-    snprintf(rp.note, sizeof rp.note, "random f32 weights (%.0f MB), generated in a temp folder; wall time "
-             "of the prompt's forward", wbytes / 1e6);
-    snprintf(rd.note, sizeof rd.note, "greedy decode, one token per step, KV cache after a %d-token prompt%s",
-             n_prompt, reps == 1 && !quick ? "; slow device: fewer steps, one repetition after the warm-up" : "");
-    if (stream_gbs > 0) {
-        xb_set_peer(&rb, "STREAM triad", stream_gbs, stream_gbs, stream_gbs);
-        snprintf(rb.note, sizeof rb.note, "%.0f weight bytes per decode step; %.0f%% of the measured "
-                 "triad bandwidth", wbytes, 100.0 * rb.median / stream_gbs);
-    } else {
-        xb_peer_absent(&rb, "STREAM triad", "memory suite not run");
-        snprintf(rb.note, sizeof rb.note, "%.0f weight bytes per decode step", wbytes);
+    xb_blas_threads(threads_all);
+    for (int i = 0; i < nv; i++) {
+        xb_variant *v = &var[i];
+        xb_result rp, rd, rb;
+        const char *dtn = xhal_dtype_name(v->dt);
+        xb_result_init(&rp, d->info.spec, "model", "tokens/s");
+        xb_result_init(&rd, d->info.spec, "model", "tokens/s");
+        xb_result_init(&rb, d->info.spec, "model", "GB/s");
+        snprintf(rp.dtype, sizeof rp.dtype, "%s", dtn);
+        snprintf(rd.dtype, sizeof rd.dtype, "%s", dtn);
+        snprintf(rb.dtype, sizeof rb.dtype, "%s", dtn);
+        snprintf(rp.shape, sizeof rp.shape, "%s", shape);
+        snprintf(rd.shape, sizeof rd.shape, "%s", shape);
+        snprintf(rb.shape, sizeof rb.shape, "%s", shape);
+        snprintf(rp.name, sizeof rp.name, "llama prefill %d-token prompt%s", n_prompt, v->label);
+        snprintf(rd.name, sizeof rd.name, "llama decode (%d steps)%s", n_gen - 1, v->label);
+        snprintf(rb.name, sizeof rb.name, "llama decode weight bytes/s%s", v->label);
+        if (!v->ok) {
+            rp.failed = 1;
+            snprintf(rp.note, sizeof rp.note, "%s", v->err);
+            xb_add(e, &rp);
+            continue;
+        }
+        double wbytes = welems * (double)xhal_dtype_size(v->dt);
+        char thr[48];
+        if (v->threads > 0) snprintf(thr, sizeof thr, "%d thread (XHAL_CPU_THREADS, OpenBLAS)", v->threads);
+        else snprintf(thr, sizeof thr, "%d threads", threads_all);
+        rp.reps = rd.reps = rb.reps = reps;
+        xb_rate(v->ps, reps, (double)n_prompt, 1.0, &rp.median, &rp.min, &rp.max);
+        xb_rate(v->ds, reps, 1.0, 1.0, &rd.median, &rd.min, &rd.max);
+        xb_rate(v->ds, reps, wbytes, 1e-9, &rb.median, &rb.min, &rb.max);
+        snprintf(rp.note, sizeof rp.note, "random weights (%.0f MB as %s), generated in a temp folder; %s; wall "
+                 "time of the prompt's forward", wbytes / 1e6, dtn, thr);
+        snprintf(rd.note, sizeof rd.note, "greedy decode, one token per step, KV cache after a %d-token prompt; "
+                 "%s%s", n_prompt, thr,
+                 reps == 1 && !quick ? "; slow device: fewer steps, one repetition after the warm-up" : "");
+        if (stream_gbs > 0) {
+            xb_set_peer(&rb, "STREAM triad", stream_gbs, stream_gbs, stream_gbs);
+            snprintf(rb.note, sizeof rb.note, "%.0f weight bytes per decode step; %.0f%% of the measured "
+                     "triad bandwidth (all threads); %s", wbytes, 100.0 * rb.median / stream_gbs, thr);
+        } else {
+            xb_peer_absent(&rb, "STREAM triad", "memory suite not run");
+            snprintf(rb.note, sizeof rb.note, "%.0f weight bytes per decode step; %s", wbytes, thr);
+        }
+        xb_add(e, &rp);
+        xb_add(e, &rd);
+        xb_add(e, &rb);
     }
-    xb_add(e, &rp);
-    xb_add(e, &rd);
-    xb_add(e, &rb);
     goto cleanup;
 fail:
-    rp.failed = 1;
-    snprintf(rp.note, sizeof rp.note, "%s", err);
-    xb_add(e, &rp);
+    {
+        xb_result rp;
+        xb_result_init(&rp, d->info.spec, "model", "tokens/s");
+        snprintf(rp.name, sizeof rp.name, "llama prefill %d-token prompt", n_prompt);
+        rp.failed = 1;
+        snprintf(rp.note, sizeof rp.note, "%s", err);
+        xb_add(e, &rp);
+    }
 cleanup:
-    xllama_destroy(m);
+    for (int i = 0; i < nv; i++) {
+        xllama_destroy(var[i].m);
+        if (var[i].ctx) xhal_context_destroy(var[i].ctx);
+    }
     free(prompt);
     free(out);
     if (dir[0] && strstr(dir, "XXXXXX") == NULL) nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);

@@ -183,6 +183,50 @@ static void pack(int dbl, int dt, const unsigned char *p, int64_t sr, int64_t sc
     }
 }
 
+/* Packing f32/f16/bf16 into f32 with the vector conversions, split over the pool: row by
+ * row when rows are contiguous, else column by column when columns are (then dst holds the
+ * transpose, [C, R] row-major). */
+typedef struct pack_ctx {
+    const cpu_simd_ops *k;
+    int dt;
+    const unsigned char *p;
+    int64_t stride, len; /* bytes between the contiguous lines, elements per line */
+    float *dst;
+} pack_ctx;
+
+static void pack_lines(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const pack_ctx *c = vctx;
+    for (int64_t i = begin; i < end; i++) c->k->load(c->dt, c->p + i * c->stride, c->dst + i * c->len, c->len);
+}
+
+/* Returns 1 if packed (*transposed says how), 0 if the layout needs the generic pack. */
+static int pack_fast(cpu_state *st, int dt, const unsigned char *p, int64_t sr, int64_t sc, int64_t R, int64_t C,
+                     float *dst, int *transposed)
+{
+    int64_t es = (int64_t)cpu_dtype_size(dt);
+    if (dt != XHAL_DTYPE_F32 && dt != XHAL_DTYPE_F16 && dt != XHAL_DTYPE_BF16) return 0;
+    pack_ctx c = {cpu_simd(), dt, p, 0, 0, dst};
+    int64_t lines;
+    if (sc == es || C == 1) {
+        c.stride = sr;
+        c.len = C;
+        lines = R;
+        *transposed = 0;
+    } else if (sr == es || R == 1) {
+        c.stride = sc;
+        c.len = R;
+        lines = C;
+        *transposed = 1;
+    } else {
+        return 0;
+    }
+    int64_t grain = ((int64_t)1 << 14) / (c.len > 0 ? c.len : 1);
+    cpu_parallel_for(st->pool, lines, grain > 0 ? grain : 1, pack_lines, &c);
+    return 1;
+}
+
 static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
 {
     const xhal_tensor_desc *a = d->a, *b = d->b, *o = d->o;
@@ -237,9 +281,15 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
         const unsigned char *bp = cpu_tensor_base(b) + off[1];
         unsigned char *op = cpu_tensor_base(o) + off[2];
         const void *A = ap;
+        int64_t lda = oa.ld, ta = oa.trans;
         if (!oa.direct) {
-            pack(dbl, a->dtype, ap, a->strides[nd - 2] * aes, a->strides[nd - 1] * aes, M, K, pa);
+            int tr = 0;
+            if (dbl || !pack_fast(st, a->dtype, ap, a->strides[nd - 2] * aes, a->strides[nd - 1] * aes, M, K,
+                                  (float *)(void *)pa, &tr))
+                pack(dbl, a->dtype, ap, a->strides[nd - 2] * aes, a->strides[nd - 1] * aes, M, K, pa);
             A = pa;
+            ta = tr;
+            lda = tr ? (M > 0 ? M : 1) : (K > 0 ? K : 1);
         }
         for (int64_t n0 = 0; n0 < N; n0 += nt) {
             int64_t nn = N - n0 < nt ? N - n0 : nt;
@@ -247,10 +297,12 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
             const void *B = bp + n0 * bsc;
             int64_t ldb = ob.ld, tb = ob.trans;
             if (!ob.direct) {
-                pack(dbl, b->dtype, bp + n0 * bsc, bsr, bsc, K, nn, pb);
+                int tr = 0;
+                if (dbl || !pack_fast(st, b->dtype, bp + n0 * bsc, bsr, bsc, K, nn, (float *)(void *)pb, &tr))
+                    pack(dbl, b->dtype, bp + n0 * bsc, bsr, bsc, K, nn, pb);
                 B = pb;
-                ldb = nn;
-                tb = 0;
+                tb = tr;
+                ldb = tr ? (K > 0 ? K : 1) : nn;
             }
             unsigned char *oc = op + n0 * osc;
             if (oo.direct) {
@@ -262,12 +314,12 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
                             for (int64_t j = 0; j < nn; j++) memset(oc + i * osr + j * osc, 0, (size_t)oes);
                 }
                 if (!oo.trans)
-                    gemm(dbl, oa.trans, (int)tb, M, nn, K, d->alpha, A, oa.ld, B, ldb, d->beta, oc, oo.ld);
+                    gemm(dbl, (int)ta, (int)tb, M, nn, K, d->alpha, A, lda, B, ldb, d->beta, oc, oo.ld);
                 else /* out column-major: out^T = b^T a^T in row-major */
-                    gemm(dbl, !tb, !oa.trans, nn, M, K, d->alpha, B, ldb, A, oa.ld, d->beta, oc, oo.ld);
+                    gemm(dbl, !tb, !ta, nn, M, K, d->alpha, B, ldb, A, lda, d->beta, oc, oo.ld);
                 continue;
             }
-            gemm(dbl, oa.trans, (int)tb, M, nn, K, 1.0, A, oa.ld, B, ldb, 0.0, pc, nn);
+            gemm(dbl, (int)ta, (int)tb, M, nn, K, 1.0, A, lda, B, ldb, 0.0, pc, nn);
             double t[CPU_TILE], old[CPU_TILE];
             for (int64_t i = 0; i < M; i++) {
                 for (int64_t j = 0; j < nn; j += CPU_TILE) {
