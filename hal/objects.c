@@ -139,21 +139,24 @@ XHAL_API xhal_status xhal_tensor_create(xhal_device *dev, xhal_dtype dtype, int 
     if (!hal_dtype_valid(dtype))
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_tensor_create: dtype %d is not a valid xhal_dtype",
                              (int)dtype);
-    int64_t numel;
+    int64_t numel, bs = 1, bb = 0;
     st = hal_shape_check("xhal_tensor_create", ndim, shape, &numel);
     if (st != XHAL_OK) return st;
+    int64_t strides[XHAL_MAX_DIMS];
+    hal_contiguous_strides(ndim, shape, strides);
+    st = hal_block_layout_check("xhal_tensor_create", dtype, ndim, shape, strides);
+    if (st != XHAL_OK) return st;
+    hal_dtype_block(dtype, &bs, &bb);
     uint64_t bytes;
-    if (__builtin_mul_overflow((uint64_t)numel, (uint64_t)xhal_dtype_size(dtype), &bytes) || bytes > (UINT64_MAX >> 2)) {
+    if (__builtin_mul_overflow((uint64_t)(numel / bs), (uint64_t)bb, &bytes) || bytes > (UINT64_MAX >> 2)) {
         char b[160];
         return hal_set_error(XHAL_ERROR_OVERFLOW, "xhal_tensor_create: %s tensor of shape %s needs more than 2^62 bytes",
                              xhal_dtype_name(dtype), hal_shape_str(ndim, shape, b, sizeof b));
     }
     xhal_buffer *buf;
     /* an empty tensor still gets a (tiny) buffer so that every tensor has one */
-    st = buffer_new(dev, bytes ? bytes : xhal_dtype_size(dtype), 0, &buf);
+    st = buffer_new(dev, bytes ? bytes : (uint64_t)bb, 0, &buf);
     if (st != XHAL_OK) return st;
-    int64_t strides[XHAL_MAX_DIMS];
-    hal_contiguous_strides(ndim, shape, strides);
     st = hal_tensor_new(buf, dtype, ndim, shape, strides, 0, out);
     hal_buffer_release(buf); /* the tensor holds the only reference now */
     return st;
@@ -175,7 +178,11 @@ XHAL_API xhal_status xhal_tensor_from_buffer(xhal_buffer *buf, xhal_dtype dtype,
         hal_contiguous_strides(ndim, shape, cs);
         strides = cs;
     }
-    size_t es = xhal_dtype_size(dtype);
+    st = hal_block_layout_check("xhal_tensor_from_buffer", dtype, ndim, shape, strides);
+    if (st != XHAL_OK) return st;
+    /* plain dtypes: offsets on element boundaries; block dtypes: any byte (blocks are read
+     * byte-wise) */
+    size_t es = hal_dtype_block(dtype, NULL, NULL) ? 1 : xhal_dtype_size(dtype);
     if (byte_offset % es)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "xhal_tensor_from_buffer: byte offset %llu is not a multiple of the %s size %zu",
@@ -316,12 +323,22 @@ XHAL_API xhal_status xhal_tensor_slice(xhal_tensor *t, int axis, int64_t start, 
     int64_t shape[XHAL_MAX_DIMS], strides[XHAL_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     memcpy(strides, t->strides, sizeof strides);
+    int64_t bs = 1;
+    if (hal_dtype_block(t->dtype, &bs, NULL) && a == t->ndim - 1 && len > 0 &&
+        (start % bs != 0 || (len > 1 && step != 1) || len % bs != 0))
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "xhal_tensor_slice: [%lld:%lld:%lld] of the innermost axis splits a %s block (%lld elements): "
+                             "start and length must be multiples of %lld with step 1", (long long)start, (long long)stop,
+                             (long long)step, xhal_dtype_name(t->dtype), (long long)bs, (long long)bs);
     uint64_t off = t->offset;
-    if (len > 0) off += (uint64_t)start * (uint64_t)t->strides[a] * xhal_dtype_size(t->dtype);
+    /* start * stride is a multiple of the block size here (block dtypes) */
+    if (len > 0) off += hal_dtype_bytes(t->dtype, (uint64_t)start * (uint64_t)t->strides[a]);
     shape[a] = len;
     if (len > 1 && __builtin_mul_overflow(t->strides[a], step, &strides[a]))
         return hal_set_error(XHAL_ERROR_OVERFLOW, "xhal_tensor_slice: stride %lld times step %lld overflows 64 bits",
                              (long long)t->strides[a], (long long)step);
+    xhal_status lst = hal_block_layout_check("xhal_tensor_slice", t->dtype, t->ndim, shape, strides);
+    if (lst != XHAL_OK) return lst;
     return hal_tensor_new(t->buf, t->dtype, t->ndim, shape, strides, off, out);
 }
 
@@ -342,6 +359,13 @@ XHAL_API xhal_status xhal_tensor_permute(xhal_tensor *t, const int *perm, xhal_t
         shape[i] = t->shape[p];
         strides[i] = t->strides[p];
     }
+    if (hal_dtype_block(t->dtype, NULL, NULL) && t->ndim > 0 && perm[t->ndim - 1] != t->ndim - 1 &&
+        t->shape[t->ndim - 1] > 1)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "xhal_tensor_permute: moving the innermost axis of a %s tensor splits its blocks (blocks run "
+                             "along the innermost axis; dequantize with xhal_copy first)", xhal_dtype_name(t->dtype));
+    xhal_status lst = hal_block_layout_check("xhal_tensor_permute", t->dtype, t->ndim, shape, strides);
+    if (lst != XHAL_OK) return lst;
     return hal_tensor_new(t->buf, t->dtype, t->ndim, shape, strides, t->offset, out);
 }
 
@@ -406,6 +430,8 @@ XHAL_API xhal_status xhal_tensor_reshape(xhal_tensor *t, int ndim, const int64_t
     if (st != XHAL_OK) return st;
     int64_t strides[XHAL_MAX_DIMS];
     hal_contiguous_strides(ndim, ns, strides);
+    st = hal_block_layout_check("xhal_tensor_reshape", t->dtype, ndim, ns, strides);
+    if (st != XHAL_OK) return st;
     return hal_tensor_new(t->buf, t->dtype, ndim, ns, strides, t->offset, out);
 }
 
@@ -433,5 +459,7 @@ XHAL_API xhal_status xhal_tensor_expand(xhal_tensor *t, int ndim, const int64_t 
                                  i);
         }
     }
+    st = hal_block_layout_check("xhal_tensor_expand", t->dtype, ndim, shape, strides);
+    if (st != XHAL_OK) return st;
     return hal_tensor_new(t->buf, t->dtype, ndim, shape, strides, t->offset, out);
 }

@@ -428,6 +428,9 @@ XHAL_API xhal_status xhal_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor
         return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: indices are %s; they must be i32 or i64", fn,
                              xhal_dtype_name(idx->dtype));
     if ((st = same_dtype(fn, "table", table, "out", out))) return st;
+    if (hal_dtype_block(table->dtype, NULL, NULL))
+        return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: table is block-quantized (%s); gather from a "
+                             "dequantized copy (xhal_copy to f32)", fn, xhal_dtype_name(table->dtype));
     if (table->ndim < 1) return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: table is a scalar; it needs [V, ...]", fn);
     if (idx->ndim + table->ndim - 1 > XHAL_MAX_DIMS)
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: result would have %d dims (max %d)", fn,

@@ -6,7 +6,56 @@
 #include <stdio.h>
 #include <string.h>
 
-int hal_dtype_valid(xhal_dtype dt) { return dt > XHAL_DTYPE_INVALID && dt < XHAL_DTYPE_COUNT_; }
+int hal_dtype_valid(xhal_dtype dt)
+{
+    return (dt > XHAL_DTYPE_INVALID && dt < XHAL_DTYPE_COUNT_) || xhal_names_dtype_block(dt) != NULL;
+}
+
+int hal_dtype_block(xhal_dtype dt, int64_t *block_size, int64_t *block_bytes)
+{
+    const xhal_names_block_entry_ *b = xhal_names_dtype_block(dt);
+    if (!b) {
+        if (block_size) *block_size = 1;
+        if (block_bytes) *block_bytes = (int64_t)xhal_names_dtype_size(dt);
+        return 0;
+    }
+    if (block_size) *block_size = b->block_size;
+    if (block_bytes) *block_bytes = b->block_bytes;
+    return 1;
+}
+
+uint64_t hal_dtype_bytes(xhal_dtype dt, uint64_t n)
+{
+    int64_t bs, bb;
+    hal_dtype_block(dt, &bs, &bb);
+    return n / (uint64_t)bs * (uint64_t)bb;
+}
+
+xhal_status hal_block_layout_check(const char *what, xhal_dtype dt, int ndim, const int64_t *shape,
+                                   const int64_t *strides)
+{
+    int64_t bs, bb;
+    if (!hal_dtype_block(dt, &bs, &bb)) return XHAL_OK;
+    const char *name = xhal_dtype_name(dt);
+    if (ndim < 1)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: a %s tensor needs at least one dimension (blocks run "
+                             "along the innermost one)", what, name);
+    int last = ndim - 1;
+    if (shape[last] % bs != 0)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "%s: innermost dimension %lld splits a %s block (%lld elements): it must be a multiple "
+                             "of %lld", what, (long long)shape[last], name, (long long)bs, (long long)bs);
+    if (shape[last] > 1 && strides[last] != 1)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "%s: innermost stride %lld splits %s blocks: the innermost dimension of a block-quantized "
+                             "tensor must be contiguous (stride 1)", what, (long long)strides[last], name);
+    for (int i = 0; i < last; i++)
+        if (shape[i] > 1 && strides[i] % bs != 0)
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                                 "%s: stride %lld of axis %d splits a %s block: strides must be multiples of %lld "
+                                 "(whole blocks)", what, (long long)strides[i], i, name, (long long)bs);
+    return XHAL_OK;
+}
 
 int hal_dtype_is_float(xhal_dtype dt)
 {
@@ -77,7 +126,9 @@ int hal_is_contiguous(int ndim, const int64_t *shape, const int64_t *strides)
 xhal_status hal_view_extent(const char *what, xhal_dtype dt, int ndim, const int64_t *shape,
                             const int64_t *strides, uint64_t offset, uint64_t *lo, uint64_t *hi)
 {
-    uint64_t es = xhal_dtype_size(dt);
+    int64_t bs = 1, bb = 0;
+    hal_dtype_block(dt, &bs, &bb);
+    uint64_t es = (uint64_t)bb;
     int64_t numel;
     xhal_status st = hal_shape_check(what, ndim, shape, &numel);
     if (st != XHAL_OK) return st;
@@ -94,6 +145,8 @@ xhal_status hal_view_extent(const char *what, xhal_dtype dt, int ndim, const int
             return hal_set_error(XHAL_ERROR_OVERFLOW, "%s: strided extent overflows 64 bits", what);
     }
     uint64_t bytes;
+    /* block dtypes: the farthest element's block, whole (hal_block_layout_check holds) */
+    if (bs > 1) last /= (uint64_t)bs;
     if (__builtin_add_overflow(last, 1u, &bytes) || __builtin_mul_overflow(bytes, es, &bytes) ||
         __builtin_add_overflow(offset, bytes, hi))
         return hal_set_error(XHAL_ERROR_OVERFLOW, "%s: byte extent overflows 64 bits", what);
@@ -126,13 +179,26 @@ XHAL_API const char *xhal_dtype_name(xhal_dtype dt) { return xhal_names_dtype(dt
 XHAL_API xhal_status xhal_dtype_from_name(const char *name, xhal_dtype *out)
 {
     if (!name || !out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_dtype_from_name: NULL argument");
-    for (int i = 1; i < XHAL_DTYPE_COUNT_; i++)
-        if (!strcmp(name, xhal_names_dtype(i))) {
+    for (int i = 1; i < XHAL_DTYPE_END_; i++)
+        if (hal_dtype_valid((xhal_dtype)i) && !strcmp(name, xhal_names_dtype(i))) {
             *out = (xhal_dtype)i;
             return XHAL_OK;
         }
-    return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "unknown dtype '%s' (known: f32 f16 bf16 f64 i8 u8 i32 i64)",
-                         name);
+    return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                         "unknown dtype '%s' (known: f32 f16 bf16 f64 i8 u8 i32 i64 q8_0 q4_0 q4_k q6_k)", name);
+}
+
+XHAL_API xhal_status xhal_dtype_get_info(xhal_dtype dt, xhal_dtype_info *info)
+{
+    if (!info) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_dtype_get_info: info is NULL");
+    if (!hal_dtype_valid(dt))
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_dtype_get_info: %d is not a valid xhal_dtype", (int)dt);
+    memset(info, 0, sizeof *info);
+    info->name = xhal_names_dtype(dt);
+    info->is_quantized = hal_dtype_block(dt, &info->block_size, &info->block_bytes);
+    info->is_float = hal_dtype_is_float(dt);
+    info->is_integer = !info->is_float && !info->is_quantized;
+    return XHAL_OK;
 }
 
 XHAL_API const char *xhal_op_name(xhal_op op) { return xhal_names_op(op); }

@@ -50,9 +50,26 @@ XHAL_API xhal_status xhal_buffer_read(xhal_stream *s, xhal_buffer *b, uint64_t o
     return buffer_io("xhal_buffer_read", s, b, off, NULL, dst, size);
 }
 
+/* A block-quantized dtype on a device that does not list it in xhal_device_info.dtypes:
+ * UNSUPPORTED naming both (its COPY would not know the layout). */
+static xhal_status check_device_stores(xhal_device *dev, xhal_dtype dt)
+{
+    if (!hal_dtype_block(dt, NULL, NULL)) return XHAL_OK;
+    xhal_device_info info;
+    xhal_status st = xhal_device_get_info(dev, &info);
+    if (st != XHAL_OK) return st;
+    if (info.dtypes & XHAL_DTYPE_BIT(dt)) return XHAL_OK;
+    return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                         "copies of block-quantized %s tensors are not supported on %s (its backend does not list %s "
+                         "in xhal_device_info.dtypes)", xhal_dtype_name(dt), dev->spec, xhal_dtype_name(dt));
+}
+
 /* COPY desc src -> dst on stream s (both on s's device). */
 static xhal_status run_copy(xhal_stream *s, const xhal_tensor *src, const xhal_tensor *dst)
 {
+    xhal_status st = check_device_stores(s->dev, src->dtype);
+    if (st == XHAL_OK) st = check_device_stores(s->dev, dst->dtype);
+    if (st != XHAL_OK) return st;
     xhal_op_desc d;
     memset(&d, 0, sizeof d);
     d.op = XHAL_OP_COPY;
@@ -76,7 +93,7 @@ static xhal_status tensor_io(const char *fn, xhal_stream *s, xhal_tensor *t, con
     xhal_status st = hal_op_prelude(fn, s, 1, ts, names, NULL);
     if (st != XHAL_OK) return st;
     int64_t n = hal_tensor_numel(t);
-    uint64_t bytes = (uint64_t)n * xhal_dtype_size(t->dtype);
+    uint64_t bytes = hal_dtype_bytes(t->dtype, (uint64_t)n); /* block dtypes: the blocks' bytes */
     if (size != bytes) {
         char b[160];
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: size is %llu bytes but the %s tensor %s holds %llu", fn,
@@ -145,7 +162,7 @@ static xhal_status copy_across(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
     xhal_stream *own = NULL;
     xhal_tensor *tsrc = NULL, *tdst = NULL;
     void *host = NULL;
-    uint64_t bytes = (uint64_t)hal_tensor_numel(dst) * xhal_dtype_size(dst->dtype);
+    uint64_t bytes = hal_dtype_bytes(dst->dtype, (uint64_t)hal_tensor_numel(dst));
     xhal_status st = xhal_stream_create(ss ? dd : sd, &own);
     if (st != XHAL_OK) return st;
     if (!ss) ss = own;
@@ -195,6 +212,21 @@ done:;
     return XHAL_OK;
 }
 
+/* The pairs xhal_copy converts when a block-quantized dtype is involved (xhal.h). */
+static xhal_status check_block_pair(xhal_dtype sdt, xhal_dtype ddt)
+{
+    int sq = hal_dtype_block(sdt, NULL, NULL), dq = hal_dtype_block(ddt, NULL, NULL);
+    if (!sq && !dq) return XHAL_OK;
+    if (sdt == ddt) return XHAL_OK;
+    int s_half = sdt == XHAL_DTYPE_F32 || sdt == XHAL_DTYPE_F16 || sdt == XHAL_DTYPE_BF16;
+    int d_half = ddt == XHAL_DTYPE_F32 || ddt == XHAL_DTYPE_F16 || ddt == XHAL_DTYPE_BF16;
+    if (sq && d_half) return XHAL_OK;                                                   /* dequantize */
+    if (s_half && (ddt == XHAL_DTYPE_Q8_0 || ddt == XHAL_DTYPE_Q4_0)) return XHAL_OK; /* quantize */
+    return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                         "xhal_copy: %s -> %s is not supported (block-quantized copies: the same dtype, to f32/f16/bf16, "
+                         "or from f32/f16/bf16 to q8_0/q4_0)", xhal_dtype_name(sdt), xhal_dtype_name(ddt));
+}
+
 XHAL_API xhal_status xhal_copy(xhal_stream *s, xhal_tensor *src, xhal_tensor *dst)
 {
     const char *fn = "xhal_copy";
@@ -211,6 +243,7 @@ XHAL_API xhal_status xhal_copy(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
                              src->buf->dev->spec, dst->buf->dev->spec, s->dev->spec);
     st = check_same_shape(fn, "src", src, "dst", dst);
     if (st == XHAL_OK) st = hal_check_writable(fn, "dst", dst);
+    if (st == XHAL_OK) st = check_block_pair(src->dtype, dst->dtype);
     if (st != XHAL_OK) return st;
     if (hal_tensor_numel(dst) == 0) return XHAL_OK;
     if (hal_tensors_same_view(src, dst)) return XHAL_OK;
@@ -225,6 +258,9 @@ XHAL_API xhal_status xhal_fill(xhal_stream *s, xhal_tensor *t, double value)
     xhal_tensor *ts[1] = {t};
     const char *names[1] = {"t"};
     xhal_status st = hal_op_prelude("xhal_fill", s, 1, ts, names, NULL);
+    if (st == XHAL_OK && hal_dtype_block(t->dtype, NULL, NULL))
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED, "xhal_fill: t is block-quantized (%s); fill an f32 tensor and "
+                             "quantize it with xhal_copy", xhal_dtype_name(t->dtype));
     if (st == XHAL_OK) st = hal_check_writable("xhal_fill", "t", t);
     if (st != XHAL_OK || hal_tensor_numel(t) == 0) return st;
     xhal_op_desc d;
@@ -246,6 +282,7 @@ XHAL_API xhal_status xhal_contiguous(xhal_stream *s, xhal_tensor *t, xhal_dtype 
     if (dtype == XHAL_DTYPE_INVALID) dtype = t->dtype;
     if (!hal_dtype_valid(dtype))
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_contiguous: dtype %d is not a valid xhal_dtype", (int)dtype);
+    if ((st = check_block_pair(t->dtype, dtype)) != XHAL_OK) return st;
     xhal_tensor *r;
     st = temp_like(s->dev, t, dtype, &r);
     if (st != XHAL_OK) return st;
@@ -312,7 +349,7 @@ XHAL_API xhal_status xhal_concat(xhal_stream *s, xhal_tensor *const *inputs, int
         xhal_tensor view;
         hal_tensor_geometry(&view, out);
         view.shape[a] = len;
-        view.offset = out->offset + (uint64_t)pos * (uint64_t)out->strides[a] * xhal_dtype_size(out->dtype);
+        view.offset = out->offset + hal_dtype_bytes(out->dtype, (uint64_t)pos * (uint64_t)out->strides[a]);
         st = run_copy(s, inputs[i], &view);
         pos += len;
     }

@@ -14,13 +14,38 @@ static const char *const xhal_names_dtype_table_[XHAL_DTYPE_COUNT_] = {
     "invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
 static const size_t xhal_names_dtype_size_table_[XHAL_DTYPE_COUNT_] = {0, 4, 2, 2, 8, 1, 1, 4, 8};
 
-/* "f32", ...; "invalid" for values outside the enum. */
-static inline const char *xhal_names_dtype(int dt)
+/* Block-quantized dtypes (XHAL_DTYPE_Q8_0 .. XHAL_DTYPE_END_ - 1): name, elements per
+ * block, bytes per block (llama.cpp's layouts; codecs in xhal_quant.h). */
+typedef struct xhal_names_block_entry_ {
+    int dtype;
+    const char *name;
+    int block_size, block_bytes;
+} xhal_names_block_entry_;
+
+static const xhal_names_block_entry_ xhal_names_block_table_[] = {
+    {XHAL_DTYPE_Q8_0, "q8_0", 32, 34},
+    {XHAL_DTYPE_Q4_0, "q4_0", 32, 18},
+    {XHAL_DTYPE_Q4_K, "q4_k", 256, 144},
+    {XHAL_DTYPE_Q6_K, "q6_k", 256, 210},
+};
+
+/* The block entry of dt, NULL for plain or invalid dtypes. */
+static inline const xhal_names_block_entry_ *xhal_names_dtype_block(int dt)
 {
-    return dt > 0 && dt < XHAL_DTYPE_COUNT_ ? xhal_names_dtype_table_[dt] : "invalid";
+    for (size_t i = 0; i < sizeof xhal_names_block_table_ / sizeof xhal_names_block_table_[0]; i++)
+        if (xhal_names_block_table_[i].dtype == dt) return &xhal_names_block_table_[i];
+    return NULL;
 }
 
-/* Element size in bytes; 0 for values outside the enum. */
+/* "f32", ..., "q8_0", ...; "invalid" for values outside the enum. */
+static inline const char *xhal_names_dtype(int dt)
+{
+    if (dt > 0 && dt < XHAL_DTYPE_COUNT_) return xhal_names_dtype_table_[dt];
+    const xhal_names_block_entry_ *b = xhal_names_dtype_block(dt);
+    return b ? b->name : "invalid";
+}
+
+/* Element size in bytes; 0 for values outside the enum and for block-quantized dtypes. */
 static inline size_t xhal_names_dtype_size(int dt)
 {
     return dt > 0 && dt < XHAL_DTYPE_COUNT_ ? xhal_names_dtype_size_table_[dt] : 0;

@@ -234,6 +234,9 @@ static xhal_status cpu_device_info(void *state, int device, xhal_device_info *in
     info->index = device;
     info->dtypes = 0;
     for (int dt = XHAL_DTYPE_F32; dt < XHAL_DTYPE_COUNT_; dt++) info->dtypes |= XHAL_DTYPE_BIT(dt);
+    /* block-quantized: copies (same dtype, dequantize, quantize) in cpu_quant.c */
+    info->dtypes |= XHAL_DTYPE_BIT(XHAL_DTYPE_Q8_0) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_0) |
+                    XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_K) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q6_K);
     info->caps = XHAL_CAP_F64 | XHAL_CAP_HOST_MEMORY | XHAL_CAP_EVENT_TIMING;
     return XHAL_OK;
 }

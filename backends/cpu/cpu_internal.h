@@ -73,6 +73,11 @@ xhal_status cpu_op_run(void *state, void *stream, const xhal_op_desc *desc);
 
 /* Per-family entry points, called by cpu_op_run after dispatch. */
 xhal_status cpu_run_copy(cpu_state *st, const xhal_op_desc *d);
+/* Block-quantized dtypes (cpu_quant.c): COPY between a block dtype and itself, to
+ * f32/f16/bf16, or from f32/f16/bf16 to q8_0/q4_0. */
+int cpu_is_block_dtype(int dtype);
+xhal_status cpu_block_copy_supported(int src_dtype, int dst_dtype);
+xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d);
 xhal_status cpu_run_fill(cpu_state *st, const xhal_op_desc *d);
 xhal_status cpu_run_unary(cpu_state *st, const xhal_op_desc *d);
 xhal_status cpu_run_binary(cpu_state *st, const xhal_op_desc *d);

@@ -51,6 +51,7 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
     int idt = d->n_inputs >= 1 ? d->inputs[0].dtype : odt;
     switch (op) {
     case XHAL_OP_COPY:
+        if (cpu_is_block_dtype(idt) || cpu_is_block_dtype(odt)) return cpu_block_copy_supported(idt, odt);
         if (!valid_dtype(idt)) return unsupported(d, idt, "unknown dtype");
         if (!valid_dtype(odt)) return unsupported(d, odt, "unknown dtype");
         return XHAL_OK;
@@ -187,6 +188,7 @@ static void copy_cast(void *vctx, int64_t n, unsigned char *const *p, const int6
 xhal_status cpu_run_copy(cpu_state *st, const xhal_op_desc *d)
 {
     const xhal_tensor_desc *t[2] = {&d->inputs[0], &d->outputs[0]};
+    if (cpu_is_block_dtype(t[0]->dtype) || cpu_is_block_dtype(t[1]->dtype)) return cpu_run_copy_block(st, d);
     cpu_iter it;
     cpu_iter_init_desc(&it, 2, t);
     copy_ctx c = {t[0]->dtype, t[1]->dtype, cpu_dtype_size(t[0]->dtype)};

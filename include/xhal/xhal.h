@@ -106,12 +106,50 @@ typedef enum xhal_dtype {
     XHAL_DTYPE_U8 = 6,
     XHAL_DTYPE_I32 = 7,
     XHAL_DTYPE_I64 = 8,
-    XHAL_DTYPE_COUNT_ = 9
+    XHAL_DTYPE_COUNT_ = 9, /* plain dtypes are 1 .. XHAL_DTYPE_COUNT_ - 1 */
+    /* Block-quantized dtypes: llama.cpp's layouts, bit-exact (the block tables are in
+     * backends/common/xhal_quant.h). A block of block_size consecutive elements of the
+     * innermost dimension is stored in block_bytes bytes (xhal_dtype_get_info). */
+    XHAL_DTYPE_Q8_0 = 16, /* 32 elements in 34 bytes: f16 scale, 32 x int8 */
+    XHAL_DTYPE_Q4_0 = 17, /* 32 elements in 18 bytes: f16 scale, 32 x 4 bits (offset 8) */
+    XHAL_DTYPE_Q4_K = 18, /* 256 elements in 144 bytes: super-block of 8 x 32, 6-bit scales/mins */
+    XHAL_DTYPE_Q6_K = 19, /* 256 elements in 210 bytes: 16 x 16 with int8 scales, 6-bit codes */
+    XHAL_DTYPE_END_ = 20  /* every dtype value is below this */
 } xhal_dtype;
 
 #define XHAL_DTYPE_BIT(dt) (1u << (unsigned)(dt))
 
-/* Size of one element in bytes; 0 for an invalid dtype. */
+/* What a dtype is. Plain dtypes have block_size 1 and block_bytes = the element size.
+ * Block-quantized tensors follow these rules (each refusal names the rule):
+ *  - at least one dimension; the innermost dimension has stride 1 and a size that is a
+ *    multiple of block_size (tensor_create, from_buffer, views);
+ *  - every other stride (of a dimension of size > 1) is a multiple of block_size;
+ *  - byte address of the block holding element (i0..in-1) is
+ *        byte_offset + (sum(ik * strides[k]) / block_size) * block_bytes
+ *    (strides in elements, as for every dtype);
+ *  - views go along whole blocks only: a slice of the innermost dimension must start
+ *    and stop on block boundaries with step 1, a permute must keep the innermost
+ *    dimension innermost, a reshape must keep the innermost size a multiple of
+ *    block_size; anything else is XHAL_ERROR_INVALID_ARGUMENT ("splits a block");
+ *  - xhal_copy: same dtype (blocks copied), block -> f32/f16/bf16 (dequantize),
+ *    f32/f16/bf16 -> q8_0/q4_0 (quantize, llama.cpp's reference rounding); other pairs
+ *    are UNSUPPORTED. Other ops refuse block dtypes (DTYPE_MISMATCH) unless OPS.md says
+ *    otherwise. A device whose xhal_device_info.dtypes lacks the dtype answers
+ *    UNSUPPORTED for copies involving it. */
+typedef struct xhal_dtype_info {
+    const char *name;     /* xhal_dtype_name */
+    int64_t block_size;   /* elements per block (1 for plain dtypes) */
+    int64_t block_bytes;  /* bytes per block (the element size for plain dtypes) */
+    int32_t is_float;     /* f32 f16 bf16 f64 */
+    int32_t is_integer;   /* i8 u8 i32 i64 */
+    int32_t is_quantized; /* block-quantized */
+} xhal_dtype_info;
+
+/* Describe dtype. XHAL_ERROR_INVALID_ARGUMENT for a value that is not a dtype. */
+XHAL_API xhal_status xhal_dtype_get_info(xhal_dtype dtype, xhal_dtype_info *info);
+
+/* Size of one element in bytes; 0 for an invalid dtype and for block-quantized dtypes
+ * (whose elements have no whole byte size: see xhal_dtype_get_info). */
 XHAL_API size_t xhal_dtype_size(xhal_dtype dtype);
 /* Lower-case name ("f32", "bf16", ...); "invalid" for an unknown value. */
 XHAL_API const char *xhal_dtype_name(xhal_dtype dtype);

@@ -88,14 +88,25 @@ typedef struct xhal_host_services {
 /* One tensor as a backend sees it: element (i0..in) lives at byte
  * offset + sizeof(dtype) * sum(ik * strides[k]) of buffer. Strides are >= 0, in elements.
  * Entries past ndim are 1 (shape) and 0 (strides). buffer is the plugin's own buffer
- * handle from buffer_alloc. */
+ * handle from buffer_alloc.
+ *
+ * Block-quantized dtypes (XHAL_DTYPE_Q8_0 .. : block_size elements in block_bytes bytes,
+ * xhal_names_dtype_block in backends/common/xhal_names.h) are addressed by block: with
+ * lin = sum(ik * strides[k]), the block holding the element starts at byte
+ *     offset + (lin / block_size) * block_bytes
+ * and the element is number lin % block_size inside it. The core guarantees ndim >= 1,
+ * an innermost dimension of stride 1 whose size is a multiple of block_size, and every
+ * other stride a multiple of block_size: each row is a run of whole, contiguous blocks.
+ * offset is any byte. A backend sees these dtypes only in COPY (same dtype, to
+ * f32/f16/bf16, from f32/f16/bf16 to q8_0/q4_0) and only if its device_info lists them in
+ * dtypes; it may still answer UNSUPPORTED for a pair. */
 typedef struct xhal_tensor_desc {
     int32_t dtype; /* xhal_dtype */
     int32_t ndim;
     int64_t shape[XHAL_MAX_DIMS];
     int64_t strides[XHAL_MAX_DIMS];
     void *buffer;
-    uint64_t offset; /* bytes, a multiple of the dtype size */
+    uint64_t offset; /* bytes, a multiple of the dtype size (any byte for block dtypes) */
 } xhal_tensor_desc;
 
 /* Attributes, one member per op family; unused members are zero. */

@@ -1,0 +1,147 @@
+/*
+ * cpu_quant.c - COPY with block-quantized dtypes on the CPU: the same dtype (blocks copied),
+ * dequantization to f32/f16/bf16 and quantization of f32/f16/bf16 to q8_0/q4_0, with the
+ * codecs of backends/common/xhal_quant.h (bit-exact with llama.cpp).
+ *
+ * Layout (xhal_backend.h): the innermost dimension of a block-quantized descriptor has
+ * stride 1 and a size that is a multiple of the block size, every other stride is a
+ * multiple of the block size, and the block holding element (i..) starts at byte
+ * offset + (sum(ik * strides[k]) / block_size) * block_bytes. So every row (all indices
+ * but the innermost fixed) is a run of whole contiguous blocks. The copy walks the rows;
+ * rows go to the thread pool when there are many of them.
+ */
+#include <string.h>
+
+#include "cpu_internal.h"
+#include "xhal_half.h"
+#include "xhal_names.h"
+#include "xhal_quant.h"
+
+/* Elements converted per step (a multiple of every block size). */
+#define QROW_CHUNK 4096
+
+typedef void (*deq_fn)(const void *, float *, int64_t);
+typedef void (*qnt_fn)(const float *, void *, int64_t);
+
+static deq_fn dequant_of(int dt)
+{
+    switch (dt) {
+    case XHAL_DTYPE_Q8_0: return xhal_dequant_q8_0;
+    case XHAL_DTYPE_Q4_0: return xhal_dequant_q4_0;
+    case XHAL_DTYPE_Q4_K: return xhal_dequant_q4_k;
+    case XHAL_DTYPE_Q6_K: return xhal_dequant_q6_k;
+    default: return NULL;
+    }
+}
+
+static qnt_fn quant_of(int dt)
+{
+    switch (dt) {
+    case XHAL_DTYPE_Q8_0: return xhal_quant_q8_0;
+    case XHAL_DTYPE_Q4_0: return xhal_quant_q4_0;
+    default: return NULL;
+    }
+}
+
+static int is_half_or_f32(int dt) { return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16; }
+
+int cpu_is_block_dtype(int dt) { return xhal_names_dtype_block(dt) != NULL; }
+
+xhal_status cpu_block_copy_supported(int sdt, int ddt)
+{
+    int sq = cpu_is_block_dtype(sdt), dq = cpu_is_block_dtype(ddt);
+    if (sq && sdt == ddt) return XHAL_OK;
+    if (sq && is_half_or_f32(ddt) && dequant_of(sdt)) return XHAL_OK;
+    if (dq && is_half_or_f32(sdt) && quant_of(ddt)) return XHAL_OK;
+    return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: copy %s -> %s is not supported by cpu:0 (block-quantized copies: "
+                   "the same dtype, to f32/f16/bf16, or from f32/f16/bf16 to q8_0/q4_0)",
+                   cpu_dtype_name(sdt), cpu_dtype_name(ddt));
+}
+
+static void store_f(int dt, unsigned char *p, float v)
+{
+    if (dt == XHAL_DTYPE_F32) memcpy(p, &v, 4);
+    else {
+        uint16_t h = dt == XHAL_DTYPE_F16 ? xhal_f32_to_f16(v) : xhal_f32_to_bf16(v);
+        memcpy(p, &h, 2);
+    }
+}
+
+static float load_f(int dt, const unsigned char *p)
+{
+    if (dt == XHAL_DTYPE_F32) {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return dt == XHAL_DTYPE_F16 ? xhal_f16_to_f32(h) : xhal_bf16_to_f32(h);
+}
+
+typedef struct qcopy {
+    const xhal_tensor_desc *src, *dst;
+    int nd;          /* dims (>= 1) */
+    int64_t rows;    /* product of the outer dims */
+    int64_t inner;   /* innermost size (a multiple of the block size) */
+} qcopy;
+
+/* Byte address of row r's first element in t (row-major order of the outer dims). */
+static unsigned char *row_addr(const xhal_tensor_desc *t, int nd, int64_t r)
+{
+    int64_t lin = 0;
+    for (int k = nd - 2; k >= 0; k--) {
+        int64_t n = t->shape[k];
+        lin += (r % n) * t->strides[k];
+        r /= n;
+    }
+    unsigned char *base = ((cpu_buffer *)t->buffer)->data + t->offset;
+    const xhal_names_block_entry_ *b = xhal_names_dtype_block(t->dtype);
+    if (b) return base + (lin / b->block_size) * b->block_bytes;
+    return base + lin * (int64_t)xhal_names_dtype_size(t->dtype);
+}
+
+static void qcopy_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const qcopy *c = vctx;
+    const xhal_tensor_desc *s = c->src, *d = c->dst;
+    const xhal_names_block_entry_ *sb = xhal_names_dtype_block(s->dtype), *db = xhal_names_dtype_block(d->dtype);
+    float tmp[QROW_CHUNK];
+    for (int64_t r = begin; r < end; r++) {
+        const unsigned char *sp = row_addr(s, c->nd, r);
+        unsigned char *dp = row_addr(d, c->nd, r);
+        if (sb && db) { /* same dtype: the row's blocks */
+            memcpy(dp, sp, (size_t)(c->inner / sb->block_size * sb->block_bytes));
+            continue;
+        }
+        for (int64_t j = 0; j < c->inner; j += QROW_CHUNK) {
+            int64_t m = c->inner - j < QROW_CHUNK ? c->inner - j : QROW_CHUNK;
+            if (sb) { /* dequantize m elements, store with dst's stride */
+                dequant_of(s->dtype)(sp + j / sb->block_size * sb->block_bytes, tmp, m / sb->block_size);
+                int64_t es = (int64_t)xhal_names_dtype_size(d->dtype), bs = d->strides[c->nd - 1] * es;
+                for (int64_t k = 0; k < m; k++) store_f(d->dtype, dp + (j + k) * bs, tmp[k]);
+            } else { /* load m elements with src's stride, quantize */
+                int64_t es = (int64_t)xhal_names_dtype_size(s->dtype), bs = s->strides[c->nd - 1] * es;
+                for (int64_t k = 0; k < m; k++) tmp[k] = load_f(s->dtype, sp + (j + k) * bs);
+                quant_of(d->dtype)(tmp, dp + j / db->block_size * db->block_bytes, m / db->block_size);
+            }
+        }
+    }
+}
+
+xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d)
+{
+    qcopy c;
+    c.src = &d->inputs[0];
+    c.dst = &d->outputs[0];
+    c.nd = c.dst->ndim;
+    if (c.nd < 1) return CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: a block-quantized copy of a scalar");
+    c.inner = c.dst->shape[c.nd - 1];
+    c.rows = 1;
+    for (int k = 0; k < c.nd - 1; k++) c.rows *= c.dst->shape[k];
+    if (c.rows == 0 || c.inner == 0) return XHAL_OK;
+    int64_t grain = (1 << 16) / c.inner + 1;
+    cpu_parallel_for(st->pool, c.rows, grain, qcopy_rows, &c);
+    return XHAL_OK;
+}
