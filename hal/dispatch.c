@@ -102,6 +102,18 @@ xhal_status hal_check_writable(const char *fn, const char *name, const xhal_tens
     return XHAL_OK;
 }
 
+xhal_status hal_check_device_stores(const char *fn, xhal_device *dev, xhal_dtype dt)
+{
+    if (!hal_dtype_block(dt, NULL, NULL)) return XHAL_OK;
+    xhal_device_info info;
+    xhal_status st = xhal_device_get_info(dev, &info);
+    if (st != XHAL_OK) return st;
+    if (info.dtypes & XHAL_DTYPE_BIT(dt)) return XHAL_OK;
+    return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                         "%s: block-quantized %s tensors are not supported on %s (its backend does not list %s in "
+                         "xhal_device_info.dtypes)", fn, xhal_dtype_name(dt), dev->spec, xhal_dtype_name(dt));
+}
+
 static void extent(const xhal_tensor *t, uint64_t *lo, uint64_t *hi)
 {
     hal_view_extent("", t->dtype, t->ndim, t->shape, t->strides, t->offset, lo, hi); /* checked at creation */

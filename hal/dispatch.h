@@ -10,6 +10,9 @@ xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *c
                            const char *const *names, const int *optional);
 /* Output may not have a zero stride on a dimension longer than 1. */
 xhal_status hal_check_writable(const char *fn, const char *name, const xhal_tensor *t);
+/* A block-quantized dt on a device whose xhal_device_info.dtypes lacks it: UNSUPPORTED
+ * naming both (its kernels would not know the layout). OK for plain dtypes. */
+xhal_status hal_check_device_stores(const char *fn, xhal_device *dev, xhal_dtype dt);
 /* 1 if the two views may touch a common byte. */
 int hal_tensors_overlap(const xhal_tensor *a, const xhal_tensor *b);
 /* 1 if a and b are the very same view (buffer, offset, dtype, shape and strides). */

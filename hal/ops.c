@@ -350,8 +350,20 @@ XHAL_API xhal_status xhal_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b,
     const char *nm[3] = {"a", "b", "out"};
     xhal_status st = hal_op_prelude(fn, s, 3, ts, nm, NULL);
     if (st != XHAL_OK) return st;
-    if ((st = want_float(fn, "a", a)) || (st = same_dtype(fn, "a", a, "b", b)) || (st = same_dtype(fn, "a", a, "out", out)))
+    int qb = hal_dtype_block(b->dtype, NULL, NULL);
+    if ((st = want_float(fn, "a", a)) || (!qb && (st = same_dtype(fn, "a", a, "b", b))) ||
+        (st = same_dtype(fn, "a", a, "out", out)))
         return st;
+    if (qb) { /* quantized weights: b is [.., N, K] with blocks along K, used transposed */
+        if (a->dtype == XHAL_DTYPE_F64)
+            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: a is f64; with a block-quantized b (%s) a and out "
+                                 "must be f32, f16 or bf16", fn, xhal_dtype_name(b->dtype));
+        if (!trans_b)
+            return hal_set_error(XHAL_ERROR_UNSUPPORTED, "%s: a block-quantized b (%s) must be used transposed "
+                                 "(trans_b = 1: weights [N, K] with blocks along K, the contraction axis)", fn,
+                                 xhal_dtype_name(b->dtype));
+        if ((st = hal_check_device_stores(fn, s->dev, b->dtype))) return st;
+    }
     if (a->ndim < 2 || b->ndim < 2 || out->ndim < 2)
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: a, b and out need at least 2 dims (have %d, %d, %d)", fn,
                              a->ndim, b->ndim, out->ndim);

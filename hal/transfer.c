@@ -50,25 +50,11 @@ XHAL_API xhal_status xhal_buffer_read(xhal_stream *s, xhal_buffer *b, uint64_t o
     return buffer_io("xhal_buffer_read", s, b, off, NULL, dst, size);
 }
 
-/* A block-quantized dtype on a device that does not list it in xhal_device_info.dtypes:
- * UNSUPPORTED naming both (its COPY would not know the layout). */
-static xhal_status check_device_stores(xhal_device *dev, xhal_dtype dt)
-{
-    if (!hal_dtype_block(dt, NULL, NULL)) return XHAL_OK;
-    xhal_device_info info;
-    xhal_status st = xhal_device_get_info(dev, &info);
-    if (st != XHAL_OK) return st;
-    if (info.dtypes & XHAL_DTYPE_BIT(dt)) return XHAL_OK;
-    return hal_set_error(XHAL_ERROR_UNSUPPORTED,
-                         "copies of block-quantized %s tensors are not supported on %s (its backend does not list %s "
-                         "in xhal_device_info.dtypes)", xhal_dtype_name(dt), dev->spec, xhal_dtype_name(dt));
-}
-
 /* COPY desc src -> dst on stream s (both on s's device). */
 static xhal_status run_copy(xhal_stream *s, const xhal_tensor *src, const xhal_tensor *dst)
 {
-    xhal_status st = check_device_stores(s->dev, src->dtype);
-    if (st == XHAL_OK) st = check_device_stores(s->dev, dst->dtype);
+    xhal_status st = hal_check_device_stores("xhal_copy", s->dev, src->dtype);
+    if (st == XHAL_OK) st = hal_check_device_stores("xhal_copy", s->dev, dst->dtype);
     if (st != XHAL_OK) return st;
     xhal_op_desc d;
     memset(&d, 0, sizeof d);

@@ -88,10 +88,13 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
         if (!is_i32_i64(odt)) return unsupported(d, odt, "the output must be i32 or i64");
         if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
         return unsupported(d, idt, "float dtypes, i32 and i64 only");
+    case XHAL_OP_MATMUL:
+        if (d->n_inputs >= 2 && cpu_is_block_dtype(d->inputs[1].dtype)) return cpu_qmatmul_supported(d);
+        bad = first_non_float(d);
+        return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
     case XHAL_OP_SOFTMAX:
     case XHAL_OP_RMS_NORM:
     case XHAL_OP_LAYER_NORM:
-    case XHAL_OP_MATMUL:
     case XHAL_OP_ROPE:
     case XHAL_OP_ATTENTION:
         bad = first_non_float(d);
@@ -128,7 +131,8 @@ xhal_status cpu_op_run(void *state, void *stream, const xhal_op_desc *d)
         return cpu_run_reduce(st, d);
     case XHAL_OP_SOFTMAX: return cpu_run_softmax(st, d);
     case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM: return cpu_run_norm(st, d);
-    case XHAL_OP_MATMUL: return cpu_run_matmul(st, d);
+    case XHAL_OP_MATMUL:
+        return cpu_is_block_dtype(d->inputs[1].dtype) ? cpu_run_matmul_q(st, d) : cpu_run_matmul(st, d);
     case XHAL_OP_GATHER: return cpu_run_gather(st, d);
     case XHAL_OP_ROPE: return cpu_run_rope(st, d);
     case XHAL_OP_ATTENTION: return cpu_run_attention(st, d);

@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "cpu_convert.h"
 #include "cpu_internal.h"
 #include "xhal_half.h"
 #include "xhal_names.h"
@@ -143,5 +144,118 @@ xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d)
     if (c.rows == 0 || c.inner == 0) return XHAL_OK;
     int64_t grain = (1 << 16) / c.inner + 1;
     cpu_parallel_for(st->pool, c.rows, grain, qcopy_rows, &c);
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* MATMUL with a block-quantized b                                            */
+/* ------------------------------------------------------------------------- */
+/* The descriptor (xhal_backend.h): a [B.., M, K], b [B.., K, N] whose K axis has stride 1
+ * (blocks run along K, K a multiple of the block size) and whose N stride is a multiple of
+ * the block size, out [B.., M, N]; a and out f32/f16/bf16. Each column n of b is a run of
+ * K / block_size blocks: it is dequantized once into f32 and dotted with every row of a in
+ * double; out = alpha * dot + beta * out, rounded once (beta == 0: out is not read). The
+ * product is the one with the dequantized weights (OPS.md). */
+xhal_status cpu_qmatmul_supported(const xhal_op_desc *d)
+{
+    int adt = d->inputs[0].dtype, bdt = d->inputs[1].dtype, odt = d->outputs[0].dtype;
+    if (!dequant_of(bdt))
+        return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: matmul with b of dtype %s is not supported by cpu:0",
+                       cpu_dtype_name(bdt));
+    if (!is_half_or_f32(adt) || odt != adt)
+        return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: matmul with a block-quantized b needs a and out of one dtype "
+                       "among f32, f16, bf16 (a is %s, out %s)", cpu_dtype_name(adt), cpu_dtype_name(odt));
+    return XHAL_OK;
+}
+
+typedef struct qmm {
+    const xhal_tensor_desc *a, *b, *o;
+    int bd;            /* batch dims */
+    int64_t M, N, K, batches;
+    double alpha, beta;
+    const xhal_names_block_entry_ *blk;
+    float *wbuf;       /* K floats per worker */
+    int workers;
+} qmm;
+
+/* Element offset (in elements) of batch index `bi` (row-major over out's batch dims) in t. */
+static int64_t batch_lin(const xhal_tensor_desc *t, const xhal_tensor_desc *o, int bd, int64_t bi)
+{
+    int64_t lin = 0;
+    for (int k = bd - 1; k >= 0; k--) {
+        int64_t n = o->shape[k];
+        lin += (bi % n) * t->strides[k];
+        bi /= n;
+    }
+    return lin;
+}
+
+static void qmm_cols(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const qmm *c = vctx;
+    float *w = c->wbuf + (size_t)worker * (size_t)c->K;
+    const int bd = c->bd;
+    const int64_t as = (int64_t)xhal_names_dtype_size(c->a->dtype), os = (int64_t)xhal_names_dtype_size(c->o->dtype);
+    const unsigned char *abuf = ((cpu_buffer *)c->a->buffer)->data + c->a->offset;
+    const unsigned char *bbuf = ((cpu_buffer *)c->b->buffer)->data + c->b->offset;
+    unsigned char *obuf = ((cpu_buffer *)c->o->buffer)->data + c->o->offset;
+    /* work items are (batch, column) pairs */
+    for (int64_t item = begin; item < end; item++) {
+        int64_t bi = item / c->N, n = item % c->N;
+        int64_t alin = batch_lin(c->a, c->o, bd, bi), blin = batch_lin(c->b, c->o, bd, bi);
+        int64_t olin = batch_lin(c->o, c->o, bd, bi);
+        int64_t col = blin + n * c->b->strides[bd + 1]; /* element offset of b[.., 0, n] */
+        dequant_of(c->b->dtype)(bbuf + col / c->blk->block_size * c->blk->block_bytes, w, c->K / c->blk->block_size);
+        for (int64_t m = 0; m < c->M; m++) {
+            const unsigned char *ar = abuf + (alin + m * c->a->strides[bd]) * as;
+            const int64_t ak = c->a->strides[bd + 1] * as;
+            double acc = 0.0;
+            if (c->a->dtype == XHAL_DTYPE_F32 && ak == 4) {
+                const float *af = (const float *)(const void *)ar;
+                for (int64_t k = 0; k < c->K; k++) acc += (double)af[k] * (double)w[k];
+            } else {
+                for (int64_t k = 0; k < c->K; k++) acc += (double)load_f(c->a->dtype, ar + k * ak) * (double)w[k];
+            }
+            unsigned char *op = obuf + (olin + m * c->o->strides[bd] + n * c->o->strides[bd + 1]) * os;
+            double r = c->alpha * acc;
+            if (c->beta != 0.0) r += c->beta * (double)load_f(c->o->dtype, op);
+            if (c->o->dtype == XHAL_DTYPE_F32) {
+                float f = (float)r;
+                memcpy(op, &f, 4);
+            } else {
+                /* one rounding from double: through f32 would round twice */
+                uint16_t h = c->o->dtype == XHAL_DTYPE_F16 ? cpu_f64_to_f16(r) : cpu_f64_to_bf16(r);
+                memcpy(op, &h, 2);
+            }
+        }
+    }
+}
+
+xhal_status cpu_run_matmul_q(cpu_state *st, const xhal_op_desc *d)
+{
+    qmm c;
+    memset(&c, 0, sizeof c);
+    c.a = &d->inputs[0];
+    c.b = &d->inputs[1];
+    c.o = &d->outputs[0];
+    c.bd = c.o->ndim - 2;
+    c.M = c.o->shape[c.bd];
+    c.N = c.o->shape[c.bd + 1];
+    c.K = c.a->shape[c.bd + 1];
+    c.batches = 1;
+    for (int k = 0; k < c.bd; k++) c.batches *= c.o->shape[k];
+    c.alpha = d->attrs.matmul.alpha;
+    c.beta = d->attrs.matmul.beta;
+    c.blk = xhal_names_dtype_block(c.b->dtype);
+    if (!c.blk || c.K % c.blk->block_size != 0 || (c.K > 1 && c.b->strides[c.bd] != 1))
+        return CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: quantized matmul descriptor breaks the block layout");
+    c.workers = cpu_pool_workers(st->pool);
+    c.wbuf = cpu_alloc(cpu_mul_size(cpu_mul_size((size_t)c.workers, (size_t)c.K), sizeof(float)));
+    if (!c.wbuf) return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: no memory for %d x %lld dequantized weights",
+                                c.workers, (long long)c.K);
+    int64_t items = c.batches * c.N;
+    int64_t grain = (1 << 15) / (c.K * (c.M > 0 ? c.M : 1) + 1) + 1;
+    cpu_parallel_for(st->pool, items, grain, qmm_cols, &c);
+    cpu_free(c.wbuf);
     return XHAL_OK;
 }

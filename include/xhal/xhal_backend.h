@@ -146,6 +146,11 @@ typedef union xhal_op_attrs {
  *           already folded into strides and batch dims are broadcast (stride 0), so all
  *           three have the same ndim >= 2 and equal batch shape. A backend picks its
  *           fast path from the strides (e.g. a row- or column-major last two dims).
+ *           Quantized weights: b may be block-quantized (only on devices listing its dtype);
+ *           then a and out are one of f32/f16/bf16, b's K axis has stride 1 and a size that
+ *           is a multiple of the block size (blocks run along K: the caller's b is [N, K],
+ *           used with trans_b = 1), b's N stride is a multiple of the block size, and the
+ *           result is the product with the dequantized b (OPS.md).
  *  GATHER   in[0] table [V, D..], in[1] indices (i32/i64), out[0] [idx.., D..]. The backend
  *           checks indices against V and returns OUT_OF_RANGE naming the first bad one,
  *           with out untouched.

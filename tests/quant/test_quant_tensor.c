@@ -254,6 +254,84 @@ static void test_quantize(xhal_dtype dt, const char *file, void (*qfn)(const flo
     free(src);
 }
 
+/* matmul(a, W, trans_b = 1) with W block-quantized [N, K]: the product with the dequantized
+ * weights (gguf-py's reference), accumulated in double and rounded once. */
+static void test_matmul(const qcase *c)
+{
+    char name[64];
+    size_t nb, nd;
+    snprintf(name, sizeof name, "%s.bin", c->file);
+    unsigned char *bin = read_data(name, &nb);
+    snprintf(name, sizeof name, "%s.deq.f32", c->file);
+    float *w = read_data(name, &nd);
+    const int64_t N = c->rows, K = c->cols, M = 3, B = 2;
+    xhal_tensor *q = make(CPU, c->dt, N, K);
+    CHECK_OK(xhal_tensor_write(S, q, bin, nb));
+    int64_t ash[3] = {B, M, K}, osh[3] = {B, M, N};
+    xhal_tensor *a = NULL, *o = NULL, *ab = NULL, *ob = NULL;
+    CHECK_OK(xhal_tensor_create(CPU, XHAL_DTYPE_F32, 3, ash, &a));
+    CHECK_OK(xhal_tensor_create(CPU, XHAL_DTYPE_F32, 3, osh, &o));
+    float *av = malloc((size_t)(B * M * K) * 4), ov[2 * 3 * 4], init[2 * 3 * 4];
+    uint32_t r = 12345;
+    for (int64_t i = 0; i < B * M * K; i++) {
+        r = r * 1664525u + 1013904223u;
+        av[i] = (float)((int32_t)(r >> 8) % 2000) / 1000.0f;
+    }
+    for (int i = 0; i < B * M * N; i++) init[i] = (float)i - 3.0f;
+    CHECK_OK(xhal_tensor_write(S, a, av, (uint64_t)(B * M * K) * 4));
+    CHECK_OK(xhal_tensor_write(S, o, init, (uint64_t)(B * M * N) * 4));
+    CHECK_OK(xhal_matmul(S, a, q, 0, 1, 0.5, 2.0, o));
+    CHECK_OK(xhal_tensor_read(S, o, ov, (uint64_t)(B * M * N) * 4));
+    int64_t far = 0;
+    for (int64_t bi = 0; bi < B; bi++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double acc = 0, mag = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    acc += (double)av[(bi * M + m) * K + k] * (double)w[n * K + k];
+                    mag += fabs((double)av[(bi * M + m) * K + k] * (double)w[n * K + k]);
+                }
+                int64_t oi = (bi * M + m) * N + n;
+                double want = 0.5 * acc + 2.0 * init[oi];
+                double tol = 1e-6 * (0.5 * mag + 2.0 * fabs(init[oi])) + 1e-30;
+                if (!(fabs((double)ov[oi] - want) <= tol)) {
+                    if (far < 3) fprintf(stderr, "%s matmul [%lld,%lld,%lld]: %.9g vs %.9g\n", c->file, (long long)bi,
+                                         (long long)m, (long long)n, (double)ov[oi], want);
+                    far++;
+                }
+            }
+    CHECK(far == 0);
+    /* bf16 activations and output: the same product rounded to bf16 */
+    CHECK_OK(xhal_tensor_create(CPU, XHAL_DTYPE_BF16, 3, ash, &ab));
+    CHECK_OK(xhal_tensor_create(CPU, XHAL_DTYPE_BF16, 3, osh, &ob));
+    CHECK_OK(xhal_copy(S, a, ab));
+    CHECK_OK(xhal_matmul(S, ab, q, 0, 1, 1.0, 0.0, ob));
+    uint16_t obv[2 * 3 * 4];
+    CHECK_OK(xhal_tensor_read(S, ob, obv, (uint64_t)(B * M * N) * 2));
+    far = 0;
+    for (int64_t bi = 0; bi < B; bi++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double acc = 0, mag = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double x = xhal_bf16_to_f32(xhal_f32_to_bf16(av[(bi * M + m) * K + k]));
+                    acc += x * (double)w[n * K + k];
+                    mag += fabs(x * (double)w[n * K + k]);
+                }
+                float got = xhal_bf16_to_f32(obv[(bi * M + m) * N + n]);
+                if (!(fabs((double)got - acc) <= fabs(acc) / 256.0 + 1e-6 * mag)) far++;
+            }
+    CHECK(far == 0);
+    CHECK_STATUS(xhal_matmul(S, a, q, 0, 0, 1.0, 0.0, o), XHAL_ERROR_UNSUPPORTED, "must be used transposed");
+    printf("%s: cpu matmul with quantized weights (batched, alpha/beta, bf16) matches the dequantized product\n",
+           c->file);
+    xhal_tensor *objs[] = {q, a, o, ab, ob};
+    for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) xhal_tensor_destroy(objs[i]);
+    free(av);
+    free(w);
+    free(bin);
+}
+
 /* Pairs and ops that do not take block dtypes, buffers, other devices. */
 static void test_refusals(xhal_context *ctx)
 {
@@ -271,6 +349,16 @@ static void test_refusals(xhal_context *ctx)
     CHECK_STATUS(xhal_fill(S, q8, 1.0), XHAL_ERROR_UNSUPPORTED, "block-quantized (q8_0)");
     CHECK_STATUS(xhal_add(S, q8, q8, q8), XHAL_ERROR_DTYPE_MISMATCH, "q8_0");
     CHECK_STATUS(xhal_unary(S, XHAL_OP_EXP, q8, q8), XHAL_ERROR_DTYPE_MISMATCH, "q8_0");
+    {
+        int64_t s2[2] = {2, 64}, so[2] = {2, 2};
+        xhal_tensor *a64 = NULL, *o64 = NULL;
+        CHECK_OK(xhal_tensor_create(CPU, XHAL_DTYPE_F64, 2, s2, &a64));
+        CHECK_OK(xhal_tensor_create(CPU, XHAL_DTYPE_F64, 2, so, &o64));
+        CHECK_STATUS(xhal_matmul(S, a64, q8, 0, 1, 1.0, 0.0, o64), XHAL_ERROR_DTYPE_MISMATCH, "a is f64");
+        CHECK_STATUS(xhal_matmul(S, q8, q8, 0, 1, 1.0, 0.0, o64), XHAL_ERROR_DTYPE_MISMATCH, "q8_0");
+        xhal_tensor_destroy(a64);
+        xhal_tensor_destroy(o64);
+    }
     int64_t is[1] = {1};
     xhal_tensor *idx = NULL, *g = make(CPU, XHAL_DTYPE_Q8_0, 1, 64);
     CHECK_OK(xhal_tensor_create(CPU, XHAL_DTYPE_I32, 1, is, &idx));
@@ -305,6 +393,13 @@ static void test_refusals(xhal_context *ctx)
         CHECK_OK(xhal_stream_create(ocl, &os));
         xhal_tensor *oq = make(ocl, XHAL_DTYPE_Q8_0, 2, 64), *of = make(ocl, XHAL_DTYPE_F32, 2, 64);
         CHECK_STATUS(xhal_copy(os, oq, of), XHAL_ERROR_UNSUPPORTED, "not supported on opencl:0");
+        int64_t as2[2] = {1, 64}, os2[2] = {1, 2};
+        xhal_tensor *oa = NULL, *oo = NULL;
+        CHECK_OK(xhal_tensor_create(ocl, XHAL_DTYPE_F32, 2, as2, &oa));
+        CHECK_OK(xhal_tensor_create(ocl, XHAL_DTYPE_F32, 2, os2, &oo));
+        CHECK_STATUS(xhal_matmul(os, oa, oq, 0, 1, 1.0, 0.0, oo), XHAL_ERROR_UNSUPPORTED, "not supported on opencl:0");
+        xhal_tensor_destroy(oa);
+        xhal_tensor_destroy(oo);
         /* cpu q8_0 -> opencl f32: dequantized on cpu:0, then moved */
         size_t nb;
         unsigned char *bin = read_data("q8_0.bin", &nb);
@@ -335,6 +430,7 @@ int main(void)
     test_info();
     test_create();
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) test_dequantize(&CASES[i]);
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) test_matmul(&CASES[i]);
     test_quantize(XHAL_DTYPE_Q8_0, "q8_0", xhal_quant_q8_0);
     test_quantize(XHAL_DTYPE_Q4_0, "q4_0", xhal_quant_q4_0);
     test_refusals(ctx);
