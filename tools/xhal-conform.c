@@ -12,7 +12,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xhal-conform [--device SPEC]... [--suite ops|vectors|model|all[,...]] [--filter REGEX]\n"
+            "usage: xhal-conform [--device SPEC]... [--suite ops|vectors|model|all[,...]] [--filter REGEX] [--op LIST]\n"
             "                    [--report DIR] [--format json,md,html,junit] [--expected-failures FILE]\n"
             "                    [--vectors DIR] [--models DIR] [--seed N] [--list] [--quiet]\n"
             "       xhal-conform --merge A/report.json --merge B/report.json ... [--report DIR] [--format ...]\n"
@@ -27,6 +27,7 @@ static void usage(FILE *f)
             "  --suite      ops (built-in cases), vectors (--vectors DIR, default: the shipped\n"
             "               vectors), model (the Llama model suite), all (default)\n"
             "  --filter     POSIX extended regex on case names (e.g. '^matmul/f16/')\n"
+            "  --op LIST    only these ops (comma-separated names, 'model' for the model suite)\n"
             "  --expected-failures FILE  lines 'FAMILY-GLOB OP-GLOB DTYPE-GLOB [CASE-REGEX] # reason'\n"
             "  --merge FILE join reports (from many machines) into one matrix by chip family;\n"
             "               exit 0, 1 if an input has a failure, 2 if one cannot be read\n"
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
     const char *devices[64], *merge[64];
     int n_dev_args = 0, n_merge = 0;
     unsigned suites = 0, formats = XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT;
-    const char *filter = NULL, *report = "xhal-conform-report", *xfail_path = NULL, *vectors = NULL, *models = NULL;
+    const char *filter = NULL, *ops = NULL, *report = "xhal-conform-report", *xfail_path = NULL, *vectors = NULL, *models = NULL;
     int list = 0, quiet = 0;
     uint64_t seed = 20240607;
     for (int i = 1; i < argc; i++) {
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--device")) { NEED(); if (n_dev_args == 64) { fprintf(stderr, "xhal-conform: too many --device\n"); return 2; } devices[n_dev_args++] = v; }
         else if (!strcmp(a, "--suite")) { NEED(); if (parse_suites(v, &suites) != 0) { fprintf(stderr, "xhal-conform: unknown suite in '%s' (ops, vectors, model, all)\n", v); return 2; } }
         else if (!strcmp(a, "--filter")) { NEED(); filter = v; }
+        else if (!strcmp(a, "--op")) { NEED(); ops = v; }
         else if (!strcmp(a, "--merge")) { NEED(); if (n_merge == 64) { fprintf(stderr, "xhal-conform: too many --merge\n"); return 2; } merge[n_merge++] = v; }
         else if (!strcmp(a, "--report")) { NEED(); report = v; }
         else if (!strcmp(a, "--format")) { NEED(); if (parse_formats(v, &formats) != 0) { fprintf(stderr, "xhal-conform: bad --format '%s' (json,md,html,junit)\n", v); return 2; } }
@@ -111,7 +113,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "xhal-conform: %s\n", msg);
         return 2;
     }
-    xc_options opt = {suites, filter, vectors, models, &xfail, seed, NULL};
+    xc_options opt = {suites, filter, vectors, models, &xfail, seed, NULL, ops};
     xc_case_list cases;
     if (xc_select_cases(&opt, &cases, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "xhal-conform: %s\n", msg);
@@ -160,7 +162,7 @@ int main(int argc, char **argv)
     }
     snprintf(run.suites, sizeof(run.suites), "%s%s%s", (suites & XC_SUITE_OPS) ? "ops " : "",
              (suites & XC_SUITE_VECTORS) ? "vectors " : "", (suites & XC_SUITE_MODEL) ? "model" : "");
-    snprintf(run.filter, sizeof(run.filter), "%s", filter ? filter : "");
+    snprintf(run.filter, sizeof(run.filter), "%s%s%s", filter ? filter : "", ops ? (filter ? " --op " : "--op ") : "", ops ? ops : "");
     snprintf(run.xfail_file, sizeof(run.xfail_file), "%s", xfail_path ? xfail_path : "");
     {
         const char *vd = vectors ? vectors : (suites & XC_SUITE_VECTORS) ? xc_default_vectors_dir() : "";

@@ -1,27 +1,15 @@
 /* xc_compare.c - the tolerance table of OPS.md and the comparison rules. */
 #include "xc_conform.h"
+#include "xhal/xhal_op_table.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-enum { CLS_EXACT, CLS_ARITH, CLS_TRANS, CLS_ACC };
+/* The tolerance class is the TOL column of the op table (include/xhal/xhal_op_table.h). */
+enum { CLS_EXACT = XHAL_OP_TOL_EXACT, CLS_ARITH = XHAL_OP_TOL_ARITH, CLS_TRANS = XHAL_OP_TOL_TRANS, CLS_ACC = XHAL_OP_TOL_ACC };
 
-static int op_class(xhal_op op)
-{
-    switch (op) {
-    case XHAL_OP_ADD: case XHAL_OP_SUB: case XHAL_OP_MUL: case XHAL_OP_DIV: case XHAL_OP_SCALE:
-        return CLS_ARITH;
-    case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT: case XHAL_OP_RSQRT: case XHAL_OP_TANH:
-    case XHAL_OP_SIGMOID: case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH:
-        return CLS_TRANS;
-    case XHAL_OP_SUM: case XHAL_OP_MEAN: case XHAL_OP_SOFTMAX: case XHAL_OP_RMS_NORM:
-    case XHAL_OP_LAYER_NORM: case XHAL_OP_MATMUL: case XHAL_OP_ROPE: case XHAL_OP_ATTENTION:
-        return CLS_ACC;
-    default:
-        return CLS_EXACT;
-    }
-}
+static int op_class(xhal_op op) { return xhal_op_table_row((int)op).tolerance; }
 
 xc_tol xc_tolerance(xhal_op op, xhal_dtype dt, int64_t R)
 {

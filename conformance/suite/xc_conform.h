@@ -142,6 +142,7 @@ typedef struct xc_attr_info {
     int kind;       /* XC_AK_* */
     size_t offset;  /* in xc_attrs */
     char ctype;     /* 'd' double, 'i' int, 'l' int64_t */
+    const char *members; /* the xhal_op_attrs members (op table ATTR column) it belongs to */
 } xc_attr_info;
 const xc_attr_info *xc_attr_table(int *n);
 /* 1 if attribute name means something for op. */
@@ -318,6 +319,8 @@ typedef struct xc_options {
     const xc_xfail_list *xfail;
     uint64_t seed;
     FILE *progress;           /* NULL: quiet */
+    const char *ops;          /* comma-separated op names (xhal_op_name; "model" for the model
+                               * suite) to select, or NULL for all; ANDed with filter */
 } xc_options;
 
 /* The conformance data a run uses by default: the copy installed with the running tool

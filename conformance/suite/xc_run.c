@@ -3,6 +3,7 @@
  * inputs unchanged, values against the f64 reference). */
 #define _POSIX_C_SOURCE 200809L
 #include "xc_conform.h"
+#include "xhal/xhal_op_table.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -213,46 +214,45 @@ static int out_untouched(xhal_stream *stream, dtens *t, xc_result *r)
     return rc;
 }
 
+/* One public entry point per family of the op table (include/xhal/xhal_op_table.h). */
 static xhal_status run_op(xhal_stream *s, const xc_case *c, dtens *in, dtens *out)
 {
     const xc_attrs *a = &c->at;
-    switch (c->op) {
-    case XHAL_OP_COPY: return xhal_copy(s, in[0].view, out->view);
-    case XHAL_OP_FILL: return xhal_fill(s, out->view, a->value);
-    case XHAL_OP_NEG: case XHAL_OP_ABS: case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT:
-    case XHAL_OP_RSQRT: case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_RELU:
-    case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH:
-        return xhal_unary(s, c->op, in[0].view, out->view);
-    case XHAL_OP_ADD: return xhal_add(s, in[0].view, in[1].view, out->view);
-    case XHAL_OP_MUL: return xhal_mul(s, in[0].view, in[1].view, out->view);
-    case XHAL_OP_SUB: case XHAL_OP_DIV: case XHAL_OP_MAXIMUM: case XHAL_OP_MINIMUM:
+    switch (xhal_op_family_of((int)c->op)) {
+    case XHAL_OPF_COPY: return xhal_copy(s, in[0].view, out->view);
+    case XHAL_OPF_FILL: return xhal_fill(s, out->view, a->value);
+    case XHAL_OPF_UNARY: return xhal_unary(s, c->op, in[0].view, out->view);
+    case XHAL_OPF_BINARY:
+        /* add and mul through their own entry points, the rest through xhal_binary */
+        if (c->op == XHAL_OP_ADD) return xhal_add(s, in[0].view, in[1].view, out->view);
+        if (c->op == XHAL_OP_MUL) return xhal_mul(s, in[0].view, in[1].view, out->view);
         return xhal_binary(s, c->op, in[0].view, in[1].view, out->view);
-    case XHAL_OP_SCALE: return xhal_scale(s, in[0].view, a->alpha, a->beta, out->view);
-    case XHAL_OP_SUM: case XHAL_OP_MEAN: case XHAL_OP_MAX: case XHAL_OP_ARGMAX:
-        return xhal_reduce(s, c->op, in[0].view, a->axis, a->keepdims, out->view);
-    case XHAL_OP_SOFTMAX: return xhal_softmax(s, in[0].view, a->scale, a->causal, out->view);
-    case XHAL_OP_RMS_NORM:
-        return xhal_rms_norm(s, in[0].view, a->has_weight ? in[1].view : NULL, a->eps, out->view);
-    case XHAL_OP_LAYER_NORM: {
+    case XHAL_OPF_SCALE: return xhal_scale(s, in[0].view, a->alpha, a->beta, out->view);
+    case XHAL_OPF_REDUCE: return xhal_reduce(s, c->op, in[0].view, a->axis, a->keepdims, out->view);
+    case XHAL_OPF_SOFTMAX: return xhal_softmax(s, in[0].view, a->scale, a->causal, out->view);
+    case XHAL_OPF_NORM: {
         int k = 1;
         xhal_tensor *w = a->has_weight ? in[k++].view : NULL;
+        if (c->op == XHAL_OP_RMS_NORM) return xhal_rms_norm(s, in[0].view, w, a->eps, out->view);
         xhal_tensor *b = a->has_bias ? in[k++].view : NULL;
         return xhal_layer_norm(s, in[0].view, w, b, a->eps, out->view);
     }
-    case XHAL_OP_MATMUL:
+    case XHAL_OPF_MATMUL:
         return xhal_matmul(s, in[0].view, in[1].view, a->trans_a, a->trans_b, a->alpha, a->beta, out->view);
-    case XHAL_OP_GATHER: return xhal_gather(s, in[0].view, in[1].view, out->view);
-    case XHAL_OP_ROPE:
+    case XHAL_OPF_GATHER: return xhal_gather(s, in[0].view, in[1].view, out->view);
+    case XHAL_OPF_ROPE:
         return xhal_rope(s, in[0].view, a->seq_axis, a->theta, a->pos_offset, a->rotary_dims,
                          (xhal_rope_layout)a->rope_layout, out->view);
-    case XHAL_OP_ATTENTION:
+    case XHAL_OPF_ATTENTION:
         return xhal_attention(s, in[0].view, in[1].view, in[2].view, a->has_mask ? in[3].view : NULL,
                               a->scale, a->causal, out->view);
-    case XHAL_OP_CONCAT: {
-        xhal_tensor *parts[XC_MAX_IN];
-        for (int i = 0; i < c->n_in; i++) parts[i] = in[i].view;
-        return xhal_concat(s, parts, c->n_in, a->axis, out->view);
-    }
+    case XHAL_OPF_COMPOSED:
+        if (c->op == XHAL_OP_CONCAT) {
+            xhal_tensor *parts[XC_MAX_IN];
+            for (int i = 0; i < c->n_in; i++) parts[i] = in[i].view;
+            return xhal_concat(s, parts, c->n_in, a->axis, out->view);
+        }
+        return XHAL_ERROR_INVALID_ARGUMENT;
     default: return XHAL_ERROR_INVALID_ARGUMENT;
     }
 }

@@ -74,9 +74,32 @@ const char *xc_default_models_dir(void)
     return d ? d : dir_with(XC_DEFAULT_MODELS_DIR, ".");
 }
 
+/* 1 if name is in the comma-separated list */
+static int in_list(const char *list, const char *name)
+{
+    size_t l = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == l && !strncmp(p, name, l)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
 int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t msgsz)
 {
     memset(out, 0, sizeof(*out));
+    if (opt->ops) {
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s", opt->ops);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            xhal_op id;
+            if (strcmp(t, "model") != 0 && xhal_op_from_name(t, &id) != XHAL_OK)
+                return err(msg, msgsz, "--op: no op named '%s' (see conformance/OPS.md)", t);
+        }
+    }
     regex_t re;
     int has_re = opt->filter && opt->filter[0];
     if (has_re) {
@@ -103,6 +126,7 @@ int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t 
     if (rc == 0) {
         for (int i = 0; i < all.n; i++) {
             xc_case *c = &all.cases[i];
+            if (opt->ops && !in_list(opt->ops, xhal_op_name(c->op))) continue;
             if (!has_re || regexec(&re, c->name, 0, NULL, 0) == 0) {
                 if (xc_case_list_push(out, c) != 0) { rc = err(msg, msgsz, "out of memory"); break; }
                 c->given_in = NULL; /* ownership moved */
@@ -258,6 +282,7 @@ int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_cas
             regfree(&re);
         }
     }
+    if (models && opt->ops) models = in_list(opt->ops, "model");
     if (models) {
         if (opt->progress) { fprintf(opt->progress, "\r\033[K[%s] model suite", d->info.spec); fflush(opt->progress); }
         run_models(d, ctx, dev, opt);

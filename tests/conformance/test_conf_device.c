@@ -165,7 +165,7 @@ static void test_vectors(void)
     /* through the tool's path: the device report names it too */
     xc_run run;
     xc_run_init(&run);
-    xc_options opt = {XC_SUITE_VECTORS, NULL, dir, NULL, NULL, 0, NULL};
+    xc_options opt = {XC_SUITE_VECTORS, NULL, dir, NULL, NULL, 0, NULL, NULL};
     CHECK(xc_run_device(&run, ctx, cpu, &v, &opt, msg, sizeof(msg)) == 0);
     CHECK(run.n_devs == 1 && run.devs[0].counts[XC_FAIL] == 1);
     int counts[XC_OUTCOME_COUNT];
@@ -187,7 +187,7 @@ static void test_xfail_and_report(void)
     const char *list = "cpu-* add f32 ^add/f32/n17$ # broken on purpose by the test hook\n"
                        "*     exp f32 ^exp/f32/n3$  # listed but passes: XPASS\n";
     CHECK(xc_xfail_parse(list, "xf", &xl, msg, sizeof(msg)) == 0);
-    xc_options opt = {XC_SUITE_OPS, "^(add/f32/n17|exp/f32/n3|exp/f32/n17|matmul/f16/3x17x5)$", NULL, NULL, &xl, 7, NULL};
+    xc_options opt = {XC_SUITE_OPS, "^(add/f32/n17|exp/f32/n3|exp/f32/n17|matmul/f16/3x17x5)$", NULL, NULL, &xl, 7, NULL, NULL};
     xc_case_list sel;
     CHECK(xc_select_cases(&opt, &sel, msg, sizeof(msg)) == 0);
     CHECK(sel.n == 4);
@@ -280,7 +280,7 @@ static void test_bad_backend(void)
     char msg[256];
     xc_xfail_list xl;
     CHECK(xc_xfail_parse("xcbad-* neg f32 # writes past the end\nxcbad-* add * # scribbles on a\n", "xf", &xl, msg, sizeof(msg)) == 0);
-    xc_options opt = {XC_SUITE_OPS, "^(add|neg|mul|exp)/f(32|16)/n17$", NULL, NULL, &xl, 3, NULL};
+    xc_options opt = {XC_SUITE_OPS, "^(add|neg|mul|exp)/f(32|16)/n17$", NULL, NULL, &xl, 3, NULL, NULL};
     xc_case_list sel;
     CHECK(xc_select_cases(&opt, &sel, msg, sizeof(msg)) == 0);
     xc_run run;
@@ -296,7 +296,7 @@ static void test_bad_backend(void)
 
     /* honest counting: an op the device lacks, with only an empty case besides, is
      * unsupported + trivial, never pass; the suite ran nothing: exit status 3 */
-    xc_options o2 = {XC_SUITE_OPS, "^exp/f32/(n17|empty_0x5)$", NULL, NULL, NULL, 3, NULL};
+    xc_options o2 = {XC_SUITE_OPS, "^exp/f32/(n17|empty_0x5)$", NULL, NULL, NULL, 3, NULL, NULL};
     CHECK(xc_select_cases(&o2, &sel, msg, sizeof(msg)) == 0 && sel.n == 2);
     xc_run_init(&run);
     CHECK(xc_run_device(&run, bctx, bad, &sel, &o2, msg, sizeof(msg)) == 0);
@@ -335,15 +335,27 @@ static void test_bad_backend(void)
     xc_run_free(&run);
     xc_case_list_free(&sel);
     /* with one real pass the suite ran: exit 0 */
-    xc_options o3 = {XC_SUITE_OPS, "^(exp/f32/empty_0x5|mul/f32/n17)$", NULL, NULL, NULL, 3, NULL};
+    xc_options o3 = {XC_SUITE_OPS, "^(exp/f32/empty_0x5|mul/f32/n17)$", NULL, NULL, NULL, 3, NULL, NULL};
     CHECK(xc_select_cases(&o3, &sel, msg, sizeof(msg)) == 0 && sel.n == 2);
     xc_run_init(&run);
     CHECK(xc_run_device(&run, bctx, bad, &sel, &o3, msg, sizeof(msg)) == 0);
     CHECK(xc_suite_verdict(&run.devs[0], "ops") == XC_PASS && xc_run_exit_status(&run, 1) == XC_EXIT_PASS);
     xc_run_free(&run);
     xc_case_list_free(&sel);
+    /* --op selects by op name (vectors too), and refuses an unknown name */
+    xc_options o5 = {XC_SUITE_OPS | XC_SUITE_VECTORS, NULL, XC_TEST_VECTORS_DIR, NULL, NULL, 3, NULL, "rms_norm,softmax"};
+    CHECK(xc_select_cases(&o5, &sel, msg, sizeof(msg)) == 0 && sel.n > 50);
+    int others = 0, vec = 0;
+    for (int i = 0; i < sel.n; i++) {
+        others += sel.cases[i].op != XHAL_OP_RMS_NORM && sel.cases[i].op != XHAL_OP_SOFTMAX;
+        vec += !strcmp(sel.cases[i].suite, "vectors");
+    }
+    CHECK(others == 0 && vec >= 2);
+    xc_case_list_free(&sel);
+    o5.ops = "rms_norm,no_such_op";
+    CHECK(xc_select_cases(&o5, &sel, msg, sizeof(msg)) == -1 && strstr(msg, "no_such_op"));
     /* the model suite on a device that runs none of its models: unsupported, exit 3 */
-    xc_options o4 = {XC_SUITE_MODEL, NULL, NULL, NULL, NULL, 3, NULL};
+    xc_options o4 = {XC_SUITE_MODEL, NULL, NULL, NULL, NULL, 3, NULL, NULL};
     xc_case_list none = {0};
     xc_run_init(&run);
     CHECK(xc_run_device(&run, bctx, bad, &none, &o4, msg, sizeof(msg)) == 0);
