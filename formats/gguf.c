@@ -30,12 +30,12 @@ typedef struct gg_type_info {
 
 static const gg_type_info gg_types[] = {
     [0] = {"f32", 1, 4, XHAL_DTYPE_F32},      [1] = {"f16", 1, 2, XHAL_DTYPE_F16},
-    [2] = {"q4_0", 32, 18, XHAL_DTYPE_INVALID}, [3] = {"q4_1", 32, 20, XHAL_DTYPE_INVALID},
+    [2] = {"q4_0", 32, 18, XHAL_DTYPE_Q4_0}, [3] = {"q4_1", 32, 20, XHAL_DTYPE_INVALID},
     [6] = {"q5_0", 32, 22, XHAL_DTYPE_INVALID}, [7] = {"q5_1", 32, 24, XHAL_DTYPE_INVALID},
-    [8] = {"q8_0", 32, 34, XHAL_DTYPE_INVALID}, [9] = {"q8_1", 32, 40, XHAL_DTYPE_INVALID},
+    [8] = {"q8_0", 32, 34, XHAL_DTYPE_Q8_0}, [9] = {"q8_1", 32, 40, XHAL_DTYPE_INVALID},
     [10] = {"q2_K", 256, 84, XHAL_DTYPE_INVALID}, [11] = {"q3_K", 256, 110, XHAL_DTYPE_INVALID},
-    [12] = {"q4_K", 256, 144, XHAL_DTYPE_INVALID}, [13] = {"q5_K", 256, 176, XHAL_DTYPE_INVALID},
-    [14] = {"q6_K", 256, 210, XHAL_DTYPE_INVALID}, [15] = {"q8_K", 256, 292, XHAL_DTYPE_INVALID},
+    [12] = {"q4_K", 256, 144, XHAL_DTYPE_Q4_K}, [13] = {"q5_K", 256, 176, XHAL_DTYPE_INVALID},
+    [14] = {"q6_K", 256, 210, XHAL_DTYPE_Q6_K}, [15] = {"q8_K", 256, 292, XHAL_DTYPE_INVALID},
     [16] = {"iq2_xxs", 256, 66, XHAL_DTYPE_INVALID}, [17] = {"iq2_xs", 256, 74, XHAL_DTYPE_INVALID},
     [18] = {"iq3_xxs", 256, 98, XHAL_DTYPE_INVALID}, [19] = {"iq1_s", 256, 50, XHAL_DTYPE_INVALID},
     [20] = {"iq4_nl", 32, 18, XHAL_DTYPE_INVALID}, [21] = {"iq3_s", 256, 110, XHAL_DTYPE_INVALID},

@@ -15,7 +15,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: xhal-run --model DIR --tokens ID,ID,... [--device SPEC] [--generate N]\n"
             "                [--logits-out FILE.npy] [--dtype f32|f16|bf16] [--max-seq N] [--quiet]\n"
-            "  --model DIR        Hugging Face folder: config.json + model.safetensors (or index)\n"
+            "  --model DIR        Hugging Face folder: config.json + model.safetensors (or index),\n"
+            "                     or a llama.cpp GGUF file (FILE.gguf: f32/f16/bf16/q8_0/q4_0/q4_K/q6_K)\n"
             "  --device SPEC      device, e.g. cpu, cuda:0, opencl:1 (default: cpu)\n"
             "  --tokens LIST      prompt token ids, comma-separated\n"
             "  --generate N       greedy tokens to generate (default 0)\n"

@@ -142,6 +142,7 @@ static void test_good_file(void)
         char name[64];
         CHECK_OK(xhal_gguf_tensor_get(g, q[k].name, &t));
         CHECK(t.ggml_type == q[k].ggml && strcmp(t.type_name, q[k].type) == 0);
+        CHECK(strcmp(xhal_dtype_name(t.dtype), q[k].file) == 0); /* q8_0, q4_0, q4_k, q6_k */
         CHECK(t.ndim == 2 && t.shape[0] == q[k].rows && t.shape[1] == q[k].cols);
         snprintf(name, sizeof name, "%s.bin", q[k].file);
         void *bin = read_data(name, &n);

@@ -3,8 +3,13 @@
  * xhal API, so that it runs on any xhal device. Library xhal_llama.
  *
  * A model is read from a Hugging Face folder: config.json and model.safetensors (or a
- * sharded model.safetensors.index.json). Weights may be f32, f16 or bf16; the arithmetic
- * runs in the weights' dtype or in f32 (xllama_options.compute_dtype).
+ * sharded model.safetensors.index.json), or from a llama.cpp GGUF file (a path ending in
+ * ".gguf": settings from its "llama.*" keys, llama.cpp's tensor names, q/k rows as
+ * llama.cpp permutes them, run with interleaved RoPE). Weights may be f32, f16 or bf16;
+ * GGUF projections may also be q8_0, q4_0, q4_K or q6_K (kept quantized: xhal_matmul takes
+ * them on devices that store them, cpu:0) and a quantized token embedding is dequantized at
+ * load. The arithmetic runs in the weights' dtype (f32 for quantized weights) or in
+ * xllama_options.compute_dtype.
  *
  * Forward: embedding (gather) -> per layer [RMSNorm -> Q/K/V projections -> rotate-half
  * RoPE -> KV cache -> causal grouped-query attention over the cached prefix -> o_proj +

@@ -15,4 +15,8 @@ xhal_status xl_fail(xhal_status st, const char *fmt, ...) XL_PRINTF(2, 3);
 /* Set the port's message to "<what>: <xhal_last_error()>" and return st. */
 xhal_status xl_wrap(xhal_status st, const char *fmt, ...) XL_PRINTF(2, 3);
 
+/* The Llama settings of an open GGUF file (gguf_config.c); path names it in messages. */
+struct xhal_gguf;
+xhal_status xl_config_from_gguf(const struct xhal_gguf *g, const char *path, xllama_config *cfg);
+
 #endif

@@ -1,6 +1,7 @@
 /* model.c - the Llama decoder over the xhal API: weights, KV cache, forward, greedy decode. */
 #define _POSIX_C_SOURCE 200809L
 #include "llama_internal.h"
+#include "xhal/xhal_gguf.h"
 #include "xhal/xhal_safetensors.h"
 
 #include <stdio.h>
@@ -19,6 +20,7 @@ struct xllama_model {
     xhal_device *dev;
     xhal_stream *stream;
     xhal_dtype wdtype, cdtype;
+    xhal_rope_layout rope; /* rotate-half (Hugging Face); interleaved for GGUF's permuted q/k */
     int64_t max_seq, max_batch, pos;
     xhal_tensor *embed, *norm, *lm_head; /* lm_head == embed when tied */
     xl_layer *layers;
@@ -61,20 +63,74 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
     if (k < len) snprintf(buf + k, len - k, "]");
 }
 
-/* Check that `name` exists with a float dtype and the expected shape. */
-static xhal_status check_tensor(const xhal_safetensors *st, const char *dir, const char *name,
-                                int ndim, int64_t d0, int64_t d1, xhal_dtype *dtype)
+/* Where the weights come from: a safetensors checkpoint or a GGUF file. */
+typedef struct xl_src {
+    xhal_safetensors *st;
+    xhal_gguf *gg;
+} xl_src;
+
+static int is_block(xhal_dtype d)
+{
+    xhal_dtype_info info;
+    return xhal_dtype_get_info(d, &info) == XHAL_OK && info.is_quantized;
+}
+
+/* llama.cpp's GGUF name of a Hugging Face Llama tensor name. */
+static const char *gguf_name(const char *hf, char *buf, size_t len)
+{
+    static const char *const top[][2] = {{"model.embed_tokens.weight", "token_embd.weight"},
+                                         {"model.norm.weight", "output_norm.weight"},
+                                         {"lm_head.weight", "output.weight"}};
+    static const char *const layer[][2] = {
+        {"input_layernorm.weight", "attn_norm.weight"},     {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},       {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.o_proj.weight", "attn_output.weight"},  {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},        {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"}};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (!strcmp(hf, top[i][0])) return top[i][1];
+    long long l = -1;
+    int used = 0;
+    if (sscanf(hf, "model.layers.%lld.%n", &l, &used) == 1 && used > 0)
+        for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++)
+            if (!strcmp(hf + used, layer[i][0])) {
+                snprintf(buf, len, "blk.%lld.%s", l, layer[i][1]);
+                return buf;
+            }
+    return hf;
+}
+
+/* Check that `name` exists with a float dtype (or, where quant_ok, a block-quantized one)
+ * and the expected shape. */
+static xhal_status check_tensor(const xl_src *src, const char *dir, const char *name, int ndim, int64_t d0,
+                                int64_t d1, int quant_ok, xhal_dtype *dtype)
 {
     xhal_safetensors_tensor t;
-    int found = 0;
-    xhal_safetensors_has(st, name, &found);
-    if (!found)
-        return xl_fail(XHAL_ERROR_NOT_FOUND, "llama: %s: tensor '%s' is missing", dir, name);
-    if (xhal_safetensors_get(st, name, &t) != XHAL_OK)
-        return xl_wrap(XHAL_ERROR_INTERNAL, "llama: %s: tensor '%s'", dir, name);
-    if (!is_float(t.dtype))
-        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: tensor '%s' is %s; the port takes f32, "
-                       "f16 or bf16 weights", dir, name, xhal_dtype_name(t.dtype));
+    if (src->gg) {
+        char buf[160];
+        const char *gn = gguf_name(name, buf, sizeof buf);
+        xhal_gguf_tensor g;
+        if (xhal_gguf_tensor_get(src->gg, gn, &g) != XHAL_OK)
+            return xl_fail(XHAL_ERROR_NOT_FOUND, "llama: %s: tensor '%s' (%s) is missing", dir, gn, name);
+        if (g.dtype == XHAL_DTYPE_INVALID || (!is_float(g.dtype) && !(quant_ok && is_block(g.dtype))))
+            return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: tensor '%s' is %s; the port takes f32, f16 or bf16%s",
+                           dir, gn, g.type_name, quant_ok ? ", q8_0, q4_0, q4_K or q6_K weights" : " here");
+        memset(&t, 0, sizeof t);
+        t.dtype = g.dtype;
+        t.ndim = g.ndim;
+        memcpy(t.shape, g.shape, sizeof t.shape);
+        name = gn;
+    } else {
+        int found = 0;
+        xhal_safetensors_has(src->st, name, &found);
+        if (!found)
+            return xl_fail(XHAL_ERROR_NOT_FOUND, "llama: %s: tensor '%s' is missing", dir, name);
+        if (xhal_safetensors_get(src->st, name, &t) != XHAL_OK)
+            return xl_wrap(XHAL_ERROR_INTERNAL, "llama: %s: tensor '%s'", dir, name);
+        if (!is_float(t.dtype))
+            return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: tensor '%s' is %s; the port takes f32, "
+                           "f16 or bf16 weights", dir, name, xhal_dtype_name(t.dtype));
+    }
     int64_t want[2] = {d0, d1};
     int ok = t.ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t.shape[i] == want[i];
@@ -82,11 +138,48 @@ static xhal_status check_tensor(const xhal_safetensors *st, const char *dir, con
         char got[128], exp[128];
         shape_str(got, sizeof got, t.ndim, t.shape);
         shape_str(exp, sizeof exp, ndim, want);
-        return xl_fail(XHAL_ERROR_SHAPE_MISMATCH, "llama: %s: tensor '%s' has shape %s but config.json "
-                       "implies %s", dir, name, got, exp);
+        return xl_fail(XHAL_ERROR_SHAPE_MISMATCH, "llama: %s: tensor '%s' has shape %s but %s "
+                       "implies %s", dir, name, got, src->gg ? "its settings" : "config.json", exp);
     }
     if (dtype) *dtype = t.dtype;
     return XHAL_OK;
+}
+
+/* Upload one weight. GGUF block-quantized weights stay quantized where quant_ok (the
+ * projections: xhal_matmul takes them as b), and are dequantized to the compute dtype
+ * otherwise (the embedding, which xhal_gather reads). */
+static xhal_status upload(const xl_src *src, const char *name, xhal_stream *s, xhal_dtype cdtype, int keep_quant,
+                          xhal_tensor **out)
+{
+    if (!src->gg) return xhal_safetensors_upload(src->st, name, s, cdtype, out);
+    char buf[160];
+    xhal_gguf_tensor g;
+    xhal_status st = xhal_gguf_tensor_get(src->gg, gguf_name(name, buf, sizeof buf), &g);
+    if (st != XHAL_OK) return st;
+    xhal_device *dev = NULL;
+    xhal_tensor *raw = NULL, *conv = NULL;
+    if ((st = xhal_stream_device(s, &dev)) != XHAL_OK) return st;
+    if ((st = xhal_tensor_create(dev, g.dtype, g.ndim, g.shape, &raw)) != XHAL_OK) return st;
+    if ((st = xhal_tensor_write(s, raw, g.data, g.size)) != XHAL_OK) goto fail;
+    if (g.dtype == cdtype || (keep_quant && is_block(g.dtype))) {
+        *out = raw;
+        return XHAL_OK;
+    }
+    if ((st = xhal_contiguous(s, raw, cdtype, &conv)) != XHAL_OK) goto fail;
+    if ((st = xhal_stream_synchronize(s)) != XHAL_OK) goto fail;
+    xhal_tensor_destroy(raw);
+    *out = conv;
+    return XHAL_OK;
+fail:
+    xhal_tensor_destroy(conv);
+    xhal_tensor_destroy(raw);
+    return st;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
 typedef struct xl_wspec {
@@ -125,11 +218,23 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: negative max_seq or max_batch");
 
     xllama_config cfg;
-    xhal_status s = xllama_config_load(dir, &cfg);
-    if (s != XHAL_OK) return s;
-    xhal_safetensors *st = NULL;
-    s = xhal_safetensors_open(dir, &st);
-    if (s != XHAL_OK) return xl_wrap(s, "llama: %s: reading the weights", dir);
+    xhal_status s;
+    xl_src src = {NULL, NULL};
+    const int is_gguf = ends_with(dir, ".gguf");
+    if (is_gguf) {
+        s = xhal_gguf_open(dir, &src.gg);
+        if (s != XHAL_OK) return xl_wrap(s, "llama: %s: reading the GGUF file", dir);
+        s = xl_config_from_gguf(src.gg, dir, &cfg);
+        if (s != XHAL_OK) {
+            xhal_gguf_close(src.gg);
+            return s;
+        }
+    } else {
+        s = xllama_config_load(dir, &cfg);
+        if (s != XHAL_OK) return s;
+        s = xhal_safetensors_open(dir, &src.st);
+        if (s != XHAL_OK) return xl_wrap(s, "llama: %s: reading the weights", dir);
+    }
 
     const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
     const int64_t HQ = cfg.num_heads * cfg.head_dim, HKV = cfg.num_kv_heads * cfg.head_dim;
@@ -138,10 +243,12 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     xllama_model *m = calloc(1, sizeof *m);
     xl_wspec *ws = NULL;
     if (!m) {
-        xhal_safetensors_close(st);
+        xhal_safetensors_close(src.st);
+        xhal_gguf_close(src.gg);
         return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
     }
     m->cfg = cfg;
+    m->rope = is_gguf ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
     m->dev = dev;
     m->layers = calloc((size_t)L, sizeof *m->layers);
     int64_t n_ws = 3 + 9 * L;
@@ -183,11 +290,14 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     /* Check every tensor before uploading any. */
     for (int64_t i = 0; i < n_ws; i++) {
         xhal_dtype dt = XHAL_DTYPE_INVALID;
-        s = check_tensor(st, dir, ws[i].name, ws[i].ndim, ws[i].d0, ws[i].d1, &dt);
+        s = check_tensor(&src, dir, ws[i].name, ws[i].ndim, ws[i].d0, ws[i].d1, ws[i].ndim == 2, &dt);
         if (s != XHAL_OK) goto fail;
         if (i == 0) m->wdtype = dt;
     }
-    m->cdtype = o.compute_dtype != XHAL_DTYPE_INVALID ? o.compute_dtype : m->wdtype;
+    /* block-quantized weights compute in f32 unless asked otherwise */
+    m->cdtype = o.compute_dtype != XHAL_DTYPE_INVALID ? o.compute_dtype
+                : is_float(m->wdtype)                 ? m->wdtype
+                                                      : XHAL_DTYPE_F32;
     m->max_seq = o.max_seq ? o.max_seq
                            : (cfg.max_position_embeddings < 4096 ? cfg.max_position_embeddings : 4096);
     m->max_batch = o.max_batch ? o.max_batch : (m->max_seq < 512 ? m->max_seq : 512);
@@ -199,7 +309,9 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         goto fail;
     }
     for (int64_t i = 0; i < n_ws; i++) {
-        s = xhal_safetensors_upload(st, ws[i].name, m->stream, m->cdtype, ws[i].dst);
+        /* projections and lm_head keep a block-quantized dtype; the embedding (gathered) is
+         * dequantized, unless it is also the tied lm_head (then it is dequantized too) */
+        s = upload(&src, ws[i].name, m->stream, m->cdtype, ws[i].ndim == 2 && ws[i].dst != &m->embed, ws[i].dst);
         if (s != XHAL_OK) {
             s = xl_wrap(s, "llama: uploading '%s' as %s", ws[i].name, xhal_dtype_name(m->cdtype));
             goto fail;
@@ -245,12 +357,14 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         goto fail;
     }
     free(ws);
-    xhal_safetensors_close(st);
+    xhal_safetensors_close(src.st);
+    xhal_gguf_close(src.gg);
     *out = m;
     return XHAL_OK;
 fail:
     free(ws);
-    xhal_safetensors_close(st);
+    xhal_safetensors_close(src.st);
+    xhal_gguf_close(src.gg);
     xllama_destroy(m);
     return s;
 }
@@ -417,8 +531,8 @@ static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t
         OP(xhal_matmul(st, Hn, y->wq, 0, 1, 1.0, 0.0, Q2), "llama: layer %lld q_proj", li);
         OP(xhal_matmul(st, Hn, y->wk, 0, 1, 1.0, 0.0, K2), "llama: layer %lld k_proj", li);
         OP(xhal_matmul(st, Hn, y->wv, 0, 1, 1.0, 0.0, V2), "llama: layer %lld v_proj", li);
-        OP(xhal_rope(st, Q3, 0, c->rope_theta, p, 0, XHAL_ROPE_HALF, Q3), "llama: layer %lld rope q", li);
-        OP(xhal_rope(st, K3, 0, c->rope_theta, p, 0, XHAL_ROPE_HALF, K3), "llama: layer %lld rope k", li);
+        OP(xhal_rope(st, Q3, 0, c->rope_theta, p, 0, m->rope, Q3), "llama: layer %lld rope q", li);
+        OP(xhal_rope(st, K3, 0, c->rope_theta, p, 0, m->rope, K3), "llama: layer %lld rope k", li);
         OP(xhal_copy(st, K3p, kdst), "llama: layer %lld writing the k cache", li);
         OP(xhal_copy(st, V3p, vdst), "llama: layer %lld writing the v cache", li);
         OP(xhal_copy(st, Q3p, QT3), "llama: layer %lld q to [H, S, D]", li);
