@@ -8,7 +8,7 @@
  * proportional to the number of JSON entries, which is bounded by the header length, never
  * to the sizes written in the header. */
 #include "xhal/xhal_safetensors.h"
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

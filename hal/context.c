@@ -1,54 +1,10 @@
-/* context.c - contexts, host services, backend and device queries. */
+/* context.c - contexts, backend and device queries. */
 #include "context.h"
 #include "fault.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-XHAL_API const char *xhal_version(void) { return "0.1.0"; }
-
-/* ---- host services ---- */
-static void hs_log(int level, const char *who, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    hal_logv(level, who, fmt, ap);
-    va_end(ap);
-}
-
-static xhal_status hs_set_error(xhal_status st, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    hal_set_errorv(st, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-static void *hs_alloc(size_t n) { return hal_fault_hit("host_alloc") ? NULL : malloc(n); }
-static void *hs_calloc(size_t c, size_t n) { return hal_fault_hit("host_alloc") ? NULL : calloc(c, n); }
-static void hs_free(void *p) { free(p); }
-static int hs_inject(const char *site) { return hal_fault_hit(site); }
-
-static const xhal_host_services g_host = {
-    .abi_version = XHAL_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(xhal_host_services),
-    .log = hs_log,
-    .set_error = hs_set_error,
-    .host_alloc = hs_alloc,
-    .host_calloc = hs_calloc,
-    .host_free = hs_free,
-    .inject_fault = hs_inject,
-    .topo_alloc_near = hal_topo_alloc_near,
-    .topo_free_near = hal_topo_free_near,
-    .topo_bind_thread_numa = hal_topo_bind_thread_numa,
-    .topo_numa_count = hal_topo_numa_count,
-    .topo_numa_cpus = hal_topo_numa_cpus,
-};
-
-const xhal_host_services *hal_host_services(void) { return &g_host; }
 
 /* Live contexts: the process-wide topology behind the host services is released with the
  * last one (after its plugins shut down, so no plugin thread can still use it). */
@@ -56,8 +12,9 @@ static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_live_contexts;
 
 /* ---- object lists ---- */
-void hal_ctx_attach(xhal_context *ctx, hal_handle_hdr *h)
+void hal_ctx_attach(xhal_context *ctx, hal_handle_hdr *h, void (*destroy)(hal_handle_hdr *h))
 {
+    h->destroy = destroy;
     pthread_mutex_lock(&ctx->lock);
     h->prev = NULL;
     h->next = ctx->objects;
@@ -134,9 +91,6 @@ static void destroy_devices(xhal_context *ctx)
     ctx->n_devices = 0;
 }
 
-/* Destroys every object still alive in the context (streams last, after their work). */
-void hal_destroy_object(hal_handle_hdr *h); /* stream.c */
-
 XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_context **out)
 {
     if (!out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_context_create: out is NULL");
@@ -208,7 +162,7 @@ XHAL_API xhal_status xhal_context_destroy(xhal_context *ctx)
             for (h = ctx->objects; h && h->kind != (uint32_t)order[k]; h = h->next) {}
             pthread_mutex_unlock(&ctx->lock);
             if (!h) break;
-            hal_destroy_object(h);
+            h->destroy(h); /* unlinks h from ctx->objects */
         }
     }
     destroy_devices(ctx);
@@ -360,8 +314,10 @@ XHAL_API xhal_status xhal_device_get_info(xhal_device *dev, xhal_device_info *in
     if (!info) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_device_get_info: info is NULL");
     xhal_device_info tmp;
     memset(&tmp, 0, sizeof tmp);
+    tmp.struct_size = sizeof tmp; /* the plugin writes only fields that fit */
     st = dev->backend->table->device_info(dev->backend->state, dev->index, &tmp);
     if (st != XHAL_OK) return hal_error_prefix(st, "device %s", dev->spec);
+    tmp.struct_size = sizeof tmp;
     snprintf(tmp.spec, sizeof tmp.spec, "%s", dev->spec);
     snprintf(tmp.backend, sizeof tmp.backend, "%s", dev->backend->info.name);
     tmp.index = dev->index;

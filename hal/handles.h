@@ -23,6 +23,9 @@ typedef struct hal_handle_hdr {
     uint32_t magic;
     struct xhal_context *ctx;
     struct hal_handle_hdr *next, *prev; /* the context's object list */
+    /* How this object destroys itself when its context is destroyed with the object still
+     * alive (set by hal_ctx_attach; each kind's module owns the function). */
+    void (*destroy)(struct hal_handle_hdr *h);
 } hal_handle_hdr;
 
 /* Register h (kind set) as live. Returns 0, or -1 when out of memory. */

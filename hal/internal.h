@@ -19,6 +19,12 @@ typedef struct hal_backend {
     void *state;                     /* from table->init */
 } hal_backend;
 
+/* 1 if op is in the catalogue the backend was built for (the table's catalogue_version). */
+static inline int hal_backend_knows_op(const hal_backend *b, int op)
+{
+    return op >= 0 && (uint32_t)op < b->table->catalogue_version;
+}
+
 struct xhal_device {
     hal_handle_hdr hdr;
     xhal_context *ctx;
@@ -80,8 +86,9 @@ struct xhal_program {
     void *handle;
 };
 
-/* Context object list (under ctx->lock). */
-void hal_ctx_attach(xhal_context *ctx, hal_handle_hdr *h);
+/* Context object list (under ctx->lock). attach records how the object destroys itself at
+ * context teardown (destroy: the kind's own function, e.g. a stream's). */
+void hal_ctx_attach(xhal_context *ctx, hal_handle_hdr *h, void (*destroy)(hal_handle_hdr *h));
 void hal_ctx_detach(xhal_context *ctx, hal_handle_hdr *h);
 
 /* Handle checks: return OK or INVALID_HANDLE naming `what` (e.g. "a", "stream"). */
@@ -115,7 +122,7 @@ void hal_tensor_desc(const xhal_tensor *t, xhal_tensor_desc *d);
 /* Run one op: ask op_supported, then op_run, naming op/dtype/device on failure. */
 xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc);
 
-/* Host services given to every plugin. */
+/* Host services given to every plugin (host_services.c). */
 const xhal_host_services *hal_host_services(void);
 
 /* Loader (loader.c). */

@@ -10,9 +10,10 @@
  * a plugin reporting more than HAL_MAX_DEVICES_PER_BACKEND devices, or pushing the context past
  * HAL_MAX_DEVICES, is unavailable. */
 #include "internal.h"
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,8 @@
  * absurd count once overflowed the sum and wrote past the device array). */
 #define HAL_MAX_DEVICES_PER_BACKEND 256
 #define HAL_MAX_DEVICES 1024
+
+static pthread_mutex_t g_entry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void set_reason(hal_backend *b, const char *fmt, ...) HAL_PRINTF(2, 3);
 static void set_reason(hal_backend *b, const char *fmt, ...)
@@ -196,7 +199,11 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
         goto fail;
     }
     hal_clear_error();
+    /* Entry points run one at a time: a plugin's XHAL_PLUGIN_ENTRY keeps its copy of the host
+     * services in a process-wide variable (xhal/plugin/xhal_plugin.h). */
+    pthread_mutex_lock(&g_entry_lock);
     const xhal_backend_table *t = entry(XHAL_BACKEND_ABI_VERSION, hal_host_services());
+    pthread_mutex_unlock(&g_entry_lock);
     if (!t) {
         const char *m = xhal_last_error();
         set_reason(b, "plugin refused to load: %s", *m ? m : "its entry point returned no table");
@@ -205,12 +212,18 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
     b->info.abi_version = t->abi_version;
     if (t->abi_version != XHAL_BACKEND_ABI_VERSION) {
         set_reason(b, "ABI mismatch: plugin was built for backend ABI version %u, this libxhal %s "
-                   "implements version %u", t->abi_version, xhal_version(), XHAL_BACKEND_ABI_VERSION);
+                   "implements version %u (rebuild the plugin against this xhal's headers)", t->abi_version,
+                   xhal_version(), XHAL_BACKEND_ABI_VERSION);
         goto fail;
     }
-    if (t->struct_size < XHAL_BACKEND_TABLE_MIN_SIZE_V1) {
+    if (t->struct_size < XHAL_BACKEND_TABLE_MIN_SIZE) {
         set_reason(b, "ABI mismatch: backend table is %u bytes, ABI version %u needs at least %zu",
-                   t->struct_size, XHAL_BACKEND_ABI_VERSION, (size_t)XHAL_BACKEND_TABLE_MIN_SIZE_V1);
+                   t->struct_size, XHAL_BACKEND_ABI_VERSION, (size_t)XHAL_BACKEND_TABLE_MIN_SIZE);
+        goto fail;
+    }
+    if (t->catalogue_version == 0) {
+        set_reason(b, "backend table has catalogue_version 0 (set it to XHAL_BACKEND_CATALOGUE_VERSION, %u "
+                   "for this xhal)", (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
         goto fail;
     }
     if (!valid_backend_name(t->name)) {
@@ -231,7 +244,7 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
         goto fail;
     }
     hal_clear_error();
-    xhal_status s = t->init(&b->state);
+    xhal_status s = t->init(hal_host_services(), &b->state);
     if (s != XHAL_OK) {
         const char *m = xhal_last_error();
         set_reason(b, "initialisation failed (%s): %s", xhal_status_name(s), *m ? m : "no reason given");

@@ -28,6 +28,17 @@ xhal_status hal_check_tensor(xhal_tensor *t, const char *what)
 }
 
 /* ---- buffers ---- */
+/* Context teardown: the buffers left are user buffers (an owned buffer goes with its last
+ * tensor, and tensors are destroyed first); drop the user's reference. */
+static void buffer_teardown(hal_handle_hdr *h)
+{
+    xhal_buffer *b = (xhal_buffer *)h;
+    b->user_ref = 1;
+    xhal_buffer_destroy(b);
+}
+
+static void tensor_teardown(hal_handle_hdr *h) { xhal_tensor_destroy((xhal_tensor *)h); }
+
 static xhal_status buffer_new(xhal_device *dev, uint64_t size, int user_ref, xhal_buffer **out)
 {
     if (hal_fault_hit("host_alloc"))
@@ -53,7 +64,7 @@ static xhal_status buffer_new(xhal_device *dev, uint64_t size, int user_ref, xha
     b->size = size;
     b->refs = 1;
     b->user_ref = user_ref;
-    hal_ctx_attach(dev->ctx, &b->hdr);
+    hal_ctx_attach(dev->ctx, &b->hdr, buffer_teardown);
     *out = b;
     return XHAL_OK;
 }
@@ -125,7 +136,7 @@ xhal_status hal_tensor_new(xhal_buffer *buf, xhal_dtype dtype, int ndim, const i
     pthread_mutex_lock(&buf->dev->ctx->lock);
     buf->refs++;
     pthread_mutex_unlock(&buf->dev->ctx->lock);
-    hal_ctx_attach(buf->dev->ctx, &t->hdr);
+    hal_ctx_attach(buf->dev->ctx, &t->hdr, tensor_teardown);
     *out = t;
     return XHAL_OK;
 }

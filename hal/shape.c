@@ -1,7 +1,7 @@
 /* shape.c - shape, stride and byte-range arithmetic. */
 #include "shape.h"
 #include "error.h"
-#include "xhal_names.h"
+#include "xhal/plugin/xhal_names.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -172,7 +172,7 @@ xhal_status hal_broadcast_shapes(const char *an, int ad, const int64_t *as, cons
     return XHAL_OK;
 }
 
-/* ---- dtype and op names (one table: backends/common/xhal_names.h) ---- */
+/* ---- dtype and op names (one table: include/xhal/plugin/xhal_names.h) ---- */
 XHAL_API size_t xhal_dtype_size(xhal_dtype dt) { return xhal_names_dtype_size(dt); }
 XHAL_API const char *xhal_dtype_name(xhal_dtype dt) { return xhal_names_dtype(dt); }
 

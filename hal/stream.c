@@ -1,4 +1,4 @@
-/* stream.c - streams, events, custom-kernel programs, and destruction of any object. */
+/* stream.c - streams, events and custom-kernel programs (each destroys itself at context teardown). */
 #include "fault.h"
 #include "internal.h"
 
@@ -26,6 +26,12 @@ static xhal_status check_event(xhal_event *e, const char *what)
 static const xhal_backend_table *T(xhal_device *d) { return d->backend->table; }
 static void *S(xhal_device *d) { return d->backend->state; }
 
+/* Context teardown of each kind (hal_ctx_attach): the public destroy, which waits for the
+ * work queued on a stream before it goes. */
+static void stream_teardown(hal_handle_hdr *h) { xhal_stream_destroy((xhal_stream *)h); }
+static void event_teardown(hal_handle_hdr *h) { xhal_event_destroy((xhal_event *)h); }
+static void program_teardown(hal_handle_hdr *h) { xhal_program_destroy((xhal_program *)h); }
+
 XHAL_API xhal_status xhal_stream_create(xhal_device *dev, xhal_stream **out)
 {
     xhal_status st = hal_check_device(dev, "xhal_stream_create");
@@ -48,7 +54,7 @@ XHAL_API xhal_status xhal_stream_create(xhal_device *dev, xhal_stream **out)
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory registering a stream");
     }
     s->dev = dev;
-    hal_ctx_attach(dev->ctx, &s->hdr);
+    hal_ctx_attach(dev->ctx, &s->hdr, stream_teardown);
     *out = s;
     return XHAL_OK;
 }
@@ -119,7 +125,7 @@ XHAL_API xhal_status xhal_event_create(xhal_device *dev, xhal_event **out)
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory registering an event");
     }
     e->dev = dev;
-    hal_ctx_attach(dev->ctx, &e->hdr);
+    hal_ctx_attach(dev->ctx, &e->hdr, event_teardown);
     *out = e;
     return XHAL_OK;
 }
@@ -236,7 +242,7 @@ XHAL_API xhal_status xhal_program_create(xhal_device *dev, const char *source, c
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory registering a program");
     }
     p->dev = dev;
-    hal_ctx_attach(dev->ctx, &p->hdr);
+    hal_ctx_attach(dev->ctx, &p->hdr, program_teardown);
     *out = p;
     return XHAL_OK;
 }
@@ -319,23 +325,4 @@ XHAL_API xhal_status xhal_kernel_launch(xhal_stream *s, xhal_program *p, const c
     }
     st = T(s->dev)->kernel_launch(S(s->dev), s->handle, p->handle, name, dims, global_size, local_size, nargs, ba);
     return st == XHAL_OK ? st : hal_error_prefix(st, "launching kernel '%s' on %s", name, s->dev->spec);
-}
-
-/* ---- destruction of any object (context teardown) ---- */
-void hal_destroy_object(hal_handle_hdr *h)
-{
-    switch ((hal_kind)h->kind) {
-    case HAL_KIND_PROGRAM: xhal_program_destroy((xhal_program *)h); break;
-    case HAL_KIND_EVENT: xhal_event_destroy((xhal_event *)h); break;
-    case HAL_KIND_TENSOR: xhal_tensor_destroy((xhal_tensor *)h); break;
-    case HAL_KIND_BUFFER: {
-        xhal_buffer *b = (xhal_buffer *)h;
-        /* an owned buffer whose tensors are gone cannot be here; a user buffer drops its ref */
-        b->user_ref = 1;
-        xhal_buffer_destroy(b);
-        break;
-    }
-    case HAL_KIND_STREAM: xhal_stream_destroy((xhal_stream *)h); break;
-    default: break;
-    }
 }

@@ -6,7 +6,7 @@
  * (hwloc allows concurrent read-only use of one topology). */
 #include "topology.h"
 #include "error.h"
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 #include <errno.h>
 #include <hwloc.h>

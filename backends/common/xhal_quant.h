@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 
 #define XHAL_QK8_0 32
 #define XHAL_QK4_0 32

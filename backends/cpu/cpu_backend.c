@@ -19,9 +19,7 @@
 #include <cblas.h>
 
 #include "cpu_internal.h"
-#include "xhal_names.h"
 
-xhal_host_services cpu_host;
 
 void *cpu_alloc(size_t size) { return size == SIZE_MAX ? NULL : cpu_host.host_alloc(size ? size : 1); }
 void cpu_free(void *ptr) { cpu_host.host_free(ptr); }
@@ -47,8 +45,9 @@ static int online_cpus(void)
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
-static xhal_status cpu_init(void **state)
+static xhal_status cpu_init(const xhal_host_services *host, void **state)
 {
+    (void)host; /* the same services XHAL_PLUGIN_ENTRY keeps (cpu_host) */
     cpu_state *st = cpu_host.host_calloc(1, sizeof(*st));
     if (!st) return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate the backend state");
     int n = online_cpus();
@@ -436,33 +435,5 @@ static const xhal_backend_table cpu_table = {
     .kernel_launch = NULL,
 };
 
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
-                                                                 const xhal_host_services *host);
-
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
-                                                                 const xhal_host_services *host)
-{
-    if (!host) return NULL;
-    if (host_abi_version != XHAL_BACKEND_ABI_VERSION) {
-        if (host->set_error)
-            host->set_error(XHAL_ERROR_ABI_MISMATCH,
-                            "cpu: plugin built for backend ABI %u, host has ABI %u",
-                            (unsigned)XHAL_BACKEND_ABI_VERSION, (unsigned)host_abi_version);
-        return NULL;
-    }
-    /* copy what the host provides; members it does not know stay NULL */
-    size_t n = host->struct_size < sizeof(cpu_host) ? host->struct_size : sizeof(cpu_host);
-    xhal_host_services h;
-    memset(&h, 0, sizeof(h));
-    memcpy(&h, host, n);
-    if (!h.set_error || !h.host_alloc || !h.host_calloc || !h.host_free) {
-        if (host->set_error)
-            host->set_error(XHAL_ERROR_ABI_MISMATCH, "cpu: host services lack error or allocation hooks");
-        return NULL;
-    }
-    /* every context of a process hands the same services (they are process-wide here):
-     * write only when they change, so a second context loading the plugin does not race
-     * with ops running in the first */
-    if (memcmp(&h, &cpu_host, sizeof(h)) != 0) cpu_host = h;
-    return &cpu_table;
-}
+/* The exported entry point: ABI checks and the host services (cpu_host), in one helper. */
+XHAL_PLUGIN_ENTRY(cpu_table)

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "xhal/xhal.h"
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 
 #define CPU_TILE 256
 

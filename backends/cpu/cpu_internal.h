@@ -11,13 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "xhal/xhal_backend.h"
+#include "xhal/plugin/xhal_plugin.h"
 
 #define CPU_BACKEND_NAME "cpu"
 #define CPU_BACKEND_VERSION "0.1.0"
 
-/* Host services, copied at entry; members the host did not provide are NULL. */
-extern xhal_host_services cpu_host;
+/* Host services, kept by XHAL_PLUGIN_ENTRY; members the host did not provide are NULL. */
+#define cpu_host (*xhal_plugin_host())
 
 /* Error helper: formats through host->set_error and returns status. */
 #define CPU_ERR(status, ...) (cpu_host.set_error((status), __VA_ARGS__))

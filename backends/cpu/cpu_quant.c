@@ -14,8 +14,8 @@
 
 #include "cpu_convert.h"
 #include "cpu_internal.h"
-#include "xhal_half.h"
-#include "xhal_names.h"
+#include "xhal/plugin/xhal_half.h"
+#include "xhal/plugin/xhal_names.h"
 #include "xhal_quant.h"
 
 /* Elements converted per step (a multiple of every block size). */

@@ -11,7 +11,7 @@
 
 #include "cpu_simd.h"
 #include "xhal/xhal.h"
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 
 /* ------------------------------------------------------------------------- */
 /* portable C                                                                 */

@@ -14,8 +14,6 @@
 #define XHAL_CUDA_PLUGIN_VERSION "0.1.0"
 #endif
 
-const xhal_host_services *xcu_host;
-
 xhal_status xcu_fail(xcu_state *st, xcu_result r, const char *call, const char *what)
 {
     xhal_status status = r == XCU_ERROR_OUT_OF_MEMORY ? XHAL_ERROR_OUT_OF_MEMORY : XHAL_ERROR_BACKEND;
@@ -94,8 +92,9 @@ static xhal_status xcu_open_device(xcu_state *st, int i)
     return XHAL_OK;
 }
 
-static xhal_status xcu_init(void **state)
+static xhal_status xcu_init(const xhal_host_services *host, void **state)
 {
+    (void)host; /* the same services XHAL_PLUGIN_ENTRY keeps (xcu_host) */
     char reason[512];
     xcu_state *st = xcu_host->host_calloc(1, sizeof *st);
     if (st == NULL)
@@ -562,20 +561,5 @@ static const xhal_backend_table xcu_table = {
     .kernel_launch = xcu_kernel_launch,
 };
 
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
-                                                                  const xhal_host_services *host)
-{
-    if (host == NULL)
-        return NULL;
-    if (host_abi_version != XHAL_BACKEND_ABI_VERSION || host->struct_size < sizeof(xhal_host_services)) {
-        if (host->set_error != NULL)
-            host->set_error(XHAL_ERROR_ABI_MISMATCH,
-                            "%s plugin is built for backend ABI %u (host services of %u bytes); the host "
-                            "offers ABI %u with %u bytes",
-                            XCU_BACKEND_NAME, XHAL_BACKEND_ABI_VERSION, (unsigned)sizeof(xhal_host_services),
-                            host_abi_version, host->struct_size);
-        return NULL;
-    }
-    xcu_host = host;
-    return &xcu_table;
-}
+/* The exported entry point: ABI checks and the host services (xcu_host), in one helper. */
+XHAL_PLUGIN_ENTRY(xcu_table)

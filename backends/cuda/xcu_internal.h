@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "xhal/xhal_backend.h"
+#include "xhal/plugin/xhal_plugin.h"
 #include "xcu_driver.h"
 
 #define XCU_MAX_DEVICES 64
@@ -16,7 +16,7 @@
  * DMA of the other. */
 #define XCU_STAGING_CHUNK ((size_t)4 << 20)
 
-extern const xhal_host_services *xcu_host;
+#define xcu_host xhal_plugin_host() /* kept by XHAL_PLUGIN_ENTRY */
 
 /* Kernels of the embedded op module, looked up by name once per device. */
 #define XCU_MAX_KERNELS 96

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "xcu_internal.h"
-#include "xhal_half.h"
-#include "xhal_names.h"
+#include "xhal/plugin/xhal_half.h"
+#include "xhal/plugin/xhal_names.h"
 
 /* The embedded images (xcu_image.c); sizes are 0 when the plugin was built without them. */
 extern const unsigned char xcu_ops_image_f32[];

@@ -11,8 +11,6 @@
 
 #include "ocl_internal.h"
 
-const xhal_host_services *ocl_host;
-
 #ifndef CL_DEVICE_PCI_BUS_INFO_KHR
 #define CL_DEVICE_PCI_BUS_INFO_KHR 0x410F
 #endif
@@ -193,8 +191,9 @@ static void describe(ocl_device *dev, const char *platform_name)
 
 static void ocl_shutdown(void *state);
 
-static xhal_status ocl_init(void **state_out)
+static xhal_status ocl_init(const xhal_host_services *host, void **state_out)
 {
+    (void)host; /* the same services XHAL_PLUGIN_ENTRY keeps (ocl_host) */
     cl_uint np = 0;
     cl_int err = clGetPlatformIDs(0, NULL, &np);
     if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && np == 0))
@@ -682,21 +681,5 @@ static const xhal_backend_table ocl_table = {
     .kernel_launch = ocl_kernel_launch,
 };
 
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
-                                                                 const xhal_host_services *host);
-
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
-                                                                 const xhal_host_services *host)
-{
-    if (!host) return NULL;
-    if (host_abi_version != XHAL_BACKEND_ABI_VERSION ||
-        host->struct_size < offsetof(xhal_host_services, topo_alloc_near)) {
-        host->set_error(XHAL_ERROR_ABI_MISMATCH,
-                        "opencl: plugin built for backend ABI %u, host has ABI %u "
-                        "(host services %u bytes)",
-                        XHAL_BACKEND_ABI_VERSION, host_abi_version, host->struct_size);
-        return NULL;
-    }
-    ocl_host = host;
-    return &ocl_table;
-}
+/* The exported entry point: ABI checks and the host services (ocl_host), in one helper. */
+XHAL_PLUGIN_ENTRY(ocl_table)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <CL/cl.h>
 
-#include "xhal/xhal_backend.h"
+#include "xhal/plugin/xhal_plugin.h"
 
 #define OCL_NAME "opencl"
 
@@ -78,7 +78,7 @@ typedef struct ocl_nd {
     int64_t ndim;
 } ocl_nd;
 
-extern const xhal_host_services *ocl_host;
+#define ocl_host xhal_plugin_host() /* kept by XHAL_PLUGIN_ENTRY */
 extern const char xk_src_prelude_opencl_h[];
 extern const char xk_src_xk_common_h[];
 extern const char xk_src_xk_ops_cl[];

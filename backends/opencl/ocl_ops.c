@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "ocl_internal.h"
-#include "xhal_half.h"
-#include "xhal_names.h"
+#include "xhal/plugin/xhal_half.h"
+#include "xhal/plugin/xhal_names.h"
 
 typedef struct karg {
     size_t size;

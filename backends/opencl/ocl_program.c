@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "ocl_internal.h"
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 const char *const ocl_kernel_names[OK_COUNT_] = {
     "xk_copy", "xk_fill", "xk_unary", "xk_scale", "xk_binary", "xk_binary_int",

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 static xhal_status npy_err(char *err, size_t len, xhal_status st, const char *fmt, ...)
 {

@@ -6,7 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 static int err(char *msg, size_t sz, const char *fmt, ...)
 {

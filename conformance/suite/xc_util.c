@@ -1,5 +1,5 @@
 /* xc_util.c - dtype encoding, rounding and the PRNG of the conformance suite. Written
- * independently of backends/common/xhal_half.h on purpose: the judge does not share
+ * independently of include/xhal/plugin/xhal_half.h on purpose: the judge does not share
  * code with what it judges. */
 #include "xc_conform.h"
 

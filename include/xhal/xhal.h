@@ -236,6 +236,8 @@ XHAL_API xhal_status xhal_backend_get_info(xhal_context *ctx, int index, xhal_ba
 #define XHAL_CAP_PINNED_HOST 0x40u    /* pinned host staging memory */
 
 typedef struct xhal_device_info {
+    uint32_t struct_size;    /* sizeof(xhal_device_info) of whoever filled it (set by the core;
+                              * fields are only ever appended, so the struct can grow) */
     char spec[48];           /* "backend:index", e.g. "opencl:1" (filled by the core) */
     char backend[32];        /* backend name */
     char name[128];          /* marketing / driver device name */

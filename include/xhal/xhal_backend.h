@@ -1,5 +1,5 @@
 /*
- * xhal_backend.h - the backend plugin ABI (version 1).
+ * xhal_backend.h - the backend plugin ABI (version 2).
  *
  * A backend is a shared library exporting one C function, XHAL_BACKEND_ENTRY_SYMBOL:
  *
@@ -10,10 +10,23 @@
  * to refuse, after host->set_error explaining why). The table starts with the ABI
  * version the plugin was built for and sizeof the table it filled; the core refuses a
  * plugin whose abi_version differs from XHAL_BACKEND_ABI_VERSION or whose struct_size
- * is smaller than the version requires, and names both numbers in the reason.
+ * is smaller than the version requires, and names both numbers in the reason. Plugin
+ * authors do not write this function: include <xhal/plugin/xhal_plugin.h> and write
+ * XHAL_PLUGIN_ENTRY(table), which does the checks and keeps the host services.
+ *
+ * A plugin must not link libxhal (nor call any xhal_* function of xhal.h): everything it
+ * needs from the host comes through xhal_host_services (logging, errors, allocation, fault
+ * injection, topology), and the header-only helpers in include/xhal/plugin/.
  *
  * Only C types cross this boundary: integers, doubles, char arrays and opaque void*
  * handles that belong to the plugin. Nothing is freed on the other side.
+ *
+ * Version 2 (this header) differs from version 1 in: init receives the host services;
+ * xhal_device_info starts with struct_size (set by the core; a plugin writes only fields
+ * that fit, XHAL_PLUGIN_INFO_HAS); catalogue_version is read by the core, which answers
+ * UNSUPPORTED itself for op ids the plugin's catalogue does not have. A version-1 plugin is
+ * refused ("ABI mismatch: plugin was built for backend ABI version 1, this libxhal X
+ * implements version 2"); rebuild it against this header.
  *
  * Contract for every entry (see backends/README.md for a walk-through):
  *  - The core has validated every argument before calling: handles are the plugin's own
@@ -36,12 +49,14 @@
 extern "C" {
 #endif
 
-#define XHAL_BACKEND_ABI_VERSION 1u
+#define XHAL_BACKEND_ABI_VERSION 2u
 #define XHAL_BACKEND_ENTRY_SYMBOL "xhal_backend_entry"
 
 /* Version of the op catalogue a plugin was built against (= XHAL_OP_MAX_ID_ at build
- * time). A plugin never sees an op it does not know unless it asks op_supported; it must
- * answer UNSUPPORTED for op ids it does not know. */
+ * time: every op id below it). The core reads the table's catalogue_version and answers
+ * XHAL_ERROR_UNSUPPORTED itself, naming both catalogue versions, for an op id at or above
+ * it: a plugin built for catalogue N never sees an op added later. A table with
+ * catalogue_version 0 is refused. */
 #define XHAL_BACKEND_CATALOGUE_VERSION ((uint32_t)XHAL_OP_MAX_ID_)
 
 /* ------------------------------------------------------------------------- */
@@ -78,6 +93,10 @@ typedef struct xhal_host_services {
     int (*topo_numa_count)(void);
     int (*topo_numa_cpus)(int node, int *cpus, int max);
 } xhal_host_services;
+
+/* Host services of ABI version 2 have at least every entry up to inject_fault; later ones
+ * (topology) may be NULL. */
+#define XHAL_HOST_SERVICES_MIN_SIZE (offsetof(xhal_host_services, inject_fault) + sizeof(void *))
 
 /* ------------------------------------------------------------------------- */
 /* Op descriptors                                                             */
@@ -187,17 +206,21 @@ typedef struct xhal_backend_table {
     uint32_t struct_size; /* sizeof(xhal_backend_table) as the plugin built it */
     const char *name;     /* short lower-case name: the device spec prefix ("cpu") */
     const char *version;  /* the plugin's own version string */
-    uint32_t catalogue_version; /* XHAL_BACKEND_CATALOGUE_VERSION */
+    uint32_t catalogue_version; /* XHAL_BACKEND_CATALOGUE_VERSION (read by the core, > 0) */
     uint32_t reserved0;
 
     /* ---- required ---- */
     /* Initialise; on failure (driver missing, no usable device...) return
      * XHAL_ERROR_UNAVAILABLE with the reason set through host->set_error: the backend is
-     * then listed as unavailable with that reason. Zero devices is not a failure. */
-    xhal_status (*init)(void **state);
+     * then listed as unavailable with that reason. Zero devices is not a failure. host is the
+     * same pointer the entry point received, alive until shutdown returns. */
+    xhal_status (*init)(const xhal_host_services *host, void **state);
     void (*shutdown)(void *state);
     int (*device_count)(void *state);
-    /* Fill everything but spec (the core sets it). index is in range. */
+    /* Fill everything but struct_size, spec, backend and index (the core sets them); the
+     * core zeroes *info first and sets info->struct_size to the size of its
+     * xhal_device_info: write only fields that fit (XHAL_PLUGIN_INFO_HAS), never memset the
+     * whole struct. index is in range. */
     xhal_status (*device_info)(void *state, int device, xhal_device_info *info);
 
     xhal_status (*buffer_alloc)(void *state, int device, uint64_t size, void **buffer);
@@ -245,8 +268,8 @@ typedef struct xhal_backend_table {
                                  int nargs, const xhal_backend_kernel_arg *args);
 } xhal_backend_table;
 
-/* The size a version-1 table must have at least (every field up to op_run). */
-#define XHAL_BACKEND_TABLE_MIN_SIZE_V1 (offsetof(xhal_backend_table, op_run) + sizeof(void *))
+/* The size a version-2 table must have at least (every field up to op_run). */
+#define XHAL_BACKEND_TABLE_MIN_SIZE (offsetof(xhal_backend_table, op_run) + sizeof(void *))
 
 typedef const xhal_backend_table *(*xhal_backend_entry_fn)(uint32_t host_abi_version,
                                                             const xhal_host_services *host);

@@ -10,7 +10,7 @@ static const xhal_host_services *host;
 
 typedef struct buf { uint64_t size; unsigned char *p; } buf;
 
-static xhal_status b_init(void **state) { *state = (void *)1; return XHAL_OK; }
+static xhal_status b_init(const xhal_host_services *h, void **state) { (void)h; *state = (void *)1; return XHAL_OK; }
 static void b_shutdown(void *state) { (void)state; }
 static int b_count(void *state) { (void)state; return 1; }
 static xhal_status b_info(void *state, int device, xhal_device_info *info)

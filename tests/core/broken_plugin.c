@@ -1,5 +1,7 @@
 /* broken_plugin.c - test plugins, each broken in exactly one way (selected by BROKEN_*),
- * plus one that works (BROKEN_NONE) and provides a host-memory device with no ops. */
+ * plus one that works (BROKEN_NONE) and provides a host-memory device with no ops. They
+ * write their entry point by hand (not XHAL_PLUGIN_ENTRY) so they can break it; a plugin to
+ * copy is examples/backend-skeleton/. */
 #include "xhal/xhal_backend.h"
 
 #include <stdlib.h>
@@ -7,8 +9,9 @@
 
 static const xhal_host_services *host;
 
-static xhal_status t_init(void **state)
+static xhal_status t_init(const xhal_host_services *h, void **state)
 {
+    if (h != host) return h->set_error(XHAL_ERROR_INTERNAL, "init got other host services than the entry point");
 #ifdef BROKEN_INIT
     return host->set_error(XHAL_ERROR_UNAVAILABLE, "fake driver: FAKE_ERROR_NO_DEVICE (no device detected)");
 #else
@@ -52,6 +55,12 @@ static xhal_status t_copy(void *state, void *s, void *src, uint64_t so, void *ds
 }
 static xhal_status t_supported(void *state, int dev, const xhal_op_desc *d)
 {
+#ifdef BROKEN_OLD_CATALOGUE
+    /* the core must answer for ops past this plugin's catalogue without asking it */
+    if (d->op >= XHAL_OP_NEG)
+        return host->set_error(XHAL_ERROR_INTERNAL, "op_supported asked for op %d, past catalogue %d", d->op,
+                               (int)XHAL_OP_NEG);
+#endif
     return host->set_error(XHAL_ERROR_UNSUPPORTED, "the test backend runs no ops");
 }
 #ifndef BROKEN_MISSING_ENTRY
@@ -63,7 +72,9 @@ static xhal_status t_run(void *state, void *s, const xhal_op_desc *d)
 
 static xhal_backend_table table = {
 #ifdef BROKEN_ABI
-    .abi_version = XHAL_BACKEND_ABI_VERSION + 41,
+    .abi_version = XHAL_BACKEND_ABI_VERSION + 40,
+#elif defined(BROKEN_V1)
+    .abi_version = 1, /* what a plugin built against the version-1 header says */
 #else
     .abi_version = XHAL_BACKEND_ABI_VERSION,
 #endif
@@ -74,7 +85,13 @@ static xhal_backend_table table = {
 #endif
     .name = BACKEND_NAME,
     .version = "test-1",
+#ifdef BROKEN_NO_CATALOGUE
+    .catalogue_version = 0,
+#elif defined(BROKEN_OLD_CATALOGUE)
+    .catalogue_version = XHAL_OP_NEG, /* built when copy and fill were the whole catalogue */
+#else
     .catalogue_version = XHAL_BACKEND_CATALOGUE_VERSION,
+#endif
     .init = t_init,
     .shutdown = t_shutdown,
     .device_count = t_count,

@@ -1,7 +1,7 @@
 /* test_copy.c - copies and casts across all dtypes and strides, fill, contiguous, concat:
  * checked element by element against host-side expectations. */
 #include "xtest.h"
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -64,12 +64,16 @@ int main(void)
     /* each broken plugin is listed, unavailable, with its reason */
     expect_unavailable(ctx, "corrupt", "cannot load shared library");
     expect_unavailable(ctx, "badabi", "ABI mismatch: plugin was built for backend ABI version 42");
-    expect_unavailable(ctx, "badabi", "implements version 1");
+    expect_unavailable(ctx, "badabi", "implements version 2");
+    /* a plugin built against the version-1 header is refused, naming both versions */
+    expect_unavailable(ctx, "abiv1", "ABI mismatch: plugin was built for backend ABI version 1, this libxhal");
+    expect_unavailable(ctx, "abiv1", "implements version 2 (rebuild the plugin");
+    expect_unavailable(ctx, "nocat", "catalogue_version 0");
     expect_unavailable(ctx, "small", "backend table is 24 bytes");
     expect_unavailable(ctx, "noentry", "no exported symbol xhal_backend_entry");
     expect_unavailable(ctx, "missing", "lacks the required entry 'op_run'");
     expect_unavailable(ctx, "initfail", "FAKE_ERROR_NO_DEVICE");
-    expect_unavailable(ctx, "refuse", "refuses hosts of ABI 1");
+    expect_unavailable(ctx, "refuse", "refuses hosts of ABI 2");
 
     /* ... and the others keep working: the good test plugin and the CPU backend */
     xhal_backend_info b;
@@ -129,6 +133,22 @@ int main(void)
     /* custom kernels: the test backend has none */
     xhal_program *prog = NULL;
     CHECK_STATUS(xhal_program_create(dev, "x", NULL, &prog), XHAL_ERROR_UNSUPPORTED, "has no custom kernels");
+    /* ops past a plugin's catalogue are answered by the core (the plugin is never asked:
+     * oldcat answers INTERNAL if it is), ops within it reach the plugin */
+    xhal_device *oldcat = NULL;
+    xhal_stream *so = NULL;
+    xhal_tensor *to = NULL;
+    CHECK_OK(xhal_device_find(ctx, "oldcat", &oldcat));
+    CHECK_OK(xhal_stream_create(oldcat, &so));
+    CHECK_OK(xhal_tensor_create(oldcat, XHAL_DTYPE_F32, 1, shape, &to));
+    CHECK_STATUS(xhal_unary(so, XHAL_OP_NEG, to, to), XHAL_ERROR_UNSUPPORTED,
+                 "op neg (f32) is not supported on oldcat:0: backend 'oldcat' was built for op catalogue version");
+    CHECK_STATUS(xhal_fill(so, to, 1.0), XHAL_ERROR_UNSUPPORTED, "the test backend runs no ops");
+    /* device info crosses the ABI sized */
+    xhal_device_info oi;
+    memset(&oi, 0xff, sizeof oi);
+    CHECK_OK(xhal_device_get_info(oldcat, &oi));
+    CHECK(oi.struct_size == sizeof oi && !strcmp(oi.name, "test device") && oi.total_memory == 0);
     /* copy across two backends (testdev -> cpu), staged through the host */
     xhal_device *cpu = NULL;
     xhal_tensor *tc = NULL;

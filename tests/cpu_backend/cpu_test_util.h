@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "xhal/xhal_backend.h"
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 #include "xtest.h"
 
 /* ---- host services ---- */
@@ -311,7 +311,7 @@ static inline int open_plugin(const char *path)
     if (!entry) return 0;
     T_ = entry(XHAL_BACKEND_ABI_VERSION, &g_host);
     if (!T_) return 0;
-    if (T_->init(&S_) != XHAL_OK) return 0;
+    if (T_->init(&g_host, &S_) != XHAL_OK) return 0;
     if (T_->stream_create(S_, 0, &STREAM_) != XHAL_OK) return 0;
     return 1;
 }

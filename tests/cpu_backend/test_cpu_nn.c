@@ -219,7 +219,7 @@ static void test_matmul(void)
     /* an instance with tiny column blocks: packed b and staged out in blocks of 64 */
     void *normal = S_, *blocked = NULL;
     setenv("XHAL_CPU_MATMUL_BLOCK", "1", 1);
-    CHECK_ST(T_->init(&blocked), XHAL_OK, NULL);
+    CHECK_ST(T_->init(&g_host, &blocked), XHAL_OK, NULL);
     unsetenv("XHAL_CPU_MATMUL_BLOCK");
     if (!blocked) return;
     S_ = blocked;
@@ -420,7 +420,7 @@ static void test_attention(void)
     /* a second instance that never caches K/V: the streaming path */
     void *blocked = S_, *streaming = NULL;
     setenv("XHAL_CPU_ATTN_CACHE", "0", 1);
-    CHECK_ST(T_->init(&streaming), XHAL_OK, NULL);
+    CHECK_ST(T_->init(&g_host, &streaming), XHAL_OK, NULL);
     unsetenv("XHAL_CPU_ATTN_CACHE");
     if (!streaming) return;
     S_ = streaming; /* buffers and streams of the CPU backend work with either instance */
@@ -466,7 +466,7 @@ static void test_pool_numa(void)
     CHECK(entry(XHAL_BACKEND_ABI_VERSION, &g_host) == T_);
     setenv("XHAL_CPU_THREADS", "4", 1);
     void *st = NULL;
-    CHECK_ST(T_->init(&st), XHAL_OK, NULL);
+    CHECK_ST(T_->init(&g_host, &st), XHAL_OK, NULL);
     unsetenv("XHAL_CPU_THREADS");
     /* 4 threads over 2 nodes of 2 cpus: the caller is not bound, workers 1, 2, 3 go to
      * nodes 0, 1, 1. Workers bind as they start: wait for them (up to 5 s). */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -150,17 +150,17 @@ static void test_unavailable(void)
     void *st = NULL;
     g_msg[0] = '\0';
     use("/nonexistent/" T_DEFAULT_LIB, NULL);
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, "/nonexistent/" T_DEFAULT_LIB);
+    CHECK_STATUS(T->init(&g_host, &st), XHAL_ERROR_UNAVAILABLE, "/nonexistent/" T_DEFAULT_LIB);
     CHECK_STATUS(XHAL_ERROR_UNAVAILABLE, XHAL_ERROR_UNAVAILABLE, T_LIB_ENV);
 
     use(XCU_TEST_STANDIN, "nodevice");
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_E_NODEV);
+    CHECK_STATUS(T->init(&g_host, &st), XHAL_ERROR_UNAVAILABLE, T_E_NODEV);
 
     use(XCU_TEST_STANDIN_OLD, NULL);
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_OLD_SYMBOL);
+    CHECK_STATUS(T->init(&g_host, &st), XHAL_ERROR_UNAVAILABLE, T_OLD_SYMBOL);
 
     use(XCU_TEST_STANDIN, "oldversion");
-    CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_OLD_VERSION);
+    CHECK_STATUS(T->init(&g_host, &st), XHAL_ERROR_UNAVAILABLE, T_OLD_VERSION);
     CHECK(strstr(g_msg, T_MIN_VERSION) != NULL);
     CHECK(g_host_live == 0);
 }
@@ -173,7 +173,7 @@ static void test_default_name(void)
     unsetenv(T_LIB_ENV);
     void *real = dlopen(T_DEFAULT_LIB, RTLD_NOW | RTLD_LOCAL);
     if (real == NULL) {
-        CHECK_STATUS(T->init(&st), XHAL_ERROR_UNAVAILABLE, T_DEFAULT_LIB " could not be loaded");
+        CHECK_STATUS(T->init(&g_host, &st), XHAL_ERROR_UNAVAILABLE, T_DEFAULT_LIB " could not be loaded");
     } else {
         dlclose(real);
         printf("note: a real " T_DEFAULT_LIB " is installed; default-name failure not checked\n");
@@ -186,8 +186,8 @@ static void test_abi(void)
     void *lib = dlopen(XCU_TEST_PLUGIN, RTLD_NOW | RTLD_LOCAL);
     *(void **)&entry = dlsym(lib, XHAL_BACKEND_ENTRY_SYMBOL);
     g_msg[0] = '\0';
-    CHECK(entry(2u, &g_host) == NULL);
-    CHECK(g_status == XHAL_ERROR_ABI_MISMATCH && strstr(g_msg, "ABI 2") != NULL);
+    CHECK(entry(XHAL_BACKEND_ABI_VERSION + 1, &g_host) == NULL);
+    CHECK(g_status == XHAL_ERROR_ABI_MISMATCH && strstr(g_msg, "the host implements version 3") != NULL);
     dlclose(lib);
 }
 
@@ -196,7 +196,7 @@ static void test_devices_and_memory(void)
 {
     void *st = NULL;
     use(XCU_TEST_STANDIN, NULL);
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     if (st == NULL) return;
     CHECK(T->device_count(st) == 2);
     CHECK(standin_int("standin_retained_contexts") == 2);
@@ -284,7 +284,7 @@ static void test_no_pinned_no_peer(void)
 {
     void *st = NULL, *s0 = NULL, *s1 = NULL, *b0 = NULL, *b1 = NULL;
     use(XCU_TEST_STANDIN, "nopinned,nopeer");
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     if (st == NULL) return;
     xhal_device_info info;
     CHECK_OK(T->device_info(st, 0, &info));
@@ -312,7 +312,7 @@ static void test_out_of_memory(void)
 {
     void *st = NULL, *b = NULL, *small = NULL;
     use(XCU_TEST_STANDIN, "oom");
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     if (st == NULL) return;
     long host_before = g_host_live;
     CHECK_OK(T->buffer_alloc(st, 0, 4096, &small));
@@ -349,7 +349,7 @@ static void test_ops(void)
 {
     void *st = NULL, *s = NULL, *b = NULL;
     use(XCU_TEST_STANDIN, NULL);
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     if (st == NULL) return;
     CHECK_OK(T->stream_create(st, 0, &s));
     CHECK_OK(T->buffer_alloc(st, 0, 4096, &b));
@@ -431,7 +431,7 @@ static void test_launch_failure(void)
 {
     void *st = NULL, *s = NULL, *b = NULL;
     use(XCU_TEST_STANDIN, "launchfail");
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     if (st == NULL) return;
     CHECK_OK(T->stream_create(st, 0, &s));
     CHECK_OK(T->buffer_alloc(st, 0, 1024, &b));
@@ -580,7 +580,7 @@ static void test_matmul_cublas(void)
     setenv("XHAL_CUDA_CUBLAS_LIBRARY", XCU_TEST_CUBLAS, 1);
     void *st = NULL, *s = NULL;
     use(XCU_TEST_STANDIN, NULL);
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     if (st == NULL) return;
     CHECK_OK(T->stream_create(st, 0, &s));
     const mm_case cases[] = {
@@ -613,7 +613,7 @@ static void test_matmul_cublas(void)
 
     /* TF32 only when XHAL_CUDA_ALLOW_TF32=1 */
     setenv("XHAL_CUDA_ALLOW_TF32", "1", 1);
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     CHECK_OK(T->stream_create(st, 0, &s));
     run_mm(st, s, &cases[0]);
     CHECK(compute() == 77);
@@ -623,7 +623,7 @@ static void test_matmul_cublas(void)
 
     /* cublasCreate failing: the portable kernel takes over */
     setenv("XHAL_CUBLAS_STANDIN", "createfail", 1);
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     CHECK_OK(T->stream_create(st, 0, &s));
     mm_case k = cases[0];
     k.via_blas = 0;
@@ -664,7 +664,7 @@ static void test_custom_kernels(void)
 #endif
     void *st = NULL, *s = NULL, *b = NULL, *prog = NULL;
     use(XCU_TEST_STANDIN, NULL);
-    CHECK_OK(T->init(&st));
+    CHECK_OK(T->init(&g_host, &st));
     if (st == NULL) return;
     xhal_device_info info;
     CHECK_OK(T->device_info(st, 0, &info));

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "xhal/xhal_backend.h"
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 
 /* ------------------------------------------------------------------ checks */
 static int g_checks, g_failures;
@@ -1250,8 +1250,8 @@ static int load_plugin(void)
     B = entry(XHAL_BACKEND_ABI_VERSION, &g_host);
     if (!B) return -1;
     CHECK(B->abi_version == XHAL_BACKEND_ABI_VERSION);
-    CHECK(B->struct_size >= XHAL_BACKEND_TABLE_MIN_SIZE_V1);
-    xhal_status st = B->init(&S);
+    CHECK(B->struct_size >= XHAL_BACKEND_TABLE_MIN_SIZE);
+    xhal_status st = B->init(&g_host, &S);
     if (st == XHAL_ERROR_UNAVAILABLE) {
         printf("opencl unavailable: %s\n", g_err);
         return 77;
@@ -1275,7 +1275,7 @@ static int init_child(void)
     xhal_backend_entry_fn entry = (xhal_backend_entry_fn)dlsym(h, XHAL_BACKEND_ENTRY_SYMBOL);
     B = entry(XHAL_BACKEND_ABI_VERSION, &g_host);
     g_err[0] = 0;
-    xhal_status st = B->init(&S);
+    xhal_status st = B->init(&g_host, &S);
     printf("init=%d devices=%d reason=%s\n", (int)st, st == XHAL_OK ? B->device_count(S) : -1,
            g_err);
     if (st == XHAL_OK) B->shutdown(S);

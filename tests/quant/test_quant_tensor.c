@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "xhal/xhal.h"
-#include "xhal_half.h"
+#include "xhal/plugin/xhal_half.h"
 #include "xhal_quant.h"
 #include "xtest.h"
 

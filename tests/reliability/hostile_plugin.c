@@ -25,8 +25,9 @@ __attribute__((constructor)) static void hostile_ctor(void)
 }
 #endif
 
-static xhal_status h_init(void **state)
+static xhal_status h_init(const xhal_host_services *hs, void **state)
 {
+    (void)hs;
     *state = malloc(16);
     return *state ? XHAL_OK : XHAL_ERROR_OUT_OF_MEMORY;
 }

@@ -37,7 +37,7 @@ typedef struct topotest_buffer {
 static const char *default_devices =
     "0000:05:00.0,0000:06:00.0,00000000:09:00.0,0000:11:00.0,0000:43:00.0,0000:53:00.0,0000:ee:00.0,host";
 
-static xhal_status tt_init(void **state)
+static xhal_status tt_init(const xhal_host_services *h, void **state)
 {
     topotest_state *s = g_host->host_calloc(1, sizeof *s);
     if (s == NULL)

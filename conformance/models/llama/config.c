@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 static _Thread_local char xl_msg[4096];
 

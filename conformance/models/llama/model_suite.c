@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "xhal_file.h"
+#include "xhal/plugin/xhal_file.h"
 
 #ifndef XLLAMA_REF_DIR
 #define XLLAMA_REF_DIR "conformance/models/llama/reference"

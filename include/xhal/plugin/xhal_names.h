@@ -1,5 +1,5 @@
 /*
- * xhal_names.h - names and sizes of dtypes and ops, header-only: one table for the core and
+ * xhal/plugin/xhal_names.h - names and sizes of dtypes and ops, header-only: one table for the core and
  * for every plugin (plugins do not link libxhal, so they cannot call xhal_op_name).
  */
 #ifndef XHAL_NAMES_H
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "xhal/xhal.h"
+#include "../xhal.h"
 
 static const char *const xhal_names_dtype_table_[XHAL_DTYPE_COUNT_] = {
     "invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};

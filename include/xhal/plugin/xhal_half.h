@@ -1,5 +1,5 @@
 /*
- * xhal_half.h - f16 / bf16 <-> f32 conversions, header-only, for the core, the CPU
+ * xhal/plugin/xhal_half.h - f16 / bf16 <-> f32 conversions, header-only, for the core, the CPU
  * backend and the tools. f32 -> f16/bf16 rounds to nearest, ties to even; NaN stays NaN
  * (quiet, sign kept); overflow gives infinity; f16 subnormals are exact.
  */

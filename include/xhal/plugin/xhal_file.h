@@ -1,5 +1,5 @@
 /*
- * xhal_file.h - open an input file only when it is a regular file; header-only, shared by the
+ * xhal/plugin/xhal_file.h - open an input file only when it is a regular file; header-only, shared by the
  * core (plugins, topology XML, safetensors), the plugins (kernel cache), the conformance suite
  * (cases.json, .npy), the model port (config.json, weights) and the tools.
  *

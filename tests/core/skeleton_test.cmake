@@ -1,0 +1,87 @@
+# A vendor's path, end to end: install xhal into a scratch prefix, build the installed copy of
+# examples/backend-skeleton out of tree with find_package(xhal) + xhal_add_plugin(), then run
+# the installed xhal-info and xhal-conform on skeleton:0 through XHAL_PLUGIN_PATH. The ops the
+# skeleton claims must pass, the others must be listed as unsupported, nothing may fail.
+file(REMOVE_RECURSE ${WORK})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix RESULT_VARIABLE r OUTPUT_QUIET)
+if(r)
+  message(FATAL_ERROR "cmake --install failed: ${r}")
+endif()
+set(P ${WORK}/prefix)
+set(SRC_SK ${P}/share/xhal/examples/backend-skeleton)
+if(NOT EXISTS ${SRC_SK}/skeleton.c)
+  message(FATAL_ERROR "the skeleton is not installed in ${SRC_SK}")
+endif()
+# A sanitizer build of xhal: the plugin gets the same sanitizers, and (clang) leaves their
+# runtime to the executable, so it cannot insist on resolving every symbol itself.
+set(extra "")
+if(SANITIZE)
+  set(extra "-DCMAKE_C_FLAGS=-fsanitize=${SANITIZE}" "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=${SANITIZE}"
+            -DXHAL_PLUGIN_NO_UNDEFINED=OFF)
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SRC_SK} -B ${WORK}/build -G ${GENERATOR}
+  -DCMAKE_PREFIX_PATH=${P} -DCMAKE_C_COMPILER=${CC} -DCMAKE_COMPILE_WARNING_AS_ERROR=ON ${extra}
+  RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r)
+  message(FATAL_ERROR "configuring the skeleton against the installed xhal failed:\n${out}\n${err}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/build RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT EXISTS ${WORK}/build/libxhal-skeleton.so)
+  message(FATAL_ERROR "building the skeleton failed:\n${out}\n${err}")
+endif()
+
+execute_process(COMMAND ${CMAKE_COMMAND} -E env XHAL_PLUGIN_PATH=${WORK}/build ${P}/bin/xhal-info
+  RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT out MATCHES "skeleton +loaded")
+  message(FATAL_ERROR "the installed xhal-info does not load the skeleton (exit ${r}):\n${out}\n${err}")
+endif()
+
+execute_process(COMMAND ${CMAKE_COMMAND} -E env XHAL_PLUGIN_PATH=${WORK}/build ${P}/bin/xhal-conform
+  --device skeleton:0 --suite ops --report ${WORK}/report --format json,md --quiet
+  RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r)
+  message(FATAL_ERROR "xhal-conform --device skeleton:0 failed (exit ${r}):\n${out}\n${err}")
+endif()
+file(READ ${WORK}/report/report.json report)
+string(JSON failed GET "${report}" families 0 devices 0 totals failed)
+if(NOT failed EQUAL 0)
+  message(FATAL_ERROR "skeleton:0: ${failed} cases failed")
+endif()
+# One pass over the results (op, dtype and outcome are consecutive members of each result).
+set(ws "[ \t\r\n]*")
+string(REGEX MATCHALL "\"op\":${ws}\"[a-z0-9_]+\",${ws}\"dtype\":${ws}\"[a-z0-9]+\",${ws}\"outcome\":${ws}\"[a-z]+\""
+       results "${report}")
+set(passed "")
+set(n_unsupported 0)
+foreach(res IN LISTS results)
+  string(REGEX MATCH "\"op\":${ws}\"([a-z0-9_]+)\",${ws}\"dtype\":${ws}\"([a-z0-9]+)\",${ws}\"outcome\":${ws}\"([a-z]+)\"" m "${res}")
+  set(op ${CMAKE_MATCH_1})
+  set(dtype ${CMAKE_MATCH_2})
+  set(outcome ${CMAKE_MATCH_3})
+  if(outcome STREQUAL "pass")
+    list(APPEND passed ${op})
+  elseif(outcome STREQUAL "unsupported")
+    math(EXPR n_unsupported "${n_unsupported} + 1")
+    if(op MATCHES "^(fill|add|sub|mul|scale)$" AND dtype STREQUAL "f32")
+      message(FATAL_ERROR "skeleton:0 claims ${op} on f32 but a case was unsupported")
+    endif()
+  elseif(NOT outcome STREQUAL "trivial")
+    message(FATAL_ERROR "skeleton:0: a ${op} ${dtype} case is '${outcome}'")
+  endif()
+endforeach()
+list(LENGTH results n_results)
+string(JSON n_cases GET "${report}" families 0 devices 0 totals cases)
+if(NOT n_results EQUAL n_cases)
+  message(FATAL_ERROR "read ${n_results} results from the report, its totals say ${n_cases}")
+endif()
+list(REMOVE_DUPLICATES passed)
+foreach(op fill add sub mul scale)
+  list(FIND passed ${op} found)
+  if(found LESS 0)
+    message(FATAL_ERROR "skeleton:0: no ${op} case passed (passed: ${passed})")
+  endif()
+endforeach()
+if(n_unsupported EQUAL 0)
+  message(FATAL_ERROR "skeleton:0: no case was unsupported, but it implements only a few ops")
+endif()
+message(STATUS "skeleton: built against the installed package; ${n_cases} cases, passed ops: ${passed}; ${n_unsupported} unsupported")
