@@ -1,6 +1,7 @@
 /* test_gguf_llama.c - the Llama port on GGUF files (conformance/models/llama/reference/gguf,
  * made by conformance/models/llama/make_gguf.py with gguf-py from the committed tiny model):
- * f32, q8_0 and q4_0 weights on cpu:0, teacher-forced logits against a NumPy float64 forward
+ * f32, q8_0 and q4_0 weights, and a synthetic model in llama.cpp's Q4_K_M mix (q4_K and q6_K
+ * blocks), on cpu:0: teacher-forced logits against a NumPy float64 forward
  * over the file's dequantized weights, and the greedy continuation; plus files the port must
  * refuse (another architecture, a missing tensor). */
 #include <math.h>
@@ -49,10 +50,12 @@ static int read_ints(const char *json, const char *key, int32_t *out, int max)
     return n;
 }
 
-static void run_type(xhal_device *cpu, const char *type)
+static void run_type(xhal_device *cpu, const char *stem, const char *type)
 {
     char path[1024], ref[1024], lpath[1024];
-    snprintf(path, sizeof path, "%s/tiny-llama-%s.gguf", XL_GGUF_DIR, type);
+    const int tiny = strcmp(stem, "tiny-llama") == 0;
+    const int64_t vocab = tiny ? 300 : 256;
+    snprintf(path, sizeof path, "%s/%s-%s.gguf", XL_GGUF_DIR, stem, type);
     snprintf(ref, sizeof ref, "%s/ref-%s.json", XL_GGUF_DIR, type);
     snprintf(lpath, sizeof lpath, "%s/logits-%s.f32", XL_GGUF_DIR, type);
     size_t n;
@@ -68,19 +71,23 @@ static void run_type(xhal_device *cpu, const char *type)
     CHECK(st == XHAL_OK);
     if (st != XHAL_OK) return;
     const xllama_config *c = xllama_get_config(m);
-    CHECK(c->hidden_size == 64 && c->num_layers == 2 && c->num_heads == 4 && c->num_kv_heads == 2 &&
-          c->head_dim == 16 && c->vocab_size == 300 && !c->tie_word_embeddings);
+    if (tiny)
+        CHECK(c->hidden_size == 64 && c->num_layers == 2 && c->num_heads == 4 && c->num_kv_heads == 2 &&
+              c->head_dim == 16 && c->vocab_size == 300 && !c->tie_word_embeddings);
+    else /* the synthetic Q4_K_M mix: q4_K and q6_K projections, q4_K embedding */
+        CHECK(c->hidden_size == 256 && c->num_layers == 1 && c->head_dim == 64 && c->vocab_size == 256 &&
+              xllama_weight_dtype(m) == XHAL_DTYPE_Q4_K);
     CHECK(xllama_compute_dtype(m) == XHAL_DTYPE_F32);
     /* teacher forcing: prompt + generated[:-1], logits at every position */
     int nt = np + ng - 1;
     memcpy(all, prompt, sizeof(int32_t) * (size_t)np);
     memcpy(all + np, gen, sizeof(int32_t) * (size_t)(ng - 1));
-    CHECK(nl == (size_t)nt * 300 * 4);
-    float *got = malloc((size_t)nt * 300 * 4);
+    CHECK(nl == (size_t)nt * (size_t)vocab * 4);
+    float *got = malloc((size_t)nt * (size_t)vocab * 4);
     xllama_reset(m);
     CHECK_STATUS(xllama_forward(m, all, nt, 1, got), XHAL_OK, NULL);
     double maxd = 0, maxv = 0;
-    for (int i = 0; i < nt * 300; i++) {
+    for (int64_t i = 0; i < nt * vocab; i++) {
         double d = fabs((double)got[i] - (double)want[i]);
         if (d > maxd) maxd = d;
         if (fabs((double)want[i]) > maxv) maxv = fabs((double)want[i]);
@@ -139,9 +146,10 @@ int main(void)
         fprintf(stderr, "no cpu: %s\n", xhal_last_error());
         return 1;
     }
-    run_type(cpu, "f32");
-    run_type(cpu, "q8_0");
-    run_type(cpu, "q4_0");
+    run_type(cpu, "tiny-llama", "f32");
+    run_type(cpu, "tiny-llama", "q8_0");
+    run_type(cpu, "tiny-llama", "q4_0");
+    run_type(cpu, "synthetic", "q4_k_m");
     refusals(cpu);
     xhal_context_destroy(ctx);
     return xtest_finish("test_gguf_llama");

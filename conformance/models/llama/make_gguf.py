@@ -203,6 +203,74 @@ def greedy(w, cfg):
     return out, np.array(rows)
 
 
+def random_k_blocks(rng, qtype, rows, cols):
+    """Random but valid K-quant blocks (gguf-py has no K quantizer): finite small f16 scales."""
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    n = rows * cols // block
+    raw = rng.integers(0, 256, size=(n, size), dtype=np.uint8)
+    d = rng.uniform(0.0002, 0.001, n).astype(np.float16).view(np.uint8).reshape(n, 2)
+    if qtype == T.Q4_K:
+        raw[:, 0:2] = d
+        raw[:, 2:4] = rng.uniform(0.0002, 0.001, n).astype(np.float16).view(np.uint8).reshape(n, 2)
+    else:
+        raw[:, size - 2:size] = d
+    return raw.reshape(rows, cols // block * size)
+
+
+def write_k_mix(path):
+    """A synthetic one-layer Llama (hidden 256: K-quants need rows of 256) in llama.cpp's Q4_K_M mix:
+    q4_K for most projections and the embedding, q6_K for attn_v, ffn_down and output; random
+    K-quant blocks, random norms. Returns (cfg, weights dequantized by gguf-py, HF names)."""
+    rng = np.random.default_rng(4242)
+    cfg = {"hidden_size": 256, "intermediate_size": 256, "num_hidden_layers": 1,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": 256,
+           "max_position_embeddings": 64}
+    H, I, V, D = 256, 256, 256, 64
+    shapes = {"model.embed_tokens.weight": (V, H, T.Q4_K), "model.norm.weight": (H,),
+              "lm_head.weight": (V, H, T.Q6_K)}
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        shapes.update({p + "input_layernorm.weight": (H,), p + "post_attention_layernorm.weight": (H,),
+                       p + "self_attn.q_proj.weight": (4 * D, H, T.Q4_K),
+                       p + "self_attn.k_proj.weight": (2 * D, H, T.Q4_K),
+                       p + "self_attn.v_proj.weight": (2 * D, H, T.Q6_K),
+                       p + "self_attn.o_proj.weight": (H, 4 * D, T.Q4_K),
+                       p + "mlp.gate_proj.weight": (I, H, T.Q4_K), p + "mlp.up_proj.weight": (I, H, T.Q4_K),
+                       p + "mlp.down_proj.weight": (H, I, T.Q6_K)})
+    g = gguf.GGUFWriter(path, "llama")
+    g.add_string("general.name", "xhal synthetic llama q4_k_m mix")
+    for k, v in (("context_length", 64), ("embedding_length", H), ("block_count", cfg["num_hidden_layers"]),
+                 ("feed_forward_length", I),
+                 ("attention.head_count", 4), ("attention.head_count_kv", 2), ("vocab_size", V)):
+        g.add_uint32("llama." + k, v)
+    g.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
+    g.add_float32("llama.rope.freq_base", 10000.0)
+    g.add_uint32("general.file_type", 15)  # LLAMA_FTYPE_MOSTLY_Q4_K_M
+    back = {}
+    for hf, sh in shapes.items():
+        if len(sh) == 1:
+            t = (1.0 + 0.1 * rng.standard_normal(sh)).astype(np.float32)
+            g.add_tensor(gguf_name(hf), t)
+            back[hf] = t
+            continue
+        rows, cols, qt = sh
+        raw = random_k_blocks(rng, qt, rows, cols)
+        g.add_tensor(gguf_name(hf), raw, raw_dtype=qt)
+        deq = dequantize(raw, qt).astype(np.float32)
+        # the file holds llama.cpp's permuted q/k rows: the HF reference uses them unpermuted
+        if hf.endswith("q_proj.weight"):
+            deq = unpermute(deq, 4, 4)
+        elif hf.endswith("k_proj.weight"):
+            deq = unpermute(deq, 4, 2)
+        back[hf] = deq
+    g.write_header_to_file()
+    g.write_kv_data_to_file()
+    g.write_tensors_to_file()
+    g.close()
+    return cfg, back
+
+
 def main():
     with open(os.path.join(SRC, "config.json")) as f:
         cfg = json.load(f)
@@ -221,6 +289,17 @@ def main():
                        "vocab": int(logits.shape[1]), "gguf_py": GGUF_VERSION,
                        "reference": "numpy float64 forward over the file's dequantized weights"}, f, indent=1)
         print(tag, toks)
+    cfg_k, back = write_k_mix(os.path.join(OUT, "synthetic-q4_k_m.gguf"))
+    toks, logits = greedy(back, cfg_k)
+    srt = np.sort(logits[len(PROMPT) - 1:], axis=1)
+    logits.astype("<f4").tofile(os.path.join(OUT, "logits-q4_k_m.f32"))
+    with open(os.path.join(OUT, "ref-q4_k_m.json"), "w") as f:
+        json.dump({"prompt": PROMPT, "generated": toks, "logits_rows": int(logits.shape[0]),
+                   "vocab": int(logits.shape[1]), "gguf_py": GGUF_VERSION,
+                   "min_top1_margin": float((srt[:, -1] - srt[:, -2]).min()),
+                   "reference": "numpy float64 forward over the file's dequantized weights (synthetic "
+                                "K-quant blocks: gguf-py has no K quantizer)"}, f, indent=1)
+    print("q4_k_m", toks, "margin", float((srt[:, -1] - srt[:, -2]).min()), "max|logit|", float(np.abs(logits).max()))
 
 
 if __name__ == "__main__":
