@@ -110,7 +110,7 @@ typedef struct xhal_host_services {
  * handle from buffer_alloc.
  *
  * Block-quantized dtypes (XHAL_DTYPE_Q8_0 .. : block_size elements in block_bytes bytes,
- * xhal_names_dtype_block in backends/common/xhal_names.h) are addressed by block: with
+ * xhal_names_dtype_block in include/xhal/plugin/xhal_names.h) are addressed by block: with
  * lin = sum(ik * strides[k]), the block holding the element starts at byte
  *     offset + (lin / block_size) * block_bytes
  * and the element is number lin % block_size inside it. The core guarantees ndim >= 1,
