@@ -9,6 +9,7 @@
  * to the sizes written in the header. */
 #include "xhal/xhal_safetensors.h"
 #include "xhal/plugin/xhal_file.h"
+#include "xhal_json_guard.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -27,6 +28,8 @@
 
 typedef struct st_file {
     char *path;
+    dev_t dev;           /* identity at open: upload re-reads this very file */
+    ino_t ino;
     void *map;           /* whole file, PROT_READ */
     size_t map_size;
     const unsigned char *data; /* start of the data area */
@@ -46,6 +49,7 @@ typedef struct st_entry {
 typedef struct st_meta {
     char *key;
     char *value;
+    int64_t seq; /* order of appearance over all shards: the first one of a key wins */
 } st_meta;
 
 struct xhal_safetensors {
@@ -127,6 +131,8 @@ static xhal_status st_map_file(const char *path, st_file *f)
                              path, (long long)sb.st_size);
     }
     f->map_size = (size_t)sb.st_size;
+    f->dev = sb.st_dev;
+    f->ino = sb.st_ino;
     f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
@@ -238,6 +244,34 @@ static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t 
     return XHAL_OK;
 }
 
+/* What one checkpoint may hold (far above real models: Llama 3 405B has 1,138 tensors in 191
+ * shards), so that a header's size alone bounds the work. */
+#define ST_MAX_TENSORS 1000000
+#define ST_MAX_META 65536
+#define ST_MAX_SHARDS 65536
+
+static int st_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Duplicate keys and escaped NULs inside names (xhal_json_guard.h), for a header or an index. */
+static xhal_status st_json_guard(const char *path, const char *what, const char *text, size_t len,
+                                 const cJSON *root)
+{
+    const char *dup = NULL;
+    int r = xhal_json_duplicate_key(root, &dup);
+    if (r < 0) return st_oom("duplicate check");
+    if (r > 0)
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': key '%s' appears twice in "
+                             "one object of the %s", path, dup, what);
+    const char *nul = xhal_json_nul_escape(text, len);
+    if (nul)
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': the %s holds an escaped NUL "
+                             "(\\u0000) at byte %ld, inside a name or value", path, what, (long)(nul - text));
+    return XHAL_OK;
+}
+
 static int st_cmp_entry_name(const void *a, const void *b)
 {
     return strcmp(((const st_entry *)a)->name, ((const st_entry *)b)->name);
@@ -253,7 +287,9 @@ static int st_cmp_entry_begin(const void *a, const void *b)
 
 static int st_cmp_meta(const void *a, const void *b)
 {
-    return strcmp(((const st_meta *)a)->key, ((const st_meta *)b)->key);
+    const st_meta *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
 }
 
 /* Growable arrays of the reader under construction. */
@@ -298,14 +334,17 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | base[i];
     uint64_t avail = (uint64_t)f->map_size - 8;
+    /* The length field is not printed: in a file that is not safetensors at all (a text file
+     * behind a link, say) it is 8 bytes of that file's content. */
     if (hlen > XHAL_SAFETENSORS_MAX_HEADER)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': header length %llu exceeds the limit of %u bytes",
-                             path, (unsigned long long)hlen, (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
+                             "safetensors: '%s': the header length field exceeds the limit of %u "
+                             "bytes: not a safetensors file, or a corrupt one", path,
+                             (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
     if (hlen > avail)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': header length %llu exceeds the %llu bytes after the "
-                             "length field (file truncated?)", path, (unsigned long long)hlen,
+                             "safetensors: '%s': the header length field points past the end of the "
+                             "file (%llu bytes after it): file truncated, or not a safetensors file", path,
                              (unsigned long long)avail);
     if (hlen < 2)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
@@ -327,7 +366,8 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
                              "safetensors: '%s': header (%llu bytes) is not valid JSON", path,
                              (unsigned long long)hlen);
-    xhal_status st = XHAL_OK;
+    xhal_status st = st_json_guard(path, "header", json, (size_t)hlen, root);
+    if (st != XHAL_OK) goto done;
     if (!cJSON_IsObject(root)) {
         st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header is not a JSON object",
                            path);
@@ -364,15 +404,20 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
                                        path, m->string);
                     goto done;
                 }
-                int dup = 0;
-                for (int64_t k = 0; k < b->n_meta && !dup; k++)
-                    dup = strcmp(b->meta[k].key, m->string) == 0;
-                if (dup) continue; /* an earlier shard (or key) wins */
+                /* (a key twice in one header was refused by st_json_guard; across shards the
+                 * first wins, sorted out in st_finish in O(n log n)) */
+                if (b->n_meta >= ST_MAX_META) {
+                    st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                                       "safetensors: '%s': more than %d __metadata__ entries", path,
+                                       ST_MAX_META);
+                    goto done;
+                }
                 if (!st_grow((void **)&b->meta, &b->cap_meta, b->n_meta + 1, sizeof(st_meta))) {
                     st = st_oom("metadata");
                     goto done;
                 }
                 st_meta *mm = &b->meta[b->n_meta];
+                mm->seq = b->n_meta;
                 mm->key = st_strdup(m->string);
                 mm->value = st_strdup(m->valuestring);
                 if (!mm->key || !mm->value) {
@@ -384,6 +429,11 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
                 b->n_meta++;
             }
             continue;
+        }
+        if (b->n_entries >= ST_MAX_TENSORS) {
+            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': more than %d tensors", path,
+                               ST_MAX_TENSORS);
+            goto done;
         }
         st_entry e;
         memset(&e, 0, sizeof e);
@@ -537,6 +587,17 @@ static xhal_status st_finish(xhal_safetensors *r, st_builder *b)
         }
     }
     if (b->n_meta > 1) qsort(b->meta, (size_t)b->n_meta, sizeof(st_meta), st_cmp_meta);
+    /* a key set by several shards: the first (lowest seq, sorted first) wins */
+    int64_t kept = 0;
+    for (int64_t i = 0; i < b->n_meta; i++) {
+        if (kept > 0 && strcmp(b->meta[kept - 1].key, b->meta[i].key) == 0) {
+            free(b->meta[i].key);
+            free(b->meta[i].value);
+            continue;
+        }
+        b->meta[kept++] = b->meta[i];
+    }
+    b->n_meta = kept;
     r->entries = b->entries;
     r->n_entries = b->n_entries;
     r->meta = b->meta;
@@ -584,10 +645,17 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     xhal_status st = st_read_text(index_path, &text, &len);
     if (st != XHAL_OK) return st;
     cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!root)
+    if (!root) {
+        free(text);
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' is not valid JSON",
                              index_path);
+    }
+    st = st_json_guard(index_path, "index", text, len, root);
+    free(text);
+    if (st != XHAL_OK) {
+        cJSON_Delete(root);
+        return st;
+    }
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(root) || !cJSON_IsObject(wm)) {
         cJSON_Delete(root);
@@ -604,9 +672,16 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     if (slash) slash[1] = '\0';
     else strcpy(dir, "./");
 
-    /* Distinct shard names, in order of first appearance. */
+    /* Distinct shard names, sorted (shards are read in file-name order). */
     const char **shards = NULL;
     int n_shards = 0;
+    int64_t n_map = 0;
+    for (const cJSON *m = wm->child; m; m = m->next) n_map++;
+    if (n_map > ST_MAX_TENSORS)
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': more than %d names in "
+                           "weight_map", index_path, ST_MAX_TENSORS);
+    else if (n_map > 0 && !(shards = malloc((size_t)n_map * sizeof *shards)))
+        st = st_oom("shard list");
     for (const cJSON *m = wm->child; m && st == XHAL_OK; m = m->next) {
         if (!cJSON_IsString(m)) {
             st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
@@ -620,17 +695,18 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
                                "in the index's folder", index_path, m->string, m->valuestring);
             break;
         }
-        int known = 0;
-        for (int i = 0; i < n_shards && !known; i++) known = strcmp(shards[i], m->valuestring) == 0;
-        if (known) continue;
-        const char **ns = realloc(shards, (size_t)(n_shards + 1) * sizeof *ns);
-        if (!ns) {
-            st = st_oom("shard list");
-            break;
-        }
-        shards = ns;
         shards[n_shards++] = m->valuestring;
     }
+    if (st == XHAL_OK && n_shards > 1) {
+        qsort(shards, (size_t)n_shards, sizeof *shards, st_cmp_str);
+        int u = 1;
+        for (int i = 1; i < n_shards; i++)
+            if (strcmp(shards[u - 1], shards[i]) != 0) shards[u++] = shards[i];
+        n_shards = u;
+    }
+    if (st == XHAL_OK && n_shards > ST_MAX_SHARDS)
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' names %d shard files, "
+                           "more than %d", index_path, n_shards, ST_MAX_SHARDS);
     if (st == XHAL_OK && n_shards == 0)
         st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': weight_map is empty",
                            index_path);
@@ -837,6 +913,37 @@ XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, c
                          st->origin);
 }
 
+/* Reads size bytes at off of the file f with pread into dst: the file may have been truncated
+ * or replaced since it was mapped, which a copy from the mapping would meet as SIGBUS. */
+static xhal_status st_read_range(const st_file *f, uint64_t off, void *dst, uint64_t size, const char *name)
+{
+    char why[128];
+    struct stat sb;
+    int fd = xhal_open_regular(f->path, 0, &sb, why, sizeof why);
+    if (fd < 0)
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot reopen '%s' to read tensor '%s': %s",
+                              f->path, name, why);
+    if (sb.st_dev != f->dev || sb.st_ino != f->ino) {
+        close(fd);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' was replaced since it was opened "
+                              "(reading tensor '%s')", f->path, name);
+    }
+    uint64_t got = 0;
+    while (got < size) {
+        size_t want = size - got > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(size - got);
+        ssize_t r = pread(fd, (char *)dst + got, want, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (uint64_t)r;
+    }
+    close(fd);
+    if (got != size)
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is shorter than when it was opened "
+                              "(truncated while loading?): read %llu of the %llu bytes of tensor '%s'",
+                              f->path, (unsigned long long)got, (unsigned long long)size, name);
+    return XHAL_OK;
+}
+
 XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const char *name,
                                              xhal_stream *stream, xhal_dtype dtype,
                                              xhal_tensor **out)
@@ -856,7 +963,18 @@ XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const c
     xhal_tensor *raw = NULL, *cast = NULL;
     s = xhal_tensor_create(dev, info.dtype, info.ndim, info.shape, &raw);
     if (s != XHAL_OK) return s;
-    if (info.size > 0) s = xhal_tensor_write(stream, raw, info.data, info.size);
+    if (info.size > 0) {
+        /* read from the file, not the mapping (see st_read_range) */
+        const st_entry *e = st_find(st, name);
+        const st_file *f = &st->files[e->file];
+        uint64_t off = (uint64_t)(f->data - (const unsigned char *)f->map) + e->begin;
+        void *staging = (size_t)info.size == info.size ? malloc((size_t)info.size) : NULL;
+        if (!staging) s = xhal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory staging %llu bytes",
+                                         (unsigned long long)info.size);
+        else s = st_read_range(f, off, staging, info.size, name);
+        if (s == XHAL_OK) s = xhal_tensor_write(stream, raw, staging, info.size);
+        free(staging);
+    }
     if (s == XHAL_OK && dtype != XHAL_DTYPE_INVALID && dtype != info.dtype) {
         s = xhal_tensor_create(dev, dtype, info.ndim, info.shape, &cast);
         if (s == XHAL_OK && info.numel > 0) s = xhal_copy(stream, raw, cast);

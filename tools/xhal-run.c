@@ -22,7 +22,8 @@ static void usage(FILE *f)
             "  --generate N       greedy tokens to generate (default 0)\n"
             "  --logits-out FILE  write the logits of every prompt position, [tokens, vocab] f32 .npy\n"
             "  --dtype DT         compute dtype (default: the weights' dtype)\n"
-            "  --max-seq N        KV cache length (default: prompt + generated tokens)\n"
+            "  --max-seq N        KV cache length (default: prompt + generated tokens; at most the\n"
+            "                     model's max_position_embeddings, or the run is refused)\n"
             "  --quiet            no timing line on stderr\n"
             "Prints the generated ids on stdout, comma-separated, one line.\n");
 }

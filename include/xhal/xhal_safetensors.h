@@ -19,8 +19,15 @@
  * a moment longer. Data pointers point straight into the read-only mapping: never write
  * through them, and do not assume they are aligned for their dtype (safetensors does not
  * promise alignment); copy with memcpy or upload with xhal_safetensors_upload. A file that
- * is truncated by someone else while it is mapped can raise SIGBUS on access; that is the
- * usual mmap contract and is not detectable here.
+ * is truncated by someone else while it is mapped can raise SIGBUS on access through these
+ * pointers (the usual mmap contract); xhal_safetensors_upload therefore reads the bytes with
+ * pread from the file it opened (same device and inode) and reports a truncated or replaced
+ * file as XHAL_ERROR_IO instead.
+ *
+ * Bounds: besides the header size, at most 1,000,000 tensors, 65,536 metadata keys and 65,536
+ * shard files per checkpoint; a key twice in one JSON object and an escaped NUL
+ * (backslash-u0000) anywhere in a header or index are refused (CORRUPT_DATA). Duplicate
+ * checks are O(n log n).
  *
  * Thread safety: a reader is immutable after open. Any number of threads may query it and
  * read tensor data at once; closing it must not race with any other use of it.
@@ -86,7 +93,8 @@ XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char
 XHAL_API xhal_status xhal_safetensors_has(const xhal_safetensors *st, const char *name,
                                           int *found);
 
-/* The "__metadata__" string map (merged over shards, the first shard that sets a key wins).
+/* The "__metadata__" string map (merged over shards, the first shard in file-name order that
+ * sets a key wins).
  * Entries are in byte-wise sorted order of keys. */
 XHAL_API xhal_status xhal_safetensors_metadata_count(const xhal_safetensors *st, int64_t *count);
 XHAL_API xhal_status xhal_safetensors_metadata_at(const xhal_safetensors *st, int64_t index,

@@ -5,7 +5,9 @@
  * A hang is bounded by alarm(): the test then fails with the step's name, not a ctest timeout. */
 #include "xtest.h"
 
+#include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -252,6 +254,252 @@ static void test_fifo_inputs(void)
     unlink(p);
 }
 
+/* ---- model files (issue 17) ---- */
+
+static char mdir[128];
+
+static void sh(const char *fmt, const char *a, const char *b)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, fmt, a, b);
+    CHECK(system(cmd) == 0);
+}
+
+static void copy_model(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/config.json' '%s/model.safetensors' '%s/'",
+             mdir, mdir, XHAL_REL_LLAMA_DIR, XHAL_REL_LLAMA_DIR, mdir);
+    CHECK(system(cmd) == 0);
+}
+
+static char *slurp_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) b[n] = 0;
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(fwrite(data, 1, len, f) == len);
+    fclose(f);
+}
+
+/* Byte range [*begin, *end) of tensor name in the file's data area, and where that area starts. */
+static int tensor_range(const char *file, const char *name, uint64_t *abs_begin, uint64_t *abs_end)
+{
+    size_t len = 0;
+    char *b = slurp_file(file, &len);
+    if (!b || len < 8) return -1;
+    uint64_t hlen;
+    memcpy(&hlen, b, 8);
+    char key[160];
+    snprintf(key, sizeof key, "\"%s\"", name);
+    char *k = strstr(b + 8, key);
+    char *d = k ? strstr(k, "\"data_offsets\"") : NULL;
+    unsigned long long x = 0, y = 0;
+    int ok = d && sscanf(strchr(d, '['), "[%llu,%llu]", &x, &y) == 2;
+    free(b);
+    if (!ok) return -1;
+    *abs_begin = 8 + hlen + x;
+    *abs_end = 8 + hlen + y;
+    return 0;
+}
+
+static void write_config(const char *from, const char *to)
+{
+    char path[300];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/config.json", mdir);
+    char *c = slurp_file(path, &len);
+    CHECK(c != NULL);
+    if (!c) return;
+    char *at = strstr(c, from);
+    CHECK(at != NULL);
+    if (at) {
+        char *out = malloc(len + strlen(to) + 1);
+        size_t pre = (size_t)(at - c);
+        memcpy(out, c, pre);
+        strcpy(out + pre, to);
+        strcat(out, at + strlen(from));
+        spit_file(path, out, strlen(out));
+        free(out);
+    }
+    free(c);
+}
+
+static void test_model_inputs(void)
+{
+    step("model inputs");
+    snprintf(mdir, sizeof mdir, "%s/model", tmpdir);
+    xhal_context *ctx = NULL;
+    xhal_device *cpu = NULL;
+    CHECK_OK(xhal_context_create(NULL, &ctx));
+    CHECK_OK(xhal_device_find(ctx, "cpu", &cpu));
+    if (!cpu) return;
+    xllama_config cfg;
+    xllama_model *m = NULL;
+    int32_t prompt[4] = {1, 17, 42, 99}, out[4];
+    char st_path[300];
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", mdir);
+
+    /* NaN in the final norm weight: all-NaN logits ran to "success" (tokens 0,0,0,0) */
+    copy_model();
+    uint64_t b0 = 0, b1 = 0;
+    CHECK(tensor_range(st_path, "model.norm.weight", &b0, &b1) == 0);
+    size_t len = 0;
+    unsigned char *bytes = (unsigned char *)slurp_file(st_path, &len);
+    if (bytes && b1 <= len && b1 > b0) {
+        float nan = NAN;
+        memcpy(bytes + b0 + 4, &nan, 4);
+        spit_file(st_path, bytes, len);
+    }
+    free(bytes);
+    CHECK_OK(xllama_load(cpu, mdir, NULL, &m));
+    if (m) {
+        xhal_status s = xllama_generate(m, prompt, 4, 4, out, NULL, NULL, NULL);
+        CHECK(s == XHAL_ERROR_CORRUPT_DATA && strstr(xllama_last_error(), "hold NaN at vocabulary index"));
+        xllama_destroy(m);
+        m = NULL;
+    }
+
+    /* absurd config values, duplicate keys, NUL escapes */
+    copy_model();
+    write_config("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e308");
+    CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA &&
+          strstr(xllama_last_error(), "'rms_norm_eps' = 1e+308 is outside (0, 0.1]"));
+    copy_model();
+    write_config("\"rope_theta\": 10000.0", "\"rope_theta\": 1e300");
+    CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA && strstr(xllama_last_error(), "'rope_theta'"));
+    copy_model();
+    write_config("\"hidden_size\": 64,", "\"hidden_size\": 64, \"hidden_size\": 128,");
+    CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA &&
+          strstr(xllama_last_error(), "key 'hidden_size' appears twice"));
+    copy_model();
+    write_config("\"rope_type\": \"default\"", "\"rope_type\": \"default\", \"rope_type\": \"yarn\"");
+    CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA && strstr(xllama_last_error(), "'rope_type' appears twice"));
+    copy_model();
+    write_config("\"model_type\": \"llama\"", "\"model_type\": \"llama\\u0000evil\"");
+    CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA && strstr(xllama_last_error(), "escaped NUL"));
+
+    /* --max-seq beyond max_position_embeddings (64): refused (8.7 GB for 2^24 before) */
+    copy_model();
+    xllama_options o;
+    xllama_options_init(&o);
+    o.max_seq = 1 << 24;
+    CHECK(xllama_load(cpu, mdir, &o, &m) == XHAL_ERROR_INVALID_ARGUMENT &&
+          strstr(xllama_last_error(), "above the model's max_position_embeddings 64"));
+    o.max_seq = 64;
+    CHECK_OK(xllama_load(cpu, mdir, &o, &m));
+    xllama_destroy(m);
+    m = NULL;
+
+    /* a NUL inside a tensor name; duplicate metadata keys; a text file as the model: the
+     * message must not show its bytes as a "header length" */
+    xhal_safetensors *st = NULL;
+    const char *hdr = "{\"model.norm.weight\\u0000evil\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    unsigned char file[256];
+    uint64_t hl = strlen(hdr);
+    memcpy(file, &hl, 8);
+    memcpy(file + 8, hdr, hl);
+    memset(file + 8 + hl, 0, 4);
+    char p[300];
+    snprintf(p, sizeof p, "%s/nul.safetensors", tmpdir);
+    spit_file(p, file, 8 + hl + 4);
+    CHECK_STATUS(xhal_safetensors_open(p, &st), XHAL_ERROR_CORRUPT_DATA, "escaped NUL");
+    hdr = "{\"__metadata__\":{\"k\":\"a\",\"k\":\"b\"},\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    hl = strlen(hdr);
+    memcpy(file, &hl, 8);
+    memcpy(file + 8, hdr, hl);
+    memset(file + 8 + hl, 0, 4);
+    spit_file(p, file, 8 + hl + 4);
+    CHECK_STATUS(xhal_safetensors_open(p, &st), XHAL_ERROR_CORRUPT_DATA, "key 'k' appears twice");
+    const char *text = "This is a secret text file, not a model.\n";
+    spit_file(p, text, strlen(text));
+    uint64_t as_len;
+    memcpy(&as_len, text, 8);
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)as_len);
+    CHECK(xhal_safetensors_open(p, &st) == XHAL_ERROR_CORRUPT_DATA);
+    CHECK(strstr(xhal_last_error(), num) == NULL && strstr(xhal_last_error(), "This is") == NULL);
+    unlink(p);
+
+    /* many metadata keys (the duplicate check was quadratic: 100k keys took 22 s): 60,000 are
+     * read and counted, 70,000 are above the bound of 65,536 */
+    for (int round = 0; round < 2; round++) {
+        int keys = round ? 70000 : 60000;
+        size_t cap = 4u << 20, n = 0;
+        char *h = malloc(cap);
+        n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{");
+        for (int i = 0; i < keys; i++) n += (size_t)snprintf(h + n, cap - n, "%s\"k%d\":\"v\"", i ? "," : "", i);
+        n += (size_t)snprintf(h + n, cap - n, "},\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}");
+        unsigned char *f = malloc(n + 12);
+        uint64_t h64 = n;
+        memcpy(f, &h64, 8);
+        memcpy(f + 8, h, n);
+        memset(f + 8 + n, 0, 4);
+        spit_file(p, f, n + 12);
+        free(f);
+        free(h);
+        int64_t cnt = 0;
+        if (round == 0) {
+            CHECK_OK(xhal_safetensors_open(p, &st));
+            CHECK_OK(xhal_safetensors_metadata_count(st, &cnt));
+            CHECK(cnt == keys);
+            xhal_safetensors_close(st);
+            st = NULL;
+        } else {
+            CHECK_STATUS(xhal_safetensors_open(p, &st), XHAL_ERROR_CORRUPT_DATA, "more than 65536 __metadata__ entries");
+        }
+        unlink(p);
+    }
+
+    /* the model file truncated after it was opened: an IO error, not SIGBUS */
+    step("truncated model file");
+    copy_model();
+    CHECK_OK(xhal_safetensors_open(st_path, &st));
+    if (st) {
+        CHECK(truncate(st_path, 4096) == 0);
+        xhal_stream *s = NULL;
+        xhal_tensor *t = NULL;
+        CHECK_OK(xhal_stream_create(cpu, &s));
+        CHECK_STATUS(xhal_safetensors_upload(st, "lm_head.weight", s, XHAL_DTYPE_INVALID, &t), XHAL_ERROR_IO,
+                     "shorter than when it was opened");
+        CHECK(t == NULL);
+        xhal_stream_destroy(s);
+        xhal_safetensors_close(st);
+    }
+    sh("rm -rf '%s' %s", mdir, "");
+    xhal_context_destroy(ctx);
+}
+
+static void test_vectors_version(void)
+{
+    step("cases.json version 1.9");
+    char p[300], msg[512];
+    snprintf(p, sizeof p, "%s/cases.json", tmpdir);
+    spit_file(p, "{\"version\": 1.9, \"cases\": []}", 30);
+    xc_case_list list;
+    memset(&list, 0, sizeof list);
+    CHECK(xc_vectors_load(tmpdir, &list, msg, sizeof msg) != 0 && strstr(msg, "\"version\" must be 1"));
+    unlink(p);
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -264,6 +512,8 @@ int main(void)
     test_links_and_duplicates();
     test_fifo_plugin();
     test_fifo_inputs();
+    test_model_inputs();
+    test_vectors_version();
     alarm(0);
     rmdir(tmpdir);
     return xtest_finish("test_hostile");

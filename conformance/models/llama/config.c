@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "xhal/plugin/xhal_file.h"
+#include "xhal_json_guard.h"
 
 static _Thread_local char xl_msg[4096];
 
@@ -44,6 +45,9 @@ xhal_status xl_wrap(xhal_status st, const char *fmt, ...)
 #define XL_MAX_DIM ((int64_t)1 << 20)
 #define XL_MAX_LAYERS 4096
 #define XL_MAX_VOCAB ((int64_t)1 << 24)
+/* Real models use 1e-6 to 1e-5 and thetas of 1e4 to 1e7 */
+#define XL_MAX_EPS 0.1
+#define XL_MAX_THETA 1e10
 
 static xhal_status read_file_text(const char *path, char **out)
 {
@@ -98,8 +102,10 @@ static xhal_status get_int(const char *path, const cJSON *root, const char *key,
     return XHAL_OK;
 }
 
+/* A number in (lo, hi]: absurd values are refused, not run (rms_norm_eps 1e308 once gave
+ * all-zero logits and a "successful" run). */
 static xhal_status get_positive(const char *path, const cJSON *obj, const char *key, double dflt,
-                                double *out)
+                                double lo, double hi, double *out)
 {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (is_null_or_missing(j)) {
@@ -109,6 +115,9 @@ static xhal_status get_positive(const char *path, const cJSON *obj, const char *
     if (!cJSON_IsNumber(j) || !(j->valuedouble > 0) || !isfinite(j->valuedouble))
         return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' must be a positive number", path,
                        key);
+    if (!(j->valuedouble > lo && j->valuedouble <= hi))
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' = %.17g is outside (%g, %g]", path, key,
+                       j->valuedouble, lo, hi);
     *out = j->valuedouble;
     return XHAL_OK;
 }
@@ -179,7 +188,7 @@ static xhal_status parse(const char *path, const cJSON *root, xllama_config *c)
     int64_t dflt_hd = c->hidden_size / c->num_heads;
     if (dflt_hd < 1) dflt_hd = 1;
     if ((st = get_int(path, root, "head_dim", dflt_hd, 65536, &c->head_dim)) != XHAL_OK) return st;
-    if ((st = get_positive(path, root, "rms_norm_eps", 1e-6, &c->rms_norm_eps)) != XHAL_OK) return st;
+    if ((st = get_positive(path, root, "rms_norm_eps", 1e-6, 0.0, XL_MAX_EPS, &c->rms_norm_eps)) != XHAL_OK) return st;
     if ((st = get_bool(path, root, "tie_word_embeddings", 0, &c->tie_word_embeddings)) != XHAL_OK)
         return st;
 
@@ -195,14 +204,14 @@ static xhal_status parse(const char *path, const cJSON *root, xllama_config *c)
             return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_parameters.rope_type '%s' is not "
                            "supported (only 'default')", path,
                            cJSON_IsString(rt) ? rt->valuestring : "?");
-        if ((st = get_positive(path, rp, "rope_theta", 10000.0, &c->rope_theta)) != XHAL_OK) return st;
+        if ((st = get_positive(path, rp, "rope_theta", 10000.0, 1.0, XL_MAX_THETA, &c->rope_theta)) != XHAL_OK) return st;
         const cJSON *prf = cJSON_GetObjectItemCaseSensitive(rp, "partial_rotary_factor");
         if (!is_null_or_missing(prf) && !(cJSON_IsNumber(prf) && prf->valuedouble == 1.0))
             return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_parameters.partial_rotary_factor "
                            "other than 1 is not supported", path);
     }
     if (cJSON_GetObjectItemCaseSensitive(root, "rope_theta") &&
-        (st = get_positive(path, root, "rope_theta", 10000.0, &c->rope_theta)) != XHAL_OK)
+        (st = get_positive(path, root, "rope_theta", 10000.0, 1.0, XL_MAX_THETA, &c->rope_theta)) != XHAL_OK)
         return st;
 
     if (c->num_heads % c->num_kv_heads != 0)
@@ -228,11 +237,23 @@ xhal_status xllama_config_load(const char *dir, xllama_config *cfg)
     xhal_status st = read_file_text(path, &text);
     if (st != XHAL_OK) return st;
     cJSON *root = cJSON_Parse(text);
+    if (!root) {
+        free(text);
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s is not valid JSON", path);
+    }
+    /* cJSON keeps both copies of a repeated key and reads the first, Python the last: the
+     * file would mean two models. An escaped NUL would cut a string short unseen. */
+    const char *dup = NULL;
+    int dr = xhal_json_duplicate_key(root, &dup);
+    const char *nul = xhal_json_nul_escape(text, strlen(text));
     free(text);
-    if (!root) return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s is not valid JSON", path);
     xllama_config c;
     memset(&c, 0, sizeof c);
-    st = parse(path, root, &c);
+    if (dr < 0) st = xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of memory checking %s", path);
+    else if (dr > 0) st = xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: key '%s' appears twice", path, dup);
+    else if (nul) st = xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: a string holds an escaped NUL "
+                               "(backslash-u0000)", path);
+    else st = parse(path, root, &c);
     cJSON_Delete(root);
     if (st == XHAL_OK) *cfg = c;
     return st;

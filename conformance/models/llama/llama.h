@@ -60,7 +60,8 @@ xhal_status xllama_config_load(const char *dir, xllama_config *cfg);
 typedef struct xllama_options {
     uint32_t struct_size;     /* sizeof(xllama_options) */
     xhal_dtype compute_dtype; /* XHAL_DTYPE_INVALID: the weights' dtype; or F32, F16, BF16 */
-    int64_t max_seq;          /* KV cache length in tokens; 0: max_position_embeddings, at most 4096 */
+    int64_t max_seq;          /* KV cache length in tokens; 0: max_position_embeddings, at most 4096;
+                               * above max_position_embeddings: INVALID_ARGUMENT */
     int64_t max_batch;        /* tokens per forward chunk; 0: min(max_seq, 512) */
 } xllama_options;
 
@@ -89,7 +90,8 @@ void xllama_reset(xllama_model *m);
 /* Run n >= 1 tokens at the current position and append them to the cache. logits (host,
  * f32) may be NULL; otherwise it receives [n, vocab] (all_positions != 0) or [vocab] (the
  * last position only). Tokens must lie in [0, vocab); the cache must have room
- * (OUT_OF_RANGE otherwise, with the cache unchanged). */
+ * (OUT_OF_RANGE otherwise, with the cache unchanged). Logits that hold a NaN or an infinity
+ * are an error (CORRUPT_DATA naming the position and index; the cache is left as before). */
 xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, int all_positions,
                            float *logits);
 

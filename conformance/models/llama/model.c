@@ -4,6 +4,7 @@
 #include "xhal/xhal_gguf.h"
 #include "xhal/xhal_safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,14 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     m->cdtype = o.compute_dtype != XHAL_DTYPE_INVALID ? o.compute_dtype
                 : is_float(m->wdtype)                 ? m->wdtype
                                                       : XHAL_DTYPE_F32;
+    /* Positions past max_position_embeddings were never trained: a longer cache is refused
+     * (--max-seq 16777216 on a tiny model once allocated 8.7 GB and ran without a word). */
+    if (o.max_seq > cfg.max_position_embeddings) {
+        s = xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: max_seq %lld is above the model's "
+                    "max_position_embeddings %lld (%s)", (long long)o.max_seq,
+                    (long long)cfg.max_position_embeddings, dir);
+        goto fail;
+    }
     m->max_seq = o.max_seq ? o.max_seq
                            : (cfg.max_position_embeddings < 4096 ? cfg.max_position_embeddings : 4096);
     m->max_batch = o.max_batch ? o.max_batch : (m->max_seq < 512 ? m->max_seq : 512);
@@ -593,6 +602,14 @@ xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, in
         int64_t rows = !logits ? 0 : all_positions ? chunk : (last ? 1 : 0);
         float *dst = !logits ? NULL : all_positions ? logits + done * V : logits;
         xhal_status s = forward_chunk(m, tokens + done, chunk, rows, dst);
+        /* Non-finite logits are never a result: NaN in a norm weight once gave all-NaN logits
+         * and greedy tokens 0,0,0,0 with exit status 0. */
+        for (int64_t i = 0; s == XHAL_OK && i < rows * V; i++)
+            if (!isfinite(dst[i]))
+                s = xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: the logits of position %lld hold %s at vocabulary "
+                            "index %lld: corrupt weights, or a device computing wrongly",
+                            (long long)(start + done + (all_positions ? i / V : chunk - 1)),
+                            isnan(dst[i]) ? "NaN" : "an infinity", (long long)(i % V));
         if (s != XHAL_OK) {
             m->pos = start; /* the cache beyond start is garbage now: forget it */
             return s;
