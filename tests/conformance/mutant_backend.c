@@ -231,7 +231,8 @@ static xhal_status binary_f32(const xhal_op_desc *d)
             *F(y, idx) = va + vb;
         } else {
             vb = *F(b, idx);
-            *F(y, idx) = fmaxf(va, vb); /* MAXIMUM_NAN_IGNORED */
+            /* MAXIMUM_NAN_IGNORED, MINIMUM_NAN_IGNORED */
+            *F(y, idx) = d->op == XHAL_OP_MAXIMUM ? fmaxf(va, vb) : fminf(va, vb);
         }
     }
     return XHAL_OK;
@@ -244,9 +245,72 @@ static xhal_status unary_f32(const xhal_op_desc *d)
     for (int64_t i = 0; i < n; i++) {
         unravel(i, y->ndim, y->shape, idx);
         float v = *F(x, idx), r;
-        if (d->op == XHAL_OP_GELU) r = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
-        else r = v * expf(v) / (1.0f + expf(v)); /* SILU_OVERFLOW */
+        switch (d->op) {
+        case XHAL_OP_GELU: r = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v))); break;
+        case XHAL_OP_RELU: r = v > 0 ? v : 0.0f; break;                                      /* RELU_NAN_ZERO */
+        case XHAL_OP_TANH: r = (expf(2 * v) - 1.0f) / (expf(2 * v) + 1.0f); break;          /* TANH_OVERFLOW */
+        case XHAL_OP_RSQRT: {                                                                /* RSQRT_FAST */
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            u = 0x5f3759dfu - (u >> 1);
+            memcpy(&r, &u, 4);
+            r = r * (1.5f - 0.5f * v * r * r);
+            if (!(v > 0) || isinf(v)) r = 1.0f / sqrtf(v); /* keep the special values right */
+            break;
+        }
+        default: r = v * expf(v) / (1.0f + expf(v)); break; /* SILU_OVERFLOW */
+        }
         *F(y, idx) = r;
+    }
+    return XHAL_OK;
+}
+
+/* GATHER_CLAMP: an index outside [0, V) reads the nearest row and the op "succeeds" */
+static xhal_status gather_clamp(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *t = &d->inputs[0], *ix = &d->inputs[1], *y = &d->outputs[0];
+    int ni = ix->ndim, nt = t->ndim;
+    int64_t V = t->shape[0], n = numel(y), idx[XHAL_MAX_DIMS], ii[XHAL_MAX_DIMS], ti[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < n; i++) {
+        unravel(i, y->ndim, y->shape, idx);
+        for (int k = 0; k < ni; k++) ii[k] = idx[k];
+        int64_t o = eoff(ix, ii);
+        int64_t row = ix->dtype == XHAL_DTYPE_I32 ? ((int32_t *)base(ix))[o] : ((int64_t *)base(ix))[o];
+        if (row < 0) row = 0;
+        if (row >= V) row = V - 1;
+        ti[0] = row;
+        for (int k = 1; k < nt; k++) ti[k] = idx[ni + k - 1];
+        *F(y, idx) = *F(t, ti);
+    }
+    return XHAL_OK;
+}
+
+/* ROPE_SIN_SIGN: the rotation by -angle */
+static xhal_status rope_f32(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *x = &d->inputs[0], *y = &d->outputs[0];
+    int nd = x->ndim, sa = d->attrs.rope.seq_axis;
+    int64_t D = x->shape[nd - 1], rot = d->attrs.rope.rotary_dims, rows = numel(x) / D;
+    int64_t idx[XHAL_MAX_DIMS];
+    float tmp[1024];
+    if (D > 1024) return XHAL_ERROR_UNSUPPORTED;
+    for (int64_t r = 0; r < rows; r++) {
+        unravel(r * D, nd, x->shape, idx);
+        double p = (double)(d->attrs.rope.pos_offset + idx[sa]);
+        for (int64_t j = 0; j < D; j++) { idx[nd - 1] = j; tmp[j] = *F(x, idx); }
+        for (int64_t j = 0; j < D; j++) {
+            float out = tmp[j];
+            if (j < rot) {
+                int64_t k, iu, iv;
+                if (d->attrs.rope.layout == XHAL_ROPE_INTERLEAVED) { k = j / 2; iu = 2 * k; iv = 2 * k + 1; }
+                else { k = j % (rot / 2); iu = k; iv = k + rot / 2; }
+                double ang = -p * pow(d->attrs.rope.theta, -2.0 * (double)k / (double)rot);
+                double u = tmp[iu], v = tmp[iv];
+                out = (float)(j == iu ? u * cos(ang) - v * sin(ang) : u * sin(ang) + v * cos(ang));
+            }
+            idx[nd - 1] = j;
+            *F(y, idx) = out;
+        }
     }
     return XHAL_OK;
 }
@@ -358,7 +422,10 @@ static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
         if (d.inputs[0].dtype == XHAL_DTYPE_F32) return reduce_f32(&d);
         break;
     case XC_MUTANT_MAX_NAN_IGNORED: if (f32) return reduce_f32(&d); break;
-    case XC_MUTANT_MAXIMUM_NAN_IGNORED: if (f32) return binary_f32(&d); break;
+    case XC_MUTANT_MAXIMUM_NAN_IGNORED: case XC_MUTANT_MINIMUM_NAN_IGNORED: if (f32) return binary_f32(&d); break;
+    case XC_MUTANT_RELU_NAN_ZERO: case XC_MUTANT_TANH_OVERFLOW: case XC_MUTANT_RSQRT_FAST: if (f32) return unary_f32(&d); break;
+    case XC_MUTANT_GATHER_CLAMP: if (d.inputs[0].dtype == XHAL_DTYPE_F32) return gather_clamp(&d); break;
+    case XC_MUTANT_ROPE_SIN_SIGN: if (f32) return rope_f32(&d); break;
     case XC_MUTANT_ADD_BCAST_MOD: if (f32) return binary_f32(&d); break;
     case XC_MUTANT_GELU_TANH_FOR_ERF: case XC_MUTANT_SILU_OVERFLOW: if (f32) return unary_f32(&d); break;
     case XC_MUTANT_COPY_BF16_TRUNC:

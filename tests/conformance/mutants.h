@@ -50,7 +50,13 @@
     X(COPY_F16_FTZ, COPY, "post", "f32 -> f16 flushes subnormal results to zero")                             \
     X(FILL_VIA_F32, FILL, "desc", "fill rounds the value to f32 first (double rounding for f16/bf16)")        \
     X(GELU_TANH_FOR_ERF, GELU, "f32", "gelu (erf form) computed with the tanh approximation")                 \
-    X(SILU_OVERFLOW, SILU, "f32", "silu as x e^x / (1 + e^x): Inf / Inf = NaN for large x")
+    X(SILU_OVERFLOW, SILU, "f32", "silu as x e^x / (1 + e^x): Inf / Inf = NaN for large x")                  \
+    X(RELU_NAN_ZERO, RELU, "f32", "relu as x > 0 ? x : 0 (NaN becomes 0)")                                   \
+    X(TANH_OVERFLOW, TANH, "f32", "tanh as (e^2x - 1) / (e^2x + 1): NaN for large x")                         \
+    X(RSQRT_FAST, RSQRT, "f32", "rsqrt by the bit trick and one Newton step (~1e-3 relative error)")          \
+    X(MINIMUM_NAN_IGNORED, MINIMUM, "f32", "minimum does not propagate NaN (fminf)")                           \
+    X(GATHER_CLAMP, GATHER, "f32", "gather clamps out-of-range indices instead of failing")                   \
+    X(ROPE_SIN_SIGN, ROPE, "f32", "rope rotates the wrong way (the sine's sign flipped)")
 
 enum {
     XC_MUTANT_NONE = 0,
