@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xhal/xhal_backend.h"
+#include "xhal/plugin/xhal_plugin.h"
 #include "cpu_internal.h" /* cpu_buffer: what a CPU buffer handle points to */
 #include "mutants.h"
 
@@ -450,6 +450,10 @@ static xhal_status m_device_info(void *state, int device, xhal_device_info *info
     return st;
 }
 
+/* The entry of include/xhal/plugin/xhal_plugin.h, spelled out because the table is the CPU
+ * plugin's, known only once that plugin is loaded: the same host checks run on it. */
+XHAL_PLUGIN_HIDDEN xhal_host_services xhal_plugin_host_services_;
+
 XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
                                                                  const xhal_host_services *host);
 
@@ -472,5 +476,5 @@ XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_a
     table.name = "mutant";
     table.op_run = m_op_run;
     table.device_info = m_device_info;
-    return &table;
+    return xhal_plugin_entry_(&table, host_abi_version, host);
 }
