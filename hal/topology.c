@@ -38,6 +38,7 @@ static void seed_global(const hal_topology *topo);
 /* Reads XHAL_TOPOLOGY_XML into a NUL-terminated buffer: a regular file, not empty, at most
  * HAL_TOPOLOGY_MAX_XML bytes (real exports of 8-GPU servers are under 200 KB). */
 #define HAL_TOPOLOGY_MAX_XML (64u << 20)
+#define HAL_TOPOLOGY_MAX_OS_INDEX (1u << 20)
 static xhal_status read_xml(const char *xml, char **out, size_t *len)
 {
     char why[128];
@@ -78,6 +79,26 @@ static xhal_status read_xml(const char *xml, char **out, size_t *len)
                              "XHAL_TOPOLOGY_XML=%s: read %zu of %zu bytes (the file changed?)", xml, got, n);
     }
     buf[n] = '\0';
+    /* hwloc sizes its bitmaps by the largest OS index it meets: one NUMA node with os_index
+     * 4294967295 cost 512 MB inside hwloc and 1.1 GB in all, on every context creation. Real
+     * machines number CPUs and nodes far below HAL_TOPOLOGY_MAX_OS_INDEX. */
+    for (const char *p = strstr(buf, "os_index=\""); p != NULL; p = strstr(p + 1, "os_index=\"")) {
+        const char *q = p + 10;
+        unsigned long long v = 0;
+        int digits = 0;
+        while (*q >= '0' && *q <= '9' && digits < 20) {
+            v = v * 10 + (unsigned long long)(*q++ - '0');
+            digits++;
+        }
+        if (digits == 0 || v > HAL_TOPOLOGY_MAX_OS_INDEX || (*q >= '0' && *q <= '9')) {
+            long at = (long)(p - buf);
+            free(buf);
+            return hal_set_error(XHAL_ERROR_UNAVAILABLE,
+                                 "XHAL_TOPOLOGY_XML=%s: an os_index at byte %ld is not a number up to %u: "
+                                 "refused (hwloc would size its bitmaps by it)",
+                                 xml, at, HAL_TOPOLOGY_MAX_OS_INDEX);
+        }
+    }
     *out = buf;
     *len = n;
     return XHAL_OK;

@@ -500,6 +500,52 @@ static void test_vectors_version(void)
     unlink(p);
 }
 
+/* A 3 KB topology with one NUMA node numbered 4294967295 cost 1.1 GB at every context
+ * creation: refused before hwloc sees it. */
+static void test_topology_bounds(void)
+{
+    step("topology os_index bound");
+    size_t len = 0;
+    char *x = slurp_file(XHAL_TOPO_DATA_DIR "/one-socket-1acc.xml", &len);
+    CHECK(x != NULL);
+    char *at = x ? strstr(x, "type=\"NUMANode\" os_index=\"0\"") : NULL;
+    CHECK(at != NULL);
+    if (!at) {
+        free(x);
+        return;
+    }
+    char p[300];
+    snprintf(p, sizeof p, "%s/numa.xml", tmpdir);
+    FILE *f = fopen(p, "wb");
+    size_t pre = (size_t)(at - x) + strlen("type=\"NUMANode\" os_index=\"");
+    fwrite(x, 1, pre, f);
+    fputs("4294967295", f);
+    fputs(at + strlen("type=\"NUMANode\" os_index=\"0"), f);
+    fclose(f);
+    free(x);
+    setenv("XHAL_TOPOLOGY_XML", p, 1);
+    xhal_context *ctx = context_on(GOOD);
+    if (ctx) {
+        int avail = 1;
+        char why[256] = "";
+        CHECK_OK(xhal_topology_available(ctx, &avail, why, sizeof why));
+        CHECK(avail == 0 && strstr(why, "os_index") && strstr(why, "1048576"));
+        xhal_context_destroy(ctx);
+    }
+    /* the untouched file still loads */
+    setenv("XHAL_TOPOLOGY_XML", XHAL_TOPO_DATA_DIR "/one-socket-1acc.xml", 1);
+    ctx = context_on(GOOD);
+    if (ctx) {
+        int avail = 0;
+        char why[256] = "";
+        CHECK_OK(xhal_topology_available(ctx, &avail, why, sizeof why));
+        CHECK(avail == 1);
+        xhal_context_destroy(ctx);
+    }
+    unsetenv("XHAL_TOPOLOGY_XML");
+    unlink(p);
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -514,6 +560,7 @@ int main(void)
     test_fifo_inputs();
     test_model_inputs();
     test_vectors_version();
+    test_topology_bounds();
     alarm(0);
     rmdir(tmpdir);
     return xtest_finish("test_hostile");
