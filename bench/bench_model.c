@@ -415,7 +415,7 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
         v->ok = 1;
         double step = t.decode_s / (double)(t.n_decode > 0 ? t.n_decode : 1);
         double prefill_est = t.prefill_s * (double)n_prompt / (double)nw;
-        if (i == 0 && (step * (n_gen - 1) + prefill_est) * reps * nv > 90.0) {
+        if (i == 0 && (step * (n_gen - 1) + prefill_est) * reps > 90.0) {
             reps = 1;
             int g = (int)(30.0 / (step > 0 ? step : 1)) + 1;
             if (g < n_gen) n_gen = g < 3 ? 3 : g;
