@@ -153,9 +153,12 @@ xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d)
 /* The descriptor (xhal_backend.h): a [B.., M, K], b [B.., K, N] whose K axis has stride 1
  * (blocks run along K, K a multiple of the block size) and whose N stride is a multiple of
  * the block size, out [B.., M, N]; a and out f32/f16/bf16. Each column n of b is a run of
- * K / block_size blocks: it is dequantized once into f32 and dotted with every row of a in
- * double; out = alpha * dot + beta * out, rounded once (beta == 0: out is not read). The
- * product is the one with the dequantized weights (OPS.md). */
+ * K / block_size blocks. With a few rows of dense f32 a (decode), q8_0 and q4_0 columns are
+ * dotted straight from their codes (d * sum(q * x) per block); otherwise the column is
+ * dequantized once into f32 and dotted with every row of a. Products are summed in f32 within
+ * a group of 32 (8 lanes) and the groups in double; out = alpha * dot + beta * out, rounded
+ * once (beta == 0: out is not read). The product is the one with the dequantized weights,
+ * within OPS.md's accumulate tolerance. */
 xhal_status cpu_qmatmul_supported(const xhal_op_desc *d)
 {
     int adt = d->inputs[0].dtype, bdt = d->inputs[1].dtype, odt = d->outputs[0].dtype;
@@ -190,6 +193,55 @@ static int64_t batch_lin(const xhal_tensor_desc *t, const xhal_tensor_desc *o, i
     return lin;
 }
 
+/* Dot products in f32 over 32 elements at a time in 8 lanes (vectorizable), each group of
+ * 32 added into a double: within OPS.md's accumulate bound and far faster than all-double. */
+static double dot_f32(const float *x, const float *w, int64_t k)
+{
+    double acc = 0.0;
+    int64_t j = 0;
+    for (; j + 32 <= k; j += 32) {
+        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int t = 0; t < 32; t += 8)
+            for (int u = 0; u < 8; u++) l[u] += x[j + t + u] * w[j + t + u];
+        acc += (double)(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
+    }
+    for (; j < k; j++) acc += (double)x[j] * (double)w[j];
+    return acc;
+}
+
+/* q8_0 and q4_0 blocks dotted straight from their codes: d * sum(q * x) per block. */
+static double dot_q8_0(const unsigned char *b, const float *x, int64_t nblocks)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < nblocks; i++, b += XHAL_Q8_0_BYTES, x += 32) {
+        const signed char *q = (const signed char *)(b + 2);
+        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int t = 0; t < 32; t += 8)
+            for (int u = 0; u < 8; u++) l[u] += (float)q[t + u] * x[t + u];
+        float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        acc += (double)xhal_quant_rd_f16_(b) * (double)s;
+    }
+    return acc;
+}
+
+static double dot_q4_0(const unsigned char *b, const float *x, int64_t nblocks)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < nblocks; i++, b += XHAL_Q4_0_BYTES, x += 32) {
+        const unsigned char *q = b + 2;
+        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0}, h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int t = 0; t < 16; t += 8)
+            for (int u = 0; u < 8; u++) {
+                l[u] += (float)((q[t + u] & 0x0f) - 8) * x[t + u];
+                h[u] += (float)((q[t + u] >> 4) - 8) * x[16 + t + u];
+            }
+        float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])) +
+                  (((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7])));
+        acc += (double)xhal_quant_rd_f16_(b) * (double)s;
+    }
+    return acc;
+}
+
 static void qmm_cols(void *vctx, int64_t begin, int64_t end, int worker)
 {
     const qmm *c = vctx;
@@ -205,14 +257,22 @@ static void qmm_cols(void *vctx, int64_t begin, int64_t end, int worker)
         int64_t alin = batch_lin(c->a, c->o, bd, bi), blin = batch_lin(c->b, c->o, bd, bi);
         int64_t olin = batch_lin(c->o, c->o, bd, bi);
         int64_t col = blin + n * c->b->strides[bd + 1]; /* element offset of b[.., 0, n] */
-        dequant_of(c->b->dtype)(bbuf + col / c->blk->block_size * c->blk->block_bytes, w, c->K / c->blk->block_size);
+        const unsigned char *bcol = bbuf + col / c->blk->block_size * c->blk->block_bytes;
+        const int64_t nblk = c->K / c->blk->block_size;
+        const int a_dense = c->a->dtype == XHAL_DTYPE_F32 && c->a->strides[bd + 1] == 1;
+        /* few rows of dense f32 a (decode): q8_0/q4_0 straight from the codes; otherwise the
+         * column is dequantized once and reused for every row */
+        const int direct = a_dense && c->M <= 4 && (c->b->dtype == XHAL_DTYPE_Q8_0 || c->b->dtype == XHAL_DTYPE_Q4_0);
+        if (!direct) dequant_of(c->b->dtype)(bcol, w, nblk);
         for (int64_t m = 0; m < c->M; m++) {
             const unsigned char *ar = abuf + (alin + m * c->a->strides[bd]) * as;
             const int64_t ak = c->a->strides[bd + 1] * as;
             double acc = 0.0;
-            if (c->a->dtype == XHAL_DTYPE_F32 && ak == 4) {
+            if (a_dense) {
                 const float *af = (const float *)(const void *)ar;
-                for (int64_t k = 0; k < c->K; k++) acc += (double)af[k] * (double)w[k];
+                if (!direct) acc = dot_f32(af, w, c->K);
+                else if (c->b->dtype == XHAL_DTYPE_Q8_0) acc = dot_q8_0(bcol, af, nblk);
+                else acc = dot_q4_0(bcol, af, nblk);
             } else {
                 for (int64_t k = 0; k < c->K; k++) acc += (double)load_f(c->a->dtype, ar + k * ak) * (double)w[k];
             }
