@@ -99,3 +99,53 @@ endif()
 file(RENAME ${P} ${WORK}/moved)
 run_installed("moved xhal-info" "cpu +loaded" ${WORK}/moved/bin/xhal-info)
 file(RENAME ${WORK}/moved ${P})
+
+# libxhal-formats from the installed package: xhal::xhal-formats and pkg-config xhal-formats.
+file(MAKE_DIRECTORY ${WORK}/formats)
+file(WRITE ${WORK}/formats/main.c [=[
+#include <xhal/xhal_gguf.h>
+#include <stdio.h>
+int main(void) {
+    static const unsigned char hdr[24] = {'G', 'G', 'U', 'F', 3}; /* v3, no tensors, no keys */
+    xhal_gguf *g = NULL;
+    if (xhal_gguf_open_memory(hdr, sizeof hdr, &g) != XHAL_OK) { printf("failed: %s\n", xhal_last_error()); return 1; }
+    int64_t n = -1;
+    xhal_gguf_tensor_count(g, &n);
+    xhal_gguf_close(g);
+    return n == 0 ? 0 : 1;
+}
+]=])
+file(WRITE ${WORK}/formats/CMakeLists.txt [=[
+cmake_minimum_required(VERSION 3.25)
+project(formats_consumer C)
+find_package(xhal CONFIG REQUIRED)
+add_executable(formats_consumer main.c)
+target_link_libraries(formats_consumer PRIVATE xhal::xhal-formats)
+]=])
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${WORK}/formats -B ${WORK}/formats/build -G ${GENERATOR}
+  -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_C_COMPILER=${CC} "-DCMAKE_C_FLAGS=${san_flags}"
+  "-DCMAKE_EXE_LINKER_FLAGS=${san_flags}" RESULT_VARIABLE r OUTPUT_QUIET)
+if(NOT r)
+  execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/formats/build RESULT_VARIABLE r OUTPUT_QUIET)
+endif()
+if(NOT r)
+  execute_process(COMMAND ${WORK}/formats/build/formats_consumer RESULT_VARIABLE r)
+endif()
+if(r)
+  message(FATAL_ERROR "the CMake consumer of xhal::xhal-formats failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${WORK}/prefix/lib/pkgconfig pkg-config --cflags --libs xhal-formats
+  RESULT_VARIABLE r OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(r)
+  message(FATAL_ERROR "pkg-config does not know the installed xhal-formats")
+endif()
+separate_arguments(flags UNIX_COMMAND "${flags}")
+execute_process(COMMAND ${CC} ${san_flags} ${WORK}/formats/main.c ${flags} -o ${WORK}/formats/consumer-pc RESULT_VARIABLE r)
+if(NOT r)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${WORK}/prefix/lib ${WORK}/formats/consumer-pc
+    RESULT_VARIABLE r)
+endif()
+if(r)
+  message(FATAL_ERROR "the pkg-config consumer of xhal-formats (${flags}) failed")
+endif()
+message(STATUS "install test: xhal-formats consumers (CMake package and pkg-config) ran")
