@@ -42,6 +42,10 @@ xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *c
  * exactly, element by element, if it is small enough; a larger one is taken as overlapping. */
 static int view_self_overlaps(const xhal_tensor *t)
 {
+    /* An empty view addresses nothing; its other dims were never bounded by a buffer, so the
+     * offset sums below could wrap. */
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] == 0) return 0;
     int ax[XHAL_MAX_DIMS], n = 0;
     for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] > 1) {
