@@ -97,7 +97,7 @@ if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
         # one worker thread: valgrind serializes threads anyway, and OpenBLAS's pool is quieter
         export XHAL_PLUGIN_PATH= XHAL_CPU_THREADS=1 OPENBLAS_NUM_THREADS=1
         step valgrind-xhal-info 300 "${VG[@]}" "$B/bin/xhal-info"
-        step valgrind-xhal-conform 600 "${VG[@]}" "$B/bin/xhal-conform" --device cpu:0 --suite ops \
+        step valgrind-xhal-conform 600 "${VG[@]}" "$B/bin/xhal-conform" --no-isolate --device cpu:0 --suite ops \
             --filter "$FILTER" --report "$B/reliability-conform" --quiet
         step valgrind-xhal-run 300 "${VG[@]}" "$B/bin/xhal-run" --model "$REF" --tokens 1,17,42,99 \
             --generate 4 --quiet

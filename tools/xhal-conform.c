@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "xc_conform.h"
+#include "xhal_isolate.h"
 
 static void usage(FILE *f)
 {
@@ -32,7 +33,10 @@ static void usage(FILE *f)
             "  --merge FILE join reports (from many machines) into one matrix by chip family;\n"
             "               exit 0, 1 if an input has a failure, 2 if one cannot be read\n"
             "  --list       print the selected cases (name, op, dtype, shapes/strides/attributes)\n"
-            "               and exit\n");
+            "               and exit\n"
+            "  --isolate / --no-isolate  run each device in its own child process (default) or in\n"
+            "               this one; a child that crashes or hangs is reported as CRASHED/TIMEOUT\n"
+            "  --timeout S  seconds a device's child may run (default 1800)\n");
 }
 
 static int parse_suites(const char *s, unsigned *out)
@@ -92,7 +96,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--list")) list = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else { fprintf(stderr, "xhal-conform: unknown argument '%s'\n", a); usage(stderr); return 2; }
+        else {
+            int xr = xi_parse_arg(argc, argv, &i); /* isolation options (xhal_isolate.h) */
+            if (xr < 0) return 2;
+            if (xr == 0) { fprintf(stderr, "xhal-conform: unknown argument '%s'\n", a); usage(stderr); return 2; }
+        }
 #undef NEED
     }
     char msg[512];
@@ -175,7 +183,7 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < n_devs; i++) {
-        if (xc_run_device(&run, ctx, devs[i], &cases, &opt, msg, sizeof(msg)) != 0) {
+        if (xi_run_device(&run, ctx, devs[i], &cases, &opt, msg, sizeof(msg), argc, argv) != 0) {
             fprintf(stderr, "xhal-conform: %s\n", msg);
             xc_run_free(&run);
             goto out;

@@ -1,0 +1,26 @@
+#!/bin/sh
+# isolation_test.sh XHAL_CONFORM HOSTILE_DIR WORK - xhal-conform's isolation mode (issue 17): a
+# plugin whose op_run segfaults and one whose op_run never returns are reported as CRASHED and
+# TIMEOUT for their device, while cpu:0 completes and the report is written. Without isolation
+# the segfault killed the whole run.
+set -u
+conform=$1 hostile=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+XHAL_PLUGIN_PATH="$hostile/crash:$hostile/hang" "$conform" --device crashy:0 --device hangy:0 \
+    --device cpu:0 --suite ops --filter '^add/f32/n17$' --timeout 5 --report "$work/report" \
+    > "$work/out.txt" 2>&1
+rc=$?
+cat "$work/out.txt"
+fail() { echo "isolation_test: $1"; exit 1; }
+[ $rc -eq 1 ] || fail "exit status $rc, expected 1 (failures reported)"
+# (killed by signal 11; under ASan the sanitizer reports the SEGV and exits with status 1)
+grep -q 'isolation/CRASHED: CRASHED: the process running crashy:0 ' "$work/out.txt" || fail "no CRASHED line for crashy:0"
+grep -q 'isolation/TIMEOUT: TIMEOUT: hangy:0 ran longer than 5 s' "$work/out.txt" || fail "no TIMEOUT line for hangy:0"
+grep -q '^cpu:0 .*1 passed, 0 failed' "$work/out.txt" || fail "cpu:0 did not complete"
+grep -q 'CRASHED' "$work/report/report.json" || fail "report.json lacks CRASHED"
+# the same run without isolation dies with the plugin (under ASan/UBSan: their report, status 1)
+XHAL_PLUGIN_PATH="$hostile/crash" "$conform" --no-isolate --device crashy:0 --suite ops \
+    --filter '^add/f32/n17$' --report "$work/report2" > "$work/out2.txt" 2>&1
+rc2=$?
+[ $rc2 -gt 128 ] || grep -qE 'SEGV|store to null pointer' "$work/out2.txt" || fail "--no-isolate: exit status $rc2, expected death by SIGSEGV"
+echo "isolation_test: passed (in-process run died with status $rc2)"
