@@ -12,6 +12,7 @@
 #include "cpu_convert.h"
 #include "cpu_internal.h"
 #include "cpu_iter.h"
+#include "cpu_simd.h"
 
 /* Elementwise ops go parallel from this many elements, in chunks of at least half. */
 #define CPU_PAR_ELEMS ((int64_t)1 << 16)
@@ -319,6 +320,26 @@ static void unary_f32_contig(void *vctx, int64_t n, unsigned char *const *p, con
     }
 }
 
+/* silu of contiguous f32/f16/bf16 in f32 with the vector exp (decode and prefill run it on
+ * every MLP activation); strided views take the double tiles */
+static void unary_silu_f32(void *vctx, int64_t n, unsigned char *const *p, const int64_t *bs)
+{
+    const ew_ctx *c = vctx;
+    int64_t es = (int64_t)cpu_dtype_size(c->dt);
+    if (bs[0] != es || bs[1] != es) {
+        unary_float(vctx, n, p, bs);
+        return;
+    }
+    const cpu_simd_ops *k = cpu_simd();
+    float t[CPU_TILE];
+    for (int64_t i = 0; i < n; i += CPU_TILE) {
+        int64_t m = n - i < CPU_TILE ? n - i : CPU_TILE;
+        k->load(c->dt, p[0] + i * es, t, m);
+        k->silu(t, m);
+        k->store(c->dt, p[1] + i * es, t, m);
+    }
+}
+
 static void unary_int(void *vctx, int64_t n, unsigned char *const *p, const int64_t *bs)
 {
     const ew_ctx *c = vctx;
@@ -345,6 +366,7 @@ static xhal_status run_unary_like(cpu_state *st, const xhal_op_desc *d, double a
     cpu_iter it;
     cpu_iter_init_desc(&it, 2, t);
     cpu_run_fn fn = cpu_is_int(c.dt) ? unary_int : c.dt == XHAL_DTYPE_F32 ? unary_f32_contig : unary_float;
+    if (d->op == XHAL_OP_SILU && c.dt != XHAL_DTYPE_F64 && cpu_is_float(c.dt)) fn = unary_silu_f32;
     /* transcendental ops are costly per element: split earlier */
     int cheap = d->op == XHAL_OP_NEG || d->op == XHAL_OP_ABS || d->op == XHAL_OP_RELU || d->op == XHAL_OP_SCALE;
     int64_t par = cheap ? CPU_PAR_ELEMS * 4 : CPU_PAR_ELEMS / 4;

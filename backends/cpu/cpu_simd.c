@@ -119,8 +119,17 @@ static void p_norm(float *v, int64_t n, float c, float inv, const float *w, cons
     }
 }
 
+static void p_silu(float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float x = v[i], e = expf(-fabsf(x));
+        float s = x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+        v[i] = x * s;
+    }
+}
+
 static const cpu_simd_ops portable_ops = {
-    "portable", p_load, p_store, p_dot, p_dot4, p_axpy, p_max, p_exp_sum, p_scale, p_sum, p_sumsq, p_norm,
+    "portable", p_load, p_store, p_dot, p_dot4, p_axpy, p_max, p_exp_sum, p_scale, p_sum, p_sumsq, p_norm, p_silu,
 };
 
 /* ------------------------------------------------------------------------- */
@@ -398,8 +407,23 @@ AVX2 static void a_norm(float *v, int64_t n, float c, float inv, const float *w,
     p_norm(v + i, n - i, c, inv, w ? w + i : NULL, b ? b + i : NULL);
 }
 
+AVX2 static void a_silu(float *v, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(v + i);
+        __m256 e = v_exp(_mm256_or_ps(x, sign)); /* exp(-|x|) */
+        __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e));
+        __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+        __m256 s = _mm256_blendv_ps(r, _mm256_mul_ps(e, r), neg); /* x < 0: e / (1 + e) */
+        _mm256_storeu_ps(v + i, _mm256_mul_ps(x, s));
+    }
+    p_silu(v + i, n - i);
+}
+
 static const cpu_simd_ops avx2_ops = {
-    "avx2", a_load, a_store, a_dot, a_dot4, a_axpy, a_max, a_exp_sum, a_scale, a_sum, a_sumsq, a_norm,
+    "avx2", a_load, a_store, a_dot, a_dot4, a_axpy, a_max, a_exp_sum, a_scale, a_sum, a_sumsq, a_norm, a_silu,
 };
 #endif
 

@@ -43,6 +43,9 @@ typedef struct cpu_simd_ops {
     double (*sumsq)(const float *v, int64_t n, float c);
     /* v[i] = (v[i] - c) * inv * w[i] + b[i]; w, b may be NULL (1 and 0) */
     void (*norm)(float *v, int64_t n, float c, float inv, const float *w, const float *b);
+    /* v[i] = v[i] * sigmoid(v[i]), the sigmoid as 1/(1+e) or e/(1+e) with e = exp(-|v|), as
+     * the double path computes it (so silu(-inf) is NaN there and here) */
+    void (*silu)(float *v, int64_t n);
 } cpu_simd_ops;
 
 /* The table for this CPU; never NULL, thread-safe. */
