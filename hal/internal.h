@@ -54,6 +54,8 @@ struct xhal_buffer {
     uint64_t size;
     int refs;       /* 1 for the creator (until xhal_buffer_destroy) + 1 per tensor */
     int user_ref;   /* creator's reference still held */
+    void (*release)(void *user); /* xhal_buffer_wrap_host: called once the buffer is freed */
+    void *release_user;
 };
 
 struct xhal_tensor {

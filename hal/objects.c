@@ -39,6 +39,9 @@ static void buffer_teardown(hal_handle_hdr *h)
 
 static void tensor_teardown(hal_handle_hdr *h) { xhal_tensor_destroy((xhal_tensor *)h); }
 
+static xhal_status buffer_register(xhal_device *dev, xhal_buffer *b, uint64_t size, int user_ref,
+                                   xhal_buffer **out);
+
 static xhal_status buffer_new(xhal_device *dev, uint64_t size, int user_ref, xhal_buffer **out)
 {
     if (hal_fault_hit("host_alloc"))
@@ -55,6 +58,13 @@ static xhal_status buffer_new(xhal_device *dev, uint64_t size, int user_ref, xha
         free(b);
         return hal_error_prefix(st, "allocating %llu bytes on %s", (unsigned long long)size, dev->spec);
     }
+    return buffer_register(dev, b, size, user_ref, out);
+}
+
+/* Register b (its backend handle set) as a live buffer of dev's context; frees it on failure. */
+static xhal_status buffer_register(xhal_device *dev, xhal_buffer *b, uint64_t size, int user_ref,
+                                   xhal_buffer **out)
+{
     if (hal_handle_register(&b->hdr, HAL_KIND_BUFFER, dev->ctx) != 0) {
         dev->backend->table->buffer_free(dev->backend->state, b->handle);
         free(b);
@@ -91,7 +101,55 @@ void hal_buffer_release(xhal_buffer *b)
     hal_ctx_detach(ctx, &b->hdr);
     hal_handle_unregister(b);
     b->dev->backend->table->buffer_free(b->dev->backend->state, b->handle);
+    if (b->release) b->release(b->release_user);
     free(b);
+}
+
+XHAL_API xhal_status xhal_tensor_host_pointer(xhal_tensor *t, void **out)
+{
+    xhal_status st = hal_check_tensor(t, "xhal_tensor_host_pointer: t");
+    if (st != XHAL_OK) return st;
+    if (!out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_tensor_host_pointer: out is NULL");
+    xhal_buffer *b = t->buf;
+    const xhal_backend_table *tab = b->dev->backend->table;
+    if (!XHAL_BACKEND_TABLE_HAS(tab, buffer_host_ptr))
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "xhal_tensor_host_pointer: %s does not lend its memory to the host (backend %s "
+                             "has no buffer_host_ptr)", b->dev->spec, b->dev->backend->info.name);
+    void *p = NULL;
+    st = tab->buffer_host_ptr(b->dev->backend->state, b->handle, &p);
+    if (st != XHAL_OK) return hal_error_prefix(st, "xhal_tensor_host_pointer on %s", b->dev->spec);
+    *out = (unsigned char *)p + t->offset;
+    return XHAL_OK;
+}
+
+XHAL_API xhal_status xhal_buffer_wrap_host(xhal_device *dev, void *ptr, uint64_t size, void (*release)(void *user),
+                                           void *user, xhal_buffer **out)
+{
+    xhal_status st = hal_check_device(dev, "xhal_buffer_wrap_host");
+    if (st != XHAL_OK) return st;
+    if (!ptr || !out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_buffer_wrap_host: ptr or out is NULL");
+    if (size == 0) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_buffer_wrap_host: size is 0");
+    if (size > (UINT64_MAX >> 2) || (uintptr_t)ptr > UINTPTR_MAX - size)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_buffer_wrap_host: %llu bytes at %p wrap around memory",
+                             (unsigned long long)size, ptr);
+    const xhal_backend_table *t = dev->backend->table;
+    if (!XHAL_BACKEND_TABLE_HAS(t, buffer_wrap_host))
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "xhal_buffer_wrap_host: %s cannot use host memory in place (backend %s has no "
+                             "buffer_wrap_host)", dev->spec, dev->backend->info.name);
+    if (hal_fault_hit("host_alloc"))
+        return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory for a buffer handle");
+    xhal_buffer *b = calloc(1, sizeof *b);
+    if (!b) return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory for a buffer handle");
+    st = t->buffer_wrap_host(dev->backend->state, dev->index, ptr, size, &b->handle);
+    if (st != XHAL_OK) {
+        free(b);
+        return hal_error_prefix(st, "xhal_buffer_wrap_host: %llu bytes on %s", (unsigned long long)size, dev->spec);
+    }
+    b->release = release; /* not called if registering fails: that frees b alone */
+    b->release_user = user;
+    return buffer_register(dev, b, size, 1, out);
 }
 
 XHAL_API xhal_status xhal_buffer_destroy(xhal_buffer *b)

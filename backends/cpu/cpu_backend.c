@@ -277,8 +277,28 @@ static void cpu_buffer_free(void *state, void *buffer)
     (void)state;
     cpu_buffer *b = buffer;
     if (!b) return;
-    free(b->data);
+    if (!b->foreign) free(b->data);
     cpu_host.host_free(b);
+}
+
+static xhal_status cpu_buffer_host_ptr(void *state, void *buffer, void **ptr)
+{
+    (void)state;
+    *ptr = ((cpu_buffer *)buffer)->data;
+    return XHAL_OK;
+}
+
+static xhal_status cpu_buffer_wrap_host(void *state, int device, void *ptr, uint64_t size, void **buffer)
+{
+    (void)state;
+    (void)device;
+    cpu_buffer *b = cpu_host.host_calloc(1, sizeof(*b));
+    if (!b) return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: out of host memory for a buffer handle");
+    b->data = ptr;
+    b->size = size;
+    b->foreign = 1;
+    *buffer = b;
+    return XHAL_OK;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -433,6 +453,8 @@ static const xhal_backend_table cpu_table = {
     .program_create = NULL,
     .program_destroy = NULL,
     .kernel_launch = NULL,
+    .buffer_host_ptr = cpu_buffer_host_ptr,
+    .buffer_wrap_host = cpu_buffer_wrap_host,
 };
 
 /* The exported entry point: ABI checks and the host services (cpu_host), in one helper. */

@@ -29,8 +29,9 @@ size_t cpu_mul_size(size_t count, size_t size);
 
 /* ---- buffers ---- */
 typedef struct cpu_buffer {
-    unsigned char *data; /* 64-byte aligned */
+    unsigned char *data; /* 64-byte aligned, unless foreign */
     uint64_t size;
+    int foreign;         /* xhal_buffer_wrap_host: the caller's memory, never freed here */
 } cpu_buffer;
 
 /* ---- thread pool ---- */

@@ -283,6 +283,26 @@ XHAL_API xhal_status xhal_buffer_write(xhal_stream *stream, xhal_buffer *buf, ui
 XHAL_API xhal_status xhal_buffer_read(xhal_stream *stream, xhal_buffer *buf, uint64_t offset,
                                       void *dst, uint64_t size);
 
+/* Zero-copy host memory, on devices whose memory is host memory and whose backend lends it
+ * (the cpu backend does; others answer UNSUPPORTED and callers copy instead). */
+
+/* *out = the host address of t's element 0 (its buffer's memory plus its byte offset; the
+ * other elements follow its strides). Work queued on a stream may still read or write that
+ * memory: synchronize first. Valid while t lives.
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (out NULL), UNSUPPORTED (the device's memory is not
+ * host memory or its backend does not lend it; the message names the device). */
+XHAL_API xhal_status xhal_tensor_host_pointer(xhal_tensor *t, void **out);
+/* A buffer over size bytes (> 0) of host memory owned by the caller, without a copy: tensors
+ * over it are read and written in place. release (may be NULL) is called once with user when
+ * the buffer is freed (after xhal_buffer_destroy once no tensor uses it, or when the context is
+ * destroyed), on the thread that drops the last reference; until then ptr must stay valid.
+ * Unlike xhal_buffer_create's memory there is no padding: backends touch only the elements of
+ * tensors over it. On failure release is not called.
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (ptr or out NULL, size 0), UNSUPPORTED (the device
+ * cannot wrap host memory; the message names it), OUT_OF_MEMORY. */
+XHAL_API xhal_status xhal_buffer_wrap_host(xhal_device *dev, void *ptr, uint64_t size,
+                                           void (*release)(void *user), void *user, xhal_buffer **out);
+
 /* ------------------------------------------------------------------------- */
 /* Tensors and views                                                          */
 /* ------------------------------------------------------------------------- */

@@ -266,10 +266,25 @@ typedef struct xhal_backend_table {
     xhal_status (*kernel_launch)(void *state, void *stream, void *program, const char *name,
                                  int dims, const uint64_t *global_size, const uint64_t *local_size,
                                  int nargs, const xhal_backend_kernel_arg *args);
+
+    /* Host memory (xhal_tensor_host_pointer, xhal_buffer_wrap_host). Default: UNSUPPORTED.
+     * Only for devices whose memory is host memory. Read by the core only when struct_size
+     * covers them (XHAL_BACKEND_TABLE_HAS), so plugins built before they existed still load.
+     * buffer_host_ptr: the host address of byte 0 of buffer.
+     * buffer_wrap_host: a buffer handle over [ptr, ptr + size), memory the caller owns (no
+     * padding after it): buffer_free frees the handle, never that memory. May refuse with
+     * UNSUPPORTED and a reason. */
+    xhal_status (*buffer_host_ptr)(void *state, void *buffer, void **ptr);
+    xhal_status (*buffer_wrap_host)(void *state, int device, void *ptr, uint64_t size, void **buffer);
 } xhal_backend_table;
 
 /* The size a version-2 table must have at least (every field up to op_run). */
 #define XHAL_BACKEND_TABLE_MIN_SIZE (offsetof(xhal_backend_table, op_run) + sizeof(void *))
+
+/* Whether table t, of t->struct_size bytes as the plugin built it, has a non-NULL `member`. */
+#define XHAL_BACKEND_TABLE_HAS(t, member)                                                        \
+    ((t)->struct_size >= offsetof(xhal_backend_table, member) + sizeof(void (*)(void)) &&       \
+     (t)->member != NULL)
 
 typedef const xhal_backend_table *(*xhal_backend_entry_fn)(uint32_t host_abi_version,
                                                             const xhal_host_services *host);

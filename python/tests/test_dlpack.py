@@ -68,6 +68,7 @@ def test_export_capsules_say_whether_they_copy(dev):
     assert (major, minor) == (1, 0)
     copied = bool(flags & 2)
     assert copied == (not _lends(t))
+    assert copied == (dev.spec != "cpu:0")  # the cpu backend lends its memory; PoCL's is copied
     legacy = t.__dlpack__()
     assert PyCapsule_GetName(legacy) == b"dltensor"
     del cap, legacy  # destructors run the deleters
@@ -126,3 +127,46 @@ def test_torch_round_trip(dev):
     xb = x.to(torch.bfloat16)
     tb = xhal.from_dlpack(xb, dev)
     assert tb.dtype == "bf16" and torch.equal(torch.from_dlpack(tb), xb)
+
+
+def test_zero_copy_on_cpu_both_ways(cpu):
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    t = xhal.from_numpy(a, cpu)
+    assert t.is_foreign  # numpy's memory, used in place
+    a[0, 0] = 42.0
+    assert t.numpy()[0, 0] == 42.0
+    xhal.add(t, t, out=t)  # an op writes the caller's array
+    assert a[1, 1] == 10.0
+    b = np.from_dlpack(t)  # and lends it back without a copy
+    assert np.shares_memory(a, b)
+    del a, b
+    assert t.numpy()[0, 0] == 84.0  # the tensor keeps the array alive
+    # views of numpy arrays with non-negative strides are wrapped too; negative strides are copied
+    c = np.arange(24, dtype=np.float64).reshape(4, 6)
+    v = xhal.from_numpy(c[1:, ::2], cpu)
+    assert v.is_foreign and v.strides == (6, 2) and np.array_equal(v.numpy(), c[1:, ::2])
+    assert not xhal.from_numpy(c[::-1], cpu).is_foreign
+    # an xhal tensor made by xhal is lent to numpy
+    z = xhal.zeros((2, 2), "f32", cpu)
+    zn = np.from_dlpack(z)
+    zn[0, 1] = 7.0
+    assert z.numpy()[0, 1] == 7.0 and not z.is_foreign
+
+
+def test_copy_argument(dev):
+    a = np.ones(4, np.float32)
+    if dev.spec == "cpu:0":
+        assert not xhal.from_dlpack(a, dev, copy=True).is_foreign
+        assert xhal.from_dlpack(a, dev, copy=False).is_foreign
+        ro = a.copy()
+        ro.flags.writeable = False
+        assert not xhal.from_dlpack(ro, dev).is_foreign  # read-only memory is copied
+        with pytest.raises(BufferError, match="read-only"):
+            xhal.from_dlpack(ro, dev, copy=False)
+    else:
+        with pytest.raises(BufferError, match="cannot use host memory in place"):
+            xhal.from_dlpack(a, dev, copy=False)
+        t = xhal.from_dlpack(a, dev)
+        assert not t.is_foreign
+        with pytest.raises(BufferError, match="copy=False"):
+            t.__dlpack__(copy=False)

@@ -100,3 +100,27 @@ def test_run_without_tokenizer_says_so(tmp_path):
     assert p.returncode == 1 and "tokenizer" in p.stderr
     p = subprocess.run([sys.executable, "-m", "xhal.run", "--model", str(F32)], capture_output=True, text=True)
     assert p.returncode == 2
+
+
+def test_tokenizer_from_llama2c(tmp_path):
+    pytest.importorskip("tokenizers")
+    import struct
+
+    # a llama2.c tokenizer.bin: <unk> <s> </s>, 256 byte tokens, then BPE pieces by score
+    pieces = [("<unk>", 0.0), ("\n<s>\n", 0.0), ("\n</s>\n", 0.0)]
+    pieces += [(f"<0x{b:02X}>", 0.0) for b in range(256)]
+    pieces += [(" ", -1.0), ("a", -2.0), ("b", -3.0), ("c", -4.0), (" a", -5.0), ("bc", -6.0), (" abc", -7.0)]
+    blob = struct.pack("<i", 8) + b"".join(struct.pack("<fi", s, len(p.encode())) + p.encode() for p, s in pieces)
+    (tmp_path / "tok.bin").write_bytes(blob)
+    tok = xhal.llama.tokenizer_from_llama2c(tmp_path / "tok.bin", tmp_path / "tokenizer.json")
+    ids = tok.encode("abc a").ids
+    names = [pieces[i][0] for i in ids]
+    assert names[0] == "\n<s>\n" and names[1:] == [" abc", " a"]
+    assert tok.decode(ids, skip_special_tokens=True) == "abc a"
+    assert tok.decode(tok.encode("x\n").ids, skip_special_tokens=True) == "x\n"  # byte fallback
+    assert (tmp_path / "tokenizer.json").is_file()
+    with pytest.raises(xhal.CorruptDataError, match="past the end"):
+        (tmp_path / "cut.bin").write_bytes(blob[:-3])
+        xhal.llama.tokenizer_from_llama2c(tmp_path / "cut.bin", tmp_path / "t2.json")
+    with pytest.raises(xhal.CorruptDataError, match="the model has 400"):
+        xhal.llama.tokenizer_from_llama2c(tmp_path / "tok.bin", tmp_path / "t3.json", vocab_size=400)

@@ -102,9 +102,10 @@ def test_matmul(dev, rng):
     np.testing.assert_allclose(xhal.matmul(X(a, dev), X(b[None], dev)).numpy(), a @ b, rtol=1e-5, atol=1e-5)
     bt = np.ascontiguousarray(b.T)
     c = rng.standard_normal((2, 5, 3)).astype(np.float32)
-    out = X(c, dev)
+    ref = 0.5 * (a @ b) + 2 * c
+    out = X(c, dev)  # on cpu:0 this is c itself (zero copy), which the op overwrites
     xhal.matmul(X(a, dev), X(bt[None], dev), trans_b=True, alpha=0.5, beta=2.0, out=out)
-    np.testing.assert_allclose(out.numpy(), 0.5 * (a @ b) + 2 * c, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_gather(dev, rng):

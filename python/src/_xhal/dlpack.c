@@ -3,10 +3,13 @@
  *   xhal._xhal.from_dlpack(obj, device)     import of any object with __dlpack__
  *
  * The structs below are the DLPack ABI (dlpack.h, v1.x), written from the specification.
- * Exports are always host memory (kDLCPU). A tensor whose memory is host memory the backend
- * can expose is exported without a copy; any other tensor is copied to host memory first and
- * the versioned capsule carries DLPACK_FLAG_BITMASK_IS_COPIED. Imports read host memory
- * (kDLCPU, kDLCUDAHost); other device types are refused with BufferError. */
+ * Exports are always host memory (kDLCPU). A tensor whose backend lends its memory to the host
+ * (xhal_tensor_host_pointer: the cpu backend) is exported without a copy, the capsule keeping
+ * the Tensor alive; any other tensor is copied to host memory first and the versioned capsule
+ * carries DLPACK_FLAG_BITMASK_IS_COPIED. Imports take host memory (kDLCPU, kDLCUDAHost; other
+ * device types are refused with BufferError): wrapped in place (xhal_buffer_wrap_host, the
+ * capsule kept until xhal frees the buffer) when the device's backend can and the memory is
+ * writable with non-negative aligned strides, else copied onto the device. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +82,26 @@ static int from_dl_dtype(DLDataType d, xhal_dtype *out)
     return -1;
 }
 
+/* Python objects are released from callbacks that may run without the GIL (xhal frees a
+ * wrapped buffer on the thread that drops its last reference). Not once the interpreter is
+ * finalizing: then the reference is left (the process is ending). */
+static void decref_with_gil(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    if (Py_IsFinalizing()) return;
+#else
+    if (_Py_IsFinalizing()) return;
+#endif
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_DECREF(o);
+    PyGILState_Release(g);
+}
+
+static void release_capsule(void *user)
+{
+    decref_with_gil((PyObject *)user);
+}
+
 /* ---------------------------------------------------------------- export */
 
 /* What an exported capsule owns: the managed tensor, shape and strides, and either a host
@@ -99,11 +122,7 @@ static void export_free(export_ctx *e)
 {
     if (!e) return;
     free(e->copy);
-    if (e->ref) {
-        PyGILState_STATE g = PyGILState_Ensure();
-        Py_DECREF(e->ref);
-        PyGILState_Release(g);
-    }
+    if (e->ref) decref_with_gil(e->ref);
     free(e);
 }
 
@@ -266,8 +285,10 @@ PyObject *xpy_tensor_dlpack_device(PyObject *self, PyObject *unused)
 
 static void *lendable_pointer(XpyTensor *t)
 {
-    (void)t;
-    return NULL; /* the public API has no way to reach a buffer's host memory yet */
+    void *p = NULL;
+    /* UNSUPPORTED (not host memory, or the backend does not lend it) means: copy */
+    if (xhal_tensor_host_pointer(t->t, &p) != XHAL_OK) return NULL;
+    return p;
 }
 
 /* ---------------------------------------------------------------- import */
@@ -371,7 +392,6 @@ PyObject *xpy_from_dlpack(PyObject *module, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_BufferError, "from_dlpack: __dlpack__ did not return an unconsumed DLPack capsule");
         return NULL;
     }
-    (void)flags;
 
     xhal_dtype dt;
     if (dl->ndim < 0 || dl->ndim > XHAL_MAX_DIMS) {
@@ -399,11 +419,53 @@ PyObject *xpy_from_dlpack(PyObject *module, PyObject *args, PyObject *kwargs)
             acc *= shape[i] > 0 ? shape[i] : 1;
         }
     }
-    if (want_copy == 0) {
-        Py_DECREF(cap);
-        PyErr_SetString(PyExc_BufferError,
-                        "from_dlpack(copy=False): this xhal build cannot wrap foreign host memory without a copy");
-        return NULL;
+    /* without a copy: the producer's memory wrapped as a buffer of dev, kept alive by the capsule
+     * until xhal frees the buffer */
+    if (want_copy != 1) {
+        const char *why = NULL;
+        int64_t estrides[XHAL_MAX_DIMS];
+        uint64_t extent = (uint64_t)isz;
+        const char *base = (const char *)dl->data + dl->byte_offset;
+        if (flags & DLPACK_FLAG_BITMASK_READ_ONLY) why = "the producer exports read-only memory";
+        else if (numel == 0) why = "the array is empty";
+        else if ((uintptr_t)base % isz != 0) why = "the data is not aligned to its element size";
+        for (int i = 0; !why && i < nd; i++) {
+            if (bstrides[i] < 0 || bstrides[i] % (int64_t)isz != 0) why = "it has negative or unaligned strides";
+            else {
+                estrides[i] = bstrides[i] / (int64_t)isz;
+                extent += (uint64_t)(shape[i] - 1) * (uint64_t)bstrides[i];
+            }
+        }
+        if (!why) {
+            xhal_buffer *buf = NULL;
+            Py_INCREF(cap); /* the release callback's reference */
+            xhal_status st = xhal_buffer_wrap_host(dev->dev, (void *)base, extent, release_capsule,
+                                                   cap, &buf);
+            if (st == XHAL_OK) {
+                xhal_tensor *t = NULL;
+                st = xhal_tensor_from_buffer(buf, dt, nd, shape, estrides, 0, &t);
+                xhal_buffer_destroy(buf); /* the tensor keeps it (or, on failure, it goes now) */
+                Py_DECREF(cap);
+                if (st != XHAL_OK) return xpy_raise(st);
+                PyObject *r = xpy_tensor_wrap(dev, t, NULL);
+                if (r) ((XpyTensor *)r)->foreign = 1;
+                return r;
+            }
+            Py_DECREF(cap); /* not wrapped: release was not called */
+            if (st != XHAL_ERROR_UNSUPPORTED) {
+                Py_DECREF(cap);
+                return xpy_raise(st);
+            }
+            if (want_copy == 0) {
+                PyErr_Format(PyExc_BufferError, "from_dlpack(copy=False): %s", xhal_last_error());
+                Py_DECREF(cap);
+                return NULL;
+            }
+        } else if (want_copy == 0) {
+            PyErr_Format(PyExc_BufferError, "from_dlpack(copy=False): cannot use the memory in place: %s", why);
+            Py_DECREF(cap);
+            return NULL;
+        }
     }
 
     /* copy: a new tensor on dev, written from a row-major packing of the source */

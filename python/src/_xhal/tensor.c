@@ -591,7 +591,9 @@ static PyGetSetDef tensor_getset[] = {
     {"nbytes", (getter)t_get_nbytes, NULL, "numel * itemsize.", NULL},
     {"byte_offset", (getter)t_get_byte_offset, NULL, "Offset of element 0 in its buffer, in bytes.", NULL},
     {"device", (getter)t_get_device, NULL, "The Device the tensor lives on.", NULL},
-    {"buffer", (getter)t_get_buffer, NULL, "The Buffer holding the elements (kept alive by the tensor).", NULL},
+    {"buffer", (getter)t_get_buffer, NULL,
+     "The Buffer the tensor was made over (Tensor.from_buffer and its views; kept alive by the tensor).\n"
+     "A tensor that owns its memory (Tensor(...), op outputs) has none: InvalidArgumentError.", NULL},
     {"is_contiguous", (getter)t_get_is_contiguous, NULL, "Row-major contiguous.", NULL},
     {"is_foreign", (getter)t_get_is_foreign, NULL,
      "True when the memory belongs to an imported object (from_dlpack without a copy).", NULL},

@@ -20,7 +20,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from . import _xhal
 
-__all__ = ["Model", "load", "load_tokenizer"]
+__all__ = ["Model", "load", "load_tokenizer", "tokenizer_from_llama2c"]
 
 
 def load_tokenizer(path: Union[str, "os.PathLike[str]"]) -> Any:
@@ -39,6 +39,67 @@ def load_tokenizer(path: Union[str, "os.PathLike[str]"]) -> Any:
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("text in/out needs Hugging Face's `tokenizers` package: pip install tokenizers") from e
     return Tokenizer.from_file(path)
+
+
+def tokenizer_from_llama2c(tokenizer_bin: Union[str, "os.PathLike[str]"], out_json: Union[str, "os.PathLike[str]"],
+                           vocab_size: Optional[int] = None) -> Any:
+    """Write a Hugging Face tokenizer.json for a llama2.c tokenizer.bin (e.g. tok512.bin) and
+    return the ``tokenizers.Tokenizer``.
+
+    tokenizer.bin holds a sentencepiece BPE vocabulary: an int32 max token length, then per
+    token a float32 score, an int32 length and the bytes (``"▁"`` written as a space,
+    ``<0xNN>`` byte tokens, ``<unk>``, ``<s>``, ``</s>`` as ids 0-2). The BPE merges are
+    rebuilt from the vocabulary the way transformers' Llama converter does (every split of a
+    token into two tokens, ranked by the token's score), with byte fallback, a ``"▁"`` prefix
+    and BOS prepended on encode. ``vocab_size`` (default: every entry in the file) is the
+    model's. Needs the ``tokenizers`` package.
+    """
+    import struct
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors
+
+    with open(os.fspath(tokenizer_bin), "rb") as f:
+        data = f.read()
+    if len(data) < 4:
+        raise _xhal.CorruptDataError(f"{os.fspath(tokenizer_bin)}: too short for a llama2.c tokenizer")
+    off = 4
+    pieces: List[Tuple[str, float]] = []
+    while off < len(data) and (vocab_size is None or len(pieces) < vocab_size):
+        if off + 8 > len(data):
+            raise _xhal.CorruptDataError(f"{os.fspath(tokenizer_bin)}: token {len(pieces)} is cut at byte {off}")
+        score, n = struct.unpack_from("<fi", data, off)
+        off += 8
+        if n < 0 or off + n > len(data):
+            raise _xhal.CorruptDataError(f"{os.fspath(tokenizer_bin)}: token {len(pieces)} has length {n} past the end")
+        text = data[off:off + n].decode("utf-8", errors="replace")
+        off += n
+        if text.strip() in ("<unk>", "<s>", "</s>"):
+            text = text.strip()
+        pieces.append((text.replace(" ", "\u2581"), score))
+    if vocab_size is not None and len(pieces) < vocab_size:
+        raise _xhal.CorruptDataError(f"{os.fspath(tokenizer_bin)}: {len(pieces)} tokens, the model has {vocab_size}")
+    vocab = {}
+    for i, (p, _) in enumerate(pieces):
+        vocab.setdefault(p, i)
+    merges = []
+    for i, (p, score) in enumerate(pieces):
+        if p.startswith("<") and p.endswith(">"):
+            continue
+        for k in range(1, len(p)):
+            a, b = p[:k], p[k:]
+            if a in vocab and b in vocab:
+                merges.append((score, i, a, b))
+    merges.sort(key=lambda m: (-m[0], m[1]))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[(a, b) for _, _, a, b in merges], unk_token="<unk>",
+                               byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    if "<s>" in vocab:
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", vocab["<s>"])])
+    tok.add_special_tokens([p for p in ("<unk>", "<s>", "</s>") if p in vocab])
+    tok.save(os.fspath(out_json))
+    return tok
 
 
 class Model:
