@@ -152,3 +152,19 @@ def test_exceptions_are_python_exceptions():
     assert issubclass(xhal.ShapeMismatchError, xhal.Error) and issubclass(xhal.ShapeMismatchError, ValueError)
     assert issubclass(xhal.OutOfRangeError, IndexError)
     assert issubclass(xhal.UnsupportedError, xhal.Error)
+
+
+def test_block_quantized_tensors(cpu, rng):
+    info = xhal.dtype_info("q8_0")
+    assert info["block_size"] == 32 and info["block_bytes"] == 34 and info["is_quantized"]
+    assert xhal.dtype_size("q8_0") == 0 and "q8_0" in cpu.info()["dtypes"]
+    a = rng.uniform(-1, 1, (4, 64)).astype(np.float32)
+    q = xhal.cast(xhal.from_numpy(a, cpu), "q8_0")  # quantize on the device
+    assert q.dtype == "q8_0" and q.itemsize == 0 and q.nbytes == 4 * 2 * 34
+    assert len(q.read()) == q.nbytes
+    back = q.numpy()  # dequantized to f32
+    assert back.dtype == np.float32 and np.abs(back - a).max() <= np.abs(a).max() / 127
+    with pytest.raises(xhal.InvalidArgumentError, match="block"):
+        q.slice(1, 0, 16)  # splits a block
+    with pytest.raises(xhal.DtypeMismatchError):
+        q.__dlpack__()  # DLPack has no block types

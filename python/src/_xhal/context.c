@@ -361,7 +361,7 @@ static PyObject *dev_info(XpyDevice *self, PyObject *unused)
     if (st != XHAL_OK) return xpy_raise(st);
     PyObject *dtypes = PyList_New(0), *caps = PyList_New(0);
     if (!dtypes || !caps) goto fail;
-    for (int d = 1; d < (int)XHAL_DTYPE_COUNT_; d++)
+    for (int d = 1; d < (int)XHAL_DTYPE_END_ && d < 32; d++)
         if (i.dtypes & XHAL_DTYPE_BIT(d)) {
             PyObject *s = PyUnicode_FromString(xhal_dtype_name((xhal_dtype)d));
             if (!s || PyList_Append(dtypes, s) < 0) {

@@ -39,13 +39,15 @@ int xpy_parse_dtype(PyObject *o, xhal_dtype dflt, xhal_dtype *out)
                 return 0;
             }
         xpy_raise_fmt(XHAL_ERROR_INVALID_ARGUMENT,
-                      "unknown dtype '%s' (f32, f16, bf16, f64, i8, u8, i32, i64)", s);
+                      "unknown dtype '%s' (f32, f16, bf16, f64, i8, u8, i32, i64, q8_0, q4_0, q4_k, q6_k)", s);
         return -1;
     }
     if (PyLong_Check(o)) {
         long v = PyLong_AsLong(o);
         if (v == -1 && PyErr_Occurred()) return -1;
-        if (v <= (long)XHAL_DTYPE_INVALID || v >= (long)XHAL_DTYPE_COUNT_) {
+        xhal_dtype_info di;
+        if (v <= (long)XHAL_DTYPE_INVALID || v >= (long)XHAL_DTYPE_END_ ||
+            xhal_dtype_get_info((xhal_dtype)v, &di) != XHAL_OK) {
             xpy_raise_fmt(XHAL_ERROR_INVALID_ARGUMENT, "unknown dtype value %ld", v);
             return -1;
         }
@@ -175,6 +177,19 @@ static PyObject *m_dtype_size(PyObject *m, PyObject *arg)
     return PyLong_FromSize_t(xhal_dtype_size(dt));
 }
 
+static PyObject *m_dtype_info(PyObject *m, PyObject *arg)
+{
+    xhal_dtype dt;
+    if (xpy_parse_dtype(arg, XHAL_DTYPE_INVALID, &dt) < 0) return NULL;
+    xhal_dtype_info i;
+    xhal_status st = xhal_dtype_get_info(dt, &i);
+    if (st != XHAL_OK) return xpy_raise(st);
+    return Py_BuildValue("{s:s,s:L,s:L,s:O,s:O,s:O}", "name", i.name, "block_size", (long long)i.block_size,
+                         "block_bytes", (long long)i.block_bytes, "is_float", i.is_float ? Py_True : Py_False,
+                         "is_integer", i.is_integer ? Py_True : Py_False, "is_quantized",
+                         i.is_quantized ? Py_True : Py_False);
+}
+
 static PyObject *m_op_name(PyObject *m, PyObject *arg)
 {
     long v = PyLong_AsLong(arg);
@@ -222,7 +237,9 @@ static PyMethodDef module_methods[] = {
     {"version", m_version, METH_NOARGS, "version() -> str: libxhal's version, 'MAJOR.MINOR.PATCH'."},
     {"status_name", m_status_name, METH_O, "status_name(status: int) -> str: e.g. 'XHAL_ERROR_OUT_OF_RANGE'."},
     {"dtype_name", m_dtype_name, METH_O, "dtype_name(dtype) -> str: the canonical name ('f32', 'bf16'...)."},
-    {"dtype_size", m_dtype_size, METH_O, "dtype_size(dtype) -> int: bytes per element."},
+    {"dtype_size", m_dtype_size, METH_O, "dtype_size(dtype) -> int: bytes per element (0 for block-quantized dtypes)."},
+    {"dtype_info", m_dtype_info, METH_O,
+     "dtype_info(dtype) -> dict: name, block_size, block_bytes, is_float, is_integer, is_quantized."},
     {"op_name", m_op_name, METH_O, "op_name(op: int) -> str: 'add', 'rms_norm'...; 'invalid' if unknown."},
     {"op_from_name", m_op_from_name, METH_O, "op_from_name(name: str) -> int: the xhal_op value."},
     {"op_catalogue", m_op_catalogue, METH_NOARGS, "op_catalogue() -> dict[str, int]: every op of the catalogue by name."},

@@ -269,17 +269,27 @@ static PyObject *t_get_ndim(XpyTensor *self, void *c)
     return PyLong_FromLong(nd);
 }
 
-static int t_numel_bytes(XpyTensor *self, int64_t *numel, size_t *itemsize)
+/* numel, bytes per element (0 for block-quantized dtypes) and the bytes of all elements. */
+static int t_numel_bytes3(XpyTensor *self, int64_t *numel, size_t *itemsize, int64_t *nbytes)
 {
     xhal_dtype dt;
+    xhal_dtype_info di;
     xhal_status st = xhal_tensor_dtype(self->t, &dt);
     if (st == XHAL_OK) st = xhal_tensor_numel(self->t, numel);
+    if (st == XHAL_OK) st = xhal_dtype_get_info(dt, &di);
     if (st != XHAL_OK) {
         xpy_raise(st);
         return -1;
     }
     *itemsize = xhal_dtype_size(dt);
+    *nbytes = di.block_size > 0 ? *numel / di.block_size * di.block_bytes : 0;
     return 0;
+}
+
+static int t_numel_bytes(XpyTensor *self, int64_t *numel, size_t *itemsize)
+{
+    int64_t nb;
+    return t_numel_bytes3(self, numel, itemsize, &nb);
 }
 
 static PyObject *t_get_numel(XpyTensor *self, void *c)
@@ -300,10 +310,10 @@ static PyObject *t_get_itemsize(XpyTensor *self, void *c)
 
 static PyObject *t_get_nbytes(XpyTensor *self, void *c)
 {
-    int64_t n;
+    int64_t n, nb;
     size_t is;
-    if (t_numel_bytes(self, &n, &is) < 0) return NULL;
-    return PyLong_FromLongLong((long long)n * (long long)is);
+    if (t_numel_bytes3(self, &n, &is, &nb) < 0) return NULL;
+    return PyLong_FromLongLong((long long)nb);
 }
 
 static PyObject *t_get_byte_offset(XpyTensor *self, void *c)
@@ -470,13 +480,13 @@ static PyObject *t_read(XpyTensor *self, PyObject *args, PyObject *kwargs)
     static char *kw[] = {"stream", NULL};
     PyObject *stream = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:read", kw, &stream)) return NULL;
-    int64_t n;
+    int64_t n, nb;
     size_t is;
-    if (t_numel_bytes(self, &n, &is) < 0) return NULL;
-    if ((uint64_t)n > (uint64_t)PY_SSIZE_T_MAX / (is ? is : 1)) return PyErr_NoMemory();
+    if (t_numel_bytes3(self, &n, &is, &nb) < 0) return NULL;
+    if ((uint64_t)nb > (uint64_t)PY_SSIZE_T_MAX) return PyErr_NoMemory();
     xhal_stream *s;
     if (xpy_resolve_stream(stream, self->dev, &s) < 0) return NULL;
-    Py_ssize_t size = (Py_ssize_t)n * (Py_ssize_t)is;
+    Py_ssize_t size = (Py_ssize_t)nb;
     PyObject *out = PyBytes_FromStringAndSize(NULL, size);
     if (!out) return NULL;
     char *dst = PyBytes_AS_STRING(out);
@@ -502,7 +512,10 @@ static PyObject *t_numpy(XpyTensor *self, PyObject *unused)
         Py_DECREF(np);
         return xpy_raise(st);
     }
-    if (dt == XHAL_DTYPE_BF16) { /* numpy has no bfloat16: widen exactly to f32 on the device */
+    xhal_dtype_info di;
+    if (xhal_dtype_get_info(dt, &di) != XHAL_OK) di.is_quantized = 0;
+    /* numpy has no bfloat16 and no block types: widen bf16 exactly (dequantize blocks) to f32 */
+    if (dt == XHAL_DTYPE_BF16 || di.is_quantized) {
         xhal_stream *s = xpy_default_stream(self->dev);
         xhal_tensor *t32 = NULL;
         if (!s) {
@@ -567,7 +580,8 @@ static PyMethodDef tensor_methods[] = {
      "read_into(out, stream=None) -> None: like read() into a writable buffer of exactly nbytes."},
     {"numpy", (PyCFunction)t_numpy, METH_NOARGS,
      "numpy() -> numpy.ndarray: through DLPack. Shares memory when the export is zero-copy (see\n"
-     "__dlpack__), else a copy; bf16 tensors come back as float32 (exact)."},
+     "__dlpack__), else a copy; bf16 tensors come back as float32 (exact), block-quantized ones\n"
+     "dequantized to float32."},
     {"__dlpack__", (PyCFunction)(void (*)(void))xpy_tensor_dlpack, METH_VARARGS | METH_KEYWORDS,
      "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) -> PyCapsule\n\n"
      "DLPack export. A tensor on a device whose memory is host memory and whose backend exposes it\n"
@@ -587,8 +601,9 @@ static PyGetSetDef tensor_getset[] = {
     {"ndim", (getter)t_get_ndim, NULL, "Number of dimensions (0: scalar).", NULL},
     {"numel", (getter)t_get_numel, NULL, "Number of elements.", NULL},
     {"size", (getter)t_get_numel, NULL, "Number of elements (numpy's name).", NULL},
-    {"itemsize", (getter)t_get_itemsize, NULL, "Bytes per element.", NULL},
-    {"nbytes", (getter)t_get_nbytes, NULL, "numel * itemsize.", NULL},
+    {"itemsize", (getter)t_get_itemsize, NULL, "Bytes per element (0 for block-quantized dtypes).", NULL},
+    {"nbytes", (getter)t_get_nbytes, NULL,
+     "Bytes of the elements: numel * itemsize, or whole blocks for block-quantized dtypes.", NULL},
     {"byte_offset", (getter)t_get_byte_offset, NULL, "Offset of element 0 in its buffer, in bytes.", NULL},
     {"device", (getter)t_get_device, NULL, "The Device the tensor lives on.", NULL},
     {"buffer", (getter)t_get_buffer, NULL,

@@ -50,6 +50,7 @@ from ._xhal import (  # noqa: F401  (re-exported)
     UnavailableError,
     UnsupportedError,
     WrongDeviceError,
+    dtype_info,
     dtype_name,
     dtype_size,
     link_name,
@@ -103,8 +104,8 @@ from ._conform import ConformResult, conform, tool_path  # noqa: F401
 
 __version__ = "0.1.0"
 
-DTYPES = ("f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64")
-"""The element types xhal knows, by name."""
+DTYPES = ("f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64", "q8_0", "q4_0", "q4_k", "q6_k")
+"""The element types xhal knows, by name (the last four block-quantized: :func:`dtype_info`)."""
 
 DeviceLike = Union[Device, str, None]
 
@@ -238,6 +239,6 @@ __all__ = [
     "BackendError", "InternalError",
     "version", "default_context", "device", "devices", "as_device", "empty", "full", "zeros",
     "from_dlpack", "from_numpy", "tensor", "to_numpy", "conform", "ConformResult", "tool_path",
-    "dtype_name", "dtype_size", "op_name", "op_from_name", "op_catalogue", "status_name", "link_name",
+    "dtype_info", "dtype_name", "dtype_size", "op_name", "op_from_name", "op_catalogue", "status_name", "link_name",
     "DTYPES",
 ]
