@@ -1,9 +1,12 @@
 /* xhal-info - list backends (with status and reason) and devices with their info. */
+#define _GNU_SOURCE /* xhal_probe.h: fork, readlink, clock_gettime, strsignal */
 #include "xhal/xhal.h"
 #if __has_include("xhal/xhal_topology.h")
 #include "xhal/xhal_topology.h"
 #define XHAL_INFO_HAVE_TOPOLOGY 1
 #endif
+
+#include "xhal_probe.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,11 +15,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xhal-info [--json] [--topology] [--plugin-path DIRS]\n"
+    fprintf(f, "usage: xhal-info [--json] [--topology] [--probe [--timeout S]] [--plugin-path DIRS]\n"
                "  Lists xhal's backends (loaded, or unavailable with the reason) and devices.\n"
                "  --json          print the same as JSON\n"
                "  --topology      also print the machine topology and device locality (hwloc)\n"
-               "  --plugin-path   extra plugin folders, colon-separated (also: XHAL_PLUGIN_PATH)\n");
+               "  --plugin-path   extra plugin folders, colon-separated (also: XHAL_PLUGIN_PATH)\n"
+               "  --probe         run a small add on each device, each in a child process: OK, FAILED,\n"
+               "                  CRASHED or TIMEOUT per device (exit status 1 if any is not OK)\n"
+               "  --timeout S     seconds a probe may take (default 60)\n");
 }
 
 static void json_str(const char *s)
@@ -57,16 +63,27 @@ static void caps_str(uint32_t mask, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-    int json = 0, topo = 0;
+    int json = 0, topo = 0, probe = 0;
+    const char *probe_one = NULL;
+    double probe_timeout = 60;
     xhal_context_options opts;
     xhal_context_options_init(&opts);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--topology")) topo = 1;
         else if (!strcmp(argv[i], "--plugin-path") && i + 1 < argc) opts.plugin_path = argv[++i];
+        else if (!strcmp(argv[i], "--probe")) probe = 1;
+        else if (!strcmp(argv[i], "--probe-one") && i + 1 < argc) probe_one = argv[++i]; /* internal */
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+            char *e = NULL;
+            probe_timeout = strtod(argv[++i], &e);
+            if (*e || !(probe_timeout > 0)) { fprintf(stderr, "xhal-info: --timeout needs a positive number\n"); return 2; }
+        }
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         else { fprintf(stderr, "xhal-info: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
     }
+    if (probe_one) return xp_probe_one(&opts, probe_one);
+    if (probe && json) { fprintf(stderr, "xhal-info: --probe prints text only (not with --json)\n"); return 2; }
     xhal_context *ctx;
     xhal_status st = xhal_context_create(&opts, &ctx);
     if (st != XHAL_OK) {
@@ -175,6 +192,7 @@ int main(int argc, char **argv)
 #ifndef XHAL_INFO_HAVE_TOPOLOGY
     if (topo) fprintf(stderr, "xhal-info: this build has no topology support\n");
 #endif
+    int probe_bad = probe ? xp_probe_all(ctx, opts.plugin_path, probe_timeout, argv) : 0;
     xhal_context_destroy(ctx);
-    return 0;
+    return probe_bad ? 1 : 0;
 }

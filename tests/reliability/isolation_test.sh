@@ -1,10 +1,11 @@
 #!/bin/sh
-# isolation_test.sh XHAL_CONFORM HOSTILE_DIR WORK - xhal-conform's isolation mode (issue 17): a
+# isolation_test.sh XHAL_CONFORM HOSTILE_DIR WORK XHAL_INFO - isolation (issue 17): xhal-conform's
+# per-device child processes and xhal-info --probe. For xhal-conform: a
 # plugin whose op_run segfaults and one whose op_run never returns are reported as CRASHED and
 # TIMEOUT for their device, while cpu:0 completes and the report is written. Without isolation
 # the segfault killed the whole run.
 set -u
-conform=$1 hostile=$2 work=$3
+conform=$1 hostile=$2 work=$3 info=$4
 rm -rf "$work" && mkdir -p "$work"
 XHAL_PLUGIN_PATH="$hostile/crash:$hostile/hang" "$conform" --device crashy:0 --device hangy:0 \
     --device cpu:0 --suite ops --filter '^add/f32/n17$' --timeout 5 --report "$work/report" \
@@ -23,4 +24,12 @@ XHAL_PLUGIN_PATH="$hostile/crash" "$conform" --no-isolate --device crashy:0 --su
     --filter '^add/f32/n17$' --report "$work/report2" > "$work/out2.txt" 2>&1
 rc2=$?
 [ $rc2 -gt 128 ] || grep -qE 'SEGV|store to null pointer' "$work/out2.txt" || fail "--no-isolate: exit status $rc2, expected death by SIGSEGV"
+# xhal-info --probe: one line per device, exit status 1
+XHAL_PLUGIN_PATH="$hostile/crash:$hostile/hang" "$info" --probe --timeout 5 > "$work/probe.txt" 2>&1
+rc3=$?
+cat "$work/probe.txt"
+[ $rc3 -eq 1 ] || fail "xhal-info --probe: exit status $rc3, expected 1"
+grep -qE '^  crashy:0 +(CRASHED: killed by signal 11|FAILED)' "$work/probe.txt" || fail "probe: crashy:0 not CRASHED"
+grep -qE '^  hangy:0 +TIMEOUT' "$work/probe.txt" || fail "probe: hangy:0 not TIMEOUT"
+grep -qE '^  cpu:0 +OK' "$work/probe.txt" || fail "probe: cpu:0 not OK"
 echo "isolation_test: passed (in-process run died with status $rc2)"
