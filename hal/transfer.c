@@ -1,6 +1,7 @@
 /* transfer.c - host<->device transfers, copy and cast, fill, contiguous, concat. */
 #include "dispatch.h"
 #include "fault.h"
+#include "xhal/plugin/xhal_names.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,17 +129,6 @@ XHAL_API xhal_status xhal_tensor_read(xhal_stream *s, xhal_tensor *t, void *dst,
     return tensor_io("xhal_tensor_read", s, t, NULL, dst, size);
 }
 
-static xhal_status check_same_shape(const char *fn, const char *an, const xhal_tensor *a, const char *bn,
-                                    const xhal_tensor *b)
-{
-    int same = a->ndim == b->ndim;
-    for (int i = 0; same && i < a->ndim; i++) same = a->shape[i] == b->shape[i];
-    if (same) return XHAL_OK;
-    char b1[160], b2[160];
-    return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s is %s but %s is %s", fn, an,
-                         hal_shape_str(a->ndim, a->shape, b1, sizeof b1), bn, hal_shape_str(b->ndim, b->shape, b2, sizeof b2));
-}
-
 /* src and dst on different devices: cast on src's device into a contiguous temp in dst's
  * dtype, read to host, write to dst's device, scatter into dst. Synchronous. */
 static xhal_status copy_across(xhal_stream *s, xhal_tensor *src, xhal_tensor *dst)
@@ -198,56 +188,17 @@ done:;
     return XHAL_OK;
 }
 
-/* The pairs xhal_copy converts when a block-quantized dtype is involved (xhal.h). */
-static xhal_status check_block_pair(xhal_dtype sdt, xhal_dtype ddt)
-{
-    int sq = hal_dtype_block(sdt, NULL, NULL), dq = hal_dtype_block(ddt, NULL, NULL);
-    if (!sq && !dq) return XHAL_OK;
-    if (sdt == ddt) return XHAL_OK;
-    int s_half = sdt == XHAL_DTYPE_F32 || sdt == XHAL_DTYPE_F16 || sdt == XHAL_DTYPE_BF16;
-    int d_half = ddt == XHAL_DTYPE_F32 || ddt == XHAL_DTYPE_F16 || ddt == XHAL_DTYPE_BF16;
-    if (sq && d_half) return XHAL_OK;                                                   /* dequantize */
-    if (s_half && (ddt == XHAL_DTYPE_Q8_0 || ddt == XHAL_DTYPE_Q4_0)) return XHAL_OK; /* quantize */
-    return hal_set_error(XHAL_ERROR_UNSUPPORTED,
-                         "xhal_copy: %s -> %s is not supported (block-quantized copies: the same dtype, to f32/f16/bf16, "
-                         "or from f32/f16/bf16 to q8_0/q4_0)", xhal_dtype_name(sdt), xhal_dtype_name(ddt));
-}
-
 XHAL_API xhal_status xhal_copy(xhal_stream *s, xhal_tensor *src, xhal_tensor *dst)
 {
-    const char *fn = "xhal_copy";
-    xhal_status st = hal_check_stream(s, fn);
-    if (st == XHAL_OK) st = hal_check_tensor(src, "xhal_copy: src");
-    if (st == XHAL_OK) st = hal_check_tensor(dst, "xhal_copy: dst");
-    if (st != XHAL_OK) return st;
-    if (src->buf->dev->ctx != dst->buf->dev->ctx)
-        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to different contexts", fn);
-    if (s->dev->ctx != src->buf->dev->ctx)
-        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to another context than the stream", fn);
-    if (src->buf->dev != s->dev && dst->buf->dev != s->dev)
-        return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "%s: src is on %s and dst on %s, but the stream is on %s", fn,
-                             src->buf->dev->spec, dst->buf->dev->spec, s->dev->spec);
-    st = check_same_shape(fn, "src", src, "dst", dst);
-    if (st == XHAL_OK) st = hal_check_writable(fn, "dst", dst);
-    if (st == XHAL_OK) st = check_block_pair(src->dtype, dst->dtype);
-    if (st != XHAL_OK) return st;
-    if (hal_tensor_numel(dst) == 0) return XHAL_OK;
-    if (hal_tensors_same_view(src, dst)) return XHAL_OK;
-    st = hal_check_no_overlap(fn, "dst", dst, "src", src, 0);
-    if (st != XHAL_OK) return st;
+    xhal_status st = hal_validate_copy(s, src, dst);
+    if (st != XHAL_OK || hal_tensor_numel(dst) == 0 || hal_tensors_same_view(src, dst)) return st;
     if (src->buf->dev != dst->buf->dev) return copy_across(s, src, dst);
     return run_copy(s, src, dst);
 }
 
 XHAL_API xhal_status xhal_fill(xhal_stream *s, xhal_tensor *t, double value)
 {
-    xhal_tensor *ts[1] = {t};
-    const char *names[1] = {"t"};
-    xhal_status st = hal_op_prelude("xhal_fill", s, 1, ts, names, NULL);
-    if (st == XHAL_OK && hal_dtype_block(t->dtype, NULL, NULL))
-        return hal_set_error(XHAL_ERROR_UNSUPPORTED, "xhal_fill: t is block-quantized (%s); fill an f32 tensor and "
-                             "quantize it with xhal_copy", xhal_dtype_name(t->dtype));
-    if (st == XHAL_OK) st = hal_check_writable("xhal_fill", "t", t);
+    xhal_status st = hal_validate_fill(s, t);
     if (st != XHAL_OK || hal_tensor_numel(t) == 0) return st;
     xhal_op_desc d;
     memset(&d, 0, sizeof d);
@@ -255,6 +206,7 @@ XHAL_API xhal_status xhal_fill(xhal_stream *s, xhal_tensor *t, double value)
     d.n_outputs = 1;
     hal_tensor_desc(t, &d.outputs[0]);
     d.attrs.fill.value = value;
+    d.attrs.fill.bits = xhal_value_bits(t->dtype, value); /* converted once, here */
     return hal_dispatch(s, &d);
 }
 
@@ -268,7 +220,7 @@ XHAL_API xhal_status xhal_contiguous(xhal_stream *s, xhal_tensor *t, xhal_dtype 
     if (dtype == XHAL_DTYPE_INVALID) dtype = t->dtype;
     if (!hal_dtype_valid(dtype))
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_contiguous: dtype %d is not a valid xhal_dtype", (int)dtype);
-    if ((st = check_block_pair(t->dtype, dtype)) != XHAL_OK) return st;
+    if ((st = hal_check_block_pair(t->dtype, dtype)) != XHAL_OK) return st;
     xhal_tensor *r;
     st = temp_like(s->dev, t, dtype, &r);
     if (st != XHAL_OK) return st;
@@ -287,46 +239,9 @@ XHAL_API xhal_status xhal_contiguous(xhal_stream *s, xhal_tensor *t, xhal_dtype 
 
 XHAL_API xhal_status xhal_concat(xhal_stream *s, xhal_tensor *const *inputs, int n, int axis, xhal_tensor *out)
 {
-    const char *fn = "xhal_concat";
-    xhal_tensor *ts[1] = {out};
-    const char *names[1] = {"out"};
-    xhal_status st = hal_op_prelude(fn, s, 1, ts, names, NULL);
+    int a;
+    xhal_status st = hal_validate_concat(s, inputs, n, axis, out, &a);
     if (st != XHAL_OK) return st;
-    if (!inputs) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: inputs is NULL", fn);
-    if (n < 1) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: needs at least one input (n is %d)", fn, n);
-    if (out->ndim == 0) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: out is a scalar", fn);
-    int a = axis < 0 ? axis + out->ndim : axis;
-    if (a < 0 || a >= out->ndim)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: axis %d is out of range for %d dims", fn, axis, out->ndim);
-    st = hal_check_writable(fn, "out", out);
-    if (st != XHAL_OK) return st;
-    int64_t total = 0;
-    for (int i = 0; i < n; i++) {
-        char nm[32];
-        snprintf(nm, sizeof nm, "inputs[%d]", i);
-        xhal_tensor *in = inputs[i];
-        const char *nn = nm;
-        st = hal_op_prelude(fn, s, 1, &in, &nn, NULL);
-        if (st != XHAL_OK) return st;
-        if (in->dtype != out->dtype)
-            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: %s is %s but out is %s", fn, nm, xhal_dtype_name(in->dtype),
-                                 xhal_dtype_name(out->dtype));
-        if (in->ndim != out->ndim)
-            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s has %d dims but out has %d", fn, nm, in->ndim, out->ndim);
-        for (int k = 0; k < out->ndim; k++)
-            if (k != a && in->shape[k] != out->shape[k]) {
-                char b1[160], b2[160];
-                return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s is %s but out is %s (axis %d differs)", fn, nm,
-                                     hal_shape_str(in->ndim, in->shape, b1, sizeof b1),
-                                     hal_shape_str(out->ndim, out->shape, b2, sizeof b2), k);
-            }
-        st = hal_check_no_overlap(fn, "out", out, nm, in, 0);
-        if (st != XHAL_OK) return st;
-        total += in->shape[a];
-    }
-    if (total != out->shape[a])
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: inputs add up to %lld along axis %d but out has %lld", fn,
-                             (long long)total, a, (long long)out->shape[a]);
     int64_t pos = 0;
     for (int i = 0; i < n && st == XHAL_OK; i++) {
         int64_t len = inputs[i]->shape[a];

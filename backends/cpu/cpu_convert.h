@@ -31,24 +31,9 @@ static inline int cpu_is_int(int dt)
            dt == XHAL_DTYPE_I64;
 }
 
-/* d rounded to f32 "to odd": exact values unchanged, inexact ones truncated toward zero
- * with the lowest mantissa bit set. Rounding that to f16/bf16 (fewer than 22 bits)
- * equals rounding d directly. */
-static inline float cpu_f64_to_f32_odd(double d)
-{
-    float f = (float)d;
-    if (isnan(d) || (double)f == d) return f;
-    if (isinf(f)) return f; /* beyond f32 range: f16/bf16 overflow to inf anyway */
-    if (fabs((double)f) > fabs(d)) f = nextafterf(f, 0.0f);
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u |= 1u;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline uint16_t cpu_f64_to_f16(double d) { return xhal_f32_to_f16(cpu_f64_to_f32_odd(d)); }
-static inline uint16_t cpu_f64_to_bf16(double d) { return xhal_f32_to_bf16(cpu_f64_to_f32_odd(d)); }
+/* f64 -> f16/bf16 with one rounding (through f32 rounded "to odd": xhal_half.h). */
+static inline uint16_t cpu_f64_to_f16(double d) { return xhal_f64_to_f16(d); }
+static inline uint16_t cpu_f64_to_bf16(double d) { return xhal_f64_to_bf16(d); }
 
 /* int64 to double rounded to odd (then any narrower rounding is correct). */
 static inline double cpu_i64_to_f64_odd(int64_t v)

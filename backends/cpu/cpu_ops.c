@@ -231,7 +231,12 @@ xhal_status cpu_run_fill(cpu_state *st, const xhal_op_desc *d)
     fill_ctx c;
     memset(&c, 0, sizeof(c));
     c.es = cpu_dtype_size(t[0]->dtype);
-    cpu_store_f64(t[0]->dtype, c.pattern, d->attrs.fill.value);
+    /* the core converted the value once (xhal_backend.h): store its bits as they are */
+    uint64_t b = d->attrs.fill.bits;
+    uint8_t u8 = (uint8_t)b;
+    uint16_t u16 = (uint16_t)b;
+    uint32_t u32 = (uint32_t)b;
+    memcpy(c.pattern, c.es == 1 ? (const void *)&u8 : c.es == 2 ? (const void *)&u16 : c.es == 4 ? (const void *)&u32 : (const void *)&b, c.es);
     cpu_iter it;
     cpu_iter_init_desc(&it, 1, t);
     cpu_iter_run(st, &it, fill_run, &c, CPU_PAR_ELEMS * 4, CPU_PAR_ELEMS);

@@ -147,14 +147,6 @@ static int xcu_is_float(int dt)
     return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16 || dt == XHAL_DTYPE_F64;
 }
 
-static int64_t xcu_numel(const xhal_tensor_desc *t)
-{
-    int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++)
-        n *= t->shape[i];
-    return n;
-}
-
 static xcu_deviceptr xcu_base(const xhal_tensor_desc *t) { return ((const xcu_buffer *)t->buffer)->ptr; }
 static int64_t xcu_eoff(const xhal_tensor_desc *t) { return (int64_t)(t->offset / xcu_dtype_size(t->dtype)); }
 
@@ -179,41 +171,6 @@ static int64_t nd_count(const xcu_nd *nd)
     for (int i = 0; i < nd->ndim; i++)
         n *= nd->shape[i];
     return n;
-}
-
-/* The value of FILL as the bits of one element of dt (casts as xhal_copy). */
-static uint64_t xcu_fill_pattern(int dt, double v)
-{
-    uint64_t bits = 0;
-    switch (dt) {
-    case XHAL_DTYPE_F32: { float f = (float)v; uint32_t u; memcpy(&u, &f, 4); return u; }
-    case XHAL_DTYPE_F64: memcpy(&bits, &v, 8); return bits;
-    case XHAL_DTYPE_F16: return xhal_f32_to_f16((float)v);
-    case XHAL_DTYPE_BF16: return xhal_f32_to_bf16((float)v);
-    default: break;
-    }
-    double lo, hi;
-    switch (dt) {
-    case XHAL_DTYPE_I8: lo = -128.0; hi = 127.0; break;
-    case XHAL_DTYPE_U8: lo = 0.0; hi = 255.0; break;
-    case XHAL_DTYPE_I32: lo = -2147483648.0; hi = 2147483647.0; break;
-    default: lo = -9223372036854775808.0; hi = 9223372036854775807.0; break;
-    }
-    int64_t iv;
-    if (isnan(v))
-        iv = 0;
-    else if (v <= lo)
-        iv = dt == XHAL_DTYPE_I64 ? INT64_MIN : (int64_t)lo;
-    else if (v >= hi)
-        iv = dt == XHAL_DTYPE_I64 ? INT64_MAX : (int64_t)hi;
-    else
-        iv = (int64_t)trunc(v);
-    bits = (uint64_t)iv;
-    switch (xcu_dtype_size(dt)) {
-    case 1: return bits & 0xffu;
-    case 4: return bits & 0xffffffffu;
-    default: return bits;
-    }
 }
 
 /* ------------------------------------------------------------------------- */
@@ -375,7 +332,7 @@ static xhal_status run_fill(xcu_run *run, const xhal_op_desc *desc)
     xcu_deviceptr dst = xcu_base(o);
     int64_t doff = xcu_eoff(o), n = nd_count(&nd);
     int esize = (int)xcu_dtype_size(o->dtype);
-    uint64_t pattern = xcu_fill_pattern(o->dtype, desc->attrs.fill.value);
+    uint64_t pattern = desc->attrs.fill.bits; /* converted by the core */
     void *p[] = {&dst, &doff, &esize, &pattern, &n, &nd};
     return xcu_go_n(run, "xk_fill", n, p);
 }
@@ -510,51 +467,10 @@ static xhal_status run_matmul(xcu_run *run, const xhal_op_desc *desc)
     return xcu_go(run, rb ? "xk_matmul_rb" : "xk_matmul", grid, block, p);
 }
 
-/* Indices are read back and checked on the host before the kernel runs, so a bad index
- * leaves out untouched and is named. */
+/* The core checked every index against the table's rows before this call (xhal_backend.h). */
 static xhal_status run_gather(xcu_run *run, const xhal_op_desc *desc)
 {
-    xcu_state *st = run->st;
     const xhal_tensor_desc *t = &desc->inputs[0], *ix = &desc->inputs[1], *o = &desc->outputs[0];
-    size_t isz = xcu_dtype_size(ix->dtype);
-    int64_t span = 1, n_idx = xcu_numel(ix);
-    for (int i = 0; i < ix->ndim; i++)
-        span += (ix->shape[i] - 1) * ix->strides[i];
-    unsigned char *host = xcu_host->host_alloc((size_t)span * isz);
-    if (host == NULL)
-        return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: gather: no host memory to check %lld indices",
-                                   XCU_BACKEND_NAME, (long long)n_idx);
-    xcu_result r = st->drv.cuMemcpyDtoHAsync(host, xcu_base(ix) + ix->offset, (size_t)span * isz, run->s->s);
-    if (r == XCU_SUCCESS)
-        r = st->drv.cuStreamSynchronize(run->s->s);
-    if (r != XCU_SUCCESS) {
-        xcu_host->host_free(host);
-        return xcu_fail(st, r, XCU_SYM_cuMemcpyDtoHAsync, "gather: reading the indices");
-    }
-    int64_t V = t->shape[0];
-    for (int64_t i = 0; i < n_idx; i++) {
-        int64_t off = 0, rem = i;
-        for (int k = ix->ndim - 1; k >= 0; k--) {
-            off += (rem % ix->shape[k]) * ix->strides[k];
-            rem /= ix->shape[k];
-        }
-        int64_t v;
-        if (ix->dtype == XHAL_DTYPE_I64)
-            memcpy(&v, host + off * 8, 8);
-        else {
-            int32_t v32;
-            memcpy(&v32, host + off * 4, 4);
-            v = v32;
-        }
-        if (v < 0 || v >= V) {
-            xcu_host->host_free(host);
-            return xcu_host->set_error(XHAL_ERROR_OUT_OF_RANGE,
-                                       "gather: index %lld at flat position %lld is outside [0, %lld)",
-                                       (long long)v, (long long)i, (long long)V);
-        }
-    }
-    xcu_host->host_free(host);
-
     xcu_nd nd;
     nd_init(&nd, o->ndim, o->shape);
     nd_slot(&nd, 0, o->strides);

@@ -223,50 +223,6 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
 
 /* ------------------------------------------------------------------ ops */
 
-/* d rounded to f32 "to odd", so that the rounding to f16/bf16 after it is the only one */
-static float f64_to_f32_odd(double d)
-{
-    float f = (float)d;
-    if (isnan(d) || (double)f == d || isinf(f)) return f;
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if (fabs((double)f) > fabs(d)) u -= 1u;
-    u |= 1u;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint64_t fill_pattern(int dt, double v)
-{
-    uint64_t bits = 0;
-    switch (dt) {
-    case XHAL_DTYPE_F32: {
-        float f = (float)v;
-        uint32_t u;
-        memcpy(&u, &f, 4);
-        return u;
-    }
-    case XHAL_DTYPE_F16: return xhal_f32_to_f16(f64_to_f32_odd(v));
-    case XHAL_DTYPE_BF16: return xhal_f32_to_bf16(f64_to_f32_odd(v));
-    case XHAL_DTYPE_F64: memcpy(&bits, &v, 8); return bits;
-    default: break;
-    }
-    /* integers: truncate toward zero, saturate, NaN gives 0 */
-    double lo, hi;
-    switch (dt) {
-    case XHAL_DTYPE_I8: lo = -128.0; hi = 127.0; break;
-    case XHAL_DTYPE_U8: lo = 0.0; hi = 255.0; break;
-    case XHAL_DTYPE_I32: lo = -2147483648.0; hi = 2147483647.0; break;
-    default: lo = -9223372036854775808.0; hi = 9223372036854775807.0; break;
-    }
-    int64_t iv;
-    if (isnan(v)) iv = 0;
-    else if (v <= lo) iv = dt == XHAL_DTYPE_I64 ? INT64_MIN : (int64_t)lo;
-    else if (v >= hi) iv = dt == XHAL_DTYPE_I64 ? INT64_MAX : (int64_t)hi;
-    else iv = (int64_t)v;
-    return (uint64_t)iv;
-}
-
 static xhal_status run_copy(ocl_device *d, ocl_stream *s, const xhal_op_desc *desc)
 {
     const xhal_tensor_desc *in = &desc->inputs[0], *out = &desc->outputs[0];
@@ -303,7 +259,7 @@ static xhal_status run_fill(ocl_device *d, ocl_stream *s, const xhal_op_desc *de
     cl_mem dm = mem_of(out);
     int64_t doff = eoff(out);
     cl_int es = (cl_int)dt_size(out->dtype);
-    cl_ulong pat = fill_pattern(out->dtype, desc->attrs.fill.value);
+    cl_ulong pat = desc->attrs.fill.bits; /* converted by the core */
     karg a[] = {KA(dm), KA(doff), KA(es), KA(pat), KA(n), KA(nd)};
     return launch_1d(d, s, OCL_VARIANT_F32, OK_FILL, n, 6, a);
 }
@@ -460,57 +416,14 @@ static xhal_status run_matmul(ocl_device *d, ocl_stream *s, const xhal_op_desc *
 static xhal_status run_gather(ocl_device *d, ocl_stream *s, const xhal_op_desc *desc)
 {
     const xhal_tensor_desc *T = &desc->inputs[0], *I = &desc->inputs[1], *O = &desc->outputs[0];
-    int ni = I->ndim, nt = T->ndim, no = O->ndim;
-    size_t ies = dt_size(I->dtype);
-    int64_t span = 0, V = T->shape[0];
-    for (int k = 0; k < ni; k++) span += (I->shape[k] - 1) * I->strides[k];
-    size_t bytes = (size_t)(span + 1) * ies;
-    unsigned char *host = ocl_alloc(bytes);
-    if (!host) return ocl_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "opencl: out of host memory");
-    /* blocking read, ordered after the work already queued on the stream */
-    cl_int err = clEnqueueReadBuffer(s->q, mem_of(I), CL_TRUE, (size_t)I->offset, bytes, host, 0,
-                                     NULL, NULL);
-    if (err != CL_SUCCESS) {
-        ocl_free(host);
-        return ocl_fail(err, "clEnqueueReadBuffer (gather indices)");
-    }
-    int64_t count = numel(I), coord[8] = {0};
-    for (int64_t i = 0; i < count; i++) {
-        int64_t off = 0, v;
-        for (int k = 0; k < ni; k++) off += coord[k] * I->strides[k];
-        if (I->dtype == XHAL_DTYPE_I32) {
-            int32_t t;
-            memcpy(&t, host + (size_t)off * 4, 4);
-            v = t;
-        } else {
-            memcpy(&v, host + (size_t)off * 8, 8);
-        }
-        if (v < 0 || v >= V) {
-            char pos[160] = "";
-            size_t p = 0;
-            for (int k = 0; k < ni && p < sizeof pos - 24; k++)
-                p += (size_t)snprintf(pos + p, sizeof pos - p, "%s%lld", k ? "," : "",
-                                      (long long)coord[k]);
-            ocl_free(host);
-            return ocl_host->set_error(XHAL_ERROR_OUT_OF_RANGE,
-                                       "gather: indices[%s] = %lld is outside [0, %lld) (table "
-                                       "has %lld rows)",
-                                       pos, (long long)v, (long long)V, (long long)V);
-        }
-        for (int k = ni - 1; k >= 0; k--) {
-            if (++coord[k] < I->shape[k]) break;
-            coord[k] = 0;
-        }
-    }
-    ocl_free(host);
-
+    int ni = I->ndim, no = O->ndim;
+    /* the core checked every index against the table's rows (xhal_backend.h) */
     int64_t so[8] = {0}, si[8] = {0}, stt[8] = {0};
     for (int k = 0; k < no; k++) {
         so[k] = O->strides[k];
         if (k < ni) si[k] = I->strides[k];
         else stt[k] = T->strides[k - ni + 1];
     }
-    (void)nt;
     const int64_t *sts[3] = {so, si, stt};
     ocl_nd nd;
     nd_fold(&nd, no, O->shape, 3, sts);

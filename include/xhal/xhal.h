@@ -463,7 +463,9 @@ XHAL_API xhal_status xhal_matmul(xhal_stream *stream, xhal_tensor *a, xhal_tenso
                                  int trans_b, double alpha, double beta, xhal_tensor *out);
 /* out[i..., :] = table[indices[i...], :]: table [V, D...], indices i32/i64 of any shape,
  * out [indices.shape..., D...] in table's dtype. An index outside [0, V) gives
- * OUT_OF_RANGE naming it, with out untouched. */
+ * OUT_OF_RANGE naming the first bad one, with out untouched. The indices are read and checked
+ * after the work already queued on the stream, so on a device without host memory this call
+ * waits for that work. */
 XHAL_API xhal_status xhal_gather(xhal_stream *stream, xhal_tensor *table, xhal_tensor *indices,
                                  xhal_tensor *out);
 

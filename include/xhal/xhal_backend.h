@@ -130,7 +130,12 @@ typedef struct xhal_tensor_desc {
 
 /* Attributes, one member per op family; unused members are zero. */
 typedef union xhal_op_attrs {
-    struct { double value; } fill;                            /* FILL */
+    struct {
+        double value;  /* as the caller gave it */
+        uint64_t bits; /* value converted to out's dtype (xhal_copy's rules) by the core: the
+                        * element's bit pattern in the low bytes (an f16 is bits & 0xffff);
+                        * a backend stores it as it is */
+    } fill;                                                   /* FILL */
     struct { double alpha, beta; } scale;                     /* SCALE */
     struct { int32_t axis; } reduce;                          /* SUM, MEAN, MAX, ARGMAX */
     struct { double scale; int32_t causal; } softmax;         /* SOFTMAX (scale already != 0) */
@@ -149,7 +154,8 @@ typedef union xhal_op_attrs {
 
 /* What each op's descriptor looks like after the core normalized it:
  *  COPY     in[0] -> out[0], equal shapes, dtypes may differ (cast rules of xhal_copy).
- *  FILL     out[0] only; attrs.fill.value.
+ *  FILL     out[0] only; store attrs.fill.bits (the value already converted by the core, so
+ *           every backend writes the same pattern).
  *  unary    in[0], out[0]: equal dtype and shape.
  *  binary   in[0], in[1], out[0]: equal dtype and ndim; inputs already broadcast to out's
  *           shape (broadcast dims have stride 0).
@@ -170,9 +176,10 @@ typedef union xhal_op_attrs {
  *           is a multiple of the block size (blocks run along K: the caller's b is [N, K],
  *           used with trans_b = 1), b's N stride is a multiple of the block size, and the
  *           result is the product with the dequantized b (OPS.md).
- *  GATHER   in[0] table [V, D..], in[1] indices (i32/i64), out[0] [idx.., D..]. The backend
- *           checks indices against V and returns OUT_OF_RANGE naming the first bad one,
- *           with out untouched.
+ *  GATHER   in[0] table [V, D..] with V >= 1, in[1] indices (i32/i64), out[0] [idx.., D..].
+ *           Every index is in [0, V): the core read the indices after the work queued on
+ *           the stream and checked them (OUT_OF_RANGE naming the first bad one, out
+ *           untouched) before calling the backend, which does not check them again.
  *  ROPE     in[0] x, out[0] same shape; attrs.rope.
  *  ATTENTION in[0] q [B,Hq,Sq,D], in[1] k [B,Hkv,Sk,D], in[2] v [B,Hkv,Sk,Dv],
  *           in[3] mask expanded to [B,Hq,Sq,Sk] (if has_mask), out[0] [B,Hq,Sq,Dv].

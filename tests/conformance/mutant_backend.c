@@ -14,6 +14,7 @@
 #include "xhal/plugin/xhal_plugin.h"
 #include "cpu_internal.h" /* cpu_buffer: what a CPU buffer handle points to */
 #include "mutants.h"
+#include "xhal/plugin/xhal_names.h" /* xhal_value_bits */
 
 static xhal_backend_table table;
 static const xhal_backend_table *cpu;
@@ -265,26 +266,6 @@ static xhal_status unary_f32(const xhal_op_desc *d)
     return XHAL_OK;
 }
 
-/* GATHER_CLAMP: an index outside [0, V) reads the nearest row and the op "succeeds" */
-static xhal_status gather_clamp(const xhal_op_desc *d)
-{
-    const xhal_tensor_desc *t = &d->inputs[0], *ix = &d->inputs[1], *y = &d->outputs[0];
-    int ni = ix->ndim, nt = t->ndim;
-    int64_t V = t->shape[0], n = numel(y), idx[XHAL_MAX_DIMS], ii[XHAL_MAX_DIMS], ti[XHAL_MAX_DIMS];
-    for (int64_t i = 0; i < n; i++) {
-        unravel(i, y->ndim, y->shape, idx);
-        for (int k = 0; k < ni; k++) ii[k] = idx[k];
-        int64_t o = eoff(ix, ii);
-        int64_t row = ix->dtype == XHAL_DTYPE_I32 ? ((int32_t *)base(ix))[o] : ((int64_t *)base(ix))[o];
-        if (row < 0) row = 0;
-        if (row >= V) row = V - 1;
-        ti[0] = row;
-        for (int k = 1; k < nt; k++) ti[k] = idx[ni + k - 1];
-        *F(y, idx) = *F(t, ti);
-    }
-    return XHAL_OK;
-}
-
 /* ROPE_SIN_SIGN: the rotation by -angle */
 static xhal_status rope_f32(const xhal_op_desc *d)
 {
@@ -410,7 +391,9 @@ static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
         break;
     }
     case XC_MUTANT_MEAN_IS_SUM: d.op = XHAL_OP_SUM; break;
-    case XC_MUTANT_FILL_VIA_F32: d.attrs.fill.value = (double)(float)d.attrs.fill.value; break;
+    case XC_MUTANT_FILL_VIA_F32: /* the core converts the value once: redo it from the f32 */
+        d.attrs.fill.bits = xhal_value_bits(d.outputs[0].dtype, (double)(float)d.attrs.fill.value);
+        break;
     case XC_MUTANT_RMS_EPS_OUTSIDE: case XC_MUTANT_LN_VAR_UNBIASED:
         if (f32) return norm_f32(&d);
         break;
@@ -424,7 +407,6 @@ static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
     case XC_MUTANT_MAX_NAN_IGNORED: if (f32) return reduce_f32(&d); break;
     case XC_MUTANT_MAXIMUM_NAN_IGNORED: case XC_MUTANT_MINIMUM_NAN_IGNORED: if (f32) return binary_f32(&d); break;
     case XC_MUTANT_RELU_NAN_ZERO: case XC_MUTANT_TANH_OVERFLOW: case XC_MUTANT_RSQRT_FAST: if (f32) return unary_f32(&d); break;
-    case XC_MUTANT_GATHER_CLAMP: if (d.inputs[0].dtype == XHAL_DTYPE_F32) return gather_clamp(&d); break;
     case XC_MUTANT_ROPE_SIN_SIGN: if (f32) return rope_f32(&d); break;
     case XC_MUTANT_ADD_BCAST_MOD: if (f32) return binary_f32(&d); break;
     case XC_MUTANT_GELU_TANH_FOR_ERF: case XC_MUTANT_SILU_OVERFLOW: if (f32) return unary_f32(&d); break;

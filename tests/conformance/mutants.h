@@ -55,7 +55,6 @@
     X(TANH_OVERFLOW, TANH, "f32", "tanh as (e^2x - 1) / (e^2x + 1): NaN for large x")                         \
     X(RSQRT_FAST, RSQRT, "f32", "rsqrt by the bit trick and one Newton step (~1e-3 relative error)")          \
     X(MINIMUM_NAN_IGNORED, MINIMUM, "f32", "minimum does not propagate NaN (fminf)")                           \
-    X(GATHER_CLAMP, GATHER, "f32", "gather clamps out-of-range indices instead of failing")                   \
     X(ROPE_SIN_SIGN, ROPE, "f32", "rope rotates the wrong way (the sine's sign flipped)")
 
 enum {

@@ -201,6 +201,23 @@ static void fills_and_concat(void)
         xhal_tensor_destroy(col);
         xhal_tensor_destroy(t);
     }
+    /* FILL rounds once (the core converts the value for every backend): 1 + 2^-11 + 2^-40 lies
+     * just above the midpoint of two f16 values and must round up; going through f32 first
+     * (round to 1 + 2^-11, then a tie to even) would give 1.0. bf16: 1 + 2^-8 + 2^-40 likewise. */
+    {
+        int64_t one = 1;
+        xhal_tensor *h = NULL, *bh = NULL;
+        uint16_t hv = 0, bv = 0;
+        CHECK_OK(xhal_tensor_create(cpu, XHAL_DTYPE_F16, 1, &one, &h));
+        CHECK_OK(xhal_tensor_create(cpu, XHAL_DTYPE_BF16, 1, &one, &bh));
+        CHECK_OK(xhal_fill(s, h, 1.0 + ldexp(1.0, -11) + ldexp(1.0, -40)));
+        CHECK_OK(xhal_fill(s, bh, 1.0 + ldexp(1.0, -8) + ldexp(1.0, -40)));
+        CHECK_OK(xhal_tensor_read(s, h, &hv, 2));
+        CHECK_OK(xhal_tensor_read(s, bh, &bv, 2));
+        CHECK(hv == 0x3c01 && bv == 0x3f81);
+        xhal_tensor_destroy(h);
+        xhal_tensor_destroy(bh);
+    }
     /* concat along the middle axis, with a permuted (non-contiguous) input */
     int64_t s1[3] = {2, 1, 3}, s2[3] = {2, 3, 2}, so[3] = {2, 3, 3};
     xhal_tensor *a = NULL, *b = NULL, *bt = NULL, *out = NULL;

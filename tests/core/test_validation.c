@@ -186,8 +186,24 @@ int main(void)
     sentinel(g23);
     CHECK_STATUS(xhal_gather(s, table, fidx, g23), XHAL_ERROR_DTYPE_MISMATCH, "indices are f32");
     CHECK_STATUS(xhal_gather(s, table, idx, g24), XHAL_ERROR_SHAPE_MISMATCH, "result is [2,3] but out is [2,4]");
-    CHECK_STATUS(xhal_gather(s, table, idx, g23), XHAL_ERROR_OUT_OF_RANGE, "7");
+    CHECK_STATUS(xhal_gather(s, table, idx, g23), XHAL_ERROR_OUT_OF_RANGE, "indices[1] = 7 is outside [0, 5)");
     CHECK(untouched(g23));
+    /* the core checks the indices once, for every backend: the first bad one in row-major
+     * order of a strided view is named by its position */
+    {
+        xhal_tensor *i6 = T(XHAL_DTYPE_I64, 2, (int64_t[]){3, 2}), *i6t = NULL, *g6 = TF(2, 3, 3);
+        int64_t v6[6] = {0, 4, 1, 9, 2, 8}; /* transposed: [[0, 1, 2], [4, 9, 8]] */
+        CHECK_OK(xhal_tensor_write(s, i6, v6, sizeof v6));
+        CHECK_OK(xhal_tensor_transpose(i6, 0, 1, &i6t));
+        sentinel(g6);
+        CHECK_STATUS(xhal_gather(s, table, i6t, g6), XHAL_ERROR_OUT_OF_RANGE, "indices[1,1] = 9 is outside [0, 5)");
+        CHECK(untouched(g6));
+        v6[3] = 3;
+        v6[5] = 4;
+        CHECK_OK(xhal_tensor_write(s, i6, v6, sizeof v6));
+        CHECK_OK(xhal_gather(s, table, i6t, g6));
+        xhal_tensor_destroy(i6t);
+    }
     iv[1] = -1;
     CHECK_OK(xhal_tensor_write(s, idx, iv, sizeof iv));
     CHECK_STATUS(xhal_gather(s, table, idx, g23), XHAL_ERROR_OUT_OF_RANGE, "-1");

@@ -17,6 +17,7 @@
 
 #include "xhal/xhal_backend.h"
 #include "xhal/plugin/xhal_half.h"
+#include "xhal/plugin/xhal_names.h"
 #include "xtest.h"
 
 /* ---- host services ---- */

@@ -291,6 +291,7 @@ static void test_fill(void)
             T t = tnew(dt, 2, shp, st, 2);
             xhal_op_desc d = desc_new(XHAL_OP_FILL);
             d.attrs.fill.value = vals[vi];
+            d.attrs.fill.bits = xhal_value_bits(dt, vals[vi]); /* as the core converts it */
             desc_out(&d, &t);
             CHECK_ST(run_op(&d), XHAL_OK, NULL);
             tpull(&t);

@@ -257,16 +257,7 @@ static void test_gather(void)
                 for (int e = 0; e < 6; e++) ref[p * 6 + e] = tget(&tab, iv[p] * 6 + e);
             compare("gather", &o, ref, 0, 0);
 
-            /* an index out of range: OUT_OF_RANGE naming it, out untouched */
-            unsigned char *before = malloc(o.bytes);
-            memcpy(before, o.host, o.bytes);
-            tset(&ix, 4, tdt % 2 ? 7 : -1);
-            tpush(&ix);
-            CHECK_ST(run_op(&d), XHAL_ERROR_OUT_OF_RANGE, tdt % 2 ? "index 7" : "index -1");
-            CHECK(strstr(g_err, "[1, 1]") != NULL); /* flat position 4 of [2, 3] */
-            tpull(&o);
-            CHECK(memcmp(before, o.host, o.bytes) == 0);
-            free(before);
+            /* indices out of range never reach a backend: the core checks them (test_validation) */
             tfree(&tab);
             tfree(&ix);
             tfree(&o);

@@ -366,6 +366,7 @@ static void test_ops(void)
     d.n_outputs = 1;
     d.outputs[0] = tdesc(b, XHAL_DTYPE_F32, 2, shape, strides, 5 * 4);
     d.attrs.fill.value = 2.5;
+    d.attrs.fill.bits = 0x40200000u; /* 2.5f: the core converts the value (xhal_backend.h) */
     CHECK_OK(T->op_supported(st, 0, &d));
     CHECK(standin_int("standin_live_modules") == 1); /* the embedded fatbin was accepted */
     CHECK_OK(T->op_run(st, s, &d));
@@ -402,23 +403,7 @@ static void test_ops(void)
     d.inputs[0].dtype = d.outputs[0].dtype = XHAL_DTYPE_I32;
     CHECK_STATUS(T->op_supported(st, 0, &d), XHAL_ERROR_UNSUPPORTED, "exp (dtype i32)");
 
-    /* GATHER checks indices on the host: a bad one is named and out stays untouched */
-    int32_t idx[3] = {0, 7, 1};
-    CHECK_OK(T->write(st, s, b, 2048, idx, sizeof idx));
-    const int64_t tab_shape[2] = {4, 2}, tab_str[2] = {2, 1}, ishape[1] = {3}, istr[1] = {1},
-                  oshape[2] = {3, 2}, ostr[2] = {2, 1};
-    memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d;
-    d.op = XHAL_OP_GATHER;
-    d.n_inputs = 2;
-    d.n_outputs = 1;
-    d.inputs[0] = tdesc(b, XHAL_DTYPE_F32, 2, tab_shape, tab_str, 0);
-    d.inputs[1] = tdesc(b, XHAL_DTYPE_I32, 1, ishape, istr, 2048);
-    d.outputs[0] = tdesc(b, XHAL_DTYPE_F32, 2, oshape, ostr, 3072);
-    int launches = standin_int("standin_launches");
-    CHECK_OK(T->op_supported(st, 0, &d));
-    CHECK_STATUS(T->op_run(st, s, &d), XHAL_ERROR_OUT_OF_RANGE, "index 7");
-    CHECK(standin_int("standin_launches") == launches);
+    /* GATHER's indices are checked by the core before op_run (xhal_backend.h): nothing to test here */
 
     T->buffer_free(st, b);
     T->stream_destroy(st, s);

@@ -23,6 +23,7 @@
 
 #include "xhal/xhal_backend.h"
 #include "xhal/plugin/xhal_half.h"
+#include "xhal/plugin/xhal_names.h"
 
 /* ------------------------------------------------------------------ checks */
 static int g_checks, g_failures;
@@ -436,6 +437,7 @@ static void test_fill(void)
         upload(&o);
         xhal_op_desc d = desc_of(XHAL_OP_FILL, 0, NULL, &o);
         d.attrs.fill.value = -3.7;
+        d.attrs.fill.bits = xhal_value_bits(dt, -3.7);
         CHECK_OK(run(&d));
         double want[60];
         for (int i = 0; i < 60; i++) want[i] = rstore(dt, -3.7);
@@ -824,20 +826,7 @@ static void test_gather(void)
             xhal_op_desc d = desc_of(XHAL_OP_GATHER, 2, in, &o);
             CHECK_OK(run(&d));
             compare("gather", &o, want, 0, 0);
-            /* a bad index: OUT_OF_RANGE naming it, out untouched */
-            upload(&o);
-            ix.val[4] = 10;
-            upload(&ix);
-            d = desc_of(XHAL_OP_GATHER, 2, in, &o);
-            CHECK_ST(run(&d), XHAL_ERROR_OUT_OF_RANGE);
-            CHECK(strstr(g_err, "= 10") != NULL && strstr(g_err, "[1,1]") != NULL);
-            double *orig = malloc(sizeof(double) * 36);
-            memcpy(orig, o.val, sizeof(double) * 36);
-            compare("gather failure leaves out untouched", &o, orig, 0, 0);
-            ix.val[4] = -1;
-            upload(&ix);
-            CHECK_ST(run(&d), XHAL_ERROR_OUT_OF_RANGE);
-            free(orig);
+            /* bad indices never reach a backend: the core checks them (test_validation) */
             /* a scalar index (ndim 0): out is one row [3, 2] */
             T sx = mk(idt, 0, NULL, NULL, 1), so = mk(dts[di], 2, tshape + 1, NULL, 0);
             sx.val[0] = 8;

@@ -63,4 +63,20 @@ static inline uint16_t xhal_f32_to_f16(float f)
     return (uint16_t)(sign | (r >> 13));
 }
 
+/* d rounded to f32 "to odd": exact values unchanged, inexact ones truncated toward zero
+ * with the lowest mantissa bit set. Rounding that to f16/bf16 (fewer than 22 bits) equals
+ * rounding d directly, so the two functions below round d once, to nearest even. */
+static inline float xhal_f64_to_f32_odd(double d)
+{
+    float f = (float)d;
+    if (d != d || (double)f == d) return f; /* NaN or exact */
+    if (f > 3.4028234663852886e38f || f < -3.4028234663852886e38f) return f; /* beyond f32: f16/bf16 overflow anyway */
+    uint32_t u = xhal_f32_bits_(f);
+    if ((f < 0 ? -(double)f : (double)f) > (d < 0 ? -d : d)) u -= 1u; /* rounded away from zero: step back */
+    return xhal_bits_f32_(u | 1u);
+}
+
+static inline uint16_t xhal_f64_to_f16(double d) { return xhal_f32_to_f16(xhal_f64_to_f32_odd(d)); }
+static inline uint16_t xhal_f64_to_bf16(double d) { return xhal_f32_to_bf16(xhal_f64_to_f32_odd(d)); }
+
 #endif /* XHAL_HALF_H */

@@ -1,14 +1,18 @@
 /*
- * xhal/plugin/xhal_names.h - names and sizes of dtypes and ops, header-only: one table for the core and
- * for every plugin (plugins do not link libxhal, so they cannot call xhal_op_name).
+ * xhal/plugin/xhal_names.h - names and sizes of dtypes and ops, and FILL's value conversion,
+ * header-only: one table for the core and for every plugin (plugins do not link libxhal,
+ * so they cannot call xhal_op_name).
  */
 #ifndef XHAL_NAMES_H
 #define XHAL_NAMES_H
 
+#include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../xhal.h"
+#include "xhal_half.h"
 
 static const char *const xhal_names_dtype_table_[XHAL_DTYPE_COUNT_] = {
     "invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
@@ -63,6 +67,35 @@ static inline int xhal_names_op_from(const char *name)
     XHAL_OP_TABLE(XHAL_NAMES_OP_FROM_)
 #undef XHAL_NAMES_OP_FROM_
     return XHAL_OP_INVALID;
+}
+
+/* v as one element of dtype dt, by xhal_copy's rules (floats round to nearest even, once;
+ * to integers: truncate toward zero, saturate, NaN gives 0), returned as the element's bit
+ * pattern in the low bytes. The core fills FILL's attrs.fill.bits with it. */
+static inline uint64_t xhal_value_bits(int dt, double v)
+{
+    switch (dt) {
+    case XHAL_DTYPE_F32: return xhal_f32_bits_((float)v);
+    case XHAL_DTYPE_F64: {
+        uint64_t u;
+        memcpy(&u, &v, 8);
+        return u;
+    }
+    case XHAL_DTYPE_F16: return xhal_f64_to_f16(v);
+    case XHAL_DTYPE_BF16: return xhal_f64_to_bf16(v);
+    default: break;
+    }
+    int64_t lo, hi;
+    uint64_t mask;
+    switch (dt) {
+    case XHAL_DTYPE_I8: lo = INT8_MIN; hi = INT8_MAX; mask = 0xffu; break;
+    case XHAL_DTYPE_U8: lo = 0; hi = UINT8_MAX; mask = 0xffu; break;
+    case XHAL_DTYPE_I32: lo = INT32_MIN; hi = INT32_MAX; mask = 0xffffffffu; break;
+    default: lo = INT64_MIN; hi = INT64_MAX; mask = ~(uint64_t)0; break;
+    }
+    /* (double)INT64_MAX is 2^63, so >= catches the top */
+    int64_t iv = isnan(v) ? 0 : v <= (double)lo ? lo : v >= (double)hi ? hi : (int64_t)v;
+    return (uint64_t)iv & mask;
 }
 
 #endif /* XHAL_NAMES_H */
