@@ -66,7 +66,7 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
         return unsupported(d, idt, "float dtypes, i8, i32 and i64 only");
     case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT: case XHAL_OP_RSQRT:
     case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_SILU: case XHAL_OP_GELU:
-    case XHAL_OP_GELU_TANH: case XHAL_OP_SCALE:
+    case XHAL_OP_GELU_TANH: case XHAL_OP_SCALE: case XHAL_OP_SQUARE:
         if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
         return cpu_is_float(idt) ? XHAL_OK : unsupported(d, idt, "float dtypes only");
     case XHAL_OP_ADD: case XHAL_OP_SUB: case XHAL_OP_MUL: case XHAL_OP_MAXIMUM:
@@ -282,6 +282,7 @@ static void unary_tile(int op, int64_t n, double *v, double alpha, double beta)
         }
         break;
     case XHAL_OP_SCALE: for (int64_t i = 0; i < n; i++) v[i] = alpha * v[i] + beta; break;
+    case XHAL_OP_SQUARE: for (int64_t i = 0; i < n; i++) v[i] = v[i] * v[i]; break;
     default: break;
     }
 }

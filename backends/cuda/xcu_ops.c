@@ -200,6 +200,7 @@ xhal_status xcu_op_supported(void *state, int device, const xhal_op_desc *desc)
     case XHAL_OP_RSQRT: case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_RELU: case XHAL_OP_SILU:
     case XHAL_OP_GELU: case XHAL_OP_GELU_TANH: case XHAL_OP_SCALE:
     case XHAL_OP_SOFTMAX: case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM: case XHAL_OP_ROPE:
+    case XHAL_OP_SQUARE:
         if (!float_dt)
             return xcu_unsupported(device, desc, dt, "floating-point dtypes only (f32, f16, bf16, f64)");
         break;

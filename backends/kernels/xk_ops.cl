@@ -28,6 +28,7 @@
 #define XK_OP_SILU 19
 #define XK_OP_GELU 20
 #define XK_OP_GELU_TANH 21
+#define XK_OP_SQUARE 84
 #define XK_OP_ADD 30
 #define XK_OP_SUB 31
 #define XK_OP_MUL 32
@@ -124,6 +125,7 @@ XK_INLINE xk_real xk_unary_op(int op, xk_real x)
         xk_real c = XK_RC(0.79788456080286536); /* sqrt(2/pi) */
         return XK_RC(0.5) * x * ((xk_real)1 + XK_R_TANH(c * (x + XK_RC(0.044715) * x * x * x)));
     }
+    case XK_OP_SQUARE: return x * x;
     default: return x;
     }
 }

@@ -187,7 +187,7 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
     case XHAL_OP_RSQRT: case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_RELU:
     case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH: case XHAL_OP_SCALE:
     case XHAL_OP_DIV: case XHAL_OP_SOFTMAX: case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM:
-    case XHAL_OP_MATMUL: case XHAL_OP_ROPE:
+    case XHAL_OP_MATMUL: case XHAL_OP_ROPE: case XHAL_OP_SQUARE:
         return float_only(d, desc, dt);
     case XHAL_OP_ADD: case XHAL_OP_SUB: case XHAL_OP_MUL: case XHAL_OP_MAXIMUM:
     case XHAL_OP_MINIMUM:

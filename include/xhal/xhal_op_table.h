@@ -81,7 +81,8 @@
     X(GATHER,      80, "gather",     GATHER,    2,  0,   none,      ANY,       EXACT, xk_gather)    \
     X(ROPE,        81, "rope",       ROPE,      1,  0,   rope,      FLOAT,     ACC,   xk_rope)      \
     X(ATTENTION,   82, "attention",  ATTENTION, 3,  1,   attention, FLOAT,     ACC,   xk_attention) \
-    X(CONCAT,      83, "concat",     COMPOSED,  1,  0,   none,      ANY,       EXACT, none)
+    X(CONCAT,      83, "concat",     COMPOSED,  1,  0,   none,      ANY,       EXACT, none)         \
+    X(SQUARE,      84, "square",     UNARY,     1,  0,   none,      FLOAT,     ARITH, xk_unary)
 /* clang-format on */
 
 #ifndef XHAL_OP_TABLE_ROWS_ONLY
