@@ -50,6 +50,16 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
         return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: %s without an output", cpu_op_name(op));
     int odt = d->n_outputs >= 1 ? d->outputs[0].dtype : 0;
     int idt = d->n_inputs >= 1 ? d->inputs[0].dtype : odt;
+    int fam = xhal_op_family_of(op); /* xhal_op_table.h */
+    if (fam == XHAL_OPF_UNARY || fam == XHAL_OPF_SCALE) {
+        if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
+        if (cpu_is_float(idt)) return XHAL_OK;
+        /* ops whose DTYPES column takes integers (neg, abs, relu) run on i8, i32 and i64 here */
+        if ((xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32)) && (is_i32_i64(idt) || idt == XHAL_DTYPE_I8))
+            return XHAL_OK;
+        return unsupported(d, idt, (xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32))
+                                       ? "float dtypes, i8, i32 and i64 only" : "float dtypes only");
+    }
     switch (op) {
     case XHAL_OP_COPY:
         if (cpu_is_block_dtype(idt) || cpu_is_block_dtype(odt)) return cpu_block_copy_supported(idt, odt);
@@ -58,17 +68,6 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
         return XHAL_OK;
     case XHAL_OP_FILL:
         return valid_dtype(odt) ? XHAL_OK : unsupported(d, odt, "unknown dtype");
-    case XHAL_OP_NEG:
-    case XHAL_OP_ABS:
-    case XHAL_OP_RELU:
-        if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
-        if (cpu_is_float(idt) || is_i32_i64(idt) || idt == XHAL_DTYPE_I8) return XHAL_OK;
-        return unsupported(d, idt, "float dtypes, i8, i32 and i64 only");
-    case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT: case XHAL_OP_RSQRT:
-    case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_SILU: case XHAL_OP_GELU:
-    case XHAL_OP_GELU_TANH: case XHAL_OP_SCALE: case XHAL_OP_SQUARE:
-        if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
-        return cpu_is_float(idt) ? XHAL_OK : unsupported(d, idt, "float dtypes only");
     case XHAL_OP_ADD: case XHAL_OP_SUB: case XHAL_OP_MUL: case XHAL_OP_MAXIMUM:
     case XHAL_OP_MINIMUM: case XHAL_OP_DIV:
         if (d->n_inputs < 2) return unsupported(d, idt, "needs two inputs");

@@ -192,15 +192,14 @@ xhal_status xcu_op_supported(void *state, int device, const xhal_op_desc *desc)
     int dt = desc->n_outputs > 0 ? desc->outputs[0].dtype : XHAL_DTYPE_INVALID;
     int in_dt = desc->n_inputs > 0 ? desc->inputs[0].dtype : dt;
     int float_dt = xcu_is_float(dt);
+    int fam = xhal_op_family_of(op); /* xhal_op_table.h */
+    if ((fam == XHAL_OPF_UNARY || fam == XHAL_OPF_SCALE) && !float_dt)
+        return xcu_unsupported(device, desc, dt, "floating-point dtypes only (f32, f16, bf16, f64)");
     switch (op) {
     case XHAL_OP_COPY:
     case XHAL_OP_FILL:
         break;
-    case XHAL_OP_NEG: case XHAL_OP_ABS: case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT:
-    case XHAL_OP_RSQRT: case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_RELU: case XHAL_OP_SILU:
-    case XHAL_OP_GELU: case XHAL_OP_GELU_TANH: case XHAL_OP_SCALE:
     case XHAL_OP_SOFTMAX: case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM: case XHAL_OP_ROPE:
-    case XHAL_OP_SQUARE:
         if (!float_dt)
             return xcu_unsupported(device, desc, dt, "floating-point dtypes only (f32, f16, bf16, f64)");
         break;
@@ -243,6 +242,8 @@ xhal_status xcu_op_supported(void *state, int device, const xhal_op_desc *desc)
     case XHAL_OP_CONCAT:
         return xcu_unsupported(device, desc, dt, "concat is composed by the core from copies");
     default:
+        if (fam == XHAL_OPF_UNARY || fam == XHAL_OPF_SCALE)
+            break; /* dtype checked above */
         return xcu_host->set_error(XHAL_ERROR_UNSUPPORTED, "%s:%d: op %d is unknown to this plugin (catalogue %u)",
                                    XCU_BACKEND_NAME, device, op, (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
     }

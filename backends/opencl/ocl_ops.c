@@ -176,6 +176,9 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
                  d->max_wg);
         return unsupported(d, desc, dt, why);
     }
+    /* unary ops and scale: float dtypes (xhal_op_table.h's families) */
+    int fam = xhal_op_family_of(op);
+    if (fam == XHAL_OPF_UNARY || fam == XHAL_OPF_SCALE) return float_only(d, desc, dt);
     switch (op) {
     case XHAL_OP_COPY:
         if (idt != dt && (idt == XHAL_DTYPE_F64 || dt == XHAL_DTYPE_F64) && !d->has_fp64)
@@ -183,11 +186,8 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
                                "converting f64 needs cl_khr_fp64 (same-dtype f64 copies work)");
         return XHAL_OK;
     case XHAL_OP_FILL: return XHAL_OK;
-    case XHAL_OP_NEG: case XHAL_OP_ABS: case XHAL_OP_EXP: case XHAL_OP_LOG: case XHAL_OP_SQRT:
-    case XHAL_OP_RSQRT: case XHAL_OP_TANH: case XHAL_OP_SIGMOID: case XHAL_OP_RELU:
-    case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH: case XHAL_OP_SCALE:
     case XHAL_OP_DIV: case XHAL_OP_SOFTMAX: case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM:
-    case XHAL_OP_MATMUL: case XHAL_OP_ROPE: case XHAL_OP_SQUARE:
+    case XHAL_OP_MATMUL: case XHAL_OP_ROPE:
         return float_only(d, desc, dt);
     case XHAL_OP_ADD: case XHAL_OP_SUB: case XHAL_OP_MUL: case XHAL_OP_MAXIMUM:
     case XHAL_OP_MINIMUM:
