@@ -5,9 +5,8 @@
  *
  * Expanded into: the enum xhal_op (xhal.h), op names (xhal_op_name, xhal_op_from_name, the
  * plugins' names helper), the core's per-family entry checks and descriptor building
- * (hal/ops.c, hal/validate.c), the backends' op_supported / op_run dispatch (cpu, opencl,
- * cuda/hip) and the op ids seen by the portable kernels (backends/kernels/xk_ops.cl); the
- * conformance suite reads the tolerance class from it.
+ * (hal/validate.c, hal/ops.c), the backends' op_run dispatch and their unary dtype rules
+ * (cpu, opencl, cuda/hip), and the conformance suite's per-op plumbing and tolerance class.
  *
  * Columns of a row  X(NAME, ID, "name", FAMILY, NIN, NOPT, ATTR, DTYPES, TOL, KERNEL):
  *   NAME    the enumerator is XHAL_OP_<NAME>
@@ -27,21 +26,25 @@
  *           TRANS: transcendental, ACC: accumulating)
  *   KERNEL  the portable kernel (backends/kernels/xk_ops.cl) that runs the op, `none`
  *           when the core composes it; a family may pick a variant (xk_binary_int for
- *           integers, xk_matmul_rb for large matmuls). Launch arguments: xk_args.h.
+ *           integers, xk_matmul_rb for large matmuls). Each kernel's launch arguments are
+ *           still written in xk_ops.cl, ocl_ops.c and xcu_ops.c.
  *
  * How to add an op (the next free id is XHAL_OP_MAX_ID_):
  *   1. one row below, at the end, with the next id (an op of a new family also needs
  *      its entry point in xhal.h, its checks in hal/validate.c, its descriptor in
  *      hal/ops.c and a runner per backend);
  *   2. its kernels: the CPU backend's computation (e.g. a case in cpu_ops.c's
- *      unary_tile) and the portable kernel's (e.g. a case in xk_ops.cl's xk_unary_op);
+ *      unary_tile) and the portable kernel's (e.g. a case in xk_ops.cl's xk_unary_op,
+ *      with its XK_OP_<NAME> id there: the kernels do not read this table yet); outside
+ *      the unary and scale families the backends' op_supported still list ops by id;
  *   3. its reference and cases in the conformance suite (conformance/suite/xc_ref.c,
  *      xc_cases.c) and its entry in conformance/OPS.md.
- * Nothing else lists ops: names, enum, dispatch and dtype rules follow from the row.
+ * Names, enum, the core's checks, the backends' op_run dispatch and the suite's plumbing
+ * follow from the row (SQUARE, id 84, was added this way: see its commit).
  *
- * The list is plain preprocessor text without C declarations, so the portable kernels
- * include it too; the C helpers at the end are left out where XHAL_OP_TABLE_ROWS_ONLY is
- * defined (the kernel preludes define it).
+ * The list is plain preprocessor text without C declarations; the C helpers at the end
+ * are left out where XHAL_OP_TABLE_ROWS_ONLY is defined, so device code (the portable
+ * kernels) could include the rows alone.
  */
 #ifndef XHAL_XHAL_OP_TABLE_H
 #define XHAL_XHAL_OP_TABLE_H
