@@ -488,6 +488,92 @@ static void test_model_inputs(void)
     xhal_context_destroy(ctx);
 }
 
+/* The GGUF path of the port applies config.json's bounds (one function, xl_config_check): a
+ * copy of the reference GGUF with one scalar value rewritten in place. The key is stored as
+ * its bytes, then a u32 type (4: u32, 6: f32), then the value. */
+static void gguf_with(const char *out, const char *key, uint32_t type, const void *value)
+{
+    char src[512];
+    snprintf(src, sizeof src, "%s/../gguf/tiny-llama-f32.gguf", XHAL_REL_LLAMA_DIR);
+    size_t len = 0;
+    unsigned char *b = (unsigned char *)slurp_file(src, &len);
+    CHECK(b != NULL);
+    if (!b) return;
+    size_t kl = strlen(key);
+    unsigned char *at = memmem(b, len, key, kl);
+    CHECK(at != NULL && (size_t)(at - b) + kl + 8 <= len);
+    if (at) {
+        uint32_t t;
+        memcpy(&t, at + kl, 4);
+        CHECK(t == type);
+        memcpy(at + kl + 4, value, 4);
+    }
+    spit_file(out, b, len);
+    free(b);
+}
+
+static void expect_gguf(xhal_device *cpu, const char *path, const char *msg, int line)
+{
+    xllama_model *m = NULL;
+    xhal_status s = xllama_load(cpu, path, NULL, &m);
+    if (s != XHAL_ERROR_CORRUPT_DATA || !strstr(xllama_last_error(), msg)) {
+        fprintf(stderr, "line %d: status %d, message '%s', wanted CORRUPT_DATA and '%s'\n", line, (int)s,
+                xllama_last_error(), msg);
+        CHECK(0);
+    }
+    xllama_destroy(m);
+}
+
+static void test_gguf_config(void)
+{
+    step("gguf config");
+    xhal_context *ctx = NULL;
+    xhal_device *cpu = NULL;
+    CHECK_OK(xhal_context_create(NULL, &ctx));
+    CHECK_OK(xhal_device_find(ctx, "cpu", &cpu));
+    if (!cpu) return;
+    char path[300];
+    snprintf(path, sizeof path, "%s/hostile.gguf", tmpdir);
+    const char *eps = "llama.attention.layer_norm_rms_epsilon", *theta = "llama.rope.freq_base";
+    /* each was accepted before (the GGUF path bounded floats at 1e30 only) and ran */
+    float v = 0.5f;
+    gguf_with(path, eps, 6, &v);
+    expect_gguf(cpu, path, "'llama.attention.layer_norm_rms_epsilon' = 0.5 is outside (0, 0.1]", __LINE__);
+    v = NAN;
+    gguf_with(path, eps, 6, &v);
+    expect_gguf(cpu, path, "'llama.attention.layer_norm_rms_epsilon' = nan is outside (0, 0.1]", __LINE__);
+    v = 0.5f;
+    gguf_with(path, theta, 6, &v);
+    expect_gguf(cpu, path, "'llama.rope.freq_base' = 0.5 is outside (1, 1e+10]", __LINE__);
+    v = 1e20f;
+    gguf_with(path, theta, 6, &v);
+    expect_gguf(cpu, path, "'llama.rope.freq_base' = 1.0000000200408773e+20 is outside (1, 1e+10]", __LINE__);
+    uint32_t u = 0;
+    gguf_with(path, "llama.context_length", 4, &u);
+    expect_gguf(cpu, path, "'llama.context_length' = 0 is outside [1, 1048576]", __LINE__);
+    u = 1u << 21;
+    gguf_with(path, "llama.context_length", 4, &u);
+    expect_gguf(cpu, path, "'llama.context_length' = 2097152 is outside [1, 1048576]", __LINE__);
+    u = 0;
+    gguf_with(path, "llama.attention.head_count", 4, &u);
+    expect_gguf(cpu, path, "'llama.attention.head_count' = 0 is outside [1, 4096]", __LINE__);
+    /* in bounds: loads, and max_seq is held to context_length as for config.json */
+    v = 1e-5f;
+    gguf_with(path, eps, 6, &v);
+    xllama_model *m = NULL;
+    CHECK_OK(xllama_load(cpu, path, NULL, &m));
+    xllama_destroy(m);
+    m = NULL;
+    xllama_options o;
+    xllama_options_init(&o);
+    o.max_seq = 1 << 24;
+    CHECK(xllama_load(cpu, path, &o, &m) == XHAL_ERROR_INVALID_ARGUMENT &&
+          strstr(xllama_last_error(), "above the model's max_position_embeddings"));
+    xllama_destroy(m);
+    unlink(path);
+    xhal_context_destroy(ctx);
+}
+
 static void test_vectors_version(void)
 {
     step("cases.json version 1.9");
@@ -559,6 +645,7 @@ int main(void)
     test_fifo_plugin();
     test_fifo_inputs();
     test_model_inputs();
+    test_gguf_config();
     test_vectors_version();
     test_topology_bounds();
     alarm(0);

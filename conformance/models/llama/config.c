@@ -81,9 +81,9 @@ static xhal_status read_file_text(const char *path, char **out)
 
 static int is_null_or_missing(const cJSON *j) { return j == NULL || cJSON_IsNull(j); }
 
-/* An integer key: required (dflt < 0) or defaulted; must be in [1, max]. */
+/* An integer key: required (dflt < 0) or defaulted. Its range is xl_config_check's. */
 static xhal_status get_int(const char *path, const cJSON *root, const char *key, int64_t dflt,
-                           int64_t max, int64_t *out)
+                           int64_t *out)
 {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
     if (is_null_or_missing(j)) {
@@ -95,30 +95,69 @@ static xhal_status get_int(const char *path, const cJSON *root, const char *key,
     }
     if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble))
         return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' must be an integer", path, key);
-    if (j->valuedouble < 1 || j->valuedouble > (double)max)
+    if (fabs(j->valuedouble) > 0x1p62) /* keep the conversion defined; the bounds come later */
         return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' = %.17g is outside [1, %lld]", path,
-                       key, j->valuedouble, (long long)max);
+                       key, j->valuedouble, (long long)XL_MAX_DIM);
     *out = (int64_t)j->valuedouble;
     return XHAL_OK;
 }
 
-/* A number in (lo, hi]: absurd values are refused, not run (rms_norm_eps 1e308 once gave
- * all-zero logits and a "successful" run). */
-static xhal_status get_positive(const char *path, const cJSON *obj, const char *key, double dflt,
-                                double lo, double hi, double *out)
+/* A number key, defaulted when missing. Its range is xl_config_check's. */
+static xhal_status get_number(const char *path, const cJSON *obj, const char *key, double dflt,
+                              double *out)
 {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (is_null_or_missing(j)) {
         *out = dflt;
         return XHAL_OK;
     }
-    if (!cJSON_IsNumber(j) || !(j->valuedouble > 0) || !isfinite(j->valuedouble))
-        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' must be a positive number", path,
-                       key);
-    if (!(j->valuedouble > lo && j->valuedouble <= hi))
-        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' = %.17g is outside (%g, %g]", path, key,
-                       j->valuedouble, lo, hi);
+    if (!cJSON_IsNumber(j))
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' must be a number", path, key);
     *out = j->valuedouble;
+    return XHAL_OK;
+}
+
+static xhal_status check_int(const char *path, const char *key, int64_t v, int64_t max)
+{
+    if (v < 1 || v > max)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' = %lld is outside [1, %lld]", path,
+                       key, (long long)v, (long long)max);
+    return XHAL_OK;
+}
+
+/* A number in (lo, hi]: absurd values are refused, not run (rms_norm_eps 1e308 once gave
+ * all-zero logits and a "successful" run). NaN fails both comparisons. */
+static xhal_status check_range(const char *path, const char *key, double v, double lo, double hi)
+{
+    if (!(v > lo && v <= hi))
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: '%s' = %.17g is outside (%g, %g]", path, key,
+                       v, lo, hi);
+    return XHAL_OK;
+}
+
+xhal_status xl_config_check(const char *path, const xllama_config *c, const xl_config_keys *k)
+{
+    xhal_status st;
+    if ((st = check_int(path, k->hidden_size, c->hidden_size, XL_MAX_DIM)) ||
+        (st = check_int(path, k->intermediate_size, c->intermediate_size, XL_MAX_DIM)) ||
+        (st = check_int(path, k->num_layers, c->num_layers, XL_MAX_LAYERS)) ||
+        (st = check_int(path, k->num_heads, c->num_heads, 4096)) ||
+        (st = check_int(path, k->num_kv_heads, c->num_kv_heads, 4096)) ||
+        (st = check_int(path, k->head_dim, c->head_dim, 65536)) ||
+        (st = check_int(path, k->vocab_size, c->vocab_size, XL_MAX_VOCAB)) ||
+        (st = check_int(path, k->max_position_embeddings, c->max_position_embeddings, XL_MAX_DIM)) ||
+        (st = check_range(path, k->rms_norm_eps, c->rms_norm_eps, 0.0, XL_MAX_EPS)) ||
+        (st = check_range(path, k->rope_theta, c->rope_theta, 1.0, XL_MAX_THETA)))
+        return st;
+    if (c->num_heads % c->num_kv_heads != 0)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: %s %lld is not a multiple of %s %lld", path,
+                       k->num_heads, (long long)c->num_heads, k->num_kv_heads, (long long)c->num_kv_heads);
+    if (c->head_dim % 2 != 0)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: %s %lld is odd; RoPE needs pairs", path,
+                       k->head_dim, (long long)c->head_dim);
+    if (c->num_heads * c->head_dim > XL_MAX_DIM)
+        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: %s x %s = %lld is too large", path,
+                       k->num_heads, k->head_dim, (long long)(c->num_heads * c->head_dim));
     return XHAL_OK;
 }
 
@@ -174,21 +213,19 @@ static xhal_status parse(const char *path, const cJSON *root, xllama_config *c)
         return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_scaling is set; only null (plain "
                        "RoPE) is supported", path);
 
-    if ((st = get_int(path, root, "hidden_size", -1, XL_MAX_DIM, &c->hidden_size)) != XHAL_OK ||
-        (st = get_int(path, root, "intermediate_size", -1, XL_MAX_DIM, &c->intermediate_size)) !=
+    if ((st = get_int(path, root, "hidden_size", -1, &c->hidden_size)) != XHAL_OK ||
+        (st = get_int(path, root, "intermediate_size", -1, &c->intermediate_size)) != XHAL_OK ||
+        (st = get_int(path, root, "num_hidden_layers", -1, &c->num_layers)) != XHAL_OK ||
+        (st = get_int(path, root, "num_attention_heads", -1, &c->num_heads)) != XHAL_OK ||
+        (st = get_int(path, root, "vocab_size", -1, &c->vocab_size)) != XHAL_OK ||
+        (st = get_int(path, root, "max_position_embeddings", 2048, &c->max_position_embeddings)) !=
             XHAL_OK ||
-        (st = get_int(path, root, "num_hidden_layers", -1, XL_MAX_LAYERS, &c->num_layers)) != XHAL_OK ||
-        (st = get_int(path, root, "num_attention_heads", -1, 4096, &c->num_heads)) != XHAL_OK ||
-        (st = get_int(path, root, "vocab_size", -1, XL_MAX_VOCAB, &c->vocab_size)) != XHAL_OK ||
-        (st = get_int(path, root, "max_position_embeddings", 2048, XL_MAX_DIM,
-                      &c->max_position_embeddings)) != XHAL_OK ||
-        (st = get_int(path, root, "num_key_value_heads", c->num_heads, 4096, &c->num_kv_heads)) !=
-            XHAL_OK)
+        (st = get_int(path, root, "num_key_value_heads", c->num_heads, &c->num_kv_heads)) != XHAL_OK)
         return st;
-    int64_t dflt_hd = c->hidden_size / c->num_heads;
+    int64_t dflt_hd = c->num_heads > 0 ? c->hidden_size / c->num_heads : 1;
     if (dflt_hd < 1) dflt_hd = 1;
-    if ((st = get_int(path, root, "head_dim", dflt_hd, 65536, &c->head_dim)) != XHAL_OK) return st;
-    if ((st = get_positive(path, root, "rms_norm_eps", 1e-6, 0.0, XL_MAX_EPS, &c->rms_norm_eps)) != XHAL_OK) return st;
+    if ((st = get_int(path, root, "head_dim", dflt_hd, &c->head_dim)) != XHAL_OK) return st;
+    if ((st = get_number(path, root, "rms_norm_eps", 1e-6, &c->rms_norm_eps)) != XHAL_OK) return st;
     if ((st = get_bool(path, root, "tie_word_embeddings", 0, &c->tie_word_embeddings)) != XHAL_OK)
         return st;
 
@@ -204,27 +241,21 @@ static xhal_status parse(const char *path, const cJSON *root, xllama_config *c)
             return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_parameters.rope_type '%s' is not "
                            "supported (only 'default')", path,
                            cJSON_IsString(rt) ? rt->valuestring : "?");
-        if ((st = get_positive(path, rp, "rope_theta", 10000.0, 1.0, XL_MAX_THETA, &c->rope_theta)) != XHAL_OK) return st;
+        if ((st = get_number(path, rp, "rope_theta", 10000.0, &c->rope_theta)) != XHAL_OK) return st;
         const cJSON *prf = cJSON_GetObjectItemCaseSensitive(rp, "partial_rotary_factor");
         if (!is_null_or_missing(prf) && !(cJSON_IsNumber(prf) && prf->valuedouble == 1.0))
             return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope_parameters.partial_rotary_factor "
                            "other than 1 is not supported", path);
     }
     if (cJSON_GetObjectItemCaseSensitive(root, "rope_theta") &&
-        (st = get_positive(path, root, "rope_theta", 10000.0, 1.0, XL_MAX_THETA, &c->rope_theta)) != XHAL_OK)
+        (st = get_number(path, root, "rope_theta", 10000.0, &c->rope_theta)) != XHAL_OK)
         return st;
 
-    if (c->num_heads % c->num_kv_heads != 0)
-        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: num_attention_heads %lld is not a multiple "
-                       "of num_key_value_heads %lld", path, (long long)c->num_heads,
-                       (long long)c->num_kv_heads);
-    if (c->head_dim % 2 != 0)
-        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: head_dim %lld is odd; RoPE needs pairs",
-                       path, (long long)c->head_dim);
-    if (c->num_heads * c->head_dim > XL_MAX_DIM)
-        return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: num_attention_heads x head_dim = %lld is "
-                       "too large", path, (long long)(c->num_heads * c->head_dim));
-    return XHAL_OK;
+    static const xl_config_keys keys = {"hidden_size", "intermediate_size", "num_hidden_layers",
+                                        "num_attention_heads", "num_key_value_heads", "head_dim",
+                                        "vocab_size", "max_position_embeddings", "rms_norm_eps",
+                                        "rope_theta"};
+    return xl_config_check(path, c, &keys);
 }
 
 xhal_status xllama_config_load(const char *dir, xllama_config *cfg)

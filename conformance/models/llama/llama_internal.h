@@ -19,4 +19,16 @@ xhal_status xl_wrap(xhal_status st, const char *fmt, ...) XL_PRINTF(2, 3);
 struct xhal_gguf;
 xhal_status xl_config_from_gguf(const struct xhal_gguf *g, const char *path, xllama_config *cfg);
 
+/* The keys of xllama_config's fields as one config format spells them, for messages. */
+typedef struct xl_config_keys {
+    const char *hidden_size, *intermediate_size, *num_layers, *num_heads, *num_kv_heads, *head_dim,
+        *vocab_size, *max_position_embeddings, *rms_norm_eps, *rope_theta;
+} xl_config_keys;
+
+/* The bounds every config path applies (config.c; config.json and GGUF both call it after
+ * parsing, so one file format cannot carry what the other refuses): sizes in [1, max],
+ * rms_norm_eps in (0, 0.1], rope_theta in (1, 1e10], heads that divide, an even head dim, and
+ * heads x head dim within the size limit. CORRUPT_DATA naming the key and value, else XHAL_OK. */
+xhal_status xl_config_check(const char *path, const xllama_config *c, const xl_config_keys *keys);
+
 #endif
