@@ -104,6 +104,7 @@ int main(int argc, char **argv)
 #undef NEED
     }
     char msg[512];
+    if (xi_list_fd >= 0) xi_list_child(); /* does not return */
     if (n_merge) {
         int failing = 0;
         if (xc_merge_reports(merge, n_merge, report, formats, &failing, msg, sizeof(msg)) != 0) {
@@ -140,16 +141,27 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* isolation: plugins are loaded in a child first; folders that fail are left out */
+    xi_load_failure *lfails = NULL;
+    int n_lfails = 0;
+    if (xi_isolate && xi_child_fd < 0 && xi_isolated_loading(argv, &lfails, &n_lfails, msg, sizeof msg) != 0) {
+        fprintf(stderr, "xhal-conform: %s\n", msg);
+        xc_case_list_free(&cases);
+        xc_xfail_free(&xfail);
+        return 2;
+    }
     xhal_context *ctx = NULL;
     if (xhal_context_create(NULL, &ctx) != XHAL_OK) {
         fprintf(stderr, "xhal-conform: cannot create a context: %s\n", xhal_last_error());
+        free(lfails);
         return 2;
     }
     xhal_device *devs[64];
     int n_devs = 0, rc = 2;
     if (n_dev_args) {
         for (int i = 0; i < n_dev_args; i++)
-            if (xhal_device_find(ctx, devices[i], &devs[n_devs]) != XHAL_OK) {
+            if (xi_spec_failed(devices[i], lfails, n_lfails)) continue; /* reported as CRASHED below */
+            else if (xhal_device_find(ctx, devices[i], &devs[n_devs]) != XHAL_OK) {
                 fprintf(stderr, "xhal-conform: --device %s: %s\n", devices[i], xhal_last_error());
                 goto out;
             } else n_devs++;
@@ -158,7 +170,7 @@ int main(int argc, char **argv)
         xhal_device_count(ctx, &count);
         for (int i = 0; i < count && n_devs < 64; i++)
             if (xhal_device_get(ctx, i, &devs[n_devs]) == XHAL_OK) n_devs++;
-        if (!n_devs) { fprintf(stderr, "xhal-conform: no devices found (see xhal-info)\n"); goto out; }
+        if (!n_devs && !n_lfails) { fprintf(stderr, "xhal-conform: no devices found (see xhal-info)\n"); goto out; }
     }
 
     xc_run run;
@@ -182,6 +194,9 @@ int main(int argc, char **argv)
     opt.progress = (!quiet && isatty(2)) ? stderr : NULL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n_lfails; i++)
+        if (xi_append_failure(&run, NULL, lfails[i].spec, lfails[i].what, lfails[i].why) == 0)
+            printf("%-10s plugin load: FAIL isolation/%s: %s\n", lfails[i].spec, lfails[i].what, lfails[i].why);
     for (int i = 0; i < n_devs; i++) {
         if (xi_run_device(&run, ctx, devs[i], &cases, &opt, msg, sizeof(msg), argc, argv) != 0) {
             fprintf(stderr, "xhal-conform: %s\n", msg);
@@ -229,6 +244,7 @@ int main(int argc, char **argv)
     }
     xc_run_free(&run);
 out:
+    free(lfails);
     xc_case_list_free(&cases);
     xc_xfail_free(&xfail);
     xhal_context_destroy(ctx);

@@ -4,10 +4,13 @@
  *   HOSTILE_CTOR        a constructor records that the library was opened (XHAL_TEST_HOSTILE_CTOR)
  *   HOSTILE_CRASH_RUN   op_supported says yes for everything, op_run dereferences NULL
  *   HOSTILE_HANG_RUN    op_supported says yes for everything, op_run never returns
+ *   HOSTILE_CRASH_INIT  init stores through a wild pointer (SIGSEGV while the plugin loads)
+ *   HOSTILE_EXIT_INIT   init calls _exit(0) (the loading process ends "successfully")
  * Otherwise a host-memory device that runs no ops. */
 #define _GNU_SOURCE
 #include "xhal/xhal_backend.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +31,11 @@ __attribute__((constructor)) static void hostile_ctor(void)
 static xhal_status h_init(const xhal_host_services *hs, void **state)
 {
     (void)hs;
+#if defined(HOSTILE_CRASH_INIT)
+    *(volatile int *)(uintptr_t)hs->struct_size = 1; /* a wild store: SIGSEGV while loading */
+#elif defined(HOSTILE_EXIT_INIT)
+    _exit(0); /* ends the loading process with status 0 */
+#endif
     *state = malloc(16);
     return *state ? XHAL_OK : XHAL_ERROR_OUT_OF_MEMORY;
 }

@@ -19,6 +19,23 @@ grep -q 'isolation/CRASHED: CRASHED: the process running crashy:0 ' "$work/out.t
 grep -q 'isolation/TIMEOUT: TIMEOUT: hangy:0 ran longer than 5 s' "$work/out.txt" || fail "no TIMEOUT line for hangy:0"
 grep -q '^cpu:0 .*1 passed, 0 failed' "$work/out.txt" || fail "cpu:0 did not complete"
 grep -q 'CRASHED' "$work/report/report.json" || fail "report.json lacks CRASHED"
+# plugins that crash (SIGSEGV) or _exit(0) in init: loading is isolated too, so cpu:0
+# completes (with --device and without) and each such backend is a CRASHED failure, exit 1;
+# before, the parent's own context creation died (or exited 0 without a report)
+for p in initcrash initexit; do
+  for devs in "--device cpu:0" ""; do
+    XHAL_PLUGIN_PATH="$hostile/$p:$hostile/crash" "$conform" $devs --suite ops --filter '^add/f32/n17$' \
+        --timeout 20 --report "$work/report-$p" > "$work/out-$p.txt" 2>&1
+    rc=$?
+    cat "$work/out-$p.txt"
+    [ $rc -eq 1 ] || fail "$p ($devs): exit status $rc, expected 1"
+    grep -q "^$p .*isolation/CRASHED: plugin folder $hostile/$p ($p): the process loading the plugins " \
+        "$work/out-$p.txt" || fail "$p ($devs): no CRASHED line for the plugin"
+    grep -q '^cpu:0 .*1 passed, 0 failed' "$work/out-$p.txt" || fail "$p ($devs): cpu:0 did not complete"
+    grep -q "\"$p\"" "$work/report-$p/report.json" || fail "$p ($devs): report.json does not name $p"
+  done
+done
+grep -q 'exited with status 0 before listing the devices' "$work/out-initexit.txt" || fail "initexit: _exit(0) not named"
 # the same run without isolation dies with the plugin (under ASan/UBSan: their report, status 1)
 XHAL_PLUGIN_PATH="$hostile/crash" "$conform" --no-isolate --device crashy:0 --suite ops \
     --filter '^add/f32/n17$' --report "$work/report2" > "$work/out2.txt" 2>&1
