@@ -7,6 +7,7 @@
 #endif
 
 #include "xhal_probe.h"
+#include "xhal_isoload.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,7 +22,9 @@ static void usage(FILE *f)
                "  --topology      also print the machine topology and device locality (hwloc)\n"
                "  --plugin-path   extra plugin folders, colon-separated (also: XHAL_PLUGIN_PATH)\n"
                "  --probe         run a small add on each device, each in a child process: OK, FAILED,\n"
-               "                  CRASHED or TIMEOUT per device (exit status 1 if any is not OK)\n"
+               "                  CRASHED or TIMEOUT per device (exit status 1 if any is not OK); the\n"
+               "                  plugins are loaded in a child first, a folder that crashes loading is\n"
+               "                  left out and shown as CRASHED\n"
                "  --timeout S     seconds a probe may take (default 60)\n");
 }
 
@@ -74,6 +77,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--plugin-path") && i + 1 < argc) opts.plugin_path = argv[++i];
         else if (!strcmp(argv[i], "--probe")) probe = 1;
         else if (!strcmp(argv[i], "--probe-one") && i + 1 < argc) probe_one = argv[++i]; /* internal */
+        else if (!strcmp(argv[i], "--list-devices-child") && i + 1 < argc) xi_list_fd = atoi(argv[++i]); /* internal */
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             char *e = NULL;
             probe_timeout = strtod(argv[++i], &e);
@@ -84,10 +88,29 @@ int main(int argc, char **argv)
     }
     if (probe_one) return xp_probe_one(&opts, probe_one);
     if (probe && json) { fprintf(stderr, "xhal-info: --probe prints text only (not with --json)\n"); return 2; }
+    if (xi_list_fd >= 0) {
+        xi_extra_path = opts.plugin_path;
+        xi_list_child(); /* does not return */
+    }
+    /* --probe: plugins are loaded in a child first (xhal_isoload.h); folders that crash, hang
+     * or exit while loading are left out and named below */
+    xi_load_failure *lfails = NULL;
+    int n_lfails = 0;
+    if (probe) {
+        char msg[1024];
+        xi_tool = "xhal-info";
+        xi_extra_path = opts.plugin_path;
+        xi_timeout = probe_timeout;
+        if (xi_isolated_loading(argv, &lfails, &n_lfails, msg, sizeof msg) != 0) {
+            fprintf(stderr, "xhal-info: %s\n", msg);
+            return 1;
+        }
+    }
     xhal_context *ctx;
     xhal_status st = xhal_context_create(&opts, &ctx);
     if (st != XHAL_OK) {
         fprintf(stderr, "xhal-info: %s: %s\n", xhal_status_name(st), xhal_last_error());
+        free(lfails);
         return 1;
     }
     int nb = 0, nd = 0;
@@ -193,6 +216,9 @@ int main(int argc, char **argv)
     if (topo) fprintf(stderr, "xhal-info: this build has no topology support\n");
 #endif
     int probe_bad = probe ? xp_probe_all(ctx, opts.plugin_path, probe_timeout, argv) : 0;
+    for (int i = 0; i < n_lfails; i++) printf("  %-12s %s: %s\n", lfails[i].spec, lfails[i].what, lfails[i].why);
+    probe_bad |= n_lfails > 0;
+    free(lfails);
     xhal_context_destroy(ctx);
     return probe_bad ? 1 : 0;
 }

@@ -3,8 +3,9 @@
  * (fork + exec of xhal-info --probe-one SPEC): a stream, three f32 tensors, a write, an add and a
  * read back, checked. The parent prints one line per device: OK, FAILED (with the message),
  * CRASHED (the signal) or TIMEOUT (--timeout S, default 60), so a vendor stack that crashes or
- * hangs on first use is named instead of taking xhal-info down. Plugin loading itself is not
- * isolated (the parent lists the devices first).
+ * hangs on first use is named instead of taking xhal-info down. Plugin loading is isolated
+ * before that (xhal_isoload.h): a plugin folder whose loading crashes, hangs or exits is left
+ * out and printed as CRASHED or TIMEOUT.
  */
 #ifndef XHAL_PROBE_H
 #define XHAL_PROBE_H

@@ -49,4 +49,13 @@ cat "$work/probe.txt"
 grep -qE '^  crashy:0 +(CRASHED: killed by signal 11|FAILED)' "$work/probe.txt" || fail "probe: crashy:0 not CRASHED"
 grep -qE '^  hangy:0 +TIMEOUT' "$work/probe.txt" || fail "probe: hangy:0 not TIMEOUT"
 grep -qE '^  cpu:0 +OK' "$work/probe.txt" || fail "probe: cpu:0 not OK"
+# xhal-info --probe with plugins that crash or _exit(0) in init: loaded in a child first, named,
+# exit status 1 (before: killed by SIGSEGV; with initexit alone, exit 0 and no output)
+XHAL_PLUGIN_PATH="$hostile/initcrash:$hostile/initexit" "$info" --probe --timeout 20 > "$work/probe2.txt" 2>&1
+rc4=$?
+cat "$work/probe2.txt"
+[ $rc4 -eq 1 ] || fail "xhal-info --probe (init crashes): exit status $rc4, expected 1"
+grep -qE '^  initcrash +CRASHED: plugin folder ' "$work/probe2.txt" || fail "probe: initcrash not CRASHED"
+grep -qE '^  initexit +CRASHED: .*exited with status 0 before listing the devices' "$work/probe2.txt" || fail "probe: initexit not CRASHED"
+grep -qE '^  cpu:0 +OK' "$work/probe2.txt" || fail "probe (init crashes): cpu:0 not OK"
 echo "isolation_test: passed (in-process run died with status $rc2)"
