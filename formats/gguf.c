@@ -7,6 +7,7 @@
  * computed in uint64_t with explicit overflow checks. Nothing in the reader points outside
  * the mapping once open succeeds, and allocations are bounded by the file size. */
 #include "xhal/xhal_gguf.h"
+#include "xhal/plugin/xhal_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +103,9 @@ struct xhal_gguf {
     size_t size;
     void *map; /* non-NULL when the reader owns a mapping */
     char *origin;
+    int from_file; /* opened from origin (a path): tensor reads go to the file, not the mapping */
+    dev_t dev;     /* identity of that file, to notice it being replaced */
+    ino_t ino;
     uint32_t version, alignment;
     uint64_t data_offset;
     gg_kv *kvs;
@@ -608,22 +612,13 @@ XHAL_API xhal_status xhal_gguf_open(const char *path, xhal_gguf **out)
 {
     if (!path || !out)
         return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_gguf_open: %s is NULL", path ? "out" : "path");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return xhal_set_error(e == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO, "gguf: cannot open '%s': %s",
-                              path, strerror(e));
-    }
+    /* a FIFO in place of the file must not block the open (xhal_file.h) */
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return xhal_set_error(XHAL_ERROR_IO, "gguf: cannot stat '%s': %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return xhal_set_error(XHAL_ERROR_IO, "gguf: '%s' is not a regular file", path);
-    }
+    char why[128];
+    int fd = xhal_open_regular(path, 0, &sb, why, sizeof why);
+    if (fd < 0)
+        return xhal_set_error(errno == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO, "gguf: cannot open '%s': %s",
+                              path, why);
     if (sb.st_size < 24) {
         close(fd);
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': %lld bytes, too short for the 24-byte header",
@@ -647,6 +642,9 @@ XHAL_API xhal_status xhal_gguf_open(const char *path, xhal_gguf **out)
     g->map = map;
     g->base = map;
     g->size = size;
+    g->from_file = 1;
+    g->dev = sb.st_dev;
+    g->ino = sb.st_ino;
     return gg_finish_open(g, out);
 }
 
@@ -986,5 +984,55 @@ XHAL_API xhal_status xhal_gguf_tensor_has(const xhal_gguf *g, const char *name, 
     if (!name || !found)
         return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_gguf_tensor_has: %s is NULL", name ? "found" : "name");
     *found = gg_find_tensor(g, name) != NULL;
+    return XHAL_OK;
+}
+
+XHAL_API xhal_status xhal_gguf_tensor_read(const xhal_gguf *g, const xhal_gguf_tensor *t, void *dst, uint64_t size)
+{
+    GG_CHECK(g, "xhal_gguf_tensor_read");
+    if (!t || !dst)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_gguf_tensor_read: %s is NULL", t ? "dst" : "t");
+    if (size != t->size)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_gguf_tensor_read: size is %llu bytes but tensor '%s' has %llu",
+                              (unsigned long long)size, t->name ? t->name : "?", (unsigned long long)t->size);
+    /* the descriptor must be this reader's: its bytes lie inside this reader's data */
+    const unsigned char *p = t->data;
+    if (!p || p < g->base || p > g->base + g->size || t->size > (uint64_t)(g->base + g->size - p) ||
+        t->offset != (uint64_t)(p - g->base))
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_gguf_tensor_read: tensor '%s' does not belong to gguf '%s'",
+                              t->name ? t->name : "?", g->origin);
+    if (!g->from_file) {
+        memcpy(dst, p, (size_t)size);
+        return XHAL_OK;
+    }
+    /* From the file with pread, not from the mapping: a file truncated since it was opened
+     * would meet a copy from the mapping as SIGBUS. */
+    char why[128];
+    struct stat sb;
+    int fd = xhal_open_regular(g->origin, 0, &sb, why, sizeof why);
+    if (fd < 0)
+        return xhal_set_error(XHAL_ERROR_IO, "gguf: cannot reopen '%s' to read tensor '%s': %s", g->origin, t->name,
+                              why);
+    if (sb.st_dev != g->dev || sb.st_ino != g->ino) {
+        close(fd);
+        return xhal_set_error(XHAL_ERROR_IO, "gguf: '%s' was replaced since it was opened (reading tensor '%s')",
+                              g->origin, t->name);
+    }
+    uint64_t got = 0;
+    while (got < size) {
+        size_t want = size - got > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(size - got);
+        ssize_t r = pread(fd, (char *)dst + got, want, (off_t)(t->offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (uint64_t)r;
+    }
+    close(fd);
+    if (got != size)
+        return xhal_set_error(XHAL_ERROR_IO,
+                              "gguf: '%s' is shorter than when it was opened (truncated while loading?): read %llu "
+                              "of the %llu bytes of tensor '%s'",
+                              g->origin, (unsigned long long)got, (unsigned long long)size, t->name);
     return XHAL_OK;
 }

@@ -151,6 +151,14 @@ XHAL_API xhal_status xhal_gguf_tensor_get(const xhal_gguf *g, const char *name,
                                           xhal_gguf_tensor *out);
 XHAL_API xhal_status xhal_gguf_tensor_has(const xhal_gguf *g, const char *name, int *found);
 
+/* Copy the bytes of tensor t (from xhal_gguf_tensor_get/at on this reader) into dst, which
+ * holds size == t->size bytes. A reader opened from a file reads the file with pread, not the
+ * mapping, so a file truncated or replaced since xhal_gguf_open gives XHAL_ERROR_IO instead of
+ * SIGBUS: use it rather than t->data for weights. A reader on memory copies from it.
+ * Errors: INVALID_ARGUMENT (NULL, a size other than t->size, t not of this reader), IO. */
+XHAL_API xhal_status xhal_gguf_tensor_read(const xhal_gguf *g, const xhal_gguf_tensor *t, void *dst,
+                                           uint64_t size);
+
 #ifdef __cplusplus
 }
 #endif

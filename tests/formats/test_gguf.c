@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xhal/xhal_gguf.h"
@@ -570,10 +573,79 @@ static void test_corruption(void)
     free(orig);
 }
 
+/* ------------------------------------------------------------------------- */
+/* Files that change under the reader, and files that are not files           */
+/* ------------------------------------------------------------------------- */
+static void test_file_changes(void)
+{
+    size_t n = 0;
+    unsigned char *orig = read_data("tiny.gguf", &n);
+    char dir[] = "/tmp/xhal-gguf-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/copy.gguf", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(orig, 1, n, f) == n);
+    if (f) fclose(f);
+
+    xhal_gguf *g = NULL;
+    CHECK_OK(xhal_gguf_open(path, &g));
+    if (g) {
+        int64_t count = 0;
+        CHECK_OK(xhal_gguf_tensor_count(g, &count));
+        xhal_gguf_tensor t, last;
+        CHECK_OK(xhal_gguf_tensor_at(g, 0, &t));
+        CHECK_OK(xhal_gguf_tensor_at(g, count - 1, &last));
+        /* intact: the read equals the mapped bytes */
+        unsigned char *rb = malloc((size_t)t.size);
+        CHECK_OK(xhal_gguf_tensor_read(g, &t, rb, t.size));
+        CHECK(memcmp(rb, t.data, (size_t)t.size) == 0);
+        CHECK_STATUS(xhal_gguf_tensor_read(g, &t, rb, t.size + 1), XHAL_ERROR_INVALID_ARGUMENT, "has");
+        CHECK_STATUS(xhal_gguf_tensor_read(g, NULL, rb, t.size), XHAL_ERROR_INVALID_ARGUMENT, "is NULL");
+        xhal_gguf_tensor foreign = t;
+        foreign.data = orig; /* not this reader's bytes */
+        CHECK_STATUS(xhal_gguf_tensor_read(g, &foreign, rb, t.size), XHAL_ERROR_INVALID_ARGUMENT,
+                     "does not belong");
+        free(rb);
+        /* truncated while open: the mapping would SIGBUS on the lost pages; the read reports it */
+        CHECK(truncate(path, (off_t)last.offset) == 0);
+        unsigned char *lb = malloc((size_t)last.size);
+        CHECK_STATUS(xhal_gguf_tensor_read(g, &last, lb, last.size), XHAL_ERROR_IO, "truncated while loading");
+        free(lb);
+        /* replaced by another file of the same name */
+        CHECK(unlink(path) == 0);
+        f = fopen(path, "wb");
+        CHECK(f && fwrite(orig, 1, n, f) == n);
+        if (f) fclose(f);
+        unsigned char *b2 = malloc((size_t)t.size);
+        CHECK_STATUS(xhal_gguf_tensor_read(g, &t, b2, t.size), XHAL_ERROR_IO, "was replaced");
+        free(b2);
+        xhal_gguf_close(g);
+    }
+    /* a FIFO in place of the file: refused at once, where open() used to block for a writer
+     * (the alarm turns a hang into a failed test) */
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/fifo.gguf", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    alarm(20);
+    g = NULL;
+    CHECK_STATUS(xhal_gguf_open(fifo, &g), XHAL_ERROR_IO, "FIFO");
+    alarm(0);
+    CHECK(g == NULL);
+    unlink(fifo);
+    unlink(path);
+    rmdir(dir);
+    free(orig);
+}
+
 int main(void)
 {
     test_good_file();
     test_hostile();
     test_corruption();
+    test_file_changes();
     return xtest_finish("test_gguf");
 }

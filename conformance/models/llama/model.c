@@ -161,7 +161,20 @@ static xhal_status upload(const xl_src *src, const char *name, xhal_stream *s, x
     xhal_tensor *raw = NULL, *conv = NULL;
     if ((st = xhal_stream_device(s, &dev)) != XHAL_OK) return st;
     if ((st = xhal_tensor_create(dev, g.dtype, g.ndim, g.shape, &raw)) != XHAL_OK) return st;
-    if ((st = xhal_tensor_write(s, raw, g.data, g.size)) != XHAL_OK) goto fail;
+    {
+        /* read from the file, not the mapping: a file truncated while loading is an IO error,
+         * not SIGBUS (xhal_gguf_tensor_read) */
+        void *staging = g.size && (size_t)g.size == g.size ? malloc((size_t)g.size) : NULL;
+        if (g.size && !staging) {
+            st = xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory staging %llu bytes of '%s'",
+                         (unsigned long long)g.size, g.name);
+            goto fail;
+        }
+        st = g.size ? xhal_gguf_tensor_read(src->gg, &g, staging, g.size) : XHAL_OK;
+        if (st == XHAL_OK && g.size) st = xhal_tensor_write(s, raw, staging, g.size);
+        free(staging);
+        if (st != XHAL_OK) goto fail;
+    }
     if (g.dtype == cdtype || (keep_quant && is_block(g.dtype))) {
         *out = raw;
         return XHAL_OK;
