@@ -3,8 +3,10 @@
 #ifndef XTEST_H
 #define XTEST_H
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <sys/stat.h>
 #include "xhal/xhal.h"
 
 static int xtest_failures_ = 0;
@@ -53,4 +55,47 @@ static inline int xtest_finish(const char *name)
     printf("%s: %d checks, %d failed\n", name, xtest_checks_, xtest_failures_);
     return xtest_failures_ ? 1 : 0;
 }
+
+/* The whole file dir/name in a malloc'd block (free it), its size in *size. Test data that cannot
+ * be read ends the test with exit status 2 (a setup error, not a failed check). */
+static inline void *xtest_read_file(const char *dir, const char *name, size_t *size)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(n > 0 ? (size_t)n : 1);
+    if (!p || n < 0 || fread(p, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "%s: read failed\n", path);
+        exit(2);
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return p;
+}
+
+/* Copy the file from to to (created or truncated) and give it mode; 0 on success, -1 if either
+ * cannot be opened. */
+static inline int xtest_copy_file(const char *from, const char *to, mode_t mode)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    if (!a || !b) {
+        if (a) fclose(a);
+        if (b) fclose(b);
+        return -1;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0) fwrite(buf, 1, n, b);
+    fclose(a);
+    fclose(b);
+    return chmod(to, mode);
+}
+
 #endif

@@ -37,22 +37,6 @@ static void expect_unavailable(xhal_context *ctx, const char *name, const char *
     }
 }
 
-static int copy_file(const char *from, const char *to, mode_t mode)
-{
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    if (!a || !b) {
-        if (a) fclose(a);
-        if (b) fclose(b);
-        return -1;
-    }
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0) fwrite(buf, 1, n, b);
-    fclose(a);
-    fclose(b);
-    return chmod(to, mode);
-}
-
 int main(void)
 {
     xhal_context *ctx = NULL;
@@ -193,8 +177,8 @@ int main(void)
     char p1[256], p2[256], path[600];
     snprintf(p1, sizeof p1, "%s/libxhal-testdev.so", dir);
     snprintf(p2, sizeof p2, "%s/libxhal-testdev2.so", dir);
-    CHECK(copy_file(GOOD "/libxhal-testdev.so", p1, 0666) == 0);
-    CHECK(copy_file(GOOD "/libxhal-testdev.so", p2, 0755) == 0);
+    CHECK(xtest_copy_file(GOOD "/libxhal-testdev.so", p1, 0666) == 0);
+    CHECK(xtest_copy_file(GOOD "/libxhal-testdev.so", p2, 0755) == 0);
     o.flags = XHAL_CONTEXT_NO_DEFAULT_PLUGINS;
     snprintf(path, sizeof path, "%s:%s", dir, GOOD);
     o.plugin_path = path;
@@ -213,7 +197,7 @@ int main(void)
     unlink(p1);
     unlink(p2);
     /* a folder anyone can write into (no sticky bit) is refused, whatever the file's mode */
-    CHECK(copy_file(GOOD "/libxhal-testdev.so", p1, 0755) == 0);
+    CHECK(xtest_copy_file(GOOD "/libxhal-testdev.so", p1, 0755) == 0);
     CHECK(chmod(dir, 0777) == 0);
     o.plugin_path = dir;
     CHECK_OK(xhal_context_create(&o, &ctx));

@@ -18,25 +18,6 @@
 #include "xhal_quant.h"
 #include "xtest.h"
 
-static void *read_data(const char *name, size_t *size)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", XHAL_FORMATS_DATA, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(n > 0 ? (size_t)n : 1);
-    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n) exit(2);
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
-
 /* ------------------------------------------------------------------------- */
 /* The file gguf-py wrote                                                     */
 /* ------------------------------------------------------------------------- */
@@ -118,7 +99,7 @@ static void test_good_file(void)
     CHECK(nt == 6);
     xhal_gguf_tensor t;
     size_t n = 0;
-    float *plain = read_data("plain.f32", &n);
+    float *plain = xtest_read_file(XHAL_FORMATS_DATA, "plain.f32", &n);
     CHECK_OK(xhal_gguf_tensor_get(g, "plain_f32", &t));
     CHECK(t.dtype == XHAL_DTYPE_F32 && t.ndim == 2 && t.shape[0] == 3 && t.shape[1] == 5 && t.numel == 15);
     CHECK(t.size == 60 && n == 60 && memcmp(t.data, plain, 60) == 0 && t.offset == data_off);
@@ -148,11 +129,11 @@ static void test_good_file(void)
         CHECK(strcmp(xhal_dtype_name(t.dtype), q[k].file) == 0); /* q8_0, q4_0, q4_k, q6_k */
         CHECK(t.ndim == 2 && t.shape[0] == q[k].rows && t.shape[1] == q[k].cols);
         snprintf(name, sizeof name, "%s.bin", q[k].file);
-        void *bin = read_data(name, &n);
+        void *bin = xtest_read_file(XHAL_FORMATS_DATA, name, &n);
         CHECK(t.size == n && memcmp(t.data, bin, n) == 0);
         snprintf(name, sizeof name, "%s.deq.f32", q[k].file);
         size_t nd = 0;
-        float *ref = read_data(name, &nd);
+        float *ref = xtest_read_file(XHAL_FORMATS_DATA, name, &nd);
         float *y = malloc(nd);
         q[k].deq(t.data, y, t.numel / t.block_size);
         CHECK(nd == (size_t)t.numel * 4 && memcmp(y, ref, nd) == 0);
@@ -492,7 +473,7 @@ static void test_hostile(void)
 static void test_corruption(void)
 {
     size_t n = 0;
-    unsigned char *orig = read_data("tiny.gguf", &n);
+    unsigned char *orig = xtest_read_file(XHAL_FORMATS_DATA, "tiny.gguf", &n);
     unsigned char *b = malloc(n);
     int accepted = 0, refused = 0;
     /* the end of the last tensor's bytes (gguf-py pads the file after it) */
@@ -579,7 +560,7 @@ static void test_corruption(void)
 static void test_file_changes(void)
 {
     size_t n = 0;
-    unsigned char *orig = read_data("tiny.gguf", &n);
+    unsigned char *orig = xtest_read_file(XHAL_FORMATS_DATA, "tiny.gguf", &n);
     char dir[] = "/tmp/xhal-gguf-XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");

@@ -10,28 +10,6 @@
 #include "xhal_quant.h"
 #include "xtest.h"
 
-static void *read_file(const char *name, size_t *size)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", XHAL_FORMATS_DATA, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(n > 0 ? (size_t)n : 1);
-    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "%s: read failed\n", path);
-        exit(2);
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
-
 typedef void (*dequant_fn)(const void *, float *, int64_t);
 
 /* Count values whose bits differ; print the first few. */
@@ -55,8 +33,8 @@ static void test_dequant(const char *type, dequant_fn fn, int block, int bytes)
     snprintf(bin, sizeof bin, "%s.bin", type);
     snprintf(deq, sizeof deq, "%s.deq.f32", type);
     size_t nb = 0, nd = 0;
-    unsigned char *q = read_file(bin, &nb);
-    float *ref = read_file(deq, &nd);
+    unsigned char *q = xtest_read_file(XHAL_FORMATS_DATA, bin, &nb);
+    float *ref = xtest_read_file(XHAL_FORMATS_DATA, deq, &nd);
     CHECK(nb % (size_t)bytes == 0);
     int64_t blocks = (int64_t)(nb / (size_t)bytes), n = blocks * block;
     CHECK(nd == (size_t)n * sizeof(float));
@@ -86,8 +64,8 @@ static void test_quant(const char *type, quant_fn fn, dequant_fn dfn, int block,
     char bin[64];
     snprintf(bin, sizeof bin, "%s.bin", type);
     size_t ns = 0, nb = 0;
-    float *src = read_file("quant_src.f32", &ns);
-    unsigned char *ref = read_file(bin, &nb);
+    float *src = xtest_read_file(XHAL_FORMATS_DATA, "quant_src.f32", &ns);
+    unsigned char *ref = xtest_read_file(XHAL_FORMATS_DATA, bin, &nb);
     int64_t blocks = (int64_t)(ns / sizeof(float)) / block;
     CHECK(nb == (size_t)blocks * (size_t)bytes);
     unsigned char *q = malloc(nb);

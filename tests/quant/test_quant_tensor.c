@@ -13,25 +13,6 @@
 #include "xhal_quant.h"
 #include "xtest.h"
 
-static void *read_data(const char *name, size_t *size)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", XHAL_FORMATS_DATA, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(n > 0 ? (size_t)n : 1);
-    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n) exit(2);
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
-
 static xhal_stream *S;
 static xhal_device *CPU;
 
@@ -116,9 +97,9 @@ static void test_dequantize(const qcase *c)
     char name[64];
     size_t nb, nd;
     snprintf(name, sizeof name, "%s.bin", c->file);
-    unsigned char *bin = read_data(name, &nb);
+    unsigned char *bin = xtest_read_file(XHAL_FORMATS_DATA, name, &nb);
     snprintf(name, sizeof name, "%s.deq.f32", c->file);
-    float *ref = read_data(name, &nd);
+    float *ref = xtest_read_file(XHAL_FORMATS_DATA, name, &nd);
     int64_t n = c->rows * c->cols;
     xhal_tensor *q = make(CPU, c->dt, c->rows, c->cols);
     CHECK_OK(xhal_tensor_write(S, q, bin, nb));
@@ -214,9 +195,9 @@ static void test_quantize(xhal_dtype dt, const char *file, void (*qfn)(const flo
 {
     char name[64];
     size_t ns, nb;
-    float *src = read_data("quant_src.f32", &ns);
+    float *src = xtest_read_file(XHAL_FORMATS_DATA, "quant_src.f32", &ns);
     snprintf(name, sizeof name, "%s.bin", file);
-    unsigned char *bin = read_data(name, &nb);
+    unsigned char *bin = xtest_read_file(XHAL_FORMATS_DATA, name, &nb);
     xhal_tensor *f = make(CPU, XHAL_DTYPE_F32, 4, 256), *q = make(CPU, dt, 4, 256);
     CHECK_OK(xhal_tensor_write(S, f, src, ns));
     CHECK_OK(xhal_copy(S, f, q));
@@ -262,9 +243,9 @@ static void test_matmul(const qcase *c)
     char name[64];
     size_t nb, nd;
     snprintf(name, sizeof name, "%s.bin", c->file);
-    unsigned char *bin = read_data(name, &nb);
+    unsigned char *bin = xtest_read_file(XHAL_FORMATS_DATA, name, &nb);
     snprintf(name, sizeof name, "%s.deq.f32", c->file);
-    float *w = read_data(name, &nd);
+    float *w = xtest_read_file(XHAL_FORMATS_DATA, name, &nd);
     const int64_t N = c->rows, K = c->cols, M = 3, B = 2;
     xhal_tensor *q = make(CPU, c->dt, N, K);
     CHECK_OK(xhal_tensor_write(S, q, bin, nb));
@@ -405,7 +386,7 @@ static void test_refusals(xhal_context *ctx)
         xhal_tensor_destroy(oo);
         /* cpu q8_0 -> opencl f32: dequantized on cpu:0, then moved */
         size_t nb;
-        unsigned char *bin = read_data("q8_0.bin", &nb);
+        unsigned char *bin = xtest_read_file(XHAL_FORMATS_DATA, "q8_0.bin", &nb);
         CHECK_OK(xhal_tensor_write(S, q8, bin, 4 * 34));
         CHECK_OK(xhal_copy(os, q8, of));
         float a[128], b[128];

@@ -51,22 +51,6 @@ static const xhal_backend_info *find(xhal_context *ctx, const char *name, xhal_b
     return NULL;
 }
 
-static int copy_file(const char *from, const char *to, mode_t mode)
-{
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    if (!a || !b) {
-        if (a) fclose(a);
-        if (b) fclose(b);
-        return -1;
-    }
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0) fwrite(buf, 1, n, b);
-    fclose(a);
-    fclose(b);
-    return chmod(to, mode);
-}
-
 static xhal_context *context_on(const char *path)
 {
     xhal_context_options o;
@@ -114,7 +98,7 @@ static void test_links_and_duplicates(void)
     char target[128], link[128];
     snprintf(target, sizeof target, "%s/libxhal-testdev.so", open_dir);
     snprintf(link, sizeof link, "%s/libxhal-testdev.so", safe);
-    CHECK(copy_file(GOOD "/libxhal-testdev.so", target, 0755) == 0);
+    CHECK(xtest_copy_file(GOOD "/libxhal-testdev.so", target, 0755) == 0);
     CHECK(chmod(open_dir, 0777) == 0); /* anyone may replace the target */
     CHECK(symlink(target, link) == 0);
     xhal_context *ctx = context_on(safe);
