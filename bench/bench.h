@@ -28,46 +28,46 @@ extern "C" {
 typedef struct xb_options {
     const char *devices[XB_MAX_DEVICES]; /* specs; none: every device of every loaded backend */
     int ndevices;
-    int suites;            /* XB_SUITE_* */
-    int quick;             /* small sizes, few repetitions (tests, CI) */
-    const char *self_exe;  /* this program, re-run as a child for the cached-build figure; may be NULL */
-    const char *filter;    /* POSIX extended regex: only figures whose name matches run; NULL: all */
-    FILE *out;             /* progress and the table (NULL: quiet) */
+    int suites;           /* XB_SUITE_* */
+    int quick;            /* small sizes, few repetitions (tests, CI) */
+    const char *self_exe; /* this program, re-run as a child for the cached-build figure; may be NULL */
+    const char *filter;   /* POSIX extended regex: only figures whose name matches run; NULL: all */
+    FILE *out;            /* progress and the table (NULL: quiet) */
 } xb_options;
 
 /* One measured figure. Rates are "higher is better" (GFLOP/s, GB/s, tokens/s) except
  * dispatch latencies (us per op, lower is better) and build times (ms). */
 typedef struct xb_result {
-    char device[48];     /* "cpu:0", "opencl:0", "host" for machine-wide figures */
-    char group[24];      /* matmul, elementwise, softmax, rms_norm, copy, dispatch, transfer, model,
+    char device[48]; /* "cpu:0", "opencl:0", "host" for machine-wide figures */
+    char group[24];  /* matmul, elementwise, softmax, rms_norm, copy, dispatch, transfer, model,
                           * memory, build */
-    char name[64];       /* e.g. "matmul f32 1024x1024x1024" */
+    char name[64];   /* e.g. "matmul f32 1024x1024x1024" */
     char dtype[8];
-    char shape[64];      /* human-readable shape, e.g. "M=1 N=4096 K=4096" */
-    char unit[16];       /* GFLOP/s, GB/s, us, ms, tokens/s */
-    double x;            /* size for charts: e.g. cube root of M*N*K; 0 if none */
+    char shape[64]; /* human-readable shape, e.g. "M=1 N=4096 K=4096" */
+    char unit[16];  /* GFLOP/s, GB/s, us, ms, tokens/s */
+    double x;       /* size for charts: e.g. cube root of M*N*K; 0 if none */
     int reps;
     double median, min, max;
     double event_median; /* same unit, from device events; < 0 if not measured */
     int higher_is_better;
     /* the peer: what a user would call instead */
-    char peer[48];       /* "OpenBLAS cblas_sgemm", "CLBlast", "C loop", ... ; "" if none applies */
-    int peer_ok;         /* 1: measured; 0: unavailable (peer_note says why) */
+    char peer[48]; /* "OpenBLAS cblas_sgemm", "CLBlast", "C loop", ... ; "" if none applies */
+    int peer_ok;   /* 1: measured; 0: unavailable (peer_note says why) */
     double peer_median, peer_min, peer_max;
     char peer_note[160];
-    double ratio;        /* xhal / peer, medians (for latencies: peer / xhal, so > 1 is xhal faster); 0 if none */
-    char note[256];      /* how it was measured, or why it failed */
-    int failed;          /* the xhal side could not run (note says why) */
+    double ratio;   /* xhal / peer, medians (for latencies: peer / xhal, so > 1 is xhal faster); 0 if none */
+    char note[256]; /* how it was measured, or why it failed */
+    int failed;     /* the xhal side could not run (note says why) */
 } xb_result;
 
 typedef struct xb_machine {
     char cpu_model[128];
-    int cores;           /* online CPUs */
+    int cores; /* online CPUs */
     char kernel[128];
     double load1, load5, load15;
     char date_utc[32];
     char openblas[128];
-    char clblast[64];    /* library found, or "absent" */
+    char clblast[64]; /* library found, or "absent" */
     char xhal_version[16];
     int ndev;
     xhal_device_info dev[XB_MAX_DEVICES];

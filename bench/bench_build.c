@@ -23,15 +23,13 @@ static int first_op_ms(const char *spec, double *ms)
     int64_t n = 16;
     int rc = -1;
     if (xhal_context_create(NULL, &ctx) != XHAL_OK || xhal_device_find(ctx, spec, &dev) != XHAL_OK ||
-        xhal_stream_create(dev, &s) != XHAL_OK ||
-        xhal_tensor_create(dev, XHAL_DTYPE_F32, 1, &n, &a) != XHAL_OK ||
+        xhal_stream_create(dev, &s) != XHAL_OK || xhal_tensor_create(dev, XHAL_DTYPE_F32, 1, &n, &a) != XHAL_OK ||
         xhal_tensor_create(dev, XHAL_DTYPE_F32, 1, &n, &o) != XHAL_OK) {
         fprintf(stderr, "xhal-bench child: %s\n", xhal_last_error());
         goto done;
     }
     double t0 = xb_now();
-    if (xhal_fill(s, a, 1.0) != XHAL_OK || xhal_add(s, a, a, o) != XHAL_OK ||
-        xhal_stream_synchronize(s) != XHAL_OK) {
+    if (xhal_fill(s, a, 1.0) != XHAL_OK || xhal_add(s, a, a, o) != XHAL_OK || xhal_stream_synchronize(s) != XHAL_OK) {
         fprintf(stderr, "xhal-bench child: %s\n", xhal_last_error());
         goto done;
     }
@@ -68,9 +66,8 @@ static void run_child(const char *exe, const char *spec, const char *xdir, const
 {
     char cmd[4096];
     memset(c, 0, sizeof *c);
-    snprintf(cmd, sizeof cmd,
-             "XHAL_CACHE_DIR='%s' POCL_CACHE_DIR='%s' XHAL_LOG=info '%s' --child-ocl-build '%s' 2>&1", xdir,
-             pdir, exe, spec);
+    snprintf(cmd, sizeof cmd, "XHAL_CACHE_DIR='%s' POCL_CACHE_DIR='%s' XHAL_LOG=info '%s' --child-ocl-build '%s' 2>&1",
+             xdir, pdir, exe, spec);
     FILE *p = popen(cmd, "r");
     if (!p) {
         snprintf(c->tail, sizeof c->tail, "popen failed");
@@ -80,7 +77,8 @@ static void run_child(const char *exe, const char *spec, const char *xdir, const
     while (fgets(line, sizeof line, p)) {
         if (strstr(line, "compiled from source")) c->compiled++;
         if (strstr(line, "loaded from cache")) c->loaded++;
-        if (sscanf(line, "XB_BUILD %lf %lf", &c->ms[0], &c->ms[1]) == 2) c->ok = 1;
+        if (sscanf(line, "XB_BUILD %lf %lf", &c->ms[0], &c->ms[1]) == 2)
+            c->ok = 1;
         else {
             line[strcspn(line, "\n")] = 0;
             snprintf(c->tail, sizeof c->tail, "%s", line);
@@ -110,8 +108,8 @@ void xb_suite_ocl_build(xb_env *e, xb_dev *d)
     if (!exe || !have_p) {
         for (int i = 0; i < 3; i++) {
             r[i].failed = 1;
-            snprintf(r[i].note, sizeof r[i].note, "%s", !exe ? "no path to this program to re-run as a child"
-                                                           : "cannot create temp folders");
+            snprintf(r[i].note, sizeof r[i].note, "%s",
+                     !exe ? "no path to this program to re-run as a child" : "cannot create temp folders");
             xb_add(e, &r[i]);
         }
         goto cleanup;
@@ -128,7 +126,8 @@ void xb_suite_ocl_build(xb_env *e, xb_dev *d)
             double v = c->ms[i == 1 ? 1 : 0];
             r[i].median = r[i].min = r[i].max = v;
             snprintf(r[i].note, sizeof r[i].note,
-                     "time of the first op (builds the op program); that child process (two contexts) compiled %d and loaded %d "
+                     "time of the first op (builds the op program); that child process (two contexts) compiled %d and "
+                     "loaded %d "
                      "program(s) from the xhal cache (XHAL_CACHE_DIR and POCL_CACHE_DIR: fresh temp folders)",
                      c->compiled, c->loaded);
         }

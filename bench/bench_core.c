@@ -44,8 +44,7 @@ void xb_stats(const double *v, int n, double *median, double *min, double *max)
     free(s);
 }
 
-void xb_rate(const double *s, int n, double work, double scale, double *median, double *min,
-             double *max)
+void xb_rate(const double *s, int n, double work, double scale, double *median, double *min, double *max)
 {
     double tm, tmin, tmax;
     xb_stats(s, n, &tm, &tmin, &tmax);
@@ -54,16 +53,14 @@ void xb_rate(const double *s, int n, double work, double scale, double *median, 
     *max = tmin > 0 ? work * scale / tmin : 0.0;
 }
 
-int xb_time(xb_dev *d, xb_body body, void *ctx, int warmup, int reps, double *samples_s,
-            double *ev_s, char *err, size_t errsize)
+int xb_time(xb_dev *d, xb_body body, void *ctx, int warmup, int reps, double *samples_s, double *ev_s, char *err,
+            size_t errsize)
 {
     for (int i = 0; i < warmup; i++)
         if (body(ctx, err, errsize) != 0) return -1;
     xhal_event *e0 = NULL, *e1 = NULL;
     int use_ev = d && d->events && ev_s;
-    if (use_ev && (xhal_event_create(d->dev, &e0) != XHAL_OK ||
-                   xhal_event_create(d->dev, &e1) != XHAL_OK))
-        use_ev = 0;
+    if (use_ev && (xhal_event_create(d->dev, &e0) != XHAL_OK || xhal_event_create(d->dev, &e1) != XHAL_OK)) use_ev = 0;
     int rc = 0;
     for (int i = 0; i < reps && rc == 0; i++) {
         if (use_ev) xhal_event_record(e0, d->stream);
@@ -71,8 +68,7 @@ int xb_time(xb_dev *d, xb_body body, void *ctx, int warmup, int reps, double *sa
         rc = body(ctx, err, errsize);
         samples_s[i] = xb_now() - t0;
         if (ev_s) ev_s[i] = -1.0;
-        if (rc == 0 && use_ev && xhal_event_record(e1, d->stream) == XHAL_OK &&
-            xhal_event_synchronize(e1) == XHAL_OK) {
+        if (rc == 0 && use_ev && xhal_event_record(e1, d->stream) == XHAL_OK && xhal_event_synchronize(e1) == XHAL_OK) {
             double ms = -1.0;
             if (xhal_event_elapsed_ms(e0, e1, &ms) == XHAL_OK && ms > 0) ev_s[i] = ms * 1e-3;
         }
@@ -120,13 +116,13 @@ void xb_print_result(FILE *f, const xb_result *r)
         fprintf(f, "  %-9s %-36s FAILED: %s\n", r->device, r->name, r->note);
         return;
     }
-    fprintf(f, "  %-9s %-36s %10.3f %-9s [%.3f .. %.3f] n=%d", r->device, r->name, r->median,
-            r->unit, r->min, r->max, r->reps);
+    fprintf(f, "  %-9s %-36s %10.3f %-9s [%.3f .. %.3f] n=%d", r->device, r->name, r->median, r->unit, r->min, r->max,
+            r->reps);
     if (r->event_median >= 0) fprintf(f, " (events %.3f)", r->event_median);
     if (r->peer[0]) {
         if (r->peer_ok)
-            fprintf(f, " | %s %.3f [%.3f .. %.3f] ratio %.2f", r->peer, r->peer_median, r->peer_min,
-                    r->peer_max, r->ratio);
+            fprintf(f, " | %s %.3f [%.3f .. %.3f] ratio %.2f", r->peer, r->peer_median, r->peer_min, r->peer_max,
+                    r->ratio);
         else
             fprintf(f, " | %s: %s", r->peer, r->peer_note);
     }
@@ -148,8 +144,7 @@ xb_result *xb_add(xb_env *e, const xb_result *r)
     xb_result *dst = &rep->results[rep->n++];
     *dst = *r;
     if (dst->peer_ok && dst->peer_median > 0 && dst->median > 0)
-        dst->ratio = dst->higher_is_better ? dst->median / dst->peer_median
-                                           : dst->peer_median / dst->median;
+        dst->ratio = dst->higher_is_better ? dst->median / dst->peer_median : dst->peer_median / dst->median;
     xb_print_result(e->opts->out, dst);
     return dst;
 }
@@ -272,11 +267,11 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
     FILE *out = opts->out;
     if (out) {
         fprintf(out, "xhal-bench %s on %s (%d cores), load %.2f %.2f %.2f, %s\n", xhal_version(),
-                rep->machine.cpu_model, rep->machine.cores, rep->machine.load1, rep->machine.load5,
-                rep->machine.load15, opts->quick ? "quick" : "full");
+                rep->machine.cpu_model, rep->machine.cores, rep->machine.load1, rep->machine.load5, rep->machine.load15,
+                opts->quick ? "quick" : "full");
         for (int i = 0; i < ok; i++)
-            fprintf(out, "  device %s: %s (%s), driver %s, %d compute units\n", d[i].info.spec,
-                    d[i].info.name, d[i].info.vendor, d[i].info.driver_version, d[i].info.compute_units);
+            fprintf(out, "  device %s: %s (%s), driver %s, %d compute units\n", d[i].info.spec, d[i].info.name,
+                    d[i].info.vendor, d[i].info.driver_version, d[i].info.compute_units);
         fprintf(out, "  peers: OpenBLAS %s; CLBlast %s\n", rep->machine.openblas, rep->machine.clblast);
         fflush(out);
     }

@@ -13,14 +13,14 @@ typedef struct xb_dev {
     xhal_stream *stream;
     xhal_device_info info;
     int is_cpu, is_opencl;
-    int events;           /* XHAL_CAP_EVENT_TIMING */
+    int events; /* XHAL_CAP_EVENT_TIMING */
 } xb_dev;
 
 typedef struct xb_env {
     const xb_options *opts;
     xb_report *rep;
-    int warmup, reps;     /* default repetitions for op figures */
-    void *filter;         /* compiled opts->filter (regex_t), or NULL */
+    int warmup, reps; /* default repetitions for op figures */
+    void *filter;     /* compiled opts->filter (regex_t), or NULL */
 } xb_env;
 
 /* 1 if the figure called name is to run (no filter, or the filter matches it) */
@@ -32,14 +32,13 @@ double xb_now(void);
 typedef int (*xb_body)(void *ctx, char *err, size_t errsize);
 /* Run body warmup times, then reps times with the host clock (and events on d when d->events
  * and d != NULL): samples_s[reps] host seconds, ev_s[reps] event seconds (or -1). */
-int xb_time(xb_dev *d, xb_body body, void *ctx, int warmup, int reps, double *samples_s,
-            double *ev_s, char *err, size_t errsize);
+int xb_time(xb_dev *d, xb_body body, void *ctx, int warmup, int reps, double *samples_s, double *ev_s, char *err,
+            size_t errsize);
 /* median/min/max of n values (sorted copy). */
 void xb_stats(const double *v, int n, double *median, double *min, double *max);
 /* Convert a set of second-samples to a rate work/second scaled by `scale` (e.g. 1e-9):
  * median/min/max of the rate (min rate comes from the max time). */
-void xb_rate(const double *s, int n, double work, double scale, double *median, double *min,
-             double *max);
+void xb_rate(const double *s, int n, double work, double scale, double *median, double *min, double *max);
 
 /* Append a result (copied) and print it. */
 xb_result *xb_add(xb_env *e, const xb_result *r);
@@ -70,20 +69,19 @@ typedef int (*xb_interleave)(void *ctx, int rep);
 /* Time cblas_sgemm (bf16: cblas_sbgemm, bf16 inputs, f32 out) M,N,K row-major on host memory:
  * rate samples in GFLOP/s. cb may be NULL. Returns 0, -1 (peer unavailable, cb never called,
  * err says why) or -2 (cb failed). */
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                 xb_interleave cb, void *cbctx, char *err, size_t errsize);
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, xb_interleave cb,
+                 void *cbctx, char *err, size_t errsize);
 
 /* OpenCL peers on the OpenCL device named like d (returns -1 with a reason if the OpenCL API,
  * the device or CLBlast is not available). */
-int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us,
-                        char *err, size_t errsize);
+int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us, char *err, size_t errsize);
 /* CLBlast S/HGEMM (half != 0: HGEMM) row-major on the same device: GFLOP/s samples. */
-int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup,
-                    int reps, double *gflops, char *err, size_t errsize);
+int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                    char *err, size_t errsize);
 const char *xb_clblast_status(void);
 
 /* random-weight Llama checkpoint: config.json + model.safetensors in dir */
-int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads, int kv_heads,
-                   int vocab, char *err, size_t errsize);
+int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads, int kv_heads, int vocab, char *err,
+                   size_t errsize);
 
 #endif

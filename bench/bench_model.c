@@ -35,21 +35,21 @@ static void *stream_worker(void *vj)
     const double s = 3.0;
     double acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
     switch (j->kernel) {
-    case 0:
-        for (size_t i = j->begin; i < j->end; i++) c[i] = a[i];
-        break;
-    case 1:
-        for (size_t i = j->begin; i < j->end; i++) a[i] = b[i] + s * c[i];
-        break;
-    default:
-        for (size_t i = j->begin; i + 4 <= j->end; i += 4) {
-            acc0 += a[i];
-            acc1 += a[i + 1];
-            acc2 += a[i + 2];
-            acc3 += a[i + 3];
-        }
-        j->sum = acc0 + acc1 + acc2 + acc3;
-        break;
+        case 0:
+            for (size_t i = j->begin; i < j->end; i++) c[i] = a[i];
+            break;
+        case 1:
+            for (size_t i = j->begin; i < j->end; i++) a[i] = b[i] + s * c[i];
+            break;
+        default:
+            for (size_t i = j->begin; i + 4 <= j->end; i += 4) {
+                acc0 += a[i];
+                acc1 += a[i + 1];
+                acc2 += a[i + 2];
+                acc3 += a[i + 3];
+            }
+            j->sum = acc0 + acc1 + acc2 + acc3;
+            break;
     }
     return NULL;
 }
@@ -61,8 +61,8 @@ static void stream_pass(double *a, double *b, double *c, size_t n, int kernel, i
     stream_job jobs[64];
     if (nthreads > 64) nthreads = 64;
     for (int t = 0; t < nthreads; t++) {
-        jobs[t] = (stream_job){a, b, c, n * (size_t)t / (size_t)nthreads,
-                               n * (size_t)(t + 1) / (size_t)nthreads, kernel, 0.0};
+        jobs[t] = (stream_job){a,      b,  c, n * (size_t)t / (size_t)nthreads, n * (size_t)(t + 1) / (size_t)nthreads,
+                               kernel, 0.0};
         if (t > 0 && pthread_create(&th[t], NULL, stream_worker, &jobs[t]) != 0) {
             stream_worker(&jobs[t]); /* no thread: do it here */
             th[t] = 0;
@@ -133,11 +133,22 @@ static int llama_tensors(int hidden, int inter, int layers, int heads, int kv_he
     int64_t hd = hidden / heads;
     wt *w = calloc((size_t)n, sizeof *w);
     if (!w) return -1;
-#define XB_W(nm, a, b, o) do { snprintf(w[k].name, sizeof w[k].name, "%s", nm); w[k].d0 = a; w[k].d1 = b; w[k].ones = o; k++; } while (0)
+#define XB_W(nm, a, b, o)                                \
+    do {                                                 \
+        snprintf(w[k].name, sizeof w[k].name, "%s", nm); \
+        w[k].d0 = a;                                     \
+        w[k].d1 = b;                                     \
+        w[k].ones = o;                                   \
+        k++;                                             \
+    } while (0)
     XB_W("model.embed_tokens.weight", vocab, hidden, 0);
     for (int l = 0; l < layers; l++) {
         char nm[96];
-#define XB_L(suffix, a, b, o) do { snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix); XB_W(nm, a, b, o); } while (0)
+#define XB_L(suffix, a, b, o)                                     \
+    do {                                                          \
+        snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix); \
+        XB_W(nm, a, b, o);                                        \
+    } while (0)
         XB_L("input_layernorm.weight", hidden, 0, 1);
         XB_L("self_attn.q_proj.weight", heads * hd, hidden, 0);
         XB_L("self_attn.k_proj.weight", kv_heads * hd, hidden, 0);
@@ -156,8 +167,8 @@ static int llama_tensors(int hidden, int inter, int layers, int heads, int kv_he
     return k;
 }
 
-int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads, int kv_heads, int vocab,
-                   char *err, size_t errsize)
+int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads, int kv_heads, int vocab, char *err,
+                   size_t errsize)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -196,13 +207,12 @@ int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads
         if (w[i].d1)
             len += (size_t)snprintf(hdr + len, cap - len,
                                     ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[%llu,%llu]}",
-                                    w[i].name, (long long)w[i].d0, (long long)w[i].d1,
-                                    (unsigned long long)off, (unsigned long long)(off + bytes));
-        else
-            len += (size_t)snprintf(hdr + len, cap - len,
-                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],\"data_offsets\":[%llu,%llu]}",
-                                    w[i].name, (long long)w[i].d0, (unsigned long long)off,
+                                    w[i].name, (long long)w[i].d0, (long long)w[i].d1, (unsigned long long)off,
                                     (unsigned long long)(off + bytes));
+        else
+            len += (size_t)snprintf(
+                hdr + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],\"data_offsets\":[%llu,%llu]}",
+                w[i].name, (long long)w[i].d0, (unsigned long long)off, (unsigned long long)(off + bytes));
         off += bytes;
     }
     len += (size_t)snprintf(hdr + len, cap - len, "}");
@@ -264,10 +274,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 /* the model port                                                             */
 /* ------------------------------------------------------------------------- */
 #ifndef XB_HAVE_LLAMA
-int xb_model_wanted(const xb_env *e)
-{
-    return xb_want(e, "llama decode");
-}
+int xb_model_wanted(const xb_env *e) { return xb_want(e, "llama decode"); }
 
 void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
 {
@@ -306,12 +313,12 @@ int xb_model_wanted(const xb_env *e)
 typedef struct xb_variant {
     xhal_dtype dt;
     int threads;
-    xhal_context *ctx;  /* own context for a thread count other than the device's, else NULL */
+    xhal_context *ctx; /* own context for a thread count other than the device's, else NULL */
     xllama_model *m;
     double ps[16], ds[16];
     int ok;
     char err[512];
-    char label[48];     /* "", ", f16", ", 1 thread", ", f16, 1 thread" */
+    char label[48]; /* "", ", f16", ", 1 thread", ", f16, 1 thread" */
 } xb_variant;
 
 /* A second context whose CPU backend runs `threads` pool threads (XHAL_CPU_THREADS is read
@@ -326,8 +333,10 @@ static int variant_device(xb_variant *v, const xb_dev *d, xhal_device **dev)
     snprintf(num, sizeof num, "%d", v->threads);
     setenv("XHAL_CPU_THREADS", num, 1);
     xhal_status st = xhal_context_create(NULL, &v->ctx);
-    if (had) setenv("XHAL_CPU_THREADS", saved, 1);
-    else unsetenv("XHAL_CPU_THREADS");
+    if (had)
+        setenv("XHAL_CPU_THREADS", saved, 1);
+    else
+        unsetenv("XHAL_CPU_THREADS");
     if (st == XHAL_OK) st = xhal_device_find(v->ctx, d->info.spec, dev);
     if (st != XHAL_OK) {
         snprintf(v->err, sizeof v->err, "context with XHAL_CPU_THREADS=%d: %s", v->threads, xhal_last_error());
@@ -462,21 +471,29 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
         }
         double wbytes = welems * (double)xhal_dtype_size(v->dt);
         char thr[48];
-        if (v->threads > 0) snprintf(thr, sizeof thr, "%d thread (XHAL_CPU_THREADS, OpenBLAS)", v->threads);
-        else snprintf(thr, sizeof thr, "%d threads", threads_all);
+        if (v->threads > 0)
+            snprintf(thr, sizeof thr, "%d thread (XHAL_CPU_THREADS, OpenBLAS)", v->threads);
+        else
+            snprintf(thr, sizeof thr, "%d threads", threads_all);
         rp.reps = rd.reps = rb.reps = reps;
         xb_rate(v->ps, reps, (double)n_prompt, 1.0, &rp.median, &rp.min, &rp.max);
         xb_rate(v->ds, reps, 1.0, 1.0, &rd.median, &rd.min, &rd.max);
         xb_rate(v->ds, reps, wbytes, 1e-9, &rb.median, &rb.min, &rb.max);
-        snprintf(rp.note, sizeof rp.note, "random weights (%.0f MB as %s), generated in a temp folder; %s; wall "
-                 "time of the prompt's forward", wbytes / 1e6, dtn, thr);
-        snprintf(rd.note, sizeof rd.note, "greedy decode, one token per step, KV cache after a %d-token prompt; "
-                 "%s%s", n_prompt, thr,
+        snprintf(rp.note, sizeof rp.note,
+                 "random weights (%.0f MB as %s), generated in a temp folder; %s; wall "
+                 "time of the prompt's forward",
+                 wbytes / 1e6, dtn, thr);
+        snprintf(rd.note, sizeof rd.note,
+                 "greedy decode, one token per step, KV cache after a %d-token prompt; "
+                 "%s%s",
+                 n_prompt, thr,
                  reps == 1 && !quick ? "; slow device: fewer steps, one repetition after the warm-up" : "");
         if (stream_gbs > 0) {
             xb_set_peer(&rb, "STREAM triad", stream_gbs, stream_gbs, stream_gbs);
-            snprintf(rb.note, sizeof rb.note, "%.0f weight bytes per decode step; %.0f%% of the measured "
-                     "triad bandwidth (all threads); %s", wbytes, 100.0 * rb.median / stream_gbs, thr);
+            snprintf(rb.note, sizeof rb.note,
+                     "%.0f weight bytes per decode step; %.0f%% of the measured "
+                     "triad bandwidth (all threads); %s",
+                     wbytes, 100.0 * rb.median / stream_gbs, thr);
         } else {
             xb_peer_absent(&rb, "STREAM triad", "memory suite not run");
             snprintf(rb.note, sizeof rb.note, "%.0f weight bytes per decode step; %s", wbytes, thr);
@@ -486,15 +503,14 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
         xb_add(e, &rb);
     }
     goto cleanup;
-fail:
-    {
-        xb_result rp;
-        xb_result_init(&rp, d->info.spec, "model", "tokens/s");
-        snprintf(rp.name, sizeof rp.name, "llama prefill %d-token prompt", n_prompt);
-        rp.failed = 1;
-        snprintf(rp.note, sizeof rp.note, "%s", err);
-        xb_add(e, &rp);
-    }
+fail : {
+    xb_result rp;
+    xb_result_init(&rp, d->info.spec, "model", "tokens/s");
+    snprintf(rp.name, sizeof rp.name, "llama prefill %d-token prompt", n_prompt);
+    rp.failed = 1;
+    snprintf(rp.note, sizeof rp.note, "%s", err);
+    xb_add(e, &rp);
+}
 cleanup:
     for (int i = 0; i < nv; i++) {
         xllama_destroy(var[i].m);

@@ -13,8 +13,7 @@
 
 #define XB_MAXREPS 64
 
-static xhal_tensor *mk(xb_dev *d, xhal_dtype dt, int ndim, const int64_t *shape, double fill,
-                       char *err, size_t errsize)
+static xhal_tensor *mk(xb_dev *d, xhal_dtype dt, int ndim, const int64_t *shape, double fill, char *err, size_t errsize)
 {
     xhal_tensor *t = NULL;
     if (xhal_tensor_create(d->dev, dt, ndim, shape, &t) != XHAL_OK) {
@@ -50,8 +49,7 @@ typedef struct mm_ctx {
 static int mm_body(void *vc, char *err, size_t errsize)
 {
     mm_ctx *c = vc;
-    return sync_or(c->d, xhal_matmul(c->d->stream, c->a, c->b, 0, 0, 1.0, 0.0, c->c), "matmul", err,
-                   errsize);
+    return sync_or(c->d, xhal_matmul(c->d->stream, c->a, c->b, 0, 0, 1.0, 0.0, c->c), "matmul", err, errsize);
 }
 
 typedef struct mm_il {
@@ -86,8 +84,7 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
     xb_result_init(&r, d->info.spec, "matmul", "GFLOP/s");
     snprintf(r.dtype, sizeof r.dtype, "%s", xhal_dtype_name(dt));
     snprintf(r.name, sizeof r.name, "matmul %s %s", r.dtype, s->label);
-    snprintf(r.shape, sizeof r.shape, "M=%lld N=%lld K=%lld", (long long)s->m, (long long)s->n,
-             (long long)s->k);
+    snprintf(r.shape, sizeof r.shape, "M=%lld N=%lld K=%lld", (long long)s->m, (long long)s->n, (long long)s->k);
     if (!xb_want(e, r.name)) return;
     r.x = cbrt((double)s->m * (double)s->n * (double)s->k);
     double flop = 2.0 * (double)s->m * (double)s->n * (double)s->k;
@@ -110,8 +107,8 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
      * the same load */
     if (xhal_ok && d->is_cpu && dt != XHAL_DTYPE_F16) {
         mm_il il = {d, &c, smp, ev, err, sizeof err};
-        int prc = xb_blas_gemm(dt == XHAL_DTYPE_BF16, s->m, s->n, s->k, warm, reps, pg, mm_interleave, &il,
-                               perr, sizeof perr);
+        int prc = xb_blas_gemm(dt == XHAL_DTYPE_BF16, s->m, s->n, s->k, warm, reps, pg, mm_interleave, &il, perr,
+                               sizeof perr);
         if (prc == 0) {
             double m, lo, hi;
             xb_stats(pg, reps, &m, &lo, &hi);
@@ -152,8 +149,7 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
     if (d->is_opencl) {
         if (dt == XHAL_DTYPE_BF16) {
             xb_peer_absent(&r, "CLBlast", "CLBlast has no bf16 GEMM");
-        } else if (xb_clblast_gemm(d, dt == XHAL_DTYPE_F16, s->m, s->n, s->k, warm, reps, pg, perr,
-                                   sizeof perr) == 0) {
+        } else if (xb_clblast_gemm(d, dt == XHAL_DTYPE_F16, s->m, s->n, s->k, warm, reps, pg, perr, sizeof perr) == 0) {
             double m, lo, hi;
             xb_stats(pg, reps, &m, &lo, &hi);
             xb_set_peer(&r, dt == XHAL_DTYPE_F16 ? "CLBlast HGEMM" : "CLBlast SGEMM", m, lo, hi);
@@ -200,14 +196,14 @@ static int mem_body(void *vc, char *err, size_t errsize)
     mem_ctx *c = vc;
     xhal_stream *s = c->d->stream;
     switch (c->op) {
-    case 0: return sync_or(c->d, xhal_add(s, c->a, c->b, c->o), "add", err, errsize);
-    case 1: return sync_or(c->d, xhal_softmax(s, c->a, 0.0, 0, c->o), "softmax", err, errsize);
-    case 2: return sync_or(c->d, xhal_rms_norm(s, c->a, c->w, 1e-6, c->o), "rms_norm", err, errsize);
-    case 4: return sync_or(c->d, xhal_layer_norm(s, c->a, c->w, c->bias, 1e-6, c->o), "layer_norm", err, errsize);
-    case 5:
-        return sync_or(c->d, xhal_rope(s, c->a, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, c->o), "rope", err, errsize);
-    case 6: return sync_or(c->d, xhal_attention(s, c->a, c->b, c->w, NULL, 0.0, 0, c->o), "attention", err, errsize);
-    default: return sync_or(c->d, xhal_copy(s, c->a, c->o), "copy", err, errsize);
+        case 0: return sync_or(c->d, xhal_add(s, c->a, c->b, c->o), "add", err, errsize);
+        case 1: return sync_or(c->d, xhal_softmax(s, c->a, 0.0, 0, c->o), "softmax", err, errsize);
+        case 2: return sync_or(c->d, xhal_rms_norm(s, c->a, c->w, 1e-6, c->o), "rms_norm", err, errsize);
+        case 4: return sync_or(c->d, xhal_layer_norm(s, c->a, c->w, c->bias, 1e-6, c->o), "layer_norm", err, errsize);
+        case 5: return sync_or(c->d, xhal_rope(s, c->a, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, c->o), "rope", err, errsize);
+        case 6:
+            return sync_or(c->d, xhal_attention(s, c->a, c->b, c->w, NULL, 0.0, 0, c->o), "attention", err, errsize);
+        default: return sync_or(c->d, xhal_copy(s, c->a, c->o), "copy", err, errsize);
     }
 }
 
@@ -346,8 +342,7 @@ void xb_suite_dispatch(xb_env *e, xb_dev *d)
         r.reps = reps;
         snprintf(r.dtype, sizeof r.dtype, "f32");
         snprintf(r.shape, sizeof r.shape, "[%d]", XB_TINY);
-        snprintf(r.name, sizeof r.name, "add of %d floats, %s", XB_TINY,
-                 mode == 0 ? "sync each" : "queued, one sync");
+        snprintf(r.name, sizeof r.name, "add of %d floats, %s", XB_TINY, mode == 0 ? "sync each" : "queued, one sync");
         c.sync_each = mode == 0;
         if (!c.o || xb_time(NULL, disp_body, &c, 1, reps, smp, NULL, err, sizeof err) != 0) {
             r.failed = 1;
@@ -470,8 +465,8 @@ void xb_suite_transfer(xb_env *e, xb_dev *d)
                      "host allocation, so pinned is not measured%s",
                      dir == 0 ? "write" : "read",
                      (d->info.caps & XHAL_CAP_HOST_MEMORY) ? "; device memory is host memory here, "
-                                                            "so this is a host memcpy through xhal"
-                                                          : "");
+                                                             "so this is a host memcpy through xhal"
+                                                           : "");
             if (d->info.caps & XHAL_CAP_HOST_MEMORY) {
                 c.dir = 2;
                 double ps[XB_MAXREPS];

@@ -29,12 +29,9 @@ int xb_blas_threads(int n)
     (void)n;
     return 0;
 }
-const char *xb_blas_config(void)
-{
-    return "absent (built without OpenBLAS)";
-}
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                 xb_interleave cb, void *cbctx, char *err, size_t errsize)
+const char *xb_blas_config(void) { return "absent (built without OpenBLAS)"; }
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, xb_interleave cb,
+                 void *cbctx, char *err, size_t errsize)
 {
     (void)cb, (void)cbctx, (void)bf16, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenBLAS");
@@ -57,19 +54,19 @@ const char *xb_blas_config(void)
 
 /* cblas_sbgemm exists only in OpenBLAS builds with BUILD_BFLOAT16 (Debian's has none): looked up at
  * run time */
-typedef void (*sbgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint,
-                          blasint, float, const uint16_t *, blasint, const uint16_t *, blasint, float, float *,
-                          blasint);
+typedef void (*sbgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint, blasint,
+                          float, const uint16_t *, blasint, const uint16_t *, blasint, float, float *, blasint);
 
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                 xb_interleave cb, void *cbctx, char *err, size_t errsize)
+int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, xb_interleave cb,
+                 void *cbctx, char *err, size_t errsize)
 {
     sbgemm_fn sb = NULL;
     if (bf16) {
         sb = (sbgemm_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "cblas_sbgemm");
         if (!sb) {
-            snprintf(err, errsize, "peer unavailable: this OpenBLAS has no cblas_sbgemm (built without "
-                                   "BUILD_BFLOAT16)");
+            snprintf(err, errsize,
+                     "peer unavailable: this OpenBLAS has no cblas_sbgemm (built without "
+                     "BUILD_BFLOAT16)");
             return -1;
         }
     }
@@ -85,20 +82,24 @@ int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps
         return -1;
     }
     for (int64_t i = 0; i < M * K; i++) {
-        if (bf16) ((uint16_t *)a)[i] = 0x3e80; /* 0.25 */
-        else ((float *)a)[i] = 0.25f;
+        if (bf16)
+            ((uint16_t *)a)[i] = 0x3e80; /* 0.25 */
+        else
+            ((float *)a)[i] = 0.25f;
     }
     for (int64_t i = 0; i < K * N; i++) {
-        if (bf16) ((uint16_t *)b)[i] = 0x3f00; /* 0.5 */
-        else ((float *)b)[i] = 0.5f;
+        if (bf16)
+            ((uint16_t *)b)[i] = 0x3f00; /* 0.5 */
+        else
+            ((float *)b)[i] = 0.5f;
     }
     for (int64_t i = 0; i < M * N; i++) c[i] = 0.0f;
     double flop = 2.0 * (double)M * (double)N * (double)K;
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = xb_now();
         if (bf16)
-            sb(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f,
-               (const uint16_t *)a, (blasint)K, (const uint16_t *)b, (blasint)N, 0.0f, c, (blasint)N);
+            sb(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f, (const uint16_t *)a,
+               (blasint)K, (const uint16_t *)b, (blasint)N, 0.0f, c, (blasint)N);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f,
                         (const float *)a, (blasint)K, (const float *)b, (blasint)N, 0.0f, c, (blasint)N);
@@ -122,24 +123,20 @@ int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps
 /* OpenCL                                                                     */
 /* ------------------------------------------------------------------------- */
 #ifndef XB_HAVE_OPENCL
-int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us, char *err,
-                        size_t errsize)
+int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us, char *err, size_t errsize)
 {
     (void)d, (void)n_elems, (void)iters, (void)reps, (void)us;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenCL headers/library");
     return -1;
 }
-int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps,
-                    double *gflops, char *err, size_t errsize)
+int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                    char *err, size_t errsize)
 {
     (void)d, (void)half, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenCL headers/library");
     return -1;
 }
-const char *xb_clblast_status(void)
-{
-    return "absent (built without OpenCL)";
-}
+const char *xb_clblast_status(void) { return "absent (built without OpenCL)"; }
 #else
 
 /* The OpenCL device whose name equals the xhal device's (first match over platforms). */
@@ -203,8 +200,7 @@ static const char *raw_src =
     "__kernel void add(__global const float *a, __global const float *b, __global float *o, int n)\n"
     "{ int i = get_global_id(0); if (i < n) o[i] = a[i] + b[i]; }\n";
 
-int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us, char *err,
-                        size_t errsize)
+int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us, char *err, size_t errsize)
 {
     cl_env e;
     if (cl_env_open(d, &e, err, errsize) != 0) return -1;
@@ -254,10 +250,10 @@ done:
 }
 
 /* CLBlast through dlopen: the C API, row-major, no transposes. */
-typedef int (*sgemm_fn)(int, int, int, size_t, size_t, size_t, float, cl_mem, size_t, size_t, cl_mem,
-                        size_t, size_t, float, cl_mem, size_t, size_t, cl_command_queue *, cl_event *);
-typedef int (*hgemm_fn)(int, int, int, size_t, size_t, size_t, cl_half, cl_mem, size_t, size_t, cl_mem,
-                        size_t, size_t, cl_half, cl_mem, size_t, size_t, cl_command_queue *, cl_event *);
+typedef int (*sgemm_fn)(int, int, int, size_t, size_t, size_t, float, cl_mem, size_t, size_t, cl_mem, size_t, size_t,
+                        float, cl_mem, size_t, size_t, cl_command_queue *, cl_event *);
+typedef int (*hgemm_fn)(int, int, int, size_t, size_t, size_t, cl_half, cl_mem, size_t, size_t, cl_mem, size_t, size_t,
+                        cl_half, cl_mem, size_t, size_t, cl_command_queue *, cl_event *);
 static void *clblast_lib;
 static int clblast_tried;
 static char clblast_why[128];
@@ -287,8 +283,8 @@ const char *xb_clblast_status(void)
     return "absent";
 }
 
-int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps,
-                    double *gflops, char *err, size_t errsize)
+int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                    char *err, size_t errsize)
 {
     if (!clblast_open()) {
         snprintf(err, errsize, "%s", clblast_why);
@@ -314,8 +310,10 @@ int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, 
             if (h) {
                 /* 0.25 / 0.5 like the xhal side (f16 0.25 = 0x3400, 0.5 = 0x3800) */
                 for (size_t j = 0; j < sz[i] / es; j++) {
-                    if (half) ((uint16_t *)h)[j] = i == 0 ? 0x3400 : i == 1 ? 0x3800 : 0;
-                    else ((float *)h)[j] = i == 0 ? 0.25f : i == 1 ? 0.5f : 0.0f;
+                    if (half)
+                        ((uint16_t *)h)[j] = i == 0 ? 0x3400 : i == 1 ? 0x3800 : 0;
+                    else
+                        ((float *)h)[j] = i == 0 ? 0.25f : i == 1 ? 0.5f : 0.0f;
                 }
                 clEnqueueWriteBuffer(e.q, m[i], CL_TRUE, 0, sz[i], h, 0, NULL, NULL);
                 free(h);
@@ -329,10 +327,10 @@ int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, 
     double flop = 2.0 * (double)M * (double)N * (double)K;
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = xb_now();
-        int st = half ? hg(101, 111, 111, (size_t)M, (size_t)N, (size_t)K, (cl_half)0x3c00, m[0], 0,
-                           (size_t)K, m[1], 0, (size_t)N, (cl_half)0, m[2], 0, (size_t)N, &e.q, NULL)
-                      : sg(101, 111, 111, (size_t)M, (size_t)N, (size_t)K, 1.0f, m[0], 0, (size_t)K, m[1],
-                           0, (size_t)N, 0.0f, m[2], 0, (size_t)N, &e.q, NULL);
+        int st = half ? hg(101, 111, 111, (size_t)M, (size_t)N, (size_t)K, (cl_half)0x3c00, m[0], 0, (size_t)K, m[1], 0,
+                           (size_t)N, (cl_half)0, m[2], 0, (size_t)N, &e.q, NULL)
+                      : sg(101, 111, 111, (size_t)M, (size_t)N, (size_t)K, 1.0f, m[0], 0, (size_t)K, m[1], 0, (size_t)N,
+                           0.0f, m[2], 0, (size_t)N, &e.q, NULL);
         if (st == 0) st = clFinish(e.q);
         if (st != 0) {
             snprintf(err, errsize, "CLBlast%cgemm failed with status %d%s", half ? 'H' : 'S', st,

@@ -16,10 +16,7 @@
 /* ------------------------------------------------------------------------- */
 /* JSON                                                                       */
 /* ------------------------------------------------------------------------- */
-static cJSON *num_or_null(double v, int ok)
-{
-    return ok && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
+static cJSON *num_or_null(double v, int ok) { return ok && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
 int xb_write_json(const xb_report *rep, const char *path)
 {
@@ -111,11 +108,11 @@ static void esc(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+            case '<': fputs("&lt;", f); break;
+            case '>': fputs("&gt;", f); break;
+            case '&': fputs("&amp;", f); break;
+            case '"': fputs("&quot;", f); break;
+            default: fputc(*s, f);
         }
     }
 }
@@ -145,16 +142,20 @@ static void chart(FILE *f, const xb_report *rep, const char *device, const char 
     fprintf(f, "<h3>");
     esc(f, title);
     fprintf(f, " &mdash; %s</h3>\n", device);
-    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif' "
-               "font-size='12'>\n", label_w + bar_w + 160, height);
-    fprintf(f, "<rect x='%d' y='6' width='12' height='12' fill='#3b6fd6'/><text x='%d' y='16'>xhal</text>"
-               "<rect x='%d' y='6' width='12' height='12' fill='#f08c2e'/><text x='%d' y='16'>peer (what "
-               "a user would call instead)</text><text x='%d' y='16' fill='#555'>%s</text>\n",
+    fprintf(f,
+            "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif' "
+            "font-size='12'>\n",
+            label_w + bar_w + 160, height);
+    fprintf(f,
+            "<rect x='%d' y='6' width='12' height='12' fill='#3b6fd6'/><text x='%d' y='16'>xhal</text>"
+            "<rect x='%d' y='6' width='12' height='12' fill='#f08c2e'/><text x='%d' y='16'>peer (what "
+            "a user would call instead)</text><text x='%d' y='16' fill='#555'>%s</text>\n",
             label_w, label_w + 16, label_w + 70, label_w + 86, label_w + bar_w - 40, unit);
     for (int k = 0; k <= 4; k++) {
         int x = label_w + bar_w * k / 4;
-        fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#ddd'/><text x='%d' y='%d' fill='#777' "
-                   "text-anchor='middle'>%.3g</text>\n",
+        fprintf(f,
+                "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#ddd'/><text x='%d' y='%d' fill='#777' "
+                "text-anchor='middle'>%.3g</text>\n",
                 x, top - 6, x, top + n * row_h, x, top + n * row_h + 14, vmax * k / 4);
     }
     for (int j = 0; j < n; j++) {
@@ -167,13 +168,15 @@ static void chart(FILE *f, const xb_report *rep, const char *device, const char 
             fprintf(f, "<text x='%d' y='%d' fill='#b00'>failed</text>\n", label_w + 4, y + 13);
         } else {
             int w = (int)(bar_w * r->median / vmax + 0.5);
-            fprintf(f, "<rect x='%d' y='%d' width='%d' height='13' fill='#3b6fd6'/><text x='%d' y='%d'>%.3g"
-                       "</text>\n", label_w, y + 3, w, label_w + w + 4, y + 14, r->median);
+            fprintf(f,
+                    "<rect x='%d' y='%d' width='%d' height='13' fill='#3b6fd6'/><text x='%d' y='%d'>%.3g"
+                    "</text>\n",
+                    label_w, y + 3, w, label_w + w + 4, y + 14, r->median);
         }
         if (r->peer_ok) {
             int w = (int)(bar_w * r->peer_median / vmax + 0.5);
-            fprintf(f, "<rect x='%d' y='%d' width='%d' height='13' fill='#f08c2e'/><text x='%d' y='%d'>%.3g",
-                    label_w, y + 17, w, label_w + w + 4, y + 28, r->peer_median);
+            fprintf(f, "<rect x='%d' y='%d' width='%d' height='13' fill='#f08c2e'/><text x='%d' y='%d'>%.3g", label_w,
+                    y + 17, w, label_w + w + 4, y + 28, r->peer_median);
             if (r->ratio > 0) fprintf(f, " (xhal/peer %.2f)", r->ratio);
             fprintf(f, "</text>\n");
         } else if (r->peer[0]) {
@@ -186,10 +189,7 @@ static void chart(FILE *f, const xb_report *rep, const char *device, const char 
     fprintf(f, "</svg>\n");
 }
 
-static void fmt_num(FILE *f, double v)
-{
-    fprintf(f, "%.4g", v);
-}
+static void fmt_num(FILE *f, double v) { fprintf(f, "%.4g", v); }
 
 int xb_write_html(const xb_report *rep, const char *path)
 {
@@ -262,7 +262,8 @@ int xb_write_html(const xb_report *rep, const char *path)
         fprintf(f, "<td>%s</td><td class='n'>%d</td><td>", r->unit, r->reps);
         esc(f, r->peer);
         fprintf(f, "</td><td class='n'>");
-        if (r->peer_ok) fmt_num(f, r->peer_median);
+        if (r->peer_ok)
+            fmt_num(f, r->peer_median);
         else if (r->peer[0]) {
             fprintf(f, "<span class='dim'>");
             esc(f, r->peer_note);

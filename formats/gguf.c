@@ -30,48 +30,68 @@ typedef struct gg_type_info {
 } gg_type_info;
 
 static const gg_type_info gg_types[] = {
-    [0] = {"f32", 1, 4, XHAL_DTYPE_F32},      [1] = {"f16", 1, 2, XHAL_DTYPE_F16},
-    [2] = {"q4_0", 32, 18, XHAL_DTYPE_Q4_0}, [3] = {"q4_1", 32, 20, XHAL_DTYPE_INVALID},
-    [6] = {"q5_0", 32, 22, XHAL_DTYPE_INVALID}, [7] = {"q5_1", 32, 24, XHAL_DTYPE_INVALID},
-    [8] = {"q8_0", 32, 34, XHAL_DTYPE_Q8_0}, [9] = {"q8_1", 32, 40, XHAL_DTYPE_INVALID},
-    [10] = {"q2_K", 256, 84, XHAL_DTYPE_INVALID}, [11] = {"q3_K", 256, 110, XHAL_DTYPE_INVALID},
-    [12] = {"q4_K", 256, 144, XHAL_DTYPE_Q4_K}, [13] = {"q5_K", 256, 176, XHAL_DTYPE_INVALID},
-    [14] = {"q6_K", 256, 210, XHAL_DTYPE_Q6_K}, [15] = {"q8_K", 256, 292, XHAL_DTYPE_INVALID},
-    [16] = {"iq2_xxs", 256, 66, XHAL_DTYPE_INVALID}, [17] = {"iq2_xs", 256, 74, XHAL_DTYPE_INVALID},
-    [18] = {"iq3_xxs", 256, 98, XHAL_DTYPE_INVALID}, [19] = {"iq1_s", 256, 50, XHAL_DTYPE_INVALID},
-    [20] = {"iq4_nl", 32, 18, XHAL_DTYPE_INVALID}, [21] = {"iq3_s", 256, 110, XHAL_DTYPE_INVALID},
-    [22] = {"iq2_s", 256, 82, XHAL_DTYPE_INVALID}, [23] = {"iq4_xs", 256, 136, XHAL_DTYPE_INVALID},
-    [24] = {"i8", 1, 1, XHAL_DTYPE_I8},       [25] = {"i16", 1, 2, XHAL_DTYPE_INVALID},
-    [26] = {"i32", 1, 4, XHAL_DTYPE_I32},     [27] = {"i64", 1, 8, XHAL_DTYPE_I64},
-    [28] = {"f64", 1, 8, XHAL_DTYPE_F64},     [29] = {"iq1_m", 256, 56, XHAL_DTYPE_INVALID},
-    [30] = {"bf16", 1, 2, XHAL_DTYPE_BF16},   [34] = {"tq1_0", 256, 54, XHAL_DTYPE_INVALID},
-    [35] = {"tq2_0", 256, 66, XHAL_DTYPE_INVALID}, [39] = {"mxfp4", 32, 17, XHAL_DTYPE_INVALID},
-    [40] = {"nvfp4", 64, 36, XHAL_DTYPE_INVALID}, [41] = {"q1_0", 128, 18, XHAL_DTYPE_INVALID},
+    [0] = {"f32", 1, 4, XHAL_DTYPE_F32},
+    [1] = {"f16", 1, 2, XHAL_DTYPE_F16},
+    [2] = {"q4_0", 32, 18, XHAL_DTYPE_Q4_0},
+    [3] = {"q4_1", 32, 20, XHAL_DTYPE_INVALID},
+    [6] = {"q5_0", 32, 22, XHAL_DTYPE_INVALID},
+    [7] = {"q5_1", 32, 24, XHAL_DTYPE_INVALID},
+    [8] = {"q8_0", 32, 34, XHAL_DTYPE_Q8_0},
+    [9] = {"q8_1", 32, 40, XHAL_DTYPE_INVALID},
+    [10] = {"q2_K", 256, 84, XHAL_DTYPE_INVALID},
+    [11] = {"q3_K", 256, 110, XHAL_DTYPE_INVALID},
+    [12] = {"q4_K", 256, 144, XHAL_DTYPE_Q4_K},
+    [13] = {"q5_K", 256, 176, XHAL_DTYPE_INVALID},
+    [14] = {"q6_K", 256, 210, XHAL_DTYPE_Q6_K},
+    [15] = {"q8_K", 256, 292, XHAL_DTYPE_INVALID},
+    [16] = {"iq2_xxs", 256, 66, XHAL_DTYPE_INVALID},
+    [17] = {"iq2_xs", 256, 74, XHAL_DTYPE_INVALID},
+    [18] = {"iq3_xxs", 256, 98, XHAL_DTYPE_INVALID},
+    [19] = {"iq1_s", 256, 50, XHAL_DTYPE_INVALID},
+    [20] = {"iq4_nl", 32, 18, XHAL_DTYPE_INVALID},
+    [21] = {"iq3_s", 256, 110, XHAL_DTYPE_INVALID},
+    [22] = {"iq2_s", 256, 82, XHAL_DTYPE_INVALID},
+    [23] = {"iq4_xs", 256, 136, XHAL_DTYPE_INVALID},
+    [24] = {"i8", 1, 1, XHAL_DTYPE_I8},
+    [25] = {"i16", 1, 2, XHAL_DTYPE_INVALID},
+    [26] = {"i32", 1, 4, XHAL_DTYPE_I32},
+    [27] = {"i64", 1, 8, XHAL_DTYPE_I64},
+    [28] = {"f64", 1, 8, XHAL_DTYPE_F64},
+    [29] = {"iq1_m", 256, 56, XHAL_DTYPE_INVALID},
+    [30] = {"bf16", 1, 2, XHAL_DTYPE_BF16},
+    [34] = {"tq1_0", 256, 54, XHAL_DTYPE_INVALID},
+    [35] = {"tq2_0", 256, 66, XHAL_DTYPE_INVALID},
+    [39] = {"mxfp4", 32, 17, XHAL_DTYPE_INVALID},
+    [40] = {"nvfp4", 64, 36, XHAL_DTYPE_INVALID},
+    [41] = {"q1_0", 128, 18, XHAL_DTYPE_INVALID},
 };
 #define GG_N_TYPES ((uint32_t)(sizeof gg_types / sizeof gg_types[0]))
 
-static const gg_type_info *gg_type(uint32_t t)
-{
-    return t < GG_N_TYPES && gg_types[t].name ? &gg_types[t] : NULL;
-}
+static const gg_type_info *gg_type(uint32_t t) { return t < GG_N_TYPES && gg_types[t].name ? &gg_types[t] : NULL; }
 
 /* Size in bytes of a scalar value type; 0 for string/array/unknown. */
 static uint64_t gg_scalar_size(uint32_t t)
 {
     switch (t) {
-    case XHAL_GGUF_UINT8: case XHAL_GGUF_INT8: case XHAL_GGUF_BOOL: return 1;
-    case XHAL_GGUF_UINT16: case XHAL_GGUF_INT16: return 2;
-    case XHAL_GGUF_UINT32: case XHAL_GGUF_INT32: case XHAL_GGUF_FLOAT32: return 4;
-    case XHAL_GGUF_UINT64: case XHAL_GGUF_INT64: case XHAL_GGUF_FLOAT64: return 8;
-    default: return 0;
+        case XHAL_GGUF_UINT8:
+        case XHAL_GGUF_INT8:
+        case XHAL_GGUF_BOOL: return 1;
+        case XHAL_GGUF_UINT16:
+        case XHAL_GGUF_INT16: return 2;
+        case XHAL_GGUF_UINT32:
+        case XHAL_GGUF_INT32:
+        case XHAL_GGUF_FLOAT32: return 4;
+        case XHAL_GGUF_UINT64:
+        case XHAL_GGUF_INT64:
+        case XHAL_GGUF_FLOAT64: return 8;
+        default: return 0;
     }
 }
 
 XHAL_API const char *xhal_gguf_type_name(int t)
 {
-    static const char *const names[] = {"uint8", "int8",  "uint16", "int16", "uint32",
-                                        "int32", "float32", "bool", "string", "array",
-                                        "uint64", "int64", "float64"};
+    static const char *const names[] = {"uint8", "int8",   "uint16", "int16",  "uint32", "int32",  "float32",
+                                        "bool",  "string", "array",  "uint64", "int64",  "float64"};
     return t >= 0 && t <= 12 ? names[t] : "invalid";
 }
 
@@ -164,9 +184,8 @@ static uint64_t gg_left(const gg_cursor *c) { return c->size - c->pos; }
 static xhal_status gg_short(const gg_cursor *c, uint64_t need, const char *what)
 {
     return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                          "gguf '%s': %s needs %llu bytes at byte %llu but the file ends at %llu",
-                          c->origin, what, (unsigned long long)need, (unsigned long long)c->pos,
-                          (unsigned long long)c->size);
+                          "gguf '%s': %s needs %llu bytes at byte %llu but the file ends at %llu", c->origin, what,
+                          (unsigned long long)need, (unsigned long long)c->pos, (unsigned long long)c->size);
 }
 
 static xhal_status gg_u32(gg_cursor *c, uint32_t *v, const char *what)
@@ -220,25 +239,22 @@ static int gg_grow(void **arr, int64_t *cap, int64_t need, size_t elem)
 }
 
 /* A string: u64 length, bytes. name_rules: non-empty and no NUL (keys and tensor names). */
-static xhal_status gg_string(xhal_gguf *g, gg_cursor *c, gg_str *out, int name_rules,
-                             const char *what)
+static xhal_status gg_string(xhal_gguf *g, gg_cursor *c, gg_str *out, int name_rules, const char *what)
 {
     uint64_t n;
     xhal_status st = gg_u64(c, &n, what);
     if (st) return st;
     if (n > gg_left(c))
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                              "gguf '%s': %s at byte %llu claims %llu bytes but only %llu remain",
-                              c->origin, what, (unsigned long long)(c->pos - 8),
-                              (unsigned long long)n, (unsigned long long)gg_left(c));
+                              "gguf '%s': %s at byte %llu claims %llu bytes but only %llu remain", c->origin, what,
+                              (unsigned long long)(c->pos - 8), (unsigned long long)n, (unsigned long long)gg_left(c));
     const unsigned char *s = c->p + c->pos;
     if (name_rules) {
         if (n == 0)
-            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': %s at byte %llu is empty",
-                                  c->origin, what, (unsigned long long)(c->pos - 8));
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': %s at byte %llu is empty", c->origin, what,
+                                  (unsigned long long)(c->pos - 8));
         if (memchr(s, 0, (size_t)n))
-            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                  "gguf '%s': %s at byte %llu contains a NUL byte", c->origin,
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': %s at byte %llu contains a NUL byte", c->origin,
                                   what, (unsigned long long)(c->pos - 8));
     }
     out->s = gg_arena_put(g, s, n);
@@ -270,11 +286,13 @@ static xhal_status gg_read_kv(xhal_gguf *g, gg_cursor *c, gg_kv *kv, int64_t ind
         uint64_t n;
         if ((st = gg_u32(c, &et, "array element type"))) return st;
         if (et == XHAL_GGUF_ARRAY)
-            return xhal_set_error(XHAL_ERROR_UNSUPPORTED, "gguf '%s': key '%s' is an array of arrays (nested arrays are not supported)",
+            return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
+                                  "gguf '%s': key '%s' is an array of arrays (nested arrays are not supported)",
                                   c->origin, kv->key);
         if (et > XHAL_GGUF_FLOAT64)
-            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': key '%s' is an array of value type %u (valid: 0..12)",
-                                  c->origin, kv->key, et);
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                                  "gguf '%s': key '%s' is an array of value type %u (valid: 0..12)", c->origin, kv->key,
+                                  et);
         if ((st = gg_u64(c, &n, "array length"))) return st;
         kv->elem_type = et;
         kv->count = n;
@@ -284,9 +302,8 @@ static xhal_status gg_read_kv(xhal_gguf *g, gg_cursor *c, gg_kv *kv, int64_t ind
         /* each string needs at least its 8-byte length: bound the count before allocating */
         if (kv->count > gg_left(c) / 8)
             return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                  "gguf '%s': key '%s' claims %llu strings but only %llu bytes remain",
-                                  c->origin, kv->key, (unsigned long long)kv->count,
-                                  (unsigned long long)gg_left(c));
+                                  "gguf '%s': key '%s' claims %llu strings but only %llu bytes remain", c->origin,
+                                  kv->key, (unsigned long long)kv->count, (unsigned long long)gg_left(c));
         kv->strs = g->str_pool_used;
         for (uint64_t i = 0; i < kv->count; i++) {
             snprintf(what, sizeof what, "string %llu of key '%.40s'", (unsigned long long)i, kv->key);
@@ -301,17 +318,16 @@ static xhal_status gg_read_kv(xhal_gguf *g, gg_cursor *c, gg_kv *kv, int64_t ind
     }
     uint64_t es = gg_scalar_size(et);
     if (kv->count > gg_left(c) / es)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                              "gguf '%s': key '%s' claims %llu values of %llu bytes but only %llu bytes remain",
-                              c->origin, kv->key, (unsigned long long)kv->count,
-                              (unsigned long long)es, (unsigned long long)gg_left(c));
+        return xhal_set_error(
+            XHAL_ERROR_CORRUPT_DATA, "gguf '%s': key '%s' claims %llu values of %llu bytes but only %llu bytes remain",
+            c->origin, kv->key, (unsigned long long)kv->count, (unsigned long long)es, (unsigned long long)gg_left(c));
     kv->raw = c->p + c->pos;
     if (et == XHAL_GGUF_BOOL)
         for (uint64_t i = 0; i < kv->count; i++)
             if (kv->raw[i] > 1)
                 return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                      "gguf '%s': key '%s': boolean %llu is %u (must be 0 or 1)",
-                                      c->origin, kv->key, (unsigned long long)i, kv->raw[i]);
+                                      "gguf '%s': key '%s': boolean %llu is %u (must be 0 or 1)", c->origin, kv->key,
+                                      (unsigned long long)i, kv->raw[i]);
     c->pos += kv->count * es;
     return XHAL_OK;
 }
@@ -374,8 +390,8 @@ static xhal_status gg_read_tensor(xhal_gguf *g, gg_cursor *c, gg_tensor *t, int6
     uint32_t nd;
     if ((st = gg_u32(c, &nd, "tensor n_dims"))) return st;
     if (nd > XHAL_GGUF_MAX_DIMS)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s' has %u dims (at most %d)",
-                              c->origin, t->name, nd, XHAL_GGUF_MAX_DIMS);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s' has %u dims (at most %d)", c->origin,
+                              t->name, nd, XHAL_GGUF_MAX_DIMS);
     t->ndim = (int)nd;
     uint64_t ne[XHAL_GGUF_MAX_DIMS];
     uint64_t numel = 1;
@@ -383,12 +399,16 @@ static xhal_status gg_read_tensor(xhal_gguf *g, gg_cursor *c, gg_tensor *t, int6
     for (uint32_t d = 0; d < nd; d++) {
         if ((st = gg_u64(c, &ne[d], "tensor dimension"))) return st;
         if (ne[d] > (uint64_t)INT64_MAX)
-            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s': dimension %u is %llu (above 2^63 - 1)",
-                                  c->origin, t->name, d, (unsigned long long)ne[d]);
-        if (ne[d] != 0 && numel > (uint64_t)INT64_MAX / ne[d]) overflow = 1;
-        else numel *= ne[d];
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                                  "gguf '%s': tensor '%s': dimension %u is %llu (above 2^63 - 1)", c->origin, t->name,
+                                  d, (unsigned long long)ne[d]);
+        if (ne[d] != 0 && numel > (uint64_t)INT64_MAX / ne[d])
+            overflow = 1;
+        else
+            numel *= ne[d];
     }
-    for (uint32_t d = 0; d < nd; d++) if (ne[d] == 0) overflow = 0, numel = 0;
+    for (uint32_t d = 0; d < nd; d++)
+        if (ne[d] == 0) overflow = 0, numel = 0;
     if (overflow)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s': element count overflows 2^63",
                               c->origin, t->name);
@@ -396,19 +416,22 @@ static xhal_status gg_read_tensor(xhal_gguf *g, gg_cursor *c, gg_tensor *t, int6
     if ((st = gg_u32(c, &type, "tensor type"))) return st;
     const gg_type_info *ti = gg_type(type);
     if (!ti)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s' has ggml type %u, which is not a known type",
-                              c->origin, t->name, type);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                              "gguf '%s': tensor '%s' has ggml type %u, which is not a known type", c->origin, t->name,
+                              type);
     t->type = type;
     if (nd > 0 && ne[0] % ti->blck != 0)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                              "gguf '%s': tensor '%s': innermost dimension %llu is not a multiple of %s's block size %u",
-                              c->origin, t->name, (unsigned long long)ne[0], ti->name, ti->blck);
+        return xhal_set_error(
+            XHAL_ERROR_CORRUPT_DATA,
+            "gguf '%s': tensor '%s': innermost dimension %llu is not a multiple of %s's block size %u", c->origin,
+            t->name, (unsigned long long)ne[0], ti->name, ti->blck);
     if (nd == 0 && ti->blck != 1)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s': a scalar of block type %s",
-                              c->origin, t->name, ti->name);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s': a scalar of block type %s", c->origin,
+                              t->name, ti->name);
     uint64_t blocks = numel / ti->blck;
     if (blocks > UINT64_MAX / ti->bytes)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s': byte size overflows", c->origin, t->name);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': tensor '%s': byte size overflows", c->origin,
+                              t->name);
     t->size = blocks * ti->bytes;
     t->numel = (int64_t)numel;
     for (int d = 0; d < XHAL_MAX_DIMS; d++) t->shape[d] = 0;
@@ -426,19 +449,19 @@ static xhal_status gg_parse(xhal_gguf *g)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': %zu bytes, too short for the 24-byte header",
                               g->origin, g->size);
     if (memcmp(g->base, "GGUF", 4) != 0)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                              "gguf '%s': bad magic %02x %02x %02x %02x (expected \"GGUF\")", g->origin,
-                              g->base[0], g->base[1], g->base[2], g->base[3]);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': bad magic %02x %02x %02x %02x (expected \"GGUF\")",
+                              g->origin, g->base[0], g->base[1], g->base[2], g->base[3]);
     c.pos = 4;
     uint32_t version;
     xhal_status st = gg_u32(&c, &version, "version");
     if (st) return st;
     if (version == 1)
-        return xhal_set_error(XHAL_ERROR_UNSUPPORTED, "gguf '%s': version 1 files are not supported (2 and 3 are)", g->origin);
+        return xhal_set_error(XHAL_ERROR_UNSUPPORTED, "gguf '%s': version 1 files are not supported (2 and 3 are)",
+                              g->origin);
     if ((version & 0xffffu) == 0 && (version >> 16) != 0)
         return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
-                              "gguf '%s': a big-endian GGUF file (version field 0x%08x) is not supported",
-                              g->origin, version);
+                              "gguf '%s': a big-endian GGUF file (version field 0x%08x) is not supported", g->origin,
+                              version);
     if (version != 2 && version != 3)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': version %u (supported: 2, 3)", g->origin, version);
     g->version = version;
@@ -448,14 +471,12 @@ static xhal_status gg_parse(xhal_gguf *g)
      * tensor info 8 + 1 + 4 + 4 + 8: refuse counts the file cannot hold before allocating */
     if (n_kv > XHAL_GGUF_MAX_KV || n_kv > gg_left(&c) / 14)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                              "gguf '%s': %llu key/value pairs claimed (at most %u, and %llu bytes remain)",
-                              g->origin, (unsigned long long)n_kv, XHAL_GGUF_MAX_KV,
-                              (unsigned long long)gg_left(&c));
+                              "gguf '%s': %llu key/value pairs claimed (at most %u, and %llu bytes remain)", g->origin,
+                              (unsigned long long)n_kv, XHAL_GGUF_MAX_KV, (unsigned long long)gg_left(&c));
     if (n_tensors > XHAL_GGUF_MAX_TENSORS || n_tensors > gg_left(&c) / 25)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                              "gguf '%s': %llu tensors claimed (at most %u, and %llu bytes remain)",
-                              g->origin, (unsigned long long)n_tensors, XHAL_GGUF_MAX_TENSORS,
-                              (unsigned long long)gg_left(&c));
+                              "gguf '%s': %llu tensors claimed (at most %u, and %llu bytes remain)", g->origin,
+                              (unsigned long long)n_tensors, XHAL_GGUF_MAX_TENSORS, (unsigned long long)gg_left(&c));
     g->alignment = 32;
     /* tables grow with what was read (doubling), not with the counts claimed */
     for (uint64_t i = 0; i < n_kv; i++) {
@@ -472,8 +493,8 @@ static xhal_status gg_parse(xhal_gguf *g)
             uint32_t a = gg_rd_u32(kv->raw);
             if (a == 0 || (a & (a - 1)) != 0 || a > GG_MAX_ALIGNMENT)
                 return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                      "gguf '%s': general.alignment is %u (must be a power of two up to %u)",
-                                      g->origin, a, GG_MAX_ALIGNMENT);
+                                      "gguf '%s': general.alignment is %u (must be a power of two up to %u)", g->origin,
+                                      a, GG_MAX_ALIGNMENT);
             g->alignment = a;
         }
     }
@@ -485,8 +506,7 @@ static xhal_status gg_parse(xhal_gguf *g)
     free(names);
     if (!g->kv_sorted) return gg_oom(g->origin, "key index");
     if (dup >= 0)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': key '%s' appears twice", g->origin,
-                              g->kvs[dup].key);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': key '%s' appears twice", g->origin, g->kvs[dup].key);
 
     for (uint64_t i = 0; i < n_tensors; i++) {
         if (!gg_grow((void **)&g->tensors, &g->t_cap, (int64_t)i + 1, sizeof *g->tensors))
@@ -525,10 +545,10 @@ static xhal_status gg_parse(xhal_gguf *g)
         }
         if (t->rel > area || t->size > area - t->rel) {
             free(spans);
-            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                  "gguf '%s': tensor '%s': bytes [%llu, +%llu) of the data area are outside it (%llu bytes)",
-                                  g->origin, t->name, (unsigned long long)t->rel,
-                                  (unsigned long long)t->size, (unsigned long long)area);
+            return xhal_set_error(
+                XHAL_ERROR_CORRUPT_DATA,
+                "gguf '%s': tensor '%s': bytes [%llu, +%llu) of the data area are outside it (%llu bytes)", g->origin,
+                t->name, (unsigned long long)t->rel, (unsigned long long)t->size, (unsigned long long)area);
         }
         spans[i].begin = t->rel;
         spans[i].end = t->rel + t->size;
@@ -621,12 +641,13 @@ XHAL_API xhal_status xhal_gguf_open(const char *path, xhal_gguf **out)
                               path, why);
     if (sb.st_size < 24) {
         close(fd);
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': %lld bytes, too short for the 24-byte header",
-                              path, (long long)sb.st_size);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "gguf '%s': %lld bytes, too short for the 24-byte header", path,
+                              (long long)sb.st_size);
     }
     if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX / 2) {
         close(fd);
-        return xhal_set_error(XHAL_ERROR_IO, "gguf: '%s' (%lld bytes) is too large to map", path, (long long)sb.st_size);
+        return xhal_set_error(XHAL_ERROR_IO, "gguf: '%s' (%lld bytes) is too large to map", path,
+                              (long long)sb.st_size);
     }
     size_t size = (size_t)sb.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -649,13 +670,12 @@ XHAL_API xhal_status xhal_gguf_open(const char *path, xhal_gguf **out)
 }
 
 /* ---- queries ---- */
-#define GG_CHECK(g, what)                                                                  \
-    do {                                                                                   \
+#define GG_CHECK(g, what)                                                                         \
+    do {                                                                                          \
         if (!(g)) return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: reader is NULL", what); \
     } while (0)
 
-XHAL_API xhal_status xhal_gguf_info(const xhal_gguf *g, uint32_t *version, uint32_t *alignment,
-                                    uint64_t *data_offset)
+XHAL_API xhal_status xhal_gguf_info(const xhal_gguf *g, uint32_t *version, uint32_t *alignment, uint64_t *data_offset)
 {
     GG_CHECK(g, "xhal_gguf_info");
     if (version) *version = g->version;
@@ -699,8 +719,10 @@ static const gg_kv *gg_find_kv(const xhal_gguf *g, const char *key)
         const gg_kv *kv = &g->kvs[g->kv_sorted[mid]];
         int c = strcmp(kv->key, key);
         if (c == 0) return kv;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -740,29 +762,42 @@ static int gg_element(const gg_kv *kv, uint64_t idx, gg_num *n)
     int64_t s = 0;
     int sgn = 0;
     switch (kv->elem_type) {
-    case XHAL_GGUF_UINT8: case XHAL_GGUF_BOOL: u = p[0]; break;
-    case XHAL_GGUF_INT8: s = (int8_t)p[0]; sgn = 1; break;
-    case XHAL_GGUF_UINT16: u = (uint64_t)(p[0] | (p[1] << 8)); break;
-    case XHAL_GGUF_INT16: s = (int16_t)(uint16_t)(p[0] | (p[1] << 8)); sgn = 1; break;
-    case XHAL_GGUF_UINT32: u = gg_rd_u32(p); break;
-    case XHAL_GGUF_INT32: s = (int32_t)gg_rd_u32(p); sgn = 1; break;
-    case XHAL_GGUF_UINT64: u = gg_rd_u64(p); break;
-    case XHAL_GGUF_INT64: s = (int64_t)gg_rd_u64(p); sgn = 1; break;
-    case XHAL_GGUF_FLOAT32: {
-        uint32_t b = gg_rd_u32(p);
-        float f;
-        memcpy(&f, &b, 4);
-        n->is_float = 1;
-        n->f = f;
-        return 1;
-    }
-    case XHAL_GGUF_FLOAT64: {
-        uint64_t b = gg_rd_u64(p);
-        memcpy(&n->f, &b, 8);
-        n->is_float = 1;
-        return 1;
-    }
-    default: return 0;
+        case XHAL_GGUF_UINT8:
+        case XHAL_GGUF_BOOL: u = p[0]; break;
+        case XHAL_GGUF_INT8:
+            s = (int8_t)p[0];
+            sgn = 1;
+            break;
+        case XHAL_GGUF_UINT16: u = (uint64_t)(p[0] | (p[1] << 8)); break;
+        case XHAL_GGUF_INT16:
+            s = (int16_t)(uint16_t)(p[0] | (p[1] << 8));
+            sgn = 1;
+            break;
+        case XHAL_GGUF_UINT32: u = gg_rd_u32(p); break;
+        case XHAL_GGUF_INT32:
+            s = (int32_t)gg_rd_u32(p);
+            sgn = 1;
+            break;
+        case XHAL_GGUF_UINT64: u = gg_rd_u64(p); break;
+        case XHAL_GGUF_INT64:
+            s = (int64_t)gg_rd_u64(p);
+            sgn = 1;
+            break;
+        case XHAL_GGUF_FLOAT32: {
+            uint32_t b = gg_rd_u32(p);
+            float f;
+            memcpy(&f, &b, 4);
+            n->is_float = 1;
+            n->f = f;
+            return 1;
+        }
+        case XHAL_GGUF_FLOAT64: {
+            uint64_t b = gg_rd_u64(p);
+            memcpy(&n->f, &b, 8);
+            n->is_float = 1;
+            return 1;
+        }
+        default: return 0;
     }
     if (sgn) {
         n->i = s;
@@ -780,13 +815,12 @@ static int gg_element(const gg_kv *kv, uint64_t idx, gg_num *n)
 static xhal_status gg_mismatch(const xhal_gguf *g, const gg_kv *kv, const char *want)
 {
     return xhal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "gguf '%s': key '%s' is %s%s%s, not %s", g->origin, kv->key,
-                          kv->type == XHAL_GGUF_ARRAY ? "an array of " : "a ",
-                          xhal_gguf_type_name((int)kv->elem_type), kv->type == XHAL_GGUF_ARRAY ? "" : " value",
-                          want);
+                          kv->type == XHAL_GGUF_ARRAY ? "an array of " : "a ", xhal_gguf_type_name((int)kv->elem_type),
+                          kv->type == XHAL_GGUF_ARRAY ? "" : " value", want);
 }
 
-static xhal_status gg_get_int(const xhal_gguf *g, const gg_kv *kv, uint64_t idx, int want_signed,
-                              uint64_t *u, int64_t *i)
+static xhal_status gg_get_int(const xhal_gguf *g, const gg_kv *kv, uint64_t idx, int want_signed, uint64_t *u,
+                              int64_t *i)
 {
     gg_num n;
     if (!gg_element(kv, idx, &n) || n.is_float) return gg_mismatch(g, kv, "an integer");
@@ -795,13 +829,13 @@ static xhal_status gg_get_int(const xhal_gguf *g, const gg_kv *kv, uint64_t idx,
                            kv->elem_type == XHAL_GGUF_BOOL;
     if (want_signed) {
         if (is_unsigned_type && n.u > (uint64_t)INT64_MAX)
-            return xhal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "gguf '%s': key '%s' is %llu, above INT64_MAX",
-                                  g->origin, kv->key, (unsigned long long)n.u);
+            return xhal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "gguf '%s': key '%s' is %llu, above INT64_MAX", g->origin,
+                                  kv->key, (unsigned long long)n.u);
         *i = is_unsigned_type ? (int64_t)n.u : n.i;
     } else {
         if (n.is_neg)
-            return xhal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "gguf '%s': key '%s' is %lld, negative",
-                                  g->origin, kv->key, (long long)n.i);
+            return xhal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "gguf '%s': key '%s' is %lld, negative", g->origin,
+                                  kv->key, (long long)n.i);
         *u = n.u;
     }
     return XHAL_OK;
@@ -873,8 +907,7 @@ XHAL_API xhal_status xhal_gguf_get_string(const xhal_gguf *g, const char *key, c
     return XHAL_OK;
 }
 
-static xhal_status gg_array(const xhal_gguf *g, const char *key, uint64_t index, const char *fn,
-                            const gg_kv **kv)
+static xhal_status gg_array(const xhal_gguf *g, const char *key, uint64_t index, const char *fn, const gg_kv **kv)
 {
     xhal_status st = gg_lookup(g, key, fn, kv);
     if (st) return st;
@@ -903,8 +936,8 @@ XHAL_API xhal_status xhal_gguf_array_f64(const xhal_gguf *g, const char *key, ui
     return gg_get_f64(g, kv, index, out);
 }
 
-XHAL_API xhal_status xhal_gguf_array_string(const xhal_gguf *g, const char *key, uint64_t index,
-                                            const char **out, uint64_t *len)
+XHAL_API xhal_status xhal_gguf_array_string(const xhal_gguf *g, const char *key, uint64_t index, const char **out,
+                                            uint64_t *len)
 {
     const gg_kv *kv;
     xhal_status st = gg_array(g, key, index, "xhal_gguf_array_string", &kv);
@@ -961,8 +994,10 @@ static const gg_tensor *gg_find_tensor(const xhal_gguf *g, const char *name)
         const gg_tensor *t = &g->tensors[g->t_sorted[mid]];
         int c = strcmp(t->name, name);
         if (c == 0) return t;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

@@ -28,9 +28,9 @@
 
 typedef struct st_file {
     char *path;
-    dev_t dev;           /* identity at open: upload re-reads this very file */
+    dev_t dev; /* identity at open: upload re-reads this very file */
     ino_t ino;
-    void *map;           /* whole file, PROT_READ */
+    void *map; /* whole file, PROT_READ */
     size_t map_size;
     const unsigned char *data; /* start of the data area */
     uint64_t data_size;
@@ -57,9 +57,9 @@ struct xhal_safetensors {
     int n_files;
     st_entry *entries; /* sorted by name */
     int64_t n_entries;
-    st_meta *meta;     /* sorted by key */
+    st_meta *meta; /* sorted by key */
     int64_t n_meta;
-    char *origin;      /* what was opened, for messages */
+    char *origin; /* what was opened, for messages */
 };
 
 static char *st_strdup(const char *s)
@@ -87,9 +87,8 @@ static const struct {
     const char *name;
     xhal_dtype dtype;
 } st_dtypes[] = {
-    {"F32", XHAL_DTYPE_F32}, {"F16", XHAL_DTYPE_F16}, {"BF16", XHAL_DTYPE_BF16},
-    {"F64", XHAL_DTYPE_F64}, {"I8", XHAL_DTYPE_I8},   {"U8", XHAL_DTYPE_U8},
-    {"I32", XHAL_DTYPE_I32}, {"I64", XHAL_DTYPE_I64},
+    {"F32", XHAL_DTYPE_F32}, {"F16", XHAL_DTYPE_F16}, {"BF16", XHAL_DTYPE_BF16}, {"F64", XHAL_DTYPE_F64},
+    {"I8", XHAL_DTYPE_I8},   {"U8", XHAL_DTYPE_U8},   {"I32", XHAL_DTYPE_I32},   {"I64", XHAL_DTYPE_I64},
 };
 
 static xhal_dtype st_dtype_parse(const char *s)
@@ -118,17 +117,17 @@ static xhal_status st_map_file(const char *path, st_file *f)
     int fd = xhal_open_regular(path, 0, &sb, why, sizeof why); /* a FIFO would block open() */
     if (fd < 0)
         return xhal_set_error(errno == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
-                             "safetensors: cannot open '%s': %s", path, why);
+                              "safetensors: cannot open '%s': %s", path, why);
     if (sb.st_size < 8) {
         close(fd);
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s' is %lld bytes, too short for the 8-byte header length",
-                             path, (long long)sb.st_size);
+                              "safetensors: '%s' is %lld bytes, too short for the 8-byte header length", path,
+                              (long long)sb.st_size);
     }
     if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX) {
         close(fd);
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' (%lld bytes) is too large to map",
-                             path, (long long)sb.st_size);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' (%lld bytes) is too large to map", path,
+                              (long long)sb.st_size);
     }
     f->map_size = (size_t)sb.st_size;
     f->dev = sb.st_dev;
@@ -138,8 +137,8 @@ static xhal_status st_map_file(const char *path, st_file *f)
     close(fd);
     if (f->map == MAP_FAILED) {
         f->map = NULL;
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot map '%s' (%zu bytes): %s", path,
-                             f->map_size, strerror(e));
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot map '%s' (%zu bytes): %s", path, f->map_size,
+                              strerror(e));
     }
     f->path = st_strdup(path);
     if (!f->path) {
@@ -160,37 +159,36 @@ static int st_json_uint(const cJSON *n, uint64_t *out)
 }
 
 /* Parse and check one tensor entry; on success fills e (name not set). */
-static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t data_size,
-                                  st_entry *e)
+static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t data_size, st_entry *e)
 {
     const char *name = item->string;
     if (!cJSON_IsObject(item))
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': entry '%s' is not a JSON object", path, name);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': entry '%s' is not a JSON object", path,
+                              name);
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(item, "shape");
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsString(jd) || !cJSON_IsArray(js) || !cJSON_IsArray(jo))
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': tensor '%s' needs \"dtype\" (string), \"shape\" "
-                             "(array) and \"data_offsets\" (array)", path, name);
+                              "safetensors: '%s': tensor '%s' needs \"dtype\" (string), \"shape\" "
+                              "(array) and \"data_offsets\" (array)",
+                              path, name);
     for (const cJSON *k = item->child; k; k = k->next)
         if (strcmp(k->string, "dtype") != 0 && strcmp(k->string, "shape") != 0 &&
             strcmp(k->string, "data_offsets") != 0)
-            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                 "safetensors: '%s': tensor '%s' has an unknown field '%s'", path,
-                                 name, k->string);
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': tensor '%s' has an unknown field '%s'",
+                                  path, name, k->string);
     e->dtype = st_dtype_parse(jd->valuestring);
     if (e->dtype == XHAL_DTYPE_INVALID)
         return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
-                             "safetensors: '%s': tensor '%s' has dtype '%.32s', which xhal does not "
-                             "support (F32, F16, BF16, F64, I8, U8, I32, I64)", path, name,
-                             jd->valuestring);
+                              "safetensors: '%s': tensor '%s' has dtype '%.32s', which xhal does not "
+                              "support (F32, F16, BF16, F64, I8, U8, I32, I64)",
+                              path, name, jd->valuestring);
     int nd = cJSON_GetArraySize(js);
     if (nd > XHAL_MAX_DIMS)
         return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
-                             "safetensors: '%s': tensor '%s' has %d dims; xhal supports at most %d",
-                             path, name, nd, XHAL_MAX_DIMS);
+                              "safetensors: '%s': tensor '%s' has %d dims; xhal supports at most %d", path, name, nd,
+                              XHAL_MAX_DIMS);
     e->ndim = nd;
     uint64_t numel = 1;
     int overflow = 0, i = 0;
@@ -198,49 +196,56 @@ static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t 
         uint64_t v;
         if (!st_json_uint(d, &v))
             return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                 "safetensors: '%s': tensor '%s': shape[%d] is not a non-negative "
-                                 "integer below 2^53", path, name, i);
+                                  "safetensors: '%s': tensor '%s': shape[%d] is not a non-negative "
+                                  "integer below 2^53",
+                                  path, name, i);
         e->shape[i] = (int64_t)v;
-        if (v != 0 && numel > UINT64_MAX / v) overflow = 1;
-        else numel *= v;
+        if (v != 0 && numel > UINT64_MAX / v)
+            overflow = 1;
+        else
+            numel *= v;
     }
     for (; i < XHAL_MAX_DIMS; i++) e->shape[i] = 0;
     /* Zero in any dimension wins over an overflow in the others. */
     for (i = 0; i < nd; i++)
-        if (e->shape[i] == 0) { numel = 0; overflow = 0; }
+        if (e->shape[i] == 0) {
+            numel = 0;
+            overflow = 0;
+        }
     uint64_t esize = xhal_dtype_size(e->dtype);
     if (overflow || numel > (uint64_t)INT64_MAX || numel > UINT64_MAX / esize)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': tensor '%s': the element count of its shape "
-                             "overflows", path, name);
+                              "safetensors: '%s': tensor '%s': the element count of its shape "
+                              "overflows",
+                              path, name);
     e->numel = (int64_t)numel;
     uint64_t bytes = numel * esize;
 
     if (cJSON_GetArraySize(jo) != 2)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': tensor '%s': data_offsets must be [begin, end]",
-                             path, name);
+                              "safetensors: '%s': tensor '%s': data_offsets must be [begin, end]", path, name);
     if (!st_json_uint(jo->child, &e->begin) || !st_json_uint(jo->child->next, &e->end))
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': tensor '%s': data_offsets are not non-negative "
-                             "integers below 2^53", path, name);
+                              "safetensors: '%s': tensor '%s': data_offsets are not non-negative "
+                              "integers below 2^53",
+                              path, name);
     if (e->begin > e->end)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': tensor '%s': data_offsets reversed (begin %llu > "
-                             "end %llu)", path, name, (unsigned long long)e->begin,
-                             (unsigned long long)e->end);
+                              "safetensors: '%s': tensor '%s': data_offsets reversed (begin %llu > "
+                              "end %llu)",
+                              path, name, (unsigned long long)e->begin, (unsigned long long)e->end);
     if (e->end > data_size)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': tensor '%s': data_offsets [%llu, %llu) lie past "
-                             "the end of the data area (%llu bytes)", path, name,
-                             (unsigned long long)e->begin, (unsigned long long)e->end,
-                             (unsigned long long)data_size);
+                              "safetensors: '%s': tensor '%s': data_offsets [%llu, %llu) lie past "
+                              "the end of the data area (%llu bytes)",
+                              path, name, (unsigned long long)e->begin, (unsigned long long)e->end,
+                              (unsigned long long)data_size);
     if (e->end - e->begin != bytes)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': tensor '%s': shape holds %llu elements of %s "
-                             "(%llu bytes) but data_offsets span %llu bytes", path, name,
-                             (unsigned long long)numel, xhal_dtype_name(e->dtype),
-                             (unsigned long long)bytes, (unsigned long long)(e->end - e->begin));
+                              "safetensors: '%s': tensor '%s': shape holds %llu elements of %s "
+                              "(%llu bytes) but data_offsets span %llu bytes",
+                              path, name, (unsigned long long)numel, xhal_dtype_name(e->dtype),
+                              (unsigned long long)bytes, (unsigned long long)(e->end - e->begin));
     return XHAL_OK;
 }
 
@@ -250,25 +255,25 @@ static xhal_status st_parse_entry(const char *path, const cJSON *item, uint64_t 
 #define ST_MAX_META 65536
 #define ST_MAX_SHARDS 65536
 
-static int st_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+static int st_cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 /* Duplicate keys and escaped NULs inside names (xhal_json_guard.h), for a header or an index. */
-static xhal_status st_json_guard(const char *path, const char *what, const char *text, size_t len,
-                                 const cJSON *root)
+static xhal_status st_json_guard(const char *path, const char *what, const char *text, size_t len, const cJSON *root)
 {
     const char *dup = NULL;
     int r = xhal_json_duplicate_key(root, &dup);
     if (r < 0) return st_oom("duplicate check");
     if (r > 0)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': key '%s' appears twice in "
-                             "one object of the %s", path, dup, what);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                              "safetensors: '%s': key '%s' appears twice in "
+                              "one object of the %s",
+                              path, dup, what);
     const char *nul = xhal_json_nul_escape(text, len);
     if (nul)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': the %s holds an escaped NUL "
-                             "(\\u0000) at byte %ld, inside a name or value", path, what, (long)(nul - text));
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                              "safetensors: '%s': the %s holds an escaped NUL "
+                              "(\\u0000) at byte %ld, inside a name or value",
+                              path, what, (long)(nul - text));
     return XHAL_OK;
 }
 
@@ -338,47 +343,43 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
      * behind a link, say) it is 8 bytes of that file's content. */
     if (hlen > XHAL_SAFETENSORS_MAX_HEADER)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': the header length field exceeds the limit of %u "
-                             "bytes: not a safetensors file, or a corrupt one", path,
-                             (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
+                              "safetensors: '%s': the header length field exceeds the limit of %u "
+                              "bytes: not a safetensors file, or a corrupt one",
+                              path, (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
     if (hlen > avail)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': the header length field points past the end of the "
-                             "file (%llu bytes after it): file truncated, or not a safetensors file", path,
-                             (unsigned long long)avail);
+                              "safetensors: '%s': the header length field points past the end of the "
+                              "file (%llu bytes after it): file truncated, or not a safetensors file",
+                              path, (unsigned long long)avail);
     if (hlen < 2)
         return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': header length %llu is too small for a JSON object",
-                             path, (unsigned long long)hlen);
+                              "safetensors: '%s': header length %llu is too small for a JSON object", path,
+                              (unsigned long long)hlen);
     const char *json = (const char *)base + 8;
     if (json[0] != '{')
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': header does not start with '{'", path);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header does not start with '{'", path);
     if (memchr(json, '\0', (size_t)hlen) != NULL)
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': header contains a NUL byte", path);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header contains a NUL byte", path);
     f->data = base + 8 + hlen;
     f->data_size = avail - hlen;
 
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, &end, 0);
     if (!root) /* cJSON's error position is a process-wide global: not used, not thread safe */
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: '%s': header (%llu bytes) is not valid JSON", path,
-                             (unsigned long long)hlen);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header (%llu bytes) is not valid JSON", path,
+                              (unsigned long long)hlen);
     xhal_status st = st_json_guard(path, "header", json, (size_t)hlen, root);
     if (st != XHAL_OK) goto done;
     if (!cJSON_IsObject(root)) {
-        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header is not a JSON object",
-                           path);
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': header is not a JSON object", path);
         goto done;
     }
     /* Only whitespace may follow the object (the format pads with spaces). */
     for (const char *p = end; p && p < json + hlen; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                               "safetensors: '%s': trailing bytes after the JSON header at byte %ld",
-                               path, (long)(p - json));
+                                "safetensors: '%s': trailing bytes after the JSON header at byte %ld", path,
+                                (long)(p - json));
             goto done;
         }
     }
@@ -388,28 +389,25 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
     for (const cJSON *item = root->child; item; item = item->next) {
         if (strcmp(item->string, "__metadata__") == 0) {
             if (seen_meta++) {
-                st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                   "safetensors: '%s': \"__metadata__\" appears twice", path);
+                st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': \"__metadata__\" appears twice", path);
                 goto done;
             }
             if (!cJSON_IsObject(item)) {
-                st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                   "safetensors: '%s': \"__metadata__\" is not an object", path);
+                st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': \"__metadata__\" is not an object",
+                                    path);
                 goto done;
             }
             for (const cJSON *m = item->child; m; m = m->next) {
                 if (!cJSON_IsString(m)) {
                     st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                       "safetensors: '%s': __metadata__['%s'] is not a string",
-                                       path, m->string);
+                                        "safetensors: '%s': __metadata__['%s'] is not a string", path, m->string);
                     goto done;
                 }
                 /* (a key twice in one header was refused by st_json_guard; across shards the
                  * first wins, sorted out in st_finish in O(n log n)) */
                 if (b->n_meta >= ST_MAX_META) {
-                    st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                       "safetensors: '%s': more than %d __metadata__ entries", path,
-                                       ST_MAX_META);
+                    st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': more than %d __metadata__ entries",
+                                        path, ST_MAX_META);
                     goto done;
                 }
                 if (!st_grow((void **)&b->meta, &b->cap_meta, b->n_meta + 1, sizeof(st_meta))) {
@@ -432,7 +430,7 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
         }
         if (b->n_entries >= ST_MAX_TENSORS) {
             st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: '%s': more than %d tensors", path,
-                               ST_MAX_TENSORS);
+                                ST_MAX_TENSORS);
             goto done;
         }
         st_entry e;
@@ -468,11 +466,10 @@ static xhal_status st_read_header(st_file *f, int file_index, st_builder *b)
             if (cur->begin == cur->end) continue; /* empty tensors occupy no byte */
             if (prev && cur->begin < prev->end) {
                 st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                   "safetensors: '%s': tensors '%s' [%llu, %llu) and '%s' [%llu, "
-                                   "%llu) overlap", path, prev->name,
-                                   (unsigned long long)prev->begin, (unsigned long long)prev->end,
-                                   cur->name, (unsigned long long)cur->begin,
-                                   (unsigned long long)cur->end);
+                                    "safetensors: '%s': tensors '%s' [%llu, %llu) and '%s' [%llu, "
+                                    "%llu) overlap",
+                                    path, prev->name, (unsigned long long)prev->begin, (unsigned long long)prev->end,
+                                    cur->name, (unsigned long long)cur->begin, (unsigned long long)cur->end);
                 break;
             }
             prev = cur;
@@ -525,7 +522,7 @@ static xhal_status st_read_text(const char *path, char **out, size_t *len)
     FILE *fp = xhal_fopen_regular(path, why, sizeof why); /* a FIFO would block fopen() */
     if (!fp)
         return xhal_set_error(errno == ENOENT ? XHAL_ERROR_NOT_FOUND : XHAL_ERROR_IO,
-                             "safetensors: cannot open '%s': %s", path, why);
+                              "safetensors: cannot open '%s': %s", path, why);
     struct stat sb;
     if (fstat(fileno(fp), &sb) != 0) {
         fclose(fp);
@@ -533,9 +530,8 @@ static xhal_status st_read_text(const char *path, char **out, size_t *len)
     }
     if ((uint64_t)sb.st_size > XHAL_SAFETENSORS_MAX_HEADER) {
         fclose(fp);
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: index '%s' is %lld bytes, above the limit of %u", path,
-                             (long long)sb.st_size, (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' is %lld bytes, above the limit of %u",
+                              path, (long long)sb.st_size, (unsigned)XHAL_SAFETENSORS_MAX_HEADER);
     }
     size_t n = (size_t)sb.st_size;
     char *buf = malloc(n + 1);
@@ -548,8 +544,7 @@ static xhal_status st_read_text(const char *path, char **out, size_t *len)
     fclose(fp);
     if (got != n || err) {
         free(buf);
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: short read of '%s' (%zu of %zu bytes)",
-                             path, got, n);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: short read of '%s' (%zu of %zu bytes)", path, got, n);
     }
     buf[n] = '\0';
     *out = buf;
@@ -576,14 +571,12 @@ static void st_free_reader(xhal_safetensors *r)
 /* Sort the table, refuse duplicates, hand the arrays to r. */
 static xhal_status st_finish(xhal_safetensors *r, st_builder *b)
 {
-    if (b->n_entries > 1)
-        qsort(b->entries, (size_t)b->n_entries, sizeof(st_entry), st_cmp_entry_name);
+    if (b->n_entries > 1) qsort(b->entries, (size_t)b->n_entries, sizeof(st_entry), st_cmp_entry_name);
     for (int64_t i = 1; i < b->n_entries; i++) {
         if (strcmp(b->entries[i - 1].name, b->entries[i].name) == 0) {
             const st_entry *x = &b->entries[i - 1], *y = &b->entries[i];
-            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                                 "safetensors: tensor '%s' appears twice (in '%s' and '%s')",
-                                 x->name, r->files[x->file].path, r->files[y->file].path);
+            return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: tensor '%s' appears twice (in '%s' and '%s')",
+                                  x->name, r->files[x->file].path, r->files[y->file].path);
         }
     }
     if (b->n_meta > 1) qsort(b->meta, (size_t)b->n_meta, sizeof(st_meta), st_cmp_meta);
@@ -624,8 +617,10 @@ static const st_entry *st_find(const xhal_safetensors *r, const char *name)
         int64_t mid = lo + (hi - lo) / 2;
         int c = strcmp(r->entries[mid].name, name);
         if (c == 0) return &r->entries[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -647,8 +642,7 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root) {
         free(text);
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' is not valid JSON",
-                             index_path);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' is not valid JSON", index_path);
     }
     st = st_json_guard(index_path, "index", text, len, root);
     free(text);
@@ -659,8 +653,8 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(root) || !cJSON_IsObject(wm)) {
         cJSON_Delete(root);
-        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                             "safetensors: index '%s' has no \"weight_map\" object", index_path);
+        return xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' has no \"weight_map\" object",
+                              index_path);
     }
     /* Folder of the index. */
     char *dir = st_strdup(index_path);
@@ -669,8 +663,10 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
         return st_oom("path");
     }
     char *slash = strrchr(dir, '/');
-    if (slash) slash[1] = '\0';
-    else strcpy(dir, "./");
+    if (slash)
+        slash[1] = '\0';
+    else
+        strcpy(dir, "./");
 
     /* Distinct shard names, sorted (shards are read in file-name order). */
     const char **shards = NULL;
@@ -678,21 +674,23 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
     int64_t n_map = 0;
     for (const cJSON *m = wm->child; m; m = m->next) n_map++;
     if (n_map > ST_MAX_TENSORS)
-        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': more than %d names in "
-                           "weight_map", index_path, ST_MAX_TENSORS);
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                            "safetensors: index '%s': more than %d names in "
+                            "weight_map",
+                            index_path, ST_MAX_TENSORS);
     else if (n_map > 0 && !(shards = malloc((size_t)n_map * sizeof *shards)))
         st = st_oom("shard list");
     for (const cJSON *m = wm->child; m && st == XHAL_OK; m = m->next) {
         if (!cJSON_IsString(m)) {
-            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                               "safetensors: index '%s': weight_map['%s'] is not a string",
-                               index_path, m->string);
+            st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': weight_map['%s'] is not a string",
+                                index_path, m->string);
             break;
         }
         if (!st_safe_shard_name(m->valuestring)) {
             st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                               "safetensors: index '%s': weight_map['%s'] = '%s' is not a file name "
-                               "in the index's folder", index_path, m->string, m->valuestring);
+                                "safetensors: index '%s': weight_map['%s'] = '%s' is not a file name "
+                                "in the index's folder",
+                                index_path, m->string, m->valuestring);
             break;
         }
         shards[n_shards++] = m->valuestring;
@@ -705,11 +703,12 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
         n_shards = u;
     }
     if (st == XHAL_OK && n_shards > ST_MAX_SHARDS)
-        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s' names %d shard files, "
-                           "more than %d", index_path, n_shards, ST_MAX_SHARDS);
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
+                            "safetensors: index '%s' names %d shard files, "
+                            "more than %d",
+                            index_path, n_shards, ST_MAX_SHARDS);
     if (st == XHAL_OK && n_shards == 0)
-        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': weight_map is empty",
-                           index_path);
+        st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "safetensors: index '%s': weight_map is empty", index_path);
     for (int i = 0; i < n_shards && st == XHAL_OK; i++) {
         char *p = st_join(dir, shards[i]);
         if (!p) {
@@ -725,8 +724,9 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
         const st_entry *e = st_find(r, m->string);
         if (!e) {
             st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                               "safetensors: index '%s' maps tensor '%s' to '%s', which does not "
-                               "hold it", index_path, m->string, m->valuestring);
+                                "safetensors: index '%s' maps tensor '%s' to '%s', which does not "
+                                "hold it",
+                                index_path, m->string, m->valuestring);
             break;
         }
         const char *fp = r->files[e->file].path;
@@ -734,8 +734,8 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
         base = base ? base + 1 : fp;
         if (strcmp(base, m->valuestring) != 0)
             st = xhal_set_error(XHAL_ERROR_CORRUPT_DATA,
-                               "safetensors: index '%s' maps tensor '%s' to '%s' but it is in '%s'",
-                               index_path, m->string, m->valuestring, fp);
+                                "safetensors: index '%s' maps tensor '%s' to '%s' but it is in '%s'", index_path,
+                                m->string, m->valuestring, fp);
     }
     free(shards);
     free(dir);
@@ -746,12 +746,11 @@ static xhal_status st_open_index(xhal_safetensors *r, const char *index_path, st
 XHAL_API xhal_status xhal_safetensors_open(const char *path, xhal_safetensors **out)
 {
     if (!path || !out)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_open: path and out must not be NULL");
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_open: path and out must not be NULL");
     if (!st_host_little_endian())
         return xhal_set_error(XHAL_ERROR_UNSUPPORTED,
-                             "xhal_safetensors_open: safetensors data is little-endian and this host "
-                             "is not");
+                              "xhal_safetensors_open: safetensors data is little-endian and this host "
+                              "is not");
     xhal_safetensors *r = calloc(1, sizeof *r);
     if (!r) return st_oom("reader");
     st_builder b;
@@ -775,8 +774,9 @@ XHAL_API xhal_status xhal_safetensors_open(const char *path, xhal_safetensors **
             free(idx);
         } else {
             st = xhal_set_error(XHAL_ERROR_NOT_FOUND,
-                               "safetensors: folder '%s' has neither model.safetensors.index.json "
-                               "nor model.safetensors", path);
+                                "safetensors: folder '%s' has neither model.safetensors.index.json "
+                                "nor model.safetensors",
+                                path);
             free(idx);
             free(one);
         }
@@ -805,10 +805,7 @@ XHAL_API xhal_status xhal_safetensors_open(const char *path, xhal_safetensors **
     return XHAL_OK;
 }
 
-XHAL_API void xhal_safetensors_close(xhal_safetensors *st)
-{
-    st_free_reader(st);
-}
+XHAL_API void xhal_safetensors_close(xhal_safetensors *st) { st_free_reader(st); }
 
 /* ------------------------------------------------------------------------- */
 /* Queries                                                                    */
@@ -830,36 +827,28 @@ static void st_fill(const xhal_safetensors *r, const st_entry *e, xhal_safetenso
 XHAL_API xhal_status xhal_safetensors_count(const xhal_safetensors *st, int64_t *count)
 {
     if (!st || !count)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_count: st and count must not be NULL");
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_count: st and count must not be NULL");
     *count = st->n_entries;
     return XHAL_OK;
 }
 
-XHAL_API xhal_status xhal_safetensors_at(const xhal_safetensors *st, int64_t index,
-                                         xhal_safetensors_tensor *out)
+XHAL_API xhal_status xhal_safetensors_at(const xhal_safetensors *st, int64_t index, xhal_safetensors_tensor *out)
 {
     if (!st || !out)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_at: st and out must not be NULL");
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_at: st and out must not be NULL");
     if (index < 0 || index >= st->n_entries)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_at: index %lld outside [0, %lld)", (long long)index,
-                             (long long)st->n_entries);
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_at: index %lld outside [0, %lld)",
+                              (long long)index, (long long)st->n_entries);
     st_fill(st, &st->entries[index], out);
     return XHAL_OK;
 }
 
-XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char *name,
-                                          xhal_safetensors_tensor *out)
+XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char *name, xhal_safetensors_tensor *out)
 {
     if (!st || !name || !out)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_get: st, name and out must not be NULL");
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_get: st, name and out must not be NULL");
     const st_entry *e = st_find(st, name);
-    if (!e)
-        return xhal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no tensor '%s' in '%s'", name,
-                             st->origin);
+    if (!e) return xhal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no tensor '%s' in '%s'", name, st->origin);
     st_fill(st, e, out);
     return XHAL_OK;
 }
@@ -867,8 +856,7 @@ XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char
 XHAL_API xhal_status xhal_safetensors_has(const xhal_safetensors *st, const char *name, int *found)
 {
     if (!st || !name || !found)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_has: st, name and found must not be NULL");
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_has: st, name and found must not be NULL");
     *found = st_find(st, name) != NULL;
     return XHAL_OK;
 }
@@ -877,40 +865,37 @@ XHAL_API xhal_status xhal_safetensors_metadata_count(const xhal_safetensors *st,
 {
     if (!st || !count)
         return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_metadata_count: st and count must not be NULL");
+                              "xhal_safetensors_metadata_count: st and count must not be NULL");
     *count = st->n_meta;
     return XHAL_OK;
 }
 
-XHAL_API xhal_status xhal_safetensors_metadata_at(const xhal_safetensors *st, int64_t index,
-                                                  const char **key, const char **value)
+XHAL_API xhal_status xhal_safetensors_metadata_at(const xhal_safetensors *st, int64_t index, const char **key,
+                                                  const char **value)
 {
     if (!st || !key || !value)
         return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_metadata_at: st, key and value must not be NULL");
+                              "xhal_safetensors_metadata_at: st, key and value must not be NULL");
     if (index < 0 || index >= st->n_meta)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_metadata_at: index %lld outside [0, %lld)",
-                             (long long)index, (long long)st->n_meta);
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_metadata_at: index %lld outside [0, %lld)",
+                              (long long)index, (long long)st->n_meta);
     *key = st->meta[index].key;
     *value = st->meta[index].value;
     return XHAL_OK;
 }
 
-XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, const char *key,
-                                                   const char **value)
+XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, const char *key, const char **value)
 {
     if (!st || !key || !value)
         return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_metadata_get: st, key and value must not be NULL");
+                              "xhal_safetensors_metadata_get: st, key and value must not be NULL");
     for (int64_t i = 0; i < st->n_meta; i++) {
         if (strcmp(st->meta[i].key, key) == 0) {
             *value = st->meta[i].value;
             return XHAL_OK;
         }
     }
-    return xhal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no metadata key '%s' in '%s'", key,
-                         st->origin);
+    return xhal_set_error(XHAL_ERROR_NOT_FOUND, "safetensors: no metadata key '%s' in '%s'", key, st->origin);
 }
 
 /* Reads size bytes at off of the file f with pread into dst: the file may have been truncated
@@ -921,12 +906,14 @@ static xhal_status st_read_range(const st_file *f, uint64_t off, void *dst, uint
     struct stat sb;
     int fd = xhal_open_regular(f->path, 0, &sb, why, sizeof why);
     if (fd < 0)
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot reopen '%s' to read tensor '%s': %s",
-                              f->path, name, why);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot reopen '%s' to read tensor '%s': %s", f->path, name,
+                              why);
     if (sb.st_dev != f->dev || sb.st_ino != f->ino) {
         close(fd);
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' was replaced since it was opened "
-                              "(reading tensor '%s')", f->path, name);
+        return xhal_set_error(XHAL_ERROR_IO,
+                              "safetensors: '%s' was replaced since it was opened "
+                              "(reading tensor '%s')",
+                              f->path, name);
     }
     uint64_t got = 0;
     while (got < size) {
@@ -938,25 +925,25 @@ static xhal_status st_read_range(const st_file *f, uint64_t off, void *dst, uint
     }
     close(fd);
     if (got != size)
-        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' is shorter than when it was opened "
+        return xhal_set_error(XHAL_ERROR_IO,
+                              "safetensors: '%s' is shorter than when it was opened "
                               "(truncated while loading?): read %llu of the %llu bytes of tensor '%s'",
                               f->path, (unsigned long long)got, (unsigned long long)size, name);
     return XHAL_OK;
 }
 
-XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const char *name,
-                                             xhal_stream *stream, xhal_dtype dtype,
-                                             xhal_tensor **out)
+XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const char *name, xhal_stream *stream,
+                                             xhal_dtype dtype, xhal_tensor **out)
 {
     if (!st || !name || !out)
         return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_upload: st, name and out must not be NULL");
+                              "xhal_safetensors_upload: st, name and out must not be NULL");
     xhal_safetensors_tensor info;
     xhal_status s = xhal_safetensors_get(st, name, &info);
     if (s != XHAL_OK) return s;
     if (dtype != XHAL_DTYPE_INVALID && xhal_dtype_size(dtype) == 0)
-        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_safetensors_upload: invalid target dtype %d", (int)dtype);
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_upload: invalid target dtype %d",
+                              (int)dtype);
     xhal_device *dev = NULL;
     s = xhal_stream_device(stream, &dev);
     if (s != XHAL_OK) return s;
@@ -969,9 +956,11 @@ XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const c
         const st_file *f = &st->files[e->file];
         uint64_t off = (uint64_t)(f->data - (const unsigned char *)f->map) + e->begin;
         void *staging = (size_t)info.size == info.size ? malloc((size_t)info.size) : NULL;
-        if (!staging) s = xhal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory staging %llu bytes",
-                                         (unsigned long long)info.size);
-        else s = st_read_range(f, off, staging, info.size, name);
+        if (!staging)
+            s = xhal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory staging %llu bytes",
+                               (unsigned long long)info.size);
+        else
+            s = st_read_range(f, off, staging, info.size, name);
         if (s == XHAL_OK) s = xhal_tensor_write(stream, raw, staging, info.size);
         free(staging);
     }

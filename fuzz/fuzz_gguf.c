@@ -27,11 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint64_t k = 0; k < t.size; k++) sum += p[k];
         void (*deq)(const void *, float *, int64_t) = NULL;
         switch (t.ggml_type) {
-        case 8: deq = xhal_dequant_q8_0; break;
-        case 2: deq = xhal_dequant_q4_0; break;
-        case 12: deq = xhal_dequant_q4_k; break;
-        case 14: deq = xhal_dequant_q6_k; break;
-        default: break;
+            case 8: deq = xhal_dequant_q8_0; break;
+            case 2: deq = xhal_dequant_q4_0; break;
+            case 12: deq = xhal_dequant_q4_k; break;
+            case 14: deq = xhal_dequant_q6_k; break;
+            default: break;
         }
         if (deq) {
             int64_t blocks = t.numel / t.block_size, per = 4096 / t.block_size;

@@ -20,7 +20,8 @@ static void link_npy_files(const char *dir)
         char from[1024], to[1024];
         snprintf(from, sizeof from, "%s/%s", XHAL_FUZZ_VECTORS_DIR, e->d_name);
         snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
-        if (symlink(from, to) != 0) { /* already there */ }
+        if (symlink(from, to) != 0) { /* already there */
+        }
     }
     closedir(d);
 }

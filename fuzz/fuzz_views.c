@@ -24,7 +24,10 @@ static uint64_t take(reader *r, int bytes)
     uint64_t v = 0;
     for (int i = 0; i < bytes; i++) {
         v |= (uint64_t)(r->n ? *r->p : 0) << (8 * i);
-        if (r->n) { r->p++; r->n--; }
+        if (r->n) {
+            r->p++;
+            r->n--;
+        }
     }
     return v;
 }
@@ -107,35 +110,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int nd = 0;
         if (xhal_tensor_shape(t, &nd, NULL, NULL) != XHAL_OK) abort();
         switch (take(&r, 1) % 5) {
-        case 0: {
-            int axis = (int)(int8_t)take(&r, 1);
-            int64_t a = take_i64(&r), b = take_i64(&r), step = take_i64(&r);
-            st = xhal_tensor_slice(t, axis, a, b, step, &v);
-            break;
-        }
-        case 1: {
-            int perm[XHAL_MAX_DIMS];
-            for (int i = 0; i < nd; i++) perm[i] = (int)(take(&r, 1) % (unsigned)(nd + 1)) - (take(&r, 1) & 1);
-            st = xhal_tensor_permute(t, perm, &v);
-            break;
-        }
-        case 2:
-            st = xhal_tensor_transpose(t, (int)(int8_t)take(&r, 1), (int)(int8_t)take(&r, 1), &v);
-            break;
-        case 3: {
-            int k = (int)(take(&r, 1) % 10);
-            int64_t s2[XHAL_MAX_DIMS + 1];
-            for (int i = 0; i < k; i++) s2[i] = take(&r, 1) == 0xff ? -1 : take_i64(&r);
-            st = xhal_tensor_reshape(t, k, s2, &v);
-            break;
-        }
-        default: {
-            int k = (int)(take(&r, 1) % 10);
-            int64_t s2[XHAL_MAX_DIMS + 1];
-            for (int i = 0; i < k; i++) s2[i] = take_i64(&r);
-            st = xhal_tensor_expand(t, k, s2, &v);
-            break;
-        }
+            case 0: {
+                int axis = (int)(int8_t)take(&r, 1);
+                int64_t a = take_i64(&r), b = take_i64(&r), step = take_i64(&r);
+                st = xhal_tensor_slice(t, axis, a, b, step, &v);
+                break;
+            }
+            case 1: {
+                int perm[XHAL_MAX_DIMS];
+                for (int i = 0; i < nd; i++) perm[i] = (int)(take(&r, 1) % (unsigned)(nd + 1)) - (take(&r, 1) & 1);
+                st = xhal_tensor_permute(t, perm, &v);
+                break;
+            }
+            case 2: st = xhal_tensor_transpose(t, (int)(int8_t)take(&r, 1), (int)(int8_t)take(&r, 1), &v); break;
+            case 3: {
+                int k = (int)(take(&r, 1) % 10);
+                int64_t s2[XHAL_MAX_DIMS + 1];
+                for (int i = 0; i < k; i++) s2[i] = take(&r, 1) == 0xff ? -1 : take_i64(&r);
+                st = xhal_tensor_reshape(t, k, s2, &v);
+                break;
+            }
+            default: {
+                int k = (int)(take(&r, 1) % 10);
+                int64_t s2[XHAL_MAX_DIMS + 1];
+                for (int i = 0; i < k; i++) s2[i] = take_i64(&r);
+                st = xhal_tensor_expand(t, k, s2, &v);
+                break;
+            }
         }
         check_status(st);
         if (st != XHAL_OK) continue;

@@ -26,8 +26,10 @@ void hal_ctx_attach(xhal_context *ctx, hal_handle_hdr *h, void (*destroy)(hal_ha
 void hal_ctx_detach(xhal_context *ctx, hal_handle_hdr *h)
 {
     pthread_mutex_lock(&ctx->lock);
-    if (h->prev) h->prev->next = h->next;
-    else if (ctx->objects == h) ctx->objects = h->next;
+    if (h->prev)
+        h->prev->next = h->next;
+    else if (ctx->objects == h)
+        ctx->objects = h->next;
     if (h->next) h->next->prev = h->prev;
     h->next = h->prev = NULL;
     pthread_mutex_unlock(&ctx->lock);
@@ -39,8 +41,7 @@ static xhal_status check_ctx(xhal_context *ctx)
 {
     if (!ctx) return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "context is NULL");
     if (!hal_context_live(ctx))
-        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "context %p is not a live context (destroyed?)",
-                             (void *)ctx);
+        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "context %p is not a live context (destroyed?)", (void *)ctx);
     return XHAL_OK;
 }
 
@@ -97,20 +98,19 @@ XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_
     xhal_context_options o;
     xhal_context_options_init(&o);
     if (opts) {
-        if (opts->struct_size < offsetof(xhal_context_options, log_level) + sizeof(int) ||
-            opts->struct_size > 4096)
+        if (opts->struct_size < offsetof(xhal_context_options, log_level) + sizeof(int) || opts->struct_size > 4096)
             return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                                  "xhal_context_create: opts->struct_size is %u, expected %zu (call "
-                                 "xhal_context_options_init)", opts->struct_size, sizeof o);
+                                 "xhal_context_options_init)",
+                                 opts->struct_size, sizeof o);
         o.flags = opts->flags;
         o.plugin_path = opts->plugin_path;
         o.log_level = opts->log_level;
         if (o.flags & ~(uint32_t)(XHAL_CONTEXT_NO_DEFAULT_PLUGINS | XHAL_CONTEXT_IGNORE_ENV_PATH))
-            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_context_create: unknown flags 0x%x",
-                                 o.flags);
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_context_create: unknown flags 0x%x", o.flags);
         if (o.log_level < -1 || o.log_level > XHAL_LOG_DEBUG)
-            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                                 "xhal_context_create: log_level %d is not in [-1, 4]", o.log_level);
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_context_create: log_level %d is not in [-1, 4]",
+                                 o.log_level);
     }
     if (o.log_level >= 0) hal_log_set_level(o.log_level);
     if (hal_fault_hit("host_alloc"))
@@ -207,8 +207,8 @@ XHAL_API xhal_status xhal_backend_get_info(xhal_context *ctx, int index, xhal_ba
     if (st != XHAL_OK) return st;
     if (!info) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_backend_get_info: info is NULL");
     if (index < 0 || index >= ctx->n_backends)
-        return hal_set_error(XHAL_ERROR_OUT_OF_RANGE, "xhal_backend_get_info: index %d is not in [0, %d)",
-                             index, ctx->n_backends);
+        return hal_set_error(XHAL_ERROR_OUT_OF_RANGE, "xhal_backend_get_info: index %d is not in [0, %d)", index,
+                             ctx->n_backends);
     *info = ctx->backends[index].info;
     return XHAL_OK;
 }
@@ -262,13 +262,11 @@ XHAL_API xhal_status xhal_device_find(xhal_context *ctx, const char *spec, xhal_
         char *end = NULL;
         if (!colon[1] || colon[1] == '-' || colon[1] == '+')
             return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                                 "device spec '%s' is malformed: the index after ':' must be a number >= 0",
-                                 spec);
+                                 "device spec '%s' is malformed: the index after ':' must be a number >= 0", spec);
         index = strtol(colon + 1, &end, 10);
         if (*end || index < 0 || index > 1000000)
             return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                                 "device spec '%s' is malformed: the index after ':' must be a number >= 0",
-                                 spec);
+                                 "device spec '%s' is malformed: the index after ':' must be a number >= 0", spec);
     }
     char present[512];
     for (int i = 0; i < ctx->n_backends; i++) {
@@ -278,12 +276,11 @@ XHAL_API xhal_status xhal_device_find(xhal_context *ctx, const char *spec, xhal_
             /* a later plugin of the same name may be loaded: keep looking */
             int loaded_later = 0;
             for (int k = i + 1; k < ctx->n_backends; k++)
-                if (!strcmp(ctx->backends[k].info.name, name) &&
-                    ctx->backends[k].info.state == XHAL_BACKEND_LOADED)
+                if (!strcmp(ctx->backends[k].info.name, name) && ctx->backends[k].info.state == XHAL_BACKEND_LOADED)
                     loaded_later = 1;
             if (loaded_later) continue;
-            return hal_set_error(XHAL_ERROR_UNAVAILABLE, "device '%s': backend '%s' is unavailable: %s", spec,
-                                 name, b->info.reason);
+            return hal_set_error(XHAL_ERROR_UNAVAILABLE, "device '%s': backend '%s' is unavailable: %s", spec, name,
+                                 b->info.reason);
         }
         for (int k = 0; k < ctx->n_devices; k++)
             if (ctx->devices[k]->backend == b && ctx->devices[k]->index == index) {

@@ -15,7 +15,9 @@ static size_t g_cap, g_used, g_tombs;
 static size_t hash_ptr(const void *p)
 {
     uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
     return (size_t)x;
 }
 
@@ -109,13 +111,13 @@ int hal_handle_live(const void *p, hal_kind kind) { return p && hal_handle_kind(
 const char *hal_kind_name(hal_kind kind)
 {
     switch (kind) {
-    case HAL_KIND_CONTEXT: return "context";
-    case HAL_KIND_DEVICE: return "device";
-    case HAL_KIND_BUFFER: return "buffer";
-    case HAL_KIND_TENSOR: return "tensor";
-    case HAL_KIND_STREAM: return "stream";
-    case HAL_KIND_EVENT: return "event";
-    case HAL_KIND_PROGRAM: return "program";
+        case HAL_KIND_CONTEXT: return "context";
+        case HAL_KIND_DEVICE: return "device";
+        case HAL_KIND_BUFFER: return "buffer";
+        case HAL_KIND_TENSOR: return "tensor";
+        case HAL_KIND_STREAM: return "stream";
+        case HAL_KIND_EVENT: return "event";
+        case HAL_KIND_PROGRAM: return "program";
     }
     return "unknown";
 }

@@ -29,7 +29,7 @@ struct xhal_device {
     hal_handle_hdr hdr;
     xhal_context *ctx;
     hal_backend *backend;
-    int index;  /* within the backend */
+    int index; /* within the backend */
     char spec[48];
 };
 
@@ -50,10 +50,10 @@ struct xhal_context {
 struct xhal_buffer {
     hal_handle_hdr hdr;
     xhal_device *dev;
-    void *handle;   /* backend buffer */
+    void *handle; /* backend buffer */
     uint64_t size;
-    int refs;       /* 1 for the creator (until xhal_buffer_destroy) + 1 per tensor */
-    int user_ref;   /* creator's reference still held */
+    int refs;                    /* 1 for the creator (until xhal_buffer_destroy) + 1 per tensor */
+    int user_ref;                /* creator's reference still held */
     void (*release)(void *user); /* xhal_buffer_wrap_host: called once the buffer is freed */
     void *release_user;
 };
@@ -77,7 +77,7 @@ struct xhal_stream {
 struct xhal_event {
     hal_handle_hdr hdr;
     xhal_device *dev;
-    void *handle;        /* backend event, NULL when emulated */
+    void *handle; /* backend event, NULL when emulated */
     int recorded;
     double host_time_ms; /* emulated events: host time at record */
 };
@@ -102,8 +102,8 @@ xhal_status hal_check_buffer(xhal_buffer *b, const char *what);
 /* Release one reference of a buffer (frees it at zero). */
 void hal_buffer_release(xhal_buffer *b);
 /* Create a tensor handle (internal: no validation of the geometry). */
-xhal_status hal_tensor_new(xhal_buffer *buf, xhal_dtype dtype, int ndim, const int64_t *shape,
-                           const int64_t *strides, uint64_t offset, xhal_tensor **out);
+xhal_status hal_tensor_new(xhal_buffer *buf, xhal_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides,
+                           uint64_t offset, xhal_tensor **out);
 
 /* A handle-less copy of t's geometry (buffer, dtype, shape, strides, offset) for local views:
  * the header is not copied, since other threads relink it under the context lock. */

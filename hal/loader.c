@@ -65,13 +65,15 @@ static int valid_backend_name(const char *n)
     return 1;
 }
 
-#define REQUIRED_ENTRIES(X) X(init) X(shutdown) X(device_count) X(device_info) X(buffer_alloc) \
-    X(buffer_free) X(stream_create) X(stream_destroy) X(stream_sync) X(write) X(read) X(copy) \
-    X(op_supported) X(op_run)
+#define REQUIRED_ENTRIES(X)                                                                                      \
+    X(init)                                                                                                      \
+    X(shutdown) X(device_count) X(device_info) X(buffer_alloc) X(buffer_free) X(stream_create) X(stream_destroy) \
+        X(stream_sync) X(write) X(read) X(copy) X(op_supported) X(op_run)
 
 static const char *missing_required(const xhal_backend_table *t)
 {
-#define CHECK_ENTRY(e) if (!t->e) return #e;
+#define CHECK_ENTRY(e) \
+    if (!t->e) return #e;
     REQUIRED_ENTRIES(CHECK_ENTRY)
 #undef CHECK_ENTRY
     return NULL;
@@ -96,8 +98,7 @@ static int unsafe_folder(const char *path, char *why, size_t len)
     *slash = '\0';
     struct stat ds;
     if (stat(dir[0] ? dir : "/", &ds) == 0 && (ds.st_mode & S_IWOTH) && !(ds.st_mode & S_ISVTX)) {
-        snprintf(why, len, "plugin folder %s is writable by other users without the sticky bit",
-                 dir[0] ? dir : "/");
+        snprintf(why, len, "plugin folder %s is writable by other users without the sticky bit", dir[0] ? dir : "/");
         return 1;
     }
     return 0;
@@ -140,8 +141,10 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
      * so its constructors never run (the first one found wins; see RELIABILITY.md). */
     hal_backend *first = find_loaded(ctx, b->info.name);
     if (first) {
-        set_reason(b, "duplicate: backend '%s' is already loaded from %s (earlier in the search order); "
-                   "not opened", b->info.name, first->info.path);
+        set_reason(b,
+                   "duplicate: backend '%s' is already loaded from %s (earlier in the search order); "
+                   "not opened",
+                   b->info.name, first->info.path);
         hal_log(XHAL_LOG_WARN, "loader", "%s: %s", path, b->info.reason);
         return;
     }
@@ -211,19 +214,22 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
     }
     b->info.abi_version = t->abi_version;
     if (t->abi_version != XHAL_BACKEND_ABI_VERSION) {
-        set_reason(b, "ABI mismatch: plugin was built for backend ABI version %u, this libxhal %s "
-                   "implements version %u (rebuild the plugin against this xhal's headers)", t->abi_version,
-                   xhal_version(), XHAL_BACKEND_ABI_VERSION);
+        set_reason(b,
+                   "ABI mismatch: plugin was built for backend ABI version %u, this libxhal %s "
+                   "implements version %u (rebuild the plugin against this xhal's headers)",
+                   t->abi_version, xhal_version(), XHAL_BACKEND_ABI_VERSION);
         goto fail;
     }
     if (t->struct_size < XHAL_BACKEND_TABLE_MIN_SIZE) {
-        set_reason(b, "ABI mismatch: backend table is %u bytes, ABI version %u needs at least %zu",
-                   t->struct_size, XHAL_BACKEND_ABI_VERSION, (size_t)XHAL_BACKEND_TABLE_MIN_SIZE);
+        set_reason(b, "ABI mismatch: backend table is %u bytes, ABI version %u needs at least %zu", t->struct_size,
+                   XHAL_BACKEND_ABI_VERSION, (size_t)XHAL_BACKEND_TABLE_MIN_SIZE);
         goto fail;
     }
     if (t->catalogue_version == 0) {
-        set_reason(b, "backend table has catalogue_version 0 (set it to XHAL_BACKEND_CATALOGUE_VERSION, %u "
-                   "for this xhal)", (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
+        set_reason(b,
+                   "backend table has catalogue_version 0 (set it to XHAL_BACKEND_CATALOGUE_VERSION, %u "
+                   "for this xhal)",
+                   (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
         goto fail;
     }
     if (!valid_backend_name(t->name)) {
@@ -260,8 +266,10 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
             set_reason(b, "the plugin reports %d devices (at most %d per backend): not used", n,
                        HAL_MAX_DEVICES_PER_BACKEND);
         else
-            set_reason(b, "the plugin reports %d devices, but %d are already listed and a context holds "
-                       "at most %d: not used", n, total, HAL_MAX_DEVICES);
+            set_reason(b,
+                       "the plugin reports %d devices, but %d are already listed and a context holds "
+                       "at most %d: not used",
+                       n, total, HAL_MAX_DEVICES);
         hal_log(XHAL_LOG_WARN, "loader", "%s: %s", path, b->info.reason);
         t->shutdown(b->state);
         b->state = NULL;
@@ -271,8 +279,8 @@ static void load_one(xhal_context *ctx, hal_backend *b, const char *path)
     b->info.state = XHAL_BACKEND_LOADED;
     b->info.device_count = n > 0 ? n : 0;
     b->info.reason[0] = '\0';
-    hal_log(XHAL_LOG_INFO, "loader", "loaded backend '%s' %s from %s: %d device(s)", b->info.name,
-            b->info.version, path, b->info.device_count);
+    hal_log(XHAL_LOG_INFO, "loader", "loaded backend '%s' %s from %s: %d device(s)", b->info.name, b->info.version,
+            path, b->info.device_count);
     return;
 fail:
     hal_log(XHAL_LOG_INFO, "loader", "%s: unavailable: %s", path, b->info.reason);
@@ -280,10 +288,7 @@ fail:
     b->dl = NULL;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int is_candidate(const char *name)
 {
@@ -294,8 +299,7 @@ static int is_candidate(const char *name)
 static xhal_status scan_folder(xhal_context *ctx, const char *dir, const char *origin)
 {
     if (dir[0] != '/') {
-        hal_log(XHAL_LOG_WARN, "loader", "ignoring plugin folder '%s' from %s: not an absolute path", dir,
-                origin);
+        hal_log(XHAL_LOG_WARN, "loader", "ignoring plugin folder '%s' from %s: not an absolute path", dir, origin);
         return XHAL_OK;
     }
     DIR *d = opendir(dir);
@@ -312,13 +316,19 @@ static xhal_status scan_folder(xhal_context *ctx, const char *dir, const char *o
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 8;
             char **nn = realloc(names, nc * sizeof *nn);
-            if (!nn) { st = XHAL_ERROR_OUT_OF_MEMORY; break; }
+            if (!nn) {
+                st = XHAL_ERROR_OUT_OF_MEMORY;
+                break;
+            }
             names = nn;
             cap = nc;
         }
         size_t len = strlen(dir) + strlen(e->d_name) + 2;
         names[n] = malloc(len);
-        if (!names[n]) { st = XHAL_ERROR_OUT_OF_MEMORY; break; }
+        if (!names[n]) {
+            st = XHAL_ERROR_OUT_OF_MEMORY;
+            break;
+        }
         snprintf(names[n], len, "%s/%s", dir, e->d_name);
         n++;
     }
@@ -331,7 +341,10 @@ static xhal_status scan_folder(xhal_context *ctx, const char *dir, const char *o
             if (!strcmp(ctx->backends[k].info.path, names[i])) seen = 1;
         if (seen) continue;
         hal_backend *nb = realloc(ctx->backends, (size_t)(ctx->n_backends + 1) * sizeof *nb);
-        if (!nb) { st = XHAL_ERROR_OUT_OF_MEMORY; break; }
+        if (!nb) {
+            st = XHAL_ERROR_OUT_OF_MEMORY;
+            break;
+        }
         ctx->backends = nb;
         load_one(ctx, &ctx->backends[ctx->n_backends], names[i]);
         ctx->n_backends++;
@@ -384,7 +397,8 @@ xhal_status hal_load_plugins(xhal_context *ctx, const xhal_context_options *opts
         if (default_plugin_dir(dir, sizeof dir) == 0)
             st = scan_folder(ctx, dir, "the installation");
         else
-            hal_log(XHAL_LOG_WARN, "loader", "cannot locate libxhal's own folder; only explicit plugin "
+            hal_log(XHAL_LOG_WARN, "loader",
+                    "cannot locate libxhal's own folder; only explicit plugin "
                     "folders are searched");
     }
     return st;

@@ -20,8 +20,9 @@ xhal_status hal_check_tensor(xhal_tensor *t, const char *what)
     if (!t) return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s is NULL", what);
     if (!hal_handle_live(t, HAL_KIND_TENSOR)) {
         hal_kind k = hal_handle_kind(t);
-        if (k) return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: %p is a %s, not a tensor", what, (void *)t,
-                                    hal_kind_name(k));
+        if (k)
+            return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: %p is a %s, not a tensor", what, (void *)t,
+                                 hal_kind_name(k));
         return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: %p is not a live tensor (destroyed?)", what, (void *)t);
     }
     return XHAL_OK;
@@ -39,8 +40,7 @@ static void buffer_teardown(hal_handle_hdr *h)
 
 static void tensor_teardown(hal_handle_hdr *h) { xhal_tensor_destroy((xhal_tensor *)h); }
 
-static xhal_status buffer_register(xhal_device *dev, xhal_buffer *b, uint64_t size, int user_ref,
-                                   xhal_buffer **out);
+static xhal_status buffer_register(xhal_device *dev, xhal_buffer *b, uint64_t size, int user_ref, xhal_buffer **out);
 
 static xhal_status buffer_new(xhal_device *dev, uint64_t size, int user_ref, xhal_buffer **out)
 {
@@ -62,8 +62,7 @@ static xhal_status buffer_new(xhal_device *dev, uint64_t size, int user_ref, xha
 }
 
 /* Register b (its backend handle set) as a live buffer of dev's context; frees it on failure. */
-static xhal_status buffer_register(xhal_device *dev, xhal_buffer *b, uint64_t size, int user_ref,
-                                   xhal_buffer **out)
+static xhal_status buffer_register(xhal_device *dev, xhal_buffer *b, uint64_t size, int user_ref, xhal_buffer **out)
 {
     if (hal_handle_register(&b->hdr, HAL_KIND_BUFFER, dev->ctx) != 0) {
         dev->backend->table->buffer_free(dev->backend->state, b->handle);
@@ -115,7 +114,8 @@ XHAL_API xhal_status xhal_tensor_host_pointer(xhal_tensor *t, void **out)
     if (!XHAL_BACKEND_TABLE_HAS(tab, buffer_host_ptr))
         return hal_set_error(XHAL_ERROR_UNSUPPORTED,
                              "xhal_tensor_host_pointer: %s does not lend its memory to the host (backend %s "
-                             "has no buffer_host_ptr)", b->dev->spec, b->dev->backend->info.name);
+                             "has no buffer_host_ptr)",
+                             b->dev->spec, b->dev->backend->info.name);
     void *p = NULL;
     st = tab->buffer_host_ptr(b->dev->backend->state, b->handle, &p);
     if (st != XHAL_OK) return hal_error_prefix(st, "xhal_tensor_host_pointer on %s", b->dev->spec);
@@ -137,7 +137,8 @@ XHAL_API xhal_status xhal_buffer_wrap_host(xhal_device *dev, void *ptr, uint64_t
     if (!XHAL_BACKEND_TABLE_HAS(t, buffer_wrap_host))
         return hal_set_error(XHAL_ERROR_UNSUPPORTED,
                              "xhal_buffer_wrap_host: %s cannot use host memory in place (backend %s has no "
-                             "buffer_wrap_host)", dev->spec, dev->backend->info.name);
+                             "buffer_wrap_host)",
+                             dev->spec, dev->backend->info.name);
     if (hal_fault_hit("host_alloc"))
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory for a buffer handle");
     xhal_buffer *b = calloc(1, sizeof *b);
@@ -172,8 +173,8 @@ XHAL_API xhal_status xhal_buffer_size(xhal_buffer *b, uint64_t *size)
 }
 
 /* ---- tensors ---- */
-xhal_status hal_tensor_new(xhal_buffer *buf, xhal_dtype dtype, int ndim, const int64_t *shape,
-                           const int64_t *strides, uint64_t offset, xhal_tensor **out)
+xhal_status hal_tensor_new(xhal_buffer *buf, xhal_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides,
+                           uint64_t offset, xhal_tensor **out)
 {
     if (hal_fault_hit("host_alloc"))
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory for a tensor handle");
@@ -219,7 +220,8 @@ XHAL_API xhal_status xhal_tensor_create(xhal_device *dev, xhal_dtype dtype, int 
     uint64_t bytes;
     if (__builtin_mul_overflow((uint64_t)(numel / bs), (uint64_t)bb, &bytes) || bytes > (UINT64_MAX >> 2)) {
         char b[160];
-        return hal_set_error(XHAL_ERROR_OVERFLOW, "xhal_tensor_create: %s tensor of shape %s needs more than 2^62 bytes",
+        return hal_set_error(XHAL_ERROR_OVERFLOW,
+                             "xhal_tensor_create: %s tensor of shape %s needs more than 2^62 bytes",
                              xhal_dtype_name(dtype), hal_shape_str(ndim, shape, b, sizeof b));
     }
     xhal_buffer *buf;
@@ -263,7 +265,8 @@ XHAL_API xhal_status xhal_tensor_from_buffer(xhal_buffer *buf, xhal_dtype dtype,
         char b[160];
         return hal_set_error(XHAL_ERROR_OUT_OF_RANGE,
                              "xhal_tensor_from_buffer: %s view of shape %s at offset %llu reaches byte %llu, but the "
-                             "buffer holds %llu bytes", xhal_dtype_name(dtype), hal_shape_str(ndim, shape, b, sizeof b),
+                             "buffer holds %llu bytes",
+                             xhal_dtype_name(dtype), hal_shape_str(ndim, shape, b, sizeof b),
                              (unsigned long long)byte_offset, (unsigned long long)hi, (unsigned long long)buf->size);
     }
     return hal_tensor_new(buf, dtype, ndim, shape, strides, byte_offset, out);
@@ -282,8 +285,8 @@ XHAL_API xhal_status xhal_tensor_destroy(xhal_tensor *t)
     return XHAL_OK;
 }
 
-#define TENSOR_QUERY(fn, t)                                                   \
-    xhal_status st_ = hal_check_tensor(t, fn);                               \
+#define TENSOR_QUERY(fn, t)                    \
+    xhal_status st_ = hal_check_tensor(t, fn); \
     if (st_ != XHAL_OK) return st_;
 
 XHAL_API xhal_status xhal_tensor_dtype(xhal_tensor *t, xhal_dtype *dtype)
@@ -395,10 +398,12 @@ XHAL_API xhal_status xhal_tensor_slice(xhal_tensor *t, int axis, int64_t start, 
     int64_t bs = 1;
     if (hal_dtype_block(t->dtype, &bs, NULL) && a == t->ndim - 1 && len > 0 &&
         (start % bs != 0 || (len > 1 && step != 1) || len % bs != 0))
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_tensor_slice: [%lld:%lld:%lld] of the innermost axis splits a %s block (%lld elements): "
-                             "start and length must be multiples of %lld with step 1", (long long)start, (long long)stop,
-                             (long long)step, xhal_dtype_name(t->dtype), (long long)bs, (long long)bs);
+        return hal_set_error(
+            XHAL_ERROR_INVALID_ARGUMENT,
+            "xhal_tensor_slice: [%lld:%lld:%lld] of the innermost axis splits a %s block (%lld elements): "
+            "start and length must be multiples of %lld with step 1",
+            (long long)start, (long long)stop, (long long)step, xhal_dtype_name(t->dtype), (long long)bs,
+            (long long)bs);
     uint64_t off = t->offset;
     /* start * stride is a multiple of the block size here (block dtypes) */
     if (len > 0) off += hal_dtype_bytes(t->dtype, (uint64_t)start * (uint64_t)t->strides[a]);
@@ -430,9 +435,11 @@ XHAL_API xhal_status xhal_tensor_permute(xhal_tensor *t, const int *perm, xhal_t
     }
     if (hal_dtype_block(t->dtype, NULL, NULL) && t->ndim > 0 && perm[t->ndim - 1] != t->ndim - 1 &&
         t->shape[t->ndim - 1] > 1)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                             "xhal_tensor_permute: moving the innermost axis of a %s tensor splits its blocks (blocks run "
-                             "along the innermost axis; dequantize with xhal_copy first)", xhal_dtype_name(t->dtype));
+        return hal_set_error(
+            XHAL_ERROR_INVALID_ARGUMENT,
+            "xhal_tensor_permute: moving the innermost axis of a %s tensor splits its blocks (blocks run "
+            "along the innermost axis; dequantize with xhal_copy first)",
+            xhal_dtype_name(t->dtype));
     xhal_status lst = hal_block_layout_check("xhal_tensor_permute", t->dtype, t->ndim, shape, strides);
     if (lst != XHAL_OK) return lst;
     return hal_tensor_new(t->buf, t->dtype, t->ndim, shape, strides, t->offset, out);
@@ -482,9 +489,10 @@ XHAL_API xhal_status xhal_tensor_reshape(xhal_tensor *t, int ndim, const int64_t
     }
     if (infer >= 0) {
         if (known == 0 || numel % known)
-            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH,
-                                 "xhal_tensor_reshape: cannot infer the -1 dimension: %lld elements into groups of %lld",
-                                 (long long)numel, (long long)known);
+            return hal_set_error(
+                XHAL_ERROR_SHAPE_MISMATCH,
+                "xhal_tensor_reshape: cannot infer the -1 dimension: %lld elements into groups of %lld",
+                (long long)numel, (long long)known);
         ns[infer] = numel / known;
         known = numel;
     }
@@ -511,7 +519,8 @@ XHAL_API xhal_status xhal_tensor_expand(xhal_tensor *t, int ndim, const int64_t 
     xhal_status st = hal_shape_check("xhal_tensor_expand", ndim, shape, NULL);
     if (st != XHAL_OK) return st;
     if (ndim < t->ndim)
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "xhal_tensor_expand: cannot expand %d dims to %d", t->ndim, ndim);
+        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "xhal_tensor_expand: cannot expand %d dims to %d", t->ndim,
+                             ndim);
     int64_t strides[XHAL_MAX_DIMS];
     for (int i = 0; i < ndim; i++) {
         int src = t->ndim - ndim + i;
@@ -519,13 +528,15 @@ XHAL_API xhal_status xhal_tensor_expand(xhal_tensor *t, int ndim, const int64_t 
             strides[i] = 0;
             continue;
         }
-        if (t->shape[src] == shape[i]) strides[i] = t->strides[src];
-        else if (t->shape[src] == 1) strides[i] = 0;
+        if (t->shape[src] == shape[i])
+            strides[i] = t->strides[src];
+        else if (t->shape[src] == 1)
+            strides[i] = 0;
         else {
             char b1[160], b2[160];
             return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "xhal_tensor_expand: %s does not broadcast to %s (axis %d)",
-                                 hal_shape_str(t->ndim, t->shape, b1, sizeof b1), hal_shape_str(ndim, shape, b2, sizeof b2),
-                                 i);
+                                 hal_shape_str(t->ndim, t->shape, b1, sizeof b1),
+                                 hal_shape_str(ndim, shape, b2, sizeof b2), i);
         }
     }
     st = hal_block_layout_check("xhal_tensor_expand", t->dtype, ndim, shape, strides);

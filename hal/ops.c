@@ -9,7 +9,7 @@
 
 /* Rows of XHAL_OP_TABLE come in ascending id order, so every id lies below XHAL_OP_MAX_ID_ (a
  * duplicate id would already fail to compile: xhal_op_table_row's switch has a case per row). */
-#define ID_BELOW_MAX_(NAME, ID, ...)                                                               \
+#define ID_BELOW_MAX_(NAME, ID, ...) \
     _Static_assert((ID) > 0 && (ID) < XHAL_OP_MAX_ID_, "xhal_op_table.h: XHAL_OP_" #NAME " is out of order");
 XHAL_OP_TABLE(ID_BELOW_MAX_)
 #undef ID_BELOW_MAX_
@@ -113,7 +113,11 @@ XHAL_API xhal_status xhal_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int
     xhal_tensor_desc k = *o;
     k.ndim = x->ndim;
     for (int i = 0, j = 0; i < XHAL_MAX_DIMS; i++) {
-        if (i >= x->ndim) { k.shape[i] = 1; k.strides[i] = 0; continue; }
+        if (i >= x->ndim) {
+            k.shape[i] = 1;
+            k.strides[i] = 0;
+            continue;
+        }
         if (i == a) {
             k.shape[i] = 1;
             k.strides[i] = 0;
@@ -189,8 +193,10 @@ XHAL_API xhal_status xhal_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b,
     int64_t ash[XHAL_MAX_DIMS], bsh[XHAL_MAX_DIMS];
     memcpy(ash, out->shape, sizeof(int64_t) * (size_t)bd);
     memcpy(bsh, out->shape, sizeof(int64_t) * (size_t)bd);
-    ash[bd] = g.M; ash[bd + 1] = g.K;
-    bsh[bd] = g.K; bsh[bd + 1] = g.N;
+    ash[bd] = g.M;
+    ash[bd + 1] = g.K;
+    bsh[bd] = g.K;
+    bsh[bd + 1] = g.N;
     bcast_desc(&g.av, bd + 2, ash, &d.inputs[0]);
     bcast_desc(&g.bv, bd + 2, bsh, &d.inputs[1]);
     /* bcast_desc zeroes strides of size-1 dims; the matrix dims keep theirs */

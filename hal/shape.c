@@ -38,22 +38,27 @@ xhal_status hal_block_layout_check(const char *what, xhal_dtype dt, int ndim, co
     if (!hal_dtype_block(dt, &bs, &bb)) return XHAL_OK;
     const char *name = xhal_dtype_name(dt);
     if (ndim < 1)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: a %s tensor needs at least one dimension (blocks run "
-                             "along the innermost one)", what, name);
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "%s: a %s tensor needs at least one dimension (blocks run "
+                             "along the innermost one)",
+                             what, name);
     int last = ndim - 1;
     if (shape[last] % bs != 0)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "%s: innermost dimension %lld splits a %s block (%lld elements): it must be a multiple "
-                             "of %lld", what, (long long)shape[last], name, (long long)bs, (long long)bs);
+                             "of %lld",
+                             what, (long long)shape[last], name, (long long)bs, (long long)bs);
     if (shape[last] > 1 && strides[last] != 1)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "%s: innermost stride %lld splits %s blocks: the innermost dimension of a block-quantized "
-                             "tensor must be contiguous (stride 1)", what, (long long)strides[last], name);
+                             "tensor must be contiguous (stride 1)",
+                             what, (long long)strides[last], name);
     for (int i = 0; i < last; i++)
         if (shape[i] > 1 && strides[i] % bs != 0)
             return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                                  "%s: stride %lld of axis %d splits a %s block: strides must be multiples of %lld "
-                                 "(whole blocks)", what, (long long)strides[i], i, name, (long long)bs);
+                                 "(whole blocks)",
+                                 what, (long long)strides[i], i, name, (long long)bs);
     return XHAL_OK;
 }
 
@@ -75,8 +80,7 @@ const char *hal_shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
 xhal_status hal_shape_check(const char *what, int ndim, const int64_t *shape, int64_t *numel)
 {
     if (ndim < 0 || ndim > XHAL_MAX_DIMS)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: ndim %d is not in [0, %d]", what, ndim,
-                             XHAL_MAX_DIMS);
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: ndim %d is not in [0, %d]", what, ndim, XHAL_MAX_DIMS);
     if (ndim > 0 && !shape) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: shape is NULL", what);
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
@@ -123,8 +127,8 @@ int hal_is_contiguous(int ndim, const int64_t *shape, const int64_t *strides)
     return 1;
 }
 
-xhal_status hal_view_extent(const char *what, xhal_dtype dt, int ndim, const int64_t *shape,
-                            const int64_t *strides, uint64_t offset, uint64_t *lo, uint64_t *hi)
+xhal_status hal_view_extent(const char *what, xhal_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
+                            uint64_t offset, uint64_t *lo, uint64_t *hi)
 {
     int64_t bs = 1, bb = 0;
     hal_dtype_block(dt, &bs, &bb);
@@ -137,8 +141,10 @@ xhal_status hal_view_extent(const char *what, xhal_dtype dt, int ndim, const int
     uint64_t last = 0; /* element index of the farthest element */
     for (int i = 0; i < ndim; i++) {
         if (strides[i] < 0)
-            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: stride %d is %lld (negative strides are not "
-                                 "supported)", what, i, (long long)strides[i]);
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                                 "%s: stride %d is %lld (negative strides are not "
+                                 "supported)",
+                                 what, i, (long long)strides[i]);
         uint64_t t;
         if (__builtin_mul_overflow((uint64_t)(shape[i] - 1), (uint64_t)strides[i], &t) ||
             __builtin_add_overflow(last, t, &last))
@@ -153,8 +159,8 @@ xhal_status hal_view_extent(const char *what, xhal_dtype dt, int ndim, const int
     return XHAL_OK;
 }
 
-xhal_status hal_broadcast_shapes(const char *an, int ad, const int64_t *as, const char *bn, int bd,
-                                 const int64_t *bs, int *od, int64_t *os)
+xhal_status hal_broadcast_shapes(const char *an, int ad, const int64_t *as, const char *bn, int bd, const int64_t *bs,
+                                 int *od, int64_t *os)
 {
     int n = ad > bd ? ad : bd;
     for (int i = 0; i < n; i++) {

@@ -82,8 +82,7 @@ XHAL_API xhal_status xhal_stream_destroy(xhal_stream *s)
     char spec[48];
     memcpy(spec, s->dev->spec, sizeof spec);
     free(s);
-    if (sync != XHAL_OK)
-        return hal_set_error(sync, "stream on %s failed before it was destroyed: %s", spec, msg);
+    if (sync != XHAL_OK) return hal_set_error(sync, "stream on %s failed before it was destroyed: %s", spec, msg);
     return XHAL_OK;
 }
 
@@ -220,15 +219,16 @@ static xhal_status check_program(xhal_program *p, const char *what)
     return XHAL_OK;
 }
 
-XHAL_API xhal_status xhal_program_create(xhal_device *dev, const char *source, const char *options,
-                                         xhal_program **out)
+XHAL_API xhal_status xhal_program_create(xhal_device *dev, const char *source, const char *options, xhal_program **out)
 {
     xhal_status st = hal_check_device(dev, "xhal_program_create");
     if (st != XHAL_OK) return st;
-    if (!source || !out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_program_create: source or out is NULL");
+    if (!source || !out)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_program_create: source or out is NULL");
     if (!T(dev)->program_create || !T(dev)->kernel_launch)
-        return hal_set_error(XHAL_ERROR_UNSUPPORTED, "xhal_program_create: device %s (backend %s) has no custom kernels",
-                             dev->spec, dev->backend->info.name);
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "xhal_program_create: device %s (backend %s) has no custom kernels", dev->spec,
+                             dev->backend->info.name);
     xhal_program *p = calloc(1, sizeof *p);
     if (!p) return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory for a program");
     st = T(dev)->program_create(S(dev), dev->index, source, options ? options : "", &p->handle);
@@ -302,25 +302,26 @@ XHAL_API xhal_status xhal_kernel_launch(xhal_stream *s, xhal_program *p, const c
         memset(&ba[i], 0, sizeof ba[i]);
         ba[i].kind = args[i].kind;
         switch (args[i].kind) {
-        case XHAL_ARG_TENSOR: {
-            xhal_tensor *t = args[i].value.tensor;
-            char what[48];
-            snprintf(what, sizeof what, "xhal_kernel_launch: argument %d", i);
-            st = hal_check_tensor(t, what);
-            if (st != XHAL_OK) return st;
-            if (t->buf->dev != s->dev)
-                return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "xhal_kernel_launch: argument %d is on %s, stream on %s", i,
-                                     t->buf->dev->spec, s->dev->spec);
-            ba[i].buffer = t->buf->handle;
-            ba[i].offset = t->offset;
-            break;
-        }
-        case XHAL_ARG_I32: ba[i].value.i32 = args[i].value.i32; break;
-        case XHAL_ARG_I64: ba[i].value.i64 = args[i].value.i64; break;
-        case XHAL_ARG_F32: ba[i].value.f32 = args[i].value.f32; break;
-        default:
-            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_kernel_launch: argument %d has unknown kind %d", i,
-                                 args[i].kind);
+            case XHAL_ARG_TENSOR: {
+                xhal_tensor *t = args[i].value.tensor;
+                char what[48];
+                snprintf(what, sizeof what, "xhal_kernel_launch: argument %d", i);
+                st = hal_check_tensor(t, what);
+                if (st != XHAL_OK) return st;
+                if (t->buf->dev != s->dev)
+                    return hal_set_error(XHAL_ERROR_WRONG_DEVICE,
+                                         "xhal_kernel_launch: argument %d is on %s, stream on %s", i, t->buf->dev->spec,
+                                         s->dev->spec);
+                ba[i].buffer = t->buf->handle;
+                ba[i].offset = t->offset;
+                break;
+            }
+            case XHAL_ARG_I32: ba[i].value.i32 = args[i].value.i32; break;
+            case XHAL_ARG_I64: ba[i].value.i64 = args[i].value.i64; break;
+            case XHAL_ARG_F32: ba[i].value.f32 = args[i].value.f32; break;
+            default:
+                return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_kernel_launch: argument %d has unknown kind %d",
+                                     i, args[i].kind);
         }
     }
     st = T(s->dev)->kernel_launch(S(s->dev), s->handle, p->handle, name, dims, global_size, local_size, nargs, ba);

@@ -45,8 +45,7 @@ static xhal_status read_xml(const char *xml, char **out, size_t *len)
     struct stat sb;
     int fd = xhal_open_regular(xml, 0, &sb, why, sizeof why);
     if (fd < 0)
-        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "XHAL_TOPOLOGY_XML=%s: cannot open the file: %s",
-                             xml, why);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "XHAL_TOPOLOGY_XML=%s: cannot open the file: %s", xml, why);
     if (sb.st_size == 0) {
         close(fd);
         return hal_set_error(XHAL_ERROR_UNAVAILABLE, "XHAL_TOPOLOGY_XML=%s: the file is empty", xml);
@@ -54,8 +53,8 @@ static xhal_status read_xml(const char *xml, char **out, size_t *len)
     if ((uint64_t)sb.st_size > HAL_TOPOLOGY_MAX_XML) {
         close(fd);
         return hal_set_error(XHAL_ERROR_UNAVAILABLE,
-                             "XHAL_TOPOLOGY_XML=%s: the file is %lld bytes, above the limit of %u",
-                             xml, (long long)sb.st_size, HAL_TOPOLOGY_MAX_XML);
+                             "XHAL_TOPOLOGY_XML=%s: the file is %lld bytes, above the limit of %u", xml,
+                             (long long)sb.st_size, HAL_TOPOLOGY_MAX_XML);
     }
     size_t n = (size_t)sb.st_size;
     char *buf = malloc(n + 1);
@@ -66,17 +65,15 @@ static xhal_status read_xml(const char *xml, char **out, size_t *len)
     size_t got = 0;
     while (got < n) {
         ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
         got += (size_t)r;
     }
     close(fd);
     if (got != n) {
         free(buf);
-        return hal_set_error(XHAL_ERROR_UNAVAILABLE,
-                             "XHAL_TOPOLOGY_XML=%s: read %zu of %zu bytes (the file changed?)", xml, got, n);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "XHAL_TOPOLOGY_XML=%s: read %zu of %zu bytes (the file changed?)",
+                             xml, got, n);
     }
     buf[n] = '\0';
     /* hwloc sizes its bitmaps by the largest OS index it meets: one NUMA node with os_index
@@ -106,12 +103,10 @@ static xhal_status read_xml(const char *xml, char **out, size_t *len)
 
 xhal_status hal_topology_load(hal_topology **out)
 {
-    if (out == NULL)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "topology: out is NULL");
+    if (out == NULL) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "topology: out is NULL");
     *out = NULL;
     const char *xml = secure_getenv("XHAL_TOPOLOGY_XML"); /* ignored in setuid processes */
-    if (xml != NULL && xml[0] == '\0')
-        xml = NULL;
+    if (xml != NULL && xml[0] == '\0') xml = NULL;
 
     /* The file is read here, not by hwloc: it must be a regular file (a FIFO hung every context
      * creation), its size is bounded, and hwloc parses the bytes that were checked. hwloc's own
@@ -120,18 +115,15 @@ xhal_status hal_topology_load(hal_topology **out)
     size_t xml_len = 0;
     if (xml != NULL) {
         xhal_status rs = read_xml(xml, &xml_buf, &xml_len);
-        if (rs != XHAL_OK)
-            return rs;
+        if (rs != XHAL_OK) return rs;
     }
 
     hal_topology *topo = calloc(1, sizeof *topo);
-    if (topo == NULL)
-        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "out of host memory");
+    if (topo == NULL) return hal_set_error(XHAL_ERROR_UNAVAILABLE, "out of host memory");
     if (hwloc_topology_init(&topo->t) != 0) {
         int e = errno;
         free(topo);
-        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc_topology_init failed: %s",
-                             strerror(e));
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc_topology_init failed: %s", strerror(e));
     }
     /* Bridges with something below them and the important OS devices are enough to
      * tell PIX from PXB from PHB; every PCI device is kept, because a backend may drive
@@ -184,8 +176,7 @@ xhal_status hal_topology_load(hal_topology **out)
                                  "XHAL_TOPOLOGY_XML=%s: hwloc cannot load it "
                                  "(corrupt or not hwloc 2.x XML: %s)",
                                  xml, strerror(e));
-        return hal_set_error(XHAL_ERROR_UNAVAILABLE,
-                             "hwloc could not read this machine: %s", strerror(e));
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc could not read this machine: %s", strerror(e));
     }
     topo->this_system = hwloc_topology_is_thissystem(topo->t) ? 1 : 0;
     seed_global(topo);
@@ -195,21 +186,14 @@ xhal_status hal_topology_load(hal_topology **out)
 
 void hal_topology_destroy(hal_topology *topo)
 {
-    if (topo == NULL)
-        return;
+    if (topo == NULL) return;
     hwloc_topology_destroy(topo->t);
     free(topo);
 }
 
-const char *hal_topology_source(const hal_topology *topo)
-{
-    return topo ? topo->source : "none";
-}
+const char *hal_topology_source(const hal_topology *topo) { return topo ? topo->source : "none"; }
 
-int hal_topology_is_this_system(const hal_topology *topo)
-{
-    return topo ? topo->this_system : 0;
-}
+int hal_topology_is_this_system(const hal_topology *topo) { return topo ? topo->this_system : 0; }
 
 /* ------------------------------------------------------------------------- */
 /* PCI bus ids                                                                */
@@ -217,30 +201,26 @@ int hal_topology_is_this_system(const hal_topology *topo)
 
 static int parse_bus_id(const char *s, unsigned *dom, unsigned *bus, unsigned *dev, unsigned *fn)
 {
-    if (s == NULL || s[0] == '\0')
-        return -1;
+    if (s == NULL || s[0] == '\0') return -1;
     unsigned a = 0, b = 0, c = 0, d = 0;
     int n = 0;
     /* Reject signs and spaces, which sscanf's %x would accept. */
     for (const char *p = s; *p; p++) {
         char ch = *p;
-        int ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
-                 ch == ':' || ch == '.';
-        if (!ok)
-            return -1;
+        int ok =
+            (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.';
+        if (!ok) return -1;
     }
     if (sscanf(s, "%x:%x:%x.%x%n", &a, &b, &c, &d, &n) == 4 && s[n] == '\0') {
         const char *colon = strchr(s, ':');
-        if (colon - s > 8)
-            return -1;
+        if (colon - s > 8) return -1;
         *dom = a;
     } else if (sscanf(s, "%x:%x.%x%n", &b, &c, &d, &n) == 3 && s[n] == '\0') {
         *dom = 0;
     } else {
         return -1;
     }
-    if (b > 0xff || c > 0x1f || d > 0x7 || *dom > 0xffff)
-        return -1;
+    if (b > 0xff || c > 0x1f || d > 0x7 || *dom > 0xffff) return -1;
     *bus = b;
     *dev = c;
     *fn = d;
@@ -250,20 +230,16 @@ static int parse_bus_id(const char *s, unsigned *dom, unsigned *bus, unsigned *d
 int hal_pci_bus_id_normalize(const char *in, char *out, size_t len)
 {
     unsigned dom, bus, dev, fn;
-    if (out != NULL && len > 0)
-        out[0] = '\0';
-    if (parse_bus_id(in, &dom, &bus, &dev, &fn) != 0)
-        return -1;
-    if (out != NULL && len > 0)
-        snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+    if (out != NULL && len > 0) out[0] = '\0';
+    if (parse_bus_id(in, &dom, &bus, &dev, &fn) != 0) return -1;
+    if (out != NULL && len > 0) snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
     return 0;
 }
 
 static hwloc_obj_t find_pcidev(const hal_topology *topo, const char *bus_id)
 {
     unsigned dom, bus, dev, fn;
-    if (topo == NULL || parse_bus_id(bus_id, &dom, &bus, &dev, &fn) != 0)
-        return NULL;
+    if (topo == NULL || parse_bus_id(bus_id, &dom, &bus, &dev, &fn) != 0) return NULL;
     return hwloc_get_pcidev_by_busid(topo->t, dom, bus, dev, fn);
 }
 
@@ -274,24 +250,20 @@ static hwloc_obj_t find_pcidev(const hal_topology *topo, const char *bus_id)
 /* Write a cpu list; on truncation end it with "..." at an element boundary. */
 static void list_string(hwloc_const_bitmap_t set, char *out, size_t len)
 {
-    if (len == 0)
-        return;
+    if (len == 0) return;
     int need = hwloc_bitmap_list_snprintf(out, len, set);
     if (need < 0) {
         out[0] = '\0';
         return;
     }
-    if ((size_t)need < len)
-        return;
+    if ((size_t)need < len) return;
     /* Truncated: cut back to the last comma that leaves room for "...". */
     size_t keep = len > 4 ? len - 4 : 0;
     out[keep] = '\0';
     char *comma = strrchr(out, ',');
-    if (comma != NULL)
-        *(comma + 1) = '\0';
+    if (comma != NULL) *(comma + 1) = '\0';
     size_t l = strlen(out);
-    if (l + 3 < len)
-        memcpy(out + l, "...", 4);
+    if (l + 3 < len) memcpy(out + l, "...", 4);
 }
 
 static void fill_locality(const hal_topology *topo, hwloc_obj_t place, xhal_locality *out)
@@ -299,32 +271,27 @@ static void fill_locality(const hal_topology *topo, hwloc_obj_t place, xhal_loca
     out->known = 1;
     out->numa_count = 0;
     hwloc_const_nodeset_t ns = place->nodeset;
-    if (ns == NULL || hwloc_bitmap_iszero(ns))
-        ns = hwloc_topology_get_topology_nodeset(topo->t);
+    if (ns == NULL || hwloc_bitmap_iszero(ns)) ns = hwloc_topology_get_topology_nodeset(topo->t);
     int id;
-    hwloc_bitmap_foreach_begin(id, ns) {
-        if (out->numa_count < XHAL_TOPO_MAX_NUMA)
-            out->numa_nodes[out->numa_count++] = id;
+    hwloc_bitmap_foreach_begin(id, ns)
+    {
+        if (out->numa_count < XHAL_TOPO_MAX_NUMA) out->numa_nodes[out->numa_count++] = id;
     }
     hwloc_bitmap_foreach_end();
     hwloc_const_cpuset_t cs = place->cpuset;
-    if (cs == NULL)
-        cs = hwloc_topology_get_topology_cpuset(topo->t);
+    if (cs == NULL) cs = hwloc_topology_get_topology_cpuset(topo->t);
     list_string(cs, out->cpuset, sizeof out->cpuset);
 }
 
-void hal_topology_locality(const hal_topology *topo, const char *bus_id, int whole_machine,
-                           xhal_locality *out)
+void hal_topology_locality(const hal_topology *topo, const char *bus_id, int whole_machine, xhal_locality *out)
 {
     memset(out, 0, sizeof *out);
     if (bus_id != NULL && bus_id[0] != '\0') {
         hal_pci_bus_id_normalize(bus_id, out->pci_bus_id, sizeof out->pci_bus_id);
         hwloc_obj_t pci = find_pcidev(topo, bus_id);
-        if (pci == NULL)
-            return;
+        if (pci == NULL) return;
         hwloc_obj_t place = hwloc_get_non_io_ancestor_obj(topo->t, pci);
-        if (place == NULL)
-            place = hwloc_get_root_obj(topo->t);
+        if (place == NULL) place = hwloc_get_root_obj(topo->t);
         fill_locality(topo, place, out);
         return;
     }
@@ -343,8 +310,7 @@ static int bridges_between(hwloc_obj_t obj, hwloc_obj_t anc)
 {
     int n = 0;
     for (hwloc_obj_t p = obj->parent; p != NULL && p != anc; p = p->parent)
-        if (p->type == HWLOC_OBJ_BRIDGE)
-            n++;
+        if (p->type == HWLOC_OBJ_BRIDGE) n++;
     return n;
 }
 
@@ -354,8 +320,7 @@ static hwloc_obj_t common_ancestor(hwloc_obj_t a, hwloc_obj_t b)
 {
     for (hwloc_obj_t x = a; x != NULL; x = x->parent)
         for (hwloc_obj_t y = b; y != NULL; y = y->parent)
-            if (x == y)
-                return x;
+            if (x == y) return x;
     return NULL;
 }
 
@@ -363,21 +328,16 @@ xhal_link hal_topology_link(const hal_topology *topo, const char *bus_a, const c
 {
     hwloc_obj_t a = find_pcidev(topo, bus_a);
     hwloc_obj_t b = find_pcidev(topo, bus_b);
-    if (a == NULL || b == NULL)
-        return XHAL_LINK_UNKNOWN;
-    if (a == b)
-        return XHAL_LINK_SELF;
+    if (a == NULL || b == NULL) return XHAL_LINK_UNKNOWN;
+    if (a == b) return XHAL_LINK_SELF;
     hwloc_obj_t c = common_ancestor(a, b);
-    if (c == NULL)
-        return XHAL_LINK_UNKNOWN;
+    if (c == NULL) return XHAL_LINK_UNKNOWN;
     if (c->type == HWLOC_OBJ_BRIDGE) {
-        if (c->attr->bridge.upstream_type == HWLOC_OBJ_BRIDGE_HOST)
-            return XHAL_LINK_PHB;
+        if (c->attr->bridge.upstream_type == HWLOC_OBJ_BRIDGE_HOST) return XHAL_LINK_PHB;
         /* c is a PCI bridge: the upstream port of a switch (devices reach it through one
          * downstream port each) or a port with both devices on its bus. Anything deeper
          * crosses another switch. */
-        if (bridges_between(a, c) <= 1 && bridges_between(b, c) <= 1)
-            return XHAL_LINK_PIX;
+        if (bridges_between(a, c) <= 1 && bridges_between(b, c) <= 1) return XHAL_LINK_PIX;
         return XHAL_LINK_PXB;
     }
     if (c->type == HWLOC_OBJ_PCI_DEVICE || c->type == HWLOC_OBJ_OS_DEVICE)
@@ -402,15 +362,14 @@ static const struct {
     unsigned id;
     const char *name;
 } known_vendors[] = {
-    {0x10de, "NVIDIA"},   {0x1002, "AMD"},           {0x8086, "Intel"},    {0x19e5, "Huawei"},
-    {0x1ed5, "Moore Threads"}, {0x1e3e, "Iluvatar"}, {0x9999, "MetaX"},    {0x1d94, "Hygon"},
+    {0x10de, "NVIDIA"},        {0x1002, "AMD"},      {0x8086, "Intel"}, {0x19e5, "Huawei"},
+    {0x1ed5, "Moore Threads"}, {0x1e3e, "Iluvatar"}, {0x9999, "MetaX"}, {0x1d94, "Hygon"},
 };
 
 static const char *vendor_name(unsigned id)
 {
     for (size_t i = 0; i < sizeof known_vendors / sizeof known_vendors[0]; i++)
-        if (known_vendors[i].id == id)
-            return known_vendors[i].name;
+        if (known_vendors[i].id == id) return known_vendors[i].name;
     return NULL;
 }
 
@@ -422,21 +381,17 @@ static int is_accelerator_class(unsigned class_id)
 
 static void copy_str(char *dst, size_t len, const char *src)
 {
-    if (len == 0)
-        return;
+    if (len == 0) return;
     snprintf(dst, len, "%s", src ? src : "");
 }
 
 int hal_topology_accelerators(const hal_topology *topo, xhal_pci_accelerator *out, int max)
 {
-    if (topo == NULL)
-        return 0;
+    if (topo == NULL) return 0;
     int total = 0;
-    for (hwloc_obj_t o = hwloc_get_next_pcidev(topo->t, NULL); o != NULL;
-         o = hwloc_get_next_pcidev(topo->t, o)) {
+    for (hwloc_obj_t o = hwloc_get_next_pcidev(topo->t, NULL); o != NULL; o = hwloc_get_next_pcidev(topo->t, o)) {
         const struct hwloc_pcidev_attr_s *pa = &o->attr->pcidev;
-        if (!is_accelerator_class(pa->class_id))
-            continue;
+        if (!is_accelerator_class(pa->class_id)) continue;
         if (out != NULL && total < max) {
             xhal_pci_accelerator *acc = &out[total];
             memset(acc, 0, sizeof *acc);
@@ -446,13 +401,11 @@ int hal_topology_accelerators(const hal_topology *topo, xhal_pci_accelerator *ou
             acc->device_id = pa->device_id;
             acc->class_id = pa->class_id;
             const char *vn = vendor_name(pa->vendor_id);
-            if (vn == NULL)
-                vn = hwloc_obj_get_info_by_name(o, "PCIVendor");
+            if (vn == NULL) vn = hwloc_obj_get_info_by_name(o, "PCIVendor");
             copy_str(acc->vendor, sizeof acc->vendor, vn ? vn : "unknown");
             copy_str(acc->device_name, sizeof acc->device_name, hwloc_obj_get_info_by_name(o, "PCIDevice"));
             hwloc_obj_t place = hwloc_get_non_io_ancestor_obj(topo->t, o);
-            if (place == NULL)
-                place = hwloc_get_root_obj(topo->t);
+            if (place == NULL) place = hwloc_get_root_obj(topo->t);
             fill_locality(topo, place, &acc->locality);
             copy_str(acc->locality.pci_bus_id, sizeof acc->locality.pci_bus_id, acc->pci_bus_id);
         }
@@ -473,30 +426,21 @@ static int nb_of(const hal_topology *topo, hwloc_obj_type_t type)
 
 void hal_topology_counts(const hal_topology *topo, int *packages, int *numa, int *cores, int *pus)
 {
-    if (packages)
-        *packages = topo ? nb_of(topo, HWLOC_OBJ_PACKAGE) : 0;
-    if (numa)
-        *numa = topo ? nb_of(topo, HWLOC_OBJ_NUMANODE) : 0;
-    if (cores)
-        *cores = topo ? nb_of(topo, HWLOC_OBJ_CORE) : 0;
-    if (pus)
-        *pus = topo ? nb_of(topo, HWLOC_OBJ_PU) : 0;
+    if (packages) *packages = topo ? nb_of(topo, HWLOC_OBJ_PACKAGE) : 0;
+    if (numa) *numa = topo ? nb_of(topo, HWLOC_OBJ_NUMANODE) : 0;
+    if (cores) *cores = topo ? nb_of(topo, HWLOC_OBJ_CORE) : 0;
+    if (pus) *pus = topo ? nb_of(topo, HWLOC_OBJ_PU) : 0;
 }
 
 int hal_topology_numa_info(const hal_topology *topo, int i, int *os_id, char *cpus, size_t len,
                            unsigned long long *memory)
 {
-    if (topo == NULL || i < 0)
-        return -1;
+    if (topo == NULL || i < 0) return -1;
     hwloc_obj_t n = hwloc_get_obj_by_type(topo->t, HWLOC_OBJ_NUMANODE, (unsigned)i);
-    if (n == NULL)
-        return -1;
-    if (os_id)
-        *os_id = (int)n->os_index;
-    if (cpus && len)
-        list_string(n->cpuset, cpus, len);
-    if (memory)
-        *memory = (unsigned long long)n->attr->numanode.local_memory;
+    if (n == NULL) return -1;
+    if (os_id) *os_id = (int)n->os_index;
+    if (cpus && len) list_string(n->cpuset, cpus, len);
+    if (memory) *memory = (unsigned long long)n->attr->numanode.local_memory;
     return 0;
 }
 
@@ -509,8 +453,7 @@ int hal_topology_numa_info(const hal_topology *topo, int i, int *os_id, char *cp
 static hwloc_bitmap_t locality_cpuset(const hal_topology *topo, const xhal_locality *loc)
 {
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
-    if (set == NULL)
-        return NULL;
+    if (set == NULL) return NULL;
     if (loc->whole_machine || loc->numa_count == 0 || loc->numa_count >= XHAL_TOPO_MAX_NUMA) {
         hwloc_bitmap_copy(set, hwloc_topology_get_topology_cpuset(topo->t));
         return set;
@@ -521,8 +464,7 @@ static hwloc_bitmap_t locality_cpuset(const hal_topology *topo, const xhal_local
     hwloc_bitmap_zero(set);
     for (int i = 0; i < loc->numa_count; i++) {
         hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(topo->t, (unsigned)loc->numa_nodes[i]);
-        if (n != NULL && n->cpuset != NULL)
-            hwloc_bitmap_or(set, set, n->cpuset);
+        if (n != NULL && n->cpuset != NULL) hwloc_bitmap_or(set, set, n->cpuset);
     }
     return set;
 }
@@ -537,8 +479,7 @@ xhal_status hal_topology_bind_thread(const hal_topology *topo, const xhal_locali
                              "threads cannot be bound with it (unset XHAL_TOPOLOGY_XML)",
                              topo->source);
     hwloc_bitmap_t set = locality_cpuset(topo, loc);
-    if (set == NULL)
-        return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "bind: out of host memory");
+    if (set == NULL) return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "bind: out of host memory");
     int rc = hwloc_set_cpubind(topo->t, set, HWLOC_CPUBIND_THREAD);
     int e = errno;
     hwloc_bitmap_free(set);
@@ -550,24 +491,19 @@ xhal_status hal_topology_bind_thread(const hal_topology *topo, const xhal_locali
 
 void *hal_topology_alloc_near(const hal_topology *topo, const xhal_locality *loc, size_t size)
 {
-    if (size == 0)
-        return NULL;
+    if (size == 0) return NULL;
     /* mmap rather than hwloc_alloc_membind: the memory must be freeable without the
      * topology (a context, or the process-wide topology, may be gone by then), and an
      * anonymous mapping is what hwloc_alloc_membind makes on Linux anyway. */
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    if (topo != NULL && topo->this_system && loc != NULL && loc->known && !loc->whole_machine &&
-        loc->numa_count > 0) {
+    if (p == MAP_FAILED) return NULL;
+    if (topo != NULL && topo->this_system && loc != NULL && loc->known && !loc->whole_machine && loc->numa_count > 0) {
         hwloc_bitmap_t ns = hwloc_bitmap_alloc();
         if (ns != NULL) {
-            for (int i = 0; i < loc->numa_count; i++)
-                hwloc_bitmap_set(ns, (unsigned)loc->numa_nodes[i]);
+            for (int i = 0; i < loc->numa_count; i++) hwloc_bitmap_set(ns, (unsigned)loc->numa_nodes[i]);
             /* Best effort: without NUMA support (or permission) the kernel's default
              * policy places the pages, which is still correct memory. */
-            (void)hwloc_set_area_membind(topo->t, p, size, ns, HWLOC_MEMBIND_BIND,
-                                         HWLOC_MEMBIND_BYNODESET);
+            (void)hwloc_set_area_membind(topo->t, p, size, ns, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET);
             hwloc_bitmap_free(ns);
         }
     }
@@ -576,8 +512,7 @@ void *hal_topology_alloc_near(const hal_topology *topo, const xhal_locality *loc
 
 void hal_topology_free_near(void *p, size_t size)
 {
-    if (p != NULL && size > 0)
-        munmap(p, size);
+    if (p != NULL && size > 0) munmap(p, size);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -585,8 +520,8 @@ void hal_topology_free_near(void *p, size_t size)
 /* ------------------------------------------------------------------------- */
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static hal_topology *g_topo;   /* loaded on first use */
-static int g_topo_failed;      /* load failed: do not retry until released */
+static hal_topology *g_topo;                /* loaded on first use */
+static int g_topo_failed;                   /* load failed: do not retry until released */
 static _Thread_local int tl_loading_global; /* this thread loads the global topology */
 
 /* A topology just loaded for a context also becomes the process-wide one when there is
@@ -595,8 +530,7 @@ static _Thread_local int tl_loading_global; /* this thread loads the global topo
  * AddressSanitizer a thread that did so fails at exit. */
 static void seed_global(const hal_topology *topo)
 {
-    if (tl_loading_global)
-        return; /* global_topology's own load, which holds g_lock */
+    if (tl_loading_global) return; /* global_topology's own load, which holds g_lock */
     pthread_mutex_lock(&g_lock);
     if (g_topo == NULL) {
         hal_topology *copy = calloc(1, sizeof *copy);
@@ -653,23 +587,18 @@ void *hal_topo_alloc_near(const char *pci_bus_id, size_t size)
     return hal_topology_alloc_near(t, &loc, size);
 }
 
-void hal_topo_free_near(void *ptr, size_t size)
-{
-    hal_topology_free_near(ptr, size);
-}
+void hal_topo_free_near(void *ptr, size_t size) { hal_topology_free_near(ptr, size); }
 
 int hal_topo_bind_thread_numa(int node)
 {
     hal_topology *t = global_topology();
-    if (t == NULL || !t->this_system)
-        return -1;
+    if (t == NULL || !t->this_system) return -1;
     hwloc_const_cpuset_t set;
     if (node < 0) {
         set = hwloc_topology_get_topology_cpuset(t->t);
     } else {
         hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(t->t, (unsigned)node);
-        if (n == NULL || n->cpuset == NULL)
-            return -1;
+        if (n == NULL || n->cpuset == NULL) return -1;
         set = n->cpuset;
     }
     return hwloc_set_cpubind(t->t, set, HWLOC_CPUBIND_THREAD) == 0 ? 0 : -1;
@@ -684,17 +613,14 @@ int hal_topo_numa_count(void)
 
 int hal_topo_numa_cpus(int node, int *cpus, int max)
 {
-    if (cpus == NULL || max <= 0)
-        return 0;
+    if (cpus == NULL || max <= 0) return 0;
     hal_topology *t = global_topology();
     int count = 0;
     if (t == NULL) {
         /* No topology: one node holding every online cpu. */
-        if (node > 0)
-            return 0;
+        if (node > 0) return 0;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        for (long i = 0; i < n && count < max; i++)
-            cpus[count++] = (int)i;
+        for (long i = 0; i < n && count < max; i++) cpus[count++] = (int)i;
         return count;
     }
     hwloc_const_cpuset_t set;
@@ -702,14 +628,13 @@ int hal_topo_numa_cpus(int node, int *cpus, int max)
         set = hwloc_topology_get_topology_cpuset(t->t);
     } else {
         hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(t->t, (unsigned)node);
-        if (n == NULL || n->cpuset == NULL)
-            return 0;
+        if (n == NULL || n->cpuset == NULL) return 0;
         set = n->cpuset;
     }
     int id;
-    hwloc_bitmap_foreach_begin(id, set) {
-        if (count < max)
-            cpus[count++] = id;
+    hwloc_bitmap_foreach_begin(id, set)
+    {
+        if (count < max) cpus[count++] = id;
     }
     hwloc_bitmap_foreach_end();
     return count;

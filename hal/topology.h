@@ -41,8 +41,7 @@ int hal_topology_is_this_system(const hal_topology *topo);
 /* Locality of the PCI device bus_id (any accepted form), or of the whole machine when
  * bus_id is NULL or "" and whole_machine is nonzero. Fills *out completely (known = 0
  * when bus_id is not in the topology or empty without whole_machine). */
-void hal_topology_locality(const hal_topology *topo, const char *bus_id, int whole_machine,
-                           xhal_locality *out);
+void hal_topology_locality(const hal_topology *topo, const char *bus_id, int whole_machine, xhal_locality *out);
 
 /* Link between two PCI devices (any accepted form). UNKNOWN when either is absent. */
 xhal_link hal_topology_link(const hal_topology *topo, const char *bus_a, const char *bus_b);
@@ -52,8 +51,7 @@ xhal_link hal_topology_link(const hal_topology *topo, const char *bus_a, const c
 int hal_topology_accelerators(const hal_topology *topo, xhal_pci_accelerator *out, int max);
 
 /* Counts of packages, NUMA nodes, cores and PUs (each >= 0). */
-void hal_topology_counts(const hal_topology *topo, int *packages, int *numa, int *cores,
-                         int *pus);
+void hal_topology_counts(const hal_topology *topo, int *packages, int *numa, int *cores, int *pus);
 /* NUMA node i in [0, numa count): its OS id, CPU list and local memory in bytes.
  * Returns 0, or -1 if i is out of range. */
 int hal_topology_numa_info(const hal_topology *topo, int i, int *os_id, char *cpus, size_t len,
@@ -73,11 +71,10 @@ void hal_topology_free_near(void *p, size_t size);
 
 /* Locality of a device (host-memory devices without a bus id: the whole machine); spec
  * (may be NULL) gets the device's spec. Errors: those of xhal_device_get_info. */
-xhal_status hal_topo_device_place(const hal_topology *topo, xhal_device *dev, xhal_locality *out,
-                                  char *spec, size_t spec_len);
+xhal_status hal_topo_device_place(const hal_topology *topo, xhal_device *dev, xhal_locality *out, char *spec,
+                                  size_t spec_len);
 /* Link between two devices (SELF for one device or one bus id). */
-xhal_status hal_topo_devices_link(const hal_topology *topo, xhal_device *a, xhal_device *b,
-                                  xhal_link *out);
+xhal_status hal_topo_devices_link(const hal_topology *topo, xhal_device *a, xhal_device *b, xhal_link *out);
 /* Set acc[i].driven_by to the spec of the first device of ctx with that bus id. */
 xhal_status hal_topo_match_drivers(xhal_context *ctx, xhal_pci_accelerator *acc, int n);
 

@@ -37,8 +37,7 @@ static xhal_status report_gather(xhal_context *ctx, report *r)
 {
     memset(r, 0, sizeof *r);
     xhal_status st = xhal_device_count(ctx, &r->n_dev);
-    if (st != XHAL_OK)
-        return st;
+    if (st != XHAL_OK) return st;
     size_t n = (size_t)r->n_dev;
     r->devs = calloc(n ? n : 1, sizeof *r->devs);
     r->specs = calloc(n ? n : 1, sizeof *r->specs);
@@ -48,8 +47,7 @@ static xhal_status report_gather(xhal_context *ctx, report *r)
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "xhal_topology_render: out of host memory");
     for (int i = 0; i < r->n_dev; i++) {
         st = xhal_device_get(ctx, i, &r->devs[i]);
-        if (st != XHAL_OK)
-            return st;
+        if (st != XHAL_OK) return st;
         snprintf(r->specs[i], sizeof r->specs[i], "%s", r->devs[i]->spec);
     }
     xhal_status why;
@@ -60,26 +58,22 @@ static xhal_status report_gather(xhal_context *ctx, report *r)
     }
     for (int i = 0; i < r->n_dev; i++) {
         st = hal_topo_device_place(r->topo, r->devs[i], &r->locs[i], NULL, 0);
-        if (st != XHAL_OK)
-            return st;
+        if (st != XHAL_OK) return st;
     }
     for (int i = 0; i < r->n_dev; i++)
         for (int j = 0; j < r->n_dev; j++) {
             xhal_link l = XHAL_LINK_UNKNOWN;
             st = hal_topo_devices_link(r->topo, r->devs[i], r->devs[j], &l);
-            if (st != XHAL_OK)
-                return st;
+            if (st != XHAL_OK) return st;
             r->links[(size_t)i * n + (size_t)j] = l;
         }
     r->n_acc = hal_topology_accelerators(r->topo, NULL, 0);
     if (r->n_acc > 0) {
         r->accs = calloc((size_t)r->n_acc, sizeof *r->accs);
-        if (r->accs == NULL)
-            return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "xhal_topology_render: out of host memory");
+        if (r->accs == NULL) return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "xhal_topology_render: out of host memory");
         hal_topology_accelerators(r->topo, r->accs, r->n_acc);
         st = hal_topo_match_drivers(ctx, r->accs, r->n_acc);
-        if (st != XHAL_OK)
-            return st;
+        if (st != XHAL_OK) return st;
     }
     return XHAL_OK;
 }
@@ -87,8 +81,7 @@ static xhal_status report_gather(xhal_context *ctx, report *r)
 static int undriven_count(const report *r)
 {
     int n = 0;
-    for (int i = 0; i < r->n_acc; i++)
-        n += r->accs[i].driven_by[0] == '\0';
+    for (int i = 0; i < r->n_acc; i++) n += r->accs[i].driven_by[0] == '\0';
     return n;
 }
 
@@ -99,12 +92,10 @@ static void id_list(const int32_t *ids, int n, char *out, size_t len)
     out[0] = '\0';
     for (int i = 0; i < n && used < len; i++) {
         int j = i;
-        while (j + 1 < n && ids[j + 1] == ids[j] + 1)
-            j++;
+        while (j + 1 < n && ids[j + 1] == ids[j] + 1) j++;
         int w = (j > i) ? snprintf(out + used, len - used, "%s%d-%d", used ? "," : "", ids[i], ids[j])
                         : snprintf(out + used, len - used, "%s%d", used ? "," : "", ids[i]);
-        if (w < 0)
-            break;
+        if (w < 0) break;
         used += (size_t)w;
         i = j;
     }
@@ -123,8 +114,7 @@ typedef struct sbuf {
 static void sb_printf(sbuf *b, const char *fmt, ...) HAL_PRINTF(2, 3);
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
-    if (b->oom)
-        return;
+    if (b->oom) return;
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -140,8 +130,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
             return;
         }
         size_t ncap = b->cap ? b->cap * 2 : 1024;
-        while (ncap < b->len + (size_t)w + 1)
-            ncap *= 2;
+        while (ncap < b->len + (size_t)w + 1) ncap *= 2;
         char *np = realloc(b->p, ncap);
         if (np == NULL) {
             b->oom = 1;
@@ -177,8 +166,7 @@ static void render_text(const report *r, sbuf *b)
         int id;
         char cpus[XHAL_TOPO_CPUSET_LEN], mem[32];
         unsigned long long bytes;
-        if (hal_topology_numa_info(r->topo, i, &id, cpus, sizeof cpus, &bytes) != 0)
-            continue;
+        if (hal_topology_numa_info(r->topo, i, &id, cpus, sizeof cpus, &bytes) != 0) continue;
         format_bytes(bytes, mem, sizeof mem);
         sb_printf(b, "  NUMA node %d: CPUs %s, memory %s\n", id, cpus, mem);
     }
@@ -188,11 +176,10 @@ static void render_text(const report *r, sbuf *b)
         int w = 4;
         for (int i = 0; i < r->n_dev; i++) {
             int l = (int)strlen(r->specs[i]);
-            if (l > w)
-                w = l;
+            if (l > w) w = l;
         }
         /* Affinity columns as wide as their longest entry. */
-        char (*nodes)[256] = calloc((size_t)r->n_dev, sizeof *nodes);
+        char(*nodes)[256] = calloc((size_t)r->n_dev, sizeof *nodes);
         if (nodes == NULL) {
             b->oom = 1;
             return;
@@ -201,15 +188,13 @@ static void render_text(const report *r, sbuf *b)
         for (int i = 0; i < r->n_dev; i++) {
             const xhal_locality *loc = &r->locs[i];
             snprintf(nodes[i], sizeof nodes[i], "N/A");
-            if (loc->known)
-                id_list(loc->numa_nodes, loc->numa_count, nodes[i], sizeof nodes[i]);
+            if (loc->known) id_list(loc->numa_nodes, loc->numa_count, nodes[i], sizeof nodes[i]);
             int ln = (int)strlen(nodes[i]), lc = loc->known ? (int)strlen(loc->cpuset) : 3;
             wn = ln > wn ? ln : wn;
             wc = lc > wc ? lc : wc;
         }
         sb_printf(b, "%-*s", w + 2, "");
-        for (int j = 0; j < r->n_dev; j++)
-            sb_printf(b, "%-*s", w + 2, r->specs[j]);
+        for (int j = 0; j < r->n_dev; j++) sb_printf(b, "%-*s", w + 2, r->specs[j]);
         sb_printf(b, "%-*s%-*s%s\n", wn + 2, "NUMA Affinity", wc + 2, "CPU Affinity", "PCI");
         for (int i = 0; i < r->n_dev; i++) {
             sb_printf(b, "%-*s", w + 2, r->specs[i]);
@@ -248,10 +233,10 @@ static void render_text(const report *r, sbuf *b)
         const xhal_pci_accelerator *a = &r->accs[i];
         char nodes[256];
         id_list(a->locality.numa_nodes, a->locality.numa_count, nodes, sizeof nodes);
-        sb_printf(b, "  %s  %-*s [%04x:%04x] class %04x  NUMA %-*s CPUs %-*s %s%s%s%s\n", a->pci_bus_id, wv,
-                  a->vendor, a->vendor_id, a->device_id, a->class_id, wa + 1, nodes, wcpu + 1, a->locality.cpuset,
-                  a->driven_by[0] ? "driven by " : "not driven by xhal", a->driven_by,
-                  a->device_name[0] ? "  " : "", a->device_name);
+        sb_printf(b, "  %s  %-*s [%04x:%04x] class %04x  NUMA %-*s CPUs %-*s %s%s%s%s\n", a->pci_bus_id, wv, a->vendor,
+                  a->vendor_id, a->device_id, a->class_id, wa + 1, nodes, wcpu + 1, a->locality.cpuset,
+                  a->driven_by[0] ? "driven by " : "not driven by xhal", a->driven_by, a->device_name[0] ? "  " : "",
+                  a->device_name);
     }
     int und = undriven_count(r);
     if (und > 0) {
@@ -277,8 +262,7 @@ static void render_text(const report *r, sbuf *b)
 static cJSON *int_array(const int32_t *v, int n)
 {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a != NULL && i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    for (int i = 0; a != NULL && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
     return a;
 }
 
@@ -292,8 +276,7 @@ static cJSON *hex_string(unsigned v)
 static cJSON *render_json(const report *r)
 {
     cJSON *root = cJSON_CreateObject();
-    if (root == NULL)
-        return NULL;
+    if (root == NULL) return NULL;
     cJSON_AddBoolToObject(root, "available", r->topo != NULL);
     if (r->topo == NULL) {
         cJSON_AddStringToObject(root, "reason", r->reason);
@@ -314,8 +297,7 @@ static cJSON *render_json(const report *r)
         int id;
         char cpus[XHAL_TOPO_CPUSET_LEN];
         unsigned long long bytes;
-        if (hal_topology_numa_info(r->topo, i, &id, cpus, sizeof cpus, &bytes) != 0)
-            continue;
+        if (hal_topology_numa_info(r->topo, i, &id, cpus, sizeof cpus, &bytes) != 0) continue;
         cJSON *n = cJSON_CreateObject();
         cJSON_AddNumberToObject(n, "id", id);
         cJSON_AddStringToObject(n, "cpus", cpus);
@@ -369,16 +351,13 @@ static cJSON *render_json(const report *r)
 
 XHAL_API xhal_status xhal_topology_render(xhal_context *ctx, uint32_t flags, char **out)
 {
-    if (ctx == NULL)
-        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "xhal_topology_render: context is NULL");
+    if (ctx == NULL) return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "xhal_topology_render: context is NULL");
     if (!hal_context_live(ctx))
         return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "xhal_topology_render: context %p is not a live context",
                              (void *)ctx);
-    if (out == NULL)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_topology_render: out is NULL");
+    if (out == NULL) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_topology_render: out is NULL");
     if (flags & ~(uint32_t)XHAL_TOPOLOGY_RENDER_JSON)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_topology_render: unknown flags 0x%x",
-                             (unsigned)flags);
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_topology_render: unknown flags 0x%x", (unsigned)flags);
     report r;
     xhal_status st = report_gather(ctx, &r);
     if (st != XHAL_OK) {
@@ -394,8 +373,7 @@ XHAL_API xhal_status xhal_topology_render(xhal_context *ctx, uint32_t flags, cha
             /* Our own copy: the caller frees with free() whatever hooks cJSON uses. */
             size_t l = strlen(printed);
             text = malloc(l + 1);
-            if (text != NULL)
-                memcpy(text, printed, l + 1);
+            if (text != NULL) memcpy(text, printed, l + 1);
             cJSON_free(printed);
         }
     } else {
@@ -407,8 +385,7 @@ XHAL_API xhal_status xhal_topology_render(xhal_context *ctx, uint32_t flags, cha
             text = b.p;
     }
     report_free(&r);
-    if (text == NULL)
-        return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "xhal_topology_render: out of host memory");
+    if (text == NULL) return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "xhal_topology_render: out of host memory");
     *out = text;
     hal_clear_error();
     return XHAL_OK;

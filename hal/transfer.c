@@ -84,8 +84,8 @@ static xhal_status tensor_io(const char *fn, xhal_stream *s, xhal_tensor *t, con
     if (size != bytes) {
         char b[160];
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: size is %llu bytes but the %s tensor %s holds %llu", fn,
-                             (unsigned long long)size, xhal_dtype_name(t->dtype), hal_shape_str(t->ndim, t->shape, b, sizeof b),
-                             (unsigned long long)bytes);
+                             (unsigned long long)size, xhal_dtype_name(t->dtype),
+                             hal_shape_str(t->ndim, t->shape, b, sizeof b), (unsigned long long)bytes);
     }
     if (bytes == 0) return XHAL_OK;
     if (!src && !dst) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: host pointer is NULL", fn);
@@ -141,11 +141,14 @@ static xhal_status copy_across(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
     uint64_t bytes = hal_dtype_bytes(dst->dtype, (uint64_t)hal_tensor_numel(dst));
     xhal_status st = xhal_stream_create(ss ? dd : sd, &own);
     if (st != XHAL_OK) return st;
-    if (!ss) ss = own;
-    else ds = own;
+    if (!ss)
+        ss = own;
+    else
+        ds = own;
     /* peer path: same backend, same dtype, both contiguous */
     if (sd->backend == dd->backend && T(sd)->copy_peer && src->dtype == dst->dtype &&
-        hal_is_contiguous(src->ndim, src->shape, src->strides) && hal_is_contiguous(dst->ndim, dst->shape, dst->strides)) {
+        hal_is_contiguous(src->ndim, src->shape, src->strides) &&
+        hal_is_contiguous(dst->ndim, dst->shape, dst->strides)) {
         st = T(sd)->copy_peer(S(sd), ss->handle, src->buf->handle, src->offset, ds->handle, dst->buf->handle,
                               dst->offset, bytes);
         if (st == XHAL_OK) st = T(dd)->stream_sync(S(dd), ds->handle);
@@ -161,8 +164,9 @@ static xhal_status copy_across(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
     }
     if (st == XHAL_OK) {
         host = malloc(bytes ? bytes : 1);
-        if (!host) st = hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory staging %llu bytes",
-                                      (unsigned long long)bytes);
+        if (!host)
+            st = hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory staging %llu bytes",
+                               (unsigned long long)bytes);
     }
     if (st == XHAL_OK)
         st = direct ? T(sd)->read(S(sd), ss->handle, src->buf->handle, src->offset, host, bytes)
@@ -219,7 +223,8 @@ XHAL_API xhal_status xhal_contiguous(xhal_stream *s, xhal_tensor *t, xhal_dtype 
     if (!out) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_contiguous: out is NULL");
     if (dtype == XHAL_DTYPE_INVALID) dtype = t->dtype;
     if (!hal_dtype_valid(dtype))
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_contiguous: dtype %d is not a valid xhal_dtype", (int)dtype);
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_contiguous: dtype %d is not a valid xhal_dtype",
+                             (int)dtype);
     if ((st = hal_check_block_pair(t->dtype, dtype)) != XHAL_OK) return st;
     xhal_tensor *r;
     st = temp_like(s->dev, t, dtype, &r);
@@ -245,7 +250,10 @@ XHAL_API xhal_status xhal_concat(xhal_stream *s, xhal_tensor *const *inputs, int
     int64_t pos = 0;
     for (int i = 0; i < n && st == XHAL_OK; i++) {
         int64_t len = inputs[i]->shape[a];
-        if (len == 0 || hal_tensor_numel(inputs[i]) == 0) { pos += len; continue; }
+        if (len == 0 || hal_tensor_numel(inputs[i]) == 0) {
+            pos += len;
+            continue;
+        }
         /* out's slice as a stack view (no handle needed) */
         xhal_tensor view;
         hal_tensor_geometry(&view, out);

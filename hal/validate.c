@@ -19,8 +19,8 @@ int64_t hal_tensor_numel(const xhal_tensor *t)
     return n;
 }
 
-xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *const *ts,
-                           const char *const *names, const int *optional)
+xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *const *ts, const char *const *names,
+                           const int *optional)
 {
     xhal_status st = hal_check_stream(s, fn);
     if (st != XHAL_OK) return st;
@@ -66,8 +66,10 @@ static int view_self_overlaps(const xhal_tensor *t)
     int ok = 1;
     for (int k = 0; k < n && ok; k++) {
         uint64_t st = (uint64_t)t->strides[ax[k]];
-        if (st <= span) ok = 0;
-        else span += st * (uint64_t)(t->shape[ax[k]] - 1); /* no overflow: checked at creation */
+        if (st <= span)
+            ok = 0;
+        else
+            span += st * (uint64_t)(t->shape[ax[k]] - 1); /* no overflow: checked at creation */
     }
     if (ok) return 0;
     /* exact: mark every element's offset in a bitmap */
@@ -106,7 +108,8 @@ xhal_status hal_check_writable(const char *fn, const char *name, const xhal_tens
         char sh[160], st[160];
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
                              "%s: %s (shape %s, strides %s) addresses some elements more than once: an output "
-                             "view must not alias itself", fn, name, hal_shape_str(t->ndim, t->shape, sh, sizeof sh),
+                             "view must not alias itself",
+                             fn, name, hal_shape_str(t->ndim, t->shape, sh, sizeof sh),
                              hal_shape_str(t->ndim, t->strides, st, sizeof st));
     }
     return XHAL_OK;
@@ -121,7 +124,8 @@ xhal_status hal_check_device_stores(const char *fn, xhal_device *dev, xhal_dtype
     if (info.dtypes & XHAL_DTYPE_BIT(dt)) return XHAL_OK;
     return hal_set_error(XHAL_ERROR_UNSUPPORTED,
                          "%s: block-quantized %s tensors are not supported on %s (its backend does not list %s in "
-                         "xhal_device_info.dtypes)", fn, xhal_dtype_name(dt), dev->spec, xhal_dtype_name(dt));
+                         "xhal_device_info.dtypes)",
+                         fn, xhal_dtype_name(dt), dev->spec, xhal_dtype_name(dt));
 }
 
 xhal_status hal_check_block_pair(xhal_dtype sdt, xhal_dtype ddt)
@@ -131,11 +135,13 @@ xhal_status hal_check_block_pair(xhal_dtype sdt, xhal_dtype ddt)
     if (sdt == ddt) return XHAL_OK;
     int s_half = sdt == XHAL_DTYPE_F32 || sdt == XHAL_DTYPE_F16 || sdt == XHAL_DTYPE_BF16;
     int d_half = ddt == XHAL_DTYPE_F32 || ddt == XHAL_DTYPE_F16 || ddt == XHAL_DTYPE_BF16;
-    if (sq && d_half) return XHAL_OK;                                                   /* dequantize */
+    if (sq && d_half) return XHAL_OK;                                                 /* dequantize */
     if (s_half && (ddt == XHAL_DTYPE_Q8_0 || ddt == XHAL_DTYPE_Q4_0)) return XHAL_OK; /* quantize */
-    return hal_set_error(XHAL_ERROR_UNSUPPORTED,
-                         "xhal_copy: %s -> %s is not supported (block-quantized copies: the same dtype, to f32/f16/bf16, "
-                         "or from f32/f16/bf16 to q8_0/q4_0)", xhal_dtype_name(sdt), xhal_dtype_name(ddt));
+    return hal_set_error(
+        XHAL_ERROR_UNSUPPORTED,
+        "xhal_copy: %s -> %s is not supported (block-quantized copies: the same dtype, to f32/f16/bf16, "
+        "or from f32/f16/bf16 to q8_0/q4_0)",
+        xhal_dtype_name(sdt), xhal_dtype_name(ddt));
 }
 
 static void extent(const xhal_tensor *t, uint64_t *lo, uint64_t *hi)
@@ -178,10 +184,12 @@ xhal_status hal_check_same_shape(const char *fn, const char *an, const xhal_tens
     if (same) return XHAL_OK;
     char b1[160], b2[160];
     return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s is %s but %s is %s", fn, an,
-                         hal_shape_str(a->ndim, a->shape, b1, sizeof b1), bn, hal_shape_str(b->ndim, b->shape, b2, sizeof b2));
+                         hal_shape_str(a->ndim, a->shape, b1, sizeof b1), bn,
+                         hal_shape_str(b->ndim, b->shape, b2, sizeof b2));
 }
 
-static xhal_status same_dtype(const char *fn, const char *an, const xhal_tensor *a, const char *bn, const xhal_tensor *b)
+static xhal_status same_dtype(const char *fn, const char *an, const xhal_tensor *a, const char *bn,
+                              const xhal_tensor *b)
 {
     if (!b || a->dtype == b->dtype) return XHAL_OK;
     return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: %s is %s but %s is %s", fn, an, xhal_dtype_name(a->dtype), bn,
@@ -210,8 +218,8 @@ static xhal_status want_out_shape(const char *fn, const char *what, int nd, cons
     for (int i = 0; ok && i < nd; i++) ok = shape[i] == out->shape[i];
     if (ok) return XHAL_OK;
     char b1[160], b2[160];
-    return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s %s but out is %s", fn, what, hal_shape_str(nd, shape, b1, sizeof b1),
-                         hal_shape_str(out->ndim, out->shape, b2, sizeof b2));
+    return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s %s but out is %s", fn, what,
+                         hal_shape_str(nd, shape, b1, sizeof b1), hal_shape_str(out->ndim, out->shape, b2, sizeof b2));
 }
 
 /* "xhal_binary(add)" and the like, built once: formatting them on every call was most of
@@ -263,7 +271,8 @@ xhal_status hal_validate_copy(xhal_stream *s, xhal_tensor *src, xhal_tensor *dst
     if (src->buf->dev->ctx != dst->buf->dev->ctx)
         return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to different contexts", fn);
     if (s->dev->ctx != src->buf->dev->ctx)
-        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to another context than the stream", fn);
+        return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: src and dst belong to another context than the stream",
+                             fn);
     if (src->buf->dev != s->dev && dst->buf->dev != s->dev)
         return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "%s: src is on %s and dst on %s, but the stream is on %s", fn,
                              src->buf->dev->spec, dst->buf->dev->spec, s->dev->spec);
@@ -281,8 +290,10 @@ xhal_status hal_validate_fill(xhal_stream *s, xhal_tensor *t)
     const char *names[1] = {"t"};
     xhal_status st = hal_op_prelude("xhal_fill", s, 1, ts, names, NULL);
     if (st == XHAL_OK && hal_dtype_block(t->dtype, NULL, NULL))
-        return hal_set_error(XHAL_ERROR_UNSUPPORTED, "xhal_fill: t is block-quantized (%s); fill an f32 tensor and "
-                             "quantize it with xhal_copy", xhal_dtype_name(t->dtype));
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "xhal_fill: t is block-quantized (%s); fill an f32 tensor and "
+                             "quantize it with xhal_copy",
+                             xhal_dtype_name(t->dtype));
     if (st == XHAL_OK) st = hal_check_writable("xhal_fill", "t", t);
     return st;
 }
@@ -300,7 +311,8 @@ xhal_status hal_validate_concat(xhal_stream *s, xhal_tensor *const *inputs, int 
     if (out->ndim == 0) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: out is a scalar", fn);
     int a = axis < 0 ? axis + out->ndim : axis;
     if (a < 0 || a >= out->ndim)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: axis %d is out of range for %d dims", fn, axis, out->ndim);
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: axis %d is out of range for %d dims", fn, axis,
+                             out->ndim);
     st = hal_check_writable(fn, "out", out);
     if (st != XHAL_OK) return st;
     int64_t total = 0;
@@ -312,10 +324,11 @@ xhal_status hal_validate_concat(xhal_stream *s, xhal_tensor *const *inputs, int 
         st = hal_op_prelude(fn, s, 1, &in, &nn, NULL);
         if (st != XHAL_OK) return st;
         if (in->dtype != out->dtype)
-            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: %s is %s but out is %s", fn, nm, xhal_dtype_name(in->dtype),
-                                 xhal_dtype_name(out->dtype));
+            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: %s is %s but out is %s", fn, nm,
+                                 xhal_dtype_name(in->dtype), xhal_dtype_name(out->dtype));
         if (in->ndim != out->ndim)
-            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s has %d dims but out has %d", fn, nm, in->ndim, out->ndim);
+            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %s has %d dims but out has %d", fn, nm, in->ndim,
+                                 out->ndim);
         for (int k = 0; k < out->ndim; k++)
             if (k != a && in->shape[k] != out->shape[k]) {
                 char b1[160], b2[160];
@@ -382,8 +395,8 @@ xhal_status hal_validate_scale(xhal_stream *s, xhal_tensor *x, double alpha, dou
 /* ------------------------------------------------------------------------- */
 /* reductions and normalisation                                               */
 /* ------------------------------------------------------------------------- */
-xhal_status hal_validate_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int axis, int keepdims,
-                                xhal_tensor *out, int *axis_out)
+xhal_status hal_validate_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int axis, int keepdims, xhal_tensor *out,
+                                int *axis_out)
 {
     const char *fn = fn_name(FN_REDUCE, op);
     xhal_tensor *ts[2] = {x, out};
@@ -417,9 +430,10 @@ xhal_status hal_validate_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int 
     for (int i = 0; ok && i < wn; i++) ok = want[i] == out->shape[i];
     if (!ok) {
         char b1[160], b2[160], b3[160];
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: reducing %s over axis %d (keepdims=%d) gives %s but out is %s",
-                             fn, hal_shape_str(x->ndim, x->shape, b1, sizeof b1), a, keepdims ? 1 : 0,
-                             hal_shape_str(wn, want, b2, sizeof b2), hal_shape_str(out->ndim, out->shape, b3, sizeof b3));
+        return hal_set_error(
+            XHAL_ERROR_SHAPE_MISMATCH, "%s: reducing %s over axis %d (keepdims=%d) gives %s but out is %s", fn,
+            hal_shape_str(x->ndim, x->shape, b1, sizeof b1), a, keepdims ? 1 : 0,
+            hal_shape_str(wn, want, b2, sizeof b2), hal_shape_str(out->ndim, out->shape, b3, sizeof b3));
     }
     if ((st = hal_check_writable(fn, "out", out)) || (st = hal_check_no_overlap(fn, "out", out, "x", x, 0))) return st;
     *axis_out = a;
@@ -442,16 +456,17 @@ xhal_status hal_validate_softmax(xhal_stream *s, xhal_tensor *x, double scale, i
     if (!isfinite(scale)) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: scale %g is not finite", fn, scale);
     if (causal) {
         if (x->ndim < 2)
-            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: causal softmax needs x as [..., Sq, Sk]; x has 1 dim", fn);
+            return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                                 "%s: causal softmax needs x as [..., Sq, Sk]; x has 1 dim", fn);
         if (x->shape[x->ndim - 1] < x->shape[x->ndim - 2])
-            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: causal softmax needs Sk >= Sq, got Sq=%lld Sk=%lld", fn,
-                                 (long long)x->shape[x->ndim - 2], (long long)x->shape[x->ndim - 1]);
+            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: causal softmax needs Sk >= Sq, got Sq=%lld Sk=%lld",
+                                 fn, (long long)x->shape[x->ndim - 2], (long long)x->shape[x->ndim - 1]);
     }
     return XHAL_OK;
 }
 
-xhal_status hal_validate_norm(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_tensor *w, xhal_tensor *b,
-                              double eps, xhal_tensor *out)
+xhal_status hal_validate_norm(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_tensor *w, xhal_tensor *b, double eps,
+                              xhal_tensor *out)
 {
     const char *fn = op == XHAL_OP_RMS_NORM ? "xhal_rms_norm" : "xhal_layer_norm";
     xhal_tensor *ts[4] = {x, w, b, out};
@@ -463,7 +478,8 @@ xhal_status hal_validate_norm(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_t
         (st = same_dtype(fn, "x", x, "weight", w)) || (st = same_dtype(fn, "x", x, "bias", b)) ||
         (st = hal_check_same_shape(fn, "x", x, "out", out)))
         return st;
-    if (x->ndim < 1) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: x is a scalar; the op needs a last axis", fn);
+    if (x->ndim < 1)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: x is a scalar; the op needs a last axis", fn);
     if (!(eps >= 0.0) || !isfinite(eps))
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: eps %g must be finite and >= 0", fn, eps);
     int64_t D = x->shape[x->ndim - 1];
@@ -477,7 +493,8 @@ xhal_status hal_validate_norm(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_t
         }
     }
     if ((st = hal_check_writable(fn, "out", out)) || (st = hal_check_no_overlap(fn, "out", out, "x", x, 1)) ||
-        (st = hal_check_no_overlap(fn, "out", out, "weight", w, 0)) || (st = hal_check_no_overlap(fn, "out", out, "bias", b, 0)))
+        (st = hal_check_no_overlap(fn, "out", out, "weight", w, 0)) ||
+        (st = hal_check_no_overlap(fn, "out", out, "bias", b, 0)))
         return st;
     return XHAL_OK;
 }
@@ -496,8 +513,8 @@ static void transposed(xhal_tensor *v, const xhal_tensor *t)
     v->strides[n - 2] = t->strides[n - 1];
 }
 
-xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b,
-                                double alpha, double beta, xhal_tensor *out, hal_matmul_geom *g)
+xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b, double alpha,
+                                double beta, xhal_tensor *out, hal_matmul_geom *g)
 {
     const char *fn = "xhal_matmul";
     xhal_tensor *ts[3] = {a, b, out};
@@ -510,12 +527,15 @@ xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, 
         return st;
     if (qb) { /* quantized weights: b is [.., N, K] with blocks along K, used transposed */
         if (a->dtype == XHAL_DTYPE_F64)
-            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: a is f64; with a block-quantized b (%s) a and out "
-                                 "must be f32, f16 or bf16", fn, xhal_dtype_name(b->dtype));
+            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH,
+                                 "%s: a is f64; with a block-quantized b (%s) a and out "
+                                 "must be f32, f16 or bf16",
+                                 fn, xhal_dtype_name(b->dtype));
         if (!trans_b)
-            return hal_set_error(XHAL_ERROR_UNSUPPORTED, "%s: a block-quantized b (%s) must be used transposed "
-                                 "(trans_b = 1: weights [N, K] with blocks along K, the contraction axis)", fn,
-                                 xhal_dtype_name(b->dtype));
+            return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                                 "%s: a block-quantized b (%s) must be used transposed "
+                                 "(trans_b = 1: weights [N, K] with blocks along K, the contraction axis)",
+                                 fn, xhal_dtype_name(b->dtype));
         if ((st = hal_check_device_stores(fn, s->dev, b->dtype))) return st;
     }
     if (a->ndim < 2 || b->ndim < 2 || out->ndim < 2)
@@ -525,23 +545,27 @@ xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, 
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: alpha %g and beta %g must be finite", fn, alpha, beta);
     /* fold the transposes into views */
     xhal_tensor *av = &g->av, *bv = &g->bv;
-    if (trans_a) transposed(av, a);
-    else hal_tensor_geometry(av, a);
-    if (trans_b) transposed(bv, b);
-    else hal_tensor_geometry(bv, b);
+    if (trans_a)
+        transposed(av, a);
+    else
+        hal_tensor_geometry(av, a);
+    if (trans_b)
+        transposed(bv, b);
+    else
+        hal_tensor_geometry(bv, b);
     int64_t M = av->shape[av->ndim - 2], K = av->shape[av->ndim - 1], K2 = bv->shape[bv->ndim - 2],
             N = bv->shape[bv->ndim - 1];
     if (K != K2) {
         char b1[160], b2[160];
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: a is %s%s but b is %s%s: inner dims %lld and %lld differ", fn,
-                             hal_shape_str(a->ndim, a->shape, b1, sizeof b1), trans_a ? " (transposed)" : "",
+        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: a is %s%s but b is %s%s: inner dims %lld and %lld differ",
+                             fn, hal_shape_str(a->ndim, a->shape, b1, sizeof b1), trans_a ? " (transposed)" : "",
                              hal_shape_str(b->ndim, b->shape, b2, sizeof b2), trans_b ? " (transposed)" : "",
                              (long long)K, (long long)K2);
     }
     int bd;
     int64_t want[XHAL_MAX_DIMS];
-    if ((st = hal_broadcast_shapes("xhal_matmul: batch dims of a", av->ndim - 2, av->shape, "b", bv->ndim - 2, bv->shape,
-                                   &bd, want)))
+    if ((st = hal_broadcast_shapes("xhal_matmul: batch dims of a", av->ndim - 2, av->shape, "b", bv->ndim - 2,
+                                   bv->shape, &bd, want)))
         return st;
     want[bd] = M;
     want[bd + 1] = N;
@@ -571,9 +595,12 @@ xhal_status hal_validate_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor 
                              xhal_dtype_name(idx->dtype));
     if ((st = same_dtype(fn, "table", table, "out", out))) return st;
     if (hal_dtype_block(table->dtype, NULL, NULL))
-        return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: table is block-quantized (%s); gather from a "
-                             "dequantized copy (xhal_copy to f32)", fn, xhal_dtype_name(table->dtype));
-    if (table->ndim < 1) return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: table is a scalar; it needs [V, ...]", fn);
+        return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH,
+                             "%s: table is block-quantized (%s); gather from a "
+                             "dequantized copy (xhal_copy to f32)",
+                             fn, xhal_dtype_name(table->dtype));
+    if (table->ndim < 1)
+        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: table is a scalar; it needs [V, ...]", fn);
     if (idx->ndim + table->ndim - 1 > XHAL_MAX_DIMS)
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: result would have %d dims (max %d)", fn,
                              idx->ndim + table->ndim - 1, XHAL_MAX_DIMS);
@@ -596,7 +623,8 @@ xhal_status hal_validate_gather_indices(xhal_stream *s, const xhal_tensor *table
         return hal_set_error(XHAL_ERROR_OUT_OF_RANGE, "%s: the table has no rows, so every index is out of range", fn);
     /* the bytes the indices span, read in one piece (strides may leave gaps or be 0) */
     uint64_t lo, hi;
-    hal_view_extent("", idx->dtype, idx->ndim, idx->shape, idx->strides, idx->offset, &lo, &hi); /* checked at creation */
+    hal_view_extent("", idx->dtype, idx->ndim, idx->shape, idx->strides, idx->offset, &lo,
+                    &hi); /* checked at creation */
     size_t es = xhal_dtype_size(idx->dtype);
     unsigned char *host = malloc((size_t)(hi - lo));
     if (!host)
@@ -624,10 +652,9 @@ xhal_status hal_validate_gather_indices(xhal_stream *s, const xhal_tensor *table
         if (v < 0 || v >= V) {
             free(host);
             char where[160];
-            return hal_set_error(XHAL_ERROR_OUT_OF_RANGE,
-                                 "%s: indices%s = %lld is outside [0, %lld) (the table has %lld rows)", fn,
-                                 hal_shape_str(idx->ndim, pos, where, sizeof where), (long long)v, (long long)V,
-                                 (long long)V);
+            return hal_set_error(
+                XHAL_ERROR_OUT_OF_RANGE, "%s: indices%s = %lld is outside [0, %lld) (the table has %lld rows)", fn,
+                hal_shape_str(idx->ndim, pos, where, sizeof where), (long long)v, (long long)V, (long long)V);
         }
         for (int k = idx->ndim - 1; k >= 0; k--) {
             if (++pos[k] < idx->shape[k]) break;
@@ -649,7 +676,8 @@ xhal_status hal_validate_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, doub
     xhal_status st = same_shape_op(fn, XHAL_OP_ROPE, s, x, out);
     if (st != XHAL_OK) return st;
     if (x->ndim < 2)
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: x needs a sequence axis and a head dim (has %d dims)", fn, x->ndim);
+        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: x needs a sequence axis and a head dim (has %d dims)", fn,
+                             x->ndim);
     int sa = seq_axis < 0 ? seq_axis + x->ndim : seq_axis;
     if (sa < 0 || sa >= x->ndim - 1)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: seq_axis %d must name an axis before the last of %d", fn,
@@ -657,8 +685,8 @@ xhal_status hal_validate_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, doub
     int64_t D = x->shape[x->ndim - 1];
     int64_t rd = rotary_dims == 0 ? D : rotary_dims;
     if (rd < 2 || rd > D || rd % 2)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: rotary_dims %d must be even and in [2, %lld] (head dim)", fn,
-                             rotary_dims, (long long)D);
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: rotary_dims %d must be even and in [2, %lld] (head dim)",
+                             fn, rotary_dims, (long long)D);
     if (!(theta > 0.0) || !isfinite(theta))
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: theta %g must be finite and > 0", fn, theta);
     if (pos_offset < 0)
@@ -670,9 +698,8 @@ xhal_status hal_validate_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, doub
     return XHAL_OK;
 }
 
-xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
-                                   xhal_tensor *mask, double scale, int causal, xhal_tensor *out,
-                                   int64_t mask_shape[4])
+xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v, xhal_tensor *mask,
+                                   double scale, int causal, xhal_tensor *out, int64_t mask_shape[4])
 {
     const char *fn = "xhal_attention";
     xhal_tensor *ts[5] = {q, k, v, mask, out};
@@ -694,12 +721,14 @@ xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *
     int64_t Hkv = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
     char b1[160], b2[160], b3[160];
     if (k->shape[0] != B || v->shape[0] != B || k->shape[3] != D || v->shape[1] != Hkv || v->shape[2] != Sk)
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: q %s, k %s and v %s do not agree (need k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv])",
-                             fn, hal_shape_str(4, q->shape, b1, sizeof b1), hal_shape_str(4, k->shape, b2, sizeof b2),
+        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH,
+                             "%s: q %s, k %s and v %s do not agree (need k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv])", fn,
+                             hal_shape_str(4, q->shape, b1, sizeof b1), hal_shape_str(4, k->shape, b2, sizeof b2),
                              hal_shape_str(4, v->shape, b3, sizeof b3));
     if (Hkv == 0 || Hq % Hkv)
-        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: %lld query heads are not a multiple of %lld key/value heads", fn,
-                             (long long)Hq, (long long)Hkv);
+        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH,
+                             "%s: %lld query heads are not a multiple of %lld key/value heads", fn, (long long)Hq,
+                             (long long)Hkv);
     if (out->shape[0] != B || out->shape[1] != Hq || out->shape[2] != Sq || out->shape[3] != Dv) {
         int64_t want[4] = {B, Hq, Sq, Dv};
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: out is %s but must be %s", fn,

@@ -15,8 +15,8 @@
 
 /* Check the stream and every tensor handle (names[i] names ts[i] in messages; NULL entries
  * of ts are skipped when optional[i]), and that each lives on the stream's device. */
-xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *const *ts,
-                           const char *const *names, const int *optional);
+xhal_status hal_op_prelude(const char *fn, xhal_stream *s, int n, xhal_tensor *const *ts, const char *const *names,
+                           const int *optional);
 /* An output view: no zero stride on a dimension longer than 1, no element addressed twice. */
 xhal_status hal_check_writable(const char *fn, const char *name, const xhal_tensor *t);
 /* A block-quantized dt on a device whose xhal_device_info.dtypes lacks it: UNSUPPORTED
@@ -46,14 +46,14 @@ xhal_status hal_validate_unary(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_
 xhal_status hal_validate_binary(xhal_stream *s, xhal_op op, xhal_tensor *a, xhal_tensor *b, xhal_tensor *out);
 xhal_status hal_validate_scale(xhal_stream *s, xhal_tensor *x, double alpha, double beta, xhal_tensor *out);
 /* *axis_out: the axis in [0, x->ndim). */
-xhal_status hal_validate_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int axis, int keepdims,
-                                xhal_tensor *out, int *axis_out);
+xhal_status hal_validate_reduce(xhal_stream *s, xhal_op op, xhal_tensor *x, int axis, int keepdims, xhal_tensor *out,
+                                int *axis_out);
 /* After the rules that hold for any data: reducing an empty axis (MAX/ARGMAX of nothing). */
 xhal_status hal_validate_reduce_empty(xhal_op op, int axis);
 xhal_status hal_validate_softmax(xhal_stream *s, xhal_tensor *x, double scale, int causal, xhal_tensor *out);
 /* op is XHAL_OP_RMS_NORM (b is NULL) or XHAL_OP_LAYER_NORM. */
-xhal_status hal_validate_norm(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_tensor *w, xhal_tensor *b,
-                              double eps, xhal_tensor *out);
+xhal_status hal_validate_norm(xhal_stream *s, xhal_op op, xhal_tensor *x, xhal_tensor *w, xhal_tensor *b, double eps,
+                              xhal_tensor *out);
 
 /* matmul's geometry once the transposes are folded into views. */
 typedef struct hal_matmul_geom {
@@ -61,8 +61,8 @@ typedef struct hal_matmul_geom {
     int64_t M, N, K;
     int batch_ndim; /* out has batch_ndim + 2 dims */
 } hal_matmul_geom;
-xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b,
-                                double alpha, double beta, xhal_tensor *out, hal_matmul_geom *g);
+xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b, double alpha,
+                                double beta, xhal_tensor *out, hal_matmul_geom *g);
 
 /* Shapes and dtypes of gather; the indices' values are checked by hal_validate_gather_indices. */
 xhal_status hal_validate_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor *idx, xhal_tensor *out);
@@ -77,7 +77,6 @@ xhal_status hal_validate_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, doub
                               int rotary_dims, xhal_rope_layout layout, xhal_tensor *out, int *seq_axis_out,
                               int *rotary_out);
 /* *mask_shape: [B, Hq, Sq, Sk] (what the mask is expanded to). */
-xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
-                                   xhal_tensor *mask, double scale, int causal, xhal_tensor *out,
-                                   int64_t mask_shape[4]);
+xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v, xhal_tensor *mask,
+                                   double scale, int causal, xhal_tensor *out, int64_t mask_shape[4]);
 #endif

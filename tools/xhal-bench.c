@@ -12,18 +12,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xhal-bench [--device SPEC]... [--suite ops|model|all] [--filter REGEX] [--json FILE] [--html FILE]\n"
-            "                  [--quick]\n"
-            "  --device SPEC   a device to measure (cpu:0, opencl:0...); repeatable; default: every device\n"
-            "  --suite S       ops (matmul, add, softmax, rms_norm, copy, dispatch, transfer, OpenCL builds),\n"
-            "                  model (Llama port prefill/decode and STREAM-like memory bandwidth), all (default)\n"
-            "  --filter REGEX  only figures whose name matches (POSIX extended, e.g. 'f16 1x4096|llama')\n"
-            "  --json FILE     every figure with unit, device, shape and the machine\n"
-            "  --html FILE     a self-contained page with charts\n"
-            "  --quick         small sizes, few repetitions (tests, CI); figures are not representative\n"
-            "Peers: OpenBLAS cblas_sgemm (same thread count) on the CPU; CLBlast (dlopen) and bare OpenCL calls\n"
-            "on OpenCL devices. Ratios are xhal/peer for rates, peer/xhal for latencies.\n");
+    fprintf(
+        f, "usage: xhal-bench [--device SPEC]... [--suite ops|model|all] [--filter REGEX] [--json FILE] [--html FILE]\n"
+           "                  [--quick]\n"
+           "  --device SPEC   a device to measure (cpu:0, opencl:0...); repeatable; default: every device\n"
+           "  --suite S       ops (matmul, add, softmax, rms_norm, copy, dispatch, transfer, OpenCL builds),\n"
+           "                  model (Llama port prefill/decode and STREAM-like memory bandwidth), all (default)\n"
+           "  --filter REGEX  only figures whose name matches (POSIX extended, e.g. 'f16 1x4096|llama')\n"
+           "  --json FILE     every figure with unit, device, shape and the machine\n"
+           "  --html FILE     a self-contained page with charts\n"
+           "  --quick         small sizes, few repetitions (tests, CI); figures are not representative\n"
+           "Peers: OpenBLAS cblas_sgemm (same thread count) on the CPU; CLBlast (dlopen) and bare OpenCL calls\n"
+           "on OpenCL devices. Ratios are xhal/peer for rates, peer/xhal for latencies.\n");
 }
 
 int main(int argc, char **argv)
@@ -44,9 +44,12 @@ int main(int argc, char **argv)
             o.devices[o.ndevices++] = argv[++i];
         } else if (strcmp(a, "--suite") == 0 && i + 1 < argc) {
             const char *s = argv[++i];
-            if (strcmp(s, "ops") == 0) o.suites = XB_SUITE_OPS;
-            else if (strcmp(s, "model") == 0) o.suites = XB_SUITE_MODEL;
-            else if (strcmp(s, "all") == 0) o.suites = XB_SUITE_ALL;
+            if (strcmp(s, "ops") == 0)
+                o.suites = XB_SUITE_OPS;
+            else if (strcmp(s, "model") == 0)
+                o.suites = XB_SUITE_MODEL;
+            else if (strcmp(s, "all") == 0)
+                o.suites = XB_SUITE_ALL;
             else {
                 fprintf(stderr, "xhal-bench: unknown suite '%s' (ops, model, all)\n", s);
                 return 2;

@@ -33,9 +33,12 @@ static void json_str(const char *s)
     putchar('"');
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
     }
     putchar('"');
 }
@@ -49,10 +52,14 @@ static void dtypes_str(uint32_t mask, char *buf, size_t len)
             u += (size_t)snprintf(buf + u, u < len ? len - u : 0, "%s%s", u ? "," : "", xhal_dtype_name((xhal_dtype)d));
 }
 
-static const struct { uint32_t bit; const char *name; } caps[] = {
-    {XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"}, {XHAL_CAP_HOST_MEMORY, "host_memory"},
-    {XHAL_CAP_EVENT_TIMING, "event_timing"}, {XHAL_CAP_PEER_COPY, "peer_copy"},
-    {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"}, {XHAL_CAP_PINNED_HOST, "pinned_host"},
+static const struct {
+    uint32_t bit;
+    const char *name;
+} caps[] = {
+    {XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"},
+    {XHAL_CAP_HOST_MEMORY, "host_memory"}, {XHAL_CAP_EVENT_TIMING, "event_timing"},
+    {XHAL_CAP_PEER_COPY, "peer_copy"},     {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"},
+    {XHAL_CAP_PINNED_HOST, "pinned_host"},
 };
 
 static void caps_str(uint32_t mask, char *buf, size_t len)
@@ -72,22 +79,39 @@ int main(int argc, char **argv)
     xhal_context_options opts;
     xhal_context_options_init(&opts);
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--topology")) topo = 1;
-        else if (!strcmp(argv[i], "--plugin-path") && i + 1 < argc) opts.plugin_path = argv[++i];
-        else if (!strcmp(argv[i], "--probe")) probe = 1;
-        else if (!strcmp(argv[i], "--probe-one") && i + 1 < argc) probe_one = argv[++i]; /* internal */
-        else if (!strcmp(argv[i], "--list-devices-child") && i + 1 < argc) xi_list_fd = atoi(argv[++i]); /* internal */
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--topology"))
+            topo = 1;
+        else if (!strcmp(argv[i], "--plugin-path") && i + 1 < argc)
+            opts.plugin_path = argv[++i];
+        else if (!strcmp(argv[i], "--probe"))
+            probe = 1;
+        else if (!strcmp(argv[i], "--probe-one") && i + 1 < argc)
+            probe_one = argv[++i]; /* internal */
+        else if (!strcmp(argv[i], "--list-devices-child") && i + 1 < argc)
+            xi_list_fd = atoi(argv[++i]); /* internal */
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             char *e = NULL;
             probe_timeout = strtod(argv[++i], &e);
-            if (*e || !(probe_timeout > 0)) { fprintf(stderr, "xhal-info: --timeout needs a positive number\n"); return 2; }
+            if (*e || !(probe_timeout > 0)) {
+                fprintf(stderr, "xhal-info: --timeout needs a positive number\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "xhal-info: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
         }
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        else { fprintf(stderr, "xhal-info: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
     }
     if (probe_one) return xp_probe_one(&opts, probe_one);
-    if (probe && json) { fprintf(stderr, "xhal-info: --probe prints text only (not with --json)\n"); return 2; }
+    if (probe && json) {
+        fprintf(stderr, "xhal-info: --probe prints text only (not with --json)\n");
+        return 2;
+    }
     if (xi_list_fd >= 0) {
         xi_extra_path = opts.plugin_path;
         xi_list_child(); /* does not return */
@@ -143,13 +167,20 @@ int main(int argc, char **argv)
             caps_str(di.caps, cps, sizeof cps);
             printf("%s\n    {\"spec\": ", i ? "," : "");
             json_str(di.spec);
-            printf(", \"backend\": "); json_str(di.backend);
-            printf(", \"name\": "); json_str(di.name);
-            printf(", \"vendor\": "); json_str(di.vendor);
-            printf(", \"family\": "); json_str(di.family);
-            printf(", \"arch\": "); json_str(di.arch);
-            printf(", \"driver_version\": "); json_str(di.driver_version);
-            printf(", \"pci_bus_id\": "); json_str(di.pci_bus_id);
+            printf(", \"backend\": ");
+            json_str(di.backend);
+            printf(", \"name\": ");
+            json_str(di.name);
+            printf(", \"vendor\": ");
+            json_str(di.vendor);
+            printf(", \"family\": ");
+            json_str(di.family);
+            printf(", \"arch\": ");
+            json_str(di.arch);
+            printf(", \"driver_version\": ");
+            json_str(di.driver_version);
+            printf(", \"pci_bus_id\": ");
+            json_str(di.pci_bus_id);
             printf(", \"total_memory\": %" PRIu64 ", \"free_memory\": %" PRIu64 ", \"compute_units\": %d, \"dtypes\": ",
                    di.total_memory, di.free_memory, di.compute_units);
             json_str(dts);
@@ -178,13 +209,12 @@ int main(int argc, char **argv)
             xhal_backend_info b;
             xhal_backend_get_info(ctx, i, &b);
             if (b.state == XHAL_BACKEND_LOADED)
-                printf("  %-10s loaded       %d device(s), plugin %s, ABI %u (%s)\n", b.name, b.device_count,
-                       b.version, b.abi_version, b.path);
+                printf("  %-10s loaded       %d device(s), plugin %s, ABI %u (%s)\n", b.name, b.device_count, b.version,
+                       b.abi_version, b.path);
             else
                 printf("  %-10s unavailable  %s (%s)\n", b.name, b.reason, b.path);
         }
-        if (nb == 0)
-            printf("  none found: set XHAL_PLUGIN_PATH to a folder holding libxhal-*.so plugins\n");
+        if (nb == 0) printf("  none found: set XHAL_PLUGIN_PATH to a folder holding libxhal-*.so plugins\n");
         printf("\nDevices (%d):\n", nd);
         for (int i = 0; i < nd; i++) {
             xhal_device *d;
@@ -196,7 +226,8 @@ int main(int argc, char **argv)
             dtypes_str(di.dtypes, dts, sizeof dts);
             caps_str(di.caps, cps, sizeof cps);
             printf("  %s  %s\n", di.spec, di.name);
-            printf("      vendor %s, family %s, arch %s, driver %s\n", di.vendor, di.family, di.arch, di.driver_version);
+            printf("      vendor %s, family %s, arch %s, driver %s\n", di.vendor, di.family, di.arch,
+                   di.driver_version);
             printf("      memory %.1f GiB total, %.1f GiB free, %d compute units%s%s\n",
                    (double)di.total_memory / (1024.0 * 1024 * 1024), (double)di.free_memory / (1024.0 * 1024 * 1024),
                    di.compute_units, di.pci_bus_id[0] ? ", PCI " : "", di.pci_bus_id);
@@ -206,8 +237,10 @@ int main(int argc, char **argv)
         if (topo) {
             char *t = NULL;
             printf("\n");
-            if (xhal_topology_render(ctx, 0, &t) == XHAL_OK && t) fputs(t, stdout);
-            else printf("Topology unavailable: %s\n", xhal_last_error());
+            if (xhal_topology_render(ctx, 0, &t) == XHAL_OK && t)
+                fputs(t, stdout);
+            else
+                printf("Topology unavailable: %s\n", xhal_last_error());
             xhal_topology_render_free(t);
         }
 #endif

@@ -12,20 +12,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xhal-run --model DIR --tokens ID,ID,... [--device SPEC] [--generate N]\n"
-            "                [--logits-out FILE.npy] [--dtype f32|f16|bf16] [--max-seq N] [--quiet]\n"
-            "  --model DIR        Hugging Face folder: config.json + model.safetensors (or index),\n"
-            "                     or a llama.cpp GGUF file (FILE.gguf: f32/f16/bf16/q8_0/q4_0/q4_K/q6_K)\n"
-            "  --device SPEC      device, e.g. cpu, cuda:0, opencl:1 (default: cpu)\n"
-            "  --tokens LIST      prompt token ids, comma-separated\n"
-            "  --generate N       greedy tokens to generate (default 0)\n"
-            "  --logits-out FILE  write the logits of every prompt position, [tokens, vocab] f32 .npy\n"
-            "  --dtype DT         compute dtype (default: the weights' dtype)\n"
-            "  --max-seq N        KV cache length (default: prompt + generated tokens; at most the\n"
-            "                     model's max_position_embeddings, or the run is refused)\n"
-            "  --quiet            no timing line on stderr\n"
-            "Prints the generated ids on stdout, comma-separated, one line.\n");
+    fprintf(f, "usage: xhal-run --model DIR --tokens ID,ID,... [--device SPEC] [--generate N]\n"
+               "                [--logits-out FILE.npy] [--dtype f32|f16|bf16] [--max-seq N] [--quiet]\n"
+               "  --model DIR        Hugging Face folder: config.json + model.safetensors (or index),\n"
+               "                     or a llama.cpp GGUF file (FILE.gguf: f32/f16/bf16/q8_0/q4_0/q4_K/q6_K)\n"
+               "  --device SPEC      device, e.g. cpu, cuda:0, opencl:1 (default: cpu)\n"
+               "  --tokens LIST      prompt token ids, comma-separated\n"
+               "  --generate N       greedy tokens to generate (default 0)\n"
+               "  --logits-out FILE  write the logits of every prompt position, [tokens, vocab] f32 .npy\n"
+               "  --dtype DT         compute dtype (default: the weights' dtype)\n"
+               "  --max-seq N        KV cache length (default: prompt + generated tokens; at most the\n"
+               "                     model's max_position_embeddings, or the run is refused)\n"
+               "  --quiet            no timing line on stderr\n"
+               "Prints the generated ids on stdout, comma-separated, one line.\n");
 }
 
 static int parse_i64(const char *s, long long lo, long long hi, long long *out)
@@ -90,11 +89,16 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (strcmp(a, "--model") == 0) model = val;
-        else if (strcmp(a, "--device") == 0) device = val;
-        else if (strcmp(a, "--tokens") == 0) tokens_s = val;
-        else if (strcmp(a, "--logits-out") == 0) logits_out = val;
-        else if (strcmp(a, "--dtype") == 0) dtype_s = val;
+        if (strcmp(a, "--model") == 0)
+            model = val;
+        else if (strcmp(a, "--device") == 0)
+            device = val;
+        else if (strcmp(a, "--tokens") == 0)
+            tokens_s = val;
+        else if (strcmp(a, "--logits-out") == 0)
+            logits_out = val;
+        else if (strcmp(a, "--dtype") == 0)
+            dtype_s = val;
         else if (strcmp(a, "--generate") == 0) {
             if (!parse_i64(val, 0, 1 << 20, &n_gen)) {
                 fprintf(stderr, "xhal-run: --generate '%s' is not an integer in [0, %d]\n", val, 1 << 20);
@@ -169,11 +173,12 @@ int main(int argc, char **argv)
         }
     }
     if (!quiet)
-        fprintf(stderr, "xhal-run: %s, %s compute: prefill %lld tokens in %.3f ms (%.1f tok/s), "
-                "decode %lld steps in %.3f ms (%.1f tok/s)\n", device,
-                xhal_dtype_name(xllama_compute_dtype(m)), (long long)t.n_prefill, t.prefill_s * 1e3,
-                t.prefill_s > 0 ? (double)t.n_prefill / t.prefill_s : 0.0, (long long)t.n_decode,
-                t.decode_s * 1e3, t.decode_s > 0 ? (double)t.n_decode / t.decode_s : 0.0);
+        fprintf(stderr,
+                "xhal-run: %s, %s compute: prefill %lld tokens in %.3f ms (%.1f tok/s), "
+                "decode %lld steps in %.3f ms (%.1f tok/s)\n",
+                device, xhal_dtype_name(xllama_compute_dtype(m)), (long long)t.n_prefill, t.prefill_s * 1e3,
+                t.prefill_s > 0 ? (double)t.n_prefill / t.prefill_s : 0.0, (long long)t.n_decode, t.decode_s * 1e3,
+                t.decode_s > 0 ? (double)t.n_decode / t.decode_s : 0.0);
     rc = 0;
 done:
     xllama_destroy(m);

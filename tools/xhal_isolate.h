@@ -37,8 +37,8 @@
 #include "xc_conform.h"
 #include "xhal_isoload.h"
 
-static int xi_isolate = 1;        /* --no-isolate turns it off */
-static int xi_child_fd = -1;      /* --isolated-child FD: this process is a child */
+static int xi_isolate = 1;   /* --no-isolate turns it off */
+static int xi_child_fd = -1; /* --isolated-child FD: this process is a child */
 
 static const char xi_magic[8] = {'X', 'H', 'A', 'L', 'I', 'S', 'O', '1'};
 
@@ -46,8 +46,14 @@ static const char xi_magic[8] = {'X', 'H', 'A', 'L', 'I', 'S', 'O', '1'};
 static int xi_parse_arg(int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-    if (!strcmp(a, "--isolate")) { xi_isolate = 1; return 1; }
-    if (!strcmp(a, "--no-isolate")) { xi_isolate = 0; return 1; }
+    if (!strcmp(a, "--isolate")) {
+        xi_isolate = 1;
+        return 1;
+    }
+    if (!strcmp(a, "--no-isolate")) {
+        xi_isolate = 0;
+        return 1;
+    }
     if (!strcmp(a, "--timeout") || !strcmp(a, "--isolated-child") || !strcmp(a, "--list-devices-child")) {
         char *e = NULL;
         double x = v ? strtod(v, &e) : 0;
@@ -55,9 +61,12 @@ static int xi_parse_arg(int argc, char **argv, int *i)
             fprintf(stderr, "xhal-conform: %s needs a positive number\n", a);
             return -1;
         }
-        if (a[2] == 't') xi_timeout = x;
-        else if (a[2] == 'l') xi_list_fd = (int)x;
-        else xi_child_fd = (int)x;
+        if (a[2] == 't')
+            xi_timeout = x;
+        else if (a[2] == 'l')
+            xi_list_fd = (int)x;
+        else
+            xi_child_fd = (int)x;
         (*i)++;
         return 1;
     }
@@ -73,7 +82,8 @@ static int xi_append_failure(xc_run *run, xhal_device *dev, const char *spec, co
     run->devs = nd;
     xc_device_report *d = &run->devs[run->n_devs];
     memset(d, 0, sizeof *d);
-    if (dev) xhal_device_get_info(dev, &d->info);
+    if (dev)
+        xhal_device_get_info(dev, &d->info);
     else {
         snprintf(d->info.spec, sizeof d->info.spec, "%s", spec);
         snprintf(d->info.name, sizeof d->info.name, "plugin that did not load");
@@ -88,9 +98,11 @@ static int xi_append_failure(xc_run *run, xhal_device *dev, const char *spec, co
     snprintf(r->dtype, sizeof r->dtype, "-");
     r->outcome = XC_FAIL;
     snprintf(r->message, sizeof r->message, "%s: %s", what, why);
-    snprintf(r->detail, sizeof r->detail, "%s", dev ? "the device ran in a child process (xhal-conform --isolate); "
-             "its results are lost" : "its plugins were loaded in a child process (xhal-conform --isolate) and are "
-             "left out of this run");
+    snprintf(r->detail, sizeof r->detail, "%s",
+             dev ? "the device ran in a child process (xhal-conform --isolate); "
+                   "its results are lost"
+                 : "its plugins were loaded in a child process (xhal-conform --isolate) and are "
+                   "left out of this run");
     d->counts[XC_FAIL] = 1;
     run->n_devs++;
     return 0;
@@ -163,8 +175,10 @@ static int xi_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const
     /* readlink rather than exec of /proc/self/exe itself: valgrind reports the client's path */
     char self[4096];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (sl <= 0 || (size_t)sl >= sizeof self - 1) snprintf(self, sizeof self, "%s", argv[0]);
-    else self[sl] = '\0';
+    if (sl <= 0 || (size_t)sl >= sizeof self - 1)
+        snprintf(self, sizeof self, "%s", argv[0]);
+    else
+        self[sl] = '\0';
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {

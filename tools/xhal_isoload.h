@@ -104,8 +104,10 @@ static int xi_try_listing(char **argv, const char *path, const char **what, char
     }
     char self[4096], fdbuf[16];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (sl <= 0 || (size_t)sl >= sizeof self - 1) snprintf(self, sizeof self, "%s", argv[0]);
-    else self[sl] = '\0';
+    if (sl <= 0 || (size_t)sl >= sizeof self - 1)
+        snprintf(self, sizeof self, "%s", argv[0]);
+    else
+        self[sl] = '\0';
     snprintf(fdbuf, sizeof fdbuf, "%d", pfd[1]);
     char *av[] = {argv[0], "--list-devices-child", fdbuf, NULL, NULL, NULL};
     if (xi_extra_path) {
@@ -142,7 +144,8 @@ static int xi_try_listing(char **argv, const char *path, const char **what, char
     *what = "CRASHED";
     if (r == -2) {
         *what = "TIMEOUT";
-        snprintf(why, whysz, "loading the plugins took longer than %g s (--timeout); the process was killed", xi_timeout);
+        snprintf(why, whysz, "loading the plugins took longer than %g s (--timeout); the process was killed",
+                 xi_timeout);
     } else if (WIFSIGNALED(ws)) {
         snprintf(why, whysz, "the process loading the plugins was killed by signal %d (%s)", WTERMSIG(ws),
                  strsignal(WTERMSIG(ws)));

@@ -68,8 +68,10 @@ static int xp_probe_all(xhal_context *ctx, const char *plugin_path, double timeo
     xhal_device_count(ctx, &nd);
     char self[4096];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (sl <= 0 || (size_t)sl >= sizeof self - 1) snprintf(self, sizeof self, "%s", argv[0]);
-    else self[sl] = '\0';
+    if (sl <= 0 || (size_t)sl >= sizeof self - 1)
+        snprintf(self, sizeof self, "%s", argv[0]);
+    else
+        self[sl] = '\0';
     printf("probe (each device in a child process, %g s limit):\n", timeout_s);
     for (int i = 0; i < nd; i++) {
         xhal_device *dev = NULL;
@@ -84,8 +86,10 @@ static int xp_probe_all(xhal_context *ctx, const char *plugin_path, double timeo
         if (pid == 0) {
             close(pfd[0]);
             dup2(pfd[1], 1);
-            if (plugin_path) execl(self, self, "--plugin-path", plugin_path, "--probe-one", info.spec, (char *)NULL);
-            else execl(self, self, "--probe-one", info.spec, (char *)NULL);
+            if (plugin_path)
+                execl(self, self, "--plugin-path", plugin_path, "--probe-one", info.spec, (char *)NULL);
+            else
+                execl(self, self, "--probe-one", info.spec, (char *)NULL);
             _exit(127);
         }
         close(pfd[1]);

@@ -20,7 +20,6 @@
 
 #include "cpu_internal.h"
 
-
 void *cpu_alloc(size_t size) { return size == SIZE_MAX ? NULL : cpu_host.host_alloc(size ? size : 1); }
 void cpu_free(void *ptr) { cpu_host.host_free(ptr); }
 size_t cpu_mul_size(size_t count, size_t size)
@@ -76,8 +75,8 @@ static xhal_status cpu_init(const xhal_host_services *host, void **state)
         return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot create the thread pool");
     }
     if (cpu_host.log)
-        cpu_host.log(XHAL_LOG_DEBUG, CPU_BACKEND_NAME, "cpu: %d pool threads, BLAS: %s",
-                     cpu_pool_workers(st->pool), openblas_get_config());
+        cpu_host.log(XHAL_LOG_DEBUG, CPU_BACKEND_NAME, "cpu: %d pool threads, BLAS: %s", cpu_pool_workers(st->pool),
+                     openblas_get_config());
     *state = st;
     return XHAL_OK;
 }
@@ -186,10 +185,14 @@ static xhal_status cpu_device_info(void *state, int device, xhal_device_info *in
         str_join(info->name, sizeof(info->name), machine, " host CPU", NULL);
 
     if (cpuinfo_value("vendor_id", buf, sizeof(buf))) {
-        if (strcmp(buf, "GenuineIntel") == 0) copy_str(info->vendor, sizeof(info->vendor), "Intel");
-        else if (strcmp(buf, "AuthenticAMD") == 0) copy_str(info->vendor, sizeof(info->vendor), "AMD");
-        else if (strcmp(buf, "HygonGenuine") == 0) copy_str(info->vendor, sizeof(info->vendor), "Hygon");
-        else copy_str(info->vendor, sizeof(info->vendor), buf);
+        if (strcmp(buf, "GenuineIntel") == 0)
+            copy_str(info->vendor, sizeof(info->vendor), "Intel");
+        else if (strcmp(buf, "AuthenticAMD") == 0)
+            copy_str(info->vendor, sizeof(info->vendor), "AMD");
+        else if (strcmp(buf, "HygonGenuine") == 0)
+            copy_str(info->vendor, sizeof(info->vendor), "Hygon");
+        else
+            copy_str(info->vendor, sizeof(info->vendor), buf);
     } else if (cpuinfo_value("CPU implementer", buf, sizeof(buf))) {
         str_join(info->vendor, sizeof(info->vendor), "implementer ", buf, NULL);
     } else {
@@ -200,13 +203,19 @@ static xhal_status cpu_device_info(void *state, int device, xhal_device_info *in
     /* arch: the machine plus its widest vector extension the kernel reports */
     const char *simd = "";
     if (cpuinfo_value("flags", buf, sizeof(buf))) {
-        if (has_flag(buf, "avx512f")) simd = "-avx512";
-        else if (has_flag(buf, "avx2")) simd = "-avx2";
-        else if (has_flag(buf, "avx")) simd = "-avx";
-        else if (has_flag(buf, "sse4_2")) simd = "-sse4.2";
+        if (has_flag(buf, "avx512f"))
+            simd = "-avx512";
+        else if (has_flag(buf, "avx2"))
+            simd = "-avx2";
+        else if (has_flag(buf, "avx"))
+            simd = "-avx";
+        else if (has_flag(buf, "sse4_2"))
+            simd = "-sse4.2";
     } else if (cpuinfo_value("Features", buf, sizeof(buf))) {
-        if (has_flag(buf, "sve")) simd = "-sve";
-        else if (has_flag(buf, "asimd")) simd = "-neon";
+        if (has_flag(buf, "sve"))
+            simd = "-sve";
+        else if (has_flag(buf, "asimd"))
+            simd = "-neon";
     }
     str_join(info->arch, sizeof(info->arch), machine, simd, NULL);
 
@@ -215,8 +224,7 @@ static xhal_status cpu_device_info(void *state, int device, xhal_device_info *in
     copy_str(blas, sizeof(blas), openblas_get_config());
     size_t w1 = strcspn(blas, " ");
     if (blas[w1]) blas[w1 + 1 + strcspn(blas + w1 + 1, " ")] = '\0';
-    str_join(info->driver_version, sizeof(info->driver_version), "xhal-cpu " CPU_BACKEND_VERSION " (",
-             blas, ")");
+    str_join(info->driver_version, sizeof(info->driver_version), "xhal-cpu " CPU_BACKEND_VERSION " (", blas, ")");
     info->pci_bus_id[0] = '\0';
 
     struct sysinfo si;
@@ -248,23 +256,19 @@ static xhal_status cpu_buffer_alloc(void *state, int device, uint64_t size, void
     (void)state;
     (void)device;
     if (cpu_host.inject_fault && cpu_host.inject_fault("buffer_alloc"))
-        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY,
-                       "cpu: cannot allocate %llu bytes on cpu:0 (injected fault)",
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate %llu bytes on cpu:0 (injected fault)",
                        (unsigned long long)size);
     /* round up to whole cache lines so vector loops may touch the tail safely */
     if (size > (uint64_t)SIZE_MAX - 64)
-        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate %llu bytes on cpu:0",
-                       (unsigned long long)size);
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate %llu bytes on cpu:0", (unsigned long long)size);
     size_t bytes = ((size_t)size + 63u) & ~(size_t)63u;
     cpu_buffer *b = cpu_host.host_calloc(1, sizeof(*b));
     if (!b)
-        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate %llu bytes on cpu:0",
-                       (unsigned long long)size);
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate %llu bytes on cpu:0", (unsigned long long)size);
     void *p = NULL;
     if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p) {
         cpu_host.host_free(b);
-        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate %llu bytes on cpu:0",
-                       (unsigned long long)size);
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: cannot allocate %llu bytes on cpu:0", (unsigned long long)size);
     }
     b->data = p;
     b->size = size;
@@ -331,8 +335,7 @@ static xhal_status cpu_stream_sync(void *state, void *stream)
     return XHAL_OK; /* ops ran to completion inside op_run */
 }
 
-static xhal_status cpu_write(void *state, void *stream, void *buffer, uint64_t offset,
-                             const void *src, uint64_t size)
+static xhal_status cpu_write(void *state, void *stream, void *buffer, uint64_t offset, const void *src, uint64_t size)
 {
     (void)state;
     (void)stream;
@@ -340,8 +343,7 @@ static xhal_status cpu_write(void *state, void *stream, void *buffer, uint64_t o
     return XHAL_OK;
 }
 
-static xhal_status cpu_read(void *state, void *stream, void *buffer, uint64_t offset, void *dst,
-                            uint64_t size)
+static xhal_status cpu_read(void *state, void *stream, void *buffer, uint64_t offset, void *dst, uint64_t size)
 {
     (void)state;
     (void)stream;
@@ -349,14 +351,13 @@ static xhal_status cpu_read(void *state, void *stream, void *buffer, uint64_t of
     return XHAL_OK;
 }
 
-static xhal_status cpu_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst,
-                            uint64_t dst_offset, uint64_t size)
+static xhal_status cpu_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst, uint64_t dst_offset,
+                            uint64_t size)
 {
     (void)state;
     (void)stream;
     /* memmove: both ranges may lie in one buffer */
-    memmove(((cpu_buffer *)dst)->data + dst_offset, ((cpu_buffer *)src)->data + src_offset,
-            (size_t)size);
+    memmove(((cpu_buffer *)dst)->data + dst_offset, ((cpu_buffer *)src)->data + src_offset, (size_t)size);
     return XHAL_OK;
 }
 

@@ -22,13 +22,11 @@
 
 static inline int cpu_is_float(int dt)
 {
-    return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16 ||
-           dt == XHAL_DTYPE_F64;
+    return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16 || dt == XHAL_DTYPE_F64;
 }
 static inline int cpu_is_int(int dt)
 {
-    return dt == XHAL_DTYPE_I8 || dt == XHAL_DTYPE_U8 || dt == XHAL_DTYPE_I32 ||
-           dt == XHAL_DTYPE_I64;
+    return dt == XHAL_DTYPE_I8 || dt == XHAL_DTYPE_U8 || dt == XHAL_DTYPE_I32 || dt == XHAL_DTYPE_I64;
 }
 
 /* f64 -> f16/bf16 with one rounding (through f32 rounded "to odd": xhal_half.h). */
@@ -40,7 +38,7 @@ static inline double cpu_i64_to_f64_odd(int64_t v)
 {
     double d = (double)v;
     if (v > -9007199254740992LL && v < 9007199254740992LL) return d; /* |v| < 2^53: exact */
-    int above; /* d > v ? */
+    int above;                                                       /* d > v ? */
     if (d >= 9223372036854775808.0) {
         above = 1; /* d == 2^63 > any int64 */
     } else {
@@ -69,10 +67,22 @@ static inline int64_t cpu_f64_to_i64_sat(double d, int64_t lo, int64_t hi)
 static inline void cpu_int_range(int dt, int64_t *lo, int64_t *hi)
 {
     switch (dt) {
-    case XHAL_DTYPE_I8: *lo = INT8_MIN; *hi = INT8_MAX; break;
-    case XHAL_DTYPE_U8: *lo = 0; *hi = UINT8_MAX; break;
-    case XHAL_DTYPE_I32: *lo = INT32_MIN; *hi = INT32_MAX; break;
-    default: *lo = INT64_MIN; *hi = INT64_MAX; break;
+        case XHAL_DTYPE_I8:
+            *lo = INT8_MIN;
+            *hi = INT8_MAX;
+            break;
+        case XHAL_DTYPE_U8:
+            *lo = 0;
+            *hi = UINT8_MAX;
+            break;
+        case XHAL_DTYPE_I32:
+            *lo = INT32_MIN;
+            *hi = INT32_MAX;
+            break;
+        default:
+            *lo = INT64_MIN;
+            *hi = INT64_MAX;
+            break;
     }
 }
 
@@ -80,31 +90,79 @@ static inline void cpu_int_range(int dt, int64_t *lo, int64_t *hi)
 static inline double cpu_load_f64(int dt, const void *p)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: { float v; memcpy(&v, p, 4); return v; }
-    case XHAL_DTYPE_F16: { uint16_t v; memcpy(&v, p, 2); return xhal_f16_to_f32(v); }
-    case XHAL_DTYPE_BF16: { uint16_t v; memcpy(&v, p, 2); return xhal_bf16_to_f32(v); }
-    case XHAL_DTYPE_F64: { double v; memcpy(&v, p, 8); return v; }
-    case XHAL_DTYPE_I8: { int8_t v; memcpy(&v, p, 1); return v; }
-    case XHAL_DTYPE_U8: { uint8_t v; memcpy(&v, p, 1); return v; }
-    case XHAL_DTYPE_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-    case XHAL_DTYPE_I64: { int64_t v; memcpy(&v, p, 8); return (double)v; }
-    default: return 0.0;
+        case XHAL_DTYPE_F32: {
+            float v;
+            memcpy(&v, p, 4);
+            return v;
+        }
+        case XHAL_DTYPE_F16: {
+            uint16_t v;
+            memcpy(&v, p, 2);
+            return xhal_f16_to_f32(v);
+        }
+        case XHAL_DTYPE_BF16: {
+            uint16_t v;
+            memcpy(&v, p, 2);
+            return xhal_bf16_to_f32(v);
+        }
+        case XHAL_DTYPE_F64: {
+            double v;
+            memcpy(&v, p, 8);
+            return v;
+        }
+        case XHAL_DTYPE_I8: {
+            int8_t v;
+            memcpy(&v, p, 1);
+            return v;
+        }
+        case XHAL_DTYPE_U8: {
+            uint8_t v;
+            memcpy(&v, p, 1);
+            return v;
+        }
+        case XHAL_DTYPE_I32: {
+            int32_t v;
+            memcpy(&v, p, 4);
+            return v;
+        }
+        case XHAL_DTYPE_I64: {
+            int64_t v;
+            memcpy(&v, p, 8);
+            return (double)v;
+        }
+        default: return 0.0;
     }
 }
 
 static inline int64_t cpu_load_i64(int dt, const void *p)
 {
     switch (dt) {
-    case XHAL_DTYPE_I8: { int8_t v; memcpy(&v, p, 1); return v; }
-    case XHAL_DTYPE_U8: { uint8_t v; memcpy(&v, p, 1); return v; }
-    case XHAL_DTYPE_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-    case XHAL_DTYPE_I64: { int64_t v; memcpy(&v, p, 8); return v; }
-    default: {
-        int64_t lo, hi;
-        cpu_int_range(XHAL_DTYPE_I64, &lo, &hi);
-        double d = cpu_load_f64(dt, p);
-        return cpu_f64_to_i64_sat(d, lo, hi);
-    }
+        case XHAL_DTYPE_I8: {
+            int8_t v;
+            memcpy(&v, p, 1);
+            return v;
+        }
+        case XHAL_DTYPE_U8: {
+            uint8_t v;
+            memcpy(&v, p, 1);
+            return v;
+        }
+        case XHAL_DTYPE_I32: {
+            int32_t v;
+            memcpy(&v, p, 4);
+            return v;
+        }
+        case XHAL_DTYPE_I64: {
+            int64_t v;
+            memcpy(&v, p, 8);
+            return v;
+        }
+        default: {
+            int64_t lo, hi;
+            cpu_int_range(XHAL_DTYPE_I64, &lo, &hi);
+            double d = cpu_load_f64(dt, p);
+            return cpu_f64_to_i64_sat(d, lo, hi);
+        }
     }
 }
 
@@ -112,11 +170,23 @@ static inline int64_t cpu_load_i64(int dt, const void *p)
 static inline void cpu_store_i64_wrap(int dt, void *p, int64_t v)
 {
     switch (dt) {
-    case XHAL_DTYPE_I8: { uint8_t u = (uint8_t)(uint64_t)v; memcpy(p, &u, 1); break; }
-    case XHAL_DTYPE_U8: { uint8_t u = (uint8_t)(uint64_t)v; memcpy(p, &u, 1); break; }
-    case XHAL_DTYPE_I32: { uint32_t u = (uint32_t)(uint64_t)v; memcpy(p, &u, 4); break; }
-    case XHAL_DTYPE_I64: memcpy(p, &v, 8); break;
-    default: break;
+        case XHAL_DTYPE_I8: {
+            uint8_t u = (uint8_t)(uint64_t)v;
+            memcpy(p, &u, 1);
+            break;
+        }
+        case XHAL_DTYPE_U8: {
+            uint8_t u = (uint8_t)(uint64_t)v;
+            memcpy(p, &u, 1);
+            break;
+        }
+        case XHAL_DTYPE_I32: {
+            uint32_t u = (uint32_t)(uint64_t)v;
+            memcpy(p, &u, 4);
+            break;
+        }
+        case XHAL_DTYPE_I64: memcpy(p, &v, 8); break;
+        default: break;
     }
 }
 
@@ -124,16 +194,28 @@ static inline void cpu_store_i64_wrap(int dt, void *p, int64_t v)
 static inline void cpu_store_f64(int dt, void *p, double d)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: { float v = (float)d; memcpy(p, &v, 4); break; }
-    case XHAL_DTYPE_F16: { uint16_t v = cpu_f64_to_f16(d); memcpy(p, &v, 2); break; }
-    case XHAL_DTYPE_BF16: { uint16_t v = cpu_f64_to_bf16(d); memcpy(p, &v, 2); break; }
-    case XHAL_DTYPE_F64: memcpy(p, &d, 8); break;
-    default: {
-        int64_t lo, hi;
-        cpu_int_range(dt, &lo, &hi);
-        cpu_store_i64_wrap(dt, p, cpu_f64_to_i64_sat(d, lo, hi));
-        break;
-    }
+        case XHAL_DTYPE_F32: {
+            float v = (float)d;
+            memcpy(p, &v, 4);
+            break;
+        }
+        case XHAL_DTYPE_F16: {
+            uint16_t v = cpu_f64_to_f16(d);
+            memcpy(p, &v, 2);
+            break;
+        }
+        case XHAL_DTYPE_BF16: {
+            uint16_t v = cpu_f64_to_bf16(d);
+            memcpy(p, &v, 2);
+            break;
+        }
+        case XHAL_DTYPE_F64: memcpy(p, &d, 8); break;
+        default: {
+            int64_t lo, hi;
+            cpu_int_range(dt, &lo, &hi);
+            cpu_store_i64_wrap(dt, p, cpu_f64_to_i64_sat(d, lo, hi));
+            break;
+        }
     }
 }
 
@@ -141,16 +223,24 @@ static inline void cpu_store_f64(int dt, void *p, double d)
 static inline void cpu_store_i64_cast(int dt, void *p, int64_t v)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
-    case XHAL_DTYPE_F64: { double f = (double)v; memcpy(p, &f, 8); break; }
-    case XHAL_DTYPE_F16:
-    case XHAL_DTYPE_BF16: cpu_store_f64(dt, p, cpu_i64_to_f64_odd(v)); break;
-    default: {
-        int64_t lo, hi;
-        cpu_int_range(dt, &lo, &hi);
-        cpu_store_i64_wrap(dt, p, v < lo ? lo : v > hi ? hi : v);
-        break;
-    }
+        case XHAL_DTYPE_F32: {
+            float f = (float)v;
+            memcpy(p, &f, 4);
+            break;
+        }
+        case XHAL_DTYPE_F64: {
+            double f = (double)v;
+            memcpy(p, &f, 8);
+            break;
+        }
+        case XHAL_DTYPE_F16:
+        case XHAL_DTYPE_BF16: cpu_store_f64(dt, p, cpu_i64_to_f64_odd(v)); break;
+        default: {
+            int64_t lo, hi;
+            cpu_int_range(dt, &lo, &hi);
+            cpu_store_i64_wrap(dt, p, v < lo ? lo : v > hi ? hi : v);
+            break;
+        }
     }
 }
 
@@ -167,52 +257,73 @@ static inline void cpu_convert_elem(int ddt, void *d, int sdt, const void *s)
 static inline void cpu_load_tile(int dt, const unsigned char *p, int64_t bs, int64_t n, double *out)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32:
-        if (bs == 4) {
-            const float *f = (const float *)(const void *)p;
-            for (int64_t i = 0; i < n; i++) out[i] = f[i];
-        } else {
-            for (int64_t i = 0; i < n; i++) { float v; memcpy(&v, p + i * bs, 4); out[i] = v; }
-        }
-        break;
-    case XHAL_DTYPE_F64:
-        for (int64_t i = 0; i < n; i++) memcpy(&out[i], p + i * bs, 8);
-        break;
-    case XHAL_DTYPE_F16:
-        for (int64_t i = 0; i < n; i++) { uint16_t v; memcpy(&v, p + i * bs, 2); out[i] = xhal_f16_to_f32(v); }
-        break;
-    case XHAL_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) { uint16_t v; memcpy(&v, p + i * bs, 2); out[i] = xhal_bf16_to_f32(v); }
-        break;
-    default:
-        for (int64_t i = 0; i < n; i++) out[i] = cpu_load_f64(dt, p + i * bs);
-        break;
+        case XHAL_DTYPE_F32:
+            if (bs == 4) {
+                const float *f = (const float *)(const void *)p;
+                for (int64_t i = 0; i < n; i++) out[i] = f[i];
+            } else {
+                for (int64_t i = 0; i < n; i++) {
+                    float v;
+                    memcpy(&v, p + i * bs, 4);
+                    out[i] = v;
+                }
+            }
+            break;
+        case XHAL_DTYPE_F64:
+            for (int64_t i = 0; i < n; i++) memcpy(&out[i], p + i * bs, 8);
+            break;
+        case XHAL_DTYPE_F16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t v;
+                memcpy(&v, p + i * bs, 2);
+                out[i] = xhal_f16_to_f32(v);
+            }
+            break;
+        case XHAL_DTYPE_BF16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t v;
+                memcpy(&v, p + i * bs, 2);
+                out[i] = xhal_bf16_to_f32(v);
+            }
+            break;
+        default:
+            for (int64_t i = 0; i < n; i++) out[i] = cpu_load_f64(dt, p + i * bs);
+            break;
     }
 }
 
 static inline void cpu_store_tile(int dt, unsigned char *p, int64_t bs, int64_t n, const double *in)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32:
-        if (bs == 4) {
-            float *f = (float *)(void *)p;
-            for (int64_t i = 0; i < n; i++) f[i] = (float)in[i];
-        } else {
-            for (int64_t i = 0; i < n; i++) { float v = (float)in[i]; memcpy(p + i * bs, &v, 4); }
-        }
-        break;
-    case XHAL_DTYPE_F64:
-        for (int64_t i = 0; i < n; i++) memcpy(p + i * bs, &in[i], 8);
-        break;
-    case XHAL_DTYPE_F16:
-        for (int64_t i = 0; i < n; i++) { uint16_t v = cpu_f64_to_f16(in[i]); memcpy(p + i * bs, &v, 2); }
-        break;
-    case XHAL_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) { uint16_t v = cpu_f64_to_bf16(in[i]); memcpy(p + i * bs, &v, 2); }
-        break;
-    default:
-        for (int64_t i = 0; i < n; i++) cpu_store_f64(dt, p + i * bs, in[i]);
-        break;
+        case XHAL_DTYPE_F32:
+            if (bs == 4) {
+                float *f = (float *)(void *)p;
+                for (int64_t i = 0; i < n; i++) f[i] = (float)in[i];
+            } else {
+                for (int64_t i = 0; i < n; i++) {
+                    float v = (float)in[i];
+                    memcpy(p + i * bs, &v, 4);
+                }
+            }
+            break;
+        case XHAL_DTYPE_F64:
+            for (int64_t i = 0; i < n; i++) memcpy(p + i * bs, &in[i], 8);
+            break;
+        case XHAL_DTYPE_F16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t v = cpu_f64_to_f16(in[i]);
+                memcpy(p + i * bs, &v, 2);
+            }
+            break;
+        case XHAL_DTYPE_BF16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t v = cpu_f64_to_bf16(in[i]);
+                memcpy(p + i * bs, &v, 2);
+            }
+            break;
+        default:
+            for (int64_t i = 0; i < n; i++) cpu_store_f64(dt, p + i * bs, in[i]);
+            break;
     }
 }
 

@@ -22,7 +22,7 @@
 /* Error helper: formats through host->set_error and returns status. */
 #define CPU_ERR(status, ...) (cpu_host.set_error((status), __VA_ARGS__))
 
-void *cpu_alloc(size_t size);  /* host_alloc; NULL on failure or size 0 overflow */
+void *cpu_alloc(size_t size); /* host_alloc; NULL on failure or size 0 overflow */
 void cpu_free(void *ptr);
 /* count * size with overflow check; SIZE_MAX on overflow (then cpu_alloc fails). */
 size_t cpu_mul_size(size_t count, size_t size);
@@ -31,7 +31,7 @@ size_t cpu_mul_size(size_t count, size_t size);
 typedef struct cpu_buffer {
     unsigned char *data; /* 64-byte aligned, unless foreign */
     uint64_t size;
-    int foreign;         /* xhal_buffer_wrap_host: the caller's memory, never freed here */
+    int foreign; /* xhal_buffer_wrap_host: the caller's memory, never freed here */
 } cpu_buffer;
 
 /* ---- thread pool ---- */

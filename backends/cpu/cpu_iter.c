@@ -1,8 +1,8 @@
 /* cpu_iter.c - strided N-d iteration (see cpu_iter.h). */
 #include "cpu_iter.h"
 
-void cpu_iter_init(cpu_iter *it, int ndim, const int64_t *shape, int nt,
-                   unsigned char *const *base, const int64_t *const *strides, const size_t *elsize)
+void cpu_iter_init(cpu_iter *it, int ndim, const int64_t *shape, int nt, unsigned char *const *base,
+                   const int64_t *const *strides, const size_t *elsize)
 {
     it->nt = nt;
     it->ndim = 0;
@@ -102,8 +102,7 @@ static void iter_range(void *vctx, int64_t begin, int64_t end, int worker)
     }
 }
 
-void cpu_iter_run(cpu_state *st, const cpu_iter *it, cpu_run_fn fn, void *ctx, int64_t par_min,
-                  int64_t grain)
+void cpu_iter_run(cpu_state *st, const cpu_iter *it, cpu_run_fn fn, void *ctx, int64_t par_min, int64_t grain)
 {
     if (it->numel <= 0) return;
     iter_job job = {it, fn, ctx};

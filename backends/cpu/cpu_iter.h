@@ -26,14 +26,13 @@ typedef struct cpu_iter {
 
 /* Set up an iteration over `shape` (ndim in [0, 8]); tensor t has first element base[t]
  * and strides strides[t] (in elements of size elsize[t]). */
-void cpu_iter_init(cpu_iter *it, int ndim, const int64_t *shape, int nt,
-                   unsigned char *const *base, const int64_t *const *strides, const size_t *elsize);
+void cpu_iter_init(cpu_iter *it, int ndim, const int64_t *shape, int nt, unsigned char *const *base,
+                   const int64_t *const *strides, const size_t *elsize);
 /* Same, from descriptors that all have t[0]'s shape. */
 void cpu_iter_init_desc(cpu_iter *it, int nt, const xhal_tensor_desc *const *t);
 
 /* Call fn for every element, in parallel (chunks of at least grain elements) when numel is
  * at least `par_min` (0: never). */
-void cpu_iter_run(cpu_state *st, const cpu_iter *it, cpu_run_fn fn, void *ctx, int64_t par_min,
-                  int64_t grain);
+void cpu_iter_run(cpu_state *st, const cpu_iter *it, cpu_run_fn fn, void *ctx, int64_t par_min, int64_t grain);
 
 #endif /* XHAL_CPU_ITER_H */

@@ -20,7 +20,6 @@
 /* Products with at most this many multiply-adds per matrix use the double loop. */
 #define CPU_MATMUL_SMALL ((int64_t)1 << 15)
 
-
 typedef struct mm_dims {
     const xhal_tensor_desc *a, *b, *o;
     int nd;
@@ -114,24 +113,32 @@ static int blas_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, int *trans,
     if (sc == 1 || C == 1) {
         lo = C > 1 ? C : 1;
         int64_t l = R == 1 ? lo : sr;
-        if (l >= lo && l <= INT_MAX) { *trans = 0; *ld = l; return 1; }
+        if (l >= lo && l <= INT_MAX) {
+            *trans = 0;
+            *ld = l;
+            return 1;
+        }
     }
     if (sr == 1 || R == 1) {
         lo = R > 1 ? R : 1;
         int64_t l = C == 1 ? lo : sc;
-        if (l >= lo && l <= INT_MAX) { *trans = 1; *ld = l; return 1; }
+        if (l >= lo && l <= INT_MAX) {
+            *trans = 1;
+            *ld = l;
+            return 1;
+        }
     }
     return 0;
 }
 
 typedef struct operand {
-    int direct;   /* BLAS reads the tensor in place */
+    int direct; /* BLAS reads the tensor in place */
     int trans;
     int64_t ld;
 } operand;
 
-static void gemm(int dbl, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha,
-                 const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc)
+static void gemm(int dbl, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha, const void *A, int64_t lda,
+                 const void *B, int64_t ldb, double beta, void *C, int64_t ldc)
 {
     enum CBLAS_TRANSPOSE fa = ta ? CblasTrans : CblasNoTrans, fb = tb ? CblasTrans : CblasNoTrans;
     /* One row or one column (decode): gemv streams the matrix once, where gemm would pack all
@@ -141,28 +148,38 @@ static void gemm(int dbl, int ta, int tb, int64_t M, int64_t N, int64_t K, doubl
         int64_t ldm, rows, cols, incx, incy;
         enum CBLAS_TRANSPOSE tm;
         if (M == 1) {
-            mat = B; ldm = ldb; x = A; incx = ta ? lda : 1; incy = 1;
+            mat = B;
+            ldm = ldb;
+            x = A;
+            incx = ta ? lda : 1;
+            incy = 1;
             tm = tb ? CblasNoTrans : CblasTrans;
-            rows = tb ? N : K; cols = tb ? K : N;
+            rows = tb ? N : K;
+            cols = tb ? K : N;
         } else {
-            mat = A; ldm = lda; x = B; incx = tb ? 1 : ldb; incy = ldc;
+            mat = A;
+            ldm = lda;
+            x = B;
+            incx = tb ? 1 : ldb;
+            incy = ldc;
             tm = ta ? CblasTrans : CblasNoTrans;
-            rows = ta ? K : M; cols = ta ? M : K;
+            rows = ta ? K : M;
+            cols = ta ? M : K;
         }
         if (dbl)
-            cblas_dgemv(CblasRowMajor, tm, (blasint)rows, (blasint)cols, alpha, mat, (blasint)ldm, x,
-                        (blasint)incx, beta, C, (blasint)incy);
+            cblas_dgemv(CblasRowMajor, tm, (blasint)rows, (blasint)cols, alpha, mat, (blasint)ldm, x, (blasint)incx,
+                        beta, C, (blasint)incy);
         else
             cblas_sgemv(CblasRowMajor, tm, (blasint)rows, (blasint)cols, (float)alpha, mat, (blasint)ldm, x,
                         (blasint)incx, (float)beta, C, (blasint)incy);
         return;
     }
     if (dbl)
-        cblas_dgemm(CblasRowMajor, fa, fb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
-                    (blasint)ldb, beta, C, (blasint)ldc);
+        cblas_dgemm(CblasRowMajor, fa, fb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb,
+                    beta, C, (blasint)ldc);
     else
-        cblas_sgemm(CblasRowMajor, fa, fb, (blasint)M, (blasint)N, (blasint)K, (float)alpha, A,
-                    (blasint)lda, B, (blasint)ldb, (float)beta, C, (blasint)ldc);
+        cblas_sgemm(CblasRowMajor, fa, fb, (blasint)M, (blasint)N, (blasint)K, (float)alpha, A, (blasint)lda, B,
+                    (blasint)ldb, (float)beta, C, (blasint)ldc);
 }
 
 /* Copy a strided [R, C] matrix into row-major f32 or f64. */
@@ -239,9 +256,18 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
     if (a->dtype == ct) oa.direct = blas_layout(M, K, a->strides[nd - 2], a->strides[nd - 1], &oa.trans, &oa.ld);
     if (b->dtype == ct) ob.direct = blas_layout(K, N, b->strides[nd - 2], b->strides[nd - 1], &ob.trans, &ob.ld);
     if (o->dtype == ct) oo.direct = blas_layout(M, N, o->strides[nd - 2], o->strides[nd - 1], &oo.trans, &oo.ld);
-    if (!oa.direct) { oa.trans = 0; oa.ld = K > 0 ? K : 1; }
-    if (!ob.direct) { ob.trans = 0; ob.ld = N > 0 ? N : 1; }
-    if (!oo.direct) { oo.trans = 0; oo.ld = N > 0 ? N : 1; }
+    if (!oa.direct) {
+        oa.trans = 0;
+        oa.ld = K > 0 ? K : 1;
+    }
+    if (!ob.direct) {
+        ob.trans = 0;
+        ob.ld = N > 0 ? N : 1;
+    }
+    if (!oo.direct) {
+        oo.trans = 0;
+        oo.ld = N > 0 ? N : 1;
+    }
 
     /* every scratch buffer is allocated before out is touched */
     /* b and out are handled in column blocks of nt when b must be packed or out needs a
@@ -307,7 +333,7 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
             unsigned char *oc = op + n0 * osc;
             if (oo.direct) {
                 if (d->beta == 0.0) { /* out is not read: clear it so NaN or garbage never flows in */
-                    if (osc == oes) /* rows of this column block are contiguous: one memset each */
+                    if (osc == oes)   /* rows of this column block are contiguous: one memset each */
                         for (int64_t i = 0; i < M; i++) memset(oc + i * osr, 0, (size_t)(nn * oes));
                     else
                         for (int64_t i = 0; i < M; i++)
@@ -341,7 +367,6 @@ static xhal_status matmul_blas(cpu_state *st, const mm_dims *d)
     return XHAL_OK;
 }
 
-
 /* ------------------------------------------------------------------------- */
 /* one-row products over f32/f16/bf16 (decode)                                */
 /* ------------------------------------------------------------------------- */
@@ -362,10 +387,10 @@ typedef struct gemv_ctx {
     const float *x;         /* a's row in f32 */
     const unsigned char *w; /* b of this batch */
     int wdt, dot;
-    int64_t ldw;            /* bytes from column j to j+1 (dot) or from row k to k+1 (axpy) */
-    int64_t wes;            /* bytes per element of b */
-    unsigned char *o;       /* out of this batch */
-    int64_t osc;            /* bytes from output j to j+1 */
+    int64_t ldw;      /* bytes from column j to j+1 (dot) or from row k to k+1 (axpy) */
+    int64_t wes;      /* bytes per element of b */
+    unsigned char *o; /* out of this batch */
+    int64_t osc;      /* bytes from output j to j+1 */
 } gemv_ctx;
 
 static void gemv_cols(void *vctx, int64_t begin, int64_t end, int worker)
@@ -393,8 +418,7 @@ static void gemv_cols(void *vctx, int64_t begin, int64_t end, int worker)
         }
         unsigned char *op = c->o + j0 * c->osc;
         int odt = d->o->dtype;
-        if (d->alpha == 1.0 && d->beta == 0.0 && odt != XHAL_DTYPE_F64 &&
-            c->osc == (int64_t)cpu_dtype_size(odt)) {
+        if (d->alpha == 1.0 && d->beta == 0.0 && odt != XHAL_DTYPE_F64 && c->osc == (int64_t)cpu_dtype_size(odt)) {
             k->store(odt, op, acc, nb);
             continue;
         }
@@ -411,10 +435,7 @@ static void gemv_cols(void *vctx, int64_t begin, int64_t end, int worker)
     }
 }
 
-static int is_half_or_f32(int dt)
-{
-    return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16;
-}
+static int is_half_or_f32(int dt) { return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16; }
 
 /* 1 if matmul_gemv takes this product */
 static int gemv_fits(const mm_dims *d)
@@ -490,7 +511,8 @@ xhal_status cpu_run_matmul(cpu_state *st, const xhal_op_desc *desc)
     d.nbatch = 1;
     for (int i = 0; i < d.nd - 2; i++) d.nbatch *= d.o->shape[i];
     int fits = d.m <= INT_MAX && d.n <= INT_MAX && d.k <= INT_MAX;
-    if (!fits || d.k == 0 || (double)d.m * (double)d.n * (double)d.k <= (double)CPU_MATMUL_SMALL) return matmul_naive(st, &d);
+    if (!fits || d.k == 0 || (double)d.m * (double)d.n * (double)d.k <= (double)CPU_MATMUL_SMALL)
+        return matmul_naive(st, &d);
     if (gemv_fits(&d)) return matmul_gemv(st, &d);
     return matmul_blas(st, &d);
 }

@@ -170,7 +170,7 @@ xhal_status cpu_run_softmax(cpu_state *st, const xhal_op_desc *d)
 /* ------------------------------------------------------------------------- */
 typedef struct norm_ctx {
     const xhal_tensor_desc *x, *o;
-    const double *w, *b; /* [D] in double, or NULL */
+    const double *w, *b;  /* [D] in double, or NULL */
     const float *wf, *bf; /* the same in f32 (f32 path) */
     int f32;
     double eps;
@@ -278,10 +278,10 @@ xhal_status cpu_run_norm(cpu_state *st, const xhal_op_desc *d)
 typedef struct rope_ctx {
     const xhal_tensor_desc *x, *o;
     int seq_axis;
-    int64_t half;        /* rotary_dims / 2 */
+    int64_t half; /* rotary_dims / 2 */
     int interleaved;
-    const double *cs;    /* [S][half][2]: cos, sin for position pos_offset + s */
-    const float *csf;    /* the same in f32 (f32 path), or NULL */
+    const double *cs; /* [S][half][2]: cos, sin for position pos_offset + s */
+    const float *csf; /* the same in f32 (f32 path), or NULL */
     scratch s;
 } rope_ctx;
 
@@ -393,7 +393,7 @@ static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
     int64_t ves = (int64_t)cpu_dtype_size(v->dtype), oes = (int64_t)cpu_dtype_size(o->dtype);
     int64_t mes = m ? (int64_t)cpu_dtype_size(m->dtype) : 0;
     double *qv = scratch_for(&c->s, worker);
-    double *kv = qv + dh;       /* one key row, then one value row */
+    double *kv = qv + dh; /* one key row, then one value row */
     double *sc = kv + (dh > dv ? dh : dv);
     double *acc = sc + sk;
     for (int64_t r = begin; r < end; r++) {
@@ -406,17 +406,20 @@ static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
             if (vis > sk) vis = sk;
             if (vis < 0) vis = 0;
         }
-        const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
+        const unsigned char *qrow =
+            cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
         cpu_load_vec(q->dtype, qrow, q->strides[3] * qes, dh, qv);
         double mx = -INFINITY;
         for (int64_t j = 0; j < vis; j++) {
-            const unsigned char *krow = cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes;
+            const unsigned char *krow =
+                cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes;
             cpu_load_vec(k->dtype, krow, k->strides[3] * kes, dh, kv);
             double dot = 0.0;
             for (int64_t t = 0; t < dh; t++) dot += qv[t] * kv[t];
             double s = dot * c->scale;
             if (m) {
-                const unsigned char *mp = cpu_tensor_base(m) +
+                const unsigned char *mp =
+                    cpu_tensor_base(m) +
                     (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes;
                 s += cpu_load_f64(m->dtype, mp);
             }
@@ -433,7 +436,8 @@ static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
             for (int64_t j = 0; j < vis; j++) {
                 double p = sc[j] / sum;
                 if (p == 0.0) continue;
-                const unsigned char *vrow = cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves;
+                const unsigned char *vrow =
+                    cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves;
                 cpu_load_vec(v->dtype, vrow, v->strides[3] * ves, dv, kv);
                 for (int64_t t = 0; t < dv; t++) acc[t] += p * kv[t];
             }
@@ -448,9 +452,9 @@ static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
  * the group from them, with 4-way unrolled dot products. */
 typedef struct attn_blk_ctx {
     const attn_ctx *c;
-    int64_t tq;      /* query positions per block */
-    int64_t nblk;    /* blocks per (b, kv head) */
-    scratch s;       /* per worker: Sk*D + Sk*Dv + D + Sk + Dv */
+    int64_t tq;   /* query positions per block */
+    int64_t nblk; /* blocks per (b, kv head) */
+    scratch s;    /* per worker: Sk*D + Sk*Dv + D + Sk + Dv */
 } attn_blk_ctx;
 
 static double dot4(const double *a, const double *b, int64_t n)
@@ -493,9 +497,11 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
             if (kmax < 0) kmax = 0;
         }
         for (int64_t j = 0; j < kmax; j++) {
-            cpu_load_vec(k->dtype, cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
+            cpu_load_vec(k->dtype,
+                         cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
                          k->strides[3] * kes, dh, kc + j * dh);
-            cpu_load_vec(v->dtype, cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves,
+            cpu_load_vec(v->dtype,
+                         cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves,
                          v->strides[3] * ves, dv, vc + j * dv);
         }
         for (int64_t g = 0; g < c->group; g++) {
@@ -507,14 +513,16 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
                     if (vis > sk) vis = sk;
                     if (vis < 0) vis = 0;
                 }
-                const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
+                const unsigned char *qrow =
+                    cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
                 cpu_load_vec(q->dtype, qrow, q->strides[3] * qes, dh, qv);
                 double mx = -INFINITY;
                 for (int64_t j = 0; j < vis; j++) {
                     double s = dot4(qv, kc + j * dh, dh) * c->scale;
                     if (m)
-                        s += cpu_load_f64(m->dtype, cpu_tensor_base(m) +
-                            (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes);
+                        s += cpu_load_f64(m->dtype, cpu_tensor_base(m) + (b * m->strides[0] + h * m->strides[1] +
+                                                                          i * m->strides[2] + j * m->strides[3]) *
+                                                                             mes);
                     sc[j] = s;
                     if (s > mx || isnan(s)) mx = s;
                 }
@@ -532,7 +540,8 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
                     }
                 }
                 /* else: no visible key (a fully -inf mask): the row is 0 */
-                unsigned char *orow = cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
+                unsigned char *orow =
+                    cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
                 cpu_store_vec(o->dtype, orow, o->strides[3] * oes, dv, acc);
             }
         }
@@ -545,9 +554,8 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
  * floats) as they are needed; the arithmetic is the same either way, so the streaming
  * fallback gives the blocked path's result bit for bit. Vector dots, exp and P v as 4-row
  * axpy; the row is divided by the sum of the exponentials at the end. */
-static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, int64_t h, int64_t i,
-                         int64_t vis, const float *kc, const float *vc, float *buf, float *qv, float *sc,
-                         float *acc)
+static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, int64_t h, int64_t i, int64_t vis,
+                         const float *kc, const float *vc, float *buf, float *qv, float *sc, float *acc)
 {
     const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v, *m = c->mask, *o = c->o;
     int64_t dh = q->shape[3], dv = v->shape[3];
@@ -566,8 +574,9 @@ static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, 
         if (!kc) load_f32(ops, k->dtype, kb + j * k->strides[2] * kes, k->strides[3] * kes, dh, buf);
         float s = ops->dot(XHAL_DTYPE_F32, qv, kr, dh) * scale;
         if (m)
-            s += (float)cpu_load_f64(m->dtype, cpu_tensor_base(m) +
-                (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes);
+            s += (float)cpu_load_f64(
+                m->dtype, cpu_tensor_base(m) +
+                              (b * m->strides[0] + h * m->strides[1] + i * m->strides[2] + j * m->strides[3]) * mes);
         sc[j] = s;
         if (s > mx || isnan(s)) mx = s;
     }
@@ -617,9 +626,11 @@ static void attn_blocks_f32(void *vctx, int64_t begin, int64_t end, int worker)
             if (kmax < 0) kmax = 0;
         }
         for (int64_t j = 0; j < kmax; j++) {
-            load_f32(ops, k->dtype, cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
+            load_f32(ops, k->dtype,
+                     cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
                      k->strides[3] * kes, dh, kc + j * dh);
-            load_f32(ops, v->dtype, cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves,
+            load_f32(ops, v->dtype,
+                     cpu_tensor_base(v) + (b * v->strides[0] + hk * v->strides[1] + j * v->strides[2]) * ves,
                      v->strides[3] * ves, dv, vc + j * dv);
         }
         for (int64_t g = 0; g < c->group; g++) {

@@ -22,8 +22,8 @@
 /* ------------------------------------------------------------------------- */
 static xhal_status unsupported(const xhal_op_desc *d, int dt, const char *why)
 {
-    return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: %s on dtype %s is not supported by cpu:0 (%s)",
-                   cpu_op_name(d->op), cpu_dtype_name(dt), why);
+    return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: %s on dtype %s is not supported by cpu:0 (%s)", cpu_op_name(d->op),
+                   cpu_dtype_name(dt), why);
 }
 
 static int valid_dtype(int dt) { return dt > XHAL_DTYPE_INVALID && dt < XHAL_DTYPE_COUNT_; }
@@ -57,58 +57,64 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
         /* ops whose DTYPES column takes integers (neg, abs, relu) run on i8, i32 and i64 here */
         if ((xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32)) && (is_i32_i64(idt) || idt == XHAL_DTYPE_I8))
             return XHAL_OK;
-        return unsupported(d, idt, (xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32))
-                                       ? "float dtypes, i8, i32 and i64 only" : "float dtypes only");
+        return unsupported(d, idt,
+                           (xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32))
+                               ? "float dtypes, i8, i32 and i64 only"
+                               : "float dtypes only");
     }
     switch (op) {
-    case XHAL_OP_COPY:
-        if (cpu_is_block_dtype(idt) || cpu_is_block_dtype(odt)) return cpu_block_copy_supported(idt, odt);
-        if (!valid_dtype(idt)) return unsupported(d, idt, "unknown dtype");
-        if (!valid_dtype(odt)) return unsupported(d, odt, "unknown dtype");
-        return XHAL_OK;
-    case XHAL_OP_FILL:
-        return valid_dtype(odt) ? XHAL_OK : unsupported(d, odt, "unknown dtype");
-    case XHAL_OP_ADD: case XHAL_OP_SUB: case XHAL_OP_MUL: case XHAL_OP_MAXIMUM:
-    case XHAL_OP_MINIMUM: case XHAL_OP_DIV:
-        if (d->n_inputs < 2) return unsupported(d, idt, "needs two inputs");
-        if (d->inputs[1].dtype != idt || odt != idt)
-            return unsupported(d, d->inputs[1].dtype != idt ? d->inputs[1].dtype : odt, "mixed dtypes");
-        if (cpu_is_float(idt)) return XHAL_OK;
-        if (is_i32_i64(idt) && op != XHAL_OP_DIV) return XHAL_OK;
-        return unsupported(d, idt, op == XHAL_OP_DIV ? "float dtypes only" : "float dtypes, i32 and i64 only");
-    case XHAL_OP_SUM:
-    case XHAL_OP_MAX:
-        if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
-        if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
-        return unsupported(d, idt, "float dtypes, i32 and i64 only");
-    case XHAL_OP_MEAN:
-        if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
-        return cpu_is_float(idt) ? XHAL_OK : unsupported(d, idt, "float dtypes only");
-    case XHAL_OP_ARGMAX:
-        if (!is_i32_i64(odt)) return unsupported(d, odt, "the output must be i32 or i64");
-        if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
-        return unsupported(d, idt, "float dtypes, i32 and i64 only");
-    case XHAL_OP_MATMUL:
-        if (d->n_inputs >= 2 && cpu_is_block_dtype(d->inputs[1].dtype)) return cpu_qmatmul_supported(d);
-        bad = first_non_float(d);
-        return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
-    case XHAL_OP_SOFTMAX:
-    case XHAL_OP_RMS_NORM:
-    case XHAL_OP_LAYER_NORM:
-    case XHAL_OP_ROPE:
-    case XHAL_OP_ATTENTION:
-        bad = first_non_float(d);
-        return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
-    case XHAL_OP_GATHER:
-        if (d->n_inputs < 2) return unsupported(d, idt, "needs a table and indices");
-        if (!is_i32_i64(d->inputs[1].dtype)) return unsupported(d, d->inputs[1].dtype, "indices must be i32 or i64");
-        if (!valid_dtype(idt) || odt != idt) return unsupported(d, odt, "out must have the table's dtype");
-        return XHAL_OK;
-    case XHAL_OP_CONCAT:
-        return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: concat is composed by the core from copies, not run by cpu:0");
-    default:
-        return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: op id %d is unknown to cpu:0 (catalogue %u)",
-                       op, (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
+        case XHAL_OP_COPY:
+            if (cpu_is_block_dtype(idt) || cpu_is_block_dtype(odt)) return cpu_block_copy_supported(idt, odt);
+            if (!valid_dtype(idt)) return unsupported(d, idt, "unknown dtype");
+            if (!valid_dtype(odt)) return unsupported(d, odt, "unknown dtype");
+            return XHAL_OK;
+        case XHAL_OP_FILL: return valid_dtype(odt) ? XHAL_OK : unsupported(d, odt, "unknown dtype");
+        case XHAL_OP_ADD:
+        case XHAL_OP_SUB:
+        case XHAL_OP_MUL:
+        case XHAL_OP_MAXIMUM:
+        case XHAL_OP_MINIMUM:
+        case XHAL_OP_DIV:
+            if (d->n_inputs < 2) return unsupported(d, idt, "needs two inputs");
+            if (d->inputs[1].dtype != idt || odt != idt)
+                return unsupported(d, d->inputs[1].dtype != idt ? d->inputs[1].dtype : odt, "mixed dtypes");
+            if (cpu_is_float(idt)) return XHAL_OK;
+            if (is_i32_i64(idt) && op != XHAL_OP_DIV) return XHAL_OK;
+            return unsupported(d, idt, op == XHAL_OP_DIV ? "float dtypes only" : "float dtypes, i32 and i64 only");
+        case XHAL_OP_SUM:
+        case XHAL_OP_MAX:
+            if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
+            if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
+            return unsupported(d, idt, "float dtypes, i32 and i64 only");
+        case XHAL_OP_MEAN:
+            if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
+            return cpu_is_float(idt) ? XHAL_OK : unsupported(d, idt, "float dtypes only");
+        case XHAL_OP_ARGMAX:
+            if (!is_i32_i64(odt)) return unsupported(d, odt, "the output must be i32 or i64");
+            if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
+            return unsupported(d, idt, "float dtypes, i32 and i64 only");
+        case XHAL_OP_MATMUL:
+            if (d->n_inputs >= 2 && cpu_is_block_dtype(d->inputs[1].dtype)) return cpu_qmatmul_supported(d);
+            bad = first_non_float(d);
+            return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
+        case XHAL_OP_SOFTMAX:
+        case XHAL_OP_RMS_NORM:
+        case XHAL_OP_LAYER_NORM:
+        case XHAL_OP_ROPE:
+        case XHAL_OP_ATTENTION:
+            bad = first_non_float(d);
+            return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
+        case XHAL_OP_GATHER:
+            if (d->n_inputs < 2) return unsupported(d, idt, "needs a table and indices");
+            if (!is_i32_i64(d->inputs[1].dtype))
+                return unsupported(d, d->inputs[1].dtype, "indices must be i32 or i64");
+            if (!valid_dtype(idt) || odt != idt) return unsupported(d, odt, "out must have the table's dtype");
+            return XHAL_OK;
+        case XHAL_OP_CONCAT:
+            return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: concat is composed by the core from copies, not run by cpu:0");
+        default:
+            return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: op id %d is unknown to cpu:0 (catalogue %u)", op,
+                           (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
     }
 }
 
@@ -118,23 +124,23 @@ xhal_status cpu_op_run(void *state, void *stream, const xhal_op_desc *d)
     cpu_state *st = state;
     /* one runner per family of xhal_op_table.h: a new op of a family needs no case here */
     switch (xhal_op_family_of(d->op)) {
-    case XHAL_OPF_COPY: return cpu_run_copy(st, d);
-    case XHAL_OPF_FILL: return cpu_run_fill(st, d);
-    case XHAL_OPF_UNARY: return cpu_run_unary(st, d);
-    case XHAL_OPF_BINARY: return cpu_run_binary(st, d);
-    case XHAL_OPF_SCALE: return cpu_run_scale(st, d);
-    case XHAL_OPF_REDUCE: return cpu_run_reduce(st, d);
-    case XHAL_OPF_SOFTMAX: return cpu_run_softmax(st, d);
-    case XHAL_OPF_NORM: return cpu_run_norm(st, d);
-    case XHAL_OPF_MATMUL:
-        return cpu_is_block_dtype(d->inputs[1].dtype) ? cpu_run_matmul_q(st, d) : cpu_run_matmul(st, d);
-    case XHAL_OPF_GATHER: return cpu_run_gather(st, d);
-    case XHAL_OPF_ROPE: return cpu_run_rope(st, d);
-    case XHAL_OPF_ATTENTION: return cpu_run_attention(st, d);
-    default:
-        return cpu_op_supported(state, 0, d) == XHAL_OK
-                   ? CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: op %s has no runner", cpu_op_name(d->op))
-                   : XHAL_ERROR_UNSUPPORTED;
+        case XHAL_OPF_COPY: return cpu_run_copy(st, d);
+        case XHAL_OPF_FILL: return cpu_run_fill(st, d);
+        case XHAL_OPF_UNARY: return cpu_run_unary(st, d);
+        case XHAL_OPF_BINARY: return cpu_run_binary(st, d);
+        case XHAL_OPF_SCALE: return cpu_run_scale(st, d);
+        case XHAL_OPF_REDUCE: return cpu_run_reduce(st, d);
+        case XHAL_OPF_SOFTMAX: return cpu_run_softmax(st, d);
+        case XHAL_OPF_NORM: return cpu_run_norm(st, d);
+        case XHAL_OPF_MATMUL:
+            return cpu_is_block_dtype(d->inputs[1].dtype) ? cpu_run_matmul_q(st, d) : cpu_run_matmul(st, d);
+        case XHAL_OPF_GATHER: return cpu_run_gather(st, d);
+        case XHAL_OPF_ROPE: return cpu_run_rope(st, d);
+        case XHAL_OPF_ATTENTION: return cpu_run_attention(st, d);
+        default:
+            return cpu_op_supported(state, 0, d) == XHAL_OK
+                       ? CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: op %s has no runner", cpu_op_name(d->op))
+                       : XHAL_ERROR_UNSUPPORTED;
     }
 }
 
@@ -158,10 +164,18 @@ static void copy_same(void *vctx, int64_t n, unsigned char *const *p, const int6
         return;
     }
     switch (es) {
-    case 1: for (int64_t i = 0; i < n; i++) d[i * bs[1]] = s[i * bs[0]]; break;
-    case 2: for (int64_t i = 0; i < n; i++) memcpy(d + i * bs[1], s + i * bs[0], 2); break;
-    case 4: for (int64_t i = 0; i < n; i++) memcpy(d + i * bs[1], s + i * bs[0], 4); break;
-    default: for (int64_t i = 0; i < n; i++) memcpy(d + i * bs[1], s + i * bs[0], 8); break;
+        case 1:
+            for (int64_t i = 0; i < n; i++) d[i * bs[1]] = s[i * bs[0]];
+            break;
+        case 2:
+            for (int64_t i = 0; i < n; i++) memcpy(d + i * bs[1], s + i * bs[0], 2);
+            break;
+        case 4:
+            for (int64_t i = 0; i < n; i++) memcpy(d + i * bs[1], s + i * bs[0], 4);
+            break;
+        default:
+            for (int64_t i = 0; i < n; i++) memcpy(d + i * bs[1], s + i * bs[0], 8);
+            break;
     }
 }
 
@@ -191,8 +205,7 @@ xhal_status cpu_run_copy(cpu_state *st, const xhal_op_desc *d)
     cpu_iter it;
     cpu_iter_init_desc(&it, 2, t);
     copy_ctx c = {t[0]->dtype, t[1]->dtype, cpu_dtype_size(t[0]->dtype)};
-    cpu_run_fn fn = c.sdt == c.ddt ? copy_same
-                    : (cpu_is_float(c.sdt) && cpu_is_float(c.ddt)) ? copy_float : copy_cast;
+    cpu_run_fn fn = c.sdt == c.ddt ? copy_same : (cpu_is_float(c.sdt) && cpu_is_float(c.ddt)) ? copy_float : copy_cast;
     cpu_iter_run(st, &it, fn, &c, CPU_PAR_ELEMS * 4, CPU_PAR_ELEMS);
     return XHAL_OK;
 }
@@ -230,7 +243,12 @@ xhal_status cpu_run_fill(cpu_state *st, const xhal_op_desc *d)
     uint8_t u8 = (uint8_t)b;
     uint16_t u16 = (uint16_t)b;
     uint32_t u32 = (uint32_t)b;
-    memcpy(c.pattern, c.es == 1 ? (const void *)&u8 : c.es == 2 ? (const void *)&u16 : c.es == 4 ? (const void *)&u32 : (const void *)&b, c.es);
+    memcpy(c.pattern,
+           c.es == 1   ? (const void *)&u8
+           : c.es == 2 ? (const void *)&u16
+           : c.es == 4 ? (const void *)&u32
+                       : (const void *)&b,
+           c.es);
     cpu_iter it;
     cpu_iter_init_desc(&it, 1, t);
     cpu_iter_run(st, &it, fill_run, &c, CPU_PAR_ELEMS * 4, CPU_PAR_ELEMS);
@@ -242,7 +260,7 @@ xhal_status cpu_run_fill(cpu_state *st, const xhal_op_desc *d)
 /* ------------------------------------------------------------------------- */
 typedef struct ew_ctx {
     int op;
-    int dt;          /* dtype of every operand */
+    int dt;             /* dtype of every operand */
     double alpha, beta; /* SCALE */
 } ew_ctx;
 
@@ -258,31 +276,53 @@ static void unary_tile(int op, int64_t n, double *v, double alpha, double beta)
     const double k_inv_sqrt2 = 0.70710678118654752440;
     const double k_sqrt_2_over_pi = 0.79788456080286535588;
     switch (op) {
-    case XHAL_OP_NEG: for (int64_t i = 0; i < n; i++) v[i] = -v[i]; break;
-    case XHAL_OP_ABS: for (int64_t i = 0; i < n; i++) v[i] = fabs(v[i]); break;
-    case XHAL_OP_EXP: for (int64_t i = 0; i < n; i++) v[i] = exp(v[i]); break;
-    case XHAL_OP_LOG: for (int64_t i = 0; i < n; i++) v[i] = log(v[i]); break;
-    case XHAL_OP_SQRT: for (int64_t i = 0; i < n; i++) v[i] = sqrt(v[i]); break;
-    case XHAL_OP_RSQRT: for (int64_t i = 0; i < n; i++) v[i] = 1.0 / sqrt(v[i]); break;
-    case XHAL_OP_TANH: for (int64_t i = 0; i < n; i++) v[i] = tanh(v[i]); break;
-    case XHAL_OP_SIGMOID: for (int64_t i = 0; i < n; i++) v[i] = sigmoid(v[i]); break;
-    case XHAL_OP_RELU:
-        /* NaN stays NaN */
-        for (int64_t i = 0; i < n; i++) v[i] = v[i] < 0 ? 0.0 : v[i];
-        break;
-    case XHAL_OP_SILU: for (int64_t i = 0; i < n; i++) v[i] = v[i] * sigmoid(v[i]); break;
-    case XHAL_OP_GELU:
-        for (int64_t i = 0; i < n; i++) v[i] = 0.5 * v[i] * (1.0 + erf(v[i] * k_inv_sqrt2));
-        break;
-    case XHAL_OP_GELU_TANH:
-        for (int64_t i = 0; i < n; i++) {
-            double x = v[i];
-            v[i] = 0.5 * x * (1.0 + tanh(k_sqrt_2_over_pi * (x + 0.044715 * x * x * x)));
-        }
-        break;
-    case XHAL_OP_SCALE: for (int64_t i = 0; i < n; i++) v[i] = alpha * v[i] + beta; break;
-    case XHAL_OP_SQUARE: for (int64_t i = 0; i < n; i++) v[i] = v[i] * v[i]; break;
-    default: break;
+        case XHAL_OP_NEG:
+            for (int64_t i = 0; i < n; i++) v[i] = -v[i];
+            break;
+        case XHAL_OP_ABS:
+            for (int64_t i = 0; i < n; i++) v[i] = fabs(v[i]);
+            break;
+        case XHAL_OP_EXP:
+            for (int64_t i = 0; i < n; i++) v[i] = exp(v[i]);
+            break;
+        case XHAL_OP_LOG:
+            for (int64_t i = 0; i < n; i++) v[i] = log(v[i]);
+            break;
+        case XHAL_OP_SQRT:
+            for (int64_t i = 0; i < n; i++) v[i] = sqrt(v[i]);
+            break;
+        case XHAL_OP_RSQRT:
+            for (int64_t i = 0; i < n; i++) v[i] = 1.0 / sqrt(v[i]);
+            break;
+        case XHAL_OP_TANH:
+            for (int64_t i = 0; i < n; i++) v[i] = tanh(v[i]);
+            break;
+        case XHAL_OP_SIGMOID:
+            for (int64_t i = 0; i < n; i++) v[i] = sigmoid(v[i]);
+            break;
+        case XHAL_OP_RELU:
+            /* NaN stays NaN */
+            for (int64_t i = 0; i < n; i++) v[i] = v[i] < 0 ? 0.0 : v[i];
+            break;
+        case XHAL_OP_SILU:
+            for (int64_t i = 0; i < n; i++) v[i] = v[i] * sigmoid(v[i]);
+            break;
+        case XHAL_OP_GELU:
+            for (int64_t i = 0; i < n; i++) v[i] = 0.5 * v[i] * (1.0 + erf(v[i] * k_inv_sqrt2));
+            break;
+        case XHAL_OP_GELU_TANH:
+            for (int64_t i = 0; i < n; i++) {
+                double x = v[i];
+                v[i] = 0.5 * x * (1.0 + tanh(k_sqrt_2_over_pi * (x + 0.044715 * x * x * x)));
+            }
+            break;
+        case XHAL_OP_SCALE:
+            for (int64_t i = 0; i < n; i++) v[i] = alpha * v[i] + beta;
+            break;
+        case XHAL_OP_SQUARE:
+            for (int64_t i = 0; i < n; i++) v[i] = v[i] * v[i];
+            break;
+        default: break;
     }
 }
 
@@ -302,21 +342,27 @@ static void unary_float(void *vctx, int64_t n, unsigned char *const *p, const in
 static void unary_f32_contig(void *vctx, int64_t n, unsigned char *const *p, const int64_t *bs)
 {
     const ew_ctx *c = vctx;
-    if (bs[0] != 4 || bs[1] != 4 || (c->op != XHAL_OP_NEG && c->op != XHAL_OP_ABS &&
-                                     c->op != XHAL_OP_RELU && c->op != XHAL_OP_SCALE)) {
+    if (bs[0] != 4 || bs[1] != 4 ||
+        (c->op != XHAL_OP_NEG && c->op != XHAL_OP_ABS && c->op != XHAL_OP_RELU && c->op != XHAL_OP_SCALE)) {
         unary_float(vctx, n, p, bs);
         return;
     }
     const float *x = (const float *)(const void *)p[0];
     float *y = (float *)(void *)p[1];
     switch (c->op) {
-    case XHAL_OP_NEG: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
-    case XHAL_OP_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
-    case XHAL_OP_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? 0.0f : x[i]; break;
-    default:
-        /* alpha*x+beta in double, one rounding: the same result as the tile path */
-        for (int64_t i = 0; i < n; i++) y[i] = (float)(c->alpha * (double)x[i] + c->beta);
-        break;
+        case XHAL_OP_NEG:
+            for (int64_t i = 0; i < n; i++) y[i] = -x[i];
+            break;
+        case XHAL_OP_ABS:
+            for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]);
+            break;
+        case XHAL_OP_RELU:
+            for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? 0.0f : x[i];
+            break;
+        default:
+            /* alpha*x+beta in double, one rounding: the same result as the tile path */
+            for (int64_t i = 0; i < n; i++) y[i] = (float)(c->alpha * (double)x[i] + c->beta);
+            break;
     }
 }
 
@@ -350,9 +396,9 @@ static void unary_int(void *vctx, int64_t n, unsigned char *const *p, const int6
         for (int64_t k = 0; k < m; k++) {
             uint64_t u = (uint64_t)t[k];
             switch (c->op) {
-            case XHAL_OP_NEG: t[k] = (int64_t)(0u - u); break; /* wraps for the minimum */
-            case XHAL_OP_ABS: t[k] = t[k] < 0 ? (int64_t)(0u - u) : t[k]; break;
-            default: t[k] = t[k] < 0 ? 0 : t[k]; break; /* RELU */
+                case XHAL_OP_NEG: t[k] = (int64_t)(0u - u); break; /* wraps for the minimum */
+                case XHAL_OP_ABS: t[k] = t[k] < 0 ? (int64_t)(0u - u) : t[k]; break;
+                default: t[k] = t[k] < 0 ? 0 : t[k]; break; /* RELU */
             }
         }
         cpu_store_tile_i64(c->dt, p[1] + i * bs[1], bs[1], m, t);
@@ -392,18 +438,26 @@ static void binary_float(void *vctx, int64_t n, unsigned char *const *p, const i
         cpu_load_tile(c->dt, p[0] + i * bs[0], bs[0], m, a);
         cpu_load_tile(c->dt, p[1] + i * bs[1], bs[1], m, b);
         switch (c->op) {
-        case XHAL_OP_ADD: for (int64_t k = 0; k < m; k++) a[k] += b[k]; break;
-        case XHAL_OP_SUB: for (int64_t k = 0; k < m; k++) a[k] -= b[k]; break;
-        case XHAL_OP_MUL: for (int64_t k = 0; k < m; k++) a[k] *= b[k]; break;
-        case XHAL_OP_DIV: for (int64_t k = 0; k < m; k++) a[k] /= b[k]; break;
-        case XHAL_OP_MAXIMUM: /* NaN propagates from either side */
-            for (int64_t k = 0; k < m; k++)
-                a[k] = (isnan(a[k]) || isnan(b[k])) ? a[k] + b[k] : (a[k] >= b[k] ? a[k] : b[k]);
-            break;
-        default: /* MINIMUM */
-            for (int64_t k = 0; k < m; k++)
-                a[k] = (isnan(a[k]) || isnan(b[k])) ? a[k] + b[k] : (a[k] <= b[k] ? a[k] : b[k]);
-            break;
+            case XHAL_OP_ADD:
+                for (int64_t k = 0; k < m; k++) a[k] += b[k];
+                break;
+            case XHAL_OP_SUB:
+                for (int64_t k = 0; k < m; k++) a[k] -= b[k];
+                break;
+            case XHAL_OP_MUL:
+                for (int64_t k = 0; k < m; k++) a[k] *= b[k];
+                break;
+            case XHAL_OP_DIV:
+                for (int64_t k = 0; k < m; k++) a[k] /= b[k];
+                break;
+            case XHAL_OP_MAXIMUM: /* NaN propagates from either side */
+                for (int64_t k = 0; k < m; k++)
+                    a[k] = (isnan(a[k]) || isnan(b[k])) ? a[k] + b[k] : (a[k] >= b[k] ? a[k] : b[k]);
+                break;
+            default: /* MINIMUM */
+                for (int64_t k = 0; k < m; k++)
+                    a[k] = (isnan(a[k]) || isnan(b[k])) ? a[k] + b[k] : (a[k] <= b[k] ? a[k] : b[k]);
+                break;
         }
         cpu_store_tile(c->dt, p[2] + i * bs[2], bs[2], m, a);
     }
@@ -422,10 +476,18 @@ static void binary_f32(void *vctx, int64_t n, unsigned char *const *p, const int
     const float *b = (const float *)(const void *)p[1];
     float *y = (float *)(void *)p[2];
     switch (c->op) {
-    case XHAL_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
-    case XHAL_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
-    case XHAL_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i]; break;
-    default: for (int64_t i = 0; i < n; i++) y[i] = a[i] / b[i]; break;
+        case XHAL_OP_ADD:
+            for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+            break;
+        case XHAL_OP_SUB:
+            for (int64_t i = 0; i < n; i++) y[i] = a[i] - b[i];
+            break;
+        case XHAL_OP_MUL:
+            for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+            break;
+        default:
+            for (int64_t i = 0; i < n; i++) y[i] = a[i] / b[i];
+            break;
     }
 }
 
@@ -440,11 +502,11 @@ static void binary_int(void *vctx, int64_t n, unsigned char *const *p, const int
         for (int64_t k = 0; k < m; k++) {
             uint64_t ua = (uint64_t)a[k], ub = (uint64_t)b[k];
             switch (c->op) {
-            case XHAL_OP_ADD: a[k] = (int64_t)(ua + ub); break;
-            case XHAL_OP_SUB: a[k] = (int64_t)(ua - ub); break;
-            case XHAL_OP_MUL: a[k] = (int64_t)(ua * ub); break;
-            case XHAL_OP_MAXIMUM: a[k] = a[k] >= b[k] ? a[k] : b[k]; break;
-            default: a[k] = a[k] <= b[k] ? a[k] : b[k]; break;
+                case XHAL_OP_ADD: a[k] = (int64_t)(ua + ub); break;
+                case XHAL_OP_SUB: a[k] = (int64_t)(ua - ub); break;
+                case XHAL_OP_MUL: a[k] = (int64_t)(ua * ub); break;
+                case XHAL_OP_MAXIMUM: a[k] = a[k] >= b[k] ? a[k] : b[k]; break;
+                default: a[k] = a[k] <= b[k] ? a[k] : b[k]; break;
             }
         }
         cpu_store_tile_i64(c->dt, p[2] + i * bs[2], bs[2], m, a);
@@ -493,7 +555,10 @@ static void reduce_one(const red_ctx *c, const unsigned char *x, unsigned char *
         int64_t arg = 0;
         for (int64_t i = 1; i < r; i++) {
             int64_t v = cpu_load_i64(c->xdt, x + i * rs);
-            if (v > best) { best = v; arg = i; }
+            if (v > best) {
+                best = v;
+                arg = i;
+            }
         }
         cpu_store_i64_wrap(c->odt, out, c->op == XHAL_OP_ARGMAX ? arg : best);
         return;

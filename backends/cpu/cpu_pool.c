@@ -30,13 +30,13 @@ struct cpu_pool {
     pthread_cond_t cv_work;
     pthread_cond_t cv_done;
     pthread_mutex_t submit;
-    int nthreads;     /* including the caller */
-    int nstarted;     /* worker threads actually running */
+    int nthreads; /* including the caller */
+    int nstarted; /* worker threads actually running */
     pthread_t *threads;
     int stop;
-    uint64_t gen;     /* bumped for every job */
-    int closed;       /* the current job takes no more workers */
-    int joined;       /* workers inside the current job */
+    uint64_t gen;          /* bumped for every job */
+    int closed;            /* the current job takes no more workers */
+    int joined;            /* workers inside the current job */
     atomic_ullong gen_pub; /* gen, for workers that poll without the lock */
     atomic_int stop_pub;
     /* the current job */
@@ -66,8 +66,7 @@ static void run_chunks(cpu_pool *p, int worker)
 /* NUMA node for worker `index` of `total`, spreading workers over nodes by core count. */
 static int numa_node_for(int index, int total)
 {
-    if (!cpu_host.topo_numa_count || !cpu_host.topo_numa_cpus || !cpu_host.topo_bind_thread_numa)
-        return -1;
+    if (!cpu_host.topo_numa_count || !cpu_host.topo_numa_cpus || !cpu_host.topo_bind_thread_numa) return -1;
     int nodes = cpu_host.topo_numa_count();
     if (nodes <= 1) return -1;
     int counts[64];
@@ -111,7 +110,8 @@ static void *worker_main(void *arg)
         /* poll a little: the next op of a decode step usually follows within microseconds */
         int64_t until = now_ns() + CPU_POOL_SPIN_NS;
         for (int i = 0; atomic_load_explicit(&p->gen_pub, memory_order_acquire) == seen &&
-                        !atomic_load_explicit(&p->stop_pub, memory_order_relaxed); i++) {
+                        !atomic_load_explicit(&p->stop_pub, memory_order_relaxed);
+             i++) {
             CPU_RELAX();
             if ((i & 63) == 63 && now_ns() > until) break;
         }

@@ -27,20 +27,20 @@ typedef void (*qnt_fn)(const float *, void *, int64_t);
 static deq_fn dequant_of(int dt)
 {
     switch (dt) {
-    case XHAL_DTYPE_Q8_0: return xhal_dequant_q8_0;
-    case XHAL_DTYPE_Q4_0: return xhal_dequant_q4_0;
-    case XHAL_DTYPE_Q4_K: return xhal_dequant_q4_k;
-    case XHAL_DTYPE_Q6_K: return xhal_dequant_q6_k;
-    default: return NULL;
+        case XHAL_DTYPE_Q8_0: return xhal_dequant_q8_0;
+        case XHAL_DTYPE_Q4_0: return xhal_dequant_q4_0;
+        case XHAL_DTYPE_Q4_K: return xhal_dequant_q4_k;
+        case XHAL_DTYPE_Q6_K: return xhal_dequant_q6_k;
+        default: return NULL;
     }
 }
 
 static qnt_fn quant_of(int dt)
 {
     switch (dt) {
-    case XHAL_DTYPE_Q8_0: return xhal_quant_q8_0;
-    case XHAL_DTYPE_Q4_0: return xhal_quant_q4_0;
-    default: return NULL;
+        case XHAL_DTYPE_Q8_0: return xhal_quant_q8_0;
+        case XHAL_DTYPE_Q4_0: return xhal_quant_q4_0;
+        default: return NULL;
     }
 }
 
@@ -54,14 +54,16 @@ xhal_status cpu_block_copy_supported(int sdt, int ddt)
     if (sq && sdt == ddt) return XHAL_OK;
     if (sq && is_half_or_f32(ddt) && dequant_of(sdt)) return XHAL_OK;
     if (dq && is_half_or_f32(sdt) && quant_of(ddt)) return XHAL_OK;
-    return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: copy %s -> %s is not supported by cpu:0 (block-quantized copies: "
+    return CPU_ERR(XHAL_ERROR_UNSUPPORTED,
+                   "cpu: copy %s -> %s is not supported by cpu:0 (block-quantized copies: "
                    "the same dtype, to f32/f16/bf16, or from f32/f16/bf16 to q8_0/q4_0)",
                    cpu_dtype_name(sdt), cpu_dtype_name(ddt));
 }
 
 static void store_f(int dt, unsigned char *p, float v)
 {
-    if (dt == XHAL_DTYPE_F32) memcpy(p, &v, 4);
+    if (dt == XHAL_DTYPE_F32)
+        memcpy(p, &v, 4);
     else {
         uint16_t h = dt == XHAL_DTYPE_F16 ? xhal_f32_to_f16(v) : xhal_f32_to_bf16(v);
         memcpy(p, &h, 2);
@@ -82,9 +84,9 @@ static float load_f(int dt, const unsigned char *p)
 
 typedef struct qcopy {
     const xhal_tensor_desc *src, *dst;
-    int nd;          /* dims (>= 1) */
-    int64_t rows;    /* product of the outer dims */
-    int64_t inner;   /* innermost size (a multiple of the block size) */
+    int nd;        /* dims (>= 1) */
+    int64_t rows;  /* product of the outer dims */
+    int64_t inner; /* innermost size (a multiple of the block size) */
 } qcopy;
 
 /* Byte address of row r's first element in t (row-major order of the outer dims). */
@@ -166,18 +168,20 @@ xhal_status cpu_qmatmul_supported(const xhal_op_desc *d)
         return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: matmul with b of dtype %s is not supported by cpu:0",
                        cpu_dtype_name(bdt));
     if (!is_half_or_f32(adt) || odt != adt)
-        return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: matmul with a block-quantized b needs a and out of one dtype "
-                       "among f32, f16, bf16 (a is %s, out %s)", cpu_dtype_name(adt), cpu_dtype_name(odt));
+        return CPU_ERR(XHAL_ERROR_UNSUPPORTED,
+                       "cpu: matmul with a block-quantized b needs a and out of one dtype "
+                       "among f32, f16, bf16 (a is %s, out %s)",
+                       cpu_dtype_name(adt), cpu_dtype_name(odt));
     return XHAL_OK;
 }
 
 typedef struct qmm {
     const xhal_tensor_desc *a, *b, *o;
-    int bd;            /* batch dims */
+    int bd; /* batch dims */
     int64_t M, N, K, batches;
     double alpha, beta;
     const xhal_names_block_entry_ *blk;
-    float *wbuf;       /* K floats per worker */
+    float *wbuf; /* K floats per worker */
     int workers;
 } qmm;
 
@@ -270,9 +274,12 @@ static void qmm_cols(void *vctx, int64_t begin, int64_t end, int worker)
             double acc = 0.0;
             if (a_dense) {
                 const float *af = (const float *)(const void *)ar;
-                if (!direct) acc = dot_f32(af, w, c->K);
-                else if (c->b->dtype == XHAL_DTYPE_Q8_0) acc = dot_q8_0(bcol, af, nblk);
-                else acc = dot_q4_0(bcol, af, nblk);
+                if (!direct)
+                    acc = dot_f32(af, w, c->K);
+                else if (c->b->dtype == XHAL_DTYPE_Q8_0)
+                    acc = dot_q8_0(bcol, af, nblk);
+                else
+                    acc = dot_q4_0(bcol, af, nblk);
             } else {
                 for (int64_t k = 0; k < c->K; k++) acc += (double)load_f(c->a->dtype, ar + k * ak) * (double)w[k];
             }
@@ -311,8 +318,9 @@ xhal_status cpu_run_matmul_q(cpu_state *st, const xhal_op_desc *d)
         return CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: quantized matmul descriptor breaks the block layout");
     c.workers = cpu_pool_workers(st->pool);
     c.wbuf = cpu_alloc(cpu_mul_size(cpu_mul_size((size_t)c.workers, (size_t)c.K), sizeof(float)));
-    if (!c.wbuf) return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: no memory for %d x %lld dequantized weights",
-                                c.workers, (long long)c.K);
+    if (!c.wbuf)
+        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: no memory for %d x %lld dequantized weights", c.workers,
+                       (long long)c.K);
     int64_t items = c.batches * c.N;
     int64_t grain = (1 << 15) / (c.K * (c.M > 0 ? c.M : 1) + 1) + 1;
     cpu_parallel_for(st->pool, items, grain, qmm_cols, &c);

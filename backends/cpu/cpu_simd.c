@@ -265,8 +265,7 @@ AVX2 static void a_axpy(int wdt, int nr, const float *a, const void *w, int64_t 
             _mm256_storeu_ps(y + i, acc);
         }
         for (; i < n; i++)
-            y[i] += a[0] * ld1(wdt, w0, i) + a[1] * ld1(wdt, w1, i) + a[2] * ld1(wdt, w2, i) +
-                    a[3] * ld1(wdt, w3, i);
+            y[i] += a[0] * ld1(wdt, w0, i) + a[1] * ld1(wdt, w1, i) + a[2] * ld1(wdt, w2, i) + a[3] * ld1(wdt, w3, i);
         return;
     }
     for (int r = 0; r < nr; r++) {

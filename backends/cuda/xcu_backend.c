@@ -17,8 +17,8 @@
 xhal_status xcu_fail(xcu_state *st, xcu_result r, const char *call, const char *what)
 {
     xhal_status status = r == XCU_ERROR_OUT_OF_MEMORY ? XHAL_ERROR_OUT_OF_MEMORY : XHAL_ERROR_BACKEND;
-    return xcu_host->set_error(status, "%s: %s: %s failed with %s (%d)", XCU_BACKEND_NAME, what,
-                               call, xcu_error_name(&st->drv, r), r);
+    return xcu_host->set_error(status, "%s: %s: %s failed with %s (%d)", XCU_BACKEND_NAME, what, call,
+                               xcu_error_name(&st->drv, r), r);
 }
 
 xhal_status xcu_use_device(xcu_state *st, int device)
@@ -34,8 +34,7 @@ static void xcu_release_devices(xcu_state *st)
 {
     for (int i = 0; i < st->n_devices; i++) {
         xcu_dev *d = &st->devs[i];
-        if (d->ctx == NULL)
-            continue;
+        if (d->ctx == NULL) continue;
         st->drv.cuCtxSetCurrent(d->ctx);
         xcu_blas_release_device(st, d);
         xcu_ops_release_device(st, d);
@@ -52,8 +51,7 @@ static void xcu_release_devices(xcu_state *st)
 static void xcu_shutdown(void *state)
 {
     xcu_state *st = state;
-    if (st == NULL)
-        return;
+    if (st == NULL) return;
     xcu_release_devices(st);
     xcu_blas_unload(st);
     xcu_rtc_unload(st);
@@ -69,15 +67,17 @@ static xhal_status xcu_open_device(xcu_state *st, int i)
     XCU_TRY(st, "enumerating devices", cuDeviceGet, (&d->dev, i));
     XCU_TRY(st, "reading the device name", cuDeviceGetName, (d->name, (int)sizeof d->name, d->dev));
     d->name[sizeof d->name - 1] = '\0';
-    const struct { int attr; int *out; } attrs[] = {
-        {XCU_ATTR_CC_MAJOR, &d->cc_major},       {XCU_ATTR_CC_MINOR, &d->cc_minor},
-        {XCU_ATTR_SM_COUNT, &d->sm_count},       {XCU_ATTR_MAX_THREADS_PER_BLOCK, &d->max_threads},
-        {XCU_ATTR_WARP_SIZE, &d->warp_size},     {XCU_ATTR_MAX_SHARED_PER_BLOCK, &d->max_shared},
+    const struct {
+        int attr;
+        int *out;
+    } attrs[] = {
+        {XCU_ATTR_CC_MAJOR, &d->cc_major},   {XCU_ATTR_CC_MINOR, &d->cc_minor},
+        {XCU_ATTR_SM_COUNT, &d->sm_count},   {XCU_ATTR_MAX_THREADS_PER_BLOCK, &d->max_threads},
+        {XCU_ATTR_WARP_SIZE, &d->warp_size}, {XCU_ATTR_MAX_SHARED_PER_BLOCK, &d->max_shared},
     };
     for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; k++)
         XCU_TRY(st, "reading device attributes", cuDeviceGetAttribute, (attrs[k].out, attrs[k].attr, d->dev));
-    if (XCU_ATTR_ARCH != 0 &&
-        st->drv.cuDeviceGetAttribute(&d->arch_attr, XCU_ATTR_ARCH, d->dev) != XCU_SUCCESS)
+    if (XCU_ATTR_ARCH != 0 && st->drv.cuDeviceGetAttribute(&d->arch_attr, XCU_ATTR_ARCH, d->dev) != XCU_SUCCESS)
         d->arch_attr = 0;
     size_t total = 0;
     XCU_TRY(st, "reading the memory size", cuDeviceTotalMem, (&total, d->dev));
@@ -85,8 +85,7 @@ static xhal_status xcu_open_device(xcu_state *st, int i)
     if (st->drv.cuDeviceGetPCIBusId(d->pci_bus_id, (int)sizeof d->pci_bus_id, d->dev) != XCU_SUCCESS)
         d->pci_bus_id[0] = '\0';
     d->pci_bus_id[sizeof d->pci_bus_id - 1] = '\0';
-    for (char *p = d->pci_bus_id; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
+    for (char *p = d->pci_bus_id; *p; p++) *p = (char)tolower((unsigned char)*p);
     XCU_TRY(st, "retaining the primary context", cuDevicePrimaryCtxRetain, (&d->ctx, d->dev));
     pthread_mutex_init(&d->lock, NULL);
     return XHAL_OK;
@@ -114,14 +113,13 @@ static xhal_status xcu_init(const xhal_host_services *host, void **state)
         xcu_shutdown(st);
         return XHAL_ERROR_UNAVAILABLE;
     }
-    if (count > XCU_MAX_DEVICES)
-        count = XCU_MAX_DEVICES;
+    if (count > XCU_MAX_DEVICES) count = XCU_MAX_DEVICES;
     if (count > 0) {
         st->devs = xcu_host->host_calloc((size_t)count, sizeof *st->devs);
         if (st->devs == NULL) {
             xcu_shutdown(st);
-            return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for %d devices",
-                                       XCU_BACKEND_NAME, count);
+            return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for %d devices", XCU_BACKEND_NAME,
+                                       count);
         }
     }
     st->n_devices = count; /* devices not yet opened have ctx == NULL and are skipped on release */
@@ -134,8 +132,8 @@ static xhal_status xcu_init(const xhal_host_services *host, void **state)
         }
     }
     if (xcu_host->log != NULL)
-        xcu_host->log(XHAL_LOG_INFO, XCU_BACKEND_NAME, "%s %d via %s: %d device(s)", XCU_DRIVER_LABEL,
-                      st->drv.version, st->drv.library_name, count);
+        xcu_host->log(XHAL_LOG_INFO, XCU_BACKEND_NAME, "%s %d via %s: %d device(s)", XCU_DRIVER_LABEL, st->drv.version,
+                      st->drv.library_name, count);
     *state = st;
     return XHAL_OK;
 }
@@ -147,8 +145,7 @@ static xhal_status xcu_device_info(void *state, int device, xhal_device_info *in
     xcu_state *st = state;
     xcu_dev *d = &st->devs[device];
     xhal_status s = xcu_use_device(st, device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     size_t free_b = 0, total_b = 0;
     XCU_TRY(st, "reading free memory", cuMemGetInfo, (&free_b, &total_b));
     snprintf(info->backend, sizeof info->backend, "%s", XCU_BACKEND_NAME);
@@ -163,16 +160,14 @@ static xhal_status xcu_device_info(void *state, int device, xhal_device_info *in
     info->compute_units = d->sm_count;
     info->index = device;
     info->dtypes = 0;
-    for (int dt = XHAL_DTYPE_F32; dt < XHAL_DTYPE_COUNT_; dt++)
-        info->dtypes |= XHAL_DTYPE_BIT(dt);
+    for (int dt = XHAL_DTYPE_F32; dt < XHAL_DTYPE_COUNT_; dt++) info->dtypes |= XHAL_DTYPE_BIT(dt);
     info->caps = XHAL_CAP_F64 | XHAL_CAP_EVENT_TIMING | XHAL_CAP_PINNED_HOST;
     for (int j = 0; j < st->n_devices; j++) {
         int can = 0;
         if (j != device && st->drv.cuDeviceCanAccessPeer(&can, d->dev, st->devs[j].dev) == XCU_SUCCESS && can)
             info->caps |= XHAL_CAP_PEER_COPY;
     }
-    if (xcu_rtc_available(st))
-        info->caps |= XHAL_CAP_CUSTOM_KERNELS;
+    if (xcu_rtc_available(st)) info->caps |= XHAL_CAP_CUSTOM_KERNELS;
     return XHAL_OK;
 }
 
@@ -183,15 +178,13 @@ static xhal_status xcu_buffer_alloc(void *state, int device, uint64_t size, void
 {
     xcu_state *st = state;
     if (xcu_host->inject_fault != NULL && xcu_host->inject_fault("buffer_alloc"))
-        return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY,
-                                   "%s:%d: allocating %llu bytes failed (injected fault)",
+        return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s:%d: allocating %llu bytes failed (injected fault)",
                                    XCU_BACKEND_NAME, device, (unsigned long long)size);
     if (size > (uint64_t)SIZE_MAX)
         return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s:%d: %llu bytes exceed the address space",
                                    XCU_BACKEND_NAME, device, (unsigned long long)size);
     xhal_status s = xcu_use_device(st, device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     xcu_buffer *b = xcu_host->host_alloc(sizeof *b);
     if (b == NULL)
         return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for a buffer handle",
@@ -204,9 +197,8 @@ static xhal_status xcu_buffer_alloc(void *state, int device, uint64_t size, void
             st->drv.cuMemGetInfo(&free_b, &total_b);
             return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY,
                                        "%s:%d: allocating %llu bytes failed with %s (%llu of %llu bytes free)",
-                                       XCU_BACKEND_NAME, device, (unsigned long long)size,
-                                       xcu_error_name(&st->drv, r), (unsigned long long)free_b,
-                                       (unsigned long long)total_b);
+                                       XCU_BACKEND_NAME, device, (unsigned long long)size, xcu_error_name(&st->drv, r),
+                                       (unsigned long long)free_b, (unsigned long long)total_b);
         }
         return xcu_fail(st, r, XCU_SYM_cuMemAlloc, "allocating device memory");
     }
@@ -220,10 +212,8 @@ static void xcu_buffer_free(void *state, void *buffer)
 {
     xcu_state *st = state;
     xcu_buffer *b = buffer;
-    if (b == NULL)
-        return;
-    if (xcu_use_device(st, b->device) == XHAL_OK)
-        st->drv.cuMemFree(b->ptr);
+    if (b == NULL) return;
+    if (xcu_use_device(st, b->device) == XHAL_OK) st->drv.cuMemFree(b->ptr);
     xcu_host->host_free(b);
 }
 
@@ -234,12 +224,10 @@ static xhal_status xcu_stream_create(void *state, int device, void **stream)
 {
     xcu_state *st = state;
     xhal_status s = xcu_use_device(st, device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     xcu_stream_obj *so = xcu_host->host_calloc(1, sizeof *so);
     if (so == NULL)
-        return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for a stream",
-                                   XCU_BACKEND_NAME);
+        return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for a stream", XCU_BACKEND_NAME);
     xcu_result r = st->drv.cuStreamCreate(&so->s, XCU_STREAM_NON_BLOCKING);
     if (r != XCU_SUCCESS) {
         xcu_host->host_free(so);
@@ -254,15 +242,12 @@ static void xcu_stream_destroy(void *state, void *stream)
 {
     xcu_state *st = state;
     xcu_stream_obj *so = stream;
-    if (so == NULL)
-        return;
+    if (so == NULL) return;
     if (xcu_use_device(st, so->device) == XHAL_OK) {
         st->drv.cuStreamSynchronize(so->s);
         for (int i = 0; i < 2; i++) {
-            if (so->staged[i] != NULL)
-                st->drv.cuEventDestroy(so->staged[i]);
-            if (so->staging[i] != NULL)
-                st->drv.cuMemFreeHost(so->staging[i]);
+            if (so->staged[i] != NULL) st->drv.cuEventDestroy(so->staged[i]);
+            if (so->staging[i] != NULL) st->drv.cuMemFreeHost(so->staging[i]);
         }
         st->drv.cuStreamDestroy(so->s);
     }
@@ -274,8 +259,7 @@ static xhal_status xcu_stream_sync(void *state, void *stream)
     xcu_state *st = state;
     xcu_stream_obj *so = stream;
     xhal_status s = xcu_use_device(st, so->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     XCU_TRY(st, "waiting for the stream", cuStreamSynchronize, (so->s));
     return XHAL_OK;
 }
@@ -285,18 +269,14 @@ static xhal_status xcu_stream_sync(void *state, void *stream)
  * left to the driver and the caller's thread binding. Returns 0 when staging is usable. */
 static int xcu_staging_ready(xcu_state *st, xcu_stream_obj *so)
 {
-    if (so->staging_failed)
-        return -1;
-    if (so->staging[0] != NULL)
-        return 0;
+    if (so->staging_failed) return -1;
+    if (so->staging[0] != NULL) return 0;
     for (int i = 0; i < 2; i++) {
         if (st->drv.cuMemHostAlloc(&so->staging[i], XCU_STAGING_CHUNK, XCU_HOSTALLOC_PORTABLE) != XCU_SUCCESS ||
             st->drv.cuEventCreate(&so->staged[i], XCU_EVENT_DEFAULT) != XCU_SUCCESS) {
             for (int j = 0; j <= i; j++) {
-                if (so->staging[j] != NULL)
-                    st->drv.cuMemFreeHost(so->staging[j]);
-                if (so->staged[j] != NULL)
-                    st->drv.cuEventDestroy(so->staged[j]);
+                if (so->staging[j] != NULL) st->drv.cuMemFreeHost(so->staging[j]);
+                if (so->staged[j] != NULL) st->drv.cuEventDestroy(so->staged[j]);
                 so->staging[j] = NULL;
                 so->staged[j] = NULL;
             }
@@ -313,15 +293,13 @@ static int xcu_staging_ready(xcu_state *st, xcu_stream_obj *so)
 /* ------------------------------------------------------------------------- */
 /* host <-> device transfers                                                  */
 /* ------------------------------------------------------------------------- */
-static xhal_status xcu_write(void *state, void *stream, void *buffer, uint64_t offset, const void *src,
-                             uint64_t size)
+static xhal_status xcu_write(void *state, void *stream, void *buffer, uint64_t offset, const void *src, uint64_t size)
 {
     xcu_state *st = state;
     xcu_stream_obj *so = stream;
     xcu_buffer *b = buffer;
     xhal_status s = xcu_use_device(st, so->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     const unsigned char *in = src;
     xcu_deviceptr dst = b->ptr + offset;
     if (xcu_staging_ready(st, so) != 0) {
@@ -344,15 +322,13 @@ static xhal_status xcu_write(void *state, void *stream, void *buffer, uint64_t o
     return XHAL_OK;
 }
 
-static xhal_status xcu_read(void *state, void *stream, void *buffer, uint64_t offset, void *dst,
-                            uint64_t size)
+static xhal_status xcu_read(void *state, void *stream, void *buffer, uint64_t offset, void *dst, uint64_t size)
 {
     xcu_state *st = state;
     xcu_stream_obj *so = stream;
     xcu_buffer *b = buffer;
     xhal_status s = xcu_use_device(st, so->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     unsigned char *out = dst;
     xcu_deviceptr src = b->ptr + offset;
     if (xcu_staging_ready(st, so) != 0) {
@@ -384,14 +360,13 @@ static xhal_status xcu_read(void *state, void *stream, void *buffer, uint64_t of
     return XHAL_OK;
 }
 
-static xhal_status xcu_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst,
-                            uint64_t dst_offset, uint64_t size)
+static xhal_status xcu_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst, uint64_t dst_offset,
+                            uint64_t size)
 {
     xcu_state *st = state;
     xcu_stream_obj *so = stream;
     xhal_status s = xcu_use_device(st, so->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     XCU_TRY(st, "copying on the device", cuMemcpyDtoDAsync,
             (((xcu_buffer *)dst)->ptr + dst_offset, ((xcu_buffer *)src)->ptr + src_offset, (size_t)size, so->s));
     return XHAL_OK;
@@ -400,8 +375,8 @@ static xhal_status xcu_copy(void *state, void *stream, void *src, uint64_t src_o
 /* Direct copy between two devices when the driver allows peer access; UNSUPPORTED (the
  * core then stages through the host) otherwise. Synchronous: ordered after the work of
  * both streams and finished on return. */
-static xhal_status xcu_copy_peer(void *state, void *src_stream, void *src, uint64_t src_offset,
-                                 void *dst_stream, void *dst, uint64_t dst_offset, uint64_t size)
+static xhal_status xcu_copy_peer(void *state, void *src_stream, void *src, uint64_t src_offset, void *dst_stream,
+                                 void *dst, uint64_t dst_offset, uint64_t size)
 {
     xcu_state *st = state;
     xcu_stream_obj *ss = src_stream, *ds = dst_stream;
@@ -409,8 +384,7 @@ static xhal_status xcu_copy_peer(void *state, void *src_stream, void *src, uint6
     xcu_dev *sd = &st->devs[sb->device], *dd = &st->devs[db->device];
     if (sb->device == db->device) {
         xhal_status s = xcu_stream_sync(st, ss);
-        if (s != XHAL_OK)
-            return s;
+        if (s != XHAL_OK) return s;
         s = xcu_copy(st, ds, src, src_offset, dst, dst_offset, size);
         return s != XHAL_OK ? s : xcu_stream_sync(st, ds);
     }
@@ -429,18 +403,15 @@ static xhal_status xcu_copy_peer(void *state, void *src_stream, void *src, uint6
     int enabled = *state_flag;
     pthread_mutex_unlock(&dd->lock);
     if (enabled != 1)
-        return xcu_host->set_error(XHAL_ERROR_UNSUPPORTED, "%s: no peer access from device %d to %d",
-                                   XCU_BACKEND_NAME, db->device, sb->device);
+        return xcu_host->set_error(XHAL_ERROR_UNSUPPORTED, "%s: no peer access from device %d to %d", XCU_BACKEND_NAME,
+                                   db->device, sb->device);
     xhal_status s = xcu_stream_sync(st, ss);
-    if (s != XHAL_OK)
-        return s;
-    if ((s = xcu_use_device(st, db->device)) != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
+    if ((s = xcu_use_device(st, db->device)) != XHAL_OK) return s;
     /* CUDA names the two contexts, HIP the two device ordinals: the mapping picks. */
     xcu_result r = XCU_COPY_PEER(&st->drv, db->ptr + dst_offset, dd->dev, dd->ctx, sb->ptr + src_offset, sd->dev,
                                  sd->ctx, (size_t)size, ds->s);
-    if (r != XCU_SUCCESS)
-        return xcu_fail(st, r, XCU_SYM_cuMemcpyPeerAsync, "copying between devices");
+    if (r != XCU_SUCCESS) return xcu_fail(st, r, XCU_SYM_cuMemcpyPeerAsync, "copying between devices");
     return xcu_stream_sync(st, ds);
 }
 
@@ -451,12 +422,10 @@ static xhal_status xcu_event_create(void *state, int device, void **event)
 {
     xcu_state *st = state;
     xhal_status s = xcu_use_device(st, device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     xcu_event_obj *e = xcu_host->host_calloc(1, sizeof *e);
     if (e == NULL)
-        return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for an event",
-                                   XCU_BACKEND_NAME);
+        return xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for an event", XCU_BACKEND_NAME);
     xcu_result r = st->drv.cuEventCreate(&e->e, XCU_EVENT_DEFAULT);
     if (r != XCU_SUCCESS) {
         xcu_host->host_free(e);
@@ -471,10 +440,8 @@ static void xcu_event_destroy(void *state, void *event)
 {
     xcu_state *st = state;
     xcu_event_obj *e = event;
-    if (e == NULL)
-        return;
-    if (xcu_use_device(st, e->device) == XHAL_OK)
-        st->drv.cuEventDestroy(e->e);
+    if (e == NULL) return;
+    if (xcu_use_device(st, e->device) == XHAL_OK) st->drv.cuEventDestroy(e->e);
     xcu_host->host_free(e);
 }
 
@@ -484,8 +451,7 @@ static xhal_status xcu_event_record(void *state, void *event, void *stream)
     xcu_event_obj *e = event;
     xcu_stream_obj *so = stream;
     xhal_status s = xcu_use_device(st, so->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     XCU_TRY(st, "recording an event", cuEventRecord, (e->e, so->s));
     return XHAL_OK;
 }
@@ -496,8 +462,7 @@ static xhal_status xcu_stream_wait_event(void *state, void *stream, void *event)
     xcu_event_obj *e = event;
     xcu_stream_obj *so = stream;
     xhal_status s = xcu_use_device(st, so->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     XCU_TRY(st, "waiting for an event on a stream", cuStreamWaitEvent, (so->s, e->e, 0));
     return XHAL_OK;
 }
@@ -507,8 +472,7 @@ static xhal_status xcu_event_sync(void *state, void *event)
     xcu_state *st = state;
     xcu_event_obj *e = event;
     xhal_status s = xcu_use_device(st, e->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     XCU_TRY(st, "waiting for an event", cuEventSynchronize, (e->e));
     return XHAL_OK;
 }
@@ -518,8 +482,7 @@ static xhal_status xcu_event_elapsed_ms(void *state, void *start, void *end, dou
     xcu_state *st = state;
     xcu_event_obj *a = start, *b = end;
     xhal_status s = xcu_use_device(st, a->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     float f = 0.0f;
     XCU_TRY(st, "measuring time between events", cuEventElapsedTime, (&f, a->e, b->e));
     *ms = (double)f;

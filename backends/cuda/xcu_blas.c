@@ -17,10 +17,16 @@
 
 xhal_status xcu_blas_matmul(xcu_state *st, xcu_stream_obj *s, const xhal_op_desc *desc)
 {
-    (void)st; (void)s; (void)desc;
+    (void)st;
+    (void)s;
+    (void)desc;
     return XHAL_ERROR_UNSUPPORTED; /* this vendor mapping names no BLAS: portable kernel */
 }
-void xcu_blas_release_device(xcu_state *st, xcu_dev *d) { (void)st; (void)d; }
+void xcu_blas_release_device(xcu_state *st, xcu_dev *d)
+{
+    (void)st;
+    (void)d;
+}
 void xcu_blas_unload(xcu_state *st) { (void)st; }
 
 #else
@@ -38,17 +44,13 @@ typedef struct xcu_blas {
     int (*destroy)(void *handle);
     int (*set_stream)(void *handle, xcu_stream stream);
     const char *(*status_name)(int status);
-    int (*gemm)(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A,
-                int atype, int lda, long long stride_a, const void *B, int btype, int ldb, long long stride_b,
-                const void *beta, void *C, int ctype, int ldc, long long stride_c, int batch, int compute,
-                int algo);
+    int (*gemm)(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A, int atype,
+                int lda, long long stride_a, const void *B, int btype, int ldb, long long stride_b, const void *beta,
+                void *C, int ctype, int ldc, long long stride_c, int batch, int compute, int algo);
     int allow_tf32;
 } xcu_blas;
 
-static void *xcu_blas_sym(void *lib, const char *name)
-{
-    return dlsym(lib, name);
-}
+static void *xcu_blas_sym(void *lib, const char *name) { return dlsym(lib, name); }
 
 /* Loads the library once; NULL when none is usable (logged at info level). */
 static xcu_blas *xcu_blas_get(xcu_state *st)
@@ -61,8 +63,7 @@ static xcu_blas *xcu_blas_get(xcu_state *st)
         void *lib = NULL;
         const char *used = NULL;
         if (env != NULL && env[0] != '\0') {
-            if (strcmp(env, "none") != 0)
-                lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+            if (strcmp(env, "none") != 0) lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
             used = env;
         } else {
             for (size_t i = 0; lib == NULL && i < sizeof defaults / sizeof defaults[0]; i++) {
@@ -90,8 +91,7 @@ static xcu_blas *xcu_blas_get(xcu_state *st)
             }
         }
         if (st->blas == NULL) {
-            if (lib != NULL)
-                dlclose(lib);
+            if (lib != NULL) dlclose(lib);
             if (xcu_host->log != NULL)
                 xcu_host->log(XHAL_LOG_INFO, XCU_BACKEND_NAME, "no usable BLAS (%s): matmul uses the portable kernel",
                               used != NULL ? used : "none");
@@ -115,9 +115,10 @@ static void *xcu_blas_handle(xcu_state *st, xcu_blas *b, xcu_dev *d)
         } else {
             d->blas_state = -1;
             if (xcu_host->log != NULL)
-                xcu_host->log(XHAL_LOG_WARN, XCU_BACKEND_NAME, "device %d: cublasCreate failed with %s; "
-                              "matmul uses the portable kernel", d->index,
-                              b->status_name ? b->status_name(rs) : "an error");
+                xcu_host->log(XHAL_LOG_WARN, XCU_BACKEND_NAME,
+                              "device %d: cublasCreate failed with %s; "
+                              "matmul uses the portable kernel",
+                              d->index, b->status_name ? b->status_name(rs) : "an error");
         }
     }
     void *h = d->blas_state == 1 ? d->blas_handle : NULL;
@@ -154,12 +155,10 @@ static int xcu_fold_batch(const xhal_op_desc *desc, int nb, int64_t *count, int6
     const xhal_tensor_desc *t[3] = {&desc->inputs[0], &desc->inputs[1], &desc->outputs[0]};
     int64_t n = 1;
     int inner = -1; /* innermost batch dim of size > 1 seen so far (walking outward) */
-    for (int k = 0; k < 3; k++)
-        stride[k] = 0;
+    for (int k = 0; k < 3; k++) stride[k] = 0;
     for (int i = nb - 1; i >= 0; i--) {
         int64_t e = desc->outputs[0].shape[i];
-        if (e == 1)
-            continue;
+        if (e == 1) continue;
         for (int k = 0; k < 3; k++) {
             if (inner < 0)
                 stride[k] = t[k]->strides[i];
@@ -178,33 +177,40 @@ xhal_status xcu_blas_matmul(xcu_state *st, xcu_stream_obj *s, const xhal_op_desc
     const xhal_tensor_desc *a = &desc->inputs[0], *bt = &desc->inputs[1], *o = &desc->outputs[0];
     int nb = o->ndim - 2;
     int64_t M = o->shape[nb], N = o->shape[nb + 1], K = a->shape[nb + 1];
-    if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
-        return XHAL_ERROR_UNSUPPORTED;
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX) return XHAL_ERROR_UNSUPPORTED;
     xcu_mat ma, mb, mo;
     if (!xcu_mat_of(M, K, a->strides[nb], a->strides[nb + 1], &ma) ||
         !xcu_mat_of(K, N, bt->strides[nb], bt->strides[nb + 1], &mb) ||
         !xcu_mat_of(M, N, o->strides[nb], o->strides[nb + 1], &mo) || !mo.row_major)
         return XHAL_ERROR_UNSUPPORTED;
     int64_t batch, bstride[3];
-    if (!xcu_fold_batch(desc, nb, &batch, bstride) || bstride[2] < 0)
-        return XHAL_ERROR_UNSUPPORTED;
+    if (!xcu_fold_batch(desc, nb, &batch, bstride) || bstride[2] < 0) return XHAL_ERROR_UNSUPPORTED;
     int type, compute;
     switch (o->dtype) {
-    case XHAL_DTYPE_F32: type = XCU_R_32F; compute = XCU_COMPUTE_32F; break;
-    case XHAL_DTYPE_F16: type = XCU_R_16F; compute = XCU_COMPUTE_32F; break;
-    case XHAL_DTYPE_BF16: type = XCU_R_16BF; compute = XCU_COMPUTE_32F; break;
-    case XHAL_DTYPE_F64: type = XCU_R_64F; compute = XCU_COMPUTE_64F; break;
-    default: return XHAL_ERROR_UNSUPPORTED;
+        case XHAL_DTYPE_F32:
+            type = XCU_R_32F;
+            compute = XCU_COMPUTE_32F;
+            break;
+        case XHAL_DTYPE_F16:
+            type = XCU_R_16F;
+            compute = XCU_COMPUTE_32F;
+            break;
+        case XHAL_DTYPE_BF16:
+            type = XCU_R_16BF;
+            compute = XCU_COMPUTE_32F;
+            break;
+        case XHAL_DTYPE_F64:
+            type = XCU_R_64F;
+            compute = XCU_COMPUTE_64F;
+            break;
+        default: return XHAL_ERROR_UNSUPPORTED;
     }
     xcu_blas *b = xcu_blas_get(st);
-    if (b == NULL)
-        return XHAL_ERROR_UNSUPPORTED;
-    if (compute == XCU_COMPUTE_32F && o->dtype == XHAL_DTYPE_F32 && b->allow_tf32)
-        compute = XCU_COMPUTE_32F_FAST_TF32;
+    if (b == NULL) return XHAL_ERROR_UNSUPPORTED;
+    if (compute == XCU_COMPUTE_32F && o->dtype == XHAL_DTYPE_F32 && b->allow_tf32) compute = XCU_COMPUTE_32F_FAST_TF32;
     xcu_dev *d = &st->devs[s->device];
     void *h = xcu_blas_handle(st, b, d);
-    if (h == NULL)
-        return XHAL_ERROR_UNSUPPORTED;
+    if (h == NULL) return XHAL_ERROR_UNSUPPORTED;
     /* One handle per device serves every stream of it: binding the stream and queueing
      * the GEMM happen under the device lock, so two threads with two streams cannot
      * interleave them (both calls only enqueue). */
@@ -225,8 +231,8 @@ xhal_status xcu_blas_matmul(xcu_state *st, xcu_stream_obj *s, const xhal_op_desc
     float alpha_f = (float)alpha_d, beta_f = (float)beta_d;
     const void *alpha = type == XCU_R_64F ? (const void *)&alpha_d : (const void *)&alpha_f;
     const void *beta = type == XCU_R_64F ? (const void *)&beta_d : (const void *)&beta_f;
-    rs = b->gemm(h, mb.row_major ? XCU_BLAS_OP_N : XCU_BLAS_OP_T, ma.row_major ? XCU_BLAS_OP_N : XCU_BLAS_OP_T,
-                 (int)N, (int)M, (int)K, alpha, pb, type, (int)mb.ld, (long long)bstride[1], pa, type, (int)ma.ld,
+    rs = b->gemm(h, mb.row_major ? XCU_BLAS_OP_N : XCU_BLAS_OP_T, ma.row_major ? XCU_BLAS_OP_N : XCU_BLAS_OP_T, (int)N,
+                 (int)M, (int)K, alpha, pb, type, (int)mb.ld, (long long)bstride[1], pa, type, (int)ma.ld,
                  (long long)bstride[0], beta, pc, type, (int)mo.ld, (long long)bstride[2], (int)batch, compute,
                  XCU_GEMM_DEFAULT);
     pthread_mutex_unlock(&d->lock);
@@ -234,15 +240,14 @@ xhal_status xcu_blas_matmul(xcu_state *st, xcu_stream_obj *s, const xhal_op_desc
         return xcu_host->set_error(rs == XCU_BLAS_STATUS_ALLOC_FAILED ? XHAL_ERROR_OUT_OF_MEMORY : XHAL_ERROR_BACKEND,
                                    "%s:%d: matmul [%lld,%lld]x[%lld,%lld] batch %lld: cublasGemmStridedBatchedEx "
                                    "failed with %s",
-                                   XCU_BACKEND_NAME, s->device, (long long)M, (long long)K, (long long)K,
-                                   (long long)N, (long long)batch, b->status_name ? b->status_name(rs) : "an error");
+                                   XCU_BACKEND_NAME, s->device, (long long)M, (long long)K, (long long)K, (long long)N,
+                                   (long long)batch, b->status_name ? b->status_name(rs) : "an error");
     return XHAL_OK;
 }
 
 void xcu_blas_release_device(xcu_state *st, xcu_dev *d)
 {
-    if (d->blas_state == 1 && st->blas != NULL)
-        st->blas->destroy(d->blas_handle);
+    if (d->blas_state == 1 && st->blas != NULL) st->blas->destroy(d->blas_handle);
     d->blas_handle = NULL;
     d->blas_state = 0;
 }

@@ -9,8 +9,8 @@
 const char *xcu_error_name(const xcu_driver *drv, xcu_result r)
 {
     const char *name = NULL;
-    if (drv != NULL && drv->cuGetErrorName != NULL &&
-        XCU_GET_ERROR_NAME(drv, r, &name) == XCU_SUCCESS && name != NULL && name[0] != '\0')
+    if (drv != NULL && drv->cuGetErrorName != NULL && XCU_GET_ERROR_NAME(drv, r, &name) == XCU_SUCCESS &&
+        name != NULL && name[0] != '\0')
         return name;
     return "an unnamed error";
 }
@@ -42,8 +42,7 @@ int xcu_driver_load(xcu_driver *drv, char *reason, size_t reason_size)
     }
     if (drv->library == NULL) {
         snprintf(reason, reason_size, "%s library %s could not be loaded%s: %s", XCU_DRIVER_LABEL,
-                 from_env ? env : XCU_DRIVER_LIBRARY,
-                 from_env ? " (path from " XCU_DRIVER_LIBRARY_ENV ")" : "", tried);
+                 from_env ? env : XCU_DRIVER_LIBRARY, from_env ? " (path from " XCU_DRIVER_LIBRARY_ENV ")" : "", tried);
         return 1;
     }
     snprintf(drv->library_name, sizeof drv->library_name, "%s", lib);
@@ -57,8 +56,7 @@ int xcu_driver_load(xcu_driver *drv, char *reason, size_t reason_size)
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
         void *p = dlsym(drv->library, slots[i].symbol);
         if (p == NULL) {
-            snprintf(reason, reason_size,
-                     "%s library %s lacks the symbol %s (driver too old or not a %s)",
+            snprintf(reason, reason_size, "%s library %s lacks the symbol %s (driver too old or not a %s)",
                      XCU_DRIVER_LABEL, lib, slots[i].symbol, XCU_DRIVER_LABEL);
             xcu_driver_unload(drv);
             return 1;
@@ -70,17 +68,16 @@ int xcu_driver_load(xcu_driver *drv, char *reason, size_t reason_size)
     xcu_result r = drv->cuInit(0);
     if (r != XCU_SUCCESS) {
         const char *text = NULL;
-        if (XCU_GET_ERROR_STRING(drv, r, &text) != XCU_SUCCESS || text == NULL)
-            text = "";
-        snprintf(reason, reason_size, "%s (%s): " XCU_SYM_cuInit " failed with %s (%d)%s%s",
-                 XCU_DRIVER_LABEL, lib, xcu_error_name(drv, r), r, text[0] ? ": " : "", text);
+        if (XCU_GET_ERROR_STRING(drv, r, &text) != XCU_SUCCESS || text == NULL) text = "";
+        snprintf(reason, reason_size, "%s (%s): " XCU_SYM_cuInit " failed with %s (%d)%s%s", XCU_DRIVER_LABEL, lib,
+                 xcu_error_name(drv, r), r, text[0] ? ": " : "", text);
         xcu_driver_unload(drv);
         return 1;
     }
     r = drv->cuDriverGetVersion(&drv->version);
     if (r != XCU_SUCCESS) {
-        snprintf(reason, reason_size, "%s (%s): " XCU_SYM_cuDriverGetVersion " failed with %s",
-                 XCU_DRIVER_LABEL, lib, xcu_error_name(drv, r));
+        snprintf(reason, reason_size, "%s (%s): " XCU_SYM_cuDriverGetVersion " failed with %s", XCU_DRIVER_LABEL, lib,
+                 xcu_error_name(drv, r));
         xcu_driver_unload(drv);
         return 1;
     }
@@ -88,8 +85,7 @@ int xcu_driver_load(xcu_driver *drv, char *reason, size_t reason_size)
         char have[64], need[64];
         xcu_vendor_driver_version(have, sizeof have, drv->version);
         xcu_vendor_driver_version(need, sizeof need, XCU_MIN_DRIVER_VERSION);
-        snprintf(reason, reason_size,
-                 "%s (%s) is version %d (%s) but this backend needs at least %d (%s)",
+        snprintf(reason, reason_size, "%s (%s) is version %d (%s) but this backend needs at least %d (%s)",
                  XCU_DRIVER_LABEL, lib, drv->version, have, XCU_MIN_DRIVER_VERSION, need);
         xcu_driver_unload(drv);
         return 1;
@@ -99,8 +95,7 @@ int xcu_driver_load(xcu_driver *drv, char *reason, size_t reason_size)
 
 void xcu_driver_unload(xcu_driver *drv)
 {
-    if (drv->library != NULL)
-        dlclose(drv->library);
+    if (drv->library != NULL) dlclose(drv->library);
     char name[sizeof drv->library_name];
     memcpy(name, drv->library_name, sizeof name);
     memset(drv, 0, sizeof *drv);

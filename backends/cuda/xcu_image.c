@@ -12,17 +12,13 @@
 
 /* Emits a hidden, 64-byte aligned, read-only symbol holding a file, its size as a 64-bit
  * symbol name##_size, and (for text) a terminating NUL. */
-#define XCU_EMBED_(name, path, nul)                                                         \
-    __asm__(".section .rodata\n"                                                            \
-            ".balign 64\n"                                                                  \
-            ".globl " #name "\n.hidden " #name "\n.type " #name ", @object\n"               \
-            #name ":\n"                                                                     \
-            ".incbin \"" path "\"\n"                                                        \
-            #name "_end:\n" nul                                                             \
-            ".balign 8\n"                                                                   \
-            ".globl " #name "_size\n.hidden " #name "_size\n.type " #name "_size, @object\n" \
-            #name "_size:\n"                                                                \
-            ".quad " #name "_end - " #name "\n"                                             \
+#define XCU_EMBED_(name, path, nul)                                                                           \
+    __asm__(".section .rodata\n"                                                                              \
+            ".balign 64\n"                                                                                    \
+            ".globl " #name "\n.hidden " #name "\n.type " #name ", @object\n" #name ":\n"                     \
+            ".incbin \"" path "\"\n" #name "_end:\n" nul ".balign 8\n"                                        \
+            ".globl " #name "_size\n.hidden " #name "_size\n.type " #name "_size, @object\n" #name "_size:\n" \
+            ".quad " #name "_end - " #name "\n"                                                               \
             ".previous\n")
 
 #if defined(XCU_IMAGE_F32) && defined(XCU_IMAGE_F64)

@@ -32,7 +32,7 @@ typedef struct xcu_dev {
     uint64_t total_memory;
     int peer_enabled[XCU_MAX_DEVICES]; /* 0 unknown, 1 enabled, -1 impossible */
 
-    pthread_mutex_t lock;  /* guards the lazily made module, kernel cache and BLAS handle */
+    pthread_mutex_t lock; /* guards the lazily made module, kernel cache and BLAS handle */
     /* The op module in two variants: [0] computes in f32 (f32/f16/bf16 and integer
      * ops), [1] in f64 (XK_REAL_F64). */
     int module_state[2]; /* 0 not tried, 1 loaded, -1 failed (module_error says why) */
@@ -52,10 +52,10 @@ typedef struct xcu_state {
     xcu_driver drv;
     int n_devices;
     xcu_dev *devs;
-    pthread_mutex_t lock; /* guards lazy library loading below */
+    pthread_mutex_t lock;  /* guards lazy library loading below */
     struct xcu_blas *blas; /* NULL until first matmul; see xcu_blas.c */
     int blas_tried;
-    struct xcu_rtc *rtc;   /* NULL until first program_create; see xcu_rtc.c */
+    struct xcu_rtc *rtc; /* NULL until first program_create; see xcu_rtc.c */
     int rtc_tried;
     char rtc_error[256];
 } xcu_state;
@@ -69,7 +69,7 @@ typedef struct xcu_buffer {
 typedef struct xcu_stream_obj {
     xcu_stream s;
     int device;
-    void *staging[2];   /* pinned, XCU_STAGING_CHUNK each; NULL until first transfer */
+    void *staging[2]; /* pinned, XCU_STAGING_CHUNK each; NULL until first transfer */
     xcu_event staged[2];
     int staging_failed; /* pinned memory refused: transfers go straight from pageable memory */
 } xcu_stream_obj;
@@ -85,11 +85,10 @@ xhal_status xcu_use_device(xcu_state *st, int device);
  * CUDA_ERROR_X (n)"; XCU_ERROR_OUT_OF_MEMORY becomes XHAL_ERROR_OUT_OF_MEMORY. */
 xhal_status xcu_fail(xcu_state *st, xcu_result r, const char *call, const char *what);
 
-#define XCU_TRY(st, what, name, args)                                                       \
-    do {                                                                                    \
-        xcu_result r_ = (st)->drv.name args;                                                \
-        if (r_ != XCU_SUCCESS)                                                              \
-            return xcu_fail((st), r_, XCU_SYM_##name, (what));                              \
+#define XCU_TRY(st, what, name, args)                                             \
+    do {                                                                          \
+        xcu_result r_ = (st)->drv.name args;                                      \
+        if (r_ != XCU_SUCCESS) return xcu_fail((st), r_, XCU_SYM_##name, (what)); \
     } while (0)
 
 /* ---- ops (xcu_ops.c) ---- */
@@ -99,9 +98,8 @@ xhal_status xcu_op_run(void *state, void *stream, const xhal_op_desc *desc);
  * (0 f32, 1 f64) on device d. */
 xhal_status xcu_get_kernel(xcu_state *st, xcu_dev *d, int variant, const char *name, xcu_function *fn);
 /* Launch with an error naming the kernel. */
-xhal_status xcu_launch(xcu_state *st, xcu_stream_obj *s, xcu_function fn, const char *name,
-                       const unsigned grid[3], const unsigned block[3], unsigned shared,
-                       void **params);
+xhal_status xcu_launch(xcu_state *st, xcu_stream_obj *s, xcu_function fn, const char *name, const unsigned grid[3],
+                       const unsigned block[3], unsigned shared, void **params);
 void xcu_ops_release_device(xcu_state *st, xcu_dev *d);
 
 /* ---- BLAS (xcu_blas.c) ---- */
@@ -113,8 +111,7 @@ void xcu_blas_unload(xcu_state *st);
 
 /* ---- runtime compilation (xcu_rtc.c) ---- */
 int xcu_rtc_available(xcu_state *st);
-xhal_status xcu_program_create(void *state, int device, const char *source, const char *options,
-                               void **program);
+xhal_status xcu_program_create(void *state, int device, const char *source, const char *options, void **program);
 void xcu_program_destroy(void *state, void *program);
 xhal_status xcu_kernel_launch(void *state, void *stream, void *program, const char *name, int dims,
                               const uint64_t *global_size, const uint64_t *local_size, int nargs,

@@ -44,9 +44,9 @@ static xcu_rtc *xcu_rtc_get(xcu_state *st)
         const char *const defaults[] = XCU_RTC_LIBRARIES;
         const int from_env = env != NULL && env[0] != '\0';
         const size_t n_names = from_env ? 1 : sizeof defaults / sizeof defaults[0];
-        const char *names[8] = {XCU_RTC_SYM_CreateProgram, XCU_RTC_SYM_DestroyProgram, XCU_RTC_SYM_CompileProgram,
-                                XCU_RTC_SYM_GetProgramLogSize, XCU_RTC_SYM_GetProgramLog, XCU_RTC_SYM_GetCodeSize,
-                                XCU_RTC_SYM_GetCode, XCU_RTC_SYM_GetErrorString};
+        const char *names[8] = {XCU_RTC_SYM_CreateProgram,     XCU_RTC_SYM_DestroyProgram, XCU_RTC_SYM_CompileProgram,
+                                XCU_RTC_SYM_GetProgramLogSize, XCU_RTC_SYM_GetProgramLog,  XCU_RTC_SYM_GetCodeSize,
+                                XCU_RTC_SYM_GetCode,           XCU_RTC_SYM_GetErrorString};
         snprintf(st->rtc_error, sizeof st->rtc_error, "%s is not available:", XCU_RTC_NAME);
         /* The first candidate that loads and has every entry point wins (HIP 5.x keeps
          * hiprtc inside libamdhip64, later versions in libhiprtc). */
@@ -62,8 +62,7 @@ static xcu_rtc *xcu_rtc_get(xcu_state *st)
             void *p[8];
             int missing = -1;
             for (int i = 0; i < 8; i++)
-                if ((p[i] = dlsym(lib, names[i])) == NULL && missing < 0)
-                    missing = i;
+                if ((p[i] = dlsym(lib, names[i])) == NULL && missing < 0) missing = i;
             xcu_rtc *r = missing < 0 ? xcu_host->host_calloc(1, sizeof *r) : NULL;
             if (r == NULL) {
                 snprintf(st->rtc_error + len, sizeof st->rtc_error - len, " %s %s%s;", used,
@@ -108,13 +107,10 @@ static int xcu_split_options(char *buf, const char **argv, int max)
 {
     int n = 0;
     for (char *p = buf; *p != '\0' && n < max;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n')
-            *p++ = '\0';
-        if (*p == '\0')
-            break;
+        while (*p == ' ' || *p == '\t' || *p == '\n') *p++ = '\0';
+        if (*p == '\0') break;
         argv[n++] = p;
-        while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n')
-            p++;
+        while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n') p++;
     }
     return n;
 }
@@ -164,9 +160,9 @@ xhal_status xcu_program_create(void *state, int device, const char *source, cons
         if (r->log_size(prog, &n) == 0 && n > 0 && (log = xcu_host->host_alloc(n + 1)) != NULL &&
             r->log(prog, log) == 0)
             log[n] = '\0';
-        status = xcu_host->set_error(XHAL_ERROR_BACKEND, "%s:%d: compiling the program for %s failed (%s): %s",
-                                     XCU_BACKEND_NAME, device, arch, r->error_string(rr),
-                                     log != NULL ? log : "(no log)");
+        status =
+            xcu_host->set_error(XHAL_ERROR_BACKEND, "%s:%d: compiling the program for %s failed (%s): %s",
+                                XCU_BACKEND_NAME, device, arch, r->error_string(rr), log != NULL ? log : "(no log)");
         xcu_host->host_free(log);
         goto done;
     }
@@ -180,8 +176,7 @@ xhal_status xcu_program_create(void *state, int device, const char *source, cons
                                            XCU_BACKEND_NAME, device, r->error_string(rr));
         goto done;
     }
-    if ((status = xcu_use_device(st, device)) != XHAL_OK)
-        goto done;
+    if ((status = xcu_use_device(st, device)) != XHAL_OK) goto done;
     xcu_program *p = xcu_host->host_calloc(1, sizeof *p);
     if (p == NULL) {
         status = xcu_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: no host memory for a program", XCU_BACKEND_NAME);
@@ -196,8 +191,7 @@ xhal_status xcu_program_create(void *state, int device, const char *source, cons
     p->device = device;
     *program = p;
 done:
-    if (prog != NULL)
-        r->destroy(&prog);
+    if (prog != NULL) r->destroy(&prog);
     xcu_host->host_free(code);
     xcu_host->host_free(full);
     xcu_host->host_free(optbuf);
@@ -208,10 +202,8 @@ void xcu_program_destroy(void *state, void *program)
 {
     xcu_state *st = state;
     xcu_program *p = program;
-    if (p == NULL)
-        return;
-    if (xcu_use_device(st, p->device) == XHAL_OK)
-        st->drv.cuModuleUnload(p->module);
+    if (p == NULL) return;
+    if (xcu_use_device(st, p->device) == XHAL_OK) st->drv.cuModuleUnload(p->module);
     xcu_host->host_free(p);
 }
 
@@ -223,13 +215,12 @@ xhal_status xcu_kernel_launch(void *state, void *stream, void *program, const ch
     xcu_stream_obj *so = stream;
     xcu_program *p = program;
     xhal_status s = xcu_use_device(st, so->device);
-    if (s != XHAL_OK)
-        return s;
+    if (s != XHAL_OK) return s;
     xcu_function fn = NULL;
     xcu_result r = st->drv.cuModuleGetFunction(&fn, p->module, name);
     if (r != XCU_SUCCESS)
-        return xcu_host->set_error(XHAL_ERROR_NOT_FOUND, "%s: kernel %s is not in the program (%s)",
-                                   XCU_BACKEND_NAME, name, xcu_error_name(&st->drv, r));
+        return xcu_host->set_error(XHAL_ERROR_NOT_FOUND, "%s: kernel %s is not in the program (%s)", XCU_BACKEND_NAME,
+                                   name, xcu_error_name(&st->drv, r));
     /* Default local sizes: 256 items in 1-D, 16x16 in 2-D, 8x8x4 in 3-D, never above the
      * global size. */
     static const unsigned defaults[3][3] = {{256, 1, 1}, {16, 16, 1}, {8, 8, 4}};
@@ -238,8 +229,7 @@ xhal_status xcu_kernel_launch(void *state, void *stream, void *program, const ch
     uint64_t threads = 1;
     for (int i = 0; i < dims; i++) {
         uint64_t l = local_size != NULL ? local_size[i] : defaults[dims - 1][i];
-        if (local_size == NULL && l > global_size[i])
-            l = global_size[i] > 0 ? global_size[i] : 1;
+        if (local_size == NULL && l > global_size[i]) l = global_size[i] > 0 ? global_size[i] : 1;
         if (l == 0)
             return xcu_host->set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: kernel %s: local size %d is 0",
                                        XCU_BACKEND_NAME, name, i);
@@ -255,7 +245,12 @@ xhal_status xcu_kernel_launch(void *state, void *stream, void *program, const ch
         grid[i] = (unsigned)g;
         block[i] = (unsigned)l;
     }
-    union xcu_arg { xcu_deviceptr ptr; int32_t i32; int64_t i64; float f32; };
+    union xcu_arg {
+        xcu_deviceptr ptr;
+        int32_t i32;
+        int64_t i64;
+        float f32;
+    };
     union xcu_arg vals[64];
     void *params[64];
     if (nargs > 64)
@@ -263,13 +258,13 @@ xhal_status xcu_kernel_launch(void *state, void *stream, void *program, const ch
                                    XCU_BACKEND_NAME, name, nargs);
     for (int i = 0; i < nargs; i++) {
         switch (args[i].kind) {
-        case XHAL_ARG_TENSOR: vals[i].ptr = ((xcu_buffer *)args[i].buffer)->ptr + args[i].offset; break;
-        case XHAL_ARG_I32: vals[i].i32 = args[i].value.i32; break;
-        case XHAL_ARG_I64: vals[i].i64 = args[i].value.i64; break;
-        case XHAL_ARG_F32: vals[i].f32 = args[i].value.f32; break;
-        default:
-            return xcu_host->set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: kernel %s: argument %d has kind %d",
-                                       XCU_BACKEND_NAME, name, i, args[i].kind);
+            case XHAL_ARG_TENSOR: vals[i].ptr = ((xcu_buffer *)args[i].buffer)->ptr + args[i].offset; break;
+            case XHAL_ARG_I32: vals[i].i32 = args[i].value.i32; break;
+            case XHAL_ARG_I64: vals[i].i64 = args[i].value.i64; break;
+            case XHAL_ARG_F32: vals[i].f32 = args[i].value.f32; break;
+            default:
+                return xcu_host->set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: kernel %s: argument %d has kind %d",
+                                           XCU_BACKEND_NAME, name, i, args[i].kind);
         }
         params[i] = &vals[i];
     }

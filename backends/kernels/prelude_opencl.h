@@ -23,8 +23,8 @@
 /* Qualifiers */
 #define XK_KERNEL __kernel
 #define XK_GLOBAL __global
-#define XK_LOCAL __local          /* declares a work-group array (kernel scope only) */
-#define XK_LOCAL_PTR __local      /* qualifies a pointer parameter into local memory */
+#define XK_LOCAL __local     /* declares a work-group array (kernel scope only) */
+#define XK_LOCAL_PTR __local /* qualifies a pointer parameter into local memory */
 #define XK_INLINE inline
 #define XK_BARRIER() barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)
 

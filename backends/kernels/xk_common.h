@@ -110,28 +110,28 @@ XK_INLINE xk_u16 xk_f32_to_f16(float f)
 XK_INLINE xk_real xk_ld(XK_GLOBAL const void *p, xk_i64 i, int dt)
 {
     switch (dt) {
-    case XK_DT_F32: return (xk_real)((XK_GLOBAL const float *)p)[i];
-    case XK_DT_F16: return (xk_real)xk_f16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
-    case XK_DT_BF16: return (xk_real)xk_bf16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
+        case XK_DT_F32: return (xk_real)((XK_GLOBAL const float *)p)[i];
+        case XK_DT_F16: return (xk_real)xk_f16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
+        case XK_DT_BF16: return (xk_real)xk_bf16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
 #ifdef XK_REAL_F64
-    case XK_DT_F64: return ((XK_GLOBAL const double *)p)[i];
+        case XK_DT_F64: return ((XK_GLOBAL const double *)p)[i];
 #endif
-    case XK_DT_I8: return (xk_real)((XK_GLOBAL const xk_i8 *)p)[i];
-    case XK_DT_U8: return (xk_real)((XK_GLOBAL const xk_u8 *)p)[i];
-    case XK_DT_I32: return (xk_real)((XK_GLOBAL const xk_i32 *)p)[i];
-    case XK_DT_I64: return (xk_real)((XK_GLOBAL const xk_i64 *)p)[i];
-    default: return (xk_real)0;
+        case XK_DT_I8: return (xk_real)((XK_GLOBAL const xk_i8 *)p)[i];
+        case XK_DT_U8: return (xk_real)((XK_GLOBAL const xk_u8 *)p)[i];
+        case XK_DT_I32: return (xk_real)((XK_GLOBAL const xk_i32 *)p)[i];
+        case XK_DT_I64: return (xk_real)((XK_GLOBAL const xk_i64 *)p)[i];
+        default: return (xk_real)0;
     }
 }
 
 XK_INLINE xk_i64 xk_ld_int(XK_GLOBAL const void *p, xk_i64 i, int dt)
 {
     switch (dt) {
-    case XK_DT_I8: return (xk_i64)((XK_GLOBAL const xk_i8 *)p)[i];
-    case XK_DT_U8: return (xk_i64)((XK_GLOBAL const xk_u8 *)p)[i];
-    case XK_DT_I32: return (xk_i64)((XK_GLOBAL const xk_i32 *)p)[i];
-    case XK_DT_I64: return ((XK_GLOBAL const xk_i64 *)p)[i];
-    default: return 0;
+        case XK_DT_I8: return (xk_i64)((XK_GLOBAL const xk_i8 *)p)[i];
+        case XK_DT_U8: return (xk_i64)((XK_GLOBAL const xk_u8 *)p)[i];
+        case XK_DT_I32: return (xk_i64)((XK_GLOBAL const xk_i32 *)p)[i];
+        case XK_DT_I64: return ((XK_GLOBAL const xk_i64 *)p)[i];
+        default: return 0;
     }
 }
 
@@ -139,11 +139,11 @@ XK_INLINE xk_i64 xk_ld_int(XK_GLOBAL const void *p, xk_i64 i, int dt)
 XK_INLINE void xk_st_int(XK_GLOBAL void *p, xk_i64 i, int dt, xk_i64 v)
 {
     switch (dt) {
-    case XK_DT_I8: ((XK_GLOBAL xk_u8 *)p)[i] = (xk_u8)((xk_u64)v & 0xffu); break;
-    case XK_DT_U8: ((XK_GLOBAL xk_u8 *)p)[i] = (xk_u8)((xk_u64)v & 0xffu); break;
-    case XK_DT_I32: ((XK_GLOBAL xk_u32 *)p)[i] = (xk_u32)((xk_u64)v & 0xffffffffu); break;
-    case XK_DT_I64: ((XK_GLOBAL xk_i64 *)p)[i] = v; break;
-    default: break;
+        case XK_DT_I8: ((XK_GLOBAL xk_u8 *)p)[i] = (xk_u8)((xk_u64)v & 0xffu); break;
+        case XK_DT_U8: ((XK_GLOBAL xk_u8 *)p)[i] = (xk_u8)((xk_u64)v & 0xffu); break;
+        case XK_DT_I32: ((XK_GLOBAL xk_u32 *)p)[i] = (xk_u32)((xk_u64)v & 0xffffffffu); break;
+        case XK_DT_I64: ((XK_GLOBAL xk_i64 *)p)[i] = v; break;
+        default: break;
     }
 }
 
@@ -153,22 +153,22 @@ XK_INLINE xk_i64 xk_real_to_int(xk_real v, int dt)
 {
     if (v != v) return 0;
     switch (dt) {
-    case XK_DT_I8:
-        if (v <= (xk_real)-128.0f) return -128;
-        if (v >= (xk_real)127.0f) return 127;
-        return (xk_i64)v;
-    case XK_DT_U8:
-        if (v <= (xk_real)0.0f) return 0;
-        if (v >= (xk_real)255.0f) return 255;
-        return (xk_i64)v;
-    case XK_DT_I32:
-        if (v <= (xk_real)-2147483648.0f) return -2147483647 - 1;
-        if (v >= (xk_real)2147483648.0f) return 2147483647;
-        return (xk_i64)v;
-    default:
-        if (v <= (xk_real)-9223372036854775808.0f) return (xk_i64)(((xk_u64)1) << 63);
-        if (v >= (xk_real)9223372036854775808.0f) return (xk_i64)((((xk_u64)1) << 63) - 1u);
-        return (xk_i64)v;
+        case XK_DT_I8:
+            if (v <= (xk_real)-128.0f) return -128;
+            if (v >= (xk_real)127.0f) return 127;
+            return (xk_i64)v;
+        case XK_DT_U8:
+            if (v <= (xk_real)0.0f) return 0;
+            if (v >= (xk_real)255.0f) return 255;
+            return (xk_i64)v;
+        case XK_DT_I32:
+            if (v <= (xk_real)-2147483648.0f) return -2147483647 - 1;
+            if (v >= (xk_real)2147483648.0f) return 2147483647;
+            return (xk_i64)v;
+        default:
+            if (v <= (xk_real)-9223372036854775808.0f) return (xk_i64)(((xk_u64)1) << 63);
+            if (v >= (xk_real)9223372036854775808.0f) return (xk_i64)((((xk_u64)1) << 63) - 1u);
+            return (xk_i64)v;
     }
 }
 
@@ -177,10 +177,19 @@ XK_INLINE xk_i64 xk_sat_int(xk_i64 v, int dt)
 {
     xk_i64 lo, hi;
     switch (dt) {
-    case XK_DT_I8: lo = -128; hi = 127; break;
-    case XK_DT_U8: lo = 0; hi = 255; break;
-    case XK_DT_I32: lo = -2147483647 - 1; hi = 2147483647; break;
-    default: return v;
+        case XK_DT_I8:
+            lo = -128;
+            hi = 127;
+            break;
+        case XK_DT_U8:
+            lo = 0;
+            hi = 255;
+            break;
+        case XK_DT_I32:
+            lo = -2147483647 - 1;
+            hi = 2147483647;
+            break;
+        default: return v;
     }
     return v < lo ? lo : (v > hi ? hi : v);
 }
@@ -199,7 +208,7 @@ XK_INLINE float xk_i64_to_f32_odd(xk_i64 v)
 {
     float f = (float)v;
     xk_i64 back;
-    if (v > -16777216 && v < 16777216) return f; /* |v| < 2^24: exact */
+    if (v > -16777216 && v < 16777216) return f;               /* |v| < 2^24: exact */
     if (f >= 9223372036854775808.0f) return xk_make_odd(f, 1); /* 2^63 > every int64 */
     back = (xk_i64)f;
     if (back == v) return f;
@@ -222,13 +231,13 @@ XK_INLINE float xk_f64_to_f32_odd(double d)
 XK_INLINE void xk_st(XK_GLOBAL void *p, xk_i64 i, int dt, xk_real v)
 {
     switch (dt) {
-    case XK_DT_F32: ((XK_GLOBAL float *)p)[i] = (float)v; break;
-    case XK_DT_F16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_f16(XK_R_TO_F32_ODD(v)); break;
-    case XK_DT_BF16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_bf16(XK_R_TO_F32_ODD(v)); break;
+        case XK_DT_F32: ((XK_GLOBAL float *)p)[i] = (float)v; break;
+        case XK_DT_F16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_f16(XK_R_TO_F32_ODD(v)); break;
+        case XK_DT_BF16: ((XK_GLOBAL xk_u16 *)p)[i] = xk_f32_to_bf16(XK_R_TO_F32_ODD(v)); break;
 #ifdef XK_REAL_F64
-    case XK_DT_F64: ((XK_GLOBAL double *)p)[i] = v; break;
+        case XK_DT_F64: ((XK_GLOBAL double *)p)[i] = v; break;
 #endif
-    default: xk_st_int(p, i, dt, xk_real_to_int(v, dt)); break;
+        default: xk_st_int(p, i, dt, xk_real_to_int(v, dt)); break;
     }
 }
 

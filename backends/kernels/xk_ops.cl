@@ -11,8 +11,8 @@
  *    items per row; the host launches exactly that shape.
  */
 
-#define XK_WG 64      /* work-group size of the row kernels (a power of two) */
-#define XK_MM_TS 16   /* matmul tile edge; work group XK_MM_TS x XK_MM_TS */
+#define XK_WG 64        /* work-group size of the row kernels (a power of two) */
+#define XK_MM_TS 16     /* matmul tile edge; work group XK_MM_TS x XK_MM_TS */
 #define XK_ATT_MAXD 512 /* largest head dim (D and Dv) of xk_attention */
 
 /* op ids (xhal_op values) */
@@ -43,8 +43,8 @@
 /* ------------------------------------------------------------------ copy, fill */
 
 /* dst = src elementwise (a cast when the dtypes differ). */
-XK_KERNEL void xk_copy(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int ddt, XK_GLOBAL const xk_u8 *src,
-                       xk_i64 soff, int sdt, xk_i64 n, xk_nd nd)
+XK_KERNEL void xk_copy(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int ddt, XK_GLOBAL const xk_u8 *src, xk_i64 soff, int sdt,
+                       xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[2];
@@ -54,21 +54,13 @@ XK_KERNEL void xk_copy(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int ddt, XK_GLOBAL con
     o[1] += soff;
     if (ddt == sdt) {
         switch (ddt) {
-        case XK_DT_I8:
-        case XK_DT_U8:
-            ((XK_GLOBAL xk_u8 *)dst)[o[0]] = ((XK_GLOBAL const xk_u8 *)src)[o[1]];
-            break;
-        case XK_DT_F16:
-        case XK_DT_BF16:
-            ((XK_GLOBAL xk_u16 *)dst)[o[0]] = ((XK_GLOBAL const xk_u16 *)src)[o[1]];
-            break;
-        case XK_DT_F32:
-        case XK_DT_I32:
-            ((XK_GLOBAL xk_u32 *)dst)[o[0]] = ((XK_GLOBAL const xk_u32 *)src)[o[1]];
-            break;
-        default:
-            ((XK_GLOBAL xk_u64 *)dst)[o[0]] = ((XK_GLOBAL const xk_u64 *)src)[o[1]];
-            break;
+            case XK_DT_I8:
+            case XK_DT_U8: ((XK_GLOBAL xk_u8 *)dst)[o[0]] = ((XK_GLOBAL const xk_u8 *)src)[o[1]]; break;
+            case XK_DT_F16:
+            case XK_DT_BF16: ((XK_GLOBAL xk_u16 *)dst)[o[0]] = ((XK_GLOBAL const xk_u16 *)src)[o[1]]; break;
+            case XK_DT_F32:
+            case XK_DT_I32: ((XK_GLOBAL xk_u32 *)dst)[o[0]] = ((XK_GLOBAL const xk_u32 *)src)[o[1]]; break;
+            default: ((XK_GLOBAL xk_u64 *)dst)[o[0]] = ((XK_GLOBAL const xk_u64 *)src)[o[1]]; break;
         }
     } else if (xk_dt_is_int(sdt) && xk_dt_is_int(ddt)) {
         xk_st_int(dst, o[0], ddt, xk_sat_int(xk_ld_int(src, o[1], sdt), ddt));
@@ -87,8 +79,7 @@ XK_KERNEL void xk_copy(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int ddt, XK_GLOBAL con
 }
 
 /* Every element = pattern (the value already converted to the dtype by the host). */
-XK_KERNEL void xk_fill(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int esize, xk_u64 pattern, xk_i64 n,
-                       xk_nd nd)
+XK_KERNEL void xk_fill(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int esize, xk_u64 pattern, xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[1];
@@ -96,10 +87,10 @@ XK_KERNEL void xk_fill(XK_GLOBAL xk_u8 *dst, xk_i64 doff, int esize, xk_u64 patt
     xk_nd_offsets(&nd, i, 1, o);
     o[0] += doff;
     switch (esize) {
-    case 1: ((XK_GLOBAL xk_u8 *)dst)[o[0]] = (xk_u8)pattern; break;
-    case 2: ((XK_GLOBAL xk_u16 *)dst)[o[0]] = (xk_u16)pattern; break;
-    case 4: ((XK_GLOBAL xk_u32 *)dst)[o[0]] = (xk_u32)pattern; break;
-    default: ((XK_GLOBAL xk_u64 *)dst)[o[0]] = pattern; break;
+        case 1: ((XK_GLOBAL xk_u8 *)dst)[o[0]] = (xk_u8)pattern; break;
+        case 2: ((XK_GLOBAL xk_u16 *)dst)[o[0]] = (xk_u16)pattern; break;
+        case 4: ((XK_GLOBAL xk_u32 *)dst)[o[0]] = (xk_u32)pattern; break;
+        default: ((XK_GLOBAL xk_u64 *)dst)[o[0]] = pattern; break;
     }
 }
 
@@ -110,28 +101,28 @@ XK_INLINE xk_real xk_sigmoid(xk_real x) { return (xk_real)1 / ((xk_real)1 + XK_R
 XK_INLINE xk_real xk_unary_op(int op, xk_real x)
 {
     switch (op) {
-    case XK_OP_NEG: return -x;
-    case XK_OP_ABS: return XK_R_FABS(x);
-    case XK_OP_EXP: return XK_R_EXP(x);
-    case XK_OP_LOG: return XK_R_LOG(x);
-    case XK_OP_SQRT: return XK_R_SQRT(x);
-    case XK_OP_RSQRT: return (xk_real)1 / XK_R_SQRT(x);
-    case XK_OP_TANH: return XK_R_TANH(x);
-    case XK_OP_SIGMOID: return xk_sigmoid(x);
-    case XK_OP_RELU: return x > (xk_real)0 ? x : (x != x ? x : (xk_real)0);
-    case XK_OP_SILU: return x * xk_sigmoid(x);
-    case XK_OP_GELU: return XK_RC(0.5) * x * ((xk_real)1 + XK_R_ERF(x * XK_RC(0.70710678118654752)));
-    case XK_OP_GELU_TANH: {
-        xk_real c = XK_RC(0.79788456080286536); /* sqrt(2/pi) */
-        return XK_RC(0.5) * x * ((xk_real)1 + XK_R_TANH(c * (x + XK_RC(0.044715) * x * x * x)));
-    }
-    case XK_OP_SQUARE: return x * x;
-    default: return x;
+        case XK_OP_NEG: return -x;
+        case XK_OP_ABS: return XK_R_FABS(x);
+        case XK_OP_EXP: return XK_R_EXP(x);
+        case XK_OP_LOG: return XK_R_LOG(x);
+        case XK_OP_SQRT: return XK_R_SQRT(x);
+        case XK_OP_RSQRT: return (xk_real)1 / XK_R_SQRT(x);
+        case XK_OP_TANH: return XK_R_TANH(x);
+        case XK_OP_SIGMOID: return xk_sigmoid(x);
+        case XK_OP_RELU: return x > (xk_real)0 ? x : (x != x ? x : (xk_real)0);
+        case XK_OP_SILU: return x * xk_sigmoid(x);
+        case XK_OP_GELU: return XK_RC(0.5) * x * ((xk_real)1 + XK_R_ERF(x * XK_RC(0.70710678118654752)));
+        case XK_OP_GELU_TANH: {
+            xk_real c = XK_RC(0.79788456080286536); /* sqrt(2/pi) */
+            return XK_RC(0.5) * x * ((xk_real)1 + XK_R_TANH(c * (x + XK_RC(0.044715) * x * x * x)));
+        }
+        case XK_OP_SQUARE: return x * x;
+        default: return x;
     }
 }
 
-XK_KERNEL void xk_unary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
-                        xk_i64 xoff, xk_i64 n, xk_nd nd)
+XK_KERNEL void xk_unary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x, xk_i64 xoff,
+                        xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[2];
@@ -140,8 +131,8 @@ XK_KERNEL void xk_unary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GL
     xk_st(out, ooff + o[0], dt, xk_unary_op(op, xk_ld(x, xoff + o[1], dt)));
 }
 
-XK_KERNEL void xk_scale(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
-                        xk_i64 xoff, xk_real alpha, xk_real beta, xk_i64 n, xk_nd nd)
+XK_KERNEL void xk_scale(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x, xk_i64 xoff, xk_real alpha,
+                        xk_real beta, xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[2];
@@ -157,9 +148,8 @@ XK_INLINE xk_real xk_min_nan(xk_real a, xk_real b)
     return a < b ? a : b;
 }
 
-XK_KERNEL void xk_binary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
-                         XK_GLOBAL const xk_u8 *a, xk_i64 aoff, XK_GLOBAL const xk_u8 *b,
-                         xk_i64 boff, xk_i64 n, xk_nd nd)
+XK_KERNEL void xk_binary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                         XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[3];
@@ -169,20 +159,19 @@ XK_KERNEL void xk_binary(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
     x = xk_ld(a, aoff + o[1], dt);
     y = xk_ld(b, boff + o[2], dt);
     switch (op) {
-    case XK_OP_ADD: r = x + y; break;
-    case XK_OP_SUB: r = x - y; break;
-    case XK_OP_MUL: r = x * y; break;
-    case XK_OP_DIV: r = x / y; break;
-    case XK_OP_MAXIMUM: r = xk_max_nan(x, y); break;
-    default: r = xk_min_nan(x, y); break;
+        case XK_OP_ADD: r = x + y; break;
+        case XK_OP_SUB: r = x - y; break;
+        case XK_OP_MUL: r = x * y; break;
+        case XK_OP_DIV: r = x / y; break;
+        case XK_OP_MAXIMUM: r = xk_max_nan(x, y); break;
+        default: r = xk_min_nan(x, y); break;
     }
     xk_st(out, ooff + o[0], dt, r);
 }
 
 /* i32 / i64 ADD, SUB, MUL, MAXIMUM, MINIMUM; results wrap around. */
-XK_KERNEL void xk_binary_int(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
-                             XK_GLOBAL const xk_u8 *a, xk_i64 aoff, XK_GLOBAL const xk_u8 *b,
-                             xk_i64 boff, xk_i64 n, xk_nd nd)
+XK_KERNEL void xk_binary_int(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                             XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[3];
@@ -195,11 +184,11 @@ XK_KERNEL void xk_binary_int(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
     x = (xk_u64)sx;
     y = (xk_u64)sy;
     switch (op) {
-    case XK_OP_ADD: r = x + y; break;
-    case XK_OP_SUB: r = x - y; break;
-    case XK_OP_MUL: r = x * y; break;
-    case XK_OP_MAXIMUM: r = sx > sy ? x : y; break;
-    default: r = sx < sy ? x : y; break;
+        case XK_OP_ADD: r = x + y; break;
+        case XK_OP_SUB: r = x - y; break;
+        case XK_OP_MUL: r = x * y; break;
+        case XK_OP_MAXIMUM: r = sx > sy ? x : y; break;
+        default: r = sx < sy ? x : y; break;
     }
     xk_st_int(out, ooff + o[0], dt, (xk_i64)r);
 }
@@ -208,9 +197,8 @@ XK_KERNEL void xk_binary_int(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
 
 /* One work group per output element. nd: out's shape (size 1 at the axis), slot 0 out,
  * slot 1 x; the reduced axis has length R and stride rstride in x. */
-XK_KERNEL void xk_reduce(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, int odt,
-                         XK_GLOBAL const xk_u8 *x, xk_i64 xoff, xk_i64 R, xk_i64 rstride,
-                         xk_nd nd)
+XK_KERNEL void xk_reduce(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, int odt, XK_GLOBAL const xk_u8 *x,
+                         xk_i64 xoff, xk_i64 R, xk_i64 rstride, xk_nd nd)
 {
     XK_LOCAL xk_real red[XK_WG];
     XK_LOCAL xk_i64 redi[XK_WG];
@@ -246,11 +234,16 @@ XK_KERNEL void xk_reduce(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, int 
                 xk_real v1 = red[lid], v2 = red[lid + s];
                 xk_i64 i1 = redi[lid], i2 = redi[lid + s];
                 int take2;
-                if (i2 < 0) take2 = 0;
-                else if (i1 < 0) take2 = 1;
-                else if (v1 != v1) take2 = (v2 != v2) && i2 < i1;
-                else if (v2 != v2) take2 = 1;
-                else take2 = v2 > v1 || (v2 == v1 && i2 < i1);
+                if (i2 < 0)
+                    take2 = 0;
+                else if (i1 < 0)
+                    take2 = 1;
+                else if (v1 != v1)
+                    take2 = (v2 != v2) && i2 < i1;
+                else if (v2 != v2)
+                    take2 = 1;
+                else
+                    take2 = v2 > v1 || (v2 == v1 && i2 < i1);
                 if (take2) {
                     red[lid] = v2;
                     redi[lid] = i2;
@@ -259,8 +252,10 @@ XK_KERNEL void xk_reduce(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, int 
             XK_BARRIER();
         }
         if (lid == 0) {
-            if (op == XK_OP_MAX) xk_st(out, o[0], dt, red[0]);
-            else xk_st_int(out, o[0], odt, redi[0]);
+            if (op == XK_OP_MAX)
+                xk_st(out, o[0], dt, red[0]);
+            else
+                xk_st_int(out, o[0], odt, redi[0]);
         }
     }
 }
@@ -270,9 +265,8 @@ XK_KERNEL void xk_reduce(int op, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, int 
 /* Softmax over the last axis of scale*x. nd: the row dims (all but the last), slot 0
  * out, slot 1 x; D columns with strides os / xs. Causal: the row's index within the
  * second-to-last axis (Sq) sees columns j <= i + (D - Sq). */
-XK_KERNEL void xk_softmax(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
-                          xk_i64 xoff, xk_i64 D, xk_i64 os, xk_i64 xs, xk_i64 Sq, int causal,
-                          xk_real scale, xk_nd nd)
+XK_KERNEL void xk_softmax(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x, xk_i64 xoff, xk_i64 D,
+                          xk_i64 os, xk_i64 xs, xk_i64 Sq, int causal, xk_real scale, xk_nd nd)
 {
     XK_LOCAL xk_real red[XK_WG];
     xk_i64 row = XK_GROUP_ID(0);
@@ -296,9 +290,9 @@ XK_KERNEL void xk_softmax(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL c
 }
 
 /* out = x / sqrt(mean(x^2) + eps) * w over the last axis (w optional, stride ws). */
-XK_KERNEL void xk_rms_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
-                           xk_i64 xoff, XK_GLOBAL const xk_u8 *w, xk_i64 woff, xk_i64 ws,
-                           int has_w, xk_i64 D, xk_i64 os, xk_i64 xs, xk_real eps, xk_nd nd)
+XK_KERNEL void xk_rms_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x, xk_i64 xoff,
+                           XK_GLOBAL const xk_u8 *w, xk_i64 woff, xk_i64 ws, int has_w, xk_i64 D, xk_i64 os, xk_i64 xs,
+                           xk_real eps, xk_nd nd)
 {
     XK_LOCAL xk_real red[XK_WG];
     xk_i64 row = XK_GROUP_ID(0);
@@ -323,10 +317,9 @@ XK_KERNEL void xk_rms_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL 
 }
 
 /* out = (x - mean) / sqrt(var + eps) * w + b over the last axis (population variance). */
-XK_KERNEL void xk_layer_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
-                             xk_i64 xoff, XK_GLOBAL const xk_u8 *w, xk_i64 woff, xk_i64 ws,
-                             int has_w, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 bs,
-                             int has_b, xk_i64 D, xk_i64 os, xk_i64 xs, xk_real eps, xk_nd nd)
+XK_KERNEL void xk_layer_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x, xk_i64 xoff,
+                             XK_GLOBAL const xk_u8 *w, xk_i64 woff, xk_i64 ws, int has_w, XK_GLOBAL const xk_u8 *b,
+                             xk_i64 boff, xk_i64 bs, int has_b, xk_i64 D, xk_i64 os, xk_i64 xs, xk_real eps, xk_nd nd)
 {
     XK_LOCAL xk_real red[XK_WG];
     xk_i64 row = XK_GROUP_ID(0);
@@ -358,10 +351,9 @@ XK_KERNEL void xk_layer_norm(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBA
 /* out[M,N] = alpha * a[M,K] @ b[K,N] + beta * out, per batch; any strides. Work group
  * XK_MM_TS x XK_MM_TS (dim 0 = column, dim 1 = row), dim 2 = batch. nd: batch dims,
  * slot 0 out, 1 a, 2 b. With beta == 0 out is not read. */
-XK_KERNEL void xk_matmul(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a,
-                         xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N,
-                         xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m,
-                         xk_i64 o_n, xk_real alpha, xk_real beta, xk_nd nd)
+XK_KERNEL void xk_matmul(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                         XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m, xk_i64 a_k,
+                         xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, xk_real alpha, xk_real beta, xk_nd nd)
 {
     XK_LOCAL xk_real ta[XK_MM_TS][XK_MM_TS + 1];
     XK_LOCAL xk_real tb[XK_MM_TS][XK_MM_TS + 1];
@@ -397,10 +389,9 @@ XK_KERNEL void xk_matmul(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL co
  * ty + 16i, columns tx + 16j), over K in steps of XK_MM_TS. Same arguments as xk_matmul;
  * launch (ceil(N/64)*16, ceil(M/64)*16, batch) with groups of 16 x 16. */
 #define XK_MB (4 * XK_MM_TS)
-XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a,
-                            xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N,
-                            xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m,
-                            xk_i64 o_n, xk_real alpha, xk_real beta, xk_nd nd)
+XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                            XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m, xk_i64 a_k,
+                            xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, xk_real alpha, xk_real beta, xk_nd nd)
 {
     XK_LOCAL xk_real ta[XK_MM_TS][XK_MB + 1];
     XK_LOCAL xk_real tb[XK_MM_TS][XK_MB + 1];
@@ -421,13 +412,11 @@ XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
         for (e = 0; e < 4; e++) {
             xk_i64 idx = lid + e * XK_MM_TS * XK_MM_TS;
             xk_i64 r = idx / XK_MM_TS, k = idx % XK_MM_TS; /* a: 64 rows x 16 k */
-            xk_i64 kb = idx / XK_MB, c = idx % XK_MB;        /* b: 16 k x 64 columns */
-            ta[k][r] = (row0 + r < M && k0 + k < K)
-                           ? xk_ld(a, o[1] + (row0 + r) * a_m + (k0 + k) * a_k, dt)
-                           : (xk_real)0;
-            tb[kb][c] = (k0 + kb < K && col0 + c < N)
-                            ? xk_ld(b, o[2] + (k0 + kb) * b_k + (col0 + c) * b_n, dt)
-                            : (xk_real)0;
+            xk_i64 kb = idx / XK_MB, c = idx % XK_MB;      /* b: 16 k x 64 columns */
+            ta[k][r] =
+                (row0 + r < M && k0 + k < K) ? xk_ld(a, o[1] + (row0 + r) * a_m + (k0 + k) * a_k, dt) : (xk_real)0;
+            tb[kb][c] =
+                (k0 + kb < K && col0 + c < N) ? xk_ld(b, o[2] + (k0 + kb) * b_k + (col0 + c) * b_n, dt) : (xk_real)0;
         }
         XK_BARRIER();
         for (kk = 0; kk < XK_MM_TS; kk++) {
@@ -459,9 +448,8 @@ XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
 /* out[i.., d..] = table[idx[i..], d..]. nd: out's shape; slot 0 out, 1 idx (0 over the
  * d dims), 2 table (0 over the index dims); trow is the table's row stride. Indices were
  * checked by the host. Bit copy of esize-byte elements. */
-XK_KERNEL void xk_gather(int esize, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *table,
-                         xk_i64 toff, xk_i64 trow, XK_GLOBAL const xk_u8 *idx, xk_i64 ioff,
-                         int idt, xk_i64 n, xk_nd nd)
+XK_KERNEL void xk_gather(int esize, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *table, xk_i64 toff,
+                         xk_i64 trow, XK_GLOBAL const xk_u8 *idx, xk_i64 ioff, int idt, xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[3];
@@ -471,10 +459,10 @@ XK_KERNEL void xk_gather(int esize, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
     t = toff + o[2] + xk_ld_int(idx, ioff + o[1], idt) * trow;
     o[0] += ooff;
     switch (esize) {
-    case 1: ((XK_GLOBAL xk_u8 *)out)[o[0]] = ((XK_GLOBAL const xk_u8 *)table)[t]; break;
-    case 2: ((XK_GLOBAL xk_u16 *)out)[o[0]] = ((XK_GLOBAL const xk_u16 *)table)[t]; break;
-    case 4: ((XK_GLOBAL xk_u32 *)out)[o[0]] = ((XK_GLOBAL const xk_u32 *)table)[t]; break;
-    default: ((XK_GLOBAL xk_u64 *)out)[o[0]] = ((XK_GLOBAL const xk_u64 *)table)[t]; break;
+        case 1: ((XK_GLOBAL xk_u8 *)out)[o[0]] = ((XK_GLOBAL const xk_u8 *)table)[t]; break;
+        case 2: ((XK_GLOBAL xk_u16 *)out)[o[0]] = ((XK_GLOBAL const xk_u16 *)table)[t]; break;
+        case 4: ((XK_GLOBAL xk_u32 *)out)[o[0]] = ((XK_GLOBAL const xk_u32 *)table)[t]; break;
+        default: ((XK_GLOBAL xk_u64 *)out)[o[0]] = ((XK_GLOBAL const xk_u64 *)table)[t]; break;
     }
 }
 
@@ -484,9 +472,9 @@ XK_KERNEL void xk_gather(int esize, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
  * the last), slot 0 out, slot 1 x; seq_dim is the S axis among them. Items per row:
  * rot/2 pairs then D-rot copies. Reads both entries of a pair before writing, so out
  * may be x. */
-XK_KERNEL void xk_rope(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x,
-                       xk_i64 xoff, xk_i64 D, xk_i64 rot, int layout, int seq_dim,
-                       xk_i64 pos_offset, float theta, xk_i64 os, xk_i64 xs, xk_i64 n, xk_nd nd)
+XK_KERNEL void xk_rope(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x, xk_i64 xoff, xk_i64 D,
+                       xk_i64 rot, int layout, int seq_dim, xk_i64 pos_offset, float theta, xk_i64 os, xk_i64 xs,
+                       xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 per_row = rot / 2 + (D - rot);
@@ -541,10 +529,9 @@ XK_KERNEL void xk_rope(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL cons
 
 /* One work group per query row (b, h, i); online softmax over keys in chunks of XK_WG.
  * nd.shape = [B, Hq, Sq, Dv]; slots (4 strides each): 0 out, 1 q, 2 k, 3 v, 4 mask. */
-XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *q,
-                            xk_i64 qoff, XK_GLOBAL const xk_u8 *k, xk_i64 koff,
-                            XK_GLOBAL const xk_u8 *v, xk_i64 voff, XK_GLOBAL const xk_u8 *mask,
-                            xk_i64 moff, int has_mask, xk_i64 Hkv, xk_i64 Sk, xk_i64 D,
+XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *q, xk_i64 qoff,
+                            XK_GLOBAL const xk_u8 *k, xk_i64 koff, XK_GLOBAL const xk_u8 *v, xk_i64 voff,
+                            XK_GLOBAL const xk_u8 *mask, xk_i64 moff, int has_mask, xk_i64 Hkv, xk_i64 Sk, xk_i64 D,
                             int causal, xk_real scale, xk_nd nd)
 {
     XK_LOCAL xk_real qs[XK_ATT_MAXD];
@@ -594,14 +581,12 @@ XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
         l = l * corr + cs;
         for (d = lid; d < Dv; d += XK_WG) {
             xk_real a = acc[d] * corr;
-            for (jj = 0; jj < cnt; jj++)
-                a += pr[jj] * xk_ld(v, vb + (j0 + jj) * nd.st[3][2] + d * nd.st[3][3], dt);
+            for (jj = 0; jj < cnt; jj++) a += pr[jj] * xk_ld(v, vb + (j0 + jj) * nd.st[3][2] + d * nd.st[3][3], dt);
             acc[d] = a;
         }
         m = nm;
         XK_BARRIER();
     }
-    for (d = lid; d < Dv; d += XK_WG)
-        /* l is NaN when a visible score was NaN: the row is NaN, as in the reference */
+    for (d = lid; d < Dv; d += XK_WG) /* l is NaN when a visible score was NaN: the row is NaN, as in the reference */
         xk_st(out, ob + d * nd.st[0][3], dt, (l > (xk_real)0 || l != l) ? acc[d] / l : (xk_real)0);
 }

@@ -91,8 +91,7 @@ static void describe(ocl_device *dev, const char *platform_name)
     dev_str(dev->id, CL_DRIVER_VERSION, in->driver_version, sizeof in->driver_version);
     dev_str(dev->id, CL_DEVICE_VERSION, ver, sizeof ver);
     exts[0] = 0;
-    if (clGetDeviceInfo(dev->id, CL_DEVICE_EXTENSIONS, sizeof exts - 1, exts, NULL) != CL_SUCCESS)
-        exts[0] = 0;
+    if (clGetDeviceInfo(dev->id, CL_DEVICE_EXTENSIONS, sizeof exts - 1, exts, NULL) != CL_SUCCESS) exts[0] = 0;
     exts[sizeof exts - 1] = 0;
     clGetDeviceInfo(dev->id, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     clGetDeviceInfo(dev->id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
@@ -114,8 +113,7 @@ static void describe(ocl_device *dev, const char *platform_name)
                         : (type & CL_DEVICE_TYPE_CPU)         ? "cpu"
                         : (type & CL_DEVICE_TYPE_ACCELERATOR) ? "accel"
                                                               : "device";
-    int pocl = icontains(platform_name, "Portable Computing Language") ||
-               icontains(platform_name, "pocl");
+    int pocl = icontains(platform_name, "Portable Computing Language") || icontains(platform_name, "pocl");
     if (pocl) {
         copy_str(in->vendor, sizeof in->vendor, "PoCL");
         snprintf(in->family, sizeof in->family, "pocl-%s", tname);
@@ -127,8 +125,7 @@ static void describe(ocl_device *dev, const char *platform_name)
         dev_str(dev->id, CL_DEVICE_VENDOR, in->vendor, sizeof in->vendor);
         /* family: first word of the vendor, lower case, plus the device type */
         size_t n = 0;
-        while (in->vendor[n] && !isspace((unsigned char)in->vendor[n]) && in->vendor[n] != ',' &&
-               n < 30) {
+        while (in->vendor[n] && !isspace((unsigned char)in->vendor[n]) && in->vendor[n] != ',' && n < 30) {
             buf[n] = (char)tolower((unsigned char)in->vendor[n]);
             n++;
         }
@@ -136,10 +133,8 @@ static void describe(ocl_device *dev, const char *platform_name)
         snprintf(in->family, sizeof in->family, "%s-%s", n ? buf : "opencl", tname);
         cl_uint ma = 0, mi = 0;
         if (has_ext(exts, "cl_nv_device_attribute_query") &&
-            clGetDeviceInfo(dev->id, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof ma, &ma, NULL) ==
-                CL_SUCCESS &&
-            clGetDeviceInfo(dev->id, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof mi, &mi, NULL) ==
-                CL_SUCCESS) {
+            clGetDeviceInfo(dev->id, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof ma, &ma, NULL) == CL_SUCCESS &&
+            clGetDeviceInfo(dev->id, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof mi, &mi, NULL) == CL_SUCCESS) {
             snprintf(in->arch, sizeof in->arch, "sm_%u%u", ma, mi);
         } else if (strncmp(in->name, "gfx", 3) == 0) {
             copy_str(in->arch, sizeof in->arch, in->name);
@@ -151,30 +146,23 @@ static void describe(ocl_device *dev, const char *platform_name)
     /* PCI bus id: cl_khr_pci_bus_info, else the NVIDIA / AMD vendor queries */
     if (has_ext(exts, "cl_khr_pci_bus_info")) {
         cl_uint pci[4] = {0, 0, 0, 0}; /* domain, bus, device, function */
-        if (clGetDeviceInfo(dev->id, CL_DEVICE_PCI_BUS_INFO_KHR, sizeof pci, pci, NULL) ==
-            CL_SUCCESS)
-            snprintf(in->pci_bus_id, sizeof in->pci_bus_id, "%04x:%02x:%02x.%x", pci[0] & 0xffff,
-                     pci[1] & 0xff, pci[2] & 0x1f, pci[3] & 0x7);
+        if (clGetDeviceInfo(dev->id, CL_DEVICE_PCI_BUS_INFO_KHR, sizeof pci, pci, NULL) == CL_SUCCESS)
+            snprintf(in->pci_bus_id, sizeof in->pci_bus_id, "%04x:%02x:%02x.%x", pci[0] & 0xffff, pci[1] & 0xff,
+                     pci[2] & 0x1f, pci[3] & 0x7);
     } else if (has_ext(exts, "cl_nv_device_attribute_query")) {
         cl_uint bus = 0, slot = 0, dom = 0;
-        if (clGetDeviceInfo(dev->id, CL_DEVICE_PCI_BUS_ID_NV, sizeof bus, &bus, NULL) ==
-                CL_SUCCESS &&
-            clGetDeviceInfo(dev->id, CL_DEVICE_PCI_SLOT_ID_NV, sizeof slot, &slot, NULL) ==
-                CL_SUCCESS) {
-            if (clGetDeviceInfo(dev->id, CL_DEVICE_PCI_DOMAIN_ID_NV, sizeof dom, &dom, NULL) !=
-                CL_SUCCESS)
-                dom = 0;
-            snprintf(in->pci_bus_id, sizeof in->pci_bus_id, "%04x:%02x:%02x.%x", dom & 0xffff,
-                     bus & 0xff, (slot >> 3) & 0x1f, slot & 0x7);
+        if (clGetDeviceInfo(dev->id, CL_DEVICE_PCI_BUS_ID_NV, sizeof bus, &bus, NULL) == CL_SUCCESS &&
+            clGetDeviceInfo(dev->id, CL_DEVICE_PCI_SLOT_ID_NV, sizeof slot, &slot, NULL) == CL_SUCCESS) {
+            if (clGetDeviceInfo(dev->id, CL_DEVICE_PCI_DOMAIN_ID_NV, sizeof dom, &dom, NULL) != CL_SUCCESS) dom = 0;
+            snprintf(in->pci_bus_id, sizeof in->pci_bus_id, "%04x:%02x:%02x.%x", dom & 0xffff, bus & 0xff,
+                     (slot >> 3) & 0x1f, slot & 0x7);
         }
     } else if (has_ext(exts, "cl_amd_device_attribute_query")) {
         unsigned char topo[24]; /* cl_device_topology_amd: type, 17 bytes, bus, device, function */
         memset(topo, 0, sizeof topo);
-        if (clGetDeviceInfo(dev->id, CL_DEVICE_TOPOLOGY_AMD, sizeof topo, topo, NULL) ==
-                CL_SUCCESS &&
-            topo[0] == 1)
-            snprintf(in->pci_bus_id, sizeof in->pci_bus_id, "0000:%02x:%02x.%x", topo[21],
-                     topo[22] & 0x1f, topo[23] & 0x7);
+        if (clGetDeviceInfo(dev->id, CL_DEVICE_TOPOLOGY_AMD, sizeof topo, topo, NULL) == CL_SUCCESS && topo[0] == 1)
+            snprintf(in->pci_bus_id, sizeof in->pci_bus_id, "0000:%02x:%02x.%x", topo[21], topo[22] & 0x1f,
+                     topo[23] & 0x7);
     }
 
     in->total_memory = mem;
@@ -238,8 +226,7 @@ static xhal_status ocl_init(const xhal_host_services *host, void **state_out)
         cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)plats[p], 0};
         cl_context ctx = clCreateContext(props, nd, ids, NULL, NULL, &err);
         if (err != CL_SUCCESS) {
-            ocl_log(XHAL_LOG_WARN, "platform '%s': clCreateContext failed: %s; skipped", pname,
-                    ocl_err_name(err));
+            ocl_log(XHAL_LOG_WARN, "platform '%s': clCreateContext failed: %s; skipped", pname, ocl_err_name(err));
             ocl_free(ids);
             continue;
         }
@@ -254,8 +241,8 @@ static xhal_status ocl_init(const xhal_host_services *host, void **state_out)
             describe(dev, pname);
             dev->info.index = s->ndev;
             if (nd > 1) dev->info.caps |= XHAL_CAP_PEER_COPY;
-            ocl_log(XHAL_LOG_INFO, "device %d: %s (%s, %s, driver %s)", s->ndev, dev->info.name,
-                    dev->info.family, dev->info.arch, dev->info.driver_version);
+            ocl_log(XHAL_LOG_INFO, "device %d: %s (%s, %s, driver %s)", s->ndev, dev->info.name, dev->info.family,
+                    dev->info.arch, dev->info.driver_version);
             s->ndev++;
         }
         ocl_free(ids);
@@ -292,8 +279,7 @@ static xhal_status ocl_device_info(void *state, int device, xhal_device_info *in
     cl_ulong free_kb[2] = {0, 0};
     *info = d->info;
     if (d->amd_attrs &&
-        clGetDeviceInfo(d->id, CL_DEVICE_GLOBAL_FREE_MEMORY_AMD, sizeof free_kb, free_kb, NULL) ==
-            CL_SUCCESS &&
+        clGetDeviceInfo(d->id, CL_DEVICE_GLOBAL_FREE_MEMORY_AMD, sizeof free_kb, free_kb, NULL) == CL_SUCCESS &&
         free_kb[0] > 0) {
         info->free_memory = (uint64_t)free_kb[0] * 1024u;
     } else {
@@ -322,8 +308,7 @@ static xhal_status ocl_buffer_alloc(void *state, int device, uint64_t size, void
     if (err != CL_SUCCESS) {
         ocl_free(b);
         if (err == CL_INVALID_BUFFER_SIZE) err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
-        return ocl_fail(err, "clCreateBuffer(%llu bytes) on %s", (unsigned long long)size,
-                        d->info.name);
+        return ocl_fail(err, "clCreateBuffer(%llu bytes) on %s", (unsigned long long)size, d->info.name);
     }
     b->device = device;
     b->size = size;
@@ -380,58 +365,52 @@ static xhal_status ocl_stream_sync(void *state, void *stream)
     return XHAL_OK;
 }
 
-static xhal_status ocl_write(void *state, void *stream, void *buffer, uint64_t offset,
-                             const void *src, uint64_t size)
+static xhal_status ocl_write(void *state, void *stream, void *buffer, uint64_t offset, const void *src, uint64_t size)
 {
     ocl_buffer *b = buffer;
-    cl_int err = clEnqueueWriteBuffer(((ocl_stream *)stream)->q, b->mem, CL_TRUE, (size_t)offset,
-                                      (size_t)size, src, 0, NULL, NULL);
+    cl_int err = clEnqueueWriteBuffer(((ocl_stream *)stream)->q, b->mem, CL_TRUE, (size_t)offset, (size_t)size, src, 0,
+                                      NULL, NULL);
     if (err != CL_SUCCESS)
         return ocl_fail(err, "clEnqueueWriteBuffer(%llu bytes at %llu)", (unsigned long long)size,
                         (unsigned long long)offset);
     return XHAL_OK;
 }
 
-static xhal_status ocl_read(void *state, void *stream, void *buffer, uint64_t offset, void *dst,
-                            uint64_t size)
+static xhal_status ocl_read(void *state, void *stream, void *buffer, uint64_t offset, void *dst, uint64_t size)
 {
     ocl_buffer *b = buffer;
-    cl_int err = clEnqueueReadBuffer(((ocl_stream *)stream)->q, b->mem, CL_TRUE, (size_t)offset,
-                                     (size_t)size, dst, 0, NULL, NULL);
+    cl_int err = clEnqueueReadBuffer(((ocl_stream *)stream)->q, b->mem, CL_TRUE, (size_t)offset, (size_t)size, dst, 0,
+                                     NULL, NULL);
     if (err != CL_SUCCESS)
         return ocl_fail(err, "clEnqueueReadBuffer(%llu bytes at %llu)", (unsigned long long)size,
                         (unsigned long long)offset);
     return XHAL_OK;
 }
 
-static xhal_status ocl_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst,
-                            uint64_t dst_offset, uint64_t size)
+static xhal_status ocl_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst, uint64_t dst_offset,
+                            uint64_t size)
 {
-    cl_int err = clEnqueueCopyBuffer(((ocl_stream *)stream)->q, ((ocl_buffer *)src)->mem,
-                                     ((ocl_buffer *)dst)->mem, (size_t)src_offset,
-                                     (size_t)dst_offset, (size_t)size, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return ocl_fail(err, "clEnqueueCopyBuffer(%llu bytes)", (unsigned long long)size);
+    cl_int err = clEnqueueCopyBuffer(((ocl_stream *)stream)->q, ((ocl_buffer *)src)->mem, ((ocl_buffer *)dst)->mem,
+                                     (size_t)src_offset, (size_t)dst_offset, (size_t)size, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return ocl_fail(err, "clEnqueueCopyBuffer(%llu bytes)", (unsigned long long)size);
     return XHAL_OK;
 }
 
 /* Same platform (one context): the destination queue waits for the source queue's work,
  * copies, and the call returns when the copy is done. Other pairs: the core stages. */
-static xhal_status ocl_copy_peer(void *state, void *src_stream, void *src, uint64_t src_offset,
-                                 void *dst_stream, void *dst, uint64_t dst_offset, uint64_t size)
+static xhal_status ocl_copy_peer(void *state, void *src_stream, void *src, uint64_t src_offset, void *dst_stream,
+                                 void *dst, uint64_t dst_offset, uint64_t size)
 {
     ocl_state *s = state;
     ocl_stream *ss = src_stream, *ds = dst_stream;
     if (s->devs[ss->device].ctx != s->devs[ds->device].ctx)
-        return ocl_host->set_error(XHAL_ERROR_UNSUPPORTED,
-                                   "opencl: devices %d and %d are on different platforms",
+        return ocl_host->set_error(XHAL_ERROR_UNSUPPORTED, "opencl: devices %d and %d are on different platforms",
                                    ss->device, ds->device);
     cl_event marker;
     cl_int err = clEnqueueMarkerWithWaitList(ss->q, 0, NULL, &marker);
     if (err != CL_SUCCESS) return ocl_fail(err, "clEnqueueMarkerWithWaitList");
-    err = clEnqueueCopyBuffer(ds->q, ((ocl_buffer *)src)->mem, ((ocl_buffer *)dst)->mem,
-                              (size_t)src_offset, (size_t)dst_offset, (size_t)size, 1, &marker,
-                              NULL);
+    err = clEnqueueCopyBuffer(ds->q, ((ocl_buffer *)src)->mem, ((ocl_buffer *)dst)->mem, (size_t)src_offset,
+                              (size_t)dst_offset, (size_t)size, 1, &marker, NULL);
     clReleaseEvent(marker);
     if (err != CL_SUCCESS) return ocl_fail(err, "clEnqueueCopyBuffer (peer)");
     err = clFinish(ds->q);
@@ -504,8 +483,7 @@ static xhal_status ocl_event_elapsed_ms(void *state, void *start, void *end, dou
     if (err == CL_SUCCESS) err = clWaitForEvents(1, &b->ev);
     if (err != CL_SUCCESS) return ocl_fail(err, "clWaitForEvents (elapsed time)");
     err = clGetEventProfilingInfo(a->ev, CL_PROFILING_COMMAND_END, sizeof ta, &ta, NULL);
-    if (err == CL_SUCCESS)
-        err = clGetEventProfilingInfo(b->ev, CL_PROFILING_COMMAND_END, sizeof tb, &tb, NULL);
+    if (err == CL_SUCCESS) err = clGetEventProfilingInfo(b->ev, CL_PROFILING_COMMAND_END, sizeof tb, &tb, NULL);
     if (err != CL_SUCCESS) return ocl_fail(err, "clGetEventProfilingInfo (marker timestamps)");
     *ms = ((double)tb - (double)ta) * 1e-6;
     return XHAL_OK;
@@ -513,22 +491,19 @@ static xhal_status ocl_event_elapsed_ms(void *state, void *start, void *end, dou
 
 /* ------------------------------------------------------------------ custom kernels */
 
-static xhal_status ocl_program_create(void *state, int device, const char *source,
-                                      const char *options, void **out)
+static xhal_status ocl_program_create(void *state, int device, const char *source, const char *options, void **out)
 {
     ocl_device *d = &((ocl_state *)state)->devs[device];
     char opts[2048];
     ocl_base_options(d, opts, sizeof opts);
     if (options && options[0]) {
         if (strlen(opts) + strlen(options) + 2 > sizeof opts)
-            return ocl_host->set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                                       "opencl: program options longer than %zu bytes",
+            return ocl_host->set_error(XHAL_ERROR_INVALID_ARGUMENT, "opencl: program options longer than %zu bytes",
                                        sizeof opts - strlen(opts) - 2);
         strcat(opts, " ");
         strcat(opts, options);
     }
-    size_t n1 = strlen(xk_src_prelude_opencl_h), n2 = strlen(xk_src_xk_common_h),
-           n3 = strlen(source);
+    size_t n1 = strlen(xk_src_prelude_opencl_h), n2 = strlen(xk_src_xk_common_h), n3 = strlen(source);
     char *src = ocl_alloc(n1 + n2 + n3 + 16);
     ocl_program *p = ocl_calloc(1, sizeof *p);
     if (!src || !p) {
@@ -561,9 +536,8 @@ static void ocl_program_destroy(void *state, void *program)
     ocl_free(p);
 }
 
-static xhal_status ocl_kernel_launch(void *state, void *stream, void *program, const char *name,
-                                     int dims, const uint64_t *global_size,
-                                     const uint64_t *local_size, int nargs,
+static xhal_status ocl_kernel_launch(void *state, void *stream, void *program, const char *name, int dims,
+                                     const uint64_t *global_size, const uint64_t *local_size, int nargs,
                                      const xhal_backend_kernel_arg *args)
 {
     ocl_state *s = state;
@@ -577,54 +551,53 @@ static xhal_status ocl_kernel_launch(void *state, void *stream, void *program, c
     int nsubs = 0;
 
     if (nargs > 64)
-        return ocl_host->set_error(XHAL_ERROR_UNSUPPORTED, "opencl: kernel '%s': %d arguments, at "
-                                   "most 64 are supported", name, nargs);
+        return ocl_host->set_error(XHAL_ERROR_UNSUPPORTED,
+                                   "opencl: kernel '%s': %d arguments, at "
+                                   "most 64 are supported",
+                                   name, nargs);
     cl_kernel k = clCreateKernel(p->prog, name, &err);
     if (err == CL_INVALID_KERNEL_NAME)
-        return ocl_host->set_error(XHAL_ERROR_NOT_FOUND, "opencl: no kernel '%s' in the program",
-                                   name);
+        return ocl_host->set_error(XHAL_ERROR_NOT_FOUND, "opencl: no kernel '%s' in the program", name);
     if (err != CL_SUCCESS) return ocl_fail(err, "clCreateKernel(%s)", name);
     for (int i = 0; i < nargs && ret == XHAL_OK; i++) {
         const xhal_backend_kernel_arg *a = &args[i];
         switch (a->kind) {
-        case XHAL_ARG_TENSOR: {
-            ocl_buffer *b = a->buffer;
-            cl_mem m = b->mem;
-            if (a->offset != 0) {
-                if (a->offset % d->base_align != 0) {
-                    ret = ocl_host->set_error(
-                        XHAL_ERROR_UNSUPPORTED,
-                        "opencl: kernel '%s' argument %d: a tensor at byte offset %llu of its "
-                        "buffer cannot be passed on %s (offsets must be multiples of %llu bytes, "
-                        "CL_DEVICE_MEM_BASE_ADDR_ALIGN)",
-                        name, i, (unsigned long long)a->offset, d->info.name,
-                        (unsigned long long)d->base_align);
-                    break;
+            case XHAL_ARG_TENSOR: {
+                ocl_buffer *b = a->buffer;
+                cl_mem m = b->mem;
+                if (a->offset != 0) {
+                    if (a->offset % d->base_align != 0) {
+                        ret = ocl_host->set_error(
+                            XHAL_ERROR_UNSUPPORTED,
+                            "opencl: kernel '%s' argument %d: a tensor at byte offset %llu of its "
+                            "buffer cannot be passed on %s (offsets must be multiples of %llu bytes, "
+                            "CL_DEVICE_MEM_BASE_ADDR_ALIGN)",
+                            name, i, (unsigned long long)a->offset, d->info.name, (unsigned long long)d->base_align);
+                        break;
+                    }
+                    cl_buffer_region r = {(size_t)a->offset, (size_t)(b->size - a->offset)};
+                    m = clCreateSubBuffer(b->mem, 0, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+                    if (err != CL_SUCCESS) {
+                        ret = ocl_fail(err, "clCreateSubBuffer for kernel '%s' argument %d", name, i);
+                        break;
+                    }
+                    subs[nsubs++] = m;
                 }
-                cl_buffer_region r = {(size_t)a->offset, (size_t)(b->size - a->offset)};
-                m = clCreateSubBuffer(b->mem, 0, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
-                if (err != CL_SUCCESS) {
-                    ret = ocl_fail(err, "clCreateSubBuffer for kernel '%s' argument %d", name, i);
-                    break;
-                }
-                subs[nsubs++] = m;
+                err = clSetKernelArg(k, (cl_uint)i, sizeof m, &m);
+                break;
             }
-            err = clSetKernelArg(k, (cl_uint)i, sizeof m, &m);
-            break;
-        }
-        case XHAL_ARG_I32: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_int), &a->value.i32); break;
-        case XHAL_ARG_I64: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_long), &a->value.i64); break;
-        case XHAL_ARG_F32: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_float), &a->value.f32); break;
-        default:
-            ret = ocl_host->set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                                      "opencl: kernel '%s' argument %d has unknown kind %d", name,
-                                      i, (int)a->kind);
-            break;
+            case XHAL_ARG_I32: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_int), &a->value.i32); break;
+            case XHAL_ARG_I64: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_long), &a->value.i64); break;
+            case XHAL_ARG_F32: err = clSetKernelArg(k, (cl_uint)i, sizeof(cl_float), &a->value.f32); break;
+            default:
+                ret = ocl_host->set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                                          "opencl: kernel '%s' argument %d has unknown kind %d", name, i, (int)a->kind);
+                break;
         }
         if (ret == XHAL_OK && err != CL_SUCCESS) {
             xhal_status code = XHAL_ERROR_INVALID_ARGUMENT;
-            ret = ocl_host->set_error(code, "opencl: kernel '%s' argument %d: clSetKernelArg: %s (%d)",
-                                      name, i, ocl_err_name(err), (int)err);
+            ret = ocl_host->set_error(code, "opencl: kernel '%s' argument %d: clSetKernelArg: %s (%d)", name, i,
+                                      ocl_err_name(err), (int)err);
         }
     }
     if (ret == XHAL_OK) {
@@ -632,12 +605,10 @@ static xhal_status ocl_kernel_launch(void *state, void *stream, void *program, c
             gs[i] = (size_t)global_size[i];
             if (local_size) ls[i] = (size_t)local_size[i];
         }
-        err = clEnqueueNDRangeKernel(st->q, k, (cl_uint)dims, NULL, gs, local_size ? ls : NULL, 0,
-                                     NULL, NULL);
-        if (err == CL_INVALID_KERNEL_ARGS || err == CL_INVALID_WORK_GROUP_SIZE ||
-            err == CL_INVALID_WORK_ITEM_SIZE || err == CL_INVALID_GLOBAL_WORK_SIZE)
-            ret = ocl_host->set_error(XHAL_ERROR_INVALID_ARGUMENT,
-                                      "opencl: launching kernel '%s': %s (%d)", name,
+        err = clEnqueueNDRangeKernel(st->q, k, (cl_uint)dims, NULL, gs, local_size ? ls : NULL, 0, NULL, NULL);
+        if (err == CL_INVALID_KERNEL_ARGS || err == CL_INVALID_WORK_GROUP_SIZE || err == CL_INVALID_WORK_ITEM_SIZE ||
+            err == CL_INVALID_GLOBAL_WORK_SIZE)
+            ret = ocl_host->set_error(XHAL_ERROR_INVALID_ARGUMENT, "opencl: launching kernel '%s': %s (%d)", name,
                                       ocl_err_name(err), (int)err);
         else if (err != CL_SUCCESS)
             ret = ocl_fail(err, "clEnqueueNDRangeKernel(%s)", name);

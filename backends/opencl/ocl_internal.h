@@ -12,8 +12,21 @@
 
 /* Kernels of the op program (xk_ops.cl); order matches ocl_kernel_names. */
 enum {
-    OK_COPY, OK_FILL, OK_UNARY, OK_SCALE, OK_BINARY, OK_BINARY_INT, OK_REDUCE, OK_SOFTMAX,
-    OK_RMS_NORM, OK_LAYER_NORM, OK_MATMUL, OK_MATMUL_RB, OK_GATHER, OK_ROPE, OK_ATTENTION,
+    OK_COPY,
+    OK_FILL,
+    OK_UNARY,
+    OK_SCALE,
+    OK_BINARY,
+    OK_BINARY_INT,
+    OK_REDUCE,
+    OK_SOFTMAX,
+    OK_RMS_NORM,
+    OK_LAYER_NORM,
+    OK_MATMUL,
+    OK_MATMUL_RB,
+    OK_GATHER,
+    OK_ROPE,
+    OK_ATTENTION,
     OK_COUNT_
 };
 extern const char *const ocl_kernel_names[OK_COUNT_];
@@ -36,12 +49,12 @@ typedef struct ocl_device {
     int has_fp64, has_fp16;
     int amd_attrs; /* cl_amd_device_attribute_query: free memory can be asked */
     size_t max_wg;
-    uint64_t base_align; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+    uint64_t base_align;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
     pthread_mutex_t lock; /* program builds, kernel argument setting + enqueue */
     cl_program ops[2];
     cl_kernel kernels[2][OK_COUNT_];
     size_t kernel_wg[2][OK_COUNT_]; /* CL_KERNEL_WORK_GROUP_SIZE */
-    char *ops_error[2]; /* why the op program failed to build (not retried), or NULL */
+    char *ops_error[2];             /* why the op program failed to build (not retried), or NULL */
     uint64_t allocated;
 } ocl_device;
 
@@ -99,8 +112,8 @@ void ocl_free(void *p);
 
 /* ocl_program.c */
 /* Build (or load from the disk cache) source for dev with options; label names it in logs. */
-xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *options,
-                              const char *label, cl_program *out);
+xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *options, const char *label,
+                              cl_program *out);
 /* The op program of a variant, built on first use; caller holds dev->lock. */
 xhal_status ocl_ops_program(ocl_device *dev, int variant);
 /* "-cl-std=CL1.2 [-DXK_HAS_FP64]" for dev into buf */

@@ -26,9 +26,9 @@
 #include "xhal/plugin/xhal_file.h"
 
 const char *const ocl_kernel_names[OK_COUNT_] = {
-    "xk_copy", "xk_fill", "xk_unary", "xk_scale", "xk_binary", "xk_binary_int",
-    "xk_reduce", "xk_softmax", "xk_rms_norm", "xk_layer_norm", "xk_matmul", "xk_matmul_rb", "xk_gather",
-    "xk_rope", "xk_attention",
+    "xk_copy",       "xk_fill",      "xk_unary",   "xk_scale",    "xk_binary",
+    "xk_binary_int", "xk_reduce",    "xk_softmax", "xk_rms_norm", "xk_layer_norm",
+    "xk_matmul",     "xk_matmul_rb", "xk_gather",  "xk_rope",     "xk_attention",
 };
 
 static const char cache_magic[8] = {'X', 'H', 'A', 'L', 'C', 'L', 'B', '2'};
@@ -46,8 +46,7 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-static uint64_t entry_sum(const unsigned char *hdr24, const void *key, size_t key_len, const void *bin,
-                          size_t bin_len)
+static uint64_t entry_sum(const unsigned char *hdr24, const void *key, size_t key_len, const void *bin, size_t bin_len)
 {
     uint64_t h = fnv1a(0xcbf29ce484222325ull, hdr24, 24);
     h = fnv1a(h, key, key_len);
@@ -77,23 +76,30 @@ static int cache_dir(char *buf, size_t size)
 {
     const char *d = secure_getenv("XHAL_CACHE_DIR"); /* setuid: no cache from the caller */
     int n;
-    if (d && d[0]) n = snprintf(buf, size, "%s", d);
-    else if ((d = secure_getenv("XDG_CACHE_HOME")) && d[0]) n = snprintf(buf, size, "%s/xhal", d);
-    else if ((d = secure_getenv("HOME")) && d[0]) n = snprintf(buf, size, "%s/.cache/xhal", d);
-    else return -1;
+    if (d && d[0])
+        n = snprintf(buf, size, "%s", d);
+    else if ((d = secure_getenv("XDG_CACHE_HOME")) && d[0])
+        n = snprintf(buf, size, "%s/xhal", d);
+    else if ((d = secure_getenv("HOME")) && d[0])
+        n = snprintf(buf, size, "%s/.cache/xhal", d);
+    else
+        return -1;
     if (n < 0 || (size_t)n >= size) return -1;
     if (mkdir_p(buf) != 0) return -1;
     struct stat st;
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) return -1;
     if (st.st_mode & S_IWOTH) {
-        ocl_log(XHAL_LOG_WARN, "program cache folder %s is writable by other users (mode %03o): not "
-                "used (anyone could plant binaries in it); fix with chmod o-w", buf,
-                (unsigned)(st.st_mode & 0777));
+        ocl_log(XHAL_LOG_WARN,
+                "program cache folder %s is writable by other users (mode %03o): not "
+                "used (anyone could plant binaries in it); fix with chmod o-w",
+                buf, (unsigned)(st.st_mode & 0777));
         return -1;
     }
     if (st.st_uid != 0 && st.st_uid != geteuid()) {
-        ocl_log(XHAL_LOG_WARN, "program cache folder %s belongs to uid %u, neither root nor this user "
-                "(uid %u): not used", buf, (unsigned)st.st_uid, (unsigned)geteuid());
+        ocl_log(XHAL_LOG_WARN,
+                "program cache folder %s belongs to uid %u, neither root nor this user "
+                "(uid %u): not used",
+                buf, (unsigned)st.st_uid, (unsigned)geteuid());
         return -1;
     }
     return 0;
@@ -145,8 +151,7 @@ static unsigned char *read_cache(const char *path, const char *key, size_t key_l
         bad = "belongs to another user or is writable by others";
         goto out;
     }
-    if ((uint64_t)st.st_size < CACHE_HDR || read_all(fd, hdr, CACHE_HDR) != 0 ||
-        memcmp(hdr, cache_magic, 8) != 0) {
+    if ((uint64_t)st.st_size < CACHE_HDR || read_all(fd, hdr, CACHE_HDR) != 0 || memcmp(hdr, cache_magic, 8) != 0) {
         bad = "not a version-2 entry";
         goto out;
     }
@@ -191,8 +196,7 @@ out:
     return data;
 }
 
-static void write_cache(const char *path, const char *key, size_t key_len, const unsigned char *data,
-                        size_t len)
+static void write_cache(const char *path, const char *key, size_t key_len, const unsigned char *data, size_t len)
 {
     char tmp[1200];
     unsigned char hdr[CACHE_HDR];
@@ -210,8 +214,7 @@ static void write_cache(const char *path, const char *key, size_t key_len, const
     memcpy(hdr + 16, &blen, 8);
     sum = entry_sum(hdr, key, key_len, data, len);
     memcpy(hdr + 24, &sum, 8);
-    int ok = write_all(fd, hdr, sizeof hdr) == 0 && write_all(fd, key, key_len) == 0 &&
-             write_all(fd, data, len) == 0;
+    int ok = write_all(fd, hdr, sizeof hdr) == 0 && write_all(fd, key, key_len) == 0 && write_all(fd, data, len) == 0;
     ok = (close(fd) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
         ocl_log(XHAL_LOG_WARN, "cannot write program cache %s: %s", path, strerror(errno));
@@ -247,24 +250,22 @@ static xhal_status build(ocl_device *dev, cl_program prog, const char *options, 
     char *log = NULL;
     clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
     if (n > 0 && (log = ocl_alloc(n + 1)) != NULL) {
-        if (clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS)
-            log[0] = 0;
+        if (clGetProgramBuildInfo(prog, dev->id, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS) log[0] = 0;
         log[n] = 0;
     }
-    xhal_status st = ocl_set_error(XHAL_ERROR_BACKEND, "opencl: building %s for %s failed: %s (%d)\n%s",
-                                   label, dev->info.name, ocl_err_name(err), (int)err,
-                                   log ? log : "(no build log)");
+    xhal_status st = ocl_set_error(XHAL_ERROR_BACKEND, "opencl: building %s for %s failed: %s (%d)\n%s", label,
+                                   dev->info.name, ocl_err_name(err), (int)err, log ? log : "(no build log)");
     ocl_free(log);
     return st;
 }
 
-xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *options,
-                              const char *label, cl_program *out)
+xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *options, const char *label,
+                              cl_program *out)
 {
     char dir[1024] = "", path[1200];
     int have_dir = cache_dir(dir, sizeof dir) == 0;
-    const char *parts[7] = {source, options, dev->platform_version, dev->info.name, dev->info.vendor,
-                            dev->info.arch, dev->info.driver_version};
+    const char *parts[7] = {source,           options,        dev->platform_version,   dev->info.name,
+                            dev->info.vendor, dev->info.arch, dev->info.driver_version};
     cl_int err;
     cl_program prog;
     double t0 = ocl_now_ms();
@@ -286,15 +287,15 @@ xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *o
             ocl_free(bin);
             if (err == CL_SUCCESS && bst == CL_SUCCESS &&
                 clBuildProgram(prog, 1, &dev->id, options, NULL, NULL) == CL_SUCCESS) {
-                ocl_log(XHAL_LOG_INFO, "%s on %s: loaded from cache %s in %.1f ms (not compiled)",
-                        label, dev->info.name, path, ocl_now_ms() - t0);
+                ocl_log(XHAL_LOG_INFO, "%s on %s: loaded from cache %s in %.1f ms (not compiled)", label,
+                        dev->info.name, path, ocl_now_ms() - t0);
                 ocl_free(key);
                 *out = prog;
                 return XHAL_OK;
             }
             if (err == CL_SUCCESS) clReleaseProgram(prog);
-            ocl_log(XHAL_LOG_WARN, "%s on %s: cached binary %s rejected by the driver; rebuilding",
-                    label, dev->info.name, path);
+            ocl_log(XHAL_LOG_WARN, "%s on %s: cached binary %s rejected by the driver; rebuilding", label,
+                    dev->info.name, path);
         }
     } else {
         ocl_log(XHAL_LOG_WARN, "no usable program cache folder (XHAL_CACHE_DIR, XDG_CACHE_HOME, "
@@ -313,20 +314,17 @@ xhal_status ocl_build_program(ocl_device *dev, const char *source, const char *o
         return st;
     }
     double t1 = ocl_now_ms();
-    ocl_log(XHAL_LOG_INFO, "%s on %s: compiled from source in %.1f ms", label, dev->info.name,
-            t1 - t0);
+    ocl_log(XHAL_LOG_INFO, "%s on %s: compiled from source in %.1f ms", label, dev->info.name, t1 - t0);
     if (have_dir) {
         size_t len = 0;
-        if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) == CL_SUCCESS &&
-            len > 0) {
+        if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) == CL_SUCCESS && len > 0) {
             unsigned char *bin = ocl_alloc(len);
             unsigned char *bins[1] = {bin};
-            if (bin && clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) ==
-                           CL_SUCCESS) {
+            if (bin && clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
                 write_cache(path, key, key_len, bin, len);
                 /* some drivers (PoCL) compile every kernel here, which can take long */
-                ocl_log(XHAL_LOG_INFO, "%s: %zu-byte binary produced in %.1f ms, cached as %s",
-                        label, len, ocl_now_ms() - t1, path);
+                ocl_log(XHAL_LOG_INFO, "%s: %zu-byte binary produced in %.1f ms, cached as %s", label, len,
+                        ocl_now_ms() - t1, path);
             }
             ocl_free(bin);
         }
@@ -358,8 +356,7 @@ xhal_status ocl_ops_program(ocl_device *dev, int variant)
     if (dev->ops[variant]) return XHAL_OK;
     if (dev->ops_error[variant]) /* a failed build is not retried on every op */
         return ocl_host->set_error(XHAL_ERROR_BACKEND, "%s", dev->ops_error[variant]);
-    size_t n1 = strlen(xk_src_prelude_opencl_h), n2 = strlen(xk_src_xk_common_h),
-           n3 = strlen(xk_src_xk_ops_cl);
+    size_t n1 = strlen(xk_src_prelude_opencl_h), n2 = strlen(xk_src_xk_common_h), n3 = strlen(xk_src_xk_ops_cl);
     char *src = ocl_alloc(n1 + n2 + n3 + 1);
     if (!src) return ocl_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "opencl: out of host memory");
     memcpy(src, xk_src_prelude_opencl_h, n1);
@@ -384,8 +381,8 @@ xhal_status ocl_ops_program(ocl_device *dev, int variant)
             return ocl_fail(err, "clCreateKernel(%s)", ocl_kernel_names[k]);
         }
         size_t wg = 0;
-        if (clGetKernelWorkGroupInfo(dev->kernels[variant][k], dev->id, CL_KERNEL_WORK_GROUP_SIZE,
-                                     sizeof wg, &wg, NULL) != CL_SUCCESS)
+        if (clGetKernelWorkGroupInfo(dev->kernels[variant][k], dev->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+                                     NULL) != CL_SUCCESS)
             wg = dev->max_wg;
         dev->kernel_wg[variant][k] = wg;
     }

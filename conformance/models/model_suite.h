@@ -15,7 +15,7 @@ typedef struct xc_model_result {
     double top1_agreement; /* fraction of positions whose argmax agrees */
     int greedy_match;      /* 1 if every generated token equals the reference */
     int n_generated;
-    double tol_max_abs;    /* bounds used (MODELS.md) */
+    double tol_max_abs; /* bounds used (MODELS.md) */
     double tol_cosine;
     double prefill_tok_s;
     double decode_tok_s;
@@ -24,8 +24,7 @@ typedef struct xc_model_result {
 /* Run every reference model found under ref_dir (NULL: the built-in default folder) on
  * dev. Writes at most max results; returns the number written, or -1 when the reference
  * data cannot be read (the reason: xc_model_suite_last_error()). */
-int xc_model_suite_run(xhal_context *ctx, xhal_device *dev, const char *ref_dir,
-                       xc_model_result *out, int max);
+int xc_model_suite_run(xhal_context *ctx, xhal_device *dev, const char *ref_dir, xc_model_result *out, int max);
 /* The calling thread's reason for the last failure of xc_model_suite_run. */
 const char *xc_model_suite_last_error(void);
 #endif

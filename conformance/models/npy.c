@@ -20,8 +20,8 @@ static xhal_status npy_err(char *err, size_t len, xhal_status st, const char *fm
     return st;
 }
 
-xhal_status xc_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
-                             char *err, size_t err_len)
+xhal_status xc_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, char *err,
+                             size_t err_len)
 {
     if (!path || ndim < 0 || ndim > XC_NPY_MAX_DIMS || (ndim > 0 && !shape))
         return npy_err(err, err_len, XHAL_ERROR_INVALID_ARGUMENT, "npy: bad arguments for '%s'",
@@ -30,37 +30,30 @@ xhal_status xc_npy_write_f32(const char *path, const float *data, int ndim, cons
     int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     uint64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0)
-            return npy_err(err, err_len, XHAL_ERROR_INVALID_ARGUMENT, "npy: negative dim for '%s'",
-                           path);
+        if (shape[i] < 0) return npy_err(err, err_len, XHAL_ERROR_INVALID_ARGUMENT, "npy: negative dim for '%s'", path);
         numel *= (uint64_t)shape[i];
         k += snprintf(dict + k, sizeof dict - (size_t)k, "%lld%s", (long long)shape[i],
                       (ndim == 1 || i + 1 < ndim) ? ", " : "");
     }
     if (ndim == 1) k -= 1; /* "(n,)" rather than "(n, )" */
     k += snprintf(dict + k, sizeof dict - (size_t)k, "), }");
-    if (numel > 0 && !data)
-        return npy_err(err, err_len, XHAL_ERROR_INVALID_ARGUMENT, "npy: no data for '%s'", path);
+    if (numel > 0 && !data) return npy_err(err, err_len, XHAL_ERROR_INVALID_ARGUMENT, "npy: no data for '%s'", path);
     /* v1.0: magic(6) + version(2) + u16 header length; header padded with spaces and ended by
      * '\n' so that the data starts at a multiple of 64 bytes. */
     size_t total = 10 + (size_t)k + 1;
     size_t pad = (64 - total % 64) % 64;
     size_t hlen = (size_t)k + pad + 1;
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
-                             (unsigned char)(hlen >> 8)};
+    unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
     FILE *fp = fopen(path, "wb");
-    if (!fp)
-        return npy_err(err, err_len, XHAL_ERROR_IO, "npy: cannot create '%s': %s", path,
-                       strerror(errno));
+    if (!fp) return npy_err(err, err_len, XHAL_ERROR_IO, "npy: cannot create '%s': %s", path, strerror(errno));
     int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(dict, 1, (size_t)k, fp) == (size_t)k;
     for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', fp) != EOF;
     if (ok) ok = fputc('\n', fp) != EOF;
     /* The host is little-endian (as safetensors requires): floats go out as they are. */
     if (ok && numel > 0) ok = fwrite(data, sizeof(float), (size_t)numel, fp) == (size_t)numel;
     if (fclose(fp) != 0) ok = 0;
-    if (!ok)
-        return npy_err(err, err_len, XHAL_ERROR_IO, "npy: writing '%s' failed: %s", path,
-                       strerror(errno));
+    if (!ok) return npy_err(err, err_len, XHAL_ERROR_IO, "npy: writing '%s' failed: %s", path, strerror(errno));
     return XHAL_OK;
 }
 
@@ -79,8 +72,7 @@ static const char *npy_field(const char *h, const char *key)
     return p;
 }
 
-xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *shape, char *err,
-                            size_t err_len)
+xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *shape, char *err, size_t err_len)
 {
     if (!path || !data || !ndim || !shape)
         return npy_err(err, err_len, XHAL_ERROR_INVALID_ARGUMENT, "npy: bad arguments");
@@ -105,16 +97,13 @@ xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *
             st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA, "npy: '%s' truncated", path);
             goto out;
         }
-        hlen = (uint32_t)pre[8] | ((uint32_t)pre[9] << 8) | ((uint32_t)pre[10] << 16) |
-               ((uint32_t)pre[11] << 24);
+        hlen = (uint32_t)pre[8] | ((uint32_t)pre[9] << 8) | ((uint32_t)pre[10] << 16) | ((uint32_t)pre[11] << 24);
     } else {
-        st = npy_err(err, err_len, XHAL_ERROR_UNSUPPORTED, "npy: '%s' has format version %d.%d",
-                     path, pre[6], pre[7]);
+        st = npy_err(err, err_len, XHAL_ERROR_UNSUPPORTED, "npy: '%s' has format version %d.%d", path, pre[6], pre[7]);
         goto out;
     }
     if (hlen > 65536) {
-        st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA, "npy: '%s' header of %u bytes", path,
-                     (unsigned)hlen);
+        st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA, "npy: '%s' header of %u bytes", path, (unsigned)hlen);
         goto out;
     }
     h = malloc((size_t)hlen + 1);
@@ -131,13 +120,17 @@ xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *
     const char *f = npy_field(h, "fortran_order");
     const char *s = npy_field(h, "shape");
     if (!d || !f || !s || *s != '(') {
-        st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA, "npy: '%s' header lacks descr, "
-                     "fortran_order or shape", path);
+        st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA,
+                     "npy: '%s' header lacks descr, "
+                     "fortran_order or shape",
+                     path);
         goto out;
     }
     if (strncmp(d, "'<f4'", 5) != 0) {
-        st = npy_err(err, err_len, XHAL_ERROR_UNSUPPORTED, "npy: '%s' is not little-endian f32 "
-                     "('<f4')", path);
+        st = npy_err(err, err_len, XHAL_ERROR_UNSUPPORTED,
+                     "npy: '%s' is not little-endian f32 "
+                     "('<f4')",
+                     path);
         goto out;
     }
     if (strncmp(f, "False", 5) != 0) {
@@ -153,8 +146,7 @@ xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *
         char *e;
         long long v = strtoll(s, &e, 10);
         if (e == s || v < 0 || v > ((long long)1 << 40) || nd == XC_NPY_MAX_DIMS) {
-            st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA, "npy: '%s' has a malformed shape",
-                         path);
+            st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA, "npy: '%s' has a malformed shape", path);
             goto out;
         }
         shape[nd++] = v;
@@ -173,9 +165,10 @@ xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *
     }
     long end = ftell(fp);
     if (end < here || (uint64_t)(end - here) != numel * sizeof(float)) {
-        st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA, "npy: '%s' holds %ld data bytes, its "
-                     "shape needs %llu", path, end - here,
-                     (unsigned long long)(numel * sizeof(float)));
+        st = npy_err(err, err_len, XHAL_ERROR_CORRUPT_DATA,
+                     "npy: '%s' holds %ld data bytes, its "
+                     "shape needs %llu",
+                     path, end - here, (unsigned long long)(numel * sizeof(float)));
         goto out;
     }
     fseek(fp, here, SEEK_SET);

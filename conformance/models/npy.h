@@ -11,13 +11,12 @@
 /* Write a little-endian f32 C-order array of ndim dims (0..8) to path (replaced if it
  * exists). On failure returns XHAL_ERROR_IO / INVALID_ARGUMENT and writes a message to
  * err (may be NULL). */
-xhal_status xc_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
-                             char *err, size_t err_len);
+xhal_status xc_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, char *err,
+                             size_t err_len);
 
 /* Read an f32 ('<f4', C order) array. On success *data is malloc'd (caller frees), *ndim and
  * shape[0..ndim) are set. Refuses other dtypes, Fortran order, malformed headers, sizes that
  * disagree with the file, with a message in err. Errors: NOT_FOUND, IO, CORRUPT_DATA,
  * UNSUPPORTED, OUT_OF_MEMORY. */
-xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *shape,
-                            char *err, size_t err_len);
+xhal_status xc_npy_read_f32(const char *path, float **data, int *ndim, int64_t *shape, char *err, size_t err_len);
 #endif

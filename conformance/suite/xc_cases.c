@@ -31,8 +31,14 @@ void xc_case_list_free(xc_case_list *l)
             for (int k = 0; k < c->n_alloc_in; k++) xc_tensor_free(&c->given_in[k]);
             free(c->given_in);
         }
-        if (c->given_init) { xc_tensor_free(c->given_init); free(c->given_init); }
-        if (c->given_expect) { xc_tensor_free(c->given_expect); free(c->given_expect); }
+        if (c->given_init) {
+            xc_tensor_free(c->given_init);
+            free(c->given_init);
+        }
+        if (c->given_expect) {
+            xc_tensor_free(c->given_expect);
+            free(c->given_expect);
+        }
     }
     free(l->cases);
     memset(l, 0, sizeof(*l));
@@ -58,9 +64,22 @@ static xc_tspec ts(xhal_dtype dt, int ndim, ...)
     return t;
 }
 
-static xc_tspec range(xc_tspec t, double lo, double hi) { t.lo = lo; t.hi = hi; return t; }
-static xc_tspec gen(xc_tspec t, int g) { t.gen = g; return t; }
-static xc_tspec step(xc_tspec t) { t.layout = XC_LAYOUT_STEP; return t; }
+static xc_tspec range(xc_tspec t, double lo, double hi)
+{
+    t.lo = lo;
+    t.hi = hi;
+    return t;
+}
+static xc_tspec gen(xc_tspec t, int g)
+{
+    t.gen = g;
+    return t;
+}
+static xc_tspec step(xc_tspec t)
+{
+    t.layout = XC_LAYOUT_STEP;
+    return t;
+}
 /* Reverse the axes: stored transposed, seen through a permute view. */
 static xc_tspec perm_rev(xc_tspec t)
 {
@@ -75,9 +94,16 @@ static xc_tspec expand_from(xc_tspec t, const int64_t *eshape)
     memcpy(t.eshape, eshape, sizeof(int64_t) * (size_t)t.ndim);
     return t;
 }
-static xc_tspec with_dtype(xc_tspec t, xhal_dtype dt) { t.dtype = dt; return t; }
+static xc_tspec with_dtype(xc_tspec t, xhal_dtype dt)
+{
+    t.dtype = dt;
+    return t;
+}
 
-typedef struct builder { xc_case_list *l; int err; } builder;
+typedef struct builder {
+    xc_case_list *l;
+    int err;
+} builder;
 
 static xc_case mk(xhal_op op, xhal_dtype dt, const char *fmt, ...)
 {
@@ -107,28 +133,48 @@ static const xhal_dtype FD[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16,
 
 static int nan_sign_op(xhal_op op)
 {
-    return op == XHAL_OP_NEG || op == XHAL_OP_ABS || op == XHAL_OP_COPY || op == XHAL_OP_FILL ||
-           op == XHAL_OP_GATHER || op == XHAL_OP_CONCAT;
+    return op == XHAL_OP_NEG || op == XHAL_OP_ABS || op == XHAL_OP_COPY || op == XHAL_OP_FILL || op == XHAL_OP_GATHER ||
+           op == XHAL_OP_CONCAT;
 }
 
 /* One-input, same-shape ops: a set of shapes and layouts. */
 static void shapes_1in(builder *b, xhal_op op, xhal_dtype dt, xc_tspec proto, const xc_attrs *at)
 {
-    struct { const char *name; xc_tspec in, out; } v[12];
+    struct {
+        const char *name;
+        xc_tspec in, out;
+    } v[12];
     int n = 0;
-#define V1(nm, IN, OUT) do { v[n].name = nm; v[n].in = IN; v[n].out = OUT; n++; } while (0)
+#define V1(nm, IN, OUT) \
+    do {                \
+        v[n].name = nm; \
+        v[n].in = IN;   \
+        v[n].out = OUT; \
+        n++;            \
+    } while (0)
     xc_tspec t;
-    t = ts(dt, 1, 1); V1("n1", t, t);
-    t = ts(dt, 1, 3); V1("n3", t, t);
-    t = ts(dt, 1, 17); V1("n17", t, t);
-    t = ts(dt, 1, 1000); V1("n1000", t, t);
-    t = ts(dt, 2, 3, 127); V1("3x127", t, t);
-    t = ts(dt, 2, 17, 33); V1("perm_in_17x33", perm_rev(t), t);
-    t = ts(dt, 2, 3, 127); V1("step_in_3x127", step(t), t);
-    t = ts(dt, 3, 5, 3, 17); V1("step_out_perm_in_5x3x17", perm_rev(t), step(t));
-    t = ts(dt, 2, 0, 5); V1("empty_0x5", t, t);
-    t = ts(dt, 0); V1("scalar", t, t);
-    t = ts(dt, 1, 127); V1("special_n127", gen(t, XC_GEN_SPECIAL), t);
+    t = ts(dt, 1, 1);
+    V1("n1", t, t);
+    t = ts(dt, 1, 3);
+    V1("n3", t, t);
+    t = ts(dt, 1, 17);
+    V1("n17", t, t);
+    t = ts(dt, 1, 1000);
+    V1("n1000", t, t);
+    t = ts(dt, 2, 3, 127);
+    V1("3x127", t, t);
+    t = ts(dt, 2, 17, 33);
+    V1("perm_in_17x33", perm_rev(t), t);
+    t = ts(dt, 2, 3, 127);
+    V1("step_in_3x127", step(t), t);
+    t = ts(dt, 3, 5, 3, 17);
+    V1("step_out_perm_in_5x3x17", perm_rev(t), step(t));
+    t = ts(dt, 2, 0, 5);
+    V1("empty_0x5", t, t);
+    t = ts(dt, 0);
+    V1("scalar", t, t);
+    t = ts(dt, 1, 127);
+    V1("special_n127", gen(t, XC_GEN_SPECIAL), t);
 #undef V1
     for (int i = 0; i < n; i++) {
         xc_case c = mk(op, dt, "%s", v[i].name);
@@ -147,17 +193,21 @@ static void shapes_1in(builder *b, xhal_op op, xhal_dtype dt, xc_tspec proto, co
 static void cat_copy_fill(builder *b)
 {
     const xhal_dtype all[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64,
-                              XHAL_DTYPE_I8, XHAL_DTYPE_U8, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+                              XHAL_DTYPE_I8,  XHAL_DTYPE_U8,  XHAL_DTYPE_I32,  XHAL_DTYPE_I64};
     for (int s = 0; s < 8; s++)
         for (int d = 0; d < 8; d++) {
             xhal_dtype sd = all[s], dd = all[d];
             xc_case c = mk(XHAL_OP_COPY, dd, "from_%s_n17", xhal_dtype_name(sd));
             c.n_in = 1;
             c.in[0] = ts(sd, 1, 17);
-            if (xc_dtype_is_float(sd)) c.in[0] = range(c.in[0], -300, 300);
-            else if (sd == XHAL_DTYPE_U8) c.in[0] = range(c.in[0], 0, 255);
-            else if (sd == XHAL_DTYPE_I8) c.in[0] = range(c.in[0], -128, 127);
-            else c.in[0] = range(c.in[0], -100000, 100000);
+            if (xc_dtype_is_float(sd))
+                c.in[0] = range(c.in[0], -300, 300);
+            else if (sd == XHAL_DTYPE_U8)
+                c.in[0] = range(c.in[0], 0, 255);
+            else if (sd == XHAL_DTYPE_I8)
+                c.in[0] = range(c.in[0], -128, 127);
+            else
+                c.in[0] = range(c.in[0], -100000, 100000);
             c.out = ts(dd, 1, 17);
             c.nan_sign = xc_dtype_is_float(sd) && xc_dtype_is_float(dd);
             add(b, &c);
@@ -173,31 +223,48 @@ static void cat_copy_fill(builder *b)
         add(b, &c);
         xc_tspec t = ts(dt, 2, 17, 33);
         c = mk(XHAL_OP_COPY, dt, "perm_in_17x33");
-        c.n_in = 1; c.in[0] = perm_rev(t); c.out = t; c.nan_sign = 1;
+        c.n_in = 1;
+        c.in[0] = perm_rev(t);
+        c.out = t;
+        c.nan_sign = 1;
         add(b, &c);
         t = ts(dt, 3, 3, 5, 127);
         c = mk(XHAL_OP_COPY, dt, "step_in_perm_out_3x5x127");
-        c.n_in = 1; c.in[0] = step(t); c.out = perm_rev(t); c.nan_sign = 1;
+        c.n_in = 1;
+        c.in[0] = step(t);
+        c.out = perm_rev(t);
+        c.nan_sign = 1;
         add(b, &c);
         t = ts(dt, 2, 1000, 3);
         c = mk(XHAL_OP_COPY, dt, "f32_to_%s_step_out_1000x3", xhal_dtype_name(dt));
-        c.n_in = 1; c.in[0] = with_dtype(t, XHAL_DTYPE_F32); c.out = step(t); c.nan_sign = 1;
+        c.n_in = 1;
+        c.in[0] = with_dtype(t, XHAL_DTYPE_F32);
+        c.out = step(t);
+        c.nan_sign = 1;
         add(b, &c);
         t = ts(dt, 2, 0, 7);
         c = mk(XHAL_OP_COPY, dt, "empty_0x7");
-        c.n_in = 1; c.in[0] = t; c.out = t;
+        c.n_in = 1;
+        c.in[0] = t;
+        c.out = t;
         add(b, &c);
         int64_t es[2] = {1, 17};
         t = ts(dt, 2, 5, 17);
         c = mk(XHAL_OP_COPY, dt, "expand_in_5x17");
-        c.n_in = 1; c.in[0] = expand_from(t, es); c.out = t;
+        c.n_in = 1;
+        c.in[0] = expand_from(t, es);
+        c.out = t;
         add(b, &c);
     }
     /* casts at rounding ties (round to nearest even) and overflow from a wider source */
     {
-        const struct { xhal_dtype from, to; } T[] = {
-            {XHAL_DTYPE_F32, XHAL_DTYPE_F16}, {XHAL_DTYPE_F32, XHAL_DTYPE_BF16}, {XHAL_DTYPE_F64, XHAL_DTYPE_F32},
-            {XHAL_DTYPE_F64, XHAL_DTYPE_F16}, {XHAL_DTYPE_F64, XHAL_DTYPE_BF16}};
+        const struct {
+            xhal_dtype from, to;
+        } T[] = {{XHAL_DTYPE_F32, XHAL_DTYPE_F16},
+                 {XHAL_DTYPE_F32, XHAL_DTYPE_BF16},
+                 {XHAL_DTYPE_F64, XHAL_DTYPE_F32},
+                 {XHAL_DTYPE_F64, XHAL_DTYPE_F16},
+                 {XHAL_DTYPE_F64, XHAL_DTYPE_BF16}};
         for (int i = 0; i < 5; i++) {
             xc_case c = mk(XHAL_OP_COPY, T[i].to, "from_%s_ties_n257", xhal_dtype_name(T[i].from));
             c.n_in = 1;
@@ -226,9 +293,19 @@ static void cat_copy_fill(builder *b)
     /* value is a double: the store rounds it once, to nearest even. tie_f16 / tie_bf16 lie
      * halfway (even: down); dround_* lie just above halfway by less than an f32 ulp, so a
      * kernel that takes the value as a float first rounds twice and gets them wrong */
-    const double vals[] = {0.0, -3.25, 1e10, NAN, 7.9, -7.9,
-                           1.0 + 0x1p-11, 1.0 + 0x1p-8, 1.0 + 0x1p-11 + 0x1p-40, -(1.0 + 0x1p-8 + 0x1p-40), 65519.99, 1e39};
-    const char *vn[] = {"zero", "m3_25", "1e10", "nan", "7_9", "m7_9",
+    const double vals[] = {0.0,
+                           -3.25,
+                           1e10,
+                           NAN,
+                           7.9,
+                           -7.9,
+                           1.0 + 0x1p-11,
+                           1.0 + 0x1p-8,
+                           1.0 + 0x1p-11 + 0x1p-40,
+                           -(1.0 + 0x1p-8 + 0x1p-40),
+                           65519.99,
+                           1e39};
+    const char *vn[] = {"zero",    "m3_25",    "1e10",       "nan",           "7_9",           "m7_9",
                         "tie_f16", "tie_bf16", "dround_f16", "m_dround_bf16", "f16_max_round", "1e39"};
     for (int d = 0; d < 8; d++)
         for (int k = 0; k < 12; k++) {
@@ -257,11 +334,13 @@ static void cat_copy_fill(builder *b)
 
 static void cat_unary(builder *b)
 {
-    static const struct { xhal_op op; double lo, hi; } U[] = {
-        {XHAL_OP_NEG, -10, 10}, {XHAL_OP_ABS, -10, 10}, {XHAL_OP_EXP, -8, 8},
-        {XHAL_OP_LOG, 0.01, 100}, {XHAL_OP_SQRT, 0, 100}, {XHAL_OP_RSQRT, 0.01, 100},
-        {XHAL_OP_TANH, -6, 6}, {XHAL_OP_SIGMOID, -8, 8}, {XHAL_OP_RELU, -10, 10},
-        {XHAL_OP_SILU, -8, 8}, {XHAL_OP_GELU, -6, 6}, {XHAL_OP_GELU_TANH, -6, 6},
+    static const struct {
+        xhal_op op;
+        double lo, hi;
+    } U[] = {
+        {XHAL_OP_NEG, -10, 10},      {XHAL_OP_ABS, -10, 10},     {XHAL_OP_EXP, -8, 8},  {XHAL_OP_LOG, 0.01, 100},
+        {XHAL_OP_SQRT, 0, 100},      {XHAL_OP_RSQRT, 0.01, 100}, {XHAL_OP_TANH, -6, 6}, {XHAL_OP_SIGMOID, -8, 8},
+        {XHAL_OP_RELU, -10, 10},     {XHAL_OP_SILU, -8, 8},      {XHAL_OP_GELU, -6, 6}, {XHAL_OP_GELU_TANH, -6, 6},
         {XHAL_OP_SQUARE, -100, 100},
     };
     for (size_t u = 0; u < sizeof(U) / sizeof(U[0]); u++)
@@ -277,8 +356,11 @@ static void cat_unary(builder *b)
         at.beta = -0.25;
         shapes_1in(b, XHAL_OP_SCALE, FD[d], proto, &at);
         xc_case c = mk(XHAL_OP_SCALE, FD[d], "alpha0_beta2_n17");
-        c.n_in = 1; c.in[0] = ts(FD[d], 1, 17); c.out = c.in[0];
-        c.at.alpha = 0; c.at.beta = 2;
+        c.n_in = 1;
+        c.in[0] = ts(FD[d], 1, 17);
+        c.out = c.in[0];
+        c.at.alpha = 0;
+        c.at.beta = 2;
         add(b, &c);
     }
 }
@@ -286,34 +368,52 @@ static void cat_unary(builder *b)
 static void cat_binary(builder *b)
 {
     const xhal_op ops[] = {XHAL_OP_ADD, XHAL_OP_SUB, XHAL_OP_MUL, XHAL_OP_DIV, XHAL_OP_MAXIMUM, XHAL_OP_MINIMUM};
-    const xhal_dtype dts[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    const xhal_dtype dts[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16,
+                              XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
     for (int o = 0; o < 6; o++)
         for (int d = 0; d < 6; d++) {
             xhal_op op = ops[o];
             xhal_dtype dt = dts[d];
             int isf = xc_dtype_is_float(dt);
             if (!isf && op == XHAL_OP_DIV) continue;
-            struct { const char *name; xc_tspec a, bb, out; } v[16];
+            struct {
+                const char *name;
+                xc_tspec a, bb, out;
+            } v[16];
             int n = 0;
-#define V3(nm, A, B, O) do { v[n].name = nm; v[n].a = A; v[n].bb = B; v[n].out = O; n++; } while (0)
+#define V3(nm, A, B, O) \
+    do {                \
+        v[n].name = nm; \
+        v[n].a = A;     \
+        v[n].bb = B;    \
+        v[n].out = O;   \
+        n++;            \
+    } while (0)
             xc_tspec t = ts(dt, 1, 1);
             V3("n1", t, t, t);
-            t = ts(dt, 1, 3); V3("n3", t, t, t);
-            t = ts(dt, 1, 17); V3("n17", t, t, t);
-            t = ts(dt, 1, 1000); V3("n1000", t, t, t);
-            t = ts(dt, 2, 3, 127); V3("3x127", t, t, t);
+            t = ts(dt, 1, 3);
+            V3("n3", t, t, t);
+            t = ts(dt, 1, 17);
+            V3("n17", t, t, t);
+            t = ts(dt, 1, 1000);
+            V3("n1000", t, t, t);
+            t = ts(dt, 2, 3, 127);
+            V3("3x127", t, t, t);
             V3("bcast_row_17x33", ts(dt, 2, 17, 33), ts(dt, 1, 33), ts(dt, 2, 17, 33));
             V3("bcast_col_17x33", ts(dt, 2, 17, 1), ts(dt, 2, 17, 33), ts(dt, 2, 17, 33));
             V3("bcast_both_5x3x7", ts(dt, 3, 5, 1, 7), ts(dt, 3, 1, 3, 1), ts(dt, 3, 5, 3, 7));
             V3("scalar_b_3x17", ts(dt, 2, 3, 17), ts(dt, 0), ts(dt, 2, 3, 17));
-            t = ts(dt, 2, 17, 33); V3("perm_a_step_b_17x33", perm_rev(t), step(t), t);
-            t = ts(dt, 3, 3, 5, 17); V3("step_out_3x5x17", t, perm_rev(t), step(t));
+            t = ts(dt, 2, 17, 33);
+            V3("perm_a_step_b_17x33", perm_rev(t), step(t), t);
+            t = ts(dt, 3, 3, 5, 17);
+            V3("step_out_3x5x17", t, perm_rev(t), step(t));
             {
                 int64_t es[2] = {1, 33};
                 t = ts(dt, 2, 9, 33);
                 V3("expand_b_9x33", t, expand_from(t, es), t);
             }
-            t = ts(dt, 2, 0, 3); V3("empty_0x3", t, ts(dt, 1, 3), t);
+            t = ts(dt, 2, 0, 3);
+            V3("empty_0x3", t, ts(dt, 1, 3), t);
             if (isf) {
                 t = ts(dt, 1, 49);
                 V3("special_pairs_n49", gen(t, XC_GEN_PAIRS_A), gen(t, XC_GEN_PAIRS_B), t);
@@ -324,8 +424,14 @@ static void cat_binary(builder *b)
                 c.n_in = 2;
                 c.in[0] = v[i].a;
                 c.in[1] = v[i].bb;
-                if (isf && v[i].a.gen == XC_GEN_UNIFORM) { c.in[0] = range(c.in[0], -10, 10); c.in[1] = range(c.in[1], -10, 10); }
-                if (!isf) { c.in[0] = range(c.in[0], -1000, 1000); c.in[1] = range(c.in[1], -1000, 1000); }
+                if (isf && v[i].a.gen == XC_GEN_UNIFORM) {
+                    c.in[0] = range(c.in[0], -10, 10);
+                    c.in[1] = range(c.in[1], -10, 10);
+                }
+                if (!isf) {
+                    c.in[0] = range(c.in[0], -1000, 1000);
+                    c.in[1] = range(c.in[1], -1000, 1000);
+                }
                 if (op == XHAL_OP_DIV && v[i].bb.gen == XC_GEN_UNIFORM) {
                     c.in[1].gen = XC_GEN_SIGNMAG;
                     c.in[1].lo = 0.5;
@@ -352,10 +458,26 @@ static void cat_reduce(builder *b)
             xhal_op op = ops[o];
             xhal_dtype dt = FD[d];
             xhal_dtype odt = op == XHAL_OP_ARGMAX ? (o == 3 ? XHAL_DTYPE_I32 : XHAL_DTYPE_I64) : dt;
-            struct { const char *name; xc_tspec x; int axis, keep; int64_t oshape[4]; int ond; } v[16];
+            struct {
+                const char *name;
+                xc_tspec x;
+                int axis, keep;
+                int64_t oshape[4];
+                int ond;
+            } v[16];
             int n = 0;
-#define VR(nm, X, AX, KP, OND, O0, O1, O2) do { v[n].name = nm; v[n].x = X; v[n].axis = AX; v[n].keep = KP; \
-    v[n].ond = OND; v[n].oshape[0] = O0; v[n].oshape[1] = O1; v[n].oshape[2] = O2; n++; } while (0)
+#define VR(nm, X, AX, KP, OND, O0, O1, O2) \
+    do {                                   \
+        v[n].name = nm;                    \
+        v[n].x = X;                        \
+        v[n].axis = AX;                    \
+        v[n].keep = KP;                    \
+        v[n].ond = OND;                    \
+        v[n].oshape[0] = O0;               \
+        v[n].oshape[1] = O1;               \
+        v[n].oshape[2] = O2;               \
+        n++;                               \
+    } while (0)
             VR("n1000_axis0", ts(dt, 1, 1000), 0, 0, 0, 0, 0, 0);
             VR("17x127_axis1", ts(dt, 2, 17, 127), 1, 0, 1, 17, 0, 0);
             VR("17x127_axis0_keep", ts(dt, 2, 17, 127), 0, 1, 2, 1, 127, 0);
@@ -374,7 +496,8 @@ static void cat_reduce(builder *b)
             VR("empty_0x5_axis1", ts(dt, 2, 0, 5), 1, 1, 2, 0, 1, 0);
 #undef VR
             for (int i = 0; i < n; i++) {
-                xc_case c = mk(op, dt, "%s%s", op == XHAL_OP_ARGMAX ? (odt == XHAL_DTYPE_I32 ? "i32_" : "i64_") : "", v[i].name);
+                xc_case c = mk(op, dt, "%s%s", op == XHAL_OP_ARGMAX ? (odt == XHAL_DTYPE_I32 ? "i32_" : "i64_") : "",
+                               v[i].name);
                 c.n_in = 1;
                 c.in[0] = v[i].x;
                 c.in[0].lo = v[i].x.gen == XC_GEN_INT ? -3 : -10;
@@ -395,23 +518,84 @@ static void cat_norm(builder *b)
     for (int d = 0; d < NFD; d++) {
         xhal_dtype dt = FD[d];
         /* softmax */
-        struct { const char *name; xc_tspec x; double scale; int causal; } s[16];
+        struct {
+            const char *name;
+            xc_tspec x;
+            double scale;
+            int causal;
+        } s[16];
         int n = 0;
-        s[n].name = "1x1"; s[n].x = ts(dt, 2, 1, 1); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "3x17"; s[n].x = ts(dt, 2, 3, 17); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "17x127_scale0_125"; s[n].x = ts(dt, 2, 17, 127); s[n].scale = 0.125; s[n].causal = 0; n++;
-        s[n].name = "4x1000"; s[n].x = ts(dt, 2, 4, 1000); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "2x4096"; s[n].x = ts(dt, 2, 2, 4096); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "large_values_3x33"; s[n].x = range(ts(dt, 2, 3, 33), -1000, 1000); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "causal_2x3x17x17"; s[n].x = ts(dt, 4, 2, 3, 17, 17); s[n].scale = 0; s[n].causal = 1; n++;
-        s[n].name = "causal_kv_3x5x9"; s[n].x = ts(dt, 3, 3, 5, 9); s[n].scale = 0.5; s[n].causal = 1; n++;
-        s[n].name = "perm_in_33x17"; s[n].x = perm_rev(ts(dt, 2, 33, 17)); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "special_4x17"; s[n].x = gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "empty_0x17"; s[n].x = ts(dt, 2, 0, 17); s[n].scale = 0; s[n].causal = 0; n++;
+        s[n].name = "1x1";
+        s[n].x = ts(dt, 2, 1, 1);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "3x17";
+        s[n].x = ts(dt, 2, 3, 17);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "17x127_scale0_125";
+        s[n].x = ts(dt, 2, 17, 127);
+        s[n].scale = 0.125;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "4x1000";
+        s[n].x = ts(dt, 2, 4, 1000);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "2x4096";
+        s[n].x = ts(dt, 2, 2, 4096);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "large_values_3x33";
+        s[n].x = range(ts(dt, 2, 3, 33), -1000, 1000);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "causal_2x3x17x17";
+        s[n].x = ts(dt, 4, 2, 3, 17, 17);
+        s[n].scale = 0;
+        s[n].causal = 1;
+        n++;
+        s[n].name = "causal_kv_3x5x9";
+        s[n].x = ts(dt, 3, 3, 5, 9);
+        s[n].scale = 0.5;
+        s[n].causal = 1;
+        n++;
+        s[n].name = "perm_in_33x17";
+        s[n].x = perm_rev(ts(dt, 2, 33, 17));
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "special_4x17";
+        s[n].x = gen(ts(dt, 2, 4, 17), XC_GEN_SPECIAL);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "empty_0x17";
+        s[n].x = ts(dt, 2, 0, 17);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
         /* large common offsets: exp without max-subtraction overflows (or underflows to 0/0) */
-        s[n].name = "offset_1000_3x33"; s[n].x = range(ts(dt, 2, 3, 33), 1000, 1010); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "offset_m1000_3x33"; s[n].x = range(ts(dt, 2, 3, 33), -1010, -1000); s[n].scale = 0; s[n].causal = 0; n++;
-        s[n].name = "offset_200_scale4_causal_2x5x9"; s[n].x = range(ts(dt, 3, 2, 5, 9), 200, 204); s[n].scale = 4; s[n].causal = 1; n++;
+        s[n].name = "offset_1000_3x33";
+        s[n].x = range(ts(dt, 2, 3, 33), 1000, 1010);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "offset_m1000_3x33";
+        s[n].x = range(ts(dt, 2, 3, 33), -1010, -1000);
+        s[n].scale = 0;
+        s[n].causal = 0;
+        n++;
+        s[n].name = "offset_200_scale4_causal_2x5x9";
+        s[n].x = range(ts(dt, 3, 2, 5, 9), 200, 204);
+        s[n].scale = 4;
+        s[n].causal = 1;
+        n++;
         for (int i = 0; i < n; i++) {
             xc_case c = mk(XHAL_OP_SOFTMAX, dt, "%s", s[i].name);
             c.n_in = 1;
@@ -427,9 +611,22 @@ static void cat_norm(builder *b)
         /* rms_norm / layer_norm */
         for (int which = 0; which < 2; which++) {
             xhal_op op = which ? XHAL_OP_LAYER_NORM : XHAL_OP_RMS_NORM;
-            struct { const char *name; xc_tspec x; int w, bb; double eps; } v[20];
+            struct {
+                const char *name;
+                xc_tspec x;
+                int w, bb;
+                double eps;
+            } v[20];
             n = 0;
-#define VN(nm, X, W, B, E) do { v[n].name = nm; v[n].x = X; v[n].w = W; v[n].bb = B; v[n].eps = E; n++; } while (0)
+#define VN(nm, X, W, B, E) \
+    do {                   \
+        v[n].name = nm;    \
+        v[n].x = X;        \
+        v[n].w = W;        \
+        v[n].bb = B;       \
+        v[n].eps = E;      \
+        n++;               \
+    } while (0)
             VN("1x1_w", ts(dt, 2, 1, 1), 1, 1, 1e-5);
             VN("1x17", ts(dt, 2, 1, 17), 0, 0, 1e-5);
             VN("3x127_w", ts(dt, 2, 3, 127), 1, 0, 1e-6);
@@ -478,7 +675,12 @@ static void cat_matmul(builder *b)
 {
     for (int d = 0; d < NFD; d++) {
         xhal_dtype dt = FD[d];
-        struct { const char *name; int M, K, N, ta, tb; double alpha, beta; int batch; } v[] = {
+        struct {
+            const char *name;
+            int M, K, N, ta, tb;
+            double alpha, beta;
+            int batch;
+        } v[] = {
             {"1x1x1", 1, 1, 1, 0, 0, 1, 0, 0},
             {"3x17x5", 3, 17, 5, 0, 0, 1, 0, 0},
             {"17x127x33_ta", 17, 127, 33, 1, 0, 1, 0, 0},
@@ -518,7 +720,10 @@ static void cat_matmul(builder *b)
             if (i == 1) c.in[0] = step(c.in[0]);
             if (i == 3) c.out = step(c.out);
             if (i == 12) c.out = perm_rev(c.out);
-            if (i == 11) { c.in[0].gen = XC_GEN_SPECIAL; c.in[1].gen = XC_GEN_SPECIAL; }
+            if (i == 11) {
+                c.in[0].gen = XC_GEN_SPECIAL;
+                c.in[1].gen = XC_GEN_SPECIAL;
+            }
             c.at.trans_a = v[i].ta;
             c.at.trans_b = v[i].tb;
             c.at.alpha = v[i].alpha;
@@ -531,7 +736,8 @@ static void cat_matmul(builder *b)
 
 static void cat_index(builder *b)
 {
-    const xhal_dtype tdt[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    const xhal_dtype tdt[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16,
+                              XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
     for (int d = 0; d < 6; d++)
         for (int ii = 0; ii < 2; ii++) {
             xhal_dtype dt = tdt[d], it = ii ? XHAL_DTYPE_I64 : XHAL_DTYPE_I32;
@@ -578,7 +784,8 @@ static void cat_index(builder *b)
             add(b, &c);
         }
     /* concat */
-    const xhal_dtype cdt[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    const xhal_dtype cdt[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16,
+                              XHAL_DTYPE_F64, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
     for (int d = 0; d < 6; d++) {
         xhal_dtype dt = cdt[d];
         xc_case c = mk(XHAL_OP_CONCAT, dt, "axis0_2parts");
@@ -629,16 +836,25 @@ static void cat_transformer(builder *b)
 {
     for (int d = 0; d < NFD; d++) {
         xhal_dtype dt = FD[d];
-        struct { const char *name; xc_tspec x; int seq_axis, rot, layout; double theta; int64_t pos; int perm; } r[] = {
+        struct {
+            const char *name;
+            xc_tspec x;
+            int seq_axis, rot, layout;
+            double theta;
+            int64_t pos;
+            int perm;
+        } r[] = {
             {"half_1x7x3x16", ts(dt, 4, 1, 7, 3, 16), 1, 0, XHAL_ROPE_HALF, 10000, 0, 0},
             {"interleaved_1x7x3x16", ts(dt, 4, 1, 7, 3, 16), 1, 0, XHAL_ROPE_INTERLEAVED, 10000, 0, 0},
             {"half_partial_rot4_2x5x4x8_pos1000", ts(dt, 4, 2, 5, 4, 8), 1, 4, XHAL_ROPE_HALF, 10000, 1000, 0},
-            {"interleaved_partial_rot6_2x5x4x8_pos37", ts(dt, 4, 2, 5, 4, 8), 1, 6, XHAL_ROPE_INTERLEAVED, 500000, 37, 0},
+            {"interleaved_partial_rot6_2x5x4x8_pos37", ts(dt, 4, 2, 5, 4, 8), 1, 6, XHAL_ROPE_INTERLEAVED, 500000, 37,
+             0},
             {"half_seq0_17x2x64", ts(dt, 3, 17, 2, 64), 0, 0, XHAL_ROPE_HALF, 10000, 3, 0},
             {"interleaved_seq_axis2_2x3x9x4x32", ts(dt, 5, 2, 3, 9, 4, 32), 2, 0, XHAL_ROPE_INTERLEAVED, 10000, 100, 0},
             {"half_step_in_1x3x2x128", ts(dt, 4, 1, 3, 2, 128), 1, 0, XHAL_ROPE_HALF, 1e6, 4000, 1},
             {"half_empty_1x0x2x8", ts(dt, 4, 1, 0, 2, 8), 1, 0, XHAL_ROPE_HALF, 10000, 0, 0},
-            {"interleaved_special_nan_1x7x3x16", gen(ts(dt, 4, 1, 7, 3, 16), XC_GEN_SPECIAL), 1, 0, XHAL_ROPE_INTERLEAVED, 10000, 5, 0},
+            {"interleaved_special_nan_1x7x3x16", gen(ts(dt, 4, 1, 7, 3, 16), XC_GEN_SPECIAL), 1, 0,
+             XHAL_ROPE_INTERLEAVED, 10000, 5, 0},
             /* theta, pos_offset and rotary_dims swept where they change the angles */
             {"half_theta100_pos123_1x4x2x32", ts(dt, 4, 1, 4, 2, 32), 1, 0, XHAL_ROPE_HALF, 100, 123, 0},
             {"half_theta1e6_rot8_pos0_2x3x2x16", ts(dt, 4, 2, 3, 2, 16), 1, 8, XHAL_ROPE_HALF, 1e6, 0, 0},
@@ -658,7 +874,11 @@ static void cat_transformer(builder *b)
             c.at.pos_offset = r[i].pos;
             add(b, &c);
         }
-        struct { const char *name; int B, Hq, Hkv, Sq, Sk, D, Dv, causal, mask; double scale; } a[] = {
+        struct {
+            const char *name;
+            int B, Hq, Hkv, Sq, Sk, D, Dv, causal, mask;
+            double scale;
+        } a[] = {
             {"1x2x2_sq5_sk5_d16", 1, 2, 2, 5, 5, 16, 16, 0, 0, 0},
             {"gqa_2x4x2_sq7_sk7_d32_causal", 2, 4, 2, 7, 7, 32, 32, 1, 0, 0},
             {"kvcache_1x2x1_sq3_sk17_d16_causal", 1, 2, 1, 3, 17, 16, 16, 1, 0, 0},
@@ -684,7 +904,10 @@ static void cat_transformer(builder *b)
             if (i == 2) c.in[2] = perm_rev(c.in[2]);
             if (i == 8) c.in[0].gen = XC_GEN_SPECIAL;
             if (i == 9) c.in[2].gen = XC_GEN_SPECIAL;
-            if (i == 10) { c.in[0] = range(c.in[0], -30, 30); c.in[1] = range(c.in[1], -30, 30); }
+            if (i == 10) {
+                c.in[0] = range(c.in[0], -30, 30);
+                c.in[1] = range(c.in[1], -30, 30);
+            }
             c.n_in = 3;
             if (a[i].mask == 1) c.in[c.n_in++] = range(ts(dt, 2, a[i].Sq, a[i].Sk), -3, 0);
             if (a[i].mask == 2) c.in[c.n_in++] = range(ts(dt, 4, a[i].B, 1, a[i].Sq, a[i].Sk), -3, 0);
@@ -771,33 +994,82 @@ static int special_list(const xc_case *c, xhal_dtype dt, double *s)
     int n = 0;
     if (!xc_dtype_is_float(dt)) return 0;
     switch (c->op) {
-    case XHAL_OP_SILU: case XHAL_OP_GELU: case XHAL_OP_GELU_TANH:
-        s[n++] = NAN; s[n++] = -NAN; s[n++] = 0.0; s[n++] = -0.0; s[n++] = 0.5; s[n++] = -3; s[n++] = 20; s[n++] = -20;
-        s[n++] = 100; s[n++] = -100; /* exp(-x) overflows: x / (1 + inf), not inf / inf */
-        break;
-    case XHAL_OP_SUM: case XHAL_OP_MEAN: case XHAL_OP_MAX: case XHAL_OP_ARGMAX:
-        s[n++] = NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = NAN;
-        break;
-    case XHAL_OP_SOFTMAX:
-        s[n++] = NAN; s[n++] = -INFINITY; s[n++] = -INFINITY; s[n++] = 0.0;
-        break;
-    case XHAL_OP_MATMUL: /* kinds do not depend on the summation order */
-        s[n++] = NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = INFINITY;
-        break;
-    case XHAL_OP_RMS_NORM: case XHAL_OP_LAYER_NORM: case XHAL_OP_ROPE: case XHAL_OP_ATTENTION:
-        /* NaN only: what Inf gives depends on the algorithm (two-pass vs online) */
-        s[n++] = NAN; s[n++] = -NAN; s[n++] = NAN;
-        break;
-    case XHAL_OP_COPY:
-        s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0; s[n++] = -0.0;
-        s[n++] = 1e-6; s[n++] = -3e-7; s[n++] = 7e4; s[n++] = 65519.0; s[n++] = 65520.0; s[n++] = -1e38;
-        s[n++] = 2.5; s[n++] = -2.5; s[n++] = 3.5; s[n++] = 1e39; s[n++] = -3.4e38; s[n++] = 3.3895314e38;
-        break;
-    default:
-        s[n++] = NAN; s[n++] = -NAN; s[n++] = INFINITY; s[n++] = -INFINITY; s[n++] = 0.0;
-        if (c->op != XHAL_OP_RSQRT) s[n++] = -0.0;
-        s[n++] = 1e-3; s[n++] = 5.0; s[n++] = 100.0; s[n++] = -100.0;
-        break;
+        case XHAL_OP_SILU:
+        case XHAL_OP_GELU:
+        case XHAL_OP_GELU_TANH:
+            s[n++] = NAN;
+            s[n++] = -NAN;
+            s[n++] = 0.0;
+            s[n++] = -0.0;
+            s[n++] = 0.5;
+            s[n++] = -3;
+            s[n++] = 20;
+            s[n++] = -20;
+            s[n++] = 100;
+            s[n++] = -100; /* exp(-x) overflows: x / (1 + inf), not inf / inf */
+            break;
+        case XHAL_OP_SUM:
+        case XHAL_OP_MEAN:
+        case XHAL_OP_MAX:
+        case XHAL_OP_ARGMAX:
+            s[n++] = NAN;
+            s[n++] = INFINITY;
+            s[n++] = -INFINITY;
+            s[n++] = NAN;
+            break;
+        case XHAL_OP_SOFTMAX:
+            s[n++] = NAN;
+            s[n++] = -INFINITY;
+            s[n++] = -INFINITY;
+            s[n++] = 0.0;
+            break;
+        case XHAL_OP_MATMUL: /* kinds do not depend on the summation order */
+            s[n++] = NAN;
+            s[n++] = INFINITY;
+            s[n++] = -INFINITY;
+            s[n++] = INFINITY;
+            break;
+        case XHAL_OP_RMS_NORM:
+        case XHAL_OP_LAYER_NORM:
+        case XHAL_OP_ROPE:
+        case XHAL_OP_ATTENTION:
+            /* NaN only: what Inf gives depends on the algorithm (two-pass vs online) */
+            s[n++] = NAN;
+            s[n++] = -NAN;
+            s[n++] = NAN;
+            break;
+        case XHAL_OP_COPY:
+            s[n++] = NAN;
+            s[n++] = -NAN;
+            s[n++] = INFINITY;
+            s[n++] = -INFINITY;
+            s[n++] = 0.0;
+            s[n++] = -0.0;
+            s[n++] = 1e-6;
+            s[n++] = -3e-7;
+            s[n++] = 7e4;
+            s[n++] = 65519.0;
+            s[n++] = 65520.0;
+            s[n++] = -1e38;
+            s[n++] = 2.5;
+            s[n++] = -2.5;
+            s[n++] = 3.5;
+            s[n++] = 1e39;
+            s[n++] = -3.4e38;
+            s[n++] = 3.3895314e38;
+            break;
+        default:
+            s[n++] = NAN;
+            s[n++] = -NAN;
+            s[n++] = INFINITY;
+            s[n++] = -INFINITY;
+            s[n++] = 0.0;
+            if (c->op != XHAL_OP_RSQRT) s[n++] = -0.0;
+            s[n++] = 1e-3;
+            s[n++] = 5.0;
+            s[n++] = 100.0;
+            s[n++] = -100.0;
+            break;
     }
     return n;
 }
@@ -859,7 +1131,10 @@ static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tens
         int64_t idx[XHAL_MAX_DIMS];
         for (int64_t i = 0; i < t->n; i++) {
             int64_t r = i, off = 0;
-            for (int d = sp->ndim - 1; d >= 0; d--) { idx[d] = r % sp->shape[d]; r /= sp->shape[d]; }
+            for (int d = sp->ndim - 1; d >= 0; d--) {
+                idx[d] = r % sp->shape[d];
+                r /= sp->shape[d];
+            }
             for (int d = 0; d < sp->ndim; d++) off = off * es[d] + (es[d] == 1 ? 0 : idx[d]);
             t->v[i] = sv[off];
         }

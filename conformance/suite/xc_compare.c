@@ -7,7 +7,12 @@
 #include <string.h>
 
 /* The tolerance class is the TOL column of the op table (include/xhal/xhal_op_table.h). */
-enum { CLS_EXACT = XHAL_OP_TOL_EXACT, CLS_ARITH = XHAL_OP_TOL_ARITH, CLS_TRANS = XHAL_OP_TOL_TRANS, CLS_ACC = XHAL_OP_TOL_ACC };
+enum {
+    CLS_EXACT = XHAL_OP_TOL_EXACT,
+    CLS_ARITH = XHAL_OP_TOL_ARITH,
+    CLS_TRANS = XHAL_OP_TOL_TRANS,
+    CLS_ACC = XHAL_OP_TOL_ACC
+};
 
 static int op_class(xhal_op op) { return xhal_op_table_row((int)op).tolerance; }
 
@@ -20,34 +25,33 @@ xc_tol xc_tolerance(xhal_op op, xhal_dtype dt, int64_t R)
     int cls = op_class(op);
     double sq = sqrt((double)(R > 1 ? R : 1));
     switch (cls) {
-    case CLS_ARITH:
-        switch (dt) {
-        case XHAL_DTYPE_F64: t = (xc_tol){0, 4 * u64, 4 * u64, 1e-26}; break;
-        case XHAL_DTYPE_F32: t = (xc_tol){ldexp(1.0, -126), 6 * u32, 6 * u32, 1e-12}; break;
-        case XHAL_DTYPE_F16: t = (xc_tol){ldexp(1.0, -24), 2 * u16, 2 * u16, 1e-6}; break;
-        default: t = (xc_tol){ldexp(1.0, -126), 2 * ubf, 2 * ubf, 1e-4}; break;
-        }
-        break;
-    case CLS_TRANS:
-        switch (dt) {
-        case XHAL_DTYPE_F64: t = (xc_tol){1e-14, 1e-13, 16 * u64, 1e-24}; break;
-        case XHAL_DTYPE_F32: t = (xc_tol){1e-6, 4e-6, 16 * u32, 1e-10}; break;
-        case XHAL_DTYPE_F16: t = (xc_tol){1e-5, 2e-3, 16 * u32, 2e-6}; break;
-        default: t = (xc_tol){1e-5, 1.6e-2, 16 * u32, 2e-4}; break;
-        }
-        break;
-    case CLS_ACC:
-        switch (dt) {
-        case XHAL_DTYPE_F64: t = (xc_tol){1e-14, 1e-13, 16 * u64 * sq + 1e-14, 1e-22}; break;
-        case XHAL_DTYPE_F32: t = (xc_tol){1e-6, 1e-5, 16 * u32 * sq + 1e-6, 1e-9}; break;
-        case XHAL_DTYPE_F16: t = (xc_tol){1e-5, 2e-3, 16 * u32 * sq + 1e-6, 1e-5}; break;
-        default: t = (xc_tol){1e-5, 1.6e-2, 16 * u32 * sq + 1e-6, 3e-4}; break;
-        }
-        if (op == XHAL_OP_ATTENTION && dt == XHAL_DTYPE_F16 && t.mtol < 4 * u16) t.mtol = 4 * u16;
-        if (op == XHAL_OP_ATTENTION && dt == XHAL_DTYPE_BF16 && t.mtol < 4 * ubf) t.mtol = 4 * ubf;
-        break;
-    default:
-        break;
+        case CLS_ARITH:
+            switch (dt) {
+                case XHAL_DTYPE_F64: t = (xc_tol){0, 4 * u64, 4 * u64, 1e-26}; break;
+                case XHAL_DTYPE_F32: t = (xc_tol){ldexp(1.0, -126), 6 * u32, 6 * u32, 1e-12}; break;
+                case XHAL_DTYPE_F16: t = (xc_tol){ldexp(1.0, -24), 2 * u16, 2 * u16, 1e-6}; break;
+                default: t = (xc_tol){ldexp(1.0, -126), 2 * ubf, 2 * ubf, 1e-4}; break;
+            }
+            break;
+        case CLS_TRANS:
+            switch (dt) {
+                case XHAL_DTYPE_F64: t = (xc_tol){1e-14, 1e-13, 16 * u64, 1e-24}; break;
+                case XHAL_DTYPE_F32: t = (xc_tol){1e-6, 4e-6, 16 * u32, 1e-10}; break;
+                case XHAL_DTYPE_F16: t = (xc_tol){1e-5, 2e-3, 16 * u32, 2e-6}; break;
+                default: t = (xc_tol){1e-5, 1.6e-2, 16 * u32, 2e-4}; break;
+            }
+            break;
+        case CLS_ACC:
+            switch (dt) {
+                case XHAL_DTYPE_F64: t = (xc_tol){1e-14, 1e-13, 16 * u64 * sq + 1e-14, 1e-22}; break;
+                case XHAL_DTYPE_F32: t = (xc_tol){1e-6, 1e-5, 16 * u32 * sq + 1e-6, 1e-9}; break;
+                case XHAL_DTYPE_F16: t = (xc_tol){1e-5, 2e-3, 16 * u32 * sq + 1e-6, 1e-5}; break;
+                default: t = (xc_tol){1e-5, 1.6e-2, 16 * u32 * sq + 1e-6, 3e-4}; break;
+            }
+            if (op == XHAL_OP_ATTENTION && dt == XHAL_DTYPE_F16 && t.mtol < 4 * u16) t.mtol = 4 * u16;
+            if (op == XHAL_OP_ATTENTION && dt == XHAL_DTYPE_BF16 && t.mtol < 4 * ubf) t.mtol = 4 * ubf;
+            break;
+        default: break;
     }
     return t;
 }
@@ -59,8 +63,8 @@ static const char *kind(double x)
     return "finite";
 }
 
-void xc_compare(const double *got, const double *want, const double *mag, int64_t n, xc_tol tol,
-                int nan_sign, xc_cmp *res)
+void xc_compare(const double *got, const double *want, const double *mag, int64_t n, xc_tol tol, int nan_sign,
+                xc_cmp *res)
 {
     memset(res, 0, sizeof(*res));
     res->n = n;
@@ -71,8 +75,10 @@ void xc_compare(const double *got, const double *want, const double *mag, int64_
         double bound = 0;
         const char *why = NULL;
         if (isnan(w)) {
-            if (!isnan(g)) why = "expected NaN";
-            else if (nan_sign && signbit(g) != signbit(w)) why = "NaN of the wrong sign";
+            if (!isnan(g))
+                why = "expected NaN";
+            else if (nan_sign && signbit(g) != signbit(w))
+                why = "NaN of the wrong sign";
         } else if (isinf(w)) {
             if (g != w) why = w > 0 ? "expected +Inf" : "expected -Inf";
         } else if (!isfinite(g)) {

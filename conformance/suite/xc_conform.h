@@ -28,8 +28,8 @@ typedef struct xc_tensor {
     xhal_dtype dtype;
     int ndim;
     int64_t shape[XHAL_MAX_DIMS];
-    int64_t n;  /* numel */
-    double *v;  /* n values, malloc'd (NULL when n == 0) */
+    int64_t n; /* numel */
+    double *v; /* n values, malloc'd (NULL when n == 0) */
 } xc_tensor;
 
 void xc_tensor_free(xc_tensor *t);
@@ -50,7 +50,9 @@ double xc_f16_to_f64(uint16_t h);
 double xc_bf16_to_f64(uint16_t h);
 
 /* Deterministic PRNG (splitmix64 seeding a xoshiro256**). */
-typedef struct xc_rng { uint64_t s[4]; } xc_rng;
+typedef struct xc_rng {
+    uint64_t s[4];
+} xc_rng;
 void xc_rng_seed(xc_rng *r, uint64_t seed);
 uint64_t xc_rng_next(xc_rng *r);
 double xc_rng_uniform(xc_rng *r, double lo, double hi); /* [lo, hi) */
@@ -67,20 +69,27 @@ enum { XC_LAYOUT_CONTIG = 0, XC_LAYOUT_PERMUTE = 1, XC_LAYOUT_STEP = 2, XC_LAYOU
 /* TIES: values exactly halfway between two neighbours of the case's output dtype (f16,
  * bf16, f32), alternating with exactly representable ones, magnitudes 2^-10..2^10, both
  * signs: a cast that truncates or rounds half away from zero gets half of them wrong. */
-enum { XC_GEN_UNIFORM = 0, XC_GEN_INT = 1, XC_GEN_SPECIAL = 2, XC_GEN_PAIRS_A = 3, XC_GEN_PAIRS_B = 4,
-       XC_GEN_SIGNMAG = 5, XC_GEN_TIES = 6 };
+enum {
+    XC_GEN_UNIFORM = 0,
+    XC_GEN_INT = 1,
+    XC_GEN_SPECIAL = 2,
+    XC_GEN_PAIRS_A = 3,
+    XC_GEN_PAIRS_B = 4,
+    XC_GEN_SIGNMAG = 5,
+    XC_GEN_TIES = 6
+};
 enum { XC_INIT_NAN = 0, XC_INIT_RANDOM = 1 };
 
 /* How one tensor of a case is made on the device and which values it holds. */
 typedef struct xc_tspec {
     xhal_dtype dtype;
     int ndim;
-    int64_t shape[XHAL_MAX_DIMS]; /* logical shape the op sees */
-    int layout;                   /* XC_LAYOUT_* */
-    int perm[XHAL_MAX_DIMS];      /* PERMUTE: view = permute(stored, perm) */
-    int64_t eshape[XHAL_MAX_DIMS];/* EXPAND: stored shape (same ndim, 1 where broadcast) */
-    int gen;                      /* XC_GEN_* */
-    double lo, hi;                /* UNIFORM / INT range */
+    int64_t shape[XHAL_MAX_DIMS];  /* logical shape the op sees */
+    int layout;                    /* XC_LAYOUT_* */
+    int perm[XHAL_MAX_DIMS];       /* PERMUTE: view = permute(stored, perm) */
+    int64_t eshape[XHAL_MAX_DIMS]; /* EXPAND: stored shape (same ndim, 1 where broadcast) */
+    int gen;                       /* XC_GEN_* */
+    double lo, hi;                 /* UNIFORM / INT range */
 } xc_tspec;
 
 typedef struct xc_attrs {
@@ -93,23 +102,23 @@ typedef struct xc_attrs {
 } xc_attrs;
 
 typedef struct xc_case {
-    char name[128];         /* unique: "<op>/<dtype>/<variant>" */
-    char suite[8];          /* "ops" or "vectors" */
+    char name[128]; /* unique: "<op>/<dtype>/<variant>" */
+    char suite[8];  /* "ops" or "vectors" */
     xhal_op op;
-    xhal_dtype dtype;       /* the dtype the support matrix files it under */
+    xhal_dtype dtype; /* the dtype the support matrix files it under */
     int n_in;
     xc_tspec in[XC_MAX_IN]; /* inputs in op order (concat: all parts) */
     xc_tspec out;
     xc_attrs at;
-    int expect_status;      /* XHAL_OK, or the error the op must return (out untouched) */
-    int out_init;           /* XC_INIT_*: what out holds before the op */
-    int nan_sign;           /* 1: the sign of NaN results is checked */
-    int inplace;            /* 1: out is input 0 itself (same tensor, same shape and dtype) */
+    int expect_status; /* XHAL_OK, or the error the op must return (out untouched) */
+    int out_init;      /* XC_INIT_*: what out holds before the op */
+    int nan_sign;      /* 1: the sign of NaN results is checked */
+    int inplace;       /* 1: out is input 0 itself (same tensor, same shape and dtype) */
     /* Vectors: given data (owned by the case list); NULL for generated cases. */
-    xc_tensor *given_in;    /* n_in tensors (n_alloc_in allocated) */
+    xc_tensor *given_in; /* n_in tensors (n_alloc_in allocated) */
     int n_alloc_in;
-    xc_tensor *given_init;  /* initial out or NULL */
-    xc_tensor *given_expect;/* expected out */
+    xc_tensor *given_init;   /* initial out or NULL */
+    xc_tensor *given_expect; /* expected out */
 } xc_case;
 
 typedef struct xc_case_list {
@@ -132,16 +141,18 @@ void xc_case_describe(const xc_case *c, char *buf, size_t bufsz);
 void xc_tspec_view(const xc_tspec *sp, int64_t *strides, int64_t *offset);
 
 /* Attributes as vectors name them (VECTORS.md): JSON kind and where they live in xc_attrs. */
-enum { XC_AK_NUM = 0,        /* a JSON number */
-       XC_AK_INT = 1,        /* a JSON number that is an integer */
-       XC_AK_BOOL = 2,       /* true/false or 0/1 */
-       XC_AK_VALUE = 3,      /* a number or "nan", "inf", "-inf" */
-       XC_AK_ROPE_LAYOUT = 4 /* "half", "interleaved", 0 or 1 */ };
+enum {
+    XC_AK_NUM = 0,        /* a JSON number */
+    XC_AK_INT = 1,        /* a JSON number that is an integer */
+    XC_AK_BOOL = 2,       /* true/false or 0/1 */
+    XC_AK_VALUE = 3,      /* a number or "nan", "inf", "-inf" */
+    XC_AK_ROPE_LAYOUT = 4 /* "half", "interleaved", 0 or 1 */
+};
 typedef struct xc_attr_info {
     const char *name;
-    int kind;       /* XC_AK_* */
-    size_t offset;  /* in xc_attrs */
-    char ctype;     /* 'd' double, 'i' int, 'l' int64_t */
+    int kind;            /* XC_AK_* */
+    size_t offset;       /* in xc_attrs */
+    char ctype;          /* 'd' double, 'i' int, 'l' int64_t */
     const char *members; /* the xhal_op_attrs members (op table ATTR column) it belongs to */
 } xc_attr_info;
 const xc_attr_info *xc_attr_table(int *n);
@@ -165,10 +176,12 @@ int xc_case_inputs(const xc_case *c, uint64_t seed, xc_tensor *in, xc_tensor *in
 /* f64 reference: fills ref (exact result in double, not rounded to out's dtype) and mag
  * (magnitude for the mtol term, OPS.md) for every element of out's logical shape, and
  * *R, the reduction length. 0 on success, -1 with msg filled if the case is malformed. */
-int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref,
-                   double *mag, int64_t *R, char *msg, size_t msgsz);
+int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref, double *mag, int64_t *R,
+                   char *msg, size_t msgsz);
 
-typedef struct xc_tol { double atol, rtol, mtol, nmse; } xc_tol;
+typedef struct xc_tol {
+    double atol, rtol, mtol, nmse;
+} xc_tol;
 /* The OPS.md tolerance of op for output dtype dt and reduction length R. */
 xc_tol xc_tolerance(xhal_op op, xhal_dtype dt, int64_t R);
 
@@ -176,15 +189,15 @@ typedef struct xc_cmp {
     int pass;
     int64_t n, n_bad;
     double max_abs, max_rel, nmse;
-    double worst;           /* max over finite elements of |d - r| / bound (<= 1 passes) */
-    int64_t first_bad;      /* -1 if none */
-    double got, want, bound;/* at first_bad */
+    double worst;            /* max over finite elements of |d - r| / bound (<= 1 passes) */
+    int64_t first_bad;       /* -1 if none */
+    double got, want, bound; /* at first_bad */
     char why[256];
 } xc_cmp;
 /* Compare got against want (already rounded to the output dtype) with the rules of
  * OPS.md: NaN/Inf kind (and NaN sign if nan_sign), element bound, NMSE. */
-void xc_compare(const double *got, const double *want, const double *mag, int64_t n, xc_tol tol,
-                int nan_sign, xc_cmp *res);
+void xc_compare(const double *got, const double *want, const double *mag, int64_t n, xc_tol tol, int nan_sign,
+                xc_cmp *res);
 
 /* ---------------------------------------------------------------------------------- */
 /* Results                                                                            */
@@ -193,7 +206,12 @@ void xc_compare(const double *got, const double *want, const double *mag, int64_
  * empty operand the core resolves itself, e.g. matmul with K = 0): the status and guard
  * bytes were checked, nothing else. Counted apart; never makes a support cell pass. */
 typedef enum xc_outcome {
-    XC_PASS = 0, XC_FAIL = 1, XC_UNSUPPORTED = 2, XC_XFAIL = 3, XC_XPASS = 4, XC_TRIVIAL = 5,
+    XC_PASS = 0,
+    XC_FAIL = 1,
+    XC_UNSUPPORTED = 2,
+    XC_XFAIL = 3,
+    XC_XPASS = 4,
+    XC_TRIVIAL = 5,
     XC_OUTCOME_COUNT = 6
 } xc_outcome;
 /* "pass", "fail", "unsupported", "xfail", "xpass", "trivial" */
@@ -207,13 +225,13 @@ typedef struct xc_result {
     int outcome;
     int64_t numel;
     double max_abs, max_rel, nmse;
-    double worst;           /* largest error / bound ratio (xc_cmp.worst) */
+    double worst; /* largest error / bound ratio (xc_cmp.worst) */
     xc_tol tol;
     int has_figures;
     double ms;
     char message[512];
     char xfail_reason[160];
-    char detail[512];       /* xc_case_describe of the case (shapes, strides, offsets, attrs) */
+    char detail[512]; /* xc_case_describe of the case (shapes, strides, offsets, attrs) */
 } xc_result;
 
 typedef struct xc_device_report {
@@ -222,7 +240,7 @@ typedef struct xc_device_report {
     int n, cap;
     int counts[XC_OUTCOME_COUNT];
     double seconds;
-    int model_state;       /* 0 not selected, 1 ran, -1 unavailable (message says why) */
+    int model_state; /* 0 not selected, 1 ran, -1 unavailable (message says why) */
     char model_message[256];
     xc_model_result models[8];
     int n_models;
@@ -238,7 +256,7 @@ typedef struct xc_run {
     xc_device_report *devs;
     int n_devs;
     xc_machine machine;
-    char started[32];      /* ISO 8601 UTC */
+    char started[32]; /* ISO 8601 UTC */
     char command[512];
     char suites[32];
     char filter[256];
@@ -247,10 +265,10 @@ typedef struct xc_run {
     uint64_t seed;
     double seconds;
     int topology_available;
-    char *topology;        /* xhal_topology_render JSON (malloc'd) or NULL */
-    char *topology_text;   /* the same as text for people (malloc'd) or NULL */
+    char *topology;      /* xhal_topology_render JSON (malloc'd) or NULL */
+    char *topology_text; /* the same as text for people (malloc'd) or NULL */
     char topology_reason[256];
-    int explicit_devices;  /* the devices were named with --device (xc_run_exit_status) */
+    int explicit_devices; /* the devices were named with --device (xc_run_exit_status) */
 } xc_run;
 
 /* ---------------------------------------------------------------------------------- */
@@ -263,20 +281,23 @@ typedef struct xc_xfail_entry {
     char family[64], op[32], dtype[16];
     char regex_src[200];
     int has_regex;
-    void *regex;           /* regex_t * */
+    void *regex; /* regex_t * */
     char reason[160];
     int line;
     int used;
 } xc_xfail_entry;
-typedef struct xc_xfail_list { xc_xfail_entry *e; int n; } xc_xfail_list;
+typedef struct xc_xfail_list {
+    xc_xfail_entry *e;
+    int n;
+} xc_xfail_list;
 
 /* Parse text (NUL-terminated). -1 with msg "FILE:LINE: ..." on a malformed line. */
 int xc_xfail_parse(const char *text, const char *fname, xc_xfail_list *out, char *msg, size_t msgsz);
 int xc_xfail_load(const char *path, xc_xfail_list *out, char *msg, size_t msgsz);
 void xc_xfail_free(xc_xfail_list *l);
 /* The entry matching (device family or spec, op, dtype, case name), or NULL. */
-const xc_xfail_entry *xc_xfail_match(const xc_xfail_list *l, const xhal_device_info *dev,
-                                     const char *op, const char *dtype, const char *name);
+const xc_xfail_entry *xc_xfail_match(const xc_xfail_list *l, const xhal_device_info *dev, const char *op,
+                                     const char *dtype, const char *name);
 /* Turn pass/fail into xpass/xfail per the list (unsupported stays unsupported). */
 void xc_apply_xfail(const xc_xfail_list *l, const xhal_device_info *dev, xc_result *r);
 
@@ -298,13 +319,11 @@ int xc_vector_selfcheck(const xc_case *c, xc_result *r);
 /* Running                                                                            */
 /* ---------------------------------------------------------------------------------- */
 /* Run one case on dev with stream; fills r (outcome pass/fail/unsupported). */
-void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64_t seed,
-                 xc_result *r);
+void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64_t seed, xc_result *r);
 
 /* Test hook: when set, called after the op completed and before the checks, with the
  * output's buffer; lets tests corrupt a guard byte or an element. */
-typedef void (*xc_post_op_hook)(xhal_stream *stream, xhal_buffer *out_buf, uint64_t out_buf_size,
-                                const xc_case *c);
+typedef void (*xc_post_op_hook)(xhal_stream *stream, xhal_buffer *out_buf, uint64_t out_buf_size, const xc_case *c);
 void xc_set_post_op_hook(xc_post_op_hook hook);
 
 #define XC_SUITE_OPS 0x1u
@@ -312,14 +331,14 @@ void xc_set_post_op_hook(xc_post_op_hook hook);
 #define XC_SUITE_MODEL 0x4u
 
 typedef struct xc_options {
-    unsigned suites;          /* XC_SUITE_* */
-    const char *filter;       /* POSIX ERE on case names, or NULL */
-    const char *vectors_dir;  /* NULL: xc_default_vectors_dir() */
-    const char *model_dir;    /* reference models for the model suite; NULL: xc_default_models_dir() */
+    unsigned suites;         /* XC_SUITE_* */
+    const char *filter;      /* POSIX ERE on case names, or NULL */
+    const char *vectors_dir; /* NULL: xc_default_vectors_dir() */
+    const char *model_dir;   /* reference models for the model suite; NULL: xc_default_models_dir() */
     const xc_xfail_list *xfail;
     uint64_t seed;
-    FILE *progress;           /* NULL: quiet */
-    const char *ops;          /* comma-separated op names (xhal_op_name; "model" for the model
+    FILE *progress;  /* NULL: quiet */
+    const char *ops; /* comma-separated op names (xhal_op_name; "model" for the model
                                * suite) to select, or NULL for all; ANDed with filter */
 } xc_options;
 
@@ -335,8 +354,8 @@ void xc_run_init(xc_run *run);
 void xc_run_free(xc_run *run);
 /* Run the selected cases on dev, appending a device report to run. -1 with msg on a
  * setup error (bad regex, unreadable vectors). */
-int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_case_list *cases,
-                  const xc_options *opt, char *msg, size_t msgsz);
+int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_case_list *cases, const xc_options *opt,
+                  char *msg, size_t msgsz);
 /* Fill run->machine and the topology section (if the topology module exists). */
 void xc_run_describe_machine(xc_run *run, xhal_context *ctx);
 /* Total counts over all devices; returns 1 if everything passed (no fail, no xpass). */
@@ -349,10 +368,11 @@ int xc_run_totals(const xc_run *run, int counts[XC_OUTCOME_COUNT]);
 int xc_suite_verdict(const xc_device_report *d, const char *suite);
 
 /* Exit statuses of xhal-conform (conformance/REPORT.md). */
-#define XC_EXIT_PASS 0        /* every selected suite ran and passed */
-#define XC_EXIT_FAIL 1        /* a case failed, or an expected failure passed */
-#define XC_EXIT_USAGE 2       /* usage or setup error */
-#define XC_EXIT_NOTHING_RAN 3 /* no failure, but a suite ran nothing on a device named with
+#define XC_EXIT_PASS 0  /* every selected suite ran and passed */
+#define XC_EXIT_FAIL 1  /* a case failed, or an expected failure passed */
+#define XC_EXIT_USAGE 2 /* usage or setup error */
+#define XC_EXIT_NOTHING_RAN \
+    3 /* no failure, but a suite ran nothing on a device named with
                                * --device, or nothing ran on any device at all */
 /* The exit status of a finished run; explicit: the devices were named with --device. */
 int xc_run_exit_status(const xc_run *run, int explicit_devices);
@@ -370,8 +390,8 @@ int xc_report_write(const xc_run *run, const char *dir, unsigned formats, char *
  * with its counts and the worst error / bound of its compared cases, and write it into dir
  * in the given formats (REPORT.md, "Merging reports"). *any_failure: a fail or xpass in any
  * input. 0, or -1 with msg naming the file that could not be read or written. */
-int xc_merge_reports(const char *const *paths, int n, const char *dir, unsigned formats, int *any_failure,
-                     char *msg, size_t msgsz);
+int xc_merge_reports(const char *const *paths, int n, const char *dir, unsigned formats, int *any_failure, char *msg,
+                     size_t msgsz);
 
 #ifdef __cplusplus
 }

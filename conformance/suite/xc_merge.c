@@ -25,12 +25,15 @@ static int err(char *msg, size_t sz, const char *fmt, ...)
 typedef struct mcell {
     char op[24], dtype[8];
     int c[XC_OUTCOME_COUNT];
-    double worst;          /* largest error / bound over the cell's compared cases; INFINITY: a value of the wrong kind */
+    double worst; /* largest error / bound over the cell's compared cases; INFINITY: a value of the wrong kind */
     int has_worst;
     char worst_case[128], worst_dev[160];
 } mcell;
 
-typedef struct mfail { int fam; char dev[160], name[128], outcome[12], message[512]; } mfail;
+typedef struct mfail {
+    int fam;
+    char dev[160], name[128], outcome[12], message[512];
+} mfail;
 
 typedef struct mfam {
     char vendor[64], family[64], arch[64];
@@ -42,7 +45,9 @@ typedef struct mfam {
     int counts[XC_OUTCOME_COUNT];
 } mfam;
 
-typedef struct msrc { char file[256], host[128], generated[32], command[256], verdict[16]; } msrc;
+typedef struct msrc {
+    char file[256], host[128], generated[32], command[256], verdict[16];
+} msrc;
 
 typedef struct merged {
     msrc *src;
@@ -118,7 +123,10 @@ static mcell *cell_of(mfam *f, const char *op, const char *dt)
 
 static int add_fail(merged *m, int fam, const char *dev, const cJSON *r)
 {
-    if (m->nfails >= 2000) { m->fails_dropped++; return 0; }
+    if (m->nfails >= 2000) {
+        m->fails_dropped++;
+        return 0;
+    }
     if (m->nfails == m->capfails) {
         int cap = m->capfails ? 2 * m->capfails : 64;
         mfail *p = realloc(m->fails, sizeof(*p) * (size_t)cap);
@@ -144,10 +152,18 @@ static int load_one(merged *m, const char *path, char *msg, size_t sz)
     size_t len = 0, cap = 0;
     for (;;) {
         if (len + 65536 + 1 > cap) {
-            if (cap > ((size_t)1 << 30)) { fclose(f); free(text); return err(msg, sz, "%s: larger than 1 GiB", path); }
+            if (cap > ((size_t)1 << 30)) {
+                fclose(f);
+                free(text);
+                return err(msg, sz, "%s: larger than 1 GiB", path);
+            }
             cap = cap ? 2 * cap : 1 << 20;
             char *p = realloc(text, cap);
-            if (!p) { fclose(f); free(text); return err(msg, sz, "out of memory"); }
+            if (!p) {
+                fclose(f);
+                free(text);
+                return err(msg, sz, "out of memory");
+            }
             text = p;
         }
         size_t n = fread(text + len, 1, 65536, f);
@@ -162,11 +178,23 @@ static int load_one(merged *m, const char *path, char *msg, size_t sz)
     int rc = -1;
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "schema_version");
     const cJSON *fams = cJSON_GetObjectItemCaseSensitive(root, "families");
-    if (strcmp(str(root, "schema"), "xhal-conform-report") != 0) { err(msg, sz, "%s: not an xhal-conform report (schema \"%s\")", path, str(root, "schema")); goto out; }
-    if (!cJSON_IsNumber(ver) || ver->valuedouble != XC_REPORT_SCHEMA_VERSION) { err(msg, sz, "%s: report schema version is not %d", path, XC_REPORT_SCHEMA_VERSION); goto out; }
-    if (!cJSON_IsArray(fams)) { err(msg, sz, "%s: \"families\" is not a list", path); goto out; }
+    if (strcmp(str(root, "schema"), "xhal-conform-report") != 0) {
+        err(msg, sz, "%s: not an xhal-conform report (schema \"%s\")", path, str(root, "schema"));
+        goto out;
+    }
+    if (!cJSON_IsNumber(ver) || ver->valuedouble != XC_REPORT_SCHEMA_VERSION) {
+        err(msg, sz, "%s: report schema version is not %d", path, XC_REPORT_SCHEMA_VERSION);
+        goto out;
+    }
+    if (!cJSON_IsArray(fams)) {
+        err(msg, sz, "%s: \"families\" is not a list", path);
+        goto out;
+    }
     msrc *sp = realloc(m->src, sizeof(*sp) * (size_t)(m->nsrc + 1));
-    if (!sp) { err(msg, sz, "out of memory"); goto out; }
+    if (!sp) {
+        err(msg, sz, "out of memory");
+        goto out;
+    }
     m->src = sp;
     msrc *s = &m->src[m->nsrc++];
     memset(s, 0, sizeof(*s));
@@ -176,36 +204,58 @@ static int load_one(merged *m, const char *path, char *msg, size_t sz)
     snprintf(s->command, sizeof(s->command), "%s", str(root, "command"));
     snprintf(s->verdict, sizeof(s->verdict), "%s", str(root, "verdict"));
     const cJSON *fj;
-    cJSON_ArrayForEach(fj, fams) {
+    cJSON_ArrayForEach(fj, fams)
+    {
         mfam *fam = family_of(m, fj);
-        if (!fam) { err(msg, sz, "out of memory"); goto out; }
+        if (!fam) {
+            err(msg, sz, "out of memory");
+            goto out;
+        }
         int fi = (int)(fam - m->fam);
         add_word(fam->drivers, sizeof(fam->drivers), str(fj, "driver_version"));
         const cJSON *devs = cJSON_GetObjectItemCaseSensitive(fj, "devices"), *dj;
-        if (!cJSON_IsArray(devs)) { err(msg, sz, "%s: a family without a \"devices\" list", path); goto out; }
-        cJSON_ArrayForEach(dj, devs) {
+        if (!cJSON_IsArray(devs)) {
+            err(msg, sz, "%s: a family without a \"devices\" list", path);
+            goto out;
+        }
+        cJSON_ArrayForEach(dj, devs)
+        {
             char dev[160];
             snprintf(dev, sizeof(dev), "%s/%s", s->host[0] ? s->host : "?", str(dj, "spec"));
             add_word(fam->devices, sizeof(fam->devices), dev);
             fam->ndev++;
             const cJSON *res = cJSON_GetObjectItemCaseSensitive(dj, "results"), *rj;
-            if (!cJSON_IsArray(res)) { err(msg, sz, "%s: device %s without a \"results\" list", path, dev); goto out; }
-            cJSON_ArrayForEach(rj, res) {
+            if (!cJSON_IsArray(res)) {
+                err(msg, sz, "%s: device %s without a \"results\" list", path, dev);
+                goto out;
+            }
+            cJSON_ArrayForEach(rj, res)
+            {
                 int o = outcome_of(str(rj, "outcome"));
-                if (o < 0) { err(msg, sz, "%s: %s: unknown outcome \"%s\"", path, str(rj, "case"), str(rj, "outcome")); goto out; }
+                if (o < 0) {
+                    err(msg, sz, "%s: %s: unknown outcome \"%s\"", path, str(rj, "case"), str(rj, "outcome"));
+                    goto out;
+                }
                 mcell *c = cell_of(fam, str(rj, "op"), str(rj, "dtype"));
-                if (!c) { err(msg, sz, "out of memory"); goto out; }
+                if (!c) {
+                    err(msg, sz, "out of memory");
+                    goto out;
+                }
                 c->c[o]++;
                 fam->counts[o]++;
                 const cJSON *w = cJSON_GetObjectItemCaseSensitive(rj, "worst_err_over_bound");
-                double wv = cJSON_IsNumber(w) ? w->valuedouble : (cJSON_IsNull(w) && (o == XC_FAIL || o == XC_XFAIL) ? INFINITY : -1);
+                double wv = cJSON_IsNumber(w) ? w->valuedouble
+                                              : (cJSON_IsNull(w) && (o == XC_FAIL || o == XC_XFAIL) ? INFINITY : -1);
                 if (wv >= 0 && (!c->has_worst || wv > c->worst)) {
                     c->worst = wv;
                     c->has_worst = 1;
                     snprintf(c->worst_case, sizeof(c->worst_case), "%s", str(rj, "case"));
                     snprintf(c->worst_dev, sizeof(c->worst_dev), "%s", dev);
                 }
-                if ((o == XC_FAIL || o == XC_XPASS) && add_fail(m, fi, dev, rj) != 0) { err(msg, sz, "out of memory"); goto out; }
+                if ((o == XC_FAIL || o == XC_XPASS) && add_fail(m, fi, dev, rj) != 0) {
+                    err(msg, sz, "out of memory");
+                    goto out;
+                }
             }
         }
     }
@@ -227,7 +277,10 @@ static void merged_free(merged *m)
 /* ---------------------------------------------------------------------------------- */
 /* Rows of the matrix: (op, dtype) pairs present anywhere, in catalogue order          */
 /* ---------------------------------------------------------------------------------- */
-typedef struct mrow { char op[24], dtype[8]; int key; } mrow;
+typedef struct mrow {
+    char op[24], dtype[8];
+    int key;
+} mrow;
 
 static int op_rank(const char *op)
 {
@@ -265,7 +318,10 @@ static int rows_of(const merged *m, mrow **out)
             if (n == cap) {
                 cap = cap ? 2 * cap : 64;
                 mrow *p = realloc(r, sizeof(*p) * (size_t)cap);
-                if (!p) { free(r); return -1; }
+                if (!p) {
+                    free(r);
+                    return -1;
+                }
                 r = p;
             }
             snprintf(r[n].op, sizeof(r[n].op), "%s", c->op);
@@ -306,24 +362,30 @@ static void cell_text(const mcell *c, char *b, size_t sz)
         for (int k = 0; k < XC_OUTCOME_COUNT; k++) tot += c->c[k];
     char w[48] = "";
     if (c && c->has_worst) {
-        if (isinf(c->worst)) snprintf(w, sizeof(w), ", worst inf");
-        else snprintf(w, sizeof(w), ", worst %.2g", c->worst);
+        if (isinf(c->worst))
+            snprintf(w, sizeof(w), ", worst inf");
+        else
+            snprintf(w, sizeof(w), ", worst %.2g", c->worst);
     }
     switch (st) {
-    case XC_FAIL: snprintf(b, sz, "FAIL %d/%d%s", c->c[XC_FAIL], tot, w); break;
-    case XC_XPASS: snprintf(b, sz, "XPASS %d/%d%s", c->c[XC_XPASS], tot, w); break;
-    case XC_XFAIL: snprintf(b, sz, "xfail %d/%d%s", c->c[XC_XFAIL], tot, w); break;
-    case XC_PASS: snprintf(b, sz, "pass %d%s%s", c->c[XC_PASS], c->c[XC_UNSUPPORTED] ? " (some unsup)" : "", w); break;
-    case XC_UNSUPPORTED: snprintf(b, sz, "unsupported"); break;
-    case XC_TRIVIAL: snprintf(b, sz, "trivial only"); break;
-    default: snprintf(b, sz, "-"); break;
+        case XC_FAIL: snprintf(b, sz, "FAIL %d/%d%s", c->c[XC_FAIL], tot, w); break;
+        case XC_XPASS: snprintf(b, sz, "XPASS %d/%d%s", c->c[XC_XPASS], tot, w); break;
+        case XC_XFAIL: snprintf(b, sz, "xfail %d/%d%s", c->c[XC_XFAIL], tot, w); break;
+        case XC_PASS:
+            snprintf(b, sz, "pass %d%s%s", c->c[XC_PASS], c->c[XC_UNSUPPORTED] ? " (some unsup)" : "", w);
+            break;
+        case XC_UNSUPPORTED: snprintf(b, sz, "unsupported"); break;
+        case XC_TRIVIAL: snprintf(b, sz, "trivial only"); break;
+        default: snprintf(b, sz, "-"); break;
     }
 }
 
 static void jnum(cJSON *o, const char *k, double v)
 {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
-    else cJSON_AddNullToObject(o, k);
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k);
 }
 
 static char *merged_json(const merged *m, const mrow *rows, int nrows)
@@ -361,7 +423,10 @@ static char *merged_json(const merged *m, const mrow *rows, int nrows)
             cJSON_AddStringToObject(co, "op", c->op);
             cJSON_AddStringToObject(co, "dtype", c->dtype);
             int st = state(c);
-            cJSON_AddStringToObject(co, "state", st == XC_TRIVIAL ? "trivial only" : st < 0 ? "none" : xc_outcome_name(st));
+            cJSON_AddStringToObject(co, "state",
+                                    st == XC_TRIVIAL ? "trivial only"
+                                    : st < 0         ? "none"
+                                                     : xc_outcome_name(st));
             for (int k = 0; k < XC_OUTCOME_COUNT; k++) cJSON_AddNumberToObject(co, xc_outcome_name(k), c->c[k]);
             if (c->has_worst) {
                 jnum(co, "worst_err_over_bound", c->worst);
@@ -393,15 +458,24 @@ static void esc(FILE *f, const char *s, int md)
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (md) {
-            if (ch == '|') fputs("\\|", f);
-            else if (ch == '\n') fputc(' ', f);
-            else fputc(ch, f);
-        } else if (ch == '&') fputs("&amp;", f);
-        else if (ch == '<') fputs("&lt;", f);
-        else if (ch == '>') fputs("&gt;", f);
-        else if (ch == '"') fputs("&quot;", f);
-        else if (ch < 0x20 && ch != '\n' && ch != '\t') fputc('?', f);
-        else fputc(ch, f);
+            if (ch == '|')
+                fputs("\\|", f);
+            else if (ch == '\n')
+                fputc(' ', f);
+            else
+                fputc(ch, f);
+        } else if (ch == '&')
+            fputs("&amp;", f);
+        else if (ch == '<')
+            fputs("&lt;", f);
+        else if (ch == '>')
+            fputs("&gt;", f);
+        else if (ch == '"')
+            fputs("&quot;", f);
+        else if (ch < 0x20 && ch != '\n' && ch != '\t')
+            fputc('?', f);
+        else
+            fputc(ch, f);
     }
 }
 
@@ -420,7 +494,8 @@ static void write_md(FILE *f, const merged *m, const mrow *rows, int nrows)
         esc(f, m->src[i].command, 1);
         fprintf(f, "` |\n");
     }
-    fprintf(f, "\n## Chip families\n\n| # | vendor | family | arch | driver versions | devices (host/spec) |\n|---|---|---|---|---|---|\n");
+    fprintf(f, "\n## Chip families\n\n| # | vendor | family | arch | driver versions | devices (host/spec) "
+               "|\n|---|---|---|---|---|---|\n");
     for (int i = 0; i < m->nfam; i++) {
         fprintf(f, "| F%d | ", i + 1);
         esc(f, m->fam[i].vendor, 1);
@@ -434,8 +509,13 @@ static void write_md(FILE *f, const merged *m, const mrow *rows, int nrows)
         esc(f, m->fam[i].devices, 1);
         fprintf(f, " |\n");
     }
-    fprintf(f, "\n## Matrix (op x dtype x family; worst = largest error / bound of the compared cases)\n\n| op | dtype |");
-    for (int i = 0; i < m->nfam; i++) { fprintf(f, " F%d ", i + 1); esc(f, m->fam[i].family, 1); fprintf(f, " |"); }
+    fprintf(f,
+            "\n## Matrix (op x dtype x family; worst = largest error / bound of the compared cases)\n\n| op | dtype |");
+    for (int i = 0; i < m->nfam; i++) {
+        fprintf(f, " F%d ", i + 1);
+        esc(f, m->fam[i].family, 1);
+        fprintf(f, " |");
+    }
     fprintf(f, "\n|---|---|");
     for (int i = 0; i < m->nfam; i++) fprintf(f, "---|");
     fprintf(f, "\n");
@@ -449,8 +529,10 @@ static void write_md(FILE *f, const merged *m, const mrow *rows, int nrows)
         fprintf(f, "\n");
     }
     fprintf(f, "\n## Failures (fail and xpass)\n\n");
-    if (!m->nfails) fprintf(f, "None.\n");
-    else fprintf(f, "| family | device | case | outcome | message |\n|---|---|---|---|---|\n");
+    if (!m->nfails)
+        fprintf(f, "None.\n");
+    else
+        fprintf(f, "| family | device | case | outcome | message |\n|---|---|---|---|---|\n");
     for (int i = 0; i < m->nfails; i++) {
         fprintf(f, "| ");
         esc(f, m->fam[m->fails[i].fam].family, 1);
@@ -466,11 +548,13 @@ static void write_md(FILE *f, const merged *m, const mrow *rows, int nrows)
 static const char *css_class(int st)
 {
     switch (st) {
-    case XC_PASS: return "p";
-    case XC_FAIL: case XC_XPASS: return "f";
-    case XC_UNSUPPORTED: case XC_TRIVIAL: return "u";
-    case XC_XFAIL: return "x";
-    default: return "n";
+        case XC_PASS: return "p";
+        case XC_FAIL:
+        case XC_XPASS: return "f";
+        case XC_UNSUPPORTED:
+        case XC_TRIVIAL: return "u";
+        case XC_XFAIL: return "x";
+        default: return "n";
     }
 }
 
@@ -479,7 +563,8 @@ static const char *css_class(int st)
  * fetched. */
 static void write_svg(FILE *f, const merged *m, const mrow *rows, int nrows)
 {
-    static const char *colors[] = {"#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"};
+    static const char *colors[] = {"#3366cc", "#dc3912", "#ff9900", "#109618",
+                                   "#990099", "#0099c6", "#dd4477", "#66aa00"};
     char ops[128][24];
     int nops = 0;
     for (int r = 0; r < nrows && nops < 128; r++)
@@ -487,25 +572,37 @@ static void write_svg(FILE *f, const merged *m, const mrow *rows, int nrows)
     const int left = 110, width = 420, bar = 9, gap = 6;
     int fams = m->nfam ? m->nfam : 1, group = fams * bar + gap;
     int height = 40 + nops * group + 30;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"worst error over bound per op and family\" style=\"font:11px sans-serif\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"worst "
+            "error over bound per op and family\" style=\"font:11px sans-serif\">\n",
             left + width + 170, height);
     /* axis: log10 from -4 to 1 */
     for (int e = -4; e <= 1; e++) {
         double x = left + (double)(e + 4) / 5.0 * width;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"25\" x2=\"%.1f\" y2=\"%d\" stroke=\"%s\"/>\n", x, x, height - 25, e == 0 ? "#b00" : "#ddd");
-        fprintf(f, "<text x=\"%.1f\" y=\"18\" text-anchor=\"middle\">%s</text>\n", x, e == 0 ? "1 (bound)" : e == 1 ? "10" : e == -1 ? "0.1" : e == -2 ? "0.01" : e == -3 ? "1e-3" : "&lt;=1e-4");
+        fprintf(f, "<line x1=\"%.1f\" y1=\"25\" x2=\"%.1f\" y2=\"%d\" stroke=\"%s\"/>\n", x, x, height - 25,
+                e == 0 ? "#b00" : "#ddd");
+        fprintf(f, "<text x=\"%.1f\" y=\"18\" text-anchor=\"middle\">%s</text>\n", x,
+                e == 0    ? "1 (bound)"
+                : e == 1  ? "10"
+                : e == -1 ? "0.1"
+                : e == -2 ? "0.01"
+                : e == -3 ? "1e-3"
+                          : "&lt;=1e-4");
     }
     for (int o = 0; o < nops; o++) {
         int y0 = 30 + o * group;
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 6, y0 + fams * bar / 2 + 4, ops[o]);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 6, y0 + fams * bar / 2 + 4,
+                ops[o]);
         for (int fi = 0; fi < m->nfam; fi++) {
             double w = -1;
             int inf = 0;
             for (int i = 0; i < m->fam[fi].n; i++) {
                 const mcell *c = &m->fam[fi].cells[i];
                 if (strcmp(c->op, ops[o]) || !c->has_worst) continue;
-                if (isinf(c->worst)) inf = 1;
-                else if (c->worst > w) w = c->worst;
+                if (isinf(c->worst))
+                    inf = 1;
+                else if (c->worst > w)
+                    w = c->worst;
             }
             if (inf) w = 10;
             if (w < 0) continue;
@@ -514,13 +611,16 @@ static void write_svg(FILE *f, const merged *m, const mrow *rows, int nrows)
             if (lg > 1) lg = 1;
             double len = (lg + 4) / 5.0 * width;
             if (len < 1) len = 1;
-            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>%s on F%d: %s%.3g</title></rect>\n", left,
-                    y0 + fi * bar, len, bar - 1, colors[fi % 8], ops[o], fi + 1, inf ? "a wrong-kind value (inf); finite part " : "", w);
+            fprintf(f,
+                    "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>%s on F%d: "
+                    "%s%.3g</title></rect>\n",
+                    left, y0 + fi * bar, len, bar - 1, colors[fi % 8], ops[o], fi + 1,
+                    inf ? "a wrong-kind value (inf); finite part " : "", w);
         }
     }
     for (int fi = 0; fi < m->nfam; fi++) {
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">F%d ", left + width + 12,
-                30 + fi * 16, colors[fi % 8], left + width + 26, 39 + fi * 16, fi + 1);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">F%d ",
+                left + width + 12, 30 + fi * 16, colors[fi % 8], left + width + 26, 39 + fi * 16, fi + 1);
         esc(f, m->fam[fi].family, 0);
         fprintf(f, "</text>\n");
     }
@@ -529,14 +629,18 @@ static void write_svg(FILE *f, const merged *m, const mrow *rows, int nrows)
 
 static void write_html(FILE *f, const merged *m, const mrow *rows, int nrows)
 {
-    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xhal conformance: merged report</title>\n<style>\n"
-               "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:0.5em 0 1.5em}"
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xhal conformance: merged "
+               "report</title>\n<style>\n"
+               "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:0."
+               "5em 0 1.5em}"
                "th,td{border:1px solid #bbb;padding:3px 7px;font-size:13px;text-align:left}th{background:#eee}"
                "td.p{background:#d8f5d0}td.f{background:#f8c8c8;font-weight:bold}td.u{background:#e8e8e8;color:#666}"
                "td.x{background:#fbeec0}td.n{background:#fff}code{font-size:12px}\n</style></head><body>\n");
-    fprintf(f, "<h1>xhal conformance: merged report</h1>\n<p>%d report%s, %d chip famil%s, %d failing case%s.</p>\n", m->nsrc,
-            m->nsrc == 1 ? "" : "s", m->nfam, m->nfam == 1 ? "y" : "ies", m->nfails + m->fails_dropped, m->nfails + m->fails_dropped == 1 ? "" : "s");
-    fprintf(f, "<h2>Sources</h2>\n<table><tr><th>file</th><th>host</th><th>generated</th><th>verdict</th><th>command</th></tr>\n");
+    fprintf(f, "<h1>xhal conformance: merged report</h1>\n<p>%d report%s, %d chip famil%s, %d failing case%s.</p>\n",
+            m->nsrc, m->nsrc == 1 ? "" : "s", m->nfam, m->nfam == 1 ? "y" : "ies", m->nfails + m->fails_dropped,
+            m->nfails + m->fails_dropped == 1 ? "" : "s");
+    fprintf(f, "<h2>Sources</h2>\n<table><tr><th>file</th><th>host</th><th>generated</th><th>verdict</th><th>command</"
+               "th></tr>\n");
     for (int i = 0; i < m->nsrc; i++) {
         fprintf(f, "<tr><td>");
         esc(f, m->src[i].file, 0);
@@ -550,7 +654,10 @@ static void write_html(FILE *f, const merged *m, const mrow *rows, int nrows)
         esc(f, m->src[i].command, 0);
         fprintf(f, "</code></td></tr>\n");
     }
-    fprintf(f, "</table>\n<h2>Chip families</h2>\n<table><tr><th>#</th><th>vendor</th><th>family</th><th>arch</th><th>driver versions</th><th>devices (host/spec)</th></tr>\n");
+    fprintf(
+        f,
+        "</table>\n<h2>Chip families</h2>\n<table><tr><th>#</th><th>vendor</th><th>family</th><th>arch</th><th>driver "
+        "versions</th><th>devices (host/spec)</th></tr>\n");
     for (int i = 0; i < m->nfam; i++) {
         fprintf(f, "<tr><td>F%d</td><td>", i + 1);
         esc(f, m->fam[i].vendor, 0);
@@ -592,8 +699,10 @@ static void write_html(FILE *f, const merged *m, const mrow *rows, int nrows)
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table>\n<h2>Failures (fail and xpass)</h2>\n");
-    if (!m->nfails) fprintf(f, "<p>None.</p>\n");
-    else fprintf(f, "<table><tr><th>family</th><th>device</th><th>case</th><th>outcome</th><th>message</th></tr>\n");
+    if (!m->nfails)
+        fprintf(f, "<p>None.</p>\n");
+    else
+        fprintf(f, "<table><tr><th>family</th><th>device</th><th>case</th><th>outcome</th><th>message</th></tr>\n");
     for (int i = 0; i < m->nfails; i++) {
         fprintf(f, "<tr><td>");
         esc(f, m->fam[m->fails[i].fam].family, 0);
@@ -623,7 +732,10 @@ static void write_junit(FILE *f, const merged *m, const mrow *rows, int nrows)
             fails += st == XC_FAIL || st == XC_XPASS;
             skipped += st != XC_FAIL && st != XC_XPASS && st != XC_PASS;
         }
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xhal-conform-merged\" tests=\"%d\" failures=\"%d\" skipped=\"%d\">\n", tests, fails, skipped);
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xhal-conform-merged\" tests=\"%d\" "
+            "failures=\"%d\" skipped=\"%d\">\n",
+            tests, fails, skipped);
     for (int i = 0; i < m->nfam; i++) {
         fprintf(f, "  <testsuite name=\"xhal-conform.");
         esc(f, m->fam[i].family, 0);
@@ -641,14 +753,16 @@ static void write_junit(FILE *f, const merged *m, const mrow *rows, int nrows)
             fprintf(f, "    <testcase classname=\"");
             esc(f, m->fam[i].family, 0);
             fprintf(f, ".%s\" name=\"%s/%s\"", c->op, c->op, c->dtype);
-            if (st == XC_PASS) fprintf(f, "/>\n");
+            if (st == XC_PASS)
+                fprintf(f, "/>\n");
             else if (st == XC_FAIL || st == XC_XPASS) {
                 fprintf(f, "><failure message=\"%s; worst case ", t);
                 esc(f, c->worst_case, 0);
                 fprintf(f, " on ");
                 esc(f, c->worst_dev, 0);
                 fprintf(f, "\"/></testcase>\n");
-            } else fprintf(f, "><skipped message=\"%s\"/></testcase>\n", t);
+            } else
+                fprintf(f, "><skipped message=\"%s\"/></testcase>\n", t);
         }
         fprintf(f, "  </testsuite>\n");
     }
@@ -677,13 +791,22 @@ int xc_merge_reports(const char *const *paths, int n, const char *dir, unsigned 
     if (any_failure) *any_failure = 0;
     if (n < 1) return err(msg, msgsz, "--merge: no reports given");
     for (int i = 0; i < n; i++)
-        if (load_one(&m, paths[i], msg, msgsz) != 0) { merged_free(&m); return -1; }
+        if (load_one(&m, paths[i], msg, msgsz) != 0) {
+            merged_free(&m);
+            return -1;
+        }
     mrow *rows = NULL;
     int nrows = rows_of(&m, &rows);
-    if (nrows < 0) { merged_free(&m); return err(msg, msgsz, "out of memory"); }
+    if (nrows < 0) {
+        merged_free(&m);
+        return err(msg, msgsz, "out of memory");
+    }
     int rc = 0;
     char path[1200];
-    if (mkdirs(dir) != 0) { rc = err(msg, msgsz, "%s: cannot create folder: %s", dir, strerror(errno)); goto out; }
+    if (mkdirs(dir) != 0) {
+        rc = err(msg, msgsz, "%s: cannot create folder: %s", dir, strerror(errno));
+        goto out;
+    }
     if (formats & XC_FORMAT_JSON) {
         char *s = merged_json(&m, rows, nrows);
         snprintf(path, sizeof(path), "%s/report.json", dir);
@@ -691,17 +814,31 @@ int xc_merge_reports(const char *const *paths, int n, const char *dir, unsigned 
         int ok = f && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
         if (f && fclose(f) != 0) ok = 0;
         free(s);
-        if (!ok) { rc = err(msg, msgsz, "%s: write failed", path); goto out; }
+        if (!ok) {
+            rc = err(msg, msgsz, "%s: write failed", path);
+            goto out;
+        }
     }
-    struct { unsigned bit; const char *name; void (*fn)(FILE *, const merged *, const mrow *, int); } W[] = {
-        {XC_FORMAT_MD, "report.md", write_md}, {XC_FORMAT_HTML, "report.html", write_html}, {XC_FORMAT_JUNIT, "junit.xml", write_junit}};
+    struct {
+        unsigned bit;
+        const char *name;
+        void (*fn)(FILE *, const merged *, const mrow *, int);
+    } W[] = {{XC_FORMAT_MD, "report.md", write_md},
+             {XC_FORMAT_HTML, "report.html", write_html},
+             {XC_FORMAT_JUNIT, "junit.xml", write_junit}};
     for (size_t i = 0; i < sizeof(W) / sizeof(W[0]); i++) {
         if (!(formats & W[i].bit)) continue;
         snprintf(path, sizeof(path), "%s/%s", dir, W[i].name);
         FILE *f = fopen(path, "w");
-        if (!f) { rc = err(msg, msgsz, "%s: cannot create: %s", path, strerror(errno)); goto out; }
+        if (!f) {
+            rc = err(msg, msgsz, "%s: cannot create: %s", path, strerror(errno));
+            goto out;
+        }
         W[i].fn(f, &m, rows, nrows);
-        if (ferror(f) | (fclose(f) != 0)) { rc = err(msg, msgsz, "%s: write failed", path); goto out; }
+        if (ferror(f) | (fclose(f) != 0)) {
+            rc = err(msg, msgsz, "%s: write failed", path);
+            goto out;
+        }
     }
     if (any_failure) *any_failure = m.nfails + m.fails_dropped > 0;
 out:

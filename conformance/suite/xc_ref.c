@@ -43,43 +43,42 @@ static int64_t bcast_off(const int64_t *idx, int ndim, const xc_tensor *t)
 static double unary(xhal_op op, double x)
 {
     switch (op) {
-    case XHAL_OP_NEG: return -x;
-    case XHAL_OP_ABS: return fabs(x);
-    case XHAL_OP_EXP: return exp(x);
-    case XHAL_OP_LOG: return log(x);
-    case XHAL_OP_SQRT: return sqrt(x);
-    case XHAL_OP_RSQRT: return 1.0 / sqrt(x);
-    case XHAL_OP_TANH: return tanh(x);
-    case XHAL_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case XHAL_OP_RELU: return isnan(x) ? x : (x > 0 ? x : 0.0);
-    case XHAL_OP_SILU: return x / (1.0 + exp(-x));
-    case XHAL_OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case XHAL_OP_SQUARE: return x * x;
-    case XHAL_OP_GELU_TANH: {
-        const double k = sqrt(2.0 / 3.14159265358979323846);
-        return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
-    }
-    default: return NAN;
+        case XHAL_OP_NEG: return -x;
+        case XHAL_OP_ABS: return fabs(x);
+        case XHAL_OP_EXP: return exp(x);
+        case XHAL_OP_LOG: return log(x);
+        case XHAL_OP_SQRT: return sqrt(x);
+        case XHAL_OP_RSQRT: return 1.0 / sqrt(x);
+        case XHAL_OP_TANH: return tanh(x);
+        case XHAL_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
+        case XHAL_OP_RELU: return isnan(x) ? x : (x > 0 ? x : 0.0);
+        case XHAL_OP_SILU: return x / (1.0 + exp(-x));
+        case XHAL_OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        case XHAL_OP_SQUARE: return x * x;
+        case XHAL_OP_GELU_TANH: {
+            const double k = sqrt(2.0 / 3.14159265358979323846);
+            return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
+        }
+        default: return NAN;
     }
 }
 
 static double binary(xhal_op op, double a, double b)
 {
     switch (op) {
-    case XHAL_OP_ADD: return a + b;
-    case XHAL_OP_SUB: return a - b;
-    case XHAL_OP_MUL: return a * b;
-    case XHAL_OP_DIV: return a / b;
-    case XHAL_OP_MAXIMUM: return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b);
-    case XHAL_OP_MINIMUM: return (isnan(a) || isnan(b)) ? NAN : (a < b ? a : b);
-    default: return NAN;
+        case XHAL_OP_ADD: return a + b;
+        case XHAL_OP_SUB: return a - b;
+        case XHAL_OP_MUL: return a * b;
+        case XHAL_OP_DIV: return a / b;
+        case XHAL_OP_MAXIMUM: return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b);
+        case XHAL_OP_MINIMUM: return (isnan(a) || isnan(b)) ? NAN : (a < b ? a : b);
+        default: return NAN;
     }
 }
 
 static int norm_axis(int axis, int ndim) { return axis < 0 ? axis + ndim : axis; }
 
-static int ref_reduce(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R,
-                      char *msg, size_t sz)
+static int ref_reduce(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R, char *msg, size_t sz)
 {
     int ax = norm_axis(c->at.axis, x->ndim);
     if (ax < 0 || ax >= x->ndim) return fail(msg, sz, "reduce: axis %d out of range", c->at.axis);
@@ -106,10 +105,22 @@ static int ref_reduce(const xc_case *c, const xc_tensor *x, double *ref, double 
             }
             int64_t oi = o * inner + in;
             switch (c->op) {
-            case XHAL_OP_SUM: ref[oi] = s; mag[oi] = sa; break;
-            case XHAL_OP_MEAN: ref[oi] = r ? s / (double)r : NAN; mag[oi] = r ? sa / (double)r : 0; break;
-            case XHAL_OP_MAX: ref[oi] = seen_nan ? NAN : mx; mag[oi] = 0; break;
-            default: ref[oi] = (double)arg; mag[oi] = 0; break;
+                case XHAL_OP_SUM:
+                    ref[oi] = s;
+                    mag[oi] = sa;
+                    break;
+                case XHAL_OP_MEAN:
+                    ref[oi] = r ? s / (double)r : NAN;
+                    mag[oi] = r ? sa / (double)r : 0;
+                    break;
+                case XHAL_OP_MAX:
+                    ref[oi] = seen_nan ? NAN : mx;
+                    mag[oi] = 0;
+                    break;
+                default:
+                    ref[oi] = (double)arg;
+                    mag[oi] = 0;
+                    break;
             }
         }
     return 0;
@@ -151,8 +162,7 @@ static void ref_softmax(const xc_case *c, const xc_tensor *x, double *ref, doubl
     }
 }
 
-static int ref_norm(const xc_case *c, const xc_tensor *in, double *ref, double *mag, int64_t *R,
-                    char *msg, size_t sz)
+static int ref_norm(const xc_case *c, const xc_tensor *in, double *ref, double *mag, int64_t *R, char *msg, size_t sz)
 {
     const xc_tensor *x = &in[0];
     int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
@@ -191,8 +201,8 @@ static int ref_norm(const xc_case *c, const xc_tensor *in, double *ref, double *
     return 0;
 }
 
-static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, const xc_tensor *init,
-                      double *ref, double *mag, int64_t *R, char *msg, size_t sz)
+static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, const xc_tensor *init, double *ref,
+                      double *mag, int64_t *R, char *msg, size_t sz)
 {
     if (a->ndim < 2 || b->ndim < 2) return fail(msg, sz, "matmul: ndim < 2");
     int64_t ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
@@ -211,10 +221,8 @@ static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, 
         unravel(bi, on - 2, o->shape, idx);
         int64_t aoff = 0, boff = 0;
         int la = (on - 2) - (a->ndim - 2), lb = (on - 2) - (b->ndim - 2);
-        for (int d = 0; d < a->ndim - 2; d++)
-            aoff = aoff * a->shape[d] + (a->shape[d] == 1 ? 0 : idx[la + d]);
-        for (int d = 0; d < b->ndim - 2; d++)
-            boff = boff * b->shape[d] + (b->shape[d] == 1 ? 0 : idx[lb + d]);
+        for (int d = 0; d < a->ndim - 2; d++) aoff = aoff * a->shape[d] + (a->shape[d] == 1 ? 0 : idx[la + d]);
+        for (int d = 0; d < b->ndim - 2; d++) boff = boff * b->shape[d] + (b->shape[d] == 1 ? 0 : idx[lb + d]);
         /* an empty operand (K == 0) has no values at all: no pointer arithmetic on NULL */
         const double *A = a->v ? a->v + aoff * ar * ac : NULL, *B = b->v ? b->v + boff * br * bc : NULL;
         for (int64_t i = 0; i < M; i++)
@@ -252,8 +260,7 @@ static int ref_gather(const xc_tensor *table, const xc_tensor *idx, double *ref)
     return 0;
 }
 
-static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R,
-                    char *msg, size_t sz)
+static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R, char *msg, size_t sz)
 {
     int nd = x->ndim;
     if (nd < 2) return fail(msg, sz, "rope: x needs [..., S, D]");
@@ -270,10 +277,21 @@ static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *m
         const double *xr = x->v + row * D;
         double *y = ref + row * D, *m = mag + row * D;
         for (int64_t d = 0; d < D; d++) {
-            if (d >= rot) { y[d] = xr[d]; m[d] = 0; continue; }
+            if (d >= rot) {
+                y[d] = xr[d];
+                m[d] = 0;
+                continue;
+            }
             int64_t k, iu, iv;
-            if (c->at.rope_layout == XHAL_ROPE_INTERLEAVED) { k = d / 2; iu = 2 * k; iv = 2 * k + 1; }
-            else { k = d % (rot / 2); iu = k; iv = k + rot / 2; }
+            if (c->at.rope_layout == XHAL_ROPE_INTERLEAVED) {
+                k = d / 2;
+                iu = 2 * k;
+                iv = 2 * k + 1;
+            } else {
+                k = d % (rot / 2);
+                iu = k;
+                iv = k + rot / 2;
+            }
             double ang = p * pow(c->at.theta, -2.0 * (double)k / (double)rot);
             double u = xr[iu], v = xr[iv], cs = cos(ang), sn = sin(ang);
             y[d] = d == iu ? u * cs - v * sn : u * sn + v * cs;
@@ -283,8 +301,8 @@ static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *m
     return 0;
 }
 
-static int ref_attention(const xc_case *c, const xc_tensor *in, double *ref, double *mag, int64_t *R,
-                         char *msg, size_t sz)
+static int ref_attention(const xc_case *c, const xc_tensor *in, double *ref, double *mag, int64_t *R, char *msg,
+                         size_t sz)
 {
     const xc_tensor *q = &in[0], *k = &in[1], *v = &in[2];
     const xc_tensor *mask = c->at.has_mask ? &in[3] : NULL;
@@ -312,14 +330,20 @@ static int ref_attention(const xc_case *c, const xc_tensor *in, double *ref, dou
                     for (int64_t d = 0; d < D; d++) s += qr[d] * kr[d];
                     s *= scale;
                     if (mask) {
-                        idx[0] = b; idx[1] = h; idx[2] = i; idx[3] = j;
+                        idx[0] = b;
+                        idx[1] = h;
+                        idx[2] = i;
+                        idx[3] = j;
                         s += mask->v[bcast_off(idx, 4, mask)];
                     }
                     p[j] = s;
                     if (s > mx) mx = s;
                 }
                 double sum = 0;
-                for (int64_t j = 0; j < vis; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                for (int64_t j = 0; j < vis; j++) {
+                    p[j] = exp(p[j] - mx);
+                    sum += p[j];
+                }
                 for (int64_t e = 0; e < Dv; e++) {
                     double o = 0, m = 0;
                     for (int64_t j = 0; j < vis; j++) {
@@ -354,8 +378,8 @@ static int ref_concat(const xc_case *c, const xc_tensor *in, double *ref)
     return 0;
 }
 
-int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref,
-                   double *mag, int64_t *R, char *msg, size_t msgsz)
+int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref, double *mag, int64_t *R,
+                   char *msg, size_t msgsz)
 {
     *R = 1;
     /* the loops below index inputs by the output's shape: never run on a case that breaks
@@ -372,53 +396,44 @@ int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init,
     int64_t idx[XHAL_MAX_DIMS];
     for (int64_t i = 0; i < n; i++) mag[i] = 0;
     switch (xhal_op_family_of((int)c->op)) { /* the op table's families */
-    case XHAL_OPF_COPY:
-        for (int64_t i = 0; i < n; i++) ref[i] = in[0].v[i];
-        return 0;
-    case XHAL_OPF_FILL:
-        for (int64_t i = 0; i < n; i++) ref[i] = c->at.value;
-        return 0;
-    case XHAL_OPF_UNARY:
-        for (int64_t i = 0; i < n; i++) {
-            ref[i] = unary(c->op, in[0].v[i]);
-            /* gelu: x/2 (1 + f(x)) with f -> -1 cancels for x << 0; an error of f near -1
+        case XHAL_OPF_COPY:
+            for (int64_t i = 0; i < n; i++) ref[i] = in[0].v[i];
+            return 0;
+        case XHAL_OPF_FILL:
+            for (int64_t i = 0; i < n; i++) ref[i] = c->at.value;
+            return 0;
+        case XHAL_OPF_UNARY:
+            for (int64_t i = 0; i < n; i++) {
+                ref[i] = unary(c->op, in[0].v[i]);
+                /* gelu: x/2 (1 + f(x)) with f -> -1 cancels for x << 0; an error of f near -1
              * reaches the result times |x|/2 */
-            if (c->op == XHAL_OP_GELU || c->op == XHAL_OP_GELU_TANH) mag[i] = fabs(in[0].v[i]) / 2;
-        }
-        return 0;
-    case XHAL_OPF_SCALE:
-        for (int64_t i = 0; i < n; i++) {
-            ref[i] = c->at.alpha * in[0].v[i] + c->at.beta;
-            mag[i] = fabs(c->at.alpha * in[0].v[i]) + fabs(c->at.beta);
-        }
-        return 0;
-    case XHAL_OPF_BINARY:
-        for (int64_t i = 0; i < n; i++) {
-            unravel(i, c->out.ndim, c->out.shape, idx);
-            double a = in[0].v[bcast_off(idx, c->out.ndim, &in[0])];
-            double b = in[1].v[bcast_off(idx, c->out.ndim, &in[1])];
-            ref[i] = binary(c->op, a, b);
-        }
-        return 0;
-    case XHAL_OPF_REDUCE:
-        return ref_reduce(c, &in[0], ref, mag, R, msg, msgsz);
-    case XHAL_OPF_SOFTMAX:
-        ref_softmax(c, &in[0], ref, mag, R);
-        return 0;
-    case XHAL_OPF_NORM:
-        return ref_norm(c, in, ref, mag, R, msg, msgsz);
-    case XHAL_OPF_MATMUL:
-        return ref_matmul(c, &in[0], &in[1], init, ref, mag, R, msg, msgsz);
-    case XHAL_OPF_GATHER:
-        return ref_gather(&in[0], &in[1], ref);
-    case XHAL_OPF_ROPE:
-        return ref_rope(c, &in[0], ref, mag, R, msg, msgsz);
-    case XHAL_OPF_ATTENTION:
-        return ref_attention(c, in, ref, mag, R, msg, msgsz);
-    case XHAL_OPF_COMPOSED:
-        if (c->op == XHAL_OP_CONCAT) return ref_concat(c, in, ref);
-        return fail(msg, msgsz, "no reference for op %d", (int)c->op);
-    default:
-        return fail(msg, msgsz, "no reference for op %d", (int)c->op);
+                if (c->op == XHAL_OP_GELU || c->op == XHAL_OP_GELU_TANH) mag[i] = fabs(in[0].v[i]) / 2;
+            }
+            return 0;
+        case XHAL_OPF_SCALE:
+            for (int64_t i = 0; i < n; i++) {
+                ref[i] = c->at.alpha * in[0].v[i] + c->at.beta;
+                mag[i] = fabs(c->at.alpha * in[0].v[i]) + fabs(c->at.beta);
+            }
+            return 0;
+        case XHAL_OPF_BINARY:
+            for (int64_t i = 0; i < n; i++) {
+                unravel(i, c->out.ndim, c->out.shape, idx);
+                double a = in[0].v[bcast_off(idx, c->out.ndim, &in[0])];
+                double b = in[1].v[bcast_off(idx, c->out.ndim, &in[1])];
+                ref[i] = binary(c->op, a, b);
+            }
+            return 0;
+        case XHAL_OPF_REDUCE: return ref_reduce(c, &in[0], ref, mag, R, msg, msgsz);
+        case XHAL_OPF_SOFTMAX: ref_softmax(c, &in[0], ref, mag, R); return 0;
+        case XHAL_OPF_NORM: return ref_norm(c, in, ref, mag, R, msg, msgsz);
+        case XHAL_OPF_MATMUL: return ref_matmul(c, &in[0], &in[1], init, ref, mag, R, msg, msgsz);
+        case XHAL_OPF_GATHER: return ref_gather(&in[0], &in[1], ref);
+        case XHAL_OPF_ROPE: return ref_rope(c, &in[0], ref, mag, R, msg, msgsz);
+        case XHAL_OPF_ATTENTION: return ref_attention(c, in, ref, mag, R, msg, msgsz);
+        case XHAL_OPF_COMPOSED:
+            if (c->op == XHAL_OP_CONCAT) return ref_concat(c, in, ref);
+            return fail(msg, msgsz, "no reference for op %d", (int)c->op);
+        default: return fail(msg, msgsz, "no reference for op %d", (int)c->op);
     }
 }

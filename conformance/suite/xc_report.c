@@ -35,14 +35,19 @@ static void families(const xc_run *run, int *fam)
     for (int i = 0; i < run->n_devs; i++) {
         fam[i] = i;
         for (int j = 0; j < i; j++)
-            if (same_family(&run->devs[i].info, &run->devs[j].info)) { fam[i] = fam[j]; break; }
+            if (same_family(&run->devs[i].info, &run->devs[j].info)) {
+                fam[i] = fam[j];
+                break;
+            }
     }
 }
 
 #define N_MDT 10
 static const char *MDT[N_MDT] = {"f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64", "-", NULL};
 
-typedef struct cell { int c[XC_OUTCOME_COUNT]; } cell;
+typedef struct cell {
+    int c[XC_OUTCOME_COUNT];
+} cell;
 
 /* A cell passes only when real cases ran and passed: trivial ones (no device work) never
  * colour it. */
@@ -62,15 +67,24 @@ static void cell_text(const cell *c, char *out, size_t sz)
     int total = 0;
     for (int k = 0; k < XC_OUTCOME_COUNT; k++) total += c->c[k];
     int st = cell_state(c);
-    if (st < 0) snprintf(out, sz, " ");
-    else if (st == XC_PASS && c->c[XC_UNSUPPORTED] == 0) snprintf(out, sz, "pass %d", c->c[XC_PASS]);
-    else if (st == XC_PASS) snprintf(out, sz, "pass %d, unsup %d", c->c[XC_PASS], c->c[XC_UNSUPPORTED]);
-    else if (st == XC_UNSUPPORTED && c->c[XC_TRIVIAL]) snprintf(out, sz, "unsupported (trivial %d)", c->c[XC_TRIVIAL]);
-    else if (st == XC_UNSUPPORTED) snprintf(out, sz, "unsupported");
-    else if (st == XC_TRIVIAL) snprintf(out, sz, "trivial only (%d)", c->c[XC_TRIVIAL]);
-    else if (st == XC_XFAIL) snprintf(out, sz, "xfail %d/%d", c->c[XC_XFAIL], total);
-    else if (st == XC_XPASS) snprintf(out, sz, "XPASS %d/%d", c->c[XC_XPASS], total);
-    else snprintf(out, sz, "FAIL %d/%d", c->c[XC_FAIL], total);
+    if (st < 0)
+        snprintf(out, sz, " ");
+    else if (st == XC_PASS && c->c[XC_UNSUPPORTED] == 0)
+        snprintf(out, sz, "pass %d", c->c[XC_PASS]);
+    else if (st == XC_PASS)
+        snprintf(out, sz, "pass %d, unsup %d", c->c[XC_PASS], c->c[XC_UNSUPPORTED]);
+    else if (st == XC_UNSUPPORTED && c->c[XC_TRIVIAL])
+        snprintf(out, sz, "unsupported (trivial %d)", c->c[XC_TRIVIAL]);
+    else if (st == XC_UNSUPPORTED)
+        snprintf(out, sz, "unsupported");
+    else if (st == XC_TRIVIAL)
+        snprintf(out, sz, "trivial only (%d)", c->c[XC_TRIVIAL]);
+    else if (st == XC_XFAIL)
+        snprintf(out, sz, "xfail %d/%d", c->c[XC_XFAIL], total);
+    else if (st == XC_XPASS)
+        snprintf(out, sz, "XPASS %d/%d", c->c[XC_XPASS], total);
+    else
+        snprintf(out, sz, "FAIL %d/%d", c->c[XC_FAIL], total);
 }
 
 /* Ops present in the results, in catalogue order, then "model". */
@@ -114,7 +128,10 @@ static int col_used(const xc_run *run, int col)
 
 static const char *verdict_name(int v)
 {
-    return v == XC_PASS ? "pass" : v == XC_FAIL ? "fail" : v == XC_UNSUPPORTED ? "unsupported (nothing ran)" : "not selected";
+    return v == XC_PASS          ? "pass"
+           : v == XC_FAIL        ? "fail"
+           : v == XC_UNSUPPORTED ? "unsupported (nothing ran)"
+                                 : "not selected";
 }
 
 static const char *run_verdict(const xc_run *run)
@@ -130,8 +147,10 @@ static const char *SUITES[3] = {"ops", "vectors", "model"};
 /* ---------------------------------------------------------------------------------- */
 static void jnum(cJSON *o, const char *k, double v)
 {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
-    else cJSON_AddNullToObject(o, k);
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k);
 }
 
 static cJSON *counts_json(const int *c)
@@ -152,10 +171,13 @@ static cJSON *counts_json(const int *c)
 
 static cJSON *caps_json(uint32_t caps)
 {
-    static const struct { uint32_t bit; const char *name; } C[] = {
-        {XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"}, {XHAL_CAP_HOST_MEMORY, "host_memory"},
-        {XHAL_CAP_EVENT_TIMING, "event_timing"}, {XHAL_CAP_PEER_COPY, "peer_copy"},
-        {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"}, {XHAL_CAP_PINNED_HOST, "pinned_host"}};
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } C[] = {{XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"},
+             {XHAL_CAP_HOST_MEMORY, "host_memory"}, {XHAL_CAP_EVENT_TIMING, "event_timing"},
+             {XHAL_CAP_PEER_COPY, "peer_copy"},     {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"},
+             {XHAL_CAP_PINNED_HOST, "pinned_host"}};
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < sizeof(C) / sizeof(C[0]); i++)
         if (caps & C[i].bit) cJSON_AddItemToArray(a, cJSON_CreateString(C[i].name));
@@ -185,7 +207,8 @@ static cJSON *result_json(const xc_result *r)
     jnum(o, "time_ms", r->ms);
     if (r->message[0]) cJSON_AddStringToObject(o, "message", r->message);
     if (r->xfail_reason[0]) cJSON_AddStringToObject(o, "expected_failure", r->xfail_reason);
-    if (r->detail[0] && r->outcome != XC_PASS && r->outcome != XC_TRIVIAL) cJSON_AddStringToObject(o, "detail", r->detail);
+    if (r->detail[0] && r->outcome != XC_PASS && r->outcome != XC_TRIVIAL)
+        cJSON_AddStringToObject(o, "detail", r->detail);
     return o;
 }
 
@@ -263,15 +286,20 @@ static char *build_json(const xc_run *run)
             cJSON_AddItemToObject(dj, "caps", caps_json(d->info.caps));
             cJSON *dts = cJSON_AddArrayToObject(dj, "dtypes");
             for (int k = 1; k < XHAL_DTYPE_COUNT_; k++)
-                if (d->info.dtypes & XHAL_DTYPE_BIT(k)) cJSON_AddItemToArray(dts, cJSON_CreateString(xhal_dtype_name((xhal_dtype)k)));
+                if (d->info.dtypes & XHAL_DTYPE_BIT(k))
+                    cJSON_AddItemToArray(dts, cJSON_CreateString(xhal_dtype_name((xhal_dtype)k)));
             jnum(dj, "seconds", d->seconds);
             cJSON_AddItemToObject(dj, "totals", counts_json(d->counts));
             cJSON *sv = cJSON_AddObjectToObject(dj, "suites");
-            for (int k = 0; k < 3; k++) cJSON_AddStringToObject(sv, SUITES[k], verdict_name(xc_suite_verdict(d, SUITES[k])));
+            for (int k = 0; k < 3; k++)
+                cJSON_AddStringToObject(sv, SUITES[k], verdict_name(xc_suite_verdict(d, SUITES[k])));
             cJSON *res = cJSON_AddArrayToObject(dj, "results");
             for (int k = 0; k < d->n; k++) cJSON_AddItemToArray(res, result_json(&d->results[k]));
             cJSON *ms = cJSON_AddObjectToObject(dj, "model_suite");
-            cJSON_AddStringToObject(ms, "state", d->model_state == 1 ? "ran" : d->model_state == -1 ? "unavailable" : "not selected");
+            cJSON_AddStringToObject(ms, "state",
+                                    d->model_state == 1    ? "ran"
+                                    : d->model_state == -1 ? "unavailable"
+                                                           : "not selected");
             if (d->model_message[0]) cJSON_AddStringToObject(ms, "message", d->model_message);
             cJSON *mr = cJSON_AddArrayToObject(ms, "results");
             for (int k = 0; k < d->n_models; k++) cJSON_AddItemToArray(mr, model_json(&d->models[k]));
@@ -283,8 +311,10 @@ static char *build_json(const xc_run *run)
     cJSON_AddBoolToObject(topo, "available", run->topology_available != 0);
     if (run->topology_available && run->topology) {
         cJSON *parsed = cJSON_Parse(run->topology);
-        if (parsed) cJSON_AddItemToObject(topo, "data", parsed);
-        else cJSON_AddStringToObject(topo, "text", run->topology);
+        if (parsed)
+            cJSON_AddItemToObject(topo, "data", parsed);
+        else
+            cJSON_AddStringToObject(topo, "text", run->topology);
     } else {
         cJSON_AddStringToObject(topo, "reason", run->topology_reason);
     }
@@ -300,21 +330,30 @@ static void put_esc(FILE *f, const char *s, int xml)
 {
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '&') fputs("&amp;", f);
-        else if (ch == '<') fputs("&lt;", f);
-        else if (ch == '>') fputs("&gt;", f);
-        else if (ch == '"') fputs("&quot;", f);
-        else if (ch < 0x20 && ch != '\n' && ch != '\t') fputc(xml ? '?' : ' ', f);
-        else fputc(ch, f);
+        if (ch == '&')
+            fputs("&amp;", f);
+        else if (ch == '<')
+            fputs("&lt;", f);
+        else if (ch == '>')
+            fputs("&gt;", f);
+        else if (ch == '"')
+            fputs("&quot;", f);
+        else if (ch < 0x20 && ch != '\n' && ch != '\t')
+            fputc(xml ? '?' : ' ', f);
+        else
+            fputc(ch, f);
     }
 }
 
 static void put_md(FILE *f, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '|') fputs("\\|", f);
-        else if (*s == '\n') fputc(' ', f);
-        else fputc(*s, f);
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
     }
 }
 
@@ -346,9 +385,12 @@ static int summarize_ops(const xc_device_report *d, op_summary *s, int max)
             snprintf(s[n].op, sizeof(s[n].op), "%s", r->op);
             n++;
         }
-        if (r->outcome == XC_PASS) s[k].pass++;
-        else if (r->outcome == XC_FAIL || r->outcome == XC_XPASS) s[k].fail++;
-        else if (r->outcome == XC_TRIVIAL) s[k].trivial++;
+        if (r->outcome == XC_PASS)
+            s[k].pass++;
+        else if (r->outcome == XC_FAIL || r->outcome == XC_XPASS)
+            s[k].fail++;
+        else if (r->outcome == XC_TRIVIAL)
+            s[k].trivial++;
         else if (r->outcome == XC_UNSUPPORTED) {
             s[k].unsup++;
             if (!s[k].reason[0]) snprintf(s[k].reason, sizeof(s[k].reason), "%s", r->message);
@@ -373,8 +415,10 @@ static void write_md(FILE *f, const xc_run *run)
     fprintf(f, "# xhal conformance report\n\n");
     (void)ok;
     fprintf(f, "Result: **%s** - %d passed, %d failed, %d unsupported, %d xfail, %d xpass, %d trivial (%.1f s).\n\n",
-            run_verdict(run), tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED], tot[XC_XFAIL], tot[XC_XPASS], tot[XC_TRIVIAL], run->seconds);
-    fprintf(f, "Trivial cases (empty tensors: no work reaches the device) are counted apart and never make a support cell pass.\n\n");
+            run_verdict(run), tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED], tot[XC_XFAIL], tot[XC_XPASS],
+            tot[XC_TRIVIAL], run->seconds);
+    fprintf(f, "Trivial cases (empty tensors: no work reaches the device) are counted apart and never make a support "
+               "cell pass.\n\n");
     fprintf(f, "Generated %s by xhal %s: `", run->started, xhal_version());
     put_md(f, run->command);
     fprintf(f, "` (report schema %d).\n\n", XC_REPORT_SCHEMA_VERSION);
@@ -383,7 +427,8 @@ static void write_md(FILE *f, const xc_run *run)
         if (fam[fi] != fi) continue;
         const xhal_device_info *in = &run->devs[fi].info;
         fprintf(f, "### %s %s (arch %s, driver %s)\n\n", in->vendor, in->family, in->arch, in->driver_version);
-        fprintf(f, "| device | name | ops | vectors | model | passed | failed | unsupported | xfail | xpass | trivial | time (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        fprintf(f, "| device | name | ops | vectors | model | passed | failed | unsupported | xfail | xpass | trivial "
+                   "| time (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (int i = 0; i < run->n_devs; i++) {
             if (fam[i] != fi) continue;
             const xc_device_report *d = &run->devs[i];
@@ -392,7 +437,8 @@ static void write_md(FILE *f, const xc_run *run)
             fprintf(f, " |");
             for (int k = 0; k < 3; k++) fprintf(f, " %s |", verdict_name(xc_suite_verdict(d, SUITES[k])));
             fprintf(f, " %d | %d | %d | %d | %d | %d | %.2f |\n", d->counts[XC_PASS], d->counts[XC_FAIL],
-                    d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL], d->counts[XC_XPASS], d->counts[XC_TRIVIAL], d->seconds);
+                    d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL], d->counts[XC_XPASS], d->counts[XC_TRIVIAL],
+                    d->seconds);
         }
         fprintf(f, "\n");
     }
@@ -402,9 +448,11 @@ static void write_md(FILE *f, const xc_run *run)
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
         fprintf(f, "### %s\n\n| op |", d->info.spec);
-        for (int k = 0; k < N_MDT - 1; k++) if (col_used(run, k)) fprintf(f, " %s |", MDT[k]);
+        for (int k = 0; k < N_MDT - 1; k++)
+            if (col_used(run, k)) fprintf(f, " %s |", MDT[k]);
         fprintf(f, "\n|---|");
-        for (int k = 0; k < N_MDT - 1; k++) if (col_used(run, k)) fprintf(f, "---|");
+        for (int k = 0; k < N_MDT - 1; k++)
+            if (col_used(run, k)) fprintf(f, "---|");
         fprintf(f, "\n");
         for (int o = 0; o < nops; o++) {
             fprintf(f, "| %s |", ops[o]);
@@ -427,7 +475,9 @@ static void write_md(FILE *f, const xc_run *run)
         for (int k = 0; k < d->n; k++) {
             const xc_result *r = &d->results[k];
             if (r->outcome != XC_FAIL && r->outcome != XC_XPASS) continue;
-            if (!any) fprintf(f, "| device | case | outcome | max abs | max rel | NMSE | bounds (atol/rtol/mtol/nmse) | message |\n|---|---|---|---|---|---|---|---|\n");
+            if (!any)
+                fprintf(f, "| device | case | outcome | max abs | max rel | NMSE | bounds (atol/rtol/mtol/nmse) | "
+                           "message |\n|---|---|---|---|---|---|---|---|\n");
             any = 1;
             fprintf(f, "| %s | `%s` | %s | ", d->info.spec, r->name, xc_outcome_name(r->outcome));
             if (r->has_figures) {
@@ -437,8 +487,15 @@ static void write_md(FILE *f, const xc_run *run)
                 fprintf(f, "- | - | - | - | ");
             }
             put_md(f, r->message[0] ? r->message : r->xfail_reason);
-            if (r->outcome == XC_XPASS) { fprintf(f, " (expected failure "); put_md(f, r->xfail_reason); fprintf(f, ")"); }
-            if (r->detail[0]) { fprintf(f, "<br>case: "); put_md(f, r->detail); }
+            if (r->outcome == XC_XPASS) {
+                fprintf(f, " (expected failure ");
+                put_md(f, r->xfail_reason);
+                fprintf(f, ")");
+            }
+            if (r->detail[0]) {
+                fprintf(f, "<br>case: ");
+                put_md(f, r->detail);
+            }
             fprintf(f, " |\n");
         }
     }
@@ -486,9 +543,12 @@ static void write_md(FILE *f, const xc_run *run)
         int ns = summarize_ops(d, s, 128);
         for (int k = 0; k < ns; k++) {
             if (!s[k].unsup && !s[k].trivial) continue;
-            if (!any) fprintf(f, "| device | op | unsupported | dtypes | trivial | passed | reason (first unsupported case) |\n|---|---|---|---|---|---|---|\n");
+            if (!any)
+                fprintf(f, "| device | op | unsupported | dtypes | trivial | passed | reason (first unsupported case) "
+                           "|\n|---|---|---|---|---|---|---|\n");
             any = 1;
-            fprintf(f, "| %s | %s | %d | %s | %d | %d | ", d->info.spec, s[k].op, s[k].unsup, s[k].dtypes, s[k].trivial, s[k].pass);
+            fprintf(f, "| %s | %s | %d | %s | %d | %d | ", d->info.spec, s[k].op, s[k].unsup, s[k].dtypes, s[k].trivial,
+                    s[k].pass);
             put_md(f, s[k].reason);
             fprintf(f, " |\n");
         }
@@ -497,38 +557,57 @@ static void write_md(FILE *f, const xc_run *run)
     fprintf(f, "\n## Model suite\n\n");
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
-        if (d->model_state == 0) { fprintf(f, "- %s: not selected\n", d->info.spec); continue; }
-        if (d->model_state < 0) { fprintf(f, "- %s: unavailable: ", d->info.spec); put_md(f, d->model_message); fprintf(f, "\n"); continue; }
+        if (d->model_state == 0) {
+            fprintf(f, "- %s: not selected\n", d->info.spec);
+            continue;
+        }
+        if (d->model_state < 0) {
+            fprintf(f, "- %s: unavailable: ", d->info.spec);
+            put_md(f, d->model_message);
+            fprintf(f, "\n");
+            continue;
+        }
         for (int k = 0; k < d->n_models; k++) {
             const xc_model_result *m = &d->models[k];
             fprintf(f, "- %s %s (%s): %s", d->info.spec, m->model, m->weight_dtype,
-                    m->status == 1 ? "pass" : m->status == 0 ? "FAIL" : "unsupported");
-            if (m->message[0]) { fprintf(f, " - "); put_md(f, m->message); }
+                    m->status == 1   ? "pass"
+                    : m->status == 0 ? "FAIL"
+                                     : "unsupported");
+            if (m->message[0]) {
+                fprintf(f, " - ");
+                put_md(f, m->message);
+            }
             if (m->status >= 0)
-                fprintf(f, "; max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 %.3f, greedy %s, prefill %.1f tok/s, decode %.1f tok/s",
+                fprintf(f,
+                        "; max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 %.3f, greedy %s, prefill "
+                        "%.1f tok/s, decode %.1f tok/s",
                         m->max_abs_err, m->tol_max_abs, m->min_cosine, m->tol_cosine, m->top1_agreement,
                         m->greedy_match ? "matches" : "differs", m->prefill_tok_s, m->decode_tok_s);
             fprintf(f, "\n");
         }
     }
     const xc_machine *m = &run->machine;
-    fprintf(f, "\n## Machine\n\n- host: %s\n- OS: %s\n- kernel: %s\n- arch: %s\n- CPU: %s (%d logical)\n- memory: %.1f GiB\n",
-            m->hostname, m->os, m->kernel, m->arch, m->cpu, m->cpus, (double)m->memory / 1073741824.0);
+    fprintf(
+        f,
+        "\n## Machine\n\n- host: %s\n- OS: %s\n- kernel: %s\n- arch: %s\n- CPU: %s (%d logical)\n- memory: %.1f GiB\n",
+        m->hostname, m->os, m->kernel, m->arch, m->cpu, m->cpus, (double)m->memory / 1073741824.0);
     fprintf(f, "\n## Topology\n\n");
-    if (run->topology_available && run->topology_text) fprintf(f, "```\n%s\n```\n", run->topology_text);
-    else fprintf(f, "Topology unavailable: %s\n", run->topology_reason);
+    if (run->topology_available && run->topology_text)
+        fprintf(f, "```\n%s\n```\n", run->topology_text);
+    else
+        fprintf(f, "Topology unavailable: %s\n", run->topology_reason);
 }
 
 static const char *state_class(int st)
 {
     switch (st) {
-    case XC_PASS: return "p";
-    case XC_FAIL: return "f";
-    case XC_UNSUPPORTED: return "u";
-    case XC_XFAIL: return "x";
-    case XC_XPASS: return "f";
-    case XC_TRIVIAL: return "u";
-    default: return "n";
+        case XC_PASS: return "p";
+        case XC_FAIL: return "f";
+        case XC_UNSUPPORTED: return "u";
+        case XC_XFAIL: return "x";
+        case XC_XPASS: return "f";
+        case XC_TRIVIAL: return "u";
+        default: return "n";
     }
 }
 
@@ -538,19 +617,25 @@ static void write_html(FILE *f, const xc_run *run)
     families(run, fam);
     int tot[XC_OUTCOME_COUNT];
     int ok = xc_run_totals(run, tot);
-    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xhal conformance report</title>\n<style>\n"
-               "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:0.5em 0 1.5em}"
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xhal conformance "
+               "report</title>\n<style>\n"
+               "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:0."
+               "5em 0 1.5em}"
                "th,td{border:1px solid #bbb;padding:3px 7px;font-size:13px;text-align:left}th{background:#eee}"
                "td.p{background:#d8f5d0}td.f{background:#f8c8c8;font-weight:bold}td.u{background:#e8e8e8;color:#666}"
                "td.x{background:#fbeec0}td.n{background:#fff}.ok{color:#1a7f1a}.bad{color:#b00}code{font-size:12px}"
                "pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:30em}\n</style></head><body>\n");
     const char *verdict = run_verdict(run);
     (void)ok;
-    fprintf(f, "<h1>xhal conformance report</h1>\n<p>Result: <b class=\"%s\">%s</b> &mdash; %d passed, %d failed, %d unsupported, %d xfail, %d xpass, %d trivial in %.1f s.</p>\n",
-            !strcmp(verdict, "PASS") ? "ok" : "bad", verdict, tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED], tot[XC_XFAIL], tot[XC_XPASS],
-            tot[XC_TRIVIAL], run->seconds);
-    fprintf(f, "<p>Trivial cases (empty tensors: no work reaches the device) are counted apart and never make a support cell pass.</p>\n");
-    fprintf(f, "<p>Generated %s by xhal %s (report schema %d): <code>", run->started, xhal_version(), XC_REPORT_SCHEMA_VERSION);
+    fprintf(f,
+            "<h1>xhal conformance report</h1>\n<p>Result: <b class=\"%s\">%s</b> &mdash; %d passed, %d failed, %d "
+            "unsupported, %d xfail, %d xpass, %d trivial in %.1f s.</p>\n",
+            !strcmp(verdict, "PASS") ? "ok" : "bad", verdict, tot[XC_PASS], tot[XC_FAIL], tot[XC_UNSUPPORTED],
+            tot[XC_XFAIL], tot[XC_XPASS], tot[XC_TRIVIAL], run->seconds);
+    fprintf(f, "<p>Trivial cases (empty tensors: no work reaches the device) are counted apart and never make a "
+               "support cell pass.</p>\n");
+    fprintf(f, "<p>Generated %s by xhal %s (report schema %d): <code>", run->started, xhal_version(),
+            XC_REPORT_SCHEMA_VERSION);
     put_esc(f, run->command, 0);
     fprintf(f, "</code></p>\n<h2>Devices by chip family</h2>\n");
     for (int fi = 0; fi < run->n_devs; fi++) {
@@ -564,20 +649,26 @@ static void write_html(FILE *f, const xc_run *run)
         put_esc(f, in->arch, 0);
         fprintf(f, ", driver ");
         put_esc(f, in->driver_version, 0);
-        fprintf(f, "</h3>\n<table><tr><th>device</th><th>name</th><th>memory</th><th>units</th><th>ops</th><th>vectors</th><th>model</th><th>passed</th><th>failed</th><th>unsupported</th><th>xfail</th><th>xpass</th><th>trivial</th><th>time (s)</th></tr>\n");
+        fprintf(f, "</h3>\n<table><tr><th>device</th><th>name</th><th>memory</th><th>units</th><th>ops</"
+                   "th><th>vectors</th><th>model</th><th>passed</th><th>failed</th><th>unsupported</th><th>xfail</"
+                   "th><th>xpass</th><th>trivial</th><th>time (s)</th></tr>\n");
         for (int i = 0; i < run->n_devs; i++) {
             if (fam[i] != fi) continue;
             const xc_device_report *d = &run->devs[i];
             fprintf(f, "<tr><td>%s</td><td>", d->info.spec);
             put_esc(f, d->info.name, 0);
-            fprintf(f, "</td><td>%.1f GiB</td><td>%d</td>", (double)d->info.total_memory / 1073741824.0, d->info.compute_units);
+            fprintf(f, "</td><td>%.1f GiB</td><td>%d</td>", (double)d->info.total_memory / 1073741824.0,
+                    d->info.compute_units);
             for (int k = 0; k < 3; k++) {
                 int v = xc_suite_verdict(d, SUITES[k]);
                 fprintf(f, "<td class=\"%s\">%s</td>", v < 0 ? "n" : state_class(v), verdict_name(v));
             }
-            fprintf(f, "<td class=\"p\">%d</td><td class=\"%s\">%d</td><td class=\"u\">%d</td><td class=\"x\">%d</td><td class=\"%s\">%d</td><td class=\"u\">%d</td><td>%.2f</td></tr>\n",
-                    d->counts[XC_PASS], d->counts[XC_FAIL] ? "f" : "n", d->counts[XC_FAIL], d->counts[XC_UNSUPPORTED], d->counts[XC_XFAIL],
-                    d->counts[XC_XPASS] ? "f" : "n", d->counts[XC_XPASS], d->counts[XC_TRIVIAL], d->seconds);
+            fprintf(f,
+                    "<td class=\"p\">%d</td><td class=\"%s\">%d</td><td class=\"u\">%d</td><td class=\"x\">%d</td><td "
+                    "class=\"%s\">%d</td><td class=\"u\">%d</td><td>%.2f</td></tr>\n",
+                    d->counts[XC_PASS], d->counts[XC_FAIL] ? "f" : "n", d->counts[XC_FAIL], d->counts[XC_UNSUPPORTED],
+                    d->counts[XC_XFAIL], d->counts[XC_XPASS] ? "f" : "n", d->counts[XC_XPASS], d->counts[XC_TRIVIAL],
+                    d->seconds);
         }
         fprintf(f, "</table>\n");
     }
@@ -589,7 +680,8 @@ static void write_html(FILE *f, const xc_run *run)
     for (int i = 0; i < run->n_devs; i++) fprintf(f, "<th colspan=\"%d\">%s</th>", ncols, run->devs[i].info.spec);
     fprintf(f, "</tr>\n<tr>");
     for (int i = 0; i < run->n_devs; i++)
-        for (int k = 0; k < N_MDT - 1; k++) if (col_used(run, k)) fprintf(f, "<th>%s</th>", MDT[k]);
+        for (int k = 0; k < N_MDT - 1; k++)
+            if (col_used(run, k)) fprintf(f, "<th>%s</th>", MDT[k]);
     fprintf(f, "</tr>\n");
     for (int o = 0; o < nops; o++) {
         fprintf(f, "<tr><th>%s</th>", ops[o]);
@@ -610,19 +702,30 @@ static void write_html(FILE *f, const xc_run *run)
         for (int k = 0; k < d->n; k++) {
             const xc_result *r = &d->results[k];
             if (r->outcome != XC_FAIL && r->outcome != XC_XPASS) continue;
-            if (!any) fprintf(f, "<table><tr><th>device</th><th>case</th><th>outcome</th><th>max abs err</th><th>max rel err</th><th>NMSE</th><th>atol / rtol / mtol / nmse</th><th>message</th></tr>\n");
+            if (!any)
+                fprintf(f, "<table><tr><th>device</th><th>case</th><th>outcome</th><th>max abs err</th><th>max rel "
+                           "err</th><th>NMSE</th><th>atol / rtol / mtol / nmse</th><th>message</th></tr>\n");
             any = 1;
             fprintf(f, "<tr><td>%s</td><td><code>", d->info.spec);
             put_esc(f, r->name, 0);
             fprintf(f, "</code></td><td class=\"f\">%s</td>", xc_outcome_name(r->outcome));
             if (r->has_figures)
-                fprintf(f, "<td>%.3g</td><td>%.3g</td><td>%.3g</td><td>%g / %g / %g / %g</td>", r->max_abs, r->max_rel, r->nmse, r->tol.atol, r->tol.rtol, r->tol.mtol, r->tol.nmse);
+                fprintf(f, "<td>%.3g</td><td>%.3g</td><td>%.3g</td><td>%g / %g / %g / %g</td>", r->max_abs, r->max_rel,
+                        r->nmse, r->tol.atol, r->tol.rtol, r->tol.mtol, r->tol.nmse);
             else
                 fprintf(f, "<td>-</td><td>-</td><td>-</td><td>-</td>");
             fprintf(f, "<td>");
             put_esc(f, r->message, 0);
-            if (r->outcome == XC_XPASS) { fprintf(f, " (listed as expected failure: "); put_esc(f, r->xfail_reason, 0); fprintf(f, ")"); }
-            if (r->detail[0]) { fprintf(f, "<br><small>case: "); put_esc(f, r->detail, 0); fprintf(f, "</small>"); }
+            if (r->outcome == XC_XPASS) {
+                fprintf(f, " (listed as expected failure: ");
+                put_esc(f, r->xfail_reason, 0);
+                fprintf(f, ")");
+            }
+            if (r->detail[0]) {
+                fprintf(f, "<br><small>case: ");
+                put_esc(f, r->detail, 0);
+                fprintf(f, "</small>");
+            }
             fprintf(f, "</td></tr>\n");
         }
     }
@@ -652,10 +755,12 @@ static void write_html(FILE *f, const xc_run *run)
         int ns = summarize_ops(d, s, 128);
         for (int k = 0; k < ns; k++) {
             if (!s[k].unsup && !s[k].trivial) continue;
-            if (!any) fprintf(f, "<table><tr><th>device</th><th>op</th><th>unsupported</th><th>dtypes</th><th>trivial</th><th>passed</th><th>reason (first unsupported case)</th></tr>\n");
+            if (!any)
+                fprintf(f, "<table><tr><th>device</th><th>op</th><th>unsupported</th><th>dtypes</th><th>trivial</"
+                           "th><th>passed</th><th>reason (first unsupported case)</th></tr>\n");
             any = 1;
-            fprintf(f, "<tr><td>%s</td><td>%s</td><td class=\"u\">%d</td><td>%s</td><td>%d</td><td>%d</td><td>", d->info.spec, s[k].op,
-                    s[k].unsup, s[k].dtypes, s[k].trivial, s[k].pass);
+            fprintf(f, "<tr><td>%s</td><td>%s</td><td class=\"u\">%d</td><td>%s</td><td>%d</td><td>%d</td><td>",
+                    d->info.spec, s[k].op, s[k].unsup, s[k].dtypes, s[k].trivial, s[k].pass);
             put_esc(f, s[k].reason, 0);
             fprintf(f, "</td></tr>\n");
         }
@@ -664,15 +769,29 @@ static void write_html(FILE *f, const xc_run *run)
     fprintf(f, "<h2>Model suite</h2>\n<ul>\n");
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
-        if (d->model_state == 0) { fprintf(f, "<li>%s: not selected</li>\n", d->info.spec); continue; }
-        if (d->model_state < 0) { fprintf(f, "<li>%s: unavailable: ", d->info.spec); put_esc(f, d->model_message, 0); fprintf(f, "</li>\n"); continue; }
+        if (d->model_state == 0) {
+            fprintf(f, "<li>%s: not selected</li>\n", d->info.spec);
+            continue;
+        }
+        if (d->model_state < 0) {
+            fprintf(f, "<li>%s: unavailable: ", d->info.spec);
+            put_esc(f, d->model_message, 0);
+            fprintf(f, "</li>\n");
+            continue;
+        }
         for (int k = 0; k < d->n_models; k++) {
             const xc_model_result *m = &d->models[k];
             fprintf(f, "<li>%s ", d->info.spec);
             put_esc(f, m->model, 0);
-            fprintf(f, " (%s): <b>%s</b>, max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 %.3f, greedy %s, prefill %.1f tok/s, decode %.1f tok/s. ",
-                    m->weight_dtype, m->status == 1 ? "pass" : m->status == 0 ? "FAIL" : "unsupported", m->max_abs_err, m->tol_max_abs,
-                    m->min_cosine, m->tol_cosine, m->top1_agreement, m->greedy_match ? "matches" : "differs", m->prefill_tok_s, m->decode_tok_s);
+            fprintf(f,
+                    " (%s): <b>%s</b>, max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 %.3f, greedy "
+                    "%s, prefill %.1f tok/s, decode %.1f tok/s. ",
+                    m->weight_dtype,
+                    m->status == 1   ? "pass"
+                    : m->status == 0 ? "FAIL"
+                                     : "unsupported",
+                    m->max_abs_err, m->tol_max_abs, m->min_cosine, m->tol_cosine, m->top1_agreement,
+                    m->greedy_match ? "matches" : "differs", m->prefill_tok_s, m->decode_tok_s);
             put_esc(f, m->message, 0);
             fprintf(f, "</li>\n");
         }
@@ -690,7 +809,8 @@ static void write_html(FILE *f, const xc_run *run)
     put_esc(f, m->arch, 0);
     fprintf(f, "</td></tr><tr><th>CPU</th><td>");
     put_esc(f, m->cpu, 0);
-    fprintf(f, " (%d logical)</td></tr><tr><th>memory</th><td>%.1f GiB</td></tr></table>\n", m->cpus, (double)m->memory / 1073741824.0);
+    fprintf(f, " (%d logical)</td></tr><tr><th>memory</th><td>%.1f GiB</td></tr></table>\n", m->cpus,
+            (double)m->memory / 1073741824.0);
     fprintf(f, "<h2>Topology</h2>\n");
     if (run->topology_available && run->topology_text) {
         fprintf(f, "<pre>");
@@ -710,11 +830,15 @@ static void write_junit(FILE *f, const xc_run *run)
     xc_run_totals(run, tot);
     int all = 0;
     for (int k = 0; k < XC_OUTCOME_COUNT; k++) all += tot[k];
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xhal-conform\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xhal-conform\" tests=\"%d\" "
+            "failures=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
             all, tot[XC_FAIL] + tot[XC_XPASS], tot[XC_UNSUPPORTED] + tot[XC_XFAIL] + tot[XC_TRIVIAL], run->seconds);
     for (int i = 0; i < run->n_devs; i++) {
         const xc_device_report *d = &run->devs[i];
-        fprintf(f, "  <testsuite name=\"xhal-conform.%s\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\" timestamp=\"%s\">\n",
+        fprintf(f,
+                "  <testsuite name=\"xhal-conform.%s\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\" "
+                "timestamp=\"%s\">\n",
                 d->info.spec, d->n, d->counts[XC_FAIL] + d->counts[XC_XPASS],
                 d->counts[XC_UNSUPPORTED] + d->counts[XC_XFAIL] + d->counts[XC_TRIVIAL], d->seconds, run->started);
         fprintf(f, "    <properties><property name=\"device\" value=\"");
@@ -730,19 +854,23 @@ static void write_junit(FILE *f, const xc_run *run)
             put_esc(f, r->name, 1);
             fprintf(f, "\" time=\"%.6f\"", r->ms / 1000.0);
             switch (r->outcome) {
-            case XC_PASS: fprintf(f, "/>\n"); break;
-            case XC_FAIL:
-            case XC_XPASS:
-                fprintf(f, "><failure type=\"%s\" message=\"", xc_outcome_name(r->outcome));
-                if (r->outcome == XC_XPASS) { fprintf(f, "passed but listed as an expected failure: "); put_esc(f, r->xfail_reason, 1); }
-                else put_esc(f, r->message, 1);
-                fprintf(f, "\"/></testcase>\n");
-                break;
-            default:
-                fprintf(f, "><skipped message=\"%s: ", r->outcome == XC_TRIVIAL ? "trivial" : xc_outcome_name(r->outcome));
-                put_esc(f, r->outcome == XC_XFAIL ? r->xfail_reason : r->message, 1);
-                fprintf(f, "\"/></testcase>\n");
-                break;
+                case XC_PASS: fprintf(f, "/>\n"); break;
+                case XC_FAIL:
+                case XC_XPASS:
+                    fprintf(f, "><failure type=\"%s\" message=\"", xc_outcome_name(r->outcome));
+                    if (r->outcome == XC_XPASS) {
+                        fprintf(f, "passed but listed as an expected failure: ");
+                        put_esc(f, r->xfail_reason, 1);
+                    } else
+                        put_esc(f, r->message, 1);
+                    fprintf(f, "\"/></testcase>\n");
+                    break;
+                default:
+                    fprintf(f, "><skipped message=\"%s: ",
+                            r->outcome == XC_TRIVIAL ? "trivial" : xc_outcome_name(r->outcome));
+                    put_esc(f, r->outcome == XC_XFAIL ? r->xfail_reason : r->message, 1);
+                    fprintf(f, "\"/></testcase>\n");
+                    break;
             }
         }
         fprintf(f, "  </testsuite>\n");
@@ -779,8 +907,13 @@ int xc_report_write(const xc_run *run, const char *dir, unsigned formats, char *
         free(s);
         if (!ok) return err(msg, msgsz, "%s: write failed", path);
     }
-    struct { unsigned bit; const char *name; void (*fn)(FILE *, const xc_run *); } W[] = {
-        {XC_FORMAT_MD, "report.md", write_md}, {XC_FORMAT_HTML, "report.html", write_html}, {XC_FORMAT_JUNIT, "junit.xml", write_junit}};
+    struct {
+        unsigned bit;
+        const char *name;
+        void (*fn)(FILE *, const xc_run *);
+    } W[] = {{XC_FORMAT_MD, "report.md", write_md},
+             {XC_FORMAT_HTML, "report.html", write_html},
+             {XC_FORMAT_JUNIT, "junit.xml", write_junit}};
     for (size_t i = 0; i < sizeof(W) / sizeof(W[0]); i++) {
         if (!(formats & W[i].bit)) continue;
         snprintf(path, sizeof(path), "%s/%s", dir, W[i].name);

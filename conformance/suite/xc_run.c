@@ -26,8 +26,8 @@ typedef struct dtens {
     uint64_t voff;                  /* expected byte offset of element 0 */
     size_t es;
     int64_t n;
-    uint8_t *image;                 /* host image of the whole buffer as written */
-    int dense;                      /* row-major contiguous at voff */
+    uint8_t *image; /* host image of the whole buffer as written */
+    int dense;      /* row-major contiguous at voff */
 } dtens;
 
 static uint8_t pattern(uint64_t i) { return (uint8_t)(0xC3u + 7u * (unsigned)(i & 0xffu)); }
@@ -70,8 +70,8 @@ static void dtens_free(dtens *t)
 
 /* Create t per spec holding values v (logical order). Returns XHAL_OK or the failing
  * status with r->message set ("setup: ..."). */
-static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_tspec *sp,
-                              const double *v, const char *what, dtens *t, xc_result *r)
+static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_tspec *sp, const double *v,
+                              const char *what, dtens *t, xc_result *r)
 {
     memset(t, 0, sizeof(*t));
     t->ndim = sp->ndim;
@@ -89,14 +89,17 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
     else if (layout == XC_LAYOUT_EXPAND)
         for (int d = 0; d < sp->ndim; d++) S[d] = sp->eshape[d];
     int64_t ns = 1;
-    for (int d = sp->ndim - 1; d >= 0; d--) { st[d] = ns; ns *= S[d]; }
+    for (int d = sp->ndim - 1; d >= 0; d--) {
+        st[d] = ns;
+        ns *= S[d];
+    }
     t->size = 2 * GUARD + (uint64_t)ns * t->es;
     t->voff = GUARD;
     for (int d = 0; d < sp->ndim; d++) {
         switch (layout) {
-        case XC_LAYOUT_PERMUTE: t->vstride[d] = st[sp->perm[d]]; break;
-        case XC_LAYOUT_EXPAND: t->vstride[d] = (S[d] == 1 && sp->shape[d] != 1) ? 0 : st[d]; break;
-        default: t->vstride[d] = st[d]; break;
+            case XC_LAYOUT_PERMUTE: t->vstride[d] = st[sp->perm[d]]; break;
+            case XC_LAYOUT_EXPAND: t->vstride[d] = (S[d] == 1 && sp->shape[d] != 1) ? 0 : st[d]; break;
+            default: t->vstride[d] = st[d]; break;
         }
     }
     if (layout == XC_LAYOUT_STEP) {
@@ -104,32 +107,52 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
         t->voff += t->es;
     }
     t->image = malloc((size_t)t->size);
-    if (!t->image) { setmsg(r, "setup: out of host memory"); return XHAL_ERROR_OUT_OF_MEMORY; }
+    if (!t->image) {
+        setmsg(r, "setup: out of host memory");
+        return XHAL_ERROR_OUT_OF_MEMORY;
+    }
     for (uint64_t i = 0; i < t->size; i++) t->image[i] = pattern(i);
     t->dense = layout == XC_LAYOUT_CONTIG;
-    if (v && t->dense) xc_encode(sp->dtype, v, t->n, t->image + t->voff);
+    if (v && t->dense)
+        xc_encode(sp->dtype, v, t->n, t->image + t->voff);
     else if (v)
         for (int64_t i = 0; i < t->n; i++) xc_encode(sp->dtype, &v[i], 1, t->image + elem_off(t, i));
 
     xhal_status st_ = xhal_buffer_create(dev, t->size, &t->buf);
-    if (st_ != XHAL_OK) { setmsg(r, "setup: buffer_create(%s, %llu bytes): %s: %s", what, (unsigned long long)t->size, xhal_status_name(st_), xhal_last_error()); return st_; }
+    if (st_ != XHAL_OK) {
+        setmsg(r, "setup: buffer_create(%s, %llu bytes): %s: %s", what, (unsigned long long)t->size,
+               xhal_status_name(st_), xhal_last_error());
+        return st_;
+    }
     st_ = xhal_buffer_write(stream, t->buf, 0, t->image, t->size);
-    if (st_ != XHAL_OK) { setmsg(r, "setup: buffer_write(%s): %s: %s", what, xhal_status_name(st_), xhal_last_error()); return st_; }
+    if (st_ != XHAL_OK) {
+        setmsg(r, "setup: buffer_write(%s): %s: %s", what, xhal_status_name(st_), xhal_last_error());
+        return st_;
+    }
     st_ = xhal_tensor_from_buffer(t->buf, sp->dtype, sp->ndim, S, NULL, GUARD, &t->base);
-    if (st_ != XHAL_OK) { setmsg(r, "setup: tensor_from_buffer(%s, %s): %s: %s", what, xhal_dtype_name(sp->dtype), xhal_status_name(st_), xhal_last_error()); return st_; }
+    if (st_ != XHAL_OK) {
+        setmsg(r, "setup: tensor_from_buffer(%s, %s): %s: %s", what, xhal_dtype_name(sp->dtype), xhal_status_name(st_),
+               xhal_last_error());
+        return st_;
+    }
     t->view = t->base;
     switch (layout) {
-    case XC_LAYOUT_PERMUTE: st_ = xhal_tensor_permute(t->base, sp->perm, &t->view); break;
-    case XC_LAYOUT_STEP: st_ = xhal_tensor_slice(t->base, -1, 1, S[sp->ndim - 1], 2, &t->view); break;
-    case XC_LAYOUT_EXPAND: st_ = xhal_tensor_expand(t->base, sp->ndim, sp->shape, &t->view); break;
-    default: break;
+        case XC_LAYOUT_PERMUTE: st_ = xhal_tensor_permute(t->base, sp->perm, &t->view); break;
+        case XC_LAYOUT_STEP: st_ = xhal_tensor_slice(t->base, -1, 1, S[sp->ndim - 1], 2, &t->view); break;
+        case XC_LAYOUT_EXPAND: st_ = xhal_tensor_expand(t->base, sp->ndim, sp->shape, &t->view); break;
+        default: break;
     }
-    if (st_ != XHAL_OK) { t->view = t->base; setmsg(r, "setup: making the view of %s: %s: %s", what, xhal_status_name(st_), xhal_last_error()); return st_; }
+    if (st_ != XHAL_OK) {
+        t->view = t->base;
+        setmsg(r, "setup: making the view of %s: %s: %s", what, xhal_status_name(st_), xhal_last_error());
+        return st_;
+    }
     /* The view must be exactly what the layout says, or the guard check means nothing. */
     int nd = 0;
     int64_t vs[XHAL_MAX_DIMS], vsh[XHAL_MAX_DIMS];
     uint64_t off = 0;
-    if (xhal_tensor_shape(t->view, &nd, vsh, vs) != XHAL_OK || xhal_tensor_byte_offset(t->view, &off) != XHAL_OK || nd != sp->ndim) {
+    if (xhal_tensor_shape(t->view, &nd, vsh, vs) != XHAL_OK || xhal_tensor_byte_offset(t->view, &off) != XHAL_OK ||
+        nd != sp->ndim) {
         setmsg(r, "setup: cannot query view of %s", what);
         return XHAL_ERROR_INTERNAL;
     }
@@ -137,7 +160,8 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
         int bad = off != t->voff;
         for (int d = 0; d < nd; d++) bad |= vsh[d] != sp->shape[d] || (sp->shape[d] > 1 && vs[d] != t->vstride[d]);
         if (bad) {
-            setmsg(r, "setup: view of %s has unexpected shape/strides/offset (offset %llu, want %llu)", what, (unsigned long long)off, (unsigned long long)t->voff);
+            setmsg(r, "setup: view of %s has unexpected shape/strides/offset (offset %llu, want %llu)", what,
+                   (unsigned long long)off, (unsigned long long)t->voff);
             return XHAL_ERROR_INTERNAL;
         }
     }
@@ -146,11 +170,14 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
 
 /* Read the buffer back; check bytes that must be unchanged. For an output (is_out) the
  * element bytes are decoded into got instead. Returns 0 if fine, else sets r->message. */
-static int dtens_check(xhal_stream *stream, dtens *t, const char *what, int is_out, xhal_dtype dt,
-                       double *got, xc_result *r)
+static int dtens_check(xhal_stream *stream, dtens *t, const char *what, int is_out, xhal_dtype dt, double *got,
+                       xc_result *r)
 {
     uint8_t *now = malloc((size_t)t->size);
-    if (!now) { setmsg(r, "out of host memory"); return -1; }
+    if (!now) {
+        setmsg(r, "out of host memory");
+        return -1;
+    }
     xhal_status st = xhal_buffer_read(stream, t->buf, 0, now, t->size);
     if (st != XHAL_OK) {
         setmsg(r, "buffer_read(%s): %s: %s", what, xhal_status_name(st), xhal_last_error());
@@ -168,7 +195,11 @@ static int dtens_check(xhal_stream *stream, dtens *t, const char *what, int is_o
             }
     } else {
         uint8_t *mark = calloc((size_t)t->size, 1);
-        if (!mark) { free(now); setmsg(r, "out of host memory"); return -1; }
+        if (!mark) {
+            free(now);
+            setmsg(r, "out of host memory");
+            return -1;
+        }
         uint64_t first = UINT64_MAX, last = 0;
         if (t->dense && t->n > 0) {
             first = t->voff;
@@ -185,7 +216,10 @@ static int dtens_check(xhal_stream *stream, dtens *t, const char *what, int is_o
         }
         for (uint64_t i = 0; i < t->size; i++)
             if (!mark[i] && now[i] != t->image[i]) {
-                const char *where = t->n == 0 ? "in an empty output's buffer" : i < first ? "before the first element" : i >= last ? "after the last element" : "between elements";
+                const char *where = t->n == 0   ? "in an empty output's buffer"
+                                    : i < first ? "before the first element"
+                                    : i >= last ? "after the last element"
+                                                : "between elements";
                 setmsg(r, "guard bytes of %s changed: byte %llu (%s) was 0x%02x, now 0x%02x", what,
                        (unsigned long long)i, where, t->image[i], now[i]);
                 rc = -1;
@@ -200,13 +234,19 @@ static int dtens_check(xhal_stream *stream, dtens *t, const char *what, int is_o
 static int out_untouched(xhal_stream *stream, dtens *t, xc_result *r)
 {
     uint8_t *now = malloc((size_t)t->size);
-    if (!now) { setmsg(r, "out of host memory"); return -1; }
+    if (!now) {
+        setmsg(r, "out of host memory");
+        return -1;
+    }
     int rc = 0;
-    if (xhal_buffer_read(stream, t->buf, 0, now, t->size) != XHAL_OK) { setmsg(r, "buffer_read(out) failed"); rc = -1; }
-    else
+    if (xhal_buffer_read(stream, t->buf, 0, now, t->size) != XHAL_OK) {
+        setmsg(r, "buffer_read(out) failed");
+        rc = -1;
+    } else
         for (uint64_t i = 0; i < t->size; i++)
             if (now[i] != t->image[i]) {
-                setmsg(r, "out was modified by a failing op: byte %llu was 0x%02x, now 0x%02x", (unsigned long long)i, t->image[i], now[i]);
+                setmsg(r, "out was modified by a failing op: byte %llu was 0x%02x, now 0x%02x", (unsigned long long)i,
+                       t->image[i], now[i]);
                 rc = -1;
                 break;
             }
@@ -219,41 +259,41 @@ static xhal_status run_op(xhal_stream *s, const xc_case *c, dtens *in, dtens *ou
 {
     const xc_attrs *a = &c->at;
     switch (xhal_op_family_of((int)c->op)) {
-    case XHAL_OPF_COPY: return xhal_copy(s, in[0].view, out->view);
-    case XHAL_OPF_FILL: return xhal_fill(s, out->view, a->value);
-    case XHAL_OPF_UNARY: return xhal_unary(s, c->op, in[0].view, out->view);
-    case XHAL_OPF_BINARY:
-        /* add and mul through their own entry points, the rest through xhal_binary */
-        if (c->op == XHAL_OP_ADD) return xhal_add(s, in[0].view, in[1].view, out->view);
-        if (c->op == XHAL_OP_MUL) return xhal_mul(s, in[0].view, in[1].view, out->view);
-        return xhal_binary(s, c->op, in[0].view, in[1].view, out->view);
-    case XHAL_OPF_SCALE: return xhal_scale(s, in[0].view, a->alpha, a->beta, out->view);
-    case XHAL_OPF_REDUCE: return xhal_reduce(s, c->op, in[0].view, a->axis, a->keepdims, out->view);
-    case XHAL_OPF_SOFTMAX: return xhal_softmax(s, in[0].view, a->scale, a->causal, out->view);
-    case XHAL_OPF_NORM: {
-        int k = 1;
-        xhal_tensor *w = a->has_weight ? in[k++].view : NULL;
-        if (c->op == XHAL_OP_RMS_NORM) return xhal_rms_norm(s, in[0].view, w, a->eps, out->view);
-        xhal_tensor *b = a->has_bias ? in[k++].view : NULL;
-        return xhal_layer_norm(s, in[0].view, w, b, a->eps, out->view);
-    }
-    case XHAL_OPF_MATMUL:
-        return xhal_matmul(s, in[0].view, in[1].view, a->trans_a, a->trans_b, a->alpha, a->beta, out->view);
-    case XHAL_OPF_GATHER: return xhal_gather(s, in[0].view, in[1].view, out->view);
-    case XHAL_OPF_ROPE:
-        return xhal_rope(s, in[0].view, a->seq_axis, a->theta, a->pos_offset, a->rotary_dims,
-                         (xhal_rope_layout)a->rope_layout, out->view);
-    case XHAL_OPF_ATTENTION:
-        return xhal_attention(s, in[0].view, in[1].view, in[2].view, a->has_mask ? in[3].view : NULL,
-                              a->scale, a->causal, out->view);
-    case XHAL_OPF_COMPOSED:
-        if (c->op == XHAL_OP_CONCAT) {
-            xhal_tensor *parts[XC_MAX_IN];
-            for (int i = 0; i < c->n_in; i++) parts[i] = in[i].view;
-            return xhal_concat(s, parts, c->n_in, a->axis, out->view);
+        case XHAL_OPF_COPY: return xhal_copy(s, in[0].view, out->view);
+        case XHAL_OPF_FILL: return xhal_fill(s, out->view, a->value);
+        case XHAL_OPF_UNARY: return xhal_unary(s, c->op, in[0].view, out->view);
+        case XHAL_OPF_BINARY:
+            /* add and mul through their own entry points, the rest through xhal_binary */
+            if (c->op == XHAL_OP_ADD) return xhal_add(s, in[0].view, in[1].view, out->view);
+            if (c->op == XHAL_OP_MUL) return xhal_mul(s, in[0].view, in[1].view, out->view);
+            return xhal_binary(s, c->op, in[0].view, in[1].view, out->view);
+        case XHAL_OPF_SCALE: return xhal_scale(s, in[0].view, a->alpha, a->beta, out->view);
+        case XHAL_OPF_REDUCE: return xhal_reduce(s, c->op, in[0].view, a->axis, a->keepdims, out->view);
+        case XHAL_OPF_SOFTMAX: return xhal_softmax(s, in[0].view, a->scale, a->causal, out->view);
+        case XHAL_OPF_NORM: {
+            int k = 1;
+            xhal_tensor *w = a->has_weight ? in[k++].view : NULL;
+            if (c->op == XHAL_OP_RMS_NORM) return xhal_rms_norm(s, in[0].view, w, a->eps, out->view);
+            xhal_tensor *b = a->has_bias ? in[k++].view : NULL;
+            return xhal_layer_norm(s, in[0].view, w, b, a->eps, out->view);
         }
-        return XHAL_ERROR_INVALID_ARGUMENT;
-    default: return XHAL_ERROR_INVALID_ARGUMENT;
+        case XHAL_OPF_MATMUL:
+            return xhal_matmul(s, in[0].view, in[1].view, a->trans_a, a->trans_b, a->alpha, a->beta, out->view);
+        case XHAL_OPF_GATHER: return xhal_gather(s, in[0].view, in[1].view, out->view);
+        case XHAL_OPF_ROPE:
+            return xhal_rope(s, in[0].view, a->seq_axis, a->theta, a->pos_offset, a->rotary_dims,
+                             (xhal_rope_layout)a->rope_layout, out->view);
+        case XHAL_OPF_ATTENTION:
+            return xhal_attention(s, in[0].view, in[1].view, in[2].view, a->has_mask ? in[3].view : NULL, a->scale,
+                                  a->causal, out->view);
+        case XHAL_OPF_COMPOSED:
+            if (c->op == XHAL_OP_CONCAT) {
+                xhal_tensor *parts[XC_MAX_IN];
+                for (int i = 0; i < c->n_in; i++) parts[i] = in[i].view;
+                return xhal_concat(s, parts, c->n_in, a->axis, out->view);
+            }
+            return XHAL_ERROR_INVALID_ARGUMENT;
+        default: return XHAL_ERROR_INVALID_ARGUMENT;
     }
 }
 
@@ -276,7 +316,10 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
     xc_case_describe(c, r->detail, sizeof(r->detail));
     {
         char vmsg[300];
-        if (xc_case_validate(c, vmsg, sizeof(vmsg)) != 0) { setmsg(r, "malformed case: %s", vmsg); return; }
+        if (xc_case_validate(c, vmsg, sizeof(vmsg)) != 0) {
+            setmsg(r, "malformed case: %s", vmsg);
+            return;
+        }
     }
 
     for (int i = 0; i < c->n_in; i++)
@@ -302,17 +345,26 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
     char emsg[256] = "";
     int first_in = 0; /* inputs before this one are not checked as inputs (in place) */
 
-    if (xc_case_inputs(c, seed, hin, &hinit) != 0) { setmsg(r, "cannot generate inputs (out of memory)"); goto done; }
+    if (xc_case_inputs(c, seed, hin, &hinit) != 0) {
+        setmsg(r, "cannot generate inputs (out of memory)");
+        goto done;
+    }
     size_t nb = sizeof(double) * (size_t)(n > 0 ? n : 1);
     ref = malloc(nb);
     mag = malloc(nb);
     got = malloc(nb);
-    if (!ref || !mag || !got) { setmsg(r, "out of host memory"); goto done; }
+    if (!ref || !mag || !got) {
+        setmsg(r, "out of host memory");
+        goto done;
+    }
     if (c->expect_status == XHAL_OK) {
         if (c->given_expect) {
             int64_t Rr = 1;
             /* the reference gives the magnitudes; the vector gives the values */
-            if (xc_ref_compute(c, hin, &hinit, ref, mag, &Rr, emsg, sizeof(emsg)) != 0) { setmsg(r, "reference: %s", emsg); goto done; }
+            if (xc_ref_compute(c, hin, &hinit, ref, mag, &Rr, emsg, sizeof(emsg)) != 0) {
+                setmsg(r, "reference: %s", emsg);
+                goto done;
+            }
             R = Rr;
             for (int64_t i = 0; i < n; i++) ref[i] = c->given_expect->v[i];
         } else if (xc_ref_compute(c, hin, &hinit, ref, mag, &R, emsg, sizeof(emsg)) != 0) {
@@ -325,14 +377,20 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
         char what[16];
         snprintf(what, sizeof(what), "input %d", i);
         xhal_status st = dtens_make(stream, dev, &c->in[i], hin[i].v, what, &din[i], r);
-        if (st != XHAL_OK) { if (st == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED; goto done; }
+        if (st != XHAL_OK) {
+            if (st == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED;
+            goto done;
+        }
     }
     if (c->inplace && c->n_in > 0) {
         dout = din[0]; /* the same tensor: checked once, as the output; freed as input 0 */
         first_in = 1;
     } else {
         xhal_status st = dtens_make(stream, dev, &c->out, hinit.v, "out", &dout, r);
-        if (st != XHAL_OK) { if (st == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED; goto done; }
+        if (st != XHAL_OK) {
+            if (st == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED;
+            goto done;
+        }
     }
 
     double t0 = now_ms();
@@ -354,7 +412,8 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
     if (g_hook) g_hook(stream, dout.buf, dout.size, c);
     if (c->expect_status != XHAL_OK) {
         if (st != (xhal_status)c->expect_status) {
-            setmsg(r, "expected %s, got %s (%s)", xhal_status_name((xhal_status)c->expect_status), xhal_status_name(st), opmsg_copy);
+            setmsg(r, "expected %s, got %s (%s)", xhal_status_name((xhal_status)c->expect_status), xhal_status_name(st),
+                   opmsg_copy);
             goto done;
         }
         if (out_untouched(stream, &dout, r) != 0) goto done;
@@ -384,12 +443,18 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
         r->max_rel = cmp.max_rel;
         r->nmse = cmp.nmse;
         r->worst = cmp.worst;
-        if (cmp.pass) r->outcome = xc_case_trivial(c) ? XC_TRIVIAL : XC_PASS;
-        else setmsg(r, "%lld of %lld elements wrong; %s", (long long)cmp.n_bad, (long long)n, cmp.why);
-        if (r->outcome == XC_TRIVIAL) setmsg(r, "trivial: empty tensors give the device no work (checked: status and guard bytes)");
+        if (cmp.pass)
+            r->outcome = xc_case_trivial(c) ? XC_TRIVIAL : XC_PASS;
+        else
+            setmsg(r, "%lld of %lld elements wrong; %s", (long long)cmp.n_bad, (long long)n, cmp.why);
+        if (r->outcome == XC_TRIVIAL)
+            setmsg(r, "trivial: empty tensors give the device no work (checked: status and guard bytes)");
     }
 done:
-    for (int i = 0; i < c->n_in; i++) { dtens_free(&din[i]); xc_tensor_free(&hin[i]); }
+    for (int i = 0; i < c->n_in; i++) {
+        dtens_free(&din[i]);
+        xc_tensor_free(&hin[i]);
+    }
     if (!first_in) dtens_free(&dout);
     xc_tensor_free(&hinit);
     free(ref);

@@ -115,8 +115,10 @@ int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t 
     if ((opt->suites & XC_SUITE_OPS) && xc_catalogue_build(&all) != 0) rc = err(msg, msgsz, "out of memory");
     if (rc == 0 && (opt->suites & XC_SUITE_VECTORS)) {
         const char *dir = opt->vectors_dir ? opt->vectors_dir : xc_default_vectors_dir();
-        if (!dir) rc = err(msg, msgsz, "no vectors folder: pass --vectors DIR");
-        else if (xc_vectors_load(dir, &all, msg, msgsz) != 0) rc = -1;
+        if (!dir)
+            rc = err(msg, msgsz, "no vectors folder: pass --vectors DIR");
+        else if (xc_vectors_load(dir, &all, msg, msgsz) != 0)
+            rc = -1;
     }
     /* every case meets its op's rules before anything computes with it (vectors were
      * checked as they were read; the catalogue is checked here so that a bad edit of it is
@@ -128,7 +130,10 @@ int xc_select_cases(const xc_options *opt, xc_case_list *out, char *msg, size_t 
             xc_case *c = &all.cases[i];
             if (opt->ops && !in_list(opt->ops, xhal_op_name(c->op))) continue;
             if (!has_re || regexec(&re, c->name, 0, NULL, 0) == 0) {
-                if (xc_case_list_push(out, c) != 0) { rc = err(msg, msgsz, "out of memory"); break; }
+                if (xc_case_list_push(out, c) != 0) {
+                    rc = err(msg, msgsz, "out of memory");
+                    break;
+                }
                 c->given_in = NULL; /* ownership moved */
                 c->given_init = NULL;
                 c->given_expect = NULL;
@@ -187,7 +192,8 @@ static void run_models(xc_device_report *d, xhal_context *ctx, xhal_device *dev,
     snprintf(r.suite, sizeof(r.suite), "model");
     snprintf(r.op, sizeof(r.op), "model");
 #ifdef XHAL_HAVE_MODEL_SUITE
-    int n = xc_model_suite_run(ctx, dev, opt->model_dir ? opt->model_dir : xc_default_models_dir(), d->models, (int)(sizeof(d->models) / sizeof(d->models[0])));
+    int n = xc_model_suite_run(ctx, dev, opt->model_dir ? opt->model_dir : xc_default_models_dir(), d->models,
+                               (int)(sizeof(d->models) / sizeof(d->models[0])));
     if (n < 0) {
         d->model_state = -1;
         snprintf(d->model_message, sizeof(d->model_message), "%s", xhal_last_error());
@@ -212,7 +218,9 @@ static void run_models(xc_device_report *d, xhal_context *ctx, xhal_device *dev,
         r.max_abs = m->max_abs_err;
         r.tol.atol = m->tol_max_abs;
         r.numel = m->n_positions;
-        snprintf(r.message, sizeof(r.message), "%s%smin cosine %.6f (bound %.6f), top-1 agreement %.3f, greedy %s (%d tokens), prefill %.1f tok/s, decode %.1f tok/s",
+        snprintf(r.message, sizeof(r.message),
+                 "%s%smin cosine %.6f (bound %.6f), top-1 agreement %.3f, greedy %s (%d tokens), prefill %.1f tok/s, "
+                 "decode %.1f tok/s",
                  m->message, m->message[0] ? "; " : "", m->min_cosine, m->tol_cosine, m->top1_agreement,
                  m->greedy_match ? "matches" : "differs", m->n_generated, m->prefill_tok_s, m->decode_tok_s);
         xc_apply_xfail(opt->xfail, &d->info, &r);
@@ -232,8 +240,8 @@ static void run_models(xc_device_report *d, xhal_context *ctx, xhal_device *dev,
 #endif
 }
 
-int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_case_list *cases,
-                  const xc_options *opt, char *msg, size_t msgsz)
+int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_case_list *cases, const xc_options *opt,
+                  char *msg, size_t msgsz)
 {
     xc_device_report *nd = realloc(run->devs, sizeof(*nd) * (size_t)(run->n_devs + 1));
     if (!nd) return err(msg, msgsz, "out of memory");
@@ -270,7 +278,10 @@ int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_cas
         xc_result r;
         xc_run_case(stream, dev, c, opt->seed, &r);
         xc_apply_xfail(opt->xfail, &d->info, &r);
-        if (push_result(d, &r) != 0) { xhal_stream_destroy(stream); return err(msg, msgsz, "out of memory"); }
+        if (push_result(d, &r) != 0) {
+            xhal_stream_destroy(stream);
+            return err(msg, msgsz, "out of memory");
+        }
     }
     xhal_stream_destroy(stream);
     int models = (opt->suites & XC_SUITE_MODEL) != 0;
@@ -284,10 +295,16 @@ int xc_run_device(xc_run *run, xhal_context *ctx, xhal_device *dev, const xc_cas
     }
     if (models && opt->ops) models = in_list(opt->ops, "model");
     if (models) {
-        if (opt->progress) { fprintf(opt->progress, "\r\033[K[%s] model suite", d->info.spec); fflush(opt->progress); }
+        if (opt->progress) {
+            fprintf(opt->progress, "\r\033[K[%s] model suite", d->info.spec);
+            fflush(opt->progress);
+        }
         run_models(d, ctx, dev, opt);
     }
-    if (opt->progress) { fprintf(opt->progress, "\r\033[K"); fflush(opt->progress); }
+    if (opt->progress) {
+        fprintf(opt->progress, "\r\033[K");
+        fflush(opt->progress);
+    }
     d->seconds = now_s() - t0;
     return 0;
 }
@@ -375,9 +392,11 @@ void xc_run_describe_machine(xc_run *run, xhal_context *ctx)
     }
     run->topology_available = avail && run->topology && run->topology_text;
     if (avail && !run->topology_available)
-        snprintf(run->topology_reason, sizeof(run->topology_reason), "xhal_topology_render failed: %s", xhal_last_error());
+        snprintf(run->topology_reason, sizeof(run->topology_reason), "xhal_topology_render failed: %s",
+                 xhal_last_error());
 #else
     (void)ctx;
-    snprintf(run->topology_reason, sizeof(run->topology_reason), "topology unavailable: this build has no xhal_topology_render (include/xhal/xhal_topology.h)");
+    snprintf(run->topology_reason, sizeof(run->topology_reason),
+             "topology unavailable: this build has no xhal_topology_render (include/xhal/xhal_topology.h)");
 #endif
 }

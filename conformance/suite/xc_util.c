@@ -25,18 +25,21 @@ int64_t xc_numel(int ndim, const int64_t *shape)
 size_t xc_dtype_size(xhal_dtype dt)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: case XHAL_DTYPE_I32: return 4;
-    case XHAL_DTYPE_F16: case XHAL_DTYPE_BF16: return 2;
-    case XHAL_DTYPE_F64: case XHAL_DTYPE_I64: return 8;
-    case XHAL_DTYPE_I8: case XHAL_DTYPE_U8: return 1;
-    default: return 0;
+        case XHAL_DTYPE_F32:
+        case XHAL_DTYPE_I32: return 4;
+        case XHAL_DTYPE_F16:
+        case XHAL_DTYPE_BF16: return 2;
+        case XHAL_DTYPE_F64:
+        case XHAL_DTYPE_I64: return 8;
+        case XHAL_DTYPE_I8:
+        case XHAL_DTYPE_U8: return 1;
+        default: return 0;
     }
 }
 
 int xc_dtype_is_float(xhal_dtype dt)
 {
-    return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16 ||
-           dt == XHAL_DTYPE_F64;
+    return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16 || dt == XHAL_DTYPE_F64;
 }
 
 /* Round |a| (finite, > 0) to a binary float with mbits fraction bits, minimum normal
@@ -102,29 +105,33 @@ static double sat_int(double x, double lo, double hi)
 double xc_round_to(xhal_dtype dt, double x)
 {
     switch (dt) {
-    case XHAL_DTYPE_F64: return x;
-    case XHAL_DTYPE_F32: {
-        if (isnan(x)) return x;
-        float f = (float)x; /* C conversion: nearest even, overflow to Inf */
-        return (double)f;
-    }
-    case XHAL_DTYPE_F16: return xc_f16_to_f64(xc_f64_to_f16(x));
-    case XHAL_DTYPE_BF16: return xc_bf16_to_f64(xc_f64_to_bf16(x));
-    case XHAL_DTYPE_I8: return sat_int(x, -128.0, 127.0);
-    case XHAL_DTYPE_U8: return sat_int(x, 0.0, 255.0);
-    case XHAL_DTYPE_I32: return sat_int(x, -2147483648.0, 2147483647.0);
-    case XHAL_DTYPE_I64: {
-        if (isnan(x)) return 0;
-        x = trunc(x);
-        if (x < -9223372036854775808.0) return -9223372036854775808.0;
-        if (x >= 9223372036854775808.0) return 9223372036854775807.0;
-        return x;
-    }
-    default: return x;
+        case XHAL_DTYPE_F64: return x;
+        case XHAL_DTYPE_F32: {
+            if (isnan(x)) return x;
+            float f = (float)x; /* C conversion: nearest even, overflow to Inf */
+            return (double)f;
+        }
+        case XHAL_DTYPE_F16: return xc_f16_to_f64(xc_f64_to_f16(x));
+        case XHAL_DTYPE_BF16: return xc_bf16_to_f64(xc_f64_to_bf16(x));
+        case XHAL_DTYPE_I8: return sat_int(x, -128.0, 127.0);
+        case XHAL_DTYPE_U8: return sat_int(x, 0.0, 255.0);
+        case XHAL_DTYPE_I32: return sat_int(x, -2147483648.0, 2147483647.0);
+        case XHAL_DTYPE_I64: {
+            if (isnan(x)) return 0;
+            x = trunc(x);
+            if (x < -9223372036854775808.0) return -9223372036854775808.0;
+            if (x >= 9223372036854775808.0) return 9223372036854775807.0;
+            return x;
+        }
+        default: return x;
     }
 }
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 void xc_encode(xhal_dtype dt, const double *v, int64_t n, void *dst)
@@ -134,25 +141,37 @@ void xc_encode(xhal_dtype dt, const double *v, int64_t n, void *dst)
     for (int64_t i = 0; i < n; i++, p += es) {
         double x = v[i];
         switch (dt) {
-        case XHAL_DTYPE_F64: memcpy(p, &x, 8); break;
-        case XHAL_DTYPE_F32: {
-            float f = (float)x;
-            if (isnan(x)) f = signbit(x) ? -NAN : NAN;
-            memcpy(p, &f, 4);
-            break;
-        }
-        case XHAL_DTYPE_F16: put16(p, xc_f64_to_f16(x)); break;
-        case XHAL_DTYPE_BF16: put16(p, xc_f64_to_bf16(x)); break;
-        case XHAL_DTYPE_I8: { int8_t k = (int8_t)xc_round_to(dt, x); memcpy(p, &k, 1); break; }
-        case XHAL_DTYPE_U8: { uint8_t k = (uint8_t)xc_round_to(dt, x); memcpy(p, &k, 1); break; }
-        case XHAL_DTYPE_I32: { int32_t k = (int32_t)xc_round_to(dt, x); memcpy(p, &k, 4); break; }
-        case XHAL_DTYPE_I64: {
-            double r = xc_round_to(dt, x);
-            int64_t k = r >= 9223372036854775807.0 ? INT64_MAX : (int64_t)r;
-            memcpy(p, &k, 8);
-            break;
-        }
-        default: break;
+            case XHAL_DTYPE_F64: memcpy(p, &x, 8); break;
+            case XHAL_DTYPE_F32: {
+                float f = (float)x;
+                if (isnan(x)) f = signbit(x) ? -NAN : NAN;
+                memcpy(p, &f, 4);
+                break;
+            }
+            case XHAL_DTYPE_F16: put16(p, xc_f64_to_f16(x)); break;
+            case XHAL_DTYPE_BF16: put16(p, xc_f64_to_bf16(x)); break;
+            case XHAL_DTYPE_I8: {
+                int8_t k = (int8_t)xc_round_to(dt, x);
+                memcpy(p, &k, 1);
+                break;
+            }
+            case XHAL_DTYPE_U8: {
+                uint8_t k = (uint8_t)xc_round_to(dt, x);
+                memcpy(p, &k, 1);
+                break;
+            }
+            case XHAL_DTYPE_I32: {
+                int32_t k = (int32_t)xc_round_to(dt, x);
+                memcpy(p, &k, 4);
+                break;
+            }
+            case XHAL_DTYPE_I64: {
+                double r = xc_round_to(dt, x);
+                int64_t k = r >= 9223372036854775807.0 ? INT64_MAX : (int64_t)r;
+                memcpy(p, &k, 8);
+                break;
+            }
+            default: break;
         }
     }
 }
@@ -163,15 +182,35 @@ void xc_decode(xhal_dtype dt, const void *src, int64_t n, double *v)
     size_t es = xc_dtype_size(dt);
     for (int64_t i = 0; i < n; i++, p += es) {
         switch (dt) {
-        case XHAL_DTYPE_F64: memcpy(&v[i], p, 8); break;
-        case XHAL_DTYPE_F32: { float f; memcpy(&f, p, 4); v[i] = (double)f; break; }
-        case XHAL_DTYPE_F16: v[i] = xc_f16_to_f64(get16(p)); break;
-        case XHAL_DTYPE_BF16: v[i] = xc_bf16_to_f64(get16(p)); break;
-        case XHAL_DTYPE_I8: { int8_t k; memcpy(&k, p, 1); v[i] = k; break; }
-        case XHAL_DTYPE_U8: v[i] = p[0]; break;
-        case XHAL_DTYPE_I32: { int32_t k; memcpy(&k, p, 4); v[i] = k; break; }
-        case XHAL_DTYPE_I64: { int64_t k; memcpy(&k, p, 8); v[i] = (double)k; break; }
-        default: v[i] = 0; break;
+            case XHAL_DTYPE_F64: memcpy(&v[i], p, 8); break;
+            case XHAL_DTYPE_F32: {
+                float f;
+                memcpy(&f, p, 4);
+                v[i] = (double)f;
+                break;
+            }
+            case XHAL_DTYPE_F16: v[i] = xc_f16_to_f64(get16(p)); break;
+            case XHAL_DTYPE_BF16: v[i] = xc_bf16_to_f64(get16(p)); break;
+            case XHAL_DTYPE_I8: {
+                int8_t k;
+                memcpy(&k, p, 1);
+                v[i] = k;
+                break;
+            }
+            case XHAL_DTYPE_U8: v[i] = p[0]; break;
+            case XHAL_DTYPE_I32: {
+                int32_t k;
+                memcpy(&k, p, 4);
+                v[i] = k;
+                break;
+            }
+            case XHAL_DTYPE_I64: {
+                int64_t k;
+                memcpy(&k, p, 8);
+                v[i] = (double)k;
+                break;
+            }
+            default: v[i] = 0; break;
         }
     }
 }

@@ -82,9 +82,21 @@ double xc_attr_get(const xc_attrs *a, const xc_attr_info *ai)
 {
     const char *p = (const char *)a + ai->offset;
     switch (ai->ctype) {
-    case 'd': { double v; memcpy(&v, p, sizeof v); return v; }
-    case 'l': { int64_t v; memcpy(&v, p, sizeof v); return (double)v; }
-    default: { int v; memcpy(&v, p, sizeof v); return (double)v; }
+        case 'd': {
+            double v;
+            memcpy(&v, p, sizeof v);
+            return v;
+        }
+        case 'l': {
+            int64_t v;
+            memcpy(&v, p, sizeof v);
+            return (double)v;
+        }
+        default: {
+            int v;
+            memcpy(&v, p, sizeof v);
+            return (double)v;
+        }
     }
 }
 
@@ -92,9 +104,17 @@ void xc_attr_set(xc_attrs *a, const xc_attr_info *ai, double v)
 {
     char *p = (char *)a + ai->offset;
     switch (ai->ctype) {
-    case 'd': memcpy(p, &v, sizeof v); break;
-    case 'l': { int64_t x = (int64_t)v; memcpy(p, &x, sizeof x); break; }
-    default: { int x = (int)v; memcpy(p, &x, sizeof x); break; }
+        case 'd': memcpy(p, &v, sizeof v); break;
+        case 'l': {
+            int64_t x = (int64_t)v;
+            memcpy(p, &x, sizeof x);
+            break;
+        }
+        default: {
+            int x = (int)v;
+            memcpy(p, &x, sizeof x);
+            break;
+        }
     }
 }
 
@@ -104,7 +124,8 @@ void xc_attr_set(xc_attrs *a, const xc_attr_info *ai, double v)
 static void shape_str(const xc_tspec *t, char *b, size_t sz)
 {
     size_t o = (size_t)snprintf(b, sz, "[");
-    for (int d = 0; d < t->ndim && o < sz; d++) o += (size_t)snprintf(b + o, sz - o, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+    for (int d = 0; d < t->ndim && o < sz; d++)
+        o += (size_t)snprintf(b + o, sz - o, "%s%lld", d ? "," : "", (long long)t->shape[d]);
     if (o < sz) snprintf(b + o, sz - o, "]");
 }
 
@@ -131,7 +152,8 @@ static int bcasts_to(const xc_tspec *t, int ndim, const int64_t *shape)
 
 static int check_tensor(const xc_case *c, const xc_tspec *t, const char *what, char *msg, size_t sz)
 {
-    if (t->ndim < 0 || t->ndim > XHAL_MAX_DIMS) return fail(msg, sz, "%s: %s has %d dims (0..%d)", c->name, what, t->ndim, XHAL_MAX_DIMS);
+    if (t->ndim < 0 || t->ndim > XHAL_MAX_DIMS)
+        return fail(msg, sz, "%s: %s has %d dims (0..%d)", c->name, what, t->ndim, XHAL_MAX_DIMS);
     if (t->dtype <= XHAL_DTYPE_INVALID || t->dtype >= XHAL_DTYPE_COUNT_ || xc_dtype_size(t->dtype) == 0)
         return fail(msg, sz, "%s: %s has no valid dtype", c->name, what);
     int64_t n = 1;
@@ -170,10 +192,12 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
     if (c->given_in) {
         for (int i = 0; i < c->n_in; i++)
             if (c->given_in[i].n != xc_numel(c->in[i].ndim, c->in[i].shape))
-                return fail(msg, sz, "%s: input %d holds %lld values for its shape", c->name, i, (long long)c->given_in[i].n);
+                return fail(msg, sz, "%s: input %d holds %lld values for its shape", c->name, i,
+                            (long long)c->given_in[i].n);
     }
     int64_t on_n = xc_numel(c->out.ndim, c->out.shape);
-    if (c->given_expect && c->given_expect->n != on_n) return fail(msg, sz, "%s: expected holds a bad number of values", c->name);
+    if (c->given_expect && c->given_expect->n != on_n)
+        return fail(msg, sz, "%s: expected holds a bad number of values", c->name);
     if (c->given_init && c->given_init->n != on_n) {
         shape_str(&c->out, s1, sizeof s1);
         return fail(msg, sz, "%s: init must have the output's shape %s", c->name, s1);
@@ -182,32 +206,42 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
     const xc_tspec *x = c->n_in ? &c->in[0] : NULL, *o = &c->out;
     shape_str(o, s2, sizeof s2);
     if (x) shape_str(x, s1, sizeof s1);
-#define NEED(cond, ...) do { if (!(cond)) return fail(msg, sz, __VA_ARGS__); } while (0)
+#define NEED(cond, ...)                                 \
+    do {                                                \
+        if (!(cond)) return fail(msg, sz, __VA_ARGS__); \
+    } while (0)
     if (c->op == XHAL_OP_COPY) {
         NEED(same_shape(x, o), "%s: copy: x %s and out %s differ in shape", c->name, s1, s2);
     } else if (is_unary(c->op) || c->op == XHAL_OP_SCALE || c->op == XHAL_OP_SOFTMAX || c->op == XHAL_OP_ROPE) {
         NEED(same_shape(x, o), "%s: %s: x %s and out %s differ in shape", c->name, on, s1, s2);
-        NEED(x->dtype == o->dtype, "%s: %s: x is %s but out is %s", c->name, on, xhal_dtype_name(x->dtype), xhal_dtype_name(o->dtype));
+        NEED(x->dtype == o->dtype, "%s: %s: x is %s but out is %s", c->name, on, xhal_dtype_name(x->dtype),
+             xhal_dtype_name(o->dtype));
         if (c->op == XHAL_OP_SOFTMAX) {
             NEED(x->ndim >= 1, "%s: softmax needs at least one axis", c->name);
             NEED(isfinite(a->scale), "%s: softmax: scale must be finite", c->name);
         }
-        if (c->op == XHAL_OP_SCALE) NEED(isfinite(a->alpha) && isfinite(a->beta), "%s: scale: alpha and beta must be finite", c->name);
+        if (c->op == XHAL_OP_SCALE)
+            NEED(isfinite(a->alpha) && isfinite(a->beta), "%s: scale: alpha and beta must be finite", c->name);
         if (c->op == XHAL_OP_ROPE) {
             NEED(x->ndim >= 2, "%s: rope: x %s needs a sequence axis and a head dim", c->name, s1);
             int sa = a->seq_axis < 0 ? a->seq_axis + x->ndim : a->seq_axis;
-            NEED(sa >= 0 && sa < x->ndim - 1, "%s: rope: seq_axis %d must name an axis before the last of %d", c->name, a->seq_axis, x->ndim);
+            NEED(sa >= 0 && sa < x->ndim - 1, "%s: rope: seq_axis %d must name an axis before the last of %d", c->name,
+                 a->seq_axis, x->ndim);
             int64_t D = x->shape[x->ndim - 1], rd = a->rotary_dims ? a->rotary_dims : D;
-            NEED(rd >= 2 && rd <= D && rd % 2 == 0, "%s: rope: rotary_dims %d must be even and in [2, %lld]", c->name, a->rotary_dims, (long long)D);
+            NEED(rd >= 2 && rd <= D && rd % 2 == 0, "%s: rope: rotary_dims %d must be even and in [2, %lld]", c->name,
+                 a->rotary_dims, (long long)D);
             NEED(a->theta > 0 && isfinite(a->theta), "%s: rope: theta %g must be finite and > 0", c->name, a->theta);
             NEED(a->pos_offset >= 0, "%s: rope: pos_offset is negative", c->name);
-            NEED(a->rope_layout == XHAL_ROPE_HALF || a->rope_layout == XHAL_ROPE_INTERLEAVED, "%s: rope: layout %d unknown", c->name, a->rope_layout);
+            NEED(a->rope_layout == XHAL_ROPE_HALF || a->rope_layout == XHAL_ROPE_INTERLEAVED,
+                 "%s: rope: layout %d unknown", c->name, a->rope_layout);
         }
     } else if (is_binary(c->op)) {
-        NEED(c->in[0].dtype == o->dtype && c->in[1].dtype == o->dtype, "%s: %s: a, b and out must share one dtype", c->name, on);
+        NEED(c->in[0].dtype == o->dtype && c->in[1].dtype == o->dtype, "%s: %s: a, b and out must share one dtype",
+             c->name, on);
         for (int i = 0; i < 2; i++) {
             shape_str(&c->in[i], s1, sizeof s1);
-            NEED(bcasts_to(&c->in[i], o->ndim, o->shape), "%s: %s: %s %s does not broadcast to out %s", c->name, on, i ? "b" : "a", s1, s2);
+            NEED(bcasts_to(&c->in[i], o->ndim, o->shape), "%s: %s: %s %s does not broadcast to out %s", c->name, on,
+                 i ? "b" : "a", s1, s2);
         }
         for (int d = 0; d < o->ndim; d++) {
             int64_t m = 1;
@@ -215,7 +249,8 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
                 int lead = o->ndim - c->in[i].ndim;
                 if (d >= lead && c->in[i].shape[d - lead] != 1) m = c->in[i].shape[d - lead];
             }
-            NEED(m == o->shape[d] || (m == 1 && o->shape[d] == 1), "%s: %s: out %s is not the broadcast shape of a and b (dim %d)", c->name, on, s2, d);
+            NEED(m == o->shape[d] || (m == 1 && o->shape[d] == 1),
+                 "%s: %s: out %s is not the broadcast shape of a and b (dim %d)", c->name, on, s2, d);
         }
     } else if (is_reduce(c->op)) {
         NEED(x->ndim >= 1, "%s: %s: x must have at least one axis", c->name, on);
@@ -223,7 +258,8 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         NEED(ax >= 0 && ax < x->ndim, "%s: %s: axis %d out of range for %d dims", c->name, on, a->axis, x->ndim);
         NEED(a->keepdims == 0 || a->keepdims == 1, "%s: %s: keepdims must be 0 or 1", c->name, on);
         xc_tspec want = *x;
-        if (a->keepdims) want.shape[ax] = 1;
+        if (a->keepdims)
+            want.shape[ax] = 1;
         else {
             for (int d = ax; d + 1 < x->ndim; d++) want.shape[d] = x->shape[d + 1];
             want.ndim = x->ndim - 1;
@@ -233,15 +269,18 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         if (c->op == XHAL_OP_MAX || c->op == XHAL_OP_ARGMAX)
             NEED(x->shape[ax] > 0 || on_n == 0, "%s: %s over an empty axis is undefined", c->name, on);
         if (c->op == XHAL_OP_ARGMAX)
-            NEED(o->dtype == XHAL_DTYPE_I32 || o->dtype == XHAL_DTYPE_I64, "%s: argmax: out must be i32 or i64", c->name);
+            NEED(o->dtype == XHAL_DTYPE_I32 || o->dtype == XHAL_DTYPE_I64, "%s: argmax: out must be i32 or i64",
+                 c->name);
         else
             NEED(x->dtype == o->dtype, "%s: %s: x and out must share one dtype", c->name, on);
     } else if (is_norm(c->op)) {
-        NEED(x->ndim >= 1 && same_shape(x, o), "%s: %s: x %s and out %s must have one shape of >= 1 dims", c->name, on, s1, s2);
+        NEED(x->ndim >= 1 && same_shape(x, o), "%s: %s: x %s and out %s must have one shape of >= 1 dims", c->name, on,
+             s1, s2);
         NEED(a->has_weight == 0 || a->has_weight == 1, "%s: has_weight must be 0 or 1", c->name);
         NEED(a->has_bias == 0 || a->has_bias == 1, "%s: has_bias must be 0 or 1", c->name);
         int hb = c->op == XHAL_OP_LAYER_NORM ? a->has_bias : 0;
-        NEED(1 + a->has_weight + hb == c->n_in, "%s: %s: has_weight/has_bias disagree with %d inputs", c->name, on, c->n_in);
+        NEED(1 + a->has_weight + hb == c->n_in, "%s: %s: has_weight/has_bias disagree with %d inputs", c->name, on,
+             c->n_in);
         NEED(a->eps >= 0 && isfinite(a->eps), "%s: %s: eps %g must be finite and >= 0", c->name, on, a->eps);
         int64_t D = x->shape[x->ndim - 1];
         for (int i = 1; i < c->n_in; i++)
@@ -253,10 +292,12 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         NEED(a->trans_a == 0 || a->trans_a == 1, "%s: matmul: trans_a must be 0 or 1", c->name);
         NEED(a->trans_b == 0 || a->trans_b == 1, "%s: matmul: trans_b must be 0 or 1", c->name);
         NEED(isfinite(a->alpha) && isfinite(a->beta), "%s: matmul: alpha and beta must be finite", c->name);
-        int64_t ar = A->shape[A->ndim - 2], ac = A->shape[A->ndim - 1], br = B->shape[B->ndim - 2], bc = B->shape[B->ndim - 1];
+        int64_t ar = A->shape[A->ndim - 2], ac = A->shape[A->ndim - 1], br = B->shape[B->ndim - 2],
+                bc = B->shape[B->ndim - 1];
         int64_t M = a->trans_a ? ac : ar, K = a->trans_a ? ar : ac, K2 = a->trans_b ? bc : br, N = a->trans_b ? br : bc;
         NEED(K == K2, "%s: matmul: K of a is %lld but of b %lld", c->name, (long long)K, (long long)K2);
-        NEED(o->shape[o->ndim - 2] == M && o->shape[o->ndim - 1] == N, "%s: matmul: out %s, want [..,%lld,%lld]", c->name, s2, (long long)M, (long long)N);
+        NEED(o->shape[o->ndim - 2] == M && o->shape[o->ndim - 1] == N, "%s: matmul: out %s, want [..,%lld,%lld]",
+             c->name, s2, (long long)M, (long long)N);
         xc_tspec ab = *A, bb = *B;
         ab.ndim -= 2;
         bb.ndim -= 2;
@@ -267,12 +308,14 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
             int la = o->ndim - 2 - ab.ndim, lb = o->ndim - 2 - bb.ndim;
             if (d >= la && ab.shape[d - la] != 1) m = ab.shape[d - la];
             if (d >= lb && bb.shape[d - lb] != 1) m = bb.shape[d - lb];
-            NEED(m == o->shape[d] || o->shape[d] == 1, "%s: matmul: out batch dim %d is not the broadcast of a and b", c->name, d);
+            NEED(m == o->shape[d] || o->shape[d] == 1, "%s: matmul: out batch dim %d is not the broadcast of a and b",
+                 c->name, d);
         }
         NEED(A->dtype == o->dtype && B->dtype == o->dtype, "%s: matmul: a, b and out must share one dtype", c->name);
     } else if (c->op == XHAL_OP_GATHER) {
         const xc_tspec *T = &c->in[0], *I = &c->in[1];
-        NEED(I->dtype == XHAL_DTYPE_I32 || I->dtype == XHAL_DTYPE_I64, "%s: gather: indices must be i32 or i64", c->name);
+        NEED(I->dtype == XHAL_DTYPE_I32 || I->dtype == XHAL_DTYPE_I64, "%s: gather: indices must be i32 or i64",
+             c->name);
         NEED(T->ndim >= 1, "%s: gather: table needs >= 1 dims", c->name);
         NEED(I->ndim + T->ndim - 1 <= XHAL_MAX_DIMS, "%s: gather: result has too many dims", c->name);
         xc_tspec want = *I;
@@ -284,15 +327,18 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         if (c->given_in && c->expect_status == XHAL_OK)
             for (int64_t i = 0; i < c->given_in[1].n; i++) {
                 double k = c->given_in[1].v[i];
-                NEED(k >= 0 && k < (double)T->shape[0], "%s: gather: index %g at %lld is outside [0, %lld)", c->name, k, (long long)i,
-                     (long long)T->shape[0]);
+                NEED(k >= 0 && k < (double)T->shape[0], "%s: gather: index %g at %lld is outside [0, %lld)", c->name, k,
+                     (long long)i, (long long)T->shape[0]);
             }
     } else if (c->op == XHAL_OP_ATTENTION) {
         const xc_tspec *q = &c->in[0], *k = &c->in[1], *v = &c->in[2];
-        NEED(q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && o->ndim == 4, "%s: attention: q, k, v and out must be 4-D", c->name);
-        int64_t B = q->shape[0], Hq = q->shape[1], Sq = q->shape[2], D = q->shape[3], Hkv = k->shape[1], Sk = k->shape[2];
+        NEED(q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && o->ndim == 4, "%s: attention: q, k, v and out must be 4-D",
+             c->name);
+        int64_t B = q->shape[0], Hq = q->shape[1], Sq = q->shape[2], D = q->shape[3], Hkv = k->shape[1],
+                Sk = k->shape[2];
         NEED(k->shape[0] == B && v->shape[0] == B, "%s: attention: batch sizes differ", c->name);
-        NEED(Hkv > 0 && Hq % Hkv == 0, "%s: attention: Hq %lld is not a multiple of Hkv %lld", c->name, (long long)Hq, (long long)Hkv);
+        NEED(Hkv > 0 && Hq % Hkv == 0, "%s: attention: Hq %lld is not a multiple of Hkv %lld", c->name, (long long)Hq,
+             (long long)Hkv);
         NEED(v->shape[1] == Hkv && v->shape[2] == Sk, "%s: attention: v's heads/length differ from k's", c->name);
         NEED(k->shape[3] == D, "%s: attention: q and k head dims differ", c->name);
         NEED(o->shape[0] == B && o->shape[1] == Hq && o->shape[2] == Sq && o->shape[3] == v->shape[3],
@@ -303,9 +349,11 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         if (c->n_in == 4) {
             int64_t full[4] = {B, Hq, Sq, Sk};
             shape_str(&c->in[3], s1, sizeof s1);
-            NEED(bcasts_to(&c->in[3], 4, full), "%s: attention: mask %s does not broadcast to [B, Hq, Sq, Sk]", c->name, s1);
+            NEED(bcasts_to(&c->in[3], 4, full), "%s: attention: mask %s does not broadcast to [B, Hq, Sq, Sk]", c->name,
+                 s1);
         }
-        for (int i = 1; i < c->n_in; i++) NEED(c->in[i].dtype == q->dtype, "%s: attention: inputs must share one dtype", c->name);
+        for (int i = 1; i < c->n_in; i++)
+            NEED(c->in[i].dtype == q->dtype, "%s: attention: inputs must share one dtype", c->name);
         NEED(o->dtype == q->dtype, "%s: attention: out must have q's dtype", c->name);
     } else if (c->op == XHAL_OP_CONCAT) {
         NEED(o->ndim >= 1, "%s: concat: out needs >= 1 dims", c->name);
@@ -314,13 +362,15 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         int64_t sum = 0;
         for (int i = 0; i < c->n_in; i++) {
             const xc_tspec *p = &c->in[i];
-            NEED(p->ndim == o->ndim && p->dtype == o->dtype, "%s: concat: part %d must have out's ndim and dtype", c->name, i);
+            NEED(p->ndim == o->ndim && p->dtype == o->dtype, "%s: concat: part %d must have out's ndim and dtype",
+                 c->name, i);
             for (int d = 0; d < o->ndim; d++)
-                NEED(d == ax || p->shape[d] == o->shape[d], "%s: concat: part %d differs from out in dim %d", c->name, i, d);
+                NEED(d == ax || p->shape[d] == o->shape[d], "%s: concat: part %d differs from out in dim %d", c->name,
+                     i, d);
             sum += p->shape[ax];
         }
-        NEED(sum == o->shape[ax], "%s: concat: parts sum to %lld along axis %d, out has %lld", c->name, (long long)sum, ax,
-             (long long)o->shape[ax]);
+        NEED(sum == o->shape[ax], "%s: concat: parts sum to %lld along axis %d, out has %lld", c->name, (long long)sum,
+             ax, (long long)o->shape[ax]);
     }
     {
         /* the op table's DTYPES column: the dtypes of the data operand (in[0]; out for fill) */
@@ -328,7 +378,8 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         NEED(xhal_op_dtypes_of((int)c->op) & XHAL_DTYPE_BIT(data), "%s: %s does not take %s (op table)", c->name, on,
              xhal_dtype_name(data));
     }
-    NEED(c->inplace == 0 || (c->n_in > 0 && same_shape(&c->in[0], o) && c->in[0].dtype == o->dtype), "%s: in-place case with differing tensors", c->name);
+    NEED(c->inplace == 0 || (c->n_in > 0 && same_shape(&c->in[0], o) && c->in[0].dtype == o->dtype),
+         "%s: in-place case with differing tensors", c->name);
 #undef NEED
     return 0;
 }
@@ -359,13 +410,16 @@ void xc_tspec_view(const xc_tspec *sp, int64_t *strides, int64_t *offset)
     else if (layout == XC_LAYOUT_EXPAND)
         for (int d = 0; d < sp->ndim; d++) S[d] = sp->eshape[d];
     int64_t ns = 1;
-    for (int d = sp->ndim - 1; d >= 0; d--) { st[d] = ns; ns *= S[d]; }
+    for (int d = sp->ndim - 1; d >= 0; d--) {
+        st[d] = ns;
+        ns *= S[d];
+    }
     *offset = 0;
     for (int d = 0; d < sp->ndim; d++) {
         switch (layout) {
-        case XC_LAYOUT_PERMUTE: strides[d] = st[sp->perm[d]]; break;
-        case XC_LAYOUT_EXPAND: strides[d] = (S[d] == 1 && sp->shape[d] != 1) ? 0 : st[d]; break;
-        default: strides[d] = st[d]; break;
+            case XC_LAYOUT_PERMUTE: strides[d] = st[sp->perm[d]]; break;
+            case XC_LAYOUT_EXPAND: strides[d] = (S[d] == 1 && sp->shape[d] != 1) ? 0 : st[d]; break;
+            default: strides[d] = st[d]; break;
         }
     }
     if (layout == XC_LAYOUT_STEP) {
@@ -380,9 +434,11 @@ static size_t put_tensor(char *b, size_t sz, size_t o, const char *what, const x
     int64_t st[XHAL_MAX_DIMS], off;
     xc_tspec_view(t, st, &off);
     o += (size_t)snprintf(b + o, sz - o, "%s%s %s[", o ? "; " : "", what, xhal_dtype_name(t->dtype));
-    for (int d = 0; d < t->ndim && o < sz; d++) o += (size_t)snprintf(b + o, sz - o, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+    for (int d = 0; d < t->ndim && o < sz; d++)
+        o += (size_t)snprintf(b + o, sz - o, "%s%lld", d ? "," : "", (long long)t->shape[d]);
     if (o < sz) o += (size_t)snprintf(b + o, sz - o, "] strides [");
-    for (int d = 0; d < t->ndim && o < sz; d++) o += (size_t)snprintf(b + o, sz - o, "%s%lld", d ? "," : "", (long long)st[d]);
+    for (int d = 0; d < t->ndim && o < sz; d++)
+        o += (size_t)snprintf(b + o, sz - o, "%s%lld", d ? "," : "", (long long)st[d]);
     if (o < sz) o += (size_t)snprintf(b + o, sz - o, "] offset %lld", (long long)off);
     return o;
 }
@@ -403,12 +459,14 @@ void xc_case_describe(const xc_case *c, char *b, size_t sz)
     int first = 1;
     for (int i = 0; i < n && o < sz; i++) {
         if (!xc_attr_applies(t[i].name, c->op)) continue;
-        o += (size_t)snprintf(b + o, sz - o, "%s%s=%.9g", first ? "; attrs " : " ", t[i].name, xc_attr_get(&c->at, &t[i]));
+        o += (size_t)snprintf(b + o, sz - o, "%s%s=%.9g", first ? "; attrs " : " ", t[i].name,
+                              xc_attr_get(&c->at, &t[i]));
         first = 0;
     }
     if (o < sz && c->op == XHAL_OP_ATTENTION) o += (size_t)snprintf(b + o, sz - o, " has_mask=%d", c->at.has_mask);
     if (o < sz && c->op == XHAL_OP_MATMUL)
-        o += (size_t)snprintf(b + o, sz - o, " out_init=%s", c->given_init || c->out_init == XC_INIT_RANDOM ? "values" : "NaN");
+        o += (size_t)snprintf(b + o, sz - o, " out_init=%s",
+                              c->given_init || c->out_init == XC_INIT_RANDOM ? "values" : "NaN");
     if (o < sz && c->expect_status != XHAL_OK)
         snprintf(b + o, sz - o, "; must return %s", xhal_status_name((xhal_status)c->expect_status));
 }

@@ -23,13 +23,25 @@ static char *slurp(const char *path, size_t *len)
 {
     FILE *f = xhal_fopen_regular(path, NULL, 0); /* a FIFO would block fopen() */
     if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return NULL;
+    }
     long n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return NULL; }
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
     char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
     fclose(f);
-    if (b) { b[n] = 0; if (len) *len = (size_t)n; }
+    if (b) {
+        b[n] = 0;
+        if (len) *len = (size_t)n;
+    }
     return b;
 }
 
@@ -43,21 +55,27 @@ static xhal_dtype dtype_named(const char *s)
 static int load_tensor(const char *dir, const cJSON *item, xc_tensor *t, const char *cname, char *msg, size_t sz)
 {
     const char *file = NULL, *dt = NULL;
-    if (cJSON_IsString(item)) file = item->valuestring;
+    if (cJSON_IsString(item))
+        file = item->valuestring;
     else if (cJSON_IsObject(item)) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(item, "file");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(item, "dtype");
         if (cJSON_IsString(f)) file = f->valuestring;
         if (cJSON_IsString(d)) dt = d->valuestring;
     }
-    if (!file || strstr(file, "..") || file[0] == '/') return err(msg, sz, "case %s: a tensor entry is not a file name inside the folder", cname);
+    if (!file || strstr(file, "..") || file[0] == '/')
+        return err(msg, sz, "case %s: a tensor entry is not a file name inside the folder", cname);
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     char m2[300];
-    if (xc_npy_read(path, dt && !strcmp(dt, "bf16"), t, m2, sizeof(m2)) != 0) return err(msg, sz, "case %s: %s", cname, m2);
+    if (xc_npy_read(path, dt && !strcmp(dt, "bf16"), t, m2, sizeof(m2)) != 0)
+        return err(msg, sz, "case %s: %s", cname, m2);
     if (dt) {
         xhal_dtype want = dtype_named(dt);
-        if (want != t->dtype) { xc_tensor_free(t); return err(msg, sz, "case %s: %s holds %s, cases.json says %s", cname, file, xhal_dtype_name(t->dtype), dt); }
+        if (want != t->dtype) {
+            xc_tensor_free(t);
+            return err(msg, sz, "case %s: %s holds %s, cases.json says %s", cname, file, xhal_dtype_name(t->dtype), dt);
+        }
     }
     return 0;
 }
@@ -66,43 +84,77 @@ static int load_tensor(const char *dir, const cJSON *item, xc_tensor *t, const c
 static int attr_value(const cJSON *v, int k, double *out, const char **why)
 {
     switch (k) {
-    case XC_AK_VALUE:
-        if (cJSON_IsString(v)) {
-            if (!strcmp(v->valuestring, "nan")) { *out = NAN; return 0; }
-            if (!strcmp(v->valuestring, "inf")) { *out = INFINITY; return 0; }
-            if (!strcmp(v->valuestring, "-inf")) { *out = -INFINITY; return 0; }
-            *why = "is a string other than \"nan\", \"inf\", \"-inf\"";
+        case XC_AK_VALUE:
+            if (cJSON_IsString(v)) {
+                if (!strcmp(v->valuestring, "nan")) {
+                    *out = NAN;
+                    return 0;
+                }
+                if (!strcmp(v->valuestring, "inf")) {
+                    *out = INFINITY;
+                    return 0;
+                }
+                if (!strcmp(v->valuestring, "-inf")) {
+                    *out = -INFINITY;
+                    return 0;
+                }
+                *why = "is a string other than \"nan\", \"inf\", \"-inf\"";
+                return -1;
+            }
+            /* fall through */
+        case XC_AK_NUM:
+            if (!cJSON_IsNumber(v)) {
+                *why = "is not a number";
+                return -1;
+            }
+            *out = v->valuedouble;
+            if (!isfinite(*out)) {
+                *why = "is not finite";
+                return -1;
+            }
+            return 0;
+        case XC_AK_INT:
+            if (!cJSON_IsNumber(v)) {
+                *why = "is not a number";
+                return -1;
+            }
+            if (v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 4503599627370496.0) {
+                *why = "is not an integer in range";
+                return -1;
+            }
+            *out = v->valuedouble;
+            return 0;
+        case XC_AK_BOOL:
+            if (cJSON_IsBool(v)) {
+                *out = cJSON_IsTrue(v) ? 1 : 0;
+                return 0;
+            }
+            if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) {
+                *out = v->valuedouble;
+                return 0;
+            }
+            *why = "is not true/false, 0 or 1";
             return -1;
-        }
-        /* fall through */
-    case XC_AK_NUM:
-        if (!cJSON_IsNumber(v)) { *why = "is not a number"; return -1; }
-        *out = v->valuedouble;
-        if (!isfinite(*out)) { *why = "is not finite"; return -1; }
-        return 0;
-    case XC_AK_INT:
-        if (!cJSON_IsNumber(v)) { *why = "is not a number"; return -1; }
-        if (v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 4503599627370496.0) { *why = "is not an integer in range"; return -1; }
-        *out = v->valuedouble;
-        return 0;
-    case XC_AK_BOOL:
-        if (cJSON_IsBool(v)) { *out = cJSON_IsTrue(v) ? 1 : 0; return 0; }
-        if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) { *out = v->valuedouble; return 0; }
-        *why = "is not true/false, 0 or 1";
-        return -1;
-    case XC_AK_ROPE_LAYOUT:
-        if (cJSON_IsString(v)) {
-            if (!strcmp(v->valuestring, "half")) { *out = XHAL_ROPE_HALF; return 0; }
-            if (!strcmp(v->valuestring, "interleaved")) { *out = XHAL_ROPE_INTERLEAVED; return 0; }
-            *why = "is not \"half\" or \"interleaved\"";
+        case XC_AK_ROPE_LAYOUT:
+            if (cJSON_IsString(v)) {
+                if (!strcmp(v->valuestring, "half")) {
+                    *out = XHAL_ROPE_HALF;
+                    return 0;
+                }
+                if (!strcmp(v->valuestring, "interleaved")) {
+                    *out = XHAL_ROPE_INTERLEAVED;
+                    return 0;
+                }
+                *why = "is not \"half\" or \"interleaved\"";
+                return -1;
+            }
+            if (cJSON_IsNumber(v) && (v->valuedouble == XHAL_ROPE_HALF || v->valuedouble == XHAL_ROPE_INTERLEAVED)) {
+                *out = v->valuedouble;
+                return 0;
+            }
+            *why = "is not \"half\", \"interleaved\", 0 or 1";
             return -1;
-        }
-        if (cJSON_IsNumber(v) && (v->valuedouble == XHAL_ROPE_HALF || v->valuedouble == XHAL_ROPE_INTERLEAVED)) { *out = v->valuedouble; return 0; }
-        *why = "is not \"half\", \"interleaved\", 0 or 1";
-        return -1;
-    default:
-        *why = "has an unknown kind";
-        return -1;
+        default: *why = "has an unknown kind"; return -1;
     }
 }
 
@@ -123,19 +175,22 @@ static int parse_attrs(const cJSON *attrs, xc_case *c, int n_in, const char *cna
     int nt;
     const xc_attr_info *tab = xc_attr_table(&nt);
     const cJSON *v;
-    cJSON_ArrayForEach(v, attrs) {
+    cJSON_ArrayForEach(v, attrs)
+    {
         const char *key = v->string ? v->string : "";
         const char *why = NULL;
         double d = 0;
         if (!strcmp(key, "nan_sign")) {
-            if (attr_value(v, XC_AK_BOOL, &d, &why) != 0) return err(msg, sz, "case %s: attribute nan_sign %s", cname, why);
+            if (attr_value(v, XC_AK_BOOL, &d, &why) != 0)
+                return err(msg, sz, "case %s: attribute nan_sign %s", cname, why);
             c->nan_sign = (int)d;
             continue;
         }
         int k = 0;
         while (k < nt && strcmp(tab[k].name, key)) k++;
         if (k == nt) return err(msg, sz, "case %s: unknown attribute '%.40s'", cname, key);
-        if (!xc_attr_applies(key, c->op)) return err(msg, sz, "case %s: attribute %s does not apply to op %s", cname, key, xhal_op_name(c->op));
+        if (!xc_attr_applies(key, c->op))
+            return err(msg, sz, "case %s: attribute %s does not apply to op %s", cname, key, xhal_op_name(c->op));
         if (attr_value(v, tab[k].kind, &d, &why) != 0) return err(msg, sz, "case %s: attribute %s %s", cname, key, why);
         if (tab[k].ctype == 'i' && !(d >= -2147483648.0 && d <= 2147483647.0))
             return err(msg, sz, "case %s: attribute %s is out of range", cname, key);
@@ -162,8 +217,14 @@ static void free_given(xc_case *c)
         for (int k = 0; k < c->n_alloc_in; k++) xc_tensor_free(&c->given_in[k]);
         free(c->given_in);
     }
-    if (c->given_init) { xc_tensor_free(c->given_init); free(c->given_init); }
-    if (c->given_expect) { xc_tensor_free(c->given_expect); free(c->given_expect); }
+    if (c->given_init) {
+        xc_tensor_free(c->given_init);
+        free(c->given_init);
+    }
+    if (c->given_expect) {
+        xc_tensor_free(c->given_expect);
+        free(c->given_expect);
+    }
     memset(c, 0, sizeof(*c));
 }
 
@@ -182,9 +243,11 @@ static int load_case(const char *dir, const cJSON *jc, xc_case *c, char *msg, si
     if (!cJSON_IsString(name) || !cJSON_IsString(op) || !cJSON_IsString(dt) || !exp)
         return err(msg, sz, "a case lacks name, op, dtype or expected");
     snprintf(c->name, sizeof(c->name), "vectors/%s", name->valuestring);
-    if (xhal_op_from_name(op->valuestring, &c->op) != XHAL_OK) return err(msg, sz, "case %s: unknown op '%s'", name->valuestring, op->valuestring);
+    if (xhal_op_from_name(op->valuestring, &c->op) != XHAL_OK)
+        return err(msg, sz, "case %s: unknown op '%s'", name->valuestring, op->valuestring);
     c->dtype = dtype_named(dt->valuestring);
-    if (c->dtype == XHAL_DTYPE_INVALID) return err(msg, sz, "case %s: unknown dtype '%s'", name->valuestring, dt->valuestring);
+    if (c->dtype == XHAL_DTYPE_INVALID)
+        return err(msg, sz, "case %s: unknown dtype '%s'", name->valuestring, dt->valuestring);
     int n_in = ins ? cJSON_GetArraySize(ins) : 0;
     if (ins && !cJSON_IsArray(ins)) return err(msg, sz, "case %s: inputs is not a list", name->valuestring);
     if (n_in > XC_MAX_IN) return err(msg, sz, "case %s: more than %d inputs", name->valuestring, XC_MAX_IN);
@@ -236,11 +299,18 @@ int xc_vectors_load(const char *dir, xc_case_list *list, char *msg, size_t msgsz
     int rc = -1;
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
-    if (!cJSON_IsNumber(ver) || ver->valuedouble != 1) { err(msg, msgsz, "%s: \"version\" must be 1", path); goto out; }
-    if (!cJSON_IsArray(cases)) { err(msg, msgsz, "%s: \"cases\" must be a list", path); goto out; }
+    if (!cJSON_IsNumber(ver) || ver->valuedouble != 1) {
+        err(msg, msgsz, "%s: \"version\" must be 1", path);
+        goto out;
+    }
+    if (!cJSON_IsArray(cases)) {
+        err(msg, msgsz, "%s: \"cases\" must be a list", path);
+        goto out;
+    }
     const cJSON *jc;
     int first = list->n;
-    cJSON_ArrayForEach(jc, cases) {
+    cJSON_ArrayForEach(jc, cases)
+    {
         xc_case c;
         char m2[400];
         if (load_case(dir, jc, &c, m2, sizeof(m2)) != 0) {
@@ -254,7 +324,11 @@ int xc_vectors_load(const char *dir, xc_case_list *list, char *msg, size_t msgsz
                 free_given(&c);
                 goto out;
             }
-        if (xc_case_list_push(list, &c) != 0) { free_given(&c); err(msg, msgsz, "out of memory"); goto out; }
+        if (xc_case_list_push(list, &c) != 0) {
+            free_given(&c);
+            err(msg, msgsz, "out of memory");
+            goto out;
+        }
     }
     rc = 0;
 out:
@@ -295,8 +369,11 @@ int xc_vector_selfcheck(const xc_case *c, xc_result *r)
         r->max_rel = cmp.max_rel;
         r->nmse = cmp.nmse;
         r->worst = cmp.worst;
-        if (cmp.pass) r->outcome = XC_PASS;
-        else snprintf(r->message, sizeof(r->message), "%s: expected output disagrees with the f64 reference: %s", c->name, cmp.why);
+        if (cmp.pass)
+            r->outcome = XC_PASS;
+        else
+            snprintf(r->message, sizeof(r->message), "%s: expected output disagrees with the f64 reference: %s",
+                     c->name, cmp.why);
     }
     for (int i = 0; i < c->n_in; i++) xc_tensor_free(&in[i]);
     xc_tensor_free(&init);

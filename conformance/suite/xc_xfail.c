@@ -53,27 +53,45 @@ int xc_xfail_parse(const char *text, const char *fname, xc_xfail_list *out, char
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
         lineno++;
         char line[1024];
-        if (len >= sizeof(line)) { xc_xfail_free(out); return perr(msg, msgsz, fname, lineno, "line too long"); }
+        if (len >= sizeof(line)) {
+            xc_xfail_free(out);
+            return perr(msg, msgsz, fname, lineno, "line too long");
+        }
         memcpy(line, p, len);
         line[len] = 0;
         p += len + (eol ? 1 : 0);
         char *reason = "";
         char *hash = strchr(line, '#');
-        if (hash) { *hash = 0; reason = trim(hash + 1); }
+        if (hash) {
+            *hash = 0;
+            reason = trim(hash + 1);
+        }
         char *body = trim(line);
         if (!*body) continue;
         char *fields[5];
         int nf = 0;
         char *save = NULL;
         for (char *tok = strtok_r(body, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-            if (nf == 4) { xc_xfail_free(out); return perr(msg, msgsz, fname, lineno, "too many fields (expected FAMILY OP DTYPE [CASE-REGEX]; quote nothing, a regex has no spaces)"); }
+            if (nf == 4) {
+                xc_xfail_free(out);
+                return perr(
+                    msg, msgsz, fname, lineno,
+                    "too many fields (expected FAMILY OP DTYPE [CASE-REGEX]; quote nothing, a regex has no spaces)");
+            }
             fields[nf++] = tok;
         }
-        if (nf < 3) { xc_xfail_free(out); return perr(msg, msgsz, fname, lineno, "expected FAMILY-GLOB OP-GLOB DTYPE-GLOB [CASE-REGEX], got %d field%s", nf, nf == 1 ? "" : "s"); }
+        if (nf < 3) {
+            xc_xfail_free(out);
+            return perr(msg, msgsz, fname, lineno,
+                        "expected FAMILY-GLOB OP-GLOB DTYPE-GLOB [CASE-REGEX], got %d field%s", nf, nf == 1 ? "" : "s");
+        }
         if (out->n == cap) {
             int nc = cap ? cap * 2 : 16;
             xc_xfail_entry *e = realloc(out->e, sizeof(*e) * (size_t)nc);
-            if (!e) { xc_xfail_free(out); return perr(msg, msgsz, fname, lineno, "out of memory"); }
+            if (!e) {
+                xc_xfail_free(out);
+                return perr(msg, msgsz, fname, lineno, "out of memory");
+            }
             out->e = e;
             cap = nc;
         }
@@ -93,7 +111,10 @@ int xc_xfail_parse(const char *text, const char *fname, xc_xfail_list *out, char
             strcpy(e->regex_src, fields[3]);
             e->has_regex = 1;
             regex_t *re = malloc(sizeof(*re));
-            if (!re) { xc_xfail_free(out); return perr(msg, msgsz, fname, lineno, "out of memory"); }
+            if (!re) {
+                xc_xfail_free(out);
+                return perr(msg, msgsz, fname, lineno, "out of memory");
+            }
             int rc = regcomp(re, fields[3], REG_EXTENDED | REG_NOSUB);
             if (rc != 0) {
                 char eb[128];
@@ -113,16 +134,28 @@ int xc_xfail_load(const char *path, xc_xfail_list *out, char *msg, size_t msgsz)
 {
     char why[128];
     FILE *f = xhal_fopen_regular(path, why, sizeof why); /* a FIFO would block fopen() */
-    if (!f) { snprintf(msg, msgsz, "%s: cannot open: %s", path, why); return -1; }
+    if (!f) {
+        snprintf(msg, msgsz, "%s: cannot open: %s", path, why);
+        return -1;
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
-    if (!buf) { fclose(f); snprintf(msg, msgsz, "out of memory"); return -1; }
+    if (!buf) {
+        fclose(f);
+        snprintf(msg, msgsz, "out of memory");
+        return -1;
+    }
     size_t k;
     while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += k;
         if (n + 1 == cap) {
             char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); fclose(f); snprintf(msg, msgsz, "out of memory"); return -1; }
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                snprintf(msg, msgsz, "out of memory");
+                return -1;
+            }
             buf = nb;
             cap *= 2;
         }
@@ -134,8 +167,8 @@ int xc_xfail_load(const char *path, xc_xfail_list *out, char *msg, size_t msgsz)
     return rc;
 }
 
-const xc_xfail_entry *xc_xfail_match(const xc_xfail_list *l, const xhal_device_info *dev,
-                                     const char *op, const char *dtype, const char *name)
+const xc_xfail_entry *xc_xfail_match(const xc_xfail_list *l, const xhal_device_info *dev, const char *op,
+                                     const char *dtype, const char *name)
 {
     if (!l) return NULL;
     for (int i = 0; i < l->n; i++) {
@@ -155,6 +188,7 @@ void xc_apply_xfail(const xc_xfail_list *l, const xhal_device_info *dev, xc_resu
     if (r->outcome != XC_PASS && r->outcome != XC_FAIL) return;
     const xc_xfail_entry *e = xc_xfail_match(l, dev, r->op, r->dtype, r->name);
     if (!e) return;
-    snprintf(r->xfail_reason, sizeof(r->xfail_reason), "line %d: %s", e->line, e->reason[0] ? e->reason : "(no reason given)");
+    snprintf(r->xfail_reason, sizeof(r->xfail_reason), "line %d: %s", e->line,
+             e->reason[0] ? e->reason : "(no reason given)");
     r->outcome = r->outcome == XC_PASS ? XC_XPASS : XC_XFAIL;
 }

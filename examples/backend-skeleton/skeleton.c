@@ -172,19 +172,18 @@ static xhal_status sk_op_supported(void *state, int device, const xhal_op_desc *
     (void)device;
     int dt = d->outputs[0].dtype;
     switch (d->op) {
-    case XHAL_OP_COPY:
-        if (d->inputs[0].dtype == dt) return XHAL_OK; /* casts are not implemented */
-        return HOST->set_error(XHAL_ERROR_UNSUPPORTED, SK_NAME " copies without casting (%s to %s asked)",
-                               xhal_names_dtype(d->inputs[0].dtype), xhal_names_dtype(dt));
-    case XHAL_OP_FILL:
-    case XHAL_OP_ADD:
-    case XHAL_OP_SUB:
-    case XHAL_OP_MUL:
-    case XHAL_OP_SCALE:
-        if (dt == XHAL_DTYPE_F32) return XHAL_OK;
-        return HOST->set_error(XHAL_ERROR_UNSUPPORTED, SK_NAME " runs %s on f32 only", xhal_names_op(d->op));
-    default:
-        return HOST->set_error(XHAL_ERROR_UNSUPPORTED, SK_NAME " does not implement %s", xhal_names_op(d->op));
+        case XHAL_OP_COPY:
+            if (d->inputs[0].dtype == dt) return XHAL_OK; /* casts are not implemented */
+            return HOST->set_error(XHAL_ERROR_UNSUPPORTED, SK_NAME " copies without casting (%s to %s asked)",
+                                   xhal_names_dtype(d->inputs[0].dtype), xhal_names_dtype(dt));
+        case XHAL_OP_FILL:
+        case XHAL_OP_ADD:
+        case XHAL_OP_SUB:
+        case XHAL_OP_MUL:
+        case XHAL_OP_SCALE:
+            if (dt == XHAL_DTYPE_F32) return XHAL_OK;
+            return HOST->set_error(XHAL_ERROR_UNSUPPORTED, SK_NAME " runs %s on f32 only", xhal_names_op(d->op));
+        default: return HOST->set_error(XHAL_ERROR_UNSUPPORTED, SK_NAME " does not implement %s", xhal_names_op(d->op));
     }
 }
 

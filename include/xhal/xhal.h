@@ -207,18 +207,18 @@ XHAL_API xhal_status xhal_context_create(const xhal_context_options *opts, xhal_
 XHAL_API xhal_status xhal_context_destroy(xhal_context *ctx);
 
 typedef enum xhal_backend_state {
-    XHAL_BACKEND_LOADED = 0,      /* usable; may still have zero devices */
-    XHAL_BACKEND_UNAVAILABLE = 1  /* reason says why: library not found, ABI mismatch, init failed... */
+    XHAL_BACKEND_LOADED = 0,     /* usable; may still have zero devices */
+    XHAL_BACKEND_UNAVAILABLE = 1 /* reason says why: library not found, ABI mismatch, init failed... */
 } xhal_backend_state;
 
 typedef struct xhal_backend_info {
-    char name[32];          /* backend name from its table ("cpu", "opencl", "cuda"), or the file name */
-    char version[32];       /* plugin's own version string */
-    char path[512];         /* file the plugin was loaded from */
-    char reason[512];       /* why it is unavailable; "" when loaded */
-    uint32_t abi_version;   /* ABI version the plugin declared (0 if unknown) */
-    int32_t state;          /* xhal_backend_state */
-    int32_t device_count;   /* devices it provides (0 when unavailable) */
+    char name[32];        /* backend name from its table ("cpu", "opencl", "cuda"), or the file name */
+    char version[32];     /* plugin's own version string */
+    char path[512];       /* file the plugin was loaded from */
+    char reason[512];     /* why it is unavailable; "" when loaded */
+    uint32_t abi_version; /* ABI version the plugin declared (0 if unknown) */
+    int32_t state;        /* xhal_backend_state */
+    int32_t device_count; /* devices it provides (0 when unavailable) */
 } xhal_backend_info;
 
 /* Number of backends found (loaded or not). */
@@ -278,10 +278,9 @@ XHAL_API xhal_status xhal_buffer_destroy(xhal_buffer *buf);
 XHAL_API xhal_status xhal_buffer_size(xhal_buffer *buf, uint64_t *size);
 /* Blocking byte copies between host memory and [offset, offset+size) of buf.
  * The stream orders them after work already queued on it. */
-XHAL_API xhal_status xhal_buffer_write(xhal_stream *stream, xhal_buffer *buf, uint64_t offset,
-                                       const void *src, uint64_t size);
-XHAL_API xhal_status xhal_buffer_read(xhal_stream *stream, xhal_buffer *buf, uint64_t offset,
-                                      void *dst, uint64_t size);
+XHAL_API xhal_status xhal_buffer_write(xhal_stream *stream, xhal_buffer *buf, uint64_t offset, const void *src,
+                                       uint64_t size);
+XHAL_API xhal_status xhal_buffer_read(xhal_stream *stream, xhal_buffer *buf, uint64_t offset, void *dst, uint64_t size);
 
 /* Zero-copy host memory, on devices whose memory is host memory and whose backend lends it
  * (the cpu backend does; others answer UNSUPPORTED and callers copy instead). */
@@ -300,8 +299,8 @@ XHAL_API xhal_status xhal_tensor_host_pointer(xhal_tensor *t, void **out);
  * tensors over it. On failure release is not called.
  * Errors: INVALID_HANDLE, INVALID_ARGUMENT (ptr or out NULL, size 0), UNSUPPORTED (the device
  * cannot wrap host memory; the message names it), OUT_OF_MEMORY. */
-XHAL_API xhal_status xhal_buffer_wrap_host(xhal_device *dev, void *ptr, uint64_t size,
-                                           void (*release)(void *user), void *user, xhal_buffer **out);
+XHAL_API xhal_status xhal_buffer_wrap_host(xhal_device *dev, void *ptr, uint64_t size, void (*release)(void *user),
+                                           void *user, xhal_buffer **out);
 
 /* ------------------------------------------------------------------------- */
 /* Tensors and views                                                          */
@@ -311,15 +310,14 @@ XHAL_API xhal_status xhal_buffer_wrap_host(xhal_device *dev, void *ptr, uint64_t
 /* A new contiguous (row-major) tensor with its own buffer on dev. ndim in [0, 8];
  * ndim 0 is a scalar. A dimension may be 0 (empty tensor, no memory is touched).
  * Errors: INVALID_ARGUMENT (ndim, negative dim, dtype), OVERFLOW, OUT_OF_MEMORY. */
-XHAL_API xhal_status xhal_tensor_create(xhal_device *dev, xhal_dtype dtype, int ndim,
-                                        const int64_t *shape, xhal_tensor **out);
+XHAL_API xhal_status xhal_tensor_create(xhal_device *dev, xhal_dtype dtype, int ndim, const int64_t *shape,
+                                        xhal_tensor **out);
 /* A tensor over an existing buffer. strides may be NULL (row-major). Strides are in
  * elements and may be 0 (broadcast) but not negative. Every element addressed must
  * lie inside the buffer: OUT_OF_RANGE otherwise; OVERFLOW if the arithmetic does.
  * byte_offset must be a multiple of the dtype size. */
-XHAL_API xhal_status xhal_tensor_from_buffer(xhal_buffer *buf, xhal_dtype dtype, int ndim,
-                                             const int64_t *shape, const int64_t *strides,
-                                             uint64_t byte_offset, xhal_tensor **out);
+XHAL_API xhal_status xhal_tensor_from_buffer(xhal_buffer *buf, xhal_dtype dtype, int ndim, const int64_t *shape,
+                                             const int64_t *strides, uint64_t byte_offset, xhal_tensor **out);
 XHAL_API xhal_status xhal_tensor_destroy(xhal_tensor *t);
 
 XHAL_API xhal_status xhal_tensor_dtype(xhal_tensor *t, xhal_dtype *dtype);
@@ -335,24 +333,21 @@ XHAL_API xhal_status xhal_tensor_is_contiguous(xhal_tensor *t, int *contiguous);
 /* Views share memory with t and keep its buffer alive. Negative axes count from the end.
  * slice: elements start, start+step, ... < stop along axis; step >= 1; start/stop are
  * clamped like Python's (negative means from the end). */
-XHAL_API xhal_status xhal_tensor_slice(xhal_tensor *t, int axis, int64_t start, int64_t stop,
-                                       int64_t step, xhal_tensor **out);
+XHAL_API xhal_status xhal_tensor_slice(xhal_tensor *t, int axis, int64_t start, int64_t stop, int64_t step,
+                                       xhal_tensor **out);
 /* perm is a permutation of [0, ndim). */
 XHAL_API xhal_status xhal_tensor_permute(xhal_tensor *t, const int *perm, xhal_tensor **out);
 XHAL_API xhal_status xhal_tensor_transpose(xhal_tensor *t, int axis0, int axis1, xhal_tensor **out);
 /* Reshape a contiguous tensor; one entry may be -1 (inferred). A non-contiguous t gives
  * INVALID_ARGUMENT (copy it with xhal_contiguous first). */
-XHAL_API xhal_status xhal_tensor_reshape(xhal_tensor *t, int ndim, const int64_t *shape,
-                                         xhal_tensor **out);
+XHAL_API xhal_status xhal_tensor_reshape(xhal_tensor *t, int ndim, const int64_t *shape, xhal_tensor **out);
 /* Broadcast to shape (numpy rules; new leading dims; size-1 dims get stride 0). */
-XHAL_API xhal_status xhal_tensor_expand(xhal_tensor *t, int ndim, const int64_t *shape,
-                                        xhal_tensor **out);
+XHAL_API xhal_status xhal_tensor_expand(xhal_tensor *t, int ndim, const int64_t *shape, xhal_tensor **out);
 
 /* Blocking transfers of a whole tensor's elements, in row-major logical order, between
  * host memory and the tensor (which may be a strided view: only its elements are
  * written). size must equal numel * dtype size. */
-XHAL_API xhal_status xhal_tensor_write(xhal_stream *stream, xhal_tensor *t, const void *src,
-                                       uint64_t size);
+XHAL_API xhal_status xhal_tensor_write(xhal_stream *stream, xhal_tensor *t, const void *src, uint64_t size);
 XHAL_API xhal_status xhal_tensor_read(xhal_stream *stream, xhal_tensor *t, void *dst, uint64_t size);
 
 /* ------------------------------------------------------------------------- */
@@ -393,8 +388,7 @@ XHAL_API xhal_status xhal_copy(xhal_stream *stream, xhal_tensor *src, xhal_tenso
 XHAL_API xhal_status xhal_fill(xhal_stream *stream, xhal_tensor *t, double value);
 /* A new contiguous tensor on the same device holding a copy of t (in t's dtype, or in
  * dtype when it is not XHAL_DTYPE_INVALID). */
-XHAL_API xhal_status xhal_contiguous(xhal_stream *stream, xhal_tensor *t, xhal_dtype dtype,
-                                     xhal_tensor **out);
+XHAL_API xhal_status xhal_contiguous(xhal_stream *stream, xhal_tensor *t, xhal_dtype dtype, xhal_tensor **out);
 
 /* ------------------------------------------------------------------------- */
 /* The op catalogue (semantics, dtypes and tolerances: conformance/OPS.md)    */
@@ -414,7 +408,7 @@ typedef enum xhal_op {
 #define XHAL_OP_ENUM_ROW_(NAME, ID, ...) XHAL_OP_##NAME = ID,
     XHAL_OP_TABLE(XHAL_OP_ENUM_ROW_)
 #undef XHAL_OP_ENUM_ROW_
-    XHAL_OP_MAX_ID_ /* the last row's id + 1 (rows are in ascending id order) */
+        XHAL_OP_MAX_ID_ /* the last row's id + 1 (rows are in ascending id order) */
 } xhal_op;
 
 /* Lower-case name ("add", "rms_norm"...); "invalid" for unknown values. */
@@ -431,43 +425,39 @@ XHAL_API xhal_status xhal_op_from_name(const char *name, xhal_op *out);
 XHAL_API xhal_status xhal_unary(xhal_stream *stream, xhal_op op, xhal_tensor *x, xhal_tensor *out);
 /* Binary elementwise: op in ADD..MINIMUM; a and b broadcast (numpy) to out's shape;
  * all three of one dtype (f32/f16/bf16/f64, and i32/i64 for ADD/SUB/MUL/MAXIMUM/MINIMUM). */
-XHAL_API xhal_status xhal_binary(xhal_stream *stream, xhal_op op, xhal_tensor *a, xhal_tensor *b,
-                                 xhal_tensor *out);
+XHAL_API xhal_status xhal_binary(xhal_stream *stream, xhal_op op, xhal_tensor *a, xhal_tensor *b, xhal_tensor *out);
 XHAL_API xhal_status xhal_add(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, xhal_tensor *out);
 XHAL_API xhal_status xhal_mul(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, xhal_tensor *out);
 /* out = alpha * x + beta. */
-XHAL_API xhal_status xhal_scale(xhal_stream *stream, xhal_tensor *x, double alpha, double beta,
-                                xhal_tensor *out);
+XHAL_API xhal_status xhal_scale(xhal_stream *stream, xhal_tensor *x, double alpha, double beta, xhal_tensor *out);
 /* Reduce over axis: op in SUM, MEAN, MAX (out has x's dtype) or ARGMAX (out is i32 or
  * i64; first index of the maximum; NaN counts as the maximum). With keepdims the axis
  * stays with size 1, otherwise it is removed. The axis must not be empty for MAX/ARGMAX. */
-XHAL_API xhal_status xhal_reduce(xhal_stream *stream, xhal_op op, xhal_tensor *x, int axis,
-                                 int keepdims, xhal_tensor *out);
+XHAL_API xhal_status xhal_reduce(xhal_stream *stream, xhal_op op, xhal_tensor *x, int axis, int keepdims,
+                                 xhal_tensor *out);
 /* Softmax over the last axis of scale*x (scale 0 means 1). With causal, x is read as
  * [..., Sq, Sk] and row i sees columns j <= i + (Sk - Sq) (bottom-right aligned, as with
  * a KV cache); masked entries become 0. Needs ndim >= 2 when causal and Sk >= Sq. */
-XHAL_API xhal_status xhal_softmax(xhal_stream *stream, xhal_tensor *x, double scale, int causal,
-                                  xhal_tensor *out);
+XHAL_API xhal_status xhal_softmax(xhal_stream *stream, xhal_tensor *x, double scale, int causal, xhal_tensor *out);
 /* out = x / sqrt(mean(x^2 over last axis) + eps) * weight; weight [D] or NULL. */
-XHAL_API xhal_status xhal_rms_norm(xhal_stream *stream, xhal_tensor *x, xhal_tensor *weight,
-                                   double eps, xhal_tensor *out);
+XHAL_API xhal_status xhal_rms_norm(xhal_stream *stream, xhal_tensor *x, xhal_tensor *weight, double eps,
+                                   xhal_tensor *out);
 /* out = (x - mean) / sqrt(var + eps) * weight + bias over the last axis; weight and bias
  * [D] or NULL. Variance is the biased (population) variance. */
-XHAL_API xhal_status xhal_layer_norm(xhal_stream *stream, xhal_tensor *x, xhal_tensor *weight,
-                                     xhal_tensor *bias, double eps, xhal_tensor *out);
+XHAL_API xhal_status xhal_layer_norm(xhal_stream *stream, xhal_tensor *x, xhal_tensor *weight, xhal_tensor *bias,
+                                     double eps, xhal_tensor *out);
 /* out = alpha * op(a) @ op(b) + beta * out, op(t) = t or t transposed over its last two
  * axes. a [..., M, K], b [..., K, N] after the transposes; batch dims broadcast (numpy);
  * ndim >= 2 for a and b. f16/bf16 accumulate in f32. With beta == 0 out is not read
  * (NaN in out does not propagate). */
-XHAL_API xhal_status xhal_matmul(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, int trans_a,
-                                 int trans_b, double alpha, double beta, xhal_tensor *out);
+XHAL_API xhal_status xhal_matmul(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b,
+                                 double alpha, double beta, xhal_tensor *out);
 /* out[i..., :] = table[indices[i...], :]: table [V, D...], indices i32/i64 of any shape,
  * out [indices.shape..., D...] in table's dtype. An index outside [0, V) gives
  * OUT_OF_RANGE naming the first bad one, with out untouched. The indices are read and checked
  * after the work already queued on the stream, so on a device without host memory this call
  * waits for that work. */
-XHAL_API xhal_status xhal_gather(xhal_stream *stream, xhal_tensor *table, xhal_tensor *indices,
-                                 xhal_tensor *out);
+XHAL_API xhal_status xhal_gather(xhal_stream *stream, xhal_tensor *table, xhal_tensor *indices, xhal_tensor *out);
 
 typedef enum xhal_rope_layout {
     XHAL_ROPE_HALF = 0,       /* rotate-half (Hugging Face Llama): pairs (i, i + rot/2) */
@@ -478,21 +468,18 @@ typedef enum xhal_rope_layout {
  * axis is the head dim D). Token s has position pos_offset + s; pair k of the first
  * rotary_dims entries (even, <= D; 0 means D) rotates by angle pos * theta^(-2k/rotary_dims).
  * The remaining D - rotary_dims entries are copied. out may be x. */
-XHAL_API xhal_status xhal_rope(xhal_stream *stream, xhal_tensor *x, int seq_axis, double theta,
-                               int64_t pos_offset, int rotary_dims, xhal_rope_layout layout,
-                               xhal_tensor *out);
+XHAL_API xhal_status xhal_rope(xhal_stream *stream, xhal_tensor *x, int seq_axis, double theta, int64_t pos_offset,
+                               int rotary_dims, xhal_rope_layout layout, xhal_tensor *out);
 /* Scaled dot-product attention with grouped-query heads:
  * q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv];
  * Hq a multiple of Hkv (query head h uses kv head h / (Hq/Hkv)); Sk >= Sq when causal.
  * mask, if not NULL, is additive and broadcasts to [B, Hq, Sq, Sk]. scale 0 means
  * 1/sqrt(D). causal: query i sees keys j <= i + (Sk - Sq). A row with no visible key gives 0. */
-XHAL_API xhal_status xhal_attention(xhal_stream *stream, xhal_tensor *q, xhal_tensor *k,
-                                    xhal_tensor *v, xhal_tensor *mask, double scale, int causal,
-                                    xhal_tensor *out);
+XHAL_API xhal_status xhal_attention(xhal_stream *stream, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
+                                    xhal_tensor *mask, double scale, int causal, xhal_tensor *out);
 /* Concatenate n tensors (n >= 1) along axis into out; all of out's dtype, equal shapes
  * except along axis, whose sizes sum to out's. */
-XHAL_API xhal_status xhal_concat(xhal_stream *stream, xhal_tensor *const *inputs, int n, int axis,
-                                 xhal_tensor *out);
+XHAL_API xhal_status xhal_concat(xhal_stream *stream, xhal_tensor *const *inputs, int n, int axis, xhal_tensor *out);
 
 /* ------------------------------------------------------------------------- */
 /* Custom kernels (devices with XHAL_CAP_CUSTOM_KERNELS)                      */
@@ -502,8 +489,7 @@ typedef struct xhal_program xhal_program;
 /* Compile source written in the portable kernel dialect (backends/kernels/README.md).
  * options are passed to the device compiler (may be NULL). A compile error gives
  * XHAL_ERROR_BACKEND with the compiler log in the message. */
-XHAL_API xhal_status xhal_program_create(xhal_device *dev, const char *source, const char *options,
-                                         xhal_program **out);
+XHAL_API xhal_status xhal_program_create(xhal_device *dev, const char *source, const char *options, xhal_program **out);
 XHAL_API xhal_status xhal_program_destroy(xhal_program *prog);
 
 typedef enum xhal_kernel_arg_kind {
@@ -529,9 +515,8 @@ typedef struct xhal_kernel_arg {
  * backend refuses sizes above its device's own limits the same way. */
 #define XHAL_KERNEL_MAX_GLOBAL_DIM 0xffffffffull
 #define XHAL_KERNEL_MAX_ITEMS (1ull << 41)
-XHAL_API xhal_status xhal_kernel_launch(xhal_stream *stream, xhal_program *prog, const char *name,
-                                        int dims, const uint64_t *global_size,
-                                        const uint64_t *local_size, int nargs,
+XHAL_API xhal_status xhal_kernel_launch(xhal_stream *stream, xhal_program *prog, const char *name, int dims,
+                                        const uint64_t *global_size, const uint64_t *local_size, int nargs,
                                         const xhal_kernel_arg *args);
 
 #ifdef __cplusplus

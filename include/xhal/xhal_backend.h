@@ -135,12 +135,24 @@ typedef union xhal_op_attrs {
         uint64_t bits; /* value converted to out's dtype (xhal_copy's rules) by the core: the
                         * element's bit pattern in the low bytes (an f16 is bits & 0xffff);
                         * a backend stores it as it is */
-    } fill;                                                   /* FILL */
-    struct { double alpha, beta; } scale;                     /* SCALE */
-    struct { int32_t axis; } reduce;                          /* SUM, MEAN, MAX, ARGMAX */
-    struct { double scale; int32_t causal; } softmax;         /* SOFTMAX (scale already != 0) */
-    struct { double eps; int32_t has_weight, has_bias; } norm; /* RMS_NORM, LAYER_NORM */
-    struct { double alpha, beta; } matmul;                    /* MATMUL */
+    } fill;            /* FILL */
+    struct {
+        double alpha, beta;
+    } scale; /* SCALE */
+    struct {
+        int32_t axis;
+    } reduce; /* SUM, MEAN, MAX, ARGMAX */
+    struct {
+        double scale;
+        int32_t causal;
+    } softmax; /* SOFTMAX (scale already != 0) */
+    struct {
+        double eps;
+        int32_t has_weight, has_bias;
+    } norm; /* RMS_NORM, LAYER_NORM */
+    struct {
+        double alpha, beta;
+    } matmul; /* MATMUL */
     struct {
         double theta;
         int64_t pos_offset;
@@ -148,7 +160,10 @@ typedef union xhal_op_attrs {
         int32_t rotary_dims; /* even, in [2, D] */
         int32_t layout;      /* xhal_rope_layout */
     } rope;
-    struct { double scale; int32_t causal, has_mask; } attention; /* scale already != 0 */
+    struct {
+        double scale;
+        int32_t causal, has_mask;
+    } attention;            /* scale already != 0 */
     uint8_t reserved_[128]; /* fixes the size of the union for the ABI */
 } xhal_op_attrs;
 
@@ -199,7 +214,11 @@ typedef struct xhal_backend_kernel_arg {
     int32_t kind; /* xhal_kernel_arg_kind */
     void *buffer; /* XHAL_ARG_TENSOR */
     uint64_t offset;
-    union { int32_t i32; int64_t i64; float f32; } value;
+    union {
+        int32_t i32;
+        int64_t i64;
+        float f32;
+    } value;
 } xhal_backend_kernel_arg;
 
 /* ------------------------------------------------------------------------- */
@@ -209,10 +228,10 @@ typedef struct xhal_backend_kernel_arg {
  * void *program; all created and owned by the plugin. Devices are indices in
  * [0, device_count). */
 typedef struct xhal_backend_table {
-    uint32_t abi_version; /* XHAL_BACKEND_ABI_VERSION the plugin was built for */
-    uint32_t struct_size; /* sizeof(xhal_backend_table) as the plugin built it */
-    const char *name;     /* short lower-case name: the device spec prefix ("cpu") */
-    const char *version;  /* the plugin's own version string */
+    uint32_t abi_version;       /* XHAL_BACKEND_ABI_VERSION the plugin was built for */
+    uint32_t struct_size;       /* sizeof(xhal_backend_table) as the plugin built it */
+    const char *name;           /* short lower-case name: the device spec prefix ("cpu") */
+    const char *version;        /* the plugin's own version string */
     uint32_t catalogue_version; /* XHAL_BACKEND_CATALOGUE_VERSION (read by the core, > 0) */
     uint32_t reserved0;
 
@@ -238,13 +257,11 @@ typedef struct xhal_backend_table {
     xhal_status (*stream_sync)(void *state, void *stream);
 
     /* Blocking: ordered after work queued on stream; returns when host memory may be reused. */
-    xhal_status (*write)(void *state, void *stream, void *buffer, uint64_t offset,
-                         const void *src, uint64_t size);
-    xhal_status (*read)(void *state, void *stream, void *buffer, uint64_t offset, void *dst,
-                        uint64_t size);
+    xhal_status (*write)(void *state, void *stream, void *buffer, uint64_t offset, const void *src, uint64_t size);
+    xhal_status (*read)(void *state, void *stream, void *buffer, uint64_t offset, void *dst, uint64_t size);
     /* Byte copy between two buffers of one device, queued on stream. */
-    xhal_status (*copy)(void *state, void *stream, void *src, uint64_t src_offset, void *dst,
-                        uint64_t dst_offset, uint64_t size);
+    xhal_status (*copy)(void *state, void *stream, void *src, uint64_t src_offset, void *dst, uint64_t dst_offset,
+                        uint64_t size);
 
     /* OK if the device runs desc, else UNSUPPORTED with a reason. Must not touch memory. */
     xhal_status (*op_supported)(void *state, int device, const xhal_op_desc *desc);
@@ -263,16 +280,15 @@ typedef struct xhal_backend_table {
 
     /* Copy between buffers on two devices of this backend. Default: staged through host
      * memory (synchronous). Return UNSUPPORTED to ask for the default for a pair. */
-    xhal_status (*copy_peer)(void *state, void *src_stream, void *src, uint64_t src_offset,
-                             void *dst_stream, void *dst, uint64_t dst_offset, uint64_t size);
+    xhal_status (*copy_peer)(void *state, void *src_stream, void *src, uint64_t src_offset, void *dst_stream, void *dst,
+                             uint64_t dst_offset, uint64_t size);
 
     /* Custom kernels. Default: UNSUPPORTED. */
-    xhal_status (*program_create)(void *state, int device, const char *source,
-                                  const char *options, void **program);
+    xhal_status (*program_create)(void *state, int device, const char *source, const char *options, void **program);
     void (*program_destroy)(void *state, void *program);
-    xhal_status (*kernel_launch)(void *state, void *stream, void *program, const char *name,
-                                 int dims, const uint64_t *global_size, const uint64_t *local_size,
-                                 int nargs, const xhal_backend_kernel_arg *args);
+    xhal_status (*kernel_launch)(void *state, void *stream, void *program, const char *name, int dims,
+                                 const uint64_t *global_size, const uint64_t *local_size, int nargs,
+                                 const xhal_backend_kernel_arg *args);
 
     /* Host memory (xhal_tensor_host_pointer, xhal_buffer_wrap_host). Default: UNSUPPORTED.
      * Only for devices whose memory is host memory. Read by the core only when struct_size
@@ -289,12 +305,10 @@ typedef struct xhal_backend_table {
 #define XHAL_BACKEND_TABLE_MIN_SIZE (offsetof(xhal_backend_table, op_run) + sizeof(void *))
 
 /* Whether table t, of t->struct_size bytes as the plugin built it, has a non-NULL `member`. */
-#define XHAL_BACKEND_TABLE_HAS(t, member)                                                        \
-    ((t)->struct_size >= offsetof(xhal_backend_table, member) + sizeof(void (*)(void)) &&       \
-     (t)->member != NULL)
+#define XHAL_BACKEND_TABLE_HAS(t, member) \
+    ((t)->struct_size >= offsetof(xhal_backend_table, member) + sizeof(void (*)(void)) && (t)->member != NULL)
 
-typedef const xhal_backend_table *(*xhal_backend_entry_fn)(uint32_t host_abi_version,
-                                                            const xhal_host_services *host);
+typedef const xhal_backend_table *(*xhal_backend_entry_fn)(uint32_t host_abi_version, const xhal_host_services *host);
 
 #if defined(_WIN32)
 #define XHAL_BACKEND_EXPORT __declspec(dllexport)

@@ -99,9 +99,9 @@ typedef struct xhal_gguf_tensor {
     int ndim;                     /* 0 to XHAL_GGUF_MAX_DIMS */
     int64_t shape[XHAL_MAX_DIMS]; /* outermost first; entries past ndim are 0 */
     int64_t numel;
-    uint64_t offset;              /* byte position of the data in the file */
-    const void *data;             /* mapped bytes, read-only */
-    uint64_t size;                /* bytes: numel / block_size * block_bytes */
+    uint64_t offset;  /* byte position of the data in the file */
+    const void *data; /* mapped bytes, read-only */
+    uint64_t size;    /* bytes: numel / block_size * block_bytes */
 } xhal_gguf_tensor;
 
 /* Open and validate a GGUF file. On failure *out is untouched. Thread safe. */
@@ -115,8 +115,7 @@ XHAL_API xhal_status xhal_gguf_open_memory(const void *data, size_t size, xhal_g
 XHAL_API void xhal_gguf_close(xhal_gguf *g);
 
 /* The file's version (2 or 3), its alignment and the data area's position in the file. */
-XHAL_API xhal_status xhal_gguf_info(const xhal_gguf *g, uint32_t *version, uint32_t *alignment,
-                                    uint64_t *data_offset);
+XHAL_API xhal_status xhal_gguf_info(const xhal_gguf *g, uint32_t *version, uint32_t *alignment, uint64_t *data_offset);
 
 /* Key/value pairs in file order. */
 XHAL_API xhal_status xhal_gguf_kv_count(const xhal_gguf *g, int64_t *count);
@@ -133,22 +132,18 @@ XHAL_API xhal_status xhal_gguf_get_u64(const xhal_gguf *g, const char *key, uint
 XHAL_API xhal_status xhal_gguf_get_i64(const xhal_gguf *g, const char *key, int64_t *out);
 XHAL_API xhal_status xhal_gguf_get_f64(const xhal_gguf *g, const char *key, double *out);
 XHAL_API xhal_status xhal_gguf_get_bool(const xhal_gguf *g, const char *key, int *out);
-XHAL_API xhal_status xhal_gguf_get_string(const xhal_gguf *g, const char *key, const char **out,
-                                          uint64_t *len);
+XHAL_API xhal_status xhal_gguf_get_string(const xhal_gguf *g, const char *key, const char **out, uint64_t *len);
 /* Elements of an array value, same conversions as the scalar getters; index in [0, count). */
-XHAL_API xhal_status xhal_gguf_array_i64(const xhal_gguf *g, const char *key, uint64_t index,
-                                         int64_t *out);
-XHAL_API xhal_status xhal_gguf_array_f64(const xhal_gguf *g, const char *key, uint64_t index,
-                                         double *out);
-XHAL_API xhal_status xhal_gguf_array_string(const xhal_gguf *g, const char *key, uint64_t index,
-                                            const char **out, uint64_t *len);
+XHAL_API xhal_status xhal_gguf_array_i64(const xhal_gguf *g, const char *key, uint64_t index, int64_t *out);
+XHAL_API xhal_status xhal_gguf_array_f64(const xhal_gguf *g, const char *key, uint64_t index, double *out);
+XHAL_API xhal_status xhal_gguf_array_string(const xhal_gguf *g, const char *key, uint64_t index, const char **out,
+                                            uint64_t *len);
 
 /* Tensors in file order; by name (NOT_FOUND names the tensor and the file); has: *found
  * 1 or 0, never an error for a missing name. */
 XHAL_API xhal_status xhal_gguf_tensor_count(const xhal_gguf *g, int64_t *count);
 XHAL_API xhal_status xhal_gguf_tensor_at(const xhal_gguf *g, int64_t index, xhal_gguf_tensor *out);
-XHAL_API xhal_status xhal_gguf_tensor_get(const xhal_gguf *g, const char *name,
-                                          xhal_gguf_tensor *out);
+XHAL_API xhal_status xhal_gguf_tensor_get(const xhal_gguf *g, const char *name, xhal_gguf_tensor *out);
 XHAL_API xhal_status xhal_gguf_tensor_has(const xhal_gguf *g, const char *name, int *found);
 
 /* Copy the bytes of tensor t (from xhal_gguf_tensor_get/at on this reader) into dst, which
@@ -156,8 +151,7 @@ XHAL_API xhal_status xhal_gguf_tensor_has(const xhal_gguf *g, const char *name, 
  * mapping, so a file truncated or replaced since xhal_gguf_open gives XHAL_ERROR_IO instead of
  * SIGBUS: use it rather than t->data for weights. A reader on memory copies from it.
  * Errors: INVALID_ARGUMENT (NULL, a size other than t->size, t not of this reader), IO. */
-XHAL_API xhal_status xhal_gguf_tensor_read(const xhal_gguf *g, const xhal_gguf_tensor *t, void *dst,
-                                           uint64_t size);
+XHAL_API xhal_status xhal_gguf_tensor_read(const xhal_gguf *g, const xhal_gguf_tensor *t, void *dst, uint64_t size);
 
 #ifdef __cplusplus
 }

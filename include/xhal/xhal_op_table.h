@@ -94,20 +94,20 @@
 
 /* Families: one public entry point, one descriptor layout (xhal_backend.h), one runner. */
 typedef enum xhal_op_family {
-    XHAL_OPF_NONE = 0, /* not an op */
-    XHAL_OPF_COPY,     /* xhal_copy, xhal_contiguous, concat's pieces */
-    XHAL_OPF_FILL,     /* xhal_fill */
-    XHAL_OPF_UNARY,    /* xhal_unary */
-    XHAL_OPF_BINARY,   /* xhal_binary, xhal_add, xhal_mul */
-    XHAL_OPF_SCALE,    /* xhal_scale */
-    XHAL_OPF_REDUCE,   /* xhal_reduce */
-    XHAL_OPF_SOFTMAX,  /* xhal_softmax */
-    XHAL_OPF_NORM,     /* xhal_rms_norm, xhal_layer_norm */
-    XHAL_OPF_MATMUL,   /* xhal_matmul */
-    XHAL_OPF_GATHER,   /* xhal_gather */
-    XHAL_OPF_ROPE,     /* xhal_rope */
+    XHAL_OPF_NONE = 0,  /* not an op */
+    XHAL_OPF_COPY,      /* xhal_copy, xhal_contiguous, concat's pieces */
+    XHAL_OPF_FILL,      /* xhal_fill */
+    XHAL_OPF_UNARY,     /* xhal_unary */
+    XHAL_OPF_BINARY,    /* xhal_binary, xhal_add, xhal_mul */
+    XHAL_OPF_SCALE,     /* xhal_scale */
+    XHAL_OPF_REDUCE,    /* xhal_reduce */
+    XHAL_OPF_SOFTMAX,   /* xhal_softmax */
+    XHAL_OPF_NORM,      /* xhal_rms_norm, xhal_layer_norm */
+    XHAL_OPF_MATMUL,    /* xhal_matmul */
+    XHAL_OPF_GATHER,    /* xhal_gather */
+    XHAL_OPF_ROPE,      /* xhal_rope */
     XHAL_OPF_ATTENTION, /* xhal_attention */
-    XHAL_OPF_COMPOSED, /* composed by the core from other ops; never reaches a backend */
+    XHAL_OPF_COMPOSED,  /* composed by the core from other ops; never reaches a backend */
     XHAL_OPF_COUNT_
 } xhal_op_family;
 
@@ -120,10 +120,10 @@ typedef enum xhal_op_tol {
 } xhal_op_tol;
 
 /* The DTYPES column as XHAL_DTYPE_BIT masks. */
-#define XHAL_OP_DTYPES_FLOAT                                                                       \
-    (XHAL_DTYPE_BIT(XHAL_DTYPE_F32) | XHAL_DTYPE_BIT(XHAL_DTYPE_F16) |                            \
-     XHAL_DTYPE_BIT(XHAL_DTYPE_BF16) | XHAL_DTYPE_BIT(XHAL_DTYPE_F64))
-#define XHAL_OP_DTYPES_FLOAT_INT                                                                   \
+#define XHAL_OP_DTYPES_FLOAT                                                                             \
+    (XHAL_DTYPE_BIT(XHAL_DTYPE_F32) | XHAL_DTYPE_BIT(XHAL_DTYPE_F16) | XHAL_DTYPE_BIT(XHAL_DTYPE_BF16) | \
+     XHAL_DTYPE_BIT(XHAL_DTYPE_F64))
+#define XHAL_OP_DTYPES_FLOAT_INT \
     (XHAL_OP_DTYPES_FLOAT | XHAL_DTYPE_BIT(XHAL_DTYPE_I32) | XHAL_DTYPE_BIT(XHAL_DTYPE_I64))
 #define XHAL_OP_DTYPES_ANY (((1u << (unsigned)XHAL_DTYPE_COUNT_) - 1u) & ~1u)
 
@@ -146,21 +146,21 @@ static inline xhal_op_row xhal_op_table_row(int op)
 {
     xhal_op_row r = {0, "invalid", XHAL_OPF_NONE, 0, 0, "none", 0u, XHAL_OP_TOL_EXACT, "none"};
     switch (op) {
-#define XHAL_OP_TABLE_ROW_(N, ID, NAME, FAM, NIN, NOPT, ATTR, DT, TOL, K)                         \
-    case ID:                                                                                       \
-        r.id = ID;                                                                                 \
-        r.name = NAME;                                                                             \
-        r.family = XHAL_OPF_##FAM;                                                                 \
-        r.n_inputs = NIN;                                                                          \
-        r.n_optional = NOPT;                                                                       \
-        r.attrs = #ATTR;                                                                           \
-        r.dtypes = XHAL_OP_DTYPES_##DT;                                                            \
-        r.tolerance = XHAL_OP_TOL_##TOL;                                                           \
-        r.kernel = #K;                                                                             \
+#define XHAL_OP_TABLE_ROW_(N, ID, NAME, FAM, NIN, NOPT, ATTR, DT, TOL, K) \
+    case ID:                                                              \
+        r.id = ID;                                                        \
+        r.name = NAME;                                                    \
+        r.family = XHAL_OPF_##FAM;                                        \
+        r.n_inputs = NIN;                                                 \
+        r.n_optional = NOPT;                                              \
+        r.attrs = #ATTR;                                                  \
+        r.dtypes = XHAL_OP_DTYPES_##DT;                                   \
+        r.tolerance = XHAL_OP_TOL_##TOL;                                  \
+        r.kernel = #K;                                                    \
         break;
         XHAL_OP_TABLE(XHAL_OP_TABLE_ROW_)
 #undef XHAL_OP_TABLE_ROW_
-    default: break;
+        default: break;
     }
     return r;
 }
@@ -169,11 +169,11 @@ static inline xhal_op_row xhal_op_table_row(int op)
 static inline int xhal_op_family_of(int op)
 {
     switch (op) {
-#define XHAL_OP_TABLE_FAM_(N, ID, NAME, FAM, ...)                                                  \
+#define XHAL_OP_TABLE_FAM_(N, ID, NAME, FAM, ...) \
     case ID: return XHAL_OPF_##FAM;
         XHAL_OP_TABLE(XHAL_OP_TABLE_FAM_)
 #undef XHAL_OP_TABLE_FAM_
-    default: return XHAL_OPF_NONE;
+        default: return XHAL_OPF_NONE;
     }
 }
 
@@ -181,11 +181,11 @@ static inline int xhal_op_family_of(int op)
 static inline unsigned xhal_op_dtypes_of(int op)
 {
     switch (op) {
-#define XHAL_OP_TABLE_DT_(N, ID, NAME, FAM, NIN, NOPT, ATTR, DT, ...)                               \
+#define XHAL_OP_TABLE_DT_(N, ID, NAME, FAM, NIN, NOPT, ATTR, DT, ...) \
     case ID: return XHAL_OP_DTYPES_##DT;
         XHAL_OP_TABLE(XHAL_OP_TABLE_DT_)
 #undef XHAL_OP_TABLE_DT_
-    default: return 0u;
+        default: return 0u;
     }
 }
 

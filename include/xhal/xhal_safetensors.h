@@ -56,12 +56,12 @@ typedef struct xhal_safetensors xhal_safetensors;
 typedef struct xhal_safetensors_tensor {
     const char *name;
     xhal_dtype dtype;
-    int ndim;                      /* 0 (scalar) to XHAL_MAX_DIMS */
-    int64_t shape[XHAL_MAX_DIMS];  /* entries past ndim are 0 */
+    int ndim;                     /* 0 (scalar) to XHAL_MAX_DIMS */
+    int64_t shape[XHAL_MAX_DIMS]; /* entries past ndim are 0 */
     int64_t numel;
-    const void *data;              /* mapped bytes; possibly unaligned; read-only */
-    uint64_t size;                 /* bytes: numel * xhal_dtype_size(dtype) */
-    const char *file;              /* path of the file (shard) holding it */
+    const void *data; /* mapped bytes; possibly unaligned; read-only */
+    uint64_t size;    /* bytes: numel * xhal_dtype_size(dtype) */
+    const char *file; /* path of the file (shard) holding it */
 } xhal_safetensors_tensor;
 
 /* Open a checkpoint. path is one of:
@@ -82,26 +82,22 @@ XHAL_API void xhal_safetensors_close(xhal_safetensors *st);
 XHAL_API xhal_status xhal_safetensors_count(const xhal_safetensors *st, int64_t *count);
 
 /* Tensor i in [0, count), in byte-wise sorted order of names: the way to iterate. */
-XHAL_API xhal_status xhal_safetensors_at(const xhal_safetensors *st, int64_t index,
-                                         xhal_safetensors_tensor *out);
+XHAL_API xhal_status xhal_safetensors_at(const xhal_safetensors *st, int64_t index, xhal_safetensors_tensor *out);
 
 /* Tensor by exact name. NOT_FOUND names the tensor and the checkpoint. */
-XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char *name,
-                                          xhal_safetensors_tensor *out);
+XHAL_API xhal_status xhal_safetensors_get(const xhal_safetensors *st, const char *name, xhal_safetensors_tensor *out);
 
 /* 1 in *found if a tensor of that name exists, else 0 (never an error for a missing name). */
-XHAL_API xhal_status xhal_safetensors_has(const xhal_safetensors *st, const char *name,
-                                          int *found);
+XHAL_API xhal_status xhal_safetensors_has(const xhal_safetensors *st, const char *name, int *found);
 
 /* The "__metadata__" string map (merged over shards, the first shard in file-name order that
  * sets a key wins).
  * Entries are in byte-wise sorted order of keys. */
 XHAL_API xhal_status xhal_safetensors_metadata_count(const xhal_safetensors *st, int64_t *count);
-XHAL_API xhal_status xhal_safetensors_metadata_at(const xhal_safetensors *st, int64_t index,
-                                                  const char **key, const char **value);
+XHAL_API xhal_status xhal_safetensors_metadata_at(const xhal_safetensors *st, int64_t index, const char **key,
+                                                  const char **value);
 /* Value of key, NOT_FOUND if absent. */
-XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, const char *key,
-                                                   const char **value);
+XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, const char *key, const char **value);
 
 /* Upload tensor `name` into a new contiguous xhal_tensor on the stream's device, of the
  * tensor's shape and of dtype `dtype` (XHAL_DTYPE_INVALID keeps the file's dtype; another
@@ -109,9 +105,8 @@ XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, c
  * when it returns the data is on the device. The caller owns *out (xhal_tensor_destroy).
  * Errors: those of xhal_safetensors_get, xhal_tensor_create, xhal_tensor_write, xhal_copy;
  * on failure nothing is left allocated and *out is untouched. */
-XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const char *name,
-                                             xhal_stream *stream, xhal_dtype dtype,
-                                             xhal_tensor **out);
+XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const char *name, xhal_stream *stream,
+                                             xhal_dtype dtype, xhal_tensor **out);
 
 #ifdef __cplusplus
 }

@@ -53,23 +53,22 @@ XHAL_API const char *xhal_link_name(xhal_link link);
 
 /* Where a device sits. */
 typedef struct xhal_locality {
-    int32_t known;         /* 1 if the topology places the device, 0 if not (then the
+    int32_t known;                          /* 1 if the topology places the device, 0 if not (then the
                               fields below are empty) */
-    int32_t whole_machine; /* 1 for a host device (e.g. the CPU backend): all CPUs and
+    int32_t whole_machine;                  /* 1 for a host device (e.g. the CPU backend): all CPUs and
                               all NUMA nodes are its own */
-    int32_t numa_count;    /* NUMA nodes nearest to the device (entries of numa_nodes) */
+    int32_t numa_count;                     /* NUMA nodes nearest to the device (entries of numa_nodes) */
     int32_t numa_nodes[XHAL_TOPO_MAX_NUMA]; /* their OS ids, ascending */
-    char cpuset[XHAL_TOPO_CPUSET_LEN]; /* the CPUs near the device as a list, e.g.
+    char cpuset[XHAL_TOPO_CPUSET_LEN];      /* the CPUs near the device as a list, e.g.
                                           "0-15,32-47"; ends in "..." if it did not fit */
-    char pci_bus_id[32];   /* normalized "dddd:bb:dd.f", or "" if the device has none */
+    char pci_bus_id[32];                    /* normalized "dddd:bb:dd.f", or "" if the device has none */
 } xhal_locality;
 
 /* Whether ctx has a topology. *available = 1 or 0; when 0 and reason is not NULL, the
  * reason (e.g. "XHAL_TOPOLOGY_XML=/x.xml: ...") is copied into reason[0..len) with a
  * NUL (cut if needed); when 1, reason gets "". Returns OK in both cases.
  * Errors: INVALID_HANDLE (ctx), INVALID_ARGUMENT (available NULL). */
-XHAL_API xhal_status xhal_topology_available(xhal_context *ctx, int *available, char *reason,
-                                             size_t len);
+XHAL_API xhal_status xhal_topology_available(xhal_context *ctx, int *available, char *reason, size_t len);
 
 /* Fill *out with the locality of dev. A device with a PCI bus id is placed through that id:
  * its NUMA nodes and CPUs are those of the nearest CPU-side object (socket, NUMA node...)
@@ -110,14 +109,14 @@ XHAL_API xhal_status xhal_host_free_near(void *p, size_t size);
 /* An accelerator the topology shows on PCI: class 0x03xx (display / 3D controller) or
  * 0x12xx (processing accelerator). */
 typedef struct xhal_pci_accelerator {
-    char pci_bus_id[32];  /* "dddd:bb:dd.f" */
-    char vendor[64];      /* "NVIDIA", "AMD", "Intel", "Huawei", "Moore Threads", "Iluvatar",
+    char pci_bus_id[32];    /* "dddd:bb:dd.f" */
+    char vendor[64];        /* "NVIDIA", "AMD", "Intel", "Huawei", "Moore Threads", "Iluvatar",
                              "MetaX", "Hygon"; else the name hwloc knows, else "unknown" */
-    char device_name[128]; /* hwloc's device name when it has one, else "" */
-    uint32_t vendor_id;   /* PCI vendor id, e.g. 0x10de */
-    uint32_t device_id;   /* PCI device id */
-    uint32_t class_id;    /* PCI class and subclass, e.g. 0x0302 */
-    char driven_by[48];   /* spec of the xhal device of ctx with this bus id ("cuda:1"), or ""
+    char device_name[128];  /* hwloc's device name when it has one, else "" */
+    uint32_t vendor_id;     /* PCI vendor id, e.g. 0x10de */
+    uint32_t device_id;     /* PCI device id */
+    uint32_t class_id;      /* PCI class and subclass, e.g. 0x0302 */
+    char driven_by[48];     /* spec of the xhal device of ctx with this bus id ("cuda:1"), or ""
                              when no loaded backend drives it */
     xhal_locality locality; /* its NUMA nodes and CPUs (known = 1) */
 } xhal_pci_accelerator;
@@ -127,8 +126,7 @@ typedef struct xhal_pci_accelerator {
  * be NULL when max is 0, to ask for the count).
  * Errors: INVALID_HANDLE, INVALID_ARGUMENT (count NULL, max < 0, out NULL with max > 0),
  * UNAVAILABLE (no topology). */
-XHAL_API xhal_status xhal_topology_pci_accelerators(xhal_context *ctx, xhal_pci_accelerator *out,
-                                                    int max, int *count);
+XHAL_API xhal_status xhal_topology_pci_accelerators(xhal_context *ctx, xhal_pci_accelerator *out, int max, int *count);
 
 #define XHAL_TOPOLOGY_RENDER_JSON 0x1u /* JSON instead of text */
 

@@ -16,14 +16,14 @@
 #include <cjson/cJSON.h>
 
 static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
             fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-            failures++;                                                    \
-        }                                                                  \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+            failures++;                                                     \
+        }                                                                   \
     } while (0)
 
 static char *slurp(const char *path, size_t *len)
@@ -44,15 +44,9 @@ static char *slurp(const char *path, size_t *len)
     return b;
 }
 
-static const cJSON *get(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
+static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
-static int has_string(const cJSON *o, const char *k)
-{
-    return cJSON_IsString(get(o, k));
-}
+static int has_string(const cJSON *o, const char *k) { return cJSON_IsString(get(o, k)); }
 
 int main(void)
 {
@@ -64,8 +58,8 @@ int main(void)
     char json[256], html[256], cmd[1024];
     snprintf(json, sizeof json, "%s/b.json", dir);
     snprintf(html, sizeof html, "%s/b.html", dir);
-    snprintf(cmd, sizeof cmd, "'%s' --quick --device cpu:0 --json '%s' --html '%s' > '%s/out.txt' 2>&1", XB_TOOL,
-             json, html, dir);
+    snprintf(cmd, sizeof cmd, "'%s' --quick --device cpu:0 --json '%s' --html '%s' > '%s/out.txt' 2>&1", XB_TOOL, json,
+             html, dir);
     int st = system(cmd);
     CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "xhal-bench exited with %d; output in %s/out.txt", st,
           dir);
@@ -93,19 +87,19 @@ int main(void)
         CHECK(d0 && has_string(d0, "name") && has_string(d0, "driver_version") && has_string(d0, "backend"),
               "device strings");
 
-        const char *groups[] = {"matmul", "elementwise", "softmax", "rms_norm", "copy",
-                                "dispatch", "transfer", "model", "memory"};
+        const char *groups[] = {"matmul",   "elementwise", "softmax", "rms_norm", "copy",
+                                "dispatch", "transfer",    "model",   "memory"};
         int seen[9] = {0};
-        int f32_matmul_with_peer = 0, dispatch_with_peer = 0, decode_vs_stream = 0, dispatch_overhead = 0, f16_decode = 0;
+        int f32_matmul_with_peer = 0, dispatch_with_peer = 0, decode_vs_stream = 0, dispatch_overhead = 0,
+            f16_decode = 0;
         const cJSON *res = get(root, "results");
         CHECK(cJSON_GetArraySize(res) >= 20, "at least 20 figures, got %d", cJSON_GetArraySize(res));
         const cJSON *r;
         cJSON_ArrayForEach(r, res)
         {
             const char *name = has_string(r, "name") ? get(r, "name")->valuestring : "?";
-            CHECK(has_string(r, "device") && has_string(r, "group") && has_string(r, "name") &&
-                      has_string(r, "unit") && has_string(r, "shape") && has_string(r, "dtype") &&
-                      has_string(r, "note"),
+            CHECK(has_string(r, "device") && has_string(r, "group") && has_string(r, "name") && has_string(r, "unit") &&
+                      has_string(r, "shape") && has_string(r, "dtype") && has_string(r, "note"),
                   "string keys of %s", name);
             CHECK(cJSON_IsBool(get(r, "failed")) && cJSON_IsBool(get(r, "higher_is_better")), "bools of %s", name);
             CHECK(cJSON_IsFalse(get(r, "failed")), "%s failed: %s", name,
@@ -117,8 +111,7 @@ int main(void)
                 CHECK(mn->valuedouble <= md->valuedouble && md->valuedouble <= mx->valuedouble &&
                           (cJSON_IsFalse(get(r, "higher_is_better")) || mn->valuedouble > 0),
                       "min <= median <= max (rates positive) for %s", name);
-            CHECK(get(r, "event_median") && get(r, "ratio") && get(r, "peer"), "event_median, ratio, peer of %s",
-                  name);
+            CHECK(get(r, "event_median") && get(r, "ratio") && get(r, "peer"), "event_median, ratio, peer of %s", name);
             const char *g = has_string(r, "group") ? get(r, "group")->valuestring : "";
             if (strcmp(g, "dispatch") == 0 && strstr(name, "above raw")) dispatch_overhead++;
             if (strcmp(g, "model") == 0 && strstr(name, "llama decode (") && strstr(name, ", f16")) f16_decode++;
@@ -135,8 +128,7 @@ int main(void)
                     if (strcmp(g, "matmul") == 0 && strstr(get(p, "name")->valuestring, "OpenBLAS"))
                         f32_matmul_with_peer++;
                     if (strcmp(g, "dispatch") == 0) dispatch_with_peer++;
-                    if (strcmp(g, "model") == 0 && strstr(get(p, "name")->valuestring, "STREAM"))
-                        decode_vs_stream++;
+                    if (strcmp(g, "model") == 0 && strstr(get(p, "name")->valuestring, "STREAM")) decode_vs_stream++;
                 } else {
                     CHECK(get(p, "note")->valuestring[0] != 0, "an absent peer of %s says why", name);
                 }
@@ -166,8 +158,9 @@ int main(void)
     /* --filter: only the matching figures run; a bad expression is refused with its reason */
     char fjson[256];
     snprintf(fjson, sizeof fjson, "%s/f.json", dir);
-    snprintf(cmd, sizeof cmd, "'%s' --quick --device cpu:0 --filter '^(softmax|rms_norm) ' --json '%s' > '%s/f.txt' 2>&1",
-             XB_TOOL, fjson, dir);
+    snprintf(cmd, sizeof cmd,
+             "'%s' --quick --device cpu:0 --filter '^(softmax|rms_norm) ' --json '%s' > '%s/f.txt' 2>&1", XB_TOOL,
+             fjson, dir);
     st = system(cmd);
     CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "filtered run exited with %d", st);
     text = slurp(fjson, &len);

@@ -48,10 +48,13 @@ static float *F(const xhal_tensor_desc *t, const int64_t *idx) { return (float *
 static size_t dsize(int dt)
 {
     switch (dt) {
-    case XHAL_DTYPE_F64: case XHAL_DTYPE_I64: return 8;
-    case XHAL_DTYPE_F32: case XHAL_DTYPE_I32: return 4;
-    case XHAL_DTYPE_F16: case XHAL_DTYPE_BF16: return 2;
-    default: return 1;
+        case XHAL_DTYPE_F64:
+        case XHAL_DTYPE_I64: return 8;
+        case XHAL_DTYPE_F32:
+        case XHAL_DTYPE_I32: return 4;
+        case XHAL_DTYPE_F16:
+        case XHAL_DTYPE_BF16: return 2;
+        default: return 1;
     }
 }
 /* 1 if every element of t lies inside its buffer (a perturbed descriptor must not read or
@@ -68,7 +71,10 @@ static int fits(const xhal_tensor_desc *t)
 static void dense_strides(xhal_tensor_desc *t, int from_dim)
 {
     int64_t s = 1;
-    for (int d = t->ndim - 1; d >= from_dim; d--) { t->strides[d] = s; s *= t->shape[d]; }
+    for (int d = t->ndim - 1; d >= from_dim; d--) {
+        t->strides[d] = s;
+        s *= t->shape[d];
+    }
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -90,10 +96,17 @@ static xhal_status softmax_f32(const xhal_op_desc *d, int nomax, int extra_visib
             if (vis < 0) vis = 0;
         }
         float m = -INFINITY;
-        for (int64_t j = 0; j < vis && !nomax; j++) { idx[nd - 1] = j; float v = s * *F(x, idx); if (v > m || isnan(v)) m = v; }
+        for (int64_t j = 0; j < vis && !nomax; j++) {
+            idx[nd - 1] = j;
+            float v = s * *F(x, idx);
+            if (v > m || isnan(v)) m = v;
+        }
         if (nomax) m = 0;
         double sum = 0;
-        for (int64_t j = 0; j < vis; j++) { idx[nd - 1] = j; sum += expf(s * *F(x, idx) - m); }
+        for (int64_t j = 0; j < vis; j++) {
+            idx[nd - 1] = j;
+            sum += expf(s * *F(x, idx) - m);
+        }
         for (int64_t j = 0; j < D; j++) {
             idx[nd - 1] = j;
             float v = j < vis ? (float)(expf(s * *F(x, idx) - m) / sum) : 0.0f;
@@ -115,12 +128,21 @@ static xhal_status norm_f32(const xhal_op_desc *d)
     for (int64_t r = 0; r < rows; r++) {
         unravel(r * D, nd, x->shape, idx);
         double mu = 0, ss = 0;
-        for (int64_t j = 0; j < D; j++) { idx[nd - 1] = j; mu += *F(x, idx); }
+        for (int64_t j = 0; j < D; j++) {
+            idx[nd - 1] = j;
+            mu += *F(x, idx);
+        }
         mu = ln ? mu / (double)D : 0;
-        for (int64_t j = 0; j < D; j++) { idx[nd - 1] = j; double v = *F(x, idx) - mu; ss += v * v; }
+        for (int64_t j = 0; j < D; j++) {
+            idx[nd - 1] = j;
+            double v = *F(x, idx) - mu;
+            ss += v * v;
+        }
         double inv;
-        if (ln) inv = 1.0 / sqrt(ss / (double)(D > 1 ? D - 1 : 1) + eps); /* LN_VAR_UNBIASED */
-        else inv = 1.0 / (sqrt(ss / (double)D) + eps);                    /* RMS_EPS_OUTSIDE */
+        if (ln)
+            inv = 1.0 / sqrt(ss / (double)(D > 1 ? D - 1 : 1) + eps); /* LN_VAR_UNBIASED */
+        else
+            inv = 1.0 / (sqrt(ss / (double)D) + eps); /* RMS_EPS_OUTSIDE */
         for (int64_t j = 0; j < D; j++) {
             idx[nd - 1] = j;
             double v = (*F(x, idx) - mu) * inv;
@@ -156,15 +178,24 @@ static xhal_status attention_f32(const xhal_op_desc *d, int extra_visible, int g
                         s += (double)*F(q, qi) * (double)*F(k, ki);
                     }
                     s *= scale;
-                    if (mask) { int64_t mi[4] = {b, h, i, j}; s += *F(mask, mi); }
+                    if (mask) {
+                        int64_t mi[4] = {b, h, i, j};
+                        s += *F(mask, mi);
+                    }
                     p[j] = s;
                     if (s > mx || isnan(s)) mx = s;
                 }
                 double sum = 0;
-                for (int64_t j = 0; j < vis; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                for (int64_t j = 0; j < vis; j++) {
+                    p[j] = exp(p[j] - mx);
+                    sum += p[j];
+                }
                 for (int64_t e = 0; e < Dv; e++) {
                     double acc = 0;
-                    for (int64_t j = 0; j < vis; j++) { int64_t vi[4] = {b, hk, j, e}; acc += p[j] / sum * *F(v, vi); }
+                    for (int64_t j = 0; j < vis; j++) {
+                        int64_t vi[4] = {b, hk, j, e};
+                        acc += p[j] / sum * *F(v, vi);
+                    }
                     int64_t oi[4] = {b, h, i, e};
                     *F(o, oi) = vis ? (float)acc : 0.0f;
                 }
@@ -190,8 +221,15 @@ static xhal_status reduce_f32(const xhal_op_desc *d)
             float v = *F(x, idx);
             if (d->op == XHAL_OP_ARGMAX) {
                 if (nan) continue;
-                if (isnan(v)) { nan = 1; arg = r; continue; }
-                if (first || v >= m) { m = v; arg = r; } /* ARGMAX_LAST: >= keeps the last tie */
+                if (isnan(v)) {
+                    nan = 1;
+                    arg = r;
+                    continue;
+                }
+                if (first || v >= m) {
+                    m = v;
+                    arg = r;
+                } /* ARGMAX_LAST: >= keeps the last tie */
             } else {
                 if (isnan(v)) continue; /* MAX_NAN_IGNORED */
                 if (first || v > m) m = v;
@@ -201,8 +239,10 @@ static xhal_status reduce_f32(const xhal_op_desc *d)
         idx[ax] = 0;
         if (d->op == XHAL_OP_ARGMAX) {
             int64_t o = eoff(y, idx);
-            if (y->dtype == XHAL_DTYPE_I32) ((int32_t *)base(y))[o] = (int32_t)arg;
-            else ((int64_t *)base(y))[o] = arg;
+            if (y->dtype == XHAL_DTYPE_I32)
+                ((int32_t *)base(y))[o] = (int32_t)arg;
+            else
+                ((int64_t *)base(y))[o] = arg;
         } else {
             *F(y, idx) = first ? NAN : m;
         }
@@ -224,7 +264,12 @@ static xhal_status binary_f32(const xhal_op_desc *d)
             int64_t sh[XHAL_MAX_DIMS], st[XHAL_MAX_DIMS], nb = 1;
             int k = 0;
             for (int dd = 0; dd < nd; dd++)
-                if (b->strides[dd] != 0 || b->shape[dd] == 1) { sh[k] = b->shape[dd]; st[k] = b->strides[dd]; nb *= sh[k]; k++; }
+                if (b->strides[dd] != 0 || b->shape[dd] == 1) {
+                    sh[k] = b->shape[dd];
+                    st[k] = b->strides[dd];
+                    nb *= sh[k];
+                    k++;
+                }
             unravel(i % nb, k, sh, j);
             int64_t o = 0;
             for (int dd = 0; dd < k; dd++) o += j[dd] * st[dd];
@@ -247,19 +292,19 @@ static xhal_status unary_f32(const xhal_op_desc *d)
         unravel(i, y->ndim, y->shape, idx);
         float v = *F(x, idx), r;
         switch (d->op) {
-        case XHAL_OP_GELU: r = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v))); break;
-        case XHAL_OP_RELU: r = v > 0 ? v : 0.0f; break;                                      /* RELU_NAN_ZERO */
-        case XHAL_OP_TANH: r = (expf(2 * v) - 1.0f) / (expf(2 * v) + 1.0f); break;          /* TANH_OVERFLOW */
-        case XHAL_OP_RSQRT: {                                                                /* RSQRT_FAST */
-            uint32_t u;
-            memcpy(&u, &v, 4);
-            u = 0x5f3759dfu - (u >> 1);
-            memcpy(&r, &u, 4);
-            r = r * (1.5f - 0.5f * v * r * r);
-            if (!(v > 0) || isinf(v)) r = 1.0f / sqrtf(v); /* keep the special values right */
-            break;
-        }
-        default: r = v * expf(v) / (1.0f + expf(v)); break; /* SILU_OVERFLOW */
+            case XHAL_OP_GELU: r = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v))); break;
+            case XHAL_OP_RELU: r = v > 0 ? v : 0.0f; break;                            /* RELU_NAN_ZERO */
+            case XHAL_OP_TANH: r = (expf(2 * v) - 1.0f) / (expf(2 * v) + 1.0f); break; /* TANH_OVERFLOW */
+            case XHAL_OP_RSQRT: {                                                      /* RSQRT_FAST */
+                uint32_t u;
+                memcpy(&u, &v, 4);
+                u = 0x5f3759dfu - (u >> 1);
+                memcpy(&r, &u, 4);
+                r = r * (1.5f - 0.5f * v * r * r);
+                if (!(v > 0) || isinf(v)) r = 1.0f / sqrtf(v); /* keep the special values right */
+                break;
+            }
+            default: r = v * expf(v) / (1.0f + expf(v)); break; /* SILU_OVERFLOW */
         }
         *F(y, idx) = r;
     }
@@ -278,13 +323,23 @@ static xhal_status rope_f32(const xhal_op_desc *d)
     for (int64_t r = 0; r < rows; r++) {
         unravel(r * D, nd, x->shape, idx);
         double p = (double)(d->attrs.rope.pos_offset + idx[sa]);
-        for (int64_t j = 0; j < D; j++) { idx[nd - 1] = j; tmp[j] = *F(x, idx); }
+        for (int64_t j = 0; j < D; j++) {
+            idx[nd - 1] = j;
+            tmp[j] = *F(x, idx);
+        }
         for (int64_t j = 0; j < D; j++) {
             float out = tmp[j];
             if (j < rot) {
                 int64_t k, iu, iv;
-                if (d->attrs.rope.layout == XHAL_ROPE_INTERLEAVED) { k = j / 2; iu = 2 * k; iv = 2 * k + 1; }
-                else { k = j % (rot / 2); iu = k; iv = k + rot / 2; }
+                if (d->attrs.rope.layout == XHAL_ROPE_INTERLEAVED) {
+                    k = j / 2;
+                    iu = 2 * k;
+                    iv = 2 * k + 1;
+                } else {
+                    k = j % (rot / 2);
+                    iu = k;
+                    iv = k + rot / 2;
+                }
                 double ang = -p * pow(d->attrs.rope.theta, -2.0 * (double)k / (double)rot);
                 double u = tmp[iu], v = tmp[iv];
                 out = (float)(j == iu ? u * cos(ang) - v * sin(ang) : u * sin(ang) + v * cos(ang));
@@ -329,10 +384,11 @@ static void f16_flush_subnormals(const xhal_op_desc *d)
 static int target_op(void)
 {
     switch (mutant) {
-#define XC_MUTANT_OP(name, op, how, what) case XC_MUTANT_##name: return XHAL_OP_##op;
+#define XC_MUTANT_OP(name, op, how, what) \
+    case XC_MUTANT_##name: return XHAL_OP_##op;
         XC_MUTANTS(XC_MUTANT_OP)
 #undef XC_MUTANT_OP
-    default: return -1;
+        default: return -1;
     }
 }
 
@@ -342,85 +398,118 @@ static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
     xhal_op_desc d = *desc;
     int f32 = d.outputs[0].dtype == XHAL_DTYPE_F32 && (d.n_inputs == 0 || d.inputs[0].dtype == XHAL_DTYPE_F32);
     switch (mutant) {
-    case XC_MUTANT_RMS_EPS_ZERO: case XC_MUTANT_LN_EPS_ZERO: d.attrs.norm.eps = 0; break;
-    case XC_MUTANT_RMS_EPS_FIXED: case XC_MUTANT_LN_EPS_FIXED: d.attrs.norm.eps = 1e-5; break;
-    case XC_MUTANT_RMS_WEIGHT_IGNORED: d.attrs.norm.has_weight = 0; d.n_inputs = 1; break;
-    case XC_MUTANT_LN_BIAS_IGNORED:
-        if (d.attrs.norm.has_bias) d.n_inputs--;
-        d.attrs.norm.has_bias = 0;
-        break;
-    case XC_MUTANT_LN_NO_MEAN:
-        if (!d.attrs.norm.has_weight) break; /* rms_norm's inputs are x and weight only */
-        d.op = XHAL_OP_RMS_NORM;
-        if (d.attrs.norm.has_bias) d.n_inputs--;
-        d.attrs.norm.has_bias = 0;
-        break;
-    case XC_MUTANT_SOFTMAX_SCALE_IGNORED: d.attrs.softmax.scale = 1.0; break;
-    case XC_MUTANT_SOFTMAX_CAUSAL_IGNORED: d.attrs.softmax.causal = 0; break;
-    case XC_MUTANT_ATTN_SCALE_DEFAULT: d.attrs.attention.scale = 1.0 / sqrt((double)d.inputs[0].shape[3]); break;
-    case XC_MUTANT_ATTN_CAUSAL_IGNORED: d.attrs.attention.causal = 0; break;
-    case XC_MUTANT_ATTN_MASK_IGNORED:
-        if (d.attrs.attention.has_mask) d.n_inputs = 3;
-        d.attrs.attention.has_mask = 0;
-        break;
-    case XC_MUTANT_ROPE_LAYOUT_SWAPPED:
-        d.attrs.rope.layout = d.attrs.rope.layout == XHAL_ROPE_HALF ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
-        break;
-    case XC_MUTANT_ROPE_POS_IGNORED: d.attrs.rope.pos_offset = 0; break;
-    case XC_MUTANT_ROPE_THETA_FIXED: d.attrs.rope.theta = 10000.0; break;
-    case XC_MUTANT_ROPE_ROTARY_FULL: d.attrs.rope.rotary_dims = (int32_t)d.inputs[0].shape[d.inputs[0].ndim - 1]; break;
-    case XC_MUTANT_MATMUL_BETA_IGNORED: d.attrs.matmul.beta = 0; break;
-    case XC_MUTANT_MATMUL_ALPHA_IGNORED: d.attrs.matmul.alpha = 1; break;
-    case XC_MUTANT_MATMUL_B_ROW_MAJOR:
-        dense_strides(&d.inputs[1], d.inputs[1].ndim - 2);
-        if (!fits(&d.inputs[1])) d = *desc;
-        break;
-    case XC_MUTANT_SCALE_BETA_IGNORED: d.attrs.scale.beta = 0; break;
-    case XC_MUTANT_EXP_CONTIG_IN:
-        dense_strides(&d.inputs[0], 0);
-        if (!fits(&d.inputs[0])) d = *desc;
-        break;
-    case XC_MUTANT_ADD_CONTIG_OUT:
-        dense_strides(&d.outputs[0], 0);
-        if (!fits(&d.outputs[0])) d = *desc;
-        break;
-    case XC_MUTANT_SUB_SWAPPED: {
-        xhal_tensor_desc t = d.inputs[0];
-        d.inputs[0] = d.inputs[1];
-        d.inputs[1] = t;
-        break;
-    }
-    case XC_MUTANT_MEAN_IS_SUM: d.op = XHAL_OP_SUM; break;
-    case XC_MUTANT_FILL_VIA_F32: /* the core converts the value once: redo it from the f32 */
-        d.attrs.fill.bits = xhal_value_bits(d.outputs[0].dtype, (double)(float)d.attrs.fill.value);
-        break;
-    case XC_MUTANT_RMS_EPS_OUTSIDE: case XC_MUTANT_LN_VAR_UNBIASED:
-        if (f32) return norm_f32(&d);
-        break;
-    case XC_MUTANT_SOFTMAX_NO_MAX: if (f32) return softmax_f32(&d, 1, 0); break;
-    case XC_MUTANT_SOFTMAX_CAUSAL_OFF_BY_ONE: if (f32) return softmax_f32(&d, 0, 1); break;
-    case XC_MUTANT_ATTN_CAUSAL_OFF_BY_ONE: if (f32) return attention_f32(&d, 1, 0); break;
-    case XC_MUTANT_ATTN_GQA_MOD: if (f32) return attention_f32(&d, 0, 1); break;
-    case XC_MUTANT_ARGMAX_LAST:
-        if (d.inputs[0].dtype == XHAL_DTYPE_F32) return reduce_f32(&d);
-        break;
-    case XC_MUTANT_MAX_NAN_IGNORED: if (f32) return reduce_f32(&d); break;
-    case XC_MUTANT_MAXIMUM_NAN_IGNORED: case XC_MUTANT_MINIMUM_NAN_IGNORED: if (f32) return binary_f32(&d); break;
-    case XC_MUTANT_RELU_NAN_ZERO: case XC_MUTANT_TANH_OVERFLOW: case XC_MUTANT_RSQRT_FAST: if (f32) return unary_f32(&d); break;
-    case XC_MUTANT_ROPE_SIN_SIGN: if (f32) return rope_f32(&d); break;
-    case XC_MUTANT_ADD_BCAST_MOD: if (f32) return binary_f32(&d); break;
-    case XC_MUTANT_GELU_TANH_FOR_ERF: case XC_MUTANT_SILU_OVERFLOW: if (f32) return unary_f32(&d); break;
-    case XC_MUTANT_COPY_BF16_TRUNC:
-        if (d.inputs[0].dtype == XHAL_DTYPE_F32 && d.outputs[0].dtype == XHAL_DTYPE_BF16) return copy_bf16_trunc(&d);
-        break;
-    case XC_MUTANT_COPY_F16_FTZ:
-        if (d.inputs[0].dtype == XHAL_DTYPE_F32 && d.outputs[0].dtype == XHAL_DTYPE_F16) {
-            xhal_status st = cpu->op_run(state, stream, &d);
-            if (st == XHAL_OK) f16_flush_subnormals(&d);
-            return st;
+        case XC_MUTANT_RMS_EPS_ZERO:
+        case XC_MUTANT_LN_EPS_ZERO: d.attrs.norm.eps = 0; break;
+        case XC_MUTANT_RMS_EPS_FIXED:
+        case XC_MUTANT_LN_EPS_FIXED: d.attrs.norm.eps = 1e-5; break;
+        case XC_MUTANT_RMS_WEIGHT_IGNORED:
+            d.attrs.norm.has_weight = 0;
+            d.n_inputs = 1;
+            break;
+        case XC_MUTANT_LN_BIAS_IGNORED:
+            if (d.attrs.norm.has_bias) d.n_inputs--;
+            d.attrs.norm.has_bias = 0;
+            break;
+        case XC_MUTANT_LN_NO_MEAN:
+            if (!d.attrs.norm.has_weight) break; /* rms_norm's inputs are x and weight only */
+            d.op = XHAL_OP_RMS_NORM;
+            if (d.attrs.norm.has_bias) d.n_inputs--;
+            d.attrs.norm.has_bias = 0;
+            break;
+        case XC_MUTANT_SOFTMAX_SCALE_IGNORED: d.attrs.softmax.scale = 1.0; break;
+        case XC_MUTANT_SOFTMAX_CAUSAL_IGNORED: d.attrs.softmax.causal = 0; break;
+        case XC_MUTANT_ATTN_SCALE_DEFAULT: d.attrs.attention.scale = 1.0 / sqrt((double)d.inputs[0].shape[3]); break;
+        case XC_MUTANT_ATTN_CAUSAL_IGNORED: d.attrs.attention.causal = 0; break;
+        case XC_MUTANT_ATTN_MASK_IGNORED:
+            if (d.attrs.attention.has_mask) d.n_inputs = 3;
+            d.attrs.attention.has_mask = 0;
+            break;
+        case XC_MUTANT_ROPE_LAYOUT_SWAPPED:
+            d.attrs.rope.layout = d.attrs.rope.layout == XHAL_ROPE_HALF ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
+            break;
+        case XC_MUTANT_ROPE_POS_IGNORED: d.attrs.rope.pos_offset = 0; break;
+        case XC_MUTANT_ROPE_THETA_FIXED: d.attrs.rope.theta = 10000.0; break;
+        case XC_MUTANT_ROPE_ROTARY_FULL:
+            d.attrs.rope.rotary_dims = (int32_t)d.inputs[0].shape[d.inputs[0].ndim - 1];
+            break;
+        case XC_MUTANT_MATMUL_BETA_IGNORED: d.attrs.matmul.beta = 0; break;
+        case XC_MUTANT_MATMUL_ALPHA_IGNORED: d.attrs.matmul.alpha = 1; break;
+        case XC_MUTANT_MATMUL_B_ROW_MAJOR:
+            dense_strides(&d.inputs[1], d.inputs[1].ndim - 2);
+            if (!fits(&d.inputs[1])) d = *desc;
+            break;
+        case XC_MUTANT_SCALE_BETA_IGNORED: d.attrs.scale.beta = 0; break;
+        case XC_MUTANT_EXP_CONTIG_IN:
+            dense_strides(&d.inputs[0], 0);
+            if (!fits(&d.inputs[0])) d = *desc;
+            break;
+        case XC_MUTANT_ADD_CONTIG_OUT:
+            dense_strides(&d.outputs[0], 0);
+            if (!fits(&d.outputs[0])) d = *desc;
+            break;
+        case XC_MUTANT_SUB_SWAPPED: {
+            xhal_tensor_desc t = d.inputs[0];
+            d.inputs[0] = d.inputs[1];
+            d.inputs[1] = t;
+            break;
         }
-        break;
-    default: break;
+        case XC_MUTANT_MEAN_IS_SUM: d.op = XHAL_OP_SUM; break;
+        case XC_MUTANT_FILL_VIA_F32: /* the core converts the value once: redo it from the f32 */
+            d.attrs.fill.bits = xhal_value_bits(d.outputs[0].dtype, (double)(float)d.attrs.fill.value);
+            break;
+        case XC_MUTANT_RMS_EPS_OUTSIDE:
+        case XC_MUTANT_LN_VAR_UNBIASED:
+            if (f32) return norm_f32(&d);
+            break;
+        case XC_MUTANT_SOFTMAX_NO_MAX:
+            if (f32) return softmax_f32(&d, 1, 0);
+            break;
+        case XC_MUTANT_SOFTMAX_CAUSAL_OFF_BY_ONE:
+            if (f32) return softmax_f32(&d, 0, 1);
+            break;
+        case XC_MUTANT_ATTN_CAUSAL_OFF_BY_ONE:
+            if (f32) return attention_f32(&d, 1, 0);
+            break;
+        case XC_MUTANT_ATTN_GQA_MOD:
+            if (f32) return attention_f32(&d, 0, 1);
+            break;
+        case XC_MUTANT_ARGMAX_LAST:
+            if (d.inputs[0].dtype == XHAL_DTYPE_F32) return reduce_f32(&d);
+            break;
+        case XC_MUTANT_MAX_NAN_IGNORED:
+            if (f32) return reduce_f32(&d);
+            break;
+        case XC_MUTANT_MAXIMUM_NAN_IGNORED:
+        case XC_MUTANT_MINIMUM_NAN_IGNORED:
+            if (f32) return binary_f32(&d);
+            break;
+        case XC_MUTANT_RELU_NAN_ZERO:
+        case XC_MUTANT_TANH_OVERFLOW:
+        case XC_MUTANT_RSQRT_FAST:
+            if (f32) return unary_f32(&d);
+            break;
+        case XC_MUTANT_ROPE_SIN_SIGN:
+            if (f32) return rope_f32(&d);
+            break;
+        case XC_MUTANT_ADD_BCAST_MOD:
+            if (f32) return binary_f32(&d);
+            break;
+        case XC_MUTANT_GELU_TANH_FOR_ERF:
+        case XC_MUTANT_SILU_OVERFLOW:
+            if (f32) return unary_f32(&d);
+            break;
+        case XC_MUTANT_COPY_BF16_TRUNC:
+            if (d.inputs[0].dtype == XHAL_DTYPE_F32 && d.outputs[0].dtype == XHAL_DTYPE_BF16)
+                return copy_bf16_trunc(&d);
+            break;
+        case XC_MUTANT_COPY_F16_FTZ:
+            if (d.inputs[0].dtype == XHAL_DTYPE_F32 && d.outputs[0].dtype == XHAL_DTYPE_F16) {
+                xhal_status st = cpu->op_run(state, stream, &d);
+                if (st == XHAL_OK) f16_flush_subnormals(&d);
+                return st;
+            }
+            break;
+        default: break;
     }
     return cpu->op_run(state, stream, &d);
 }
@@ -445,7 +534,8 @@ XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_a
     static void *h; /* kept open for the life of the process, like any loaded plugin */
     if (!h) h = dlopen(XC_CPU_PLUGIN, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        if (host && host->set_error) host->set_error(XHAL_ERROR_UNAVAILABLE, "mutant: cannot load %s: %s", XC_CPU_PLUGIN, dlerror());
+        if (host && host->set_error)
+            host->set_error(XHAL_ERROR_UNAVAILABLE, "mutant: cannot load %s: %s", XC_CPU_PLUGIN, dlerror());
         return NULL;
     }
     xhal_backend_entry_fn entry = (xhal_backend_entry_fn)(uintptr_t)dlsym(h, XHAL_BACKEND_ENTRY_SYMBOL);

@@ -50,7 +50,10 @@ int main(void)
     /* figures and NMSE: a systematic 1e-3 relative bias passes the element bound but not NMSE */
     {
         double got[100], want[100];
-        for (int i = 0; i < 100; i++) { want[i] = 1.0 + i; got[i] = want[i] * (1 + 1e-3); }
+        for (int i = 0; i < 100; i++) {
+            want[i] = 1.0 + i;
+            got[i] = want[i] * (1 + 1e-3);
+        }
         xc_tol t = {0, 2e-3, 0, 1e-7};
         xc_cmp r;
         xc_compare(got, want, NULL, 100, t, 0, &r);
@@ -76,7 +79,8 @@ int main(void)
         CHECK(d.rtol < a.rtol && a.rtol < b.rtol && b.rtol < c.rtol);
         xc_tol e = xc_tolerance(XHAL_OP_COPY, XHAL_DTYPE_F16, 1);
         CHECK(e.atol == 0 && e.rtol == 0 && e.mtol == 0);
-        xc_tol m1 = xc_tolerance(XHAL_OP_MATMUL, XHAL_DTYPE_F32, 16), m2 = xc_tolerance(XHAL_OP_MATMUL, XHAL_DTYPE_F32, 1600);
+        xc_tol m1 = xc_tolerance(XHAL_OP_MATMUL, XHAL_DTYPE_F32, 16),
+               m2 = xc_tolerance(XHAL_OP_MATMUL, XHAL_DTYPE_F32, 1600);
         CHECK(m2.mtol > m1.mtol);
         xc_tol at16 = xc_tolerance(XHAL_OP_ATTENTION, XHAL_DTYPE_F16, 8);
         CHECK(at16.mtol >= 4 * ldexp(1.0, -11));

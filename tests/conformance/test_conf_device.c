@@ -136,7 +136,8 @@ static void test_vectors(void)
     const char *victim = cJSON_GetObjectItem(c2, "name")->valuestring;
     const cJSON *exp = cJSON_GetObjectItem(c2, "expected");
     char epath[256];
-    snprintf(epath, sizeof(epath), "%s/%s", dir, cJSON_IsString(exp) ? exp->valuestring : cJSON_GetObjectItem(exp, "file")->valuestring);
+    snprintf(epath, sizeof(epath), "%s/%s", dir,
+             cJSON_IsString(exp) ? exp->valuestring : cJSON_GetObjectItem(exp, "file")->valuestring);
     xc_tensor t;
     CHECK(xc_npy_read(epath, 0, &t, msg, sizeof(msg)) == 0);
     t.v[t.n - 1] += 0.25 + fabs(t.v[t.n - 1]) * 0.1;
@@ -174,7 +175,9 @@ static void test_vectors(void)
     xc_case_list_free(&v);
     /* a malformed cases.json is refused with the file named */
     f = fopen(path, "w");
-    fputs("{\"version\": 1, \"cases\": [{\"name\": \"x\", \"op\": \"no_such_op\", \"dtype\": \"f32\", \"expected\": \"a.npy\"}]}", f);
+    fputs("{\"version\": 1, \"cases\": [{\"name\": \"x\", \"op\": \"no_such_op\", \"dtype\": \"f32\", \"expected\": "
+          "\"a.npy\"}]}",
+          f);
     fclose(f);
     CHECK(xc_vectors_load(dir, &v, msg, sizeof(msg)) == -1 && strstr(msg, "no_such_op"));
     xc_case_list_free(&v);
@@ -187,7 +190,8 @@ static void test_xfail_and_report(void)
     const char *list = "cpu-* add f32 ^add/f32/n17$ # broken on purpose by the test hook\n"
                        "*     exp f32 ^exp/f32/n3$  # listed but passes: XPASS\n";
     CHECK(xc_xfail_parse(list, "xf", &xl, msg, sizeof(msg)) == 0);
-    xc_options opt = {XC_SUITE_OPS, "^(add/f32/n17|exp/f32/n3|exp/f32/n17|matmul/f16/3x17x5)$", NULL, NULL, &xl, 7, NULL, NULL};
+    xc_options opt = {
+        XC_SUITE_OPS, "^(add/f32/n17|exp/f32/n3|exp/f32/n17|matmul/f16/3x17x5)$", NULL, NULL, &xl, 7, NULL, NULL};
     xc_case_list sel;
     CHECK(xc_select_cases(&opt, &sel, msg, sizeof(msg)) == 0);
     CHECK(sel.n == 4);
@@ -214,7 +218,8 @@ static void test_xfail_and_report(void)
     CHECK(xc_run_totals(&run, counts) == 0);
     char dir[128];
     snprintf(dir, sizeof(dir), "%s/report", tmp);
-    CHECK(xc_report_write(&run, dir, XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT, msg, sizeof(msg)) == 0);
+    CHECK(xc_report_write(&run, dir, XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT, msg,
+                          sizeof(msg)) == 0);
     char path[256];
     snprintf(path, sizeof(path), "%s/report.json", dir);
     FILE *f = fopen(path, "rb");
@@ -256,9 +261,16 @@ static void test_bad_backend(void)
     xhal_stream *bs = NULL;
     CHECK_OK(xhal_context_create(&o, &bctx));
     CHECK_OK(xhal_device_find(bctx, "xcbad:0", &bad));
-    if (!bad) { xhal_context_destroy(bctx); return; }
+    if (!bad) {
+        xhal_context_destroy(bctx);
+        return;
+    }
     CHECK_OK(xhal_stream_create(bad, &bs));
-    struct { const char *name; int outcome; const char *msg; } want[] = {
+    struct {
+        const char *name;
+        int outcome;
+        const char *msg;
+    } want[] = {
         {"mul/f32/n17", XC_PASS, ""},
         {"neg/f32/n17", XC_FAIL, "after the last element"},
         {"add/f32/n17", XC_FAIL, "input 0 was modified"},
@@ -279,7 +291,8 @@ static void test_bad_backend(void)
     /* through a run with an expected-failure list for the family */
     char msg[256];
     xc_xfail_list xl;
-    CHECK(xc_xfail_parse("xcbad-* neg f32 # writes past the end\nxcbad-* add * # scribbles on a\n", "xf", &xl, msg, sizeof(msg)) == 0);
+    CHECK(xc_xfail_parse("xcbad-* neg f32 # writes past the end\nxcbad-* add * # scribbles on a\n", "xf", &xl, msg,
+                         sizeof(msg)) == 0);
     xc_options opt = {XC_SUITE_OPS, "^(add|neg|mul|exp)/f(32|16)/n17$", NULL, NULL, &xl, 3, NULL, NULL};
     xc_case_list sel;
     CHECK(xc_select_cases(&opt, &sel, msg, sizeof(msg)) == 0);
@@ -287,7 +300,8 @@ static void test_bad_backend(void)
     xc_run_init(&run);
     CHECK(xc_run_device(&run, bctx, bad, &sel, &opt, msg, sizeof(msg)) == 0);
     const xc_device_report *d = &run.devs[0];
-    CHECK(d->counts[XC_PASS] == 1 && d->counts[XC_XFAIL] == 2 && d->counts[XC_FAIL] == 0 && d->counts[XC_UNSUPPORTED] == 5);
+    CHECK(d->counts[XC_PASS] == 1 && d->counts[XC_XFAIL] == 2 && d->counts[XC_FAIL] == 0 &&
+          d->counts[XC_UNSUPPORTED] == 5);
     int counts[XC_OUTCOME_COUNT];
     CHECK(xc_run_totals(&run, counts) == 1); /* unsupported and xfail do not fail a run */
     xc_run_free(&run);
@@ -309,18 +323,27 @@ static void test_bad_backend(void)
         char dir[128], path[256];
         snprintf(dir, sizeof(dir), "%s/report-trivial", tmp);
         run.explicit_devices = 1;
-        CHECK(xc_report_write(&run, dir, XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT, msg, sizeof(msg)) == 0);
+        CHECK(xc_report_write(&run, dir, XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT, msg,
+                              sizeof(msg)) == 0);
         snprintf(path, sizeof(path), "%s/report.md", dir);
         FILE *f = fopen(path, "rb");
         char *text = calloc(1, 1 << 20);
-        if (f) { size_t n = fread(text, 1, (1 << 20) - 1, f); (void)n; fclose(f); }
+        if (f) {
+            size_t n = fread(text, 1, (1 << 20) - 1, f);
+            (void)n;
+            fclose(f);
+        }
         CHECK(strstr(text, "Result: **UNSUPPORTED**") != NULL);
         CHECK(strstr(text, "| exp | unsupported (trivial 1) |") != NULL);
         CHECK(strstr(text, "| xcbad:0 | exp | 1 | f32  | 1 | 0 |") != NULL);
         snprintf(path, sizeof(path), "%s/report.json", dir);
         f = fopen(path, "rb");
         memset(text, 0, 1 << 20);
-        if (f) { size_t n = fread(text, 1, (1 << 20) - 1, f); (void)n; fclose(f); }
+        if (f) {
+            size_t n = fread(text, 1, (1 << 20) - 1, f);
+            (void)n;
+            fclose(f);
+        }
         cJSON *root = cJSON_Parse(text);
         CHECK(root && !strcmp(cJSON_GetObjectItem(root, "verdict")->valuestring, "UNSUPPORTED"));
         CHECK(root && cJSON_GetObjectItem(cJSON_GetObjectItem(root, "totals"), "trivial")->valueint == 1);
@@ -328,7 +351,11 @@ static void test_bad_backend(void)
         snprintf(path, sizeof(path), "%s/junit.xml", dir);
         f = fopen(path, "rb");
         memset(text, 0, 1 << 20);
-        if (f) { size_t n = fread(text, 1, (1 << 20) - 1, f); (void)n; fclose(f); }
+        if (f) {
+            size_t n = fread(text, 1, (1 << 20) - 1, f);
+            (void)n;
+            fclose(f);
+        }
         CHECK(strstr(text, "<skipped message=\"trivial: ") != NULL);
         free(text);
     }
@@ -343,7 +370,8 @@ static void test_bad_backend(void)
     xc_run_free(&run);
     xc_case_list_free(&sel);
     /* --op selects by op name (vectors too), and refuses an unknown name */
-    xc_options o5 = {XC_SUITE_OPS | XC_SUITE_VECTORS, NULL, XC_TEST_VECTORS_DIR, NULL, NULL, 3, NULL, "rms_norm,softmax"};
+    xc_options o5 = {
+        XC_SUITE_OPS | XC_SUITE_VECTORS, NULL, XC_TEST_VECTORS_DIR, NULL, NULL, 3, NULL, "rms_norm,softmax"};
     CHECK(xc_select_cases(&o5, &sel, msg, sizeof(msg)) == 0 && sel.n > 50);
     int others = 0, vec = 0;
     for (int i = 0; i < sel.n; i++) {

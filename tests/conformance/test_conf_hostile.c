@@ -34,7 +34,10 @@ static void patch(const char *dir, const char *name, const char *from, const cha
     char path[256];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     FILE *f = fopen(path, "r+b");
-    if (!f) { CHECK(!"open npy"); return; }
+    if (!f) {
+        CHECK(!"open npy");
+        return;
+    }
     char buf[512];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     buf[n] = 0;
@@ -82,43 +85,66 @@ static const char *mkcase(const char *sub, const char *cases_json)
     return dir;
 }
 
-#define CASE(op, ins, exp, attrs) \
-    "{\"name\": \"bad\", \"op\": \"" op "\", \"dtype\": \"f32\", \"inputs\": [" ins "], \"expected\": \"" exp "\"" attrs "}"
+#define CASE(op, ins, exp, attrs)                                                                             \
+    "{\"name\": \"bad\", \"op\": \"" op "\", \"dtype\": \"f32\", \"inputs\": [" ins "], \"expected\": \"" exp \
+    "\"" attrs "}"
 
-static const struct { const char *sub, *json, *want; } H[] = {
+static const struct {
+    const char *sub, *json, *want;
+} H[] = {
     /* shapes that do not fit the op: each would overflow the reference's buffers */
-    {"sum_out", CASE("sum", "\"x23.npy\"", "x5.npy", ", \"attrs\": {\"axis\": 1}"), "sum: out is [5], the reduction gives [2]"},
-    {"gather_out", "{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", \"inputs\": [\"x32.npy\", \"i2.npy\"], \"expected\": \"x3.npy\"}", "gather: out is [3]"},
+    {"sum_out", CASE("sum", "\"x23.npy\"", "x5.npy", ", \"attrs\": {\"axis\": 1}"),
+     "sum: out is [5], the reduction gives [2]"},
+    {"gather_out",
+     "{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", \"inputs\": [\"x32.npy\", \"i2.npy\"], \"expected\": "
+     "\"x3.npy\"}",
+     "gather: out is [3]"},
     {"concat_out", CASE("concat", "\"x2.npy\", \"x3.npy\"", "x4.npy", ""), "concat: parts sum to 5"},
-    {"attention_out", CASE("attention", "\"q.npy\", \"kv.npy\", \"kv.npy\"", "obad.npy", ""), "attention: out [1,2,3,9]"},
+    {"attention_out", CASE("attention", "\"q.npy\", \"kv.npy\", \"kv.npy\"", "obad.npy", ""),
+     "attention: out [1,2,3,9]"},
     {"add_bcast", CASE("add", "\"x23.npy\", \"x2.npy\"", "x23.npy", ""), "add: b [2] does not broadcast to out [2,3]"},
     {"exp_out", CASE("exp", "\"x3.npy\"", "x5.npy", ""), "exp: x [3] and out [5] differ"},
     {"matmul_k", CASE("matmul", "\"x23.npy\", \"x23.npy\"", "x23.npy", ""), "matmul: K of a is 3 but of b 2"},
     {"norm_w", CASE("rms_norm", "\"x23.npy\", \"x2.npy\"", "x23.npy", ""), "rms_norm: weight must be [3]"},
-    {"gather_idx", "{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", \"inputs\": [\"x32.npy\", \"x2.npy\"], \"expected\": \"x23.npy\"}", "indices must be i32 or i64"},
+    {"gather_idx",
+     "{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", \"inputs\": [\"x32.npy\", \"x2.npy\"], \"expected\": "
+     "\"x23.npy\"}",
+     "indices must be i32 or i64"},
     /* attributes of the wrong JSON type or meaning */
-    {"eps_string", CASE("rms_norm", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"eps\": \"abc\"}"), "attribute eps is not a number"},
-    {"axis_list", CASE("sum", "\"x23.npy\"", "x2.npy", ", \"attrs\": {\"axis\": [1]}"), "attribute axis is not a number"},
-    {"layout_bogus", CASE("rope", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"layout\": \"bogus\"}"), "attribute layout is not"},
-    {"axis_fraction", CASE("sum", "\"x23.npy\"", "x2.npy", ", \"attrs\": {\"axis\": 0.5}"), "attribute axis is not an integer"},
-    {"causal_2", CASE("softmax", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"causal\": 2}"), "attribute causal is not true/false"},
-    {"unknown_attr", CASE("rms_norm", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"epsilon\": 1e-3}"), "unknown attribute 'epsilon'"},
-    {"foreign_attr", CASE("add", "\"x23.npy\", \"x23.npy\"", "x23.npy", ", \"attrs\": {\"eps\": 1}"), "attribute eps does not apply to op add"},
+    {"eps_string", CASE("rms_norm", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"eps\": \"abc\"}"),
+     "attribute eps is not a number"},
+    {"axis_list", CASE("sum", "\"x23.npy\"", "x2.npy", ", \"attrs\": {\"axis\": [1]}"),
+     "attribute axis is not a number"},
+    {"layout_bogus", CASE("rope", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"layout\": \"bogus\"}"),
+     "attribute layout is not"},
+    {"axis_fraction", CASE("sum", "\"x23.npy\"", "x2.npy", ", \"attrs\": {\"axis\": 0.5}"),
+     "attribute axis is not an integer"},
+    {"causal_2", CASE("softmax", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"causal\": 2}"),
+     "attribute causal is not true/false"},
+    {"unknown_attr", CASE("rms_norm", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"epsilon\": 1e-3}"),
+     "unknown attribute 'epsilon'"},
+    {"foreign_attr", CASE("add", "\"x23.npy\", \"x23.npy\"", "x23.npy", ", \"attrs\": {\"eps\": 1}"),
+     "attribute eps does not apply to op add"},
     {"attrs_list", CASE("add", "\"x23.npy\", \"x23.npy\"", "x23.npy", ", \"attrs\": [1]"), "attrs is not an object"},
-    {"eps_negative", CASE("rms_norm", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"eps\": -1}"), "eps -1 must be finite and >= 0"},
+    {"eps_negative", CASE("rms_norm", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"eps\": -1}"),
+     "eps -1 must be finite and >= 0"},
     {"axis_range", CASE("sum", "\"x23.npy\"", "x2.npy", ", \"attrs\": {\"axis\": 7}"), "axis 7 out of range"},
-    {"rope_rot", CASE("rope", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"rotary_dims\": 3}"), "rotary_dims 3 must be even"},
-    {"out_dtype_num", CASE("add", "\"x23.npy\", \"x23.npy\"", "x23.npy", ", \"out_dtype\": 5"), "out_dtype is not a string"},
+    {"rope_rot", CASE("rope", "\"x23.npy\"", "x23.npy", ", \"attrs\": {\"rotary_dims\": 3}"),
+     "rotary_dims 3 must be even"},
+    {"out_dtype_num", CASE("add", "\"x23.npy\", \"x23.npy\"", "x23.npy", ", \"out_dtype\": 5"),
+     "out_dtype is not a string"},
     /* the format's own rules */
     {"fortran_true", CASE("exp", "\"fortran.npy\"", "x23.npy", ""), "fortran_order arrays are not supported"},
     {"fortran_1", CASE("exp", "\"fortran1.npy\"", "x23.npy", ""), "fortran_order must be True or False"},
-    {"duplicate", CASE("exp", "\"x3.npy\"", "x3.npy", "") ", " CASE("exp", "\"x3.npy\"", "x3.npy", ""), "case name bad appears twice"},
+    {"duplicate", CASE("exp", "\"x3.npy\"", "x3.npy", "") ", " CASE("exp", "\"x3.npy\"", "x3.npy", ""),
+     "case name bad appears twice"},
 };
 
 static int run_tool(const char *dir)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "'%s' --device cpu:0 --suite vectors --vectors '%s' --report '%s/rep' --quiet > '%s/out.txt' 2>&1",
+    snprintf(cmd, sizeof(cmd),
+             "'%s' --device cpu:0 --suite vectors --vectors '%s' --report '%s/rep' --quiet > '%s/out.txt' 2>&1",
              XC_TEST_TOOL, dir, dir, dir);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -140,7 +166,8 @@ int main(void)
     }
     /* an index outside the table cannot be expressed by a vector (no expected error) */
     {
-        const char *dir = mkcase("gather_oob", "{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", \"inputs\": [\"x2.npy\", \"i2.npy\"], \"expected\": \"x2.npy\"}");
+        const char *dir = mkcase("gather_oob", "{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", "
+                                               "\"inputs\": [\"x2.npy\", \"i2.npy\"], \"expected\": \"x2.npy\"}");
         /* table x2 is [2] -> rows of 1 element; indices 0, 1 fit: make the table one row */
         int64_t s1[1] = {1};
         npy(dir, "x2.npy", XHAL_DTYPE_F32, 1, s1);
@@ -149,7 +176,9 @@ int main(void)
         char path[300];
         snprintf(path, sizeof(path), "%s/cases.json", dir);
         FILE *f = fopen(path, "w");
-        fputs("{\"version\": 1, \"cases\": [{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", \"inputs\": [\"x2.npy\", \"i2.npy\"], \"expected\": \"out2.npy\"}]}", f);
+        fputs("{\"version\": 1, \"cases\": [{\"name\": \"bad\", \"op\": \"gather\", \"dtype\": \"f32\", \"inputs\": "
+              "[\"x2.npy\", \"i2.npy\"], \"expected\": \"out2.npy\"}]}",
+              f);
         fclose(f);
         xc_case_list l = {0};
         char msg[512] = "";

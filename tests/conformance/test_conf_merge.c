@@ -50,8 +50,9 @@ static void dev(xc_device_report *d, const char *spec, const char *vendor, const
 static cJSON *cell(cJSON *fam, const char *op, const char *dt)
 {
     cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(fam, "cells"))
-        if (!strcmp(cJSON_GetObjectItem(c, "op")->valuestring, op) && !strcmp(cJSON_GetObjectItem(c, "dtype")->valuestring, dt)) return c;
+    cJSON_ArrayForEach(
+        c, cJSON_GetObjectItem(fam, "cells")) if (!strcmp(cJSON_GetObjectItem(c, "op")->valuestring, op) &&
+                                                  !strcmp(cJSON_GetObjectItem(c, "dtype")->valuestring, dt)) return c;
     return NULL;
 }
 
@@ -138,7 +139,8 @@ int main(void)
     free(text);
     snprintf(p, sizeof(p), "%s/junit.xml", out);
     text = slurp(p);
-    CHECK(text && strstr(text, "<testsuite name=\"xhal-conform.acme-1\">") && strstr(text, "<failure message=\"FAIL 1/2"));
+    CHECK(text && strstr(text, "<testsuite name=\"xhal-conform.acme-1\">") &&
+          strstr(text, "<failure message=\"FAIL 1/2"));
     free(text);
 
     /* a file that is not a report: refused by name, nothing merged */
@@ -150,7 +152,8 @@ int main(void)
     CHECK(xc_merge_reports(bad, 2, out, all, &failing, msg, sizeof(msg)) == -1 && strstr(msg, "not-a-report.json") &&
           strstr(msg, "not an xhal-conform report"));
     const char *missing[1] = {"/nonexistent/report.json"};
-    CHECK(xc_merge_reports(missing, 1, out, all, &failing, msg, sizeof(msg)) == -1 && strstr(msg, "/nonexistent/report.json"));
+    CHECK(xc_merge_reports(missing, 1, out, all, &failing, msg, sizeof(msg)) == -1 &&
+          strstr(msg, "/nonexistent/report.json"));
 
     xc_run_free(&r1);
     xc_run_free(&r2);

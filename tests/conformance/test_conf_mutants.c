@@ -9,10 +9,11 @@
 #include "xc_conform.h"
 #include "mutants.h"
 
-static const struct { const char *name, *op, *how, *what; } M[] = {
-    {"none", "-", "-", "the CPU backend through the wrapper, no defect"},
+static const struct {
+    const char *name, *op, *how, *what;
+} M[] = {{"none", "-", "-", "the CPU backend through the wrapper, no defect"},
 #define XC_MUTANT_ROW(name, op, how, what) {#name, #op, how, what},
-    XC_MUTANTS(XC_MUTANT_ROW)
+         XC_MUTANTS(XC_MUTANT_ROW)
 #undef XC_MUTANT_ROW
 };
 
@@ -36,13 +37,18 @@ static void run_mutant(int k, kill *out)
     xhal_device *dev = NULL;
     CHECK_OK(xhal_context_create(&o, &ctx));
     CHECK_OK(xhal_device_find(ctx, "mutant:0", &dev));
-    if (!dev) { xhal_context_destroy(ctx); return; }
+    if (!dev) {
+        xhal_context_destroy(ctx);
+        return;
+    }
     /* the op's built-in cases and vectors (as xhal-conform --op <name>) */
     char op[32];
     size_t oi = 0;
-    for (; M[k].op[oi] && oi + 1 < sizeof(op); oi++) op[oi] = (char)(M[k].op[oi] >= 'A' && M[k].op[oi] <= 'Z' ? M[k].op[oi] - 'A' + 'a' : M[k].op[oi]);
+    for (; M[k].op[oi] && oi + 1 < sizeof(op); oi++)
+        op[oi] = (char)(M[k].op[oi] >= 'A' && M[k].op[oi] <= 'Z' ? M[k].op[oi] - 'A' + 'a' : M[k].op[oi]);
     op[oi] = 0;
-    xc_options opt = {XC_SUITE_OPS | XC_SUITE_VECTORS, NULL, XC_TEST_VECTORS_DIR, NULL, NULL, 20240607, NULL, k ? op : NULL};
+    xc_options opt = {
+        XC_SUITE_OPS | XC_SUITE_VECTORS, NULL, XC_TEST_VECTORS_DIR, NULL, NULL, 20240607, NULL, k ? op : NULL};
     xc_case_list sel;
     char msg[512];
     CHECK(xc_select_cases(&opt, &sel, msg, sizeof(msg)) == 0);
@@ -81,12 +87,16 @@ int main(void)
     for (int k = 0; k < n; k++) {
         run_mutant(k, &K[k]);
         if (k == 0) {
-            if (K[0].failed) fprintf(stderr, "control (no defect) failed %d cases, first %s: %s\n", K[0].failed, K[0].first[0], K[0].message);
+            if (K[0].failed)
+                fprintf(stderr, "control (no defect) failed %d cases, first %s: %s\n", K[0].failed, K[0].first[0],
+                        K[0].message);
             CHECK(K[0].failed == 0 && K[0].selected > 1000);
         } else {
             if (K[k].failed) killed++;
-            if (K[k].failed_ops) killed_ops++;
-            else fprintf(stderr, "SURVIVED: mutant %d %s (%s) over %d cases\n", k, M[k].name, M[k].what, K[k].selected);
+            if (K[k].failed_ops)
+                killed_ops++;
+            else
+                fprintf(stderr, "SURVIVED: mutant %d %s (%s) over %d cases\n", k, M[k].name, M[k].what, K[k].selected);
         }
     }
     int total = n - 1;
@@ -95,19 +105,28 @@ int main(void)
     FILE *js = fopen(XC_MUTANT_REPORT_DIR "/mutants.json", "w");
     CHECK(md && js);
     if (md && js) {
-        fprintf(md, "# Mutant kill report\n\nKilled %d of %d mutants (%.1f%%), %d of them by the built-in ops suite alone; the control (no defect) failed %d of %d cases.\n\n",
+        fprintf(md,
+                "# Mutant kill report\n\nKilled %d of %d mutants (%.1f%%), %d of them by the built-in ops suite alone; "
+                "the control (no defect) failed %d of %d cases.\n\n",
                 killed, total, 100.0 * killed / total, killed_ops, K[0].failed, K[0].selected);
-        fprintf(md, "| # | mutant | op | kind | defect | cases run | failed (ops suite) | killed by (first cases) | first message |\n|---|---|---|---|---|---|---|---|---|\n");
-        fprintf(js, "{\"killed\": %d, \"killed_by_ops_suite\": %d, \"total\": %d, \"control_failed\": %d, \"mutants\": [\n", killed, killed_ops, total, K[0].failed);
+        fprintf(md, "| # | mutant | op | kind | defect | cases run | failed (ops suite) | killed by (first cases) | "
+                    "first message |\n|---|---|---|---|---|---|---|---|---|\n");
+        fprintf(js,
+                "{\"killed\": %d, \"killed_by_ops_suite\": %d, \"total\": %d, \"control_failed\": %d, \"mutants\": [\n",
+                killed, killed_ops, total, K[0].failed);
         for (int k = 1; k < n; k++) {
-            fprintf(md, "| %d | %s | %s | %s | %s | %d | %d (%d) | ", k, M[k].name, M[k].op, M[k].how, M[k].what, K[k].selected, K[k].failed, K[k].failed_ops);
+            fprintf(md, "| %d | %s | %s | %s | %s | %d | %d (%d) | ", k, M[k].name, M[k].op, M[k].how, M[k].what,
+                    K[k].selected, K[k].failed, K[k].failed_ops);
             for (int i = 0; i < 3 && K[k].first[i][0]; i++) fprintf(md, "%s`%s`", i ? ", " : "", K[k].first[i]);
             if (!K[k].failed) fprintf(md, "**SURVIVED**");
             fprintf(md, " | ");
             md_cell(md, K[k].message);
             fprintf(md, " |\n");
-            fprintf(js, "  {\"id\": %d, \"mutant\": \"%s\", \"op\": \"%s\", \"killed\": %s, \"cases\": %d, \"failed\": %d, \"first_killer\": \"%s\"}%s\n",
-                    k, M[k].name, M[k].op, K[k].failed ? "true" : "false", K[k].selected, K[k].failed, K[k].first[0], k + 1 < n ? "," : "");
+            fprintf(js,
+                    "  {\"id\": %d, \"mutant\": \"%s\", \"op\": \"%s\", \"killed\": %s, \"cases\": %d, \"failed\": %d, "
+                    "\"first_killer\": \"%s\"}%s\n",
+                    k, M[k].name, M[k].op, K[k].failed ? "true" : "false", K[k].selected, K[k].failed, K[k].first[0],
+                    k + 1 < n ? "," : "");
         }
         fprintf(js, "]}\n");
     }
@@ -116,7 +135,8 @@ int main(void)
     printf("mutants: killed %d of %d (%.1f%%), %d by the ops suite alone; report: %s/mutants.md\n", killed, total,
            100.0 * killed / total, killed_ops, XC_MUTANT_REPORT_DIR);
     for (int k = 1; k < n; k++)
-        printf("  %2d %-26s %-8s %s\n", k, M[k].name, K[k].failed ? "killed" : "SURVIVED", K[k].failed ? K[k].first[0] : M[k].what);
+        printf("  %2d %-26s %-8s %s\n", k, M[k].name, K[k].failed ? "killed" : "SURVIVED",
+               K[k].failed ? K[k].first[0] : M[k].what);
     CHECK(killed == total);
     free(K);
     return xtest_finish("test_conf_mutants");

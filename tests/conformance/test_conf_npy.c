@@ -17,8 +17,12 @@ static void roundtrip(xhal_dtype dt, int ndim, const int64_t *shape)
     for (int i = 0; i < ndim; i++) t.shape[i] = shape[i];
     t.n = xc_numel(ndim, shape);
     t.v = malloc(sizeof(double) * (size_t)(t.n ? t.n : 1));
-    for (int64_t i = 0; i < t.n; i++) t.v[i] = xc_round_to(dt, (double)(i % 17) * (xc_dtype_is_float(dt) ? -0.37 : 3) + 1);
-    if (xc_dtype_is_float(dt) && t.n > 2) { t.v[0] = NAN; t.v[1] = -INFINITY; }
+    for (int64_t i = 0; i < t.n; i++)
+        t.v[i] = xc_round_to(dt, (double)(i % 17) * (xc_dtype_is_float(dt) ? -0.37 : 3) + 1);
+    if (xc_dtype_is_float(dt) && t.n > 2) {
+        t.v[0] = NAN;
+        t.v[1] = -INFINITY;
+    }
     char path[128], msg[256];
     snprintf(path, sizeof(path), "%s/t.npy", dir);
     CHECK(xc_npy_write(path, &t, msg, sizeof(msg)) == 0);
@@ -48,8 +52,15 @@ static void write_raw(const char *name, int version, const char *dict, const voi
     fwrite("\x93NUMPY", 1, 6, f);
     fputc(version, f);
     fputc(0, f);
-    if (version == 1) { fputc((int)(dl & 0xff), f); fputc((int)(dl >> 8), f); }
-    else { fputc((int)(dl & 0xff), f); fputc((int)(dl >> 8), f); fputc(0, f); fputc(0, f); }
+    if (version == 1) {
+        fputc((int)(dl & 0xff), f);
+        fputc((int)(dl >> 8), f);
+    } else {
+        fputc((int)(dl & 0xff), f);
+        fputc((int)(dl >> 8), f);
+        fputc(0, f);
+        fputc(0, f);
+    }
     fwrite(dict, 1, dl, f);
     fwrite(data, 1, n, f);
     fclose(f);
@@ -66,7 +77,8 @@ int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/xc_npy_XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
-    const xhal_dtype all[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I8, XHAL_DTYPE_U8, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    const xhal_dtype all[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64,
+                              XHAL_DTYPE_I8,  XHAL_DTYPE_U8,  XHAL_DTYPE_I32,  XHAL_DTYPE_I64};
     int64_t s3[3] = {2, 3, 5}, s1[1] = {7}, s0[1] = {0};
     for (int d = 0; d < 8; d++) {
         roundtrip(all[d], 3, s3);

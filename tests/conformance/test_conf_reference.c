@@ -54,7 +54,10 @@ static int run(const xc_case *c0, xc_tensor *in, int n_in, const xc_tensor *init
 static int near(const double *got, const double *want, int n, double tol)
 {
     for (int i = 0; i < n; i++)
-        if (!(fabs(got[i] - want[i]) <= tol)) { fprintf(stderr, "  element %d: %.12g vs %.12g\n", i, got[i], want[i]); return 0; }
+        if (!(fabs(got[i] - want[i]) <= tol)) {
+            fprintf(stderr, "  element %d: %.12g vs %.12g\n", i, got[i], want[i]);
+            return 0;
+        }
     return 1;
 }
 
@@ -68,7 +71,7 @@ static void test_dtypes(void)
     CHECK(xc_f64_to_f16(ldexp(1, -25)) == 0x0000);     /* tie to even */
     CHECK(xc_f64_to_f16(3 * ldexp(1, -25)) == 0x0002); /* 1.5 ulp -> 2 */
     CHECK(xc_f64_to_f16(-0.0) == 0x8000);
-    CHECK(xc_f64_to_f16(1.0 + ldexp(1, -11)) == 0x3c00);     /* tie to even */
+    CHECK(xc_f64_to_f16(1.0 + ldexp(1, -11)) == 0x3c00); /* tie to even */
     CHECK(xc_f64_to_f16(1.0 + 3 * ldexp(1, -11)) == 0x3c02);
     CHECK((xc_f64_to_f16(NAN) & 0x7c00) == 0x7c00 && (xc_f64_to_f16(NAN) & 0x3ff) && !(xc_f64_to_f16(NAN) & 0x8000));
     CHECK(xc_f64_to_f16(-NAN) & 0x8000);
@@ -93,7 +96,8 @@ static void test_dtypes(void)
     CHECK(xc_round_to(XHAL_DTYPE_F32, 0.1) == (double)0.1f);
     CHECK(isinf(xc_round_to(XHAL_DTYPE_F32, 1e39)));
     /* encode/decode round trip for every dtype */
-    const xhal_dtype all[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64, XHAL_DTYPE_I8, XHAL_DTYPE_U8, XHAL_DTYPE_I32, XHAL_DTYPE_I64};
+    const xhal_dtype all[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64,
+                              XHAL_DTYPE_I8,  XHAL_DTYPE_U8,  XHAL_DTYPE_I32,  XHAL_DTYPE_I64};
     for (int d = 0; d < 8; d++) {
         double v[4] = {1, 2, 100, 7}, w[4];
         unsigned char buf[64];
@@ -153,7 +157,8 @@ static void test_elementwise(void)
 
 static void test_reduce_norm(void)
 {
-    int64_t s23[2] = {2, 3}, s2[1] = {2}, s14[2] = {1, 4}, s1[1] = {1}, s13[2] = {1, 3}, s22[2] = {2, 2}, s12[2] = {1, 2};
+    int64_t s23[2] = {2, 3}, s2[1] = {2}, s14[2] = {1, 4}, s1[1] = {1}, s13[2] = {1, 3}, s22[2] = {2, 2},
+            s12[2] = {1, 2};
     xc_tensor in[4];
     xc_case c = C(XHAL_OP_SUM, 1, s2);
     c.at.axis = 1;
@@ -351,7 +356,11 @@ static void test_catalogue(void)
     }
     for (int i = 1; i < l.n && names_unique; i++)
         for (int j = 0; j < i; j++)
-            if (!strcmp(l.cases[i].name, l.cases[j].name)) { fprintf(stderr, "duplicate case %s\n", l.cases[i].name); names_unique = 0; break; }
+            if (!strcmp(l.cases[i].name, l.cases[j].name)) {
+                fprintf(stderr, "duplicate case %s\n", l.cases[i].name);
+                names_unique = 0;
+                break;
+            }
     CHECK(names_unique);
     for (int op = 1; op < XHAL_OP_MAX_ID_; op++) {
         if (!strcmp(xhal_op_name((xhal_op)op), "invalid")) continue;

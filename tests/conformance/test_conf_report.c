@@ -42,7 +42,8 @@ static void add(xc_device_report *d, const char *name, const char *op, const cha
     r->tol = xc_tolerance(XHAL_OP_EXP, XHAL_DTYPE_F32, 1);
     if (outcome == XC_FAIL) snprintf(r->message, sizeof(r->message), "1 of 17 elements wrong; got <NaN> & \"x\"");
     if (outcome == XC_UNSUPPORTED) snprintf(r->message, sizeof(r->message), "exp f64 unsupported on this device");
-    if (outcome == XC_XFAIL || outcome == XC_XPASS) snprintf(r->xfail_reason, sizeof(r->xfail_reason), "line 3: known bug");
+    if (outcome == XC_XFAIL || outcome == XC_XPASS)
+        snprintf(r->xfail_reason, sizeof(r->xfail_reason), "line 3: known bug");
     d->counts[outcome]++;
 }
 
@@ -91,7 +92,8 @@ int main(void)
     char msg[256];
     char dir[128];
     snprintf(dir, sizeof(dir), "%s/a/b", tmp); /* nested: created */
-    CHECK(xc_report_write(&run, dir, XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT, msg, sizeof(msg)) == 0);
+    CHECK(xc_report_write(&run, dir, XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT, msg,
+                          sizeof(msg)) == 0);
     char path[256];
 
     snprintf(path, sizeof(path), "%s/report.json", dir);
@@ -118,7 +120,8 @@ int main(void)
         CHECK(cJSON_GetObjectItem(tot, "failed")->valueint == 1 && cJSON_GetObjectItem(tot, "xpass")->valueint == 1);
         CHECK(cJSON_IsFalse(cJSON_GetObjectItem(tot, "ok")));
         cJSON *topo = cJSON_GetObjectItem(root, "topology");
-        CHECK(cJSON_IsFalse(cJSON_GetObjectItem(topo, "available")) && !strcmp(cJSON_GetObjectItem(topo, "reason")->valuestring, "no hwloc here"));
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItem(topo, "available")) &&
+              !strcmp(cJSON_GetObjectItem(topo, "reason")->valuestring, "no hwloc here"));
         cJSON *f1 = cJSON_GetArrayItem(fams, 1);
         cJSON *d2 = cJSON_GetArrayItem(cJSON_GetObjectItem(f1, "devices"), 0);
         cJSON *ms = cJSON_GetObjectItem(d2, "model_suite");
@@ -133,7 +136,8 @@ int main(void)
     text = slurp(path);
     CHECK(text && strstr(text, "<!DOCTYPE html>") && strstr(text, "</html>"));
     if (text) {
-        CHECK(!strstr(text, "http://") && !strstr(text, "https://") && !strstr(text, "<script") && !strstr(text, "<link"));
+        CHECK(!strstr(text, "http://") && !strstr(text, "https://") && !strstr(text, "<script") &&
+              !strstr(text, "<link"));
         CHECK(strstr(text, "<style>") != NULL);
         CHECK(strstr(text, "Support matrix") && strstr(text, "FAIL 1/1") && strstr(text, "XPASS 1/1"));
         CHECK(strstr(text, "&lt;NaN&gt; &amp; &quot;x&quot;") != NULL); /* escaped */
@@ -165,7 +169,8 @@ int main(void)
     snprintf(path, sizeof(path), "%s/report.html", dir);
     CHECK(access(path, F_OK) != 0);
     /* an unwritable folder is an error with its name */
-    CHECK(xc_report_write(&run, "/proc/xc_no_such/dir", XC_FORMAT_JSON, msg, sizeof(msg)) == -1 && strstr(msg, "/proc/xc_no_such"));
+    CHECK(xc_report_write(&run, "/proc/xc_no_such/dir", XC_FORMAT_JSON, msg, sizeof(msg)) == -1 &&
+          strstr(msg, "/proc/xc_no_such"));
     xc_run_free(&run);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);

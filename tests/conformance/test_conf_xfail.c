@@ -24,13 +24,12 @@ static xc_result res(const char *name, const char *op, const char *dt, int outco
 
 int main(void)
 {
-    const char *text =
-        "# expected failures of the test chips\n"
-        "\n"
-        "pocl-*   copy     i8     ^copy/i8/from_(i32|i64)   # narrowing wraps (issue 12)\n"
-        "  *      gelu     bf16                               # erf approximation\n"
-        "opencl:1 matmul   *      \n"
-        "cpu-*    ad?      f*     large\n";
+    const char *text = "# expected failures of the test chips\n"
+                       "\n"
+                       "pocl-*   copy     i8     ^copy/i8/from_(i32|i64)   # narrowing wraps (issue 12)\n"
+                       "  *      gelu     bf16                               # erf approximation\n"
+                       "opencl:1 matmul   *      \n"
+                       "cpu-*    ad?      f*     large\n";
     xc_xfail_list l;
     char msg[256] = "";
     CHECK(xc_xfail_parse(text, "xf.txt", &l, msg, sizeof(msg)) == 0);
@@ -40,10 +39,11 @@ int main(void)
     CHECK(!l.e[1].has_regex && !strcmp(l.e[1].reason, "erf approximation"));
     CHECK(l.e[2].reason[0] == 0);
 
-    xhal_device_info pocl = dev("opencl:0", "pocl-cpu"), ocl1 = dev("opencl:1", "gfx906"), cpu = dev("cpu:0", "cpu-x86_64");
+    xhal_device_info pocl = dev("opencl:0", "pocl-cpu"), ocl1 = dev("opencl:1", "gfx906"),
+                     cpu = dev("cpu:0", "cpu-x86_64");
     CHECK(xc_xfail_match(&l, &pocl, "copy", "i8", "copy/i8/from_i32_n17") == &l.e[0]);
     CHECK(xc_xfail_match(&l, &pocl, "copy", "i8", "copy/i8/from_u8_n17") == NULL); /* regex */
-    CHECK(xc_xfail_match(&l, &cpu, "copy", "i8", "copy/i8/from_i32_n17") == NULL);  /* family */
+    CHECK(xc_xfail_match(&l, &cpu, "copy", "i8", "copy/i8/from_i32_n17") == NULL); /* family */
     CHECK(xc_xfail_match(&l, &cpu, "gelu", "bf16", "gelu/bf16/n1") == &l.e[1]);
     CHECK(xc_xfail_match(&l, &ocl1, "matmul", "f16", "matmul/f16/1x1x1") == &l.e[2]); /* by spec */
     CHECK(xc_xfail_match(&l, &pocl, "matmul", "f16", "matmul/f16/1x1x1") == NULL);

@@ -8,11 +8,23 @@
 
 static const xhal_host_services *host;
 
-typedef struct buf { uint64_t size; unsigned char *p; } buf;
+typedef struct buf {
+    uint64_t size;
+    unsigned char *p;
+} buf;
 
-static xhal_status b_init(const xhal_host_services *h, void **state) { (void)h; *state = (void *)1; return XHAL_OK; }
+static xhal_status b_init(const xhal_host_services *h, void **state)
+{
+    (void)h;
+    *state = (void *)1;
+    return XHAL_OK;
+}
 static void b_shutdown(void *state) { (void)state; }
-static int b_count(void *state) { (void)state; return 1; }
+static int b_count(void *state)
+{
+    (void)state;
+    return 1;
+}
 static xhal_status b_info(void *state, int device, xhal_device_info *info)
 {
     (void)state;
@@ -37,7 +49,10 @@ static xhal_status b_alloc(void *state, int device, uint64_t size, void **out)
     (void)device;
     buf *b = calloc(1, sizeof(*b));
     if (b) b->p = calloc(1, (size_t)size);
-    if (!b || !b->p) { free(b); return host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "xcbad: out of memory"); }
+    if (!b || !b->p) {
+        free(b);
+        return host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "xcbad: out of memory");
+    }
     b->size = size;
     *out = b;
     return XHAL_OK;
@@ -49,30 +64,49 @@ static void b_free(void *state, void *p)
     if (b) free(b->p);
     free(b);
 }
-static xhal_status b_stream_create(void *state, int device, void **s) { (void)state; (void)device; *s = (void *)2; return XHAL_OK; }
-static void b_stream_destroy(void *state, void *s) { (void)state; (void)s; }
-static xhal_status b_sync(void *state, void *s) { (void)state; (void)s; return XHAL_OK; }
+static xhal_status b_stream_create(void *state, int device, void **s)
+{
+    (void)state;
+    (void)device;
+    *s = (void *)2;
+    return XHAL_OK;
+}
+static void b_stream_destroy(void *state, void *s)
+{
+    (void)state;
+    (void)s;
+}
+static xhal_status b_sync(void *state, void *s)
+{
+    (void)state;
+    (void)s;
+    return XHAL_OK;
+}
 static xhal_status b_write(void *state, void *s, void *dst, uint64_t off, const void *src, uint64_t size)
 {
-    (void)state; (void)s;
+    (void)state;
+    (void)s;
     memcpy(((buf *)dst)->p + off, src, (size_t)size);
     return XHAL_OK;
 }
 static xhal_status b_read(void *state, void *s, void *src, uint64_t off, void *dst, uint64_t size)
 {
-    (void)state; (void)s;
+    (void)state;
+    (void)s;
     memcpy(dst, ((buf *)src)->p + off, (size_t)size);
     return XHAL_OK;
 }
 static xhal_status b_copy(void *state, void *s, void *src, uint64_t so, void *dst, uint64_t dof, uint64_t size)
 {
-    (void)state; (void)s;
+    (void)state;
+    (void)s;
     memmove(((buf *)dst)->p + dof, ((buf *)src)->p + so, (size_t)size);
     return XHAL_OK;
 }
 static xhal_status b_supported(void *state, int device, const xhal_op_desc *d)
 {
-    (void)state; (void)device;
+    (void)state;
+    (void)device;
     if ((d->op == XHAL_OP_ADD || d->op == XHAL_OP_MUL || d->op == XHAL_OP_NEG) && d->outputs[0].ndim == 1 &&
         d->outputs[0].dtype == XHAL_DTYPE_F32)
         return XHAL_OK;
@@ -84,12 +118,15 @@ static float *at(const xhal_tensor_desc *t, int64_t i)
 }
 static xhal_status b_run(void *state, void *s, const xhal_op_desc *d)
 {
-    (void)state; (void)s;
+    (void)state;
+    (void)s;
     const xhal_tensor_desc *o = &d->outputs[0];
     int64_t n = o->shape[0];
     for (int64_t i = 0; i < n; i++) {
         float a = *at(&d->inputs[0], i);
-        float r = d->op == XHAL_OP_NEG ? -a : d->op == XHAL_OP_ADD ? a + *at(&d->inputs[1], i) : a * *at(&d->inputs[1], i);
+        float r = d->op == XHAL_OP_NEG   ? -a
+                  : d->op == XHAL_OP_ADD ? a + *at(&d->inputs[1], i)
+                                         : a * *at(&d->inputs[1], i);
         *at(o, i) = r;
     }
     if (d->op == XHAL_OP_NEG) *at(o, n) = 0.0f;           /* one past the end */
@@ -103,11 +140,20 @@ static const xhal_backend_table table = {
     .name = "xcbad",
     .version = "0",
     .catalogue_version = XHAL_BACKEND_CATALOGUE_VERSION,
-    .init = b_init, .shutdown = b_shutdown, .device_count = b_count, .device_info = b_info,
-    .buffer_alloc = b_alloc, .buffer_free = b_free,
-    .stream_create = b_stream_create, .stream_destroy = b_stream_destroy, .stream_sync = b_sync,
-    .write = b_write, .read = b_read, .copy = b_copy,
-    .op_supported = b_supported, .op_run = b_run,
+    .init = b_init,
+    .shutdown = b_shutdown,
+    .device_count = b_count,
+    .device_info = b_info,
+    .buffer_alloc = b_alloc,
+    .buffer_free = b_free,
+    .stream_create = b_stream_create,
+    .stream_destroy = b_stream_destroy,
+    .stream_sync = b_sync,
+    .write = b_write,
+    .read = b_read,
+    .copy = b_copy,
+    .op_supported = b_supported,
+    .op_run = b_run,
 };
 
 XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t abi, const xhal_host_services *h)

@@ -32,10 +32,15 @@ static xhal_status t_info(void *state, int dev, xhal_device_info *info)
 static xhal_status t_alloc(void *state, int dev, uint64_t size, void **buf)
 {
     *buf = malloc(size);
-    return *buf ? XHAL_OK : host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "test: malloc(%llu) failed", (unsigned long long)size);
+    return *buf ? XHAL_OK
+                : host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "test: malloc(%llu) failed", (unsigned long long)size);
 }
 static void t_free(void *state, void *buf) { free(buf); }
-static xhal_status t_screate(void *state, int dev, void **s) { *s = (void *)1; return XHAL_OK; }
+static xhal_status t_screate(void *state, int dev, void **s)
+{
+    *s = (void *)1;
+    return XHAL_OK;
+}
 static void t_sdestroy(void *state, void *s) {}
 static xhal_status t_ssync(void *state, void *s) { return XHAL_OK; }
 static xhal_status t_write(void *state, void *s, void *b, uint64_t off, const void *src, uint64_t n)

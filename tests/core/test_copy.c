@@ -18,19 +18,31 @@ static const xhal_dtype all[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16
 static double store(xhal_dtype dt, double v)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: return (float)v;
-    case XHAL_DTYPE_F64: return v;
-    case XHAL_DTYPE_F16: return xhal_f16_to_f32(xhal_f32_to_f16((float)v));
-    case XHAL_DTYPE_BF16: return xhal_bf16_to_f32(xhal_f32_to_bf16((float)v));
-    default: break;
+        case XHAL_DTYPE_F32: return (float)v;
+        case XHAL_DTYPE_F64: return v;
+        case XHAL_DTYPE_F16: return xhal_f16_to_f32(xhal_f32_to_f16((float)v));
+        case XHAL_DTYPE_BF16: return xhal_bf16_to_f32(xhal_f32_to_bf16((float)v));
+        default: break;
     }
     if (isnan(v)) return 0;
     double t = trunc(v), lo, hi;
     switch (dt) {
-    case XHAL_DTYPE_I8: lo = -128; hi = 127; break;
-    case XHAL_DTYPE_U8: lo = 0; hi = 255; break;
-    case XHAL_DTYPE_I32: lo = -2147483648.0; hi = 2147483647.0; break;
-    default: lo = -9223372036854775808.0; hi = 9223372036854775807.0; break; /* hi is 2^63 as a double */
+        case XHAL_DTYPE_I8:
+            lo = -128;
+            hi = 127;
+            break;
+        case XHAL_DTYPE_U8:
+            lo = 0;
+            hi = 255;
+            break;
+        case XHAL_DTYPE_I32:
+            lo = -2147483648.0;
+            hi = 2147483647.0;
+            break;
+        default:
+            lo = -9223372036854775808.0;
+            hi = 9223372036854775807.0;
+            break; /* hi is 2^63 as a double */
     }
     return t < lo ? lo : t > hi ? hi : t;
 }
@@ -38,15 +50,15 @@ static double store(xhal_dtype dt, double v)
 static double load(xhal_dtype dt, const void *p, int64_t i)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: return ((const float *)p)[i];
-    case XHAL_DTYPE_F64: return ((const double *)p)[i];
-    case XHAL_DTYPE_F16: return xhal_f16_to_f32(((const uint16_t *)p)[i]);
-    case XHAL_DTYPE_BF16: return xhal_bf16_to_f32(((const uint16_t *)p)[i]);
-    case XHAL_DTYPE_I8: return ((const int8_t *)p)[i];
-    case XHAL_DTYPE_U8: return ((const uint8_t *)p)[i];
-    case XHAL_DTYPE_I32: return ((const int32_t *)p)[i];
-    case XHAL_DTYPE_I64: return (double)((const int64_t *)p)[i];
-    default: return 0;
+        case XHAL_DTYPE_F32: return ((const float *)p)[i];
+        case XHAL_DTYPE_F64: return ((const double *)p)[i];
+        case XHAL_DTYPE_F16: return xhal_f16_to_f32(((const uint16_t *)p)[i]);
+        case XHAL_DTYPE_BF16: return xhal_bf16_to_f32(((const uint16_t *)p)[i]);
+        case XHAL_DTYPE_I8: return ((const int8_t *)p)[i];
+        case XHAL_DTYPE_U8: return ((const uint8_t *)p)[i];
+        case XHAL_DTYPE_I32: return ((const int32_t *)p)[i];
+        case XHAL_DTYPE_I64: return (double)((const int64_t *)p)[i];
+        default: return 0;
     }
 }
 
@@ -54,23 +66,23 @@ static void put(xhal_dtype dt, void *p, int64_t i, double v)
 {
     v = store(dt, v);
     switch (dt) {
-    case XHAL_DTYPE_F32: ((float *)p)[i] = (float)v; break;
-    case XHAL_DTYPE_F64: ((double *)p)[i] = v; break;
-    case XHAL_DTYPE_F16: ((uint16_t *)p)[i] = xhal_f32_to_f16((float)v); break;
-    case XHAL_DTYPE_BF16: ((uint16_t *)p)[i] = xhal_f32_to_bf16((float)v); break;
-    case XHAL_DTYPE_I8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case XHAL_DTYPE_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case XHAL_DTYPE_I32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case XHAL_DTYPE_I64: ((int64_t *)p)[i] = v >= 9223372036854775807.0 ? INT64_MAX : (int64_t)v; break;
-    default: break;
+        case XHAL_DTYPE_F32: ((float *)p)[i] = (float)v; break;
+        case XHAL_DTYPE_F64: ((double *)p)[i] = v; break;
+        case XHAL_DTYPE_F16: ((uint16_t *)p)[i] = xhal_f32_to_f16((float)v); break;
+        case XHAL_DTYPE_BF16: ((uint16_t *)p)[i] = xhal_f32_to_bf16((float)v); break;
+        case XHAL_DTYPE_I8: ((int8_t *)p)[i] = (int8_t)v; break;
+        case XHAL_DTYPE_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+        case XHAL_DTYPE_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+        case XHAL_DTYPE_I64: ((int64_t *)p)[i] = v >= 9223372036854775807.0 ? INT64_MAX : (int64_t)v; break;
+        default: break;
     }
 }
 
 static int same(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
 
 /* values that exercise rounding, truncation, saturation and sign */
-static const double vals[] = {0.0, -0.0, 1.0, -1.0, 2.5, -2.7, 127.9, 128.0, -129.5, 255.6, 300.0, 1e6,
-                              -1e6, 65504.0, 70000.0, 1.0009765625, 3.0e-8, 1e10, -1e10, 0.333333333};
+static const double vals[] = {0.0,   -0.0, 1.0,  -1.0,    2.5,     -2.7,         127.9,  128.0, -129.5, 255.6,
+                              300.0, 1e6,  -1e6, 65504.0, 70000.0, 1.0009765625, 3.0e-8, 1e10,  -1e10,  0.333333333};
 
 static void cast_all(void)
 {

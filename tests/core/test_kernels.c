@@ -5,12 +5,11 @@
 
 #include <stdlib.h>
 
-static const char *src =
-    "XK_KERNEL void axpy(XK_GLOBAL float *y, XK_GLOBAL const float *x, float a, xk_i64 n)\n"
-    "{\n"
-    "    xk_i64 i = XK_GLOBAL_ID(0);\n"
-    "    if (i < n) y[i] = a * x[i] + y[i];\n"
-    "}\n";
+static const char *src = "XK_KERNEL void axpy(XK_GLOBAL float *y, XK_GLOBAL const float *x, float a, xk_i64 n)\n"
+                         "{\n"
+                         "    xk_i64 i = XK_GLOBAL_ID(0);\n"
+                         "    if (i < n) y[i] = a * x[i] + y[i];\n"
+                         "}\n";
 
 static void run_on(xhal_device *dev, const char *spec)
 {
@@ -44,20 +43,24 @@ static void run_on(xhal_device *dev, const char *spec)
     /* validation rules */
     uint64_t zero = 0, odd = 1000;
     CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 0, &global, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "dims 0");
-    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &zero, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "global_size[0] is 0");
+    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &zero, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT,
+                 "global_size[0] is 0");
     /* issue 17: 2^62 items returned OK and PoCL aborted at synchronize */
     uint64_t huge = 1ull << 62, g3[3] = {1ull << 20, 1ull << 20, 1ull << 20};
-    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &huge, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "exceeds 4294967295");
+    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &huge, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT,
+                 "exceeds 4294967295");
     CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 3, g3, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "more than 2^41");
     CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &odd, &local, 4, args), XHAL_ERROR_INVALID_ARGUMENT,
                  "not a multiple of local_size 64");
     CHECK_STATUS(xhal_kernel_launch(s, p, NULL, 1, &global, NULL, 4, args), XHAL_ERROR_INVALID_ARGUMENT, "name");
     xhal_kernel_arg badarg[1] = {{.kind = 99}};
-    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &global, NULL, 1, badarg), XHAL_ERROR_INVALID_ARGUMENT, "unknown kind 99");
+    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &global, NULL, 1, badarg), XHAL_ERROR_INVALID_ARGUMENT,
+                 "unknown kind 99");
     xhal_kernel_arg dead[1] = {{.kind = XHAL_ARG_TENSOR, .value.tensor = NULL}};
     CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &global, NULL, 1, dead), XHAL_ERROR_INVALID_HANDLE, "argument 0");
     CHECK_OK(xhal_program_destroy(p));
-    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &global, NULL, 4, args), XHAL_ERROR_INVALID_HANDLE, "not a live program");
+    CHECK_STATUS(xhal_kernel_launch(s, p, "axpy", 1, &global, NULL, 4, args), XHAL_ERROR_INVALID_HANDLE,
+                 "not a live program");
     CHECK_STATUS(xhal_program_destroy(p), XHAL_ERROR_INVALID_HANDLE, "not a live program");
     free(hx);
     free(hy);

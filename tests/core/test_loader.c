@@ -97,7 +97,8 @@ int main(void)
     int64_t shape[1] = {4};
     CHECK_OK(xhal_stream_create(dev, &s));
     CHECK_OK(xhal_tensor_create(dev, XHAL_DTYPE_F32, 1, shape, &t));
-    CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, t, t), XHAL_ERROR_UNSUPPORTED, "op exp (f32) is not supported on testdev:0");
+    CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, t, t), XHAL_ERROR_UNSUPPORTED,
+                 "op exp (f32) is not supported on testdev:0");
     /* transfers work through the required entries */
     float in[4] = {1, 2, 3, 4}, out[4] = {0};
     CHECK_OK(xhal_tensor_write(s, t, in, sizeof in));

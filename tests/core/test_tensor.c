@@ -30,13 +30,13 @@ int main(void)
     /* the op table: ids ascend, every name round-trips, a row's values are the enum's */
     {
         int prev = 0, rows = 0;
-#define ROW_(NAME, ID, STR, FAM, NIN, NOPT, ATTR, DT, TOL, K)                                      \
-        CHECK((ID) > prev && (int)XHAL_OP_##NAME == (ID));                                         \
-        prev = (ID);                                                                               \
-        rows++;                                                                                    \
-        CHECK(!strcmp(xhal_op_name(XHAL_OP_##NAME), STR) && xhal_op_from_name(STR, &op) == XHAL_OK && \
-              op == XHAL_OP_##NAME);                                                               \
-        CHECK(xhal_op_table_row(ID).family == XHAL_OPF_##FAM && xhal_op_family_of(ID) == XHAL_OPF_##FAM);
+#define ROW_(NAME, ID, STR, FAM, NIN, NOPT, ATTR, DT, TOL, K)                                     \
+    CHECK((ID) > prev && (int)XHAL_OP_##NAME == (ID));                                            \
+    prev = (ID);                                                                                  \
+    rows++;                                                                                       \
+    CHECK(!strcmp(xhal_op_name(XHAL_OP_##NAME), STR) && xhal_op_from_name(STR, &op) == XHAL_OK && \
+          op == XHAL_OP_##NAME);                                                                  \
+    CHECK(xhal_op_table_row(ID).family == XHAL_OPF_##FAM && xhal_op_family_of(ID) == XHAL_OPF_##FAM);
         XHAL_OP_TABLE(ROW_)
 #undef ROW_
         CHECK(rows >= 33 && prev == XHAL_OP_MAX_ID_ - 1);
@@ -60,7 +60,8 @@ int main(void)
     char bytes[64];
     for (int i = 0; i < 64; i++) bytes[i] = (char)i;
     CHECK_OK(xhal_buffer_write(s, buf, 0, bytes, 64));
-    CHECK_STATUS(xhal_buffer_write(s, buf, 60, bytes, 8), XHAL_ERROR_OUT_OF_RANGE, "bytes [60, 68) lie outside the buffer of 64");
+    CHECK_STATUS(xhal_buffer_write(s, buf, 60, bytes, 8), XHAL_ERROR_OUT_OF_RANGE,
+                 "bytes [60, 68) lie outside the buffer of 64");
     CHECK_STATUS(xhal_buffer_write(s, buf, UINT64_MAX, bytes, 8), XHAL_ERROR_OVERFLOW, "overflows");
     CHECK_STATUS(xhal_buffer_write(s, buf, 0, NULL, 8), XHAL_ERROR_INVALID_ARGUMENT, "src is NULL");
     CHECK_STATUS(xhal_buffer_read(s, buf, 0, NULL, 8), XHAL_ERROR_INVALID_ARGUMENT, "dst is NULL");
@@ -71,7 +72,8 @@ int main(void)
     /* ---- tensor creation rules ---- */
     xhal_tensor *t = NULL;
     int64_t sh[9] = {2, 3, 4, 1, 1, 1, 1, 1, 1};
-    CHECK_STATUS(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 9, sh, &t), XHAL_ERROR_INVALID_ARGUMENT, "ndim 9 is not in [0, 8]");
+    CHECK_STATUS(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 9, sh, &t), XHAL_ERROR_INVALID_ARGUMENT,
+                 "ndim 9 is not in [0, 8]");
     CHECK_STATUS(xhal_tensor_create(cpu, XHAL_DTYPE_F32, -1, sh, &t), XHAL_ERROR_INVALID_ARGUMENT, "ndim -1");
     CHECK_STATUS(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, NULL, &t), XHAL_ERROR_INVALID_ARGUMENT, "shape is NULL");
     CHECK_STATUS(xhal_tensor_create(cpu, (xhal_dtype)0, 1, sh, &t), XHAL_ERROR_INVALID_ARGUMENT, "dtype 0");
@@ -114,12 +116,14 @@ int main(void)
     int64_t st_huge[2] = {INT64_MAX / 2, 1};
     CHECK_STATUS(xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, 2, s2, st_huge, 0, &t), XHAL_ERROR_OVERFLOW, "overflows");
     int64_t st_far[2] = {5, 1};
-    CHECK_STATUS(xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, 2, s2, st_far, 0, &t), XHAL_ERROR_OUT_OF_RANGE, "reaches byte 76");
+    CHECK_STATUS(xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, 2, s2, st_far, 0, &t), XHAL_ERROR_OUT_OF_RANGE,
+                 "reaches byte 76");
     int64_t st_bc[2] = {0, 1};
     CHECK_OK(xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, 2, s2, st_bc, 0, &t)); /* broadcast rows: 16 bytes */
     float ones[16];
     for (int i = 0; i < 16; i++) ones[i] = 1;
-    CHECK_STATUS(xhal_tensor_write(s, t, ones, sizeof ones), XHAL_ERROR_INVALID_ARGUMENT, "broadcast view cannot be written");
+    CHECK_STATUS(xhal_tensor_write(s, t, ones, sizeof ones), XHAL_ERROR_INVALID_ARGUMENT,
+                 "broadcast view cannot be written");
     xhal_tensor_destroy(t);
 
     /* ---- views ---- */
@@ -193,10 +197,13 @@ int main(void)
     CHECK_OK(xhal_tensor_shape(v, &nd, vs, NULL));
     CHECK(nd == 2 && vs[0] == 4 && vs[1] == 6);
     xhal_tensor_destroy(v);
-    CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){5, 5}, &v), XHAL_ERROR_SHAPE_MISMATCH, "has 24 elements but [5,5] has 25");
-    CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){-1, -1}, &v), XHAL_ERROR_INVALID_ARGUMENT, "more than one -1");
+    CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){5, 5}, &v), XHAL_ERROR_SHAPE_MISMATCH,
+                 "has 24 elements but [5,5] has 25");
+    CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){-1, -1}, &v), XHAL_ERROR_INVALID_ARGUMENT,
+                 "more than one -1");
     CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){-1, 5}, &v), XHAL_ERROR_SHAPE_MISMATCH, "cannot infer");
-    CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){-3, 5}, &v), XHAL_ERROR_INVALID_ARGUMENT, "dimension 0 is -3");
+    CHECK_STATUS(xhal_tensor_reshape(base, 2, (int64_t[]){-3, 5}, &v), XHAL_ERROR_INVALID_ARGUMENT,
+                 "dimension 0 is -3");
 
     CHECK_OK(xhal_tensor_reshape(empty, 3, (int64_t[]){0, 5, 1}, &v)); /* empty [0,5] */
     xhal_tensor_destroy(v);
@@ -213,7 +220,8 @@ int main(void)
     CHECK(ex[0] == 0 && ex[4] == 0 && ex[12] == 12 && ex[119] == 15);
     xhal_tensor_destroy(v);
     CHECK_STATUS(xhal_tensor_expand(row, 3, (int64_t[]){2, 3, 5}, &v), XHAL_ERROR_SHAPE_MISMATCH, "does not broadcast");
-    CHECK_STATUS(xhal_tensor_expand(row, 2, (int64_t[]){3, 4}, &v), XHAL_ERROR_SHAPE_MISMATCH, "cannot expand 3 dims to 2");
+    CHECK_STATUS(xhal_tensor_expand(row, 2, (int64_t[]){3, 4}, &v), XHAL_ERROR_SHAPE_MISMATCH,
+                 "cannot expand 3 dims to 2");
 
     /* ---- lifetime: views keep the memory alive; dead handles are detected ---- */
     xhal_tensor *keep = NULL;
@@ -245,7 +253,8 @@ int main(void)
     CHECK_STATUS(xhal_tensor_buffer(scalar, &own), XHAL_ERROR_INVALID_ARGUMENT, "owns its buffer");
     /* write/read size must match */
     float two[2];
-    CHECK_STATUS(xhal_tensor_write(s, scalar, two, sizeof two), XHAL_ERROR_INVALID_ARGUMENT, "size is 8 bytes but the f32 tensor [] holds 4");
+    CHECK_STATUS(xhal_tensor_write(s, scalar, two, sizeof two), XHAL_ERROR_INVALID_ARGUMENT,
+                 "size is 8 bytes but the f32 tensor [] holds 4");
 
     CHECK_OK(xhal_context_destroy(ctx));
     return xtest_finish("test_tensor");

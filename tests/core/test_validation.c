@@ -18,10 +18,7 @@ static xhal_tensor *T(xhal_dtype dt, int nd, const int64_t *shape)
 #define TF(...) T(XHAL_DTYPE_F32, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
 
 /* Fill an f32 tensor with a sentinel and check it is still there. */
-static void sentinel(xhal_tensor *t)
-{
-    CHECK_OK(xhal_fill(s, t, 777.0));
-}
+static void sentinel(xhal_tensor *t) { CHECK_OK(xhal_fill(s, t, 777.0)); }
 static int untouched(xhal_tensor *t)
 {
     int64_t n = 0;
@@ -58,10 +55,13 @@ int main(void)
     CHECK_STATUS(xhal_unary(NULL, XHAL_OP_EXP, a, out), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
     CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, NULL, out), XHAL_ERROR_INVALID_HANDLE, "x is NULL");
     CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, a, NULL), XHAL_ERROR_INVALID_HANDLE, "out is NULL");
-    CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, (xhal_tensor *)s, out), XHAL_ERROR_INVALID_HANDLE, "is a stream, not a tensor");
+    CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, (xhal_tensor *)s, out), XHAL_ERROR_INVALID_HANDLE,
+                 "is a stream, not a tensor");
     CHECK_STATUS(xhal_unary((xhal_stream *)a, XHAL_OP_EXP, a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
-    CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, far, out), XHAL_ERROR_WRONG_DEVICE, "x is on testdev:0 but the stream is on cpu:0");
-    CHECK_STATUS(xhal_binary(so, XHAL_OP_ADD, a, b, out), XHAL_ERROR_WRONG_DEVICE, "a is on cpu:0 but the stream is on testdev:0");
+    CHECK_STATUS(xhal_unary(s, XHAL_OP_EXP, far, out), XHAL_ERROR_WRONG_DEVICE,
+                 "x is on testdev:0 but the stream is on cpu:0");
+    CHECK_STATUS(xhal_binary(so, XHAL_OP_ADD, a, b, out), XHAL_ERROR_WRONG_DEVICE,
+                 "a is on cpu:0 but the stream is on testdev:0");
     xhal_tensor *dead = TF(2, 3);
     xhal_tensor_destroy(dead);
     CHECK_STATUS(xhal_binary(s, XHAL_OP_ADD, a, dead, out), XHAL_ERROR_INVALID_HANDLE, "b: ");
@@ -102,8 +102,10 @@ int main(void)
     CHECK_STATUS(xhal_binary(s, XHAL_OP_DIV, i32, i32, i32), XHAL_ERROR_DTYPE_MISMATCH, "a is i32");
     CHECK_STATUS(xhal_binary(s, XHAL_OP_ADD, u8, u8, u8), XHAL_ERROR_DTYPE_MISMATCH, "a is u8");
     xhal_tensor *c4 = TF(2, 4);
-    CHECK_STATUS(xhal_binary(s, XHAL_OP_ADD, a, c4, out), XHAL_ERROR_SHAPE_MISMATCH, "[2,3] and b [2,4] do not broadcast");
-    CHECK_STATUS(xhal_binary(s, XHAL_OP_ADD, a, row, o4), XHAL_ERROR_SHAPE_MISMATCH, "broadcast to [2,3] but out is [4]");
+    CHECK_STATUS(xhal_binary(s, XHAL_OP_ADD, a, c4, out), XHAL_ERROR_SHAPE_MISMATCH,
+                 "[2,3] and b [2,4] do not broadcast");
+    CHECK_STATUS(xhal_binary(s, XHAL_OP_ADD, a, row, o4), XHAL_ERROR_SHAPE_MISMATCH,
+                 "broadcast to [2,3] but out is [4]");
     CHECK_STATUS(xhal_binary(s, XHAL_OP_ADD, top, b, mid), XHAL_ERROR_INVALID_ARGUMENT, "out overlaps a");
     CHECK(untouched(out));
     CHECK_OK(xhal_binary(s, XHAL_OP_ADD, a, row, out)); /* broadcasting is fine */
@@ -117,7 +119,8 @@ int main(void)
     /* ---- reductions ---- */
     xhal_tensor *r2 = TF(2), *r21 = TF(2, 1), *ri = T(XHAL_DTYPE_I64, 1, (int64_t[]){2});
     CHECK_STATUS(xhal_reduce(s, XHAL_OP_ADD, a, 1, 0, r2), XHAL_ERROR_INVALID_ARGUMENT, "not a reduction");
-    CHECK_STATUS(xhal_reduce(s, XHAL_OP_SUM, a, 2, 0, r2), XHAL_ERROR_INVALID_ARGUMENT, "axis 2 is out of range for 2 dims");
+    CHECK_STATUS(xhal_reduce(s, XHAL_OP_SUM, a, 2, 0, r2), XHAL_ERROR_INVALID_ARGUMENT,
+                 "axis 2 is out of range for 2 dims");
     CHECK_STATUS(xhal_reduce(s, XHAL_OP_SUM, a, -3, 0, r2), XHAL_ERROR_INVALID_ARGUMENT, "axis -3");
     CHECK_STATUS(xhal_reduce(s, XHAL_OP_SUM, a, 1, 1, r2), XHAL_ERROR_SHAPE_MISMATCH, "gives [2,1] but out is [2]");
     CHECK_STATUS(xhal_reduce(s, XHAL_OP_SUM, a, 1, 0, r21), XHAL_ERROR_SHAPE_MISMATCH, "gives [2] but out is [2,1]");
@@ -159,7 +162,8 @@ int main(void)
     xhal_tensor *m23 = TF(2, 3), *m34 = TF(3, 4), *m24 = TF(2, 4), *m44 = TF(4, 4), *v3 = TF(3);
     CHECK_STATUS(xhal_matmul(s, m23, m23, 0, 0, 1, 0, m24), XHAL_ERROR_SHAPE_MISMATCH, "inner dims 3 and 2 differ");
     CHECK_STATUS(xhal_matmul(s, m23, m34, 1, 0, 1, 0, m24), XHAL_ERROR_SHAPE_MISMATCH, "(transposed)");
-    CHECK_STATUS(xhal_matmul(s, m23, m34, 0, 0, 1, 0, m44), XHAL_ERROR_SHAPE_MISMATCH, "result is [2,4] but out is [4,4]");
+    CHECK_STATUS(xhal_matmul(s, m23, m34, 0, 0, 1, 0, m44), XHAL_ERROR_SHAPE_MISMATCH,
+                 "result is [2,4] but out is [4,4]");
     CHECK_STATUS(xhal_matmul(s, v3, m34, 0, 0, 1, 0, m24), XHAL_ERROR_SHAPE_MISMATCH, "need at least 2 dims");
     CHECK_STATUS(xhal_matmul(s, m23, m34, 0, 0, NAN, 0, m24), XHAL_ERROR_INVALID_ARGUMENT, "must be finite");
     xhal_tensor *i23 = T(XHAL_DTYPE_I32, 2, (int64_t[]){2, 3}), *i34 = T(XHAL_DTYPE_I32, 2, (int64_t[]){3, 4}),
@@ -215,7 +219,8 @@ int main(void)
     /* ---- rope ---- */
     xhal_tensor *x = TF(1, 4, 2, 8), *xo = TF(1, 4, 2, 8);
     CHECK_STATUS(xhal_rope(s, x, 3, 10000, 0, 0, XHAL_ROPE_HALF, xo), XHAL_ERROR_INVALID_ARGUMENT, "seq_axis 3");
-    CHECK_STATUS(xhal_rope(s, x, 1, 10000, 0, 3, XHAL_ROPE_HALF, xo), XHAL_ERROR_INVALID_ARGUMENT, "rotary_dims 3 must be even");
+    CHECK_STATUS(xhal_rope(s, x, 1, 10000, 0, 3, XHAL_ROPE_HALF, xo), XHAL_ERROR_INVALID_ARGUMENT,
+                 "rotary_dims 3 must be even");
     CHECK_STATUS(xhal_rope(s, x, 1, 10000, 0, 10, XHAL_ROPE_HALF, xo), XHAL_ERROR_INVALID_ARGUMENT, "in [2, 8]");
     CHECK_STATUS(xhal_rope(s, x, 1, 0, 0, 0, XHAL_ROPE_HALF, xo), XHAL_ERROR_INVALID_ARGUMENT, "theta 0 must be");
     CHECK_STATUS(xhal_rope(s, x, 1, 10000, -1, 0, XHAL_ROPE_HALF, xo), XHAL_ERROR_INVALID_ARGUMENT, "pos_offset -1");
@@ -229,9 +234,11 @@ int main(void)
     xhal_tensor *k2 = TF(1, 2, 5, 8), *v2 = TF(1, 2, 5, 8), *v2b = TF(1, 2, 4, 8);
     CHECK_STATUS(xhal_attention(s, q, k2, v2b, NULL, 0, 1, ao), XHAL_ERROR_SHAPE_MISMATCH, "do not agree");
     xhal_tensor *kshort = TF(1, 2, 2, 8), *vshort = TF(1, 2, 2, 8);
-    CHECK_STATUS(xhal_attention(s, q, kshort, vshort, NULL, 0, 1, ao), XHAL_ERROR_SHAPE_MISMATCH, "Sk >= Sq, got Sq=3 Sk=2");
+    CHECK_STATUS(xhal_attention(s, q, kshort, vshort, NULL, 0, 1, ao), XHAL_ERROR_SHAPE_MISMATCH,
+                 "Sk >= Sq, got Sq=3 Sk=2");
     xhal_tensor *ao_bad = TF(1, 6, 3, 4);
-    CHECK_STATUS(xhal_attention(s, q, k2, v2, NULL, 0, 1, ao_bad), XHAL_ERROR_SHAPE_MISMATCH, "out is [1,6,3,4] but must be [1,6,3,8]");
+    CHECK_STATUS(xhal_attention(s, q, k2, v2, NULL, 0, 1, ao_bad), XHAL_ERROR_SHAPE_MISMATCH,
+                 "out is [1,6,3,4] but must be [1,6,3,8]");
     xhal_tensor *q3 = TF(6, 3, 8);
     CHECK_STATUS(xhal_attention(s, q3, k2, v2, NULL, 0, 1, ao), XHAL_ERROR_SHAPE_MISMATCH, "q has 3 dims");
     xhal_tensor *mask_bad = TF(3, 4);

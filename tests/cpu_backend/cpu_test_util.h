@@ -60,9 +60,19 @@ static inline int h_fault(const char *site)
     return 0;
 }
 
-static xhal_host_services g_host = {
-    XHAL_BACKEND_ABI_VERSION, sizeof(xhal_host_services), h_log, h_set_error, h_alloc, h_calloc,
-    h_free, h_fault, NULL, NULL, NULL, NULL, NULL};
+static xhal_host_services g_host = {XHAL_BACKEND_ABI_VERSION,
+                                    sizeof(xhal_host_services),
+                                    h_log,
+                                    h_set_error,
+                                    h_alloc,
+                                    h_calloc,
+                                    h_free,
+                                    h_fault,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
 
 static const xhal_backend_table *T_;
 static void *S_;      /* plugin state */
@@ -72,12 +82,21 @@ static inline const char *str_or_empty(const char *s) { return s ? s : ""; }
 static inline int msg_has(const char *sub) { return sub == NULL || strstr(g_err, sub) != NULL; }
 
 /* Expect status st and, when substr is not NULL, a message containing it. */
-#define CHECK_ST(expr, st, substr) do { xtest_checks_++; g_err[0] = '\0'; xhal_status s_ = (expr); \
-    if (s_ != (st)) { xtest_failures_++; fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", \
-        __FILE__, __LINE__, #expr, (int)s_, g_err, (int)(st)); } \
-    else if (!msg_has(substr)) { xtest_failures_++; \
-        fprintf(stderr, "%s:%d: %s: message '%s' lacks '%s'\n", __FILE__, __LINE__, #expr, g_err, \
-            str_or_empty(substr)); } } while (0)
+#define CHECK_ST(expr, st, substr)                                                                                  \
+    do {                                                                                                            \
+        xtest_checks_++;                                                                                            \
+        g_err[0] = '\0';                                                                                            \
+        xhal_status s_ = (expr);                                                                                    \
+        if (s_ != (st)) {                                                                                           \
+            xtest_failures_++;                                                                                      \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__, __LINE__, #expr, (int)s_, g_err, \
+                    (int)(st));                                                                                     \
+        } else if (!msg_has(substr)) {                                                                              \
+            xtest_failures_++;                                                                                      \
+            fprintf(stderr, "%s:%d: %s: message '%s' lacks '%s'\n", __FILE__, __LINE__, #expr, g_err,               \
+                    str_or_empty(substr));                                                                          \
+        }                                                                                                           \
+    } while (0)
 
 /* ---- dtypes ---- */
 static inline size_t dt_size(int dt)
@@ -98,32 +117,88 @@ static inline double clampd(double v, double lo, double hi) { return v != v ? 0 
 static inline void enc(int dt, void *p, double v)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
-    case XHAL_DTYPE_F16: { uint16_t h = xhal_f32_to_f16((float)v); memcpy(p, &h, 2); break; }
-    case XHAL_DTYPE_BF16: { uint16_t h = xhal_f32_to_bf16((float)v); memcpy(p, &h, 2); break; }
-    case XHAL_DTYPE_F64: memcpy(p, &v, 8); break;
-    /* integers saturate (a u8 table filled from [-100, 100) holds [0, 100)) */
-    case XHAL_DTYPE_I8: { int8_t i = (int8_t)clampd(v, -128, 127); memcpy(p, &i, 1); break; }
-    case XHAL_DTYPE_U8: { uint8_t i = (uint8_t)clampd(v, 0, 255); memcpy(p, &i, 1); break; }
-    case XHAL_DTYPE_I32: { int32_t i = (int32_t)clampd(v, -2147483648.0, 2147483647.0); memcpy(p, &i, 4); break; }
-    default: {
-        int64_t i = v >= 9223372036854775807.0 ? INT64_MAX : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;
-        memcpy(p, &i, 8);
-        break;
-    }
+        case XHAL_DTYPE_F32: {
+            float f = (float)v;
+            memcpy(p, &f, 4);
+            break;
+        }
+        case XHAL_DTYPE_F16: {
+            uint16_t h = xhal_f32_to_f16((float)v);
+            memcpy(p, &h, 2);
+            break;
+        }
+        case XHAL_DTYPE_BF16: {
+            uint16_t h = xhal_f32_to_bf16((float)v);
+            memcpy(p, &h, 2);
+            break;
+        }
+        case XHAL_DTYPE_F64: memcpy(p, &v, 8); break;
+        /* integers saturate (a u8 table filled from [-100, 100) holds [0, 100)) */
+        case XHAL_DTYPE_I8: {
+            int8_t i = (int8_t)clampd(v, -128, 127);
+            memcpy(p, &i, 1);
+            break;
+        }
+        case XHAL_DTYPE_U8: {
+            uint8_t i = (uint8_t)clampd(v, 0, 255);
+            memcpy(p, &i, 1);
+            break;
+        }
+        case XHAL_DTYPE_I32: {
+            int32_t i = (int32_t)clampd(v, -2147483648.0, 2147483647.0);
+            memcpy(p, &i, 4);
+            break;
+        }
+        default: {
+            int64_t i = v >= 9223372036854775807.0 ? INT64_MAX : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;
+            memcpy(p, &i, 8);
+            break;
+        }
     }
 }
 static inline double dec(int dt, const void *p)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: { float f; memcpy(&f, p, 4); return f; }
-    case XHAL_DTYPE_F16: { uint16_t h; memcpy(&h, p, 2); return xhal_f16_to_f32(h); }
-    case XHAL_DTYPE_BF16: { uint16_t h; memcpy(&h, p, 2); return xhal_bf16_to_f32(h); }
-    case XHAL_DTYPE_F64: { double d; memcpy(&d, p, 8); return d; }
-    case XHAL_DTYPE_I8: { int8_t i; memcpy(&i, p, 1); return i; }
-    case XHAL_DTYPE_U8: { uint8_t i; memcpy(&i, p, 1); return i; }
-    case XHAL_DTYPE_I32: { int32_t i; memcpy(&i, p, 4); return i; }
-    default: { int64_t i; memcpy(&i, p, 8); return (double)i; }
+        case XHAL_DTYPE_F32: {
+            float f;
+            memcpy(&f, p, 4);
+            return f;
+        }
+        case XHAL_DTYPE_F16: {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            return xhal_f16_to_f32(h);
+        }
+        case XHAL_DTYPE_BF16: {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            return xhal_bf16_to_f32(h);
+        }
+        case XHAL_DTYPE_F64: {
+            double d;
+            memcpy(&d, p, 8);
+            return d;
+        }
+        case XHAL_DTYPE_I8: {
+            int8_t i;
+            memcpy(&i, p, 1);
+            return i;
+        }
+        case XHAL_DTYPE_U8: {
+            uint8_t i;
+            memcpy(&i, p, 1);
+            return i;
+        }
+        case XHAL_DTYPE_I32: {
+            int32_t i;
+            memcpy(&i, p, 4);
+            return i;
+        }
+        default: {
+            int64_t i;
+            memcpy(&i, p, 8);
+            return (double)i;
+        }
     }
 }
 /* v as stored in dt (what enc+dec gives) */
@@ -169,7 +244,10 @@ static inline T tnew(int dt, int nd, const int64_t *shape, const int64_t *stride
     memset(&t, 0, sizeof(t));
     t.d.dtype = dt;
     t.d.ndim = nd;
-    for (int k = 0; k < XHAL_MAX_DIMS; k++) { t.d.shape[k] = 1; t.d.strides[k] = 0; }
+    for (int k = 0; k < XHAL_MAX_DIMS; k++) {
+        t.d.shape[k] = 1;
+        t.d.strides[k] = 0;
+    }
     int64_t s = 1, maxoff = 0;
     for (int k = nd - 1; k >= 0; k--) {
         t.d.shape[k] = shape[k];
@@ -269,20 +347,24 @@ static inline void compare(const char *what, const T *out, const double *ref, do
     for (int64_t i = 0; i < n; i++) {
         double g = tget(out, i), r = ref[i];
         int ok;
-        if (isnan(r)) ok = isnan(g);
-        else if (isinf(r)) ok = g == r;
-        else ok = fabs(g - r) <= atol + rtol * fabs(r);
+        if (isnan(r))
+            ok = isnan(g);
+        else if (isinf(r))
+            ok = g == r;
+        else
+            ok = fabs(g - r) <= atol + rtol * fabs(r);
         if (!ok) {
-            if (bad < 4) fprintf(stderr, "  %s [%s]: element %lld = %.9g, expected %.9g\n", what,
-                                 dt_name(out->d.dtype), (long long)i, g, r);
+            if (bad < 4)
+                fprintf(stderr, "  %s [%s]: element %lld = %.9g, expected %.9g\n", what, dt_name(out->d.dtype),
+                        (long long)i, g, r);
             bad++;
         }
     }
     xtest_checks_++;
     if (bad) {
         xtest_failures_++;
-        fprintf(stderr, "%s [%s]: %lld of %lld elements wrong\n", what, dt_name(out->d.dtype),
-                (long long)bad, (long long)n);
+        fprintf(stderr, "%s [%s]: %lld of %lld elements wrong\n", what, dt_name(out->d.dtype), (long long)bad,
+                (long long)n);
     }
     g_cmp_ctx_printed = 0;
 }
@@ -291,11 +373,11 @@ static inline void compare(const char *what, const T *out, const double *ref, do
 static inline double rtol_of(int dt)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: return 2e-6;
-    case XHAL_DTYPE_F16: return 1.5e-3;
-    case XHAL_DTYPE_BF16: return 1e-2;
-    case XHAL_DTYPE_F64: return 1e-12;
-    default: return 0;
+        case XHAL_DTYPE_F32: return 2e-6;
+        case XHAL_DTYPE_F16: return 1.5e-3;
+        case XHAL_DTYPE_BF16: return 1e-2;
+        case XHAL_DTYPE_F64: return 1e-12;
+        default: return 0;
     }
 }
 

@@ -36,8 +36,8 @@ static void test_entry_and_device(void)
     CHECK(info.compute_units >= 1);
     for (int dt = 1; dt < XHAL_DTYPE_COUNT_; dt++) CHECK(info.dtypes & XHAL_DTYPE_BIT(dt));
     CHECK((info.caps & (XHAL_CAP_F64 | XHAL_CAP_HOST_MEMORY)) == (XHAL_CAP_F64 | XHAL_CAP_HOST_MEMORY));
-    printf("device: %s | %s | %s | %s | %s | %d cores\n", info.name, info.vendor, info.family,
-           info.arch, info.driver_version, info.compute_units);
+    printf("device: %s | %s | %s | %s | %s | %d cores\n", info.name, info.vendor, info.family, info.arch,
+           info.driver_version, info.compute_units);
 }
 
 static void test_entry_abi_mismatch(void *entry_sym)
@@ -102,10 +102,22 @@ static double expect_cast(int sdt, double v, int ddt)
     if (dt_float(ddt)) return rnd(ddt, v); /* sources here are exact in f32 */
     double lo, hi;
     switch (ddt) {
-    case XHAL_DTYPE_I8: lo = -128; hi = 127; break;
-    case XHAL_DTYPE_U8: lo = 0; hi = 255; break;
-    case XHAL_DTYPE_I32: lo = -2147483648.0; hi = 2147483647.0; break;
-    default: lo = -9223372036854775808.0; hi = 9223372036854775807.0; break;
+        case XHAL_DTYPE_I8:
+            lo = -128;
+            hi = 127;
+            break;
+        case XHAL_DTYPE_U8:
+            lo = 0;
+            hi = 255;
+            break;
+        case XHAL_DTYPE_I32:
+            lo = -2147483648.0;
+            hi = 2147483647.0;
+            break;
+        default:
+            lo = -9223372036854775808.0;
+            hi = 9223372036854775807.0;
+            break;
     }
     (void)sdt;
     if (isnan(v)) return 0;
@@ -117,9 +129,9 @@ static double expect_cast(int sdt, double v, int ddt)
 static void test_copy_casts(void)
 {
     /* values exact in f32; each source keeps what its dtype can hold */
-    const double vals[] = {0.0, -0.0, 1.5, -2.75, 100.9, -100.9, 127.5, 300.25, -300.25, 65504.0,
-                           70000.0, -1e6, 3e9, -3e9, 1e20, -1e20, INFINITY, -INFINITY, NAN, 0.1,
-                           1e-6, 5.96e-8, 255.0, -129.0};
+    const double vals[] = {0.0,      -0.0,      1.5,     -2.75, 100.9, -100.9,  127.5, 300.25,
+                           -300.25,  65504.0,   70000.0, -1e6,  3e9,   -3e9,    1e20,  -1e20,
+                           INFINITY, -INFINITY, NAN,     0.1,   1e-6,  5.96e-8, 255.0, -129.0};
     const int n = (int)(sizeof(vals) / sizeof(vals[0]));
     int64_t shape[1] = {n};
     for (int sdt = 1; sdt < XHAL_DTYPE_COUNT_; sdt++) {
@@ -317,28 +329,27 @@ static void test_fill(void)
 static double ref_unary(int op, double x)
 {
     switch (op) {
-    case XHAL_OP_NEG: return -x;
-    case XHAL_OP_ABS: return fabs(x);
-    case XHAL_OP_EXP: return exp(x);
-    case XHAL_OP_LOG: return log(x);
-    case XHAL_OP_SQRT: return sqrt(x);
-    case XHAL_OP_RSQRT: return 1.0 / sqrt(x);
-    case XHAL_OP_TANH: return tanh(x);
-    case XHAL_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case XHAL_OP_RELU: return x > 0 ? x : 0;
-    case XHAL_OP_SILU: return x / (1.0 + exp(-x));
-    case XHAL_OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case XHAL_OP_GELU_TANH:
-        return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-    default: return NAN;
+        case XHAL_OP_NEG: return -x;
+        case XHAL_OP_ABS: return fabs(x);
+        case XHAL_OP_EXP: return exp(x);
+        case XHAL_OP_LOG: return log(x);
+        case XHAL_OP_SQRT: return sqrt(x);
+        case XHAL_OP_RSQRT: return 1.0 / sqrt(x);
+        case XHAL_OP_TANH: return tanh(x);
+        case XHAL_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
+        case XHAL_OP_RELU: return x > 0 ? x : 0;
+        case XHAL_OP_SILU: return x / (1.0 + exp(-x));
+        case XHAL_OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        case XHAL_OP_GELU_TANH: return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+        default: return NAN;
     }
 }
 
 static void test_unary(void)
 {
-    const int ops[] = {XHAL_OP_NEG, XHAL_OP_ABS, XHAL_OP_EXP, XHAL_OP_LOG, XHAL_OP_SQRT, XHAL_OP_RSQRT,
-                       XHAL_OP_TANH, XHAL_OP_SIGMOID, XHAL_OP_RELU, XHAL_OP_SILU, XHAL_OP_GELU,
-                       XHAL_OP_GELU_TANH, XHAL_OP_SCALE};
+    const int ops[] = {XHAL_OP_NEG,   XHAL_OP_ABS,       XHAL_OP_EXP,     XHAL_OP_LOG,  XHAL_OP_SQRT,
+                       XHAL_OP_RSQRT, XHAL_OP_TANH,      XHAL_OP_SIGMOID, XHAL_OP_RELU, XHAL_OP_SILU,
+                       XHAL_OP_GELU,  XHAL_OP_GELU_TANH, XHAL_OP_SCALE};
     const int64_t sizes[] = {1, 3, 17, 127, 1000};
     for (int oi = 0; oi < 13; oi++) {
         int op = ops[oi];
@@ -381,9 +392,8 @@ static void test_unary(void)
     for (int i = 0; i < 5; i++) tset(&x, i, iv[i]);
     tpush(&x);
     const int iops[3] = {XHAL_OP_NEG, XHAL_OP_ABS, XHAL_OP_RELU};
-    const double iref[3][5] = {{3, 0, -7, -2147483648.0, -2147483647.0},
-                               {3, 0, 7, -2147483648.0, 2147483647.0},
-                               {0, 0, 7, 0, 2147483647.0}};
+    const double iref[3][5] = {
+        {3, 0, -7, -2147483648.0, -2147483647.0}, {3, 0, 7, -2147483648.0, 2147483647.0}, {0, 0, 7, 0, 2147483647.0}};
     for (int k = 0; k < 3; k++) {
         xhal_op_desc d = desc_new(iops[k]);
         desc_in(&d, &x);
@@ -404,12 +414,12 @@ static void test_unary(void)
 static double ref_binary(int op, double a, double b)
 {
     switch (op) {
-    case XHAL_OP_ADD: return a + b;
-    case XHAL_OP_SUB: return a - b;
-    case XHAL_OP_MUL: return a * b;
-    case XHAL_OP_DIV: return a / b;
-    case XHAL_OP_MAXIMUM: return a > b ? a : b;
-    default: return a < b ? a : b;
+        case XHAL_OP_ADD: return a + b;
+        case XHAL_OP_SUB: return a - b;
+        case XHAL_OP_MUL: return a * b;
+        case XHAL_OP_DIV: return a / b;
+        case XHAL_OP_MAXIMUM: return a > b ? a : b;
+        default: return a < b ? a : b;
     }
 }
 
@@ -425,7 +435,7 @@ static void test_binary(void)
                 int64_t n = sizes[si];
                 /* out [n, 5, 3]; a: [n, 5, 3] permuted storage; b: [1, 5, 1] broadcast */
                 int64_t shp[3] = {n, 5, 3};
-                int64_t sa[3] = {1, 3 * n, n};   /* storage [5, 3, n] */
+                int64_t sa[3] = {1, 3 * n, n}; /* storage [5, 3, n] */
                 int64_t sb[3] = {0, 1, 0};
                 T a = tnew(dt, 3, shp, sa, 0), b = tnew(dt, 3, shp, sb, 1), o = tcontig(dt, 3, shp);
                 tfill_rand(&a, -50, 50);
@@ -452,11 +462,16 @@ static void test_binary(void)
     /* integer wrap-around and NaN propagation through MAXIMUM */
     int64_t n = 2;
     T a = tcontig(XHAL_DTYPE_I32, 1, &n), b = tcontig(XHAL_DTYPE_I32, 1, &n), o = tcontig(XHAL_DTYPE_I32, 1, &n);
-    tset(&a, 0, 2147483647.0); tset(&a, 1, 65536);
-    tset(&b, 0, 1); tset(&b, 1, 65536);
-    tpush(&a); tpush(&b);
+    tset(&a, 0, 2147483647.0);
+    tset(&a, 1, 65536);
+    tset(&b, 0, 1);
+    tset(&b, 1, 65536);
+    tpush(&a);
+    tpush(&b);
     xhal_op_desc d = desc_new(XHAL_OP_ADD);
-    desc_in(&d, &a); desc_in(&d, &b); desc_out(&d, &o);
+    desc_in(&d, &a);
+    desc_in(&d, &b);
+    desc_out(&d, &o);
     CHECK_ST(run_op(&d), XHAL_OK, NULL);
     tpull(&o);
     CHECK(tget(&o, 0) == -2147483648.0);
@@ -466,18 +481,27 @@ static void test_binary(void)
     CHECK(tget(&o, 1) == 0.0); /* 2^32 wraps to 0 */
     d.op = XHAL_OP_DIV;
     CHECK_ST(T_->op_supported(S_, 0, &d), XHAL_ERROR_UNSUPPORTED, "div");
-    tfree(&a); tfree(&b); tfree(&o);
+    tfree(&a);
+    tfree(&b);
+    tfree(&o);
 
     T fa = tcontig(XHAL_DTYPE_F32, 1, &n), fb = tcontig(XHAL_DTYPE_F32, 1, &n), fo = tcontig(XHAL_DTYPE_F32, 1, &n);
-    tset(&fa, 0, NAN); tset(&fa, 1, 1);
-    tset(&fb, 0, 1); tset(&fb, 1, NAN);
-    tpush(&fa); tpush(&fb);
+    tset(&fa, 0, NAN);
+    tset(&fa, 1, 1);
+    tset(&fb, 0, 1);
+    tset(&fb, 1, NAN);
+    tpush(&fa);
+    tpush(&fb);
     d = desc_new(XHAL_OP_MAXIMUM);
-    desc_in(&d, &fa); desc_in(&d, &fb); desc_out(&d, &fo);
+    desc_in(&d, &fa);
+    desc_in(&d, &fb);
+    desc_out(&d, &fo);
     CHECK_ST(run_op(&d), XHAL_OK, NULL);
     tpull(&fo);
     CHECK(isnan(tget(&fo, 0)) && isnan(tget(&fo, 1)));
-    tfree(&fa); tfree(&fb); tfree(&fo);
+    tfree(&fa);
+    tfree(&fb);
+    tfree(&fo);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -520,10 +544,15 @@ static void test_reduce(void)
                         idx[axis] = r;
                         double v = tget(&x, (idx[0] * 17 + idx[1]) * 5 + idx[2]);
                         s += v;
-                        if (v > best) { best = v; arg = r; }
+                        if (v > best) {
+                            best = v;
+                            arg = r;
+                        }
                     }
-                    ref[i] = op == XHAL_OP_SUM ? rnd(odt, s) : op == XHAL_OP_MEAN ? rnd(odt, s / (double)shp[axis])
-                           : op == XHAL_OP_MAX ? best : (double)arg;
+                    ref[i] = op == XHAL_OP_SUM    ? rnd(odt, s)
+                             : op == XHAL_OP_MEAN ? rnd(odt, s / (double)shp[axis])
+                             : op == XHAL_OP_MAX  ? best
+                                                  : (double)arg;
                 }
                 char what[64];
                 snprintf(what, sizeof(what), "reduce op %d axis %d", op, axis);
@@ -556,7 +585,11 @@ static void test_reduce(void)
     desc_in(&d, &xi);
     desc_out(&d, &oi32);
     CHECK_ST(T_->op_supported(S_, 0, &d), XHAL_ERROR_UNSUPPORTED, "mean");
-    tfree(&x); tfree(&am); tfree(&mx); tfree(&xi); tfree(&oi32);
+    tfree(&x);
+    tfree(&am);
+    tfree(&mx);
+    tfree(&xi);
+    tfree(&oi32);
 }
 
 static void test_unknown_ops(void)
@@ -581,7 +614,9 @@ static void test_large(void)
     tfill_rand(&a, -1, 1);
     tfill_rand(&b, -1, 1);
     xhal_op_desc d = desc_new(XHAL_OP_MUL);
-    desc_in(&d, &a); desc_in(&d, &b); desc_out(&d, &o);
+    desc_in(&d, &a);
+    desc_in(&d, &b);
+    desc_out(&d, &o);
     CHECK_ST(run_op(&d), XHAL_OK, NULL);
     tpull(&o);
     int64_t n = tnumel(&o);
@@ -590,7 +625,8 @@ static void test_large(void)
     compare("large mul", &o, ref, 0, 0);
 
     d = desc_new(XHAL_OP_TANH);
-    desc_in(&d, &a); desc_out(&d, &o);
+    desc_in(&d, &a);
+    desc_out(&d, &o);
     CHECK_ST(run_op(&d), XHAL_OK, NULL);
     tpull(&o);
     for (int64_t i = 0; i < n; i++) ref[i] = tanh(tget(&a, i));
@@ -600,7 +636,8 @@ static void test_large(void)
     T s = tcontig(XHAL_DTYPE_F32, 2, oshp);
     d = desc_new(XHAL_OP_SUM);
     d.attrs.reduce.axis = 0;
-    desc_in(&d, &a); desc_out(&d, &s);
+    desc_in(&d, &a);
+    desc_out(&d, &s);
     CHECK_ST(run_op(&d), XHAL_OK, NULL);
     tpull(&s);
     for (int64_t j = 0; j < 1003; j++) {
@@ -610,7 +647,10 @@ static void test_large(void)
     }
     compare("large sum axis 0", &s, ref, 0, 1e-6);
     free(ref);
-    tfree(&a); tfree(&b); tfree(&o); tfree(&s);
+    tfree(&a);
+    tfree(&b);
+    tfree(&o);
+    tfree(&s);
 }
 
 int main(void)

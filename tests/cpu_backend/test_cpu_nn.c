@@ -92,8 +92,14 @@ static void test_norms(void)
                     xhal_op_desc d = desc_new(layer ? XHAL_OP_LAYER_NORM : XHAL_OP_RMS_NORM);
                     d.attrs.norm.eps = 1e-5;
                     desc_in(&d, &x);
-                    if (wmode >= 1) { desc_in(&d, &w); d.attrs.norm.has_weight = 1; }
-                    if (wmode == 2 && layer) { desc_in(&d, &b); d.attrs.norm.has_bias = 1; }
+                    if (wmode >= 1) {
+                        desc_in(&d, &w);
+                        d.attrs.norm.has_weight = 1;
+                    }
+                    if (wmode == 2 && layer) {
+                        desc_in(&d, &b);
+                        d.attrs.norm.has_bias = 1;
+                    }
                     desc_out(&d, &o);
                     CHECK_ST(run_op(&d), XHAL_OK, NULL);
                     tpull(&o);
@@ -114,10 +120,14 @@ static void test_norms(void)
                         }
                     }
                     char what[64];
-                    snprintf(what, sizeof(what), "%s D %lld w %d", layer ? "layer_norm" : "rms_norm", (long long)D, wmode);
+                    snprintf(what, sizeof(what), "%s D %lld w %d", layer ? "layer_norm" : "rms_norm", (long long)D,
+                             wmode);
                     compare(what, &o, ref, 1e-5, acc_rtol(dt));
                     free(ref);
-                    tfree(&x); tfree(&o); tfree(&w); tfree(&b);
+                    tfree(&x);
+                    tfree(&o);
+                    tfree(&w);
+                    tfree(&b);
                 }
             }
         }
@@ -131,13 +141,20 @@ static void test_norms(void)
  * columns that BLAS cannot take */
 static void strides_for(int layout, int64_t R, int64_t C, int64_t *s)
 {
-    if (layout == 0) { s[0] = C; s[1] = 1; }
-    else if (layout == 1) { s[0] = 1; s[1] = R; }
-    else { s[0] = 2 * C + 1; s[1] = 2; }
+    if (layout == 0) {
+        s[0] = C;
+        s[1] = 1;
+    } else if (layout == 1) {
+        s[0] = 1;
+        s[1] = R;
+    } else {
+        s[0] = 2 * C + 1;
+        s[1] = 2;
+    }
 }
 
-static void one_matmul(int dt, int64_t M, int64_t N, int64_t K, int la, int lb, int lo, double alpha,
-                       double beta, int batch_bcast)
+static void one_matmul(int dt, int64_t M, int64_t N, int64_t K, int la, int lb, int lo, double alpha, double beta,
+                       int batch_bcast)
 {
     /* batch [2, 3]: a batch [2, 1] broadcast (stride 0 on dim 1), b batch [1, 3] when
      * batch_bcast, else full */
@@ -149,9 +166,12 @@ static void one_matmul(int dt, int64_t M, int64_t N, int64_t K, int la, int lb, 
     int64_t ma = (M - 1) * sa[2] + (K - 1) * sa[3] + 1;
     int64_t mb = (K - 1) * sb[2] + (N - 1) * sb[3] + 1;
     int64_t mo = (M - 1) * so[2] + (N - 1) * so[3] + 1;
-    sa[1] = batch_bcast ? 0 : ma; sa[0] = batch_bcast ? ma : ma * B1;
-    sb[1] = mb; sb[0] = batch_bcast ? 0 : mb * B1;
-    so[1] = mo; so[0] = mo * B1;
+    sa[1] = batch_bcast ? 0 : ma;
+    sa[0] = batch_bcast ? ma : ma * B1;
+    sb[1] = mb;
+    sb[0] = batch_bcast ? 0 : mb * B1;
+    so[1] = mo;
+    so[0] = mo * B1;
     int64_t sha[4] = {B0, B1, M, K}, shb[4] = {B0, B1, K, N}, sho[4] = {B0, B1, M, N};
     T a = tnew(dt, 4, sha, sa, 0), b = tnew(dt, 4, shb, sb, 3), o = tnew(dt, 4, sho, so, 1);
     tfill_rand(&a, -1, 1);
@@ -190,8 +210,8 @@ static void one_matmul(int dt, int64_t M, int64_t N, int64_t K, int la, int lb, 
                 if (mag > maxmag) maxmag = mag;
             }
     char what[128];
-    snprintf(what, sizeof(what), "matmul %lldx%lldx%lld layouts %d%d%d alpha %g beta %g bcast %d",
-             (long long)M, (long long)N, (long long)K, la, lb, lo, alpha, beta, batch_bcast);
+    snprintf(what, sizeof(what), "matmul %lldx%lldx%lld layouts %d%d%d alpha %g beta %g bcast %d", (long long)M,
+             (long long)N, (long long)K, la, lb, lo, alpha, beta, batch_bcast);
     /* f32 accumulation (BLAS) of K terms bounded by maxmag, then the output rounding */
     double atol = (dt == XHAL_DTYPE_F64 ? 1e-13 : 16 * 6e-8 * sqrt((double)K) + 1e-6) * (maxmag + 1) * fabs(alpha);
     compare(what, &o, ref, atol, rtol_of(dt) * 1.01);
@@ -206,8 +226,8 @@ static void one_matmul(int dt, int64_t M, int64_t N, int64_t K, int la, int lb, 
 
 static void test_matmul(void)
 {
-    const int64_t mnk[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 127, 33}, {64, 64, 64}, {100, 127, 65},
-                              {1, 1000, 127}, {1000, 1, 127}, {127, 3, 1000}};
+    const int64_t mnk[][3] = {{1, 1, 1},      {3, 17, 5},     {17, 127, 33},  {64, 64, 64},
+                              {100, 127, 65}, {1, 1000, 127}, {1000, 1, 127}, {127, 3, 1000}};
     for (int di = 0; di < 4; di++)
         for (int si = 0; si < 8; si++)
             for (int lay = 0; lay < 27; lay += (si >= 4 ? 4 : 1))
@@ -225,7 +245,8 @@ static void test_matmul(void)
     S_ = blocked;
     for (int di = 0; di < 4; di++)
         for (int lay = 0; lay < 27; lay += 5)
-            one_matmul(FLOATS[di], 33, 300, 65, lay % 3, (lay / 3) % 3, lay / 9, 0.5, lay % 2 ? 0.0 : 1.5, lay % 4 == 1);
+            one_matmul(FLOATS[di], 33, 300, 65, lay % 3, (lay / 3) % 3, lay / 9, 0.5, lay % 2 ? 0.0 : 1.5,
+                       lay % 4 == 1);
     S_ = normal;
     T_->shutdown(blocked);
 }
@@ -277,7 +298,10 @@ static void test_rope(void)
                 for (int inplace = 0; inplace < 2; inplace++) {
                     /* x [2, 5, 3, 8] (S at seq_axis), rotary 6 of 8 */
                     int64_t sh[4] = {2, 5, 3, 8};
-                    if (seq_axis == 0) { sh[0] = 5; sh[1] = 2; }
+                    if (seq_axis == 0) {
+                        sh[0] = 5;
+                        sh[1] = 2;
+                    }
                     int64_t D = 8, rot = 6, S = sh[seq_axis];
                     int64_t st[4] = {sh[2] * D, sh[0] * sh[2] * D, D, 1}; /* dims 0 and 1 swapped in storage */
                     T x = tnew(dt, 4, sh, st, 2), o = inplace ? x : tcontig(dt, 4, sh);
@@ -326,8 +350,8 @@ static void test_rope(void)
 /* ---------------------------------------------------------------------------------- */
 /* ATTENTION                                                                           */
 /* ---------------------------------------------------------------------------------- */
-static void one_attention(int dt, int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq, int64_t Sk, int64_t D,
-                          int64_t Dv, int causal, int with_mask, double scale)
+static void one_attention(int dt, int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq, int64_t Sk, int64_t D, int64_t Dv,
+                          int causal, int with_mask, double scale)
 {
     int64_t qs[4] = {B, Hq, Sq, D}, ks[4] = {B, Hkv, Sk, D}, vs[4] = {B, Hkv, Sk, Dv}, os[4] = {B, Hq, Sq, Dv};
     /* q with S and H swapped in storage ([B, Sq, Hq, D], the usual projection layout) */
@@ -381,8 +405,8 @@ static void one_attention(int dt, int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq
             }
     char what[128];
     snprintf(what, sizeof(what), "attention B%lld Hq%lld Hkv%lld Sq%lld Sk%lld D%lld Dv%lld causal %d mask %d",
-             (long long)B, (long long)Hq, (long long)Hkv, (long long)Sq, (long long)Sk, (long long)D,
-             (long long)Dv, causal, with_mask);
+             (long long)B, (long long)Hq, (long long)Hkv, (long long)Sq, (long long)Sk, (long long)D, (long long)Dv,
+             causal, with_mask);
     compare(what, &o, ref, 2e-6, acc_rtol(dt) * 2);
     if (with_mask && Sq > 1) {
         /* the fully masked row 0 is exactly 0 */
@@ -392,7 +416,11 @@ static void one_attention(int dt, int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq
     }
     free(ref);
     free(sc);
-    tfree(&q); tfree(&k); tfree(&v); tfree(&o); tfree(&m);
+    tfree(&q);
+    tfree(&k);
+    tfree(&v);
+    tfree(&o);
+    tfree(&m);
 }
 
 static void test_attention(void)
@@ -639,9 +667,15 @@ static void test_out_of_memory(void)
         desc_in(&d, &b);
         desc_out(&d, &c);
         oom_sweep(big == 2 ? "matmul one row" : big ? "matmul blas" : "matmul small", &d, &c, 0);
-        tfree(&a); tfree(&b); tfree(&c);
+        tfree(&a);
+        tfree(&b);
+        tfree(&c);
     }
-    tfree(&x); tfree(&o); tfree(&w); tfree(&rx); tfree(&ro);
+    tfree(&x);
+    tfree(&o);
+    tfree(&w);
+    tfree(&rx);
+    tfree(&ro);
 }
 
 int main(void)

@@ -23,8 +23,7 @@ EXPORT int standin_cublas_last_compute(void) { return last_compute; }
 EXPORT int cublasCreate_v2(void **h)
 {
     const char *m = getenv("XHAL_CUBLAS_STANDIN");
-    if (m != NULL && strcmp(m, "createfail") == 0)
-        return 1; /* CUBLAS_STATUS_NOT_INITIALIZED */
+    if (m != NULL && strcmp(m, "createfail") == 0) return 1; /* CUBLAS_STATUS_NOT_INITIALIZED */
     *h = malloc(16);
     handles++;
     return 0;
@@ -44,27 +43,30 @@ EXPORT int cublasSetStream_v2(void *h, void *stream)
     return 0;
 }
 
-EXPORT const char *cublasGetStatusName(int s) { return s == 0 ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE"; }
+EXPORT const char *cublasGetStatusName(int s)
+{
+    return s == 0 ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE";
+}
 
 enum { R_32F = 0, R_64F = 1, R_16F = 2, R_16BF = 14 };
 
 static double ld_el(const void *x, int type, int64_t idx)
 {
     switch (type) {
-    case R_64F: return ((const double *)x)[idx];
-    case R_16F: return (double)xhal_f16_to_f32(((const uint16_t *)x)[idx]);
-    case R_16BF: return (double)xhal_bf16_to_f32(((const uint16_t *)x)[idx]);
-    default: return (double)((const float *)x)[idx];
+        case R_64F: return ((const double *)x)[idx];
+        case R_16F: return (double)xhal_f16_to_f32(((const uint16_t *)x)[idx]);
+        case R_16BF: return (double)xhal_bf16_to_f32(((const uint16_t *)x)[idx]);
+        default: return (double)((const float *)x)[idx];
     }
 }
 
 static void st_el(void *x, int type, int64_t idx, double v)
 {
     switch (type) {
-    case R_64F: ((double *)x)[idx] = v; break;
-    case R_16F: ((uint16_t *)x)[idx] = xhal_f32_to_f16((float)v); break;
-    case R_16BF: ((uint16_t *)x)[idx] = xhal_f32_to_bf16((float)v); break;
-    default: ((float *)x)[idx] = (float)v; break;
+        case R_64F: ((double *)x)[idx] = v; break;
+        case R_16F: ((uint16_t *)x)[idx] = xhal_f32_to_f16((float)v); break;
+        case R_16BF: ((uint16_t *)x)[idx] = xhal_f32_to_bf16((float)v); break;
+        default: ((float *)x)[idx] = (float)v; break;
     }
 }
 
@@ -74,10 +76,10 @@ static double at(const void *x, int type, int op, int64_t ld, int64_t i, int64_t
     return ld_el(x, type, op == 0 ? i + l * ld : l + i * ld);
 }
 
-EXPORT int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha,
-                                      const void *A, int atype, int lda, long long sa, const void *B, int btype,
-                                      int ldb, long long sb, const void *beta, void *C, int ctype, int ldc,
-                                      long long sc, int batch, int compute, int algo)
+EXPORT int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha, const void *A,
+                                      int atype, int lda, long long sa, const void *B, int btype, int ldb, long long sb,
+                                      const void *beta, void *C, int ctype, int ldc, long long sc, int batch,
+                                      int compute, int algo)
 {
     (void)h;
     (void)algo;
@@ -85,8 +87,7 @@ EXPORT int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int
         (atype != R_32F && atype != R_64F && atype != R_16F && atype != R_16BF))
         return 7; /* CUBLAS_STATUS_INVALID_VALUE */
     /* compute types cuBLAS accepts for these data types */
-    if ((atype == R_64F) != (compute == 70) || (atype != R_32F && compute == 77))
-        return 7;
+    if ((atype == R_64F) != (compute == 70) || (atype != R_32F && compute == 77)) return 7;
     /* leading dimensions as cuBLAS checks them */
     if (lda < (ta == 0 ? (m > 1 ? m : 1) : (k > 1 ? k : 1)) || ldb < (tb == 0 ? (k > 1 ? k : 1) : (n > 1 ? n : 1)) ||
         ldc < (m > 1 ? m : 1))
@@ -104,8 +105,7 @@ EXPORT int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
                 double acc = 0;
-                for (int64_t l = 0; l < k; l++)
-                    acc += at(a, atype, ta, lda, i, l) * at(b, btype, tb, ldb, l, j);
+                for (int64_t l = 0; l < k; l++) acc += at(a, atype, ta, lda, i, l) * at(b, btype, tb, ldb, l, j);
                 int64_t ci = i + j * ldc;
                 double r = al * acc;
                 if (be != 0) /* with beta == 0, C is not read (NaN does not propagate) */

@@ -96,12 +96,10 @@ typedef void *CUfunction;
 static int mode(const char *flag)
 {
     const char *m = getenv(STANDIN_ENV);
-    if (m == NULL)
-        return 0;
+    if (m == NULL) return 0;
     size_t n = strlen(flag);
     for (const char *p = m; (p = strstr(p, flag)) != NULL; p += n)
-        if ((p == m || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
-            return 1;
+        if ((p == m || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) return 1;
     return 0;
 }
 
@@ -124,25 +122,25 @@ static const char *error_name(CUresult e)
 {
 #ifdef STANDIN_HIP
     switch (e) {
-    case SUCCESS: return "hipSuccess";
-    case E_INVALID_VALUE: return "hipErrorInvalidValue";
-    case E_OOM: return "hipErrorOutOfMemory";
-    case E_NO_DEVICE: return "hipErrorNoDevice";
-    case E_INVALID_IMAGE: return "hipErrorInvalidImage";
-    case E_NOT_FOUND: return "hipErrorNotFound";
-    case E_LAUNCH_FAILED: return "hipErrorLaunchFailure";
-    default: return "hipErrorUnknown";
+        case SUCCESS: return "hipSuccess";
+        case E_INVALID_VALUE: return "hipErrorInvalidValue";
+        case E_OOM: return "hipErrorOutOfMemory";
+        case E_NO_DEVICE: return "hipErrorNoDevice";
+        case E_INVALID_IMAGE: return "hipErrorInvalidImage";
+        case E_NOT_FOUND: return "hipErrorNotFound";
+        case E_LAUNCH_FAILED: return "hipErrorLaunchFailure";
+        default: return "hipErrorUnknown";
     }
 #else
     switch (e) {
-    case SUCCESS: return "CUDA_SUCCESS";
-    case E_INVALID_VALUE: return "CUDA_ERROR_INVALID_VALUE";
-    case E_OOM: return "CUDA_ERROR_OUT_OF_MEMORY";
-    case E_NO_DEVICE: return "CUDA_ERROR_NO_DEVICE";
-    case E_INVALID_IMAGE: return "CUDA_ERROR_INVALID_IMAGE";
-    case E_NOT_FOUND: return "CUDA_ERROR_NOT_FOUND";
-    case E_LAUNCH_FAILED: return "CUDA_ERROR_LAUNCH_FAILED";
-    default: return NULL;
+        case SUCCESS: return "CUDA_SUCCESS";
+        case E_INVALID_VALUE: return "CUDA_ERROR_INVALID_VALUE";
+        case E_OOM: return "CUDA_ERROR_OUT_OF_MEMORY";
+        case E_NO_DEVICE: return "CUDA_ERROR_NO_DEVICE";
+        case E_INVALID_IMAGE: return "CUDA_ERROR_INVALID_IMAGE";
+        case E_NOT_FOUND: return "CUDA_ERROR_NOT_FOUND";
+        case E_LAUNCH_FAILED: return "CUDA_ERROR_LAUNCH_FAILED";
+        default: return NULL;
     }
 #endif
 }
@@ -150,7 +148,10 @@ static const char *error_name(CUresult e)
 #ifdef STANDIN_HIP
 /* HIP returns the strings themselves. */
 EXPORT const char *hipGetErrorName(CUresult e) { return error_name(e); }
-EXPORT const char *hipGetErrorString(CUresult e) { return e == E_NO_DEVICE ? "no ROCm-capable device is detected" : "stand-in error"; }
+EXPORT const char *hipGetErrorString(CUresult e)
+{
+    return e == E_NO_DEVICE ? "no ROCm-capable device is detected" : "stand-in error";
+}
 #else
 EXPORT CUresult cuGetErrorName(CUresult e, const char **s)
 {
@@ -192,12 +193,15 @@ EXPORT CUresult cuDriverGetVersion(int *v)
     return SUCCESS;
 }
 
-EXPORT CUresult cuDeviceGetCount(int *n) { *n = N_DEVICES; return SUCCESS; }
+EXPORT CUresult cuDeviceGetCount(int *n)
+{
+    *n = N_DEVICES;
+    return SUCCESS;
+}
 
 EXPORT CUresult cuDeviceGet(CUdevice *d, int i)
 {
-    if (i < 0 || i >= N_DEVICES)
-        return E_INVALID_VALUE;
+    if (i < 0 || i >= N_DEVICES) return E_INVALID_VALUE;
     *d = i;
     return SUCCESS;
 }
@@ -218,14 +222,14 @@ EXPORT CUresult cuDeviceGetAttribute(int *v, int attr, CUdevice d)
 {
     (void)d;
     switch (attr) {
-    case A_THREADS: *v = 1024; return SUCCESS;
-    case A_SHARED: *v = 49152; return SUCCESS;
-    case A_WARP: *v = 32; return SUCCESS;
-    case A_SMS: *v = 132; return SUCCESS;
-    case A_MAJOR: *v = 9; return SUCCESS;
-    case A_MINOR: *v = 0; return SUCCESS;
-    case A_GCN: *v = 906; return SUCCESS;
-    default: return E_INVALID_VALUE;
+        case A_THREADS: *v = 1024; return SUCCESS;
+        case A_SHARED: *v = 49152; return SUCCESS;
+        case A_WARP: *v = 32; return SUCCESS;
+        case A_SMS: *v = 132; return SUCCESS;
+        case A_MAJOR: *v = 9; return SUCCESS;
+        case A_MINOR: *v = 0; return SUCCESS;
+        case A_GCN: *v = 906; return SUCCESS;
+        default: return E_INVALID_VALUE;
     }
 }
 
@@ -257,8 +261,7 @@ EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice d)
 
 static CUresult release(CUdevice d)
 {
-    if (ctx_retained[d] <= 0)
-        return E_INVALID_VALUE;
+    if (ctx_retained[d] <= 0) return E_INVALID_VALUE;
     ctx_retained[d]--;
     return SUCCESS;
 }
@@ -290,13 +293,10 @@ EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
 
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n)
 {
-    if (current_device < 0)
-        return E_INVALID_VALUE;
-    if (mode("oom") && n > ((size_t)1 << 20))
-        return E_OOM;
+    if (current_device < 0) return E_INVALID_VALUE;
+    if (mode("oom") && n > ((size_t)1 << 20)) return E_OOM;
     void *m = malloc(n);
-    if (m == NULL)
-        return E_OOM;
+    if (m == NULL) return E_OOM;
     live_device_allocs++;
     *p = (CUdeviceptr)(uintptr_t)m;
     return SUCCESS;
@@ -304,8 +304,7 @@ EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n)
 
 EXPORT CUresult cuMemFree_v2(CUdeviceptr p)
 {
-    if (p == 0)
-        return E_INVALID_VALUE;
+    if (p == 0) return E_INVALID_VALUE;
     free((void *)(uintptr_t)p);
     live_device_allocs--;
     return SUCCESS;
@@ -314,11 +313,9 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr p)
 EXPORT CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags)
 {
     (void)flags;
-    if (mode("nopinned"))
-        return E_OOM;
+    if (mode("nopinned")) return E_OOM;
     *p = malloc(n);
-    if (*p == NULL)
-        return E_OOM;
+    if (*p == NULL) return E_OOM;
     live_host_allocs++;
     return SUCCESS;
 }
@@ -356,8 +353,7 @@ EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUs
 EXPORT CUresult hipMemcpyPeerAsync(void *d, int dd, const void *s, int sd, size_t n, CUstream st)
 {
     (void)st;
-    if (dd < 0 || dd >= N_DEVICES || sd < 0 || sd >= N_DEVICES || dd == sd)
-        return E_INVALID_VALUE;
+    if (dd < 0 || dd >= N_DEVICES || sd < 0 || sd >= N_DEVICES || dd == sd) return E_INVALID_VALUE;
     memmove(d, s, n);
     return SUCCESS;
 }
@@ -365,8 +361,7 @@ EXPORT CUresult hipMemcpyPeerAsync(void *d, int dd, const void *s, int sd, size_
 EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n, CUstream st)
 {
     (void)st;
-    if (dc == NULL || sc == NULL || dc == sc)
-        return E_INVALID_VALUE;
+    if (dc == NULL || sc == NULL || dc == sc) return E_INVALID_VALUE;
     memmove((void *)(uintptr_t)d, (const void *)(uintptr_t)s, n);
     return SUCCESS;
 }
@@ -395,8 +390,18 @@ EXPORT CUresult cuStreamDestroy_v2(CUstream s)
     return SUCCESS;
 }
 
-EXPORT CUresult cuStreamSynchronize(CUstream s) { (void)s; return SUCCESS; }
-EXPORT CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned f) { (void)s; (void)e; (void)f; return SUCCESS; }
+EXPORT CUresult cuStreamSynchronize(CUstream s)
+{
+    (void)s;
+    return SUCCESS;
+}
+EXPORT CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned f)
+{
+    (void)s;
+    (void)e;
+    (void)f;
+    return SUCCESS;
+}
 
 EXPORT CUresult cuEventCreate(CUevent *e, unsigned flags)
 {
@@ -422,7 +427,11 @@ EXPORT CUresult cuEventRecord(CUevent e, CUstream s)
     return SUCCESS;
 }
 
-EXPORT CUresult cuEventSynchronize(CUevent e) { (void)e; return SUCCESS; }
+EXPORT CUresult cuEventSynchronize(CUevent e)
+{
+    (void)e;
+    return SUCCESS;
+}
 
 EXPORT CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b)
 {
@@ -433,18 +442,15 @@ EXPORT CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b)
 /* -1: custom code (not executed), 0: the f32 op module, 1: the f64 op module */
 static int image_variant(const unsigned char *image)
 {
-    if (memcmp(image, "\177ELF", 4) == 0)
-        return -1;
+    if (memcmp(image, "\177ELF", 4) == 0) return -1;
     const char *path = getenv("XHAL_STANDIN_F64_IMAGE");
     FILE *f = path != NULL ? fopen(path, "rb") : NULL;
-    if (f == NULL)
-        return 0;
+    if (f == NULL) return 0;
     int variant = 1;
     unsigned char buf[4096];
     size_t n, off = 0;
     while (variant && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (memcmp(image + off, buf, n) != 0)
-            variant = 0;
+        if (memcmp(image + off, buf, n) != 0) variant = 0;
         off += n;
     }
     fclose(f);
@@ -461,8 +467,7 @@ EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
         return E_INVALID_IMAGE;
 #else
     static const unsigned char fatbin[4] = {0x50, 0xed, 0x55, 0xba};
-    if (p == NULL || (memcmp(p, fatbin, 4) != 0 && memcmp(p, "\177ELF", 4) != 0))
-        return E_INVALID_IMAGE;
+    if (p == NULL || (memcmp(p, fatbin, 4) != 0 && memcmp(p, "\177ELF", 4) != 0)) return E_INVALID_IMAGE;
 #endif
     int *mod = malloc(sizeof *mod);
     *mod = image_variant(p);
@@ -486,8 +491,7 @@ typedef struct fn_t {
 static int has_kernel(int variant, const char *name)
 {
     for (const xs_kernel *k = variant ? standin_kernels_f64 : standin_kernels_f32; k->name != NULL; k++)
-        if (strcmp(k->name, name) == 0)
-            return 1;
+        if (strcmp(k->name, name) == 0) return 1;
     return 0;
 }
 
@@ -496,8 +500,7 @@ static int has_kernel(int variant, const char *name)
 EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 {
     int variant = *(int *)m;
-    if (strncmp(name, "missing", 7) == 0 || (variant >= 0 && !has_kernel(variant, name)))
-        return E_NOT_FOUND;
+    if (strncmp(name, "missing", 7) == 0 || (variant >= 0 && !has_kernel(variant, name))) return E_NOT_FOUND;
     static fn_t fns[256];
     static int n;
     for (int i = 0; i < n; i++)
@@ -505,8 +508,7 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
             *f = &fns[i];
             return SUCCESS;
         }
-    if (n == 256)
-        return E_INVALID_VALUE;
+    if (n == 256) return E_INVALID_VALUE;
     snprintf(fns[n].name, sizeof fns[n].name, "%s", name);
     fns[n].variant = variant;
     *f = &fns[n++];
@@ -516,11 +518,12 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                                unsigned bz, unsigned shared, CUstream s, void **params, void **extra)
 {
-    (void)shared; (void)s; (void)extra;
+    (void)shared;
+    (void)s;
+    (void)extra;
     const fn_t *fn = f;
     snprintf(last_kernel, sizeof last_kernel, "%s", fn->name);
-    if (mode("launchfail"))
-        return E_LAUNCH_FAILED;
+    if (mode("launchfail")) return E_LAUNCH_FAILED;
     /* the driver's launch limits */
     if (gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || bx == 0 || by == 0 || bz == 0 ||
         (unsigned long long)bx * by * bz > 1024 || bz > 64)
@@ -528,8 +531,7 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned 
     launches++;
     if (fn->variant >= 0) {
         const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
-        if (standin_exec(fn->variant, fn->name, grid, block, params) != 0)
-            return E_INVALID_VALUE;
+        if (standin_exec(fn->variant, fn->name, grid, block, params) != 0) return E_INVALID_VALUE;
     }
     return SUCCESS;
 }

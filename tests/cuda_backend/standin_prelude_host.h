@@ -39,8 +39,18 @@ typedef unsigned int xk_u32;
 typedef long long xk_i64;
 typedef unsigned long long xk_u64;
 
-static inline xk_u32 xs_f2u(float f) { xk_u32 u; memcpy(&u, &f, 4); return u; }
-static inline float xs_u2f(xk_u32 u) { float f; memcpy(&f, &u, 4); return f; }
+static inline xk_u32 xs_f2u(float f)
+{
+    xk_u32 u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float xs_u2f(xk_u32 u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 #define XK_FLOAT_AS_U32(f) xs_f2u(f)
 #define XK_U32_AS_FLOAT(u) xs_u2f(u)
 

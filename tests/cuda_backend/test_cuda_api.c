@@ -28,8 +28,7 @@ static int find_backend(xhal_context *ctx, const char *name, xhal_backend_info *
     int n = 0;
     xhal_backend_count(ctx, &n);
     for (int i = 0; i < n; i++)
-        if (xhal_backend_get_info(ctx, i, info) == XHAL_OK && strcmp(info->name, name) == 0)
-            return 1;
+        if (xhal_backend_get_info(ctx, i, info) == XHAL_OK && strcmp(info->name, name) == 0) return 1;
     return 0;
 }
 

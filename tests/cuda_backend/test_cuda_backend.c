@@ -140,8 +140,10 @@ static int standin_int(const char *fn)
 static void use(const char *library, const char *mode)
 {
     setenv(T_LIB_ENV, library, 1);
-    if (mode) setenv(T_MODE_ENV, mode, 1);
-    else unsetenv(T_MODE_ENV);
+    if (mode)
+        setenv(T_MODE_ENV, mode, 1);
+    else
+        unsetenv(T_MODE_ENV);
 }
 
 /* ---- loader failures ---- */
@@ -477,8 +479,10 @@ static int64_t span3(const int64_t *shape, const int64_t *st)
 
 static void put(unsigned char *h, int dt, int64_t idx, double v)
 {
-    if (dt == XHAL_DTYPE_F64) ((double *)h)[idx] = v;
-    else ((float *)h)[idx] = (float)v;
+    if (dt == XHAL_DTYPE_F64)
+        ((double *)h)[idx] = v;
+    else
+        ((float *)h)[idx] = (float)v;
 }
 
 static double get(const unsigned char *h, int dt, int64_t idx)
@@ -532,7 +536,7 @@ static void run_mm(void *st, void *s, const mm_case *c)
         fprintf(stderr, "matmul case '%s': blas %d kernel %d, expected blas %d\n", c->what, used_blas, used_kernel,
                 c->via_blas);
     CHECK(used_blas == c->via_blas && used_kernel == !c->via_blas);
-    {   /* the stand-in really runs both paths: cuBLAS as a host GEMM, the kernel on the host */
+    { /* the stand-in really runs both paths: cuBLAS as a host GEMM, the kernel on the host */
         CHECK_OK(T->read(st, s, buf, oo, got, (uint64_t)no * es));
         int bad = 0;
         for (int64_t p = 0; p < c->B; p++)
@@ -571,8 +575,18 @@ static void test_matmul_cublas(void)
     const mm_case cases[] = {
         {"row-major batched", XHAL_DTYPE_F32, 2, 3, 4, 5, {12, 4, 1}, {20, 5, 1}, {15, 5, 1}, 1.0, 0.0, 1},
         {"a transposed", XHAL_DTYPE_F32, 2, 3, 4, 5, {12, 1, 3}, {20, 5, 1}, {15, 5, 1}, 1.0, 0.0, 1},
-        {"b transposed, broadcast over the batch", XHAL_DTYPE_F32, 2, 3, 4, 5, {12, 4, 1}, {0, 1, 4}, {15, 5, 1},
-         1.0, 0.0, 1},
+        {"b transposed, broadcast over the batch",
+         XHAL_DTYPE_F32,
+         2,
+         3,
+         4,
+         5,
+         {12, 4, 1},
+         {0, 1, 4},
+         {15, 5, 1},
+         1.0,
+         0.0,
+         1},
         {"both transposed, alpha and beta", XHAL_DTYPE_F32, 3, 4, 2, 3, {8, 1, 4}, {6, 1, 2}, {12, 3, 1}, 2.0, 0.5, 1},
         {"padded rows (ld > cols)", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 7, 1}, {0, 9, 1}, {0, 6, 1}, 1.0, 0.0, 1},
         {"f64", XHAL_DTYPE_F64, 2, 3, 4, 5, {12, 4, 1}, {20, 5, 1}, {15, 5, 1}, 1.5, 0.0, 1},
@@ -580,10 +594,30 @@ static void test_matmul_cublas(void)
         {"N = 1 (matrix times vector)", XHAL_DTYPE_F32, 1, 3, 4, 1, {12, 4, 1}, {4, 1, 1}, {3, 1, 1}, 1.0, 0.0, 1},
         {"a without a unit stride: kernel", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 8, 2}, {0, 5, 1}, {0, 5, 1}, 1.0, 0.0, 0},
         {"column-major out: kernel", XHAL_DTYPE_F32, 1, 3, 4, 5, {0, 4, 1}, {0, 5, 1}, {0, 1, 3}, 1.0, 0.0, 0},
-        {"gaps between batches, alpha and beta", XHAL_DTYPE_F32, 2, 5, 3, 4, {100, 3, 1}, {12, 4, 1},
-         {20, 4, 1}, 0.5, 2.0, 1},
-        {"b with a zero stride inside the matrix: kernel, alpha and beta", XHAL_DTYPE_F32, 2, 5, 3, 4, {15, 3, 1},
-         {4, 0, 1}, {20, 4, 1}, 0.5, 2.0, 0},
+        {"gaps between batches, alpha and beta",
+         XHAL_DTYPE_F32,
+         2,
+         5,
+         3,
+         4,
+         {100, 3, 1},
+         {12, 4, 1},
+         {20, 4, 1},
+         0.5,
+         2.0,
+         1},
+        {"b with a zero stride inside the matrix: kernel, alpha and beta",
+         XHAL_DTYPE_F32,
+         2,
+         5,
+         3,
+         4,
+         {15, 3, 1},
+         {4, 0, 1},
+         {20, 4, 1},
+         0.5,
+         2.0,
+         0},
         {"a large transposed a", XHAL_DTYPE_F32, 1, 70, 20, 66, {0, 1, 70}, {0, 66, 1}, {0, 66, 1}, 1.0, 0.0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_mm(st, s, &cases[i]);
@@ -628,8 +662,14 @@ static void test_custom_kernels(void)
     /* hiprtc lives in libamdhip64.so.5 on ROCm 5.x (the stand-in has none) */
     void *rtc = dlopen("libhiprtc.so", RTLD_NOW | RTLD_LOCAL);
     const char *rtc_name = "libhiprtc.so";
-    if (rtc == NULL) { rtc = dlopen("libamdhip64.so.5", RTLD_NOW | RTLD_LOCAL); rtc_name = "libamdhip64.so.5"; }
-    if (rtc != NULL && dlsym(rtc, "hiprtcCreateProgram") == NULL) { dlclose(rtc); rtc = NULL; }
+    if (rtc == NULL) {
+        rtc = dlopen("libamdhip64.so.5", RTLD_NOW | RTLD_LOCAL);
+        rtc_name = "libamdhip64.so.5";
+    }
+    if (rtc != NULL && dlsym(rtc, "hiprtcCreateProgram") == NULL) {
+        dlclose(rtc);
+        rtc = NULL;
+    }
     if (rtc == NULL) {
         printf("note: hiprtc not installed; custom-kernel compilation not checked\n");
         return;
@@ -654,11 +694,10 @@ static void test_custom_kernels(void)
     xhal_device_info info;
     CHECK_OK(T->device_info(st, 0, &info));
     CHECK(info.caps & XHAL_CAP_CUSTOM_KERNELS);
-    const char *src =
-        "XK_KERNEL void twice(XK_GLOBAL float *x, long long n) {\n"
-        "    xk_i64 i = XK_GLOBAL_ID(0);\n"
-        "    if (i < n) x[i] = 2.0f * x[i];\n"
-        "}\n";
+    const char *src = "XK_KERNEL void twice(XK_GLOBAL float *x, long long n) {\n"
+                      "    xk_i64 i = XK_GLOBAL_ID(0);\n"
+                      "    if (i < n) x[i] = 2.0f * x[i];\n"
+                      "}\n";
     CHECK_OK(T->program_create(st, 0, src, "-DUNUSED=1", &prog));
     CHECK(standin_int("standin_live_modules") == 1); /* NVRTC's cubin / hiprtc's code object: ELF */
     CHECK_OK(T->stream_create(st, 0, &s));
@@ -675,8 +714,7 @@ static void test_custom_kernels(void)
     CHECK_STATUS(T->kernel_launch(st, s, prog, "missing_kernel", 1, global, NULL, 2, args), XHAL_ERROR_NOT_FOUND,
                  "missing_kernel");
     setenv(T_MODE_ENV, "launchfail", 1);
-    CHECK_STATUS(T->kernel_launch(st, s, prog, "twice", 1, global, NULL, 2, args), XHAL_ERROR_BACKEND,
-                 "kernel twice");
+    CHECK_STATUS(T->kernel_launch(st, s, prog, "twice", 1, global, NULL, 2, args), XHAL_ERROR_BACKEND, "kernel twice");
     unsetenv(T_MODE_ENV);
     T->program_destroy(st, prog);
     CHECK(standin_int("standin_live_modules") == 0);

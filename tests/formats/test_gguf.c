@@ -176,7 +176,8 @@ static void put(buf *w, const void *p, size_t n)
 }
 static void u32(buf *w, uint32_t v)
 {
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
     put(w, b, 4);
 }
 static void u64(buf *w, uint64_t v)
@@ -225,8 +226,10 @@ static void expect(const buf *w, xhal_status st, const char *msg, int line)
     xhal_gguf *g = NULL;
     xhal_status got = xhal_gguf_open_memory(w->b, w->n, &g);
     xtest_check_status_(__FILE__, line, "xhal_gguf_open_memory(hostile)", got, st, msg);
-    if (got == XHAL_OK) xhal_gguf_close(g);
-    else CHECK(g == NULL);
+    if (got == XHAL_OK)
+        xhal_gguf_close(g);
+    else
+        CHECK(g == NULL);
 }
 #define EXPECT(w, st, msg) expect(w, st, msg, __LINE__)
 
@@ -534,8 +537,10 @@ static void test_corruption(void)
                 int64_t iv;
                 double dv;
                 if (kv.elem_type == XHAL_GGUF_STRING) {
-                    if (kv.type == XHAL_GGUF_ARRAY) (void)xhal_gguf_array_string(g, kv.key, e, &s, NULL);
-                    else (void)xhal_gguf_get_string(g, kv.key, &s, NULL);
+                    if (kv.type == XHAL_GGUF_ARRAY)
+                        (void)xhal_gguf_array_string(g, kv.key, e, &s, NULL);
+                    else
+                        (void)xhal_gguf_get_string(g, kv.key, &s, NULL);
                 } else if (kv.type == XHAL_GGUF_ARRAY) {
                     (void)xhal_gguf_array_i64(g, kv.key, e, &iv);
                     (void)xhal_gguf_array_f64(g, kv.key, e, &dv);
@@ -588,8 +593,7 @@ static void test_file_changes(void)
         CHECK_STATUS(xhal_gguf_tensor_read(g, NULL, rb, t.size), XHAL_ERROR_INVALID_ARGUMENT, "is NULL");
         xhal_gguf_tensor foreign = t;
         foreign.data = orig; /* not this reader's bytes */
-        CHECK_STATUS(xhal_gguf_tensor_read(g, &foreign, rb, t.size), XHAL_ERROR_INVALID_ARGUMENT,
-                     "does not belong");
+        CHECK_STATUS(xhal_gguf_tensor_read(g, &foreign, rb, t.size), XHAL_ERROR_INVALID_ARGUMENT, "does not belong");
         free(rb);
         /* truncated while open: the mapping would SIGBUS on the lost pages; the read reports it */
         CHECK(truncate(path, (off_t)last.offset) == 0);

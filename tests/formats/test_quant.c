@@ -19,8 +19,8 @@ static int64_t compare_bits(const char *what, const float *got, const float *wan
     for (int64_t i = 0; i < n; i++) {
         if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
             if (bad < 5)
-                fprintf(stderr, "%s[%lld]: got %.9g, gguf-py %.9g\n", what, (long long)i,
-                        (double)got[i], (double)want[i]);
+                fprintf(stderr, "%s[%lld]: got %.9g, gguf-py %.9g\n", what, (long long)i, (double)got[i],
+                        (double)want[i]);
             bad++;
         }
     }
@@ -94,8 +94,7 @@ static void test_quant(const char *type, quant_fn fn, dequant_fn dfn, int block,
         const int is8 = bytes == XHAL_Q8_0_BYTES;
         const float step = amax / (is8 ? 127.0f : 8.0f);
         /* an f16 subnormal d is off by up to 2^-25 absolute: times |q| <= 128 */
-        const float tol = step * (is8 ? 0.5f : 1.0f) + amax * (1.0f / 2048.0f) * 1.01f +
-                          128.0f * 2.98023224e-8f;
+        const float tol = step * (is8 ? 0.5f : 1.0f) + amax * (1.0f / 2048.0f) * 1.01f + 128.0f * 2.98023224e-8f;
         for (int j = 0; j < block; j++)
             if (!(fabsf(back[b * block + j] - src[b * block + j]) <= tol)) {
                 if (far < 3)

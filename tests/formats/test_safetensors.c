@@ -16,10 +16,7 @@
 
 static char tmpdir[256];
 
-static void path_in(char *buf, size_t len, const char *name)
-{
-    snprintf(buf, len, "%s/%s", tmpdir, name);
-}
+static void path_in(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", tmpdir, name); }
 
 /* Write raw bytes. */
 static void write_bytes(const char *path, const void *p, size_t n)
@@ -34,8 +31,7 @@ static void write_bytes(const char *path, const void *p, size_t n)
 }
 
 /* A safetensors file: 8-byte length (hlen_override when nonzero), header, data. */
-static void write_st(const char *path, const char *header, const void *data, size_t n,
-                     uint64_t hlen_override)
+static void write_st(const char *path, const char *header, const void *data, size_t n, uint64_t hlen_override)
 {
     size_t h = strlen(header);
     uint64_t hl = hlen_override ? hlen_override : (uint64_t)h;
@@ -48,8 +44,7 @@ static void write_st(const char *path, const char *header, const void *data, siz
 }
 
 /* Write a file with header hdr and `n` data bytes (0..n-1), expect st and substr on open. */
-static int expect_open(const char *name, const char *hdr, size_t n, uint64_t hlen, xhal_status want,
-                       const char *substr)
+static int expect_open(const char *name, const char *hdr, size_t n, uint64_t hlen, xhal_status want, const char *substr)
 {
     char path[512];
     path_in(path, sizeof path, name);
@@ -83,12 +78,11 @@ static void test_good_file(xhal_context *ctx)
     memcpy(data, a, 24);
     memcpy(data + 24, b, 8);
     memcpy(data + 32, &sc, 8);
-    const char *hdr =
-        "{\"__metadata__\":{\"format\":\"pt\",\"author\":\"xhal\"},"
-        "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[24,32]},"
-        "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-        "\"e\":{\"dtype\":\"I32\",\"shape\":[0,5],\"data_offsets\":[32,32]},"
-        "\"s\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[32,40]}}      ";
+    const char *hdr = "{\"__metadata__\":{\"format\":\"pt\",\"author\":\"xhal\"},"
+                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[24,32]},"
+                      "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                      "\"e\":{\"dtype\":\"I32\",\"shape\":[0,5],\"data_offsets\":[32,32]},"
+                      "\"s\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[32,40]}}      ";
     char path[512];
     path_in(path, sizeof path, "good.safetensors");
     write_st(path, hdr, data, sizeof data, 0);
@@ -141,8 +135,7 @@ static void test_good_file(xhal_context *ctx)
     /* Upload to the CPU device: as is, and cast bf16 -> f32. */
     xhal_device *dev = NULL;
     xhal_stream *stream = NULL;
-    if (ctx && xhal_device_find(ctx, "cpu", &dev) == XHAL_OK &&
-        xhal_stream_create(dev, &stream) == XHAL_OK) {
+    if (ctx && xhal_device_find(ctx, "cpu", &dev) == XHAL_OK && xhal_stream_create(dev, &stream) == XHAL_OK) {
         xhal_tensor *ta = NULL, *tb = NULL;
         CHECK_OK(xhal_safetensors_upload(st, "a", stream, XHAL_DTYPE_INVALID, &ta));
         float back[6] = {0};
@@ -162,11 +155,10 @@ static void test_good_file(xhal_context *ctx)
         xhal_tensor *te = NULL;
         CHECK_OK(xhal_safetensors_upload(st, "e", stream, XHAL_DTYPE_INVALID, &te));
         xhal_tensor *bad = (xhal_tensor *)0x1;
-        CHECK_STATUS(xhal_safetensors_upload(st, "missing", stream, XHAL_DTYPE_INVALID, &bad),
-                     XHAL_ERROR_NOT_FOUND, "'missing'");
+        CHECK_STATUS(xhal_safetensors_upload(st, "missing", stream, XHAL_DTYPE_INVALID, &bad), XHAL_ERROR_NOT_FOUND,
+                     "'missing'");
         CHECK(bad == (xhal_tensor *)0x1);
-        CHECK_STATUS(xhal_safetensors_upload(st, "a", NULL, XHAL_DTYPE_INVALID, &bad),
-                     XHAL_ERROR_INVALID_HANDLE, NULL);
+        CHECK_STATUS(xhal_safetensors_upload(st, "a", NULL, XHAL_DTYPE_INVALID, &bad), XHAL_ERROR_INVALID_HANDLE, NULL);
         xhal_tensor_destroy(ta);
         xhal_tensor_destroy(tb);
         xhal_tensor_destroy(te);
@@ -222,8 +214,8 @@ static void test_hostile(void)
     expect_open("truncated", ok1, 5, 0, XHAL_ERROR_CORRUPT_DATA, "past the end of the data area");
     /* Header claims more data than the file holds. */
     expect_open("claims_more",
-                "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776],\"data_offsets\":[0,4398046511104]}}",
-                8, 0, XHAL_ERROR_CORRUPT_DATA, "past the end");
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776],\"data_offsets\":[0,4398046511104]}}", 8, 0,
+                XHAL_ERROR_CORRUPT_DATA, "past the end");
     /* Bad JSON, not an object, trailing garbage, NUL inside. */
     expect_open("bad_json", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, 0,
                 XHAL_ERROR_CORRUPT_DATA, "not valid JSON");
@@ -241,12 +233,12 @@ static void test_hostile(void)
     }
     expect_open("not_object_entry", "{\"a\":5}", 0, 0, XHAL_ERROR_CORRUPT_DATA, "not a JSON object");
     /* Unknown dtypes are named. */
-    expect_open("dtype_f8", "{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
-                0, XHAL_ERROR_UNSUPPORTED, "'F8_E4M3'");
-    expect_open("dtype_bool", "{\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
-                0, XHAL_ERROR_UNSUPPORTED, "'BOOL'");
-    expect_open("dtype_lower", "{\"a\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
-                0, XHAL_ERROR_UNSUPPORTED, "'f32'");
+    expect_open("dtype_f8", "{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, 0,
+                XHAL_ERROR_UNSUPPORTED, "'F8_E4M3'");
+    expect_open("dtype_bool", "{\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, 0,
+                XHAL_ERROR_UNSUPPORTED, "'BOOL'");
+    expect_open("dtype_lower", "{\"a\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0,
+                XHAL_ERROR_UNSUPPORTED, "'f32'");
     /* Overlapping ranges (partial and nested), and two tensors at one place. */
     expect_open("overlap",
                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
@@ -270,8 +262,8 @@ static void test_hostile(void)
     /* Shape and bytes disagree. */
     expect_open("mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0,
                 XHAL_ERROR_CORRUPT_DATA, "(12 bytes) but data_offsets span 8 bytes");
-    expect_open("mismatch_f64", "{\"a\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
-                16, 0, XHAL_ERROR_CORRUPT_DATA, "32 bytes");
+    expect_open("mismatch_f64", "{\"a\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16, 0,
+                XHAL_ERROR_CORRUPT_DATA, "32 bytes");
     /* Offsets reversed. */
     expect_open("reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, 0,
                 XHAL_ERROR_CORRUPT_DATA, "reversed");
@@ -280,42 +272,36 @@ static void test_hostile(void)
                 XHAL_ERROR_CORRUPT_DATA, "shape[0]");
     expect_open("frac_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}", 8, 0,
                 XHAL_ERROR_CORRUPT_DATA, "shape[0]");
-    expect_open("str_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8,
-                0, XHAL_ERROR_CORRUPT_DATA, "shape[0]");
-    expect_open("huge_off", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,1e300]}}", 8,
-                0, XHAL_ERROR_CORRUPT_DATA, "data_offsets");
+    expect_open("str_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8, 0,
+                XHAL_ERROR_CORRUPT_DATA, "shape[0]");
+    expect_open("huge_off", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,1e300]}}", 8, 0,
+                XHAL_ERROR_CORRUPT_DATA, "data_offsets");
     expect_open("neg_off", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", 8, 0,
                 XHAL_ERROR_CORRUPT_DATA, "data_offsets");
-    expect_open("three_off", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,9]}}", 8,
-                0, XHAL_ERROR_CORRUPT_DATA, "[begin, end]");
-    expect_open("no_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, 0,
-                XHAL_ERROR_CORRUPT_DATA, "data_offsets");
-    expect_open("extra_field",
-                "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8, 0,
+    expect_open("three_off", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,9]}}", 8, 0,
+                XHAL_ERROR_CORRUPT_DATA, "[begin, end]");
+    expect_open("no_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, 0, XHAL_ERROR_CORRUPT_DATA,
+                "data_offsets");
+    expect_open("extra_field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8, 0,
                 XHAL_ERROR_CORRUPT_DATA, "unknown field 'x'");
-    expect_open("overflow",
-                "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,8]}}",
+    expect_open("overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,8]}}",
                 8, 0, XHAL_ERROR_CORRUPT_DATA, "overflows");
-    expect_open("overflow_bytes",
-                "{\"a\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}",
+    expect_open("overflow_bytes", "{\"a\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}",
                 8, 0, XHAL_ERROR_CORRUPT_DATA, "shape[0]"); /* above 2^53: not exact */
     expect_open("overflow_bytes2",
-                "{\"a\":{\"dtype\":\"F64\",\"shape\":[4503599627370496,4096],\"data_offsets\":[0,8]}}",
-                8, 0, XHAL_ERROR_CORRUPT_DATA, "overflows");
+                "{\"a\":{\"dtype\":\"F64\",\"shape\":[4503599627370496,4096],\"data_offsets\":[0,8]}}", 8, 0,
+                XHAL_ERROR_CORRUPT_DATA, "overflows");
     expect_open("zero_dim_beats_overflow",
-                "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,0],\"data_offsets\":[0,0]}}",
-                0, 0, XHAL_OK, NULL);
-    expect_open("nine_dims",
-                "{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, 0,
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,0],\"data_offsets\":[0,0]}}", 0, 0, XHAL_OK,
+                NULL);
+    expect_open("nine_dims", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, 0,
                 XHAL_ERROR_UNSUPPORTED, "9 dims");
     expect_open("duplicate",
                 "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
                 "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
                 2, 0, XHAL_ERROR_CORRUPT_DATA, "appears twice");
-    expect_open("meta_not_string", "{\"__metadata__\":{\"k\":5}}", 0, 0, XHAL_ERROR_CORRUPT_DATA,
-                "__metadata__['k']");
-    expect_open("meta_not_object", "{\"__metadata__\":[]}", 0, 0, XHAL_ERROR_CORRUPT_DATA,
-                "not an object");
+    expect_open("meta_not_string", "{\"__metadata__\":{\"k\":5}}", 0, 0, XHAL_ERROR_CORRUPT_DATA, "__metadata__['k']");
+    expect_open("meta_not_object", "{\"__metadata__\":[]}", 0, 0, XHAL_ERROR_CORRUPT_DATA, "not an object");
     expect_open("empty_header_ok", "{}", 0, 0, XHAL_OK, NULL);
     expect_open("deep_nesting",
                 "{\"a\":{\"dtype\":\"U8\",\"shape\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]],"
@@ -330,14 +316,17 @@ static void test_sharded(xhal_context *ctx)
     mkdir(dir, 0700);
     float x[2] = {1, 2}, y[3] = {3, 4, 5};
     snprintf(p, sizeof p, "%s/model-00001-of-00002.safetensors", dir);
-    write_st(p, "{\"__metadata__\":{\"format\":\"pt\"},"
-                "\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", x, 8, 0);
+    write_st(p,
+             "{\"__metadata__\":{\"format\":\"pt\"},"
+             "\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+             x, 8, 0);
     snprintf(p, sizeof p, "%s/model-00002-of-00002.safetensors", dir);
-    write_st(p, "{\"__metadata__\":{\"format\":\"other\",\"shard\":\"2\"},"
-                "\"y\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", y, 12, 0);
-    const char *index =
-        "{\"metadata\":{\"total_size\":20},\"weight_map\":{"
-        "\"x\":\"model-00001-of-00002.safetensors\",\"y\":\"model-00002-of-00002.safetensors\"}}";
+    write_st(p,
+             "{\"__metadata__\":{\"format\":\"other\",\"shard\":\"2\"},"
+             "\"y\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}",
+             y, 12, 0);
+    const char *index = "{\"metadata\":{\"total_size\":20},\"weight_map\":{"
+                        "\"x\":\"model-00001-of-00002.safetensors\",\"y\":\"model-00002-of-00002.safetensors\"}}";
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
     write_bytes(p, index, strlen(index));
 
@@ -389,10 +378,9 @@ static void test_sharded(xhal_context *ctx)
     } bad[] = {
         {"{\"weight_map\":{\"x\":\"model-00001-of-00002.safetensors\",\"z\":\"missing.safetensors\"}}",
          XHAL_ERROR_NOT_FOUND, "missing.safetensors"},
-        {"{\"weight_map\":{\"y\":\"model-00001-of-00002.safetensors\"}}", XHAL_ERROR_CORRUPT_DATA,
-         "maps tensor 'y'"},
-        {"{\"weight_map\":{\"x\":\"../sharded/model-00001-of-00002.safetensors\"}}",
-         XHAL_ERROR_CORRUPT_DATA, "not a file name"},
+        {"{\"weight_map\":{\"y\":\"model-00001-of-00002.safetensors\"}}", XHAL_ERROR_CORRUPT_DATA, "maps tensor 'y'"},
+        {"{\"weight_map\":{\"x\":\"../sharded/model-00001-of-00002.safetensors\"}}", XHAL_ERROR_CORRUPT_DATA,
+         "not a file name"},
         {"{\"weight_map\":{\"x\":\"/etc/passwd\"}}", XHAL_ERROR_CORRUPT_DATA, "not a file name"},
         {"{\"weight_map\":{}}", XHAL_ERROR_CORRUPT_DATA, "empty"},
         {"{\"weight_map\":[]}", XHAL_ERROR_CORRUPT_DATA, "weight_map"},
@@ -427,10 +415,9 @@ static void test_sharded(xhal_context *ctx)
  * successful open only hands out ranges inside the file (ASan checks the reads). */
 static void test_fuzz(void)
 {
-    const char *hdr =
-        "{\"__metadata__\":{\"format\":\"pt\"},"
-        "\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-        "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[16,24]}}";
+    const char *hdr = "{\"__metadata__\":{\"format\":\"pt\"},"
+                      "\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[16,24]}}";
     size_t h = strlen(hdr), n = 8 + h + 24;
     unsigned char *good = malloc(n), *buf = malloc(n);
     for (int i = 0; i < 8; i++) good[i] = (unsigned char)((uint64_t)h >> (8 * i));
@@ -450,10 +437,12 @@ static void test_fuzz(void)
             size_t pos = (iter % 8 == 0) ? 8 + h + (rng >> 8) % 24 : (rng >> 8) % len;
             rng = rng * 1103515245u + 12345u;
             switch (rng % 4) {
-            case 0: buf[pos] = (unsigned char)(rng >> 16); break;
-            case 1: buf[pos] ^= (unsigned char)(1u << ((rng >> 12) % 8)); break;
-            case 2: buf[pos] = "{}[],:\"0123456789-e."[(rng >> 10) % 20]; break;
-            default: if (iter % 8) len = pos; break; /* truncate */
+                case 0: buf[pos] = (unsigned char)(rng >> 16); break;
+                case 1: buf[pos] ^= (unsigned char)(1u << ((rng >> 12) % 8)); break;
+                case 2: buf[pos] = "{}[],:\"0123456789-e."[(rng >> 10) % 20]; break;
+                default:
+                    if (iter % 8) len = pos;
+                    break; /* truncate */
             }
         }
         write_bytes(path, buf, len);
@@ -477,8 +466,7 @@ static void test_fuzz(void)
             refused++;
             if (s != XHAL_ERROR_CORRUPT_DATA && s != XHAL_ERROR_UNSUPPORTED) {
                 bad_status++;
-                fprintf(stderr, "fuzz %d: unexpected %s: %s\n", iter, xhal_status_name(s),
-                        xhal_last_error());
+                fprintf(stderr, "fuzz %d: unexpected %s: %s\n", iter, xhal_status_name(s), xhal_last_error());
             }
             if (xhal_last_error()[0] == '\0') bad_status++;
         }
@@ -501,8 +489,8 @@ static void remove_tree(const char *dir)
 /* xhal_set_error: how libxhal-formats reports through xhal_last_error. */
 static void test_set_error(void)
 {
-    CHECK_STATUS(xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "tensor '%s' at %d", "w", 7),
-                 XHAL_ERROR_CORRUPT_DATA, "tensor 'w' at 7");
+    CHECK_STATUS(xhal_set_error(XHAL_ERROR_CORRUPT_DATA, "tensor '%s' at %d", "w", 7), XHAL_ERROR_CORRUPT_DATA,
+                 "tensor 'w' at 7");
     CHECK(strcmp(xhal_last_error(), "tensor 'w' at 7") == 0);
     CHECK(xhal_set_error(XHAL_ERROR_IO, NULL) == XHAL_ERROR_IO && xhal_last_error()[0] == '\0');
 }

@@ -107,9 +107,9 @@ static void test_suite_passes(xhal_context *ctx, xhal_device *dev)
     for (int i = 0; i < n; i++) {
         printf("%-22s %-4s status %d  max_abs_err %.3g (tol %.3g)  min_cos %.9f (tol %.6f)  top1 %.3f  "
                "greedy %d/%d  prefill %.0f tok/s  decode %.0f tok/s\n  %s\n",
-               r[i].model, r[i].weight_dtype, r[i].status, r[i].max_abs_err, r[i].tol_max_abs,
-               r[i].min_cosine, r[i].tol_cosine, r[i].top1_agreement, r[i].greedy_match ? r[i].n_generated : 0,
-               r[i].n_generated, r[i].prefill_tok_s, r[i].decode_tok_s, r[i].message);
+               r[i].model, r[i].weight_dtype, r[i].status, r[i].max_abs_err, r[i].tol_max_abs, r[i].min_cosine,
+               r[i].tol_cosine, r[i].top1_agreement, r[i].greedy_match ? r[i].n_generated : 0, r[i].n_generated,
+               r[i].prefill_tok_s, r[i].decode_tok_s, r[i].message);
         CHECK(r[i].status == 1);
         CHECK(r[i].greedy_match == 1 && r[i].n_generated == 16);
         CHECK(r[i].top1_agreement == 1.0);
@@ -168,8 +168,8 @@ static void test_perturbed_weight_fails(xhal_context *ctx, xhal_device *dev)
     int k = xc_model_suite_run(ctx, dev, root, r, 2);
     CHECK(k == 1);
     if (k != 1) return;
-    printf("perturbed: status %d, max_abs_err %.3g, min_cos %.9f: %s\n", r[0].status, r[0].max_abs_err,
-           r[0].min_cosine, r[0].message);
+    printf("perturbed: status %d, max_abs_err %.3g, min_cos %.9f: %s\n", r[0].status, r[0].max_abs_err, r[0].min_cosine,
+           r[0].message);
     CHECK(r[0].status == 0);
     CHECK(r[0].max_abs_err > r[0].tol_max_abs);
     CHECK(strstr(r[0].message, "max_abs_err") != NULL);
@@ -232,13 +232,12 @@ static void test_sharded_checkpoint(xhal_context *ctx, xhal_device *dev)
                     hl += (size_t)snprintf(hdr + hl, cap - hl, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [",
                                            first ? "" : ", ", t.name);
                     for (int d = 0; d < t.ndim; d++)
-                        hl += (size_t)snprintf(hdr + hl, cap - hl, "%s%lld", d ? ", " : "",
-                                               (long long)t.shape[d]);
+                        hl += (size_t)snprintf(hdr + hl, cap - hl, "%s%lld", d ? ", " : "", (long long)t.shape[d]);
                     hl += (size_t)snprintf(hdr + hl, cap - hl, "], \"data_offsets\": [%llu, %llu]}",
                                            (unsigned long long)off, (unsigned long long)(off + t.size));
                     off += t.size;
-                    il += (size_t)snprintf(index + il, cap - il, "%s\"%s\": \"%s\"",
-                                           entries++ ? ", " : "", t.name, fname);
+                    il += (size_t)snprintf(index + il, cap - il, "%s\"%s\": \"%s\"", entries++ ? ", " : "", t.name,
+                                           fname);
                 } else {
                     CHECK(fwrite(t.data, 1, t.size, f) == t.size);
                 }
@@ -275,8 +274,8 @@ static void expect_load(xhal_device *dev, const char *dir, xhal_status want, con
     xtest_checks_++;
     if (s != want || (substr && !strstr(xllama_last_error(), substr))) {
         xtest_failures_++;
-        fprintf(stderr, "load %s: got %s '%s', expected %s with '%s'\n", dir, xhal_status_name(s),
-                xllama_last_error(), xhal_status_name(want), substr ? substr : "");
+        fprintf(stderr, "load %s: got %s '%s', expected %s with '%s'\n", dir, xhal_status_name(s), xllama_last_error(),
+                xhal_status_name(want), substr ? substr : "");
     }
     CHECK((s == XHAL_OK) == (m != NULL));
     xllama_destroy(m);
@@ -286,10 +285,10 @@ static void test_config_errors(xhal_device *dev)
 {
     static int k = 0;
     char dir[700], name[64];
-#define FRESH(model)                                                                               \
-    do {                                                                                           \
-        snprintf(name, sizeof name, "cfg%d", k++);                                                 \
-        copy_model(model, name, dir, sizeof dir);                                                  \
+#define FRESH(model)                               \
+    do {                                           \
+        snprintf(name, sizeof name, "cfg%d", k++); \
+        copy_model(model, name, dir, sizeof dir);  \
     } while (0)
     const char *T = "tiny-llama-tied-f16", *F = "tiny-llama-f32";
 

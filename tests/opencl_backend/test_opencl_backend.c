@@ -27,11 +27,24 @@
 
 /* ------------------------------------------------------------------ checks */
 static int g_checks, g_failures;
-#define CHECK(c) do { g_checks++; if (!(c)) { g_failures++; \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); } } while (0)
-#define CHECK_ST(expr, want) do { g_checks++; xhal_status s_ = (expr); if (s_ != (want)) { \
-    g_failures++; fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__, \
-    __LINE__, #expr, (int)s_, g_err, (int)(want)); } } while (0)
+#define CHECK(c)                                                                  \
+    do {                                                                          \
+        g_checks++;                                                               \
+        if (!(c)) {                                                               \
+            g_failures++;                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+        }                                                                         \
+    } while (0)
+#define CHECK_ST(expr, want)                                                                                        \
+    do {                                                                                                            \
+        g_checks++;                                                                                                 \
+        xhal_status s_ = (expr);                                                                                    \
+        if (s_ != (want)) {                                                                                         \
+            g_failures++;                                                                                           \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__, __LINE__, #expr, (int)s_, g_err, \
+                    (int)(want));                                                                                   \
+        }                                                                                                           \
+    } while (0)
 #define CHECK_OK(expr) CHECK_ST(expr, XHAL_OK)
 
 /* ------------------------------------------------------------------ host services */
@@ -76,8 +89,8 @@ static const xhal_host_services g_host = {
 };
 
 static const xhal_backend_table *B;
-static void *S;   /* plugin state */
-static void *Q;   /* stream on device 0 */
+static void *S; /* plugin state */
+static void *Q; /* stream on device 0 */
 static int g_fp64;
 
 /* ------------------------------------------------------------------ dtypes */
@@ -99,13 +112,22 @@ static int64_t to_int(double v, int dt)
     double lo, hi;
     if (isnan(v)) return 0;
     switch (dt) {
-    case XHAL_DTYPE_I8: lo = -128; hi = 127; break;
-    case XHAL_DTYPE_U8: lo = 0; hi = 255; break;
-    case XHAL_DTYPE_I32: lo = -2147483648.0; hi = 2147483647.0; break;
-    default:
-        if (v <= -9223372036854775808.0) return INT64_MIN;
-        if (v >= 9223372036854775808.0) return INT64_MAX;
-        return (int64_t)v;
+        case XHAL_DTYPE_I8:
+            lo = -128;
+            hi = 127;
+            break;
+        case XHAL_DTYPE_U8:
+            lo = 0;
+            hi = 255;
+            break;
+        case XHAL_DTYPE_I32:
+            lo = -2147483648.0;
+            hi = 2147483647.0;
+            break;
+        default:
+            if (v <= -9223372036854775808.0) return INT64_MIN;
+            if (v >= 9223372036854775808.0) return INT64_MAX;
+            return (int64_t)v;
     }
     if (v <= lo) return (int64_t)lo;
     if (v >= hi) return (int64_t)hi;
@@ -127,38 +149,98 @@ static float f32_odd(double d) /* d rounded to f32 to odd: one correct rounding 
 static void put(void *p, int dt, double v)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
-    case XHAL_DTYPE_F16: { uint16_t h = xhal_f32_to_f16(f32_odd(v)); memcpy(p, &h, 2); break; }
-    case XHAL_DTYPE_BF16: { uint16_t h = xhal_f32_to_bf16(f32_odd(v)); memcpy(p, &h, 2); break; }
-    case XHAL_DTYPE_F64: memcpy(p, &v, 8); break;
-    case XHAL_DTYPE_I8: { int8_t x = (int8_t)to_int(v, dt); memcpy(p, &x, 1); break; }
-    case XHAL_DTYPE_U8: { uint8_t x = (uint8_t)to_int(v, dt); memcpy(p, &x, 1); break; }
-    case XHAL_DTYPE_I32: { int32_t x = (int32_t)to_int(v, dt); memcpy(p, &x, 4); break; }
-    default: { int64_t x = to_int(v, dt); memcpy(p, &x, 8); break; }
+        case XHAL_DTYPE_F32: {
+            float f = (float)v;
+            memcpy(p, &f, 4);
+            break;
+        }
+        case XHAL_DTYPE_F16: {
+            uint16_t h = xhal_f32_to_f16(f32_odd(v));
+            memcpy(p, &h, 2);
+            break;
+        }
+        case XHAL_DTYPE_BF16: {
+            uint16_t h = xhal_f32_to_bf16(f32_odd(v));
+            memcpy(p, &h, 2);
+            break;
+        }
+        case XHAL_DTYPE_F64: memcpy(p, &v, 8); break;
+        case XHAL_DTYPE_I8: {
+            int8_t x = (int8_t)to_int(v, dt);
+            memcpy(p, &x, 1);
+            break;
+        }
+        case XHAL_DTYPE_U8: {
+            uint8_t x = (uint8_t)to_int(v, dt);
+            memcpy(p, &x, 1);
+            break;
+        }
+        case XHAL_DTYPE_I32: {
+            int32_t x = (int32_t)to_int(v, dt);
+            memcpy(p, &x, 4);
+            break;
+        }
+        default: {
+            int64_t x = to_int(v, dt);
+            memcpy(p, &x, 8);
+            break;
+        }
     }
 }
 
 static double get(const void *p, int dt)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: { float f; memcpy(&f, p, 4); return f; }
-    case XHAL_DTYPE_F16: { uint16_t h; memcpy(&h, p, 2); return xhal_f16_to_f32(h); }
-    case XHAL_DTYPE_BF16: { uint16_t h; memcpy(&h, p, 2); return xhal_bf16_to_f32(h); }
-    case XHAL_DTYPE_F64: { double d; memcpy(&d, p, 8); return d; }
-    case XHAL_DTYPE_I8: { int8_t x; memcpy(&x, p, 1); return x; }
-    case XHAL_DTYPE_U8: { uint8_t x; memcpy(&x, p, 1); return x; }
-    case XHAL_DTYPE_I32: { int32_t x; memcpy(&x, p, 4); return x; }
-    default: { int64_t x; memcpy(&x, p, 8); return (double)x; }
+        case XHAL_DTYPE_F32: {
+            float f;
+            memcpy(&f, p, 4);
+            return f;
+        }
+        case XHAL_DTYPE_F16: {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            return xhal_f16_to_f32(h);
+        }
+        case XHAL_DTYPE_BF16: {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            return xhal_bf16_to_f32(h);
+        }
+        case XHAL_DTYPE_F64: {
+            double d;
+            memcpy(&d, p, 8);
+            return d;
+        }
+        case XHAL_DTYPE_I8: {
+            int8_t x;
+            memcpy(&x, p, 1);
+            return x;
+        }
+        case XHAL_DTYPE_U8: {
+            uint8_t x;
+            memcpy(&x, p, 1);
+            return x;
+        }
+        case XHAL_DTYPE_I32: {
+            int32_t x;
+            memcpy(&x, p, 4);
+            return x;
+        }
+        default: {
+            int64_t x;
+            memcpy(&x, p, 8);
+            return (double)x;
+        }
     }
 }
 /* Relative tolerance of a dtype for values computed in f32. */
 static double tol_of(int dt)
 {
     switch (dt) {
-    case XHAL_DTYPE_F16: return 4e-3;
-    case XHAL_DTYPE_BF16: return 3e-2;
-    case XHAL_DTYPE_F64: return 1e-9;
-    default: return 2e-5;
+        case XHAL_DTYPE_F16: return 4e-3;
+        case XHAL_DTYPE_BF16: return 3e-2;
+        case XHAL_DTYPE_F64: return 1e-9;
+        default: return 2e-5;
     }
 }
 
@@ -168,11 +250,11 @@ static double tol_of(int dt)
 typedef struct T {
     int dt, ndim;
     int64_t shape[8], strides[8];
-    int64_t off;   /* elements */
-    size_t bytes;  /* buffer size */
-    void *buf;     /* plugin buffer */
+    int64_t off;        /* elements */
+    size_t bytes;       /* buffer size */
+    void *buf;          /* plugin buffer */
     unsigned char *img; /* host image of the whole buffer */
-    double *val;   /* logical values, row-major */
+    double *val;        /* logical values, row-major */
     int64_t n;
 } T;
 
@@ -323,13 +405,16 @@ static void compare(const char *what, T *out, const double *want, double rel, do
     for (int64_t i = 0; i < out->n; i++) {
         double w = want[i], g = got[i];
         int ok;
-        if (isnan(w)) ok = isnan(g);
-        else if (isinf(w)) ok = g == w;
-        else ok = fabs(g - w) <= rel * (fabs(w) + absmag);
+        if (isnan(w))
+            ok = isnan(g);
+        else if (isinf(w))
+            ok = g == w;
+        else
+            ok = fabs(g - w) <= rel * (fabs(w) + absmag);
         if (!ok) {
             if (bad < 5 || g_verbose_fail)
-                fprintf(stderr, "  %s [%s]: element %lld: got %.9g want %.9g\n", what,
-                        dname(out->dt), (long long)i, g, w);
+                fprintf(stderr, "  %s [%s]: element %lld: got %.9g want %.9g\n", what, dname(out->dt), (long long)i, g,
+                        w);
             bad++;
         }
     }
@@ -363,9 +448,8 @@ static void test_info(void)
         CHECK_OK(B->device_info(S, i, &info));
         printf("device %d: %s | vendor %s | family %s | arch %s | driver %s | pci '%s' | "
                "%llu MiB | %d CUs | caps 0x%x\n",
-               i, info.name, info.vendor, info.family, info.arch, info.driver_version,
-               info.pci_bus_id, (unsigned long long)(info.total_memory >> 20), info.compute_units,
-               info.caps);
+               i, info.name, info.vendor, info.family, info.arch, info.driver_version, info.pci_bus_id,
+               (unsigned long long)(info.total_memory >> 20), info.compute_units, info.caps);
         CHECK(info.name[0] && info.family[0] && info.driver_version[0]);
         CHECK(strcmp(info.backend, "opencl") == 0);
         CHECK(info.total_memory > 0 && info.compute_units > 0);
@@ -393,8 +477,8 @@ static void test_copy(void)
         drop(&o);
     }
     /* every dtype pair over a transposed [3,17] source into a padded destination */
-    static const double special[] = {-300.7, 1e10, -1e10, 2.5, -0.5, 0.49999, 65519.0, 70000.0,
-                                     -129.0, 255.9, 1.0 / 3.0, 3e-6};
+    static const double special[] = {-300.7,  1e10,    -1e10,  2.5,   -0.5,      0.49999,
+                                     65519.0, 70000.0, -129.0, 255.9, 1.0 / 3.0, 3e-6};
     for (int sdt = 1; sdt <= 8; sdt++) {
         for (int ddt = 1; ddt <= 8; ddt++) {
             if (!g_fp64 && sdt != ddt && (sdt == XHAL_DTYPE_F64 || ddt == XHAL_DTYPE_F64)) continue;
@@ -449,18 +533,18 @@ static void test_fill(void)
 static double ref_unary(int op, double x)
 {
     switch (op) {
-    case XHAL_OP_NEG: return -x;
-    case XHAL_OP_ABS: return fabs(x);
-    case XHAL_OP_EXP: return exp(x);
-    case XHAL_OP_LOG: return log(x);
-    case XHAL_OP_SQRT: return sqrt(x);
-    case XHAL_OP_RSQRT: return 1 / sqrt(x);
-    case XHAL_OP_TANH: return tanh(x);
-    case XHAL_OP_SIGMOID: return 1 / (1 + exp(-x));
-    case XHAL_OP_RELU: return x > 0 ? x : 0;
-    case XHAL_OP_SILU: return x / (1 + exp(-x));
-    case XHAL_OP_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    default: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+        case XHAL_OP_NEG: return -x;
+        case XHAL_OP_ABS: return fabs(x);
+        case XHAL_OP_EXP: return exp(x);
+        case XHAL_OP_LOG: return log(x);
+        case XHAL_OP_SQRT: return sqrt(x);
+        case XHAL_OP_RSQRT: return 1 / sqrt(x);
+        case XHAL_OP_TANH: return tanh(x);
+        case XHAL_OP_SIGMOID: return 1 / (1 + exp(-x));
+        case XHAL_OP_RELU: return x > 0 ? x : 0;
+        case XHAL_OP_SILU: return x / (1 + exp(-x));
+        case XHAL_OP_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+        default: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     }
 }
 
@@ -515,8 +599,7 @@ static void test_binary(void)
             /* out [5, 7, 3]; a transposed, b broadcast along dims 0 and 2 */
             int64_t shape[3] = {5, 7, 3};
             int perm[3] = {2, 1, 0};
-            T a = mk(dt, 3, shape, perm, 0), b = mk(dt, 3, shape, NULL, 2),
-              o = mk(dt, 3, shape, NULL, 1);
+            T a = mk(dt, 3, shape, perm, 0), b = mk(dt, 3, shape, NULL, 2), o = mk(dt, 3, shape, NULL, 1);
             fill_rand(&a, -50, 50);
             /* b: only [0, :, 0] is stored; the rest of the view aliases it */
             fill_rand(&b, 1, 9);
@@ -537,12 +620,12 @@ static void test_binary(void)
                     y = (double)(int64_t)y;
                 }
                 switch (op) {
-                case XHAL_OP_ADD: want[i] = x + y; break;
-                case XHAL_OP_SUB: want[i] = x - y; break;
-                case XHAL_OP_MUL: want[i] = x * y; break;
-                case XHAL_OP_DIV: want[i] = x / y; break;
-                case XHAL_OP_MAXIMUM: want[i] = x > y ? x : y; break;
-                default: want[i] = x < y ? x : y; break;
+                    case XHAL_OP_ADD: want[i] = x + y; break;
+                    case XHAL_OP_SUB: want[i] = x - y; break;
+                    case XHAL_OP_MUL: want[i] = x * y; break;
+                    case XHAL_OP_DIV: want[i] = x / y; break;
+                    case XHAL_OP_MAXIMUM: want[i] = x > y ? x : y; break;
+                    default: want[i] = x < y ? x : y; break;
                 }
             }
             const T *in[2] = {&a, &b};
@@ -597,8 +680,7 @@ static void test_reduce(void)
                 int64_t R = shape[axis];
                 double *want = calloc((size_t)o.n, sizeof(double));
                 for (int64_t oi = 0; oi < o.n; oi++) {
-                    int64_t c[3] = {oi / (oshape[1] * oshape[2]), (oi / oshape[2]) % oshape[1],
-                                    oi % oshape[2]};
+                    int64_t c[3] = {oi / (oshape[1] * oshape[2]), (oi / oshape[2]) % oshape[1], oi % oshape[2]};
                     double acc = 0, best = 0;
                     int64_t bi = -1;
                     for (int64_t r = 0; r < R; r++) {
@@ -610,8 +692,10 @@ static void test_reduce(void)
                             bi = r;
                         }
                     }
-                    want[oi] = op == XHAL_OP_SUM ? acc : op == XHAL_OP_MEAN ? acc / (double)R
-                               : op == XHAL_OP_MAX ? best : (double)bi;
+                    want[oi] = op == XHAL_OP_SUM    ? acc
+                               : op == XHAL_OP_MEAN ? acc / (double)R
+                               : op == XHAL_OP_MAX  ? best
+                                                    : (double)bi;
                 }
                 const T *in[1] = {&x};
                 xhal_op_desc d = desc_of(op, 1, in, &o);
@@ -664,8 +748,7 @@ static void test_softmax(void)
                 double m = -INFINITY, s = 0;
                 for (int j = 0; j <= lim; j++) m = fmax(m, 0.5 * x.val[r * 130 + j]);
                 for (int j = 0; j <= lim; j++) s += exp(0.5 * x.val[r * 130 + j] - m);
-                for (int j = 0; j < 130; j++)
-                    want[r * 130 + j] = j <= lim ? exp(0.5 * x.val[r * 130 + j] - m) / s : 0;
+                for (int j = 0; j < 130; j++) want[r * 130 + j] = j <= lim ? exp(0.5 * x.val[r * 130 + j] - m) / s : 0;
             }
             const T *in[1] = {&x};
             xhal_op_desc d = desc_of(XHAL_OP_SOFTMAX, 1, in, &o);
@@ -712,8 +795,7 @@ static void test_norms(void)
                     for (int j = 0; j < D; j++) var += (xr[j] - mean) * (xr[j] - mean);
                     var /= (double)D;
                     for (int j = 0; j < D; j++) {
-                        double v = rms ? xr[j] / sqrt(ss / (double)D + 1e-5)
-                                       : (xr[j] - mean) / sqrt(var + 1e-5);
+                        double v = rms ? xr[j] / sqrt(ss / (double)D + 1e-5) : (xr[j] - mean) / sqrt(var + 1e-5);
                         if (hw) v *= w.val[j];
                         if (hb) v += b.val[j];
                         want[r * D + j] = v;
@@ -742,13 +824,12 @@ static void test_norms(void)
 
 /* matmul: out[b, M, N] = alpha * A @ B + beta * out; ta/tb: stored transposed;
  * bb: b's batch broadcast (stride 0) */
-static void one_matmul(int dt, int64_t batch, int64_t M, int64_t N, int64_t K, int ta, int tb,
-                       int bb, double alpha, double beta)
+static void one_matmul(int dt, int64_t batch, int64_t M, int64_t N, int64_t K, int ta, int tb, int bb, double alpha,
+                       double beta)
 {
     int64_t as[3] = {batch, M, K}, bs[3] = {batch, K, N}, os[3] = {batch, M, N};
     int pa[3] = {0, 2, 1}, id[3] = {0, 1, 2};
-    T a = mk(dt, 3, as, ta ? pa : id, 1), b = mk(dt, 3, bs, tb ? pa : id, 0),
-      o = mk(dt, 3, os, NULL, 3);
+    T a = mk(dt, 3, as, ta ? pa : id, 1), b = mk(dt, 3, bs, tb ? pa : id, 0), o = mk(dt, 3, os, NULL, 3);
     fill_rand(&a, -1, 1);
     if (bb) {
         /* batch 0's values repeated: store batch 0 only, stride 0 */
@@ -769,8 +850,7 @@ static void one_matmul(int dt, int64_t batch, int64_t M, int64_t N, int64_t K, i
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 double acc = 0;
-                for (int64_t k = 0; k < K; k++)
-                    acc += a.val[(p * M + i) * K + k] * b.val[(p * K + k) * N + j];
+                for (int64_t k = 0; k < K; k++) acc += a.val[(p * M + i) * K + k] * b.val[(p * K + k) * N + j];
                 double r = alpha * acc;
                 if (beta != 0) r += beta * o.val[(p * M + i) * N + j];
                 want[(p * M + i) * N + j] = r;
@@ -780,8 +860,8 @@ static void one_matmul(int dt, int64_t batch, int64_t M, int64_t N, int64_t K, i
     d.attrs.matmul.alpha = alpha;
     d.attrs.matmul.beta = beta;
     char what[96];
-    snprintf(what, sizeof what, "matmul b%lld %lldx%lldx%lld ta%d tb%d bb%d", (long long)batch,
-             (long long)M, (long long)N, (long long)K, ta, tb, bb);
+    snprintf(what, sizeof what, "matmul b%lld %lldx%lldx%lld ta%d tb%d bb%d", (long long)batch, (long long)M,
+             (long long)N, (long long)K, ta, tb, bb);
     CHECK_OK(run(&d));
     compare(what, &o, want, tol_of(dt) * 2, sqrt((double)K));
     free(want);
@@ -845,8 +925,7 @@ static void test_gather(void)
     }
 }
 
-static void ref_rope(const T *x, double *want, int seq_axis, double theta, int64_t pos0, int rot,
-                     int layout)
+static void ref_rope(const T *x, double *want, int seq_axis, double theta, int64_t pos0, int rot, int layout)
 {
     int nd = x->ndim;
     int64_t D = x->shape[nd - 1], rows = x->n / D;
@@ -912,8 +991,7 @@ static void test_attention(void)
         int dt = float_dts[fi];
         for (int cfg = 0; cfg < 4; cfg++) {
             /* 0: plain; 1: causal; 2: causal + mask with a fully masked row; 3: Sq=Sk=1 */
-            int64_t Bn = 2, Hq = 4, Hkv = 2, Sq = cfg == 3 ? 1 : 3, Sk = cfg == 3 ? 1 : 130,
-                    D = 8, Dv = 5;
+            int64_t Bn = 2, Hq = 4, Hkv = 2, Sq = cfg == 3 ? 1 : 3, Sk = cfg == 3 ? 1 : 130, D = 8, Dv = 5;
             int causal = cfg == 1 || cfg == 2, has_mask = cfg == 2;
             int64_t qs[4] = {Bn, Hq, Sq, D}, ks[4] = {Bn, Hkv, Sk, D}, vs[4] = {Bn, Hkv, Sk, Dv},
                     ms[4] = {Bn, Hq, Sq, Sk}, os[4] = {Bn, Hq, Sq, Dv};
@@ -963,8 +1041,7 @@ static void test_attention(void)
                         }
                         for (int64_t e = 0; e < Dv; e++) {
                             double acc = 0;
-                            for (int64_t j = 0; j < Sk; j++)
-                                acc += sc[j] * v.val[((b * Hkv + hk) * Sk + j) * Dv + e];
+                            for (int64_t j = 0; j < Sk; j++) acc += sc[j] * v.val[((b * Hkv + hk) * Sk + j) * Dv + e];
                             want[((b * Hq + h) * Sq + i) * Dv + e] = l > 0 ? acc / l : 0;
                         }
                     }
@@ -990,20 +1067,19 @@ static void test_attention(void)
 
 static void test_custom_kernel(void)
 {
-    const char *src =
-        "XK_KERNEL void axpy(XK_GLOBAL float *y, XK_GLOBAL const float *x, float a, long n)\n"
-        "{\n"
-        "    xk_i64 i = XK_GLOBAL_ID(0);\n"
-        "    if (i < n) y[i] = a * x[i] + y[i];\n"
-        "}\n"
-        "XK_KERNEL void to_f16(XK_GLOBAL xk_u16 *o, XK_GLOBAL const float *x, int n)\n"
-        "{\n"
-        "    XK_LOCAL float tile[64];\n"
-        "    xk_i64 i = XK_GLOBAL_ID(0), l = XK_LOCAL_ID(0);\n"
-        "    tile[l] = i < n ? x[i] : 0.0f;\n"
-        "    XK_BARRIER();\n"
-        "    if (i < n) XK_STORE_F16(o, i, tile[l]);\n"
-        "}\n";
+    const char *src = "XK_KERNEL void axpy(XK_GLOBAL float *y, XK_GLOBAL const float *x, float a, long n)\n"
+                      "{\n"
+                      "    xk_i64 i = XK_GLOBAL_ID(0);\n"
+                      "    if (i < n) y[i] = a * x[i] + y[i];\n"
+                      "}\n"
+                      "XK_KERNEL void to_f16(XK_GLOBAL xk_u16 *o, XK_GLOBAL const float *x, int n)\n"
+                      "{\n"
+                      "    XK_LOCAL float tile[64];\n"
+                      "    xk_i64 i = XK_GLOBAL_ID(0), l = XK_LOCAL_ID(0);\n"
+                      "    tile[l] = i < n ? x[i] : 0.0f;\n"
+                      "    XK_BARRIER();\n"
+                      "    if (i < n) XK_STORE_F16(o, i, tile[l]);\n"
+                      "}\n";
     void *prog = NULL;
     CHECK_OK(B->program_create(S, 0, src, NULL, &prog));
     if (!prog) return;
@@ -1066,8 +1142,7 @@ static void test_custom_kernel(void)
 
     /* a compile error gives BACKEND with the compiler log */
     prog = NULL;
-    CHECK_ST(B->program_create(S, 0, "XK_KERNEL void bad(XK_GLOBAL float *y) { y[0] = undefined_thing; }",
-                               NULL, &prog),
+    CHECK_ST(B->program_create(S, 0, "XK_KERNEL void bad(XK_GLOBAL float *y) { y[0] = undefined_thing; }", NULL, &prog),
              XHAL_ERROR_BACKEND);
     CHECK(strstr(g_err, "undefined_thing") != NULL);
     CHECK(prog == NULL);
@@ -1212,8 +1287,8 @@ static void test_bench(void)
         B->event_sync(S, e1);
         double ms = 0;
         CHECK_OK(B->event_elapsed_ms(S, e0, e1, &ms));
-        printf("bench matmul f32 %lldx%lldx%lld: %.2f ms, %.2f GFLOP/s\n", (long long)n,
-               (long long)n, (long long)n, ms / reps, 2.0 * n * n * n * reps / (ms * 1e6));
+        printf("bench matmul f32 %lldx%lldx%lld: %.2f ms, %.2f GFLOP/s\n", (long long)n, (long long)n, (long long)n,
+               ms / reps, 2.0 * n * n * n * reps / (ms * 1e6));
         B->event_destroy(S, e0);
         B->event_destroy(S, e1);
         drop(&a);
@@ -1265,8 +1340,7 @@ static int init_child(void)
     B = entry(XHAL_BACKEND_ABI_VERSION, &g_host);
     g_err[0] = 0;
     xhal_status st = B->init(&g_host, &S);
-    printf("init=%d devices=%d reason=%s\n", (int)st, st == XHAL_OK ? B->device_count(S) : -1,
-           g_err);
+    printf("init=%d devices=%d reason=%s\n", (int)st, st == XHAL_OK ? B->device_count(S) : -1, g_err);
     if (st == XHAL_OK) B->shutdown(S);
     return 0;
 }
@@ -1316,8 +1390,7 @@ static int cache_child(int f64)
     drop(&o);
     B->stream_destroy(S, Q);
     B->shutdown(S);
-    printf("compiled=%d loaded=%d failures=%d ignored=%d\n", g_compiled, g_loaded, g_failures,
-           g_ignored);
+    printf("compiled=%d loaded=%d failures=%d ignored=%d\n", g_compiled, g_loaded, g_failures, g_ignored);
     return g_failures ? 1 : 0;
 }
 
@@ -1326,8 +1399,7 @@ static int spawn_child(const char *self, const char *dir, int *compiled, int *lo
     char cmd[2048];
     /* PoCL keeps its own compiler cache: point it into the fresh folder too, so the first
      * child is a truly cold start */
-    snprintf(cmd, sizeof cmd, "XHAL_CACHE_DIR='%s' POCL_CACHE_DIR='%s/pocl' '%s' --cache-child",
-             dir, dir, self);
+    snprintf(cmd, sizeof cmd, "XHAL_CACHE_DIR='%s' POCL_CACHE_DIR='%s/pocl' '%s' --cache-child", dir, dir, self);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     FILE *p = popen(cmd, "r");
@@ -1360,8 +1432,7 @@ static void test_cache(const char *self)
     printf("cache: warm process compiled %d, loaded %d program(s), %.0f ms total\n", c, l, ms2);
     /* corrupt every cache file: ignored and rebuilt */
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "for f in '%s'/*.bin; do printf 'XHALCLB1garbage' > \"$f\"; done",
-             dir);
+    snprintf(cmd, sizeof cmd, "for f in '%s'/*.bin; do printf 'XHALCLB1garbage' > \"$f\"; done", dir);
     CHECK(system(cmd) == 0);
     CHECK(spawn_child(self, dir, &c, &l, &ms3) == 0);
     CHECK(c == 1 && l == 0);
@@ -1375,8 +1446,8 @@ static void test_cache(const char *self)
 /* Runs "self --cache-child [f64]" with XHAL_CACHE_DIR=dir (and POCL's cache beside it), under
  * a 300 s timeout (a FIFO entry used to hang it). Before exec, plant(pid) may place files whose
  * names depend on the child's pid. Returns 0 when the child passed; counts in *c, *l, *ign. */
-static int run_cache_child(const char *self, const char *dir, int f64, void (*plant)(const char *, pid_t),
-                           int *c, int *l, int *ign)
+static int run_cache_child(const char *self, const char *dir, int f64, void (*plant)(const char *, pid_t), int *c,
+                           int *l, int *ign)
 {
     int out[2], go[2];
     if (pipe(out) != 0 || pipe(go) != 0) return -1;
@@ -1518,8 +1589,7 @@ int main(int argc, char **argv)
 {
     const char *lv = getenv("XHAL_LOG");
     if (lv) g_log_level = !strcmp(lv, "debug") ? 4 : !strcmp(lv, "info") ? 3 : !strcmp(lv, "warn") ? 2 : 1;
-    if (argc > 1 && strcmp(argv[1], "--cache-child") == 0)
-        return cache_child(argc > 2 && !strcmp(argv[2], "f64"));
+    if (argc > 1 && strcmp(argv[1], "--cache-child") == 0) return cache_child(argc > 2 && !strcmp(argv[2], "f64"));
     if (argc > 1 && strcmp(argv[1], "--init-child") == 0) return init_child();
     int r = load_plugin();
     if (r == 77) return 77;
@@ -1531,7 +1601,12 @@ int main(int argc, char **argv)
     float_dts[n_float_dts++] = XHAL_DTYPE_BF16;
     if (g_fp64) float_dts[n_float_dts++] = XHAL_DTYPE_F64;
     const char *only = getenv("XHAL_TEST_ONLY");
-#define T_(name) if (!only || strstr(only, #name)) { printf("-- %s\n", #name); fflush(stdout); test_##name(); }
+#define T_(name)                        \
+    if (!only || strstr(only, #name)) { \
+        printf("-- %s\n", #name);       \
+        fflush(stdout);                 \
+        test_##name();                  \
+    }
     T_(copy);
     T_(fill);
     T_(unary);

@@ -97,8 +97,8 @@ static void run_type(xhal_device *cpu, const char *stem, const char *type)
     int32_t out[32];
     CHECK_STATUS(xllama_generate(m, prompt, np, ng, out, NULL, NULL, NULL), XHAL_OK, NULL);
     CHECK(memcmp(out, gen, sizeof(int32_t) * (size_t)ng) == 0);
-    printf("%s: logits within %.2g of the f64 reference (max |logit| %.3g), %d greedy tokens equal\n", type, maxd,
-           maxv, ng);
+    printf("%s: logits within %.2g of the f64 reference (max |logit| %.3g), %d greedy tokens equal\n", type, maxd, maxv,
+           ng);
     xllama_destroy(m);
     free(got);
     free(want);

@@ -118,8 +118,7 @@ static void test_dequantize(const qcase *c)
     CHECK_OK(xhal_tensor_read(S, h, hv, (uint64_t)n * 2));
     CHECK_OK(xhal_tensor_read(S, b, bv, (uint64_t)n * 2));
     int64_t bad = 0;
-    for (int64_t i = 0; i < n; i++)
-        bad += hv[i] != xhal_f32_to_f16(ref[i]) || bv[i] != xhal_f32_to_bf16(ref[i]);
+    for (int64_t i = 0; i < n; i++) bad += hv[i] != xhal_f32_to_f16(ref[i]) || bv[i] != xhal_f32_to_bf16(ref[i]);
     CHECK(bad == 0);
 
     /* views along whole blocks: rows 1.. with step 2 (strided), and an inner block range */
@@ -136,8 +135,7 @@ static void test_dequantize(const qcase *c)
     CHECK_OK(xhal_tensor_read(S, fi, yi, (uint64_t)(c->rows * bs) * 4));
     for (int64_t r = 0; r < nr; r++)
         CHECK(memcmp(yr + r * c->cols, ref + (1 + 2 * r) * c->cols, (size_t)c->cols * 4) == 0);
-    for (int64_t r = 0; r < c->rows; r++)
-        CHECK(memcmp(yi + r * bs, ref + r * c->cols + i0, (size_t)bs * 4) == 0);
+    for (int64_t r = 0; r < c->rows; r++) CHECK(memcmp(yi + r * bs, ref + r * c->cols + i0, (size_t)bs * 4) == 0);
     /* a strided quantized view read as bytes: its rows' blocks */
     int64_t rb = c->cols / bs * (int64_t)(nb / (size_t)(c->rows * c->cols / bs));
     unsigned char *rv = malloc((size_t)(nr * rb));
@@ -149,8 +147,7 @@ static void test_dequantize(const qcase *c)
     xhal_tensor *fq = NULL;
     CHECK_OK(xhal_contiguous(S, qi, XHAL_DTYPE_F32, &fq));
     CHECK_OK(xhal_tensor_read(S, fq, yi, (uint64_t)(c->rows * bs) * 4));
-    for (int64_t r = 0; r < c->rows; r++)
-        CHECK(memcmp(yi + r * bs, ref + r * c->cols + i0, (size_t)bs * 4) == 0);
+    for (int64_t r = 0; r < c->rows; r++) CHECK(memcmp(yi + r * bs, ref + r * c->cols + i0, (size_t)bs * 4) == 0);
     printf("%s: cpu dequantization (f32, f16, bf16, row and block views) bit-exact with gguf-py\n", c->file);
 
     /* views that split a block */
@@ -279,8 +276,9 @@ static void test_matmul(const qcase *c)
                 double m_ = 0.5 * mag + 2.0 * fabs(init[oi]);
                 double tol = 1e-6 + 1e-5 * fabs(want) + (16.0 * 5.96e-8 * sqrt((double)K) + 1e-6) * m_;
                 if (!(fabs((double)ov[oi] - want) <= tol)) {
-                    if (far < 3) fprintf(stderr, "%s matmul [%lld,%lld,%lld]: %.9g vs %.9g\n", c->file, (long long)bi,
-                                         (long long)m, (long long)n, (double)ov[oi], want);
+                    if (far < 3)
+                        fprintf(stderr, "%s matmul [%lld,%lld,%lld]: %.9g vs %.9g\n", c->file, (long long)bi,
+                                (long long)m, (long long)n, (double)ov[oi], want);
                     far++;
                 }
             }

@@ -22,10 +22,7 @@
 static const xhal_host_services *host;
 
 #ifdef HOSTILE_CTOR
-__attribute__((constructor)) static void hostile_ctor(void)
-{
-    setenv("XHAL_TEST_HOSTILE_CTOR", BACKEND_NAME, 1);
-}
+__attribute__((constructor)) static void hostile_ctor(void) { setenv("XHAL_TEST_HOSTILE_CTOR", BACKEND_NAME, 1); }
 #endif
 
 static xhal_status h_init(const xhal_host_services *hs, void **state)

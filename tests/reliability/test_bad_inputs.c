@@ -80,8 +80,7 @@ static void case_begin(const char *expr, int line, xhal_tensor *out, snap *sn)
     snap_take(sn, out);
 }
 
-static void case_end(const char *expr, int line, snap *sn, xhal_status got, xhal_status want,
-                     const char *sub)
+static void case_end(const char *expr, int line, snap *sn, xhal_status got, xhal_status want, const char *sub)
 {
     xtest_check_status_(__FILE__, line, expr, got, want, sub);
     xtest_checks_++;
@@ -92,11 +91,20 @@ static void case_end(const char *expr, int line, snap *sn, xhal_status got, xhal
 }
 
 /* BAD(out, call, status, substring): out is the output tensor (or NULL). */
-#define BAD(out, call, want, sub) do { snap sn_; case_begin(#call, __LINE__, (out), &sn_); \
-    xhal_status got_ = (call); case_end(#call, __LINE__, &sn_, got_, (want), (sub)); } while (0)
+#define BAD(out, call, want, sub)                             \
+    do {                                                      \
+        snap sn_;                                             \
+        case_begin(#call, __LINE__, (out), &sn_);             \
+        xhal_status got_ = (call);                            \
+        case_end(#call, __LINE__, &sn_, got_, (want), (sub)); \
+    } while (0)
 /* A pointer output must keep its sentinel. */
 #define SENT ((void *)(uintptr_t)0x5e17e1)
-#define PTR_KEPT(p) do { CHECK((void *)(p) == SENT); (p) = SENT; } while (0)
+#define PTR_KEPT(p)                 \
+    do {                            \
+        CHECK((void *)(p) == SENT); \
+        (p) = SENT;                 \
+    } while (0)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 static xhal_tensor *mk(xhal_device *d, xhal_dtype dt, int nd, const int64_t *shape)
@@ -108,7 +116,8 @@ static xhal_tensor *mk(xhal_device *d, xhal_dtype dt, int nd, const int64_t *sha
     }
     return t;
 }
-#define DIMS(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
+#define DIMS(...) \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]) { __VA_ARGS__ }
 #define F32(...) mk(cpu, XHAL_DTYPE_F32, DIMS(__VA_ARGS__))
 
 static void fill(xhal_tensor *t, double v)
@@ -202,7 +211,10 @@ static xhal_context *dead_context(void)
 int main(void)
 {
     snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/xhal-bad-inputs-%ld", (long)getpid());
-    if (mkdir(g_tmpdir, 0700) != 0) { perror("mkdir"); return 2; }
+    if (mkdir(g_tmpdir, 0700) != 0) {
+        perror("mkdir");
+        return 2;
+    }
 
     xhal_context_options o;
     xhal_context_options_init(&o);
@@ -232,15 +244,31 @@ int main(void)
     CHECK_OK(xhal_event_create(dev2, &ev2));
     CHECK_OK(xhal_event_record(ev, s));
     CHECK_OK(xhal_event_record(ev2, s2));
-    fill(a, 1.0); fill(b, 2.0); fill(out, 777.0); fill(o4, 777.0); fill(far, 3.0); fill(h, 1.0);
-    fill(i32, 4.0); fill(u8, 5.0); fill(i64o, 6.0);
+    fill(a, 1.0);
+    fill(b, 2.0);
+    fill(out, 777.0);
+    fill(o4, 777.0);
+    fill(far, 3.0);
+    fill(h, 1.0);
+    fill(i32, 4.0);
+    fill(u8, 5.0);
+    fill(i64o, 6.0);
     /* Attention operands: q [1,4,2,8] k/v [1,2,2,8]. */
     xhal_tensor *q = F32(1, 4, 2, 8), *k = F32(1, 2, 2, 8), *v = F32(1, 2, 2, 8), *ao = F32(1, 4, 2, 8);
     xhal_tensor *k3 = F32(1, 3, 2, 8), *v3 = F32(1, 3, 2, 8), *kshort = F32(1, 2, 1, 8);
     xhal_tensor *vshort = F32(1, 2, 1, 8), *kD4 = F32(1, 2, 2, 4), *q3d = F32(4, 2, 8);
     xhal_tensor *qh = mk(cpu, XHAL_DTYPE_F16, DIMS(1, 4, 2, 8)), *badmask = F32(3, 2);
-    fill(q, 0.5); fill(k, 0.25); fill(v, 1.0); fill(ao, 777.0); fill(k3, 0.1); fill(v3, 0.1);
-    fill(kshort, 0.1); fill(vshort, 0.1); fill(kD4, 0.1); fill(q3d, 0.1); fill(qh, 0.1);
+    fill(q, 0.5);
+    fill(k, 0.25);
+    fill(v, 1.0);
+    fill(ao, 777.0);
+    fill(k3, 0.1);
+    fill(v3, 0.1);
+    fill(kshort, 0.1);
+    fill(vshort, 0.1);
+    fill(kD4, 0.1);
+    fill(q3d, 0.1);
+    fill(qh, 0.1);
     fill(badmask, 0.0);
     int64_t n64 = 0;
     int ival = 0;
@@ -337,7 +365,8 @@ int main(void)
     BAD(NULL, xhal_buffer_write(s, buf, UINT64_MAX - 2, host, 8), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
     BAD(NULL, xhal_buffer_write(s, buf, 0, NULL, 8), XHAL_ERROR_INVALID_ARGUMENT, "src is NULL");
     BAD(NULL, xhal_buffer_write(s, dead_buffer(), 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
-    BAD(NULL, xhal_buffer_write(s2, buf, 0, host, 8), XHAL_ERROR_WRONG_DEVICE, "buffer is on cpu:0 but the stream is on testdev:0");
+    BAD(NULL, xhal_buffer_write(s2, buf, 0, host, 8), XHAL_ERROR_WRONG_DEVICE,
+        "buffer is on cpu:0 but the stream is on testdev:0");
     BAD(NULL, xhal_buffer_write(dead_stream(), buf, 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     BAD(NULL, xhal_buffer_write(NULL, buf, 0, host, 8), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
     BAD(NULL, xhal_buffer_read(s, buf, 0, host, 65), XHAL_ERROR_OUT_OF_RANGE, "outside the buffer of 64 bytes");
@@ -349,41 +378,65 @@ int main(void)
     BAD(NULL, xhal_buffer_destroy((xhal_buffer *)s), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
 
     /* ==== tensor creation ==== */
-    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, -1, (int64_t[]){1}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "ndim -1");
-    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, 9, (int64_t[9]){1}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "ndim 9");
-    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(2, -3), &tout), XHAL_ERROR_INVALID_ARGUMENT, "-3 (negative)");
+    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, -1, (int64_t[]){1}, &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "ndim -1");
+    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, 9, (int64_t[9]){1}, &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "ndim 9");
+    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(2, -3), &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "-3 (negative)");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(INT64_MIN), &tout), XHAL_ERROR_INVALID_ARGUMENT, "negative");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_INVALID, DIMS(2), &tout), XHAL_ERROR_INVALID_ARGUMENT, "dtype 0");
     BAD(NULL, xhal_tensor_create(cpu, (xhal_dtype)99, DIMS(2), &tout), XHAL_ERROR_INVALID_ARGUMENT, "dtype 99");
     BAD(NULL, xhal_tensor_create(cpu, (xhal_dtype)-5, DIMS(2), &tout), XHAL_ERROR_INVALID_ARGUMENT, "dtype -5");
-    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(INT64_MAX, 2), &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
-    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(1LL << 32, 1LL << 32), &tout), XHAL_ERROR_OVERFLOW, "overflows");
+    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(INT64_MAX, 2), &tout), XHAL_ERROR_OVERFLOW,
+        "overflows 64 bits");
+    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(1LL << 32, 1LL << 32), &tout), XHAL_ERROR_OVERFLOW,
+        "overflows");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F64, DIMS(1LL << 60), &tout), XHAL_ERROR_OVERFLOW, "2^62 bytes");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_I8, DIMS(1LL << 62, 4), &tout), XHAL_ERROR_OVERFLOW, "overflow");
     /* an empty tensor whose other dimensions overflow: its strides would too */
-    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(0, INT64_MAX, 4), &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
+    BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(0, INT64_MAX, 4), &tout), XHAL_ERROR_OVERFLOW,
+        "overflows 64 bits");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, NULL, &tout), XHAL_ERROR_INVALID_ARGUMENT, "shape is NULL");
     BAD(NULL, xhal_tensor_create(cpu, XHAL_DTYPE_F32, DIMS(2), NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_tensor_create(NULL, XHAL_DTYPE_F32, DIMS(2), &tout), XHAL_ERROR_INVALID_HANDLE, "device is NULL");
-    BAD(NULL, xhal_tensor_create((xhal_device *)buf, XHAL_DTYPE_F32, DIMS(2), &tout), XHAL_ERROR_INVALID_HANDLE, "not a live device");
+    BAD(NULL, xhal_tensor_create((xhal_device *)buf, XHAL_DTYPE_F32, DIMS(2), &tout), XHAL_ERROR_INVALID_HANDLE,
+        "not a live device");
     /* views over a buffer of 64 bytes */
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(17), NULL, 0, &tout), XHAL_ERROR_OUT_OF_RANGE, "reaches byte 68, but the buffer holds 64 bytes");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(16), NULL, 4, &tout), XHAL_ERROR_OUT_OF_RANGE, "at offset 4 reaches byte 68");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(1), NULL, 64, &tout), XHAL_ERROR_OUT_OF_RANGE, "the buffer holds 64 bytes");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(4, 4), (int64_t[]){5, 1}, 0, &tout), XHAL_ERROR_OUT_OF_RANGE, "reaches byte 76");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2, 2), (int64_t[]){-1, 1}, 32, &tout), XHAL_ERROR_INVALID_ARGUMENT, "negative strides");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2), NULL, 2, &tout), XHAL_ERROR_INVALID_ARGUMENT, "multiple");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2), NULL, UINT64_MAX - 3, &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2, 2), (int64_t[]){INT64_MAX, 1}, 0, &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(3), (int64_t[]){INT64_MAX / 2}, 0, &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2, 1LL << 62), (int64_t[]){0, 0}, 0, &tout), XHAL_ERROR_OVERFLOW, "overflows 64 bits");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(-2), NULL, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT, "-2 (negative)");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, 9, (int64_t[9]){1}, NULL, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT, "ndim 9");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_INVALID, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT, "not a valid xhal_dtype");
-    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2), NULL, 0, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
-    BAD(NULL, xhal_tensor_from_buffer(dead_buffer(), XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
-    BAD(NULL, xhal_tensor_from_buffer(NULL, XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE, "buffer is NULL");
-    BAD(NULL, xhal_tensor_from_buffer((xhal_buffer *)a, XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(17), NULL, 0, &tout), XHAL_ERROR_OUT_OF_RANGE,
+        "reaches byte 68, but the buffer holds 64 bytes");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(16), NULL, 4, &tout), XHAL_ERROR_OUT_OF_RANGE,
+        "at offset 4 reaches byte 68");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(1), NULL, 64, &tout), XHAL_ERROR_OUT_OF_RANGE,
+        "the buffer holds 64 bytes");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(4, 4), (int64_t[]){5, 1}, 0, &tout),
+        XHAL_ERROR_OUT_OF_RANGE, "reaches byte 76");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2, 2), (int64_t[]){-1, 1}, 32, &tout),
+        XHAL_ERROR_INVALID_ARGUMENT, "negative strides");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2), NULL, 2, &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "multiple");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2), NULL, UINT64_MAX - 3, &tout), XHAL_ERROR_OVERFLOW,
+        "overflows 64 bits");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2, 2), (int64_t[]){INT64_MAX, 1}, 0, &tout),
+        XHAL_ERROR_OVERFLOW, "overflows 64 bits");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(3), (int64_t[]){INT64_MAX / 2}, 0, &tout),
+        XHAL_ERROR_OVERFLOW, "overflows 64 bits");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2, 1LL << 62), (int64_t[]){0, 0}, 0, &tout),
+        XHAL_ERROR_OVERFLOW, "overflows 64 bits");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(-2), NULL, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "-2 (negative)");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, 9, (int64_t[9]){1}, NULL, 0, &tout),
+        XHAL_ERROR_INVALID_ARGUMENT, "ndim 9");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_INVALID, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "not a valid xhal_dtype");
+    BAD(NULL, xhal_tensor_from_buffer(buf, XHAL_DTYPE_F32, DIMS(2), NULL, 0, NULL), XHAL_ERROR_INVALID_ARGUMENT,
+        "out is NULL");
+    BAD(NULL, xhal_tensor_from_buffer(dead_buffer(), XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout),
+        XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
+    BAD(NULL, xhal_tensor_from_buffer(NULL, XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout), XHAL_ERROR_INVALID_HANDLE,
+        "buffer is NULL");
+    BAD(NULL, xhal_tensor_from_buffer((xhal_buffer *)a, XHAL_DTYPE_F32, DIMS(2), NULL, 0, &tout),
+        XHAL_ERROR_INVALID_HANDLE, "not a live buffer");
     PTR_KEPT(tout);
 
     /* ==== tensor queries ==== */
@@ -410,7 +463,8 @@ int main(void)
     BAD(NULL, xhal_tensor_slice(a, -3, 0, 1, 1, &tout), XHAL_ERROR_INVALID_ARGUMENT, "axis -3 is out of range");
     BAD(NULL, xhal_tensor_slice(a, 0, 0, 1, 0, &tout), XHAL_ERROR_INVALID_ARGUMENT, "step 0 must be >= 1");
     BAD(NULL, xhal_tensor_slice(a, 0, 0, 1, -1, &tout), XHAL_ERROR_INVALID_ARGUMENT, "step -1 must be >= 1");
-    BAD(NULL, xhal_tensor_slice(scal, 0, 0, 1, 1, &tout), XHAL_ERROR_INVALID_ARGUMENT, "out of range for a tensor with 0 dims");
+    BAD(NULL, xhal_tensor_slice(scal, 0, 0, 1, 1, &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "out of range for a tensor with 0 dims");
     BAD(NULL, xhal_tensor_slice(a, 0, 0, 1, 1, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_tensor_slice(dead_tensor(), 0, 0, 1, 1, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     BAD(NULL, xhal_tensor_permute(a, (int[]){0, 0}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "permutation");
@@ -440,7 +494,8 @@ int main(void)
     BAD(NULL, xhal_tensor_expand(a, DIMS(2, 4), &tout), XHAL_ERROR_SHAPE_MISMATCH, "does not broadcast");
     BAD(NULL, xhal_tensor_expand(a, DIMS(3), &tout), XHAL_ERROR_SHAPE_MISMATCH, "cannot expand 2 dims to 1");
     BAD(NULL, xhal_tensor_expand(a, DIMS(2, -1), &tout), XHAL_ERROR_INVALID_ARGUMENT, "dimension 1 is -1 (negative)");
-    BAD(NULL, xhal_tensor_expand(a, 9, (int64_t[9]){1, 1, 1, 1, 1, 1, 1, 2, 3}, &tout), XHAL_ERROR_INVALID_ARGUMENT, "ndim 9");
+    BAD(NULL, xhal_tensor_expand(a, 9, (int64_t[9]){1, 1, 1, 1, 1, 1, 1, 2, 3}, &tout), XHAL_ERROR_INVALID_ARGUMENT,
+        "ndim 9");
     BAD(NULL, xhal_tensor_expand(a, DIMS(2, 3), NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_tensor_expand(dead_tensor(), DIMS(2, 3), &tout), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
     PTR_KEPT(tout);
@@ -502,7 +557,7 @@ int main(void)
     }
     BAD(out, xhal_copy(s, alien, out), XHAL_ERROR_INVALID_HANDLE, "different contexts");
     BAD(out, xhal_copy(s, dead_tensor(), out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
-    BAD(out, xhal_copy(s, a, NULL) , XHAL_ERROR_INVALID_HANDLE, "is NULL");
+    BAD(out, xhal_copy(s, a, NULL), XHAL_ERROR_INVALID_HANDLE, "is NULL");
     BAD(NULL, xhal_copy(dead_stream(), a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
     {
         xhal_stream *s_b = NULL;
@@ -537,11 +592,13 @@ int main(void)
     BAD(NULL, xhal_unary(s, XHAL_OP_SQRT, u8, u8), XHAL_ERROR_DTYPE_MISMATCH, "u8");
     BAD(o4, xhal_unary(s, XHAL_OP_EXP, a, o4), XHAL_ERROR_SHAPE_MISMATCH, "[4]");
     BAD(o32, xhal_unary(s, XHAL_OP_RELU, a, o32), XHAL_ERROR_SHAPE_MISMATCH, "[3,2]");
-    BAD(out, xhal_unary(s, XHAL_OP_EXP, far, out), XHAL_ERROR_WRONG_DEVICE, "x is on testdev:0 but the stream is on cpu:0");
+    BAD(out, xhal_unary(s, XHAL_OP_EXP, far, out), XHAL_ERROR_WRONG_DEVICE,
+        "x is on testdev:0 but the stream is on cpu:0");
     BAD(far, xhal_unary(s, XHAL_OP_EXP, a, far), XHAL_ERROR_WRONG_DEVICE, "out is on testdev:0");
     BAD(out, xhal_unary(s, XHAL_OP_EXP, alien, out), XHAL_ERROR_INVALID_HANDLE, "x belongs to another context");
     BAD(out, xhal_unary(s, XHAL_OP_EXP, dead_tensor(), out), XHAL_ERROR_INVALID_HANDLE, "not a live tensor");
-    BAD(out, xhal_unary(s, XHAL_OP_EXP, (xhal_tensor *)buf, out), XHAL_ERROR_INVALID_HANDLE, "is a buffer, not a tensor");
+    BAD(out, xhal_unary(s, XHAL_OP_EXP, (xhal_tensor *)buf, out), XHAL_ERROR_INVALID_HANDLE,
+        "is a buffer, not a tensor");
     BAD(out, xhal_unary(s, XHAL_OP_EXP, NULL, out), XHAL_ERROR_INVALID_HANDLE, "x is NULL");
     BAD(NULL, xhal_unary(s, XHAL_OP_EXP, a, NULL), XHAL_ERROR_INVALID_HANDLE, "out is NULL");
     BAD(out, xhal_unary(dead_stream(), XHAL_OP_EXP, a, out), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
@@ -560,7 +617,8 @@ int main(void)
     BAD(out, xhal_binary(s, XHAL_OP_MUL, a, o4, out), XHAL_ERROR_SHAPE_MISMATCH, "do not broadcast");
     BAD(o4, xhal_binary(s, XHAL_OP_ADD, a, b, o4), XHAL_ERROR_SHAPE_MISMATCH, "broadcast to [2,3] but out is [4]");
     BAD(NULL, xhal_binary(s, XHAL_OP_ADD, a, f2, out), XHAL_ERROR_SHAPE_MISMATCH, "do not broadcast");
-    BAD(out, xhal_binary(s2, XHAL_OP_ADD, a, b, out), XHAL_ERROR_WRONG_DEVICE, "a is on cpu:0 but the stream is on testdev:0");
+    BAD(out, xhal_binary(s2, XHAL_OP_ADD, a, b, out), XHAL_ERROR_WRONG_DEVICE,
+        "a is on cpu:0 but the stream is on testdev:0");
     BAD(out, xhal_binary(s, XHAL_OP_ADD, a, far, out), XHAL_ERROR_WRONG_DEVICE, "b is on testdev:0");
     BAD(out, xhal_binary(s, XHAL_OP_ADD, a, alien, out), XHAL_ERROR_INVALID_HANDLE, "b belongs to another context");
     BAD(out, xhal_binary(s, XHAL_OP_ADD, dead_tensor(), b, out), XHAL_ERROR_INVALID_HANDLE, "a: ");
@@ -580,7 +638,11 @@ int main(void)
     /* ==== reductions ==== */
     xhal_tensor *r2 = F32(2), *r3 = F32(3), *r21 = F32(2, 1), *ri32 = mk(cpu, XHAL_DTYPE_I32, DIMS(2));
     xhal_tensor *empty_ax = F32(2, 0), *r2b = F32(2);
-    fill(r2, 777.0); fill(r3, 777.0); fill(r21, 777.0); fill(ri32, 7.0); fill(r2b, 777.0);
+    fill(r2, 777.0);
+    fill(r3, 777.0);
+    fill(r21, 777.0);
+    fill(ri32, 7.0);
+    fill(r2b, 777.0);
     BAD(r2, xhal_reduce(s, XHAL_OP_ADD, a, 1, 0, r2), XHAL_ERROR_INVALID_ARGUMENT, "op 30 is not a reduction");
     BAD(r2, xhal_reduce(s, XHAL_OP_SUM, a, 2, 0, r2), XHAL_ERROR_INVALID_ARGUMENT, "axis 2 is out of range");
     BAD(r2, xhal_reduce(s, XHAL_OP_SUM, a, -3, 0, r2), XHAL_ERROR_INVALID_ARGUMENT, "axis -3 is out of range");
@@ -604,7 +666,10 @@ int main(void)
     BAD(o32, xhal_softmax(s, o32, 1.0, 1, o32), XHAL_ERROR_SHAPE_MISMATCH, "Sk >= Sq, got Sq=3 Sk=2");
     BAD(out, xhal_softmax(s, far, 1.0, 0, out), XHAL_ERROR_WRONG_DEVICE, "testdev:0");
     xhal_tensor *w3 = F32(3), *w4 = F32(4), *wh = mk(cpu, XHAL_DTYPE_F16, DIMS(3)), *w23 = F32(2, 3);
-    fill(w3, 1.0); fill(w4, 1.0); fill(wh, 1.0); fill(w23, 1.0);
+    fill(w3, 1.0);
+    fill(w4, 1.0);
+    fill(wh, 1.0);
+    fill(w23, 1.0);
     BAD(out, xhal_rms_norm(s, a, w4, 1e-6, out), XHAL_ERROR_SHAPE_MISMATCH, "must be [3] (x's last dim)");
     BAD(out, xhal_rms_norm(s, a, w23, 1e-6, out), XHAL_ERROR_SHAPE_MISMATCH, "must be [3]");
     BAD(out, xhal_rms_norm(s, a, wh, 1e-6, out), XHAL_ERROR_DTYPE_MISMATCH, "f16");
@@ -622,15 +687,26 @@ int main(void)
 
     /* ==== matmul ==== */
     xhal_tensor *m23 = F32(2, 3), *m34 = F32(3, 4), *m24 = F32(2, 4), *m44 = F32(4, 4), *m42 = F32(4, 2);
-    xhal_tensor *bm = F32(2, 2, 3), *bm3 = F32(3, 3, 4), *bmo = F32(2, 2, 4), *m24h = mk(cpu, XHAL_DTYPE_F16, DIMS(2, 4));
+    xhal_tensor *bm = F32(2, 2, 3), *bm3 = F32(3, 3, 4), *bmo = F32(2, 2, 4),
+                *m24h = mk(cpu, XHAL_DTYPE_F16, DIMS(2, 4));
     xhal_tensor *m23i = mk(cpu, XHAL_DTYPE_I32, DIMS(2, 3)), *m34i = mk(cpu, XHAL_DTYPE_I32, DIMS(3, 4));
     xhal_tensor *m24i = mk(cpu, XHAL_DTYPE_I32, DIMS(2, 4));
-    fill(m23, 1.0); fill(m34, 1.0); fill(m24, 777.0); fill(m44, 1.0); fill(bm, 1.0); fill(bm3, 1.0);
-    fill(bmo, 777.0); fill(m23i, 1.0); fill(m34i, 1.0); fill(m24i, 7.0); fill(m42, 777.0);
+    fill(m23, 1.0);
+    fill(m34, 1.0);
+    fill(m24, 777.0);
+    fill(m44, 1.0);
+    fill(bm, 1.0);
+    fill(bm3, 1.0);
+    fill(bmo, 777.0);
+    fill(m23i, 1.0);
+    fill(m34i, 1.0);
+    fill(m24i, 7.0);
+    fill(m42, 777.0);
     BAD(m24, xhal_matmul(s, m23, m44, 0, 0, 1.0, 0.0, m24), XHAL_ERROR_SHAPE_MISMATCH, "inner dims 3 and 4 differ");
     BAD(m24, xhal_matmul(s, m23, m34, 1, 0, 1.0, 0.0, m24), XHAL_ERROR_SHAPE_MISMATCH, "inner dims 2 and 3 differ");
     BAD(m24, xhal_matmul(s, m23, m34, 0, 1, 1.0, 0.0, m24), XHAL_ERROR_SHAPE_MISMATCH, "inner dims");
-    BAD(m42, xhal_matmul(s, m23, m34, 0, 0, 1.0, 0.0, m42), XHAL_ERROR_SHAPE_MISMATCH, "result is [2,4] but out is [4,2]");
+    BAD(m42, xhal_matmul(s, m23, m34, 0, 0, 1.0, 0.0, m42), XHAL_ERROR_SHAPE_MISMATCH,
+        "result is [2,4] but out is [4,2]");
     BAD(m24, xhal_matmul(s, f2, m34, 0, 0, 1.0, 0.0, m24), XHAL_ERROR_SHAPE_MISMATCH, "at least 2 dims");
     BAD(m24, xhal_matmul(s, m23, m34, 0, 0, 1.0 / 0.0, 0.0, m24), XHAL_ERROR_INVALID_ARGUMENT, "must be finite");
     BAD(m24, xhal_matmul(s, m23, m34, 0, 0, 1.0, 0.0 / 0.0, m24), XHAL_ERROR_INVALID_ARGUMENT, "must be finite");
@@ -658,7 +734,10 @@ int main(void)
     /* ==== gather ==== */
     xhal_tensor *table = F32(5, 3), *idx = mk(cpu, XHAL_DTYPE_I32, DIMS(2)), *idxf = F32(2), *g_out = F32(2, 3);
     xhal_tensor *empty_table = F32(0, 3), *g_out4 = F32(2, 4);
-    fill(table, 1.0); fill(g_out, 777.0); fill(idxf, 0.0); fill(g_out4, 777.0);
+    fill(table, 1.0);
+    fill(g_out, 777.0);
+    fill(idxf, 0.0);
+    fill(g_out4, 777.0);
     xhal_tensor *idx_hi = mk(cpu, XHAL_DTYPE_I32, DIMS(2)), *idx_neg = mk(cpu, XHAL_DTYPE_I64, DIMS(2));
     int32_t hi[2] = {1, 5}, ok_idx[2] = {1, 0};
     int64_t neg[2] = {0, -1};
@@ -675,29 +754,40 @@ int main(void)
     BAD(g_out, xhal_gather(s, far, idx, g_out), XHAL_ERROR_WRONG_DEVICE, "testdev:0");
 
     /* ==== rope: x [S=2, H=2, D=4] ==== */
-    xhal_tensor *rx = F32(2, 2, 4), *ro = F32(2, 2, 4), *ro2 = F32(2, 2, 2), *rxi = mk(cpu, XHAL_DTYPE_I32, DIMS(2, 2, 4));
-    fill(rx, 0.5); fill(ro, 777.0); fill(ro2, 777.0);
-    BAD(ro, xhal_rope(s, rx, 0, 10000.0, 0, 3, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "rotary_dims 3 must be even");
+    xhal_tensor *rx = F32(2, 2, 4), *ro = F32(2, 2, 4), *ro2 = F32(2, 2, 2),
+                *rxi = mk(cpu, XHAL_DTYPE_I32, DIMS(2, 2, 4));
+    fill(rx, 0.5);
+    fill(ro, 777.0);
+    fill(ro2, 777.0);
+    BAD(ro, xhal_rope(s, rx, 0, 10000.0, 0, 3, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT,
+        "rotary_dims 3 must be even");
     BAD(ro, xhal_rope(s, rx, 0, 10000.0, 0, 6, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "rotary_dims 6");
     BAD(ro, xhal_rope(s, rx, 0, 10000.0, 0, -2, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "rotary_dims -2");
-    BAD(ro, xhal_rope(s, rx, 0, 0.0, 0, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "theta 0 must be finite and > 0");
+    BAD(ro, xhal_rope(s, rx, 0, 0.0, 0, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT,
+        "theta 0 must be finite and > 0");
     BAD(ro, xhal_rope(s, rx, 0, -1.0, 0, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "theta -1");
-    BAD(ro, xhal_rope(s, rx, 0, 10000.0, -1, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "pos_offset -1 is negative");
+    BAD(ro, xhal_rope(s, rx, 0, 10000.0, -1, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT,
+        "pos_offset -1 is negative");
     BAD(ro, xhal_rope(s, rx, 0, 10000.0, 0, 0, (xhal_rope_layout)7, ro), XHAL_ERROR_INVALID_ARGUMENT, "layout 7");
     BAD(ro, xhal_rope(s, rx, 2, 10000.0, 0, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "seq_axis 2");
     BAD(ro, xhal_rope(s, rx, 5, 10000.0, 0, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_INVALID_ARGUMENT, "seq_axis 5");
     BAD(ro2, xhal_rope(s, rx, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, ro2), XHAL_ERROR_SHAPE_MISMATCH, "[2,2,2]");
-    BAD(o4, xhal_rope(s, o4, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, o4), XHAL_ERROR_SHAPE_MISMATCH, "sequence axis and a head dim");
+    BAD(o4, xhal_rope(s, o4, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, o4), XHAL_ERROR_SHAPE_MISMATCH,
+        "sequence axis and a head dim");
     BAD(NULL, xhal_rope(s, rxi, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, rxi), XHAL_ERROR_DTYPE_MISMATCH, "i32");
     BAD(ro, xhal_rope(s, far, 0, 10000.0, 0, 0, XHAL_ROPE_HALF, ro), XHAL_ERROR_WRONG_DEVICE, "testdev:0");
 
     /* ==== attention ==== */
-    BAD(ao, xhal_attention(s, q, k3, v3, NULL, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH, "4 query heads are not a multiple of 3 key/value heads");
+    BAD(ao, xhal_attention(s, q, k3, v3, NULL, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH,
+        "4 query heads are not a multiple of 3 key/value heads");
     BAD(ao, xhal_attention(s, q, k, vshort, NULL, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH, "do not agree");
     BAD(ao, xhal_attention(s, q, kD4, v, NULL, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH, "do not agree");
-    BAD(ao, xhal_attention(s, q, kshort, vshort, NULL, 0.0, 1, ao), XHAL_ERROR_SHAPE_MISMATCH, "Sk >= Sq, got Sq=2 Sk=1");
-    BAD(ao, xhal_attention(s, q3d, k, v, NULL, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH, "has 3 dims; it must be [B, H, S, D]");
-    BAD(ao, xhal_attention(s, q, k, v, badmask, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH, "mask [3,2] and [B,Hq,Sq,Sk] [1,4,2,2] do not broadcast");
+    BAD(ao, xhal_attention(s, q, kshort, vshort, NULL, 0.0, 1, ao), XHAL_ERROR_SHAPE_MISMATCH,
+        "Sk >= Sq, got Sq=2 Sk=1");
+    BAD(ao, xhal_attention(s, q3d, k, v, NULL, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH,
+        "has 3 dims; it must be [B, H, S, D]");
+    BAD(ao, xhal_attention(s, q, k, v, badmask, 0.0, 0, ao), XHAL_ERROR_SHAPE_MISMATCH,
+        "mask [3,2] and [B,Hq,Sq,Sk] [1,4,2,2] do not broadcast");
     BAD(ao, xhal_attention(s, qh, k, v, NULL, 0.0, 0, ao), XHAL_ERROR_DTYPE_MISMATCH, "f16");
     BAD(ao, xhal_attention(s, q, k, v, NULL, 1.0 / 0.0, 0, ao), XHAL_ERROR_INVALID_ARGUMENT, "not finite");
     BAD(o4, xhal_attention(s, q, k, v, NULL, 0.0, 0, o4), XHAL_ERROR_SHAPE_MISMATCH, "out has 1 dims");
@@ -709,10 +799,12 @@ int main(void)
     /* ==== concat ==== */
     xhal_tensor *c_in[3] = {a, b, o32};
     xhal_tensor *c_out = F32(4, 3), *c_out5 = F32(5, 3);
-    fill(c_out, 777.0); fill(c_out5, 777.0);
+    fill(c_out, 777.0);
+    fill(c_out5, 777.0);
     BAD(c_out, xhal_concat(s, c_in, 0, 0, c_out), XHAL_ERROR_INVALID_ARGUMENT, "n is 0");
     BAD(c_out, xhal_concat(s, c_in, -1, 0, c_out), XHAL_ERROR_INVALID_ARGUMENT, "n is -1");
-    BAD(c_out5, xhal_concat(s, c_in, 2, 0, c_out5), XHAL_ERROR_SHAPE_MISMATCH, "add up to 4 along axis 0 but out has 5");
+    BAD(c_out5, xhal_concat(s, c_in, 2, 0, c_out5), XHAL_ERROR_SHAPE_MISMATCH,
+        "add up to 4 along axis 0 but out has 5");
     BAD(c_out, xhal_concat(s, c_in, 2, 2, c_out), XHAL_ERROR_INVALID_ARGUMENT, "axis 2");
     BAD(c_out, xhal_concat(s, c_in + 1, 2, 0, c_out), XHAL_ERROR_SHAPE_MISMATCH, "axis");
     BAD(c_out, xhal_concat(s, NULL, 2, 0, c_out), XHAL_ERROR_INVALID_ARGUMENT, "inputs is NULL");
@@ -724,43 +816,102 @@ int main(void)
     BAD(c_out, xhal_concat(s, c_far, 2, 0, c_out), XHAL_ERROR_WRONG_DEVICE, "testdev:0");
 
     /* ==== custom kernels (cpu and testdev have none) ==== */
-    BAD(NULL, xhal_program_create(cpu, "XK_KERNEL void k(void) {}", NULL, &pout), XHAL_ERROR_UNSUPPORTED, "has no custom kernels");
+    BAD(NULL, xhal_program_create(cpu, "XK_KERNEL void k(void) {}", NULL, &pout), XHAL_ERROR_UNSUPPORTED,
+        "has no custom kernels");
     BAD(NULL, xhal_program_create(cpu, NULL, NULL, &pout), XHAL_ERROR_INVALID_ARGUMENT, "source or out is NULL");
     BAD(NULL, xhal_program_create(NULL, "x", NULL, &pout), XHAL_ERROR_INVALID_HANDLE, "device is NULL");
     PTR_KEPT(pout);
     xhal_kernel_arg ka[1] = {{XHAL_ARG_TENSOR, {.tensor = out}}};
     uint64_t gs[3] = {4, 1, 1};
     BAD(out, xhal_kernel_launch(s, NULL, "k", 1, gs, NULL, 1, ka), XHAL_ERROR_INVALID_HANDLE, "program is NULL");
-    BAD(out, xhal_kernel_launch(s, (xhal_program *)a, "k", 1, gs, NULL, 1, ka), XHAL_ERROR_INVALID_HANDLE, "not a live program");
-    BAD(out, xhal_kernel_launch(NULL, (xhal_program *)a, "k", 1, gs, NULL, 1, ka), XHAL_ERROR_INVALID_HANDLE, "stream is NULL");
+    BAD(out, xhal_kernel_launch(s, (xhal_program *)a, "k", 1, gs, NULL, 1, ka), XHAL_ERROR_INVALID_HANDLE,
+        "not a live program");
+    BAD(out, xhal_kernel_launch(NULL, (xhal_program *)a, "k", 1, gs, NULL, 1, ka), XHAL_ERROR_INVALID_HANDLE,
+        "stream is NULL");
     BAD(NULL, xhal_program_destroy((xhal_program *)a), XHAL_ERROR_INVALID_HANDLE, "not a live program");
 
     /* ==== safetensors ==== */
     xhal_safetensors *st = SENT;
     BAD(NULL, xhal_safetensors_open(NULL, &st), XHAL_ERROR_INVALID_ARGUMENT, "NULL");
-    BAD(NULL, xhal_safetensors_open("/nonexistent/x.safetensors", &st), XHAL_ERROR_NOT_FOUND, "/nonexistent/x.safetensors");
-    BAD(NULL, xhal_safetensors_open(write_tmp("empty.safetensors", "", 0), &st), XHAL_ERROR_CORRUPT_DATA, "empty.safetensors");
-    BAD(NULL, xhal_safetensors_open(write_tmp("short.safetensors", "\x05\0\0", 3), &st), XHAL_ERROR_CORRUPT_DATA, "short.safetensors");
-    BAD(NULL, xhal_safetensors_open(write_tmp("hugelen.safetensors", "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10), &st), XHAL_ERROR_CORRUPT_DATA, "hugelen");
-    BAD(NULL, xhal_safetensors_open(write_st("notjson.safetensors", "{\"a\": ", 0), &st), XHAL_ERROR_CORRUPT_DATA, "notjson");
-    BAD(NULL, xhal_safetensors_open(write_st("array.safetensors", "[1,2]", 0), &st), XHAL_ERROR_CORRUPT_DATA, "header does not start with '{'");
+    BAD(NULL, xhal_safetensors_open("/nonexistent/x.safetensors", &st), XHAL_ERROR_NOT_FOUND,
+        "/nonexistent/x.safetensors");
+    BAD(NULL, xhal_safetensors_open(write_tmp("empty.safetensors", "", 0), &st), XHAL_ERROR_CORRUPT_DATA,
+        "empty.safetensors");
+    BAD(NULL, xhal_safetensors_open(write_tmp("short.safetensors", "\x05\0\0", 3), &st), XHAL_ERROR_CORRUPT_DATA,
+        "short.safetensors");
+    BAD(NULL, xhal_safetensors_open(write_tmp("hugelen.safetensors", "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10), &st),
+        XHAL_ERROR_CORRUPT_DATA, "hugelen");
+    BAD(NULL, xhal_safetensors_open(write_st("notjson.safetensors", "{\"a\": ", 0), &st), XHAL_ERROR_CORRUPT_DATA,
+        "notjson");
+    BAD(NULL, xhal_safetensors_open(write_st("array.safetensors", "[1,2]", 0), &st), XHAL_ERROR_CORRUPT_DATA,
+        "header does not start with '{'");
     BAD(NULL, xhal_safetensors_open(write_st("trail.safetensors", "{} {}", 0), &st), XHAL_ERROR_CORRUPT_DATA, "trail");
-    BAD(NULL, xhal_safetensors_open(write_st("dtype.safetensors", "{\"w\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1), &st), XHAL_ERROR_UNSUPPORTED, "Q4");
-    BAD(NULL, xhal_safetensors_open(write_st("size.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4), &st), XHAL_ERROR_CORRUPT_DATA, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_st("past.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4), &st), XHAL_ERROR_CORRUPT_DATA, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_st("ovf.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,0]}}", 0), &st), XHAL_ERROR_CORRUPT_DATA, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_st("neg.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}}", 0), &st), XHAL_ERROR_CORRUPT_DATA, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_st("dims.safetensors", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1), &st), XHAL_ERROR_UNSUPPORTED, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_st("dup.safetensors", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2), &st), XHAL_ERROR_CORRUPT_DATA, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_st("share.safetensors", "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}", 3), &st), XHAL_ERROR_CORRUPT_DATA, "share.safetensors");
-    BAD(NULL, xhal_safetensors_open(write_st("rev.safetensors", "{\"w\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,1]}}", 2), &st), XHAL_ERROR_CORRUPT_DATA, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_st("frac.safetensors", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1.5],\"data_offsets\":[0,1]}}", 2), &st), XHAL_ERROR_CORRUPT_DATA, "'w'");
-    BAD(NULL, xhal_safetensors_open(write_txt("idx.safetensors.index.json", "{\"weight_map\":{}}"), &st), XHAL_ERROR_CORRUPT_DATA, "weight_map is empty");
-    BAD(NULL, xhal_safetensors_open(write_txt("idx2.safetensors.index.json", "{\"weight_map\":{\"w\":\"../../etc/passwd\"}}"), &st), XHAL_ERROR_CORRUPT_DATA, "etc/passwd");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("dtype.safetensors", "{\"w\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1), &st),
+        XHAL_ERROR_UNSUPPORTED, "Q4");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("size.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4), &st),
+        XHAL_ERROR_CORRUPT_DATA, "'w'");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("past.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4), &st),
+        XHAL_ERROR_CORRUPT_DATA, "'w'");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("ovf.safetensors",
+                     "{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,0]}}", 0),
+            &st),
+        XHAL_ERROR_CORRUPT_DATA, "'w'");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("neg.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}}", 0), &st),
+        XHAL_ERROR_CORRUPT_DATA, "'w'");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("dims.safetensors",
+                     "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1),
+            &st),
+        XHAL_ERROR_UNSUPPORTED, "'w'");
+    BAD(NULL,
+        xhal_safetensors_open(write_st("dup.safetensors",
+                                       "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"w\":{"
+                                       "\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
+                                       2),
+                              &st),
+        XHAL_ERROR_CORRUPT_DATA, "'w'");
+    BAD(NULL,
+        xhal_safetensors_open(write_st("share.safetensors",
+                                       "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"b\":{"
+                                       "\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}",
+                                       3),
+                              &st),
+        XHAL_ERROR_CORRUPT_DATA, "share.safetensors");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("rev.safetensors", "{\"w\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,1]}}", 2), &st),
+        XHAL_ERROR_CORRUPT_DATA, "'w'");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("frac.safetensors", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1.5],\"data_offsets\":[0,1]}}", 2), &st),
+        XHAL_ERROR_CORRUPT_DATA, "'w'");
+    BAD(NULL, xhal_safetensors_open(write_txt("idx.safetensors.index.json", "{\"weight_map\":{}}"), &st),
+        XHAL_ERROR_CORRUPT_DATA, "weight_map is empty");
+    BAD(NULL,
+        xhal_safetensors_open(write_txt("idx2.safetensors.index.json", "{\"weight_map\":{\"w\":\"../../etc/passwd\"}}"),
+                              &st),
+        XHAL_ERROR_CORRUPT_DATA, "etc/passwd");
     BAD(NULL, xhal_safetensors_open(g_tmpdir, &st), XHAL_ERROR_NOT_FOUND, "model.safetensors");
-    BAD(NULL, xhal_safetensors_open(write_st("ok.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8), NULL), XHAL_ERROR_INVALID_ARGUMENT, "NULL");
+    BAD(NULL,
+        xhal_safetensors_open(
+            write_st("ok.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8), NULL),
+        XHAL_ERROR_INVALID_ARGUMENT, "NULL");
     PTR_KEPT(st);
-    CHECK_OK(xhal_safetensors_open(write_st("ok.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"__metadata__\":{\"k\":\"v\"}}", 8), &st));
+    CHECK_OK(xhal_safetensors_open(
+        write_st("ok.safetensors",
+                 "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"__metadata__\":{\"k\":\"v\"}}", 8),
+        &st));
     if (st != SENT && st) {
         xhal_safetensors_tensor stt;
         const char *key = NULL, *val = NULL;
@@ -775,7 +926,8 @@ int main(void)
         BAD(NULL, xhal_safetensors_metadata_at(st, 5, &key, &val), XHAL_ERROR_INVALID_ARGUMENT, "5");
         BAD(NULL, xhal_safetensors_metadata_count(NULL, &n64), XHAL_ERROR_INVALID_ARGUMENT, "NULL");
         BAD(NULL, xhal_safetensors_upload(st, "nope", s, XHAL_DTYPE_INVALID, &tout), XHAL_ERROR_NOT_FOUND, "nope");
-        BAD(NULL, xhal_safetensors_upload(st, "w", dead_stream(), XHAL_DTYPE_INVALID, &tout), XHAL_ERROR_INVALID_HANDLE, "not a live stream");
+        BAD(NULL, xhal_safetensors_upload(st, "w", dead_stream(), XHAL_DTYPE_INVALID, &tout), XHAL_ERROR_INVALID_HANDLE,
+            "not a live stream");
         BAD(NULL, xhal_safetensors_upload(st, "w", s, (xhal_dtype)77, &tout), XHAL_ERROR_INVALID_ARGUMENT, "77");
         PTR_KEPT(tout);
         xhal_safetensors_close(st);

@@ -34,13 +34,17 @@ static xhal_status run_ops(float *result)
     xhal_tensor *t[NT] = {0};
     float host[64];
     for (int i = 0; i < 64; i++) host[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
-#define TRY(call) do { st = (call); if (st != XHAL_OK) goto done; } while (0)
+#define TRY(call)                     \
+    do {                              \
+        st = (call);                  \
+        if (st != XHAL_OK) goto done; \
+    } while (0)
     TRY(xhal_stream_create(cpu, &s));
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){4, 8}, &t[0])); /* x */
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){8, 4}, &t[1])); /* w */
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){4, 8}, &t[2]));
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){4, 4}, &t[3]));
-    TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 1, (int64_t[]){8}, &t[4]));     /* norm weight */
+    TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 1, (int64_t[]){8}, &t[4]));          /* norm weight */
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 4, (int64_t[]){1, 2, 4, 4}, &t[5])); /* q */
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 4, (int64_t[]){1, 1, 4, 4}, &t[6])); /* k = v */
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 4, (int64_t[]){1, 2, 4, 4}, &t[7])); /* attn out */
@@ -100,8 +104,8 @@ static int context_works(void)
     int ok = xhal_stream_create(cpu, &s) == XHAL_OK &&
              xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){2, 3}, &a) == XHAL_OK &&
              xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){2, 3}, &b) == XHAL_OK &&
-             xhal_fill(s, a, 1.0) == XHAL_OK && xhal_fill(s, b, 2.0) == XHAL_OK &&
-             xhal_add(s, a, b, b) == XHAL_OK && xhal_tensor_read(s, b, v, sizeof v) == XHAL_OK;
+             xhal_fill(s, a, 1.0) == XHAL_OK && xhal_fill(s, b, 2.0) == XHAL_OK && xhal_add(s, a, b, b) == XHAL_OK &&
+             xhal_tensor_read(s, b, v, sizeof v) == XHAL_OK;
     for (int i = 0; ok && i < 6; i++) ok = v[i] == 3.0f;
     if (!ok) fprintf(stderr, "context not usable: %s\n", xhal_last_error());
     xhal_tensor_destroy(a);
@@ -170,8 +174,8 @@ static long walk(const char *name, scenario_fn fn, size_t nout)
         }
     }
     CHECK(finished);
-    printf("%s: walked %ld fault sites (%ld failed cleanly, %ld absorbed with an exact result)%s\n", name,
-           n - 1, failed, absorbed, finished ? "" : " -- CAP REACHED");
+    printf("%s: walked %ld fault sites (%ld failed cleanly, %ld absorbed with an exact result)%s\n", name, n - 1,
+           failed, absorbed, finished ? "" : " -- CAP REACHED");
     free(ref);
     free(got);
     return n - 1;
@@ -211,7 +215,10 @@ int main(void)
             CHECK(fired && st == XHAL_ERROR_OUT_OF_MEMORY);
         }
         xhal_context_destroy(c);
-        if (!fired) { finished = 1; break; }
+        if (!fired) {
+            finished = 1;
+            break;
+        }
     }
     CHECK(finished);
     printf("context creation: walked %ld fault sites\n", n - 1);

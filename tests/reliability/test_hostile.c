@@ -71,8 +71,7 @@ static void test_device_counts(void)
     xhal_backend_info b;
     CHECK(find(ctx, "huge", &b) && b.state == XHAL_BACKEND_UNAVAILABLE && b.device_count == 0 &&
           strstr(b.reason, "reports 2147483647 devices (at most 256 per backend)"));
-    CHECK(find(ctx, "negative", &b) && b.state == XHAL_BACKEND_UNAVAILABLE &&
-          strstr(b.reason, "reports -3 devices"));
+    CHECK(find(ctx, "negative", &b) && b.state == XHAL_BACKEND_UNAVAILABLE && strstr(b.reason, "reports -3 devices"));
     for (int i = 1; i <= 4; i++) {
         char name[16];
         snprintf(name, sizeof name, "many%d", i);
@@ -105,8 +104,7 @@ static void test_links_and_duplicates(void)
     xhal_backend_info b;
     if (ctx) {
         CHECK(find(ctx, "testdev", &b) && b.state == XHAL_BACKEND_UNAVAILABLE &&
-              strstr(b.reason, "writable by other users without the sticky bit") &&
-              strstr(b.reason, open_dir));
+              strstr(b.reason, "writable by other users without the sticky bit") && strstr(b.reason, open_dir));
         xhal_context_destroy(ctx);
     }
     /* the same link into a safe folder loads, and lists the real file */
@@ -252,8 +250,8 @@ static void sh(const char *fmt, const char *a, const char *b)
 static void copy_model(void)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/config.json' '%s/model.safetensors' '%s/'",
-             mdir, mdir, XHAL_REL_LLAMA_DIR, XHAL_REL_LLAMA_DIR, mdir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/config.json' '%s/model.safetensors' '%s/'", mdir,
+             mdir, XHAL_REL_LLAMA_DIR, XHAL_REL_LLAMA_DIR, mdir);
     CHECK(system(cmd) == 0);
 }
 
@@ -376,7 +374,8 @@ static void test_model_inputs(void)
           strstr(xllama_last_error(), "key 'hidden_size' appears twice"));
     copy_model();
     write_config("\"rope_type\": \"default\"", "\"rope_type\": \"default\", \"rope_type\": \"yarn\"");
-    CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA && strstr(xllama_last_error(), "'rope_type' appears twice"));
+    CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA &&
+          strstr(xllama_last_error(), "'rope_type' appears twice"));
     copy_model();
     write_config("\"model_type\": \"llama\"", "\"model_type\": \"llama\\u0000evil\"");
     CHECK(xllama_config_load(mdir, &cfg) == XHAL_ERROR_CORRUPT_DATA && strstr(xllama_last_error(), "escaped NUL"));
@@ -448,7 +447,8 @@ static void test_model_inputs(void)
             xhal_safetensors_close(st);
             st = NULL;
         } else {
-            CHECK_STATUS(xhal_safetensors_open(p, &st), XHAL_ERROR_CORRUPT_DATA, "more than 65536 __metadata__ entries");
+            CHECK_STATUS(xhal_safetensors_open(p, &st), XHAL_ERROR_CORRUPT_DATA,
+                         "more than 65536 __metadata__ entries");
         }
         unlink(p);
     }

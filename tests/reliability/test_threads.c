@@ -33,7 +33,11 @@ static xhal_status run_ops(xhal_stream *s, int seed, float *result)
     xhal_tensor *t[NT] = {0};
     float host[256];
     for (int i = 0; i < 256; i++) host[i] = (float)(((i + 13 * seed) * 37) % 29) / 16.0f - 0.9f;
-#define TRY(call) do { st = (call); if (st != XHAL_OK) goto done; } while (0)
+#define TRY(call)                     \
+    do {                              \
+        st = (call);                  \
+        if (st != XHAL_OK) goto done; \
+    } while (0)
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){4, 16}, &t[0]));
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){4, 16}, &t[1]));
     TRY(xhal_tensor_create(cpu, XHAL_DTYPE_F32, 2, (int64_t[]){4, 16}, &t[2]));

@@ -22,9 +22,16 @@
  * (-Wnonnull in strstr, even behind the NULL test), and "" draws -Wformat-overflow.
  * These two check the status alone. */
 #undef CHECK_OK
-#define CHECK_CODE(expr, st) do { xtest_checks_++; xhal_status c_ = (expr); if (c_ != (st)) { \
-    xtest_failures_++; fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", __FILE__, __LINE__, \
-        #expr, xhal_status_name(c_), xhal_last_error(), xhal_status_name(st)); } } while (0)
+#define CHECK_CODE(expr, st)                                                                        \
+    do {                                                                                            \
+        xtest_checks_++;                                                                            \
+        xhal_status c_ = (expr);                                                                    \
+        if (c_ != (st)) {                                                                           \
+            xtest_failures_++;                                                                      \
+            fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", __FILE__, __LINE__, #expr, \
+                    xhal_status_name(c_), xhal_last_error(), xhal_status_name(st));                 \
+        }                                                                                           \
+    } while (0)
 #define CHECK_OK(expr) CHECK_CODE(expr, XHAL_OK)
 
 #ifndef TOPOTEST_PLUGIN_DIR
@@ -63,22 +70,18 @@ static xhal_device *dev_of(xhal_context *ctx, int i)
     return d;
 }
 
-static void check_locality(xhal_device *d, int known, const char *bus, const char *cpus, int n_numa,
-                           const int *numa)
+static void check_locality(xhal_device *d, int known, const char *bus, const char *cpus, int n_numa, const int *numa)
 {
     xhal_locality loc;
     memset(&loc, 0x5a, sizeof loc);
     CHECK_OK(xhal_device_locality(d, &loc));
     CHECK(loc.known == known);
     CHECK(strcmp(loc.pci_bus_id, bus) == 0);
-    if (strcmp(loc.pci_bus_id, bus) != 0)
-        fprintf(stderr, "  bus id '%s', expected '%s'\n", loc.pci_bus_id, bus);
+    if (strcmp(loc.pci_bus_id, bus) != 0) fprintf(stderr, "  bus id '%s', expected '%s'\n", loc.pci_bus_id, bus);
     CHECK(strcmp(loc.cpuset, cpus) == 0);
-    if (strcmp(loc.cpuset, cpus) != 0)
-        fprintf(stderr, "  cpuset '%s', expected '%s'\n", loc.cpuset, cpus);
+    if (strcmp(loc.cpuset, cpus) != 0) fprintf(stderr, "  cpuset '%s', expected '%s'\n", loc.cpuset, cpus);
     CHECK(loc.numa_count == n_numa);
-    for (int i = 0; i < n_numa && i < loc.numa_count; i++)
-        CHECK(loc.numa_nodes[i] == numa[i]);
+    for (int i = 0; i < n_numa && i < loc.numa_count; i++) CHECK(loc.numa_nodes[i] == numa[i]);
 }
 
 /* Plain device work, to show the context works whatever the topology did. */
@@ -89,8 +92,7 @@ static void check_device_works(xhal_device *d)
     CHECK_OK(xhal_buffer_create(d, 64, &buf));
     CHECK_OK(xhal_stream_create(d, &s));
     unsigned char in[64], out[64];
-    for (int i = 0; i < 64; i++)
-        in[i] = (unsigned char)(i * 7 + 1);
+    for (int i = 0; i < 64; i++) in[i] = (unsigned char)(i * 7 + 1);
     memset(out, 0, sizeof out);
     CHECK_OK(xhal_buffer_write(s, buf, 0, in, sizeof in));
     CHECK_OK(xhal_buffer_read(s, buf, 0, out, sizeof out));
@@ -119,8 +121,7 @@ static void *locality_thread(void *p)
     thread_arg *a = p;
     for (int i = 0; i < 300; i++) {
         xhal_locality loc;
-        if (xhal_device_locality(a->dev, &loc) != XHAL_OK || strcmp(loc.cpuset, "0-3,8-11") != 0)
-            a->failures++;
+        if (xhal_device_locality(a->dev, &loc) != XHAL_OK || strcmp(loc.cpuset, "0-3,8-11") != 0) a->failures++;
     }
     return NULL;
 }
@@ -131,8 +132,7 @@ static void scenario_two_socket(void)
                                      "0000:05:00.0,0000:06:00.0,00000000:09:00.0,0000:11:00.0,"
                                      "0000:43:00.0,0000:53:00.0,0000:ee:00.0,host,none,zz:00.0",
                                      0);
-    if (!ctx)
-        return;
+    if (!ctx) return;
     int avail = -1;
     char reason[256] = "x";
     CHECK_OK(xhal_topology_available(ctx, &avail, reason, sizeof reason));
@@ -142,11 +142,9 @@ static void scenario_two_socket(void)
     int n = 0;
     CHECK_OK(xhal_device_count(ctx, &n));
     CHECK(n == 10);
-    if (n != 10)
-        return;
+    if (n != 10) return;
     xhal_device *d[10];
-    for (int i = 0; i < 10; i++)
-        d[i] = dev_of(ctx, i);
+    for (int i = 0; i < 10; i++) d[i] = dev_of(ctx, i);
 
     static const int node0[] = {0}, node1[] = {1}, both[] = {0, 1};
     check_locality(d[0], 1, "0000:05:00.0", "0-3,8-11", 1, node0);
@@ -166,8 +164,15 @@ static void scenario_two_socket(void)
     CHECK(loc.whole_machine == 0);
 
     /* The link matrix. */
-    enum { U = XHAL_LINK_UNKNOWN, X = XHAL_LINK_SELF, PIX = XHAL_LINK_PIX, PXB = XHAL_LINK_PXB,
-           PHB = XHAL_LINK_PHB, NODE = XHAL_LINK_NODE, SYS = XHAL_LINK_SYS };
+    enum {
+        U = XHAL_LINK_UNKNOWN,
+        X = XHAL_LINK_SELF,
+        PIX = XHAL_LINK_PIX,
+        PXB = XHAL_LINK_PXB,
+        PHB = XHAL_LINK_PHB,
+        NODE = XHAL_LINK_NODE,
+        SYS = XHAL_LINK_SYS
+    };
     static const int expect[8][8] = {
         /*        0    1    2    3    4     5     6  7 */
         /* 0 */ {X, PIX, PXB, PHB, SYS, SYS, U, U},
@@ -262,8 +267,7 @@ static void scenario_two_socket(void)
     xhal_device_info info;
     CHECK_OK(xhal_device_get_info(d[0], &info));
     CHECK(strcmp(info.arch, "numa2-cpus8") == 0);
-    if (strcmp(info.arch, "numa2-cpus8") != 0)
-        fprintf(stderr, "  plugin sees '%s'\n", info.arch);
+    if (strcmp(info.arch, "numa2-cpus8") != 0) fprintf(stderr, "  plugin sees '%s'\n", info.arch);
     CHECK(strcmp(info.family, "topotest-near-ok") == 0);
     CHECK_OK(xhal_device_get_info(d[6], &info)); /* unknown bus id: memory from anywhere */
     CHECK(strcmp(info.family, "topotest-near-ok") == 0);
@@ -291,8 +295,7 @@ static void scenario_two_socket(void)
         CHECK(strstr(text, "3 accelerators on PCI are not driven by any loaded xhal backend: 0000:0a:00.0 "
                            "(NVIDIA), 0000:44:00.0 (NVIDIA), 0000:54:00.0 (NVIDIA)") != NULL);
         CHECK(strstr(text, "PXB") != NULL && strstr(text, "NODE") != NULL);
-        if (getenv("TOPOTEST_VERBOSE"))
-            fputs(text, stdout);
+        if (getenv("TOPOTEST_VERBOSE")) fputs(text, stdout);
     }
     CHECK_OK(xhal_topology_render_free(text));
     CHECK_OK(xhal_topology_render_free(NULL));
@@ -330,8 +333,7 @@ static void scenario_two_socket(void)
 static void scenario_one_socket(void)
 {
     xhal_context *ctx = open_context(TOPOTEST_DATA_DIR "/one-socket-1acc.xml", "0000:01:00.0,host,0000:02:00.0", 0);
-    if (!ctx)
-        return;
+    if (!ctx) return;
     static const int node0[] = {0};
     check_locality(dev_of(ctx, 0), 1, "0000:01:00.0", "0-7", 1, node0);
     check_locality(dev_of(ctx, 1), 1, "", "0-7", 1, node0);
@@ -365,16 +367,14 @@ static void scenario_one_socket(void)
 static void check_unavailable(const char *xml, const char *why)
 {
     xhal_context *ctx = open_context(xml, "0000:05:00.0,host", 0);
-    if (!ctx)
-        return;
+    if (!ctx) return;
     int avail = -1;
     char reason[512] = "";
     CHECK_OK(xhal_topology_available(ctx, &avail, reason, sizeof reason));
     CHECK(avail == 0);
     CHECK(strstr(reason, xml) != NULL);
     CHECK(strstr(reason, why) != NULL);
-    if (strstr(reason, why) == NULL)
-        fprintf(stderr, "  reason '%s' lacks '%s'\n", reason, why);
+    if (strstr(reason, why) == NULL) fprintf(stderr, "  reason '%s' lacks '%s'\n", reason, why);
     xhal_device *d = dev_of(ctx, 0);
     xhal_locality loc;
     loc.known = 42;
@@ -435,8 +435,7 @@ static void scenario_corrupt(void)
 static void scenario_live(void)
 {
     xhal_context *ctx = open_context(NULL, "host,0000:ee:00.0", 1);
-    if (!ctx)
-        return;
+    if (!ctx) return;
     int avail = 0;
     char reason[512];
     CHECK_OK(xhal_topology_available(ctx, &avail, reason, sizeof reason));
@@ -460,8 +459,7 @@ static void scenario_live(void)
     CHECK(CPU_COUNT(&set) >= 1);
     void *p = NULL;
     CHECK_OK(xhal_host_alloc_near(host, 1 << 20, &p));
-    if (p)
-        memset(p, 1, 1 << 20);
+    if (p) memset(p, 1, 1 << 20);
     CHECK_OK(xhal_host_free_near(p, 1 << 20));
     xhal_locality unk;
     CHECK_OK(xhal_device_locality(dev_of(ctx, 1), &unk));
@@ -493,14 +491,10 @@ int main(int argc, char **argv)
 {
     const char *which = argc > 1 ? argv[1] : "all";
     int all = strcmp(which, "all") == 0;
-    if (all || strcmp(which, "two-socket") == 0)
-        scenario_two_socket();
-    if (all || strcmp(which, "one-socket") == 0)
-        scenario_one_socket();
-    if (all || strcmp(which, "corrupt") == 0)
-        scenario_corrupt();
-    if (all || strcmp(which, "live") == 0)
-        scenario_live();
+    if (all || strcmp(which, "two-socket") == 0) scenario_two_socket();
+    if (all || strcmp(which, "one-socket") == 0) scenario_one_socket();
+    if (all || strcmp(which, "corrupt") == 0) scenario_corrupt();
+    if (all || strcmp(which, "live") == 0) scenario_live();
     char name[64];
     snprintf(name, sizeof name, "test_topology %s", which);
     return xtest_finish(name);

@@ -40,16 +40,13 @@ static const char *default_devices =
 static xhal_status tt_init(const xhal_host_services *h, void **state)
 {
     topotest_state *s = g_host->host_calloc(1, sizeof *s);
-    if (s == NULL)
-        return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
+    if (s == NULL) return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
     const char *list = getenv("XHAL_TOPOTEST_DEVICES");
-    if (list == NULL)
-        list = default_devices;
+    if (list == NULL) list = default_devices;
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", list);
     char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok != NULL && s->n < MAX_DEVICES;
-         tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL && s->n < MAX_DEVICES; tok = strtok_r(NULL, ",", &save)) {
         if (strcmp(tok, "host") == 0) {
             s->host_memory[s->n] = 1;
             s->bus[s->n][0] = '\0';
@@ -64,15 +61,9 @@ static xhal_status tt_init(const xhal_host_services *h, void **state)
     return XHAL_OK;
 }
 
-static void tt_shutdown(void *state)
-{
-    g_host->host_free(state);
-}
+static void tt_shutdown(void *state) { g_host->host_free(state); }
 
-static int tt_device_count(void *state)
-{
-    return ((topotest_state *)state)->n;
-}
+static int tt_device_count(void *state) { return ((topotest_state *)state)->n; }
 
 static xhal_status tt_device_info(void *state, int device, xhal_device_info *info)
 {
@@ -98,8 +89,7 @@ static xhal_status tt_device_info(void *state, int device, xhal_device_info *inf
         /* The first NUMA node's OS id is not always 0: find it among the first 64 ids. */
         for (int id = 0; id < 64; id++) {
             first = g_host->topo_numa_cpus(id, cpus, 256);
-            if (first > 0)
-                break;
+            if (first > 0) break;
         }
         snprintf(info->arch, sizeof info->arch, "numa%d-cpus%d", nodes, first);
     } else {
@@ -147,8 +137,7 @@ static xhal_status tt_stream_create(void *state, int device, void **stream)
 {
     (void)state;
     int *s = g_host->host_alloc(sizeof *s);
-    if (s == NULL)
-        return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
+    if (s == NULL) return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
     *s = device;
     *stream = s;
     return XHAL_OK;
@@ -167,8 +156,7 @@ static xhal_status tt_stream_sync(void *state, void *stream)
     return XHAL_OK;
 }
 
-static xhal_status tt_write(void *state, void *stream, void *buffer, uint64_t offset, const void *src,
-                            uint64_t size)
+static xhal_status tt_write(void *state, void *stream, void *buffer, uint64_t offset, const void *src, uint64_t size)
 {
     (void)state;
     (void)stream;
@@ -184,21 +172,19 @@ static xhal_status tt_read(void *state, void *stream, void *buffer, uint64_t off
     return XHAL_OK;
 }
 
-static xhal_status tt_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst,
-                           uint64_t dst_offset, uint64_t size)
+static xhal_status tt_copy(void *state, void *stream, void *src, uint64_t src_offset, void *dst, uint64_t dst_offset,
+                           uint64_t size)
 {
     (void)state;
     (void)stream;
-    memmove(((topotest_buffer *)dst)->data + dst_offset, ((topotest_buffer *)src)->data + src_offset,
-            (size_t)size);
+    memmove(((topotest_buffer *)dst)->data + dst_offset, ((topotest_buffer *)src)->data + src_offset, (size_t)size);
     return XHAL_OK;
 }
 
 static xhal_status tt_op_supported(void *state, int device, const xhal_op_desc *desc)
 {
     (void)state;
-    return g_host->set_error(XHAL_ERROR_UNSUPPORTED, "topotest:%d runs no ops (op %d asked)", device,
-                             (int)desc->op);
+    return g_host->set_error(XHAL_ERROR_UNSUPPORTED, "topotest:%d runs no ops (op %d asked)", device, (int)desc->op);
 }
 
 static xhal_status tt_op_run(void *state, void *stream, const xhal_op_desc *desc)
@@ -233,8 +219,7 @@ static const xhal_backend_table table = {
 XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
                                                                  const xhal_host_services *host)
 {
-    if (host == NULL)
-        return NULL;
+    if (host == NULL) return NULL;
     if (host_abi_version != XHAL_BACKEND_ABI_VERSION) {
         host->set_error(XHAL_ERROR_ABI_MISMATCH, "topotest: built for ABI %u, host has %u",
                         (unsigned)XHAL_BACKEND_ABI_VERSION, (unsigned)host_abi_version);

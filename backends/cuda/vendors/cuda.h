@@ -18,7 +18,10 @@
 #define XCU_BACKEND_NAME "cuda"
 #define XCU_VENDOR_NAME "NVIDIA"
 #define XCU_DRIVER_LIBRARY "libcuda.so.1"
-#define XCU_DRIVER_LIBRARIES { XCU_DRIVER_LIBRARY }
+#define XCU_DRIVER_LIBRARIES \
+    {                        \
+        XCU_DRIVER_LIBRARY   \
+    }
 #define XCU_DRIVER_LIBRARY_ENV "XHAL_CUDA_LIBRARY"
 #define XCU_DRIVER_LABEL "CUDA driver"
 
@@ -65,12 +68,12 @@
 #define XCU_SYM_cuModuleGetFunction "cuModuleGetFunction"
 #define XCU_SYM_cuLaunchKernel "cuLaunchKernel"
 
-#define XCU_VENDOR_SYMBOLS(X)                                                                \
-    X(xcu_result, cuGetErrorName, (xcu_result error, const char **name))                     \
-    X(xcu_result, cuGetErrorString, (xcu_result error, const char **text))                   \
-    X(xcu_result, cuMemcpyPeerAsync,                                                         \
-      (xcu_deviceptr dst, xcu_context dst_ctx, xcu_deviceptr src, xcu_context src_ctx,       \
-       size_t bytes, xcu_stream stream))
+#define XCU_VENDOR_SYMBOLS(X)                                                                        \
+    X(xcu_result, cuGetErrorName, (xcu_result error, const char **name))                             \
+    X(xcu_result, cuGetErrorString, (xcu_result error, const char **text))                           \
+    X(xcu_result, cuMemcpyPeerAsync,                                                                 \
+      (xcu_deviceptr dst, xcu_context dst_ctx, xcu_deviceptr src, xcu_context src_ctx, size_t bytes, \
+       xcu_stream stream))
 #define XCU_SYM_cuGetErrorName "cuGetErrorName"
 #define XCU_SYM_cuGetErrorString "cuGetErrorString"
 #define XCU_SYM_cuMemcpyPeerAsync "cuMemcpyPeerAsync"
@@ -78,7 +81,7 @@
 /* xcu_result XCU_GET_ERROR_NAME(fns, xcu_result r, const char **out) */
 #define XCU_GET_ERROR_NAME(fns, r, out) ((fns)->cuGetErrorName((r), (out)))
 #define XCU_GET_ERROR_STRING(fns, r, out) ((fns)->cuGetErrorString((r), (out)))
-#define XCU_COPY_PEER(fns, dst, dst_dev, dst_ctx, src, src_dev, src_ctx, bytes, stream)    \
+#define XCU_COPY_PEER(fns, dst, dst_dev, dst_ctx, src, src_dev, src_ctx, bytes, stream) \
     ((fns)->cuMemcpyPeerAsync((dst), (dst_ctx), (src), (src_ctx), (bytes), (stream)))
 
 #define XCU_ATTR_MAX_THREADS_PER_BLOCK 1
@@ -104,13 +107,15 @@ static inline const char *xcu_vendor_family(int major, int minor, int arch_attr)
 {
     (void)arch_attr;
     switch (major) {
-    case 5: return "Maxwell";
-    case 6: return "Pascal";
-    case 7: return minor >= 5 ? "Turing" : "Volta";
-    case 8: return minor >= 9 ? "Ada" : "Ampere";
-    case 9: return "Hopper";
-    case 10: case 11: case 12: return "Blackwell";
-    default: return major > 12 ? "NVIDIA (newer than Blackwell)" : "NVIDIA (pre-Maxwell)";
+        case 5: return "Maxwell";
+        case 6: return "Pascal";
+        case 7: return minor >= 5 ? "Turing" : "Volta";
+        case 8: return minor >= 9 ? "Ada" : "Ampere";
+        case 9: return "Hopper";
+        case 10:
+        case 11:
+        case 12: return "Blackwell";
+        default: return major > 12 ? "NVIDIA (newer than Blackwell)" : "NVIDIA (pre-Maxwell)";
     }
 }
 
@@ -130,9 +135,15 @@ static inline void xcu_vendor_driver_version(char *out, size_t n, int v)
 
 /* ---- optional libraries ---- */
 #define XCU_BLAS_LIBRARY_ENV "XHAL_CUDA_CUBLAS_LIBRARY"
-#define XCU_BLAS_LIBRARIES { "libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so" }
+#define XCU_BLAS_LIBRARIES                                                      \
+    {                                                                           \
+        "libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so" \
+    }
 #define XCU_RTC_LIBRARY_ENV "XHAL_CUDA_NVRTC_LIBRARY"
-#define XCU_RTC_LIBRARIES { "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so" }
+#define XCU_RTC_LIBRARIES                                                     \
+    {                                                                         \
+        "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so" \
+    }
 #define XCU_RTC_NAME "NVRTC"
 #define XCU_RTC_SYM_CreateProgram "nvrtcCreateProgram"
 #define XCU_RTC_SYM_DestroyProgram "nvrtcDestroyProgram"

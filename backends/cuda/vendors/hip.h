@@ -19,9 +19,11 @@
 /* ROCm installs libamdhip64.so; Debian/Ubuntu ship only the versioned names at run time;
  * Hygon's DTK ships libgalaxyhip.so. XHAL_HIP_LIBRARY names one explicitly. */
 #define XCU_DRIVER_LIBRARY "libamdhip64.so"
-#define XCU_DRIVER_LIBRARIES                                                                  \
-    { "libamdhip64.so", "libamdhip64.so.6", "libamdhip64.so.5", "libgalaxyhip.so",             \
-      "/opt/rocm/lib/libamdhip64.so", "/opt/dtk/lib/libgalaxyhip.so" }
+#define XCU_DRIVER_LIBRARIES                                                                                         \
+    {                                                                                                                \
+        "libamdhip64.so", "libamdhip64.so.6", "libamdhip64.so.5", "libgalaxyhip.so", "/opt/rocm/lib/libamdhip64.so", \
+            "/opt/dtk/lib/libgalaxyhip.so"                                                                           \
+    }
 #define XCU_DRIVER_LIBRARY_ENV "XHAL_HIP_LIBRARY"
 #define XCU_DRIVER_LABEL "HIP runtime"
 
@@ -63,19 +65,18 @@
 #define XCU_SYM_cuModuleGetFunction "hipModuleGetFunction"
 #define XCU_SYM_cuLaunchKernel "hipModuleLaunchKernel"
 
-#define XCU_VENDOR_SYMBOLS(X)                                                                \
-    X(const char *, cuGetErrorName, (xcu_result error))                                      \
-    X(const char *, cuGetErrorString, (xcu_result error))                                    \
-    X(xcu_result, cuMemcpyPeerAsync,                                                         \
-      (xcu_deviceptr dst, int dst_device, xcu_deviceptr src, int src_device, size_t bytes,   \
-       xcu_stream stream))
+#define XCU_VENDOR_SYMBOLS(X)                             \
+    X(const char *, cuGetErrorName, (xcu_result error))   \
+    X(const char *, cuGetErrorString, (xcu_result error)) \
+    X(xcu_result, cuMemcpyPeerAsync,                      \
+      (xcu_deviceptr dst, int dst_device, xcu_deviceptr src, int src_device, size_t bytes, xcu_stream stream))
 #define XCU_SYM_cuGetErrorName "hipGetErrorName"
 #define XCU_SYM_cuGetErrorString "hipGetErrorString"
 #define XCU_SYM_cuMemcpyPeerAsync "hipMemcpyPeerAsync"
 
 #define XCU_GET_ERROR_NAME(fns, r, out) (*(out) = (fns)->cuGetErrorName(r), XCU_SUCCESS)
 #define XCU_GET_ERROR_STRING(fns, r, out) (*(out) = (fns)->cuGetErrorString(r), XCU_SUCCESS)
-#define XCU_COPY_PEER(fns, dst, dst_dev, dst_ctx, src, src_dev, src_ctx, bytes, stream)    \
+#define XCU_COPY_PEER(fns, dst, dst_dev, dst_ctx, src, src_dev, src_ctx, bytes, stream) \
     ((fns)->cuMemcpyPeerAsync((dst), (dst_dev), (src), (src_dev), (bytes), (stream)))
 
 /* hipDeviceAttribute_t values (ROCm 5.2 hip_runtime_api.h). */
@@ -117,8 +118,7 @@ static inline const char *xcu_vendor_family(int major, int minor, int arch_attr)
 
 static inline const char *xcu_vendor_vendor(const char *library, const char *device_name)
 {
-    if (strstr(library, "galaxy") != NULL || strstr(device_name, "DCU") != NULL ||
-        strstr(device_name, "Hygon") != NULL)
+    if (strstr(library, "galaxy") != NULL || strstr(device_name, "DCU") != NULL || strstr(device_name, "Hygon") != NULL)
         return "Hygon";
     return XCU_VENDOR_NAME;
 }
@@ -132,9 +132,10 @@ static inline void xcu_vendor_driver_version(char *out, size_t n, int v)
 /* ---- optional libraries ---- */
 /* No BLAS mapping yet (hipBLAS has other enums): MATMUL uses the portable kernel. */
 #define XCU_RTC_LIBRARY_ENV "XHAL_HIP_HIPRTC_LIBRARY"
-#define XCU_RTC_LIBRARIES                                                                     \
-    { "libhiprtc.so", "libhiprtc.so.6", "libhiprtc.so.5", "libamdhip64.so", "libamdhip64.so.5", \
-      "libgalaxyhip.so" }
+#define XCU_RTC_LIBRARIES                                                                                           \
+    {                                                                                                               \
+        "libhiprtc.so", "libhiprtc.so.6", "libhiprtc.so.5", "libamdhip64.so", "libamdhip64.so.5", "libgalaxyhip.so" \
+    }
 #define XCU_RTC_NAME "hiprtc"
 #define XCU_RTC_SYM_CreateProgram "hiprtcCreateProgram"
 #define XCU_RTC_SYM_DestroyProgram "hiprtcDestroyProgram"

@@ -62,8 +62,7 @@ xhal_status xl_config_from_gguf(const xhal_gguf *g, const char *path, xllama_con
         xhal_gguf_kv_get(g, "llama.attention.key_length", &(xhal_gguf_kv){0}) != XHAL_OK)
         return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: embedding_length %lld is not a multiple of head_count %lld",
                        path, (long long)c.hidden_size, (long long)c.num_heads);
-    if ((st = get_int(g, path, "llama.attention.key_length", dflt_hd, &c.head_dim)))
-        return st;
+    if ((st = get_int(g, path, "llama.attention.key_length", dflt_hd, &c.head_dim))) return st;
     int64_t vlen = 0, rdim = 0;
     if ((st = get_int(g, path, "llama.attention.value_length", c.head_dim, &vlen)) ||
         (st = get_int(g, path, "llama.rope.dimension_count", c.head_dim, &rdim)))
@@ -72,9 +71,10 @@ xhal_status xl_config_from_gguf(const xhal_gguf *g, const char *path, xllama_con
         return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: value_length %lld differs from key_length %lld", path,
                        (long long)vlen, (long long)c.head_dim);
     if (rdim != c.head_dim)
-        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: rope.dimension_count %lld differs from the head dim %lld "
-                       "(partial rotary embeddings are not implemented by the port)", path, (long long)rdim,
-                       (long long)c.head_dim);
+        return xl_fail(XHAL_ERROR_UNSUPPORTED,
+                       "llama: %s: rope.dimension_count %lld differs from the head dim %lld "
+                       "(partial rotary embeddings are not implemented by the port)",
+                       path, (long long)rdim, (long long)c.head_dim);
     xhal_gguf_kv kv;
     if (xhal_gguf_kv_get(g, "llama.rope.scaling.type", &kv) == XHAL_OK) {
         const char *t = NULL;
@@ -96,9 +96,10 @@ xhal_status xl_config_from_gguf(const xhal_gguf *g, const char *path, xllama_con
     xhal_gguf_tensor_has(g, "output.weight", &has_out);
     c.tie_word_embeddings = !has_out;
     static const xl_config_keys keys = {
-        "llama.embedding_length", "llama.feed_forward_length", "llama.block_count", "llama.attention.head_count",
-        "llama.attention.head_count_kv", "llama.attention.key_length", "llama.vocab_size", "llama.context_length",
-        "llama.attention.layer_norm_rms_epsilon", "llama.rope.freq_base"};
+        "llama.embedding_length",     "llama.feed_forward_length",     "llama.block_count",
+        "llama.attention.head_count", "llama.attention.head_count_kv", "llama.attention.key_length",
+        "llama.vocab_size",           "llama.context_length",          "llama.attention.layer_norm_rms_epsilon",
+        "llama.rope.freq_base"};
     if ((st = xl_config_check(path, &c, &keys))) return st;
     *cfg = c;
     return XHAL_OK;

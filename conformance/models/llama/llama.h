@@ -39,15 +39,15 @@ extern "C" {
 typedef struct xllama_config {
     int64_t hidden_size;
     int64_t intermediate_size;
-    int64_t num_layers;        /* num_hidden_layers */
-    int64_t num_heads;         /* num_attention_heads */
-    int64_t num_kv_heads;      /* num_key_value_heads (default: num_heads) */
-    int64_t head_dim;          /* head_dim (default: hidden_size / num_heads) */
+    int64_t num_layers;   /* num_hidden_layers */
+    int64_t num_heads;    /* num_attention_heads */
+    int64_t num_kv_heads; /* num_key_value_heads (default: num_heads) */
+    int64_t head_dim;     /* head_dim (default: hidden_size / num_heads) */
     int64_t vocab_size;
     int64_t max_position_embeddings;
-    double rms_norm_eps;       /* default 1e-6, as transformers' LlamaConfig */
-    double rope_theta;         /* default 10000 */
-    int tie_word_embeddings;   /* default 0 */
+    double rms_norm_eps;     /* default 1e-6, as transformers' LlamaConfig */
+    double rope_theta;       /* default 10000 */
+    int tie_word_embeddings; /* default 0 */
 } xllama_config;
 
 /* Read and check DIR/config.json. Refused with the key named: a missing or non-positive
@@ -73,13 +73,12 @@ typedef struct xllama_model xllama_model;
  * presence, dtype and shape against it (a mismatch names the tensor, its shape and the shape
  * the config implies) before uploading anything, then uploads the weights converted to the
  * compute dtype and allocates the KV cache and work buffers. opts may be NULL. */
-xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts,
-                        xllama_model **out);
+xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts, xllama_model **out);
 /* Free the model and everything it allocated on the device. NULL is a no-op. */
 void xllama_destroy(xllama_model *m);
 
 const xllama_config *xllama_get_config(const xllama_model *m);
-xhal_dtype xllama_weight_dtype(const xllama_model *m);  /* of the embedding in the file */
+xhal_dtype xllama_weight_dtype(const xllama_model *m); /* of the embedding in the file */
 xhal_dtype xllama_compute_dtype(const xllama_model *m);
 int64_t xllama_max_seq(const xllama_model *m);
 /* Tokens in the KV cache. */
@@ -92,14 +91,13 @@ void xllama_reset(xllama_model *m);
  * last position only). Tokens must lie in [0, vocab); the cache must have room
  * (OUT_OF_RANGE otherwise, with the cache unchanged). Logits that hold a NaN or an infinity
  * are an error (CORRUPT_DATA naming the position and index; the cache is left as before). */
-xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, int all_positions,
-                           float *logits);
+xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, int all_positions, float *logits);
 
 typedef struct xllama_timing {
-    double prefill_s;   /* wall time of the prompt's forward (synchronized) */
-    double decode_s;    /* wall time of the decode steps */
-    int64_t n_prefill;  /* tokens */
-    int64_t n_decode;   /* single-token forward steps (n_generate - 1) */
+    double prefill_s;  /* wall time of the prompt's forward (synchronized) */
+    double decode_s;   /* wall time of the decode steps */
+    int64_t n_prefill; /* tokens */
+    int64_t n_decode;  /* single-token forward steps (n_generate - 1) */
 } xllama_timing;
 
 /* Greedy decoding from an empty cache: resets, runs the prompt, then picks the argmax (the
@@ -107,9 +105,8 @@ typedef struct xllama_timing {
  * out_tokens receives n_generate ids. prompt_logits (may be NULL) receives [n_prompt, vocab],
  * gen_logits (may be NULL) the [n_generate, vocab] logits each pick was made from (row 0 is
  * the last prompt row). timing may be NULL. */
-xhal_status xllama_generate(xllama_model *m, const int32_t *prompt, int64_t n_prompt,
-                            int64_t n_generate, int32_t *out_tokens, float *prompt_logits,
-                            float *gen_logits, xllama_timing *timing);
+xhal_status xllama_generate(xllama_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_generate,
+                            int32_t *out_tokens, float *prompt_logits, float *gen_logits, xllama_timing *timing);
 
 /* The calling thread's message for the last failing xllama call ("" if none). */
 const char *xllama_last_error(void);

@@ -21,8 +21,8 @@ xhal_status xl_config_from_gguf(const struct xhal_gguf *g, const char *path, xll
 
 /* The keys of xllama_config's fields as one config format spells them, for messages. */
 typedef struct xl_config_keys {
-    const char *hidden_size, *intermediate_size, *num_layers, *num_heads, *num_kv_heads, *head_dim,
-        *vocab_size, *max_position_embeddings, *rms_norm_eps, *rope_theta;
+    const char *hidden_size, *intermediate_size, *num_layers, *num_heads, *num_kv_heads, *head_dim, *vocab_size,
+        *max_position_embeddings, *rms_norm_eps, *rope_theta;
 } xl_config_keys;
 
 /* The bounds every config path applies (config.c; config.json and GGUF both call it after

@@ -47,10 +47,7 @@ void xllama_reset(xllama_model *m)
     if (m) m->pos = 0;
 }
 
-static int is_float(xhal_dtype d)
-{
-    return d == XHAL_DTYPE_F32 || d == XHAL_DTYPE_F16 || d == XHAL_DTYPE_BF16;
-}
+static int is_float(xhal_dtype d) { return d == XHAL_DTYPE_F32 || d == XHAL_DTYPE_F16 || d == XHAL_DTYPE_BF16; }
 
 /* ------------------------------------------------------------------------- */
 /* Loading                                                                    */
@@ -83,10 +80,10 @@ static const char *gguf_name(const char *hf, char *buf, size_t len)
                                          {"model.norm.weight", "output_norm.weight"},
                                          {"lm_head.weight", "output.weight"}};
     static const char *const layer[][2] = {
-        {"input_layernorm.weight", "attn_norm.weight"},     {"self_attn.q_proj.weight", "attn_q.weight"},
-        {"self_attn.k_proj.weight", "attn_k.weight"},       {"self_attn.v_proj.weight", "attn_v.weight"},
-        {"self_attn.o_proj.weight", "attn_output.weight"},  {"post_attention_layernorm.weight", "ffn_norm.weight"},
-        {"mlp.gate_proj.weight", "ffn_gate.weight"},        {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"input_layernorm.weight", "attn_norm.weight"},    {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},      {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
         {"mlp.down_proj.weight", "ffn_down.weight"}};
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
         if (!strcmp(hf, top[i][0])) return top[i][1];
@@ -103,8 +100,8 @@ static const char *gguf_name(const char *hf, char *buf, size_t len)
 
 /* Check that `name` exists with a float dtype (or, where quant_ok, a block-quantized one)
  * and the expected shape. */
-static xhal_status check_tensor(const xl_src *src, const char *dir, const char *name, int ndim, int64_t d0,
-                                int64_t d1, int quant_ok, xhal_dtype *dtype)
+static xhal_status check_tensor(const xl_src *src, const char *dir, const char *name, int ndim, int64_t d0, int64_t d1,
+                                int quant_ok, xhal_dtype *dtype)
 {
     xhal_safetensors_tensor t;
     if (src->gg) {
@@ -124,13 +121,14 @@ static xhal_status check_tensor(const xl_src *src, const char *dir, const char *
     } else {
         int found = 0;
         xhal_safetensors_has(src->st, name, &found);
-        if (!found)
-            return xl_fail(XHAL_ERROR_NOT_FOUND, "llama: %s: tensor '%s' is missing", dir, name);
+        if (!found) return xl_fail(XHAL_ERROR_NOT_FOUND, "llama: %s: tensor '%s' is missing", dir, name);
         if (xhal_safetensors_get(src->st, name, &t) != XHAL_OK)
             return xl_wrap(XHAL_ERROR_INTERNAL, "llama: %s: tensor '%s'", dir, name);
         if (!is_float(t.dtype))
-            return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: tensor '%s' is %s; the port takes f32, "
-                           "f16 or bf16 weights", dir, name, xhal_dtype_name(t.dtype));
+            return xl_fail(XHAL_ERROR_UNSUPPORTED,
+                           "llama: %s: tensor '%s' is %s; the port takes f32, "
+                           "f16 or bf16 weights",
+                           dir, name, xhal_dtype_name(t.dtype));
     }
     int64_t want[2] = {d0, d1};
     int ok = t.ndim == ndim;
@@ -139,8 +137,10 @@ static xhal_status check_tensor(const xl_src *src, const char *dir, const char *
         char got[128], exp[128];
         shape_str(got, sizeof got, t.ndim, t.shape);
         shape_str(exp, sizeof exp, ndim, want);
-        return xl_fail(XHAL_ERROR_SHAPE_MISMATCH, "llama: %s: tensor '%s' has shape %s but %s "
-                       "implies %s", dir, name, got, src->gg ? "its settings" : "config.json", exp);
+        return xl_fail(XHAL_ERROR_SHAPE_MISMATCH,
+                       "llama: %s: tensor '%s' has shape %s but %s "
+                       "implies %s",
+                       dir, name, got, src->gg ? "its settings" : "config.json", exp);
     }
     if (dtype) *dtype = t.dtype;
     return XHAL_OK;
@@ -203,8 +203,7 @@ typedef struct xl_wspec {
     xhal_tensor **dst;
 } xl_wspec;
 
-static xhal_status make_buffer(xllama_model *m, const char *what, int64_t elems, xhal_dtype dt,
-                               xhal_buffer **out)
+static xhal_status make_buffer(xllama_model *m, const char *what, int64_t elems, xhal_dtype dt, xhal_buffer **out)
 {
     uint64_t bytes = (uint64_t)elems * xhal_dtype_size(dt);
     if (bytes == 0) bytes = 1;
@@ -213,8 +212,7 @@ static xhal_status make_buffer(xllama_model *m, const char *what, int64_t elems,
     return XHAL_OK;
 }
 
-xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts,
-                        xllama_model **out)
+xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts, xllama_model **out)
 {
     if (!dev || !dir || !out) return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: NULL argument");
     xllama_options o;
@@ -274,14 +272,14 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
 
     /* The list of weights and the shapes the config implies ([out, in] for projections). */
     int64_t k = 0;
-#define WS(dstp, nd, a, b, ...)                                                                   \
-    do {                                                                                          \
-        snprintf(ws[k].name, sizeof ws[k].name, __VA_ARGS__);                                     \
-        ws[k].ndim = nd;                                                                          \
-        ws[k].d0 = a;                                                                             \
-        ws[k].d1 = b;                                                                             \
-        ws[k].dst = dstp;                                                                         \
-        k++;                                                                                      \
+#define WS(dstp, nd, a, b, ...)                               \
+    do {                                                      \
+        snprintf(ws[k].name, sizeof ws[k].name, __VA_ARGS__); \
+        ws[k].ndim = nd;                                      \
+        ws[k].d0 = a;                                         \
+        ws[k].d1 = b;                                         \
+        ws[k].dst = dstp;                                     \
+        k++;                                                  \
     } while (0)
     WS(&m->embed, 2, V, H, "model.embed_tokens.weight");
     WS(&m->norm, 1, H, 0, "model.norm.weight");
@@ -315,13 +313,13 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     /* Positions past max_position_embeddings were never trained: a longer cache is refused
      * (--max-seq 16777216 on a tiny model once allocated 8.7 GB and ran without a word). */
     if (o.max_seq > cfg.max_position_embeddings) {
-        s = xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: max_seq %lld is above the model's "
-                    "max_position_embeddings %lld (%s)", (long long)o.max_seq,
-                    (long long)cfg.max_position_embeddings, dir);
+        s = xl_fail(XHAL_ERROR_INVALID_ARGUMENT,
+                    "llama: max_seq %lld is above the model's "
+                    "max_position_embeddings %lld (%s)",
+                    (long long)o.max_seq, (long long)cfg.max_position_embeddings, dir);
         goto fail;
     }
-    m->max_seq = o.max_seq ? o.max_seq
-                           : (cfg.max_position_embeddings < 4096 ? cfg.max_position_embeddings : 4096);
+    m->max_seq = o.max_seq ? o.max_seq : (cfg.max_position_embeddings < 4096 ? cfg.max_position_embeddings : 4096);
     m->max_batch = o.max_batch ? o.max_batch : (m->max_seq < 512 ? m->max_seq : 512);
     if (m->max_batch > m->max_seq) m->max_batch = m->max_seq;
 
@@ -348,8 +346,7 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         xl_layer *y = &m->layers[l];
         if ((s = xhal_tensor_create(dev, m->cdtype, 3, shape, &y->kcache)) != XHAL_OK ||
             (s = xhal_tensor_create(dev, m->cdtype, 3, shape, &y->vcache)) != XHAL_OK) {
-            s = xl_wrap(s, "llama: allocating the KV cache of layer %lld (%lld tokens)", (long long)l,
-                        (long long)S);
+            s = xl_wrap(s, "llama: allocating the KV cache of layer %lld (%lld tokens)", (long long)l, (long long)S);
             goto fail;
         }
         if ((s = xhal_fill(m->stream, y->kcache, 0.0)) != XHAL_OK ||
@@ -371,8 +368,7 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         (s = make_buffer(m, "gate", B * I, C, &m->b_g)) != XHAL_OK ||
         (s = make_buffer(m, "up", B * I, C, &m->b_u)) != XHAL_OK ||
         (s = make_buffer(m, "logits", B * V, C, &m->b_logits)) != XHAL_OK ||
-        (C != XHAL_DTYPE_F32 &&
-         (s = make_buffer(m, "logits_f32", B * V, XHAL_DTYPE_F32, &m->b_lf32)) != XHAL_OK))
+        (C != XHAL_DTYPE_F32 && (s = make_buffer(m, "logits_f32", B * V, XHAL_DTYPE_F32, &m->b_lf32)) != XHAL_OK))
         goto fail;
     if ((s = xhal_stream_synchronize(m->stream)) != XHAL_OK) {
         s = xl_wrap(s, "llama: loading");
@@ -398,8 +394,8 @@ void xllama_destroy(xllama_model *m)
     if (m->layers) {
         for (int64_t l = 0; l < m->cfg.num_layers; l++) {
             xl_layer *y = &m->layers[l];
-            xhal_tensor *ts[] = {y->attn_norm, y->wq, y->wk, y->wv, y->wo, y->ffn_norm,
-                                 y->wgate, y->wup, y->wdown, y->kcache, y->vcache};
+            xhal_tensor *ts[] = {y->attn_norm, y->wq,  y->wk,    y->wv,     y->wo,    y->ffn_norm,
+                                 y->wgate,     y->wup, y->wdown, y->kcache, y->vcache};
             for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
                 if (ts[i]) xhal_tensor_destroy(ts[i]);
         }
@@ -408,8 +404,8 @@ void xllama_destroy(xllama_model *m)
     if (m->lm_head && m->lm_head != m->embed) xhal_tensor_destroy(m->lm_head);
     if (m->embed) xhal_tensor_destroy(m->embed);
     if (m->norm) xhal_tensor_destroy(m->norm);
-    xhal_buffer *bs[] = {m->b_ids, m->b_x, m->b_h, m->b_q, m->b_k, m->b_v,
-                         m->b_qt, m->b_ao, m->b_g, m->b_u, m->b_logits, m->b_lf32};
+    xhal_buffer *bs[] = {m->b_ids, m->b_x,  m->b_h, m->b_q, m->b_k,      m->b_v,
+                         m->b_qt,  m->b_ao, m->b_g, m->b_u, m->b_logits, m->b_lf32};
     for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
         if (bs[i]) xhal_buffer_destroy(bs[i]);
     if (m->stream) xhal_stream_destroy(m->stream);
@@ -433,8 +429,7 @@ static void views_release(xl_views *v)
     v->n = 0;
 }
 
-static xhal_status keep(xl_views *v, xhal_status s, xhal_tensor *t, xhal_tensor **out,
-                        const char *what)
+static xhal_status keep(xl_views *v, xhal_status s, xhal_tensor *t, xhal_tensor **out, const char *what)
 {
     if (s != XHAL_OK) return xl_wrap(s, "llama: view %s", what);
     if (v->n == XL_MAX_VIEWS) {
@@ -447,8 +442,8 @@ static xhal_status keep(xl_views *v, xhal_status s, xhal_tensor *t, xhal_tensor 
 }
 
 /* A contiguous view of the first elements of buf. */
-static xhal_status view(xl_views *v, xhal_buffer *buf, xhal_dtype dt, int ndim,
-                        const int64_t *shape, xhal_tensor **out, const char *what)
+static xhal_status view(xl_views *v, xhal_buffer *buf, xhal_dtype dt, int ndim, const int64_t *shape, xhal_tensor **out,
+                        const char *what)
 {
     xhal_tensor *t = NULL;
     xhal_status s = xhal_tensor_from_buffer(buf, dt, ndim, shape, NULL, 0, &t);
@@ -463,16 +458,16 @@ static xhal_status permute3(xl_views *v, xhal_tensor *x, xhal_tensor **out, cons
     return keep(v, s, t, out, what);
 }
 
-static xhal_status slice(xl_views *v, xhal_tensor *x, int axis, int64_t a, int64_t b,
-                         xhal_tensor **out, const char *what)
+static xhal_status slice(xl_views *v, xhal_tensor *x, int axis, int64_t a, int64_t b, xhal_tensor **out,
+                         const char *what)
 {
     xhal_tensor *t = NULL;
     xhal_status s = xhal_tensor_slice(x, axis, a, b, 1, &t);
     return keep(v, s, t, out, what);
 }
 
-static xhal_status expand4(xl_views *v, xhal_tensor *x, int64_t d0, int64_t d1, int64_t d2,
-                           xhal_tensor **out, const char *what)
+static xhal_status expand4(xl_views *v, xhal_tensor *x, int64_t d0, int64_t d1, int64_t d2, xhal_tensor **out,
+                           const char *what)
 {
     int64_t shape[4] = {1, d0, d1, d2};
     xhal_tensor *t = NULL;
@@ -480,23 +475,22 @@ static xhal_status expand4(xl_views *v, xhal_tensor *x, int64_t d0, int64_t d1, 
     return keep(v, s, t, out, what);
 }
 
-#define OP(expr, ...)                                                                             \
-    do {                                                                                          \
-        xhal_status s_ = (expr);                                                                  \
-        if (s_ != XHAL_OK) {                                                                      \
-            s = xl_wrap(s_, __VA_ARGS__);                                                         \
-            goto done;                                                                            \
-        }                                                                                         \
+#define OP(expr, ...)                     \
+    do {                                  \
+        xhal_status s_ = (expr);          \
+        if (s_ != XHAL_OK) {              \
+            s = xl_wrap(s_, __VA_ARGS__); \
+            goto done;                    \
+        }                                 \
     } while (0)
-#define VIEW(expr)                                                                                \
-    do {                                                                                          \
-        if ((s = (expr)) != XHAL_OK) goto done;                                                   \
+#define VIEW(expr)                              \
+    do {                                        \
+        if ((s = (expr)) != XHAL_OK) goto done; \
     } while (0)
 
 /* One chunk of n <= max_batch tokens at position m->pos. rows: 0 (no logits), 1 (last
  * position), n (all). logits receives rows x vocab f32. */
-static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t n, int64_t rows,
-                                 float *logits)
+static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t n, int64_t rows, float *logits)
 {
     const xllama_config *c = &m->cfg;
     const int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
@@ -596,18 +590,22 @@ done:
     return s;
 }
 
-xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, int all_positions,
-                           float *logits)
+xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, int all_positions, float *logits)
 {
-    if (!m || !tokens || n < 1) return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: forward needs a model and n >= 1 tokens");
+    if (!m || !tokens || n < 1)
+        return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: forward needs a model and n >= 1 tokens");
     const int64_t V = m->cfg.vocab_size;
     for (int64_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
-            return xl_fail(XHAL_ERROR_OUT_OF_RANGE, "llama: token %lld (at index %lld) is outside the "
-                           "vocabulary [0, %lld)", (long long)tokens[i], (long long)i, (long long)V);
+            return xl_fail(XHAL_ERROR_OUT_OF_RANGE,
+                           "llama: token %lld (at index %lld) is outside the "
+                           "vocabulary [0, %lld)",
+                           (long long)tokens[i], (long long)i, (long long)V);
     if (n > m->max_seq - m->pos)
-        return xl_fail(XHAL_ERROR_OUT_OF_RANGE, "llama: %lld tokens do not fit: %lld of %lld cache "
-                       "positions are used", (long long)n, (long long)m->pos, (long long)m->max_seq);
+        return xl_fail(XHAL_ERROR_OUT_OF_RANGE,
+                       "llama: %lld tokens do not fit: %lld of %lld cache "
+                       "positions are used",
+                       (long long)n, (long long)m->pos, (long long)m->max_seq);
     const int64_t start = m->pos;
     for (int64_t done = 0; done < n;) {
         int64_t chunk = n - done < m->max_batch ? n - done : m->max_batch;
@@ -619,7 +617,8 @@ xhal_status xllama_forward(xllama_model *m, const int32_t *tokens, int64_t n, in
          * and greedy tokens 0,0,0,0 with exit status 0. */
         for (int64_t i = 0; s == XHAL_OK && i < rows * V; i++)
             if (!isfinite(dst[i]))
-                s = xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: the logits of position %lld hold %s at vocabulary "
+                s = xl_fail(XHAL_ERROR_CORRUPT_DATA,
+                            "llama: the logits of position %lld hold %s at vocabulary "
                             "index %lld: corrupt weights, or a device computing wrongly",
                             (long long)(start + done + (all_positions ? i / V : chunk - 1)),
                             isnan(dst[i]) ? "NaN" : "an infinity", (long long)(i % V));
@@ -647,26 +646,25 @@ static int32_t argmax(const float *x, int64_t n)
     return (int32_t)best;
 }
 
-xhal_status xllama_generate(xllama_model *m, const int32_t *prompt, int64_t n_prompt,
-                            int64_t n_generate, int32_t *out_tokens, float *prompt_logits,
-                            float *gen_logits, xllama_timing *timing)
+xhal_status xllama_generate(xllama_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_generate,
+                            int32_t *out_tokens, float *prompt_logits, float *gen_logits, xllama_timing *timing)
 {
     if (!m || !prompt || n_prompt < 1 || n_generate < 0 || (n_generate > 0 && !out_tokens))
         return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: generate needs a model, a prompt of at "
-                       "least one token and room for the output");
+                                                    "least one token and room for the output");
     const int64_t V = m->cfg.vocab_size;
     if (n_prompt + (n_generate > 0 ? n_generate - 1 : 0) > m->max_seq)
-        return xl_fail(XHAL_ERROR_OUT_OF_RANGE, "llama: %lld prompt + %lld generated tokens exceed the "
-                       "cache of %lld", (long long)n_prompt, (long long)n_generate,
-                       (long long)m->max_seq);
+        return xl_fail(XHAL_ERROR_OUT_OF_RANGE,
+                       "llama: %lld prompt + %lld generated tokens exceed the "
+                       "cache of %lld",
+                       (long long)n_prompt, (long long)n_generate, (long long)m->max_seq);
     float *last = malloc((size_t)V * sizeof(float));
     float *all = prompt_logits;
     if (!last) return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
     xllama_timing t = {0, 0, n_prompt, 0};
     xllama_reset(m);
     double t0 = now_s();
-    xhal_status s = all ? xllama_forward(m, prompt, n_prompt, 1, all)
-                        : xllama_forward(m, prompt, n_prompt, 0, last);
+    xhal_status s = all ? xllama_forward(m, prompt, n_prompt, 1, all) : xllama_forward(m, prompt, n_prompt, 0, last);
     t.prefill_s = now_s() - t0;
     if (s == XHAL_OK && all) memcpy(last, all + (n_prompt - 1) * V, (size_t)V * sizeof(float));
     t0 = now_s();

@@ -117,8 +117,10 @@ static void compare(const float *got, const float *ref, int64_t rows, int64_t V,
             c->min_cos = isnan(cs) ? -1.0 : cs;
             c->min_cos_row = r;
         }
-        if (ag == ae) c->top1_ok++;
-        else if (c->first_top1_miss < 0) c->first_top1_miss = r;
+        if (ag == ae)
+            c->top1_ok++;
+        else if (c->first_top1_miss < 0)
+            c->first_top1_miss = r;
     }
 }
 
@@ -160,10 +162,11 @@ static void run_one(xhal_device *dev, const char *dir, const char *name, xc_mode
     const cJSON *fg = cJSON_GetObjectItemCaseSensitive(j, "logits_generated");
     if (!j || !cJSON_IsString(wd) || !cJSON_IsString(fp) || !cJSON_IsString(fg) ||
         !read_int_array(cJSON_GetObjectItemCaseSensitive(j, "prompt"), &prompt, &n_prompt) ||
-        !read_int_array(cJSON_GetObjectItemCaseSensitive(j, "generated"), &expect, &n_gen) ||
-        n_prompt < 1) {
-        add_msg(r, "%s is missing or malformed (needs weight_dtype, prompt, generated, "
-                "logits_prompt, logits_generated)", path);
+        !read_int_array(cJSON_GetObjectItemCaseSensitive(j, "generated"), &expect, &n_gen) || n_prompt < 1) {
+        add_msg(r,
+                "%s is missing or malformed (needs weight_dtype, prompt, generated, "
+                "logits_prompt, logits_generated)",
+                path);
         goto out;
     }
     snprintf(r->weight_dtype, sizeof r->weight_dtype, "%s", wd->valuestring);
@@ -178,14 +181,13 @@ static void run_one(xhal_device *dev, const char *dir, const char *name, xc_mode
     int nd;
     int64_t shp[XC_NPY_MAX_DIMS], shg[XC_NPY_MAX_DIMS];
     snprintf(path, sizeof path, "%s/%s", dir, fp->valuestring);
-    if (xc_npy_read_f32(path, &ref_p, &nd, shp, err, sizeof err) != XHAL_OK || nd != 2 ||
-        shp[0] != n_prompt) {
+    if (xc_npy_read_f32(path, &ref_p, &nd, shp, err, sizeof err) != XHAL_OK || nd != 2 || shp[0] != n_prompt) {
         add_msg(r, "reference logits: %s", ref_p ? "shape is not [prompt, vocab]" : err);
         goto out;
     }
     snprintf(path, sizeof path, "%s/%s", dir, fg->valuestring);
-    if (xc_npy_read_f32(path, &ref_g, &nd, shg, err, sizeof err) != XHAL_OK || nd != 2 ||
-        shg[0] != n_gen || shg[1] != shp[1]) {
+    if (xc_npy_read_f32(path, &ref_g, &nd, shg, err, sizeof err) != XHAL_OK || nd != 2 || shg[0] != n_gen ||
+        shg[1] != shp[1]) {
         add_msg(r, "reference logits: %s", ref_g ? "shape is not [generated, vocab]" : err);
         goto out;
     }
@@ -199,8 +201,7 @@ static void run_one(xhal_device *dev, const char *dir, const char *name, xc_mode
     }
     const int64_t V = xllama_get_config(m)->vocab_size;
     if (V != shp[1]) {
-        add_msg(r, "reference logits have %lld columns, the model's vocab is %lld", (long long)shp[1],
-                (long long)V);
+        add_msg(r, "reference logits have %lld columns, the model's vocab is %lld", (long long)shp[1], (long long)V);
         goto out;
     }
     out_p = malloc((size_t)(n_prompt * V) * sizeof(float));
@@ -240,30 +241,28 @@ static void run_one(xhal_device *dev, const char *dir, const char *name, xc_mode
     int pass = 1;
     if (!(cp.max_abs <= tol->max_abs)) {
         pass = 0;
-        add_msg(r, "prompt max_abs_err %.3g > tol %.3g (over by %.3g; position %lld, logit %lld)",
-                cp.max_abs, tol->max_abs, cp.max_abs - tol->max_abs, (long long)cp.max_abs_row,
-                (long long)cp.max_abs_col);
+        add_msg(r, "prompt max_abs_err %.3g > tol %.3g (over by %.3g; position %lld, logit %lld)", cp.max_abs,
+                tol->max_abs, cp.max_abs - tol->max_abs, (long long)cp.max_abs_row, (long long)cp.max_abs_col);
     }
     if (!(cp.min_cos >= tol->cosine)) {
         pass = 0;
-        add_msg(r, "prompt min cosine %.9f < tol %.9f (short by %.3g; position %lld)", cp.min_cos,
-                tol->cosine, tol->cosine - cp.min_cos, (long long)cp.min_cos_row);
+        add_msg(r, "prompt min cosine %.9f < tol %.9f (short by %.3g; position %lld)", cp.min_cos, tol->cosine,
+                tol->cosine - cp.min_cos, (long long)cp.min_cos_row);
     }
     if (cp.top1_ok != n_prompt) {
         pass = 0;
-        add_msg(r, "prompt top-1 agrees on %lld of %lld positions (first miss at %lld)",
-                (long long)cp.top1_ok, (long long)n_prompt, (long long)cp.first_top1_miss);
+        add_msg(r, "prompt top-1 agrees on %lld of %lld positions (first miss at %lld)", (long long)cp.top1_ok,
+                (long long)n_prompt, (long long)cp.first_top1_miss);
     }
     if (n_gen > 0 && !(cg.max_abs <= tol->max_abs)) {
         pass = 0;
-        add_msg(r, "decode max_abs_err %.3g > tol %.3g (over by %.3g; step %lld, logit %lld)",
-                cg.max_abs, tol->max_abs, cg.max_abs - tol->max_abs, (long long)cg.max_abs_row,
-                (long long)cg.max_abs_col);
+        add_msg(r, "decode max_abs_err %.3g > tol %.3g (over by %.3g; step %lld, logit %lld)", cg.max_abs, tol->max_abs,
+                cg.max_abs - tol->max_abs, (long long)cg.max_abs_row, (long long)cg.max_abs_col);
     }
     if (n_gen > 0 && !(cg.min_cos >= tol->cosine)) {
         pass = 0;
-        add_msg(r, "decode min cosine %.9f < tol %.9f (short by %.3g; step %lld)", cg.min_cos,
-                tol->cosine, tol->cosine - cg.min_cos, (long long)cg.min_cos_row);
+        add_msg(r, "decode min cosine %.9f < tol %.9f (short by %.3g; step %lld)", cg.min_cos, tol->cosine,
+                tol->cosine - cg.min_cos, (long long)cg.min_cos_row);
     }
     if (!r->greedy_match) {
         pass = 0;
@@ -272,9 +271,10 @@ static void run_one(xhal_device *dev, const char *dir, const char *name, xc_mode
     }
     r->status = pass;
     if (pass)
-        snprintf(r->message, sizeof r->message, "max_abs_err %.3g (tol %.3g), min cosine %.9f (tol "
-                 "%.9f), decode max_abs_err %.3g, %d/%d greedy tokens", cp.max_abs, tol->max_abs,
-                 cp.min_cos, tol->cosine, cg.max_abs, (int)n_gen, (int)n_gen);
+        snprintf(r->message, sizeof r->message,
+                 "max_abs_err %.3g (tol %.3g), min cosine %.9f (tol "
+                 "%.9f), decode max_abs_err %.3g, %d/%d greedy tokens",
+                 cp.max_abs, tol->max_abs, cp.min_cos, tol->cosine, cg.max_abs, (int)n_gen, (int)n_gen);
 out:
     xllama_destroy(m);
     cJSON_Delete(j);
@@ -289,13 +289,9 @@ out:
 
 const char *xc_model_suite_last_error(void) { return xllama_last_error(); }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-int xc_model_suite_run(xhal_context *ctx, xhal_device *dev, const char *ref_dir, xc_model_result *out,
-                       int max)
+int xc_model_suite_run(xhal_context *ctx, xhal_device *dev, const char *ref_dir, xc_model_result *out, int max)
 {
     (void)ctx;
     if (!ref_dir) ref_dir = XLLAMA_REF_DIR;
@@ -330,8 +326,10 @@ int xc_model_suite_run(xhal_context *ctx, xhal_device *dev, const char *ref_dir,
     closedir(d);
     if (n == 0) {
         free(names);
-        xl_fail(XHAL_ERROR_NOT_FOUND, "model suite: no reference model (a folder with "
-                "reference.json) in '%s'", ref_dir);
+        xl_fail(XHAL_ERROR_NOT_FOUND,
+                "model suite: no reference model (a folder with "
+                "reference.json) in '%s'",
+                ref_dir);
         return -1;
     }
     qsort(names, (size_t)n, sizeof *names, cmp_str);

@@ -36,8 +36,7 @@ static inline const char *xhal_file_kind(mode_t m)
 /* Opens path read-only (plus extra_flags, e.g. O_NOFOLLOW) if it is a regular file. Returns the
  * descriptor (close-on-exec, blocking), and its stat in *st when st is not NULL; or -1 with errno
  * set and a reason in why ("is a FIFO, not a regular file", "No such file or directory"). */
-static inline int xhal_open_regular(const char *path, int extra_flags, struct stat *st, char *why,
-                                    size_t why_len)
+static inline int xhal_open_regular(const char *path, int extra_flags, struct stat *st, char *why, size_t why_len)
 {
     struct stat s;
     if (why && why_len) why[0] = '\0';

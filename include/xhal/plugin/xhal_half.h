@@ -9,8 +9,18 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint32_t xhal_f32_bits_(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float xhal_bits_f32_(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t xhal_f32_bits_(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float xhal_bits_f32_(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 static inline float xhal_bf16_to_f32(uint16_t h) { return xhal_bits_f32_((uint32_t)h << 16); }
 
@@ -44,7 +54,7 @@ static inline uint16_t xhal_f32_to_f16(float f)
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     uint32_t a = u & 0x7fffffffu;
     if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu)); /* NaN */
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to inf */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);                       /* >= 65520 rounds to inf */
     if (a < 0x38800000u) {
         /* result is subnormal or zero: value / 2^-24, rounded to nearest even */
         if (a < 0x33000000u) return sign; /* < 2^-25: rounds to 0 */
@@ -69,7 +79,7 @@ static inline uint16_t xhal_f32_to_f16(float f)
 static inline float xhal_f64_to_f32_odd(double d)
 {
     float f = (float)d;
-    if (d != d || (double)f == d) return f; /* NaN or exact */
+    if (d != d || (double)f == d) return f;                                  /* NaN or exact */
     if (f > 3.4028234663852886e38f || f < -3.4028234663852886e38f) return f; /* beyond f32: f16/bf16 overflow anyway */
     uint32_t u = xhal_f32_bits_(f);
     if ((f < 0 ? -(double)f : (double)f) > (d < 0 ? -d : d)) u -= 1u; /* rounded away from zero: step back */

@@ -27,9 +27,9 @@
 #define XHAL_ITER_MAX 4
 
 typedef struct xhal_iter {
-    int ndim;                                      /* of the first tensor */
-    int n;                                         /* tensors */
-    int done;                                      /* nonzero when every element was visited */
+    int ndim; /* of the first tensor */
+    int n;    /* tensors */
+    int done; /* nonzero when every element was visited */
     int64_t shape[XHAL_MAX_DIMS];
     int64_t strides[XHAL_ITER_MAX][XHAL_MAX_DIMS]; /* elements; 0 past a tensor's own ndim */
     int64_t index[XHAL_MAX_DIMS];                  /* the current element's index */

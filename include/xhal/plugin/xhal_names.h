@@ -14,8 +14,8 @@
 #include "../xhal.h"
 #include "xhal_half.h"
 
-static const char *const xhal_names_dtype_table_[XHAL_DTYPE_COUNT_] = {
-    "invalid", "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
+static const char *const xhal_names_dtype_table_[XHAL_DTYPE_COUNT_] = {"invalid", "f32", "f16", "bf16", "f64",
+                                                                       "i8",      "u8",  "i32", "i64"};
 static const size_t xhal_names_dtype_size_table_[XHAL_DTYPE_COUNT_] = {0, 4, 2, 2, 8, 1, 1, 4, 8};
 
 /* Block-quantized dtypes (XHAL_DTYPE_Q8_0 .. XHAL_DTYPE_END_ - 1): name, elements per
@@ -62,7 +62,7 @@ static inline const char *xhal_names_op(int op) { return xhal_op_table_row(op).n
 /* The op id of a name, or XHAL_OP_INVALID. */
 static inline int xhal_names_op_from(const char *name)
 {
-#define XHAL_NAMES_OP_FROM_(N, ID, NAME, ...)                                                      \
+#define XHAL_NAMES_OP_FROM_(N, ID, NAME, ...) \
     if (!strcmp(name, NAME)) return ID;
     XHAL_OP_TABLE(XHAL_NAMES_OP_FROM_)
 #undef XHAL_NAMES_OP_FROM_
@@ -75,23 +75,39 @@ static inline int xhal_names_op_from(const char *name)
 static inline uint64_t xhal_value_bits(int dt, double v)
 {
     switch (dt) {
-    case XHAL_DTYPE_F32: return xhal_f32_bits_((float)v);
-    case XHAL_DTYPE_F64: {
-        uint64_t u;
-        memcpy(&u, &v, 8);
-        return u;
-    }
-    case XHAL_DTYPE_F16: return xhal_f64_to_f16(v);
-    case XHAL_DTYPE_BF16: return xhal_f64_to_bf16(v);
-    default: break;
+        case XHAL_DTYPE_F32: return xhal_f32_bits_((float)v);
+        case XHAL_DTYPE_F64: {
+            uint64_t u;
+            memcpy(&u, &v, 8);
+            return u;
+        }
+        case XHAL_DTYPE_F16: return xhal_f64_to_f16(v);
+        case XHAL_DTYPE_BF16: return xhal_f64_to_bf16(v);
+        default: break;
     }
     int64_t lo, hi;
     uint64_t mask;
     switch (dt) {
-    case XHAL_DTYPE_I8: lo = INT8_MIN; hi = INT8_MAX; mask = 0xffu; break;
-    case XHAL_DTYPE_U8: lo = 0; hi = UINT8_MAX; mask = 0xffu; break;
-    case XHAL_DTYPE_I32: lo = INT32_MIN; hi = INT32_MAX; mask = 0xffffffffu; break;
-    default: lo = INT64_MIN; hi = INT64_MAX; mask = ~(uint64_t)0; break;
+        case XHAL_DTYPE_I8:
+            lo = INT8_MIN;
+            hi = INT8_MAX;
+            mask = 0xffu;
+            break;
+        case XHAL_DTYPE_U8:
+            lo = 0;
+            hi = UINT8_MAX;
+            mask = 0xffu;
+            break;
+        case XHAL_DTYPE_I32:
+            lo = INT32_MIN;
+            hi = INT32_MAX;
+            mask = 0xffffffffu;
+            break;
+        default:
+            lo = INT64_MIN;
+            hi = INT64_MAX;
+            mask = ~(uint64_t)0;
+            break;
     }
     /* (double)INT64_MAX is 2^63, so >= catches the top */
     int64_t iv = isnan(v) ? 0 : v <= (double)lo ? lo : v >= (double)hi ? hi : (int64_t)v;

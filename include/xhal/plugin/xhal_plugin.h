@@ -55,19 +55,18 @@ static inline const xhal_host_services *xhal_plugin_host(void) { return &xhal_pl
 
 /* 1 if the host's xhal_device_info (info->struct_size bytes) has room for `field`: a plugin
  * built against a newer header checks this before writing a field the host may not know. */
-#define XHAL_PLUGIN_INFO_HAS(info, field)                                                          \
+#define XHAL_PLUGIN_INFO_HAS(info, field) \
     ((info)->struct_size >= offsetof(xhal_device_info, field) + sizeof((info)->field))
 
 /* The check behind XHAL_PLUGIN_ENTRY (call that macro, not this). */
-static inline const xhal_backend_table *xhal_plugin_entry_(const xhal_backend_table *table,
-                                                           uint32_t host_abi_version,
+static inline const xhal_backend_table *xhal_plugin_entry_(const xhal_backend_table *table, uint32_t host_abi_version,
                                                            const xhal_host_services *host)
 {
     if (host == NULL || host->set_error == NULL) return NULL; /* no one to tell why */
     if (host_abi_version != XHAL_BACKEND_ABI_VERSION || host->abi_version != host_abi_version) {
         host->set_error(XHAL_ERROR_ABI_MISMATCH,
-                        "plugin '%s' was built for backend ABI version %u, the host implements version %u",
-                        table->name, (unsigned)XHAL_BACKEND_ABI_VERSION, (unsigned)host_abi_version);
+                        "plugin '%s' was built for backend ABI version %u, the host implements version %u", table->name,
+                        (unsigned)XHAL_BACKEND_ABI_VERSION, (unsigned)host_abi_version);
         return NULL;
     }
     if (host->struct_size < XHAL_HOST_SERVICES_MIN_SIZE) {
@@ -78,8 +77,7 @@ static inline const xhal_backend_table *xhal_plugin_entry_(const xhal_backend_ta
         return NULL;
     }
     if (!host->log || !host->host_alloc || !host->host_calloc || !host->host_free || !host->inject_fault) {
-        host->set_error(XHAL_ERROR_ABI_MISMATCH, "plugin '%s': the host services lack a required entry",
-                        table->name);
+        host->set_error(XHAL_ERROR_ABI_MISMATCH, "plugin '%s': the host services lack a required entry", table->name);
         return NULL;
     }
     if (table->abi_version != XHAL_BACKEND_ABI_VERSION || table->struct_size != sizeof(xhal_backend_table)) {
@@ -101,12 +99,12 @@ static inline const xhal_backend_table *xhal_plugin_entry_(const xhal_backend_ta
 
 /* Defines the plugin's exported entry point for `table` (a const xhal_backend_table with
  * static storage) and the plugin's copy of the host services. Use it once per plugin. */
-#define XHAL_PLUGIN_ENTRY(table)                                                                   \
-    XHAL_PLUGIN_HIDDEN xhal_host_services xhal_plugin_host_services_;                              \
-    XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,   \
+#define XHAL_PLUGIN_ENTRY(table)                                                                     \
+    XHAL_PLUGIN_HIDDEN xhal_host_services xhal_plugin_host_services_;                                \
+    XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,      \
                                                                      const xhal_host_services *host) \
-    {                                                                                              \
-        return xhal_plugin_entry_(&(table), host_abi_version, host);                              \
+    {                                                                                                \
+        return xhal_plugin_entry_(&(table), host_abi_version, host);                                 \
     }
 
 #ifdef __cplusplus

@@ -19,8 +19,8 @@ static int ctx_init(XpyContext *self, PyObject *args, PyObject *kwargs)
     const char *plugin_path = NULL;
     PyObject *log_level = Py_None;
     int no_default = 0, ignore_env = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|zOpp:Context", kw, &plugin_path, &log_level,
-                                     &no_default, &ignore_env))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|zOpp:Context", kw, &plugin_path, &log_level, &no_default,
+                                     &ignore_env))
         return -1;
     if (self->ctx) {
         PyErr_SetString(PyExc_RuntimeError, "Context.__init__ called twice");
@@ -40,8 +40,8 @@ static int ctx_init(XpyContext *self, PyObject *args, PyObject *kwargs)
             for (int i = 0; i < 5; i++)
                 if (strcmp(s, names[i]) == 0) o.log_level = i;
             if (o.log_level == -2) {
-                xpy_raise_fmt(XHAL_ERROR_INVALID_ARGUMENT,
-                              "log_level '%s' is not one of off, error, warn, info, debug", s);
+                xpy_raise_fmt(XHAL_ERROR_INVALID_ARGUMENT, "log_level '%s' is not one of off, error, warn, info, debug",
+                              s);
                 return -1;
             }
         } else {
@@ -52,10 +52,9 @@ static int ctx_init(XpyContext *self, PyObject *args, PyObject *kwargs)
     }
     xhal_context *ctx = NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_context_create(&o, &ctx);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) {
+    Py_BEGIN_ALLOW_THREADS st = xhal_context_create(&o, &ctx);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK)
+    {
         xpy_raise(st);
         return -1;
     }
@@ -80,8 +79,7 @@ static void ctx_dealloc(XpyContext *self)
 {
     if (self->ctx) {
         /* destroys the default streams with everything else still alive in it */
-        Py_BEGIN_ALLOW_THREADS
-        xhal_context_destroy(self->ctx);
+        Py_BEGIN_ALLOW_THREADS xhal_context_destroy(self->ctx);
         Py_END_ALLOW_THREADS
     }
     free(self->default_streams);
@@ -111,10 +109,10 @@ static PyObject *ctx_backends(XpyContext *self, PyObject *unused)
             Py_DECREF(list);
             return xpy_raise(st);
         }
-        PyObject *d = Py_BuildValue("{s:s,s:s,s:s,s:s,s:I,s:s,s:i}", "name", bi.name, "version", bi.version,
-                                    "path", bi.path, "reason", bi.reason, "abi_version", (unsigned)bi.abi_version,
-                                    "state", bi.state == XHAL_BACKEND_LOADED ? "loaded" : "unavailable",
-                                    "device_count", (int)bi.device_count);
+        PyObject *d = Py_BuildValue("{s:s,s:s,s:s,s:s,s:I,s:s,s:i}", "name", bi.name, "version", bi.version, "path",
+                                    bi.path, "reason", bi.reason, "abi_version", (unsigned)bi.abi_version, "state",
+                                    bi.state == XHAL_BACKEND_LOADED ? "loaded" : "unavailable", "device_count",
+                                    (int)bi.device_count);
         if (!d || PyList_Append(list, d) < 0) {
             Py_XDECREF(d);
             Py_DECREF(list);
@@ -208,8 +206,8 @@ static PyObject *locality_dict(const xhal_locality *l)
         Py_DECREF(v);
     }
     return Py_BuildValue("{s:O,s:O,s:N,s:s,s:s}", "known", l->known ? Py_True : Py_False, "whole_machine",
-                         l->whole_machine ? Py_True : Py_False, "numa_nodes", numa, "cpuset", l->cpuset,
-                         "pci_bus_id", l->pci_bus_id);
+                         l->whole_machine ? Py_True : Py_False, "numa_nodes", numa, "cpuset", l->cpuset, "pci_bus_id",
+                         l->pci_bus_id);
 }
 
 static PyObject *ctx_pci_accelerators(XpyContext *self, PyObject *unused)
@@ -229,11 +227,11 @@ static PyObject *ctx_pci_accelerators(XpyContext *self, PyObject *unused)
     PyObject *list = PyList_New(0);
     for (int i = 0; list && i < got; i++) {
         PyObject *loc = locality_dict(&a[i].locality);
-        PyObject *d = loc ? Py_BuildValue("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:N}", "pci_bus_id", a[i].pci_bus_id,
-                                          "vendor", a[i].vendor, "device_name", a[i].device_name, "vendor_id",
-                                          a[i].vendor_id, "device_id", a[i].device_id, "class_id", a[i].class_id,
-                                          "driven_by", a[i].driven_by, "locality", loc)
-                          : NULL;
+        PyObject *d =
+            loc ? Py_BuildValue("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:N}", "pci_bus_id", a[i].pci_bus_id, "vendor",
+                                a[i].vendor, "device_name", a[i].device_name, "vendor_id", a[i].vendor_id, "device_id",
+                                a[i].device_id, "class_id", a[i].class_id, "driven_by", a[i].driven_by, "locality", loc)
+                : NULL;
         if (!d || PyList_Append(list, d) < 0) {
             Py_XDECREF(d);
             Py_CLEAR(list);
@@ -370,10 +368,13 @@ static PyObject *dev_info(XpyDevice *self, PyObject *unused)
             }
             Py_DECREF(s);
         }
-    static const struct { uint32_t bit; const char *name; } CAPS[] = {
-        {XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"}, {XHAL_CAP_HOST_MEMORY, "host_memory"},
-        {XHAL_CAP_EVENT_TIMING, "event_timing"}, {XHAL_CAP_PEER_COPY, "peer_copy"},
-        {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"}, {XHAL_CAP_PINNED_HOST, "pinned_host"}};
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } CAPS[] = {{XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"},
+                {XHAL_CAP_HOST_MEMORY, "host_memory"}, {XHAL_CAP_EVENT_TIMING, "event_timing"},
+                {XHAL_CAP_PEER_COPY, "peer_copy"},     {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"},
+                {XHAL_CAP_PINNED_HOST, "pinned_host"}};
     for (size_t k = 0; k < sizeof CAPS / sizeof CAPS[0]; k++)
         if (i.caps & CAPS[k].bit) {
             PyObject *s = PyUnicode_FromString(CAPS[k].name);
@@ -387,8 +388,8 @@ static PyObject *dev_info(XpyDevice *self, PyObject *unused)
                          i.backend, "name", i.name, "vendor", i.vendor, "family", i.family, "arch", i.arch,
                          "driver_version", i.driver_version, "pci_bus_id", i.pci_bus_id, "total_memory",
                          (unsigned long long)i.total_memory, "free_memory", (unsigned long long)i.free_memory,
-                         "compute_units", (int)i.compute_units, "index", (int)i.index, "dtypes", dtypes, "caps",
-                         caps, "caps_bits", (unsigned)i.caps);
+                         "compute_units", (int)i.compute_units, "index", (int)i.index, "dtypes", dtypes, "caps", caps,
+                         "caps_bits", (unsigned)i.caps);
 fail:
     Py_XDECREF(dtypes);
     Py_XDECREF(caps);
@@ -436,10 +437,7 @@ static PyObject *dev_get_context(XpyDevice *self, void *closure)
     return (PyObject *)self->ctx;
 }
 
-static PyObject *dev_get_index(XpyDevice *self, void *closure)
-{
-    return PyLong_FromLong(self->index);
-}
+static PyObject *dev_get_index(XpyDevice *self, void *closure) { return PyLong_FromLong(self->index); }
 
 static PyObject *dev_get_default_stream(XpyDevice *self, void *closure)
 {

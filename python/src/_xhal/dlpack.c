@@ -17,9 +17,24 @@
 
 /* ---------------------------------------------------------------- DLPack ABI */
 typedef enum { kDLCPU = 1, kDLCUDA = 2, kDLCUDAHost = 3, kDLOpenCL = 4 } DLDeviceType;
-typedef struct { int32_t device_type; int32_t device_id; } DLDevice;
-typedef enum { kDLInt = 0, kDLUInt = 1, kDLFloat = 2, kDLOpaqueHandle = 3, kDLBfloat = 4, kDLComplex = 5, kDLBool = 6 } DLDataTypeCode;
-typedef struct { uint8_t code; uint8_t bits; uint16_t lanes; } DLDataType;
+typedef struct {
+    int32_t device_type;
+    int32_t device_id;
+} DLDevice;
+typedef enum {
+    kDLInt = 0,
+    kDLUInt = 1,
+    kDLFloat = 2,
+    kDLOpaqueHandle = 3,
+    kDLBfloat = 4,
+    kDLComplex = 5,
+    kDLBool = 6
+} DLDataTypeCode;
+typedef struct {
+    uint8_t code;
+    uint8_t bits;
+    uint16_t lanes;
+} DLDataType;
 typedef struct {
     void *data;
     DLDevice device;
@@ -34,7 +49,10 @@ typedef struct DLManagedTensor {
     void *manager_ctx;
     void (*deleter)(struct DLManagedTensor *self);
 } DLManagedTensor;
-typedef struct { uint32_t major; uint32_t minor; } DLPackVersion;
+typedef struct {
+    uint32_t major;
+    uint32_t minor;
+} DLPackVersion;
 typedef struct DLManagedTensorVersioned {
     DLPackVersion version;
     void *manager_ctx;
@@ -52,15 +70,39 @@ static int to_dl_dtype(xhal_dtype dt, DLDataType *out)
 {
     out->lanes = 1;
     switch (dt) {
-    case XHAL_DTYPE_F32: out->code = kDLFloat; out->bits = 32; return 0;
-    case XHAL_DTYPE_F16: out->code = kDLFloat; out->bits = 16; return 0;
-    case XHAL_DTYPE_F64: out->code = kDLFloat; out->bits = 64; return 0;
-    case XHAL_DTYPE_BF16: out->code = kDLBfloat; out->bits = 16; return 0;
-    case XHAL_DTYPE_I8: out->code = kDLInt; out->bits = 8; return 0;
-    case XHAL_DTYPE_I32: out->code = kDLInt; out->bits = 32; return 0;
-    case XHAL_DTYPE_I64: out->code = kDLInt; out->bits = 64; return 0;
-    case XHAL_DTYPE_U8: out->code = kDLUInt; out->bits = 8; return 0;
-    default: return -1;
+        case XHAL_DTYPE_F32:
+            out->code = kDLFloat;
+            out->bits = 32;
+            return 0;
+        case XHAL_DTYPE_F16:
+            out->code = kDLFloat;
+            out->bits = 16;
+            return 0;
+        case XHAL_DTYPE_F64:
+            out->code = kDLFloat;
+            out->bits = 64;
+            return 0;
+        case XHAL_DTYPE_BF16:
+            out->code = kDLBfloat;
+            out->bits = 16;
+            return 0;
+        case XHAL_DTYPE_I8:
+            out->code = kDLInt;
+            out->bits = 8;
+            return 0;
+        case XHAL_DTYPE_I32:
+            out->code = kDLInt;
+            out->bits = 32;
+            return 0;
+        case XHAL_DTYPE_I64:
+            out->code = kDLInt;
+            out->bits = 64;
+            return 0;
+        case XHAL_DTYPE_U8:
+            out->code = kDLUInt;
+            out->bits = 8;
+            return 0;
+        default: return -1;
     }
 }
 
@@ -68,10 +110,20 @@ static int from_dl_dtype(DLDataType d, xhal_dtype *out)
 {
     *out = XHAL_DTYPE_INVALID;
     if (d.lanes == 1) {
-        if (d.code == kDLFloat) *out = d.bits == 32 ? XHAL_DTYPE_F32 : d.bits == 16 ? XHAL_DTYPE_F16 : d.bits == 64 ? XHAL_DTYPE_F64 : XHAL_DTYPE_INVALID;
-        else if (d.code == kDLBfloat && d.bits == 16) *out = XHAL_DTYPE_BF16;
-        else if (d.code == kDLInt) *out = d.bits == 8 ? XHAL_DTYPE_I8 : d.bits == 32 ? XHAL_DTYPE_I32 : d.bits == 64 ? XHAL_DTYPE_I64 : XHAL_DTYPE_INVALID;
-        else if (d.code == kDLUInt && d.bits == 8) *out = XHAL_DTYPE_U8;
+        if (d.code == kDLFloat)
+            *out = d.bits == 32   ? XHAL_DTYPE_F32
+                   : d.bits == 16 ? XHAL_DTYPE_F16
+                   : d.bits == 64 ? XHAL_DTYPE_F64
+                                  : XHAL_DTYPE_INVALID;
+        else if (d.code == kDLBfloat && d.bits == 16)
+            *out = XHAL_DTYPE_BF16;
+        else if (d.code == kDLInt)
+            *out = d.bits == 8    ? XHAL_DTYPE_I8
+                   : d.bits == 32 ? XHAL_DTYPE_I32
+                   : d.bits == 64 ? XHAL_DTYPE_I64
+                                  : XHAL_DTYPE_INVALID;
+        else if (d.code == kDLUInt && d.bits == 8)
+            *out = XHAL_DTYPE_U8;
     }
     if (*out != XHAL_DTYPE_INVALID) return 0;
     static const char *codes[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
@@ -97,10 +149,7 @@ static void decref_with_gil(PyObject *o)
     PyGILState_Release(g);
 }
 
-static void release_capsule(void *user)
-{
-    decref_with_gil((PyObject *)user);
-}
+static void release_capsule(void *user) { decref_with_gil((PyObject *)user); }
 
 /* ---------------------------------------------------------------- export */
 
@@ -114,8 +163,8 @@ typedef struct export_ctx {
     int versioned;
     int64_t shape[XHAL_MAX_DIMS];
     int64_t strides[XHAL_MAX_DIMS];
-    void *copy;     /* the host copy, or NULL */
-    PyObject *ref;  /* the Tensor kept alive while the memory is lent, or NULL */
+    void *copy;    /* the host copy, or NULL */
+    PyObject *ref; /* the Tensor kept alive while the memory is lent, or NULL */
 } export_ctx;
 
 static void export_free(export_ctx *e)
@@ -126,15 +175,9 @@ static void export_free(export_ctx *e)
     free(e);
 }
 
-static void deleter_legacy(DLManagedTensor *m)
-{
-    export_free(m ? (export_ctx *)m->manager_ctx : NULL);
-}
+static void deleter_legacy(DLManagedTensor *m) { export_free(m ? (export_ctx *)m->manager_ctx : NULL); }
 
-static void deleter_versioned(DLManagedTensorVersioned *m)
-{
-    export_free(m ? (export_ctx *)m->manager_ctx : NULL);
-}
+static void deleter_versioned(DLManagedTensorVersioned *m) { export_free(m ? (export_ctx *)m->manager_ctx : NULL); }
 
 /* Called when the capsule dies: deletes the tensor unless a consumer took it (renamed it). */
 static void capsule_destructor(PyObject *cap)
@@ -170,7 +213,8 @@ PyObject *xpy_tensor_dlpack(PyObject *selfo, PyObject *args, PyObject *kwargs)
         long v = PyLong_AsLong(stream);
         if (v == -1 && PyErr_Occurred()) return NULL;
         if (v != -1) {
-            PyErr_Format(PyExc_BufferError, "__dlpack__: the export is host memory (kDLCPU); stream must be None or -1, got %ld", v);
+            PyErr_Format(PyExc_BufferError,
+                         "__dlpack__: the export is host memory (kDLCPU); stream must be None or -1, got %ld", v);
             return NULL;
         }
     }
@@ -178,7 +222,8 @@ PyObject *xpy_tensor_dlpack(PyObject *selfo, PyObject *args, PyObject *kwargs)
         int dt = 0, di = 0;
         if (!PyArg_ParseTuple(dl_device, "ii", &dt, &di)) return NULL;
         if (dt != kDLCPU || di != 0) {
-            PyErr_Format(PyExc_BufferError, "__dlpack__: xhal exports to host memory (kDLCPU, 0) only, not (%d, %d)", dt, di);
+            PyErr_Format(PyExc_BufferError, "__dlpack__: xhal exports to host memory (kDLCPU, 0) only, not (%d, %d)",
+                         dt, di);
             return NULL;
         }
     }
@@ -200,16 +245,15 @@ PyObject *xpy_tensor_dlpack(PyObject *selfo, PyObject *args, PyObject *kwargs)
     if (st == XHAL_OK) st = xhal_tensor_numel(self->t, &numel);
     if (st != XHAL_OK) return xpy_raise(st);
     DLDataType dld;
-    if (to_dl_dtype(dt, &dld) < 0) return xpy_raise_fmt(XHAL_ERROR_DTYPE_MISMATCH, "__dlpack__: dtype %s has no DLPack type", xhal_dtype_name(dt));
+    if (to_dl_dtype(dt, &dld) < 0)
+        return xpy_raise_fmt(XHAL_ERROR_DTYPE_MISMATCH, "__dlpack__: dtype %s has no DLPack type", xhal_dtype_name(dt));
     size_t isz = xhal_dtype_size(dt);
 
     /* wait for the device's queued work on the default stream before lending or copying */
     xhal_stream *s = xpy_default_stream(self->dev);
     if (!s) return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_stream_synchronize(s);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_stream_synchronize(s);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
 
     void *lent = want_copy == 1 ? NULL : lendable_pointer(self);
     if (!lent && PyErr_Occurred()) return NULL;
@@ -238,10 +282,9 @@ PyObject *xpy_tensor_dlpack(PyObject *selfo, PyObject *args, PyObject *kwargs)
             return PyErr_NoMemory();
         }
         if (bytes) {
-            Py_BEGIN_ALLOW_THREADS
-            st = xhal_tensor_read(s, self->t, e->copy, (uint64_t)bytes);
-            Py_END_ALLOW_THREADS
-            if (st != XHAL_OK) {
+            Py_BEGIN_ALLOW_THREADS st = xhal_tensor_read(s, self->t, e->copy, (uint64_t)bytes);
+            Py_END_ALLOW_THREADS if (st != XHAL_OK)
+            {
                 export_free(e);
                 return xpy_raise(st);
             }
@@ -278,10 +321,7 @@ PyObject *xpy_tensor_dlpack(PyObject *selfo, PyObject *args, PyObject *kwargs)
     return cap;
 }
 
-PyObject *xpy_tensor_dlpack_device(PyObject *self, PyObject *unused)
-{
-    return Py_BuildValue("(ii)", (int)kDLCPU, 0);
-}
+PyObject *xpy_tensor_dlpack_device(PyObject *self, PyObject *unused) { return Py_BuildValue("(ii)", (int)kDLCPU, 0); }
 
 static void *lendable_pointer(XpyTensor *t)
 {
@@ -336,7 +376,8 @@ PyObject *xpy_from_dlpack(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!devt) {
         if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
             PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "from_dlpack: %.100s has no __dlpack_device__/__dlpack__ (not a DLPack producer)",
+            PyErr_Format(PyExc_TypeError,
+                         "from_dlpack: %.100s has no __dlpack_device__/__dlpack__ (not a DLPack producer)",
                          Py_TYPE(obj)->tp_name);
         }
         return NULL;
@@ -426,11 +467,15 @@ PyObject *xpy_from_dlpack(PyObject *module, PyObject *args, PyObject *kwargs)
         int64_t estrides[XHAL_MAX_DIMS];
         uint64_t extent = (uint64_t)isz;
         const char *base = (const char *)dl->data + dl->byte_offset;
-        if (flags & DLPACK_FLAG_BITMASK_READ_ONLY) why = "the producer exports read-only memory";
-        else if (numel == 0) why = "the array is empty";
-        else if ((uintptr_t)base % isz != 0) why = "the data is not aligned to its element size";
+        if (flags & DLPACK_FLAG_BITMASK_READ_ONLY)
+            why = "the producer exports read-only memory";
+        else if (numel == 0)
+            why = "the array is empty";
+        else if ((uintptr_t)base % isz != 0)
+            why = "the data is not aligned to its element size";
         for (int i = 0; !why && i < nd; i++) {
-            if (bstrides[i] < 0 || bstrides[i] % (int64_t)isz != 0) why = "it has negative or unaligned strides";
+            if (bstrides[i] < 0 || bstrides[i] % (int64_t)isz != 0)
+                why = "it has negative or unaligned strides";
             else {
                 estrides[i] = bstrides[i] / (int64_t)isz;
                 extent += (uint64_t)(shape[i] - 1) * (uint64_t)bstrides[i];
@@ -439,8 +484,7 @@ PyObject *xpy_from_dlpack(PyObject *module, PyObject *args, PyObject *kwargs)
         if (!why) {
             xhal_buffer *buf = NULL;
             Py_INCREF(cap); /* the release callback's reference */
-            xhal_status st = xhal_buffer_wrap_host(dev->dev, (void *)base, extent, release_capsule,
-                                                   cap, &buf);
+            xhal_status st = xhal_buffer_wrap_host(dev->dev, (void *)base, extent, release_capsule, cap, &buf);
             if (st == XHAL_OK) {
                 xhal_tensor *t = NULL;
                 st = xhal_tensor_from_buffer(buf, dt, nd, shape, estrides, 0, &t);
@@ -497,11 +541,9 @@ PyObject *xpy_from_dlpack(PyObject *module, PyObject *args, PyObject *kwargs)
                 return PyErr_NoMemory();
             }
         }
-        Py_BEGIN_ALLOW_THREADS
-        if (tmp) pack_rows(tmp, src, nd, shape, bstrides, isz);
+        Py_BEGIN_ALLOW_THREADS if (tmp) pack_rows(tmp, src, nd, shape, bstrides, isz);
         st = xhal_tensor_write(s, t, tmp ? tmp : src, (uint64_t)numel * isz);
-        Py_END_ALLOW_THREADS
-        free(tmp);
+        Py_END_ALLOW_THREADS free(tmp);
         if (st != XHAL_OK) {
             xhal_tensor_destroy(t);
             Py_DECREF(cap);

@@ -35,11 +35,11 @@ static const struct {
 
 int xpy_errors_init(PyObject *module)
 {
-    xpy_base_error = PyErr_NewExceptionWithDoc(
-        "xhal.Error",
-        "An xhal call failed. .status is the xhal_status value, .status_name its name, "
-        ".message (also str(exc)) xhal's message naming what was wrong.",
-        PyExc_Exception, NULL);
+    xpy_base_error =
+        PyErr_NewExceptionWithDoc("xhal.Error",
+                                  "An xhal call failed. .status is the xhal_status value, .status_name its name, "
+                                  ".message (also str(exc)) xhal's message naming what was wrong.",
+                                  PyExc_Exception, NULL);
     if (!xpy_base_error) return -1;
     Py_INCREF(xpy_base_error);
     if (PyModule_AddObject(module, "Error", xpy_base_error) < 0) return -1;
@@ -69,8 +69,7 @@ int xpy_errors_init(PyObject *module)
 PyObject *xpy_raise_msg(xhal_status st, const char *msg)
 {
     PyObject *cls = xpy_base_error;
-    if ((int)st > 0 && (int)st <= (int)XHAL_ERROR_INTERNAL && xpy_status_errors[st])
-        cls = xpy_status_errors[st];
+    if ((int)st > 0 && (int)st <= (int)XHAL_ERROR_INTERNAL && xpy_status_errors[st]) cls = xpy_status_errors[st];
     PyObject *exc = PyObject_CallFunction(cls, "s", msg ? msg : "");
     if (!exc) return NULL;
     PyObject *v;

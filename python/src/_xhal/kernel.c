@@ -17,10 +17,8 @@ static PyObject *prog_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     XpyDevice *dev = (XpyDevice *)devo;
     xhal_program *p = NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_program_create(dev->dev, source, options, &p);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_program_create(dev->dev, source, options, &p);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     XpyProgram *self = (XpyProgram *)type->tp_alloc(type, 0);
     if (!self) {
         xhal_program_destroy(p);
@@ -111,7 +109,8 @@ static int parse_arg(PyObject *o, int i, xhal_kernel_arg *a)
         a->value.f32 = (float)PyFloat_AS_DOUBLE(o);
         return 0;
     }
-    PyErr_Format(PyExc_TypeError, "launch: args[%d] must be a Tensor, an int (i64), a float (f32) or ('i32'|'i64'|'f32', value), got %R",
+    PyErr_Format(PyExc_TypeError,
+                 "launch: args[%d] must be a Tensor, an int (i64), a float (f32) or ('i32'|'i64'|'f32', value), got %R",
                  i, o);
     return -1;
 }
@@ -121,7 +120,8 @@ static PyObject *prog_launch(XpyProgram *self, PyObject *args, PyObject *kwargs)
     static char *kw[] = {"name", "global_size", "args", "local_size", "stream", NULL};
     const char *name;
     PyObject *gso, *argso, *lso = Py_None, *stream = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sOO|OO:launch", kw, &name, &gso, &argso, &lso, &stream)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sOO|OO:launch", kw, &name, &gso, &argso, &lso, &stream))
+        return NULL;
     uint64_t gs[3], ls[3];
     int gd, ld = 0;
     if (parse_sizes(gso, "global_size", &gd, gs) < 0) return NULL;
@@ -146,10 +146,8 @@ static PyObject *prog_launch(XpyProgram *self, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_kernel_launch(s, self->p, name, gd, gs, lso == Py_None ? NULL : ls, (int)n, ka);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(seq); /* the tensors stay alive while seq is held */
+    Py_BEGIN_ALLOW_THREADS st = xhal_kernel_launch(s, self->p, name, gd, gs, lso == Py_None ? NULL : ls, (int)n, ka);
+    Py_END_ALLOW_THREADS Py_DECREF(seq); /* the tensors stay alive while seq is held */
     if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
 }

@@ -7,8 +7,7 @@
 #include "xpy.h"
 
 typedef struct XpyModel {
-    PyObject_HEAD
-    XpyDevice *dev;
+    PyObject_HEAD XpyDevice *dev;
     xllama_model *m;
     int busy; /* a call is running with the GIL released: a model is used by one thread at a time */
 } XpyModel;
@@ -44,10 +43,8 @@ static PyObject *model_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     const char *path = PyBytes_AS_STRING(pathobj);
     xllama_model *m = NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xllama_load(dev->dev, path, &o, &m);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(pathobj);
+    Py_BEGIN_ALLOW_THREADS st = xllama_load(dev->dev, path, &o, &m);
+    Py_END_ALLOW_THREADS Py_DECREF(pathobj);
     if (st != XHAL_OK) return llama_raise(st);
     XpyModel *self = (XpyModel *)type->tp_alloc(type, 0);
     if (!self) {
@@ -63,8 +60,7 @@ static PyObject *model_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static void model_dealloc(XpyModel *self)
 {
     if (self->m) {
-        Py_BEGIN_ALLOW_THREADS
-        xllama_destroy(self->m);
+        Py_BEGIN_ALLOW_THREADS xllama_destroy(self->m);
         Py_END_ALLOW_THREADS
     }
     Py_XDECREF(self->dev);
@@ -93,8 +89,7 @@ static PyObject *model_close(XpyModel *self, PyObject *unused)
     if (self->m) {
         xllama_model *m = self->m;
         self->m = NULL;
-        Py_BEGIN_ALLOW_THREADS
-        xllama_destroy(m);
+        Py_BEGIN_ALLOW_THREADS xllama_destroy(m);
         Py_END_ALLOW_THREADS
     }
     Py_RETURN_NONE;
@@ -158,10 +153,8 @@ static PyObject *model_forward(XpyModel *self, PyObject *args, PyObject *kwargs)
     float *dst = (float *)PyByteArray_AS_STRING(out);
     xhal_status st;
     self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    st = xllama_forward(self->m, toks, n, all, dst);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    Py_BEGIN_ALLOW_THREADS st = xllama_forward(self->m, toks, n, all, dst);
+    Py_END_ALLOW_THREADS self->busy = 0;
     free(toks);
     if (st != XHAL_OK) {
         Py_DECREF(out);
@@ -187,7 +180,8 @@ static PyObject *model_generate(XpyModel *self, PyObject *args, PyObject *kwargs
     const int64_t V = xllama_get_config(self->m)->vocab_size;
     int32_t *toks = malloc((size_t)(n_gen > 0 ? n_gen : 1) * sizeof *toks);
     PyObject *pl = want_pl ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(np_ * V * (int64_t)sizeof(float))) : NULL;
-    PyObject *gl = want_gl ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n_gen * V * (int64_t)sizeof(float))) : NULL;
+    PyObject *gl =
+        want_gl ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n_gen * V * (int64_t)sizeof(float))) : NULL;
     if (!toks || (want_pl && !pl) || (want_gl && !gl)) {
         free(toks);
         free(prompt);
@@ -200,10 +194,8 @@ static PyObject *model_generate(XpyModel *self, PyObject *args, PyObject *kwargs
     xllama_timing t = {0};
     xhal_status st;
     self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    st = xllama_generate(self->m, prompt, np_, (int64_t)n_gen, toks, plp, glp, &t);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    Py_BEGIN_ALLOW_THREADS st = xllama_generate(self->m, prompt, np_, (int64_t)n_gen, toks, plp, glp, &t);
+    Py_END_ALLOW_THREADS self->busy = 0;
     free(prompt);
     if (st != XHAL_OK) {
         free(toks);
@@ -214,8 +206,10 @@ static PyObject *model_generate(XpyModel *self, PyObject *args, PyObject *kwargs
     PyObject *list = PyList_New((Py_ssize_t)n_gen);
     for (long long i = 0; list && i < n_gen; i++) {
         PyObject *v = PyLong_FromLong(toks[i]);
-        if (!v) Py_CLEAR(list);
-        else PyList_SET_ITEM(list, (Py_ssize_t)i, v);
+        if (!v)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, v);
     }
     free(toks);
     if (!list) {
@@ -296,7 +290,8 @@ static PyMethodDef model_methods[] = {
      "forward(tokens, all_positions=False) -> bytearray: run tokens at the current position (appending\n"
      "them to the KV cache); f32 logits [n, vocab] (all_positions) or [vocab]."},
     {"generate", (PyCFunction)(void (*)(void))model_generate, METH_VARARGS | METH_KEYWORDS,
-     "generate(prompt, n, prompt_logits=False, gen_logits=False) -> (list[int], bytearray|None, bytearray|None, dict)\n\n"
+     "generate(prompt, n, prompt_logits=False, gen_logits=False) -> (list[int], bytearray|None, bytearray|None, "
+     "dict)\n\n"
      "Greedy decoding from an empty cache: n token ids, the f32 logits asked for ([n_prompt, vocab],\n"
      "[n, vocab]) and the timing (prefill_s, decode_s, n_prefill, n_decode)."},
     {"reset", (PyCFunction)model_reset, METH_NOARGS, "reset() -> None: forget the KV cache."},

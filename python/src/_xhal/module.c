@@ -10,10 +10,9 @@ static const struct {
     const char *alias;
     xhal_dtype dt;
 } DTYPE_ALIASES[] = {
-    {"float32", XHAL_DTYPE_F32}, {"float16", XHAL_DTYPE_F16}, {"half", XHAL_DTYPE_F16},
-    {"bfloat16", XHAL_DTYPE_BF16}, {"float64", XHAL_DTYPE_F64}, {"double", XHAL_DTYPE_F64},
-    {"int8", XHAL_DTYPE_I8},       {"uint8", XHAL_DTYPE_U8},    {"int32", XHAL_DTYPE_I32},
-    {"int64", XHAL_DTYPE_I64},     {"float", XHAL_DTYPE_F32},
+    {"float32", XHAL_DTYPE_F32}, {"float16", XHAL_DTYPE_F16}, {"half", XHAL_DTYPE_F16},  {"bfloat16", XHAL_DTYPE_BF16},
+    {"float64", XHAL_DTYPE_F64}, {"double", XHAL_DTYPE_F64},  {"int8", XHAL_DTYPE_I8},   {"uint8", XHAL_DTYPE_U8},
+    {"int32", XHAL_DTYPE_I32},   {"int64", XHAL_DTYPE_I64},   {"float", XHAL_DTYPE_F32},
 };
 
 int xpy_parse_dtype(PyObject *o, xhal_dtype dflt, xhal_dtype *out)
@@ -87,8 +86,8 @@ int xpy_parse_dims(PyObject *o, const char *what, int *ndim, int64_t *dims)
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     if (n > XHAL_MAX_DIMS) {
         Py_DECREF(seq);
-        xpy_raise_fmt(XHAL_ERROR_INVALID_ARGUMENT, "%s has %zd entries; xhal tensors have at most %d dims",
-                      what, n, XHAL_MAX_DIMS);
+        xpy_raise_fmt(XHAL_ERROR_INVALID_ARGUMENT, "%s has %zd entries; xhal tensors have at most %d dims", what, n,
+                      XHAL_MAX_DIMS);
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -151,10 +150,7 @@ int xpy_parse_op(PyObject *o, xhal_op *out)
 
 /* ---------------------------------------------------------------- module functions */
 
-static PyObject *m_version(PyObject *m, PyObject *unused)
-{
-    return PyUnicode_FromString(xhal_version());
-}
+static PyObject *m_version(PyObject *m, PyObject *unused) { return PyUnicode_FromString(xhal_version()); }
 
 static PyObject *m_status_name(PyObject *m, PyObject *arg)
 {
@@ -242,7 +238,8 @@ static PyMethodDef module_methods[] = {
      "dtype_info(dtype) -> dict: name, block_size, block_bytes, is_float, is_integer, is_quantized."},
     {"op_name", m_op_name, METH_O, "op_name(op: int) -> str: 'add', 'rms_norm'...; 'invalid' if unknown."},
     {"op_from_name", m_op_from_name, METH_O, "op_from_name(name: str) -> int: the xhal_op value."},
-    {"op_catalogue", m_op_catalogue, METH_NOARGS, "op_catalogue() -> dict[str, int]: every op of the catalogue by name."},
+    {"op_catalogue", m_op_catalogue, METH_NOARGS,
+     "op_catalogue() -> dict[str, int]: every op of the catalogue by name."},
     {"link_name", m_link_name, METH_O, "link_name(link: int) -> str: 'SELF', 'PIX', ... 'SYS', 'UNKNOWN'."},
     {"from_dlpack", (PyCFunction)(void (*)(void))xpy_from_dlpack, METH_VARARGS | METH_KEYWORDS,
      "from_dlpack(obj, device, stream=None, copy=None) -> Tensor\n\n"
@@ -270,11 +267,17 @@ static int add_method_table(PyObject *module, PyMethodDef *defs)
 }
 
 static struct PyModuleDef xhal_module = {
-    PyModuleDef_HEAD_INIT, "xhal._xhal",
+    PyModuleDef_HEAD_INIT,
+    "xhal._xhal",
     "The native part of the xhal package: a CPython extension over libxhal's public C API\n"
     "(include/xhal/xhal.h, xhal_topology.h) and the Llama-family port (xhal_llama).\n"
     "Use it through the xhal package.",
-    -1, module_methods, NULL, NULL, NULL, NULL};
+    -1,
+    module_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL};
 
 static int add_type(PyObject *m, PyTypeObject *t, const char *name)
 {
@@ -297,7 +300,8 @@ PyMODINIT_FUNC PyInit__xhal(void)
         add_type(m, &XpyEvent_Type, "Event") < 0 || add_type(m, &XpyProgram_Type, "Program") < 0 ||
         add_method_table(m, xpy_op_methods) < 0 || xpy_llama_init(m) < 0)
         goto fail;
-#define ADD_INT(name, v) if (PyModule_AddIntConstant(m, name, (long)(v)) < 0) goto fail
+#define ADD_INT(name, v) \
+    if (PyModule_AddIntConstant(m, name, (long)(v)) < 0) goto fail
     ADD_INT("MAX_DIMS", XHAL_MAX_DIMS);
     ADD_INT("CAP_F16_COMPUTE", XHAL_CAP_F16_COMPUTE);
     ADD_INT("CAP_F64", XHAL_CAP_F64);

@@ -6,10 +6,7 @@
 #include "xpy.h"
 
 /* The device whose default stream an op uses: that of out (or of the first tensor). */
-static XpyDevice *op_device(PyObject *t)
-{
-    return XpyTensor_Check(t) ? ((XpyTensor *)t)->dev : NULL;
-}
+static XpyDevice *op_device(PyObject *t) { return XpyTensor_Check(t) ? ((XpyTensor *)t)->dev : NULL; }
 
 static int op_stream(PyObject *stream, PyObject *t, xhal_stream **out)
 {
@@ -22,13 +19,12 @@ static int op_stream(PyObject *stream, PyObject *t, xhal_stream **out)
     return xpy_resolve_stream(Py_None, d, out);
 }
 
-#define RUN(call)                                  \
-    do {                                           \
-        xhal_status st_;                           \
-        Py_BEGIN_ALLOW_THREADS st_ = (call);       \
-        Py_END_ALLOW_THREADS                       \
-        if (st_ != XHAL_OK) return xpy_raise(st_); \
-        Py_RETURN_NONE;                            \
+#define RUN(call)                                                       \
+    do {                                                                \
+        xhal_status st_;                                                \
+        Py_BEGIN_ALLOW_THREADS st_ = (call);                            \
+        Py_END_ALLOW_THREADS if (st_ != XHAL_OK) return xpy_raise(st_); \
+        Py_RETURN_NONE;                                                 \
     } while (0)
 
 static PyObject *op_unary(PyObject *m, PyObject *args, PyObject *kwargs)
@@ -74,15 +70,9 @@ static PyObject *op_add_mul(PyObject *args, PyObject *kwargs, int mul)
     RUN(xhal_add(s, a, b, out));
 }
 
-static PyObject *op_add(PyObject *m, PyObject *args, PyObject *kwargs)
-{
-    return op_add_mul(args, kwargs, 0);
-}
+static PyObject *op_add(PyObject *m, PyObject *args, PyObject *kwargs) { return op_add_mul(args, kwargs, 0); }
 
-static PyObject *op_mul(PyObject *m, PyObject *args, PyObject *kwargs)
-{
-    return op_add_mul(args, kwargs, 1);
-}
+static PyObject *op_mul(PyObject *m, PyObject *args, PyObject *kwargs) { return op_add_mul(args, kwargs, 1); }
 
 static PyObject *op_scale(PyObject *m, PyObject *args, PyObject *kwargs)
 {
@@ -136,8 +126,7 @@ static PyObject *op_rms_norm(PyObject *m, PyObject *args, PyObject *kwargs)
     static char *kw[] = {"x", "weight", "eps", "out", "stream", NULL};
     PyObject *xo, *wo, *outo, *stream = Py_None;
     double eps;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOdO|$O:rms_norm", kw, &xo, &wo, &eps, &outo, &stream))
-        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOdO|$O:rms_norm", kw, &xo, &wo, &eps, &outo, &stream)) return NULL;
     xhal_tensor *x, *w, *out;
     xhal_stream *s;
     if (xpy_tensor_arg(xo, "x", 0, &x) < 0 || xpy_tensor_arg(wo, "weight", 1, &w) < 0 ||
@@ -221,9 +210,9 @@ static PyObject *op_attention(PyObject *m, PyObject *args, PyObject *kwargs)
         return NULL;
     xhal_tensor *q, *k, *v, *mask, *out;
     xhal_stream *s;
-    if (xpy_tensor_arg(qo, "q", 0, &q) < 0 || xpy_tensor_arg(ko, "k", 0, &k) < 0 || xpy_tensor_arg(vo, "v", 0, &v) < 0 ||
-        xpy_tensor_arg(mo, "mask", 1, &mask) < 0 || xpy_tensor_arg(outo, "out", 0, &out) < 0 ||
-        op_stream(stream, outo, &s) < 0)
+    if (xpy_tensor_arg(qo, "q", 0, &q) < 0 || xpy_tensor_arg(ko, "k", 0, &k) < 0 ||
+        xpy_tensor_arg(vo, "v", 0, &v) < 0 || xpy_tensor_arg(mo, "mask", 1, &mask) < 0 ||
+        xpy_tensor_arg(outo, "out", 0, &out) < 0 || op_stream(stream, outo, &s) < 0)
         return NULL;
     RUN(xhal_attention(s, q, k, v, mask, scale, causal, out));
 }
@@ -256,10 +245,8 @@ static PyObject *op_concat(PyObject *m, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_concat(s, ts, (int)n, axis, out);
-    Py_END_ALLOW_THREADS
-    PyMem_Free(ts);
+    Py_BEGIN_ALLOW_THREADS st = xhal_concat(s, ts, (int)n, axis, out);
+    Py_END_ALLOW_THREADS PyMem_Free(ts);
     Py_DECREF(seq);
     if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
@@ -302,10 +289,8 @@ static PyObject *op_contiguous(PyObject *m, PyObject *args, PyObject *kwargs)
         op_stream(stream, to, &s) < 0)
         return NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_contiguous(s, t, dt, &out);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_contiguous(s, t, dt, &out);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     return xpy_tensor_wrap(((XpyTensor *)to)->dev, out, NULL);
 }
 
@@ -317,7 +302,8 @@ PyMethodDef xpy_op_methods[] = {
      "binary(op, a, b, out, *, stream=None): op in add, sub, mul, div, maximum, minimum; numpy broadcasting to out."},
     {"add", KW op_add, METH_VARARGS | METH_KEYWORDS, "add(a, b, out, *, stream=None): out = a + b (xhal_add)."},
     {"mul", KW op_mul, METH_VARARGS | METH_KEYWORDS, "mul(a, b, out, *, stream=None): out = a * b (xhal_mul)."},
-    {"scale", KW op_scale, METH_VARARGS | METH_KEYWORDS, "scale(x, alpha, beta, out, *, stream=None): out = alpha*x + beta."},
+    {"scale", KW op_scale, METH_VARARGS | METH_KEYWORDS,
+     "scale(x, alpha, beta, out, *, stream=None): out = alpha*x + beta."},
     {"reduce", KW op_reduce, METH_VARARGS | METH_KEYWORDS,
      "reduce(op, x, axis, keepdims, out, *, stream=None): op in sum, mean, max, argmax (out i32/i64)."},
     {"softmax", KW op_softmax, METH_VARARGS | METH_KEYWORDS,

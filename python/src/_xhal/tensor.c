@@ -25,10 +25,8 @@ static PyObject *buf_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (parse_device(devo, &dev) < 0) return NULL;
     xhal_buffer *b = NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_buffer_create(dev->dev, (uint64_t)size, &b);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_buffer_create(dev->dev, (uint64_t)size, &b);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     XpyBuffer *self = (XpyBuffer *)type->tp_alloc(type, 0);
     if (!self) {
         xhal_buffer_destroy(b);
@@ -75,10 +73,8 @@ static PyObject *buf_write(XpyBuffer *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_buffer_write(s, self->buf, (uint64_t)offset, view.buf, (uint64_t)view.len);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS st = xhal_buffer_write(s, self->buf, (uint64_t)offset, view.buf, (uint64_t)view.len);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
     if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
 }
@@ -107,10 +103,9 @@ static PyObject *buf_read(XpyBuffer *self, PyObject *args, PyObject *kwargs)
     if (!out) return NULL;
     xhal_status st = XHAL_OK;
     char *dst = PyBytes_AS_STRING(out);
-    Py_BEGIN_ALLOW_THREADS
-    if (size > 0) st = xhal_buffer_read(s, self->buf, (uint64_t)offset, dst, size);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) {
+    Py_BEGIN_ALLOW_THREADS if (size > 0) st = xhal_buffer_read(s, self->buf, (uint64_t)offset, dst, size);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK)
+    {
         Py_DECREF(out);
         return xpy_raise(st);
     }
@@ -190,10 +185,8 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
         return NULL;
     xhal_tensor *t = NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_tensor_create(dev->dev, dt, ndim, shape, &t);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_tensor_create(dev->dev, dt, ndim, shape, &t);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     return xpy_tensor_wrap(dev, t, NULL);
 }
 
@@ -202,8 +195,7 @@ static PyObject *tensor_from_buffer(PyObject *cls, PyObject *args, PyObject *kwa
     static char *kw[] = {"buffer", "dtype", "shape", "strides", "byte_offset", NULL};
     PyObject *bufo, *dto, *shapeo, *strideso = Py_None;
     unsigned long long offset = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OK:from_buffer", kw, &bufo, &dto, &shapeo, &strideso,
-                                     &offset))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OK:from_buffer", kw, &bufo, &dto, &shapeo, &strideso, &offset))
         return NULL;
     if (!PyObject_TypeCheck(bufo, &XpyBuffer_Type)) {
         PyErr_Format(PyExc_TypeError, "buffer must be an xhal.Buffer, got %R", bufo);
@@ -221,8 +213,8 @@ static PyObject *tensor_from_buffer(PyObject *cls, PyObject *args, PyObject *kwa
             return xpy_raise_fmt(XHAL_ERROR_INVALID_ARGUMENT, "from_buffer: %d strides for %d dims", nstr, ndim);
     }
     xhal_tensor *t = NULL;
-    xhal_status st = xhal_tensor_from_buffer(b->buf, dt, ndim, shape, strideso == Py_None ? NULL : strides,
-                                             (uint64_t)offset, &t);
+    xhal_status st =
+        xhal_tensor_from_buffer(b->buf, dt, ndim, shape, strideso == Py_None ? NULL : strides, (uint64_t)offset, &t);
     if (st != XHAL_OK) return xpy_raise(st);
     return xpy_tensor_wrap(b->dev, t, bufo);
 }
@@ -338,10 +330,7 @@ static PyObject *t_get_is_contiguous(XpyTensor *self, void *c)
     return PyBool_FromLong(cont);
 }
 
-static PyObject *t_get_is_foreign(XpyTensor *self, void *c)
-{
-    return PyBool_FromLong(self->foreign);
-}
+static PyObject *t_get_is_foreign(XpyTensor *self, void *c) { return PyBool_FromLong(self->foreign); }
 
 static PyObject *t_get_buffer(XpyTensor *self, void *c)
 {
@@ -441,10 +430,8 @@ static PyObject *t_write(XpyTensor *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_tensor_write(s, self->t, view.buf, (uint64_t)view.len);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS st = xhal_tensor_write(s, self->t, view.buf, (uint64_t)view.len);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
     if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
 }
@@ -467,10 +454,8 @@ static PyObject *t_read_into(XpyTensor *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_tensor_read(s, self->t, view.buf, (uint64_t)view.len);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS st = xhal_tensor_read(s, self->t, view.buf, (uint64_t)view.len);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
     if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
 }
@@ -491,10 +476,9 @@ static PyObject *t_read(XpyTensor *self, PyObject *args, PyObject *kwargs)
     if (!out) return NULL;
     char *dst = PyBytes_AS_STRING(out);
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_tensor_read(s, self->t, dst, (uint64_t)size);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) {
+    Py_BEGIN_ALLOW_THREADS st = xhal_tensor_read(s, self->t, dst, (uint64_t)size);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK)
+    {
         Py_DECREF(out);
         return xpy_raise(st);
     }
@@ -522,10 +506,9 @@ static PyObject *t_numpy(XpyTensor *self, PyObject *unused)
             Py_DECREF(np);
             return NULL;
         }
-        Py_BEGIN_ALLOW_THREADS
-        st = xhal_contiguous(s, self->t, XHAL_DTYPE_F32, &t32);
-        Py_END_ALLOW_THREADS
-        if (st != XHAL_OK) {
+        Py_BEGIN_ALLOW_THREADS st = xhal_contiguous(s, self->t, XHAL_DTYPE_F32, &t32);
+        Py_END_ALLOW_THREADS if (st != XHAL_OK)
+        {
             Py_DECREF(np);
             return xpy_raise(st);
         }
@@ -569,7 +552,8 @@ static PyMethodDef tensor_methods[] = {
     {"permute", (PyCFunction)t_permute, METH_O, "permute(perm) -> Tensor: a view with the axes reordered."},
     {"transpose", (PyCFunction)t_transpose, METH_VARARGS,
      "transpose(axis0=-2, axis1=-1) -> Tensor: a view with two axes swapped."},
-    {"reshape", (PyCFunction)t_reshape, METH_O, "reshape(shape) -> Tensor: a view of a contiguous tensor; one -1 allowed."},
+    {"reshape", (PyCFunction)t_reshape, METH_O,
+     "reshape(shape) -> Tensor: a view of a contiguous tensor; one -1 allowed."},
     {"expand", (PyCFunction)t_expand, METH_O, "expand(shape) -> Tensor: a broadcast view (numpy rules)."},
     {"write", (PyCFunction)(void (*)(void))t_write, METH_VARARGS | METH_KEYWORDS,
      "write(data, stream=None) -> None: blocking copy of host data (C-contiguous buffer of exactly\n"
@@ -595,7 +579,8 @@ static PyMethodDef tensor_methods[] = {
 };
 
 static PyGetSetDef tensor_getset[] = {
-    {"dtype", (getter)t_get_dtype, NULL, "Element type name: 'f32', 'f16', 'bf16', 'f64', 'i8', 'u8', 'i32', 'i64'.", NULL},
+    {"dtype", (getter)t_get_dtype, NULL, "Element type name: 'f32', 'f16', 'bf16', 'f64', 'i8', 'u8', 'i32', 'i64'.",
+     NULL},
     {"shape", (getter)t_get_shape, NULL, "Shape as a tuple of ints.", NULL},
     {"strides", (getter)t_get_strides, NULL, "Strides in elements (not bytes), as a tuple.", NULL},
     {"ndim", (getter)t_get_ndim, NULL, "Number of dimensions (0: scalar).", NULL},
@@ -608,7 +593,8 @@ static PyGetSetDef tensor_getset[] = {
     {"device", (getter)t_get_device, NULL, "The Device the tensor lives on.", NULL},
     {"buffer", (getter)t_get_buffer, NULL,
      "The Buffer the tensor was made over (Tensor.from_buffer and its views; kept alive by the tensor).\n"
-     "A tensor that owns its memory (Tensor(...), op outputs) has none: InvalidArgumentError.", NULL},
+     "A tensor that owns its memory (Tensor(...), op outputs) has none: InvalidArgumentError.",
+     NULL},
     {"is_contiguous", (getter)t_get_is_contiguous, NULL, "Row-major contiguous.", NULL},
     {"is_foreign", (getter)t_get_is_foreign, NULL,
      "True when the memory belongs to an imported object (from_dlpack without a copy).", NULL},
@@ -640,10 +626,8 @@ static PyObject *stream_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     if (parse_device(devo, &dev) < 0) return NULL;
     xhal_stream *s = NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_stream_create(dev->dev, &s);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_stream_create(dev->dev, &s);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     XpyStream *self = (XpyStream *)type->tp_alloc(type, 0);
     if (!self) {
         xhal_stream_destroy(s);
@@ -659,8 +643,7 @@ static PyObject *stream_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
 static void stream_dealloc(XpyStream *self)
 {
     if (self->s && !self->borrowed) {
-        Py_BEGIN_ALLOW_THREADS
-        xhal_stream_destroy(self->s);
+        Py_BEGIN_ALLOW_THREADS xhal_stream_destroy(self->s);
         Py_END_ALLOW_THREADS
     }
     Py_XDECREF(self->dev);
@@ -670,10 +653,8 @@ static void stream_dealloc(XpyStream *self)
 static PyObject *stream_sync(XpyStream *self, PyObject *unused)
 {
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_stream_synchronize(self->s);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_stream_synchronize(self->s);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
 }
 
@@ -756,20 +737,16 @@ static PyObject *event_record(XpyEvent *self, PyObject *args, PyObject *kwargs)
     xhal_stream *s;
     if (xpy_resolve_stream(stream, self->dev, &s) < 0) return NULL;
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_event_record(self->ev, s);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_event_record(self->ev, s);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
 }
 
 static PyObject *event_sync(XpyEvent *self, PyObject *unused)
 {
     xhal_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xhal_event_synchronize(self->ev);
-    Py_END_ALLOW_THREADS
-    if (st != XHAL_OK) return xpy_raise(st);
+    Py_BEGIN_ALLOW_THREADS st = xhal_event_synchronize(self->ev);
+    Py_END_ALLOW_THREADS if (st != XHAL_OK) return xpy_raise(st);
     Py_RETURN_NONE;
 }
 

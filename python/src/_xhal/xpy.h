@@ -21,50 +21,43 @@
 #include "xhal/xhal_topology.h"
 
 typedef struct XpyContext {
-    PyObject_HEAD
-    xhal_context *ctx;
+    PyObject_HEAD xhal_context *ctx;
     int n_devices;
     xhal_stream **default_streams; /* one per device index, created on first use */
 } XpyContext;
 
 typedef struct XpyDevice {
-    PyObject_HEAD
-    XpyContext *ctx; /* strong */
+    PyObject_HEAD XpyContext *ctx; /* strong */
     xhal_device *dev;
-    int index;       /* index in the context (xhal_device_get) */
+    int index; /* index in the context (xhal_device_get) */
 } XpyDevice;
 
 typedef struct XpyBuffer {
-    PyObject_HEAD
-    XpyDevice *dev;  /* strong */
+    PyObject_HEAD XpyDevice *dev; /* strong */
     xhal_buffer *buf;
     PyObject *owner; /* non-NULL: the tensor whose buffer this is (not destroyed by us) */
 } XpyBuffer;
 
 typedef struct XpyTensor {
-    PyObject_HEAD
-    XpyDevice *dev; /* strong */
+    PyObject_HEAD XpyDevice *dev; /* strong */
     xhal_tensor *t;
     PyObject *base; /* may be NULL */
     int foreign;    /* 1: the memory belongs to an imported (DLPack) object, not copied */
 } XpyTensor;
 
 typedef struct XpyStream {
-    PyObject_HEAD
-    XpyDevice *dev; /* strong */
+    PyObject_HEAD XpyDevice *dev; /* strong */
     xhal_stream *s;
-    int borrowed;   /* the device's default stream: the context destroys it */
+    int borrowed; /* the device's default stream: the context destroys it */
 } XpyStream;
 
 typedef struct XpyEvent {
-    PyObject_HEAD
-    XpyDevice *dev;
+    PyObject_HEAD XpyDevice *dev;
     xhal_event *ev;
 } XpyEvent;
 
 typedef struct XpyProgram {
-    PyObject_HEAD
-    XpyDevice *dev;
+    PyObject_HEAD XpyDevice *dev;
     xhal_program *p;
 } XpyProgram;
 
