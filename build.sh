@@ -21,7 +21,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git python3 python3-venv pyth
       libhwloc-dev hwloc libcjson-dev libopenblas-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
       clang libclang-rt-14-dev valgrind
-      hipcc libamdhip64-dev)
+      hipcc libamdhip64-dev
+      openmpi-bin libopenmpi-dev)
 # Not libhwloc-plugins (which libhwloc15 only recommends): xhal needs none of hwloc's plugins,
 # and the tests run the same with or without them (tests/topology/CMakeLists.txt).
 missing=()

@@ -118,6 +118,7 @@ const char *hal_kind_name(hal_kind kind)
         case HAL_KIND_STREAM: return "stream";
         case HAL_KIND_EVENT: return "event";
         case HAL_KIND_PROGRAM: return "program";
+        case HAL_KIND_COMM: return "communicator";
     }
     return "unknown";
 }

@@ -130,5 +130,7 @@ const xhal_host_services *hal_host_services(void);
 /* Loader (loader.c). */
 xhal_status hal_load_plugins(xhal_context *ctx, const xhal_context_options *opts);
 void hal_unload_plugins(xhal_context *ctx);
+/* The installation's plugin folder (the folder "xhal" beside libxhal): 0, or -1 if unknown. */
+int hal_default_plugin_dir(char *out, size_t len);
 
 #endif

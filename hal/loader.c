@@ -65,10 +65,11 @@ static int valid_backend_name(const char *n)
     return 1;
 }
 
-#define REQUIRED_ENTRIES(X)                                                                                      \
-    X(init)                                                                                                      \
-    X(shutdown) X(device_count) X(device_info) X(buffer_alloc) X(buffer_free) X(stream_create) X(stream_destroy) \
-        X(stream_sync) X(write) X(read) X(copy) X(op_supported) X(op_run)
+#define REQUIRED_ENTRIES(X)                                                                                         \
+    X(init)                                                                                                         \
+    X(shutdown)                                                                                                     \
+    X(device_count) X(device_info) X(buffer_alloc) X(buffer_free) X(stream_create) X(stream_destroy) X(stream_sync) \
+        X(write) X(read) X(copy) X(op_supported) X(op_run)
 
 static const char *missing_required(const xhal_backend_table *t)
 {
@@ -369,7 +370,7 @@ static xhal_status scan_path_list(xhal_context *ctx, const char *list, const cha
 }
 
 /* The folder of the file that holds libxhal's code, + "/xhal". */
-static int default_plugin_dir(char *out, size_t len)
+int hal_default_plugin_dir(char *out, size_t len)
 {
     Dl_info info;
     void *self = (void *)(uintptr_t)&xhal_version;
@@ -394,7 +395,7 @@ xhal_status hal_load_plugins(xhal_context *ctx, const xhal_context_options *opts
     }
     if (!(opts->flags & XHAL_CONTEXT_NO_DEFAULT_PLUGINS)) {
         char dir[PATH_MAX];
-        if (default_plugin_dir(dir, sizeof dir) == 0)
+        if (hal_default_plugin_dir(dir, sizeof dir) == 0)
             st = scan_folder(ctx, dir, "the installation");
         else
             hal_log(XHAL_LOG_WARN, "loader",

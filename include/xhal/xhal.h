@@ -523,4 +523,7 @@ XHAL_API xhal_status xhal_kernel_launch(xhal_stream *stream, xhal_program *prog,
 }
 #endif
 
+/* Communicators and collectives (all_reduce, all_gather, reduce_scatter, broadcast, send/recv). */
+#include "xhal_comm.h"
+
 #endif /* XHAL_XHAL_H */

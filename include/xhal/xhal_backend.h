@@ -222,6 +222,51 @@ typedef struct xhal_backend_kernel_arg {
 } xhal_backend_kernel_arg;
 
 /* ------------------------------------------------------------------------- */
+/* Collective descriptors (optional backend entries coll_*, and engine plugins) */
+/* ------------------------------------------------------------------------- */
+typedef enum xhal_coll_kind {
+    XHAL_COLL_ALL_REDUCE = 1,
+    XHAL_COLL_BROADCAST = 2,
+    XHAL_COLL_ALL_GATHER = 3,
+    XHAL_COLL_REDUCE_SCATTER = 4,
+    XHAL_COLL_SEND = 5,
+    XHAL_COLL_RECV = 6
+} xhal_coll_kind;
+
+/* One local rank of a collective: its stream and its contiguous send/recv memory (plugin
+ * buffer handles and byte offsets; a buffer is NULL where the collective has none). */
+typedef struct xhal_coll_rank_desc {
+    void *stream;
+    void *send_buffer;
+    uint64_t send_offset;
+    int64_t send_count; /* elements */
+    void *recv_buffer;
+    uint64_t recv_offset;
+    int64_t recv_count; /* elements */
+} xhal_coll_rank_desc;
+
+/* One collective for every rank of a backend communicator, validated by the core (xhal_comm.h):
+ * one plain dtype everywhere, contiguous memory on each rank's device, counts as follows, with
+ * N = count:
+ *  ALL_REDUCE     send and recv N elements (recv may be the very same memory as send);
+ *  BROADCAST      send == recv (in place), N elements, root's is read;
+ *  ALL_GATHER     recv N elements; rank r's send is block r of N (below);
+ *  REDUCE_SCATTER send N elements; rank r's recv is block r of N.
+ * Block r of N over `size` ranks: ranks r < N % size get N / size + 1 elements, the others
+ * N / size, in rank order (numpy.array_split). op is an xhal_reduce_op (SUM, MAX); root in
+ * [0, size). n_ranks equals the communicator's size. Counts of 0 never reach a backend. */
+typedef struct xhal_coll_desc {
+    uint32_t struct_size; /* sizeof(xhal_coll_desc) */
+    int32_t kind;         /* xhal_coll_kind (ALL_REDUCE .. REDUCE_SCATTER) */
+    int32_t dtype;        /* xhal_dtype */
+    int32_t op;           /* xhal_reduce_op */
+    int32_t root;
+    int32_t n_ranks;
+    int64_t count; /* N */
+    xhal_coll_rank_desc ranks[XHAL_COMM_MAX_LOCAL];
+} xhal_coll_desc;
+
+/* ------------------------------------------------------------------------- */
 /* The table                                                                  */
 /* ------------------------------------------------------------------------- */
 /* Handles: void *state (the plugin instance), void *buffer, void *stream, void *event,
@@ -299,6 +344,23 @@ typedef struct xhal_backend_table {
      * UNSUPPORTED and a reason. */
     xhal_status (*buffer_host_ptr)(void *state, void *buffer, void **ptr);
     xhal_status (*buffer_wrap_host)(void *state, int device, void *ptr, uint64_t size, void **buffer);
+
+    /* Collectives through the backend's own library (NCCL, RCCL, HCCL, CNCL...). Default (NULL):
+     * the core's host engine copies through host memory. Read only when struct_size covers them
+     * (XHAL_BACKEND_TABLE_HAS); a plugin provides all three or none. backends/README.md has the
+     * contract in full.
+     * coll_comm_create: a communicator of n ranks (2 <= n <= XHAL_COMM_MAX_LOCAL), rank i on
+     *   device devices[i], every device distinct, all in this process. Writes the engine's name
+     *   (e.g. "nccl", at most name_len bytes with the NUL) and *comm. UNSUPPORTED or
+     *   UNAVAILABLE with a reason (library missing, too old, devices cannot reach each other)
+     *   makes the core fall back to its host engine and report that reason.
+     * coll_run: queue desc on every rank's stream (ranks[i].stream) as one group; return once
+     *   it is queued (the streams order it with later work). Called only with validated
+     *   descriptors (xhal_coll_desc above), never with SEND/RECV (the core buffers those).
+     * coll_comm_destroy: after the streams that ran its collectives were synchronized. */
+    xhal_status (*coll_comm_create)(void *state, int n, const int *devices, char *name, size_t name_len, void **comm);
+    void (*coll_comm_destroy)(void *state, void *comm);
+    xhal_status (*coll_run)(void *state, void *comm, const xhal_coll_desc *desc);
 } xhal_backend_table;
 
 /* The size a version-2 table must have at least (every field up to op_run). */
