@@ -55,6 +55,7 @@ static void xcu_shutdown(void *state)
     xcu_release_devices(st);
     xcu_blas_unload(st);
     xcu_rtc_unload(st);
+    xcu_coll_unload(st);
     xcu_driver_unload(&st->drv);
     pthread_mutex_destroy(&st->lock);
     xcu_host->host_free(st);
@@ -522,6 +523,9 @@ static const xhal_backend_table xcu_table = {
     .program_create = xcu_program_create,
     .program_destroy = xcu_program_destroy,
     .kernel_launch = xcu_kernel_launch,
+    .coll_comm_create = xcu_coll_comm_create,
+    .coll_comm_destroy = xcu_coll_comm_destroy,
+    .coll_run = xcu_coll_run,
 };
 
 /* The exported entry point: ABI checks and the host services (xcu_host), in one helper. */

@@ -55,7 +55,10 @@ typedef struct xcu_state {
     pthread_mutex_t lock;  /* guards lazy library loading below */
     struct xcu_blas *blas; /* NULL until first matmul; see xcu_blas.c */
     int blas_tried;
-    struct xcu_rtc *rtc; /* NULL until first program_create; see xcu_rtc.c */
+    struct xcu_rtc *rtc;   /* NULL until first program_create; see xcu_rtc.c */
+    struct xcu_coll *coll; /* NULL until the first communicator; see xcu_coll.c */
+    int coll_tried;
+    char coll_error[320];
     int rtc_tried;
     char rtc_error[256];
 } xcu_state;
@@ -117,5 +120,11 @@ xhal_status xcu_kernel_launch(void *state, void *stream, void *program, const ch
                               const uint64_t *global_size, const uint64_t *local_size, int nargs,
                               const xhal_backend_kernel_arg *args);
 void xcu_rtc_unload(xcu_state *st);
+
+/* ---- collectives through NCCL / RCCL (xcu_coll.c): the backend ABI's coll_* entries ---- */
+xhal_status xcu_coll_comm_create(void *state, int n, const int *devices, char *name, size_t name_len, void **comm);
+void xcu_coll_comm_destroy(void *state, void *comm);
+xhal_status xcu_coll_run(void *state, void *comm, const xhal_coll_desc *desc);
+void xcu_coll_unload(xcu_state *st);
 
 #endif

@@ -147,4 +147,14 @@ static inline void xcu_vendor_driver_version(char *out, size_t n, int v)
 #define XCU_RTC_SYM_GetErrorString "hiprtcGetErrorString"
 #define XCU_RTC_ARCH_OPTION "--gpu-architecture="
 
+/* Collective library (xcu_coll.c): the same symbols and values in NCCL and RCCL. */
+#define XCU_COLL_NAME "rccl"
+#define XCU_COLL_LIBRARY_ENV "XHAL_RCCL_LIBRARY"
+#define XCU_COLL_LIBRARIES           \
+    {                                \
+        "librccl.so.1", "librccl.so" \
+    }
+/* 2.10: the first version with bfloat16 */
+#define XCU_COLL_MIN_VERSION 21000
+
 #endif
