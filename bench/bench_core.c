@@ -279,10 +279,10 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
     for (int i = 0; i < ok; i++)
         if (d[i].is_cpu) xb_blas_threads(d[i].info.compute_units);
 
-    double stream_gbs = 0.0;
+    xb_bandwidth bw = {0.0, 0.0, 0.0};
     /* the memory figures are the model's peer: they run whenever a model figure does */
     if ((opts->suites & XB_SUITE_MODEL) && (xb_want(&env, "STREAM-like") || xb_model_wanted(&env)))
-        stream_gbs = xb_suite_stream(&env);
+        xb_suite_stream(&env, &bw);
     for (int i = 0; i < ok; i++) {
         if (out) fprintf(out, "\n[%s] %s\n", d[i].info.spec, d[i].info.name);
         if (opts->suites & XB_SUITE_OPS) {
@@ -292,7 +292,7 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
             xb_suite_transfer(&env, &d[i]);
             if (d[i].is_opencl) xb_suite_ocl_build(&env, &d[i]);
         }
-        if (opts->suites & XB_SUITE_MODEL) xb_suite_model(&env, &d[i], stream_gbs);
+        if (opts->suites & XB_SUITE_MODEL) xb_suite_model(&env, &d[i], &bw);
     }
     for (int i = 0; i < ok; i++) xhal_stream_destroy(d[i].stream);
     xhal_context_destroy(ctx);

@@ -52,12 +52,19 @@ void xb_suite_matmul(xb_env *e, xb_dev *d);
 void xb_suite_memops(xb_env *e, xb_dev *d);
 void xb_suite_dispatch(xb_env *e, xb_dev *d);
 void xb_suite_transfer(xb_env *e, xb_dev *d);
-void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs);
+/* The host's measured memory bandwidth (GB/s, medians; 0 when not measured): STREAM-like
+ * triad and read with all threads, read with one thread. */
+typedef struct xb_bandwidth {
+    double triad, read, read1;
+} xb_bandwidth;
+/* The model port's figures; decode weight bytes/s against bw's read bandwidth (bw may be NULL). */
+void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw);
 /* 1 if the filter lets a model figure run */
 int xb_model_wanted(const xb_env *e);
 void xb_suite_ocl_build(xb_env *e, xb_dev *d);
-/* STREAM-like bandwidth of the host; adds results and returns the triad GB/s median. */
-double xb_suite_stream(xb_env *e);
+/* STREAM-like bandwidth of the host (copy, triad, read with all threads; read with one thread
+ * too when there are more): adds the results and fills bw. */
+void xb_suite_stream(xb_env *e, xb_bandwidth *bw);
 
 /* peers */
 /* OpenBLAS: sets the thread count (returns 0 if unavailable). */
@@ -83,5 +90,9 @@ const char *xb_clblast_status(void);
 /* random-weight Llama checkpoint: config.json + model.safetensors in dir */
 int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads, int kv_heads, int vocab, char *err,
                    size_t errsize);
+/* the same weights as a llama.cpp GGUF file at path: matrices in wdt (f32, f16, q8_0 or q4_0,
+ * quantized with llama.cpp's reference rounding), norms f32, a placeholder vocabulary */
+int xb_write_llama_gguf(const char *path, int hidden, int inter, int layers, int heads, int kv_heads, int vocab,
+                        xhal_dtype wdt, char *err, size_t errsize);
 
 #endif

@@ -13,6 +13,12 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
+#include "xhal/plugin/xhal_half.h"
+#include "xhal_quant.h"
+
+#ifdef XB_HAVE_LLAMA
+#include <cjson/cJSON.h>
+#endif
 
 #ifdef XB_HAVE_LLAMA
 #include "llama.h"
@@ -73,49 +79,56 @@ static void stream_pass(double *a, double *b, double *c, size_t n, int kernel, i
         if (th[t]) pthread_join(th[t], NULL);
 }
 
-double xb_suite_stream(xb_env *e)
+void xb_suite_stream(xb_env *e, xb_bandwidth *bw)
 {
     size_t n = e->opts->quick ? ((size_t)1 << 21) : ((size_t)1 << 23); /* 16 / 64 MiB per array */
     int nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nthreads < 1) nthreads = 1;
     double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
-    double triad = 0.0;
     static const char *names[3] = {"copy", "triad", "read"};
     static const double words[3] = {2.0, 3.0, 1.0};
+    memset(bw, 0, sizeof *bw);
     if (!a || !b || !c) {
         free(a);
         free(b);
         free(c);
-        return 0.0;
+        return;
     }
     /* touch with the same partitioning as the passes, so pages sit where they are used */
     for (size_t i = 0; i < n; i++) a[i] = 1.0, b[i] = 2.0, c[i] = 0.5;
     int reps = e->opts->quick ? 3 : 10;
-    for (int k = 0; k < 3; k++) {
+    /* copy, triad, read with every thread, then read with one (the bound of one-thread decode) */
+    for (int k = 0; k < 4; k++) {
+        int kern = k < 3 ? k : 2, th = k < 3 ? nthreads : 1;
+        if (k == 3 && nthreads == 1) break;
         double smp[64];
-        stream_pass(a, b, c, n, k, nthreads);
+        stream_pass(a, b, c, n, kern, th);
         for (int r = 0; r < reps; r++) {
             double t0 = xb_now();
-            stream_pass(a, b, c, n, k, nthreads);
+            stream_pass(a, b, c, n, kern, th);
             smp[r] = xb_now() - t0;
         }
         xb_result r;
         xb_result_init(&r, "host", "memory", "GB/s");
-        snprintf(r.name, sizeof r.name, "STREAM-like %s, %d threads", names[k], nthreads);
+        snprintf(r.name, sizeof r.name, "STREAM-like %s, %d thread%s", names[kern], th, th == 1 ? "" : "s");
         snprintf(r.dtype, sizeof r.dtype, "f64");
-        snprintf(r.shape, sizeof r.shape, "%zu doubles x %s", n, k == 2 ? "1 array" : k == 0 ? "2 arrays" : "3 arrays");
+        snprintf(r.shape, sizeof r.shape, "%zu doubles x %s", n,
+                 kern == 2   ? "1 array"
+                 : kern == 0 ? "2 arrays"
+                             : "3 arrays");
         r.reps = reps;
-        double bytes = words[k] * 8.0 * (double)n;
+        double bytes = words[kern] * 8.0 * (double)n;
         xb_rate(smp, reps, bytes, 1e-9, &r.median, &r.min, &r.max);
         snprintf(r.note, sizeof r.note, "bytes counted as STREAM does (%g words per element, no write-allocate)",
-                 words[k]);
+                 words[kern]);
         xb_add(e, &r);
-        if (k == 1) triad = r.median;
+        if (k == 1) bw->triad = r.median;
+        if (k == 2) bw->read = r.median;
+        if (k == 3) bw->read1 = r.median;
     }
     free(a);
     free(b);
     free(c);
-    return triad;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -165,6 +178,24 @@ static int llama_tensors(int hidden, int inter, int layers, int heads, int kv_he
 #undef XB_W
     *out = w;
     return k;
+}
+
+/* The weights' values: one xorshift stream over the tensors in llama_tensors' order, so that
+ * the safetensors and the GGUF files hold the same weights (GGUF's quantized where asked). */
+#define XB_RNG_SEED 0x9e3779b97f4a7c15ull
+static void gen_fill(uint64_t *rng, const wt *w, float *buf, size_t m)
+{
+    /* small weights (std ~ 1/sqrt(fan-in)) keep activations finite through the layers */
+    float scale = w->d1 ? 1.0f / (float)w->d1 : 0.0f;
+    uint64_t r = *rng;
+    for (size_t j = 0; j < m; j++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        float u = (float)((r >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+        buf[j] = w->ones ? 1.0f : u * 1.7f * scale * 16.0f;
+    }
+    *rng = r;
 }
 
 int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads, int kv_heads, int vocab, char *err,
@@ -229,20 +260,12 @@ int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads
     unsigned char le[8];
     for (int i = 0; i < 8; i++) le[i] = (unsigned char)(hl >> (8 * i));
     if (fwrite(le, 1, 8, f) != 8 || fwrite(hdr, 1, len, f) != len) goto io;
-    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    uint64_t rng = XB_RNG_SEED;
     for (int i = 0; i < n; i++) {
         uint64_t cnt = (uint64_t)w[i].d0 * (uint64_t)(w[i].d1 ? w[i].d1 : 1);
-        /* small weights (std ~ 1/sqrt(fan-in)) keep activations finite through the layers */
-        float scale = w[i].d1 ? 1.0f / (float)w[i].d1 : 0.0f;
         while (cnt > 0) {
             size_t m = cnt < ((size_t)1 << 20) ? (size_t)cnt : ((size_t)1 << 20);
-            for (size_t j = 0; j < m; j++) {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                float u = (float)((rng >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
-                buf[j] = w[i].ones ? 1.0f : u * 1.7f * scale * 16.0f;
-            }
+            gen_fill(&rng, &w[i], buf, m);
             if (fwrite(buf, sizeof(float), m, f) != m) goto io;
             cnt -= m;
         }
@@ -264,6 +287,255 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------------------- */
+/* the same checkpoint as a llama.cpp GGUF file (f32, f16, q8_0 or q4_0 matrices)             */
+/* ------------------------------------------------------------------------- */
+/* GGUF v3, little-endian: header, key/values, tensor infos, data aligned to 32 bytes. The 2-D
+ * weights take wdt (quantized with xhal_quant.h's reference codecs, as llama.cpp's quantizer
+ * writes them), the norms stay f32 (as llama-quantize leaves them). The tokenizer is a
+ * placeholder SentencePiece vocabulary (<unk>, <s>, </s>, the 256 byte tokens, then t<i>) so
+ * that llama.cpp loads the file too; the benchmarks feed token ids, never text. */
+enum { GG_U32 = 4, GG_I32 = 5, GG_F32 = 6, GG_STR = 8, GG_ARR = 9 };
+
+static void gg_u32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    fwrite(b, 1, 4, f);
+}
+
+static void gg_u64(FILE *f, uint64_t v)
+{
+    gg_u32(f, (uint32_t)v);
+    gg_u32(f, (uint32_t)(v >> 32));
+}
+
+static void gg_f32(FILE *f, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    gg_u32(f, u);
+}
+
+static void gg_str(FILE *f, const char *s)
+{
+    gg_u64(f, strlen(s));
+    fwrite(s, 1, strlen(s), f);
+}
+
+static void gg_kv_u32(FILE *f, const char *k, uint32_t v)
+{
+    gg_str(f, k);
+    gg_u32(f, GG_U32);
+    gg_u32(f, v);
+}
+
+static void gg_kv_f32(FILE *f, const char *k, float v)
+{
+    gg_str(f, k);
+    gg_u32(f, GG_F32);
+    gg_f32(f, v);
+}
+
+static void gg_kv_str(FILE *f, const char *k, const char *v)
+{
+    gg_str(f, k);
+    gg_u32(f, GG_STR);
+    gg_str(f, v);
+}
+
+/* ggml's type number and the bytes of a row of n elements of dt */
+static uint32_t gg_type(xhal_dtype dt)
+{
+    switch (dt) {
+        case XHAL_DTYPE_F16: return 1;
+        case XHAL_DTYPE_Q4_0: return 2;
+        case XHAL_DTYPE_Q8_0: return 8;
+        default: return 0;
+    }
+}
+
+static uint64_t gg_bytes(xhal_dtype dt, uint64_t n)
+{
+    switch (dt) {
+        case XHAL_DTYPE_F16: return 2 * n;
+        case XHAL_DTYPE_Q4_0: return n / XHAL_QK4_0 * XHAL_Q4_0_BYTES;
+        case XHAL_DTYPE_Q8_0: return n / XHAL_QK8_0 * XHAL_Q8_0_BYTES;
+        default: return 4 * n;
+    }
+}
+
+/* llama.cpp's name of tensor i of llama_tensors */
+static void gg_name(const char *hf, char *out, size_t len)
+{
+    static const char *const layer[][2] = {
+        {"input_layernorm.weight", "attn_norm.weight"},    {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},      {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"}};
+    int l = -1, used = 0;
+    if (!strcmp(hf, "model.embed_tokens.weight"))
+        snprintf(out, len, "token_embd.weight");
+    else if (!strcmp(hf, "model.norm.weight"))
+        snprintf(out, len, "output_norm.weight");
+    else if (!strcmp(hf, "lm_head.weight"))
+        snprintf(out, len, "output.weight");
+    else if (sscanf(hf, "model.layers.%d.%n", &l, &used) == 1 && used > 0) {
+        snprintf(out, len, "%s", hf);
+        for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++)
+            if (!strcmp(hf + used, layer[i][0])) snprintf(out, len, "blk.%d.%s", l, layer[i][1]);
+    } else
+        snprintf(out, len, "%s", hf);
+}
+
+int xb_write_llama_gguf(const char *path, int hidden, int inter, int layers, int heads, int kv_heads, int vocab,
+                        xhal_dtype wdt, char *err, size_t errsize)
+{
+    wt *w = NULL;
+    int n = llama_tensors(hidden, inter, layers, heads, kv_heads, vocab, &w);
+    if (n < 0) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    if ((wdt == XHAL_DTYPE_Q8_0 || wdt == XHAL_DTYPE_Q4_0) && (hidden % 32 || inter % 32)) {
+        snprintf(err, errsize, "%s weights need hidden and intermediate sizes that are multiples of 32 (%d, %d)",
+                 xhal_dtype_name(wdt), hidden, inter);
+        free(w);
+        return -1;
+    }
+    FILE *f = fopen(path, "wb");
+    float *buf = malloc(((size_t)1 << 20) * sizeof(float));
+    unsigned char *qb = malloc(((size_t)1 << 20) * sizeof(float));
+    int rc = -1;
+    if (!f || !buf || !qb) {
+        snprintf(err, errsize, "cannot write %s: %s", path, f ? "out of memory" : strerror(errno));
+        goto done;
+    }
+    fwrite("GGUF", 1, 4, f);
+    gg_u32(f, 3);
+    gg_u64(f, (uint64_t)n);
+    gg_u64(f, 17);
+    gg_kv_str(f, "general.architecture", "llama");
+    gg_kv_str(f, "general.name", "xhal-bench random weights");
+    gg_kv_u32(f, "general.file_type",
+              wdt == XHAL_DTYPE_F32    ? 0u
+              : wdt == XHAL_DTYPE_F16  ? 1u
+              : wdt == XHAL_DTYPE_Q4_0 ? 2u
+                                       : 7u);
+    gg_kv_u32(f, "llama.context_length", 2048);
+    gg_kv_u32(f, "llama.embedding_length", (uint32_t)hidden);
+    gg_kv_u32(f, "llama.feed_forward_length", (uint32_t)inter);
+    gg_kv_u32(f, "llama.block_count", (uint32_t)layers);
+    gg_kv_u32(f, "llama.attention.head_count", (uint32_t)heads);
+    gg_kv_u32(f, "llama.attention.head_count_kv", (uint32_t)kv_heads);
+    gg_kv_u32(f, "llama.rope.dimension_count", (uint32_t)(hidden / heads));
+    gg_kv_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gg_kv_f32(f, "llama.rope.freq_base", 10000.0f);
+    gg_kv_u32(f, "llama.vocab_size", (uint32_t)vocab);
+    gg_kv_str(f, "tokenizer.ggml.model", "llama");
+    char tok[32];
+    gg_str(f, "tokenizer.ggml.tokens");
+    gg_u32(f, GG_ARR);
+    gg_u32(f, GG_STR);
+    gg_u64(f, (uint64_t)vocab);
+    for (int i = 0; i < vocab; i++) {
+        if (i < 3)
+            snprintf(tok, sizeof tok, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else if (i < 3 + 256)
+            snprintf(tok, sizeof tok, "<0x%02X>", i - 3);
+        else
+            snprintf(tok, sizeof tok, "t%d", i);
+        gg_str(f, tok);
+    }
+    gg_str(f, "tokenizer.ggml.scores");
+    gg_u32(f, GG_ARR);
+    gg_u32(f, GG_F32);
+    gg_u64(f, (uint64_t)vocab);
+    for (int i = 0; i < vocab; i++) gg_f32(f, i < 3 + 256 ? 0.0f : -(float)i);
+    gg_str(f, "tokenizer.ggml.token_type");
+    gg_u32(f, GG_ARR);
+    gg_u32(f, GG_I32);
+    gg_u64(f, (uint64_t)vocab);
+    for (int i = 0; i < vocab; i++) gg_u32(f, i == 0 ? 2u : i < 3 ? 3u : i < 3 + 256 ? 6u : 1u);
+    /* tensor infos: dims innermost first */
+    uint64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        char nm[96];
+        gg_name(w[i].name, nm, sizeof nm);
+        xhal_dtype dt = w[i].d1 ? wdt : XHAL_DTYPE_F32;
+        gg_str(f, nm);
+        gg_u32(f, w[i].d1 ? 2u : 1u);
+        if (w[i].d1) {
+            gg_u64(f, (uint64_t)w[i].d1);
+            gg_u64(f, (uint64_t)w[i].d0);
+        } else {
+            gg_u64(f, (uint64_t)w[i].d0);
+        }
+        gg_u32(f, gg_type(dt));
+        gg_u64(f, off);
+        off += gg_bytes(dt, (uint64_t)w[i].d0 * (uint64_t)(w[i].d1 ? w[i].d1 : 1));
+        off = (off + 31) / 32 * 32;
+    }
+    static const unsigned char zeros[32] = {0};
+    long pos = ftell(f);
+    if (pos < 0) goto io;
+    fwrite(zeros, 1, (size_t)((32 - pos % 32) % 32), f);
+    uint64_t rng = XB_RNG_SEED, written = 0;
+    for (int i = 0; i < n; i++) {
+        xhal_dtype dt = w[i].d1 ? wdt : XHAL_DTYPE_F32;
+        uint64_t row = (uint64_t)(w[i].d1 ? w[i].d1 : w[i].d0), rows = w[i].d1 ? (uint64_t)w[i].d0 : 1;
+        uint64_t per = ((uint64_t)1 << 20) / row; /* whole rows per chunk */
+        for (uint64_t r = 0; r < rows; r += per) {
+            size_t m = (size_t)((rows - r < per ? rows - r : per) * row);
+            gen_fill(&rng, &w[i], buf, m);
+            size_t nb = (size_t)gg_bytes(dt, m);
+            if (dt == XHAL_DTYPE_F32) {
+                for (size_t j = 0; j < m; j++) {
+                    uint32_t u;
+                    memcpy(&u, &buf[j], 4);
+                    for (int k = 0; k < 4; k++) qb[4 * j + (size_t)k] = (unsigned char)(u >> (8 * k));
+                }
+            } else if (dt == XHAL_DTYPE_F16) {
+                for (size_t j = 0; j < m; j++) {
+                    uint16_t h = xhal_f32_to_f16(buf[j]);
+                    qb[2 * j] = (unsigned char)h;
+                    qb[2 * j + 1] = (unsigned char)(h >> 8);
+                }
+            } else if (dt == XHAL_DTYPE_Q8_0) {
+                xhal_quant_q8_0(buf, qb, (int64_t)(m / XHAL_QK8_0));
+            } else {
+                xhal_quant_q4_0(buf, qb, (int64_t)(m / XHAL_QK4_0));
+            }
+            if (fwrite(qb, 1, nb, f) != nb) goto io;
+            written += nb;
+        }
+        uint64_t pad = (32 - written % 32) % 32;
+        if (pad && fwrite(zeros, 1, (size_t)pad, f) != pad) goto io;
+        written += pad;
+    }
+    if (written != off) {
+        snprintf(err, errsize, "%s: wrote %llu data bytes, expected %llu", path, (unsigned long long)written,
+                 (unsigned long long)off);
+        goto done;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto io;
+    }
+    f = NULL;
+    rc = 0;
+    goto done;
+io:
+    snprintf(err, errsize, "cannot write %s: %s", path, strerror(errno));
+done:
+    if (f) fclose(f);
+    free(buf);
+    free(qb);
+    free(w);
+    return rc;
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;
@@ -276,9 +548,9 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 #ifndef XB_HAVE_LLAMA
 int xb_model_wanted(const xb_env *e) { return xb_want(e, "llama decode"); }
 
-void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
+void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
 {
-    (void)stream_gbs;
+    (void)bw;
     xb_result r;
     xb_result_init(&r, d->info.spec, "model", "tokens/s");
     snprintf(r.name, sizeof r.name, "llama decode");
@@ -287,7 +559,16 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
     xb_add(e, &r);
 }
 #else
-static const char *const xb_variant_labels[4] = {"", ", f16", ", 1 thread", ", f16, 1 thread"};
+/* the weights' dtypes (f32 and f16 from safetensors, q8_0 and q4_0 from GGUF), each at the
+ * device's threads and (CPU) at one thread: label = dtype part + thread part */
+#define XB_NDT 4
+static const xhal_dtype xb_variant_dts[XB_NDT] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_Q8_0, XHAL_DTYPE_Q4_0};
+static const char *const xb_variant_dtl[XB_NDT] = {"", ", f16", ", q8_0", ", q4_0"};
+
+static void variant_label(char *buf, size_t len, int dti, int one_thread)
+{
+    snprintf(buf, len, "%s%s", xb_variant_dtl[dti], one_thread ? ", 1 thread" : "");
+}
 
 /* 1 if the filter lets one of the model figures of variant `label` run */
 static int variant_wanted(const xb_env *e, const char *label, int n_prompt, int n_gen)
@@ -303,22 +584,89 @@ static int variant_wanted(const xb_env *e, const char *label, int n_prompt, int 
 
 int xb_model_wanted(const xb_env *e)
 {
-    for (int i = 0; i < 4; i++)
-        if (variant_wanted(e, xb_variant_labels[i], e->opts->quick ? 16 : 128, e->opts->quick ? 5 : 33)) return 1;
+    for (int i = 0; i < 2 * XB_NDT; i++) {
+        char label[48];
+        variant_label(label, sizeof label, i % XB_NDT, i / XB_NDT);
+        if (variant_wanted(e, label, e->opts->quick ? 16 : 128, e->opts->quick ? 5 : 33)) return 1;
+    }
     return 0;
 }
 
-/* One way of running the model: weights (and activations) in dt, the CPU pool at `threads`
- * threads (0: the device as the bench opened it). */
+/* llama.cpp's llama-bench (XHAL_BENCH_LLAMA_BENCH) on the same GGUF file: tokens/s of n_gen
+ * generated tokens after a context of `depth` tokens, at `threads` threads, one repetition
+ * (after llama-bench's own warm-up run). Returns -1 with err set when it cannot run. */
+static double llama_bench_tg(const char *exe, const char *gguf, const char *dir, int threads, int n_gen, int depth,
+                             char *err, size_t errsize)
+{
+    if (strchr(exe, '\'') || strchr(gguf, '\'')) {
+        snprintf(err, errsize, "XHAL_BENCH_LLAMA_BENCH or the model path contains a single quote");
+        return -1;
+    }
+    char cmd[3072], errpath[1100];
+    snprintf(errpath, sizeof errpath, "%s/llama-bench.err", dir);
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p 0 -n %d -d %d -t %d -r 1 -o json 2>'%s'", exe, gguf, n_gen, depth,
+             threads, errpath);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(err, errsize, "cannot run %s: %s", exe, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    while (out) {
+        if (len + 4096 > cap) {
+            char *t = realloc(out, cap * 2);
+            if (!t) break;
+            out = t;
+            cap *= 2;
+        }
+        size_t r = fread(out + len, 1, cap - len - 1, p);
+        if (r == 0) break;
+        len += r;
+    }
+    int st = pclose(p);
+    double ts = -1;
+    if (out) {
+        out[len] = 0;
+        cJSON *root = cJSON_Parse(out);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, root)
+        {
+            const cJSON *ng = cJSON_GetObjectItemCaseSensitive(it, "n_gen");
+            const cJSON *avg = cJSON_GetObjectItemCaseSensitive(it, "avg_ts");
+            if (cJSON_IsNumber(ng) && ng->valuedouble > 0 && cJSON_IsNumber(avg)) ts = avg->valuedouble;
+        }
+        cJSON_Delete(root);
+    }
+    free(out);
+    if (ts <= 0) {
+        char line[256] = "";
+        FILE *ef = fopen(errpath, "r");
+        if (ef) { /* the last line llama-bench printed says why */
+            char l[256];
+            while (fgets(l, sizeof l, ef))
+                if (l[0] != '\n') snprintf(line, sizeof line, "%s", l);
+            fclose(ef);
+        }
+        line[strcspn(line, "\n")] = 0;
+        snprintf(err, errsize, "llama-bench exited with status %d and no decode figure: %s", st, line);
+        return -1;
+    }
+    return ts;
+}
+
+/* One way of running the model: weights in wdt (f32/f16 from safetensors, computed in that
+ * dtype; q8_0/q4_0 from GGUF, computed in f32), the CPU pool at `threads` threads (0: the
+ * device as the bench opened it). */
 typedef struct xb_variant {
-    xhal_dtype dt;
+    xhal_dtype wdt, cdt;
     int threads;
     xhal_context *ctx; /* own context for a thread count other than the device's, else NULL */
     xllama_model *m;
-    double ps[16], ds[16];
-    int ok;
-    char err[512];
-    char label[48]; /* "", ", f16", ", 1 thread", ", f16, 1 thread" */
+    double ps[16], ds[16], peer[16]; /* peer: llama-bench tokens/s, < 0 when it failed */
+    int ok, npeer;
+    char err[512], peer_err[320];
+    char label[48]; /* "", ", f16", ", q8_0", ", q4_0", each also with ", 1 thread" */
 } xb_variant;
 
 /* A second context whose CPU backend runs `threads` pool threads (XHAL_CPU_THREADS is read
@@ -345,12 +693,31 @@ static int variant_device(xb_variant *v, const xb_dev *d, xhal_device **dev)
     return 0;
 }
 
-void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
+/* Bytes of weights one decode step reads with weights in wdt, computed in cdt: every layer
+ * matrix and lm_head in wdt, the norms as loaded (f32 from GGUF, cdt from safetensors), one
+ * embedding row in cdt (a quantized embedding is dequantized at load). */
+static double step_bytes(const wt *w, int n, xhal_dtype wdt, xhal_dtype cdt)
+{
+    double b = 0;
+    int quant = wdt == XHAL_DTYPE_Q8_0 || wdt == XHAL_DTYPE_Q4_0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(w[i].name, "model.embed_tokens.weight"))
+            b += (double)w[i].d1 * (double)xhal_dtype_size(cdt);
+        else if (!w[i].d1)
+            b += (double)w[i].d0 * (double)xhal_dtype_size(quant ? XHAL_DTYPE_F32 : cdt);
+        else
+            b += (double)gg_bytes(wdt, (uint64_t)w[i].d0 * (uint64_t)w[i].d1);
+    }
+    return b;
+}
+
+void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
 {
     int quick = e->opts->quick;
     if (!xb_model_wanted(e)) return;
-    /* full: f32 weights of ~390 MB, far beyond the caches, so decode streams them from memory */
-    int hidden = quick ? 256 : 1024, inter = quick ? 688 : 2816, layers = quick ? 2 : 8;
+    /* full: f32 weights of ~390 MB, far beyond the caches, so decode streams them from memory;
+     * quick: sizes that are multiples of 32 (q8_0/q4_0 blocks) */
+    int hidden = quick ? 256 : 1024, inter = quick ? 704 : 2816, layers = quick ? 2 : 8;
     int heads = quick ? 4 : 16, kv = quick ? 2 : 4, vocab = quick ? 1024 : 8192;
     int n_prompt = quick ? 16 : 128, n_gen = quick ? 5 : 33;
     int reps = quick ? 2 : 3;
@@ -358,39 +725,54 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
     char err[512] = "";
     char shape[64];
     snprintf(shape, sizeof shape, "h%d i%d L%d H%d/%d V%d", hidden, inter, layers, heads, kv, vocab);
-    int64_t hd = hidden / heads;
-    /* elements of weights one decode step must read: every layer matrix and norm, the final
-     * norm, lm_head, and one embedding row */
-    double welems = (double)layers * ((double)hidden * (double)(heads * hd + 2 * kv * hd) +
-                                      (double)(heads * hd) * hidden + 3.0 * hidden * inter + 2.0 * hidden) +
-                    hidden + (double)vocab * hidden + hidden;
-    /* the variants: f32 and f16 weights at the device's threads; on a CPU with more than one
-     * thread, both again on one thread (its own context). f16 runs in f16 throughout (the
-     * port's compute dtype), as a user loading f16 weights would run it. */
-    xb_variant var[4];
+    wt *tensors = NULL;
+    int ntensors = llama_tensors(hidden, inter, layers, heads, kv, vocab, &tensors);
+    /* llama.cpp as the decode peer when XHAL_BENCH_LLAMA_BENCH names its llama-bench */
+    const char *lb = getenv("XHAL_BENCH_LLAMA_BENCH");
+    if (lb && !lb[0]) lb = NULL;
+    /* the variants: each weight dtype the device lists at the device's threads; on a CPU with
+     * more than one thread, each again on one thread (its own context). Devices other than
+     * the CPU run f32 and block-quantized weights only (to keep the run in minutes). */
+    xb_variant var[2 * XB_NDT];
     int nv = 0;
     int threads_all = d->info.compute_units > 0 ? d->info.compute_units : 1;
+    int need_gguf[XB_NDT] = {0};
     for (int t = 0; t < 2; t++) {
         if (t == 1 && (!d->is_cpu || threads_all <= 1)) break;
-        for (int f = 0; f < 2; f++) {
-            xhal_dtype dt = f ? XHAL_DTYPE_F16 : XHAL_DTYPE_F32;
+        for (int f = 0; f < XB_NDT; f++) {
+            xhal_dtype dt = xb_variant_dts[f];
             if (!(d->info.dtypes & XHAL_DTYPE_BIT(dt))) continue;
-            if (f && !d->is_cpu) continue; /* a slow device: f32 only, to keep the run in minutes */
+            if (dt == XHAL_DTYPE_F16 && !d->is_cpu) continue;
             xb_variant *v = &var[nv++];
             memset(v, 0, sizeof *v);
-            v->dt = dt;
+            v->wdt = dt;
+            v->cdt = f < 2 ? dt : XHAL_DTYPE_F32;
             v->threads = t ? 1 : 0;
-            snprintf(v->label, sizeof v->label, "%s", xb_variant_labels[2 * t + f]);
-            if (!variant_wanted(e, v->label, n_prompt, n_gen)) nv--;
+            variant_label(v->label, sizeof v->label, f, t);
+            if (!variant_wanted(e, v->label, n_prompt, n_gen))
+                nv--;
+            else if (f >= 2 || lb)
+                need_gguf[f] = 1;
         }
     }
     int32_t *prompt = NULL, *out = NULL;
+    if (ntensors < 0) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
     if (!mkdtemp(dir)) {
         snprintf(err, sizeof err, "mkdtemp: %s", strerror(errno));
         dir[0] = 0;
         goto fail;
     }
     if (xb_write_llama(dir, hidden, inter, layers, heads, kv, vocab, err, sizeof err) != 0) goto fail;
+    char gguf[XB_NDT][1100];
+    for (int f = 0; f < XB_NDT; f++) {
+        snprintf(gguf[f], sizeof gguf[f], "%s/model-%s.gguf", dir, xhal_dtype_name(xb_variant_dts[f]));
+        if (need_gguf[f] && xb_write_llama_gguf(gguf[f], hidden, inter, layers, heads, kv, vocab, xb_variant_dts[f],
+                                                err, sizeof err) != 0)
+            goto fail;
+    }
     prompt = malloc((size_t)n_prompt * sizeof *prompt);
     out = malloc((size_t)n_gen * sizeof *out);
     if (!prompt || !out) {
@@ -404,10 +786,13 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
         if (v->threads > 0 && variant_device(v, d, &dev) != 0) continue;
         xllama_options o;
         xllama_options_init(&o);
-        o.compute_dtype = v->dt;
+        o.compute_dtype = v->cdt;
         o.max_seq = n_prompt + n_gen + 8;
         o.max_batch = n_prompt;
-        if (xllama_load(dev, dir, &o, &v->m) != XHAL_OK) {
+        int fi = 0;
+        while (fi < XB_NDT - 1 && xb_variant_dts[fi] != v->wdt) fi++;
+        const char *src = fi >= 2 ? gguf[fi] : dir;
+        if (xllama_load(dev, src, &o, &v->m) != XHAL_OK) {
             snprintf(v->err, sizeof v->err, "xllama_load: %s", xllama_last_error());
             continue;
         }
@@ -430,7 +815,8 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
             if (g < n_gen) n_gen = g < 3 ? 3 : g;
         }
     }
-    /* rounds: each variant once per round, so that all of them see the same load */
+    /* rounds: each variant once per round, followed by llama-bench on the same weights and
+     * threads when it is given, so that all of them see the same load */
     for (int r = 0; r < reps; r++) {
         for (int i = 0; i < nv; i++) {
             xb_variant *v = &var[i];
@@ -444,13 +830,20 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
             }
             v->ps[r] = t.prefill_s;
             v->ds[r] = t.decode_s / (double)(t.n_decode > 0 ? t.n_decode : 1);
+            if (lb && d->is_cpu && !v->peer_err[0]) {
+                int fi = 0;
+                while (fi < XB_NDT - 1 && xb_variant_dts[fi] != v->wdt) fi++;
+                double ts = llama_bench_tg(lb, gguf[fi], dir, v->threads > 0 ? v->threads : threads_all, n_gen - 1,
+                                           n_prompt, v->peer_err, sizeof v->peer_err);
+                if (ts > 0) v->peer[v->npeer++] = ts;
+            }
         }
     }
     xb_blas_threads(threads_all);
     for (int i = 0; i < nv; i++) {
         xb_variant *v = &var[i];
         xb_result rp, rd, rb;
-        const char *dtn = xhal_dtype_name(v->dt);
+        const char *dtn = xhal_dtype_name(v->wdt);
         xb_result_init(&rp, d->info.spec, "model", "tokens/s");
         xb_result_init(&rd, d->info.spec, "model", "tokens/s");
         xb_result_init(&rb, d->info.spec, "model", "GB/s");
@@ -469,33 +862,56 @@ void xb_suite_model(xb_env *e, xb_dev *d, double stream_gbs)
             xb_add(e, &rp);
             continue;
         }
-        double wbytes = welems * (double)xhal_dtype_size(v->dt);
-        char thr[48];
+        double wbytes = step_bytes(tensors, ntensors, v->wdt, v->cdt);
+        char thr[48], from[64];
         if (v->threads > 0)
             snprintf(thr, sizeof thr, "%d thread (XHAL_CPU_THREADS, OpenBLAS)", v->threads);
         else
             snprintf(thr, sizeof thr, "%d threads", threads_all);
+        if (v->wdt == XHAL_DTYPE_Q8_0 || v->wdt == XHAL_DTYPE_Q4_0)
+            snprintf(from, sizeof from, "GGUF, computed in f32");
+        else
+            snprintf(from, sizeof from, "safetensors");
         rp.reps = rd.reps = rb.reps = reps;
         xb_rate(v->ps, reps, (double)n_prompt, 1.0, &rp.median, &rp.min, &rp.max);
         xb_rate(v->ds, reps, 1.0, 1.0, &rd.median, &rd.min, &rd.max);
         xb_rate(v->ds, reps, wbytes, 1e-9, &rb.median, &rb.min, &rb.max);
         snprintf(rp.note, sizeof rp.note,
-                 "random weights (%.0f MB as %s), generated in a temp folder; %s; wall "
+                 "random weights (%.0f MB read per step as %s, %s), generated in a temp folder; %s; wall "
                  "time of the prompt's forward",
-                 wbytes / 1e6, dtn, thr);
+                 wbytes / 1e6, dtn, from, thr);
         snprintf(rd.note, sizeof rd.note,
                  "greedy decode, one token per step, KV cache after a %d-token prompt; "
                  "%s%s",
                  n_prompt, thr,
                  reps == 1 && !quick ? "; slow device: fewer steps, one repetition after the warm-up" : "");
-        if (stream_gbs > 0) {
-            xb_set_peer(&rb, "STREAM triad", stream_gbs, stream_gbs, stream_gbs);
+        if (lb && d->is_cpu && v->npeer > 0) {
+            double md, mn, mx;
+            xb_stats(v->peer, v->npeer, &md, &mn, &mx);
+            xb_set_peer(&rd, "llama.cpp llama-bench", md, mn, mx);
+            snprintf(rd.peer_note, sizeof rd.peer_note,
+                     "llama-bench -p 0 -n %d -d %d -t %d -r 1 on the same weights as GGUF %s, one run after "
+                     "each xhal round",
+                     n_gen - 1, n_prompt, v->threads > 0 ? v->threads : threads_all, dtn);
+        } else if (d->is_cpu) {
+            xb_peer_absent(&rd, "llama.cpp llama-bench",
+                           !lb              ? "XHAL_BENCH_LLAMA_BENCH is not set"
+                           : v->peer_err[0] ? v->peer_err
+                                            : "llama-bench gave no figure");
+        }
+        /* the machine's read bandwidth at the variant's thread count when measured */
+        double rdbw = bw ? (v->threads == 1 && bw->read1 > 0 ? bw->read1 : bw->read) : 0.0;
+        if (rdbw > 0) {
+            const char *which = v->threads == 1 && bw->read1 > 0 ? "1 thread" : "all threads";
+            xb_set_peer(&rb, v->threads == 1 && bw->read1 > 0 ? "STREAM-like read, 1 thread" : "STREAM-like read", rdbw,
+                        rdbw, rdbw);
             snprintf(rb.note, sizeof rb.note,
-                     "%.0f weight bytes per decode step; %.0f%% of the measured "
-                     "triad bandwidth (all threads); %s",
-                     wbytes, 100.0 * rb.median / stream_gbs, thr);
+                     "%.0f weight bytes per decode step; %.0f%% of the measured read bandwidth (%s, %.1f GB/s); "
+                     "%.0f%% of the all-thread read bandwidth; %s",
+                     wbytes, 100.0 * rb.median / rdbw, which, rdbw, bw->read > 0 ? 100.0 * rb.median / bw->read : 0.0,
+                     thr);
         } else {
-            xb_peer_absent(&rb, "STREAM triad", "memory suite not run");
+            xb_peer_absent(&rb, "STREAM-like read", "memory suite not run");
             snprintf(rb.note, sizeof rb.note, "%.0f weight bytes per decode step; %s", wbytes, thr);
         }
         xb_add(e, &rp);
@@ -518,6 +934,7 @@ cleanup:
     }
     free(prompt);
     free(out);
+    free(tensors);
     if (dir[0] && strstr(dir, "XXXXXX") == NULL) nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 #endif

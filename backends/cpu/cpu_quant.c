@@ -1,7 +1,9 @@
 /*
  * cpu_quant.c - COPY with block-quantized dtypes on the CPU: the same dtype (blocks copied),
  * dequantization to f32/f16/bf16 and quantization of f32/f16/bf16 to q8_0/q4_0, with the
- * codecs of backends/common/xhal_quant.h (bit-exact with llama.cpp).
+ * codecs of backends/common/xhal_quant.h (bit-exact with llama.cpp; dequantization through
+ * cpu_qdot.h's table, whose vector code gives the same bits); and MATMUL with a
+ * block-quantized b (below).
  *
  * Layout (xhal_backend.h): the innermost dimension of a block-quantized descriptor has
  * stride 1 and a size that is a multiple of the block size, every other stride is a
@@ -14,6 +16,8 @@
 
 #include "cpu_convert.h"
 #include "cpu_internal.h"
+#include "cpu_qdot.h"
+#include "cpu_simd.h"
 #include "xhal/plugin/xhal_half.h"
 #include "xhal/plugin/xhal_names.h"
 #include "xhal_quant.h"
@@ -121,7 +125,7 @@ static void qcopy_rows(void *vctx, int64_t begin, int64_t end, int worker)
         for (int64_t j = 0; j < c->inner; j += QROW_CHUNK) {
             int64_t m = c->inner - j < QROW_CHUNK ? c->inner - j : QROW_CHUNK;
             if (sb) { /* dequantize m elements, store with dst's stride */
-                dequant_of(s->dtype)(sp + j / sb->block_size * sb->block_bytes, tmp, m / sb->block_size);
+                cpu_qdot()->dequant(s->dtype, sp + j / sb->block_size * sb->block_bytes, tmp, m / sb->block_size);
                 int64_t es = (int64_t)xhal_names_dtype_size(d->dtype), bs = d->strides[c->nd - 1] * es;
                 for (int64_t k = 0; k < m; k++) store_f(d->dtype, dp + (j + k) * bs, tmp[k]);
             } else { /* load m elements with src's stride, quantize */
@@ -155,12 +159,13 @@ xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d)
 /* The descriptor (xhal_backend.h): a [B.., M, K], b [B.., K, N] whose K axis has stride 1
  * (blocks run along K, K a multiple of the block size) and whose N stride is a multiple of
  * the block size, out [B.., M, N]; a and out f32/f16/bf16. Each column n of b is a run of
- * K / block_size blocks. With a few rows of dense f32 a (decode), q8_0 and q4_0 columns are
- * dotted straight from their codes (d * sum(q * x) per block); otherwise the column is
- * dequantized once into f32 and dotted with every row of a. Products are summed in f32 within
- * a group of 32 (8 lanes) and the groups in double; out = alpha * dot + beta * out, rounded
- * once (beta == 0: out is not read). The product is the one with the dequantized weights,
- * within OPS.md's accumulate tolerance. */
+ * K / block_size blocks, read once per call: the columns are split over the pool in panels of
+ * QPANEL. a is used as dense f32 rows (f16/bf16 or strided a is converted once, up front).
+ * One row (decode): each column is dotted straight from its codes (cpu_qdot.h: AVX2 or
+ * portable). More rows (prefill): the panel's columns are dequantized once into the worker's
+ * f32 scratch (bit-exact with copy) and every row is dotted with them by cpu_simd()'s dot4.
+ * out = alpha * dot + beta * out in double, rounded once (beta == 0: out is not read). The
+ * product is the one with the dequantized weights, within OPS.md's accumulate tolerance. */
 xhal_status cpu_qmatmul_supported(const xhal_op_desc *d)
 {
     int adt = d->inputs[0].dtype, bdt = d->inputs[1].dtype, odt = d->outputs[0].dtype;
@@ -175,14 +180,19 @@ xhal_status cpu_qmatmul_supported(const xhal_op_desc *d)
     return XHAL_OK;
 }
 
+/* columns per work item: dot4 takes four at a time */
+#define QPANEL 4
+
 typedef struct qmm {
     const xhal_tensor_desc *a, *b, *o;
     int bd; /* batch dims */
-    int64_t M, N, K, batches;
+    int64_t M, N, K, batches, npanel, nblk;
     double alpha, beta;
     const xhal_names_block_entry_ *blk;
-    float *wbuf; /* K floats per worker */
-    int workers;
+    const cpu_qdot_ops *q;
+    const cpu_simd_ops *v;
+    const float *xs; /* a as dense f32 [batches, M, K]; NULL when a is dense f32 itself */
+    float *wbuf;     /* QPANEL * K floats per worker (M > 1) */
 } qmm;
 
 /* Element offset (in elements) of batch index `bi` (row-major over out's batch dims) in t. */
@@ -197,103 +207,60 @@ static int64_t batch_lin(const xhal_tensor_desc *t, const xhal_tensor_desc *o, i
     return lin;
 }
 
-/* Dot products in f32 over 32 elements at a time in 8 lanes (vectorizable), each group of
- * 32 added into a double: within OPS.md's accumulate bound and far faster than all-double. */
-static double dot_f32(const float *x, const float *w, int64_t k)
+/* Row m of batch bi of a, as K dense floats. */
+static const float *qmm_row(const qmm *c, int64_t bi, int64_t m)
 {
-    double acc = 0.0;
-    int64_t j = 0;
-    for (; j + 32 <= k; j += 32) {
-        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int t = 0; t < 32; t += 8)
-            for (int u = 0; u < 8; u++) l[u] += x[j + t + u] * w[j + t + u];
-        acc += (double)(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
-    }
-    for (; j < k; j++) acc += (double)x[j] * (double)w[j];
-    return acc;
+    if (c->xs) return c->xs + (bi * c->M + m) * c->K;
+    const unsigned char *abuf = ((cpu_buffer *)c->a->buffer)->data + c->a->offset;
+    return (const float *)(const void *)(abuf + (batch_lin(c->a, c->o, c->bd, bi) + m * c->a->strides[c->bd]) * 4);
 }
 
-/* q8_0 and q4_0 blocks dotted straight from their codes: d * sum(q * x) per block. */
-static double dot_q8_0(const unsigned char *b, const float *x, int64_t nblocks)
+static void qmm_store(const qmm *c, unsigned char *op, double acc)
 {
-    double acc = 0.0;
-    for (int64_t i = 0; i < nblocks; i++, b += XHAL_Q8_0_BYTES, x += 32) {
-        const signed char *q = (const signed char *)(b + 2);
-        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int t = 0; t < 32; t += 8)
-            for (int u = 0; u < 8; u++) l[u] += (float)q[t + u] * x[t + u];
-        float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-        acc += (double)xhal_quant_rd_f16_(b) * (double)s;
+    double r = c->alpha * acc;
+    if (c->beta != 0.0) r += c->beta * (double)load_f(c->o->dtype, op);
+    if (c->o->dtype == XHAL_DTYPE_F32) {
+        float f = (float)r;
+        memcpy(op, &f, 4);
+    } else {
+        /* one rounding from double: through f32 would round twice */
+        uint16_t h = c->o->dtype == XHAL_DTYPE_F16 ? cpu_f64_to_f16(r) : cpu_f64_to_bf16(r);
+        memcpy(op, &h, 2);
     }
-    return acc;
 }
 
-static double dot_q4_0(const unsigned char *b, const float *x, int64_t nblocks)
-{
-    double acc = 0.0;
-    for (int64_t i = 0; i < nblocks; i++, b += XHAL_Q4_0_BYTES, x += 32) {
-        const unsigned char *q = b + 2;
-        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0}, h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int t = 0; t < 16; t += 8)
-            for (int u = 0; u < 8; u++) {
-                l[u] += (float)((q[t + u] & 0x0f) - 8) * x[t + u];
-                h[u] += (float)((q[t + u] >> 4) - 8) * x[16 + t + u];
-            }
-        float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])) +
-                  (((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7])));
-        acc += (double)xhal_quant_rd_f16_(b) * (double)s;
-    }
-    return acc;
-}
-
-static void qmm_cols(void *vctx, int64_t begin, int64_t end, int worker)
+/* work items are (batch, panel of QPANEL columns) pairs */
+static void qmm_panels(void *vctx, int64_t begin, int64_t end, int worker)
 {
     const qmm *c = vctx;
-    float *w = c->wbuf + (size_t)worker * (size_t)c->K;
-    const int bd = c->bd;
-    const int64_t as = (int64_t)xhal_names_dtype_size(c->a->dtype), os = (int64_t)xhal_names_dtype_size(c->o->dtype);
-    const unsigned char *abuf = ((cpu_buffer *)c->a->buffer)->data + c->a->offset;
+    const int bd = c->bd, dt = c->b->dtype;
+    const int64_t os = (int64_t)xhal_names_dtype_size(c->o->dtype), K = c->K;
     const unsigned char *bbuf = ((cpu_buffer *)c->b->buffer)->data + c->b->offset;
     unsigned char *obuf = ((cpu_buffer *)c->o->buffer)->data + c->o->offset;
-    /* work items are (batch, column) pairs */
+    float *w = c->wbuf ? c->wbuf + (size_t)worker * QPANEL * (size_t)K : NULL;
     for (int64_t item = begin; item < end; item++) {
-        int64_t bi = item / c->N, n = item % c->N;
-        int64_t alin = batch_lin(c->a, c->o, bd, bi), blin = batch_lin(c->b, c->o, bd, bi);
-        int64_t olin = batch_lin(c->o, c->o, bd, bi);
-        int64_t col = blin + n * c->b->strides[bd + 1]; /* element offset of b[.., 0, n] */
-        const unsigned char *bcol = bbuf + col / c->blk->block_size * c->blk->block_bytes;
-        const int64_t nblk = c->K / c->blk->block_size;
-        const int a_dense = c->a->dtype == XHAL_DTYPE_F32 && c->a->strides[bd + 1] == 1;
-        /* few rows of dense f32 a (decode): q8_0/q4_0 straight from the codes; otherwise the
-         * column is dequantized once and reused for every row */
-        const int direct = a_dense && c->M <= 4 && (c->b->dtype == XHAL_DTYPE_Q8_0 || c->b->dtype == XHAL_DTYPE_Q4_0);
-        if (!direct) dequant_of(c->b->dtype)(bcol, w, nblk);
+        const int64_t bi = item / c->npanel, n0 = item % c->npanel * QPANEL;
+        const int nc = (int)(c->N - n0 < QPANEL ? c->N - n0 : QPANEL);
+        const int64_t blin = batch_lin(c->b, c->o, bd, bi), olin = batch_lin(c->o, c->o, bd, bi);
+        const unsigned char *col[QPANEL];
+        for (int j = 0; j < nc; j++) /* b[.., 0, n0 + j]: element offset / block size blocks in */
+            col[j] = bbuf + (blin + (n0 + j) * c->b->strides[bd + 1]) / c->blk->block_size * c->blk->block_bytes;
+        unsigned char *orow = obuf + (olin + n0 * c->o->strides[bd + 1]) * os;
+        const int64_t ocol = c->o->strides[bd + 1] * os, omrow = c->o->strides[bd] * os;
+        if (c->M == 1) {
+            const float *x = qmm_row(c, bi, 0);
+            for (int j = 0; j < nc; j++) qmm_store(c, orow + j * ocol, c->q->dot(dt, col[j], x, c->nblk));
+            continue;
+        }
+        for (int j = 0; j < nc; j++) c->q->dequant(dt, col[j], w + j * K, c->nblk);
         for (int64_t m = 0; m < c->M; m++) {
-            const unsigned char *ar = abuf + (alin + m * c->a->strides[bd]) * as;
-            const int64_t ak = c->a->strides[bd + 1] * as;
-            double acc = 0.0;
-            if (a_dense) {
-                const float *af = (const float *)(const void *)ar;
-                if (!direct)
-                    acc = dot_f32(af, w, c->K);
-                else if (c->b->dtype == XHAL_DTYPE_Q8_0)
-                    acc = dot_q8_0(bcol, af, nblk);
-                else
-                    acc = dot_q4_0(bcol, af, nblk);
-            } else {
-                for (int64_t k = 0; k < c->K; k++) acc += (double)load_f(c->a->dtype, ar + k * ak) * (double)w[k];
-            }
-            unsigned char *op = obuf + (olin + m * c->o->strides[bd] + n * c->o->strides[bd + 1]) * os;
-            double r = c->alpha * acc;
-            if (c->beta != 0.0) r += c->beta * (double)load_f(c->o->dtype, op);
-            if (c->o->dtype == XHAL_DTYPE_F32) {
-                float f = (float)r;
-                memcpy(op, &f, 4);
-            } else {
-                /* one rounding from double: through f32 would round twice */
-                uint16_t h = c->o->dtype == XHAL_DTYPE_F16 ? cpu_f64_to_f16(r) : cpu_f64_to_bf16(r);
-                memcpy(op, &h, 2);
-            }
+            const float *x = qmm_row(c, bi, m);
+            float r[QPANEL];
+            if (nc == QPANEL)
+                c->v->dot4(XHAL_DTYPE_F32, x, w, K * (int64_t)sizeof(float), K, r);
+            else
+                for (int j = 0; j < nc; j++) r[j] = c->v->dot(XHAL_DTYPE_F32, x, w + j * K, K);
+            for (int j = 0; j < nc; j++) qmm_store(c, orow + m * omrow + j * ocol, (double)r[j]);
         }
     }
 }
@@ -314,16 +281,47 @@ xhal_status cpu_run_matmul_q(cpu_state *st, const xhal_op_desc *d)
     c.alpha = d->attrs.matmul.alpha;
     c.beta = d->attrs.matmul.beta;
     c.blk = xhal_names_dtype_block(c.b->dtype);
+    c.q = cpu_qdot();
+    c.v = cpu_simd();
     if (!c.blk || c.K % c.blk->block_size != 0 || (c.K > 1 && c.b->strides[c.bd] != 1))
         return CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: quantized matmul descriptor breaks the block layout");
-    c.workers = cpu_pool_workers(st->pool);
-    c.wbuf = cpu_alloc(cpu_mul_size(cpu_mul_size((size_t)c.workers, (size_t)c.K), sizeof(float)));
-    if (!c.wbuf)
-        return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: no memory for %d x %lld dequantized weights", c.workers,
-                       (long long)c.K);
-    int64_t items = c.batches * c.N;
-    int64_t grain = (1 << 15) / (c.K * (c.M > 0 ? c.M : 1) + 1) + 1;
-    cpu_parallel_for(st->pool, items, grain, qmm_cols, &c);
+    c.nblk = c.K / c.blk->block_size;
+    c.npanel = (c.N + QPANEL - 1) / QPANEL;
+    if (c.M == 0 || c.N == 0 || c.batches == 0) return XHAL_OK;
+    float *xs = NULL;
+    const int a_dense = c.a->dtype == XHAL_DTYPE_F32 && (c.a->strides[c.bd + 1] == 1 || c.K <= 1);
+    if (!a_dense) {
+        size_t n = cpu_mul_size(cpu_mul_size((size_t)c.batches, (size_t)c.M), (size_t)c.K);
+        xs = cpu_alloc(cpu_mul_size(n, sizeof(float)));
+        if (!xs)
+            return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: no memory for %lld x %lld x %lld f32 activations",
+                           (long long)c.batches, (long long)c.M, (long long)c.K);
+        const unsigned char *abuf = ((cpu_buffer *)c.a->buffer)->data + c.a->offset;
+        const int64_t as = (int64_t)xhal_names_dtype_size(c.a->dtype), ak = c.a->strides[c.bd + 1];
+        for (int64_t bi = 0; bi < c.batches; bi++)
+            for (int64_t m = 0; m < c.M; m++) {
+                const unsigned char *ar = abuf + (batch_lin(c.a, c.o, c.bd, bi) + m * c.a->strides[c.bd]) * as;
+                float *dst = xs + (bi * c.M + m) * c.K;
+                if (ak == 1)
+                    c.v->load(c.a->dtype, ar, dst, c.K);
+                else
+                    for (int64_t k = 0; k < c.K; k++) dst[k] = load_f(c.a->dtype, ar + k * ak * as);
+            }
+        c.xs = xs;
+    }
+    if (c.M > 1) {
+        size_t n = cpu_mul_size(cpu_mul_size((size_t)cpu_pool_workers(st->pool), QPANEL), (size_t)c.K);
+        c.wbuf = cpu_alloc(cpu_mul_size(n, sizeof(float)));
+        if (!c.wbuf) {
+            cpu_free(xs);
+            return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: matmul: no memory for %d x %d x %lld dequantized weights",
+                           cpu_pool_workers(st->pool), QPANEL, (long long)c.K);
+        }
+    }
+    /* at least ~32k multiply-adds per task */
+    int64_t grain = ((int64_t)1 << 15) / (QPANEL * c.K * c.M + 1) + 1;
+    cpu_parallel_for(st->pool, c.batches * c.npanel, grain, qmm_panels, &c);
     cpu_free(c.wbuf);
+    cpu_free(xs);
     return XHAL_OK;
 }

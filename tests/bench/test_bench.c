@@ -91,7 +91,7 @@ int main(void)
                                 "dispatch", "transfer",    "model",   "memory"};
         int seen[9] = {0};
         int f32_matmul_with_peer = 0, dispatch_with_peer = 0, decode_vs_stream = 0, dispatch_overhead = 0,
-            f16_decode = 0;
+            f16_decode = 0, q8_decode = 0, q4_decode = 0;
         const cJSON *res = get(root, "results");
         CHECK(cJSON_GetArraySize(res) >= 20, "at least 20 figures, got %d", cJSON_GetArraySize(res));
         const cJSON *r;
@@ -115,6 +115,8 @@ int main(void)
             const char *g = has_string(r, "group") ? get(r, "group")->valuestring : "";
             if (strcmp(g, "dispatch") == 0 && strstr(name, "above raw")) dispatch_overhead++;
             if (strcmp(g, "model") == 0 && strstr(name, "llama decode (") && strstr(name, ", f16")) f16_decode++;
+            if (strcmp(g, "model") == 0 && strstr(name, "llama decode (") && strstr(name, ", q8_0")) q8_decode++;
+            if (strcmp(g, "model") == 0 && strstr(name, "llama decode (") && strstr(name, ", q4_0")) q4_decode++;
             for (int i = 0; i < 9; i++)
                 if (strcmp(g, groups[i]) == 0) seen[i] = 1;
             const cJSON *p = get(r, "peer");
@@ -141,6 +143,7 @@ int main(void)
         /* f32 and f16 weights, at the device's threads and (more than one core) at one */
         CHECK(decode_vs_stream >= 2, "decode weight bandwidth compared with STREAM (got %d)", decode_vs_stream);
         CHECK(f16_decode >= 1, "a decode figure with f16 weights");
+        CHECK(q8_decode >= 1 && q4_decode >= 1, "decode figures with q8_0 and q4_0 weights (GGUF)");
         cJSON_Delete(root);
     }
     free(text);
