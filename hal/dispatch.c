@@ -5,6 +5,24 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The first feature of desc that an op of catalogue XHAL_CATALOGUE_ROPE_ATTENTION_EX added
+ * (NULL: desc reads the same to a plugin built before). */
+static const char *needs_rope_attention_ex(const xhal_op_desc *d)
+{
+    if (d->op == XHAL_OP_ROPE) {
+        const double af = d->attrs.rope.attention_factor;
+        if (d->attrs.rope.has_positions) return "rope with a positions tensor";
+        if (d->attrs.rope.has_inv_freq) return "rope with an inv_freq tensor";
+        if (af != 0.0 && af != 1.0) return "rope with an attention_factor other than 1";
+    } else if (d->op == XHAL_OP_ATTENTION) {
+        if (d->attrs.attention.window) return "attention with a sliding window";
+        if (d->attrs.attention.softcap != 0.0) return "attention with a softcap";
+        if (d->attrs.attention.has_q_pos0 && d->attrs.attention.q_pos0 != d->inputs[1].shape[2] - d->inputs[0].shape[2])
+            return "attention with q_pos0 other than Sk - Sq";
+    }
+    return NULL;
+}
+
 xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc)
 {
     hal_backend *b = s->dev->backend;
@@ -16,6 +34,13 @@ xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc)
                              "%u, the op needs version %d or later",
                              xhal_op_name((xhal_op)desc->op), dt, s->dev->spec, b->info.name,
                              b->table->catalogue_version, desc->op + 1);
+    const char *feature;
+    if (b->table->catalogue_version < XHAL_CATALOGUE_ROPE_ATTENTION_EX && (feature = needs_rope_attention_ex(desc)))
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "op %s (%s) is not supported on %s: %s needs op catalogue version %u or later, backend "
+                             "'%s' was built for version %u",
+                             xhal_op_name((xhal_op)desc->op), dt, s->dev->spec, feature,
+                             (unsigned)XHAL_CATALOGUE_ROPE_ATTENTION_EX, b->info.name, b->table->catalogue_version);
     xhal_status st = b->table->op_supported(b->state, s->dev->index, desc);
     if (st != XHAL_OK) {
         if (st == XHAL_ERROR_UNSUPPORTED)

@@ -225,30 +225,92 @@ XHAL_API xhal_status xhal_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor
 }
 
 /* ---- rope ---- */
-XHAL_API xhal_status xhal_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, double theta, int64_t pos_offset,
-                               int rotary_dims, xhal_rope_layout layout, xhal_tensor *out)
+XHAL_API void xhal_rope_params_init(xhal_rope_params *p)
+{
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->struct_size = sizeof *p;
+    p->seq_axis = -3;
+    p->theta = 10000.0;
+    p->layout = XHAL_ROPE_HALF;
+    p->attention_factor = 1.0;
+}
+
+/* A caller's parameter struct of struct_size bytes, checked: every field of this version
+ * must be there (a caller built against a later header passes a larger struct whose extra
+ * fields this library does not know: refused rather than ignored). */
+static xhal_status params_size(const char *fn, const char *what, uint32_t got, size_t want)
+{
+    if (got == want) return XHAL_OK;
+    return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                         "%s: %s struct_size is %u, this library's is %zu (fill it with %s_init; a larger one "
+                         "comes from a newer xhal.h)",
+                         fn, what, got, want, what);
+}
+
+static xhal_status rope_run(const char *fn, xhal_stream *s, xhal_tensor *x, xhal_tensor *pos, xhal_tensor *invf,
+                            const xhal_rope_params *p, xhal_tensor *out)
 {
     int sa, rd;
-    xhal_status st = hal_validate_rope(s, x, seq_axis, theta, pos_offset, rotary_dims, layout, out, &sa, &rd);
+    xhal_status st = hal_validate_rope(fn, s, x, pos, invf, p, out, &sa, &rd);
     if (st != XHAL_OK || hal_tensor_numel(out) == 0) return st;
     xhal_op_desc d;
     init_desc(&d, XHAL_OP_ROPE);
     add_in(&d, x);
+    if (pos) bcast_desc(pos, sa + 1, x->shape, &d.inputs[d.n_inputs++]);
+    if (invf) add_in(&d, invf);
     add_out(&d, out);
-    d.attrs.rope.theta = theta;
-    d.attrs.rope.pos_offset = pos_offset;
+    d.attrs.rope.theta = p->theta;
+    d.attrs.rope.pos_offset = p->pos_offset;
     d.attrs.rope.seq_axis = sa;
     d.attrs.rope.rotary_dims = rd;
-    d.attrs.rope.layout = layout;
+    d.attrs.rope.layout = p->layout;
+    d.attrs.rope.has_positions = pos != NULL;
+    d.attrs.rope.has_inv_freq = invf != NULL;
+    d.attrs.rope.attention_factor = p->attention_factor;
     return hal_dispatch(s, &d);
 }
 
+XHAL_API xhal_status xhal_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, double theta, int64_t pos_offset,
+                               int rotary_dims, xhal_rope_layout layout, xhal_tensor *out)
+{
+    xhal_rope_params p;
+    xhal_rope_params_init(&p);
+    p.seq_axis = seq_axis;
+    p.theta = theta;
+    p.pos_offset = pos_offset;
+    p.rotary_dims = rotary_dims;
+    p.layout = (int32_t)layout;
+    return rope_run("xhal_rope", s, x, NULL, NULL, &p, out);
+}
+
+XHAL_API xhal_status xhal_rope_ex(xhal_stream *s, xhal_tensor *x, xhal_tensor *positions, xhal_tensor *inv_freq,
+                                  const xhal_rope_params *p, xhal_tensor *out)
+{
+    xhal_rope_params def;
+    if (!p) {
+        xhal_rope_params_init(&def);
+        p = &def;
+    }
+    xhal_status st = params_size("xhal_rope_ex", "xhal_rope_params", p->struct_size, sizeof *p);
+    if (st != XHAL_OK) return st;
+    return rope_run("xhal_rope_ex", s, x, positions, inv_freq, p, out);
+}
+
 /* ---- attention ---- */
-XHAL_API xhal_status xhal_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v, xhal_tensor *mask,
-                                    double scale, int causal, xhal_tensor *out)
+XHAL_API void xhal_attention_params_init(xhal_attention_params *p)
+{
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->struct_size = sizeof *p;
+    p->q_pos0 = -1;
+}
+
+static xhal_status attention_run(const char *fn, xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
+                                 xhal_tensor *mask, const xhal_attention_params *p, xhal_tensor *out)
 {
     int64_t mshape[4];
-    xhal_status st = hal_validate_attention(s, q, k, v, mask, scale, causal, out, mshape);
+    xhal_status st = hal_validate_attention(fn, s, q, k, v, mask, p, out, mshape);
     if (st != XHAL_OK || hal_tensor_numel(out) == 0) return st;
     if (k->shape[2] == 0) return fill_out(s, out, 0.0); /* no keys: every row gives 0 */
     xhal_op_desc d;
@@ -262,8 +324,67 @@ XHAL_API xhal_status xhal_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor 
     }
     add_out(&d, out);
     int64_t D = q->shape[3];
-    d.attrs.attention.scale = scale == 0.0 ? 1.0 / sqrt((double)(D > 0 ? D : 1)) : scale;
-    d.attrs.attention.causal = causal ? 1 : 0;
+    d.attrs.attention.scale = p->scale == 0.0 ? 1.0 / sqrt((double)(D > 0 ? D : 1)) : p->scale;
+    d.attrs.attention.causal = p->causal ? 1 : 0;
     d.attrs.attention.has_mask = mask != NULL;
+    d.attrs.attention.window = p->window;
+    d.attrs.attention.softcap = p->softcap;
+    d.attrs.attention.has_q_pos0 = p->q_pos0 >= 0;
+    d.attrs.attention.q_pos0 = p->q_pos0 >= 0 ? p->q_pos0 : k->shape[2] - q->shape[2];
+    return hal_dispatch(s, &d);
+}
+
+XHAL_API xhal_status xhal_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v, xhal_tensor *mask,
+                                    double scale, int causal, xhal_tensor *out)
+{
+    xhal_attention_params p;
+    xhal_attention_params_init(&p);
+    p.scale = scale;
+    p.causal = causal;
+    return attention_run("xhal_attention", s, q, k, v, mask, &p, out);
+}
+
+XHAL_API xhal_status xhal_attention_ex(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
+                                       xhal_tensor *mask, const xhal_attention_params *p, xhal_tensor *out)
+{
+    xhal_attention_params def;
+    if (!p) {
+        xhal_attention_params_init(&def);
+        p = &def;
+    }
+    xhal_status st = params_size("xhal_attention_ex", "xhal_attention_params", p->struct_size, sizeof *p);
+    if (st != XHAL_OK) return st;
+    return attention_run("xhal_attention_ex", s, q, k, v, mask, p, out);
+}
+
+/* ---- topk ---- */
+/* t's descriptor with axis moved last (a permuted view). */
+static void axis_last_desc(const xhal_tensor *t, int axis, xhal_tensor_desc *d)
+{
+    hal_tensor_desc(t, d);
+    int64_t sh = d->shape[axis], st = d->strides[axis];
+    for (int i = axis; i < t->ndim - 1; i++) {
+        d->shape[i] = d->shape[i + 1];
+        d->strides[i] = d->strides[i + 1];
+    }
+    d->shape[t->ndim - 1] = sh;
+    d->strides[t->ndim - 1] = st;
+}
+
+XHAL_API xhal_status xhal_topk(xhal_stream *s, xhal_tensor *x, int64_t k, int axis, int largest, xhal_tensor *values,
+                               xhal_tensor *indices)
+{
+    int a;
+    xhal_status st = hal_validate_topk(s, x, k, axis, largest, values, indices, &a);
+    if (st != XHAL_OK || hal_tensor_numel(values) == 0) return st;
+    xhal_op_desc d;
+    init_desc(&d, XHAL_OP_TOPK);
+    d.n_inputs = 1;
+    axis_last_desc(x, a, &d.inputs[0]);
+    d.n_outputs = 2;
+    axis_last_desc(values, a, &d.outputs[0]);
+    axis_last_desc(indices, a, &d.more_outputs[0]);
+    d.attrs.topk.k = k;
+    d.attrs.topk.largest = largest;
     return hal_dispatch(s, &d);
 }

@@ -668,40 +668,79 @@ xhal_status hal_validate_gather_indices(xhal_stream *s, const xhal_tensor *table
 /* ------------------------------------------------------------------------- */
 /* transformer blocks                                                         */
 /* ------------------------------------------------------------------------- */
-xhal_status hal_validate_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, double theta, int64_t pos_offset,
-                              int rotary_dims, xhal_rope_layout layout, xhal_tensor *out, int *seq_axis_out,
-                              int *rotary_out)
+xhal_status hal_validate_rope(const char *fn, xhal_stream *s, xhal_tensor *x, xhal_tensor *pos, xhal_tensor *invf,
+                              const xhal_rope_params *p, xhal_tensor *out, int *seq_axis_out, int *rotary_out)
 {
-    const char *fn = "xhal_rope";
-    xhal_status st = same_shape_op(fn, XHAL_OP_ROPE, s, x, out);
+    xhal_tensor *ts[4] = {x, pos, invf, out};
+    const char *nm[4] = {"x", "positions", "inv_freq", "out"};
+    const int opt[4] = {0, 1, 1, 0};
+    xhal_status st = hal_op_prelude(fn, s, 4, ts, nm, opt);
     if (st != XHAL_OK) return st;
+    if ((st = same_shape_op(fn, XHAL_OP_ROPE, s, x, out))) return st;
     if (x->ndim < 2)
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: x needs a sequence axis and a head dim (has %d dims)", fn,
                              x->ndim);
-    int sa = seq_axis < 0 ? seq_axis + x->ndim : seq_axis;
+    int sa = p->seq_axis < 0 ? p->seq_axis + x->ndim : p->seq_axis;
     if (sa < 0 || sa >= x->ndim - 1)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: seq_axis %d must name an axis before the last of %d", fn,
-                             seq_axis, x->ndim);
+                             p->seq_axis, x->ndim);
     int64_t D = x->shape[x->ndim - 1];
-    int64_t rd = rotary_dims == 0 ? D : rotary_dims;
+    int64_t rd = p->rotary_dims == 0 ? D : p->rotary_dims;
     if (rd < 2 || rd > D || rd % 2)
         return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: rotary_dims %d must be even and in [2, %lld] (head dim)",
-                             fn, rotary_dims, (long long)D);
-    if (!(theta > 0.0) || !isfinite(theta))
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: theta %g must be finite and > 0", fn, theta);
-    if (pos_offset < 0)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: pos_offset %lld is negative", fn, (long long)pos_offset);
-    if (layout != XHAL_ROPE_HALF && layout != XHAL_ROPE_INTERLEAVED)
-        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: layout %d is not an xhal_rope_layout", fn, (int)layout);
+                             fn, p->rotary_dims, (long long)D);
+    if (!(p->theta > 0.0) || !isfinite(p->theta))
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: theta %g must be finite and > 0", fn, p->theta);
+    if (p->pos_offset < 0)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: pos_offset %lld is negative", fn,
+                             (long long)p->pos_offset);
+    if (p->layout != XHAL_ROPE_HALF && p->layout != XHAL_ROPE_INTERLEAVED)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: layout %d is not an xhal_rope_layout", fn,
+                             (int)p->layout);
+    if (!(p->attention_factor > 0.0) || !isfinite(p->attention_factor))
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: attention_factor %g must be finite and > 0", fn,
+                             p->attention_factor);
+    char b1[160], b2[160], b3[160];
+    if (pos) {
+        if (pos->dtype != XHAL_DTYPE_I32 && pos->dtype != XHAL_DTYPE_I64)
+            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: positions are %s; they must be i32 or i64", fn,
+                                 xhal_dtype_name(pos->dtype));
+        int nd;
+        int64_t bs[XHAL_MAX_DIMS];
+        /* positions broadcast to x's dims up to and including the seq axis, never beyond */
+        st = hal_broadcast_shapes(fn, pos->ndim, pos->shape, "x", sa + 1, x->shape, &nd, bs);
+        int ok = st == XHAL_OK && nd == sa + 1;
+        for (int i = 0; ok && i < nd; i++) ok = bs[i] == x->shape[i];
+        if (!ok)
+            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH,
+                                 "%s: positions %s do not broadcast to %s, x's dims up to the seq axis %d (x is %s)",
+                                 fn, hal_shape_str(pos->ndim, pos->shape, b1, sizeof b1),
+                                 hal_shape_str(sa + 1, x->shape, b2, sizeof b2), sa,
+                                 hal_shape_str(x->ndim, x->shape, b3, sizeof b3));
+    }
+    if (invf) {
+        if (invf->dtype != XHAL_DTYPE_F32)
+            return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: inv_freq is %s; it must be f32", fn,
+                                 xhal_dtype_name(invf->dtype));
+        if (invf->ndim != 1 || invf->shape[0] != rd / 2)
+            return hal_set_error(
+                XHAL_ERROR_SHAPE_MISMATCH, "%s: inv_freq is %s but must be [%lld] (rotary_dims %lld / 2)", fn,
+                hal_shape_str(invf->ndim, invf->shape, b1, sizeof b1), (long long)(rd / 2), (long long)rd);
+    }
+    if ((st = hal_check_no_overlap(fn, "out", out, "positions", pos, 0)) ||
+        (st = hal_check_no_overlap(fn, "out", out, "inv_freq", invf, 0)))
+        return st;
     *seq_axis_out = sa;
     *rotary_out = (int)rd;
     return XHAL_OK;
 }
 
-xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v, xhal_tensor *mask,
-                                   double scale, int causal, xhal_tensor *out, int64_t mask_shape[4])
+xhal_status hal_validate_attention(const char *fn, xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
+                                   xhal_tensor *mask, const xhal_attention_params *p, xhal_tensor *out,
+                                   int64_t mask_shape[4])
 {
-    const char *fn = "xhal_attention";
+    double scale = p->scale;
+    int causal = p->causal;
     xhal_tensor *ts[5] = {q, k, v, mask, out};
     const char *nm[5] = {"q", "k", "v", "mask", "out"};
     const int opt[5] = {0, 0, 0, 1, 0};
@@ -738,6 +777,22 @@ xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: causal attention needs Sk >= Sq, got Sq=%lld Sk=%lld", fn,
                              (long long)Sq, (long long)Sk);
     if (!isfinite(scale)) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: scale %g is not finite", fn, scale);
+    if (p->window < 0)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: window %lld is negative (0 means no window)", fn,
+                             (long long)p->window);
+    if (p->window > 0 && !causal)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "%s: window %lld needs causal = 1 (a sliding window bounds the keys a causal query "
+                             "sees)",
+                             fn, (long long)p->window);
+    if (!(p->softcap >= 0.0) || !isfinite(p->softcap))
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: softcap %g must be finite and >= 0 (0 means none)", fn,
+                             p->softcap);
+    if (p->q_pos0 < -1 || (p->q_pos0 >= 0 && p->q_pos0 > Sk - Sq))
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "%s: q_pos0 %lld is out of range: -1 (Sk - Sq) or in [0, %lld] (Sk - Sq, with Sq=%lld "
+                             "Sk=%lld)",
+                             fn, (long long)p->q_pos0, (long long)(Sk - Sq), (long long)Sq, (long long)Sk);
     mask_shape[0] = B;
     mask_shape[1] = Hq;
     mask_shape[2] = Sq;
@@ -756,5 +811,53 @@ xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *
     if ((st = hal_check_writable(fn, "out", out))) return st;
     for (int i = 0; i < 4; i++)
         if ((st = hal_check_no_overlap(fn, "out", out, nm[i], ts[i], 0))) return st;
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* topk                                                                       */
+/* ------------------------------------------------------------------------- */
+xhal_status hal_validate_topk(xhal_stream *s, xhal_tensor *x, int64_t k, int axis, int largest, xhal_tensor *values,
+                              xhal_tensor *indices, int *axis_out)
+{
+    const char *fn = "xhal_topk";
+    xhal_tensor *ts[3] = {x, values, indices};
+    const char *nm[3] = {"x", "values", "indices"};
+    xhal_status st = hal_op_prelude(fn, s, 3, ts, nm, NULL);
+    if (st != XHAL_OK) return st;
+    if ((st = want_op_dtype(fn, XHAL_OP_TOPK, "x", x)) || (st = same_dtype(fn, "x", x, "values", values))) return st;
+    if (indices->dtype != XHAL_DTYPE_I32 && indices->dtype != XHAL_DTYPE_I64)
+        return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: indices are %s; they must be i32 or i64", fn,
+                             xhal_dtype_name(indices->dtype));
+    if (x->ndim < 1) return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: x is a scalar; it needs an axis", fn);
+    int a = axis < 0 ? axis + x->ndim : axis;
+    if (a < 0 || a >= x->ndim)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: axis %d is out of range for %d dims", fn, axis, x->ndim);
+    int64_t N = x->shape[a];
+    if (k < 1 || k > N)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: k %lld must be in [1, %lld] (the size of axis %d)", fn,
+                             (long long)k, (long long)N, a);
+    if (largest != 0 && largest != 1)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "%s: largest is %d; it must be 0 or 1", fn, largest);
+    int64_t want[XHAL_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) want[i] = i == a ? k : x->shape[i];
+    const xhal_tensor *outs[2] = {values, indices};
+    for (int o = 0; o < 2; o++) {
+        int ok = outs[o]->ndim == x->ndim;
+        for (int i = 0; ok && i < x->ndim; i++) ok = outs[o]->shape[i] == want[i];
+        if (!ok) {
+            char b1[160], b2[160];
+            return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH,
+                                 "%s: %s is %s but must be %s (x's shape with k = %lld at axis %d)", fn, nm[1 + o],
+                                 hal_shape_str(outs[o]->ndim, outs[o]->shape, b1, sizeof b1),
+                                 hal_shape_str(x->ndim, want, b2, sizeof b2), (long long)k, a);
+        }
+    }
+    if ((st = hal_check_writable(fn, "values", values)) || (st = hal_check_writable(fn, "indices", indices)) ||
+        (st = hal_check_no_overlap(fn, "values", values, "x", x, 0)) ||
+        (st = hal_check_no_overlap(fn, "indices", indices, "x", x, 0)) ||
+        (st = hal_check_no_overlap(fn, "indices", indices, "values", values, 0)))
+        return st;
+    *axis_out = a;
     return XHAL_OK;
 }

@@ -72,11 +72,17 @@ xhal_status hal_validate_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor 
  * On a device without host memory this waits for s. */
 xhal_status hal_validate_gather_indices(xhal_stream *s, const xhal_tensor *table, const xhal_tensor *idx);
 
-/* *seq_axis_out in [0, ndim-1), *rotary_out even in [2, D]. */
-xhal_status hal_validate_rope(xhal_stream *s, xhal_tensor *x, int seq_axis, double theta, int64_t pos_offset,
-                              int rotary_dims, xhal_rope_layout layout, xhal_tensor *out, int *seq_axis_out,
-                              int *rotary_out);
-/* *mask_shape: [B, Hq, Sq, Sk] (what the mask is expanded to). */
-xhal_status hal_validate_attention(xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v, xhal_tensor *mask,
-                                   double scale, int causal, xhal_tensor *out, int64_t mask_shape[4]);
+/* fn names the entry point (xhal_rope, xhal_rope_ex); pos and invf may be NULL; p is complete
+ * (defaults filled). *seq_axis_out in [0, ndim-1), *rotary_out even in [2, D]. */
+xhal_status hal_validate_rope(const char *fn, xhal_stream *s, xhal_tensor *x, xhal_tensor *pos, xhal_tensor *invf,
+                              const xhal_rope_params *p, xhal_tensor *out, int *seq_axis_out, int *rotary_out);
+/* fn names the entry point; p is complete. *mask_shape: [B, Hq, Sq, Sk] (what the mask is
+ * expanded to). */
+xhal_status hal_validate_attention(const char *fn, xhal_stream *s, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
+                                   xhal_tensor *mask, const xhal_attention_params *p, xhal_tensor *out,
+                                   int64_t mask_shape[4]);
+/* *axis_out in [0, ndim). */
+xhal_status hal_validate_topk(xhal_stream *s, xhal_tensor *x, int64_t k, int axis, int largest, xhal_tensor *values,
+                              xhal_tensor *indices, int *axis_out);
+
 #endif

@@ -93,6 +93,7 @@ xhal_status cpu_run_matmul(cpu_state *st, const xhal_op_desc *d);
 xhal_status cpu_run_gather(cpu_state *st, const xhal_op_desc *d);
 xhal_status cpu_run_rope(cpu_state *st, const xhal_op_desc *d);
 xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d);
+xhal_status cpu_run_topk(cpu_state *st, const xhal_op_desc *d);
 
 /* First byte of a tensor (element 0...0). */
 static inline unsigned char *cpu_tensor_base(const xhal_tensor_desc *t)

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_convert.h"
@@ -280,7 +281,12 @@ typedef struct rope_ctx {
     int seq_axis;
     int64_t half; /* rotary_dims / 2 */
     int interleaved;
-    const double *cs; /* [S][half][2]: cos, sin for position pos_offset + s */
+    /* Table of cos, sin ([entries][half][2]): without positions one entry per index s of the
+     * seq axis (position pos_offset + s); with positions one per index of x's dims up to the
+     * seq axis (its flat index is a row's flat index / inner, inner = the rows per entry). */
+    int per_token;
+    int64_t inner;
+    const double *cs;
     const float *csf; /* the same in f32 (f32 path), or NULL */
     scratch s;
 } rope_ctx;
@@ -301,7 +307,7 @@ static void rope_rows(void *vctx, int64_t begin, int64_t end, int worker)
         /* the whole row is read before any of it is written: out may be x */
         if (c->csf) {
             float *f = (float *)v;
-            const float *cf = c->csf + idx[c->seq_axis] * c->half * 2;
+            const float *cf = c->csf + (c->per_token ? r / c->inner : idx[c->seq_axis]) * c->half * 2;
             load_f32(ops, x->dtype, xr, xs, dim, f);
             int64_t h = c->half, step = c->interleaved ? 2 : 1, second = c->interleaved ? 1 : h;
             for (int64_t k = 0; k < h; k++) {
@@ -313,7 +319,7 @@ static void rope_rows(void *vctx, int64_t begin, int64_t end, int worker)
             store_f32(ops, o->dtype, orow, os, dim, f);
             continue;
         }
-        const double *cs = c->cs + idx[c->seq_axis] * c->half * 2;
+        const double *cs = c->cs + (c->per_token ? r / c->inner : idx[c->seq_axis]) * c->half * 2;
         cpu_load_vec(x->dtype, xr, xs, dim, v);
         for (int64_t k = 0; k < c->half; k++) {
             int64_t i0 = c->interleaved ? 2 * k : k;
@@ -338,7 +344,19 @@ xhal_status cpu_run_rope(cpu_state *st, const xhal_op_desc *d)
     int64_t rot = d->attrs.rope.rotary_dims > 0 ? d->attrs.rope.rotary_dims : dim;
     c.half = rot / 2;
     c.interleaved = d->attrs.rope.layout == XHAL_ROPE_INTERLEAVED;
+    const xhal_tensor_desc *pos = NULL, *invf = NULL;
+    int k_in = 1;
+    if (d->attrs.rope.has_positions) pos = &d->inputs[k_in++];
+    if (d->attrs.rope.has_inv_freq) invf = &d->inputs[k_in++];
+    double af = d->attrs.rope.attention_factor != 0.0 ? d->attrs.rope.attention_factor : 1.0;
+    /* table entries: the seq axis, or every index of x's dims up to it (positions) */
     int64_t seq = c.x->shape[c.seq_axis];
+    c.per_token = pos != NULL;
+    if (pos) {
+        c.inner = 1;
+        for (int i = c.seq_axis + 1; i < nd - 1; i++) c.inner *= c.x->shape[i];
+        seq = cpu_numel(c.x) / dim / (c.inner > 0 ? c.inner : 1);
+    }
     /* the table in double, then (f32 path) in f32 */
     size_t cs_bytes = cpu_mul_size(cpu_mul_size((size_t)seq, (size_t)c.half * 2u), sizeof(double) + sizeof(float));
     double *cs = cpu_alloc(cs_bytes);
@@ -346,12 +364,22 @@ xhal_status cpu_run_rope(cpu_state *st, const xhal_op_desc *d)
         return CPU_ERR(XHAL_ERROR_OUT_OF_MEMORY, "cpu: rope: cannot allocate %llu bytes of scratch",
                        (unsigned long long)cs_bytes);
     double theta = d->attrs.rope.theta;
-    for (int64_t k = 0; k < c.half; k++) {
-        double inv_freq = pow(theta, -2.0 * (double)k / (double)rot);
-        for (int64_t s = 0; s < seq; s++) {
-            double ang = (double)(d->attrs.rope.pos_offset + s) * inv_freq;
-            cs[(s * c.half + k) * 2] = cos(ang);
-            cs[(s * c.half + k) * 2 + 1] = sin(ang);
+    for (int64_t s = 0; s < seq; s++) {
+        double p = (double)(d->attrs.rope.pos_offset + s);
+        if (pos) /* entry s: x's indices up to the seq axis, row-major, read through pos's strides */
+            p = (double)cpu_load_i64(pos->dtype, cpu_tensor_base(pos) + cpu_row_offset(pos, pos->ndim, s, NULL));
+        for (int64_t k = 0; k < c.half; k++) {
+            double inv_freq;
+            if (invf) {
+                float f;
+                memcpy(&f, cpu_tensor_base(invf) + k * bstride(invf, 0), sizeof f);
+                inv_freq = (double)f;
+            } else {
+                inv_freq = pow(theta, -2.0 * (double)k / (double)rot);
+            }
+            double ang = p * inv_freq;
+            cs[(s * c.half + k) * 2] = af * cos(ang);
+            cs[(s * c.half + k) * 2 + 1] = af * sin(ang);
         }
     }
     c.cs = cs;
@@ -379,9 +407,32 @@ typedef struct attn_ctx {
     const xhal_tensor_desc *q, *k, *v, *mask, *o;
     double scale;
     int causal;
-    int64_t group; /* Hq / Hkv */
+    int64_t window; /* 0: none */
+    double softcap; /* 0: none */
+    int64_t p0;     /* position of query 0 among the keys */
+    int64_t group;  /* Hq / Hkv */
     scratch s;
 } attn_ctx;
+
+/* The keys [*lo, *hi) query i sees: causal stops at its own position P = p0 + i, the window
+ * starts at P - window + 1 (xhal_attention_ex). */
+static void attn_range(const attn_ctx *c, int64_t i, int64_t *lo, int64_t *hi)
+{
+    int64_t sk = c->k->shape[2], P = c->p0 + i, l = 0, h = sk;
+    if (c->causal && P + 1 < h) h = P + 1;
+    if (h < 0) h = 0;
+    if (c->window > 0 && P - c->window + 1 > l) l = P - c->window + 1;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* scale * q.k, soft-capped */
+static double attn_score(const attn_ctx *c, double dot)
+{
+    double s = dot * c->scale;
+    return c->softcap > 0.0 ? c->softcap * tanh(s / c->softcap) : s;
+}
 
 static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
 {
@@ -400,23 +451,19 @@ static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
         int64_t i = r % sq, h = (r / sq) % hq, b = r / (sq * hq);
         int64_t hk = h / c->group;
         unsigned char *orow = cpu_tensor_base(o) + (b * o->strides[0] + h * o->strides[1] + i * o->strides[2]) * oes;
-        int64_t vis = sk;
-        if (c->causal) {
-            vis = i + (sk - sq) + 1;
-            if (vis > sk) vis = sk;
-            if (vis < 0) vis = 0;
-        }
+        int64_t lo, vis;
+        attn_range(c, i, &lo, &vis);
         const unsigned char *qrow =
             cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
         cpu_load_vec(q->dtype, qrow, q->strides[3] * qes, dh, qv);
         double mx = -INFINITY;
-        for (int64_t j = 0; j < vis; j++) {
+        for (int64_t j = lo; j < vis; j++) {
             const unsigned char *krow =
                 cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes;
             cpu_load_vec(k->dtype, krow, k->strides[3] * kes, dh, kv);
             double dot = 0.0;
             for (int64_t t = 0; t < dh; t++) dot += qv[t] * kv[t];
-            double s = dot * c->scale;
+            double s = attn_score(c, dot);
             if (m) {
                 const unsigned char *mp =
                     cpu_tensor_base(m) +
@@ -427,13 +474,13 @@ static void attn_rows(void *vctx, int64_t begin, int64_t end, int worker)
             if (s > mx || isnan(s)) mx = s;
         }
         for (int64_t t = 0; t < dv; t++) acc[t] = 0.0;
-        if (vis > 0 && mx != -INFINITY) {
+        if (vis > lo && mx != -INFINITY) {
             double sum = 0.0;
-            for (int64_t j = 0; j < vis; j++) {
+            for (int64_t j = lo; j < vis; j++) {
                 sc[j] = exp(sc[j] - mx);
                 sum += sc[j];
             }
-            for (int64_t j = 0; j < vis; j++) {
+            for (int64_t j = lo; j < vis; j++) {
                 double p = sc[j] / sum;
                 if (p == 0.0) continue;
                 const unsigned char *vrow =
@@ -490,13 +537,10 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
         int64_t blk = task % bc->nblk, hk = (task / bc->nblk) % hkv, b = task / (bc->nblk * hkv);
         int64_t i0 = blk * bc->tq, i1 = i0 + bc->tq < sq ? i0 + bc->tq : sq;
         /* keys any row of the block can see */
-        int64_t kmax = sk;
-        if (c->causal) {
-            kmax = (i1 - 1) + (sk - sq) + 1;
-            if (kmax > sk) kmax = sk;
-            if (kmax < 0) kmax = 0;
-        }
-        for (int64_t j = 0; j < kmax; j++) {
+        int64_t kmin, kmax, unused;
+        attn_range(c, i0, &kmin, &unused);
+        attn_range(c, i1 - 1, &unused, &kmax);
+        for (int64_t j = kmin; j < kmax; j++) {
             cpu_load_vec(k->dtype,
                          cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
                          k->strides[3] * kes, dh, kc + j * dh);
@@ -507,18 +551,14 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
         for (int64_t g = 0; g < c->group; g++) {
             int64_t h = hk * c->group + g;
             for (int64_t i = i0; i < i1; i++) {
-                int64_t vis = kmax;
-                if (c->causal) {
-                    vis = i + (sk - sq) + 1;
-                    if (vis > sk) vis = sk;
-                    if (vis < 0) vis = 0;
-                }
+                int64_t lo, vis;
+                attn_range(c, i, &lo, &vis);
                 const unsigned char *qrow =
                     cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
                 cpu_load_vec(q->dtype, qrow, q->strides[3] * qes, dh, qv);
                 double mx = -INFINITY;
-                for (int64_t j = 0; j < vis; j++) {
-                    double s = dot4(qv, kc + j * dh, dh) * c->scale;
+                for (int64_t j = lo; j < vis; j++) {
+                    double s = attn_score(c, dot4(qv, kc + j * dh, dh));
                     if (m)
                         s += cpu_load_f64(m->dtype, cpu_tensor_base(m) + (b * m->strides[0] + h * m->strides[1] +
                                                                           i * m->strides[2] + j * m->strides[3]) *
@@ -527,13 +567,13 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
                     if (s > mx || isnan(s)) mx = s;
                 }
                 for (int64_t t = 0; t < dv; t++) acc[t] = 0.0;
-                if (vis > 0 && mx != -INFINITY) {
+                if (vis > lo && mx != -INFINITY) {
                     double sum = 0.0;
-                    for (int64_t j = 0; j < vis; j++) {
+                    for (int64_t j = lo; j < vis; j++) {
                         sc[j] = exp(sc[j] - mx);
                         sum += sc[j];
                     }
-                    for (int64_t j = 0; j < vis; j++) {
+                    for (int64_t j = lo; j < vis; j++) {
                         double p = sc[j] / sum;
                         const double *vr = vc + j * dv;
                         for (int64_t t = 0; t < dv; t++) acc[t] += p * vr[t];
@@ -554,8 +594,8 @@ static void attn_blocks(void *vctx, int64_t begin, int64_t end, int worker)
  * floats) as they are needed; the arithmetic is the same either way, so the streaming
  * fallback gives the blocked path's result bit for bit. Vector dots, exp and P v as 4-row
  * axpy; the row is divided by the sum of the exponentials at the end. */
-static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, int64_t h, int64_t i, int64_t vis,
-                         const float *kc, const float *vc, float *buf, float *qv, float *sc, float *acc)
+static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, int64_t h, int64_t i, int64_t lo,
+                         int64_t vis, const float *kc, const float *vc, float *buf, float *qv, float *sc, float *acc)
 {
     const xhal_tensor_desc *q = c->q, *k = c->k, *v = c->v, *m = c->mask, *o = c->o;
     int64_t dh = q->shape[3], dv = v->shape[3];
@@ -569,10 +609,12 @@ static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, 
     const unsigned char *qrow = cpu_tensor_base(q) + (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * qes;
     load_f32(ops, q->dtype, qrow, q->strides[3] * qes, dh, qv);
     float mx = -INFINITY;
-    for (int64_t j = 0; j < vis; j++) {
+    float cap = (float)c->softcap;
+    for (int64_t j = lo; j < vis; j++) {
         const float *kr = kc ? kc + j * dh : buf;
         if (!kc) load_f32(ops, k->dtype, kb + j * k->strides[2] * kes, k->strides[3] * kes, dh, buf);
         float s = ops->dot(XHAL_DTYPE_F32, qv, kr, dh) * scale;
+        if (cap > 0.0f) s = cap * tanhf(s / cap);
         if (m)
             s += (float)cpu_load_f64(
                 m->dtype, cpu_tensor_base(m) +
@@ -581,11 +623,11 @@ static void attn_row_f32(const attn_ctx *c, const cpu_simd_ops *ops, int64_t b, 
         if (s > mx || isnan(s)) mx = s;
     }
     memset(acc, 0, (size_t)dv * sizeof(float));
-    if (vis > 0 && mx != -INFINITY) {
+    if (vis > lo && mx != -INFINITY) {
         /* a NaN score makes mx NaN and so every weight NaN */
-        double sum = ops->exp_sum(sc, vis, mx);
+        double sum = ops->exp_sum(sc + lo, vis - lo, mx);
         int64_t ldv = dv * (int64_t)sizeof(float);
-        for (int64_t j = 0; j < vis; j += 4) {
+        for (int64_t j = lo; j < vis; j += 4) {
             int nr = vis - j < 4 ? (int)(vis - j) : 4;
             const float *vr = vc ? vc + j * dv : buf;
             if (!vc)
@@ -619,13 +661,10 @@ static void attn_blocks_f32(void *vctx, int64_t begin, int64_t end, int worker)
     for (int64_t task = begin; task < end; task++) {
         int64_t blk = task % bc->nblk, hk = (task / bc->nblk) % hkv, b = task / (bc->nblk * hkv);
         int64_t i0 = blk * bc->tq, i1 = i0 + bc->tq < sq ? i0 + bc->tq : sq;
-        int64_t kmax = sk;
-        if (c->causal) {
-            kmax = (i1 - 1) + (sk - sq) + 1;
-            if (kmax > sk) kmax = sk;
-            if (kmax < 0) kmax = 0;
-        }
-        for (int64_t j = 0; j < kmax; j++) {
+        int64_t kmin, kmax, unused;
+        attn_range(c, i0, &kmin, &unused);
+        attn_range(c, i1 - 1, &unused, &kmax);
+        for (int64_t j = kmin; j < kmax; j++) {
             load_f32(ops, k->dtype,
                      cpu_tensor_base(k) + (b * k->strides[0] + hk * k->strides[1] + j * k->strides[2]) * kes,
                      k->strides[3] * kes, dh, kc + j * dh);
@@ -636,13 +675,9 @@ static void attn_blocks_f32(void *vctx, int64_t begin, int64_t end, int worker)
         for (int64_t g = 0; g < c->group; g++) {
             int64_t h = hk * c->group + g;
             for (int64_t i = i0; i < i1; i++) {
-                int64_t vis = kmax;
-                if (c->causal) {
-                    vis = i + (sk - sq) + 1;
-                    if (vis > sk) vis = sk;
-                    if (vis < 0) vis = 0;
-                }
-                attn_row_f32(c, ops, b, h, i, vis, kc, vc, NULL, qv, sc, acc);
+                int64_t lo, vis;
+                attn_range(c, i, &lo, &vis);
+                attn_row_f32(c, ops, b, h, i, lo, vis, kc, vc, NULL, qv, sc, acc);
             }
         }
     }
@@ -661,13 +696,9 @@ static void attn_rows_f32(void *vctx, int64_t begin, int64_t end, int worker)
     float *acc = sc + sk;
     for (int64_t r = begin; r < end; r++) {
         int64_t i = r % sq, h = (r / sq) % hq, b = r / (sq * hq);
-        int64_t vis = sk;
-        if (c->causal) {
-            vis = i + (sk - sq) + 1;
-            if (vis > sk) vis = sk;
-            if (vis < 0) vis = 0;
-        }
-        attn_row_f32(c, ops, b, h, i, vis, NULL, NULL, buf, qv, sc, acc);
+        int64_t lo, vis;
+        attn_range(c, i, &lo, &vis);
+        attn_row_f32(c, ops, b, h, i, lo, vis, NULL, NULL, buf, qv, sc, acc);
     }
 }
 
@@ -682,6 +713,9 @@ xhal_status cpu_run_attention(cpu_state *st, const xhal_op_desc *d)
     c.o = &d->outputs[0];
     c.scale = d->attrs.attention.scale;
     c.causal = d->attrs.attention.causal;
+    c.window = d->attrs.attention.window;
+    c.softcap = d->attrs.attention.softcap;
+    c.p0 = d->attrs.attention.has_q_pos0 ? d->attrs.attention.q_pos0 : c.k->shape[2] - c.q->shape[2];
     int64_t bsz = c.q->shape[0], hkv = c.k->shape[1], sq = c.q->shape[2];
     c.group = hkv > 0 ? c.q->shape[1] / hkv : 1;
     if (c.group < 1) c.group = 1;
@@ -773,5 +807,106 @@ xhal_status cpu_run_gather(cpu_state *st, const xhal_op_desc *d)
     /* the core checked every index against [0, v) (xhal_backend.h) */
     int64_t row_len = cpu_numel(c.table) / (v > 0 ? v : 1);
     cpu_parallel_for(st->pool, n, row_grain(row_len), gather_rows, &c);
+    return XHAL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* TOPK                                                                       */
+/* ------------------------------------------------------------------------- */
+typedef struct topk_item {
+    double v;
+    int64_t i;
+} topk_item;
+
+/* 1 if a ranks before b: NaN above every number, equal values by ascending index. */
+static int topk_before(const topk_item *a, const topk_item *b, int largest)
+{
+    int an = isnan(a->v), bn = isnan(b->v);
+    if (an || bn) {
+        if (an && bn) return a->i < b->i;
+        return largest ? an : bn; /* largest: NaN first; smallest: NaN last */
+    }
+    if (a->v != b->v) return largest ? a->v > b->v : a->v < b->v;
+    return a->i < b->i;
+}
+
+static int topk_cmp_largest(const void *a, const void *b)
+{
+    return topk_before(a, b, 1) ? -1 : topk_before(b, a, 1) ? 1 : 0;
+}
+
+static int topk_cmp_smallest(const void *a, const void *b)
+{
+    return topk_before(a, b, 0) ? -1 : topk_before(b, a, 0) ? 1 : 0;
+}
+
+/* k up to this keeps a sorted prefix (O(n k)); above it the row is sorted (O(n log n)) */
+#define TOPK_INSERT_MAX 32
+
+typedef struct topk_ctx {
+    const xhal_tensor_desc *x, *vals, *idx;
+    int64_t k;
+    int largest;
+    scratch s; /* per worker: N items (two doubles each) */
+} topk_ctx;
+
+static void topk_rows(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    const topk_ctx *c = vctx;
+    const xhal_tensor_desc *x = c->x, *vo = c->vals, *io = c->idx;
+    int nd = x->ndim;
+    int64_t n = x->shape[nd - 1], k = c->k;
+    int64_t xs = bstride(x, nd - 1), vs = bstride(vo, nd - 1), is = bstride(io, nd - 1);
+    size_t ves = cpu_dtype_size(vo->dtype);
+    topk_item *it = (topk_item *)scratch_for(&c->s, worker);
+    for (int64_t r = begin; r < end; r++) {
+        const unsigned char *xr = cpu_tensor_base(x) + cpu_row_offset(x, nd - 1, r, NULL);
+        unsigned char *vr = cpu_tensor_base(vo) + cpu_row_offset(vo, nd - 1, r, NULL);
+        unsigned char *ir = cpu_tensor_base(io) + cpu_row_offset(io, nd - 1, r, NULL);
+        if (k > TOPK_INSERT_MAX) {
+            for (int64_t j = 0; j < n; j++) it[j] = (topk_item){cpu_load_f64(x->dtype, xr + j * xs), j};
+            qsort(it, (size_t)n, sizeof *it, c->largest ? topk_cmp_largest : topk_cmp_smallest);
+        }
+        /* insertion into a sorted prefix of k: O(n k), and k is small where it matters (routing) */
+        int64_t m = 0;
+        for (int64_t j = 0; j < n && k <= TOPK_INSERT_MAX; j++) {
+            topk_item e = {cpu_load_f64(x->dtype, xr + j * xs), j};
+            if (m == k && !topk_before(&e, &it[k - 1], c->largest)) continue;
+            int64_t p = m < k ? m++ : k - 1;
+            while (p > 0 && topk_before(&e, &it[p - 1], c->largest)) {
+                it[p] = it[p - 1];
+                p--;
+            }
+            it[p] = e;
+        }
+        for (int64_t j = 0; j < k; j++) {
+            /* the value is x's element itself: copy its bytes, no conversion */
+            memcpy(vr + j * vs, xr + it[j].i * xs, ves);
+            if (io->dtype == XHAL_DTYPE_I32) {
+                int32_t v = (int32_t)it[j].i;
+                memcpy(ir + j * is, &v, 4);
+            } else {
+                int64_t v = it[j].i;
+                memcpy(ir + j * is, &v, 8);
+            }
+        }
+    }
+}
+
+xhal_status cpu_run_topk(cpu_state *st, const xhal_op_desc *d)
+{
+    topk_ctx c;
+    memset(&c, 0, sizeof c);
+    c.x = &d->inputs[0];
+    c.vals = &d->outputs[0];
+    c.idx = &d->more_outputs[0];
+    c.k = d->attrs.topk.k;
+    c.largest = d->attrs.topk.largest;
+    int64_t n = c.x->shape[c.x->ndim - 1];
+    /* items are two doubles wide; scratch counts doubles */
+    xhal_status s = scratch_alloc(st, &c.s, 2 * ((c.k > TOPK_INSERT_MAX ? n : c.k) + 1), "topk");
+    if (s != XHAL_OK) return s;
+    cpu_parallel_for(st->pool, cpu_numel(c.x) / (n > 0 ? n : 1), row_grain(n * (c.k < 8 ? c.k : 8)), topk_rows, &c);
+    cpu_free(c.s.mem);
     return XHAL_OK;
 }

@@ -97,10 +97,25 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
             if (d->n_inputs >= 2 && cpu_is_block_dtype(d->inputs[1].dtype)) return cpu_qmatmul_supported(d);
             bad = first_non_float(d);
             return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
+        case XHAL_OP_ROPE: {
+            /* x and out float; positions i32/i64 and inv_freq f32 after them (xhal_backend.h) */
+            int k = 1;
+            if (d->attrs.rope.has_positions && !is_i32_i64(d->inputs[k++].dtype))
+                return unsupported(d, d->inputs[k - 1].dtype, "positions must be i32 or i64");
+            if (d->attrs.rope.has_inv_freq && d->inputs[k++].dtype != XHAL_DTYPE_F32)
+                return unsupported(d, d->inputs[k - 1].dtype, "inv_freq must be f32");
+            if (!cpu_is_float(idt)) return unsupported(d, idt, "float dtypes only");
+            return cpu_is_float(odt) ? XHAL_OK : unsupported(d, odt, "float dtypes only");
+        }
+        case XHAL_OP_TOPK:
+            if (d->n_outputs != 2) return unsupported(d, idt, "needs two outputs (values, indices)");
+            if (!cpu_is_float(idt) || odt != idt) return unsupported(d, idt, "float dtypes, values of x's dtype");
+            if (!is_i32_i64(d->more_outputs[0].dtype))
+                return unsupported(d, d->more_outputs[0].dtype, "indices must be i32 or i64");
+            return XHAL_OK;
         case XHAL_OP_SOFTMAX:
         case XHAL_OP_RMS_NORM:
         case XHAL_OP_LAYER_NORM:
-        case XHAL_OP_ROPE:
         case XHAL_OP_ATTENTION:
             bad = first_non_float(d);
             return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
@@ -137,6 +152,7 @@ xhal_status cpu_op_run(void *state, void *stream, const xhal_op_desc *d)
         case XHAL_OPF_GATHER: return cpu_run_gather(st, d);
         case XHAL_OPF_ROPE: return cpu_run_rope(st, d);
         case XHAL_OPF_ATTENTION: return cpu_run_attention(st, d);
+        case XHAL_OPF_TOPK: return cpu_run_topk(st, d);
         default:
             return cpu_op_supported(state, 0, d) == XHAL_OK
                        ? CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: op %s has no runner", cpu_op_name(d->op))

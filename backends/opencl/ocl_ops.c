@@ -535,7 +535,9 @@ static const xhal_op_desc *promote_scalars(const xhal_op_desc *desc, xhal_op_des
     if (!any) return desc;
     *tmp = *desc;
     for (int i = 0; i < XHAL_MAX_OP_INPUTS + XHAL_MAX_OP_OUTPUTS; i++) {
-        xhal_tensor_desc *t = i < XHAL_MAX_OP_INPUTS ? &tmp->inputs[i] : &tmp->outputs[i - XHAL_MAX_OP_INPUTS];
+        xhal_tensor_desc *t = i < XHAL_MAX_OP_INPUTS    ? &tmp->inputs[i]
+                              : i == XHAL_MAX_OP_INPUTS ? &tmp->outputs[0]
+                                                        : &tmp->more_outputs[i - XHAL_MAX_OP_INPUTS - 1];
         if (t->ndim == 0) {
             t->ndim = 1;
             t->shape[0] = 1;

@@ -920,6 +920,232 @@ static void cat_transformer(builder *b)
     }
 }
 
+/* xhal_rope_ex and xhal_attention_ex (issue 12): explicit positions (non-monotonic, per batch,
+ * broadcast, negative), inv_freq tensors (Llama 3 scaling, GLM-4 partial interleaved),
+ * attention factor; sliding windows smaller and larger than Sk, softcap (with a mask: capped
+ * before it is added), q_pos0 in the middle of the cache, GQA. */
+static void cat_transformer_ex(builder *b)
+{
+    for (int d = 0; d < NFD; d++) {
+        xhal_dtype dt = FD[d];
+        xhal_dtype pdt = d % 2 ? XHAL_DTYPE_I32 : XHAL_DTYPE_I64;
+        struct {
+            const char *name;
+            xc_tspec x, pos, invf;
+            int seq_axis, rot, layout, has_pos, has_invf;
+            double theta, af;
+            int64_t pos_offset;
+        } r[] = {
+            {"pos_nonmono_half_1x6x2x16",
+             ts(dt, 4, 1, 6, 2, 16),
+             range(ts(pdt, 1, 6), 0, 5000),
+             {0},
+             1,
+             0,
+             XHAL_ROPE_HALF,
+             1,
+             0,
+             10000,
+             0,
+             0},
+            {"pos_bs_interleaved_2x5x3x8",
+             ts(dt, 4, 2, 5, 3, 8),
+             range(ts(pdt, 2, 2, 5), 0, 100),
+             {0},
+             1,
+             0,
+             XHAL_ROPE_INTERLEAVED,
+             1,
+             0,
+             10000,
+             0,
+             0},
+            {"pos_b1s_bhsd_seq2_half_2x3x4x16",
+             ts(dt, 4, 2, 3, 4, 16),
+             range(ts(pdt, 3, 2, 1, 4), 0, 300),
+             {0},
+             2,
+             0,
+             XHAL_ROPE_HALF,
+             1,
+             0,
+             10000,
+             0,
+             0},
+            {"pos_negative_half_1x4x1x8",
+             ts(dt, 4, 1, 4, 1, 8),
+             range(ts(pdt, 1, 4), -50, 50),
+             {0},
+             1,
+             0,
+             XHAL_ROPE_HALF,
+             1,
+             0,
+             10000,
+             0,
+             0},
+            {"llama3_invfreq_pos_half_1x4x2x32", ts(dt, 4, 1, 4, 2, 32), range(ts(pdt, 1, 4), 0, 9000),
+             gen(range(ts(XHAL_DTYPE_F32, 1, 16), 500000, 500000), XC_GEN_LLAMA3), 1, 0, XHAL_ROPE_HALF, 1, 1, 10000, 0,
+             0},
+            {"llama3_invfreq_offset_half_2x3x2x16",
+             ts(dt, 4, 2, 3, 2, 16),
+             {0},
+             gen(range(ts(XHAL_DTYPE_F32, 1, 8), 500000, 500000), XC_GEN_LLAMA3),
+             1,
+             0,
+             XHAL_ROPE_HALF,
+             0,
+             1,
+             10000,
+             0,
+             8190},
+            {"glm4_partial_interleaved_rot8_invfreq_1x5x2x16", ts(dt, 4, 1, 5, 2, 16), range(ts(pdt, 1, 5), 0, 40),
+             range(ts(XHAL_DTYPE_F32, 1, 4), 0.001, 1), 1, 8, XHAL_ROPE_INTERLEAVED, 1, 1, 10000, 0, 0},
+            {"yarn_af1_25_half_rot12_1x3x2x16",
+             ts(dt, 4, 1, 3, 2, 16),
+             {0},
+             {0},
+             1,
+             12,
+             XHAL_ROPE_HALF,
+             0,
+             0,
+             10000,
+             1.25,
+             11},
+            {"yarn_af0_8_pos_invfreq_interleaved_2x2x2x8", ts(dt, 4, 2, 2, 2, 8), range(ts(pdt, 2, 2, 2), 0, 2000),
+             range(ts(XHAL_DTYPE_F32, 1, 4), 0.0001, 1), 1, 0, XHAL_ROPE_INTERLEAVED, 1, 1, 10000, 0.8, 0},
+        };
+        for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+            xc_case c = mk(XHAL_OP_ROPE, dt, "%s", r[i].name);
+            c.n_in = 1;
+            c.in[0] = r[i].x;
+            if (r[i].has_pos) c.in[c.n_in++] = gen(r[i].pos, XC_GEN_INT);
+            if (r[i].has_invf) c.in[c.n_in++] = r[i].invf;
+            c.out = r[i].x;
+            c.at.seq_axis = r[i].seq_axis;
+            c.at.rotary_dims = r[i].rot;
+            c.at.rope_layout = r[i].layout;
+            c.at.theta = r[i].theta;
+            c.at.pos_offset = r[i].pos_offset;
+            c.at.has_positions = r[i].has_pos;
+            c.at.has_inv_freq = r[i].has_invf;
+            c.at.attention_factor = r[i].af;
+            add(b, &c);
+        }
+        {
+            /* positions [1, S] seen as [B, S] through a stride-0 view, x a strided view */
+            int64_t es[2] = {1, 5};
+            xc_case c = mk(XHAL_OP_ROPE, dt, "pos_expanded_view_step_x_3x5x2x8");
+            c.n_in = 2;
+            c.in[0] = step(ts(dt, 4, 3, 5, 2, 8));
+            c.in[1] = expand_from(gen(range(ts(pdt, 2, 3, 5), 0, 700), XC_GEN_INT), es);
+            c.out = ts(dt, 4, 3, 5, 2, 8);
+            c.at.seq_axis = 1;
+            c.at.theta = 10000;
+            c.at.has_positions = 1;
+            add(b, &c);
+            c = mk(XHAL_OP_ROPE, dt, "inplace_pos_half_2x3x2x16");
+            c.n_in = 2;
+            c.in[0] = ts(dt, 4, 2, 3, 2, 16);
+            c.in[1] = gen(range(ts(pdt, 2, 2, 3), 0, 64), XC_GEN_INT);
+            c.out = c.in[0];
+            c.at.seq_axis = 1;
+            c.at.theta = 10000;
+            c.at.has_positions = 1;
+            c.inplace = 1;
+            add(b, &c);
+        }
+        struct {
+            const char *name;
+            int B, Hq, Hkv, Sq, Sk, D, causal, mask;
+            int64_t window, q_pos0; /* q_pos0 -1: Sk - Sq */
+            double softcap, range;
+        } a[] = {
+            {"window3_causal_1x2x2_sq8_sk8_d16", 1, 2, 2, 8, 8, 16, 1, 0, 3, -1, 0, 2},
+            {"window1_causal_gqa_1x4x2_sq6_sk6_d8", 1, 4, 2, 6, 6, 8, 1, 0, 1, -1, 0, 2},
+            {"window100_gt_sk_1x2x1_sq4_sk6_d8", 1, 2, 1, 4, 6, 8, 1, 0, 100, -1, 0, 2},
+            {"window5_decode_1x4x2_sq1_sk20_d16", 1, 4, 2, 1, 20, 16, 1, 0, 5, -1, 0, 2},
+            {"window4_kvcache_2x2x1_sq3_sk11_d16", 2, 2, 1, 3, 11, 16, 1, 0, 4, -1, 0, 2},
+            {"softcap2_1x2x2_sq5_sk7_d16", 1, 2, 2, 5, 7, 16, 0, 0, 0, -1, 2.0, 4},
+            {"softcap3_mask_causal_1x2x1_sq4_sk6_d16", 1, 2, 1, 4, 6, 16, 1, 1, 0, -1, 3.0, 4},
+            {"softcap50_large_1x2x2_sq3_sk9_d32", 1, 2, 2, 3, 9, 32, 0, 0, 0, -1, 50.0, 30},
+            {"qpos0_4_mid_causal_1x2x1_sq3_sk12_d16", 1, 2, 1, 3, 12, 16, 1, 0, 0, 4, 0, 2},
+            {"qpos0_0_causal_1x2x2_sq4_sk9_d8", 1, 2, 2, 4, 9, 8, 1, 0, 0, 0, 0, 2},
+            {"qpos0_6_window4_gqa_2x4x2_sq5_sk16_d8", 2, 4, 2, 5, 16, 8, 1, 0, 4, 6, 0, 2},
+            {"qpos0_2_noncausal_1x2x2_sq3_sk7_d8", 1, 2, 2, 3, 7, 8, 0, 0, 0, 2, 0, 2},
+            {"all_window3_softcap4_mask_qpos0_5_1x4x2_sq4_sk13_d16", 1, 4, 2, 4, 13, 16, 1, 1, 3, 5, 4.0, 3},
+        };
+        for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
+            xc_case c = mk(XHAL_OP_ATTENTION, dt, "%s", a[i].name);
+            c.in[0] = range(ts(dt, 4, a[i].B, a[i].Hq, a[i].Sq, a[i].D), -a[i].range, a[i].range);
+            c.in[1] = range(ts(dt, 4, a[i].B, a[i].Hkv, a[i].Sk, a[i].D), -a[i].range, a[i].range);
+            c.in[2] = ts(dt, 4, a[i].B, a[i].Hkv, a[i].Sk, a[i].D);
+            if (i == 4) c.in[1] = step(c.in[1]);
+            c.n_in = 3;
+            if (a[i].mask) c.in[c.n_in++] = range(ts(dt, 2, a[i].Sq, a[i].Sk), -3, 0);
+            c.at.has_mask = a[i].mask != 0;
+            c.at.causal = a[i].causal;
+            c.at.window = a[i].window;
+            c.at.softcap = a[i].softcap;
+            c.at.has_q_pos0 = a[i].q_pos0 >= 0;
+            c.at.q_pos0 = a[i].q_pos0 >= 0 ? a[i].q_pos0 : 0;
+            c.out = ts(dt, 4, a[i].B, a[i].Hq, a[i].Sq, a[i].D);
+            add(b, &c);
+        }
+    }
+}
+
+/* topk (issue 12): largest and smallest, k = 1 .. n, ties (integer values), NaN/Inf/signed
+ * zeros, other axes and strided views, i32 and i64 indices, MoE routing sizes. */
+static void cat_topk(builder *b)
+{
+    for (int d = 0; d < NFD; d++) {
+        xhal_dtype dt = FD[d];
+        struct {
+            const char *name;
+            xc_tspec x;
+            int axis, largest, gen, idx64;
+            int64_t k;
+            double lo, hi;
+        } t[] = {
+            {"k3_largest_4x37", ts(dt, 2, 4, 37), -1, 1, XC_GEN_UNIFORM, 1, 3, -1, 1},
+            {"k1_smallest_5x16", ts(dt, 2, 5, 16), -1, 0, XC_GEN_UNIFORM, 0, 1, -1, 1},
+            {"kn_largest_ties_3x20", ts(dt, 2, 3, 20), 1, 1, XC_GEN_INT, 1, 20, -3, 3},
+            {"k5_smallest_ties_2x3x33", ts(dt, 3, 2, 3, 33), 2, 0, XC_GEN_INT, 0, 5, 0, 4},
+            {"k7_largest_special_2x40", ts(dt, 2, 2, 40), -1, 1, XC_GEN_SPECIAL, 1, 7, -1, 1},
+            {"kn_smallest_special_2x40", ts(dt, 2, 2, 40), -1, 0, XC_GEN_SPECIAL, 0, 40, -1, 1},
+            {"k2_largest_axis0_9x5", ts(dt, 2, 9, 5), 0, 1, XC_GEN_INT, 1, 2, -2, 2},
+            {"k4_smallest_axis1_perm_3x10x6", perm_rev(ts(dt, 3, 3, 10, 6)), 1, 0, XC_GEN_UNIFORM, 0, 4, -1, 1},
+            {"moe_router_k2_7x8", ts(dt, 2, 7, 8), -1, 1, XC_GEN_UNIFORM, 0, 2, -4, 4},
+            {"moe_router_k8_3x64", ts(dt, 2, 3, 64), -1, 1, XC_GEN_UNIFORM, 1, 8, -4, 4},
+            {"k64_largest_ties_2x300", ts(dt, 2, 2, 300), -1, 1, XC_GEN_INT, 0, 64, -10, 10},
+            {"k300_smallest_1x300", ts(dt, 2, 1, 300), -1, 0, XC_GEN_UNIFORM, 1, 300, -1, 1},
+            {"k1_largest_1d_n1", ts(dt, 1, 1), 0, 1, XC_GEN_UNIFORM, 1, 1, -1, 1},
+            {"k2_empty_rows_0x5", ts(dt, 2, 0, 5), -1, 1, XC_GEN_UNIFORM, 1, 2, -1, 1},
+        };
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+            xhal_dtype it = t[i].idx64 ? XHAL_DTYPE_I64 : XHAL_DTYPE_I32;
+            xc_case c = mk(XHAL_OP_TOPK, dt, "%s_%s", t[i].name, xhal_dtype_name(it));
+            c.n_in = 1;
+            c.in[0] = gen(range(t[i].x, t[i].lo, t[i].hi), t[i].gen);
+            int ax = t[i].axis < 0 ? t[i].axis + t[i].x.ndim : t[i].axis;
+            xc_tspec o = ts(dt, 0);
+            o.ndim = t[i].x.ndim;
+            for (int k = 0; k < o.ndim; k++) o.shape[k] = k == ax ? t[i].k : t[i].x.shape[k];
+            c.out = i == 3 ? step(o) : o;
+            c.has_out2 = 1;
+            c.out2 = with_dtype(o, it);
+            if (i == 6) c.out2 = perm_rev(c.out2);
+            c.at.axis = t[i].axis;
+            c.at.k = t[i].k;
+            c.at.largest = t[i].largest;
+            c.nan_sign = 1;
+            add(b, &c);
+        }
+    }
+}
+
 /* out is input 0 itself: what xhal.h allows for elementwise ops and rope */
 static void cat_inplace(builder *b)
 {
@@ -983,6 +1209,8 @@ int xc_catalogue_build(xc_case_list *list)
     cat_matmul(&b);
     cat_index(&b);
     cat_transformer(&b);
+    cat_transformer_ex(&b);
+    cat_topk(&b);
     return b.err ? -1 : 0;
 }
 
@@ -1036,6 +1264,18 @@ static int special_list(const xc_case *c, xhal_dtype dt, double *s)
             /* NaN only: what Inf gives depends on the algorithm (two-pass vs online) */
             s[n++] = NAN;
             s[n++] = -NAN;
+            s[n++] = NAN;
+            break;
+        case XHAL_OP_TOPK: /* NaN of both signs, infinities, signed zeros, equal values */
+            s[n++] = NAN;
+            s[n++] = -NAN;
+            s[n++] = INFINITY;
+            s[n++] = -INFINITY;
+            s[n++] = 0.0;
+            s[n++] = -0.0;
+            s[n++] = 0.5;
+            s[n++] = 0.5;
+            s[n++] = -INFINITY;
             s[n++] = NAN;
             break;
         case XHAL_OP_COPY:
@@ -1103,6 +1343,17 @@ static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tens
             int e = (int)(xc_rng_next(rng) % 21) - 10;
             x = ldexp(ldexp(1.0, mant) + m + ((i & 1) ? 0.0 : 0.5), e - mant);
             if (xc_rng_next(rng) & 1) x = -x;
+        } else if (sp->gen == XC_GEN_LLAMA3) {
+            /* transformers' _compute_llama3_parameters with theta = lo over 2 sn rotary dims */
+            const double pi = 3.14159265358979323846, factor = 8, lo_f = 1, hi_f = 4, orig = 8192;
+            double f = pow(sp->lo, -2.0 * (double)i / (double)(2 * sn)), wl = 2 * pi / f;
+            if (wl > orig / lo_f) {
+                f /= factor;
+            } else if (wl >= orig / hi_f) {
+                double sm = (orig / wl - lo_f) / (hi_f - lo_f);
+                f = (1 - sm) * f / factor + sm * f;
+            }
+            x = f;
         } else if (sp->gen == XC_GEN_SIGNMAG) {
             x = xc_rng_uniform(rng, sp->lo, sp->hi);
             if (xc_rng_next(rng) & 1) x = -x;

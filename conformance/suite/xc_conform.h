@@ -76,7 +76,9 @@ enum {
     XC_GEN_PAIRS_A = 3,
     XC_GEN_PAIRS_B = 4,
     XC_GEN_SIGNMAG = 5,
-    XC_GEN_TIES = 6
+    XC_GEN_TIES = 6,
+    XC_GEN_LLAMA3 = 7 /* rope's inv_freq [n]: Llama 3 scaling of theta^(-2k/(2n)) with lo as theta
+                       * (factor 8, low/high frequency factors 1 and 4, original context 8192) */
 };
 enum { XC_INIT_NAN = 0, XC_INIT_RANDOM = 1 };
 
@@ -99,6 +101,17 @@ typedef struct xc_attrs {
     int64_t pos_offset;
     int rotary_dims, rope_layout, seq_axis;
     int has_weight, has_bias, has_mask;
+    /* rope: in[1] positions, then inv_freq, when present; attention_factor 0 means 1 */
+    int has_positions, has_inv_freq;
+    double attention_factor;
+    /* attention_ex: window, softcap, q_pos0 (has_q_pos0 0: Sk - Sq; setting q_pos0 through
+     * xc_attr_set sets has_q_pos0 = q_pos0 >= 0) */
+    int64_t window, q_pos0;
+    double softcap;
+    int has_q_pos0;
+    /* topk (axis is the axis above) */
+    int64_t k;
+    int largest;
 } xc_attrs;
 
 typedef struct xc_case {
@@ -109,6 +122,8 @@ typedef struct xc_case {
     int n_in;
     xc_tspec in[XC_MAX_IN]; /* inputs in op order (concat: all parts) */
     xc_tspec out;
+    int has_out2;  /* a second output (topk's indices, exact) */
+    xc_tspec out2; /* its dtype and shape (layout and gen as for out) */
     xc_attrs at;
     int expect_status; /* XHAL_OK, or the error the op must return (out untouched) */
     int out_init;      /* XC_INIT_*: what out holds before the op */
@@ -178,6 +193,9 @@ int xc_case_inputs(const xc_case *c, uint64_t seed, xc_tensor *in, xc_tensor *in
  * *R, the reduction length. 0 on success, -1 with msg filled if the case is malformed. */
 int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init, double *ref, double *mag, int64_t *R,
                    char *msg, size_t msgsz);
+
+/* The second output of a case with has_out2 (topk's indices, as doubles): 0, or -1 with msg. */
+int xc_ref_compute_out2(const xc_case *c, const xc_tensor *in, double *ref2, char *msg, size_t msgsz);
 
 typedef struct xc_tol {
     double atol, rtol, mtol, nmse;

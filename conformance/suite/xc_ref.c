@@ -260,8 +260,13 @@ static int ref_gather(const xc_tensor *table, const xc_tensor *idx, double *ref)
     return 0;
 }
 
-static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *mag, int64_t *R, char *msg, size_t sz)
+static int ref_rope(const xc_case *c, const xc_tensor *in, double *ref, double *mag, int64_t *R, char *msg, size_t sz)
 {
+    const xc_tensor *x = &in[0];
+    int k_in = 1;
+    const xc_tensor *pos = c->at.has_positions ? &in[k_in++] : NULL;
+    const xc_tensor *invf = c->at.has_inv_freq ? &in[k_in++] : NULL;
+    double af = c->at.attention_factor != 0 ? c->at.attention_factor : 1.0;
     int nd = x->ndim;
     if (nd < 2) return fail(msg, sz, "rope: x needs [..., S, D]");
     int sa = c->at.seq_axis < 0 ? c->at.seq_axis + nd : c->at.seq_axis;
@@ -273,7 +278,8 @@ static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *m
     int64_t rows = D ? x->n / D : 0;
     for (int64_t row = 0; row < rows; row++) {
         unravel(row * D, nd, x->shape, idx);
-        double p = (double)(c->at.pos_offset + idx[sa]);
+        /* positions broadcast (right-aligned) to x's dims 0 .. sa */
+        double p = pos ? pos->v[bcast_off(idx, sa + 1, pos)] : (double)(c->at.pos_offset + idx[sa]);
         const double *xr = x->v + row * D;
         double *y = ref + row * D, *m = mag + row * D;
         for (int64_t d = 0; d < D; d++) {
@@ -292,10 +298,13 @@ static int ref_rope(const xc_case *c, const xc_tensor *x, double *ref, double *m
                 iu = k;
                 iv = k + rot / 2;
             }
-            double ang = p * pow(c->at.theta, -2.0 * (double)k / (double)rot);
-            double u = xr[iu], v = xr[iv], cs = cos(ang), sn = sin(ang);
+            double f = invf ? invf->v[k] : pow(c->at.theta, -2.0 * (double)k / (double)rot);
+            double ang = p * f;
+            double u = xr[iu], v = xr[iv], cs = af * cos(ang), sn = af * sin(ang);
             y[d] = d == iu ? u * cs - v * sn : u * sn + v * cs;
-            m[d] = (fabs(u) + fabs(v)) * (fabs(p) > 1 ? fabs(p) : 1.0);
+            /* an f32 angle is off by |p f| 2^-24 (f <= 1 by default) */
+            double pf = fabs(p) * (fabs(f) > 1 ? fabs(f) : 1.0);
+            m[d] = af * (fabs(u) + fabs(v)) * (pf > 1 ? pf : 1.0);
         }
     }
     return 0;
@@ -311,6 +320,8 @@ static int ref_attention(const xc_case *c, const xc_tensor *in, double *ref, dou
     int64_t Hkv = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
     if (Hkv == 0 || Hq % Hkv) return fail(msg, sz, "attention: Hq %% Hkv");
     double scale = c->at.scale == 0 ? 1.0 / sqrt((double)D) : c->at.scale;
+    double cap = c->at.softcap;
+    int64_t p0 = c->at.has_q_pos0 ? c->at.q_pos0 : Sk - Sq;
     *R = Sk;
     double *p = malloc(sizeof(double) * (size_t)(Sk > 0 ? Sk : 1));
     if (!p) return fail(msg, sz, "out of memory");
@@ -319,16 +330,22 @@ static int ref_attention(const xc_case *c, const xc_tensor *in, double *ref, dou
         for (int64_t h = 0; h < Hq; h++) {
             int64_t hk = h / (Hq / Hkv);
             for (int64_t i = 0; i < Sq; i++) {
-                int64_t vis = c->at.causal ? i + (Sk - Sq) + 1 : Sk;
+                /* visible keys [lo, vis): j <= P (causal), j > P - window */
+                int64_t P = p0 + i;
+                int64_t vis = c->at.causal ? P + 1 : Sk;
                 if (vis > Sk) vis = Sk;
                 if (vis < 0) vis = 0;
+                int64_t lo = c->at.window > 0 ? P - c->at.window + 1 : 0;
+                if (lo < 0) lo = 0;
+                if (lo > vis) lo = vis;
                 double mx = -INFINITY;
-                for (int64_t j = 0; j < vis; j++) {
+                for (int64_t j = lo; j < vis; j++) {
                     const double *qr = q->v + ((b * Hq + h) * Sq + i) * D;
                     const double *kr = k->v + ((b * Hkv + hk) * Sk + j) * D;
                     double s = 0;
                     for (int64_t d = 0; d < D; d++) s += qr[d] * kr[d];
                     s *= scale;
+                    if (cap > 0) s = cap * tanh(s / cap); /* before the mask (Gemma 2) */
                     if (mask) {
                         idx[0] = b;
                         idx[1] = h;
@@ -340,25 +357,74 @@ static int ref_attention(const xc_case *c, const xc_tensor *in, double *ref, dou
                     if (s > mx) mx = s;
                 }
                 double sum = 0;
-                for (int64_t j = 0; j < vis; j++) {
+                for (int64_t j = lo; j < vis; j++) {
                     p[j] = exp(p[j] - mx);
                     sum += p[j];
                 }
                 for (int64_t e = 0; e < Dv; e++) {
                     double o = 0, m = 0;
-                    for (int64_t j = 0; j < vis; j++) {
+                    for (int64_t j = lo; j < vis; j++) {
                         double vv = v->v[((b * Hkv + hk) * Sk + j) * Dv + e];
                         o += p[j] / sum * vv;
                         m += p[j] / sum * fabs(vv);
                     }
                     int64_t oi = ((b * Hq + h) * Sq + i) * Dv + e;
-                    ref[oi] = vis ? o : 0.0;
+                    ref[oi] = vis > lo ? o : 0.0;
                     mag[oi] = m;
                 }
             }
         }
     free(p);
     return 0;
+}
+
+/* TOPK: rank before (NaN above every number, equal values by ascending index). */
+static int topk_before(double a, int64_t ia, double b, int64_t ib, int largest)
+{
+    if (isnan(a) || isnan(b)) {
+        if (isnan(a) && isnan(b)) return ia < ib;
+        return largest ? isnan(a) : isnan(b);
+    }
+    if (a != b) return largest ? a > b : a < b;
+    return ia < ib;
+}
+
+/* values (out2 NULL) or indices (out2) of topk, by selection: for rank r the best element
+ * not taken yet. O(n^2) per row; the suite's rows are short. */
+static int ref_topk(const xc_case *c, const xc_tensor *x, double *ref, double *ref2, char *msg, size_t sz)
+{
+    int nd = x->ndim;
+    int ax = c->at.axis < 0 ? c->at.axis + nd : c->at.axis;
+    int64_t n = x->shape[ax], k = c->at.k;
+    int64_t inner = xc_numel(nd - ax - 1, x->shape + ax + 1), outer = xc_numel(ax, x->shape);
+    unsigned char *taken = malloc((size_t)(n > 0 ? n : 1));
+    if (!taken) return fail(msg, sz, "out of memory");
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t e = 0; e < inner; e++) {
+            memset(taken, 0, (size_t)(n > 0 ? n : 1));
+            for (int64_t r = 0; r < k; r++) {
+                int64_t best = -1;
+                for (int64_t j = 0; j < n; j++) {
+                    if (taken[j]) continue;
+                    double v = x->v[(o * n + j) * inner + e];
+                    if (best < 0 || topk_before(v, j, x->v[(o * n + best) * inner + e], best, c->at.largest)) best = j;
+                }
+                taken[best] = 1;
+                int64_t oi = (o * k + r) * inner + e;
+                if (ref) ref[oi] = x->v[(o * n + best) * inner + e];
+                if (ref2) ref2[oi] = (double)best;
+            }
+        }
+    free(taken);
+    return 0;
+}
+
+int xc_ref_compute_out2(const xc_case *c, const xc_tensor *in, double *ref2, char *msg, size_t msgsz)
+{
+    if (xc_case_validate(c, msg, msgsz) != 0) return -1;
+    if (c->op != XHAL_OP_TOPK || !c->has_out2)
+        return fail(msg, msgsz, "%s: op %s has one output", c->name, xhal_op_name(c->op));
+    return ref_topk(c, &in[0], NULL, ref2, msg, msgsz);
 }
 
 static int ref_concat(const xc_case *c, const xc_tensor *in, double *ref)
@@ -429,7 +495,8 @@ int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init,
         case XHAL_OPF_NORM: return ref_norm(c, in, ref, mag, R, msg, msgsz);
         case XHAL_OPF_MATMUL: return ref_matmul(c, &in[0], &in[1], init, ref, mag, R, msg, msgsz);
         case XHAL_OPF_GATHER: return ref_gather(&in[0], &in[1], ref);
-        case XHAL_OPF_ROPE: return ref_rope(c, &in[0], ref, mag, R, msg, msgsz);
+        case XHAL_OPF_ROPE: return ref_rope(c, in, ref, mag, R, msg, msgsz);
+        case XHAL_OPF_TOPK: return ref_topk(c, &in[0], ref, NULL, msg, msgsz);
         case XHAL_OPF_ATTENTION: return ref_attention(c, in, ref, mag, R, msg, msgsz);
         case XHAL_OPF_COMPOSED:
             if (c->op == XHAL_OP_CONCAT) return ref_concat(c, in, ref);

@@ -255,7 +255,7 @@ static int out_untouched(xhal_stream *stream, dtens *t, xc_result *r)
 }
 
 /* One public entry point per family of the op table (include/xhal/xhal_op_table.h). */
-static xhal_status run_op(xhal_stream *s, const xc_case *c, dtens *in, dtens *out)
+static xhal_status run_op(xhal_stream *s, const xc_case *c, dtens *in, dtens *out, dtens *out2)
 {
     const xc_attrs *a = &c->at;
     switch (xhal_op_family_of((int)c->op)) {
@@ -280,12 +280,38 @@ static xhal_status run_op(xhal_stream *s, const xc_case *c, dtens *in, dtens *ou
         case XHAL_OPF_MATMUL:
             return xhal_matmul(s, in[0].view, in[1].view, a->trans_a, a->trans_b, a->alpha, a->beta, out->view);
         case XHAL_OPF_GATHER: return xhal_gather(s, in[0].view, in[1].view, out->view);
-        case XHAL_OPF_ROPE:
-            return xhal_rope(s, in[0].view, a->seq_axis, a->theta, a->pos_offset, a->rotary_dims,
-                             (xhal_rope_layout)a->rope_layout, out->view);
-        case XHAL_OPF_ATTENTION:
-            return xhal_attention(s, in[0].view, in[1].view, in[2].view, a->has_mask ? in[3].view : NULL, a->scale,
-                                  a->causal, out->view);
+        case XHAL_OPF_ROPE: {
+            if (!a->has_positions && !a->has_inv_freq && a->attention_factor == 0)
+                return xhal_rope(s, in[0].view, a->seq_axis, a->theta, a->pos_offset, a->rotary_dims,
+                                 (xhal_rope_layout)a->rope_layout, out->view);
+            xhal_rope_params p;
+            xhal_rope_params_init(&p);
+            p.seq_axis = a->seq_axis;
+            p.theta = a->theta;
+            p.pos_offset = a->pos_offset;
+            p.rotary_dims = a->rotary_dims;
+            p.layout = a->rope_layout;
+            if (a->attention_factor != 0) p.attention_factor = a->attention_factor;
+            int k = 1;
+            xhal_tensor *pos = a->has_positions ? in[k++].view : NULL;
+            xhal_tensor *invf = a->has_inv_freq ? in[k++].view : NULL;
+            return xhal_rope_ex(s, in[0].view, pos, invf, &p, out->view);
+        }
+        case XHAL_OPF_ATTENTION: {
+            xhal_tensor *mask = a->has_mask ? in[3].view : NULL;
+            if (!a->window && a->softcap == 0 && !a->has_q_pos0)
+                return xhal_attention(s, in[0].view, in[1].view, in[2].view, mask, a->scale, a->causal, out->view);
+            xhal_attention_params p;
+            xhal_attention_params_init(&p);
+            p.scale = a->scale;
+            p.causal = a->causal;
+            p.window = a->window;
+            p.softcap = a->softcap;
+            p.q_pos0 = a->has_q_pos0 ? a->q_pos0 : -1;
+            return xhal_attention_ex(s, in[0].view, in[1].view, in[2].view, mask, &p, out->view);
+        }
+        case XHAL_OPF_TOPK:
+            return xhal_topk(s, in[0].view, a->k, a->axis, a->largest, out->view, out2 ? out2->view : NULL);
         case XHAL_OPF_COMPOSED:
             if (c->op == XHAL_OP_CONCAT) {
                 xhal_tensor *parts[XC_MAX_IN];
@@ -328,19 +354,21 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
             setmsg(r, "the device does not store %s", xhal_dtype_name(c->in[i].dtype));
             return;
         }
-    if (!device_stores(dev, c->out.dtype)) {
+    if (!device_stores(dev, c->out.dtype) || (c->has_out2 && !device_stores(dev, c->out2.dtype))) {
         r->outcome = XC_UNSUPPORTED;
-        setmsg(r, "the device does not store %s", xhal_dtype_name(c->out.dtype));
+        setmsg(r, "the device does not store %s",
+               xhal_dtype_name(device_stores(dev, c->out.dtype) ? c->out2.dtype : c->out.dtype));
         return;
     }
 
     xc_tensor hin[XC_MAX_IN], hinit;
     memset(hin, 0, sizeof(hin));
     memset(&hinit, 0, sizeof(hinit));
-    dtens din[XC_MAX_IN], dout;
+    dtens din[XC_MAX_IN], dout, dout2;
     memset(din, 0, sizeof(din));
     memset(&dout, 0, sizeof(dout));
-    double *ref = NULL, *mag = NULL, *got = NULL;
+    memset(&dout2, 0, sizeof(dout2));
+    double *ref = NULL, *mag = NULL, *got = NULL, *ref2 = NULL, *got2 = NULL, *init2 = NULL;
     int64_t n = r->numel, R = 1;
     char emsg[256] = "";
     int first_in = 0; /* inputs before this one are not checked as inputs (in place) */
@@ -356,6 +384,20 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
     if (!ref || !mag || !got) {
         setmsg(r, "out of host memory");
         goto done;
+    }
+    if (c->has_out2) { /* the second output starts as -77 everywhere (never a valid index) */
+        ref2 = malloc(nb);
+        got2 = malloc(nb);
+        init2 = malloc(nb);
+        if (!ref2 || !got2 || !init2) {
+            setmsg(r, "out of host memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < n; i++) init2[i] = -77.0;
+        if (c->expect_status == XHAL_OK && xc_ref_compute_out2(c, hin, ref2, emsg, sizeof(emsg)) != 0) {
+            setmsg(r, "reference: %s", emsg);
+            goto done;
+        }
     }
     if (c->expect_status == XHAL_OK) {
         if (c->given_expect) {
@@ -393,8 +435,16 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
         }
     }
 
+    if (c->has_out2) {
+        xhal_status st2 = dtens_make(stream, dev, &c->out2, init2, "out2", &dout2, r);
+        if (st2 != XHAL_OK) {
+            if (st2 == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED;
+            goto done;
+        }
+    }
+
     double t0 = now_ms();
-    xhal_status st = run_op(stream, c, din, &dout);
+    xhal_status st = run_op(stream, c, din, &dout, c->has_out2 ? &dout2 : NULL);
     const char *opmsg = st != XHAL_OK ? xhal_last_error() : "";
     char opmsg_copy[400];
     snprintf(opmsg_copy, sizeof(opmsg_copy), "%s", opmsg);
@@ -417,6 +467,7 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
             goto done;
         }
         if (out_untouched(stream, &dout, r) != 0) goto done;
+        if (c->has_out2 && out_untouched(stream, &dout2, r) != 0) goto done;
         for (int i = first_in; i < c->n_in; i++)
             if (dtens_check(stream, &din[i], "an input", 0, c->in[i].dtype, NULL, r) != 0) goto done;
         r->outcome = XC_PASS;
@@ -428,6 +479,21 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
         goto done;
     }
     if (dtens_check(stream, &dout, "out", 1, c->out.dtype, got, r) != 0) goto done;
+    if (c->has_out2) { /* exact: every element equal to the reference's */
+        if (dtens_check(stream, &dout2, "out2", 1, c->out2.dtype, got2, r) != 0) goto done;
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < n; i++)
+            if (got2[i] != ref2[i]) {
+                if (first < 0) first = i;
+                bad++;
+            }
+        if (bad) {
+            setmsg(r, "second output (%s): %lld of %lld elements wrong; first at %lld: got %.17g, want %.17g",
+                   c->op == XHAL_OP_TOPK ? "indices" : "out2", (long long)bad, (long long)n, (long long)first,
+                   got2[first], ref2[first]);
+            goto done;
+        }
+    }
     for (int i = first_in; i < c->n_in; i++) {
         char what[24];
         snprintf(what, sizeof(what), "input %d", i);
@@ -456,6 +522,10 @@ done:
         xc_tensor_free(&hin[i]);
     }
     if (!first_in) dtens_free(&dout);
+    if (c->has_out2) dtens_free(&dout2);
+    free(ref2);
+    free(got2);
+    free(init2);
     xc_tensor_free(&hinit);
     free(ref);
     free(mag);

@@ -36,7 +36,7 @@ static int is_norm(xhal_op op) { return fam(op) == XHAL_OPF_NORM; }
 #define AT(field) offsetof(xc_attrs, field)
 /* members: the xhal_op_attrs members (the op table's ATTR column) an attribute belongs to */
 static const xc_attr_info ATTRS[] = {
-    {"axis", XC_AK_INT, AT(axis), 'i', "reduce"}, /* and concat, composed by the core */
+    {"axis", XC_AK_INT, AT(axis), 'i', "reduce topk"}, /* and concat, composed by the core */
     {"keepdims", XC_AK_BOOL, AT(keepdims), 'i', "reduce"},
     {"alpha", XC_AK_NUM, AT(alpha), 'd', "scale matmul"},
     {"beta", XC_AK_NUM, AT(beta), 'd', "scale matmul"},
@@ -53,6 +53,14 @@ static const xc_attr_info ATTRS[] = {
     {"pos_offset", XC_AK_INT, AT(pos_offset), 'l', "rope"},
     {"rotary_dims", XC_AK_INT, AT(rotary_dims), 'i', "rope"},
     {"layout", XC_AK_ROPE_LAYOUT, AT(rope_layout), 'i', "rope"},
+    {"has_positions", XC_AK_BOOL, AT(has_positions), 'i', "rope"},
+    {"has_inv_freq", XC_AK_BOOL, AT(has_inv_freq), 'i', "rope"},
+    {"attention_factor", XC_AK_NUM, AT(attention_factor), 'd', "rope"},
+    {"window", XC_AK_INT, AT(window), 'l', "attention"},
+    {"softcap", XC_AK_NUM, AT(softcap), 'd', "attention"},
+    {"q_pos0", XC_AK_INT, AT(q_pos0), 'l', "attention"},
+    {"k", XC_AK_INT, AT(k), 'l', "topk"},
+    {"largest", XC_AK_BOOL, AT(largest), 'i', "topk"},
 };
 #undef AT
 
@@ -103,6 +111,7 @@ double xc_attr_get(const xc_attrs *a, const xc_attr_info *ai)
 void xc_attr_set(xc_attrs *a, const xc_attr_info *ai, double v)
 {
     char *p = (char *)a + ai->offset;
+    if (ai->offset == offsetof(xc_attrs, q_pos0)) a->has_q_pos0 = v >= 0; /* -1: Sk - Sq */
     switch (ai->ctype) {
         case 'd': memcpy(p, &v, sizeof v); break;
         case 'l': {
@@ -189,6 +198,8 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         if (check_tensor(c, &c->in[i], what, msg, sz)) return -1;
     }
     if (check_tensor(c, &c->out, "out", msg, sz)) return -1;
+    if (c->has_out2 && check_tensor(c, &c->out2, "out2", msg, sz)) return -1;
+    if (c->has_out2 && c->op != XHAL_OP_TOPK) return fail(msg, sz, "%s: op %s has one output", c->name, on);
     if (c->given_in) {
         for (int i = 0; i < c->n_in; i++)
             if (c->given_in[i].n != xc_numel(c->in[i].ndim, c->in[i].shape))
@@ -234,6 +245,25 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
             NEED(a->pos_offset >= 0, "%s: rope: pos_offset is negative", c->name);
             NEED(a->rope_layout == XHAL_ROPE_HALF || a->rope_layout == XHAL_ROPE_INTERLEAVED,
                  "%s: rope: layout %d unknown", c->name, a->rope_layout);
+            NEED((a->has_positions == 0 || a->has_positions == 1) && (a->has_inv_freq == 0 || a->has_inv_freq == 1) &&
+                     1 + a->has_positions + a->has_inv_freq == c->n_in,
+                 "%s: rope: has_positions/has_inv_freq disagree with %d inputs", c->name, c->n_in);
+            NEED(a->attention_factor == 0 || (a->attention_factor > 0 && isfinite(a->attention_factor)),
+                 "%s: rope: attention_factor %g must be finite and > 0", c->name, a->attention_factor);
+            int k = 1;
+            if (a->has_positions) {
+                const xc_tspec *pp = &c->in[k++];
+                shape_str(pp, s2, sizeof s2);
+                NEED(pp->dtype == XHAL_DTYPE_I32 || pp->dtype == XHAL_DTYPE_I64, "%s: rope: positions must be i32/i64",
+                     c->name);
+                NEED(bcasts_to(pp, sa + 1, x->shape), "%s: rope: positions %s do not broadcast to x's dims up to %d",
+                     c->name, s2, sa);
+            }
+            if (a->has_inv_freq) {
+                const xc_tspec *f = &c->in[k++];
+                NEED(f->dtype == XHAL_DTYPE_F32 && f->ndim == 1 && f->shape[0] == rd / 2,
+                     "%s: rope: inv_freq must be f32 [%lld]", c->name, (long long)(rd / 2));
+            }
         }
     } else if (is_binary(c->op)) {
         NEED(c->in[0].dtype == o->dtype && c->in[1].dtype == o->dtype, "%s: %s: a, b and out must share one dtype",
@@ -355,6 +385,28 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
         for (int i = 1; i < c->n_in; i++)
             NEED(c->in[i].dtype == q->dtype, "%s: attention: inputs must share one dtype", c->name);
         NEED(o->dtype == q->dtype, "%s: attention: out must have q's dtype", c->name);
+        NEED(a->window >= 0 && (a->window == 0 || a->causal),
+             "%s: attention: window %lld must be >= 0 (> 0 with causal)", c->name, (long long)a->window);
+        NEED(a->softcap >= 0 && isfinite(a->softcap), "%s: attention: softcap %g must be finite and >= 0", c->name,
+             a->softcap);
+        NEED(!a->has_q_pos0 || (a->q_pos0 >= 0 && a->q_pos0 <= Sk - Sq), "%s: attention: q_pos0 %lld not in [0, %lld]",
+             c->name, (long long)a->q_pos0, (long long)(Sk - Sq));
+    } else if (c->op == XHAL_OP_TOPK) {
+        NEED(x->ndim >= 1, "%s: topk: x needs an axis", c->name);
+        int ax = a->axis < 0 ? a->axis + x->ndim : a->axis;
+        NEED(ax >= 0 && ax < x->ndim, "%s: topk: axis %d out of range for %d dims", c->name, a->axis, x->ndim);
+        NEED(a->k >= 1 && a->k <= x->shape[ax], "%s: topk: k %lld not in [1, %lld]", c->name, (long long)a->k,
+             (long long)x->shape[ax]);
+        NEED(a->largest == 0 || a->largest == 1, "%s: topk: largest must be 0 or 1", c->name);
+        NEED(c->has_out2, "%s: topk: needs the indices output (out2)", c->name);
+        xc_tspec want = *x;
+        want.shape[ax] = a->k;
+        shape_str(&want, s1, sizeof s1);
+        NEED(same_shape(&want, o) && same_shape(&want, &c->out2), "%s: topk: values and indices must be %s", c->name,
+             s1);
+        NEED(o->dtype == x->dtype, "%s: topk: values must have x's dtype", c->name);
+        NEED(c->out2.dtype == XHAL_DTYPE_I32 || c->out2.dtype == XHAL_DTYPE_I64, "%s: topk: indices must be i32/i64",
+             c->name);
     } else if (c->op == XHAL_OP_CONCAT) {
         NEED(o->ndim >= 1, "%s: concat: out needs >= 1 dims", c->name);
         int ax = a->axis < 0 ? a->axis + o->ndim : a->axis;
@@ -454,13 +506,15 @@ void xc_case_describe(const xc_case *c, char *b, size_t sz)
         o = put_tensor(b, sz, o, what, &c->in[i]);
     }
     o = put_tensor(b, sz, o, c->inplace ? "out(=in0)" : "out", &c->out);
+    if (c->has_out2) o = put_tensor(b, sz, o, "out2", &c->out2);
     int n;
     const xc_attr_info *t = xc_attr_table(&n);
     int first = 1;
     for (int i = 0; i < n && o < sz; i++) {
         if (!xc_attr_applies(t[i].name, c->op)) continue;
-        o += (size_t)snprintf(b + o, sz - o, "%s%s=%.9g", first ? "; attrs " : " ", t[i].name,
-                              xc_attr_get(&c->at, &t[i]));
+        double v = xc_attr_get(&c->at, &t[i]);
+        if (!strcmp(t[i].name, "q_pos0") && !c->at.has_q_pos0) v = -1; /* Sk - Sq */
+        o += (size_t)snprintf(b + o, sz - o, "%s%s=%.9g", first ? "; attrs " : " ", t[i].name, v);
         first = 0;
     }
     if (o < sz && c->op == XHAL_OP_ATTENTION) o += (size_t)snprintf(b + o, sz - o, " has_mask=%d", c->at.has_mask);

@@ -170,6 +170,10 @@ static int parse_attrs(const cJSON *attrs, xc_case *c, int n_in, const char *cna
     if (c->op == XHAL_OP_RMS_NORM || c->op == XHAL_OP_LAYER_NORM) a->has_weight = n_in >= 2;
     if (c->op == XHAL_OP_LAYER_NORM) a->has_bias = n_in >= 3;
     if (c->op == XHAL_OP_ATTENTION) a->has_mask = n_in >= 4;
+    if (c->op == XHAL_OP_ROPE) { /* x, positions, inv_freq; has_* say which one a second input is */
+        a->has_positions = n_in >= 2;
+        a->has_inv_freq = n_in >= 3;
+    }
     if (!attrs) return 0;
     if (!cJSON_IsObject(attrs)) return err(msg, sz, "case %s: attrs is not an object", cname);
     int nt;
@@ -245,6 +249,9 @@ static int load_case(const char *dir, const cJSON *jc, xc_case *c, char *msg, si
     snprintf(c->name, sizeof(c->name), "vectors/%s", name->valuestring);
     if (xhal_op_from_name(op->valuestring, &c->op) != XHAL_OK)
         return err(msg, sz, "case %s: unknown op '%s'", name->valuestring, op->valuestring);
+    if (xhal_op_family_of((int)c->op) == XHAL_OPF_TOPK)
+        return err(msg, sz, "case %s: op %s has two outputs; vectors hold one expected tensor (use the built-in cases)",
+                   name->valuestring, op->valuestring);
     c->dtype = dtype_named(dt->valuestring);
     if (c->dtype == XHAL_DTYPE_INVALID)
         return err(msg, sz, "case %s: unknown dtype '%s'", name->valuestring, dt->valuestring);

@@ -400,7 +400,8 @@ XHAL_API xhal_status xhal_contiguous(xhal_stream *stream, xhal_tensor *t, xhal_d
  * GELU_TANH: its tanh approximation); binary with numpy broadcasting ADD 30 .. MINIMUM 35;
  * SCALE 40 (alpha * x + beta); reductions over one axis SUM 50 .. ARGMAX 53; normalization
  * SOFTMAX 60, RMS_NORM 61, LAYER_NORM 62; MATMUL 70; GATHER 80, ROPE 81, ATTENTION 82,
- * CONCAT 83 (composed in the core from XHAL_OP_COPY into slices of out). */
+ * CONCAT 83 (composed in the core from XHAL_OP_COPY into slices of out), SQUARE 84, TOPK 85
+ * (values and indices: the one op with two outputs). */
 #include "xhal_op_table.h"
 
 typedef enum xhal_op {
@@ -461,22 +462,120 @@ XHAL_API xhal_status xhal_gather(xhal_stream *stream, xhal_tensor *table, xhal_t
 
 typedef enum xhal_rope_layout {
     XHAL_ROPE_HALF = 0,       /* rotate-half (Hugging Face Llama): pairs (i, i + rot/2) */
-    XHAL_ROPE_INTERLEAVED = 1 /* pairs (2i, 2i+1) (GPT-J, llama.c) */
+    XHAL_ROPE_INTERLEAVED = 1 /* pairs (2i, 2i+1) (GPT-J, llama.c, GLM-4) */
 } xhal_rope_layout;
 
 /* Rotary position embedding of x [..., S, H, D] (seq_axis names the S axis; the last
  * axis is the head dim D). Token s has position pos_offset + s; pair k of the first
  * rotary_dims entries (even, <= D; 0 means D) rotates by angle pos * theta^(-2k/rotary_dims).
- * The remaining D - rotary_dims entries are copied. out may be x. */
+ * The remaining D - rotary_dims entries are copied. out may be x. The same as xhal_rope_ex
+ * without positions, inv_freq and attention factor. */
 XHAL_API xhal_status xhal_rope(xhal_stream *stream, xhal_tensor *x, int seq_axis, double theta, int64_t pos_offset,
                                int rotary_dims, xhal_rope_layout layout, xhal_tensor *out);
+
+/* Parameters of xhal_rope_ex; fill with xhal_rope_params_init, then change what differs. */
+typedef struct xhal_rope_params {
+    uint32_t struct_size;    /* sizeof(xhal_rope_params): lets the struct grow */
+    int32_t seq_axis;        /* the S axis of x; negative counts from the end (default -3: x [..., S, H, D]) */
+    double theta;            /* base of the default frequencies (default 10000) */
+    int64_t pos_offset;      /* without positions, token s has position pos_offset + s (default 0, >= 0) */
+    int32_t rotary_dims;     /* leading entries of D that rotate: even, <= D; 0 means D (default 0) */
+    int32_t layout;          /* xhal_rope_layout (default XHAL_ROPE_HALF) */
+    double attention_factor; /* cos and sin are multiplied by it: YaRN's / longrope's
+                              * attention scaling (finite, > 0; default 1) */
+} xhal_rope_params;
+
+/* Defaults: struct_size set, seq_axis -3, theta 10000, pos_offset 0, rotary_dims 0 (= D),
+ * layout XHAL_ROPE_HALF, attention_factor 1. */
+XHAL_API void xhal_rope_params_init(xhal_rope_params *p);
+
+/* Rotary position embedding with explicit positions and frequencies (ONNX RotaryEmbedding,
+ * Hugging Face's rotary embeddings with rope_scaling applied to inv_freq).
+ *   x         [..., S, ..., D], float; S is axis p->seq_axis (before the last axis).
+ *   positions NULL: token s has position pos_offset + s. Else i32 or i64, the position of
+ *             every token: its shape broadcasts (numpy, right-aligned) to x's dims up to and
+ *             including the S axis, x.shape[0 .. seq_axis]; e.g. [S] or [B, S] for x
+ *             [B, S, H, D] (seq_axis 1), [S] or [B, 1, S] for x [B, H, S, D] (seq_axis 2).
+ *             Values are used as they are (any integer, also non-monotonic; pos_offset is
+ *             not added).
+ *   inv_freq  NULL: inv_freq[k] = theta^(-2k / rotary_dims). Else f32 [rotary_dims / 2]: the
+ *             inverse frequency of each pair (Llama 3 / linear / YaRN scaling done by the
+ *             caller; theta is then unused).
+ * For each token with position pos and pair k in [0, rotary_dims / 2):
+ *   angle = pos * inv_freq[k], c = attention_factor * cos(angle), s = attention_factor * sin(angle)
+ *   HALF:        (x[k], x[k + r/2])  ->  (x[k] c - x[k + r/2] s, x[k + r/2] c + x[k] s)
+ *   INTERLEAVED: (x[2k], x[2k + 1])  ->  (x[2k] c - x[2k + 1] s, x[2k + 1] c + x[2k] s)
+ * with r = rotary_dims; entries r .. D-1 are copied unchanged (partial rotary, e.g. GLM-4:
+ * INTERLEAVED over the first half of the head). Computed in f32 at least (angles in f64 on
+ * the cpu backend). out has x's dtype and shape and may be x itself. p NULL: the defaults.
+ * Errors: INVALID_ARGUMENT (p->struct_size, seq_axis, rotary_dims odd / < 2 / > D, theta
+ * <= 0 or not finite, pos_offset < 0, layout, attention_factor not finite or <= 0),
+ * DTYPE_MISMATCH (x not float, out's dtype, positions not i32/i64, inv_freq not f32),
+ * SHAPE_MISMATCH (x under 2 dims, out's shape, positions not broadcasting to
+ * x.shape[0..seq_axis], inv_freq not [rotary_dims / 2]), UNSUPPORTED (a backend built for an
+ * op catalogue before XHAL_CATALOGUE_ROPE_ATTENTION_EX (86, xhal_backend.h) gets positions, inv_freq or an
+ * attention factor other than 1: the message names the feature). */
+XHAL_API xhal_status xhal_rope_ex(xhal_stream *stream, xhal_tensor *x, xhal_tensor *positions, xhal_tensor *inv_freq,
+                                  const xhal_rope_params *p, xhal_tensor *out);
+
 /* Scaled dot-product attention with grouped-query heads:
  * q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv], out [B, Hq, Sq, Dv];
  * Hq a multiple of Hkv (query head h uses kv head h / (Hq/Hkv)); Sk >= Sq when causal.
  * mask, if not NULL, is additive and broadcasts to [B, Hq, Sq, Sk]. scale 0 means
- * 1/sqrt(D). causal: query i sees keys j <= i + (Sk - Sq). A row with no visible key gives 0. */
+ * 1/sqrt(D). causal: query i sees keys j <= i + (Sk - Sq). A row with no visible key gives 0.
+ * The same as xhal_attention_ex without window, softcap and q_pos0. */
 XHAL_API xhal_status xhal_attention(xhal_stream *stream, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
                                     xhal_tensor *mask, double scale, int causal, xhal_tensor *out);
+
+/* Parameters of xhal_attention_ex; fill with xhal_attention_params_init. */
+typedef struct xhal_attention_params {
+    uint32_t struct_size; /* sizeof(xhal_attention_params): lets the struct grow */
+    int32_t causal;       /* 1: query i sees keys j <= P_i (below); 0: every key (default 0) */
+    double scale;         /* scores are scale * q.k; 0 means 1/sqrt(D) (default 0) */
+    int64_t window;       /* sliding window, needs causal: query i sees keys j with
+                           * P_i - window < j <= P_i (Hugging Face sliding_window of Mistral,
+                           * Qwen2, Gemma 2); 0: no window (default 0) */
+    double softcap;       /* logit soft-capping: s = softcap * tanh(s / softcap) on the scaled
+                           * scores, before the mask is added (Gemma 2); 0: none (default 0) */
+    int64_t q_pos0;       /* P_i = q_pos0 + i: the position of query i among the keys (its own
+                           * key); -1: Sk - Sq, the queries are the last Sq keys (default -1).
+                           * A chunk of queries in the middle of a cache of Sk keys: q_pos0 =
+                           * the chunk's start, keys past P_i are masked by causal. */
+} xhal_attention_params;
+
+/* Defaults: struct_size set, causal 0, scale 0, window 0, softcap 0, q_pos0 -1. */
+XHAL_API void xhal_attention_params_init(xhal_attention_params *p);
+
+/* Attention with a sliding window, logit soft-capping and explicit causal alignment.
+ * Shapes as xhal_attention. For query i (position P_i = q_pos0 + i) and key j:
+ *   s_ij = scale * sum_d q[i,d] k[j,d];  with softcap: s_ij = softcap * tanh(s_ij / softcap);
+ *   with a mask: s_ij += mask[i,j];  key j is visible iff (!causal or j <= P_i) and
+ *   (window == 0 or j > P_i - window);  out[i] = sum over visible j of softmax_j(s_ij) v[j].
+ * A row with no visible key (or only -inf scores) gives 0. Kernels stop the key loop at the
+ * last visible key. ONNX Attention (opset 23) adds the mask before soft-capping; xhal caps
+ * first, as Gemma 2 does (the two differ only with a mask).
+ * Errors: as xhal_attention, plus INVALID_ARGUMENT (p->struct_size, window < 0, window > 0
+ * without causal, softcap < 0 or not finite, q_pos0 < -1 or > Sk - Sq), SHAPE_MISMATCH
+ * (causal or window with Sk < Sq), UNSUPPORTED (a backend built for an op catalogue before
+ * XHAL_CATALOGUE_ROPE_ATTENTION_EX (86) gets a window, a softcap or a q_pos0 other than Sk - Sq:
+ * the message names the feature). p NULL: the defaults. */
+XHAL_API xhal_status xhal_attention_ex(xhal_stream *stream, xhal_tensor *q, xhal_tensor *k, xhal_tensor *v,
+                                       xhal_tensor *mask, const xhal_attention_params *p, xhal_tensor *out);
+
+/* The k largest (largest = 1) or smallest (largest = 0) elements of x along axis (ONNX
+ * TopK with sorted = 1): values [..., k, ...] (x's dtype; x's shape with k at axis) and
+ * indices of the same shape (i32 or i64), each the position along axis of the value
+ * beside it. Sorted: largest first (largest = 1) or smallest first (largest = 0); equal
+ * values keep ascending index order (the lower index first, as ONNX requires). NaN ranks
+ * above every number (+Inf included): with largest = 1 NaNs come first, with largest = 0
+ * they come last; -0 and +0 are equal. x is float (f32, f16, bf16, f64); values are copies
+ * of x's elements. Negative axis counts from the end.
+ * Errors: INVALID_ARGUMENT (axis, k < 1 or k > the axis size, largest not 0/1, values and
+ * indices overlapping each other or x), DTYPE_MISMATCH (x not float, values' dtype,
+ * indices not i32/i64), SHAPE_MISMATCH (x a scalar, values' or indices' shape),
+ * UNSUPPORTED (the backend's catalogue has no TOPK). */
+XHAL_API xhal_status xhal_topk(xhal_stream *stream, xhal_tensor *x, int64_t k, int axis, int largest,
+                               xhal_tensor *values, xhal_tensor *indices);
 /* Concatenate n tensors (n >= 1) along axis into out; all of out's dtype, equal shapes
  * except along axis, whose sizes sum to out's. */
 XHAL_API xhal_status xhal_concat(xhal_stream *stream, xhal_tensor *const *inputs, int n, int axis, xhal_tensor *out);

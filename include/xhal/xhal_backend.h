@@ -59,6 +59,13 @@ extern "C" {
  * catalogue_version 0 is refused. */
 #define XHAL_BACKEND_CATALOGUE_VERSION ((uint32_t)XHAL_OP_MAX_ID_)
 
+/* The first catalogue version with TOPK (id 85), ROPE's optional inputs (positions,
+ * inv_freq) and attention factor, and ATTENTION's window, softcap and q_pos0 (issue 12). The
+ * core sends none of these to a plugin whose catalogue_version is lower: it answers
+ * XHAL_ERROR_UNSUPPORTED itself, naming the feature and both versions. A descriptor of an
+ * older plugin's ops looks exactly as it did (the new members are zero or default). */
+#define XHAL_CATALOGUE_ROPE_ATTENTION_EX 86u
+
 /* ------------------------------------------------------------------------- */
 /* Services the host gives every plugin                                       */
 /* ------------------------------------------------------------------------- */
@@ -102,7 +109,7 @@ typedef struct xhal_host_services {
 /* Op descriptors                                                             */
 /* ------------------------------------------------------------------------- */
 #define XHAL_MAX_OP_INPUTS 4
-#define XHAL_MAX_OP_OUTPUTS 1
+#define XHAL_MAX_OP_OUTPUTS 2 /* outputs[0] and more_outputs[0] (TOPK's indices) */
 
 /* One tensor as a backend sees it: element (i0..in) lives at byte
  * offset + sizeof(dtype) * sum(ik * strides[k]) of buffer. Strides are >= 0, in elements.
@@ -159,11 +166,25 @@ typedef union xhal_op_attrs {
         int32_t seq_axis;    /* normalized, in [0, ndim-2) */
         int32_t rotary_dims; /* even, in [2, D] */
         int32_t layout;      /* xhal_rope_layout */
+        /* catalogue XHAL_CATALOGUE_ROPE_ATTENTION_EX and later: */
+        int32_t has_positions;   /* in[1] holds the positions */
+        int32_t has_inv_freq;    /* the next input holds inv_freq */
+        double attention_factor; /* multiplies cos and sin; 0 is read as 1 */
     } rope;
     struct {
         double scale;
         int32_t causal, has_mask;
+        /* catalogue XHAL_CATALOGUE_ROPE_ATTENTION_EX and later: */
+        int64_t window;     /* 0: none; else > 0 and causal is 1 */
+        double softcap;     /* 0: none; else > 0, finite */
+        int64_t q_pos0;     /* with has_q_pos0: P_i = q_pos0 + i, in [0, Sk - Sq] */
+        int32_t has_q_pos0; /* 0: P_i = Sk - Sq + i (zero-initialized descriptors keep
+                             * the bottom-right alignment) */
     } attention;            /* scale already != 0 */
+    struct {
+        int64_t k;          /* in [1, N] (N: in[0]'s last dim) */
+        int32_t largest;    /* 1: the k largest, descending; 0: the k smallest, ascending */
+    } topk;                 /* TOPK */
     uint8_t reserved_[128]; /* fixes the size of the union for the ABI */
 } xhal_op_attrs;
 
@@ -195,9 +216,20 @@ typedef union xhal_op_attrs {
  *           Every index is in [0, V): the core read the indices after the work queued on
  *           the stream and checked them (OUT_OF_RANGE naming the first bad one, out
  *           untouched) before calling the backend, which does not check them again.
- *  ROPE     in[0] x, out[0] same shape; attrs.rope.
+ *  ROPE     in[0] x, out[0] same shape; attrs.rope. Then, in this order and only when
+ *           present: positions (has_positions; i32/i64, ndim = seq_axis + 1, expanded to
+ *           x's shape[0 .. seq_axis] with stride 0 where broadcast: the token of x at
+ *           indices (i0 .. i_sa, ...) has position positions[i0 .. i_sa]), inv_freq
+ *           (has_inv_freq; f32 [rotary_dims / 2]); so inv_freq is in[1] without positions.
+ *           Without positions a token at index s of the seq axis has position pos_offset + s;
+ *           without inv_freq, inv_freq[k] = theta^(-2k / rotary_dims). Semantics: xhal_rope_ex.
  *  ATTENTION in[0] q [B,Hq,Sq,D], in[1] k [B,Hkv,Sk,D], in[2] v [B,Hkv,Sk,Dv],
  *           in[3] mask expanded to [B,Hq,Sq,Sk] (if has_mask), out[0] [B,Hq,Sq,Dv].
+ *           window, softcap and q_pos0 as in xhal_attention_ex; Sk >= 1 (no keys is
+ *           answered by the core); Sk >= Sq when causal and has_q_pos0 is 0.
+ *  TOPK     in[0] x [.., N] with N >= 1, out[0] values [.., k] (x's dtype), more_outputs[0]
+ *           indices [.., k] (i32 or i64); n_outputs 2. The core moved the caller's axis
+ *           last (a permuted view: any strides). Order, ties and NaN: xhal_topk.
  * Every float op computes in at least f32. Empty tensors never reach a backend. */
 typedef struct xhal_op_desc {
     uint32_t struct_size; /* sizeof(xhal_op_desc) */
@@ -205,9 +237,19 @@ typedef struct xhal_op_desc {
     int32_t n_inputs;
     int32_t n_outputs;
     xhal_tensor_desc inputs[XHAL_MAX_OP_INPUTS];
-    xhal_tensor_desc outputs[XHAL_MAX_OP_OUTPUTS];
+    xhal_tensor_desc outputs[1];
     xhal_op_attrs attrs;
+    /* Outputs 1 .. n_outputs - 1 (catalogue XHAL_CATALOGUE_ROPE_ATTENTION_EX: TOPK's
+     * indices), after attrs so that every member above keeps the offset plugins built
+     * before were compiled with. xhal_op_desc_output(d, i) reads either array. */
+    xhal_tensor_desc more_outputs[XHAL_MAX_OP_OUTPUTS - 1];
 } xhal_op_desc;
+
+/* Output i of d, i in [0, n_outputs). */
+static inline const xhal_tensor_desc *xhal_op_desc_output(const xhal_op_desc *d, int i)
+{
+    return i == 0 ? &d->outputs[0] : &d->more_outputs[i - 1];
+}
 
 /* A custom-kernel argument as the backend sees it (tensors resolved to buffer+offset). */
 typedef struct xhal_backend_kernel_arg {

@@ -16,7 +16,8 @@
  *   FAMILY  XHAL_OPF_<FAMILY>: the public entry point, the descriptor layout of
  *           xhal_backend.h and the backend runner that serve the op (see xhal_op_family)
  *   NIN     inputs every descriptor of the op has; NOPT: optional inputs after them
- *           (weight/bias of the norms, the attention mask); the output is always one
+ *           (weight/bias of the norms, the attention mask, rope's positions/inv_freq); the
+ *           outputs are one, except TOPK's two (values, indices: xhal_backend.h)
  *   ATTR    the member of xhal_op_attrs the op reads (`none`: no attributes)
  *   DTYPES  XHAL_OP_DTYPES_<DTYPES>: dtypes of the op's data operand (in[0], or out[0]
  *           for FILL) the core accepts: FLOAT = f32 f16 bf16 f64; FLOAT_INT = FLOAT plus
@@ -82,10 +83,11 @@
     X(LAYER_NORM,  62, "layer_norm", NORM,      1,  2,   norm,      FLOAT,     ACC,   xk_layer_norm)\
     X(MATMUL,      70, "matmul",     MATMUL,    2,  0,   matmul,    FLOAT,     ACC,   xk_matmul)    \
     X(GATHER,      80, "gather",     GATHER,    2,  0,   none,      ANY,       EXACT, xk_gather)    \
-    X(ROPE,        81, "rope",       ROPE,      1,  0,   rope,      FLOAT,     ACC,   xk_rope)      \
+    X(ROPE,        81, "rope",       ROPE,      1,  2,   rope,      FLOAT,     ACC,   xk_rope)      \
     X(ATTENTION,   82, "attention",  ATTENTION, 3,  1,   attention, FLOAT,     ACC,   xk_attention) \
     X(CONCAT,      83, "concat",     COMPOSED,  1,  0,   none,      ANY,       EXACT, none)         \
-    X(SQUARE,      84, "square",     UNARY,     1,  0,   none,      FLOAT,     ARITH, xk_unary)
+    X(SQUARE,      84, "square",     UNARY,     1,  0,   none,      FLOAT,     ARITH, xk_unary)     \
+    X(TOPK,        85, "topk",       TOPK,      1,  0,   topk,      FLOAT,     EXACT, xk_topk)
 /* clang-format on */
 
 #ifndef XHAL_OP_TABLE_ROWS_ONLY
@@ -105,9 +107,10 @@ typedef enum xhal_op_family {
     XHAL_OPF_NORM,      /* xhal_rms_norm, xhal_layer_norm */
     XHAL_OPF_MATMUL,    /* xhal_matmul */
     XHAL_OPF_GATHER,    /* xhal_gather */
-    XHAL_OPF_ROPE,      /* xhal_rope */
-    XHAL_OPF_ATTENTION, /* xhal_attention */
+    XHAL_OPF_ROPE,      /* xhal_rope, xhal_rope_ex */
+    XHAL_OPF_ATTENTION, /* xhal_attention, xhal_attention_ex */
     XHAL_OPF_COMPOSED,  /* composed by the core from other ops; never reaches a backend */
+    XHAL_OPF_TOPK,      /* xhal_topk (two outputs) */
     XHAL_OPF_COUNT_
 } xhal_op_family;
 

@@ -154,50 +154,59 @@ static xhal_status norm_f32(const xhal_op_desc *d)
     return XHAL_OK;
 }
 
-static xhal_status attention_f32(const xhal_op_desc *d, int extra_visible, int gqa_mod)
+/* extra_visible: causal lets that many more keys through; gqa_mod: head h uses kv head h % Hkv;
+ * cap_after_mask: the softcap is applied after the mask is added. Window, softcap and q_pos0
+ * as xhal_backend.h says otherwise. */
+static xhal_status attention_f32(const xhal_op_desc *d, int extra_visible, int gqa_mod, int cap_after_mask)
 {
     const xhal_tensor_desc *q = &d->inputs[0], *k = &d->inputs[1], *v = &d->inputs[2], *o = &d->outputs[0];
     const xhal_tensor_desc *mask = d->attrs.attention.has_mask ? &d->inputs[3] : NULL;
     int64_t B = q->shape[0], Hq = q->shape[1], Sq = q->shape[2], D = q->shape[3];
     int64_t Hkv = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
-    double scale = d->attrs.attention.scale;
+    double scale = d->attrs.attention.scale, cap = d->attrs.attention.softcap;
+    int64_t p0 = d->attrs.attention.has_q_pos0 ? d->attrs.attention.q_pos0 : Sk - Sq, win = d->attrs.attention.window;
     double *p = malloc(sizeof(double) * (size_t)(Sk ? Sk : 1));
     if (!p) return XHAL_ERROR_OUT_OF_MEMORY;
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < Hq; h++) {
             int64_t hk = gqa_mod ? h % Hkv : h / (Hq / Hkv);
             for (int64_t i = 0; i < Sq; i++) {
-                int64_t vis = d->attrs.attention.causal ? i + (Sk - Sq) + 1 + extra_visible : Sk;
+                int64_t vis = d->attrs.attention.causal ? p0 + i + 1 + extra_visible : Sk;
                 if (vis > Sk) vis = Sk;
                 if (vis < 0) vis = 0;
+                int64_t lo = win > 0 ? p0 + i - win + 1 : 0;
+                if (lo < 0) lo = 0;
+                if (lo > vis) lo = vis;
                 double mx = -INFINITY;
-                for (int64_t j = 0; j < vis; j++) {
+                for (int64_t j = lo; j < vis; j++) {
                     double s = 0;
                     for (int64_t e = 0; e < D; e++) {
                         int64_t qi[4] = {b, h, i, e}, ki[4] = {b, hk, j, e};
                         s += (double)*F(q, qi) * (double)*F(k, ki);
                     }
                     s *= scale;
+                    if (cap > 0 && !cap_after_mask) s = cap * tanh(s / cap);
                     if (mask) {
                         int64_t mi[4] = {b, h, i, j};
                         s += *F(mask, mi);
                     }
+                    if (cap > 0 && cap_after_mask) s = cap * tanh(s / cap);
                     p[j] = s;
                     if (s > mx || isnan(s)) mx = s;
                 }
                 double sum = 0;
-                for (int64_t j = 0; j < vis; j++) {
+                for (int64_t j = lo; j < vis; j++) {
                     p[j] = exp(p[j] - mx);
                     sum += p[j];
                 }
                 for (int64_t e = 0; e < Dv; e++) {
                     double acc = 0;
-                    for (int64_t j = 0; j < vis; j++) {
+                    for (int64_t j = lo; j < vis; j++) {
                         int64_t vi[4] = {b, hk, j, e};
                         acc += p[j] / sum * *F(v, vi);
                     }
                     int64_t oi[4] = {b, h, i, e};
-                    *F(o, oi) = vis ? (float)acc : 0.0f;
+                    *F(o, oi) = vis > lo ? (float)acc : 0.0f;
                 }
             }
         }
@@ -367,6 +376,40 @@ static xhal_status copy_bf16_trunc(const xhal_op_desc *d)
     return XHAL_OK;
 }
 
+/* TOPK_TIES_LAST: within each run of equal values (f32) the indices in reverse order */
+static void topk_ties_last(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *v = &d->outputs[0], *ix = &d->more_outputs[0];
+    int nd = v->ndim;
+    int64_t k = v->shape[nd - 1], rows = numel(v) / (k ? k : 1), idx[XHAL_MAX_DIMS];
+    for (int64_t r = 0; r < rows; r++) {
+        unravel(r * k, nd, v->shape, idx);
+        for (int64_t j = 0; j < k;) {
+            idx[nd - 1] = j;
+            float x = *F(v, idx);
+            int64_t e = j + 1;
+            for (; e < k; e++) {
+                idx[nd - 1] = e;
+                if (!(*F(v, idx) == x)) break;
+            }
+            for (int64_t a = j, b = e - 1; a < b; a++, b--) { /* swap indices a and b */
+                int64_t ia[XHAL_MAX_DIMS], ib[XHAL_MAX_DIMS];
+                memcpy(ia, idx, sizeof ia);
+                memcpy(ib, idx, sizeof ib);
+                ia[nd - 1] = a;
+                ib[nd - 1] = b;
+                size_t es = dsize(ix->dtype);
+                unsigned char t[8], *pa = base(ix) + eoff(ix, ia) * (int64_t)es,
+                                    *pb = base(ix) + eoff(ix, ib) * (int64_t)es;
+                memcpy(t, pa, es);
+                memcpy(pa, pb, es);
+                memcpy(pb, t, es);
+            }
+            j = e;
+        }
+    }
+}
+
 static void f16_flush_subnormals(const xhal_op_desc *d)
 {
     const xhal_tensor_desc *y = &d->outputs[0];
@@ -454,6 +497,39 @@ static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
             break;
         }
         case XC_MUTANT_MEAN_IS_SUM: d.op = XHAL_OP_SUM; break;
+        case XC_MUTANT_ROPE_POSITIONS_IGNORED:
+            if (!d.attrs.rope.has_positions) break;
+            for (int i = 1; i + 1 < d.n_inputs; i++) d.inputs[i] = d.inputs[i + 1];
+            d.n_inputs--;
+            d.attrs.rope.has_positions = 0;
+            break;
+        case XC_MUTANT_ROPE_POSITIONS_BATCH0:
+            if (d.attrs.rope.has_positions)
+                for (int i = 0; i < d.attrs.rope.seq_axis; i++) d.inputs[1].strides[i] = 0;
+            break;
+        case XC_MUTANT_ROPE_INV_FREQ_IGNORED:
+            if (d.attrs.rope.has_inv_freq) d.n_inputs--;
+            d.attrs.rope.has_inv_freq = 0;
+            break;
+        case XC_MUTANT_ROPE_FACTOR_IGNORED: d.attrs.rope.attention_factor = 1.0; break;
+        case XC_MUTANT_ATTN_WINDOW_IGNORED: d.attrs.attention.window = 0; break;
+        case XC_MUTANT_ATTN_WINDOW_OFF_BY_ONE:
+            if (d.attrs.attention.window) d.attrs.attention.window++;
+            break;
+        case XC_MUTANT_ATTN_SOFTCAP_IGNORED: d.attrs.attention.softcap = 0; break;
+        case XC_MUTANT_ATTN_QPOS0_IGNORED: d.attrs.attention.has_q_pos0 = 0; break;
+        case XC_MUTANT_TOPK_LARGEST_IGNORED: d.attrs.topk.largest = 1; break;
+        case XC_MUTANT_TOPK_CONTIG_IN:
+            dense_strides(&d.inputs[0], 0);
+            if (!fits(&d.inputs[0])) d = *desc;
+            break;
+        case XC_MUTANT_TOPK_TIES_LAST:
+            if (d.outputs[0].dtype == XHAL_DTYPE_F32) {
+                xhal_status st = cpu->op_run(state, stream, &d);
+                if (st == XHAL_OK) topk_ties_last(&d);
+                return st;
+            }
+            break;
         case XC_MUTANT_FILL_VIA_F32: /* the core converts the value once: redo it from the f32 */
             d.attrs.fill.bits = xhal_value_bits(d.outputs[0].dtype, (double)(float)d.attrs.fill.value);
             break;
@@ -468,10 +544,13 @@ static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
             if (f32) return softmax_f32(&d, 0, 1);
             break;
         case XC_MUTANT_ATTN_CAUSAL_OFF_BY_ONE:
-            if (f32) return attention_f32(&d, 1, 0);
+            if (f32) return attention_f32(&d, 1, 0, 0);
             break;
         case XC_MUTANT_ATTN_GQA_MOD:
-            if (f32) return attention_f32(&d, 0, 1);
+            if (f32) return attention_f32(&d, 0, 1, 0);
+            break;
+        case XC_MUTANT_ATTN_SOFTCAP_AFTER_MASK:
+            if (f32) return attention_f32(&d, 0, 0, 1);
             break;
         case XC_MUTANT_ARGMAX_LAST:
             if (d.inputs[0].dtype == XHAL_DTYPE_F32) return reduce_f32(&d);

@@ -55,7 +55,19 @@
     X(TANH_OVERFLOW, TANH, "f32", "tanh as (e^2x - 1) / (e^2x + 1): NaN for large x")                      \
     X(RSQRT_FAST, RSQRT, "f32", "rsqrt by the bit trick and one Newton step (~1e-3 relative error)")       \
     X(MINIMUM_NAN_IGNORED, MINIMUM, "f32", "minimum does not propagate NaN (fminf)")                       \
-    X(ROPE_SIN_SIGN, ROPE, "f32", "rope rotates the wrong way (the sine's sign flipped)")
+    X(ROPE_SIN_SIGN, ROPE, "f32", "rope rotates the wrong way (the sine's sign flipped)")                  \
+    X(ROPE_POSITIONS_IGNORED, ROPE, "desc", "rope ignores the positions tensor (pos_offset + s)")          \
+    X(ROPE_POSITIONS_BATCH0, ROPE, "desc", "rope reads every batch's positions from batch 0")              \
+    X(ROPE_INV_FREQ_IGNORED, ROPE, "desc", "rope ignores the inv_freq tensor (theta^(-2k/n))")             \
+    X(ROPE_FACTOR_IGNORED, ROPE, "desc", "rope ignores attention_factor")                                  \
+    X(ATTN_WINDOW_IGNORED, ATTENTION, "desc", "attention ignores the sliding window")                      \
+    X(ATTN_WINDOW_OFF_BY_ONE, ATTENTION, "desc", "attention's window lets one older key through")          \
+    X(ATTN_SOFTCAP_IGNORED, ATTENTION, "desc", "attention ignores softcap")                                \
+    X(ATTN_SOFTCAP_AFTER_MASK, ATTENTION, "f32", "attention caps the scores after adding the mask (ONNX)") \
+    X(ATTN_QPOS0_IGNORED, ATTENTION, "desc", "attention ignores q_pos0 (bottom-right alignment)")          \
+    X(TOPK_LARGEST_IGNORED, TOPK, "desc", "topk always takes the largest")                                 \
+    X(TOPK_CONTIG_IN, TOPK, "desc", "topk assumes x's rows are contiguous (strides ignored)")              \
+    X(TOPK_TIES_LAST, TOPK, "post", "topk puts the higher index first among equal values")
 
 enum {
     XC_MUTANT_NONE = 0,

@@ -66,6 +66,16 @@ static xhal_status t_supported(void *state, int dev, const xhal_op_desc *d)
         return host->set_error(XHAL_ERROR_INTERNAL, "op_supported asked for op %d, past catalogue %d", d->op,
                                (int)XHAL_OP_NEG);
 #endif
+#ifdef BROKEN_CATALOGUE_85
+    /* built before TOPK and the rope/attention extensions: the core must not send them */
+    if (d->op >= (int)XHAL_CATALOGUE_ROPE_ATTENTION_EX - 1 ||
+        (d->op == XHAL_OP_ROPE && (d->attrs.rope.has_positions || d->attrs.rope.has_inv_freq ||
+                                   (d->attrs.rope.attention_factor != 0 && d->attrs.rope.attention_factor != 1))) ||
+        (d->op == XHAL_OP_ATTENTION && (d->attrs.attention.window || d->attrs.attention.softcap != 0 ||
+                                        (d->attrs.attention.has_q_pos0 &&
+                                         d->attrs.attention.q_pos0 != d->inputs[1].shape[2] - d->inputs[0].shape[2]))))
+        return host->set_error(XHAL_ERROR_INTERNAL, "op_supported asked for a catalogue-86 feature of op %d", d->op);
+#endif
     return host->set_error(XHAL_ERROR_UNSUPPORTED, "the test backend runs no ops");
 }
 #ifndef BROKEN_MISSING_ENTRY
@@ -94,6 +104,8 @@ static xhal_backend_table table = {
     .catalogue_version = 0,
 #elif defined(BROKEN_OLD_CATALOGUE)
     .catalogue_version = XHAL_OP_NEG, /* built when copy and fill were the whole catalogue */
+#elif defined(BROKEN_CATALOGUE_85)
+    .catalogue_version = XHAL_CATALOGUE_ROPE_ATTENTION_EX - 1, /* built just before TOPK (issue 12) */
 #else
     .catalogue_version = XHAL_BACKEND_CATALOGUE_VERSION,
 #endif

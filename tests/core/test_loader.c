@@ -129,6 +129,63 @@ int main(void)
     CHECK_STATUS(xhal_unary(so, XHAL_OP_NEG, to, to), XHAL_ERROR_UNSUPPORTED,
                  "op neg (f32) is not supported on oldcat:0: backend 'oldcat' was built for op catalogue version");
     CHECK_STATUS(xhal_fill(so, to, 1.0), XHAL_ERROR_UNSUPPORTED, "the test backend runs no ops");
+    /* a plugin of catalogue 85 (before TOPK and the rope/attention extensions) is asked for
+     * plain rope and attention only; the rest the core refuses, naming the feature (cat85's
+     * op_supported answers INTERNAL if it is asked) */
+    {
+        xhal_device *c85 = NULL;
+        xhal_stream *s85 = NULL;
+        CHECK_OK(xhal_device_find(ctx, "cat85", &c85));
+        CHECK_OK(xhal_stream_create(c85, &s85));
+        xhal_tensor *x = NULL, *pos = NULL, *invf = NULL, *q = NULL, *k = NULL, *vals = NULL, *idx = NULL;
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 4, (int64_t[]){1, 3, 2, 8}, &x));
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_I64, 1, (int64_t[]){3}, &pos));
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 1, (int64_t[]){4}, &invf));
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 4, (int64_t[]){1, 2, 3, 8}, &q));
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 4, (int64_t[]){1, 2, 5, 8}, &k));
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 2, (int64_t[]){3, 2}, &vals));
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_I32, 2, (int64_t[]){3, 2}, &idx));
+        xhal_rope_params rp;
+        xhal_rope_params_init(&rp);
+        CHECK_STATUS(xhal_rope(s85, x, 1, 10000, 0, 0, XHAL_ROPE_HALF, x), XHAL_ERROR_UNSUPPORTED,
+                     "the test backend runs no ops");
+        CHECK_STATUS(xhal_rope_ex(s85, x, NULL, NULL, &rp, x), XHAL_ERROR_UNSUPPORTED, "the test backend runs no ops");
+        CHECK_STATUS(xhal_rope_ex(s85, x, pos, NULL, &rp, x), XHAL_ERROR_UNSUPPORTED,
+                     "op rope (f32) is not supported on cat85:0: rope with a positions tensor needs op catalogue "
+                     "version 86 or later, backend 'cat85' was built for version 85");
+        CHECK_STATUS(xhal_rope_ex(s85, x, NULL, invf, &rp, x), XHAL_ERROR_UNSUPPORTED, "rope with an inv_freq tensor");
+        rp.attention_factor = 1.5;
+        CHECK_STATUS(xhal_rope_ex(s85, x, NULL, NULL, &rp, x), XHAL_ERROR_UNSUPPORTED,
+                     "rope with an attention_factor other than 1");
+        xhal_attention_params ap;
+        xhal_attention_params_init(&ap);
+        ap.causal = 1;
+        CHECK_STATUS(xhal_attention(s85, q, k, k, NULL, 0, 1, q), XHAL_ERROR_INVALID_ARGUMENT, "overlaps");
+        xhal_tensor *ao = NULL;
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 4, (int64_t[]){1, 2, 3, 8}, &ao));
+        CHECK_STATUS(xhal_attention_ex(s85, q, k, k, NULL, &ap, ao), XHAL_ERROR_UNSUPPORTED,
+                     "the test backend runs no ops");
+        ap.q_pos0 = 2; /* = Sk - Sq: the old alignment, sent */
+        CHECK_STATUS(xhal_attention_ex(s85, q, k, k, NULL, &ap, ao), XHAL_ERROR_UNSUPPORTED,
+                     "the test backend runs no ops");
+        ap.q_pos0 = 1;
+        CHECK_STATUS(xhal_attention_ex(s85, q, k, k, NULL, &ap, ao), XHAL_ERROR_UNSUPPORTED,
+                     "attention with q_pos0 other than Sk - Sq needs op catalogue version 86");
+        ap.q_pos0 = -1;
+        ap.window = 2;
+        CHECK_STATUS(xhal_attention_ex(s85, q, k, k, NULL, &ap, ao), XHAL_ERROR_UNSUPPORTED,
+                     "attention with a sliding window needs op catalogue version 86");
+        ap.window = 0;
+        ap.softcap = 20;
+        CHECK_STATUS(xhal_attention_ex(s85, q, k, k, NULL, &ap, ao), XHAL_ERROR_UNSUPPORTED,
+                     "attention with a softcap needs op catalogue version 86");
+        CHECK_STATUS(xhal_topk(s85, q, 2, 3, 1, vals, idx), XHAL_ERROR_SHAPE_MISMATCH, "values is [3,2]");
+        xhal_tensor *tx = NULL;
+        CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 2, (int64_t[]){3, 7}, &tx));
+        CHECK_STATUS(xhal_topk(s85, tx, 2, -1, 1, vals, idx), XHAL_ERROR_UNSUPPORTED,
+                     "op topk (f32) is not supported on cat85:0: backend 'cat85' was built for op catalogue version "
+                     "85, the op needs version 86 or later");
+    }
     /* device info crosses the ABI sized */
     xhal_device_info oi;
     memset(&oi, 0xff, sizeof oi);

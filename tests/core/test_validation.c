@@ -247,6 +247,138 @@ int main(void)
     CHECK_STATUS(xhal_attention(s, q, kh, v2, NULL, 0, 1, ao), XHAL_ERROR_DTYPE_MISMATCH, "q is f32 but k is f16");
     CHECK_STATUS(xhal_attention(s, q, k2, v2, NULL, INFINITY, 1, ao), XHAL_ERROR_INVALID_ARGUMENT, "scale inf");
 
+    /* ---- rope_ex: positions, inv_freq, attention factor, the params struct ---- */
+    {
+        xhal_rope_params rp;
+        xhal_rope_params_init(&rp);
+        rp.seq_axis = 1;
+        xhal_tensor *pos = T(XHAL_DTYPE_I64, 1, (int64_t[]){4}), *posb = T(XHAL_DTYPE_I32, 2, (int64_t[]){1, 4});
+        xhal_tensor *posf = TF(4), *pos5 = T(XHAL_DTYPE_I64, 1, (int64_t[]){5});
+        xhal_tensor *pos3d = T(XHAL_DTYPE_I64, 3, (int64_t[]){1, 4, 2});
+        xhal_tensor *invf = TF(4), *invf3 = TF(3), *invfh = T(XHAL_DTYPE_F16, 1, (int64_t[]){4});
+        CHECK_OK(xhal_fill(s, pos, 3));
+        CHECK_OK(xhal_fill(s, posb, 3));
+        CHECK_OK(xhal_fill(s, invf, 0.5));
+        sentinel(xo);
+        CHECK_STATUS(xhal_rope_ex(s, x, posf, NULL, &rp, xo), XHAL_ERROR_DTYPE_MISMATCH,
+                     "positions are f32; they must be i32 or i64");
+        CHECK_STATUS(xhal_rope_ex(s, x, pos5, NULL, &rp, xo), XHAL_ERROR_SHAPE_MISMATCH,
+                     "positions [5] do not broadcast to [1,4], x's dims up to the seq axis 1");
+        CHECK_STATUS(xhal_rope_ex(s, x, pos3d, NULL, &rp, xo), XHAL_ERROR_SHAPE_MISMATCH, "positions [1,4,2]");
+        CHECK_STATUS(xhal_rope_ex(s, x, NULL, invf3, &rp, xo), XHAL_ERROR_SHAPE_MISMATCH,
+                     "inv_freq is [3] but must be [4] (rotary_dims 8 / 2)");
+        CHECK_STATUS(xhal_rope_ex(s, x, NULL, invfh, &rp, xo), XHAL_ERROR_DTYPE_MISMATCH,
+                     "inv_freq is f16; it must be f32");
+        rp.rotary_dims = 4; /* inv_freq must follow rotary_dims */
+        CHECK_STATUS(xhal_rope_ex(s, x, NULL, invf, &rp, xo), XHAL_ERROR_SHAPE_MISMATCH, "must be [2] (rotary_dims 4");
+        rp.rotary_dims = 5;
+        CHECK_STATUS(xhal_rope_ex(s, x, pos, NULL, &rp, xo), XHAL_ERROR_INVALID_ARGUMENT, "rotary_dims 5 must be even");
+        rp.rotary_dims = 0;
+        rp.attention_factor = 0;
+        CHECK_STATUS(xhal_rope_ex(s, x, pos, NULL, &rp, xo), XHAL_ERROR_INVALID_ARGUMENT,
+                     "attention_factor 0 must be finite and > 0");
+        rp.attention_factor = NAN;
+        CHECK_STATUS(xhal_rope_ex(s, x, pos, NULL, &rp, xo), XHAL_ERROR_INVALID_ARGUMENT, "attention_factor nan");
+        rp.attention_factor = 1;
+        rp.struct_size = 8;
+        CHECK_STATUS(xhal_rope_ex(s, x, pos, NULL, &rp, xo), XHAL_ERROR_INVALID_ARGUMENT,
+                     "xhal_rope_params struct_size is 8");
+        rp.struct_size = sizeof rp;
+        CHECK_STATUS(xhal_rope_ex(s, x, pos, NULL, &rp, pos), XHAL_ERROR_DTYPE_MISMATCH, "x is f32 but out is i64");
+        CHECK(untouched(xo));
+        CHECK_OK(xhal_rope_ex(s, x, pos, invf, &rp, xo));
+        CHECK_OK(xhal_rope_ex(s, x, posb, NULL, &rp, xo));
+        CHECK_OK(xhal_rope_ex(s, x, NULL, NULL, NULL, xo)); /* defaults: seq_axis -3 */
+    }
+
+    /* ---- attention_ex: window, softcap, q_pos0 ---- */
+    {
+        xhal_attention_params ap;
+        xhal_attention_params_init(&ap);
+        CHECK(ap.q_pos0 == -1 && ap.window == 0 && ap.softcap == 0 && ap.struct_size == sizeof ap);
+        xhal_tensor *aq = TF(1, 2, 3, 8), *ak = TF(1, 2, 7, 8), *av = TF(1, 2, 7, 8), *aout = TF(1, 2, 3, 8);
+        CHECK_OK(xhal_fill(s, aq, 0.25));
+        CHECK_OK(xhal_fill(s, ak, 0.5));
+        CHECK_OK(xhal_fill(s, av, 1));
+        sentinel(aout);
+        ap.causal = 1;
+        ap.window = -1;
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT,
+                     "window -1 is negative");
+        ap.window = 2;
+        ap.causal = 0;
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT,
+                     "window 2 needs causal = 1");
+        ap.causal = 1;
+        ap.softcap = -1;
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT,
+                     "softcap -1 must be finite and >= 0");
+        ap.softcap = NAN;
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT, "softcap nan");
+        ap.softcap = INFINITY;
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT, "softcap inf");
+        ap.softcap = 30;
+        ap.q_pos0 = 5; /* Sk - Sq = 4 */
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT,
+                     "q_pos0 5 is out of range: -1 (Sk - Sq) or in [0, 4]");
+        ap.q_pos0 = -2;
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT, "q_pos0 -2");
+        ap.q_pos0 = 2;
+        ap.struct_size = 0;
+        CHECK_STATUS(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout), XHAL_ERROR_INVALID_ARGUMENT,
+                     "xhal_attention_params struct_size is 0");
+        ap.struct_size = sizeof ap;
+        xhal_tensor *kshort2 = TF(1, 2, 2, 8), *vshort2 = TF(1, 2, 2, 8);
+        ap.q_pos0 = -1;
+        CHECK_STATUS(xhal_attention_ex(s, aq, kshort2, vshort2, NULL, &ap, aout), XHAL_ERROR_SHAPE_MISMATCH,
+                     "Sk >= Sq");
+        CHECK(untouched(aout));
+        ap.q_pos0 = 2;
+        CHECK_OK(xhal_attention_ex(s, aq, ak, av, NULL, &ap, aout));
+        CHECK_OK(xhal_attention_ex(s, aq, ak, av, NULL, NULL, aout));
+        /* all keys equal and v = 1: every visible row gives exactly 1 */
+        float got[48];
+        CHECK_OK(xhal_tensor_read(s, aout, got, sizeof got));
+        for (int i = 0; i < 48; i++) CHECK(got[i] == 1.0f);
+    }
+
+    /* ---- topk ---- */
+    {
+        xhal_tensor *tx = TF(3, 5), *tv = TF(3, 2), *ti = T(XHAL_DTYPE_I64, 2, (int64_t[]){3, 2});
+        xhal_tensor *tif = TF(3, 2), *tv3 = TF(3, 3), *tvh = T(XHAL_DTYPE_F16, 2, (int64_t[]){3, 2});
+        xhal_tensor *txi = T(XHAL_DTYPE_I32, 2, (int64_t[]){3, 5}), *tsc = TF(1);
+        CHECK_OK(xhal_fill(s, tx, 1));
+        sentinel(tv);
+        CHECK_STATUS(xhal_topk(s, tx, 0, -1, 1, tv, ti), XHAL_ERROR_INVALID_ARGUMENT, "k 0 must be in [1, 5]");
+        CHECK_STATUS(xhal_topk(s, tx, -3, -1, 1, tv, ti), XHAL_ERROR_INVALID_ARGUMENT, "k -3 must be in [1, 5]");
+        CHECK_STATUS(xhal_topk(s, tx, 6, -1, 1, tv, ti), XHAL_ERROR_INVALID_ARGUMENT, "k 6 must be in [1, 5]");
+        CHECK_STATUS(xhal_topk(s, tx, 2, 2, 1, tv, ti), XHAL_ERROR_INVALID_ARGUMENT, "axis 2 is out of range");
+        CHECK_STATUS(xhal_topk(s, tx, 2, -1, 2, tv, ti), XHAL_ERROR_INVALID_ARGUMENT, "largest is 2");
+        CHECK_STATUS(xhal_topk(s, tx, 2, -1, 1, tv, tif), XHAL_ERROR_DTYPE_MISMATCH,
+                     "indices are f32; they must be i32 or i64");
+        CHECK_STATUS(xhal_topk(s, tx, 2, -1, 1, tvh, ti), XHAL_ERROR_DTYPE_MISMATCH, "x is f32 but values is f16");
+        CHECK_STATUS(xhal_topk(s, txi, 2, -1, 1, tv, ti), XHAL_ERROR_DTYPE_MISMATCH, "x is i32");
+        CHECK_STATUS(xhal_topk(s, tx, 2, -1, 1, tv3, ti), XHAL_ERROR_SHAPE_MISMATCH,
+                     "values is [3,3] but must be [3,2]");
+        CHECK_STATUS(xhal_topk(s, tx, 3, -1, 1, tv3, ti), XHAL_ERROR_SHAPE_MISMATCH,
+                     "indices is [3,2] but must be [3,3]");
+        CHECK_STATUS(xhal_topk(s, tx, 2, -1, 1, NULL, ti), XHAL_ERROR_INVALID_HANDLE, "values");
+        CHECK_STATUS(xhal_topk(s, tx, 2, -1, 1, tv, NULL), XHAL_ERROR_INVALID_HANDLE, "indices");
+        CHECK_STATUS(xhal_topk(s, tsc, 1, 0, 1, tsc, ti), XHAL_ERROR_SHAPE_MISMATCH,
+                     "indices is [3,2] but must be [1]");
+        xhal_tensor *sc0 = T(XHAL_DTYPE_F32, 0, (int64_t[]){1});
+        CHECK_STATUS(xhal_topk(s, sc0, 1, 0, 1, tv, ti), XHAL_ERROR_SHAPE_MISMATCH, "x is a scalar");
+        CHECK_STATUS(xhal_topk(s, tx, 2, -1, 1, tv, tv), XHAL_ERROR_DTYPE_MISMATCH, "indices are f32");
+        CHECK_STATUS(xhal_topk(s, tx, 5, -1, 1, tx, T(XHAL_DTYPE_I64, 2, (int64_t[]){3, 5})),
+                     XHAL_ERROR_INVALID_ARGUMENT, "values overlaps x");
+        CHECK(untouched(tv));
+        /* equal values: indices ascending */
+        CHECK_OK(xhal_topk(s, tx, 2, -1, 1, tv, ti));
+        int64_t gi[6];
+        CHECK_OK(xhal_tensor_read(s, ti, gi, sizeof gi));
+        CHECK(gi[0] == 0 && gi[1] == 1 && gi[4] == 0 && gi[5] == 1);
+    }
+
     /* ---- concat and copy ---- */
     xhal_tensor *c1 = TF(2, 1), *cat = TF(2, 4);
     xhal_tensor *ins[2] = {a, c1};
