@@ -176,6 +176,36 @@ XHAL_API xhal_status xhal_layer_norm(xhal_stream *s, xhal_tensor *x, xhal_tensor
 }
 
 /* ---- matmul ---- */
+/* The MATMUL descriptor of a validated product: a and b as [batch.., M, K] and [batch.., K, N]
+ * with broadcast batch dims (stride 0), out as given; scales (xhal_matmul_i8) as in[2]. */
+static xhal_status matmul_dispatch(xhal_stream *s, const hal_matmul_geom *g, xhal_tensor *scales, double alpha,
+                                   double beta, xhal_tensor *out)
+{
+    int bd = g->batch_ndim;
+    xhal_op_desc d;
+    init_desc(&d, XHAL_OP_MATMUL);
+    d.n_inputs = 2;
+    int64_t ash[XHAL_MAX_DIMS], bsh[XHAL_MAX_DIMS];
+    memcpy(ash, out->shape, sizeof(int64_t) * (size_t)bd);
+    memcpy(bsh, out->shape, sizeof(int64_t) * (size_t)bd);
+    ash[bd] = g->M;
+    ash[bd + 1] = g->K;
+    bsh[bd] = g->K;
+    bsh[bd + 1] = g->N;
+    bcast_desc(&g->av, bd + 2, ash, &d.inputs[0]);
+    bcast_desc(&g->bv, bd + 2, bsh, &d.inputs[1]);
+    /* bcast_desc zeroes strides of size-1 dims; the matrix dims keep theirs */
+    for (int k = 0; k < 2; k++) {
+        d.inputs[0].strides[bd + k] = g->av.strides[g->av.ndim - 2 + k];
+        d.inputs[1].strides[bd + k] = g->bv.strides[g->bv.ndim - 2 + k];
+    }
+    if (scales) add_in(&d, scales);
+    add_out(&d, out);
+    d.attrs.matmul.alpha = alpha;
+    d.attrs.matmul.beta = beta;
+    return hal_dispatch(s, &d);
+}
+
 XHAL_API xhal_status xhal_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b, double alpha,
                                  double beta, xhal_tensor *out)
 {
@@ -186,28 +216,20 @@ XHAL_API xhal_status xhal_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b,
         if (beta == 0.0) return fill_out(s, out, 0.0);
         return xhal_scale(s, out, beta, 0.0, out);
     }
-    int bd = g.batch_ndim;
-    xhal_op_desc d;
-    init_desc(&d, XHAL_OP_MATMUL);
-    d.n_inputs = 2;
-    int64_t ash[XHAL_MAX_DIMS], bsh[XHAL_MAX_DIMS];
-    memcpy(ash, out->shape, sizeof(int64_t) * (size_t)bd);
-    memcpy(bsh, out->shape, sizeof(int64_t) * (size_t)bd);
-    ash[bd] = g.M;
-    ash[bd + 1] = g.K;
-    bsh[bd] = g.K;
-    bsh[bd + 1] = g.N;
-    bcast_desc(&g.av, bd + 2, ash, &d.inputs[0]);
-    bcast_desc(&g.bv, bd + 2, bsh, &d.inputs[1]);
-    /* bcast_desc zeroes strides of size-1 dims; the matrix dims keep theirs */
-    for (int k = 0; k < 2; k++) {
-        d.inputs[0].strides[bd + k] = g.av.strides[g.av.ndim - 2 + k];
-        d.inputs[1].strides[bd + k] = g.bv.strides[g.bv.ndim - 2 + k];
+    return matmul_dispatch(s, &g, NULL, alpha, beta, out);
+}
+
+XHAL_API xhal_status xhal_matmul_i8(xhal_stream *s, xhal_tensor *a, xhal_tensor *w, xhal_tensor *scales, double alpha,
+                                    double beta, xhal_tensor *out)
+{
+    hal_matmul_geom g;
+    xhal_status st = hal_validate_matmul_i8(s, a, w, scales, alpha, beta, out, &g);
+    if (st != XHAL_OK || hal_tensor_numel(out) == 0) return st;
+    if (g.K == 0) {
+        if (beta == 0.0) return fill_out(s, out, 0.0);
+        return xhal_scale(s, out, beta, 0.0, out);
     }
-    add_out(&d, out);
-    d.attrs.matmul.alpha = alpha;
-    d.attrs.matmul.beta = beta;
-    return hal_dispatch(s, &d);
+    return matmul_dispatch(s, &g, scales, alpha, beta, out);
 }
 
 /* ---- gather ---- */

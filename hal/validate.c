@@ -513,6 +513,9 @@ static void transposed(xhal_tensor *v, const xhal_tensor *t)
     v->strides[n - 2] = t->strides[n - 1];
 }
 
+static xhal_status matmul_geometry(const char *fn, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b,
+                                   double alpha, double beta, xhal_tensor *out, hal_matmul_geom *g);
+
 xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b, double alpha,
                                 double beta, xhal_tensor *out, hal_matmul_geom *g)
 {
@@ -538,6 +541,16 @@ xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, 
                                  fn, xhal_dtype_name(b->dtype));
         if ((st = hal_check_device_stores(fn, s->dev, b->dtype))) return st;
     }
+    return matmul_geometry(fn, a, b, trans_a, trans_b, alpha, beta, out, g);
+}
+
+/* The shapes of a matmul whose dtypes were checked: a, b, out at least 2-D, finite alpha and
+ * beta, K agreeing after the transposes, broadcast batch dims, out of the result's shape,
+ * writable and apart from a and b. */
+static xhal_status matmul_geometry(const char *fn, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b,
+                                   double alpha, double beta, xhal_tensor *out, hal_matmul_geom *g)
+{
+    xhal_status st;
     if (a->ndim < 2 || b->ndim < 2 || out->ndim < 2)
         return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: a, b and out need at least 2 dims (have %d, %d, %d)", fn,
                              a->ndim, b->ndim, out->ndim);
@@ -564,9 +577,9 @@ xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, 
     }
     int bd;
     int64_t want[XHAL_MAX_DIMS];
-    if ((st = hal_broadcast_shapes("xhal_matmul: batch dims of a", av->ndim - 2, av->shape, "b", bv->ndim - 2,
-                                   bv->shape, &bd, want)))
-        return st;
+    char bdw[64];
+    snprintf(bdw, sizeof bdw, "%s: batch dims of a", fn);
+    if ((st = hal_broadcast_shapes(bdw, av->ndim - 2, av->shape, "b", bv->ndim - 2, bv->shape, &bd, want))) return st;
     want[bd] = M;
     want[bd + 1] = N;
     if ((st = want_out_shape(fn, "result is", bd + 2, want, out))) return st;
@@ -577,6 +590,45 @@ xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, 
     g->N = N;
     g->K = K;
     g->batch_ndim = bd;
+    return XHAL_OK;
+}
+
+xhal_status hal_validate_matmul_i8(xhal_stream *s, xhal_tensor *a, xhal_tensor *w, xhal_tensor *scales, double alpha,
+                                   double beta, xhal_tensor *out, hal_matmul_geom *g)
+{
+    const char *fn = "xhal_matmul_i8";
+    xhal_tensor *ts[4] = {a, w, scales, out};
+    const char *nm[4] = {"a", "w", "scales", "out"};
+    xhal_status st = hal_op_prelude(fn, s, 4, ts, nm, NULL);
+    if (st != XHAL_OK) return st;
+    if (a->dtype != XHAL_DTYPE_F32 && a->dtype != XHAL_DTYPE_F16 && a->dtype != XHAL_DTYPE_BF16)
+        return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: a is %s; it must be f32, f16 or bf16", fn,
+                             xhal_dtype_name(a->dtype));
+    if ((st = same_dtype(fn, "a", a, "out", out))) return st;
+    if (w->dtype != XHAL_DTYPE_I8)
+        return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: w is %s; it must be i8 (int8 weights [.., N, K])", fn,
+                             xhal_dtype_name(w->dtype));
+    if (scales->dtype != XHAL_DTYPE_F32)
+        return hal_set_error(XHAL_ERROR_DTYPE_MISMATCH, "%s: scales is %s; it must be f32 (one scale per row of w)", fn,
+                             xhal_dtype_name(scales->dtype));
+    if (w->ndim >= 2 && w->shape[w->ndim - 1] > 1 && w->strides[w->ndim - 1] != 1)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "%s: w's last axis (K) has stride %lld; it must be 1 (rows of K contiguous int8 weights)",
+                             fn, (long long)w->strides[w->ndim - 1]);
+    if ((st = matmul_geometry(fn, a, w, 0, 1, alpha, beta, out, g))) return st;
+    if (scales->ndim != 1 || scales->shape[0] != g->N) {
+        char b1[160];
+        return hal_set_error(XHAL_ERROR_SHAPE_MISMATCH, "%s: scales is %s; it must be [%lld] (one per row of w)", fn,
+                             hal_shape_str(scales->ndim, scales->shape, b1, sizeof b1), (long long)g->N);
+    }
+    if ((st = hal_check_no_overlap(fn, "out", out, "scales", scales, 0))) return st;
+    xhal_device_info info;
+    if ((st = xhal_device_get_info(s->dev, &info))) return st;
+    if (!(info.caps & XHAL_CAP_MATMUL_I8))
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "%s: %s does not run matmul with per-channel int8 weights (its backend does not "
+                             "report XHAL_CAP_MATMUL_I8)",
+                             fn, s->dev->spec);
     return XHAL_OK;
 }
 

@@ -63,6 +63,11 @@ typedef struct hal_matmul_geom {
 } hal_matmul_geom;
 xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b, double alpha,
                                 double beta, xhal_tensor *out, hal_matmul_geom *g);
+/* xhal_matmul_i8: a f32/f16/bf16, w i8 [.., N, K] with contiguous K (used transposed), scales
+ * f32 [N], and a device that reports XHAL_CAP_MATMUL_I8; g as for hal_validate_matmul with
+ * b = w transposed. */
+xhal_status hal_validate_matmul_i8(xhal_stream *s, xhal_tensor *a, xhal_tensor *w, xhal_tensor *scales, double alpha,
+                                   double beta, xhal_tensor *out, hal_matmul_geom *g);
 
 /* Shapes and dtypes of gather; the indices' values are checked by hal_validate_gather_indices. */
 xhal_status hal_validate_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor *idx, xhal_tensor *out);

@@ -59,7 +59,7 @@ static const struct {
     {XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"},
     {XHAL_CAP_HOST_MEMORY, "host_memory"}, {XHAL_CAP_EVENT_TIMING, "event_timing"},
     {XHAL_CAP_PEER_COPY, "peer_copy"},     {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"},
-    {XHAL_CAP_PINNED_HOST, "pinned_host"},
+    {XHAL_CAP_PINNED_HOST, "pinned_host"}, {XHAL_CAP_MATMUL_I8, "matmul_i8"},
 };
 
 static void caps_str(uint32_t mask, char *buf, size_t len)

@@ -244,7 +244,7 @@ static xhal_status cpu_device_info(void *state, int device, xhal_device_info *in
     /* block-quantized: copies (same dtype, dequantize, quantize) in cpu_quant.c */
     info->dtypes |= XHAL_DTYPE_BIT(XHAL_DTYPE_Q8_0) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_0) |
                     XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_K) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q6_K);
-    info->caps = XHAL_CAP_F64 | XHAL_CAP_HOST_MEMORY | XHAL_CAP_EVENT_TIMING;
+    info->caps = XHAL_CAP_F64 | XHAL_CAP_HOST_MEMORY | XHAL_CAP_EVENT_TIMING | XHAL_CAP_MATMUL_I8;
     return XHAL_OK;
 }
 

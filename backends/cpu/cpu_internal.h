@@ -79,7 +79,8 @@ xhal_status cpu_run_copy(cpu_state *st, const xhal_op_desc *d);
 int cpu_is_block_dtype(int dtype);
 xhal_status cpu_block_copy_supported(int src_dtype, int dst_dtype);
 xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d);
-/* MATMUL with a block-quantized b (a and out f32/f16/bf16). */
+/* MATMUL with a block-quantized b, or an i8 b with f32 scales [N] as in[2] (xhal_matmul_i8);
+ * a and out f32/f16/bf16. */
 xhal_status cpu_qmatmul_supported(const xhal_op_desc *d);
 xhal_status cpu_run_matmul_q(cpu_state *st, const xhal_op_desc *d);
 xhal_status cpu_run_fill(cpu_state *st, const xhal_op_desc *d);

@@ -94,7 +94,9 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
             if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
             return unsupported(d, idt, "float dtypes, i32 and i64 only");
         case XHAL_OP_MATMUL:
-            if (d->n_inputs >= 2 && cpu_is_block_dtype(d->inputs[1].dtype)) return cpu_qmatmul_supported(d);
+            if (d->n_inputs >= 2 &&
+                (cpu_is_block_dtype(d->inputs[1].dtype) || d->inputs[1].dtype == XHAL_DTYPE_I8 || d->n_inputs > 2))
+                return cpu_qmatmul_supported(d);
             bad = first_non_float(d);
             return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
         case XHAL_OP_ROPE: {
@@ -148,7 +150,8 @@ xhal_status cpu_op_run(void *state, void *stream, const xhal_op_desc *d)
         case XHAL_OPF_SOFTMAX: return cpu_run_softmax(st, d);
         case XHAL_OPF_NORM: return cpu_run_norm(st, d);
         case XHAL_OPF_MATMUL:
-            return cpu_is_block_dtype(d->inputs[1].dtype) ? cpu_run_matmul_q(st, d) : cpu_run_matmul(st, d);
+            return cpu_is_block_dtype(d->inputs[1].dtype) || d->n_inputs > 2 ? cpu_run_matmul_q(st, d)
+                                                                             : cpu_run_matmul(st, d);
         case XHAL_OPF_GATHER: return cpu_run_gather(st, d);
         case XHAL_OPF_ROPE: return cpu_run_rope(st, d);
         case XHAL_OPF_ATTENTION: return cpu_run_attention(st, d);

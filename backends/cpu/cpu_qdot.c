@@ -81,7 +81,26 @@ static double p_dot(int dt, const void *w, const float *x, int64_t nblk)
     return acc;
 }
 
-static const cpu_qdot_ops portable_ops = {"portable", p_dot, p_dequant};
+static double p_dot_i8(const int8_t *w, const float *x, int64_t n)
+{
+    double acc = 0.0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int t = 0; t < 32; t += 8)
+            for (int u = 0; u < 8; u++) l[u] += (float)w[i + t + u] * x[i + t + u];
+        acc += (double)(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
+    }
+    for (; i < n; i++) acc += (double)w[i] * (double)x[i];
+    return acc;
+}
+
+static void p_i8_to_f32(const int8_t *w, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = (float)w[i];
+}
+
+static const cpu_qdot_ops portable_ops = {"portable", p_dot, p_dequant, p_dot_i8, p_i8_to_f32};
 
 /* ------------------------------------------------------------------------- */
 /* AVX2 + FMA + F16C                                                          */
@@ -333,7 +352,30 @@ AVX2 static void a_dequant(int dt, const void *w, float *y, int64_t nblk)
     }
 }
 
-static const cpu_qdot_ops avx2_ops = {"avx2", a_dot, a_dequant};
+AVX2 static double a_dot_i8(const int8_t *w, const float *x, int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(i8x8(w + i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(i8x8(w + i + 8), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(i8x8(w + i + 16), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(i8x8(w + i + 24), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(i8x8(w + i), _mm256_loadu_ps(x + i), s0);
+    double acc = (double)v_hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) acc += (double)w[i] * (double)x[i];
+    return acc;
+}
+
+AVX2 static void a_i8_to_f32(const int8_t *w, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, i8x8(w + i));
+    for (; i < n; i++) y[i] = (float)w[i];
+}
+
+static const cpu_qdot_ops avx2_ops = {"avx2", a_dot, a_dequant, a_dot_i8, a_i8_to_f32};
 #endif
 
 /* ------------------------------------------------------------------------- */

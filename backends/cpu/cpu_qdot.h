@@ -27,6 +27,10 @@ typedef struct cpu_qdot_ops {
     double (*dot)(int dt, const void *w, const float *x, int64_t nblk);
     /* y[i] = the dequantized w[i], bit-exact with xhal_quant.h's xhal_dequant_* */
     void (*dequant)(int dt, const void *w, float *y, int64_t nblk);
+    /* sum_i x[i] * w[i] over n int8 weights (per-channel int8: the scale is the caller's) */
+    double (*dot_i8)(const int8_t *w, const float *x, int64_t n);
+    /* y[i] = w[i] as f32 */
+    void (*i8_to_f32)(const int8_t *w, float *y, int64_t n);
 } cpu_qdot_ops;
 
 /* The table for this CPU; never NULL, thread-safe. */

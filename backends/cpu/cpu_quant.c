@@ -154,7 +154,7 @@ xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d)
 }
 
 /* ------------------------------------------------------------------------- */
-/* MATMUL with a block-quantized b                                            */
+/* MATMUL with a block-quantized b, or per-channel int8 b with scales         */
 /* ------------------------------------------------------------------------- */
 /* The descriptor (xhal_backend.h): a [B.., M, K], b [B.., K, N] whose K axis has stride 1
  * (blocks run along K, K a multiple of the block size) and whose N stride is a multiple of
@@ -164,17 +164,28 @@ xhal_status cpu_run_copy_block(cpu_state *st, const xhal_op_desc *d)
  * One row (decode): each column is dotted straight from its codes (cpu_qdot.h: AVX2 or
  * portable). More rows (prefill): the panel's columns are dequantized once into the worker's
  * f32 scratch (bit-exact with copy) and every row is dotted with them by cpu_simd()'s dot4.
- * out = alpha * dot + beta * out in double, rounded once (beta == 0: out is not read). The
- * product is the one with the dequantized weights, within OPS.md's accumulate tolerance. */
+ * Per-channel int8 (xhal_matmul_i8): b is i8 with K stride 1 and in[2] holds scales [N]; the
+ * same paths with int8 codes (one "block" per element) and the column's scale applied to its
+ * dot product. out = alpha * dot + beta * out in double, rounded once (beta == 0: out is not
+ * read). The product is the one with the dequantized weights, within OPS.md's accumulate
+ * tolerance. */
 xhal_status cpu_qmatmul_supported(const xhal_op_desc *d)
 {
     int adt = d->inputs[0].dtype, bdt = d->inputs[1].dtype, odt = d->outputs[0].dtype;
-    if (!dequant_of(bdt))
+    if (bdt == XHAL_DTYPE_I8 || d->n_inputs > 2) {
+        if (bdt != XHAL_DTYPE_I8 || d->n_inputs != 3 || d->inputs[2].dtype != XHAL_DTYPE_F32 ||
+            d->inputs[2].ndim != 1 ||
+            (d->inputs[1].shape[d->inputs[1].ndim - 2] > 1 && d->inputs[1].strides[d->inputs[1].ndim - 2] != 1))
+            return CPU_ERR(XHAL_ERROR_UNSUPPORTED,
+                           "cpu: matmul with b of dtype %s and %d inputs: cpu:0 takes i8 b with contiguous K only "
+                           "with f32 scales [N] as a third input (xhal_matmul_i8)",
+                           cpu_dtype_name(bdt), d->n_inputs);
+    } else if (!dequant_of(bdt))
         return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: matmul with b of dtype %s is not supported by cpu:0",
                        cpu_dtype_name(bdt));
     if (!is_half_or_f32(adt) || odt != adt)
         return CPU_ERR(XHAL_ERROR_UNSUPPORTED,
-                       "cpu: matmul with a block-quantized b needs a and out of one dtype "
+                       "cpu: matmul with quantized (block or int8) b needs a and out of one dtype "
                        "among f32, f16, bf16 (a is %s, out %s)",
                        cpu_dtype_name(adt), cpu_dtype_name(odt));
     return XHAL_OK;
@@ -188,7 +199,8 @@ typedef struct qmm {
     int bd; /* batch dims */
     int64_t M, N, K, batches, npanel, nblk;
     double alpha, beta;
-    const xhal_names_block_entry_ *blk;
+    const xhal_names_block_entry_ *blk; /* NULL: per-channel int8 */
+    const xhal_tensor_desc *sc;         /* int8: scales [N] */
     const cpu_qdot_ops *q;
     const cpu_simd_ops *v;
     const float *xs; /* a as dense f32 [batches, M, K]; NULL when a is dense f32 itself */
@@ -243,16 +255,35 @@ static void qmm_panels(void *vctx, int64_t begin, int64_t end, int worker)
         const int nc = (int)(c->N - n0 < QPANEL ? c->N - n0 : QPANEL);
         const int64_t blin = batch_lin(c->b, c->o, bd, bi), olin = batch_lin(c->o, c->o, bd, bi);
         const unsigned char *col[QPANEL];
-        for (int j = 0; j < nc; j++) /* b[.., 0, n0 + j]: element offset / block size blocks in */
-            col[j] = bbuf + (blin + (n0 + j) * c->b->strides[bd + 1]) / c->blk->block_size * c->blk->block_bytes;
+        double scale[QPANEL] = {1.0, 1.0, 1.0, 1.0};
+        for (int j = 0; j < nc; j++) { /* b[.., 0, n0 + j]: element offset / block size blocks in */
+            const int64_t e = blin + (n0 + j) * c->b->strides[bd + 1];
+            if (c->blk) {
+                col[j] = bbuf + e / c->blk->block_size * c->blk->block_bytes;
+            } else {
+                col[j] = bbuf + e;
+                float f;
+                memcpy(&f, ((cpu_buffer *)c->sc->buffer)->data + c->sc->offset + (n0 + j) * c->sc->strides[0] * 4, 4);
+                scale[j] = (double)f;
+            }
+        }
         unsigned char *orow = obuf + (olin + n0 * c->o->strides[bd + 1]) * os;
         const int64_t ocol = c->o->strides[bd + 1] * os, omrow = c->o->strides[bd] * os;
         if (c->M == 1) {
             const float *x = qmm_row(c, bi, 0);
-            for (int j = 0; j < nc; j++) qmm_store(c, orow + j * ocol, c->q->dot(dt, col[j], x, c->nblk));
+            for (int j = 0; j < nc; j++) {
+                double dot = c->blk ? c->q->dot(dt, col[j], x, c->nblk)
+                                    : c->q->dot_i8((const int8_t *)(const void *)col[j], x, K) * scale[j];
+                qmm_store(c, orow + j * ocol, dot);
+            }
             continue;
         }
-        for (int j = 0; j < nc; j++) c->q->dequant(dt, col[j], w + j * K, c->nblk);
+        for (int j = 0; j < nc; j++) {
+            if (c->blk)
+                c->q->dequant(dt, col[j], w + j * K, c->nblk);
+            else
+                c->q->i8_to_f32((const int8_t *)(const void *)col[j], w + j * K, K);
+        }
         for (int64_t m = 0; m < c->M; m++) {
             const float *x = qmm_row(c, bi, m);
             float r[QPANEL];
@@ -260,7 +291,7 @@ static void qmm_panels(void *vctx, int64_t begin, int64_t end, int worker)
                 c->v->dot4(XHAL_DTYPE_F32, x, w, K * (int64_t)sizeof(float), K, r);
             else
                 for (int j = 0; j < nc; j++) r[j] = c->v->dot(XHAL_DTYPE_F32, x, w + j * K, K);
-            for (int j = 0; j < nc; j++) qmm_store(c, orow + m * omrow + j * ocol, (double)r[j]);
+            for (int j = 0; j < nc; j++) qmm_store(c, orow + m * omrow + j * ocol, (double)r[j] * scale[j]);
         }
     }
 }
@@ -283,9 +314,14 @@ xhal_status cpu_run_matmul_q(cpu_state *st, const xhal_op_desc *d)
     c.blk = xhal_names_dtype_block(c.b->dtype);
     c.q = cpu_qdot();
     c.v = cpu_simd();
-    if (!c.blk || c.K % c.blk->block_size != 0 || (c.K > 1 && c.b->strides[c.bd] != 1))
+    if (c.b->dtype == XHAL_DTYPE_I8 && d->n_inputs == 3) {
+        c.sc = &d->inputs[2];
+        if (c.K > 1 && c.b->strides[c.bd] != 1)
+            return CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: int8 matmul descriptor with a strided K axis");
+    } else if (!c.blk || c.K % c.blk->block_size != 0 || (c.K > 1 && c.b->strides[c.bd] != 1)) {
         return CPU_ERR(XHAL_ERROR_INTERNAL, "cpu: quantized matmul descriptor breaks the block layout");
-    c.nblk = c.K / c.blk->block_size;
+    }
+    c.nblk = c.blk ? c.K / c.blk->block_size : c.K;
     c.npanel = (c.N + QPANEL - 1) / QPANEL;
     if (c.M == 0 || c.N == 0 || c.batches == 0) return XHAL_OK;
     float *xs = NULL;

@@ -731,6 +731,38 @@ static void cat_matmul(builder *b)
             c.out_init = v[i].beta != 0 ? XC_INIT_RANDOM : XC_INIT_NAN;
             add(b, &c);
         }
+        /* per-channel int8 weights (xhal_matmul_i8): in[1] i8 [N, K] used transposed, in[2]
+         * f32 scales [N]; a and out f32/f16/bf16 */
+        if (dt == XHAL_DTYPE_F64) continue;
+        struct {
+            const char *name;
+            int B, M, K, N;
+            double alpha, beta;
+            int step_scales;
+        } q[] = {
+            {"i8w_1x300x7_decode", 0, 1, 300, 7, 1, 0, 0},
+            {"i8w_5x64x13_alpha_beta", 0, 5, 64, 13, 0.5, -2, 0},
+            {"i8w_batch_3x4x129x9_bcast_w_step_scales", 3, 4, 129, 9, 1, 0, 1},
+        };
+        for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+            xc_case c = mk(XHAL_OP_MATMUL, dt, "%s", q[i].name);
+            c.n_in = 3;
+            if (q[i].B) {
+                c.in[0] = ts(dt, 3, q[i].B, q[i].M, q[i].K);
+                c.out = ts(dt, 3, q[i].B, q[i].M, q[i].N);
+            } else {
+                c.in[0] = ts(dt, 2, q[i].M, q[i].K);
+                c.out = ts(dt, 2, q[i].M, q[i].N);
+            }
+            c.in[1] = range(ts(XHAL_DTYPE_I8, 2, q[i].N, q[i].K), -127, 127);
+            c.in[2] = range(ts(XHAL_DTYPE_F32, 1, q[i].N), 0.001, 0.05);
+            if (q[i].step_scales) c.in[2] = step(c.in[2]);
+            c.at.trans_b = 1;
+            c.at.alpha = q[i].alpha;
+            c.at.beta = q[i].beta;
+            c.out_init = q[i].beta != 0 ? XC_INIT_RANDOM : XC_INIT_NAN;
+            add(b, &c);
+        }
     }
 }
 

@@ -201,8 +201,9 @@ static int ref_norm(const xc_case *c, const xc_tensor *in, double *ref, double *
     return 0;
 }
 
-static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, const xc_tensor *init, double *ref,
-                      double *mag, int64_t *R, char *msg, size_t sz)
+/* scales (xhal_matmul_i8's per-channel scales [N]) multiply column j of op(b); NULL: none */
+static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, const xc_tensor *scales,
+                      const xc_tensor *init, double *ref, double *mag, int64_t *R, char *msg, size_t sz)
 {
     if (a->ndim < 2 || b->ndim < 2) return fail(msg, sz, "matmul: ndim < 2");
     int64_t ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
@@ -231,6 +232,7 @@ static int ref_matmul(const xc_case *c, const xc_tensor *a, const xc_tensor *b, 
                 for (int64_t k = 0; k < K; k++) {
                     double x = c->at.trans_a ? A[k * ac + i] : A[i * ac + k];
                     double y = c->at.trans_b ? B[j * bc + k] : B[k * bc + j];
+                    if (scales) y *= scales->v[j]; /* the dequantized weight */
                     s += x * y;
                     sa += fabs(x * y);
                 }
@@ -493,7 +495,8 @@ int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init,
         case XHAL_OPF_REDUCE: return ref_reduce(c, &in[0], ref, mag, R, msg, msgsz);
         case XHAL_OPF_SOFTMAX: ref_softmax(c, &in[0], ref, mag, R); return 0;
         case XHAL_OPF_NORM: return ref_norm(c, in, ref, mag, R, msg, msgsz);
-        case XHAL_OPF_MATMUL: return ref_matmul(c, &in[0], &in[1], init, ref, mag, R, msg, msgsz);
+        case XHAL_OPF_MATMUL:
+            return ref_matmul(c, &in[0], &in[1], c->n_in > 2 ? &in[2] : NULL, init, ref, mag, R, msg, msgsz);
         case XHAL_OPF_GATHER: return ref_gather(&in[0], &in[1], ref);
         case XHAL_OPF_ROPE: return ref_rope(c, in, ref, mag, R, msg, msgsz);
         case XHAL_OPF_TOPK: return ref_topk(c, &in[0], ref, NULL, msg, msgsz);

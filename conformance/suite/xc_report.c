@@ -177,7 +177,7 @@ static cJSON *caps_json(uint32_t caps)
     } C[] = {{XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"},
              {XHAL_CAP_HOST_MEMORY, "host_memory"}, {XHAL_CAP_EVENT_TIMING, "event_timing"},
              {XHAL_CAP_PEER_COPY, "peer_copy"},     {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"},
-             {XHAL_CAP_PINNED_HOST, "pinned_host"}};
+             {XHAL_CAP_PINNED_HOST, "pinned_host"}, {XHAL_CAP_MATMUL_I8, "matmul_i8"}};
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < sizeof(C) / sizeof(C[0]); i++)
         if (caps & C[i].bit) cJSON_AddItemToArray(a, cJSON_CreateString(C[i].name));

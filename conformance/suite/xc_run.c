@@ -278,6 +278,8 @@ static xhal_status run_op(xhal_stream *s, const xc_case *c, dtens *in, dtens *ou
             return xhal_layer_norm(s, in[0].view, w, b, a->eps, out->view);
         }
         case XHAL_OPF_MATMUL:
+            if (c->n_in > 2) /* per-channel int8 weights with scales */
+                return xhal_matmul_i8(s, in[0].view, in[1].view, in[2].view, a->alpha, a->beta, out->view);
             return xhal_matmul(s, in[0].view, in[1].view, a->trans_a, a->trans_b, a->alpha, a->beta, out->view);
         case XHAL_OPF_GATHER: return xhal_gather(s, in[0].view, in[1].view, out->view);
         case XHAL_OPF_ROPE: {

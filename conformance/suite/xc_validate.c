@@ -341,7 +341,19 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
             NEED(m == o->shape[d] || o->shape[d] == 1, "%s: matmul: out batch dim %d is not the broadcast of a and b",
                  c->name, d);
         }
-        NEED(A->dtype == o->dtype && B->dtype == o->dtype, "%s: matmul: a, b and out must share one dtype", c->name);
+        if (c->n_in > 2) { /* xhal_matmul_i8: i8 weights [N, K] used transposed, f32 scales [N] */
+            NEED(A->dtype == o->dtype && A->dtype != XHAL_DTYPE_F64 && B->dtype == XHAL_DTYPE_I8 &&
+                     c->in[2].dtype == XHAL_DTYPE_F32,
+                 "%s: matmul with int8 weights: a and out f32/f16/bf16, b i8, scales f32", c->name);
+            NEED(a->trans_a == 0 && a->trans_b == 1 && B->layout == XC_LAYOUT_CONTIG && B->ndim == 2,
+                 "%s: matmul with int8 weights: b is a contiguous [N, K] used transposed, a is not transposed",
+                 c->name);
+            NEED(c->in[2].ndim == 1 && c->in[2].shape[0] == N, "%s: matmul with int8 weights: scales must be [%lld]",
+                 c->name, (long long)N);
+        } else {
+            NEED(A->dtype == o->dtype && B->dtype == o->dtype, "%s: matmul: a, b and out must share one dtype",
+                 c->name);
+        }
     } else if (c->op == XHAL_OP_GATHER) {
         const xc_tspec *T = &c->in[0], *I = &c->in[1];
         NEED(I->dtype == XHAL_DTYPE_I32 || I->dtype == XHAL_DTYPE_I64, "%s: gather: indices must be i32 or i64",

@@ -234,6 +234,7 @@ XHAL_API xhal_status xhal_backend_get_info(xhal_context *ctx, int index, xhal_ba
 #define XHAL_CAP_PEER_COPY 0x10u      /* direct copies to some other devices of its backend */
 #define XHAL_CAP_CUSTOM_KERNELS 0x20u /* xhal_program_create / xhal_kernel_launch work */
 #define XHAL_CAP_PINNED_HOST 0x40u    /* pinned host staging memory */
+#define XHAL_CAP_MATMUL_I8 0x80u      /* xhal_matmul_i8 (per-channel int8 weights) runs */
 
 typedef struct xhal_device_info {
     uint32_t struct_size;    /* sizeof(xhal_device_info) of whoever filled it (set by the core;
@@ -453,6 +454,19 @@ XHAL_API xhal_status xhal_layer_norm(xhal_stream *stream, xhal_tensor *x, xhal_t
  * (NaN in out does not propagate). */
 XHAL_API xhal_status xhal_matmul(xhal_stream *stream, xhal_tensor *a, xhal_tensor *b, int trans_a, int trans_b,
                                  double alpha, double beta, xhal_tensor *out);
+/* Matmul with per-channel int8 weights (a linear layer quantized per output channel):
+ *   out[.., m, n] = alpha * sum_k a[.., m, k] * (scales[n] * w[.., n, k]) + beta * out[.., m, n]
+ * w is i8 [..., N, K] (one row per output channel, as linear layers store weights) whose
+ * last axis has stride 1; scales is f32 [N]; a [..., M, K] and out [..., M, N] are one dtype
+ * among f32, f16, bf16; batch dims of a and w broadcast (numpy). The result is the product
+ * with the dequantized weights scales[n] * w[n, k] (conformance/OPS.md, matmul); weights stay
+ * int8 in memory (a quarter of f32's bytes). With beta == 0 out is not read.
+ * Errors: as xhal_matmul; DTYPE_MISMATCH (a not f32/f16/bf16, out not a's dtype, w not i8,
+ * scales not f32), INVALID_ARGUMENT (w's last axis not contiguous), SHAPE_MISMATCH (K of a
+ * and w differ, scales not [N], out not [.., M, N]), UNSUPPORTED (the device does not report
+ * XHAL_CAP_MATMUL_I8: cpu:0 does; opencl and cuda/hip do not yet). */
+XHAL_API xhal_status xhal_matmul_i8(xhal_stream *stream, xhal_tensor *a, xhal_tensor *w, xhal_tensor *scales,
+                                    double alpha, double beta, xhal_tensor *out);
 /* out[i..., :] = table[indices[i...], :]: table [V, D...], indices i32/i64 of any shape,
  * out [indices.shape..., D...] in table's dtype. An index outside [0, V) gives
  * OUT_OF_RANGE naming the first bad one, with out untouched. The indices are read and checked

@@ -212,6 +212,10 @@ typedef union xhal_op_attrs {
  *           is a multiple of the block size (blocks run along K: the caller's b is [N, K],
  *           used with trans_b = 1), b's N stride is a multiple of the block size, and the
  *           result is the product with the dequantized b (OPS.md).
+ *           Per-channel int8 weights (xhal_matmul_i8, only on devices reporting
+ *           XHAL_CAP_MATMUL_I8): b is i8 with K stride 1, in[2] is scales f32 [N] (contiguous
+ *           or strided, 1-D), a and out are f32/f16/bf16, and the result is
+ *           alpha * sum_k a[m, k] * scales[n] * b[k, n] + beta * out.
  *  GATHER   in[0] table [V, D..] with V >= 1, in[1] indices (i32/i64), out[0] [idx.., D..].
  *           Every index is in [0, V): the core read the indices after the work queued on
  *           the stream and checked them (OUT_OF_RANGE naming the first bad one, out

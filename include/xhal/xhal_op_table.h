@@ -81,7 +81,7 @@
     X(SOFTMAX,     60, "softmax",    SOFTMAX,   1,  0,   softmax,   FLOAT,     ACC,   xk_softmax)   \
     X(RMS_NORM,    61, "rms_norm",   NORM,      1,  1,   norm,      FLOAT,     ACC,   xk_rms_norm)  \
     X(LAYER_NORM,  62, "layer_norm", NORM,      1,  2,   norm,      FLOAT,     ACC,   xk_layer_norm)\
-    X(MATMUL,      70, "matmul",     MATMUL,    2,  0,   matmul,    FLOAT,     ACC,   xk_matmul)    \
+    X(MATMUL,      70, "matmul",     MATMUL,    2,  1,   matmul,    FLOAT,     ACC,   xk_matmul)    \
     X(GATHER,      80, "gather",     GATHER,    2,  0,   none,      ANY,       EXACT, xk_gather)    \
     X(ROPE,        81, "rope",       ROPE,      1,  2,   rope,      FLOAT,     ACC,   xk_rope)      \
     X(ATTENTION,   82, "attention",  ATTENTION, 3,  1,   attention, FLOAT,     ACC,   xk_attention) \

@@ -374,7 +374,7 @@ static PyObject *dev_info(XpyDevice *self, PyObject *unused)
     } CAPS[] = {{XHAL_CAP_F16_COMPUTE, "f16_compute"}, {XHAL_CAP_F64, "f64"},
                 {XHAL_CAP_HOST_MEMORY, "host_memory"}, {XHAL_CAP_EVENT_TIMING, "event_timing"},
                 {XHAL_CAP_PEER_COPY, "peer_copy"},     {XHAL_CAP_CUSTOM_KERNELS, "custom_kernels"},
-                {XHAL_CAP_PINNED_HOST, "pinned_host"}};
+                {XHAL_CAP_PINNED_HOST, "pinned_host"}, {XHAL_CAP_MATMUL_I8, "matmul_i8"}};
     for (size_t k = 0; k < sizeof CAPS / sizeof CAPS[0]; k++)
         if (i.caps & CAPS[k].bit) {
             PyObject *s = PyUnicode_FromString(CAPS[k].name);
