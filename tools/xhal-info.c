@@ -19,7 +19,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: xhal-info [--json] [--topology] [--probe [--timeout S]] [--plugin-path DIRS]\n"
                "  Lists xhal's backends (loaded, or unavailable with the reason) and devices.\n"
                "  --json          print the same as JSON\n"
-               "  --topology      also print the machine topology and device locality (hwloc)\n"
+               "  --topology      also print the machine topology and device locality (hwloc), the collective\n"
+               "                  engine each device pair would use and the ring order over the devices\n"
                "  --plugin-path   extra plugin folders, colon-separated (also: XHAL_PLUGIN_PATH)\n"
                "  --probe         run a small add on each device, each in a child process: OK, FAILED,\n"
                "                  CRASHED or TIMEOUT per device (exit status 1 if any is not OK); the\n"
@@ -69,6 +70,84 @@ static void caps_str(uint32_t mask, char *buf, size_t len)
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
         if (mask & caps[i].bit)
             u += (size_t)snprintf(buf + u, u < len ? len - u : 0, "%s%s", u ? "," : "", caps[i].name);
+}
+
+/* --topology: the collective engine every device pair would use, whether MPI is available,
+ * and the ring order over every device (xhal_comm.h). json: one object, else text. */
+static void print_engines(xhal_context *ctx, int nd, int json)
+{
+    char name[32], why[512];
+    int avail = 0;
+    if (json)
+        printf(",\n  \"collectives\": {\"pairs\": [");
+    else
+        printf("\nCollective engines (what a communicator of each pair would use):\n");
+    int first = 1;
+    for (int i = 0; i < nd; i++)
+        for (int j = i + 1; j < nd; j++) {
+            xhal_device *a, *b;
+            xhal_device_info ia, ib;
+            ia.struct_size = ib.struct_size = sizeof ia;
+            if (xhal_device_get(ctx, i, &a) != XHAL_OK || xhal_device_get(ctx, j, &b) != XHAL_OK ||
+                xhal_device_get_info(a, &ia) != XHAL_OK || xhal_device_get_info(b, &ib) != XHAL_OK)
+                continue;
+            if (xhal_comm_engine_query(ctx, a, b, NULL, name, sizeof name, why, sizeof why, &avail) != XHAL_OK) {
+                snprintf(name, sizeof name, "?");
+                snprintf(why, sizeof why, "%s", xhal_last_error());
+            }
+            if (json) {
+                printf("%s\n    {\"a\": ", first ? "" : ",");
+                json_str(ia.spec);
+                printf(", \"b\": ");
+                json_str(ib.spec);
+                printf(", \"engine\": ");
+                json_str(name);
+                printf(", \"reason\": ");
+                json_str(why);
+                printf("}");
+            } else {
+                printf("  %-10s %-10s %-6s %s\n", ia.spec, ib.spec, name, why);
+            }
+            first = 0;
+        }
+    if (!json && first) printf("  (fewer than two devices)\n");
+    xhal_comm_engine_query(ctx, NULL, NULL, "mpi", name, sizeof name, why, sizeof why, &avail);
+    if (json) {
+        printf("\n  ], \"mpi\": {\"available\": %s, \"detail\": ", avail ? "true" : "false");
+        json_str(why);
+        printf("}");
+    } else {
+        printf("  across processes: mpi %s: %s\n", avail ? "available" : "unavailable", why);
+    }
+    /* the ring the topology suggests over every device */
+    xhal_device *devs[XHAL_COMM_MAX_LOCAL];
+    int n = nd < XHAL_COMM_MAX_LOCAL ? nd : XHAL_COMM_MAX_LOCAL;
+    for (int i = 0; i < n; i++)
+        if (xhal_device_get(ctx, i, &devs[i]) != XHAL_OK) n = i;
+    xhal_comm *c = NULL;
+    xhal_comm_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.struct_size = sizeof ci;
+    if (n >= 2 && xhal_comm_create(ctx, devs, n, "host", &c) == XHAL_OK && xhal_comm_get_info(c, &ci) == XHAL_OK) {
+        if (json)
+            printf(", \"ring\": [");
+        else
+            printf("  ring order over every device (nearest next, hwloc PCI/NUMA distance):");
+        for (int k = 0; k < n; k++) {
+            xhal_device_info di;
+            di.struct_size = sizeof di;
+            if (xhal_device_get_info(devs[ci.ring[k]], &di) != XHAL_OK) continue;
+            if (json) {
+                printf("%s", k ? ", " : "");
+                json_str(di.spec);
+            } else {
+                printf("%s%s", k ? " -> " : " ", di.spec);
+            }
+        }
+        printf(json ? "]" : "\n");
+    }
+    xhal_comm_destroy(c);
+    if (json) printf("}");
 }
 
 int main(int argc, char **argv)
@@ -200,6 +279,7 @@ int main(int argc, char **argv)
                 printf("}");
             }
             xhal_topology_render_free(t);
+            print_engines(ctx, nd, 1);
         }
 #endif
         printf("\n}\n");
@@ -242,6 +322,7 @@ int main(int argc, char **argv)
             else
                 printf("Topology unavailable: %s\n", xhal_last_error());
             xhal_topology_render_free(t);
+            print_engines(ctx, nd, 0);
         }
 #endif
     }

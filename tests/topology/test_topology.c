@@ -196,6 +196,23 @@ static void scenario_two_socket(void)
     CHECK(strcmp(xhal_link_name(XHAL_LINK_PXB), "PXB") == 0);
     CHECK(strcmp(xhal_link_name((xhal_link)99), "UNKNOWN") == 0);
 
+    /* A communicator's ring follows the links: from rank 0 (device 0) always the nearest
+     * device not yet visited (PIX, then PXB, PHB, and only then across the sockets), ties by
+     * rank. Ranks 0..5 are devices 0, 4, 3, 5, 1, 2. */
+    {
+        xhal_device *cd[6] = {d[0], d[4], d[3], d[5], d[1], d[2]};
+        xhal_comm *comm = NULL;
+        CHECK_OK(xhal_comm_create(ctx, cd, 6, NULL, &comm));
+        xhal_comm_info ci;
+        memset(&ci, 0, sizeof ci);
+        ci.struct_size = sizeof ci;
+        CHECK_OK(xhal_comm_get_info(comm, &ci));
+        static const int ring[6] = {0, 4, 5, 2, 1, 3};
+        for (int k = 0; k < 6; k++) CHECK(ci.ring[k] == ring[k]);
+        CHECK(strcmp(ci.engine, "host") == 0 && strstr(ci.reason, "provides no collective library") != NULL);
+        CHECK_OK(xhal_comm_destroy(comm));
+    }
+
     /* Argument errors leave outputs alone. */
     CHECK_STATUS(xhal_device_locality(d[0], NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     CHECK_STATUS(xhal_device_locality(NULL, &loc), XHAL_ERROR_INVALID_HANDLE, "xhal_device_locality");
