@@ -88,6 +88,17 @@ typedef struct xb_report {
 xhal_status xb_run(const xb_options *opts, xb_report *rep);
 void xb_report_free(xb_report *rep);
 
+/* xhal-bench --suite collectives (bench_coll.c): all_reduce, all_gather, reduce_scatter and
+ * broadcast of f32, algorithm and bus bandwidth as nccl-tests defines them (algbw = S / t with S
+ * the bytes of the full tensor: all_reduce's and broadcast's count, all_gather's recv,
+ * reduce_scatter's send; busbw = algbw x 2(n-1)/n for all_reduce, (n-1)/n for all_gather and
+ * reduce_scatter, 1 for broadcast). In one process: one communicator of opts->devices (default
+ * cpu:0 twice). With mpi (under mpirun): one rank per process on cpu:0 or opts->devices[rank %
+ * n], all_reduce side by side with MPI_Allreduce called directly on the same host buffers
+ * (through libxhal_mpi.so's xhal_mpi_peer_allreduce, no xhal layer); times are the slowest
+ * rank's. Only rank 0 prints and reports (opts->out is ignored elsewhere). */
+xhal_status xb_coll_run(const xb_options *opts, int mpi, xb_report *rep, int *is_rank0);
+
 /* Writers: 0 on success, -1 with errno-style failure printed to stderr. */
 int xb_write_json(const xb_report *rep, const char *path);
 int xb_write_html(const xb_report *rep, const char *path);

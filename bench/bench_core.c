@@ -156,7 +156,7 @@ void xb_report_free(xb_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
-static void machine_info(xb_machine *m)
+void xb_machine_info(xb_machine *m)
 {
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[512];
@@ -246,7 +246,7 @@ xhal_status xb_run(const xb_options *opts, xb_report *rep)
         for (int i = 0; i < count && nd < XB_MAX_DEVICES; i++)
             if (xhal_device_get(ctx, i, &devs[nd]) == XHAL_OK) nd++;
     }
-    machine_info(&rep->machine);
+    xb_machine_info(&rep->machine);
     xb_dev d[XB_MAX_DEVICES];
     int ok = 0;
     for (int i = 0; i < nd; i++) {

@@ -26,6 +26,9 @@ typedef struct xb_env {
 /* 1 if the figure called name is to run (no filter, or the filter matches it) */
 int xb_want(const xb_env *e, const char *name);
 
+/* The machine section of a report (CPU, load, libraries, date). */
+void xb_machine_info(xb_machine *m);
+
 /* seconds, monotonic */
 double xb_now(void);
 /* A timed body: returns 0 on success, -1 on failure (message in buf). */

@@ -103,10 +103,8 @@ xhal_status hal_comm_host_map(xhal_stream *s, xhal_tensor *t, int fill, void **p
     int64_t n = hal_tensor_numel(t);
     size_t bytes = (size_t)n * xhal_dtype_size(t->dtype);
     void *p = NULL;
-    xhal_device_info info;
-    memset(&info, 0, sizeof info);
-    info.struct_size = sizeof info;
-    if (xhal_device_get_info(t->buf->dev, &info) == XHAL_OK && (info.caps & XHAL_CAP_HOST_MEMORY) &&
+    /* a backend lends memory (buffer_host_ptr) only for devices whose memory is host memory */
+    if (XHAL_BACKEND_TABLE_HAS(t->buf->dev->backend->table, buffer_host_ptr) &&
         xhal_tensor_host_pointer(t, &p) == XHAL_OK) {
         *ptr = p;
         return XHAL_OK;

@@ -22,6 +22,10 @@ static void usage(FILE *f)
            "  --json FILE     every figure with unit, device, shape and the machine\n"
            "  --html FILE     a self-contained page with charts\n"
            "  --quick         small sizes, few repetitions (tests, CI); figures are not representative\n"
+           "       xhal-bench --suite collectives [--device SPEC]... [--mpi] [--json FILE] [--quick]\n"
+           "  algbw and busbw (nccl-tests' definitions) of all_reduce, all_gather, reduce_scatter and\n"
+           "  broadcast (f32): one communicator of the --device list (default cpu:0 twice), or with --mpi\n"
+           "  (under mpirun) one rank per process, all_reduce beside MPI_Allreduce called directly\n"
            "Peers: OpenBLAS cblas_sgemm (same thread count) on the CPU; CLBlast (dlopen) and bare OpenCL calls\n"
            "on OpenCL devices. Ratios are xhal/peer for rates, peer/xhal for latencies.\n");
 }
@@ -33,6 +37,7 @@ int main(int argc, char **argv)
     o.suites = XB_SUITE_ALL;
     o.out = stdout;
     const char *json = NULL, *html = NULL;
+    int coll = 0, mpi = 0, rank0 = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--child-ocl-build") == 0 && i + 1 < argc) return xb_child_ocl_build(argv[i + 1]);
@@ -48,10 +53,12 @@ int main(int argc, char **argv)
                 o.suites = XB_SUITE_OPS;
             else if (strcmp(s, "model") == 0)
                 o.suites = XB_SUITE_MODEL;
+            else if (strcmp(s, "collectives") == 0)
+                coll = 1;
             else if (strcmp(s, "all") == 0)
                 o.suites = XB_SUITE_ALL;
             else {
-                fprintf(stderr, "xhal-bench: unknown suite '%s' (ops, model, all)\n", s);
+                fprintf(stderr, "xhal-bench: unknown suite '%s' (ops, model, collectives, all)\n", s);
                 return 2;
             }
         } else if (strcmp(a, "--filter") == 0 && i + 1 < argc) {
@@ -60,6 +67,8 @@ int main(int argc, char **argv)
             json = argv[++i];
         } else if (strcmp(a, "--html") == 0 && i + 1 < argc) {
             html = argv[++i];
+        } else if (strcmp(a, "--mpi") == 0) {
+            mpi = 1;
         } else if (strcmp(a, "--quick") == 0) {
             o.quick = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -78,7 +87,15 @@ int main(int argc, char **argv)
         o.self_exe = self;
     }
     xb_report rep;
-    if (xb_run(&o, &rep) != XHAL_OK) return 1;
+    if (mpi && !coll) {
+        fprintf(stderr, "xhal-bench: --mpi goes with --suite collectives\n");
+        return 2;
+    }
+    if (coll ? xb_coll_run(&o, mpi, &rep, &rank0) != XHAL_OK : xb_run(&o, &rep) != XHAL_OK) return 1;
+    if (!rank0) { /* under MPI only rank 0 reports */
+        xb_report_free(&rep);
+        return 0;
+    }
     size_t k = 0;
     for (int i = 0; i < argc && k < sizeof rep.machine.command - 1; i++)
         k += (size_t)snprintf(rep.machine.command + k, sizeof rep.machine.command - k, "%s%s", i ? " " : "",

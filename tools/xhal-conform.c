@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xc_coll.h"
 #include "xc_conform.h"
 #include "xhal_isolate.h"
 
@@ -36,7 +37,12 @@ static void usage(FILE *f)
            "               and exit\n"
            "  --isolate / --no-isolate  run each device in its own child process (default) or in\n"
            "               this one; a child that crashes or hangs is reported as CRASHED/TIMEOUT\n"
-           "  --timeout S  seconds a device's child may run (default 1800)\n");
+           "  --timeout S  seconds a device's child may run (default 1800)\n"
+           "       xhal-conform --suite collectives [--device SPEC]... [--mpi] [--report DIR] [--quiet]\n"
+           "  every collective x dtype x count against a host reference (conformance/COLLECTIVES.md):\n"
+           "  the --device list as one communicator (cpu:0 twice is 2 ranks), else cpu:0 x2, cpu:0 x3,\n"
+           "  cpu:0 + opencl:0 and every backend's devices; with --mpi, under mpirun, one rank per\n"
+           "  process on --device number (rank mod count). Writes DIR/collectives.json and .md.\n");
 }
 
 static int parse_suites(const char *s, unsigned *out)
@@ -87,7 +93,7 @@ int main(int argc, char **argv)
     unsigned suites = 0, formats = XC_FORMAT_JSON | XC_FORMAT_MD | XC_FORMAT_HTML | XC_FORMAT_JUNIT;
     const char *filter = NULL, *ops = NULL, *report = "xhal-conform-report", *xfail_path = NULL, *vectors = NULL,
                *models = NULL;
-    int list = 0, quiet = 0;
+    int list = 0, quiet = 0, coll = 0, mpi = 0, report_set = 0;
     uint64_t seed = 20240607;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,7 +106,12 @@ int main(int argc, char **argv)
         }                                                           \
         i++;                                                        \
     } while (0)
-        if (!strcmp(a, "--device")) {
+        if (!strcmp(a, "--suite") && v && !strcmp(v, "collectives")) {
+            coll = 1;
+            i++;
+        } else if (!strcmp(a, "--mpi")) {
+            mpi = 1;
+        } else if (!strcmp(a, "--device")) {
             NEED();
             if (n_dev_args == 64) {
                 fprintf(stderr, "xhal-conform: too many --device\n");
@@ -129,6 +140,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--report")) {
             NEED();
             report = v;
+            report_set = 1;
         } else if (!strcmp(a, "--format")) {
             NEED();
             if (parse_formats(v, &formats) != 0) {
@@ -166,6 +178,14 @@ int main(int argc, char **argv)
 #undef NEED
     }
     char msg[512];
+    if (coll || mpi) {
+        if (!coll || suites || n_merge || list) {
+            fprintf(stderr, "xhal-conform: --suite collectives runs alone (--mpi needs it)\n");
+            return 2;
+        }
+        xc_coll_options co = {devices, n_dev_args, mpi, report_set ? report : NULL, quiet};
+        return xc_coll_conform(&co);
+    }
     if (xi_list_fd >= 0) xi_list_child(); /* does not return */
     if (n_merge) {
         int failing = 0;

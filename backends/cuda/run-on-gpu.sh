@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-on-gpu.sh - on a machine with an NVIDIA GPU (driver >= the toolkit's major version,
 # nvcc on PATH or in /usr/local/cuda): build xhal with the CUDA backend, then run the
-# unit tests, xhal-info, the conformance suite and the benchmarks on the GPU, keeping
+# unit tests, xhal-info, the conformance suite, the collectives through NCCL (every GPU of the
+# machine in one communicator) and the benchmarks on the GPU, keeping
 # every output under OUT.
 #
 #   backends/cuda/run-on-gpu.sh [BUILD_DIR [OUT_DIR]]
@@ -53,6 +54,20 @@ XHAL_CUDA_ALLOW_TF32=1 "$BUILD/bin/xhal-conform" --device "$DEV" --suite ops --f
 # Without cuBLAS: the portable matmul kernel on the GPU.
 XHAL_CUDA_CUBLAS_LIBRARY=none "$BUILD/bin/xhal-conform" --device "$DEV" --suite ops --filter '^matmul/' \
   --report "$OUT/conform-no-cublas" > "$OUT/conform-no-cublas.log" 2>&1 || fail "portable matmul kernel"
+
+# Collectives: every GPU of the backend in one communicator, through NCCL (libnccl.so.2 must be
+# installed; otherwise the communicator falls back to the host engine and the log says why).
+step "collectives through NCCL on every ${DEV%%:*} device ($OUT/collectives)"
+"$BUILD/bin/xhal-info" --topology > "$OUT/xhal-info-topology.txt" 2>&1 || true
+grep -A20 "^Collective engines" "$OUT/xhal-info-topology.txt" || true
+"$BUILD/bin/xhal-conform" --suite collectives --quiet --report "$OUT/collectives" \
+  > "$OUT/collectives.log" 2>&1 || fail "xhal-conform --suite collectives"
+grep -E "^== |collectives:" "$OUT/collectives.log"
+grep -q "engine nccl" "$OUT/collectives.log" || fail "no communicator used NCCL (see $OUT/collectives.log)"
+"$BUILD/bin/xhal-bench" --suite collectives --device "$DEV" --device "${DEV%%:*}:1" \
+  --json "$OUT/bench-collectives.json" > "$OUT/bench-collectives.log" 2>&1 \
+  || echo "(collectives bench needs two ${DEV%%:*} devices: see $OUT/bench-collectives.log)"
+tail -20 "$OUT/bench-collectives.log"
 
 step "benchmarks on $DEV ($OUT/bench.json)"
 if [ -x "$BUILD/bin/xhal-bench" ]; then

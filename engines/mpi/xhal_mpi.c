@@ -263,3 +263,19 @@ EXPORT const xhal_engine_table *xhal_engine_entry(uint32_t host_abi_version, con
     snprintf(g_version, sizeof g_version, "%s, %s", XHAL_MPI_ENGINE_VERSION, lib);
     return &g_table;
 }
+
+/* The peer of xhal-bench --suite collectives: MPI_Allreduce (f32, sum) called directly on
+ * MPI_COMM_WORLD with the caller's host buffers, iters times after a barrier; *seconds is the
+ * slowest rank's time per call. Needs MPI started (by the engine's init). Not part of the
+ * engine ABI: xhal-bench looks it up by name in this file. Returns 0, or an MPI error code. */
+EXPORT int xhal_mpi_peer_allreduce(const float *send, float *recv, int count, int iters, double *seconds)
+{
+    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return rc;
+    double t0 = MPI_Wtime();
+    for (int i = 0; i < iters && rc == MPI_SUCCESS; i++)
+        rc = MPI_Allreduce(send, recv, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    double t = (MPI_Wtime() - t0) / (iters > 0 ? iters : 1);
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&t, seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return rc;
+}
