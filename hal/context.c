@@ -76,6 +76,14 @@ static xhal_status build_devices(xhal_context *ctx)
                 return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of memory registering a device");
             }
             ctx->devices[ctx->n_devices++] = d;
+            xhal_device_info info;
+            memset(&info, 0, sizeof info);
+            info.struct_size = sizeof info;
+            if (b->table->device_info(b->state, k, &info) == XHAL_OK) { /* else asked again when needed */
+                d->dtypes = info.dtypes;
+                d->caps = info.caps;
+                d->info_cached = 1;
+            }
         }
     }
     return XHAL_OK;

@@ -31,6 +31,10 @@ struct xhal_device {
     hal_backend *backend;
     int index; /* within the backend */
     char spec[48];
+    /* what the validation of every op asks (stored dtypes, XHAL_CAP_*), read from the backend
+     * once when the context is built: device_info may read /proc and /sys on each call */
+    int info_cached;
+    uint32_t dtypes, caps;
 };
 
 struct xhal_context {

@@ -118,10 +118,14 @@ xhal_status hal_check_writable(const char *fn, const char *name, const xhal_tens
 xhal_status hal_check_device_stores(const char *fn, xhal_device *dev, xhal_dtype dt)
 {
     if (!hal_dtype_block(dt, NULL, NULL)) return XHAL_OK;
-    xhal_device_info info;
-    xhal_status st = xhal_device_get_info(dev, &info);
-    if (st != XHAL_OK) return st;
-    if (info.dtypes & XHAL_DTYPE_BIT(dt)) return XHAL_OK;
+    uint32_t dtypes = dev->dtypes;
+    if (!dev->info_cached) {
+        xhal_device_info info;
+        xhal_status st = xhal_device_get_info(dev, &info);
+        if (st != XHAL_OK) return st;
+        dtypes = info.dtypes;
+    }
+    if (dtypes & XHAL_DTYPE_BIT(dt)) return XHAL_OK;
     return hal_set_error(XHAL_ERROR_UNSUPPORTED,
                          "%s: block-quantized %s tensors are not supported on %s (its backend does not list %s in "
                          "xhal_device_info.dtypes)",
@@ -622,9 +626,13 @@ xhal_status hal_validate_matmul_i8(xhal_stream *s, xhal_tensor *a, xhal_tensor *
                              hal_shape_str(scales->ndim, scales->shape, b1, sizeof b1), (long long)g->N);
     }
     if ((st = hal_check_no_overlap(fn, "out", out, "scales", scales, 0))) return st;
-    xhal_device_info info;
-    if ((st = xhal_device_get_info(s->dev, &info))) return st;
-    if (!(info.caps & XHAL_CAP_MATMUL_I8))
+    uint32_t caps = s->dev->caps;
+    if (!s->dev->info_cached) {
+        xhal_device_info info;
+        if ((st = xhal_device_get_info(s->dev, &info))) return st;
+        caps = info.caps;
+    }
+    if (!(caps & XHAL_CAP_MATMUL_I8))
         return hal_set_error(XHAL_ERROR_UNSUPPORTED,
                              "%s: %s does not run matmul with per-channel int8 weights (its backend does not "
                              "report XHAL_CAP_MATMUL_I8)",
