@@ -19,11 +19,13 @@ typedef struct xc_model_result {
     double tol_cosine;
     double prefill_tok_s;
     double decode_tok_s;
+    char compute_dtype[8]; /* the arithmetic's dtype (the bounds are this dtype's) */
 } xc_model_result;
 
 /* Run every reference model found under ref_dir (NULL: the built-in default folder) on
- * dev. Writes at most max results; returns the number written, or -1 when the reference
- * data cannot be read (the reason: xc_model_suite_last_error()). */
+ * dev, once per compute dtype its reference.json lists ("compute_dtypes"; default: the
+ * weights' dtype), in name order. Writes at most max results; returns the number written, or
+ * -1 when the reference data cannot be read (the reason: xc_model_suite_last_error()). */
 int xc_model_suite_run(xhal_context *ctx, xhal_device *dev, const char *ref_dir, xc_model_result *out, int max);
 /* The calling thread's reason for the last failure of xc_model_suite_run. */
 const char *xc_model_suite_last_error(void);

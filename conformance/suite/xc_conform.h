@@ -260,7 +260,7 @@ typedef struct xc_device_report {
     double seconds;
     int model_state; /* 0 not selected, 1 ran, -1 unavailable (message says why) */
     char model_message[256];
-    xc_model_result models[8];
+    xc_model_result models[40]; /* a result per reference and compute dtype */
     int n_models;
 } xc_device_report;
 

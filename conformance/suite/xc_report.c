@@ -217,6 +217,7 @@ static cJSON *model_json(const xc_model_result *m)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", m->model);
     cJSON_AddStringToObject(o, "weight_dtype", m->weight_dtype);
+    cJSON_AddStringToObject(o, "compute_dtype", m->compute_dtype);
     cJSON_AddStringToObject(o, "status", m->status == 1 ? "pass" : m->status == 0 ? "fail" : "unsupported");
     cJSON_AddStringToObject(o, "message", m->message);
     cJSON_AddNumberToObject(o, "n_positions", m->n_positions);
@@ -569,7 +570,7 @@ static void write_md(FILE *f, const xc_run *run)
         }
         for (int k = 0; k < d->n_models; k++) {
             const xc_model_result *m = &d->models[k];
-            fprintf(f, "- %s %s (%s): %s", d->info.spec, m->model, m->weight_dtype,
+            fprintf(f, "- %s %s (%s compute): %s", d->info.spec, m->model, m->compute_dtype,
                     m->status == 1   ? "pass"
                     : m->status == 0 ? "FAIL"
                                      : "unsupported");
@@ -784,9 +785,10 @@ static void write_html(FILE *f, const xc_run *run)
             fprintf(f, "<li>%s ", d->info.spec);
             put_esc(f, m->model, 0);
             fprintf(f,
-                    " (%s): <b>%s</b>, max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 %.3f, greedy "
+                    " (%s compute): <b>%s</b>, max abs err %.3g (bound %.3g), min cosine %.6f (bound %.6f), top-1 "
+                    "%.3f, greedy "
                     "%s, prefill %.1f tok/s, decode %.1f tok/s. ",
-                    m->weight_dtype,
+                    m->compute_dtype,
                     m->status == 1   ? "pass"
                     : m->status == 0 ? "FAIL"
                                      : "unsupported",

@@ -211,8 +211,8 @@ static void run_models(xc_device_report *d, xhal_context *ctx, xhal_device *dev,
         memset(&r, 0, sizeof(r));
         snprintf(r.suite, sizeof(r.suite), "model");
         snprintf(r.op, sizeof(r.op), "model");
-        snprintf(r.name, sizeof(r.name), "model/%s/%s", m->model, m->weight_dtype);
-        snprintf(r.dtype, sizeof(r.dtype), "%s", m->weight_dtype);
+        snprintf(r.name, sizeof(r.name), "model/%s/%s", m->model, m->compute_dtype);
+        snprintf(r.dtype, sizeof(r.dtype), "%s", m->compute_dtype);
         r.outcome = m->status == 1 ? XC_PASS : m->status == 0 ? XC_FAIL : XC_UNSUPPORTED;
         r.has_figures = 1;
         r.max_abs = m->max_abs_err;

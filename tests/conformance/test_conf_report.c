@@ -83,6 +83,7 @@ int main(void)
     run.devs[2].n_models = 1;
     snprintf(run.devs[2].models[0].model, 64, "stories260K");
     snprintf(run.devs[2].models[0].weight_dtype, 8, "f32");
+    snprintf(run.devs[2].models[0].compute_dtype, 8, "f32");
     run.devs[2].models[0].status = 1;
     run.devs[2].models[0].min_cosine = 0.99999;
     run.devs[0].model_state = -1;

@@ -97,19 +97,25 @@ static void edit_config(const char *dir, const char *from, const char *to)
     free(t);
 }
 
+/* The committed references: the three Llama ones run in their weights' dtype, each family of
+ * issue 12 in f32 and in its half dtype (reference.json's compute_dtypes). */
+static const char *const family_refs[] = {"tiny-qwen2-bf16", "tiny-qwen3-bf16", NULL};
+
 static void test_suite_passes(xhal_context *ctx, xhal_device *dev)
 {
-    xc_model_result r[8];
-    int n = xc_model_suite_run(ctx, dev, NULL, r, 8);
-    CHECK(n == 3);
+    xc_model_result r[40];
+    int n = xc_model_suite_run(ctx, dev, NULL, r, 40);
+    int want = 3;
+    for (const char *const *f = family_refs; *f; f++) want += 2;
+    CHECK(n == want);
     if (n < 0) fprintf(stderr, "suite: %s\n", xllama_last_error());
     int f32_seen = 0;
     for (int i = 0; i < n; i++) {
-        printf("%-22s %-4s status %d  max_abs_err %.3g (tol %.3g)  min_cos %.9f (tol %.6f)  top1 %.3f  "
+        printf("%-22s %-4s %-4s status %d  max_abs_err %.3g (tol %.3g)  min_cos %.9f (tol %.6f)  top1 %.3f  "
                "greedy %d/%d  prefill %.0f tok/s  decode %.0f tok/s\n  %s\n",
-               r[i].model, r[i].weight_dtype, r[i].status, r[i].max_abs_err, r[i].tol_max_abs, r[i].min_cosine,
-               r[i].tol_cosine, r[i].top1_agreement, r[i].greedy_match ? r[i].n_generated : 0, r[i].n_generated,
-               r[i].prefill_tok_s, r[i].decode_tok_s, r[i].message);
+               r[i].model, r[i].weight_dtype, r[i].compute_dtype, r[i].status, r[i].max_abs_err, r[i].tol_max_abs,
+               r[i].min_cosine, r[i].tol_cosine, r[i].top1_agreement, r[i].greedy_match ? r[i].n_generated : 0,
+               r[i].n_generated, r[i].prefill_tok_s, r[i].decode_tok_s, r[i].message);
         CHECK(r[i].status == 1);
         CHECK(r[i].greedy_match == 1 && r[i].n_generated == 16);
         CHECK(r[i].top1_agreement == 1.0);
@@ -117,11 +123,23 @@ static void test_suite_passes(xhal_context *ctx, xhal_device *dev)
         CHECK(r[i].max_abs_err <= r[i].tol_max_abs);
         CHECK(r[i].min_cosine >= r[i].tol_cosine);
         CHECK(r[i].prefill_tok_s > 0 && r[i].decode_tok_s > 0);
-        if (strcmp(r[i].weight_dtype, "f32") == 0) {
+        if (strcmp(r[i].compute_dtype, "f32") == 0) {
             f32_seen = 1;
             CHECK(r[i].tol_max_abs <= 1e-4);
             CHECK(r[i].max_abs_err < 1e-4);
         }
+    }
+    /* every family ran in f32 and in its weights' dtype */
+    for (const char *const *f = family_refs; *f; f++) {
+        int seen_f32 = 0, seen_half = 0;
+        for (int i = 0; i < n; i++)
+            if (strcmp(r[i].model, *f) == 0) {
+                seen_f32 |= strcmp(r[i].compute_dtype, "f32") == 0;
+                seen_half |= strcmp(r[i].compute_dtype, r[i].weight_dtype) == 0 && strcmp(r[i].weight_dtype, "f32");
+            }
+        if (!(seen_f32 && seen_half))
+            fprintf(stderr, "family reference %s: f32 %d, half %d\n", *f, seen_f32, seen_half);
+        CHECK(seen_f32 && seen_half);
     }
     CHECK(f32_seen);
     /* max smaller than the number of references: only max results. */
@@ -267,6 +285,24 @@ static void test_sharded_checkpoint(xhal_context *ctx, xhal_device *dev)
     }
 }
 
+/* Dynamic NTK RoPE (transformers 4 and 5) changes the frequencies only past
+ * max_position_embeddings, which the cache never reaches: the reference logits still hold. */
+static void test_dynamic_rope(xhal_context *ctx, xhal_device *dev)
+{
+    char root[512], dir[700];
+    snprintf(root, sizeof root, "%s/dynamic", tmpdir);
+    mkdir(root, 0700);
+    copy_model("tiny-llama-f32", "dynamic/tiny-llama-f32", dir, sizeof dir);
+    edit_config(dir, "\"rope_type\": \"default\"", "\"rope_type\": \"dynamic\", \"factor\": 4.0");
+    xc_model_result r[2];
+    int k = xc_model_suite_run(ctx, dev, root, r, 2);
+    CHECK(k == 1);
+    if (k == 1) {
+        printf("dynamic rope: status %d, max_abs_err %.3g: %s\n", r[0].status, r[0].max_abs_err, r[0].message);
+        CHECK(r[0].status == 1 && r[0].max_abs_err < 1e-4);
+    }
+}
+
 static void expect_load(xhal_device *dev, const char *dir, xhal_status want, const char *substr)
 {
     xllama_model *m = NULL;
@@ -295,17 +331,29 @@ static void test_config_errors(xhal_device *dev)
     FRESH(T);
     expect_load(dev, dir, XHAL_OK, NULL);
     FRESH(T);
-    edit_config(dir, "{", "{\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0},");
-    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "rope_scaling");
+    edit_config(dir, "{", "{\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0},");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "rope_scaling.rope_type 'yarn' is not supported");
+    FRESH(T);
+    edit_config(dir, "{", "{\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"mrope_section\": [1]},");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "rope_scaling.mrope_section is not supported");
+    FRESH(T);
+    edit_config(dir, "{", "{\"rope_scaling\": {\"rope_type\": \"linear\"},");
+    expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "rope_scaling.factor");
+    FRESH(T);
+    edit_config(dir, "{", "{\"quantization_config\": {\"quant_method\": \"gptq\"},");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "key 'quantization_config' is not known");
+    FRESH(T);
+    edit_config(dir, "\"rope_type\": \"default\"", "\"rope_type\": \"default\", \"partial_rotary_factor\": 0.5");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "partial_rotary_factor 0.5 is not supported for LlamaForCausalLM");
     FRESH(T);
     edit_config(dir, "{", "{\"rope_scaling\": null,");
     expect_load(dev, dir, XHAL_OK, NULL);
     FRESH(T);
-    edit_config(dir, "\"attention_bias\": false", "\"attention_bias\": true");
-    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "attention_bias");
+    edit_config(dir, "\"attention_bias\": false", "\"attention_bias\": true"); /* honoured: the biases are read */
+    expect_load(dev, dir, XHAL_ERROR_NOT_FOUND, "tensor 'model.layers.0.self_attn.q_proj.bias' is missing");
     FRESH(T);
     edit_config(dir, "\"mlp_bias\": false", "\"mlp_bias\": true");
-    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "mlp_bias");
+    expect_load(dev, dir, XHAL_ERROR_NOT_FOUND, "tensor 'model.layers.0.mlp.gate_proj.bias' is missing");
     FRESH(T);
     edit_config(dir, "\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"");
     expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "hidden_act 'gelu'");
@@ -314,7 +362,15 @@ static void test_config_errors(xhal_device *dev)
     expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "rope_type 'yarn'");
     FRESH(T);
     edit_config(dir, "\"model_type\": \"llama\"", "\"model_type\": \"mistral\"");
-    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "model_type 'mistral'");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED,
+                "architectures does not list MistralForCausalLM (model_type 'mistral')");
+    FRESH(T);
+    edit_config(dir, "\"model_type\": \"llama\"", "\"model_type\": \"gemma2\"");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "model_type 'gemma2' is not supported (the port runs llama, mistral");
+    FRESH(T);
+    edit_config(dir, "\"LlamaForCausalLM\"", "\"DeepseekV3ForCausalLM\"");
+    edit_config(dir, "\"model_type\": \"llama\",", "");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "architectures 'DeepseekV3ForCausalLM' is not supported");
     FRESH(T);
     edit_config(dir, "\"hidden_size\": 64,", "");
     expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "'hidden_size' is missing");
@@ -502,6 +558,7 @@ int main(void)
     test_perturbed_weight_fails(ctx, dev);
     test_sharded_checkpoint(ctx, dev);
     test_config_errors(dev);
+    test_dynamic_rope(ctx, dev);
     test_forward_paths(dev);
     xhal_context_destroy(ctx);
     char cmd[400];

@@ -101,6 +101,10 @@ xhal_status xl_config_from_gguf(const xhal_gguf *g, const char *path, xllama_con
         "llama.vocab_size",           "llama.context_length",          "llama.attention.layer_norm_rms_epsilon",
         "llama.rope.freq_base"};
     if ((st = xl_config_check(path, &c, &keys))) return st;
+    c.family = XLLAMA_LLAMA;
+    c.rotary_dims = c.head_dim;
+    c.rope_interleaved = 1; /* llama.cpp's converter permuted the q/k rows */
+    c.rope_factor = 1.0;
     *cfg = c;
     return XHAL_OK;
 }

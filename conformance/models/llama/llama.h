@@ -1,6 +1,7 @@
 /*
- * llama.h - a Llama-family decoder (Hugging Face LlamaForCausalLM) written once against the
- * xhal API, so that it runs on any xhal device. Library xhal_llama.
+ * llama.h - a decoder for the Llama-style families (Llama 2/3.x, Mistral, Qwen2/2.5, Qwen3,
+ * GLM-4, and the Mixtral / Qwen2-MoE / Qwen3-MoE mixtures of experts: xllama_family) written
+ * once against the xhal API, so that it runs on any xhal device. Library xhal_llama.
  *
  * A model is read from a Hugging Face folder: config.json and model.safetensors (or a
  * sharded model.safetensors.index.json), or from a llama.cpp GGUF file (a path ending in
@@ -35,6 +36,38 @@
 extern "C" {
 #endif
 
+/* The architecture families the port runs (conformance/MODELS.md: one description per family
+ * in arch.c maps config.json keys to the choices below; the decoder is one). */
+typedef enum xllama_family {
+    XLLAMA_LLAMA = 0, /* LlamaForCausalLM (Llama 2 / 3.x) */
+    XLLAMA_MISTRAL,   /* MistralForCausalLM */
+    XLLAMA_QWEN2,     /* Qwen2ForCausalLM (Qwen2, Qwen2.5) */
+    XLLAMA_QWEN3,     /* Qwen3ForCausalLM */
+    XLLAMA_GLM,       /* GlmForCausalLM (GLM-4 9B "-hf") */
+    XLLAMA_GLM4,      /* Glm4ForCausalLM (GLM-4-0414) */
+    XLLAMA_MIXTRAL,   /* MixtralForCausalLM */
+    XLLAMA_QWEN2_MOE, /* Qwen2MoeForCausalLM (Qwen1.5-MoE, Qwen2-MoE) */
+    XLLAMA_QWEN3_MOE, /* Qwen3MoeForCausalLM */
+    XLLAMA_FAMILY_COUNT_
+} xllama_family;
+
+/* Rotary position embedding frequencies (rope_scaling / rope_parameters.rope_type). */
+typedef enum xllama_rope_type {
+    XLLAMA_ROPE_DEFAULT = 0, /* inv_freq[k] = theta^(-2k/rotary_dims) */
+    XLLAMA_ROPE_LINEAR,      /* inv_freq / factor */
+    XLLAMA_ROPE_DYNAMIC,     /* dynamic NTK: theta grows with the sequence past original_max */
+    XLLAMA_ROPE_LLAMA3       /* Llama 3.1: low frequencies / factor, smooth band between */
+} xllama_rope_type;
+
+/* How a mixture-of-experts layer routes (0: a dense MLP). */
+typedef enum xllama_moe_kind {
+    XLLAMA_MOE_NONE = 0,
+    XLLAMA_MOE_SOFTMAX_TOPK /* softmax over all experts, top-k, renormalized if norm_topk_prob */
+} xllama_moe_kind;
+
+/* Layer limit of config.json (num_hidden_layers), also the size of the per-layer flags. */
+#define XLLAMA_MAX_LAYERS 4096
+
 /* The settings of config.json that the port uses (after defaults and checks). */
 typedef struct xllama_config {
     int64_t hidden_size;
@@ -48,13 +81,42 @@ typedef struct xllama_config {
     double rms_norm_eps;     /* default 1e-6, as transformers' LlamaConfig */
     double rope_theta;       /* default 10000 */
     int tie_word_embeddings; /* default 0 */
+    /* Since issue 12: what differs between the families (all zero / default for Llama 2). */
+    xllama_family family;
+    int64_t rotary_dims;  /* head_dim * partial_rotary_factor (GLM: half the head) */
+    int rope_interleaved; /* pairs (2i, 2i+1) (GLM; GGUF's permuted q/k) instead of rotate-half */
+    xllama_rope_type rope_type;
+    double rope_factor;                             /* linear / dynamic / llama3 factor */
+    double rope_low_freq_factor;                    /* llama3 */
+    double rope_high_freq_factor;                   /* llama3 */
+    int64_t rope_original_max_position;             /* llama3 / dynamic original_max_position_embeddings */
+    int qkv_bias;                                   /* q_proj, k_proj, v_proj have a bias */
+    int o_bias;                                     /* o_proj has a bias */
+    int mlp_bias;                                   /* gate/up/down projections have a bias (Llama mlp_bias) */
+    int qk_norm;                                    /* Qwen3: RMSNorm of each q and k head before RoPE */
+    int fused_gate_up;                              /* GLM: mlp.gate_up_proj [2 x intermediate, hidden] */
+    int sandwich_norms;                             /* Glm4: RMSNorm of the attention and MLP outputs */
+    int64_t sliding_window;                         /* tokens a query sees on a sliding layer; 0: none */
+    unsigned char layer_sliding[XLLAMA_MAX_LAYERS]; /* 1: this layer uses sliding_window */
+    xllama_moe_kind moe;
+    int64_t num_experts;
+    int64_t experts_per_tok;
+    int64_t moe_intermediate_size;              /* each expert's intermediate size */
+    int64_t shared_expert_intermediate_size;    /* Qwen2-MoE's shared expert (0: none) */
+    int norm_topk_prob;                         /* renormalize the k chosen probabilities to sum 1 */
+    unsigned char layer_moe[XLLAMA_MAX_LAYERS]; /* 1: this layer's MLP is the experts */
 } xllama_config;
 
-/* Read and check DIR/config.json. Refused with the key named: a missing or non-positive
- * size, heads that do not divide, an odd head_dim, a model type other than llama, and the
- * settings the port does not implement (non-null rope_scaling, attention_bias or mlp_bias
- * true, hidden_act other than silu). Errors: NOT_FOUND, IO, CORRUPT_DATA (not JSON, wrong
- * types, inconsistent values), UNSUPPORTED. */
+/* The family's config.json names ("LlamaForCausalLM", "llama"); NULL for a bad value. */
+const char *xllama_family_architecture(xllama_family f);
+const char *xllama_family_model_type(xllama_family f);
+
+/* Read and check DIR/config.json. The model_type / architectures select the family; its
+ * description (arch.c) says which keys it honours. Refused with the key named: a missing or
+ * non-positive size, heads that do not divide, an odd head_dim, an unknown model type, a key
+ * the family does not know (it might change the math), and values the port does not implement
+ * (e.g. hidden_act other than silu, an unknown rope_type). Errors: NOT_FOUND, IO, CORRUPT_DATA
+ * (not JSON, wrong types, inconsistent values), UNSUPPORTED. */
 xhal_status xllama_config_load(const char *dir, xllama_config *cfg);
 
 typedef struct xllama_options {

@@ -1,18 +1,42 @@
-/* model.c - the Llama decoder over the xhal API: weights, KV cache, forward, greedy decode. */
+/* model.c - the decoder over the xhal API: weights, KV cache, forward, greedy decode. One
+ * decoder for every family; the family's description (arch.c, through xllama_config) decides
+ * which weights exist and which steps run. Each layer is two functions (attention_block,
+ * mlp_block), the experts a third (moe_block), so a tensor-parallel split can replace them
+ * one at a time. */
 #define _POSIX_C_SOURCE 200809L
 #include "llama_internal.h"
 #include "xhal/xhal_gguf.h"
 #include "xhal/xhal_safetensors.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* A projection [out, in] and its bias [out] (NULL when the family has none). */
+typedef struct xl_lin {
+    xhal_tensor *w, *b;
+} xl_lin;
+
+typedef struct xl_expert {
+    xl_lin gate, up, down;
+} xl_expert;
+
 typedef struct xl_layer {
-    xhal_tensor *attn_norm, *wq, *wk, *wv, *wo;
-    xhal_tensor *ffn_norm, *wgate, *wup, *wdown;
+    xhal_tensor *attn_norm, *ffn_norm;
+    xhal_tensor *post_attn_norm, *post_mlp_norm; /* Glm4's sandwich norms */
+    xhal_tensor *q_norm, *k_norm;                /* Qwen3: [head_dim] */
+    xl_lin q, k, v, o;
+    xhal_tensor *gate_up; /* GLM's fused [2I, H]; gate.w and up.w are views of its halves */
+    xl_lin gate, up, down;
+    /* mixture of experts */
+    int is_moe, sliding;
+    xhal_tensor *router; /* [E, H] */
+    xl_expert *experts;  /* E of them */
+    xl_lin sh_gate, sh_up, sh_down;
+    xhal_tensor *sh_router;       /* Qwen2-MoE shared_expert_gate [1, H] */
     xhal_tensor *kcache, *vcache; /* [Hkv, max_seq, D] */
 } xl_layer;
 
@@ -21,12 +45,22 @@ struct xllama_model {
     xhal_device *dev;
     xhal_stream *stream;
     xhal_dtype wdtype, cdtype;
-    xhal_rope_layout rope; /* rotate-half (Hugging Face); interleaved for GGUF's permuted q/k */
+    xhal_rope_layout rope; /* rotate-half (Hugging Face); interleaved for GLM and GGUF's permuted q/k */
     int64_t max_seq, max_batch, pos;
     xhal_tensor *embed, *norm, *lm_head; /* lm_head == embed when tied */
     xl_layer *layers;
+    int any_sliding, any_moe;
     /* Work buffers sized for max_batch tokens; each forward views their first bytes. */
-    xhal_buffer *b_ids, *b_x, *b_h, *b_q, *b_k, *b_v, *b_qt, *b_ao, *b_g, *b_u, *b_logits, *b_lf32;
+    xhal_buffer *b_ids, *b_x, *b_h, *b_t, *b_q, *b_k, *b_v, *b_qt, *b_ao, *b_g, *b_u, *b_logits, *b_lf32;
+    xhal_buffer *b_mask, *b_maskf; /* sliding window: [max_batch, max_seq] additive mask */
+    float *h_mask;
+    /* mixture of experts: B = max_batch, k = experts_per_tok, E experts */
+    xhal_buffer *b_rl, *b_rlf, *b_prob;            /* router logits [B, E] (compute, f32), probabilities */
+    xhal_buffer *b_sel, *b_inv, *b_rwf, *b_rw;     /* [B*k] i32 rows, i32 inverse order, weights f32 / compute */
+    xhal_buffer *b_xg, *b_eg, *b_eu, *b_ey, *b_yt; /* gathered rows [B*k, H], expert gate/up [B*k, Im], out */
+    xhal_buffer *b_sg, *b_su, *b_sgt;              /* shared expert [B, Is] x 2, its gate [B, 1] */
+    float *h_prob, *h_rw;
+    int32_t *h_sel, *h_inv, *h_cnt, *h_fill, *h_choice;
 };
 
 void xllama_options_init(xllama_options *o)
@@ -196,12 +230,111 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* One weight to read: its name in the checkpoint, the shape config.json implies, where it goes. */
 typedef struct xl_wspec {
-    char name[128];
+    char name[160];
     int ndim;
     int64_t d0, d1;
     xhal_tensor **dst;
 } xl_wspec;
+
+typedef struct xl_wlist {
+    xl_wspec *v;
+    int64_t n, cap;
+} xl_wlist;
+
+static int wl_add(xl_wlist *wl, xhal_tensor **dst, int ndim, int64_t d0, int64_t d1, const char *fmt, ...)
+    XL_PRINTF(6, 7);
+static int wl_add(xl_wlist *wl, xhal_tensor **dst, int ndim, int64_t d0, int64_t d1, const char *fmt, ...)
+{
+    if (wl->n == wl->cap) {
+        int64_t cap = wl->cap ? 2 * wl->cap : 64;
+        xl_wspec *v = realloc(wl->v, (size_t)cap * sizeof *v);
+        if (!v) return 0;
+        wl->v = v;
+        wl->cap = cap;
+    }
+    xl_wspec *w = &wl->v[wl->n++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->name, sizeof w->name, fmt, ap);
+    va_end(ap);
+    w->ndim = ndim;
+    w->d0 = d0;
+    w->d1 = d1;
+    w->dst = dst;
+    return 1;
+}
+
+/* The weights of the model as its family names them, with the shapes the config implies. */
+static int list_weights(xllama_model *m, xl_wlist *wl)
+{
+    const xllama_config *c = &m->cfg;
+    const int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    const int64_t HQ = c->num_heads * c->head_dim, HKV = c->num_kv_heads * c->head_dim, D = c->head_dim;
+    const int64_t E = c->num_experts, Im = c->moe_intermediate_size, Is = c->shared_expert_intermediate_size;
+    const int mixtral = c->family == XLLAMA_MIXTRAL;
+    int ok = wl_add(wl, &m->embed, 2, V, H, "model.embed_tokens.weight") &&
+             wl_add(wl, &m->norm, 1, H, 0, "model.norm.weight");
+    if (!c->tie_word_embeddings) ok = ok && wl_add(wl, &m->lm_head, 2, V, H, "lm_head.weight");
+    for (int64_t l = 0; ok && l < c->num_layers; l++) {
+        xl_layer *y = &m->layers[l];
+        const long long li = (long long)l;
+#define P(fmt) "model.layers.%lld." fmt, li
+        ok = wl_add(wl, &y->attn_norm, 1, H, 0, P("input_layernorm.weight")) &&
+             wl_add(wl, &y->q.w, 2, HQ, H, P("self_attn.q_proj.weight")) &&
+             wl_add(wl, &y->k.w, 2, HKV, H, P("self_attn.k_proj.weight")) &&
+             wl_add(wl, &y->v.w, 2, HKV, H, P("self_attn.v_proj.weight")) &&
+             wl_add(wl, &y->o.w, 2, H, HQ, P("self_attn.o_proj.weight")) &&
+             wl_add(wl, &y->ffn_norm, 1, H, 0, P("post_attention_layernorm.weight"));
+        if (ok && c->qkv_bias)
+            ok = wl_add(wl, &y->q.b, 1, HQ, 0, P("self_attn.q_proj.bias")) &&
+                 wl_add(wl, &y->k.b, 1, HKV, 0, P("self_attn.k_proj.bias")) &&
+                 wl_add(wl, &y->v.b, 1, HKV, 0, P("self_attn.v_proj.bias"));
+        if (ok && c->o_bias) ok = wl_add(wl, &y->o.b, 1, H, 0, P("self_attn.o_proj.bias"));
+        if (ok && c->qk_norm)
+            ok = wl_add(wl, &y->q_norm, 1, D, 0, P("self_attn.q_norm.weight")) &&
+                 wl_add(wl, &y->k_norm, 1, D, 0, P("self_attn.k_norm.weight"));
+        if (ok && c->sandwich_norms)
+            ok = wl_add(wl, &y->post_attn_norm, 1, H, 0, P("post_self_attn_layernorm.weight")) &&
+                 wl_add(wl, &y->post_mlp_norm, 1, H, 0, P("post_mlp_layernorm.weight"));
+        if (!ok) break;
+        if (y->is_moe) {
+            const char *blk = mixtral ? "block_sparse_moe" : "mlp";
+            ok = wl_add(wl, &y->router, 2, E, H, "model.layers.%lld.%s.gate.weight", li, blk);
+            for (int64_t e = 0; ok && e < E; e++) {
+                xl_expert *x = &y->experts[e];
+                const long long ei = (long long)e;
+                if (mixtral)
+                    ok = wl_add(wl, &x->gate.w, 2, Im, H, P("block_sparse_moe.experts.%lld.w1.weight"), ei) &&
+                         wl_add(wl, &x->up.w, 2, Im, H, P("block_sparse_moe.experts.%lld.w3.weight"), ei) &&
+                         wl_add(wl, &x->down.w, 2, H, Im, P("block_sparse_moe.experts.%lld.w2.weight"), ei);
+                else
+                    ok = wl_add(wl, &x->gate.w, 2, Im, H, P("mlp.experts.%lld.gate_proj.weight"), ei) &&
+                         wl_add(wl, &x->up.w, 2, Im, H, P("mlp.experts.%lld.up_proj.weight"), ei) &&
+                         wl_add(wl, &x->down.w, 2, H, Im, P("mlp.experts.%lld.down_proj.weight"), ei);
+            }
+            if (ok && Is > 0)
+                ok = wl_add(wl, &y->sh_gate.w, 2, Is, H, P("mlp.shared_expert.gate_proj.weight")) &&
+                     wl_add(wl, &y->sh_up.w, 2, Is, H, P("mlp.shared_expert.up_proj.weight")) &&
+                     wl_add(wl, &y->sh_down.w, 2, H, Is, P("mlp.shared_expert.down_proj.weight")) &&
+                     wl_add(wl, &y->sh_router, 2, 1, H, P("mlp.shared_expert_gate.weight"));
+        } else if (c->fused_gate_up) {
+            ok = wl_add(wl, &y->gate_up, 2, 2 * I, H, P("mlp.gate_up_proj.weight")) &&
+                 wl_add(wl, &y->down.w, 2, H, I, P("mlp.down_proj.weight"));
+        } else {
+            ok = wl_add(wl, &y->gate.w, 2, I, H, P("mlp.gate_proj.weight")) &&
+                 wl_add(wl, &y->up.w, 2, I, H, P("mlp.up_proj.weight")) &&
+                 wl_add(wl, &y->down.w, 2, H, I, P("mlp.down_proj.weight"));
+            if (ok && c->mlp_bias)
+                ok = wl_add(wl, &y->gate.b, 1, I, 0, P("mlp.gate_proj.bias")) &&
+                     wl_add(wl, &y->up.b, 1, I, 0, P("mlp.up_proj.bias")) &&
+                     wl_add(wl, &y->down.b, 1, H, 0, P("mlp.down_proj.bias"));
+        }
+#undef P
+    }
+    return ok;
+}
 
 static xhal_status make_buffer(xllama_model *m, const char *what, int64_t elems, xhal_dtype dt, xhal_buffer **out)
 {
@@ -209,6 +342,83 @@ static xhal_status make_buffer(xllama_model *m, const char *what, int64_t elems,
     if (bytes == 0) bytes = 1;
     xhal_status s = xhal_buffer_create(m->dev, bytes, out);
     if (s != XHAL_OK) return xl_wrap(s, "llama: allocating work buffer '%s'", what);
+    return XHAL_OK;
+}
+
+/* Settings the port reads but cannot run yet on this build's op catalogue: refused by name. */
+static xhal_status check_runnable(const xllama_config *c, const char *dir)
+{
+    static const char *const names[] = {"default", "linear", "dynamic", "llama3"};
+    /* dynamic NTK changes the frequencies only past max_position_embeddings (transformers 4 and
+     * 5 alike), which the cache never reaches: it is the default RoPE here */
+    if (c->rope_type == XLLAMA_ROPE_LINEAR || c->rope_type == XLLAMA_ROPE_LLAMA3)
+        return xl_fail(XHAL_ERROR_UNSUPPORTED,
+                       "llama: %s: rope_type '%s' needs RoPE with an inverse-frequency tensor (xhal_rope_ex), "
+                       "which this build's op catalogue lacks",
+                       dir, names[c->rope_type]);
+    return XHAL_OK;
+}
+
+static xhal_status alloc_work(xllama_model *m)
+{
+    const xllama_config *c = &m->cfg;
+    const int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    const int64_t HQ = c->num_heads * c->head_dim, HKV = c->num_kv_heads * c->head_dim;
+    const int64_t B = m->max_batch;
+    const xhal_dtype C = m->cdtype;
+    xhal_status s;
+    if ((s = make_buffer(m, "ids", B, XHAL_DTYPE_I32, &m->b_ids)) != XHAL_OK ||
+        (s = make_buffer(m, "x", B * H, C, &m->b_x)) != XHAL_OK ||
+        (s = make_buffer(m, "h", B * H, C, &m->b_h)) != XHAL_OK ||
+        (s = make_buffer(m, "t", B * H, C, &m->b_t)) != XHAL_OK ||
+        (s = make_buffer(m, "q", B * HQ, C, &m->b_q)) != XHAL_OK ||
+        (s = make_buffer(m, "k", B * HKV, C, &m->b_k)) != XHAL_OK ||
+        (s = make_buffer(m, "v", B * HKV, C, &m->b_v)) != XHAL_OK ||
+        (s = make_buffer(m, "q_heads", B * HQ, C, &m->b_qt)) != XHAL_OK ||
+        (s = make_buffer(m, "attn_out", B * HQ, C, &m->b_ao)) != XHAL_OK ||
+        (s = make_buffer(m, "gate", B * I, C, &m->b_g)) != XHAL_OK ||
+        (s = make_buffer(m, "up", B * I, C, &m->b_u)) != XHAL_OK ||
+        (s = make_buffer(m, "logits", B * V, C, &m->b_logits)) != XHAL_OK ||
+        (C != XHAL_DTYPE_F32 && (s = make_buffer(m, "logits_f32", B * V, XHAL_DTYPE_F32, &m->b_lf32)) != XHAL_OK))
+        return s;
+    if (m->any_sliding) {
+        const int64_t n = B * m->max_seq;
+        if ((s = make_buffer(m, "mask", n, C, &m->b_mask)) != XHAL_OK ||
+            (s = make_buffer(m, "mask_f32", n, XHAL_DTYPE_F32, &m->b_maskf)) != XHAL_OK)
+            return s;
+        if (!(m->h_mask = malloc((size_t)n * sizeof(float))))
+            return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+    }
+    if (m->any_moe) {
+        const int64_t E = c->num_experts, K = c->experts_per_tok, Im = c->moe_intermediate_size;
+        const int64_t Is = c->shared_expert_intermediate_size;
+        if ((s = make_buffer(m, "router logits", B * E, C, &m->b_rl)) != XHAL_OK ||
+            (s = make_buffer(m, "router logits f32", B * E, XHAL_DTYPE_F32, &m->b_rlf)) != XHAL_OK ||
+            (s = make_buffer(m, "router probabilities", B * E, XHAL_DTYPE_F32, &m->b_prob)) != XHAL_OK ||
+            (s = make_buffer(m, "routed rows", B * K, XHAL_DTYPE_I32, &m->b_sel)) != XHAL_OK ||
+            (s = make_buffer(m, "routed order", B * K, XHAL_DTYPE_I32, &m->b_inv)) != XHAL_OK ||
+            (s = make_buffer(m, "routing weights f32", B * K, XHAL_DTYPE_F32, &m->b_rwf)) != XHAL_OK ||
+            (s = make_buffer(m, "routing weights", B * K, C, &m->b_rw)) != XHAL_OK ||
+            (s = make_buffer(m, "expert input", B * K * H, C, &m->b_xg)) != XHAL_OK ||
+            (s = make_buffer(m, "expert gate", B * K * Im, C, &m->b_eg)) != XHAL_OK ||
+            (s = make_buffer(m, "expert up", B * K * Im, C, &m->b_eu)) != XHAL_OK ||
+            (s = make_buffer(m, "expert out", B * K * H, C, &m->b_ey)) != XHAL_OK ||
+            (s = make_buffer(m, "expert out by token", B * K * H, C, &m->b_yt)) != XHAL_OK)
+            return s;
+        if (Is > 0 && ((s = make_buffer(m, "shared gate", B * Is, C, &m->b_sg)) != XHAL_OK ||
+                       (s = make_buffer(m, "shared up", B * Is, C, &m->b_su)) != XHAL_OK ||
+                       (s = make_buffer(m, "shared expert gate", B, C, &m->b_sgt)) != XHAL_OK))
+            return s;
+        m->h_prob = malloc((size_t)(B * E) * sizeof(float));
+        m->h_rw = malloc((size_t)(B * K) * sizeof(float));
+        m->h_sel = malloc((size_t)(B * K) * sizeof(int32_t));
+        m->h_inv = malloc((size_t)(B * K) * sizeof(int32_t));
+        m->h_cnt = malloc((size_t)(E + 1) * sizeof(int32_t));
+        m->h_fill = malloc((size_t)E * sizeof(int32_t));
+        m->h_choice = malloc((size_t)(B * K) * sizeof(int32_t));
+        if (!m->h_prob || !m->h_rw || !m->h_sel || !m->h_inv || !m->h_cnt || !m->h_fill || !m->h_choice)
+            return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+    }
     return XHAL_OK;
 }
 
@@ -229,80 +439,57 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     if (o.max_seq < 0 || o.max_batch < 0)
         return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: negative max_seq or max_batch");
 
-    xllama_config cfg;
+    xllama_model *m = calloc(1, sizeof *m);
+    if (!m) return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
     xhal_status s;
     xl_src src = {NULL, NULL};
+    xl_wlist wl = {NULL, 0, 0};
     const int is_gguf = ends_with(dir, ".gguf");
     if (is_gguf) {
         s = xhal_gguf_open(dir, &src.gg);
-        if (s != XHAL_OK) return xl_wrap(s, "llama: %s: reading the GGUF file", dir);
-        s = xl_config_from_gguf(src.gg, dir, &cfg);
         if (s != XHAL_OK) {
-            xhal_gguf_close(src.gg);
-            return s;
+            s = xl_wrap(s, "llama: %s: reading the GGUF file", dir);
+            goto fail;
         }
+        if ((s = xl_config_from_gguf(src.gg, dir, &m->cfg)) != XHAL_OK) goto fail;
     } else {
-        s = xllama_config_load(dir, &cfg);
-        if (s != XHAL_OK) return s;
+        if ((s = xllama_config_load(dir, &m->cfg)) != XHAL_OK) goto fail;
         s = xhal_safetensors_open(dir, &src.st);
-        if (s != XHAL_OK) return xl_wrap(s, "llama: %s: reading the weights", dir);
+        if (s != XHAL_OK) {
+            s = xl_wrap(s, "llama: %s: reading the weights", dir);
+            goto fail;
+        }
     }
-
-    const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
-    const int64_t HQ = cfg.num_heads * cfg.head_dim, HKV = cfg.num_kv_heads * cfg.head_dim;
-    const int64_t L = cfg.num_layers;
-
-    xllama_model *m = calloc(1, sizeof *m);
-    xl_wspec *ws = NULL;
-    if (!m) {
-        xhal_safetensors_close(src.st);
-        xhal_gguf_close(src.gg);
-        return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
-    }
-    m->cfg = cfg;
-    m->rope = is_gguf ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
+    const xllama_config *cfg = &m->cfg;
+    if ((s = check_runnable(cfg, dir)) != XHAL_OK) goto fail;
+    const int64_t L = cfg->num_layers;
+    m->rope = cfg->rope_interleaved ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
     m->dev = dev;
     m->layers = calloc((size_t)L, sizeof *m->layers);
-    int64_t n_ws = 3 + 9 * L;
-    ws = calloc((size_t)n_ws, sizeof *ws);
-    if (!m->layers || !ws) {
+    if (!m->layers) {
+        s = xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+        goto fail;
+    }
+    for (int64_t l = 0; l < L; l++) {
+        xl_layer *y = &m->layers[l];
+        y->is_moe = cfg->moe != XLLAMA_MOE_NONE && cfg->layer_moe[l];
+        y->sliding = cfg->sliding_window > 0 && cfg->layer_sliding[l];
+        m->any_sliding |= y->sliding;
+        m->any_moe |= y->is_moe;
+        if (y->is_moe && !(y->experts = calloc((size_t)cfg->num_experts, sizeof *y->experts))) {
+            s = xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+            goto fail;
+        }
+    }
+    if (!list_weights(m, &wl)) {
         s = xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
         goto fail;
     }
 
-    /* The list of weights and the shapes the config implies ([out, in] for projections). */
-    int64_t k = 0;
-#define WS(dstp, nd, a, b, ...)                               \
-    do {                                                      \
-        snprintf(ws[k].name, sizeof ws[k].name, __VA_ARGS__); \
-        ws[k].ndim = nd;                                      \
-        ws[k].d0 = a;                                         \
-        ws[k].d1 = b;                                         \
-        ws[k].dst = dstp;                                     \
-        k++;                                                  \
-    } while (0)
-    WS(&m->embed, 2, V, H, "model.embed_tokens.weight");
-    WS(&m->norm, 1, H, 0, "model.norm.weight");
-    if (!cfg.tie_word_embeddings) WS(&m->lm_head, 2, V, H, "lm_head.weight");
-    for (int64_t l = 0; l < L; l++) {
-        xl_layer *y = &m->layers[l];
-        WS(&y->attn_norm, 1, H, 0, "model.layers.%lld.input_layernorm.weight", (long long)l);
-        WS(&y->wq, 2, HQ, H, "model.layers.%lld.self_attn.q_proj.weight", (long long)l);
-        WS(&y->wk, 2, HKV, H, "model.layers.%lld.self_attn.k_proj.weight", (long long)l);
-        WS(&y->wv, 2, HKV, H, "model.layers.%lld.self_attn.v_proj.weight", (long long)l);
-        WS(&y->wo, 2, H, HQ, "model.layers.%lld.self_attn.o_proj.weight", (long long)l);
-        WS(&y->ffn_norm, 1, H, 0, "model.layers.%lld.post_attention_layernorm.weight", (long long)l);
-        WS(&y->wgate, 2, I, H, "model.layers.%lld.mlp.gate_proj.weight", (long long)l);
-        WS(&y->wup, 2, I, H, "model.layers.%lld.mlp.up_proj.weight", (long long)l);
-        WS(&y->wdown, 2, H, I, "model.layers.%lld.mlp.down_proj.weight", (long long)l);
-    }
-#undef WS
-    n_ws = k;
-
     /* Check every tensor before uploading any. */
-    for (int64_t i = 0; i < n_ws; i++) {
+    for (int64_t i = 0; i < wl.n; i++) {
         xhal_dtype dt = XHAL_DTYPE_INVALID;
-        s = check_tensor(&src, dir, ws[i].name, ws[i].ndim, ws[i].d0, ws[i].d1, ws[i].ndim == 2, &dt);
+        s = check_tensor(&src, dir, wl.v[i].name, wl.v[i].ndim, wl.v[i].d0, wl.v[i].d1, wl.v[i].ndim == 2, &dt);
         if (s != XHAL_OK) goto fail;
         if (i == 0) m->wdtype = dt;
     }
@@ -312,14 +499,14 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
                                                       : XHAL_DTYPE_F32;
     /* Positions past max_position_embeddings were never trained: a longer cache is refused
      * (--max-seq 16777216 on a tiny model once allocated 8.7 GB and ran without a word). */
-    if (o.max_seq > cfg.max_position_embeddings) {
+    if (o.max_seq > cfg->max_position_embeddings) {
         s = xl_fail(XHAL_ERROR_INVALID_ARGUMENT,
                     "llama: max_seq %lld is above the model's "
                     "max_position_embeddings %lld (%s)",
-                    (long long)o.max_seq, (long long)cfg.max_position_embeddings, dir);
+                    (long long)o.max_seq, (long long)cfg->max_position_embeddings, dir);
         goto fail;
     }
-    m->max_seq = o.max_seq ? o.max_seq : (cfg.max_position_embeddings < 4096 ? cfg.max_position_embeddings : 4096);
+    m->max_seq = o.max_seq ? o.max_seq : (cfg->max_position_embeddings < 4096 ? cfg->max_position_embeddings : 4096);
     m->max_batch = o.max_batch ? o.max_batch : (m->max_seq < 512 ? m->max_seq : 512);
     if (m->max_batch > m->max_seq) m->max_batch = m->max_seq;
 
@@ -328,21 +515,33 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         s = xl_wrap(s, "llama: creating a stream");
         goto fail;
     }
-    for (int64_t i = 0; i < n_ws; i++) {
+    for (int64_t i = 0; i < wl.n; i++) {
         /* projections and lm_head keep a block-quantized dtype; the embedding (gathered) is
          * dequantized, unless it is also the tied lm_head (then it is dequantized too) */
-        s = upload(&src, ws[i].name, m->stream, m->cdtype, ws[i].ndim == 2 && ws[i].dst != &m->embed, ws[i].dst);
+        s = upload(&src, wl.v[i].name, m->stream, m->cdtype, wl.v[i].ndim == 2 && wl.v[i].dst != &m->embed,
+                   wl.v[i].dst);
         if (s != XHAL_OK) {
-            s = xl_wrap(s, "llama: uploading '%s' as %s", ws[i].name, xhal_dtype_name(m->cdtype));
+            s = xl_wrap(s, "llama: uploading '%s' as %s", wl.v[i].name, xhal_dtype_name(m->cdtype));
             goto fail;
         }
     }
-    if (cfg.tie_word_embeddings) m->lm_head = m->embed;
+    if (cfg->tie_word_embeddings) m->lm_head = m->embed;
+    /* GLM's fused gate_up_proj: gate is the first half of the rows, up the second */
+    for (int64_t l = 0; l < L; l++) {
+        xl_layer *y = &m->layers[l];
+        if (!y->gate_up) continue;
+        const int64_t I = cfg->intermediate_size;
+        if ((s = xhal_tensor_slice(y->gate_up, 0, 0, I, 1, &y->gate.w)) != XHAL_OK ||
+            (s = xhal_tensor_slice(y->gate_up, 0, I, 2 * I, 1, &y->up.w)) != XHAL_OK) {
+            s = xl_wrap(s, "llama: splitting gate_up_proj of layer %lld", (long long)l);
+            goto fail;
+        }
+    }
 
     /* KV cache, zeroed so that nothing uninitialized is ever read. */
-    const int64_t D = cfg.head_dim, S = m->max_seq;
+    const int64_t D = cfg->head_dim, S = m->max_seq;
     for (int64_t l = 0; l < L; l++) {
-        int64_t shape[3] = {cfg.num_kv_heads, S, D};
+        int64_t shape[3] = {cfg->num_kv_heads, S, D};
         xl_layer *y = &m->layers[l];
         if ((s = xhal_tensor_create(dev, m->cdtype, 3, shape, &y->kcache)) != XHAL_OK ||
             (s = xhal_tensor_create(dev, m->cdtype, 3, shape, &y->vcache)) != XHAL_OK) {
@@ -355,36 +554,28 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
             goto fail;
         }
     }
-    const int64_t B = m->max_batch;
-    const xhal_dtype C = m->cdtype;
-    if ((s = make_buffer(m, "ids", B, XHAL_DTYPE_I32, &m->b_ids)) != XHAL_OK ||
-        (s = make_buffer(m, "x", B * H, C, &m->b_x)) != XHAL_OK ||
-        (s = make_buffer(m, "h", B * H, C, &m->b_h)) != XHAL_OK ||
-        (s = make_buffer(m, "q", B * HQ, C, &m->b_q)) != XHAL_OK ||
-        (s = make_buffer(m, "k", B * HKV, C, &m->b_k)) != XHAL_OK ||
-        (s = make_buffer(m, "v", B * HKV, C, &m->b_v)) != XHAL_OK ||
-        (s = make_buffer(m, "q_heads", B * HQ, C, &m->b_qt)) != XHAL_OK ||
-        (s = make_buffer(m, "attn_out", B * HQ, C, &m->b_ao)) != XHAL_OK ||
-        (s = make_buffer(m, "gate", B * I, C, &m->b_g)) != XHAL_OK ||
-        (s = make_buffer(m, "up", B * I, C, &m->b_u)) != XHAL_OK ||
-        (s = make_buffer(m, "logits", B * V, C, &m->b_logits)) != XHAL_OK ||
-        (C != XHAL_DTYPE_F32 && (s = make_buffer(m, "logits_f32", B * V, XHAL_DTYPE_F32, &m->b_lf32)) != XHAL_OK))
-        goto fail;
+    if ((s = alloc_work(m)) != XHAL_OK) goto fail;
     if ((s = xhal_stream_synchronize(m->stream)) != XHAL_OK) {
         s = xl_wrap(s, "llama: loading");
         goto fail;
     }
-    free(ws);
+    free(wl.v);
     xhal_safetensors_close(src.st);
     xhal_gguf_close(src.gg);
     *out = m;
     return XHAL_OK;
 fail:
-    free(ws);
+    free(wl.v);
     xhal_safetensors_close(src.st);
     xhal_gguf_close(src.gg);
     xllama_destroy(m);
     return s;
+}
+
+static void lin_destroy(xl_lin *x)
+{
+    if (x->w) xhal_tensor_destroy(x->w);
+    if (x->b) xhal_tensor_destroy(x->b);
 }
 
 void xllama_destroy(xllama_model *m)
@@ -394,21 +585,42 @@ void xllama_destroy(xllama_model *m)
     if (m->layers) {
         for (int64_t l = 0; l < m->cfg.num_layers; l++) {
             xl_layer *y = &m->layers[l];
-            xhal_tensor *ts[] = {y->attn_norm, y->wq,  y->wk,    y->wv,     y->wo,    y->ffn_norm,
-                                 y->wgate,     y->wup, y->wdown, y->kcache, y->vcache};
+            xhal_tensor *ts[] = {y->attn_norm, y->ffn_norm, y->post_attn_norm, y->post_mlp_norm, y->q_norm, y->k_norm,
+                                 y->gate_up,   y->router,   y->sh_router,      y->kcache,        y->vcache};
             for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
                 if (ts[i]) xhal_tensor_destroy(ts[i]);
+            xl_lin *ls[] = {&y->q,  &y->k,    &y->v,       &y->o,     &y->gate,
+                            &y->up, &y->down, &y->sh_gate, &y->sh_up, &y->sh_down};
+            for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) lin_destroy(ls[i]);
+            if (y->experts) {
+                for (int64_t e = 0; e < m->cfg.num_experts; e++) {
+                    lin_destroy(&y->experts[e].gate);
+                    lin_destroy(&y->experts[e].up);
+                    lin_destroy(&y->experts[e].down);
+                }
+                free(y->experts);
+            }
         }
         free(m->layers);
     }
     if (m->lm_head && m->lm_head != m->embed) xhal_tensor_destroy(m->lm_head);
     if (m->embed) xhal_tensor_destroy(m->embed);
     if (m->norm) xhal_tensor_destroy(m->norm);
-    xhal_buffer *bs[] = {m->b_ids, m->b_x,  m->b_h, m->b_q, m->b_k,      m->b_v,
-                         m->b_qt,  m->b_ao, m->b_g, m->b_u, m->b_logits, m->b_lf32};
+    xhal_buffer *bs[] = {m->b_ids, m->b_x,    m->b_h,   m->b_t,      m->b_q,    m->b_k,    m->b_v,     m->b_qt,
+                         m->b_ao,  m->b_g,    m->b_u,   m->b_logits, m->b_lf32, m->b_mask, m->b_maskf, m->b_rl,
+                         m->b_rlf, m->b_prob, m->b_sel, m->b_inv,    m->b_rwf,  m->b_rw,   m->b_xg,    m->b_eg,
+                         m->b_eu,  m->b_ey,   m->b_yt,  m->b_sg,     m->b_su,   m->b_sgt};
     for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
         if (bs[i]) xhal_buffer_destroy(bs[i]);
     if (m->stream) xhal_stream_destroy(m->stream);
+    free(m->h_mask);
+    free(m->h_prob);
+    free(m->h_rw);
+    free(m->h_sel);
+    free(m->h_inv);
+    free(m->h_cnt);
+    free(m->h_fill);
+    free(m->h_choice);
     free(m);
 }
 
@@ -417,7 +629,7 @@ void xllama_destroy(xllama_model *m)
 /* ------------------------------------------------------------------------- */
 
 /* The views made during one forward chunk, destroyed at its end. */
-#define XL_MAX_VIEWS 64
+#define XL_MAX_VIEWS 96
 typedef struct xl_views {
     xhal_tensor *t[XL_MAX_VIEWS];
     int n;
@@ -427,6 +639,13 @@ static void views_release(xl_views *v)
 {
     for (int i = 0; i < v->n; i++) xhal_tensor_destroy(v->t[i]);
     v->n = 0;
+}
+
+/* Destroy the views made after mark (the ops that use them are queued: views keep their
+ * buffers alive and the ops captured what they use). */
+static void views_release_to(xl_views *v, int mark)
+{
+    while (v->n > mark) xhal_tensor_destroy(v->t[--v->n]);
 }
 
 static xhal_status keep(xl_views *v, xhal_status s, xhal_tensor *t, xhal_tensor **out, const char *what)
@@ -448,6 +667,20 @@ static xhal_status view(xl_views *v, xhal_buffer *buf, xhal_dtype dt, int ndim, 
     xhal_tensor *t = NULL;
     xhal_status s = xhal_tensor_from_buffer(buf, dt, ndim, shape, NULL, 0, &t);
     return keep(v, s, t, out, what);
+}
+
+static xhal_status view2(xl_views *v, xhal_buffer *buf, xhal_dtype dt, int64_t d0, int64_t d1, xhal_tensor **out,
+                         const char *what)
+{
+    const int64_t shape[2] = {d0, d1};
+    return view(v, buf, dt, 2, shape, out, what);
+}
+
+static xhal_status view3(xl_views *v, xhal_buffer *buf, xhal_dtype dt, int64_t d0, int64_t d1, int64_t d2,
+                         xhal_tensor **out, const char *what)
+{
+    const int64_t shape[3] = {d0, d1, d2};
+    return view(v, buf, dt, 3, shape, out, what);
 }
 
 static xhal_status permute3(xl_views *v, xhal_tensor *x, xhal_tensor **out, const char *what)
@@ -488,95 +721,334 @@ static xhal_status expand4(xl_views *v, xhal_tensor *x, int64_t d0, int64_t d1, 
         if ((s = (expr)) != XHAL_OK) goto done; \
     } while (0)
 
+/* The tensors of one forward chunk of n tokens at position p (views of the work buffers). */
+typedef struct xl_fw {
+    xl_views vw;
+    int64_t n, p, S;
+    xhal_tensor *ids, *X, *Hn, *T;
+    xhal_tensor *Q2, *Q3, *Q3p, *K2, *K3, *K3p, *V2, *V3, *V3p;
+    xhal_tensor *QN3, *KN3; /* q / k heads after q_norm / k_norm, before RoPE */
+    xhal_tensor *QT3, *QT4, *AO4, *AO3, *AO3p, *G, *U;
+    xhal_tensor *mask; /* [n, S] sliding-window mask, or NULL */
+} xl_fw;
+
+/* out = x W^T (+ b), or out += x W^T (+ b) with accumulate. */
+static xhal_status linear(xhal_stream *st, xhal_tensor *x, const xl_lin *w, int accumulate, xhal_tensor *out)
+{
+    xhal_status s = xhal_matmul(st, x, w->w, 0, 1, 1.0, accumulate ? 1.0 : 0.0, out);
+    if (s == XHAL_OK && w->b) s = xhal_add(st, out, w->b, out);
+    return s;
+}
+
+/* x [n, H, D] -> out, rotated for positions p.. (out may be x). */
+static xhal_status rope(xllama_model *m, xhal_tensor *x, int64_t p, xhal_tensor *out)
+{
+    const xllama_config *c = &m->cfg;
+    return xhal_rope(m->stream, x, 0, c->rope_theta, p, (int)c->rotary_dims, m->rope, out);
+}
+
+/* The sliding-window mask of a chunk: query i (position p + i) sees key j iff
+ * p + i - window < j <= p + i (transformers' sliding_window_overlay on the causal mask); NULL when
+ * no key falls out of the window. Additive: 0 or -inf. */
+static xhal_status window_mask(xllama_model *m, xl_fw *f)
+{
+    const int64_t w = m->cfg.sliding_window, n = f->n, S = f->S, p = f->p;
+    xhal_status s = XHAL_OK;
+    f->mask = NULL;
+    if (!m->any_sliding || S <= w) return XHAL_OK;
+    xhal_tensor *mf = NULL, *mc = NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < S; j++) m->h_mask[i * S + j] = (j > p + i - w && j <= p + i) ? 0.0f : -INFINITY;
+    VIEW(view2(&f->vw, m->b_maskf, XHAL_DTYPE_F32, n, S, &mf, "mask f32"));
+    OP(xhal_tensor_write(m->stream, mf, m->h_mask, (uint64_t)(n * S) * sizeof(float)),
+       "llama: writing the window mask");
+    if (m->cdtype != XHAL_DTYPE_F32) {
+        VIEW(view2(&f->vw, m->b_mask, m->cdtype, n, S, &mc, "mask"));
+        OP(xhal_copy(m->stream, mf, mc), "llama: window mask to %s", xhal_dtype_name(m->cdtype));
+    } else {
+        mc = mf;
+    }
+    f->mask = mc;
+done:
+    return s;
+}
+
+/* Attention sub-block of layer l: X += o_proj(attention(rope(q), rope(k), v)) (Glm4: the
+ * output normed first). Reads X, writes X. */
+static xhal_status attention_block(xllama_model *m, xl_fw *f, int64_t l)
+{
+    const xllama_config *c = &m->cfg;
+    const xl_layer *y = &m->layers[l];
+    const int64_t NKV = c->num_kv_heads, D = c->head_dim, p = f->p, S = f->S;
+    xhal_stream *st = m->stream;
+    const long long li = (long long)l;
+    const int mark = f->vw.n;
+    xhal_status s = XHAL_OK;
+    xhal_tensor *kdst = NULL, *vdst = NULL, *kall = NULL, *vall = NULL, *k4 = NULL, *v4 = NULL;
+    VIEW(slice(&f->vw, y->kcache, 1, p, S, &kdst, "k cache slot"));
+    VIEW(slice(&f->vw, y->vcache, 1, p, S, &vdst, "v cache slot"));
+    VIEW(slice(&f->vw, y->kcache, 1, 0, S, &kall, "k cache prefix"));
+    VIEW(slice(&f->vw, y->vcache, 1, 0, S, &vall, "v cache prefix"));
+    VIEW(expand4(&f->vw, kall, NKV, S, D, &k4, "k [1, Hkv, S, D]"));
+    VIEW(expand4(&f->vw, vall, NKV, S, D, &v4, "v [1, Hkv, S, D]"));
+
+    OP(xhal_rms_norm(st, f->X, y->attn_norm, c->rms_norm_eps, f->Hn), "llama: layer %lld input_layernorm", li);
+    OP(linear(st, f->Hn, &y->q, 0, f->Q2), "llama: layer %lld q_proj", li);
+    OP(linear(st, f->Hn, &y->k, 0, f->K2), "llama: layer %lld k_proj", li);
+    OP(linear(st, f->Hn, &y->v, 0, f->V2), "llama: layer %lld v_proj", li);
+    if (y->q_norm) { /* Qwen3: RMSNorm over each head, then RoPE from the normed copy */
+        OP(xhal_rms_norm(st, f->Q3, y->q_norm, c->rms_norm_eps, f->QN3), "llama: layer %lld q_norm", li);
+        OP(xhal_rms_norm(st, f->K3, y->k_norm, c->rms_norm_eps, f->KN3), "llama: layer %lld k_norm", li);
+        OP(rope(m, f->QN3, p, f->Q3), "llama: layer %lld rope q", li);
+        OP(rope(m, f->KN3, p, f->K3), "llama: layer %lld rope k", li);
+    } else {
+        OP(rope(m, f->Q3, p, f->Q3), "llama: layer %lld rope q", li);
+        OP(rope(m, f->K3, p, f->K3), "llama: layer %lld rope k", li);
+    }
+    OP(xhal_copy(st, f->K3p, kdst), "llama: layer %lld writing the k cache", li);
+    OP(xhal_copy(st, f->V3p, vdst), "llama: layer %lld writing the v cache", li);
+    OP(xhal_copy(st, f->Q3p, f->QT3), "llama: layer %lld q to [H, S, D]", li);
+    OP(xhal_attention(st, f->QT4, k4, v4, y->sliding ? f->mask : NULL, 0.0, 1, f->AO4), "llama: layer %lld attention",
+       li);
+    /* [1, H, S, D] -> [S, H, D] = [S, H*D], reusing q's buffer. */
+    OP(xhal_copy(st, f->AO3p, f->Q3), "llama: layer %lld attention out to [S, H*D]", li);
+    if (y->post_attn_norm) {
+        OP(linear(st, f->Q2, &y->o, 0, f->Hn), "llama: layer %lld o_proj", li);
+        OP(xhal_rms_norm(st, f->Hn, y->post_attn_norm, c->rms_norm_eps, f->T),
+           "llama: layer %lld post_self_attn_layernorm", li);
+        OP(xhal_add(st, f->X, f->T, f->X), "llama: layer %lld attention residual", li);
+    } else {
+        OP(linear(st, f->Q2, &y->o, 1, f->X), "llama: layer %lld o_proj + residual", li);
+    }
+done:
+    views_release_to(&f->vw, mark);
+    return s;
+}
+
+/* SwiGLU: out (+)= down(silu(gate(x)) * up(x)), with g / u [rows, I] as scratch. */
+static xhal_status swiglu(xhal_stream *st, xhal_tensor *x, const xl_lin *gate, const xl_lin *up, const xl_lin *down,
+                          xhal_tensor *g, xhal_tensor *u, int accumulate, xhal_tensor *out)
+{
+    xhal_status s;
+    if ((s = linear(st, x, gate, 0, g)) != XHAL_OK || (s = linear(st, x, up, 0, u)) != XHAL_OK ||
+        (s = xhal_unary(st, XHAL_OP_SILU, g, g)) != XHAL_OK || (s = xhal_mul(st, g, u, g)) != XHAL_OK)
+        return s;
+    return linear(st, g, down, accumulate, out);
+}
+
+/* Top-k routing on the host from the probabilities [n, E] (softmax of the router logits, f32 as
+ * transformers computes them): the k largest per token (the lower index first among equals),
+ * renormalized to sum 1 with norm_topk_prob. Fills the rows each expert takes (sorted by expert,
+ * tokens ascending: h_sel), where each (token, slot) lands in that order (h_inv), its weight
+ * (h_rw, token-major) and each expert's row count (h_cnt). */
+static void route(xllama_model *m, int64_t n)
+{
+    const xllama_config *c = &m->cfg;
+    const int64_t E = c->num_experts, K = c->experts_per_tok;
+    int32_t *choice = m->h_choice; /* expert of (t, j) */
+    for (int64_t e = 0; e <= E; e++) m->h_cnt[e] = 0;
+    for (int64_t t = 0; t < n; t++) {
+        const float *pr = m->h_prob + t * E;
+        double sum = 0;
+        for (int64_t j = 0; j < K; j++) {
+            int64_t best = -1;
+            for (int64_t e = 0; e < E; e++) {
+                int taken = 0;
+                for (int64_t i = 0; i < j && !taken; i++) taken = choice[t * K + i] == e;
+                if (!taken && (best < 0 || pr[e] > pr[best])) best = e;
+            }
+            choice[t * K + j] = (int32_t)best;
+            m->h_rw[t * K + j] = pr[best];
+            sum += pr[best];
+            m->h_cnt[best + 1]++;
+        }
+        if (c->norm_topk_prob)
+            for (int64_t j = 0; j < K; j++) m->h_rw[t * K + j] = (float)(m->h_rw[t * K + j] / sum);
+    }
+    for (int64_t e = 0; e < E; e++) m->h_cnt[e + 1] += m->h_cnt[e]; /* h_cnt[e] = first row of expert e */
+    int32_t *fill = m->h_fill;
+    memcpy(fill, m->h_cnt, (size_t)E * sizeof *fill);
+    for (int64_t e = 0; e < E; e++)
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t j = 0; j < K; j++)
+                if (choice[t * K + j] == e) {
+                    m->h_sel[fill[e]] = (int32_t)t;
+                    m->h_inv[t * K + j] = fill[e]++;
+                }
+}
+
+/* Mixture of experts of layer l on the normed rows Hn [n, H]; adds the result to X.
+ * Composition (conformance/MODELS.md): router matmul and softmax on the device, the
+ * probabilities read back and the top k chosen on the host; then per expert its rows are
+ * gathered, run through its SwiGLU, gathered back into token order, weighted and summed. */
+static xhal_status moe_block(xllama_model *m, xl_fw *f, int64_t l)
+{
+    const xllama_config *c = &m->cfg;
+    const xl_layer *y = &m->layers[l];
+    const int64_t n = f->n, H = c->hidden_size, E = c->num_experts, K = c->experts_per_tok;
+    const int64_t Im = c->moe_intermediate_size, Is = c->shared_expert_intermediate_size;
+    const xhal_dtype C = m->cdtype;
+    xhal_stream *st = m->stream;
+    const long long li = (long long)l;
+    const int mark = f->vw.n;
+    xhal_status s = XHAL_OK;
+    xhal_tensor *R, *Rf, *P, *sel, *inv, *rwf, *rw, *Xg, *Eg, *Eu, *Ey, *Yt, *Yt3;
+
+    VIEW(view2(&f->vw, m->b_rl, C, n, E, &R, "router logits"));
+    VIEW(view2(&f->vw, m->b_rlf, XHAL_DTYPE_F32, n, E, &Rf, "router logits f32"));
+    VIEW(view2(&f->vw, m->b_prob, XHAL_DTYPE_F32, n, E, &P, "router probabilities"));
+    OP(xhal_matmul(st, f->Hn, y->router, 0, 1, 1.0, 0.0, R), "llama: layer %lld router", li);
+    OP(xhal_copy(st, R, Rf), "llama: layer %lld router logits to f32", li);
+    OP(xhal_softmax(st, Rf, 1.0, 0, P), "llama: layer %lld router softmax", li);
+    OP(xhal_tensor_read(st, P, m->h_prob, (uint64_t)(n * E) * sizeof(float)), "llama: layer %lld reading the router",
+       li);
+    OP(xhal_stream_synchronize(st), "llama: layer %lld router", li);
+    route(m, n);
+
+    const int64_t NK = n * K;
+    VIEW(view(&f->vw, m->b_sel, XHAL_DTYPE_I32, 1, &NK, &sel, "routed rows"));
+    VIEW(view(&f->vw, m->b_inv, XHAL_DTYPE_I32, 1, &NK, &inv, "routed order"));
+    VIEW(view2(&f->vw, m->b_rwf, XHAL_DTYPE_F32, NK, 1, &rwf, "routing weights f32"));
+    VIEW(view2(&f->vw, m->b_rw, C, NK, 1, &rw, "routing weights"));
+    VIEW(view2(&f->vw, m->b_xg, C, NK, H, &Xg, "expert rows"));
+    VIEW(view2(&f->vw, m->b_eg, C, NK, Im, &Eg, "expert gate"));
+    VIEW(view2(&f->vw, m->b_eu, C, NK, Im, &Eu, "expert up"));
+    VIEW(view2(&f->vw, m->b_ey, C, NK, H, &Ey, "expert out"));
+    VIEW(view2(&f->vw, m->b_yt, C, NK, H, &Yt, "expert out by token"));
+    VIEW(view3(&f->vw, m->b_yt, C, n, K, H, &Yt3, "expert out [n, k, H]"));
+    OP(xhal_tensor_write(st, sel, m->h_sel, (uint64_t)NK * sizeof(int32_t)), "llama: layer %lld routed rows", li);
+    OP(xhal_tensor_write(st, inv, m->h_inv, (uint64_t)NK * sizeof(int32_t)), "llama: layer %lld routed order", li);
+    OP(xhal_tensor_write(st, rwf, m->h_rw, (uint64_t)NK * sizeof(float)), "llama: layer %lld routing weights", li);
+    /* transformers casts the weights to the hidden dtype before weighting */
+    OP(xhal_copy(st, rwf, rw), "llama: layer %lld routing weights to %s", li, xhal_dtype_name(C));
+    OP(xhal_gather(st, f->Hn, sel, Xg), "llama: layer %lld gathering the routed rows", li);
+    for (int64_t e = 0; e < E; e++) {
+        const int64_t a = m->h_cnt[e], b = m->h_cnt[e + 1];
+        if (a == b) continue;
+        const int emark = f->vw.n;
+        xhal_tensor *xe, *ge, *ue, *ye;
+        VIEW(slice(&f->vw, Xg, 0, a, b, &xe, "expert rows"));
+        VIEW(slice(&f->vw, Eg, 0, a, b, &ge, "expert gate rows"));
+        VIEW(slice(&f->vw, Eu, 0, a, b, &ue, "expert up rows"));
+        VIEW(slice(&f->vw, Ey, 0, a, b, &ye, "expert out rows"));
+        const xl_expert *x = &y->experts[e];
+        OP(swiglu(st, xe, &x->gate, &x->up, &x->down, ge, ue, 0, ye), "llama: layer %lld expert %lld", li,
+           (long long)e);
+        views_release_to(&f->vw, emark);
+    }
+    OP(xhal_gather(st, Ey, inv, Yt), "llama: layer %lld expert outputs to token order", li);
+    OP(xhal_mul(st, Yt, rw, Yt), "llama: layer %lld routing weights", li);
+    OP(xhal_reduce(st, XHAL_OP_SUM, Yt3, 1, 0, f->T), "llama: layer %lld sum over the chosen experts", li);
+    OP(xhal_add(st, f->X, f->T, f->X), "llama: layer %lld experts residual", li);
+    if (y->sh_router) { /* Qwen2-MoE: + sigmoid(shared_expert_gate(x)) * shared_expert(x) */
+        xhal_tensor *sg, *su, *sgt;
+        VIEW(view2(&f->vw, m->b_sg, C, n, Is, &sg, "shared gate"));
+        VIEW(view2(&f->vw, m->b_su, C, n, Is, &su, "shared up"));
+        VIEW(view2(&f->vw, m->b_sgt, C, n, 1, &sgt, "shared expert gate"));
+        OP(xhal_matmul(st, f->Hn, y->sh_router, 0, 1, 1.0, 0.0, sgt), "llama: layer %lld shared_expert_gate", li);
+        OP(xhal_unary(st, XHAL_OP_SIGMOID, sgt, sgt), "llama: layer %lld shared_expert_gate sigmoid", li);
+        OP(swiglu(st, f->Hn, &y->sh_gate, &y->sh_up, &y->sh_down, sg, su, 0, f->T), "llama: layer %lld shared expert",
+           li);
+        OP(xhal_mul(st, f->T, sgt, f->T), "llama: layer %lld gated shared expert", li);
+        OP(xhal_add(st, f->X, f->T, f->X), "llama: layer %lld shared expert residual", li);
+    }
+done:
+    views_release_to(&f->vw, mark);
+    return s;
+}
+
+/* MLP sub-block of layer l: X += mlp(norm(X)): SwiGLU, GLM's fused gate_up (the halves are
+ * views), or the experts; Glm4 norms the output before the residual. */
+static xhal_status mlp_block(xllama_model *m, xl_fw *f, int64_t l)
+{
+    const xllama_config *c = &m->cfg;
+    const xl_layer *y = &m->layers[l];
+    xhal_stream *st = m->stream;
+    const long long li = (long long)l;
+    xhal_status s = XHAL_OK;
+    OP(xhal_rms_norm(st, f->X, y->ffn_norm, c->rms_norm_eps, f->Hn), "llama: layer %lld post_attention_layernorm", li);
+    if (y->is_moe) return moe_block(m, f, l);
+    if (y->post_mlp_norm) {
+        /* down_proj into T, normed into Hn (free once gate/up have read it), then the residual */
+        OP(swiglu(st, f->Hn, &y->gate, &y->up, &y->down, f->G, f->U, 0, f->T), "llama: layer %lld mlp", li);
+        OP(xhal_rms_norm(st, f->T, y->post_mlp_norm, c->rms_norm_eps, f->Hn), "llama: layer %lld post_mlp_layernorm",
+           li);
+        OP(xhal_add(st, f->X, f->Hn, f->X), "llama: layer %lld mlp residual", li);
+    } else {
+        OP(swiglu(st, f->Hn, &y->gate, &y->up, &y->down, f->G, f->U, 1, f->X), "llama: layer %lld mlp + residual", li);
+    }
+done:
+    return s;
+}
+
+static xhal_status chunk_views(xllama_model *m, xl_fw *f)
+{
+    const xllama_config *c = &m->cfg;
+    const int64_t H = c->hidden_size, I = c->intermediate_size, n = f->n;
+    const int64_t NH = c->num_heads, NKV = c->num_kv_heads, D = c->head_dim;
+    const xhal_dtype C = m->cdtype;
+    xl_views *vw = &f->vw;
+    xhal_status s = XHAL_OK;
+    int64_t s1[1] = {n}, sqt4[4] = {1, NH, n, D};
+    VIEW(view(vw, m->b_ids, XHAL_DTYPE_I32, 1, s1, &f->ids, "ids"));
+    VIEW(view2(vw, m->b_x, C, n, H, &f->X, "x"));
+    VIEW(view2(vw, m->b_h, C, n, H, &f->Hn, "h"));
+    VIEW(view2(vw, m->b_t, C, n, H, &f->T, "t"));
+    VIEW(view2(vw, m->b_q, C, n, NH * D, &f->Q2, "q"));
+    VIEW(view3(vw, m->b_q, C, n, NH, D, &f->Q3, "q heads"));
+    VIEW(permute3(vw, f->Q3, &f->Q3p, "q heads first"));
+    VIEW(view2(vw, m->b_k, C, n, NKV * D, &f->K2, "k"));
+    VIEW(view3(vw, m->b_k, C, n, NKV, D, &f->K3, "k heads"));
+    VIEW(permute3(vw, f->K3, &f->K3p, "k heads first"));
+    VIEW(view2(vw, m->b_v, C, n, NKV * D, &f->V2, "v"));
+    VIEW(view3(vw, m->b_v, C, n, NKV, D, &f->V3, "v heads"));
+    VIEW(permute3(vw, f->V3, &f->V3p, "v heads first"));
+    /* q_norm / k_norm outputs: q's in the [H, S, D] buffer (free until the copy after RoPE),
+     * k's in the attention output buffer (free until attention) */
+    VIEW(view3(vw, m->b_qt, C, n, NH, D, &f->QN3, "q heads normed"));
+    VIEW(view3(vw, m->b_ao, C, n, NKV, D, &f->KN3, "k heads normed"));
+    VIEW(view3(vw, m->b_qt, C, NH, n, D, &f->QT3, "q [H, S, D]"));
+    VIEW(view(vw, m->b_qt, C, 4, sqt4, &f->QT4, "q [1, H, S, D]"));
+    VIEW(view(vw, m->b_ao, C, 4, sqt4, &f->AO4, "attention out"));
+    VIEW(view3(vw, m->b_ao, C, NH, n, D, &f->AO3, "attention out [H, S, D]"));
+    VIEW(permute3(vw, f->AO3, &f->AO3p, "attention out [S, H, D]"));
+    VIEW(view2(vw, m->b_g, C, n, I, &f->G, "gate"));
+    VIEW(view2(vw, m->b_u, C, n, I, &f->U, "up"));
+done:
+    return s;
+}
+
 /* One chunk of n <= max_batch tokens at position m->pos. rows: 0 (no logits), 1 (last
  * position), n (all). logits receives rows x vocab f32. */
 static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t n, int64_t rows, float *logits)
 {
     const xllama_config *c = &m->cfg;
-    const int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    const int64_t NH = c->num_heads, NKV = c->num_kv_heads, D = c->head_dim;
-    const int64_t p = m->pos, S = p + n;
+    const int64_t H = c->hidden_size, V = c->vocab_size;
     const xhal_dtype C = m->cdtype;
     xhal_stream *st = m->stream;
-    xl_views vw = {{0}, 0};
+    xl_fw f;
+    memset(&f, 0, sizeof f);
+    f.n = n;
+    f.p = m->pos;
+    f.S = m->pos + n;
     xhal_status s = XHAL_OK;
 
-    xhal_tensor *ids, *X, *Hn, *Q2, *Q3, *Q3p, *K2, *K3, *K3p, *V2, *V3, *V3p;
-    xhal_tensor *QT3, *QT4, *AO4, *AO3, *AO3p, *G, *U;
-    {
-        int64_t s1[1] = {n}, sh[2] = {n, H}, sq2[2] = {n, NH * D}, sq3[3] = {n, NH, D};
-        int64_t sk2[2] = {n, NKV * D}, sk3[3] = {n, NKV, D};
-        int64_t sqt3[3] = {NH, n, D}, sqt4[4] = {1, NH, n, D}, si[2] = {n, I};
-        VIEW(view(&vw, m->b_ids, XHAL_DTYPE_I32, 1, s1, &ids, "ids"));
-        VIEW(view(&vw, m->b_x, C, 2, sh, &X, "x"));
-        VIEW(view(&vw, m->b_h, C, 2, sh, &Hn, "h"));
-        VIEW(view(&vw, m->b_q, C, 2, sq2, &Q2, "q"));
-        VIEW(view(&vw, m->b_q, C, 3, sq3, &Q3, "q heads"));
-        VIEW(permute3(&vw, Q3, &Q3p, "q heads first"));
-        VIEW(view(&vw, m->b_k, C, 2, sk2, &K2, "k"));
-        VIEW(view(&vw, m->b_k, C, 3, sk3, &K3, "k heads"));
-        VIEW(permute3(&vw, K3, &K3p, "k heads first"));
-        VIEW(view(&vw, m->b_v, C, 2, sk2, &V2, "v"));
-        VIEW(view(&vw, m->b_v, C, 3, sk3, &V3, "v heads"));
-        VIEW(permute3(&vw, V3, &V3p, "v heads first"));
-        VIEW(view(&vw, m->b_qt, C, 3, sqt3, &QT3, "q [H, S, D]"));
-        VIEW(view(&vw, m->b_qt, C, 4, sqt4, &QT4, "q [1, H, S, D]"));
-        VIEW(view(&vw, m->b_ao, C, 4, sqt4, &AO4, "attention out"));
-        VIEW(view(&vw, m->b_ao, C, 3, sqt3, &AO3, "attention out [H, S, D]"));
-        VIEW(permute3(&vw, AO3, &AO3p, "attention out [S, H, D]"));
-        VIEW(view(&vw, m->b_g, C, 2, si, &G, "gate"));
-        VIEW(view(&vw, m->b_u, C, 2, si, &U, "up"));
-    }
-
-    OP(xhal_tensor_write(st, ids, tokens, (uint64_t)n * sizeof(int32_t)), "llama: writing token ids");
-    OP(xhal_gather(st, m->embed, ids, X), "llama: embedding");
-
+    VIEW(chunk_views(m, &f));
+    VIEW(window_mask(m, &f));
+    OP(xhal_tensor_write(st, f.ids, tokens, (uint64_t)n * sizeof(int32_t)), "llama: writing token ids");
+    OP(xhal_gather(st, m->embed, f.ids, f.X), "llama: embedding");
     for (int64_t l = 0; l < c->num_layers; l++) {
-        xl_layer *y = &m->layers[l];
-        const long long li = (long long)l;
-        int mark = vw.n;
-        xhal_tensor *kdst, *vdst, *kall, *vall, *k4, *v4;
-        VIEW(slice(&vw, y->kcache, 1, p, S, &kdst, "k cache slot"));
-        VIEW(slice(&vw, y->vcache, 1, p, S, &vdst, "v cache slot"));
-        VIEW(slice(&vw, y->kcache, 1, 0, S, &kall, "k cache prefix"));
-        VIEW(slice(&vw, y->vcache, 1, 0, S, &vall, "v cache prefix"));
-        VIEW(expand4(&vw, kall, NKV, S, D, &k4, "k [1, Hkv, S, D]"));
-        VIEW(expand4(&vw, vall, NKV, S, D, &v4, "v [1, Hkv, S, D]"));
-
-        OP(xhal_rms_norm(st, X, y->attn_norm, c->rms_norm_eps, Hn), "llama: layer %lld input_layernorm", li);
-        OP(xhal_matmul(st, Hn, y->wq, 0, 1, 1.0, 0.0, Q2), "llama: layer %lld q_proj", li);
-        OP(xhal_matmul(st, Hn, y->wk, 0, 1, 1.0, 0.0, K2), "llama: layer %lld k_proj", li);
-        OP(xhal_matmul(st, Hn, y->wv, 0, 1, 1.0, 0.0, V2), "llama: layer %lld v_proj", li);
-        OP(xhal_rope(st, Q3, 0, c->rope_theta, p, 0, m->rope, Q3), "llama: layer %lld rope q", li);
-        OP(xhal_rope(st, K3, 0, c->rope_theta, p, 0, m->rope, K3), "llama: layer %lld rope k", li);
-        OP(xhal_copy(st, K3p, kdst), "llama: layer %lld writing the k cache", li);
-        OP(xhal_copy(st, V3p, vdst), "llama: layer %lld writing the v cache", li);
-        OP(xhal_copy(st, Q3p, QT3), "llama: layer %lld q to [H, S, D]", li);
-        OP(xhal_attention(st, QT4, k4, v4, NULL, 0.0, 1, AO4), "llama: layer %lld attention", li);
-        /* [1, H, S, D] -> [S, H, D] = [S, H*D], reusing q's buffer. */
-        OP(xhal_copy(st, AO3p, Q3), "llama: layer %lld attention out to [S, H*D]", li);
-        OP(xhal_matmul(st, Q2, y->wo, 0, 1, 1.0, 1.0, X), "llama: layer %lld o_proj + residual", li);
-        OP(xhal_rms_norm(st, X, y->ffn_norm, c->rms_norm_eps, Hn), "llama: layer %lld post_attention_layernorm", li);
-        OP(xhal_matmul(st, Hn, y->wgate, 0, 1, 1.0, 0.0, G), "llama: layer %lld gate_proj", li);
-        OP(xhal_matmul(st, Hn, y->wup, 0, 1, 1.0, 0.0, U), "llama: layer %lld up_proj", li);
-        OP(xhal_unary(st, XHAL_OP_SILU, G, G), "llama: layer %lld silu", li);
-        OP(xhal_mul(st, G, U, G), "llama: layer %lld silu(gate) * up", li);
-        OP(xhal_matmul(st, G, y->wdown, 0, 1, 1.0, 1.0, X), "llama: layer %lld down_proj + residual", li);
-        /* Per-layer views are no longer needed once the ops are queued (views keep their
-         * buffers alive; the ops captured what they use). */
-        while (vw.n > mark) xhal_tensor_destroy(vw.t[--vw.n]);
+        if ((s = attention_block(m, &f, l)) != XHAL_OK || (s = mlp_block(m, &f, l)) != XHAL_OK) goto done;
     }
-
     if (rows > 0) {
         xhal_tensor *Xr, *Hr, *Lg, *Lf = NULL;
-        int64_t sh[2] = {rows, H}, sl[2] = {rows, V};
-        VIEW(slice(&vw, X, 0, n - rows, n, &Xr, "last rows"));
-        VIEW(view(&vw, m->b_h, C, 2, sh, &Hr, "final norm out"));
-        VIEW(view(&vw, m->b_logits, C, 2, sl, &Lg, "logits"));
+        VIEW(slice(&f.vw, f.X, 0, n - rows, n, &Xr, "last rows"));
+        VIEW(view2(&f.vw, m->b_h, C, rows, H, &Hr, "final norm out"));
+        VIEW(view2(&f.vw, m->b_logits, C, rows, V, &Lg, "logits"));
         OP(xhal_rms_norm(st, Xr, m->norm, c->rms_norm_eps, Hr), "llama: final norm");
         OP(xhal_matmul(st, Hr, m->lm_head, 0, 1, 1.0, 0.0, Lg), "llama: lm_head");
         if (C != XHAL_DTYPE_F32) {
-            VIEW(view(&vw, m->b_lf32, XHAL_DTYPE_F32, 2, sl, &Lf, "logits f32"));
+            VIEW(view2(&f.vw, m->b_lf32, XHAL_DTYPE_F32, rows, V, &Lf, "logits f32"));
             OP(xhal_copy(st, Lg, Lf), "llama: logits to f32");
         } else {
             Lf = Lg;
@@ -584,9 +1056,9 @@ static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t
         OP(xhal_tensor_read(st, Lf, logits, (uint64_t)(rows * V) * sizeof(float)), "llama: reading logits");
     }
     OP(xhal_stream_synchronize(st), "llama: forward");
-    m->pos = S;
+    m->pos = f.S;
 done:
-    views_release(&vw);
+    views_release(&f.vw);
     return s;
 }
 
