@@ -91,7 +91,7 @@ FAMILIES = [
      dict(num_hidden_layers=3, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
           shared_expert_intermediate_size=48, norm_topk_prob=False, mlp_only_layers=[1])),
     ("tiny-qwen3moe-bf16", "qwen3_moe", torch.bfloat16,
-     dict(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True)),
+     dict(num_experts=6, num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True)),
 ]
 DTYPE_NAME = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 

@@ -224,7 +224,8 @@ static xhal_status get_layer_list(const char *path, const cJSON *root, const cha
     return XHAL_OK;
 }
 
-/* sliding_window: null or absent (the family's default) or a positive integer. */
+/* sliding_window: null or absent (the family's default), 0 (none: transformers 5's Qwen2-MoE
+ * config writes 0 when use_sliding_window is false) or a positive integer. */
 static xhal_status get_window(const char *path, const cJSON *root, int64_t dflt, int64_t *out)
 {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
@@ -237,7 +238,7 @@ static xhal_status get_window(const char *path, const cJSON *root, int64_t dflt,
         return XHAL_OK;
     }
     xhal_status st = get_int(path, root, "sliding_window", -1, out);
-    if (st != XHAL_OK) return st;
+    if (st != XHAL_OK || *out == 0) return st;
     return check_int(path, "sliding_window", *out, XL_MAX_DIM);
 }
 
