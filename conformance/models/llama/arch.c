@@ -52,9 +52,17 @@ static const char *const qwen2_moe_keys[] = {"num_experts",
                                              XL_QWEN_WINDOW_KEYS,
                                              XL_MOE_TRAINING_KEYS,
                                              NULL};
-static const char *const qwen3_moe_keys[] = {
-    "num_experts",     "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob",     "decoder_sparse_step",
-    "mlp_only_layers", "attention_bias",      XL_QWEN_WINDOW_KEYS,     XL_MOE_TRAINING_KEYS, NULL};
+static const char *const qwen3_moe_keys[] = {"num_experts",
+                                             "num_local_experts",
+                                             "num_experts_per_tok",
+                                             "moe_intermediate_size",
+                                             "norm_topk_prob",
+                                             "decoder_sparse_step",
+                                             "mlp_only_layers",
+                                             "attention_bias",
+                                             XL_QWEN_WINDOW_KEYS,
+                                             XL_MOE_TRAINING_KEYS,
+                                             NULL};
 
 /* clang-format off */
 static const xl_arch arches[] = {

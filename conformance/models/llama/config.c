@@ -313,7 +313,13 @@ static xhal_status parse_moe(const char *path, const cJSON *root, const xl_arch 
     } else {
         int64_t step = 1;
         const int q2 = a->moe == XL_MOE_QWEN2;
-        if ((st = get_int(path, root, "num_experts", q2 ? 60 : 128, &c->num_experts)) ||
+        /* Qwen3-MoE: transformers 5 writes num_local_experts (num_experts is its alias) */
+        const char *ne =
+            !q2 && !cJSON_GetObjectItemCaseSensitive(root, "num_experts") ? "num_local_experts" : "num_experts";
+        if (!q2 && cJSON_GetObjectItemCaseSensitive(root, "num_experts") &&
+            cJSON_GetObjectItemCaseSensitive(root, "num_local_experts"))
+            return xl_fail(XHAL_ERROR_CORRUPT_DATA, "llama: %s: both num_experts and num_local_experts are set", path);
+        if ((st = get_int(path, root, ne, q2 ? 60 : 128, &c->num_experts)) ||
             (st = get_int(path, root, "num_experts_per_tok", q2 ? 4 : 8, &c->experts_per_tok)) ||
             (st = get_int(path, root, "moe_intermediate_size", q2 ? 1408 : 768, &c->moe_intermediate_size)) ||
             (st = get_bool(path, root, "norm_topk_prob", a->norm_topk_default, &c->norm_topk_prob)) ||

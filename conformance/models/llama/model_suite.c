@@ -294,8 +294,8 @@ static void run_one(xhal_device *dev, const char *dir, const char *name, xhal_dt
     }
     if (n_gen > 0 && !(cg.max_abs <= r->tol_max_abs)) {
         pass = 0;
-        add_msg(r, "decode max_abs_err %.3g > tol %.3g (over by %.3g; step %lld, logit %lld)", cg.max_abs, r->tol_max_abs,
-                cg.max_abs - r->tol_max_abs, (long long)cg.max_abs_row, (long long)cg.max_abs_col);
+        add_msg(r, "decode max_abs_err %.3g > tol %.3g (over by %.3g; step %lld, logit %lld)", cg.max_abs,
+                r->tol_max_abs, cg.max_abs - r->tol_max_abs, (long long)cg.max_abs_row, (long long)cg.max_abs_col);
     }
     if (n_gen > 0 && !(cg.min_cos >= tol->cosine)) {
         pass = 0;
