@@ -99,9 +99,17 @@ static void edit_config(const char *dir, const char *from, const char *to)
 
 /* The committed references: the three Llama ones run in their weights' dtype, each family of
  * issue 12 in f32 and in its half dtype (reference.json's compute_dtypes). */
-static const char *const family_refs[] = {"tiny-glm-bf16",     "tiny-glm4-f16",      "tiny-mistral-bf16",
-                                          "tiny-mixtral-bf16", "tiny-qwen2-bf16",    "tiny-qwen2moe-bf16",
-                                          "tiny-qwen3-bf16",   "tiny-qwen3moe-bf16", NULL};
+static const char *const family_refs[] = {"tiny-glm-bf16",
+                                          "tiny-glm4-f16",
+                                          "tiny-llama-linear-f16",
+                                          "tiny-llama3-bf16",
+                                          "tiny-mistral-bf16",
+                                          "tiny-mixtral-bf16",
+                                          "tiny-qwen2-bf16",
+                                          "tiny-qwen2moe-bf16",
+                                          "tiny-qwen3-bf16",
+                                          "tiny-qwen3moe-bf16",
+                                          NULL};
 
 static void test_suite_passes(xhal_context *ctx, xhal_device *dev)
 {

@@ -48,6 +48,10 @@ struct xllama_model {
     xhal_rope_layout rope; /* rotate-half (Hugging Face); interleaved for GLM and GGUF's permuted q/k */
     int64_t max_seq, max_batch, pos;
     xhal_tensor *embed, *norm, *lm_head; /* lm_head == embed when tied */
+    xhal_tensor *inv_freq;               /* f32 [rotary_dims / 2] for scaled RoPE (linear, llama3); else NULL */
+    float *h_inv_freq;                   /* the same on the host */
+    int rope_composed;                   /* the device's rope takes no inv_freq: composed (rope_composed()) */
+    xhal_buffer *b_cos, *b_sin, *b_cosc, *b_sinc, *b_r1, *b_r2, *b_r3; /* its tables and scratch */
     xl_layer *layers;
     int any_sliding, any_moe;
     /* Work buffers sized for max_batch tokens; each forward views their first bytes. */
@@ -345,17 +349,50 @@ static xhal_status make_buffer(xllama_model *m, const char *what, int64_t elems,
     return XHAL_OK;
 }
 
-/* Settings the port reads but cannot run yet on this build's op catalogue: refused by name. */
-static xhal_status check_runnable(const xllama_config *c, const char *dir)
+/* The inverse frequencies of scaled RoPE, as transformers' _compute_linear_scaling_rope_parameters
+ * and _compute_llama3_parameters make them (modeling_rope_utils.py), uploaded as f32 for
+ * xhal_rope_ex. Default and dynamic RoPE need none: dynamic NTK changes the frequencies only
+ * past max_position_embeddings, which the cache never reaches. */
+static xhal_status make_inv_freq(xllama_model *m)
 {
-    static const char *const names[] = {"default", "linear", "dynamic", "llama3"};
-    /* dynamic NTK changes the frequencies only past max_position_embeddings (transformers 4 and
-     * 5 alike), which the cache never reaches: it is the default RoPE here */
-    if (c->rope_type == XLLAMA_ROPE_LINEAR || c->rope_type == XLLAMA_ROPE_LLAMA3)
-        return xl_fail(XHAL_ERROR_UNSUPPORTED,
-                       "llama: %s: rope_type '%s' needs RoPE with an inverse-frequency tensor (xhal_rope_ex), "
-                       "which this build's op catalogue lacks",
-                       dir, names[c->rope_type]);
+    const xllama_config *c = &m->cfg;
+    if (c->rope_type != XLLAMA_ROPE_LINEAR && c->rope_type != XLLAMA_ROPE_LLAMA3) return XHAL_OK;
+    const int64_t half = c->rotary_dims / 2;
+    float *f = malloc((size_t)half * sizeof *f);
+    if (!f) return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+    const double pi = 3.14159265358979323846;
+    for (int64_t k = 0; k < half; k++) {
+        double inv = 1.0 / pow(c->rope_theta, (double)(2 * k) / (double)c->rotary_dims);
+        if (c->rope_type == XLLAMA_ROPE_LINEAR) {
+            inv /= c->rope_factor;
+        } else {
+            const double old = (double)c->rope_original_max_position;
+            const double low_wl = old / c->rope_low_freq_factor, high_wl = old / c->rope_high_freq_factor;
+            const double wl = 2 * pi / inv;
+            if (wl > low_wl) {
+                inv /= c->rope_factor;  /* low frequencies: interpolated */
+            } else if (wl >= high_wl) { /* the band between: smooth blend */
+                const double sm =
+                    (old / wl - c->rope_low_freq_factor) / (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                inv = (1 - sm) * inv / c->rope_factor + sm * inv;
+            } /* high frequencies unchanged */
+        }
+        f[k] = (float)inv;
+    }
+    m->h_inv_freq = f;
+    xhal_status s = xhal_tensor_create(m->dev, XHAL_DTYPE_F32, 1, &half, &m->inv_freq);
+    if (s == XHAL_OK) s = xhal_tensor_write(m->stream, m->inv_freq, f, (uint64_t)half * sizeof *f);
+    if (s != XHAL_OK) return xl_wrap(s, "llama: uploading the RoPE inverse frequencies");
+    /* scratch of the composed form, for devices whose rope takes no inv_freq */
+    const int64_t B = m->max_batch, HS = (c->num_heads > c->num_kv_heads ? c->num_heads : c->num_kv_heads) * half;
+    if ((s = make_buffer(m, "rope cos", B * half, XHAL_DTYPE_F32, &m->b_cos)) != XHAL_OK ||
+        (s = make_buffer(m, "rope sin", B * half, XHAL_DTYPE_F32, &m->b_sin)) != XHAL_OK ||
+        (s = make_buffer(m, "rope cos c", B * half, m->cdtype, &m->b_cosc)) != XHAL_OK ||
+        (s = make_buffer(m, "rope sin c", B * half, m->cdtype, &m->b_sinc)) != XHAL_OK ||
+        (s = make_buffer(m, "rope scratch 1", B * HS, m->cdtype, &m->b_r1)) != XHAL_OK ||
+        (s = make_buffer(m, "rope scratch 2", B * HS, m->cdtype, &m->b_r2)) != XHAL_OK ||
+        (s = make_buffer(m, "rope scratch 3", B * HS, m->cdtype, &m->b_r3)) != XHAL_OK)
+        return s;
     return XHAL_OK;
 }
 
@@ -461,7 +498,6 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         }
     }
     const xllama_config *cfg = &m->cfg;
-    if ((s = check_runnable(cfg, dir)) != XHAL_OK) goto fail;
     const int64_t L = cfg->num_layers;
     m->rope = cfg->rope_interleaved ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
     m->dev = dev;
@@ -554,7 +590,7 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
             goto fail;
         }
     }
-    if ((s = alloc_work(m)) != XHAL_OK) goto fail;
+    if ((s = alloc_work(m)) != XHAL_OK || (s = make_inv_freq(m)) != XHAL_OK) goto fail;
     if ((s = xhal_stream_synchronize(m->stream)) != XHAL_OK) {
         s = xl_wrap(s, "llama: loading");
         goto fail;
@@ -606,6 +642,11 @@ void xllama_destroy(xllama_model *m)
     if (m->lm_head && m->lm_head != m->embed) xhal_tensor_destroy(m->lm_head);
     if (m->embed) xhal_tensor_destroy(m->embed);
     if (m->norm) xhal_tensor_destroy(m->norm);
+    if (m->inv_freq) xhal_tensor_destroy(m->inv_freq);
+    free(m->h_inv_freq);
+    xhal_buffer *rb[] = {m->b_cos, m->b_sin, m->b_cosc, m->b_sinc, m->b_r1, m->b_r2, m->b_r3};
+    for (size_t i = 0; i < sizeof rb / sizeof rb[0]; i++)
+        if (rb[i]) xhal_buffer_destroy(rb[i]);
     xhal_buffer *bs[] = {m->b_ids, m->b_x,    m->b_h,   m->b_t,      m->b_q,    m->b_k,    m->b_v,     m->b_qt,
                          m->b_ao,  m->b_g,    m->b_u,   m->b_logits, m->b_lf32, m->b_mask, m->b_maskf, m->b_rl,
                          m->b_rlf, m->b_prob, m->b_sel, m->b_inv,    m->b_rwf,  m->b_rw,   m->b_xg,    m->b_eg,
@@ -740,11 +781,104 @@ static xhal_status linear(xhal_stream *st, xhal_tensor *x, const xl_lin *w, int 
     return s;
 }
 
+/* Scaled RoPE from elementwise ops, for a device whose rope takes no inv_freq (an op
+ * catalogue before 86): cos / sin of pos x inv_freq[k] made on the host (angles in double),
+ * then (a, b) -> (a cos - b sin, b cos + a sin) on the pairs, viewed as strided slices. x and
+ * out are [n, H, D] and may be the same tensor. */
+static xhal_status rope_composed(xllama_model *m, xhal_tensor *x, int64_t p, xhal_tensor *out)
+{
+    const xllama_config *c = &m->cfg;
+    xhal_stream *st = m->stream;
+    const int64_t R = c->rotary_dims, half = R / 2, D = c->head_dim;
+    int nd = 0;
+    int64_t sh[8], strd[8];
+    xhal_status s = xhal_tensor_shape(x, &nd, sh, strd);
+    if (s != XHAL_OK) return s;
+    const int64_t n = sh[0], H = sh[1];
+    const xhal_dtype C = m->cdtype;
+    xl_views vw = {{0}, 0};
+    float *tab = malloc((size_t)(2 * n * half) * sizeof *tab);
+    if (!tab) return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < half; k++) {
+            const double ang = (double)(p + i) * (double)m->h_inv_freq[k];
+            tab[i * half + k] = (float)cos(ang);
+            tab[n * half + i * half + k] = (float)sin(ang);
+        }
+    /* HALF: pairs (k, k + R/2) as [n, H, half] slices; INTERLEAVED: (2k, 2k+1) as [n, H, half, 1]
+     * slices of the [n, H, D/2, 2] view */
+    const int il = m->rope == XHAL_ROPE_INTERLEAVED;
+    const int nd4 = il ? 4 : 3;
+    const int64_t tshape[4] = {n, 1, half, 1}, sshape[4] = {n, H, half, 1};
+    xhal_tensor *cf, *sf, *cc, *sc, *xa, *xb, *oa, *ob, *r1, *r2, *r3, *x4 = x, *o4 = out;
+    VIEW(view(&vw, m->b_cos, XHAL_DTYPE_F32, nd4, tshape, &cf, "rope cos"));
+    VIEW(view(&vw, m->b_sin, XHAL_DTYPE_F32, nd4, tshape, &sf, "rope sin"));
+    VIEW(view(&vw, m->b_cosc, C, nd4, tshape, &cc, "rope cos"));
+    VIEW(view(&vw, m->b_sinc, C, nd4, tshape, &sc, "rope sin"));
+    VIEW(view(&vw, m->b_r1, C, nd4, sshape, &r1, "rope scratch"));
+    VIEW(view(&vw, m->b_r2, C, nd4, sshape, &r2, "rope scratch"));
+    VIEW(view(&vw, m->b_r3, C, nd4, sshape, &r3, "rope scratch"));
+    if (il) {
+        const int64_t s4[4] = {n, H, D / 2, 2};
+        xhal_tensor *t = NULL;
+        VIEW(keep(&vw, xhal_tensor_reshape(x, 4, s4, &t), t, &x4, "rope pairs"));
+        VIEW(keep(&vw, xhal_tensor_reshape(out, 4, s4, &t), t, &o4, "rope pairs"));
+        xhal_tensor *xr, *orr;
+        VIEW(slice(&vw, x4, 2, 0, half, &xr, "rotary part"));
+        VIEW(slice(&vw, o4, 2, 0, half, &orr, "rotary part"));
+        VIEW(slice(&vw, xr, 3, 0, 1, &xa, "even entries"));
+        VIEW(slice(&vw, xr, 3, 1, 2, &xb, "odd entries"));
+        VIEW(slice(&vw, orr, 3, 0, 1, &oa, "even entries"));
+        VIEW(slice(&vw, orr, 3, 1, 2, &ob, "odd entries"));
+    } else {
+        VIEW(slice(&vw, x, 2, 0, half, &xa, "first half"));
+        VIEW(slice(&vw, x, 2, half, R, &xb, "second half"));
+        VIEW(slice(&vw, out, 2, 0, half, &oa, "first half"));
+        VIEW(slice(&vw, out, 2, half, R, &ob, "second half"));
+    }
+    OP(xhal_tensor_write(st, cf, tab, (uint64_t)(n * half) * sizeof *tab), "llama: rope cos table");
+    OP(xhal_tensor_write(st, sf, tab + n * half, (uint64_t)(n * half) * sizeof *tab), "llama: rope sin table");
+    OP(xhal_copy(st, cf, cc), "llama: rope cos table");
+    OP(xhal_copy(st, sf, sc), "llama: rope sin table");
+    OP(xhal_mul(st, xa, cc, r1), "llama: rope a cos");
+    OP(xhal_mul(st, xb, sc, r2), "llama: rope b sin");
+    OP(xhal_binary(st, XHAL_OP_SUB, r1, r2, r1), "llama: rope a cos - b sin");
+    OP(xhal_mul(st, xb, cc, r2), "llama: rope b cos");
+    OP(xhal_mul(st, xa, sc, r3), "llama: rope a sin");
+    OP(xhal_add(st, r2, r3, r2), "llama: rope b cos + a sin");
+    OP(xhal_copy(st, r1, oa), "llama: rope out");
+    OP(xhal_copy(st, r2, ob), "llama: rope out");
+    if (x != out && R < D) {
+        xhal_tensor *xp, *op;
+        VIEW(slice(&vw, x, 2, R, D, &xp, "pass-through part"));
+        VIEW(slice(&vw, out, 2, R, D, &op, "pass-through part"));
+        OP(xhal_copy(st, xp, op), "llama: rope pass-through part");
+    }
+    /* the host table is read by the writes above; they are complete when the stream is */
+    OP(xhal_stream_synchronize(st), "llama: rope");
+done:
+    free(tab);
+    views_release(&vw);
+    return s;
+}
+
 /* x [n, H, D] -> out, rotated for positions p.. (out may be x). */
 static xhal_status rope(xllama_model *m, xhal_tensor *x, int64_t p, xhal_tensor *out)
 {
     const xllama_config *c = &m->cfg;
-    return xhal_rope(m->stream, x, 0, c->rope_theta, p, (int)c->rotary_dims, m->rope, out);
+    if (!m->inv_freq) return xhal_rope(m->stream, x, 0, c->rope_theta, p, (int)c->rotary_dims, m->rope, out);
+    if (!m->rope_composed) {
+        xhal_rope_params rp;
+        xhal_rope_params_init(&rp);
+        rp.seq_axis = 0;
+        rp.pos_offset = p;
+        rp.rotary_dims = (int32_t)c->rotary_dims;
+        rp.layout = m->rope;
+        xhal_status s = xhal_rope_ex(m->stream, x, NULL, m->inv_freq, &rp, out);
+        if (s != XHAL_ERROR_UNSUPPORTED) return s;
+        m->rope_composed = 1; /* refused before anything was queued: compose from now on */
+    }
+    return rope_composed(m, x, p, out);
 }
 
 /* The sliding-window mask of a chunk: query i (position p + i) sees key j iff
