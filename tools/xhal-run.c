@@ -1,4 +1,5 @@
-/* xhal-run - run a Llama-family model (Hugging Face folder) on an xhal device: greedy
+/* xhal-run - run a decoder of the port's families (Llama 2/3.x, Mistral, Qwen2/2.5/3, GLM-4,
+ * Mixtral, Qwen2-MoE, Qwen3-MoE: a Hugging Face folder, or a llama GGUF file) on an xhal device: greedy
  * generation from token ids, optionally dumping the prompt's logits as .npy. The logic
  * lives in the xhal_llama library (conformance/models/llama). */
 #include <errno.h>
@@ -14,7 +15,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: xhal-run --model DIR --tokens ID,ID,... [--device SPEC] [--generate N]\n"
                "                [--logits-out FILE.npy] [--dtype f32|f16|bf16] [--max-seq N] [--quiet]\n"
-               "  --model DIR        Hugging Face folder: config.json + model.safetensors (or index),\n"
+               "  --model DIR        Hugging Face folder: config.json + model.safetensors (or index) of\n"
+               "                     llama, mistral, qwen2, qwen3, glm, glm4, mixtral, qwen2_moe or qwen3_moe,\n"
                "                     or a llama.cpp GGUF file (FILE.gguf: f32/f16/bf16/q8_0/q4_0/q4_K/q6_K)\n"
                "  --device SPEC      device, e.g. cpu, cuda:0, opencl:1 (default: cpu)\n"
                "  --tokens LIST      prompt token ids, comma-separated\n"

@@ -313,6 +313,53 @@ static void test_dynamic_rope(xhal_context *ctx, xhal_device *dev)
     }
 }
 
+/* config.json of real checkpoints (tests/model/real_configs, the files' values as published):
+ * each must be accepted as is, with the choices its family implies. */
+static void test_real_configs(void)
+{
+    static const struct {
+        const char *file;
+        xllama_family family;
+        int64_t rotary_dims, window, experts, k;
+        xllama_rope_type rope;
+        int qkv_bias, qk_norm, tie;
+    } cases[] = {
+        {"meta-llama--Llama-3.2-1B.json", XLLAMA_LLAMA, 64, 0, 0, 0, XLLAMA_ROPE_LLAMA3, 0, 0, 1},
+        {"Qwen--Qwen2.5-0.5B.json", XLLAMA_QWEN2, 64, 0, 0, 0, XLLAMA_ROPE_DEFAULT, 1, 0, 1},
+        {"Qwen--Qwen3-0.6B.json", XLLAMA_QWEN3, 128, 0, 0, 0, XLLAMA_ROPE_DEFAULT, 0, 1, 1},
+        {"mistralai--Mistral-7B-v0.1.json", XLLAMA_MISTRAL, 128, 4096, 0, 0, XLLAMA_ROPE_DEFAULT, 0, 0, 0},
+        {"THUDM--glm-4-9b-chat-hf.json", XLLAMA_GLM, 64, 0, 0, 0, XLLAMA_ROPE_DEFAULT, 1, 0, 0},
+        {"mistralai--Mixtral-8x7B-v0.1.json", XLLAMA_MIXTRAL, 128, 0, 8, 2, XLLAMA_ROPE_DEFAULT, 0, 0, 0},
+        {"Qwen--Qwen1.5-MoE-A2.7B.json", XLLAMA_QWEN2_MOE, 128, 0, 60, 4, XLLAMA_ROPE_DEFAULT, 1, 0, 0},
+        {"Qwen--Qwen3-30B-A3B.json", XLLAMA_QWEN3_MOE, 128, 0, 128, 8, XLLAMA_ROPE_DEFAULT, 0, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char src[700], dir[700], dst[800];
+        snprintf(src, sizeof src, "%s/%s", XLLAMA_TEST_REAL_CONFIGS, cases[i].file);
+        snprintf(dir, sizeof dir, "%s/real%zu", tmpdir, i);
+        mkdir(dir, 0700);
+        snprintf(dst, sizeof dst, "%s/config.json", dir);
+        size_t n = 0;
+        char *text = read_all(src, &n);
+        CHECK(text != NULL);
+        if (!text) continue;
+        write_all(dst, text, n);
+        free(text);
+        static xllama_config c;
+        xhal_status st = xllama_config_load(dir, &c);
+        if (st != XHAL_OK) fprintf(stderr, "%s: %s\n", cases[i].file, xllama_last_error());
+        CHECK_OK(st);
+        if (st != XHAL_OK) continue;
+        CHECK(c.family == cases[i].family);
+        CHECK(c.rotary_dims == cases[i].rotary_dims);
+        CHECK(c.sliding_window == cases[i].window);
+        CHECK(c.num_experts == cases[i].experts && c.experts_per_tok == cases[i].k);
+        CHECK(c.rope_type == cases[i].rope);
+        CHECK(c.qkv_bias == cases[i].qkv_bias && c.qk_norm == cases[i].qk_norm);
+        CHECK(c.tie_word_embeddings == cases[i].tie);
+    }
+}
+
 static void expect_load(xhal_device *dev, const char *dir, xhal_status want, const char *substr)
 {
     xllama_model *m = NULL;
@@ -402,6 +449,41 @@ static void test_config_errors(xhal_device *dev)
     FRESH(T);
     edit_config(dir, "{", "{ not json");
     expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "not valid JSON");
+
+    /* The families' own keys: bad values are named. */
+    const char *QM = "tiny-qwen2moe-bf16", *Q3M = "tiny-qwen3moe-bf16", *MX = "tiny-mixtral-bf16";
+    FRESH(QM);
+    edit_config(dir, "\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 5");
+    expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "'num_experts_per_tok' = 5 is outside [1, 4]");
+    FRESH(QM);
+    edit_config(dir, "\"mlp_only_layers\": [\n    1", "\"mlp_only_layers\": [\n    7");
+    expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "'mlp_only_layers' holds a number, not a layer index in [0, 3)");
+    FRESH(QM);
+    edit_config(dir, "\"full_attention\"", "\"chunked_attention\"");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "layer_types[0] 'chunked_attention' is not supported");
+    FRESH(QM);
+    edit_config(dir, "\"full_attention\"", "\"sliding_attention\"");
+    expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "use_sliding_window is false");
+    FRESH(QM); /* mlp_only_layers emptied: layer 1 becomes an expert layer, whose router is absent */
+    edit_config(dir, "\"mlp_only_layers\": [\n    1\n  ]", "\"mlp_only_layers\": []");
+    expect_load(dev, dir, XHAL_ERROR_NOT_FOUND, "'model.layers.1.mlp.gate.weight' is missing");
+    FRESH("tiny-qwen2-bf16");
+    edit_config(dir, "\"use_sliding_window\": false", "\"use_sliding_window\": false, \"use_mrope\": true");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "use_mrope true is not supported");
+    FRESH(Q3M);
+    edit_config(dir, "\"num_local_experts\": 6", "\"num_local_experts\": 6, \"num_experts\": 6");
+    expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "both num_experts and num_local_experts are set");
+    FRESH(MX);
+    edit_config(dir, "\"num_local_experts\": 4", "\"num_local_experts\": 5");
+    expect_load(
+        dev, dir, XHAL_ERROR_SHAPE_MISMATCH,
+        "tensor 'model.layers.0.block_sparse_moe.gate.weight' has shape [4, 64] but config.json implies [5, 64]");
+    FRESH("tiny-glm-bf16");
+    edit_config(dir, "\"partial_rotary_factor\": 0.5", "\"partial_rotary_factor\": 0.1");
+    expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "= 1 rotary entries, not an even number >= 2");
+    FRESH("tiny-glm4-f16"); /* Glm4's extra norms are required */
+    edit_config(dir, "\"Glm4ForCausalLM\"", "\"GlmForCausalLM\"");
+    expect_load(dev, dir, XHAL_ERROR_UNSUPPORTED, "architectures does not list Glm4ForCausalLM (model_type 'glm4')");
 
     /* Shapes that disagree with the config name the tensor and both shapes. */
     FRESH(T);
@@ -569,6 +651,7 @@ int main(void)
     test_sharded_checkpoint(ctx, dev);
     test_config_errors(dev);
     test_dynamic_rope(ctx, dev);
+    test_real_configs();
     test_forward_paths(dev);
     xhal_context_destroy(ctx);
     char cmd[400];

@@ -32,7 +32,7 @@ static const char *const common_keys[] = {
 /* Training-only MoE settings (auxiliary loss, router logits output, router jitter, which
  * transformers applies in training mode only). */
 #define XL_MOE_TRAINING_KEYS "router_aux_loss_coef", "output_router_logits", "router_jitter_noise"
-#define XL_QWEN_WINDOW_KEYS "use_sliding_window", "sliding_window", "max_window_layers", "layer_types"
+#define XL_QWEN_WINDOW_KEYS "use_sliding_window", "sliding_window", "max_window_layers", "layer_types", "use_mrope"
 
 static const char *const llama_keys[] = {"attention_bias", "mlp_bias", NULL};
 static const char *const mistral_keys[] = {"sliding_window", NULL};

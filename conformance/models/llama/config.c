@@ -470,6 +470,9 @@ static xhal_status parse(const char *path, const cJSON *root, xllama_config *c)
         return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: hidden_act '%s' is not supported (only 'silu')", path,
                        str_or(act, "?"));
     int flag = 0;
+    /* Qwen2.5's configs say use_mrope false; true is Qwen2-VL's multimodal rotary sections */
+    if ((st = get_bool(path, root, "use_mrope", 0, &flag)) != XHAL_OK) return st;
+    if (flag) return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: %s: use_mrope true is not supported", path);
     if (a->attention_bias_key) {
         if ((st = get_bool(path, root, "attention_bias", a->attention_bias_default, &flag)) != XHAL_OK) return st;
         c->qkv_bias = flag;
