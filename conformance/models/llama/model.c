@@ -51,6 +51,8 @@ struct xllama_model {
     xhal_tensor *inv_freq;               /* f32 [rotary_dims / 2] for scaled RoPE (linear, llama3); else NULL */
     float *h_inv_freq;                   /* the same on the host */
     int rope_composed;                   /* the device's rope takes no inv_freq: composed (rope_composed()) */
+    int topk_host;                       /* the device has no TOPK: the experts are chosen on the host */
+    int window_mask;                     /* the device's attention has no window: an additive mask */
     xhal_buffer *b_cos, *b_sin, *b_cosc, *b_sinc, *b_r1, *b_r2, *b_r3; /* its tables and scratch */
     xl_layer *layers;
     int any_sliding, any_moe;
@@ -396,6 +398,35 @@ static xhal_status make_inv_freq(xllama_model *m)
     return XHAL_OK;
 }
 
+/* Whether the device's attention takes a sliding window (xhal_attention_ex, op catalogue 86):
+ * asked once at load with a 1-token call; a device that answers UNSUPPORTED gets the window as
+ * an additive mask of xhal_attention instead (window_mask()). */
+static xhal_status probe_window(xllama_model *m)
+{
+    if (!m->any_sliding) return XHAL_OK;
+    const int64_t shape[4] = {1, 1, 1, 2};
+    xhal_tensor *t[4] = {NULL, NULL, NULL, NULL};
+    xhal_status s = XHAL_OK;
+    for (int i = 0; i < 4 && s == XHAL_OK; i++) s = xhal_tensor_create(m->dev, m->cdtype, 4, shape, &t[i]);
+    for (int i = 0; i < 3 && s == XHAL_OK; i++) s = xhal_fill(m->stream, t[i], 0.0);
+    if (s == XHAL_OK) {
+        xhal_attention_params ap;
+        xhal_attention_params_init(&ap);
+        ap.causal = 1;
+        ap.window = 1;
+        s = xhal_attention_ex(m->stream, t[0], t[1], t[2], NULL, &ap, t[3]);
+        if (s == XHAL_ERROR_UNSUPPORTED) {
+            m->window_mask = 1;
+            s = XHAL_OK;
+        }
+        if (s == XHAL_OK) s = xhal_stream_synchronize(m->stream);
+    }
+    for (int i = 0; i < 4; i++)
+        if (t[i]) xhal_tensor_destroy(t[i]);
+    if (s != XHAL_OK) return xl_wrap(s, "llama: asking the device for windowed attention");
+    return XHAL_OK;
+}
+
 static xhal_status alloc_work(xllama_model *m)
 {
     const xllama_config *c = &m->cfg;
@@ -418,7 +449,8 @@ static xhal_status alloc_work(xllama_model *m)
         (s = make_buffer(m, "logits", B * V, C, &m->b_logits)) != XHAL_OK ||
         (C != XHAL_DTYPE_F32 && (s = make_buffer(m, "logits_f32", B * V, XHAL_DTYPE_F32, &m->b_lf32)) != XHAL_OK))
         return s;
-    if (m->any_sliding) {
+    if ((s = probe_window(m)) != XHAL_OK) return s;
+    if (m->window_mask) {
         const int64_t n = B * m->max_seq;
         if ((s = make_buffer(m, "mask", n, C, &m->b_mask)) != XHAL_OK ||
             (s = make_buffer(m, "mask_f32", n, XHAL_DTYPE_F32, &m->b_maskf)) != XHAL_OK)
@@ -889,7 +921,7 @@ static xhal_status window_mask(xllama_model *m, xl_fw *f)
     const int64_t w = m->cfg.sliding_window, n = f->n, S = f->S, p = f->p;
     xhal_status s = XHAL_OK;
     f->mask = NULL;
-    if (!m->any_sliding || S <= w) return XHAL_OK;
+    if (!m->window_mask || S <= w) return XHAL_OK;
     xhal_tensor *mf = NULL, *mc = NULL;
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < S; j++) m->h_mask[i * S + j] = (j > p + i - w && j <= p + i) ? 0.0f : -INFINITY;
@@ -942,8 +974,17 @@ static xhal_status attention_block(xllama_model *m, xl_fw *f, int64_t l)
     OP(xhal_copy(st, f->K3p, kdst), "llama: layer %lld writing the k cache", li);
     OP(xhal_copy(st, f->V3p, vdst), "llama: layer %lld writing the v cache", li);
     OP(xhal_copy(st, f->Q3p, f->QT3), "llama: layer %lld q to [H, S, D]", li);
-    OP(xhal_attention(st, f->QT4, k4, v4, y->sliding ? f->mask : NULL, 0.0, 1, f->AO4), "llama: layer %lld attention",
-       li);
+    if (y->sliding && !m->window_mask) {
+        xhal_attention_params ap;
+        xhal_attention_params_init(&ap);
+        ap.causal = 1;
+        ap.window = c->sliding_window;
+        OP(xhal_attention_ex(st, f->QT4, k4, v4, NULL, &ap, f->AO4), "llama: layer %lld attention (window %lld)", li,
+           (long long)c->sliding_window);
+    } else {
+        OP(xhal_attention(st, f->QT4, k4, v4, y->sliding ? f->mask : NULL, 0.0, 1, f->AO4),
+           "llama: layer %lld attention", li);
+    }
     /* [1, H, S, D] -> [S, H, D] = [S, H*D], reusing q's buffer. */
     OP(xhal_copy(st, f->AO3p, f->Q3), "llama: layer %lld attention out to [S, H*D]", li);
     if (y->post_attn_norm) {
@@ -970,31 +1011,41 @@ static xhal_status swiglu(xhal_stream *st, xhal_tensor *x, const xl_lin *gate, c
     return linear(st, g, down, accumulate, out);
 }
 
-/* Top-k routing on the host from the probabilities [n, E] (softmax of the router logits, f32 as
- * transformers computes them): the k largest per token (the lower index first among equals),
- * renormalized to sum 1 with norm_topk_prob. Fills the rows each expert takes (sorted by expert,
- * tokens ascending: h_sel), where each (token, slot) lands in that order (h_inv), its weight
- * (h_rw, token-major) and each expert's row count (h_cnt). */
-static void route(xllama_model *m, int64_t n)
+/* Top-k on the host from the probabilities [n, E] (h_prob), for a device without TOPK: the k
+ * largest per token, the lower index first among equals (as torch.topk and ONNX TopK), into
+ * h_choice and h_rw (token-major). */
+static void route_select_host(xllama_model *m, int64_t n)
 {
-    const xllama_config *c = &m->cfg;
-    const int64_t E = c->num_experts, K = c->experts_per_tok;
-    int32_t *choice = m->h_choice; /* expert of (t, j) */
-    for (int64_t e = 0; e <= E; e++) m->h_cnt[e] = 0;
+    const int64_t E = m->cfg.num_experts, K = m->cfg.experts_per_tok;
     for (int64_t t = 0; t < n; t++) {
         const float *pr = m->h_prob + t * E;
-        double sum = 0;
         for (int64_t j = 0; j < K; j++) {
             int64_t best = -1;
             for (int64_t e = 0; e < E; e++) {
                 int taken = 0;
-                for (int64_t i = 0; i < j && !taken; i++) taken = choice[t * K + i] == e;
+                for (int64_t i = 0; i < j && !taken; i++) taken = m->h_choice[t * K + i] == e;
                 if (!taken && (best < 0 || pr[e] > pr[best])) best = e;
             }
-            choice[t * K + j] = (int32_t)best;
+            m->h_choice[t * K + j] = (int32_t)best;
             m->h_rw[t * K + j] = pr[best];
-            sum += pr[best];
-            m->h_cnt[best + 1]++;
+        }
+    }
+}
+
+/* From the chosen experts (h_choice) and their probabilities (h_rw): renormalize with
+ * norm_topk_prob, then the rows each expert takes (sorted by expert, tokens ascending: h_sel),
+ * where each (token, slot) lands in that order (h_inv) and each expert's first row (h_cnt). */
+static void route_order(xllama_model *m, int64_t n)
+{
+    const xllama_config *c = &m->cfg;
+    const int64_t E = c->num_experts, K = c->experts_per_tok;
+    const int32_t *choice = m->h_choice;
+    for (int64_t e = 0; e <= E; e++) m->h_cnt[e] = 0;
+    for (int64_t t = 0; t < n; t++) {
+        double sum = 0;
+        for (int64_t j = 0; j < K; j++) {
+            sum += m->h_rw[t * K + j];
+            m->h_cnt[choice[t * K + j] + 1]++;
         }
         if (c->norm_topk_prob)
             for (int64_t j = 0; j < K; j++) m->h_rw[t * K + j] = (float)(m->h_rw[t * K + j] / sum);
@@ -1034,12 +1085,30 @@ static xhal_status moe_block(xllama_model *m, xl_fw *f, int64_t l)
     OP(xhal_matmul(st, f->Hn, y->router, 0, 1, 1.0, 0.0, R), "llama: layer %lld router", li);
     OP(xhal_copy(st, R, Rf), "llama: layer %lld router logits to f32", li);
     OP(xhal_softmax(st, Rf, 1.0, 0, P), "llama: layer %lld router softmax", li);
-    OP(xhal_tensor_read(st, P, m->h_prob, (uint64_t)(n * E) * sizeof(float)), "llama: layer %lld reading the router",
-       li);
-    OP(xhal_stream_synchronize(st), "llama: layer %lld router", li);
-    route(m, n);
-
     const int64_t NK = n * K;
+    if (!m->topk_host) { /* TOPK on the device; only the k ids and probabilities come back */
+        xhal_tensor *tv, *ti;
+        VIEW(view2(&f->vw, m->b_rwf, XHAL_DTYPE_F32, n, K, &tv, "top-k probabilities"));
+        VIEW(view2(&f->vw, m->b_sel, XHAL_DTYPE_I32, n, K, &ti, "top-k experts"));
+        xhal_status ts = xhal_topk(st, P, K, 1, 1, tv, ti);
+        if (ts == XHAL_OK) {
+            OP(xhal_tensor_read(st, tv, m->h_rw, (uint64_t)NK * sizeof(float)), "llama: layer %lld reading the router",
+               li);
+            OP(xhal_tensor_read(st, ti, m->h_choice, (uint64_t)NK * sizeof(int32_t)),
+               "llama: layer %lld reading the router", li);
+        } else if (ts == XHAL_ERROR_UNSUPPORTED) {
+            m->topk_host = 1; /* refused before anything was queued */
+        } else {
+            OP(ts, "llama: layer %lld router top-k", li);
+        }
+    }
+    if (m->topk_host)
+        OP(xhal_tensor_read(st, P, m->h_prob, (uint64_t)(n * E) * sizeof(float)),
+           "llama: layer %lld reading the router", li);
+    OP(xhal_stream_synchronize(st), "llama: layer %lld router", li);
+    if (m->topk_host) route_select_host(m, n);
+    route_order(m, n);
+
     VIEW(view(&f->vw, m->b_sel, XHAL_DTYPE_I32, 1, &NK, &sel, "routed rows"));
     VIEW(view(&f->vw, m->b_inv, XHAL_DTYPE_I32, 1, &NK, &inv, "routed order"));
     VIEW(view2(&f->vw, m->b_rwf, XHAL_DTYPE_F32, NK, 1, &rwf, "routing weights f32"));
