@@ -478,6 +478,22 @@ static void test_config_errors(xhal_device *dev)
     expect_load(
         dev, dir, XHAL_ERROR_SHAPE_MISMATCH,
         "tensor 'model.layers.0.block_sparse_moe.gate.weight' has shape [4, 64] but config.json implies [5, 64]");
+    {
+        /* use_sliding_window without layer_types: each family's rule (transformers 5's config classes) */
+        static xllama_config c;
+        FRESH(Q3M); /* Qwen3-MoE: every layer */
+        edit_config(dir, "\"use_sliding_window\": false", "\"use_sliding_window\": true");
+        edit_config(dir, "\"sliding_window\": null", "\"sliding_window\": 4");
+        CHECK_OK(xllama_config_load(dir, &c));
+        CHECK(c.sliding_window == 4 && c.layer_sliding[0] == 1 && c.layer_sliding[1] == 1);
+        FRESH("tiny-qwen3-bf16"); /* Qwen3: layers from max_window_layers on (layer_types removed) */
+        edit_config(dir, "\"use_sliding_window\": false", "\"use_sliding_window\": true");
+        edit_config(dir, "\"sliding_window\": null", "\"sliding_window\": 4");
+        edit_config(dir, "\"max_window_layers\": 28", "\"max_window_layers\": 1");
+        edit_config(dir, "\"layer_types\": [\n    \"full_attention\",\n    \"full_attention\"\n  ],", "");
+        CHECK_OK(xllama_config_load(dir, &c));
+        CHECK(c.sliding_window == 4 && c.layer_sliding[0] == 0 && c.layer_sliding[1] == 1);
+    }
     FRESH("tiny-glm-bf16");
     edit_config(dir, "\"partial_rotary_factor\": 0.5", "\"partial_rotary_factor\": 0.1");
     expect_load(dev, dir, XHAL_ERROR_CORRUPT_DATA, "= 1 rotary entries, not an even number >= 2");

@@ -282,7 +282,11 @@ static xhal_status parse_window(const char *path, const cJSON *root, const xl_ar
                                path, (long long)l, t);
         }
     } else if (use && w > 0) {
-        for (int64_t l = mwl; l < L; l++) c->layer_sliding[l] = 1;
+        /* the rules of transformers 5's config classes when layer_types is absent */
+        for (int64_t l = 0; l < L; l++)
+            c->layer_sliding[l] = a->moe == XL_MOE_QWEN3   ? 1                             /* Qwen3-MoE: every layer */
+                                  : a->moe == XL_MOE_QWEN2 ? ((l + 1) % 2 != 0 && l < mwl) /* Qwen2-MoE */
+                                                           : l >= mwl;                     /* Qwen2, Qwen3 */
     }
     int any = 0;
     for (int64_t l = 0; l < L; l++) any |= c->layer_sliding[l];
