@@ -3,6 +3,8 @@
  * with GCC or Clang, an AVX2 + FMA + F16C table compiled through function target attributes
  * (as cpu_simd.c does), chosen at run time together with cpu_simd()'s table.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_qdot.h"
@@ -376,16 +378,84 @@ AVX2 static void a_i8_to_f32(const int8_t *w, float *y, int64_t n)
 }
 
 static const cpu_qdot_ops avx2_ops = {"avx2", a_dot, a_dequant, a_dot_i8, a_i8_to_f32};
+
+/* AVX-512F (+BW for the byte ops): the decode dots of q8_0 and q4_0 with 16 lanes, half the
+ * instructions per weight of the AVX2 ones; everything else is the AVX2 table's. */
+#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw")))
+
+/* the 16 signed bytes of v as f32 */
+AVX512 static inline __m512 z_i8x16(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
+
+/* the block's f16 scale, broadcast */
+AVX512 static inline __m512 z_scale(const unsigned char *b)
+{
+    return _mm512_set1_ps(_cvtsh_ss((unsigned short)(b[0] | (b[1] << 8))));
+}
+
+AVX512 static double z_dot_q8_0(const unsigned char *b, const float *x, int64_t nblk)
+{
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nblk; i++, b += XHAL_Q8_0_BYTES, x += 32) {
+        const __m128i *q = (const __m128i *)(const void *)(b + 2);
+        __m512 s = _mm512_mul_ps(z_i8x16(_mm_loadu_si128(q)), _mm512_loadu_ps(x));
+        s = _mm512_fmadd_ps(z_i8x16(_mm_loadu_si128(q + 1)), _mm512_loadu_ps(x + 16), s);
+        if (i & 1)
+            acc1 = _mm512_fmadd_ps(s, z_scale(b), acc1);
+        else
+            acc0 = _mm512_fmadd_ps(s, z_scale(b), acc0);
+    }
+    return (double)_mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+AVX512 static double z_dot_q4_0(const unsigned char *b, const float *x, int64_t nblk)
+{
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const __m128i m = _mm_set1_epi8(0x0f), e = _mm_set1_epi8(8);
+    for (int64_t i = 0; i < nblk; i++, b += XHAL_Q4_0_BYTES, x += 32) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 2));
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, m), e);
+        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), e);
+        __m512 s = _mm512_mul_ps(z_i8x16(lo), _mm512_loadu_ps(x));
+        s = _mm512_fmadd_ps(z_i8x16(hi), _mm512_loadu_ps(x + 16), s);
+        if (i & 1)
+            acc1 = _mm512_fmadd_ps(s, z_scale(b), acc1);
+        else
+            acc0 = _mm512_fmadd_ps(s, z_scale(b), acc0);
+    }
+    return (double)_mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+AVX512 static double z_dot(int dt, const void *w, const float *x, int64_t nblk)
+{
+    if (dt == XHAL_DTYPE_Q8_0) return z_dot_q8_0(w, x, nblk);
+    if (dt == XHAL_DTYPE_Q4_0) return z_dot_q4_0(w, x, nblk);
+    return a_dot(dt, w, x, nblk);
+}
+
+static const cpu_qdot_ops avx512_ops = {"avx512", z_dot, a_dequant, a_dot_i8, a_i8_to_f32};
 #endif
 
 /* ------------------------------------------------------------------------- */
 /* choice: the AVX2 table exactly when cpu_simd() chose its AVX2 table (the same CPU checks
  * and the same XHAL_CPU_ISA override)                                        */
 /* ------------------------------------------------------------------------- */
-const cpu_qdot_ops *cpu_qdot(void)
+static const cpu_qdot_ops *chosen = &portable_ops;
+static pthread_once_t choose_once = PTHREAD_ONCE_INIT;
+
+static void choose(void)
 {
 #ifdef CPU_HAVE_AVX2_QTABLE
-    if (strcmp(cpu_simd()->isa, "avx2") == 0) return &avx2_ops;
+    if (strcmp(cpu_simd()->isa, "avx2") != 0) return;
+    chosen = &avx2_ops;
+    const char *force = getenv("XHAL_CPU_ISA");
+    if (force && strcmp(force, "avx2") == 0) return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) chosen = &avx512_ops;
 #endif
-    return &portable_ops;
+}
+
+const cpu_qdot_ops *cpu_qdot(void)
+{
+    pthread_once(&choose_once, choose);
+    return chosen;
 }

@@ -3,9 +3,11 @@
  * q6_k; layouts in backends/common/xhal_quant.h) against f32 activations, for the quantized
  * matmul of cpu_quant.c (not installed).
  *
- * One table is chosen once, at the first call of cpu_qdot(), with the same rule as cpu_simd():
+ * One table is chosen once, at the first call of cpu_qdot(): "avx512" (the q8_0 and q4_0
+ * decode dots with AVX-512F/BW, the rest as "avx2") when the CPU has AVX-512F and AVX-512BW,
  * "avx2" (AVX2 + FMA + F16C through target attributes) when cpu_simd() chose its AVX2 table,
- * else "portable" (plain C); XHAL_CPU_ISA=portable forces the portable one.
+ * else "portable" (plain C). XHAL_CPU_ISA=portable forces the portable one, XHAL_CPU_ISA=avx2
+ * keeps AVX2 on a CPU with AVX-512 (to compare, or to test both).
  *
  * Arithmetic: the activations stay f32 (they are never quantized), so the product is the one
  * with the dequantized weights up to the f32 accumulation (OPS.md's accumulate class). The
@@ -21,7 +23,7 @@
 #include <stdint.h>
 
 typedef struct cpu_qdot_ops {
-    const char *isa; /* "avx2" or "portable" */
+    const char *isa; /* "avx512", "avx2" or "portable" */
     /* sum_i x[i] * w[i] over nblk blocks of dtype dt at w (x: nblk * block_size floats);
      * dt is one of XHAL_DTYPE_Q8_0, Q4_0, Q4_K, Q6_K */
     double (*dot)(int dt, const void *w, const float *x, int64_t nblk);
