@@ -48,6 +48,7 @@ XHAL_API xhal_status xhal_comm_partition(int64_t count, int size, int rank, int6
 static void comm_free(xhal_comm *c)
 {
     hal_comm_host_drop_mailbox(c);
+    free(c->scratch);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }

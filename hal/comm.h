@@ -32,6 +32,8 @@ struct xhal_comm {
     void *ecomm;
     pthread_mutex_t lock; /* mailbox */
     hal_msg *mailbox;     /* buffered sends, oldest first */
+    void *scratch;        /* host engine: result and accumulator, kept between calls */
+    size_t scratch_size;
 };
 
 /* One validated collective (comm.c), for local ranks 0..n_local-1. count is N as in

@@ -161,40 +161,42 @@ xhal_status hal_comm_host_run(xhal_comm *comm, const hal_coll *c)
     for (int i = 0; i < n && st == XHAL_OK; i++)
         if (c->kind != XHAL_COLL_BROADCAST || i == c->root)
             st = hal_comm_host_map(c->streams[i], c->send[i], 1, &m.in[i], &m.in_stage[i]);
-    void *result = NULL; /* what every rank's recv (or its block) is made of */
+    /* what every rank's recv (or its block) is made of: in the communicator's scratch memory,
+     * kept between calls (a fresh allocation per call costs page faults at every size) */
+    const void *result = NULL;
     int64_t total = c->count;
-    if (st == XHAL_OK) {
-        if (c->kind == XHAL_COLL_ALL_REDUCE || c->kind == XHAL_COLL_REDUCE_SCATTER) {
-            size_t as = hal_comm_acc_size(dt);
-            void *acc = malloc((size_t)total * as + 1);
-            result = malloc((size_t)total * es + 1);
-            if (!acc || !result) {
-                st = hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: out of host memory (%lld elements)", c->fn,
-                                   (long long)total);
-            } else {
+    if (st == XHAL_OK && c->kind == XHAL_COLL_BROADCAST) {
+        result = m.in[c->root]; /* no output overlaps the root's input (validated) */
+    } else if (st == XHAL_OK) {
+        int reduce = c->kind == XHAL_COLL_ALL_REDUCE || c->kind == XHAL_COLL_REDUCE_SCATTER;
+        size_t as = hal_comm_acc_size(dt);
+        /* f16/bf16 accumulate in f32 beside the result; other dtypes accumulate in the result */
+        size_t acc_off = ((size_t)total * es + 7) & ~(size_t)7; /* the f32 accumulator, aligned */
+        size_t need = reduce && as != es ? acc_off + (size_t)total * as : (size_t)total * es;
+        if (need > comm->scratch_size) {
+            void *p = realloc(comm->scratch, need);
+            if (!p)
+                st = hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: out of host memory (%zu bytes)", c->fn, need);
+            else {
+                comm->scratch = p;
+                comm->scratch_size = need;
+            }
+        }
+        if (st == XHAL_OK) {
+            char *res = comm->scratch;
+            result = res;
+            if (reduce) {
+                void *acc = as != es ? res + acc_off : res;
                 hal_comm_acc_load(dt, acc, m.in[0], total);
                 for (int i = 1; i < n; i++) hal_comm_combine(dt, c->op, acc, m.in[i], total);
-                hal_comm_acc_store(dt, result, acc, total);
-            }
-            free(acc);
-        } else if (c->kind == XHAL_COLL_ALL_GATHER) {
-            result = malloc((size_t)total * es + 1);
-            if (!result)
-                st = hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: out of host memory (%lld elements)", c->fn,
-                                   (long long)total);
-            else
+                if (acc != res) hal_comm_acc_store(dt, res, acc, total);
+            } else { /* ALL_GATHER */
                 for (int i = 0; i < n; i++) {
                     int64_t off, len;
                     hal_comm_block(total, comm->size, i, &off, &len);
-                    memcpy((char *)result + off * (int64_t)es, m.in[i], (size_t)len * es);
+                    memcpy(res + off * (int64_t)es, m.in[i], (size_t)len * es);
                 }
-        } else { /* BROADCAST */
-            result = malloc((size_t)total * es + 1);
-            if (!result)
-                st = hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "%s: out of host memory (%lld elements)", c->fn,
-                                   (long long)total);
-            else
-                memcpy(result, m.in[c->root], (size_t)total * es);
+            }
         }
     }
     /* outputs */
@@ -214,7 +216,6 @@ xhal_status hal_comm_host_run(xhal_comm *comm, const hal_coll *c)
         memcpy(p, src, (size_t)len * es);
         st = hal_comm_host_unmap(c->streams[i], out, stage, 1);
     }
-    free(result);
     unmap_all(c, n, &m);
     if (st != XHAL_OK) return hal_error_prefix(st, "%s (engine host)", c->fn);
     return XHAL_OK;

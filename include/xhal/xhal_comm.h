@@ -51,6 +51,10 @@
  * processes the engine compares every rank's dtype, count, op and root before moving data,
  * so a mismatch is reported on every rank (naming the ranks) instead of hanging.
  * On failure no recv tensor has been written, except BACKEND errors of the engine itself.
+ *
+ * Threads: like a stream, a communicator takes calls from one thread at a time (collectives
+ * and send/recv of one communicator must not run concurrently); different communicators may be
+ * used from different threads.
  */
 #ifndef XHAL_XHAL_COMM_H
 #define XHAL_XHAL_COMM_H
