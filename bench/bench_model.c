@@ -569,6 +569,9 @@ static void variant_label(char *buf, size_t len, int dti, int one_thread)
 {
     snprintf(buf, len, "%s%s", xb_variant_dtl[dti], one_thread ? ", 1 thread" : "");
 }
+/* f32 weights at the device's threads with the decode step replayed from an xhal_graph */
+#define XB_GRAPH_LABEL ", graph"
+#define XB_OVERHEAD_NAME "llama decode step host overhead"
 
 /* 1 if the filter lets one of the model figures of variant `label` run */
 static int variant_wanted(const xb_env *e, const char *label, int n_prompt, int n_gen)
@@ -589,7 +592,8 @@ int xb_model_wanted(const xb_env *e)
         variant_label(label, sizeof label, i % XB_NDT, i / XB_NDT);
         if (variant_wanted(e, label, e->opts->quick ? 16 : 128, e->opts->quick ? 5 : 33)) return 1;
     }
-    return 0;
+    return variant_wanted(e, XB_GRAPH_LABEL, e->opts->quick ? 16 : 128, e->opts->quick ? 5 : 33) ||
+           xb_want(e, XB_OVERHEAD_NAME) || xb_want(e, XB_OVERHEAD_NAME ", graph");
 }
 
 /* llama.cpp's llama-bench (XHAL_BENCH_LLAMA_BENCH) on the same GGUF file: tokens/s of n_gen
@@ -661,12 +665,13 @@ static double llama_bench_tg(const char *exe, const char *gguf, const char *dir,
 typedef struct xb_variant {
     xhal_dtype wdt, cdt;
     int threads;
+    int graph;         /* xllama_options.decode_graph */
     xhal_context *ctx; /* own context for a thread count other than the device's, else NULL */
     xllama_model *m;
     double ps[16], ds[16], peer[16]; /* peer: llama-bench tokens/s, < 0 when it failed */
     int ok, npeer;
     char err[512], peer_err[320];
-    char label[48]; /* "", ", f16", ", q8_0", ", q4_0", each also with ", 1 thread" */
+    char label[48]; /* "", ", f16", ", q8_0", ", q4_0", each also with ", 1 thread"; ", graph" */
 } xb_variant;
 
 /* A second context whose CPU backend runs `threads` pool threads (XHAL_CPU_THREADS is read
@@ -711,10 +716,80 @@ static double step_bytes(const wt *w, int n, xhal_dtype wdt, xhal_dtype cdt)
     return b;
 }
 
+/* Per-token host overhead of the decode step: a Llama so small (hidden 64, 4 layers, vocabulary
+ * 256) that the device's arithmetic is a few microseconds, decoded one token at a time op by op
+ * and replayed from a graph, in interleaved rounds (both see the same load). The step time is
+ * then mostly what the host pays: the port's views, the core's validation and descriptors,
+ * the backend's enqueue, the embedding's index check and the logits' read. */
+static void suite_overhead(xb_env *e, xb_dev *d)
+{
+    if (!xb_want(e, XB_OVERHEAD_NAME) && !xb_want(e, XB_OVERHEAD_NAME ", graph")) return;
+    const int hidden = 64, inter = 128, layers = 4, heads = 4, kv = 2, vocab = 256;
+    const int n_prompt = 4, n_gen = e->opts->quick ? 17 : 129, reps = e->opts->quick ? 3 : 7;
+    char dir[] = "/tmp/xhal-bench-tiny-XXXXXX", err[512] = "";
+    xllama_model *m[2] = {NULL, NULL};
+    double smp[2][16];
+    int32_t prompt[4] = {1, 2, 3, 4}, *out = malloc((size_t)n_gen * sizeof *out);
+    if (!out) snprintf(err, sizeof err, "out of memory");
+    if (!err[0] && !mkdtemp(dir)) {
+        snprintf(err, sizeof err, "mkdtemp: %s", strerror(errno));
+        dir[0] = 0;
+    }
+    if (!err[0]) xb_write_llama(dir, hidden, inter, layers, heads, kv, vocab, err, sizeof err);
+    for (int g = 0; g < 2 && !err[0]; g++) {
+        xllama_options o;
+        xllama_options_init(&o);
+        o.compute_dtype = XHAL_DTYPE_F32;
+        o.decode_graph = g;
+        o.max_seq = n_prompt + n_gen + 8;
+        if (xllama_load(d->dev, dir, &o, &m[g]) != XHAL_OK)
+            snprintf(err, sizeof err, "xllama_load: %s", xllama_last_error());
+        else if (xllama_generate(m[g], prompt, n_prompt, 3, out, NULL, NULL, NULL) != XHAL_OK) /* warm-up */
+            snprintf(err, sizeof err, "xllama_generate: %s", xllama_last_error());
+    }
+    for (int r = 0; r < reps && !err[0]; r++)
+        for (int g = 0; g < 2 && !err[0]; g++) {
+            xllama_timing t;
+            if (xllama_generate(m[g], prompt, n_prompt, n_gen, out, NULL, NULL, &t) != XHAL_OK)
+                snprintf(err, sizeof err, "xllama_generate: %s", xllama_last_error());
+            else
+                smp[g][r] = t.decode_s / (double)(t.n_decode > 0 ? t.n_decode : 1) * 1e6;
+        }
+    xb_result res[2];
+    for (int g = 0; g < 2; g++) {
+        xb_result *r = &res[g];
+        xb_result_init(r, d->info.spec, "model", "us");
+        r->higher_is_better = 0;
+        snprintf(r->name, sizeof r->name, "%s%s", XB_OVERHEAD_NAME, g ? ", graph" : "");
+        snprintf(r->dtype, sizeof r->dtype, "f32");
+        snprintf(r->shape, sizeof r->shape, "h%d i%d L%d H%d/%d V%d", hidden, inter, layers, heads, kv, vocab);
+        if (err[0]) {
+            r->failed = 1;
+            snprintf(r->note, sizeof r->note, "%s", err);
+            continue;
+        }
+        r->reps = reps;
+        xb_stats(smp[g], reps, &r->median, &r->min, &r->max);
+        snprintf(r->note, sizeof r->note,
+                 "us per decode step (%d steps, one token each) of a model whose arithmetic is negligible: "
+                 "%d ops per step %s",
+                 n_gen - 1, 18 * layers + 2,
+                 g ? "replayed from one xhal_graph (xllama_options.decode_graph)"
+                   : "validated and dispatched one by one");
+    }
+    if (!err[0]) xb_set_peer(&res[1], "the same step op by op", res[0].median, res[0].min, res[0].max);
+    xb_add(e, &res[0]);
+    xb_add(e, &res[1]);
+    for (int g = 0; g < 2; g++) xllama_destroy(m[g]);
+    free(out);
+    if (dir[0] && strstr(dir, "XXXXXX") == NULL) nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
 {
     int quick = e->opts->quick;
     if (!xb_model_wanted(e)) return;
+    suite_overhead(e, d);
     /* full: f32 weights of ~390 MB, far beyond the caches, so decode streams them from memory;
      * quick: sizes that are multiples of 32 (q8_0/q4_0 blocks) */
     int hidden = quick ? 256 : 1024, inter = quick ? 704 : 2816, layers = quick ? 2 : 8;
@@ -733,7 +808,7 @@ void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
     /* the variants: each weight dtype the device lists at the device's threads; on a CPU with
      * more than one thread, each again on one thread (its own context). Devices other than
      * the CPU run f32 and block-quantized weights only (to keep the run in minutes). */
-    xb_variant var[2 * XB_NDT];
+    xb_variant var[2 * XB_NDT + 1];
     int nv = 0;
     int threads_all = d->info.compute_units > 0 ? d->info.compute_units : 1;
     int need_gguf[XB_NDT] = {0};
@@ -753,6 +828,15 @@ void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
                 nv--;
             else if (f >= 2 || lb)
                 need_gguf[f] = 1;
+        }
+        if (t == 0 && (d->info.dtypes & XHAL_DTYPE_BIT(XHAL_DTYPE_F32))) { /* f32, the step replayed */
+            xb_variant *v = &var[nv++];
+            memset(v, 0, sizeof *v);
+            v->wdt = v->cdt = XHAL_DTYPE_F32;
+            v->graph = 1;
+            snprintf(v->label, sizeof v->label, "%s", XB_GRAPH_LABEL);
+            snprintf(v->peer_err, sizeof v->peer_err, "llama-bench runs once per weight dtype (see the f32 figure)");
+            if (!variant_wanted(e, v->label, n_prompt, n_gen)) nv--;
         }
     }
     int32_t *prompt = NULL, *out = NULL;
@@ -787,6 +871,7 @@ void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
         xllama_options o;
         xllama_options_init(&o);
         o.compute_dtype = v->cdt;
+        o.decode_graph = v->graph;
         o.max_seq = n_prompt + n_gen + 8;
         o.max_batch = n_prompt;
         int fi = 0;
@@ -882,8 +967,8 @@ void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
                  wbytes / 1e6, dtn, from, thr);
         snprintf(rd.note, sizeof rd.note,
                  "greedy decode, one token per step, KV cache after a %d-token prompt; "
-                 "%s%s",
-                 n_prompt, thr,
+                 "%s%s%s",
+                 n_prompt, thr, v->graph ? "; the step replayed from an xhal_graph (decode_graph)" : "",
                  reps == 1 && !quick ? "; slow device: fewer steps, one repetition after the warm-up" : "");
         if (lb && d->is_cpu && v->npeer > 0) {
             double md, mn, mx;

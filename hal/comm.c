@@ -391,6 +391,7 @@ static xhal_status check_stream_of(const char *fn, xhal_comm *c, int i, xhal_str
     int rank = c->first_rank + i;
     snprintf(what, sizeof what, "%s: rank %d's stream", fn, rank);
     xhal_status st = hal_check_stream(s, what);
+    if (st == XHAL_OK) st = hal_check_not_capturing(s, what); /* collectives are not recorded */
     if (st != XHAL_OK) return st;
     if (s->dev != c->devs[i])
         return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "%s is on %s but rank %d is %s", what, s->dev->spec, rank,

@@ -160,9 +160,10 @@ XHAL_API xhal_status xhal_context_destroy(xhal_context *ctx)
     if (!ctx) return XHAL_OK;
     xhal_status st = check_ctx(ctx);
     if (st != XHAL_OK) return st;
-    /* Objects in dependency order: communicators, programs, events, tensors, then buffers, then streams. */
-    static const hal_kind order[] = {HAL_KIND_COMM,   HAL_KIND_PROGRAM, HAL_KIND_EVENT,
-                                     HAL_KIND_TENSOR, HAL_KIND_BUFFER,  HAL_KIND_STREAM};
+    /* Objects in dependency order: graphs (they hold buffer references), communicators,
+     * programs, events, tensors, then buffers, then streams. */
+    static const hal_kind order[] = {HAL_KIND_GRAPH,  HAL_KIND_COMM,   HAL_KIND_PROGRAM, HAL_KIND_EVENT,
+                                     HAL_KIND_TENSOR, HAL_KIND_BUFFER, HAL_KIND_STREAM};
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
         for (;;) {
             hal_handle_hdr *h;

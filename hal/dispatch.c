@@ -7,7 +7,7 @@
 
 /* The first feature of desc that an op of catalogue XHAL_CATALOGUE_ROPE_ATTENTION_EX added
  * (NULL: desc reads the same to a plugin built before). */
-static const char *needs_rope_attention_ex(const xhal_op_desc *d)
+const char *hal_needs_rope_attention_ex(const xhal_op_desc *d)
 {
     if (d->op == XHAL_OP_ROPE) {
         const double af = d->attrs.rope.attention_factor;
@@ -27,6 +27,17 @@ xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc)
 {
     hal_backend *b = s->dev->backend;
     desc->struct_size = sizeof *desc;
+    /* the core's descriptors name xhal_buffers until here; the backend gets its handles */
+    xhal_buffer *bufs[XHAL_MAX_OP_INPUTS + XHAL_MAX_OP_OUTPUTS];
+    for (int i = 0; i < desc->n_inputs; i++) {
+        bufs[i] = desc->inputs[i].buffer;
+        desc->inputs[i].buffer = bufs[i]->handle;
+    }
+    for (int i = 0; i < desc->n_outputs; i++) {
+        xhal_tensor_desc *o = (xhal_tensor_desc *)xhal_op_desc_output(desc, i);
+        bufs[desc->n_inputs + i] = o->buffer;
+        o->buffer = bufs[desc->n_inputs + i]->handle;
+    }
     const char *dt = xhal_dtype_name((xhal_dtype)(desc->n_inputs ? desc->inputs[0].dtype : desc->outputs[0].dtype));
     if (!hal_backend_knows_op(b, desc->op)) /* the plugin was built before this op existed */
         return hal_set_error(XHAL_ERROR_UNSUPPORTED,
@@ -35,7 +46,7 @@ xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc)
                              xhal_op_name((xhal_op)desc->op), dt, s->dev->spec, b->info.name,
                              b->table->catalogue_version, desc->op + 1);
     const char *feature;
-    if (b->table->catalogue_version < XHAL_CATALOGUE_ROPE_ATTENTION_EX && (feature = needs_rope_attention_ex(desc)))
+    if (b->table->catalogue_version < XHAL_CATALOGUE_ROPE_ATTENTION_EX && (feature = hal_needs_rope_attention_ex(desc)))
         return hal_set_error(XHAL_ERROR_UNSUPPORTED,
                              "op %s (%s) is not supported on %s: %s needs op catalogue version %u or later, backend "
                              "'%s' was built for version %u",
@@ -48,6 +59,7 @@ xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc)
                                     s->dev->spec);
         return hal_error_prefix(st, "op %s (%s) on %s", xhal_op_name((xhal_op)desc->op), dt, s->dev->spec);
     }
+    if (s->capture) return hal_graph_record(s, desc, bufs);
     if (hal_fault_hit("backend_call"))
         return hal_set_error(XHAL_ERROR_BACKEND, "injected fault: op %s (%s) on %s", xhal_op_name((xhal_op)desc->op),
                              dt, s->dev->spec);

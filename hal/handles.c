@@ -119,6 +119,7 @@ const char *hal_kind_name(hal_kind kind)
         case HAL_KIND_EVENT: return "event";
         case HAL_KIND_PROGRAM: return "program";
         case HAL_KIND_COMM: return "communicator";
+        case HAL_KIND_GRAPH: return "graph";
     }
     return "unknown";
 }

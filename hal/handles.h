@@ -16,7 +16,8 @@ typedef enum hal_kind {
     HAL_KIND_STREAM,
     HAL_KIND_EVENT,
     HAL_KIND_PROGRAM,
-    HAL_KIND_COMM
+    HAL_KIND_COMM,
+    HAL_KIND_GRAPH
 } hal_kind;
 
 typedef struct hal_handle_hdr {

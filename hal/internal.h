@@ -76,6 +76,7 @@ struct xhal_stream {
     hal_handle_hdr hdr;
     xhal_device *dev;
     void *handle;
+    struct xhal_graph *capture; /* the graph being captured (xhal_stream_begin_capture), or NULL */
 };
 
 struct xhal_event {
@@ -122,11 +123,26 @@ static inline void hal_tensor_geometry(xhal_tensor *dst, const xhal_tensor *t)
     dst->offset = t->offset;
 }
 
-/* Fill a backend tensor descriptor from a tensor. */
+/* Fill a backend tensor descriptor from a tensor. Until hal_dispatch, the descriptors the core
+ * builds carry the xhal_buffer (not the backend's handle) in their buffer field: hal_dispatch
+ * swaps in the backend handle, and a capture keeps the buffer. */
 void hal_tensor_desc(const xhal_tensor *t, xhal_tensor_desc *d);
 
-/* Run one op: ask op_supported, then op_run, naming op/dtype/device on failure. */
+/* Run one op: ask op_supported, then op_run (or record it when s is capturing a graph), naming
+ * op/dtype/device on failure. desc's buffers are xhal_buffer pointers (hal_tensor_desc). */
 xhal_status hal_dispatch(xhal_stream *s, xhal_op_desc *desc);
+
+/* The first feature of desc that catalogue XHAL_CATALOGUE_ROPE_ATTENTION_EX added (a plugin
+ * built before would misread it), or NULL (dispatch.c). */
+const char *hal_needs_rope_attention_ex(const xhal_op_desc *d);
+
+/* Graphs (graph.c). Record an op desc (backend handles resolved) whose tensors live in bufs
+ * (inputs, then the output) into the graph s is capturing. */
+xhal_status hal_graph_record(xhal_stream *s, const xhal_op_desc *desc, xhal_buffer *const *bufs);
+/* INVALID_ARGUMENT naming fn when s is capturing (for calls that cannot be recorded). */
+xhal_status hal_check_not_capturing(xhal_stream *s, const char *fn);
+/* Drop the capture in progress on s, if any (stream destroy). */
+void hal_graph_abort(xhal_stream *s);
 
 /* Host services given to every plugin (host_services.c). */
 const xhal_host_services *hal_host_services(void);

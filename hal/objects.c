@@ -360,7 +360,7 @@ void hal_tensor_desc(const xhal_tensor *t, xhal_tensor_desc *d)
         d->shape[i] = i < t->ndim ? t->shape[i] : 1;
         d->strides[i] = i < t->ndim ? t->strides[i] : 0;
     }
-    d->buffer = t->buf->handle;
+    d->buffer = t->buf; /* the backend's handle replaces it in hal_dispatch */
     d->offset = t->offset;
 }
 

@@ -237,6 +237,7 @@ XHAL_API xhal_status xhal_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor
 {
     xhal_status st = hal_validate_gather(s, table, idx, out);
     if (st != XHAL_OK || hal_tensor_numel(out) == 0) return st;
+    if ((st = hal_check_not_capturing(s, "xhal_gather (it checks its indices on the device)"))) return st;
     if ((st = hal_validate_gather_indices(s, table, idx))) return st;
     xhal_op_desc d;
     init_desc(&d, XHAL_OP_GATHER);

@@ -62,6 +62,7 @@ XHAL_API xhal_status xhal_stream_create(xhal_device *dev, xhal_stream **out)
 XHAL_API xhal_status xhal_stream_synchronize(xhal_stream *s)
 {
     xhal_status st = hal_check_stream(s, "xhal_stream_synchronize");
+    if (st == XHAL_OK) st = hal_check_not_capturing(s, "xhal_stream_synchronize");
     if (st != XHAL_OK) return st;
     st = T(s->dev)->stream_sync(S(s->dev), s->handle);
     if (st != XHAL_OK) return hal_error_prefix(st, "stream on %s", s->dev->spec);
@@ -73,6 +74,7 @@ XHAL_API xhal_status xhal_stream_destroy(xhal_stream *s)
     if (!s) return XHAL_OK;
     xhal_status st = hal_check_stream(s, "xhal_stream_destroy");
     if (st != XHAL_OK) return st;
+    hal_graph_abort(s); /* a capture in progress is dropped with its stream */
     xhal_status sync = T(s->dev)->stream_sync(S(s->dev), s->handle);
     char msg[1024] = "";
     if (sync != XHAL_OK) hal_error_copy(msg, sizeof msg);
@@ -145,6 +147,7 @@ XHAL_API xhal_status xhal_event_record(xhal_event *e, xhal_stream *s)
 {
     xhal_status st = check_event(e, "xhal_event_record");
     if (st == XHAL_OK) st = hal_check_stream(s, "xhal_event_record");
+    if (st == XHAL_OK) st = hal_check_not_capturing(s, "xhal_event_record");
     if (st != XHAL_OK) return st;
     if (s->dev != e->dev)
         return hal_set_error(XHAL_ERROR_WRONG_DEVICE, "xhal_event_record: event is on %s but the stream is on %s",
@@ -165,6 +168,7 @@ XHAL_API xhal_status xhal_event_record(xhal_event *e, xhal_stream *s)
 XHAL_API xhal_status xhal_stream_wait_event(xhal_stream *s, xhal_event *e)
 {
     xhal_status st = hal_check_stream(s, "xhal_stream_wait_event");
+    if (st == XHAL_OK) st = hal_check_not_capturing(s, "xhal_stream_wait_event");
     if (st == XHAL_OK) st = check_event(e, "xhal_stream_wait_event");
     if (st != XHAL_OK) return st;
     if (!e->recorded)
@@ -264,6 +268,7 @@ XHAL_API xhal_status xhal_kernel_launch(xhal_stream *s, xhal_program *p, const c
                                         const xhal_kernel_arg *args)
 {
     xhal_status st = hal_check_stream(s, "xhal_kernel_launch");
+    if (st == XHAL_OK) st = hal_check_not_capturing(s, "xhal_kernel_launch");
     if (st == XHAL_OK) st = check_program(p, "xhal_kernel_launch");
     if (st != XHAL_OK) return st;
     if (!name || !global_size || (nargs > 0 && !args))

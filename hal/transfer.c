@@ -26,6 +26,7 @@ static xhal_status buffer_io(const char *fn, xhal_stream *s, xhal_buffer *b, uin
                              uint64_t size)
 {
     xhal_status st = hal_check_stream(s, fn);
+    if (st == XHAL_OK) st = hal_check_not_capturing(s, fn);
     if (st == XHAL_OK) st = hal_check_buffer(b, fn);
     if (st != XHAL_OK) return st;
     if (b->dev != s->dev)
@@ -78,6 +79,7 @@ static xhal_status tensor_io(const char *fn, xhal_stream *s, xhal_tensor *t, con
     xhal_tensor *ts[1] = {t};
     const char *names[1] = {"tensor"};
     xhal_status st = hal_op_prelude(fn, s, 1, ts, names, NULL);
+    if (st == XHAL_OK) st = hal_check_not_capturing(s, fn);
     if (st != XHAL_OK) return st;
     int64_t n = hal_tensor_numel(t);
     uint64_t bytes = hal_dtype_bytes(t->dtype, (uint64_t)n); /* block dtypes: the blocks' bytes */
@@ -196,7 +198,10 @@ XHAL_API xhal_status xhal_copy(xhal_stream *s, xhal_tensor *src, xhal_tensor *ds
 {
     xhal_status st = hal_validate_copy(s, src, dst);
     if (st != XHAL_OK || hal_tensor_numel(dst) == 0 || hal_tensors_same_view(src, dst)) return st;
-    if (src->buf->dev != dst->buf->dev) return copy_across(s, src, dst);
+    if (src->buf->dev != dst->buf->dev) {
+        if ((st = hal_check_not_capturing(s, "xhal_copy (between devices)"))) return st;
+        return copy_across(s, src, dst);
+    }
     return run_copy(s, src, dst);
 }
 

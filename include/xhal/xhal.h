@@ -595,6 +595,108 @@ XHAL_API xhal_status xhal_topk(xhal_stream *stream, xhal_tensor *x, int64_t k, i
 XHAL_API xhal_status xhal_concat(xhal_stream *stream, xhal_tensor *const *inputs, int n, int axis, xhal_tensor *out);
 
 /* ------------------------------------------------------------------------- */
+/* Graphs: a sequence of ops recorded once, replayed many times              */
+/* ------------------------------------------------------------------------- */
+/* A graph holds ops captured from a stream, each validated and normalised into its backend
+ * descriptor once, at capture; xhal_graph_launch queues them again without validating,
+ * normalising or asking the backend about them per op (what a decode step pays 100+ times per
+ * token). A backend may take the whole list at once (xhal_backend.h: graph_create, e.g. to
+ * build a CUDA graph or to fuse); otherwise the core replays it op by op through the backend.
+ *
+ * What may vary between launches: up to XHAL_GRAPH_MAX_PARAMS int64 parameters, each set
+ * with xhal_graph_set_param and bound at capture (xhal_stream_capture_bind) to fields of the
+ * ops: a RoPE position, where a view starts along an axis (e.g. the KV-cache row a step
+ * writes), the key length of an attention. A bound field is an affine function of its
+ * parameter: recorded value + scale * (parameter - parameter's value at capture). Launch
+ * checks again only what the parameters change: every view still inside its buffer, an
+ * output still clear of its inputs, positions >= 0, key lengths >= 1 (>= Sq when causal
+ * without q_pos0), q_pos0 in [0, Sk - Sq].
+ *
+ * Lifetime: the graph keeps every buffer its ops touch alive (like a view does): tensors and
+ * buffers may be destroyed after capture, and the memory stays until the graph is destroyed.
+ * The data is read when the graph runs, not at capture.
+ *
+ * Thread safety: one thread at a time per graph (launch, set_param, destroy); a graph may be
+ * launched on any stream of its device, one launch after another in that stream's order. */
+typedef struct xhal_graph xhal_graph;
+
+#define XHAL_GRAPH_MAX_PARAMS 8
+
+/* Start capturing on stream: from now on the op calls on it (xhal_copy, xhal_fill, the op
+ * catalogue, xhal_concat, xhal_contiguous) are validated as usual and recorded instead of
+ * run. param_values[0..n_params) are the values of the graph's parameters that the recorded
+ * ops correspond to (n_params in [0, XHAL_GRAPH_MAX_PARAMS]; param_values may be NULL when
+ * n_params is 0). Calls that need the device or the host at once fail on a capturing stream
+ * with INVALID_ARGUMENT naming the capture: host transfers (xhal_tensor_write/read,
+ * xhal_buffer_write/read), xhal_stream_synchronize, xhal_gather (it checks its indices on
+ * the device), copies between devices, events, collectives and xhal_kernel_launch. Any failing call on a
+ * capturing stream fails the capture: xhal_stream_end_capture then returns that status and
+ * message and no graph.
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (already capturing, n_params out of range, values
+ * NULL), OUT_OF_MEMORY. */
+XHAL_API xhal_status xhal_stream_begin_capture(xhal_stream *stream, int n_params, const int64_t *param_values);
+
+/* Fields of a captured op that a parameter may drive (xhal_stream_capture_bind). */
+typedef enum xhal_graph_field {
+    /* ROPE without a positions tensor: pos_offset. arg and axis unused (0). (A rope reading
+     * xhal_rope_ex's positions tensor needs no binding: write the tensor before the launch.) */
+    XHAL_GRAPH_ROPE_POSITION = 1,
+    /* Where tensor argument arg's view starts along axis: it moves by scale * delta elements
+     * of that axis (delta = parameter - its value at capture), shape and strides unchanged.
+     * arg numbers the op's tensor arguments as passed, NULL ones skipped, out last
+     * (XHAL_GRAPH_ARG_OUT); axis counts the tensor's own dims. Only for ops that take their
+     * tensors as they are (COPY, FILL, unary, SCALE, SOFTMAX, RMS_NORM, LAYER_NORM, ROPE,
+     * ATTENTION's q, k, v and out), and not for block-quantized tensors. */
+    XHAL_GRAPH_VIEW_START = 2,
+    /* ATTENTION: the key length Sk of k and v (and of the mask, when it has a key axis). */
+    XHAL_GRAPH_ATTENTION_KEYS = 3,
+    /* ATTENTION captured with an explicit q_pos0 (xhal_attention_ex): q_pos0. With it, a step
+     * may attend over a fixed key length (the whole cache) and move only where its queries sit. */
+    XHAL_GRAPH_ATTENTION_Q_POS0 = 4
+} xhal_graph_field;
+
+#define XHAL_GRAPH_ARG_OUT (-1)
+
+/* Bind field of the op captured last on stream to parameter param: field = recorded value +
+ * scale * (param's value - param's value at capture). Call right after the op.
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (the stream is not capturing, no op captured yet,
+ * param out of range, scale 0, a field the op does not have, arg or axis out of range, a
+ * block-quantized view); the capture fails with it. */
+XHAL_API xhal_status xhal_stream_capture_bind(xhal_stream *stream, int param, xhal_graph_field field, int arg, int axis,
+                                              int64_t scale);
+
+/* Stop capturing and return the graph (*out), which then belongs to the caller. Also when the
+ * capture failed, the stream leaves capture mode; the status and message are those of the
+ * first failing call during the capture (and *out is NULL). A graph may hold no op.
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (stream not capturing, out NULL), the capture's
+ * failure, the backend's graph_create failure (other than UNSUPPORTED, which means: replay op
+ * by op). */
+XHAL_API xhal_status xhal_stream_end_capture(xhal_stream *stream, xhal_graph **out);
+
+/* Set parameter param (in [0, n_params) of the capture) for the next launches. Checked at
+ * launch, not here. Errors: INVALID_HANDLE, INVALID_ARGUMENT (param out of range). */
+XHAL_API xhal_status xhal_graph_set_param(xhal_graph *graph, int param, int64_t value);
+
+/* Queue the graph's ops on stream (of the graph's device; it must not be capturing), with the
+ * current parameter values. Nothing is queued when a check fails.
+ * Errors: INVALID_HANDLE, WRONG_DEVICE (stream of another device), INVALID_ARGUMENT (stream
+ * capturing), OUT_OF_RANGE (a parameter value moves a view out of its buffer, makes a position
+ * negative or a key length too small, or makes an output overlap an input: the message names
+ * the op by index and name, the parameter and its value), OVERFLOW, or what the backend
+ * reports while queueing (naming the op). */
+XHAL_API xhal_status xhal_graph_launch(xhal_graph *graph, xhal_stream *stream);
+
+/* Number of ops in the graph. */
+XHAL_API xhal_status xhal_graph_op_count(xhal_graph *graph, int *count);
+
+/* 1 if the backend took the whole list (its graph_create), 0 if the core replays op by op. */
+XHAL_API xhal_status xhal_graph_is_native(xhal_graph *graph, int *native);
+
+/* Free the graph and drop its buffer references; work already queued from it completes.
+ * NULL is a no-op. Destroyed with its context otherwise. */
+XHAL_API xhal_status xhal_graph_destroy(xhal_graph *graph);
+
+/* ------------------------------------------------------------------------- */
 /* Custom kernels (devices with XHAL_CAP_CUSTOM_KERNELS)                      */
 /* ------------------------------------------------------------------------- */
 typedef struct xhal_program xhal_program;

@@ -407,6 +407,31 @@ typedef struct xhal_backend_table {
     xhal_status (*coll_comm_create)(void *state, int n, const int *devices, char *name, size_t name_len, void **comm);
     void (*coll_comm_destroy)(void *state, void *comm);
     xhal_status (*coll_run)(void *state, void *comm, const xhal_coll_desc *desc);
+
+    /* Recorded op lists (xhal_graph, xhal.h). Default (any of the three NULL, or struct_size not
+     * covering them): the core replays a graph op by op through op_run with the descriptors it
+     * stored at capture, so every backend runs graphs without writing these. A backend writes
+     * them to take the whole list at once: build a CUDA graph, a command buffer, or fuse ops
+     * for an NPU. Read by the core only when struct_size covers them (XHAL_BACKEND_TABLE_HAS).
+     * graph_create: descs[0..n) are the ops of one graph in order, each already accepted by
+     *   op_supported, all for device. Build what the device runs them from; keep copies of
+     *   what you need (descs is the core's memory). UNSUPPORTED (with a reason, logged at
+     *   debug level) makes the core replay this graph op by op; any other failure fails
+     *   xhal_stream_end_capture. n >= 1.
+     * graph_launch: queue the graph on stream (of the same device), in order after the work
+     *   already queued. descs[0..n) are its descriptors as they are for this launch: the same
+     *   ops in the same order, differing from those of the previous launch (or of
+     *   graph_create, for the first) only in the ops listed in changed[0..n_changed), in
+     *   ascending order, whose parameters moved (xhal_stream_capture_bind): an attrs.rope
+     *   pos_offset, a tensor's offset, the key length of an attention. The core has checked
+     *   them as it checks any descriptor. On failure nothing may have been queued, or the
+     *   error must say that some was.
+     * graph_destroy: free it. Launches still in flight complete (free lazily, as buffer_free
+     *   does). */
+    xhal_status (*graph_create)(void *state, int device, int n, const xhal_op_desc *descs, void **graph);
+    xhal_status (*graph_launch)(void *state, void *stream, void *graph, int n, const xhal_op_desc *descs, int n_changed,
+                                const int32_t *changed);
+    void (*graph_destroy)(void *state, void *graph);
 } xhal_backend_table;
 
 /* The size a version-2 table must have at least (every field up to op_run). */

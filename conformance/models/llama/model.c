@@ -67,6 +67,9 @@ struct xllama_model {
     xhal_buffer *b_sg, *b_su, *b_sgt;              /* shared expert [B, Is] x 2, its gate [B, 1] */
     float *h_prob, *h_rw;
     int32_t *h_sel, *h_inv, *h_cnt, *h_fill, *h_choice;
+    int decode_graph;       /* xllama_options.decode_graph */
+    int capturing;          /* forward_chunk is capturing the one-token step: bind the position */
+    xhal_graph *step_graph; /* the one-token step with logits, captured at its first run */
 };
 
 void xllama_options_init(xllama_options *o)
@@ -577,6 +580,7 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     m->max_seq = o.max_seq ? o.max_seq : (cfg->max_position_embeddings < 4096 ? cfg->max_position_embeddings : 4096);
     m->max_batch = o.max_batch ? o.max_batch : (m->max_seq < 512 ? m->max_seq : 512);
     if (m->max_batch > m->max_seq) m->max_batch = m->max_seq;
+    m->decode_graph = o.decode_graph != 0;
 
     s = xhal_stream_create(dev, &m->stream);
     if (s != XHAL_OK) {
@@ -650,6 +654,7 @@ void xllama_destroy(xllama_model *m)
 {
     if (!m) return;
     if (m->stream) xhal_stream_synchronize(m->stream);
+    xhal_graph_destroy(m->step_graph);
     if (m->layers) {
         for (int64_t l = 0; l < m->cfg.num_layers; l++) {
             xl_layer *y = &m->layers[l];
@@ -894,11 +899,22 @@ done:
     return s;
 }
 
+/* While the one-token step is being captured (decode_graph): the op just captured follows the
+ * position, parameter 0 of the graph (field and arg as xhal_stream_capture_bind). */
+static xhal_status bind_pos(xllama_model *m, xhal_graph_field field, int arg, int axis)
+{
+    return m->capturing ? xhal_stream_capture_bind(m->stream, 0, field, arg, axis, 1) : XHAL_OK;
+}
+
 /* x [n, H, D] -> out, rotated for positions p.. (out may be x). */
 static xhal_status rope(xllama_model *m, xhal_tensor *x, int64_t p, xhal_tensor *out)
 {
     const xllama_config *c = &m->cfg;
-    if (!m->inv_freq) return xhal_rope(m->stream, x, 0, c->rope_theta, p, (int)c->rotary_dims, m->rope, out);
+    xhal_status s;
+    if (!m->inv_freq) {
+        s = xhal_rope(m->stream, x, 0, c->rope_theta, p, (int)c->rotary_dims, m->rope, out);
+        return s == XHAL_OK ? bind_pos(m, XHAL_GRAPH_ROPE_POSITION, 0, 0) : s;
+    }
     if (!m->rope_composed) {
         xhal_rope_params rp;
         xhal_rope_params_init(&rp);
@@ -906,7 +922,8 @@ static xhal_status rope(xllama_model *m, xhal_tensor *x, int64_t p, xhal_tensor 
         rp.pos_offset = p;
         rp.rotary_dims = (int32_t)c->rotary_dims;
         rp.layout = m->rope;
-        xhal_status s = xhal_rope_ex(m->stream, x, NULL, m->inv_freq, &rp, out);
+        s = xhal_rope_ex(m->stream, x, NULL, m->inv_freq, &rp, out);
+        if (s == XHAL_OK) return bind_pos(m, XHAL_GRAPH_ROPE_POSITION, 0, 0);
         if (s != XHAL_ERROR_UNSUPPORTED) return s;
         m->rope_composed = 1; /* refused before anything was queued: compose from now on */
     }
@@ -972,7 +989,9 @@ static xhal_status attention_block(xllama_model *m, xl_fw *f, int64_t l)
         OP(rope(m, f->K3, p, f->K3), "llama: layer %lld rope k", li);
     }
     OP(xhal_copy(st, f->K3p, kdst), "llama: layer %lld writing the k cache", li);
+    OP(bind_pos(m, XHAL_GRAPH_VIEW_START, XHAL_GRAPH_ARG_OUT, 1), "llama: layer %lld binding the k cache row", li);
     OP(xhal_copy(st, f->V3p, vdst), "llama: layer %lld writing the v cache", li);
+    OP(bind_pos(m, XHAL_GRAPH_VIEW_START, XHAL_GRAPH_ARG_OUT, 1), "llama: layer %lld binding the v cache row", li);
     OP(xhal_copy(st, f->Q3p, f->QT3), "llama: layer %lld q to [H, S, D]", li);
     if (y->sliding && !m->window_mask) {
         xhal_attention_params ap;
@@ -985,6 +1004,7 @@ static xhal_status attention_block(xllama_model *m, xl_fw *f, int64_t l)
         OP(xhal_attention(st, f->QT4, k4, v4, y->sliding ? f->mask : NULL, 0.0, 1, f->AO4),
            "llama: layer %lld attention", li);
     }
+    OP(bind_pos(m, XHAL_GRAPH_ATTENTION_KEYS, 0, 0), "llama: layer %lld binding the keys", li);
     /* [1, H, S, D] -> [S, H, D] = [S, H*D], reusing q's buffer. */
     OP(xhal_copy(st, f->AO3p, f->Q3), "llama: layer %lld attention out to [S, H*D]", li);
     if (y->post_attn_norm) {
@@ -1221,10 +1241,46 @@ done:
     return s;
 }
 
+/* The one-token step with logits, replayed from m->step_graph at position m->pos: the token's
+ * embedding (gather stays outside the graph: it checks its index on the device), the graph with
+ * the position as parameter, the logits (f32, into logits). */
+static xhal_status step_replay(xllama_model *m, const int32_t *token, float *logits)
+{
+    const int64_t H = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    xhal_stream *st = m->stream;
+    xl_views vw = {{0}, 0};
+    xhal_status s = XHAL_OK;
+    xhal_tensor *ids, *X, *Lf;
+    int64_t s1[1] = {1};
+    VIEW(view(&vw, m->b_ids, XHAL_DTYPE_I32, 1, s1, &ids, "ids"));
+    VIEW(view2(&vw, m->b_x, m->cdtype, 1, H, &X, "x"));
+    VIEW(view2(&vw, m->cdtype != XHAL_DTYPE_F32 ? m->b_lf32 : m->b_logits, XHAL_DTYPE_F32, 1, V, &Lf, "logits f32"));
+    OP(xhal_tensor_write(st, ids, token, sizeof(int32_t)), "llama: writing token ids");
+    OP(xhal_gather(st, m->embed, ids, X), "llama: embedding");
+    OP(xhal_graph_set_param(m->step_graph, 0, m->pos), "llama: decode graph position");
+    OP(xhal_graph_launch(m->step_graph, st), "llama: decode graph at position %lld", (long long)m->pos);
+    OP(xhal_tensor_read(st, Lf, logits, (uint64_t)V * sizeof(float)), "llama: reading logits");
+    OP(xhal_stream_synchronize(st), "llama: forward");
+    m->pos += 1;
+done:
+    views_release(&vw);
+    return s;
+}
+
 /* One chunk of n <= max_batch tokens at position m->pos. rows: 0 (no logits), 1 (last
- * position), n (all). logits receives rows x vocab f32. */
+ * position), n (all). logits receives rows x vocab f32. With decode_graph, the one-token step
+ * with logits is captured at its first run (its ops recorded, not run, the position bound to
+ * rope, the cache rows written and the keys attended: bind_pos), launched, and replayed by
+ * step_replay from then on. Models whose step reads the host in the middle (mixture of experts:
+ * the routing; sliding windows: the mask; scaled RoPE on a device without xhal_rope_ex: its
+ * tables) run op by op. */
 static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t n, int64_t rows, float *logits)
 {
+    /* scaled RoPE (inv_freq) is capturable once a forward showed the device takes xhal_rope_ex
+     * (rope_composed writes host tables) */
+    const int graph_step = m->decode_graph && n == 1 && rows == 1 && !m->any_moe && !m->any_sliding &&
+                           (!m->inv_freq || (m->pos > 0 && !m->rope_composed));
+    if (graph_step && m->step_graph) return step_replay(m, tokens, logits);
     const xllama_config *c = &m->cfg;
     const int64_t H = c->hidden_size, V = c->vocab_size;
     const xhal_dtype C = m->cdtype;
@@ -1240,6 +1296,10 @@ static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t
     VIEW(window_mask(m, &f));
     OP(xhal_tensor_write(st, f.ids, tokens, (uint64_t)n * sizeof(int32_t)), "llama: writing token ids");
     OP(xhal_gather(st, m->embed, f.ids, f.X), "llama: embedding");
+    if (graph_step) {
+        OP(xhal_stream_begin_capture(st, 1, &f.p), "llama: capturing the decode step");
+        m->capturing = 1;
+    }
     for (int64_t l = 0; l < c->num_layers; l++) {
         if ((s = attention_block(m, &f, l)) != XHAL_OK || (s = mlp_block(m, &f, l)) != XHAL_OK) goto done;
     }
@@ -1256,11 +1316,21 @@ static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t
         } else {
             Lf = Lg;
         }
+        if (m->capturing) {
+            m->capturing = 0;
+            OP(xhal_stream_end_capture(st, &m->step_graph), "llama: capturing the decode step");
+            OP(xhal_graph_launch(m->step_graph, st), "llama: decode graph");
+        }
         OP(xhal_tensor_read(st, Lf, logits, (uint64_t)(rows * V) * sizeof(float)), "llama: reading logits");
     }
     OP(xhal_stream_synchronize(st), "llama: forward");
     m->pos = f.S;
 done:
+    if (m->capturing) { /* a capture cut short by a failure: leave capture mode, drop what it holds */
+        xhal_graph *g = NULL;
+        m->capturing = 0;
+        if (xhal_stream_end_capture(st, &g) == XHAL_OK) xhal_graph_destroy(g);
+    }
     views_release(&f.vw);
     return s;
 }
