@@ -629,9 +629,10 @@ typedef struct xhal_graph xhal_graph;
  * n_params is 0). Calls that need the device or the host at once fail on a capturing stream
  * with INVALID_ARGUMENT naming the capture: host transfers (xhal_tensor_write/read,
  * xhal_buffer_write/read), xhal_stream_synchronize, xhal_gather (it checks its indices on
- * the device), copies between devices, events, collectives and xhal_kernel_launch. Any failing call on a
- * capturing stream fails the capture: xhal_stream_end_capture then returns that status and
- * message and no graph.
+ * the device), copies between devices, events, collectives and xhal_kernel_launch. A call that
+ * fails on a capturing stream returns its status as usual and is not recorded; the capture goes
+ * on. The caller must check every status during a capture: a graph ended after a failed call
+ * lacks that op (xhal_graph_op_count tells how many were recorded).
  * Errors: INVALID_HANDLE, INVALID_ARGUMENT (already capturing, n_params out of range, values
  * NULL), OUT_OF_MEMORY. */
 XHAL_API xhal_status xhal_stream_begin_capture(xhal_stream *stream, int n_params, const int64_t *param_values);
@@ -665,12 +666,11 @@ typedef enum xhal_graph_field {
 XHAL_API xhal_status xhal_stream_capture_bind(xhal_stream *stream, int param, xhal_graph_field field, int arg, int axis,
                                               int64_t scale);
 
-/* Stop capturing and return the graph (*out), which then belongs to the caller. Also when the
- * capture failed, the stream leaves capture mode; the status and message are those of the
- * first failing call during the capture (and *out is NULL). A graph may hold no op.
- * Errors: INVALID_HANDLE, INVALID_ARGUMENT (stream not capturing, out NULL), the capture's
- * failure, the backend's graph_create failure (other than UNSUPPORTED, which means: replay op
- * by op). */
+/* Stop capturing and return the graph (*out), which then belongs to the caller. The stream
+ * leaves capture mode whatever happens (on an error *out is NULL and the capture is dropped).
+ * A graph may hold no op.
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (stream not capturing, out NULL), OUT_OF_MEMORY,
+ * the backend's graph_create failure (other than UNSUPPORTED, which means: replay op by op). */
 XHAL_API xhal_status xhal_stream_end_capture(xhal_stream *stream, xhal_graph **out);
 
 /* Set parameter param (in [0, n_params) of the capture) for the next launches. Checked at
