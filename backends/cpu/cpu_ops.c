@@ -7,6 +7,7 @@
  * wrap like two's complement hardware.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cpu_convert.h"
@@ -40,6 +41,10 @@ static int first_non_float(const xhal_op_desc *d)
 
 static int is_i32_i64(int dt) { return dt == XHAL_DTYPE_I32 || dt == XHAL_DTYPE_I64; }
 
+/* Support follows the op table: an op runs when its family has a runner here and its data
+ * operand's dtype (xhal_op_data_dtype) is in both the op's DTYPES column and what that
+ * runner computes in; the family's own rules (operand dtypes that must agree, block dtypes)
+ * come first. No op is listed by id: a new op of a family needs no edit here. */
 xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
 {
     (void)state;
@@ -49,90 +54,84 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
     if (d->n_outputs < 1 && op != XHAL_OP_INVALID)
         return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: %s without an output", cpu_op_name(op));
     int odt = d->n_outputs >= 1 ? d->outputs[0].dtype : 0;
-    int idt = d->n_inputs >= 1 ? d->inputs[0].dtype : odt;
-    int fam = xhal_op_family_of(op); /* xhal_op_table.h */
-    if (fam == XHAL_OPF_UNARY || fam == XHAL_OPF_SCALE) {
-        if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
-        if (cpu_is_float(idt)) return XHAL_OK;
-        /* ops whose DTYPES column takes integers (neg, abs, relu) run on i8, i32 and i64 here */
-        if ((xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32)) && (is_i32_i64(idt) || idt == XHAL_DTYPE_I8))
-            return XHAL_OK;
-        return unsupported(d, idt,
-                           (xhal_op_dtypes_of(op) & XHAL_DTYPE_BIT(XHAL_DTYPE_I32))
-                               ? "float dtypes, i8, i32 and i64 only"
-                               : "float dtypes only");
-    }
-    switch (op) {
-        case XHAL_OP_COPY:
+    int idt = xhal_op_data_dtype(d);
+    const unsigned ints = XHAL_DTYPE_BIT(XHAL_DTYPE_I32) | XHAL_DTYPE_BIT(XHAL_DTYPE_I64);
+    unsigned kinds;                  /* dtypes the family's runner computes in */
+    switch (xhal_op_family_of(op)) { /* xhal_op_table.h */
+        case XHAL_OPF_COPY:
             if (cpu_is_block_dtype(idt) || cpu_is_block_dtype(odt)) return cpu_block_copy_supported(idt, odt);
             if (!valid_dtype(idt)) return unsupported(d, idt, "unknown dtype");
             if (!valid_dtype(odt)) return unsupported(d, odt, "unknown dtype");
             return XHAL_OK;
-        case XHAL_OP_FILL: return valid_dtype(odt) ? XHAL_OK : unsupported(d, odt, "unknown dtype");
-        case XHAL_OP_ADD:
-        case XHAL_OP_SUB:
-        case XHAL_OP_MUL:
-        case XHAL_OP_MAXIMUM:
-        case XHAL_OP_MINIMUM:
-        case XHAL_OP_DIV:
+        case XHAL_OPF_FILL: return valid_dtype(odt) ? XHAL_OK : unsupported(d, odt, "unknown dtype");
+        case XHAL_OPF_GATHER:
+            if (d->n_inputs < 2) return unsupported(d, idt, "needs a table and indices");
+            if (!is_i32_i64(d->inputs[1].dtype))
+                return unsupported(d, d->inputs[1].dtype, "indices must be i32 or i64");
+            if (!valid_dtype(idt) || odt != idt) return unsupported(d, odt, "out must have the table's dtype");
+            return XHAL_OK;
+        case XHAL_OPF_UNARY:
+        case XHAL_OPF_SCALE:
+            if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
+            kinds = XHAL_OP_DTYPES_FLOAT | XHAL_DTYPE_BIT(XHAL_DTYPE_I8) | ints;
+            break;
+        case XHAL_OPF_BINARY:
             if (d->n_inputs < 2) return unsupported(d, idt, "needs two inputs");
             if (d->inputs[1].dtype != idt || odt != idt)
                 return unsupported(d, d->inputs[1].dtype != idt ? d->inputs[1].dtype : odt, "mixed dtypes");
-            if (cpu_is_float(idt)) return XHAL_OK;
-            if (is_i32_i64(idt) && op != XHAL_OP_DIV) return XHAL_OK;
-            return unsupported(d, idt, op == XHAL_OP_DIV ? "float dtypes only" : "float dtypes, i32 and i64 only");
-        case XHAL_OP_SUM:
-        case XHAL_OP_MAX:
-            if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
-            if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
-            return unsupported(d, idt, "float dtypes, i32 and i64 only");
-        case XHAL_OP_MEAN:
-            if (idt != odt) return unsupported(d, odt, "input and output dtypes differ");
-            return cpu_is_float(idt) ? XHAL_OK : unsupported(d, idt, "float dtypes only");
-        case XHAL_OP_ARGMAX:
-            if (!is_i32_i64(odt)) return unsupported(d, odt, "the output must be i32 or i64");
-            if (cpu_is_float(idt) || is_i32_i64(idt)) return XHAL_OK;
-            return unsupported(d, idt, "float dtypes, i32 and i64 only");
-        case XHAL_OP_MATMUL:
+            kinds = XHAL_OP_DTYPES_FLOAT | ints;
+            break;
+        case XHAL_OPF_REDUCE: /* out has x's dtype, or is i32/i64 for index results (argmax) */
+            if (odt != idt && !is_i32_i64(odt)) return unsupported(d, odt, "input and output dtypes differ");
+            kinds = XHAL_OP_DTYPES_FLOAT | ints;
+            break;
+        case XHAL_OPF_MATMUL: /* block-quantized or per-channel int8 weights (with scales) */
             if (d->n_inputs >= 2 &&
                 (cpu_is_block_dtype(d->inputs[1].dtype) || d->inputs[1].dtype == XHAL_DTYPE_I8 || d->n_inputs > 2))
                 return cpu_qmatmul_supported(d);
+            /* every operand a float, like the families below */
             bad = first_non_float(d);
-            return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
-        case XHAL_OP_ROPE: {
+            if (bad) return unsupported(d, bad, "float dtypes only");
+            kinds = XHAL_OP_DTYPES_FLOAT;
+            break;
+        case XHAL_OPF_ROPE: {
             /* x and out float; positions i32/i64 and inv_freq f32 after them (xhal_backend.h) */
             int k = 1;
             if (d->attrs.rope.has_positions && !is_i32_i64(d->inputs[k++].dtype))
                 return unsupported(d, d->inputs[k - 1].dtype, "positions must be i32 or i64");
             if (d->attrs.rope.has_inv_freq && d->inputs[k++].dtype != XHAL_DTYPE_F32)
                 return unsupported(d, d->inputs[k - 1].dtype, "inv_freq must be f32");
-            if (!cpu_is_float(idt)) return unsupported(d, idt, "float dtypes only");
-            return cpu_is_float(odt) ? XHAL_OK : unsupported(d, odt, "float dtypes only");
+            if (!cpu_is_float(odt)) return unsupported(d, odt, "float dtypes only");
+            kinds = XHAL_OP_DTYPES_FLOAT;
+            break;
         }
-        case XHAL_OP_TOPK:
+        case XHAL_OPF_TOPK:
             if (d->n_outputs != 2) return unsupported(d, idt, "needs two outputs (values, indices)");
-            if (!cpu_is_float(idt) || odt != idt) return unsupported(d, idt, "float dtypes, values of x's dtype");
+            if (odt != idt) return unsupported(d, odt, "values must have x's dtype");
             if (!is_i32_i64(d->more_outputs[0].dtype))
                 return unsupported(d, d->more_outputs[0].dtype, "indices must be i32 or i64");
-            return XHAL_OK;
-        case XHAL_OP_SOFTMAX:
-        case XHAL_OP_RMS_NORM:
-        case XHAL_OP_LAYER_NORM:
-        case XHAL_OP_ATTENTION:
+            kinds = XHAL_OP_DTYPES_FLOAT;
+            break;
+        case XHAL_OPF_SOFTMAX:
+        case XHAL_OPF_NORM:
+        case XHAL_OPF_ATTENTION:
             bad = first_non_float(d);
-            return bad ? unsupported(d, bad, "float dtypes only") : XHAL_OK;
-        case XHAL_OP_GATHER:
-            if (d->n_inputs < 2) return unsupported(d, idt, "needs a table and indices");
-            if (!is_i32_i64(d->inputs[1].dtype))
-                return unsupported(d, d->inputs[1].dtype, "indices must be i32 or i64");
-            if (!valid_dtype(idt) || odt != idt) return unsupported(d, odt, "out must have the table's dtype");
-            return XHAL_OK;
-        case XHAL_OP_CONCAT:
-            return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: concat is composed by the core from copies, not run by cpu:0");
+            if (bad) return unsupported(d, bad, "float dtypes only");
+            kinds = XHAL_OP_DTYPES_FLOAT;
+            break;
+        case XHAL_OPF_COMPOSED:
+            return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: %s is composed by the core from other ops, not run by cpu:0",
+                           cpu_op_name(op));
         default:
             return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: op id %d is unknown to cpu:0 (catalogue %u)", op,
                            (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
     }
+    if (!(xhal_op_dtypes_of(op) & kinds & XHAL_DTYPE_BIT(idt))) {
+        char list[128], why[160];
+        snprintf(why, sizeof why, "%s only", xhal_names_dtype_list(xhal_op_dtypes_of(op) & kinds, list, sizeof list));
+        return unsupported(d, idt, why);
+    }
+    return XHAL_OK;
 }
 
 xhal_status cpu_op_run(void *state, void *stream, const xhal_op_desc *d)

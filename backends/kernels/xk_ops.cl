@@ -15,30 +15,16 @@
 #define XK_MM_TS 16     /* matmul tile edge; work group XK_MM_TS x XK_MM_TS */
 #define XK_ATT_MAXD 512 /* largest head dim (D and Dv) of xk_attention */
 
-/* op ids (xhal_op values) */
-#define XK_OP_NEG 10
-#define XK_OP_ABS 11
-#define XK_OP_EXP 12
-#define XK_OP_LOG 13
-#define XK_OP_SQRT 14
-#define XK_OP_RSQRT 15
-#define XK_OP_TANH 16
-#define XK_OP_SIGMOID 17
-#define XK_OP_RELU 18
-#define XK_OP_SILU 19
-#define XK_OP_GELU 20
-#define XK_OP_GELU_TANH 21
-#define XK_OP_SQUARE 84
-#define XK_OP_ADD 30
-#define XK_OP_SUB 31
-#define XK_OP_MUL 32
-#define XK_OP_DIV 33
-#define XK_OP_MAXIMUM 34
-#define XK_OP_MINIMUM 35
-#define XK_OP_SUM 50
-#define XK_OP_MEAN 51
-#define XK_OP_MAX 52
-#define XK_OP_ARGMAX 53
+/* Op ids: XK_OP_<NAME> is the xhal_op value of the op table's row NAME. The OpenCL backend
+ * puts the table's rows (XHAL_OP_TABLE_ROWS_ONLY) before this file; the CUDA/HIP builds and
+ * the host stand-in include it from include/. */
+#ifndef XHAL_OP_TABLE
+#define XHAL_OP_TABLE_ROWS_ONLY 1
+#include "xhal/xhal_op_table.h"
+#endif
+#define XK_OP_ID_(NAME, ID, STR, FAM, NIN, NOPT, ATTR, DT, TOL, KERNEL) XK_OP_##NAME = ID,
+enum xk_op_id { XHAL_OP_TABLE(XK_OP_ID_) XK_OP_END_ };
+#undef XK_OP_ID_
 
 /* ------------------------------------------------------------------ copy, fill */
 

@@ -107,6 +107,13 @@ static void describe(ocl_device *dev, const char *platform_name)
     dev->has_fp16 = has_ext(exts, "cl_khr_fp16");
     dev->amd_attrs = has_ext(exts, "cl_amd_device_attribute_query");
     dev->max_wg = wg;
+    dev->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    dev->compute_units = cu;
+    {
+        cl_ulong lm = 0;
+        clGetDeviceInfo(dev->id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
+        dev->local_mem = lm;
+    }
     dev->base_align = align_bits >= 8 ? align_bits / 8 : 1;
 
     const char *tname = (type & CL_DEVICE_TYPE_GPU)           ? "gpu"
@@ -260,7 +267,7 @@ static void ocl_shutdown(void *state)
         ocl_device *d = &s->devs[i];
         for (int v = 0; v < 2; v++) {
             if (!d->ops[v]) continue; /* (errors freed below) */
-            for (int k = 0; k < OK_COUNT_; k++) clReleaseKernel(d->kernels[v][k]);
+            for (int k = 0; k < XK_K_COUNT_; k++) clReleaseKernel(d->kernels[v][k]);
             clReleaseProgram(d->ops[v]);
         }
         for (int v = 0; v < 2; v++) ocl_free(d->ops_error[v]);

@@ -7,39 +7,11 @@
 #include <CL/cl.h>
 
 #include "xhal/plugin/xhal_plugin.h"
+#include "xk_launch.h"
 
 #define OCL_NAME "opencl"
 
-/* Kernels of the op program (xk_ops.cl); order matches ocl_kernel_names. */
-enum {
-    OK_COPY,
-    OK_FILL,
-    OK_UNARY,
-    OK_SCALE,
-    OK_BINARY,
-    OK_BINARY_INT,
-    OK_REDUCE,
-    OK_SOFTMAX,
-    OK_RMS_NORM,
-    OK_LAYER_NORM,
-    OK_MATMUL,
-    OK_MATMUL_RB,
-    OK_GATHER,
-    OK_ROPE,
-    OK_ATTENTION,
-    OK_COUNT_
-};
-extern const char *const ocl_kernel_names[OK_COUNT_];
-
-/* Must match backends/kernels/xk_ops.cl */
-#define OCL_WG 64
-#define OCL_MM_TS 16
-#define OCL_ATT_MAXD 512
-
-/* Program variants: f32 compute, and f64 compute (devices with cl_khr_fp64). */
-#define OCL_VARIANT_F32 0
-#define OCL_VARIANT_F64 1
-
+/* The op program's kernels, variants (XK_VARIANT_F32/F64) and launch shapes: xk_launch.h. */
 typedef struct ocl_device {
     cl_platform_id platform;
     cl_device_id id;
@@ -49,12 +21,15 @@ typedef struct ocl_device {
     int has_fp64, has_fp16;
     int amd_attrs; /* cl_amd_device_attribute_query: free memory can be asked */
     size_t max_wg;
-    uint64_t base_align;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
-    pthread_mutex_t lock; /* program builds, kernel argument setting + enqueue */
+    int is_cpu;             /* CL_DEVICE_TYPE_CPU (PoCL's pthread device): kernels without barriers suit it */
+    uint64_t local_mem;     /* CL_DEVICE_LOCAL_MEM_SIZE */
+    uint64_t compute_units; /* CL_DEVICE_MAX_COMPUTE_UNITS */
+    uint64_t base_align;    /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+    pthread_mutex_t lock;   /* program builds, kernel argument setting + enqueue */
     cl_program ops[2];
-    cl_kernel kernels[2][OK_COUNT_];
-    size_t kernel_wg[2][OK_COUNT_]; /* CL_KERNEL_WORK_GROUP_SIZE */
-    char *ops_error[2];             /* why the op program failed to build (not retried), or NULL */
+    cl_kernel kernels[2][XK_K_COUNT_];
+    size_t kernel_wg[2][XK_K_COUNT_]; /* CL_KERNEL_WORK_GROUP_SIZE */
+    char *ops_error[2];               /* why the op program failed to build (not retried), or NULL */
     uint64_t allocated;
 } ocl_device;
 
@@ -84,16 +59,10 @@ typedef struct ocl_program {
     int device;
 } ocl_program;
 
-/* mirror of xk_nd */
-typedef struct ocl_nd {
-    int64_t shape[8];
-    int64_t st[5][8];
-    int64_t ndim;
-} ocl_nd;
-
 #define ocl_host xhal_plugin_host() /* kept by XHAL_PLUGIN_ENTRY */
 extern const char xk_src_prelude_opencl_h[];
 extern const char xk_src_xk_common_h[];
+extern const char xk_src_xhal_op_table_h[];
 extern const char xk_src_xk_ops_cl[];
 
 /* ocl_util.c */

@@ -25,12 +25,6 @@
 #include "ocl_internal.h"
 #include "xhal/plugin/xhal_file.h"
 
-const char *const ocl_kernel_names[OK_COUNT_] = {
-    "xk_copy",       "xk_fill",      "xk_unary",   "xk_scale",    "xk_binary",
-    "xk_binary_int", "xk_reduce",    "xk_softmax", "xk_rms_norm", "xk_layer_norm",
-    "xk_matmul",     "xk_matmul_rb", "xk_gather",  "xk_rope",     "xk_attention",
-};
-
 static const char cache_magic[8] = {'X', 'H', 'A', 'L', 'C', 'L', 'B', '2'};
 #define CACHE_HDR 32
 #define CACHE_MAX_KEY ((uint64_t)64 << 20)
@@ -356,15 +350,22 @@ xhal_status ocl_ops_program(ocl_device *dev, int variant)
     if (dev->ops[variant]) return XHAL_OK;
     if (dev->ops_error[variant]) /* a failed build is not retried on every op */
         return ocl_host->set_error(XHAL_ERROR_BACKEND, "%s", dev->ops_error[variant]);
-    size_t n1 = strlen(xk_src_prelude_opencl_h), n2 = strlen(xk_src_xk_common_h), n3 = strlen(xk_src_xk_ops_cl);
-    char *src = ocl_alloc(n1 + n2 + n3 + 1);
+    /* the prelude, the op table's rows (the kernels' op ids), the helpers, the kernels */
+    const char *const parts[] = {xk_src_prelude_opencl_h, "#define XHAL_OP_TABLE_ROWS_ONLY 1\n", xk_src_xhal_op_table_h,
+                                 xk_src_xk_common_h, xk_src_xk_ops_cl};
+    size_t total = 1;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) total += strlen(parts[i]);
+    char *src = ocl_alloc(total);
     if (!src) return ocl_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "opencl: out of host memory");
-    memcpy(src, xk_src_prelude_opencl_h, n1);
-    memcpy(src + n1, xk_src_xk_common_h, n2);
-    memcpy(src + n1 + n2, xk_src_xk_ops_cl, n3 + 1);
+    src[0] = 0;
+    for (size_t i = 0, at = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t n = strlen(parts[i]);
+        memcpy(src + at, parts[i], n + 1);
+        at += n;
+    }
     ocl_base_options(dev, opts, sizeof opts);
-    if (variant == OCL_VARIANT_F64) strncat(opts, " -DXK_REAL_F64", sizeof opts - strlen(opts) - 1);
-    snprintf(label, sizeof label, "op program (%s)", variant == OCL_VARIANT_F64 ? "f64" : "f32");
+    if (variant == XK_VARIANT_F64) strncat(opts, " -DXK_REAL_F64", sizeof opts - strlen(opts) - 1);
+    snprintf(label, sizeof label, "op program (%s)", variant == XK_VARIANT_F64 ? "f64" : "f32");
     cl_program prog;
     xhal_status st = ocl_build_program(dev, src, opts, label, &prog);
     ocl_free(src);
@@ -372,13 +373,13 @@ xhal_status ocl_ops_program(ocl_device *dev, int variant)
         if (st == XHAL_ERROR_BACKEND) ocl_remember_error(&dev->ops_error[variant]);
         return st;
     }
-    for (int k = 0; k < OK_COUNT_; k++) {
+    for (int k = 0; k < XK_K_COUNT_; k++) {
         cl_int err;
-        dev->kernels[variant][k] = clCreateKernel(prog, ocl_kernel_names[k], &err);
+        dev->kernels[variant][k] = clCreateKernel(prog, xk_kernel_name(k), &err);
         if (err != CL_SUCCESS) {
             for (int j = 0; j < k; j++) clReleaseKernel(dev->kernels[variant][j]);
             clReleaseProgram(prog);
-            return ocl_fail(err, "clCreateKernel(%s)", ocl_kernel_names[k]);
+            return ocl_fail(err, "clCreateKernel(%s)", xk_kernel_name(k));
         }
         size_t wg = 0;
         if (clGetKernelWorkGroupInfo(dev->kernels[variant][k], dev->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,

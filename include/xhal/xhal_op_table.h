@@ -5,8 +5,10 @@
  *
  * Expanded into: the enum xhal_op (xhal.h), op names (xhal_op_name, xhal_op_from_name, the
  * plugins' names helper), the core's per-family entry checks and descriptor building
- * (hal/validate.c, hal/ops.c), the backends' op_run dispatch and their unary dtype rules
- * (cpu, opencl, cuda/hip), and the conformance suite's per-op plumbing and tolerance class.
+ * (hal/validate.c, hal/ops.c), the backends' op_run dispatch and their op_supported rules
+ * (cpu, opencl, cuda/hip: the family's runner and the DTYPES column decide, no op is listed by
+ * id), the portable kernels' op ids (XK_OP_<NAME> in backends/kernels/xk_ops.cl, from the rows
+ * alone), and the conformance suite's per-op plumbing and tolerance class.
  *
  * Columns of a row  X(NAME, ID, "name", FAMILY, NIN, NOPT, ATTR, DTYPES, TOL, KERNEL):
  *   NAME    the enumerator is XHAL_OP_<NAME>
@@ -27,25 +29,29 @@
  *           TRANS: transcendental, ACC: accumulating)
  *   KERNEL  the portable kernel (backends/kernels/xk_ops.cl) that runs the op, `none`
  *           when the core composes it; a family may pick a variant (xk_binary_int for
- *           integers, xk_matmul_rb for large matmuls). Each kernel's launch arguments are
- *           still written in xk_ops.cl, ocl_ops.c and xcu_ops.c.
+ *           integers, xk_matmul_rb for large matmuls). Its launch arguments are described
+ *           once, in backends/kernels/xk_launch.c, for the OpenCL and CUDA/HIP backends alike.
  *
  * How to add an op (the next free id is XHAL_OP_MAX_ID_):
  *   1. one row below, at the end, with the next id (an op of a new family also needs
  *      its entry point in xhal.h, its checks in hal/validate.c, its descriptor in
  *      hal/ops.c and a runner per backend);
  *   2. its kernels: the CPU backend's computation (e.g. a case in cpu_ops.c's
- *      unary_tile) and the portable kernel's (e.g. a case in xk_ops.cl's xk_unary_op,
- *      with its XK_OP_<NAME> id there: the kernels do not read this table yet); outside
- *      the unary and scale families the backends' op_supported still list ops by id;
+ *      unary_tile) and the portable kernel's (e.g. a case `case XK_OP_<NAME>:` in
+ *      xk_ops.cl's xk_unary_op: the id comes from this row). An op of an existing family
+ *      needs nothing else on the devices. A new portable kernel is its source in xk_ops.cl,
+ *      a row in backends/kernels/xk_kernels.h and its arguments pushed once in
+ *      backends/kernels/xk_launch.c (see backends/kernels/README.md): no edit in ocl_ops.c
+ *      or xcu_ops.c, whose generic launchers set whatever the plan lists;
  *   3. its reference and cases in the conformance suite (conformance/suite/xc_ref.c,
  *      xc_cases.c) and its entry in conformance/OPS.md.
- * Names, enum, the core's checks, the backends' op_run dispatch and the suite's plumbing
- * follow from the row (SQUARE, id 84, was added this way: see its commit).
+ * Names, enum, the core's checks, the backends' op_run dispatch and op_supported, the
+ * kernels' op ids and the suite's plumbing follow from the row (SQUARE, id 84, was added
+ * this way: see its commit).
  *
  * The list is plain preprocessor text without C declarations; the C helpers at the end
- * are left out where XHAL_OP_TABLE_ROWS_ONLY is defined, so device code (the portable
- * kernels) could include the rows alone.
+ * are left out where XHAL_OP_TABLE_ROWS_ONLY is defined, so device code includes the rows
+ * alone (xk_ops.cl does; the OpenCL backend embeds this file before it).
  */
 #ifndef XHAL_XHAL_OP_TABLE_H
 #define XHAL_XHAL_OP_TABLE_H

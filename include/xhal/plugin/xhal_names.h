@@ -55,6 +55,33 @@ static inline size_t xhal_names_dtype_size(int dt)
     return dt > 0 && dt < XHAL_DTYPE_COUNT_ ? xhal_names_dtype_size_table_[dt] : 0;
 }
 
+/* The plain dtypes of an XHAL_DTYPE_BIT mask as "f32, f16, bf16" (dtype order) into buf;
+ * "none" for an empty mask. Returns buf. */
+static inline const char *xhal_names_dtype_list(unsigned mask, char *buf, size_t size)
+{
+    size_t at = 0;
+    if (size == 0) return buf;
+    buf[0] = '\0';
+    for (int dt = 1; dt < XHAL_DTYPE_COUNT_; dt++) {
+        if (!(mask & XHAL_DTYPE_BIT(dt))) continue;
+        const char *n = xhal_names_dtype_table_[dt];
+        size_t len = strlen(n) + (at ? 2 : 0);
+        if (at + len + 1 > size) break;
+        if (at) {
+            memcpy(buf + at, ", ", 2);
+            at += 2;
+            len -= 2;
+        }
+        memcpy(buf + at, n, len + 1);
+        at += len;
+    }
+    if (at == 0) {
+        strncpy(buf, "none", size - 1);
+        buf[size - 1] = '\0';
+    }
+    return buf;
+}
+
 /* "add", "rms_norm", ...; "invalid" for an unknown id (the "name" column of
  * xhal_op_table.h). */
 static inline const char *xhal_names_op(int op) { return xhal_op_table_row(op).name; }

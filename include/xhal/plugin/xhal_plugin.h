@@ -58,6 +58,17 @@ static inline const xhal_host_services *xhal_plugin_host(void) { return &xhal_pl
 #define XHAL_PLUGIN_INFO_HAS(info, field) \
     ((info)->struct_size >= offsetof(xhal_device_info, field) + sizeof((info)->field))
 
+/* The operand whose dtype the DTYPES column of xhal_op_table.h speaks of: in[0], or out[0]
+ * for ops without inputs (FILL). A backend's op_supported checks it against the column and
+ * against what its runner for the op's family computes in:
+ *     if (!(xhal_op_dtypes_of(desc->op) & my_family_dtypes & XHAL_DTYPE_BIT(xhal_op_data_dtype(desc)))) ...
+ */
+static inline int xhal_op_data_dtype(const xhal_op_desc *desc)
+{
+    if (desc->n_inputs > 0) return desc->inputs[0].dtype;
+    return desc->n_outputs > 0 ? desc->outputs[0].dtype : XHAL_DTYPE_INVALID;
+}
+
 /* The check behind XHAL_PLUGIN_ENTRY (call that macro, not this). */
 static inline const xhal_backend_table *xhal_plugin_entry_(const xhal_backend_table *table, uint32_t host_abi_version,
                                                            const xhal_host_services *host)

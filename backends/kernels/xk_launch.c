@@ -1,0 +1,506 @@
+/*
+ * xk_launch.c - the one description of each portable kernel's launch (see xk_launch.h):
+ * for a validated descriptor, the kernel, its program variant, its grid and its arguments
+ * in the order of the kernel's parameter list in xk_ops.cl. Shared by the OpenCL and the
+ * CUDA/HIP plugins; no backend API here.
+ */
+#include "xk_launch.h"
+
+#include <string.h>
+
+#include "xhal/plugin/xhal_names.h"
+
+static const char *const k_names[XK_K_COUNT_] = {
+#define XK_KERNEL_NAME_(ID, NAME, BARRIERS) #NAME,
+    XK_KERNEL_LIST(XK_KERNEL_NAME_)
+#undef XK_KERNEL_NAME_
+};
+
+const char *xk_kernel_name(int kernel) { return kernel >= 0 && kernel < XK_K_COUNT_ ? k_names[kernel] : "?"; }
+
+/* ------------------------------------------------------------------ arguments */
+
+static void push(xk_launch *L, int kind) { L->args[L->nargs++].kind = kind; }
+
+/* A tensor: its buffer, then its offset in elements (the kernels' (ptr, off) pairs). */
+static void a_tensor(xk_launch *L, const xhal_tensor_desc *t)
+{
+    push(L, XK_ARG_BUF);
+    L->args[L->nargs - 1].v.buf = t->buffer;
+    push(L, XK_ARG_I64);
+    L->args[L->nargs - 1].v.i64 = (int64_t)(t->offset / xhal_names_dtype_size(t->dtype));
+}
+
+/* An absent optional tensor: a valid buffer (`stand_in`'s) at offset 0, never read. */
+static void a_absent(xk_launch *L, const xhal_tensor_desc *stand_in)
+{
+    push(L, XK_ARG_BUF);
+    L->args[L->nargs - 1].v.buf = stand_in->buffer;
+    push(L, XK_ARG_I64);
+    L->args[L->nargs - 1].v.i64 = 0;
+}
+
+static void a_i32(xk_launch *L, int32_t v)
+{
+    push(L, XK_ARG_I32);
+    L->args[L->nargs - 1].v.i32 = v;
+}
+
+static void a_i64(xk_launch *L, int64_t v)
+{
+    push(L, XK_ARG_I64);
+    L->args[L->nargs - 1].v.i64 = v;
+}
+
+static void a_u64(xk_launch *L, uint64_t v)
+{
+    push(L, XK_ARG_U64);
+    L->args[L->nargs - 1].v.u64 = v;
+}
+
+static void a_f32(xk_launch *L, float v)
+{
+    push(L, XK_ARG_F32);
+    L->args[L->nargs - 1].v.f32 = v;
+}
+
+static void a_real(xk_launch *L, double v)
+{
+    push(L, XK_ARG_REAL);
+    L->args[L->nargs - 1].v.real = v;
+}
+
+static void a_nd(xk_launch *L) { push(L, XK_ARG_ND); }
+
+/* ------------------------------------------------------------------ grids */
+
+/* 1-D over n items, any group size. */
+static void g_items(xk_launch *L, int64_t n)
+{
+    L->items = 1;
+    L->count[0] = n;
+    L->count[1] = L->count[2] = 1;
+    L->group[0] = L->group[1] = L->group[2] = 1;
+}
+
+/* `groups` groups of exactly x * y items (3-D: dim 2 counts groups of one item). */
+static void g_groups(xk_launch *L, int64_t gx, int64_t gy, int64_t gz, unsigned x, unsigned y)
+{
+    L->items = 0;
+    L->count[0] = gx;
+    L->count[1] = gy;
+    L->count[2] = gz;
+    L->group[0] = x;
+    L->group[1] = y;
+    L->group[2] = 1;
+}
+
+/* One group of XK_HOST_WG items per row. */
+static void g_rows(xk_launch *L, int64_t rows) { g_groups(L, rows, 1, 1, XK_HOST_WG, 1); }
+
+/* ------------------------------------------------------------------ nd */
+
+static int64_t numel(const xhal_tensor_desc *t)
+{
+    int64_t n = 1;
+    for (int k = 0; k < t->ndim; k++) n *= t->shape[k];
+    return n;
+}
+
+/* nd over shape[0..ndim) for nt tensors with strides st[t]; size-1 dims are dropped and
+ * neighbours that are contiguous in every tensor merge. Linear order is kept. */
+static void nd_fold(xk_nd_host *nd, int ndim, const int64_t *shape, int nt, const int64_t *const *st)
+{
+    int n = 0;
+    memset(nd, 0, sizeof *nd);
+    for (int k = 0; k < ndim; k++) {
+        if (shape[k] == 1) continue;
+        int merge = n > 0;
+        for (int t = 0; t < nt && merge; t++)
+            if (nd->st[t][n - 1] != st[t][k] * shape[k]) merge = 0;
+        if (merge) {
+            nd->shape[n - 1] *= shape[k];
+            for (int t = 0; t < nt; t++) nd->st[t][n - 1] = st[t][k];
+        } else {
+            nd->shape[n] = shape[k];
+            for (int t = 0; t < nt; t++) nd->st[t][n] = st[t][k];
+            n++;
+        }
+    }
+    if (n == 0) {
+        nd->shape[0] = 1;
+        n = 1;
+    }
+    for (int k = n; k < XK_HOST_MAX_DIMS; k++) nd->shape[k] = 1;
+    nd->ndim = n;
+}
+
+/* nd with no folding (dims keep their meaning). */
+static void nd_plain(xk_nd_host *nd, int ndim, const int64_t *shape, int nt, const int64_t *const *st)
+{
+    memset(nd, 0, sizeof *nd);
+    for (int k = 0; k < XK_HOST_MAX_DIMS; k++) nd->shape[k] = k < ndim ? shape[k] : 1;
+    for (int t = 0; t < nt; t++)
+        for (int k = 0; k < ndim; k++) nd->st[t][k] = st[t][k];
+    nd->ndim = ndim > 0 ? ndim : 1;
+}
+
+/* Rows of the last axis: nd over the leading dims of out and x; returns the row count. */
+static int64_t nd_rows(xk_nd_host *nd, const xhal_tensor_desc *out, const xhal_tensor_desc *x)
+{
+    const int64_t *sts[2] = {out->strides, x->strides};
+    int64_t rows = 1;
+    for (int k = 0; k + 1 < out->ndim; k++) rows *= out->shape[k];
+    nd_fold(nd, out->ndim - 1, out->shape, 2, sts);
+    return rows;
+}
+
+/* ------------------------------------------------------------------ variants */
+
+static int is_int(int dt) { return dt == XHAL_DTYPE_I32 || dt == XHAL_DTYPE_I64; }
+
+int xk_variant_of(const xhal_op_desc *desc)
+{
+    int odt = desc->n_outputs > 0 ? desc->outputs[0].dtype : XHAL_DTYPE_INVALID;
+    int idt = desc->n_inputs > 0 ? desc->inputs[0].dtype : odt;
+    switch (xhal_op_family_of(desc->op)) {
+        case XHAL_OPF_COPY: /* bit copies need no f64 arithmetic; conversions through f64 do */
+            return idt != odt && (idt == XHAL_DTYPE_F64 || odt == XHAL_DTYPE_F64) ? XK_VARIANT_F64 : XK_VARIANT_F32;
+        case XHAL_OPF_FILL:
+        case XHAL_OPF_GATHER: return XK_VARIANT_F32; /* bit patterns */
+        case XHAL_OPF_REDUCE: return idt == XHAL_DTYPE_F64 ? XK_VARIANT_F64 : XK_VARIANT_F32;
+        default: return odt == XHAL_DTYPE_F64 ? XK_VARIANT_F64 : XK_VARIANT_F32;
+    }
+}
+
+uint64_t xk_group_needed(const xhal_op_desc *desc)
+{
+    switch (xhal_op_family_of(desc->op)) {
+        case XHAL_OPF_MATMUL: return (uint64_t)XK_HOST_MM_TS * XK_HOST_MM_TS;
+        case XHAL_OPF_REDUCE:
+        case XHAL_OPF_SOFTMAX:
+        case XHAL_OPF_NORM:
+        case XHAL_OPF_ATTENTION: return XK_HOST_WG;
+        default: return 1;
+    }
+}
+
+/* ------------------------------------------------------------------ one plan per family */
+
+static void plan_copy(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *in = &desc->inputs[0], *out = &desc->outputs[0];
+    const int64_t *sts[2] = {out->strides, in->strides};
+    int64_t n = numel(out);
+    nd_fold(&L->nd, out->ndim, out->shape, 2, sts);
+    L->kernel = XK_K_COPY; /* (dst, doff, ddt, src, soff, sdt, n, nd) */
+    a_tensor(L, out);
+    a_i32(L, out->dtype);
+    a_tensor(L, in);
+    a_i32(L, in->dtype);
+    a_i64(L, n);
+    a_nd(L);
+    g_items(L, n);
+}
+
+static void plan_fill(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *out = &desc->outputs[0];
+    const int64_t *sts[1] = {out->strides};
+    int64_t n = numel(out);
+    nd_fold(&L->nd, out->ndim, out->shape, 1, sts);
+    L->kernel = XK_K_FILL; /* (dst, doff, esize, pattern, n, nd) */
+    a_tensor(L, out);
+    a_i32(L, (int32_t)xhal_names_dtype_size(out->dtype));
+    a_u64(L, desc->attrs.fill.bits); /* converted by the core */
+    a_i64(L, n);
+    a_nd(L);
+    g_items(L, n);
+}
+
+static void plan_unary(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *x = &desc->inputs[0], *out = &desc->outputs[0];
+    const int64_t *sts[2] = {out->strides, x->strides};
+    int64_t n = numel(out);
+    nd_fold(&L->nd, out->ndim, out->shape, 2, sts);
+    if (xhal_op_family_of(desc->op) == XHAL_OPF_SCALE) {
+        L->kernel = XK_K_SCALE; /* (dt, out, ooff, x, xoff, alpha, beta, n, nd) */
+        a_i32(L, out->dtype);
+        a_tensor(L, out);
+        a_tensor(L, x);
+        a_real(L, desc->attrs.scale.alpha);
+        a_real(L, desc->attrs.scale.beta);
+    } else {
+        L->kernel = XK_K_UNARY; /* (op, dt, out, ooff, x, xoff, n, nd) */
+        a_i32(L, desc->op);
+        a_i32(L, out->dtype);
+        a_tensor(L, out);
+        a_tensor(L, x);
+    }
+    a_i64(L, n);
+    a_nd(L);
+    g_items(L, n);
+}
+
+static void plan_binary(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *x = &desc->inputs[0], *y = &desc->inputs[1], *out = &desc->outputs[0];
+    const int64_t *sts[3] = {out->strides, x->strides, y->strides};
+    int64_t n = numel(out);
+    nd_fold(&L->nd, out->ndim, out->shape, 3, sts);
+    /* (op, dt, out, ooff, a, aoff, b, boff, n, nd), both kernels */
+    L->kernel = is_int(out->dtype) ? XK_K_BINARY_INT : XK_K_BINARY;
+    a_i32(L, desc->op);
+    a_i32(L, out->dtype);
+    a_tensor(L, out);
+    a_tensor(L, x);
+    a_tensor(L, y);
+    a_i64(L, n);
+    a_nd(L);
+    g_items(L, n);
+}
+
+static void plan_reduce(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *x = &desc->inputs[0], *out = &desc->outputs[0];
+    int axis = desc->attrs.reduce.axis;
+    int64_t xst[XK_HOST_MAX_DIMS];
+    const int64_t *sts[2] = {out->strides, xst};
+    memcpy(xst, x->strides, sizeof xst);
+    xst[axis] = 0;
+    nd_fold(&L->nd, out->ndim, out->shape, 2, sts);
+    L->kernel = XK_K_REDUCE; /* (op, dt, out, ooff, odt, x, xoff, R, rstride, nd) */
+    a_i32(L, desc->op);
+    a_i32(L, x->dtype);
+    a_tensor(L, out);
+    a_i32(L, out->dtype);
+    a_tensor(L, x);
+    a_i64(L, x->shape[axis]);
+    a_i64(L, x->strides[axis]);
+    a_nd(L);
+    g_rows(L, numel(out));
+}
+
+static void plan_softmax(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *x = &desc->inputs[0], *out = &desc->outputs[0];
+    int64_t rows = nd_rows(&L->nd, out, x);
+    int last = out->ndim - 1;
+    L->kernel = XK_K_SOFTMAX; /* (dt, out, ooff, x, xoff, D, os, xs, Sq, causal, scale, nd) */
+    a_i32(L, out->dtype);
+    a_tensor(L, out);
+    a_tensor(L, x);
+    a_i64(L, out->shape[last]);
+    a_i64(L, out->strides[last]);
+    a_i64(L, x->strides[last]);
+    a_i64(L, out->ndim >= 2 ? out->shape[last - 1] : 1);
+    a_i32(L, desc->attrs.softmax.causal != 0);
+    a_real(L, desc->attrs.softmax.scale);
+    a_nd(L);
+    g_rows(L, rows);
+}
+
+static void plan_norm(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *x = &desc->inputs[0], *out = &desc->outputs[0];
+    const xhal_tensor_desc *w = NULL, *b = NULL;
+    int next = 1, layer = desc->op == XHAL_OP_LAYER_NORM;
+    if (desc->attrs.norm.has_weight) w = &desc->inputs[next++];
+    if (layer && desc->attrs.norm.has_bias) b = &desc->inputs[next++];
+    int64_t rows = nd_rows(&L->nd, out, x);
+    int last = out->ndim - 1;
+    /* rms:   (dt, out, ooff, x, xoff, w, woff, ws, has_w, D, os, xs, eps, nd)
+     * layer: (dt, out, ooff, x, xoff, w, woff, ws, has_w, b, boff, bs, has_b, D, os, xs, eps, nd) */
+    L->kernel = layer ? XK_K_LAYER_NORM : XK_K_RMS_NORM;
+    a_i32(L, out->dtype);
+    a_tensor(L, out);
+    a_tensor(L, x);
+    if (w)
+        a_tensor(L, w);
+    else
+        a_absent(L, x);
+    a_i64(L, w ? w->strides[w->ndim - 1] : 0);
+    a_i32(L, w != NULL);
+    if (layer) {
+        if (b)
+            a_tensor(L, b);
+        else
+            a_absent(L, x);
+        a_i64(L, b ? b->strides[b->ndim - 1] : 0);
+        a_i32(L, b != NULL);
+    }
+    a_i64(L, out->shape[last]);
+    a_i64(L, out->strides[last]);
+    a_i64(L, x->strides[last]);
+    a_real(L, desc->attrs.norm.eps);
+    a_nd(L);
+    g_rows(L, rows);
+}
+
+static void plan_matmul(const xhal_op_desc *desc, const xk_device_caps *caps, xk_launch *L)
+{
+    const xhal_tensor_desc *A = &desc->inputs[0], *B = &desc->inputs[1], *O = &desc->outputs[0];
+    int nb = O->ndim - 2;
+    const int64_t *sts[3] = {O->strides, A->strides, B->strides};
+    int64_t batch = 1;
+    (void)caps;
+    for (int k = 0; k < nb; k++) batch *= O->shape[k];
+    nd_fold(&L->nd, nb, O->shape, 3, sts);
+    int64_t M = O->shape[nb], N = O->shape[nb + 1], K = A->shape[nb + 1];
+    /* register-blocked once both sides fill its 64 x 64 block of out */
+    int rb = M >= 4 * XK_HOST_MM_TS && N >= 4 * XK_HOST_MM_TS;
+    int64_t edge = rb ? 4 * XK_HOST_MM_TS : XK_HOST_MM_TS;
+    /* (dt, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, nd) */
+    L->kernel = rb ? XK_K_MATMUL_RB : XK_K_MATMUL;
+    a_i32(L, O->dtype);
+    a_tensor(L, O);
+    a_tensor(L, A);
+    a_tensor(L, B);
+    a_i64(L, M);
+    a_i64(L, N);
+    a_i64(L, K);
+    a_i64(L, A->strides[nb]);
+    a_i64(L, A->strides[nb + 1]);
+    a_i64(L, B->strides[nb]);
+    a_i64(L, B->strides[nb + 1]);
+    a_i64(L, O->strides[nb]);
+    a_i64(L, O->strides[nb + 1]);
+    a_real(L, desc->attrs.matmul.alpha);
+    a_real(L, desc->attrs.matmul.beta);
+    a_nd(L);
+    g_groups(L, (N + edge - 1) / edge, (M + edge - 1) / edge, batch, XK_HOST_MM_TS, XK_HOST_MM_TS);
+}
+
+/* The core checked every index against the table's rows (xhal_backend.h). */
+static void plan_gather(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *T = &desc->inputs[0], *I = &desc->inputs[1], *O = &desc->outputs[0];
+    int ni = I->ndim, no = O->ndim;
+    int64_t so[XK_HOST_MAX_DIMS] = {0}, si[XK_HOST_MAX_DIMS] = {0}, stt[XK_HOST_MAX_DIMS] = {0};
+    for (int k = 0; k < no; k++) {
+        so[k] = O->strides[k];
+        if (k < ni)
+            si[k] = I->strides[k];
+        else
+            stt[k] = T->strides[k - ni + 1];
+    }
+    const int64_t *sts[3] = {so, si, stt};
+    int64_t n = numel(O);
+    nd_fold(&L->nd, no, O->shape, 3, sts);
+    L->kernel = XK_K_GATHER; /* (esize, out, ooff, table, toff, trow, idx, ioff, idt, n, nd) */
+    a_i32(L, (int32_t)xhal_names_dtype_size(T->dtype));
+    a_tensor(L, O);
+    a_tensor(L, T);
+    a_i64(L, T->strides[0]);
+    a_tensor(L, I);
+    a_i32(L, I->dtype);
+    a_i64(L, n);
+    a_nd(L);
+    g_items(L, n);
+}
+
+static void plan_rope(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *x = &desc->inputs[0], *out = &desc->outputs[0];
+    const int64_t *sts[2] = {out->strides, x->strides};
+    int last = out->ndim - 1;
+    int64_t rows = 1;
+    for (int k = 0; k < last; k++) rows *= out->shape[k];
+    nd_plain(&L->nd, last, out->shape, 2, sts); /* seq_dim indexes these dims */
+    int64_t D = out->shape[last], rot = desc->attrs.rope.rotary_dims;
+    if (rot <= 0) rot = D;
+    int64_t n = rows * (rot / 2 + (D - rot));
+    /* (dt, out, ooff, x, xoff, D, rot, layout, seq_dim, pos_offset, theta, os, xs, n, nd) */
+    L->kernel = XK_K_ROPE;
+    a_i32(L, out->dtype);
+    a_tensor(L, out);
+    a_tensor(L, x);
+    a_i64(L, D);
+    a_i64(L, rot);
+    a_i32(L, desc->attrs.rope.layout);
+    a_i32(L, desc->attrs.rope.seq_axis);
+    a_i64(L, desc->attrs.rope.pos_offset);
+    a_f32(L, (float)desc->attrs.rope.theta);
+    a_i64(L, out->strides[last]);
+    a_i64(L, x->strides[last]);
+    a_i64(L, n);
+    a_nd(L);
+    g_items(L, n);
+}
+
+static void plan_attention(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *q = &desc->inputs[0], *k = &desc->inputs[1], *v = &desc->inputs[2], *O = &desc->outputs[0];
+    const xhal_tensor_desc *m = desc->attrs.attention.has_mask ? &desc->inputs[3] : NULL;
+    int64_t zero[XK_HOST_MAX_DIMS] = {0};
+    const int64_t *sts[5] = {O->strides, q->strides, k->strides, v->strides, m ? m->strides : zero};
+    nd_plain(&L->nd, 4, O->shape, 5, sts); /* [B, Hq, Sq, Dv] */
+    /* (dt, out, ooff, q, qoff, k, koff, v, voff, mask, moff, has_mask, Hkv, Sk, D, causal, scale, nd) */
+    L->kernel = XK_K_ATTENTION;
+    a_i32(L, O->dtype);
+    a_tensor(L, O);
+    a_tensor(L, q);
+    a_tensor(L, k);
+    a_tensor(L, v);
+    if (m)
+        a_tensor(L, m);
+    else
+        a_absent(L, q);
+    a_i32(L, m != NULL);
+    a_i64(L, k->shape[1]);
+    a_i64(L, k->shape[2]);
+    a_i64(L, q->shape[3]);
+    a_i32(L, desc->attrs.attention.causal != 0);
+    a_real(L, desc->attrs.attention.scale);
+    a_nd(L);
+    g_rows(L, O->shape[0] * O->shape[1] * O->shape[2]);
+}
+
+/* Scalars (ndim 0) become [1] with stride 0, so every kernel sees at least one dim. */
+static const xhal_op_desc *promote_scalars(const xhal_op_desc *desc, xhal_op_desc *tmp)
+{
+    int any = 0;
+    for (int i = 0; i < desc->n_inputs; i++) any |= desc->inputs[i].ndim == 0;
+    for (int i = 0; i < desc->n_outputs; i++) any |= xhal_op_desc_output(desc, i)->ndim == 0;
+    if (!any) return desc;
+    *tmp = *desc;
+    for (int i = 0; i < XHAL_MAX_OP_INPUTS + XHAL_MAX_OP_OUTPUTS; i++) {
+        xhal_tensor_desc *t = i < XHAL_MAX_OP_INPUTS    ? &tmp->inputs[i]
+                              : i == XHAL_MAX_OP_INPUTS ? &tmp->outputs[0]
+                                                        : &tmp->more_outputs[i - XHAL_MAX_OP_INPUTS - 1];
+        if (t->ndim == 0) {
+            t->ndim = 1;
+            t->shape[0] = 1;
+            t->strides[0] = 0;
+        }
+    }
+    return tmp;
+}
+
+int xk_plan(const xhal_op_desc *desc_in, const xk_device_caps *caps, xk_launch *L)
+{
+    xhal_op_desc tmp;
+    /* gather reads its index dims from the indices' ndim, which may be 0 */
+    const xhal_op_desc *desc =
+        xhal_op_family_of(desc_in->op) == XHAL_OPF_GATHER ? desc_in : promote_scalars(desc_in, &tmp);
+    L->nargs = 0;
+    L->variant = xk_variant_of(desc);
+    /* one plan per family of xhal_op_table.h: a new op of a family needs no case here */
+    switch (xhal_op_family_of(desc->op)) {
+        case XHAL_OPF_COPY: plan_copy(desc, L); break;
+        case XHAL_OPF_FILL: plan_fill(desc, L); break;
+        case XHAL_OPF_UNARY:
+        case XHAL_OPF_SCALE: plan_unary(desc, L); break;
+        case XHAL_OPF_BINARY: plan_binary(desc, L); break;
+        case XHAL_OPF_REDUCE: plan_reduce(desc, L); break;
+        case XHAL_OPF_SOFTMAX: plan_softmax(desc, L); break;
+        case XHAL_OPF_NORM: plan_norm(desc, L); break;
+        case XHAL_OPF_MATMUL: plan_matmul(desc, caps, L); break;
+        case XHAL_OPF_GATHER: plan_gather(desc, L); break;
+        case XHAL_OPF_ROPE: plan_rope(desc, L); break;
+        case XHAL_OPF_ATTENTION: plan_attention(desc, L); break;
+        default: return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,231 @@
+/*
+ * test_xk_launch.c - the one description of each kernel's launch (backends/kernels/xk_launch.c)
+ * against the kernels themselves: for a descriptor of every op family (and every kernel
+ * variant a family picks), the planned arguments have exactly the kinds of the kernel's
+ * parameter list in xk_ops.cl, in order; every kernel of XK_KERNEL_LIST is planned at least
+ * once and exists in xk_ops.cl; grids cover the work. A kernel whose parameters and plan
+ * disagree fails here, on any machine, before a device reads garbage.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xhal/plugin/xhal_plugin.h"
+#include "xk_launch.h"
+#include "xtest.h"
+
+static char *g_src;
+static int g_planned[XK_K_COUNT_];
+
+/* The parameter kinds of kernel `name` in xk_ops.cl; count, or -1 when it is not there. */
+static int kernel_params(const char *name, int *kinds, int max)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "XK_KERNEL void %s(", name);
+    const char *p = strstr(g_src, pat);
+    if (!p) return -1;
+    p += strlen(pat);
+    int n = 0;
+    while (*p && *p != ')' && n < max) {
+        const char *e = p;
+        while (*e && *e != ',' && *e != ')') e++;
+        char par[160];
+        size_t len = (size_t)(e - p) < sizeof par - 1 ? (size_t)(e - p) : sizeof par - 1;
+        memcpy(par, p, len);
+        par[len] = 0;
+        const char *t = par;
+        while (isspace((unsigned char)*t)) t++;
+        int k = 0;
+        if (strchr(t, '*'))
+            k = XK_ARG_BUF;
+        else if (!strncmp(t, "int ", 4))
+            k = XK_ARG_I32;
+        else if (!strncmp(t, "xk_i64 ", 7))
+            k = XK_ARG_I64;
+        else if (!strncmp(t, "xk_u64 ", 7))
+            k = XK_ARG_U64;
+        else if (!strncmp(t, "float ", 6))
+            k = XK_ARG_F32;
+        else if (!strncmp(t, "xk_real ", 8))
+            k = XK_ARG_REAL;
+        else if (!strncmp(t, "xk_nd ", 6))
+            k = XK_ARG_ND;
+        if (k == 0) fprintf(stderr, "%s: parameter '%s' has a type xk_launch.h does not know\n", name, t);
+        CHECK(k != 0);
+        kinds[n++] = k;
+        p = *e == ',' ? e + 1 : e;
+    }
+    return n;
+}
+
+static int g_buf; /* any address: plans never dereference buffers */
+
+static xhal_tensor_desc tens(int dt, int ndim, const int64_t *shape)
+{
+    xhal_tensor_desc t;
+    memset(&t, 0, sizeof t);
+    t.dtype = dt;
+    t.ndim = ndim;
+    t.buffer = &g_buf;
+    int64_t s = 1;
+    for (int k = XHAL_MAX_DIMS - 1; k >= 0; k--) {
+        t.shape[k] = k < ndim ? shape[k] : 1;
+        t.strides[k] = k < ndim ? s : 0;
+        if (k < ndim) s *= shape[k];
+    }
+    t.offset = 0;
+    return t;
+}
+
+static xhal_op_desc op_desc(int op, int nin, const xhal_tensor_desc *in, xhal_tensor_desc out)
+{
+    xhal_op_desc d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = sizeof d;
+    d.op = op;
+    d.n_inputs = nin;
+    d.n_outputs = 1;
+    for (int i = 0; i < nin; i++) d.inputs[i] = in[i];
+    d.outputs[0] = out;
+    return d;
+}
+
+/* Plan d; its kernel must be `want`, its arguments the kernel's parameters. */
+static void check_plan(const char *what, const xhal_op_desc *d, int want)
+{
+    xk_device_caps caps = {1, 4096, 65536, 2};
+    xk_launch L;
+    memset(&L, 0x5a, sizeof L);
+    int rc = xk_plan(d, &caps, &L);
+    CHECK(rc == 0);
+    if (rc != 0) return;
+    if (L.kernel != want)
+        fprintf(stderr, "%s: planned %s, expected %s\n", what, xk_kernel_name(L.kernel), xk_kernel_name(want));
+    CHECK(L.kernel == want);
+    if (L.kernel < 0 || L.kernel >= XK_K_COUNT_) return;
+    g_planned[L.kernel] = 1;
+    int kinds[XK_MAX_ARGS + 1];
+    int n = kernel_params(xk_kernel_name(L.kernel), kinds, XK_MAX_ARGS + 1);
+    CHECK(n == L.nargs);
+    if (n != L.nargs)
+        fprintf(stderr, "%s: %s has %d parameters, the plan %d arguments\n", what, xk_kernel_name(L.kernel), n,
+                L.nargs);
+    for (int i = 0; i < n && i < L.nargs; i++) {
+        if (kinds[i] != L.args[i].kind)
+            fprintf(stderr, "%s: %s argument %d is kind %d, the parameter kind %d\n", what, xk_kernel_name(L.kernel), i,
+                    L.args[i].kind, kinds[i]);
+        CHECK(kinds[i] == L.args[i].kind);
+    }
+    CHECK(L.variant == XK_VARIANT_F32 || L.variant == XK_VARIANT_F64);
+    for (int i = 0; i < 3; i++) CHECK(L.count[i] >= 1);
+    if (!L.items)
+        for (int i = 0; i < 3; i++) CHECK(L.group[i] >= 1);
+}
+
+int main(void)
+{
+    size_t size;
+    g_src = xtest_read_file(XK_TEST_DIR, "xk_ops.cl", &size);
+    g_src = realloc(g_src, size + 1);
+    g_src[size] = 0;
+
+    /* every listed kernel exists in the source */
+    for (int k = 0; k < XK_K_COUNT_; k++) {
+        int kinds[XK_MAX_ARGS + 1];
+        int n = kernel_params(xk_kernel_name(k), kinds, XK_MAX_ARGS + 1);
+        if (n < 0) fprintf(stderr, "%s is listed in xk_kernels.h but not defined in xk_ops.cl\n", xk_kernel_name(k));
+        CHECK(n > 0 && n <= XK_MAX_ARGS);
+    }
+    CHECK(strcmp(xk_kernel_name(-1), "?") == 0 && strcmp(xk_kernel_name(XK_K_COUNT_), "?") == 0);
+
+    const int64_t s2[2] = {3, 5}, s1[1] = {5}, big[2] = {70, 80}, kk[2] = {80, 90}, bo[2] = {70, 90};
+    xhal_tensor_desc f = tens(XHAL_DTYPE_F32, 2, s2), i32 = tens(XHAL_DTYPE_I32, 2, s2);
+    xhal_tensor_desc in2[4] = {f, f};
+    xhal_op_desc d;
+
+    d = op_desc(XHAL_OP_COPY, 1, &i32, f);
+    check_plan("copy", &d, XK_K_COPY);
+    d = op_desc(XHAL_OP_FILL, 0, NULL, f);
+    check_plan("fill", &d, XK_K_FILL);
+    d = op_desc(XHAL_OP_EXP, 1, &f, f);
+    check_plan("exp", &d, XK_K_UNARY);
+    d = op_desc(XHAL_OP_SCALE, 1, &f, f);
+    check_plan("scale", &d, XK_K_SCALE);
+    d = op_desc(XHAL_OP_ADD, 2, in2, f);
+    check_plan("add f32", &d, XK_K_BINARY);
+    xhal_tensor_desc ii[2] = {i32, i32};
+    d = op_desc(XHAL_OP_MUL, 2, ii, i32);
+    check_plan("mul i32", &d, XK_K_BINARY_INT);
+
+    const int64_t r1[2] = {3, 1};
+    d = op_desc(XHAL_OP_SUM, 1, &f, tens(XHAL_DTYPE_F32, 2, r1));
+    d.attrs.reduce.axis = 1;
+    check_plan("sum", &d, XK_K_REDUCE);
+    d = op_desc(XHAL_OP_SOFTMAX, 1, &f, f);
+    check_plan("softmax", &d, XK_K_SOFTMAX);
+    xhal_tensor_desc w = tens(XHAL_DTYPE_F32, 1, s1);
+    xhal_tensor_desc xw[3] = {f, w, w};
+    d = op_desc(XHAL_OP_RMS_NORM, 2, xw, f);
+    d.attrs.norm.has_weight = 1;
+    check_plan("rms_norm", &d, XK_K_RMS_NORM);
+    d = op_desc(XHAL_OP_LAYER_NORM, 3, xw, f);
+    d.attrs.norm.has_weight = d.attrs.norm.has_bias = 1;
+    check_plan("layer_norm", &d, XK_K_LAYER_NORM);
+    d = op_desc(XHAL_OP_LAYER_NORM, 1, xw, f);
+    check_plan("layer_norm without weight and bias", &d, XK_K_LAYER_NORM);
+
+    const int64_t a_s[2] = {3, 4}, b_s[2] = {4, 5};
+    xhal_tensor_desc ab[2] = {tens(XHAL_DTYPE_F32, 2, a_s), tens(XHAL_DTYPE_F32, 2, b_s)};
+    d = op_desc(XHAL_OP_MATMUL, 2, ab, f);
+    d.attrs.matmul.alpha = 1;
+    check_plan("matmul small", &d, XK_K_MATMUL);
+    xhal_tensor_desc ab2[2] = {tens(XHAL_DTYPE_F32, 2, big), tens(XHAL_DTYPE_F32, 2, kk)};
+    d = op_desc(XHAL_OP_MATMUL, 2, ab2, tens(XHAL_DTYPE_F32, 2, bo));
+    d.attrs.matmul.alpha = 1;
+    check_plan("matmul large", &d, XK_K_MATMUL_RB);
+
+    const int64_t tab[2] = {10, 5}, idx[1] = {3};
+    xhal_tensor_desc ti[2] = {tens(XHAL_DTYPE_F32, 2, tab), tens(XHAL_DTYPE_I32, 1, idx)};
+    d = op_desc(XHAL_OP_GATHER, 2, ti, f);
+    check_plan("gather", &d, XK_K_GATHER);
+
+    const int64_t x4[4] = {1, 2, 3, 8};
+    xhal_tensor_desc r = tens(XHAL_DTYPE_F32, 4, x4);
+    d = op_desc(XHAL_OP_ROPE, 1, &r, r);
+    d.attrs.rope.rotary_dims = 8;
+    d.attrs.rope.theta = 10000;
+    check_plan("rope", &d, XK_K_ROPE);
+
+    const int64_t m4[4] = {1, 2, 3, 3};
+    xhal_tensor_desc qkvm[4] = {r, r, r, tens(XHAL_DTYPE_F32, 4, m4)};
+    d = op_desc(XHAL_OP_ATTENTION, 4, qkvm, r);
+    d.attrs.attention.scale = 0.5;
+    d.attrs.attention.has_mask = 1;
+    check_plan("attention", &d, XK_K_ATTENTION);
+    d = op_desc(XHAL_OP_ATTENTION, 3, qkvm, r);
+    d.attrs.attention.scale = 0.5;
+    check_plan("attention without mask", &d, XK_K_ATTENTION);
+
+    for (int k = 0; k < XK_K_COUNT_; k++) {
+        if (!g_planned[k]) fprintf(stderr, "no case here plans %s: add one\n", xk_kernel_name(k));
+        CHECK(g_planned[k]);
+    }
+
+    /* families without a kernel are refused, f64 ops run in the f64 variant */
+    d = op_desc(XHAL_OP_CONCAT, 1, &f, f);
+    xk_launch L;
+    xk_device_caps caps = {0, 256, 32768, 1};
+    CHECK(xk_plan(&d, &caps, &L) == -1);
+    d = op_desc(999, 1, &f, f);
+    CHECK(xk_plan(&d, &caps, &L) == -1);
+    xhal_tensor_desc f64 = tens(XHAL_DTYPE_F64, 2, s2);
+    d = op_desc(XHAL_OP_EXP, 1, &f64, f64);
+    CHECK(xk_variant_of(&d) == XK_VARIANT_F64);
+    d = op_desc(XHAL_OP_COPY, 1, &f64, f64);
+    CHECK(xk_variant_of(&d) == XK_VARIANT_F32); /* a bit copy */
+    d = op_desc(XHAL_OP_COPY, 1, &f64, f);
+    CHECK(xk_variant_of(&d) == XK_VARIANT_F64); /* a conversion */
+    free(g_src);
+    return xtest_finish("test_xk_launch");
+}
