@@ -126,12 +126,8 @@ xhal_status cpu_op_supported(void *state, int device, const xhal_op_desc *d)
             return CPU_ERR(XHAL_ERROR_UNSUPPORTED, "cpu: op id %d is unknown to cpu:0 (catalogue %u)", op,
                            (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
     }
-    if (!(xhal_op_dtypes_of(op) & kinds & XHAL_DTYPE_BIT(idt))) {
-        char list[128], why[160];
-        snprintf(why, sizeof why, "%s only", xhal_names_dtype_list(xhal_op_dtypes_of(op) & kinds, list, sizeof list));
-        return unsupported(d, idt, why);
-    }
-    return XHAL_OK;
+    char why[192];
+    return xhal_op_dtype_ok(d, kinds, why, sizeof why) ? XHAL_OK : unsupported(d, idt, why);
 }
 
 xhal_status cpu_op_run(void *state, void *stream, const xhal_op_desc *d)

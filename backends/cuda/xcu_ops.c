@@ -157,12 +157,8 @@ xhal_status xcu_op_supported(void *state, int device, const xhal_op_desc *desc)
                                        XCU_BACKEND_NAME, device, op, (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
         default: kinds = XHAL_OP_DTYPES_FLOAT; break;
     }
-    if (!(xhal_op_dtypes_of(op) & kinds & XHAL_DTYPE_BIT(dt))) {
-        char list[128], why[160];
-        snprintf(why, sizeof why, "this backend runs %s on %s only", xcu_op_name(op),
-                 xhal_names_dtype_list(xhal_op_dtypes_of(op) & kinds, list, sizeof list));
-        return xcu_unsupported(device, desc, dt, why);
-    }
+    char why[192];
+    if (!xhal_op_dtype_ok(desc, kinds, why, sizeof why)) return xcu_unsupported(device, desc, dt, why);
     if (fam == XHAL_OPF_MATMUL) {
         if (desc->inputs[1].dtype != dt)
             return xcu_unsupported(device, desc, desc->inputs[1].dtype,

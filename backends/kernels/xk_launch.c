@@ -20,56 +20,32 @@ const char *xk_kernel_name(int kernel) { return kernel >= 0 && kernel < XK_K_COU
 
 /* ------------------------------------------------------------------ arguments */
 
-static void push(xk_launch *L, int kind) { L->args[L->nargs++].kind = kind; }
+static xk_arg *push(xk_launch *L, int kind)
+{
+    xk_arg *a = &L->args[L->nargs++];
+    a->kind = kind;
+    return a;
+}
 
 /* A tensor: its buffer, then its offset in elements (the kernels' (ptr, off) pairs). */
 static void a_tensor(xk_launch *L, const xhal_tensor_desc *t)
 {
-    push(L, XK_ARG_BUF);
-    L->args[L->nargs - 1].v.buf = t->buffer;
-    push(L, XK_ARG_I64);
-    L->args[L->nargs - 1].v.i64 = (int64_t)(t->offset / xhal_names_dtype_size(t->dtype));
+    push(L, XK_ARG_BUF)->v.buf = t->buffer;
+    push(L, XK_ARG_I64)->v.i64 = (int64_t)(t->offset / xhal_names_dtype_size(t->dtype));
 }
 
 /* An absent optional tensor: a valid buffer (`stand_in`'s) at offset 0, never read. */
 static void a_absent(xk_launch *L, const xhal_tensor_desc *stand_in)
 {
-    push(L, XK_ARG_BUF);
-    L->args[L->nargs - 1].v.buf = stand_in->buffer;
-    push(L, XK_ARG_I64);
-    L->args[L->nargs - 1].v.i64 = 0;
+    push(L, XK_ARG_BUF)->v.buf = stand_in->buffer;
+    push(L, XK_ARG_I64)->v.i64 = 0;
 }
 
-static void a_i32(xk_launch *L, int32_t v)
-{
-    push(L, XK_ARG_I32);
-    L->args[L->nargs - 1].v.i32 = v;
-}
-
-static void a_i64(xk_launch *L, int64_t v)
-{
-    push(L, XK_ARG_I64);
-    L->args[L->nargs - 1].v.i64 = v;
-}
-
-static void a_u64(xk_launch *L, uint64_t v)
-{
-    push(L, XK_ARG_U64);
-    L->args[L->nargs - 1].v.u64 = v;
-}
-
-static void a_f32(xk_launch *L, float v)
-{
-    push(L, XK_ARG_F32);
-    L->args[L->nargs - 1].v.f32 = v;
-}
-
-static void a_real(xk_launch *L, double v)
-{
-    push(L, XK_ARG_REAL);
-    L->args[L->nargs - 1].v.real = v;
-}
-
+static void a_i32(xk_launch *L, int32_t v) { push(L, XK_ARG_I32)->v.i32 = v; }
+static void a_i64(xk_launch *L, int64_t v) { push(L, XK_ARG_I64)->v.i64 = v; }
+static void a_u64(xk_launch *L, uint64_t v) { push(L, XK_ARG_U64)->v.u64 = v; }
+static void a_f32(xk_launch *L, float v) { push(L, XK_ARG_F32)->v.f32 = v; }
+static void a_real(xk_launch *L, double v) { push(L, XK_ARG_REAL)->v.real = v; }
 static void a_nd(xk_launch *L) { push(L, XK_ARG_ND); }
 
 /* ------------------------------------------------------------------ grids */

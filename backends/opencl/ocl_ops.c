@@ -110,8 +110,7 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
     const ocl_device *d = &((ocl_state *)state)->devs[device];
     int op = desc->op, fam = xhal_op_family_of(op);
     int dt = xhal_op_data_dtype(desc);
-    const unsigned fp64 = XHAL_DTYPE_BIT(XHAL_DTYPE_F64),
-                   ints = XHAL_DTYPE_BIT(XHAL_DTYPE_I32) | XHAL_DTYPE_BIT(XHAL_DTYPE_I64);
+    const unsigned ints = XHAL_DTYPE_BIT(XHAL_DTYPE_I32) | XHAL_DTYPE_BIT(XHAL_DTYPE_I64);
     unsigned kinds; /* dtypes the family's kernels compute in (f64 only with cl_khr_fp64) */
     switch (fam) {
         case XHAL_OPF_COPY:
@@ -124,30 +123,24 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
                                        "opencl: op %s (id %d) is not implemented by this backend", op_name(op), op);
         default: kinds = XHAL_OP_DTYPES_FLOAT; break;
     }
+    char why[192];
     uint64_t need = xk_group_needed(desc); /* launch shapes the kernels need (xk_ops.cl) */
     if (need > d->max_wg) {
-        char why[96];
         snprintf(why, sizeof why, "needs work groups of %zu items, the device allows %zu", (size_t)need, d->max_wg);
         return unsupported(d, desc, dt, why);
     }
-    if (!(xhal_op_dtypes_of(op) & kinds & XHAL_DTYPE_BIT(dt))) {
-        char list[128], why[160];
-        snprintf(why, sizeof why, "this backend runs %s on %s only", op_name(op),
-                 xhal_names_dtype_list(xhal_op_dtypes_of(op) & kinds, list, sizeof list));
-        return unsupported(d, desc, dt, why);
-    }
+    if (!xhal_op_dtype_ok(desc, kinds, why, sizeof why)) return unsupported(d, desc, dt, why);
     if (fam == XHAL_OPF_COPY) {
         int odt = desc->outputs[0].dtype;
         if (dt != odt && (dt == XHAL_DTYPE_F64 || odt == XHAL_DTYPE_F64) && !d->has_fp64)
             return unsupported(d, desc, XHAL_DTYPE_F64,
                                "converting f64 needs cl_khr_fp64 (same-dtype f64 copies work)");
-    } else if (dt == XHAL_DTYPE_F64 && (kinds & fp64) && !d->has_fp64 && fam != XHAL_OPF_FILL && fam != XHAL_OPF_GATHER)
+    } else if (dt == XHAL_DTYPE_F64 && !d->has_fp64 && fam != XHAL_OPF_FILL && fam != XHAL_OPF_GATHER)
         return unsupported(d, desc, dt, "the device lacks cl_khr_fp64");
     if (fam == XHAL_OPF_MATMUL && desc->inputs[1].dtype != dt)
         return unsupported(d, desc, desc->inputs[1].dtype, "b must have a's dtype (no quantized matmul kernel here)");
     if (fam == XHAL_OPF_ATTENTION) {
         if (desc->inputs[0].shape[3] > XK_HOST_ATT_MAXD || desc->inputs[2].shape[3] > XK_HOST_ATT_MAXD) {
-            char why[96];
             snprintf(why, sizeof why, "head dims above %d (got D=%lld, Dv=%lld)", XK_HOST_ATT_MAXD,
                      (long long)desc->inputs[0].shape[3], (long long)desc->inputs[2].shape[3]);
             return unsupported(d, desc, dt, why);

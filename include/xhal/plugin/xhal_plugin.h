@@ -29,6 +29,7 @@
 #define XHAL_PLUGIN_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../xhal_backend.h"
@@ -67,6 +68,19 @@ static inline int xhal_op_data_dtype(const xhal_op_desc *desc)
 {
     if (desc->n_inputs > 0) return desc->inputs[0].dtype;
     return desc->n_outputs > 0 ? desc->outputs[0].dtype : XHAL_DTYPE_INVALID;
+}
+
+/* 1 when desc's data dtype is in its op's DTYPES column and in `kinds` (XHAL_DTYPE_BIT mask of
+ * the dtypes the backend's runner for the op's family computes in); else 0 and why = "this
+ * backend runs <op> on <the dtypes of both> only", for the backend's UNSUPPORTED message. */
+static inline int xhal_op_dtype_ok(const xhal_op_desc *desc, unsigned kinds, char *why, size_t size)
+{
+    unsigned both = xhal_op_dtypes_of(desc->op) & kinds;
+    char list[128];
+    if (both & XHAL_DTYPE_BIT(xhal_op_data_dtype(desc))) return 1;
+    snprintf(why, size, "this backend runs %s on %s only", xhal_names_op(desc->op),
+             xhal_names_dtype_list(both, list, sizeof list));
+    return 0;
 }
 
 /* The check behind XHAL_PLUGIN_ENTRY (call that macro, not this). */
