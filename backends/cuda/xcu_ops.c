@@ -157,6 +157,8 @@ xhal_status xcu_op_supported(void *state, int device, const xhal_op_desc *desc)
                                        XCU_BACKEND_NAME, device, op, (unsigned)XHAL_BACKEND_CATALOGUE_VERSION);
         default: kinds = XHAL_OP_DTYPES_FLOAT; break;
     }
+    const char *missing;
+    if (!xk_supports(desc, &missing)) return xcu_unsupported(device, desc, dt, missing);
     char why[192];
     if (!xhal_op_dtype_ok(desc, kinds, why, sizeof why)) return xcu_unsupported(device, desc, dt, why);
     if (fam == XHAL_OPF_MATMUL) {

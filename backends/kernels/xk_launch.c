@@ -161,6 +161,31 @@ uint64_t xk_group_needed(const xhal_op_desc *desc)
     }
 }
 
+int xk_supports(const xhal_op_desc *desc, const char **why)
+{
+    switch (xhal_op_family_of(desc->op)) {
+        case XHAL_OPF_ROPE:
+            *why = "rope with positions, inv_freq or an attention factor has no portable kernel yet";
+            return !desc->attrs.rope.has_positions && !desc->attrs.rope.has_inv_freq &&
+                   (desc->attrs.rope.attention_factor == 0 || desc->attrs.rope.attention_factor == 1);
+        case XHAL_OPF_ATTENTION:
+            *why = "attention with a window, softcap or q_pos0 has no portable kernel yet";
+            return desc->attrs.attention.window == 0 && desc->attrs.attention.softcap == 0 &&
+                   !desc->attrs.attention.has_q_pos0;
+        case XHAL_OPF_COPY:
+        case XHAL_OPF_FILL:
+        case XHAL_OPF_UNARY:
+        case XHAL_OPF_SCALE:
+        case XHAL_OPF_BINARY:
+        case XHAL_OPF_REDUCE:
+        case XHAL_OPF_SOFTMAX:
+        case XHAL_OPF_NORM:
+        case XHAL_OPF_MATMUL:
+        case XHAL_OPF_GATHER: return 1;
+        default: *why = "the op's family has no portable kernel"; return 0;
+    }
+}
+
 /* ------------------------------------------------------------------ one plan per family */
 
 static void plan_copy(const xhal_op_desc *desc, xk_launch *L)

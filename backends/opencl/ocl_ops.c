@@ -123,6 +123,8 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
                                        "opencl: op %s (id %d) is not implemented by this backend", op_name(op), op);
         default: kinds = XHAL_OP_DTYPES_FLOAT; break;
     }
+    const char *missing;
+    if (!xk_supports(desc, &missing)) return unsupported(d, desc, dt, missing);
     char why[192];
     uint64_t need = xk_group_needed(desc); /* launch shapes the kernels need (xk_ops.cl) */
     if (need > d->max_wg) {

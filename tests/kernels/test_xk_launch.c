@@ -226,6 +226,18 @@ int main(void)
     CHECK(xk_variant_of(&d) == XK_VARIANT_F32); /* a bit copy */
     d = op_desc(XHAL_OP_COPY, 1, &f64, f);
     CHECK(xk_variant_of(&d) == XK_VARIANT_F64); /* a conversion */
+    /* what has no portable kernel is said, not launched */
+    const char *why = NULL;
+    d = op_desc(XHAL_OP_ADD, 2, in2, f);
+    CHECK(xk_supports(&d, &why) == 1);
+    d = op_desc(XHAL_OP_TOPK, 1, &f, f);
+    CHECK(xk_supports(&d, &why) == 0 && why && strstr(why, "no portable kernel"));
+    d = op_desc(XHAL_OP_ROPE, 1, &r, r);
+    d.attrs.rope.has_positions = 1;
+    CHECK(xk_supports(&d, &why) == 0 && strstr(why, "rope"));
+    d = op_desc(XHAL_OP_ATTENTION, 3, qkvm, r);
+    d.attrs.attention.window = 4;
+    CHECK(xk_supports(&d, &why) == 0 && strstr(why, "window"));
     free(g_src);
     return xtest_finish("test_xk_launch");
 }
