@@ -170,8 +170,10 @@ int xk_supports(const xhal_op_desc *desc, const char **why)
                    (desc->attrs.rope.attention_factor == 0 || desc->attrs.rope.attention_factor == 1);
         case XHAL_OPF_ATTENTION:
             *why = "attention with a window, softcap or q_pos0 has no portable kernel yet";
+            /* q_pos0 at its default (Sk - Sq, bottom-right) is what xk_attention computes */
             return desc->attrs.attention.window == 0 && desc->attrs.attention.softcap == 0 &&
-                   !desc->attrs.attention.has_q_pos0;
+                   (!desc->attrs.attention.has_q_pos0 ||
+                    desc->attrs.attention.q_pos0 == desc->inputs[1].shape[2] - desc->inputs[0].shape[2]);
         case XHAL_OPF_COPY:
         case XHAL_OPF_FILL:
         case XHAL_OPF_UNARY:
