@@ -498,9 +498,7 @@ static const xhal_backend_table xcu_table = {
     .struct_size = sizeof(xhal_backend_table),
     .name = XCU_BACKEND_NAME,
     .version = XHAL_CUDA_PLUGIN_VERSION,
-    /* TOPK and the rope/attention extensions of catalogue 86 have no kernels here yet: with
-     * catalogue 85 the core answers UNSUPPORTED for them, naming the feature (issue 12) */
-    .catalogue_version = XHAL_CATALOGUE_ROPE_ATTENTION_EX - 1,
+    .catalogue_version = XHAL_BACKEND_CATALOGUE_VERSION,
     .init = xcu_init,
     .shutdown = xcu_shutdown,
     .device_count = xcu_device_count,

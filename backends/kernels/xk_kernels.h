@@ -26,6 +26,7 @@
     K(MATMUL_RB, xk_matmul_rb, 1)   \
     K(GATHER, xk_gather, 0)         \
     K(ROPE, xk_rope, 0)             \
-    K(ATTENTION, xk_attention, 1)
+    K(ATTENTION, xk_attention, 1)   \
+    K(TOPK, xk_topk, 0)
 
 #endif /* XK_KERNELS_H */

@@ -164,16 +164,9 @@ uint64_t xk_group_needed(const xhal_op_desc *desc)
 int xk_supports(const xhal_op_desc *desc, const char **why)
 {
     switch (xhal_op_family_of(desc->op)) {
-        case XHAL_OPF_ROPE:
-            *why = "rope with positions, inv_freq or an attention factor has no portable kernel yet";
-            return !desc->attrs.rope.has_positions && !desc->attrs.rope.has_inv_freq &&
-                   (desc->attrs.rope.attention_factor == 0 || desc->attrs.rope.attention_factor == 1);
-        case XHAL_OPF_ATTENTION:
-            *why = "attention with a window, softcap or q_pos0 has no portable kernel yet";
-            /* q_pos0 at its default (Sk - Sq, bottom-right) is what xk_attention computes */
-            return desc->attrs.attention.window == 0 && desc->attrs.attention.softcap == 0 &&
-                   (!desc->attrs.attention.has_q_pos0 ||
-                    desc->attrs.attention.q_pos0 == desc->inputs[1].shape[2] - desc->inputs[0].shape[2]);
+        case XHAL_OPF_ROPE:      /* positions, inv_freq, attention factor: xk_rope */
+        case XHAL_OPF_ATTENTION: /* window, softcap, q_pos0: xk_attention */
+        case XHAL_OPF_TOPK:
         case XHAL_OPF_COPY:
         case XHAL_OPF_FILL:
         case XHAL_OPF_UNARY:
@@ -406,15 +399,22 @@ static void plan_gather(const xhal_op_desc *desc, xk_launch *L)
 static void plan_rope(const xhal_op_desc *desc, xk_launch *L)
 {
     const xhal_tensor_desc *x = &desc->inputs[0], *out = &desc->outputs[0];
-    const int64_t *sts[2] = {out->strides, x->strides};
+    int k_in = 1;
+    const xhal_tensor_desc *pos = desc->attrs.rope.has_positions ? &desc->inputs[k_in++] : NULL;
+    const xhal_tensor_desc *invf = desc->attrs.rope.has_inv_freq ? &desc->inputs[k_in++] : NULL;
     int last = out->ndim - 1;
+    /* positions: x's dims up to the seq axis, 0 past it (xhal_backend.h) */
+    int64_t pst[XK_HOST_MAX_DIMS] = {0};
+    for (int k = 0; pos && k < pos->ndim && k < last; k++) pst[k] = pos->strides[k];
+    const int64_t *sts[3] = {out->strides, x->strides, pst};
     int64_t rows = 1;
     for (int k = 0; k < last; k++) rows *= out->shape[k];
-    nd_plain(&L->nd, last, out->shape, 2, sts); /* seq_dim indexes these dims */
+    nd_plain(&L->nd, last, out->shape, 3, sts); /* seq_dim indexes these dims */
     int64_t D = out->shape[last], rot = desc->attrs.rope.rotary_dims;
     if (rot <= 0) rot = D;
     int64_t n = rows * (rot / 2 + (D - rot));
-    /* (dt, out, ooff, x, xoff, D, rot, layout, seq_dim, pos_offset, theta, os, xs, n, nd) */
+    /* (dt, out, ooff, x, xoff, D, rot, layout, seq_dim, pos_offset, theta, os, xs, n,
+     *  pos, poff, pdt, invf, foff, fs, has_invf, af, nd) */
     L->kernel = XK_K_ROPE;
     a_i32(L, out->dtype);
     a_tensor(L, out);
@@ -428,6 +428,18 @@ static void plan_rope(const xhal_op_desc *desc, xk_launch *L)
     a_i64(L, out->strides[last]);
     a_i64(L, x->strides[last]);
     a_i64(L, n);
+    if (pos)
+        a_tensor(L, pos);
+    else
+        a_absent(L, x);
+    a_i32(L, pos ? pos->dtype : 0);
+    if (invf)
+        a_tensor(L, invf);
+    else
+        a_absent(L, x);
+    a_i64(L, invf ? invf->strides[0] : 0);
+    a_i32(L, invf != NULL);
+    a_real(L, desc->attrs.rope.attention_factor != 0.0 ? desc->attrs.rope.attention_factor : 1.0);
     a_nd(L);
     g_items(L, n);
 }
@@ -439,7 +451,8 @@ static void plan_attention(const xhal_op_desc *desc, xk_launch *L)
     int64_t zero[XK_HOST_MAX_DIMS] = {0};
     const int64_t *sts[5] = {O->strides, q->strides, k->strides, v->strides, m ? m->strides : zero};
     nd_plain(&L->nd, 4, O->shape, 5, sts); /* [B, Hq, Sq, Dv] */
-    /* (dt, out, ooff, q, qoff, k, koff, v, voff, mask, moff, has_mask, Hkv, Sk, D, causal, scale, nd) */
+    /* (dt, out, ooff, q, qoff, k, koff, v, voff, mask, moff, has_mask, Hkv, Sk, D, causal, scale,
+     *  window, softcap, p0, nd) */
     L->kernel = XK_K_ATTENTION;
     a_i32(L, O->dtype);
     a_tensor(L, O);
@@ -456,8 +469,38 @@ static void plan_attention(const xhal_op_desc *desc, xk_launch *L)
     a_i64(L, q->shape[3]);
     a_i32(L, desc->attrs.attention.causal != 0);
     a_real(L, desc->attrs.attention.scale);
+    a_i64(L, desc->attrs.attention.window);
+    a_real(L, desc->attrs.attention.softcap);
+    a_i64(L, desc->attrs.attention.has_q_pos0 ? desc->attrs.attention.q_pos0 : k->shape[2] - q->shape[2]);
     a_nd(L);
     g_rows(L, O->shape[0] * O->shape[1] * O->shape[2]);
+}
+
+/* One item per element of x; the axis is last (the core moved it there). */
+static void plan_topk(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *x = &desc->inputs[0], *V = &desc->outputs[0], *I = &desc->more_outputs[0];
+    const int64_t *sts[3] = {V->strides, I->strides, x->strides};
+    int last = x->ndim - 1;
+    int64_t N = x->shape[last], n = numel(x);
+    nd_fold(&L->nd, last, x->shape, 3, sts);
+    /* (dt, esize, vals, voff, idx, ioff, idt, x, xoff, N, k, largest, xs, vs, is, n, nd) */
+    L->kernel = XK_K_TOPK;
+    a_i32(L, x->dtype);
+    a_i32(L, (int32_t)xhal_names_dtype_size(x->dtype));
+    a_tensor(L, V);
+    a_tensor(L, I);
+    a_i32(L, I->dtype);
+    a_tensor(L, x);
+    a_i64(L, N);
+    a_i64(L, desc->attrs.topk.k);
+    a_i32(L, desc->attrs.topk.largest);
+    a_i64(L, x->strides[last]);
+    a_i64(L, V->strides[last]);
+    a_i64(L, I->strides[last]);
+    a_i64(L, n);
+    a_nd(L);
+    g_items(L, n);
 }
 
 /* Scalars (ndim 0) become [1] with stride 0, so every kernel sees at least one dim. */
@@ -503,6 +546,7 @@ int xk_plan(const xhal_op_desc *desc_in, const xk_device_caps *caps, xk_launch *
         case XHAL_OPF_GATHER: plan_gather(desc, L); break;
         case XHAL_OPF_ROPE: plan_rope(desc, L); break;
         case XHAL_OPF_ATTENTION: plan_attention(desc, L); break;
+        case XHAL_OPF_TOPK: plan_topk(desc, L); break;
         default: return -1;
     }
     return 0;

@@ -120,10 +120,11 @@ int xk_variant_of(const xhal_op_desc *desc);
  * op_supported can refuse a device whose groups are smaller. */
 uint64_t xk_group_needed(const xhal_op_desc *desc);
 
-/* 1 when op family `fam` (xhal_op_family) has portable kernels here (xk_plan plans it), and
- * desc's attributes ask for nothing those kernels lack (rope positions / inv_freq, attention
- * window / softcap / q_pos0, rope attention factor of catalogue 86); else 0 and *why says what
- * is missing. A new family or attribute gets its case here with its kernel. */
+/* 1 when desc's op family (xhal_op_family) has portable kernels here (xk_plan plans it), and
+ * desc's attributes ask for nothing those kernels lack (today they run every attribute,
+ * catalogue 86's included: rope positions / inv_freq / attention factor, attention window /
+ * softcap / q_pos0, topk); else 0 and *why says what is missing. A new family or attribute
+ * gets its case here with its kernel. */
 int xk_supports(const xhal_op_desc *desc, const char **why);
 
 /* The launch for a validated descriptor (xhal_backend.h): 0, or -1 when the op's family has

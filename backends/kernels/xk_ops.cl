@@ -455,32 +455,37 @@ XK_KERNEL void xk_gather(int esize, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
 /* ------------------------------------------------------------------ rope */
 
 /* One work item per rotated pair or copied entry of each row. nd: the row dims (all but
- * the last), slot 0 out, slot 1 x; seq_dim is the S axis among them. Items per row:
- * rot/2 pairs then D-rot copies. Reads both entries of a pair before writing, so out
- * may be x. */
+ * the last), slot 0 out, slot 1 x, slot 2 positions (0 past the seq axis); seq_dim is the S
+ * axis among them. Items per row: rot/2 pairs then D-rot copies. Reads both entries of a
+ * pair before writing, so out may be x. pdt 0: no positions (pos_offset + s); has_invf 0:
+ * inv_freq[k] = theta^(-2k/rot), else f32 invf[foff + k fs]; af multiplies cos and sin. */
 XK_KERNEL void xk_rope(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *x, xk_i64 xoff, xk_i64 D,
                        xk_i64 rot, int layout, int seq_dim, xk_i64 pos_offset, float theta, xk_i64 os, xk_i64 xs,
-                       xk_i64 n, xk_nd nd)
+                       xk_i64 n, XK_GLOBAL const xk_u8 *pos_t, xk_i64 poff, int pdt, XK_GLOBAL const xk_u8 *invf,
+                       xk_i64 foff, xk_i64 fs, int has_invf, xk_real af, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 per_row = rot / 2 + (D - rot);
-    xk_i64 row, p, o[2], rr, k, pos = 0;
+    xk_i64 row, p, o[3], rr, k, pos = 0;
     if (i >= n) return;
     row = i / per_row;
     p = i % per_row;
-    xk_nd_offsets(&nd, row, 2, o);
+    xk_nd_offsets(&nd, row, 3, o);
     o[0] += ooff;
     o[1] += xoff;
     if (p < rot / 2) {
         xk_i64 e0, e1;
         xk_real v0, v1, c, s;
-        /* position: the row's coordinate along seq_dim */
-        rr = row;
-        for (k = nd.ndim - 1; k >= 0; k--) {
-            if (k == seq_dim) pos = rr % nd.shape[k];
-            rr /= nd.shape[k];
+        if (pdt) { /* the token's entry of the positions tensor */
+            pos = xk_ld_int(pos_t, poff + o[2], pdt);
+        } else { /* the row's coordinate along seq_dim */
+            rr = row;
+            for (k = nd.ndim - 1; k >= 0; k--) {
+                if (k == seq_dim) pos = rr % nd.shape[k];
+                rr /= nd.shape[k];
+            }
+            pos += pos_offset;
         }
-        pos += pos_offset;
         if (layout == 0) {
             e0 = p;
             e1 = p + rot / 2;
@@ -490,15 +495,19 @@ XK_KERNEL void xk_rope(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL cons
         }
 #ifdef XK_HAS_FP64
         {
-            double ang = (double)pos * pow((double)theta, -2.0 * (double)p / (double)rot);
-            c = (xk_real)cos(ang);
-            s = (xk_real)sin(ang);
+            double f = has_invf ? (double)xk_ld(invf, foff + p * fs, XK_DT_F32)
+                                : pow((double)theta, -2.0 * (double)p / (double)rot);
+            double ang = (double)pos * f;
+            c = (xk_real)((double)af * cos(ang));
+            s = (xk_real)((double)af * sin(ang));
         }
 #else
         {
-            float ang = (float)pos * XK_POWF(theta, -2.0f * (float)p / (float)rot);
-            c = (xk_real)XK_COSF(ang);
-            s = (xk_real)XK_SINF(ang);
+            float f =
+                has_invf ? (float)xk_ld(invf, foff + p * fs, XK_DT_F32) : XK_POWF(theta, -2.0f * (float)p / (float)rot);
+            float ang = (float)pos * f;
+            c = af * (xk_real)XK_COSF(ang);
+            s = af * (xk_real)XK_SINF(ang);
         }
 #endif
         v0 = xk_ld(x, o[1] + e0 * xs, dt);
@@ -514,11 +523,13 @@ XK_KERNEL void xk_rope(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL cons
 /* ------------------------------------------------------------------ attention */
 
 /* One work group per query row (b, h, i); online softmax over keys in chunks of XK_WG.
- * nd.shape = [B, Hq, Sq, Dv]; slots (4 strides each): 0 out, 1 q, 2 k, 3 v, 4 mask. */
+ * nd.shape = [B, Hq, Sq, Dv]; slots (4 strides each): 0 out, 1 q, 2 k, 3 v, 4 mask. Query i
+ * sits at key position p0 + i: causal stops the keys there, a window (> 0) starts them at
+ * p0 + i - window + 1; softcap (> 0) caps the scaled scores before the mask is added. */
 XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *q, xk_i64 qoff,
                             XK_GLOBAL const xk_u8 *k, xk_i64 koff, XK_GLOBAL const xk_u8 *v, xk_i64 voff,
                             XK_GLOBAL const xk_u8 *mask, xk_i64 moff, int has_mask, xk_i64 Hkv, xk_i64 Sk, xk_i64 D,
-                            int causal, xk_real scale, xk_nd nd)
+                            int causal, xk_real scale, xk_i64 window, xk_real softcap, xk_i64 p0, xk_nd nd)
 {
     XK_LOCAL xk_real qs[XK_ATT_MAXD];
     XK_LOCAL xk_real acc[XK_ATT_MAXD];
@@ -537,17 +548,22 @@ XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
     xk_i64 vb = voff + bb * nd.st[3][0] + hk * nd.st[3][1];
     xk_i64 mb = moff + bb * nd.st[4][0] + h * nd.st[4][1] + i * nd.st[4][2];
     xk_i64 ob = ooff + bb * nd.st[0][0] + h * nd.st[0][1] + i * nd.st[0][2];
-    xk_i64 d, j0, jj;
+    xk_i64 d, j0, jj, first = 0;
     xk_real m = -XK_R_INF, l = (xk_real)0;
     if (causal) {
-        nkeys = i + (Sk - Sq) + 1;
+        nkeys = p0 + i + 1;
         if (nkeys > Sk) nkeys = Sk;
         if (nkeys < 0) nkeys = 0;
+    }
+    if (window > 0) {
+        first = p0 + i - window + 1;
+        if (first < 0) first = 0;
+        if (first > nkeys) first = nkeys;
     }
     for (d = lid; d < D; d += XK_WG) qs[d] = xk_ld(q, qb + d * nd.st[1][3], dt);
     for (d = lid; d < Dv; d += XK_WG) acc[d] = (xk_real)0;
     XK_BARRIER();
-    for (j0 = 0; j0 < nkeys; j0 += XK_WG) {
+    for (j0 = first; j0 < nkeys; j0 += XK_WG) {
         xk_i64 j = j0 + lid;
         xk_i64 cnt = nkeys - j0 < XK_WG ? nkeys - j0 : XK_WG;
         xk_real s = -XK_R_INF, cm, nm, corr, p, cs;
@@ -555,6 +571,7 @@ XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
             xk_real dot = (xk_real)0;
             for (d = 0; d < D; d++) dot += qs[d] * xk_ld(k, kb + j * nd.st[2][2] + d * nd.st[2][3], dt);
             s = dot * scale;
+            if (softcap > (xk_real)0) s = softcap * XK_R_TANH(s / softcap);
             if (has_mask) s += xk_ld(mask, mb + j * nd.st[4][3], dt);
         }
         cm = xk_wg_max(red, lid, XK_WG, s);
@@ -575,4 +592,52 @@ XK_KERNEL void xk_attention(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
     }
     for (d = lid; d < Dv; d += XK_WG) /* l is NaN when a visible score was NaN: the row is NaN, as in the reference */
         xk_st(out, ob + d * nd.st[0][3], dt, (l > (xk_real)0 || l != l) ? acc[d] / l : (xk_real)0);
+}
+
+/* ------------------------------------------------------------------ topk */
+
+/* 1 if (a, ia) ranks before (b, ib): NaN above every number, equal values by index. */
+XK_INLINE int xk_topk_before(xk_real a, xk_i64 ia, xk_real b, xk_i64 ib, int largest)
+{
+    int an = a != a, bn = b != b;
+    if (an || bn) {
+        if (an && bn) return ia < ib;
+        return largest ? an : bn;
+    }
+    if (a != b) return largest ? a > b : a < b;
+    return ia < ib;
+}
+
+/* One work item per element of each row of N (the last axis): its rank is the number of
+ * the row's elements that rank before it (a total order: ties go by index), and an element
+ * of rank < k writes its bits to values[rank] and its index to indices[rank]. O(N) per item.
+ * nd: the row dims, slot 0 values, 1 indices, 2 x; xs, vs, is: the last-axis strides. */
+XK_KERNEL void xk_topk(int dt, int esize, XK_GLOBAL xk_u8 *vals, xk_i64 voff, XK_GLOBAL xk_u8 *idx, xk_i64 ioff,
+                       int idt, XK_GLOBAL const xk_u8 *x, xk_i64 xoff, xk_i64 N, xk_i64 k, int largest, xk_i64 xs,
+                       xk_i64 vs, xk_i64 is, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[3], row, j, t, rank = 0, xb, src, dst;
+    xk_real v;
+    if (i >= n) return;
+    row = i / N;
+    j = i % N;
+    xk_nd_offsets(&nd, row, 3, o);
+    xb = xoff + o[2];
+    v = xk_ld(x, xb + j * xs, dt);
+    for (t = 0; t < N && rank < k; t++)
+        if (t != j && xk_topk_before(xk_ld(x, xb + t * xs, dt), t, v, j, largest)) rank++;
+    if (rank >= k) return;
+    src = xb + j * xs;
+    dst = voff + o[0] + rank * vs;
+    switch (esize) { /* the element itself, NaN payload and sign included */
+        case 2: ((XK_GLOBAL xk_u16 *)vals)[dst] = ((XK_GLOBAL const xk_u16 *)x)[src]; break;
+        case 4: ((XK_GLOBAL xk_u32 *)vals)[dst] = ((XK_GLOBAL const xk_u32 *)x)[src]; break;
+        default: ((XK_GLOBAL xk_u64 *)vals)[dst] = ((XK_GLOBAL const xk_u64 *)x)[src]; break;
+    }
+    dst = ioff + o[1] + rank * is;
+    if (idt == XK_DT_I32)
+        ((XK_GLOBAL int *)idx)[dst] = (int)j;
+    else
+        ((XK_GLOBAL xk_i64 *)idx)[dst] = j;
 }

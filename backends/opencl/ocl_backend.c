@@ -632,9 +632,7 @@ static const xhal_backend_table ocl_table = {
     .struct_size = sizeof(xhal_backend_table),
     .name = OCL_NAME,
     .version = "0.1.0",
-    /* TOPK and the rope/attention extensions of catalogue 86 have no kernels here yet: with
-     * catalogue 85 the core answers UNSUPPORTED for them, naming the feature (issue 12) */
-    .catalogue_version = XHAL_CATALOGUE_ROPE_ATTENTION_EX - 1,
+    .catalogue_version = XHAL_BACKEND_CATALOGUE_VERSION,
     .init = ocl_init,
     .shutdown = ocl_shutdown,
     .device_count = ocl_device_count,

@@ -196,6 +196,21 @@ int main(void)
     d.attrs.rope.rotary_dims = 8;
     d.attrs.rope.theta = 10000;
     check_plan("rope", &d, XK_K_ROPE);
+    /* rope_ex: positions [1, 2] over x's dims up to seq axis 1, inv_freq [4], attention factor */
+    const int64_t p2[2] = {1, 2}, f4[1] = {4};
+    xhal_tensor_desc rpf[3] = {r, tens(XHAL_DTYPE_I64, 2, p2), tens(XHAL_DTYPE_F32, 1, f4)};
+    d = op_desc(XHAL_OP_ROPE, 3, rpf, r);
+    d.attrs.rope.rotary_dims = 8;
+    d.attrs.rope.seq_axis = 1;
+    d.attrs.rope.has_positions = d.attrs.rope.has_inv_freq = 1;
+    d.attrs.rope.attention_factor = 1.5;
+    check_plan("rope with positions and inv_freq", &d, XK_K_ROPE);
+    d = op_desc(XHAL_OP_ROPE, 2, rpf + 1, r);
+    d.inputs[0] = r;
+    d.inputs[1] = rpf[2];
+    d.attrs.rope.rotary_dims = 8;
+    d.attrs.rope.has_inv_freq = 1;
+    check_plan("rope with inv_freq", &d, XK_K_ROPE);
 
     const int64_t m4[4] = {1, 2, 3, 3};
     xhal_tensor_desc qkvm[4] = {r, r, r, tens(XHAL_DTYPE_F32, 4, m4)};
@@ -206,6 +221,18 @@ int main(void)
     d = op_desc(XHAL_OP_ATTENTION, 3, qkvm, r);
     d.attrs.attention.scale = 0.5;
     check_plan("attention without mask", &d, XK_K_ATTENTION);
+    d.attrs.attention.causal = 1;
+    d.attrs.attention.window = 2;
+    d.attrs.attention.softcap = 30;
+    d.attrs.attention.has_q_pos0 = 1;
+    check_plan("attention with window, softcap, q_pos0", &d, XK_K_ATTENTION);
+    const int64_t tx2[2] = {3, 7}, tk2[2] = {3, 2};
+    d = op_desc(XHAL_OP_TOPK, 1, (xhal_tensor_desc[]){tens(XHAL_DTYPE_F32, 2, tx2)}, tens(XHAL_DTYPE_F32, 2, tk2));
+    d.n_outputs = 2;
+    d.more_outputs[0] = tens(XHAL_DTYPE_I64, 2, tk2);
+    d.attrs.topk.k = 2;
+    d.attrs.topk.largest = 1;
+    check_plan("topk", &d, XK_K_TOPK);
 
     for (int k = 0; k < XK_K_COUNT_; k++) {
         if (!g_planned[k]) fprintf(stderr, "no case here plans %s: add one\n", xk_kernel_name(k));
@@ -230,14 +257,10 @@ int main(void)
     const char *why = NULL;
     d = op_desc(XHAL_OP_ADD, 2, in2, f);
     CHECK(xk_supports(&d, &why) == 1);
-    d = op_desc(XHAL_OP_TOPK, 1, &f, f);
+    d = op_desc(XHAL_OP_CONCAT, 1, &f, f);
     CHECK(xk_supports(&d, &why) == 0 && why && strstr(why, "no portable kernel"));
-    d = op_desc(XHAL_OP_ROPE, 1, &r, r);
-    d.attrs.rope.has_positions = 1;
-    CHECK(xk_supports(&d, &why) == 0 && strstr(why, "rope"));
-    d = op_desc(XHAL_OP_ATTENTION, 3, qkvm, r);
-    d.attrs.attention.window = 4;
-    CHECK(xk_supports(&d, &why) == 0 && strstr(why, "window"));
+    d = op_desc(XHAL_OP_TOPK, 1, &f, f);
+    CHECK(xk_supports(&d, &why) == 1);
     free(g_src);
     return xtest_finish("test_xk_launch");
 }
