@@ -314,7 +314,7 @@ static void test_dynamic_rope(xhal_context *ctx, xhal_device *dev)
 }
 
 /* config.json of real checkpoints (tests/model/real_configs; two compared verbatim with public copies, six written
- * from the models' documented values, see MODELS.md): 
+ * from the models' documented values, see MODELS.md):
  * each must be accepted as is, with the choices its family implies. */
 static void test_real_configs(void)
 {
