@@ -641,3 +641,290 @@ XK_KERNEL void xk_topk(int dt, int esize, XK_GLOBAL xk_u8 *vals, xk_i64 voff, XK
     else
         ((XK_GLOBAL xk_i64 *)idx)[dst] = j;
 }
+
+/* ------------------------------------------------------------------ block-quantized weights */
+
+/* Block-quantized dtypes (llama.cpp's layouts, backends/common/xhal_quant.h): q8_0, q4_0
+ * (32 elements in 34 / 18 bytes), q4_k, q6_k (256 elements in 144 / 210 bytes). A tensor
+ * arrives as a byte buffer plus a byte offset (any byte: blocks are read byte-wise) and
+ * strides in elements; every row (innermost axis) is a run of whole contiguous blocks
+ * (xhal_backend.h). Values are decoded exactly as the reference does, in f32 with every
+ * product and difference rounded once (never fused: XK_QMUL), so dequantization is
+ * bit-exact with xhal_quant.h; matmul accumulates in f32. */
+#define XK_DT_Q8_0 16
+#define XK_DT_Q4_0 17
+#define XK_DT_Q4_K 18
+#define XK_DT_Q6_K 19
+#define XK_QWG 64 /* work group of xk_qgemv (one reduction) and xk_qmm's tile edge is XK_MM_TS */
+
+#ifdef XK_TARGET_OPENCL
+#pragma OPENCL FP_CONTRACT OFF
+#define XK_QROUNDF(x) round(x)
+#define XK_QMUL(a, b) ((a) * (b))
+#elif defined(XK_TARGET_CUDA)
+#define XK_QROUNDF(x) roundf(x)
+#define XK_QMUL(a, b) __fmul_rn((a), (b)) /* never contracted into an FMA */
+#else
+#define XK_QROUNDF(x) roundf(x)
+#define XK_QMUL(a, b) ((a) * (b))
+#endif
+
+XK_INLINE int xk_q_block_size(int qdt) { return qdt >= XK_DT_Q4_K ? 256 : 32; }
+XK_INLINE int xk_q_block_bytes(int qdt)
+{
+    return qdt == XK_DT_Q8_0 ? 34 : (qdt == XK_DT_Q4_0 ? 18 : (qdt == XK_DT_Q4_K ? 144 : 210));
+}
+
+XK_INLINE float xk_q_f16(XK_GLOBAL const xk_u8 *p) { return xk_f16_to_f32((xk_u16)(p[0] | (p[1] << 8))); }
+
+/* q4_k: 6-bit scale and min of sub-block j (0..7) from the 12 scale bytes q */
+XK_INLINE void xk_q4k_scale_min(int j, XK_GLOBAL const xk_u8 *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Element e of the block at blk, exactly as the reference dequantizes it. */
+XK_INLINE float xk_q_elem(int qdt, XK_GLOBAL const xk_u8 *blk, int e)
+{
+    if (qdt == XK_DT_Q8_0) return XK_QMUL((float)(xk_i8)blk[2 + e], xk_q_f16(blk));
+    if (qdt == XK_DT_Q4_0) {
+        int c = e < 16 ? (blk[2 + e] & 0xF) : (blk[2 + e - 16] >> 4);
+        return XK_QMUL((float)(c - 8), xk_q_f16(blk));
+    }
+    if (qdt == XK_DT_Q4_K) {
+        int g = e / 64, l = e % 64, sc, m, c;
+        float d1, m1, p;
+        xk_q4k_scale_min(2 * g + (l >= 32 ? 1 : 0), blk + 4, &sc, &m);
+        c = blk[16 + 32 * g + (l % 32)];
+        c = l < 32 ? (c & 0xF) : (c >> 4);
+        d1 = XK_QMUL(xk_q_f16(blk), (float)sc);
+        m1 = XK_QMUL(xk_q_f16(blk + 2), (float)m);
+        p = XK_QMUL(d1, (float)c);
+        return p - m1;
+    }
+    {
+        /* q6_k: halves of 128; in each, four quarters of 32 (ql low, ql+32 low, ql high,
+         * ql+32 high nibbles; two bits each from qh), a scale per 16 elements */
+        int n = e / 128, r = e % 128, qu = r / 32, l = r % 32;
+        XK_GLOBAL const xk_u8 *ql = blk + 64 * n, *qh = blk + 128 + 32 * n;
+        int lo = (qu & 1) ? ql[l + 32] : ql[l];
+        int c = ((qu & 2) ? (lo >> 4) : (lo & 0xF)) | (((qh[l] >> (2 * qu)) & 3) << 4);
+        float s = XK_QMUL(xk_q_f16(blk + 208), (float)(xk_i8)blk[192 + 8 * n + l / 16 + 2 * qu]);
+        return XK_QMUL(s, (float)(c - 32));
+    }
+}
+
+/* out = dequantized src, elementwise. nd: the row dims (all but the innermost), slot 0 out,
+ * slot 1 src (strides in elements); inner: innermost size (whole blocks), os: out's
+ * innermost stride. One work item per element. */
+XK_KERNEL void xk_qdequant(int qdt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, int odt, XK_GLOBAL const xk_u8 *src,
+                           xk_i64 sbyte, xk_i64 inner, xk_i64 os, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[2], lin;
+    int bs = xk_q_block_size(qdt);
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i / inner, 2, o);
+    lin = o[1] + i % inner; /* src row starts on a block: o[1] is a multiple of bs */
+    xk_st(out, ooff + o[0] + (i % inner) * os, odt,
+          (xk_real)xk_q_elem(qdt, src + sbyte + (lin / bs) * xk_q_block_bytes(qdt), (int)(lin % bs)));
+}
+
+/* Blocks copied as they are (same block dtype): one work item per byte of a row's blocks. */
+XK_KERNEL void xk_qcopy(XK_GLOBAL xk_u8 *out, xk_i64 obyte, XK_GLOBAL const xk_u8 *src, xk_i64 sbyte, int qdt,
+                        xk_i64 row_bytes, xk_i64 n, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[2];
+    xk_i64 bs = xk_q_block_size(qdt), bb = xk_q_block_bytes(qdt);
+    if (i >= n) return;
+    xk_nd_offsets(&nd, i / row_bytes, 2, o);
+    out[obyte + o[0] / bs * bb + i % row_bytes] = src[sbyte + o[1] / bs * bb + i % row_bytes];
+}
+
+/* a / b correctly rounded: through double where the device has it (double rounding is
+ * innocuous for a quotient of floats), as the reference's C division. */
+XK_INLINE float xk_q_div(float a, float b)
+{
+#ifdef XK_HAS_FP64
+    return (float)((double)a / (double)b);
+#else
+    return a / b;
+#endif
+}
+
+/* f32/f16/bf16 -> q8_0 or q4_0 (llama.cpp's quantize_row_*_ref, byte for byte). One work item
+ * per block of 32. nd: row dims, slot 0 out (elements), slot 1 src; inner: innermost size;
+ * ss: src's innermost stride. */
+XK_KERNEL void xk_qquant(int qdt, XK_GLOBAL xk_u8 *out, xk_i64 obyte, XK_GLOBAL const xk_u8 *src, xk_i64 soff, int sdt,
+                         xk_i64 inner, xk_i64 ss, xk_i64 nblocks, xk_nd nd)
+{
+    xk_i64 i = XK_GLOBAL_ID(0);
+    xk_i64 o[2], j0, sb;
+    XK_GLOBAL xk_u8 *b;
+    float x[32], amax = 0.0f, mx = 0.0f, d, id;
+    int j;
+    xk_u16 h;
+    if (i >= nblocks) return;
+    xk_nd_offsets(&nd, (i * 32) / inner, 2, o);
+    j0 = (i * 32) % inner;
+    sb = soff + o[1] + j0 * ss;
+    b = out + obyte + (o[0] + j0) / 32 * (qdt == XK_DT_Q8_0 ? 34 : 18);
+    for (j = 0; j < 32; j++) {
+        float a;
+        x[j] = (float)xk_ld(src, sb + j * ss, sdt);
+        a = XK_FABSF(x[j]);
+        if (amax < a) {
+            amax = a;
+            mx = x[j];
+        }
+    }
+    if (qdt == XK_DT_Q8_0) {
+        d = xk_q_div(amax, 127.0f);
+        id = d != 0.0f ? xk_q_div(1.0f, d) : 0.0f;
+        h = xk_f32_to_f16(d);
+        b[0] = (xk_u8)(h & 0xffu);
+        b[1] = (xk_u8)(h >> 8);
+        for (j = 0; j < 32; j++) {
+            float r = XK_QROUNDF(XK_QMUL(x[j], id));
+            int q = r >= 127.0f ? 127 : (r >= -128.0f ? (int)r : (r < 0.0f ? -128 : 0));
+            b[2 + j] = (xk_u8)(q & 0xff);
+        }
+    } else {
+        d = xk_q_div(mx, -8.0f);
+        id = d != 0.0f ? xk_q_div(1.0f, d) : 0.0f;
+        h = xk_f32_to_f16(d);
+        b[0] = (xk_u8)(h & 0xffu);
+        b[1] = (xk_u8)(h >> 8);
+        for (j = 0; j < 16; j++) {
+            float s0 = XK_QMUL(x[j], id) + 8.5f, s1 = XK_QMUL(x[j + 16], id) + 8.5f;
+            int q0 = s0 >= 15.0f ? 15 : (s0 >= 0.0f ? (int)s0 : 0);
+            int q1 = s1 >= 15.0f ? 15 : (s1 >= 0.0f ? (int)s1 : 0);
+            b[2 + j] = (xk_u8)(q0 | (q1 << 4));
+        }
+    }
+}
+
+/* Dot product of 32 consecutive weights starting at element e0 (a multiple of 32) of the
+ * block at blk with a[k0 + j * ak], j < 32: f32 products summed in f32, the block's scales
+ * applied once per group of 32 (q8_0, q4_0: d * sum(q x); k-quants: per sub-block). */
+XK_INLINE float xk_q_dot32(int qdt, XK_GLOBAL const xk_u8 *blk, int e0, XK_GLOBAL const xk_u8 *a, xk_i64 k0, xk_i64 ak,
+                           int adt)
+{
+    float s = 0.0f, t = 0.0f;
+    int j;
+    if (qdt == XK_DT_Q8_0) {
+        for (j = 0; j < 32; j++) s += (float)(xk_i8)blk[2 + j] * (float)xk_ld(a, k0 + j * ak, adt);
+        return xk_q_f16(blk) * s;
+    }
+    if (qdt == XK_DT_Q4_0) {
+        for (j = 0; j < 16; j++) {
+            int c = blk[2 + j];
+            s += (float)((c & 0xF) - 8) * (float)xk_ld(a, k0 + j * ak, adt);
+            s += (float)((c >> 4) - 8) * (float)xk_ld(a, k0 + (j + 16) * ak, adt);
+        }
+        return xk_q_f16(blk) * s;
+    }
+    if (qdt == XK_DT_Q4_K) {
+        /* sub-block e0/32: 32 codes in the low (even sub-block) or high nibbles of 32 bytes */
+        int sb = e0 / 32, sc, m, hi = sb & 1;
+        XK_GLOBAL const xk_u8 *q = blk + 16 + 32 * (sb / 2);
+        xk_q4k_scale_min(sb, blk + 4, &sc, &m);
+        for (j = 0; j < 32; j++) {
+            float x = (float)xk_ld(a, k0 + j * ak, adt);
+            s += (float)(hi ? (q[j] >> 4) : (q[j] & 0xF)) * x;
+            t += x;
+        }
+        return xk_q_f16(blk) * (float)sc * s - xk_q_f16(blk + 2) * (float)m * t;
+    }
+    {
+        int n = e0 / 128, qu = (e0 % 128) / 32;
+        XK_GLOBAL const xk_u8 *ql = blk + 64 * n + ((qu & 1) ? 32 : 0), *qh = blk + 128 + 32 * n;
+        XK_GLOBAL const xk_u8 *sc = blk + 192 + 8 * n + 2 * qu;
+        for (j = 0; j < 32; j++) {
+            int c = ((qu & 2) ? (ql[j] >> 4) : (ql[j] & 0xF)) | (((qh[j] >> (2 * qu)) & 3) << 4);
+            float p = (float)(c - 32) * (float)xk_ld(a, k0 + j * ak, adt);
+            if (j < 16)
+                s += p;
+            else
+                t += p;
+        }
+        return xk_q_f16(blk + 208) * ((float)(xk_i8)sc[0] * s + (float)(xk_i8)sc[1] * t);
+    }
+}
+
+/* Decode-friendly product (few rows of a): one work group of XK_QWG items per output element
+ * (column n of row m of batch bi); the items walk the column's blocks in groups of 32
+ * weights, neighbours reading neighbouring bytes, and sum in f32 (then a tree). Grid:
+ * dim 0 = N columns (one group each), dim 1 = M * batches. b: K stride 1, N stride b_n,
+ * byte offset bbyte; nd: batch dims, slot 0 out, 1 a, 2 b (elements). */
+XK_KERNEL void xk_qgemv(int qdt, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                        XK_GLOBAL const xk_u8 *b, xk_i64 bbyte, xk_i64 M, xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_n,
+                        xk_i64 o_m, xk_i64 o_n, float alpha, float beta, xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_QWG];
+    xk_i64 lid = XK_LOCAL_ID(0);
+    xk_i64 n = XK_GROUP_ID(0), mb = XK_GROUP_ID(1);
+    xk_i64 m = mb % M, bi = mb / M;
+    xk_i64 o[3], col, u, units = K / 32, bs = xk_q_block_size(qdt), bb = xk_q_block_bytes(qdt);
+    float acc = 0.0f, r;
+    xk_nd_offsets(&nd, bi, 3, o);
+    col = o[2] + n * b_n; /* element offset of b[.., 0, n]: a multiple of the block size */
+    for (u = lid; u < units; u += XK_QWG) {
+        xk_i64 e = col + u * 32;
+        acc +=
+            xk_q_dot32(qdt, b + bbyte + (e / bs) * bb, (int)(e % bs), a, aoff + o[1] + m * a_m + u * 32 * a_k, a_k, dt);
+    }
+    r = (float)xk_wg_sum(red, lid, XK_QWG, (xk_real)acc);
+    if (lid == 0) {
+        xk_i64 oi = ooff + o[0] + m * o_m + n * o_n;
+        float v = alpha * r;
+        if (beta != 0.0f) v += beta * (float)xk_ld(out, oi, dt);
+        xk_st(out, oi, dt, (xk_real)v);
+    }
+}
+
+/* Tiled product for more rows: groups of XK_MM_TS x XK_MM_TS items (dim 0 columns, dim 1
+ * rows, dim 2 batch), over K in steps of 32; each step dequantizes a 32 x XK_MM_TS tile of
+ * b into local memory (bit-exact values) and multiplies it with a 16 x 32 tile of a, in f32.
+ * Arguments as xk_qgemv. */
+XK_KERNEL void xk_qmm(int qdt, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                      XK_GLOBAL const xk_u8 *b, xk_i64 bbyte, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m, xk_i64 a_k,
+                      xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta, xk_nd nd)
+{
+    XK_LOCAL float ta[XK_MM_TS][33];
+    XK_LOCAL float tb[XK_MM_TS][33]; /* tb[column][k] */
+    xk_i64 tx = XK_LOCAL_ID(0), ty = XK_LOCAL_ID(1), lid = ty * XK_MM_TS + tx;
+    xk_i64 col = XK_GROUP_ID(0) * XK_MM_TS + tx, rw = XK_GROUP_ID(1) * XK_MM_TS + ty;
+    xk_i64 o[3], k0, bs = xk_q_block_size(qdt), bb = xk_q_block_bytes(qdt);
+    float acc = 0.0f;
+    int e, kk;
+    xk_nd_offsets(&nd, XK_GROUP_ID(2), 3, o);
+    for (k0 = 0; k0 < K; k0 += 32) {
+        for (e = 0; e < 2; e++) { /* 256 items fill 16 x 32 of a and of b */
+            xk_i64 idx = lid + e * XK_MM_TS * XK_MM_TS, r = idx / 32, k = idx % 32;
+            xk_i64 ar = XK_GROUP_ID(1) * XK_MM_TS + r, bc = XK_GROUP_ID(0) * XK_MM_TS + r;
+            ta[r][k] = ar < M ? (float)xk_ld(a, aoff + o[1] + ar * a_m + (k0 + k) * a_k, dt) : 0.0f;
+            if (bc < N) {
+                xk_i64 el = o[2] + bc * b_n + k0 + k;
+                tb[r][k] = xk_q_elem(qdt, b + bbyte + (el / bs) * bb, (int)(el % bs));
+            } else
+                tb[r][k] = 0.0f;
+        }
+        XK_BARRIER();
+        for (kk = 0; kk < 32; kk++) acc += ta[ty][kk] * tb[tx][kk];
+        XK_BARRIER();
+    }
+    if (rw < M && col < N) {
+        xk_i64 oi = ooff + o[0] + rw * o_m + col * o_n;
+        float v = alpha * acc;
+        if (beta != 0.0f) v += beta * (float)xk_ld(out, oi, dt);
+        xk_st(out, oi, dt, (xk_real)v);
+    }
+}

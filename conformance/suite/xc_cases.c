@@ -1229,6 +1229,190 @@ static void cat_inplace(builder *b)
     }
 }
 
+/* Block-quantized dtypes (OPS.md, copy and matmul): matmul with quantized weights against
+ * the f64 product with the dequantized weights, dequantization bit-exact, quantization
+ * byte-exact with the codec, views that split a block refused. Filed under the quantized
+ * dtype. */
+static void cat_quant(builder *b)
+{
+    const xhal_dtype Q[] = {XHAL_DTYPE_Q8_0, XHAL_DTYPE_Q4_0, XHAL_DTYPE_Q4_K, XHAL_DTYPE_Q6_K};
+    for (int qi = 0; qi < 4; qi++) {
+        xhal_dtype q = Q[qi];
+        int bs = 0;
+        xc_dtype_block(q, &bs, NULL);
+        const int small = bs == 32; /* q8_0/q4_0 blocks of 32; k-quants super-blocks of 256 */
+        /* matmul: a [.., M, K] x b [.., N, K]^T, blocks along K */
+        struct {
+            const char *name;
+            xhal_dtype adt;
+            int M, K, N, batch; /* batch: 0 none, 1 [2,M,K] x [2,N,K], 2 b 2-D broadcast, 3 b expanded
+                                 * from [1,N,K] (stride 0), 4 b permuted [N,2,K] -> [2,N,K] */
+            double alpha, beta;
+            int a_step; /* a is a step-2 slice along K (strided activations) */
+        } mm[] = {
+            {"decode_m1_1block_n17", XHAL_DTYPE_F32, 1, bs, 17, 0, 1, 0, 0},
+            {"decode_m1_blocks_n67", XHAL_DTYPE_F32, 1, small ? 8 * bs : 3 * bs, 67, 0, 1, 0, 0},
+            {"decode_m1_n300", XHAL_DTYPE_F32, 1, 2 * bs, 300, 0, 1, 0, 0},
+            {"m5_blocks_n33", XHAL_DTYPE_F32, 5, 2 * bs, 33, 0, 1, 0, 0},
+            {"m40_blocks_n70", XHAL_DTYPE_F32, 40, small ? 4 * bs : 2 * bs, 70, 0, 1, 0, 0},
+            {"f16_m1_blocks_n19", XHAL_DTYPE_F16, 1, 2 * bs, 19, 0, 1, 0, 0},
+            {"f16_m3_blocks_n9", XHAL_DTYPE_F16, 3, 2 * bs, 9, 0, 1, 0, 0},
+            {"bf16_m1_blocks_n19", XHAL_DTYPE_BF16, 1, 2 * bs, 19, 0, 1, 0, 0},
+            {"bf16_m3_blocks_n9", XHAL_DTYPE_BF16, 3, 2 * bs, 9, 0, 1, 0, 0},
+            {"batch2_m3_n7", XHAL_DTYPE_F32, 3, bs, 7, 1, 1, 0, 0},
+            {"batch2_bcast_b_m1_n7", XHAL_DTYPE_F32, 1, 2 * bs, 7, 2, 1, 0, 0},
+            {"batch2_expand_b_m2_n5", XHAL_DTYPE_F32, 2, bs, 5, 3, 1, 0, 0},
+            {"batch2_perm_b_m1_n6", XHAL_DTYPE_F32, 1, 2 * bs, 6, 4, 1, 0, 0},
+            {"alpha_beta_m4_n11", XHAL_DTYPE_F32, 4, bs, 11, 0, 0.5, -1.25, 0},
+            {"step_a_m1_n13", XHAL_DTYPE_F32, 1, 2 * bs, 13, 0, 1, 0, 1},
+            {"step_a_m3_n13", XHAL_DTYPE_F32, 3, bs, 13, 0, 1, 0, 1},
+        };
+        for (size_t i = 0; i < sizeof(mm) / sizeof(mm[0]); i++) {
+            xc_case c = mk(XHAL_OP_MATMUL, q, "%s_k%d_%s", mm[i].name, mm[i].K, xhal_dtype_name(mm[i].adt));
+            int M = mm[i].M, K = mm[i].K, N = mm[i].N;
+            xhal_dtype adt = mm[i].adt;
+            c.n_in = 2;
+            switch (mm[i].batch) {
+                case 1:
+                    c.in[0] = ts(adt, 3, 2, M, K);
+                    c.in[1] = ts(q, 3, 2, N, K);
+                    c.out = ts(adt, 3, 2, M, N);
+                    break;
+                case 2:
+                    c.in[0] = ts(adt, 3, 2, M, K);
+                    c.in[1] = ts(q, 2, N, K);
+                    c.out = ts(adt, 3, 2, M, N);
+                    break;
+                case 3: {
+                    int64_t es[3] = {1, N, K};
+                    c.in[0] = ts(adt, 3, 2, M, K);
+                    c.in[1] = expand_from(ts(q, 3, 2, N, K), es);
+                    c.out = ts(adt, 3, 2, M, N);
+                    break;
+                }
+                case 4:
+                    c.in[0] = ts(adt, 3, 2, M, K);
+                    c.in[1] = ts(q, 3, 2, N, K);
+                    c.in[1].layout = XC_LAYOUT_PERMUTE; /* stored [N, 2, K] */
+                    c.in[1].perm[0] = 1;
+                    c.in[1].perm[1] = 0;
+                    c.in[1].perm[2] = 2;
+                    c.out = ts(adt, 3, 2, M, N);
+                    break;
+                default:
+                    c.in[0] = ts(adt, 2, M, K);
+                    c.in[1] = ts(q, 2, N, K);
+                    c.out = ts(adt, 2, M, N);
+                    break;
+            }
+            if (mm[i].a_step) c.in[0] = step(c.in[0]);
+            c.at.trans_b = 1;
+            c.at.alpha = mm[i].alpha;
+            c.at.beta = mm[i].beta;
+            c.out_init = mm[i].beta != 0 ? XC_INIT_RANDOM : XC_INIT_NAN;
+            add(b, &c);
+        }
+        /* dequantize: copy to f32/f16/bf16, bit-exact (exact class) */
+        const xhal_dtype F3[] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16};
+        for (int f = 0; f < 3; f++) {
+            xc_case c = mk(XHAL_OP_COPY, q, "to_%s_3x%d", xhal_dtype_name(F3[f]), 4 * bs);
+            c.n_in = 1;
+            c.in[0] = ts(q, 2, 3, 4 * bs);
+            c.out = ts(F3[f], 2, 3, 4 * bs);
+            add(b, &c);
+        }
+        {
+            xc_case c = mk(XHAL_OP_COPY, q, "to_f32_perm_in_2x3x%d", 2 * bs);
+            c.n_in = 1;
+            c.in[0] = ts(q, 3, 2, 3, 2 * bs);
+            c.in[0].layout = XC_LAYOUT_PERMUTE; /* stored [3, 2, K] */
+            c.in[0].perm[0] = 1;
+            c.in[0].perm[1] = 0;
+            c.out = ts(XHAL_DTYPE_F32, 3, 2, 3, 2 * bs);
+            add(b, &c);
+            int64_t es[2] = {1, bs};
+            c = mk(XHAL_OP_COPY, q, "to_f32_expand_in_5x%d", bs);
+            c.n_in = 1;
+            c.in[0] = expand_from(ts(q, 2, 5, bs), es);
+            c.out = ts(XHAL_DTYPE_F32, 2, 5, bs);
+            add(b, &c);
+            c = mk(XHAL_OP_COPY, q, "to_f32_step_out_4x%d", bs);
+            c.n_in = 1;
+            c.in[0] = ts(q, 2, 4, bs);
+            c.out = step(ts(XHAL_DTYPE_F32, 2, 4, bs));
+            add(b, &c);
+            c = mk(XHAL_OP_COPY, q, "to_f32_perm_out_%dx3", 2 * bs);
+            c.n_in = 1;
+            c.in[0] = ts(q, 2, 3, 2 * bs);
+            c.out = ts(XHAL_DTYPE_F32, 2, 3, 2 * bs);
+            c.out.layout = XC_LAYOUT_PERMUTE; /* stored [K, 3] */
+            c.out.perm[0] = 1;
+            c.out.perm[1] = 0;
+            add(b, &c);
+            /* blocks copied as they are (byte-exact), into a permuted block view */
+            c = mk(XHAL_OP_COPY, q, "same_dtype_perm_out_2x3x%d", bs);
+            c.n_in = 1;
+            c.in[0] = ts(q, 3, 2, 3, bs);
+            c.out = ts(q, 3, 2, 3, bs);
+            c.out.layout = XC_LAYOUT_PERMUTE;
+            c.out.perm[0] = 1;
+            c.out.perm[1] = 0;
+            add(b, &c);
+            c = mk(XHAL_OP_COPY, q, "empty_0x%d", bs);
+            c.n_in = 1;
+            c.in[0] = ts(q, 2, 0, bs);
+            c.out = ts(XHAL_DTYPE_F32, 2, 0, bs);
+            add(b, &c);
+        }
+        /* views that split a block: refused when the view is made */
+        {
+            xc_case c = mk(XHAL_OP_COPY, q, "view_step_inner_splits_blocks_refused");
+            c.n_in = 1;
+            c.in[0] = step(ts(q, 2, 3, bs));
+            c.out = ts(XHAL_DTYPE_F32, 2, 3, bs);
+            c.view_refused = 1;
+            c.expect_status = XHAL_ERROR_INVALID_ARGUMENT;
+            add(b, &c);
+            c = mk(XHAL_OP_COPY, q, "view_permute_inner_axis_refused");
+            c.n_in = 1;
+            c.in[0] = perm_rev(ts(q, 2, bs, bs));
+            c.out = ts(XHAL_DTYPE_F32, 2, bs, bs);
+            c.view_refused = 1;
+            c.expect_status = XHAL_ERROR_INVALID_ARGUMENT;
+            add(b, &c);
+        }
+        if (!small) continue;
+        /* quantize: f32/f16/bf16 -> q8_0/q4_0, byte-exact with the codec */
+        for (int f = 0; f < 3; f++) {
+            xc_case c = mk(XHAL_OP_COPY, q, "from_%s_4x%d", xhal_dtype_name(F3[f]), 4 * bs);
+            c.n_in = 1;
+            c.in[0] = range(ts(F3[f], 2, 4, 4 * bs), -3, 3);
+            c.out = ts(q, 2, 4, 4 * bs);
+            add(b, &c);
+        }
+        {
+            xc_case c = mk(XHAL_OP_COPY, q, "from_f32_special_blocks_2x%d", 8 * bs);
+            c.n_in = 1;
+            c.in[0] = gen(ts(XHAL_DTYPE_F32, 2, 2, 8 * bs), XC_GEN_QBLOCKS);
+            c.out = ts(q, 2, 2, 8 * bs);
+            add(b, &c);
+            c = mk(XHAL_OP_COPY, q, "from_f32_step_in_3x%d", 2 * bs);
+            c.n_in = 1;
+            c.in[0] = step(ts(XHAL_DTYPE_F32, 2, 3, 2 * bs));
+            c.out = ts(q, 2, 3, 2 * bs);
+            add(b, &c);
+            c = mk(XHAL_OP_COPY, q, "from_f32_perm_in_perm_out_2x3x%d", bs);
+            c.n_in = 1;
+            c.in[0] = perm_rev(ts(XHAL_DTYPE_F32, 3, 2, 3, bs));
+            c.out = ts(q, 3, 2, 3, bs);
+            c.out.layout = XC_LAYOUT_PERMUTE;
+            c.out.perm[0] = 1;
+            c.out.perm[1] = 0;
+            add(b, &c);
+        }
+    }
+}
+
 int xc_catalogue_build(xc_case_list *list)
 {
     builder b = {list, 0};
@@ -1243,6 +1427,7 @@ int xc_catalogue_build(xc_case_list *list)
     cat_transformer(&b);
     cat_transformer_ex(&b);
     cat_topk(&b);
+    cat_quant(&b);
     return b.err ? -1 : 0;
 }
 
@@ -1346,6 +1531,49 @@ static int special_list(const xc_case *c, xhal_dtype dt, double *s)
     return n;
 }
 
+/* A block-quantized tensor: random blocks for its dense storage (the stored shape of its
+ * layout), decoded, then read through the view's strides into logical order. */
+static int gen_block_tensor(const xc_tspec *sp, xc_rng *rng, xc_tensor *t)
+{
+    int bs, bb;
+    xc_dtype_block(sp->dtype, &bs, &bb);
+    int64_t st[XHAL_MAX_DIMS], off, stored = 1;
+    xc_tspec_view(sp, st, &off);
+    /* the stored tensor is dense: its element count is the largest offset + 1 */
+    for (int d = 0; d < sp->ndim; d++)
+        if (sp->shape[d] > 0) stored += (sp->shape[d] - 1) * st[d];
+    if (sp->layout == XC_LAYOUT_EXPAND || sp->layout == XC_LAYOUT_PERMUTE) {
+        int64_t S[XHAL_MAX_DIMS];
+        for (int d = 0; d < sp->ndim; d++) S[d] = sp->layout == XC_LAYOUT_EXPAND ? sp->eshape[d] : 0;
+        if (sp->layout == XC_LAYOUT_PERMUTE)
+            for (int d = 0; d < sp->ndim; d++) S[sp->perm[d]] = sp->shape[d];
+        stored = xc_numel(sp->ndim, S);
+    }
+    int64_t nblk = stored / bs;
+    t->raw_bytes = nblk * bb;
+    t->raw = malloc((size_t)(t->raw_bytes > 0 ? t->raw_bytes : 1));
+    double *sv = malloc(sizeof(double) * (size_t)(stored > 0 ? stored : 1));
+    t->v = malloc(sizeof(double) * (size_t)t->n);
+    if (!t->raw || !sv || !t->v) {
+        free(sv);
+        return -1;
+    }
+    xc_block_random(sp->dtype, rng, nblk, t->raw);
+    xc_block_decode(sp->dtype, t->raw, nblk, sv);
+    int64_t idx[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < t->n; i++) {
+        int64_t r = i, o = 0;
+        for (int d = sp->ndim - 1; d >= 0; d--) {
+            idx[d] = r % sp->shape[d];
+            r /= sp->shape[d];
+        }
+        for (int d = 0; d < sp->ndim; d++) o += idx[d] * st[d];
+        t->v[i] = sv[o];
+    }
+    free(sv);
+    return 0;
+}
+
 static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tensor *t)
 {
     memset(t, 0, sizeof(*t));
@@ -1354,6 +1582,13 @@ static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tens
     memcpy(t->shape, sp->shape, sizeof(t->shape));
     t->n = xc_numel(sp->ndim, sp->shape);
     if (t->n == 0) return 0;
+    if (xc_dtype_block(sp->dtype, NULL, NULL)) {
+        if (c->view_refused) { /* the view is refused before any data matters */
+            t->n = 0;
+            return 0;
+        }
+        return gen_block_tensor(sp, rng, t);
+    }
     t->v = malloc(sizeof(double) * (size_t)t->n);
     if (!t->v) return -1;
     int isf = xc_dtype_is_float(sp->dtype);
@@ -1410,6 +1645,29 @@ static int gen_tensor(const xc_case *c, const xc_tspec *sp, xc_rng *rng, xc_tens
             sv[i] = xc_round_to(sp->dtype, p[k]);
         }
     }
+    if (sp->gen == XC_GEN_QBLOCKS) {
+        for (int64_t i = 0; i + 32 <= sn; i += 32) {
+            double *x = sv + i;
+            int64_t k = (i / 32) % 8;
+            double scale = ldexp(1.0, (int)((i / 32) % 21) - 10); /* 2^-10 .. 2^10 */
+            for (int j = 0; j < 32; j++) {
+                switch (k) {
+                    case 0: x[j] = 0.0; break;
+                    case 1: /* amax 127 (q8_0: d = 1) and halves: roundf rounds them away from 0 */
+                        x[j] = j == 0 ? 127.0 : (double)(j % 9) - 4.5 + (j & 1 ? 0.0 : 1.0);
+                        break;
+                    case 2: /* max -8 (q4_0: d = 1): x + 8.5 is truncated, not rounded */
+                        x[j] = j == 0 ? -8.0 : (double)((j * 7) % 31) / 2.0 - 7.75;
+                        break;
+                    case 3: x[j] = j == 3 ? -2.0 : (j == 20 ? 2.0 : 0.25 * (j % 5)); break;
+                    case 4: x[j] = j == 3 ? 2.0 : (j == 20 ? -2.0 : -0.25 * (j % 5)); break;
+                    case 5: x[j] = j == 7 ? 1e-30 : 0.0; break; /* d underflows f16: stored 0 */
+                    default: x[j] = scale * xc_rng_uniform(rng, -1, 1); break;
+                }
+                x[j] = xc_round_to(sp->dtype, x[j]);
+            }
+        }
+    }
     if (sp->layout == XC_LAYOUT_EXPAND) {
         int64_t idx[XHAL_MAX_DIMS];
         for (int64_t i = 0; i < t->n; i++) {
@@ -1430,6 +1688,12 @@ static int copy_tensor(const xc_tensor *src, xc_tensor *dst)
 {
     *dst = *src;
     dst->v = NULL;
+    dst->raw = NULL;
+    if (src->raw) {
+        dst->raw = malloc((size_t)(src->raw_bytes > 0 ? src->raw_bytes : 1));
+        if (!dst->raw) return -1;
+        memcpy(dst->raw, src->raw, (size_t)src->raw_bytes);
+    }
     if (src->n == 0) return 0;
     dst->v = malloc(sizeof(double) * (size_t)src->n);
     if (!dst->v) return -1;
@@ -1447,6 +1711,7 @@ int xc_case_inputs(const xc_case *c, uint64_t seed, xc_tensor *in, xc_tensor *in
         if (rc != 0) return -1;
     }
     if (c->given_init) return copy_tensor(c->given_init, init);
+    if (xc_dtype_block(c->out.dtype, NULL, NULL)) return 0; /* out keeps the guard pattern */
     xc_tspec o = c->out;
     o.layout = XC_LAYOUT_CONTIG;
     o.gen = XC_GEN_UNIFORM;

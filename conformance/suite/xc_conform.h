@@ -30,6 +30,11 @@ typedef struct xc_tensor {
     int64_t shape[XHAL_MAX_DIMS];
     int64_t n; /* numel */
     double *v; /* n values, malloc'd (NULL when n == 0) */
+    /* Block-quantized dtypes only: the stored bytes (rows of whole blocks, in the order of
+     * the tensor's dense storage, xc_tspec_view), malloc'd; v holds the decoded values in
+     * logical order. NULL otherwise. */
+    uint8_t *raw;
+    int64_t raw_bytes;
 } xc_tensor;
 
 void xc_tensor_free(xc_tensor *t);
@@ -45,6 +50,15 @@ double xc_round_to(xhal_dtype dt, double x);
 void xc_encode(xhal_dtype dt, const double *v, int64_t n, void *dst);
 void xc_decode(xhal_dtype dt, const void *src, int64_t n, double *v);
 uint16_t xc_f64_to_f16(double x);
+/* Block-quantized dtypes (q8_0, q4_0, q4_k, q6_k; xc_quant.c, the suite's own codec):
+ * 1 and the block size (elements) and bytes per block for them, 0 for plain dtypes. */
+int xc_dtype_block(xhal_dtype dt, int *block_size, int *block_bytes);
+/* Decode nblocks blocks into their values (the exact f32 results of llama.cpp's reference
+ * dequantization, as doubles). */
+void xc_block_decode(xhal_dtype dt, const void *src, int64_t nblocks, double *v);
+/* Quantize nblocks * block_size values (f32 values) to q8_0 or q4_0 as llama.cpp's
+ * quantize_row_*_ref does. 0, or -1 for a dtype without a quantizer. */
+int xc_block_quantize(xhal_dtype dt, const double *x, int64_t nblocks, void *dst);
 uint16_t xc_f64_to_bf16(double x);
 double xc_f16_to_f64(uint16_t h);
 double xc_bf16_to_f64(uint16_t h);
@@ -57,6 +71,9 @@ void xc_rng_seed(xc_rng *r, uint64_t seed);
 uint64_t xc_rng_next(xc_rng *r);
 double xc_rng_uniform(xc_rng *r, double lo, double hi); /* [lo, hi) */
 uint64_t xc_hash_str(const char *s);
+/* nblocks random blocks of dt: codes of every bit pattern, scales of both signs (where the
+ * layout allows), some zero and some f16-subnormal scales; values of magnitude ~1. */
+void xc_block_random(xhal_dtype dt, xc_rng *r, int64_t nblocks, void *dst);
 
 /* ---------------------------------------------------------------------------------- */
 /* Cases                                                                              */
@@ -77,8 +94,11 @@ enum {
     XC_GEN_PAIRS_B = 4,
     XC_GEN_SIGNMAG = 5,
     XC_GEN_TIES = 6,
-    XC_GEN_LLAMA3 = 7 /* rope's inv_freq [n]: Llama 3 scaling of theta^(-2k/(2n)) with lo as theta
+    XC_GEN_LLAMA3 = 7, /* rope's inv_freq [n]: Llama 3 scaling of theta^(-2k/(2n)) with lo as theta
                        * (factor 8, low/high frequency factors 1 and 4, original context 8192) */
+    XC_GEN_QBLOCKS = 8 /* blocks of 32 that stress q8_0/q4_0 quantization: all zero, rounding ties,
+                        * equal magnitudes of both signs, a scale that underflows f16, magnitudes
+                        * 1e-3..1e3 */
 };
 enum { XC_INIT_NAN = 0, XC_INIT_RANDOM = 1 };
 
@@ -129,6 +149,8 @@ typedef struct xc_case {
     int out_init;      /* XC_INIT_*: what out holds before the op */
     int nan_sign;      /* 1: the sign of NaN results is checked */
     int inplace;       /* 1: out is input 0 itself (same tensor, same shape and dtype) */
+    int view_refused;  /* 1: making input 0's view (its layout) must fail with expect_status
+                        * (a view that splits quantized blocks); the op is not run */
     /* Vectors: given data (owned by the case list); NULL for generated cases. */
     xc_tensor *given_in; /* n_in tensors (n_alloc_in allocated) */
     int n_alloc_in;

@@ -291,8 +291,9 @@ static int op_rank(const char *op)
 
 static int dt_rank(const char *dt)
 {
-    static const char *order[] = {"f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64"};
-    for (int i = 0; i < 8; i++)
+    static const char *order[] = {"f32", "f16", "bf16", "f64",  "i8",   "u8",
+                                  "i32", "i64", "q8_0", "q4_0", "q4_k", "q6_k"};
+    for (int i = 0; i < 12; i++)
         if (!strcmp(order[i], dt)) return i;
     return 50;
 }

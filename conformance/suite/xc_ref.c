@@ -464,9 +464,23 @@ int xc_ref_compute(const xc_case *c, const xc_tensor *in, const xc_tensor *init,
     int64_t idx[XHAL_MAX_DIMS];
     for (int64_t i = 0; i < n; i++) mag[i] = 0;
     switch (xhal_op_family_of((int)c->op)) { /* the op table's families */
-        case XHAL_OPF_COPY:
+        case XHAL_OPF_COPY: {
+            int bs = 0, bb = 0;
+            if (n > 0 && xc_dtype_block(c->out.dtype, &bs, &bb) && !xc_dtype_block(c->in[0].dtype, NULL, NULL)) {
+                /* quantization: the values of the codec's blocks (OPS.md: byte for byte) */
+                uint8_t *q = malloc((size_t)(n / bs * bb));
+                if (!q) return fail(msg, msgsz, "out of memory");
+                if (xc_block_quantize(c->out.dtype, in[0].v, n / bs, q) != 0) {
+                    free(q);
+                    return fail(msg, msgsz, "%s: no quantizer for %s", c->name, xhal_dtype_name(c->out.dtype));
+                }
+                xc_block_decode(c->out.dtype, q, n / bs, ref);
+                free(q);
+                return 0;
+            }
             for (int64_t i = 0; i < n; i++) ref[i] = in[0].v[i];
             return 0;
+        }
         case XHAL_OPF_FILL:
             for (int64_t i = 0; i < n; i++) ref[i] = c->at.value;
             return 0;

@@ -42,8 +42,9 @@ static void families(const xc_run *run, int *fam)
     }
 }
 
-#define N_MDT 10
-static const char *MDT[N_MDT] = {"f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64", "-", NULL};
+#define N_MDT 14
+static const char *MDT[N_MDT] = {"f32", "f16",  "bf16", "f64",  "i8",   "u8", "i32",
+                                 "i64", "q8_0", "q4_0", "q4_k", "q6_k", "-",  NULL};
 
 typedef struct cell {
     int c[XC_OUTCOME_COUNT];
@@ -286,8 +287,8 @@ static char *build_json(const xc_run *run)
             cJSON_AddNumberToObject(dj, "compute_units", d->info.compute_units);
             cJSON_AddItemToObject(dj, "caps", caps_json(d->info.caps));
             cJSON *dts = cJSON_AddArrayToObject(dj, "dtypes");
-            for (int k = 1; k < XHAL_DTYPE_COUNT_; k++)
-                if (d->info.dtypes & XHAL_DTYPE_BIT(k))
+            for (int k = 1; k < XHAL_DTYPE_END_; k++)
+                if ((d->info.dtypes & XHAL_DTYPE_BIT(k)) && strcmp(xhal_dtype_name((xhal_dtype)k), "invalid") != 0)
                     cJSON_AddItemToArray(dts, cJSON_CreateString(xhal_dtype_name((xhal_dtype)k)));
             jnum(dj, "seconds", d->seconds);
             cJSON_AddItemToObject(dj, "totals", counts_json(d->counts));

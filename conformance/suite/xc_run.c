@@ -26,8 +26,11 @@ typedef struct dtens {
     uint64_t voff;                  /* expected byte offset of element 0 */
     size_t es;
     int64_t n;
-    uint8_t *image; /* host image of the whole buffer as written */
-    int dense;      /* row-major contiguous at voff */
+    uint8_t *image;  /* host image of the whole buffer as written */
+    int dense;       /* row-major contiguous at voff */
+    int bs, bb;      /* block-quantized dtypes: block size and bytes (es is 0); else 0 */
+    int view_failed; /* dtens_make failed making the view (the base tensor was fine) */
+    uint8_t *rows;   /* block-quantized outputs: the blocks read back, logical rows in order */
 } dtens;
 
 static uint8_t pattern(uint64_t i) { return (uint8_t)(0xC3u + 7u * (unsigned)(i & 0xffu)); }
@@ -65,17 +68,19 @@ static void dtens_free(dtens *t)
     if (t->base != t->view) xhal_tensor_destroy(t->base);
     xhal_buffer_destroy(t->buf);
     free(t->image);
+    free(t->rows);
     memset(t, 0, sizeof(*t));
 }
 
 /* Create t per spec holding values v (logical order). Returns XHAL_OK or the failing
  * status with r->message set ("setup: ..."). */
 static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_tspec *sp, const double *v,
-                              const char *what, dtens *t, xc_result *r)
+                              const xc_tensor *h, const char *what, dtens *t, xc_result *r)
 {
     memset(t, 0, sizeof(*t));
     t->ndim = sp->ndim;
     t->es = xc_dtype_size(sp->dtype);
+    int blk = xc_dtype_block(sp->dtype, &t->bs, &t->bb);
     memcpy(t->shape, sp->shape, sizeof(t->shape));
     t->n = xc_numel(sp->ndim, sp->shape);
     int layout = sp->layout;
@@ -84,8 +89,8 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
     for (int d = 0; d < sp->ndim; d++) S[d] = sp->shape[d];
     if (layout == XC_LAYOUT_PERMUTE)
         for (int d = 0; d < sp->ndim; d++) S[sp->perm[d]] = sp->shape[d];
-    else if (layout == XC_LAYOUT_STEP)
-        S[sp->ndim - 1] = 2 * sp->shape[sp->ndim - 1] + 1;
+    else if (layout == XC_LAYOUT_STEP) /* block dtypes: a valid base whose step-2 slice splits blocks */
+        S[sp->ndim - 1] = 2 * sp->shape[sp->ndim - 1] + (blk ? 0 : 1);
     else if (layout == XC_LAYOUT_EXPAND)
         for (int d = 0; d < sp->ndim; d++) S[d] = sp->eshape[d];
     int64_t ns = 1;
@@ -93,8 +98,9 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
         st[d] = ns;
         ns *= S[d];
     }
-    t->size = 2 * GUARD + (uint64_t)ns * t->es;
-    t->voff = GUARD;
+    /* block dtypes start at an odd byte: blocks must be read byte-wise (xhal_backend.h) */
+    t->size = 2 * GUARD + (blk ? (uint64_t)(ns / t->bs * t->bb) + 1 : (uint64_t)ns * t->es);
+    t->voff = GUARD + (blk ? 1u : 0u);
     for (int d = 0; d < sp->ndim; d++) {
         switch (layout) {
             case XC_LAYOUT_PERMUTE: t->vstride[d] = st[sp->perm[d]]; break;
@@ -106,6 +112,7 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
         t->vstride[sp->ndim - 1] *= 2;
         t->voff += t->es;
     }
+    uint64_t base_off = blk ? t->voff : GUARD;
     t->image = malloc((size_t)t->size);
     if (!t->image) {
         setmsg(r, "setup: out of host memory");
@@ -113,7 +120,11 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
     }
     for (uint64_t i = 0; i < t->size; i++) t->image[i] = pattern(i);
     t->dense = layout == XC_LAYOUT_CONTIG;
-    if (v && t->dense)
+    if (blk) {
+        /* the stored bytes, dense at voff (h->raw is in storage order) */
+        if (h && h->raw && (uint64_t)h->raw_bytes == (uint64_t)(ns / t->bs * t->bb))
+            memcpy(t->image + t->voff, h->raw, (size_t)h->raw_bytes);
+    } else if (v && t->dense)
         xc_encode(sp->dtype, v, t->n, t->image + t->voff);
     else if (v)
         for (int64_t i = 0; i < t->n; i++) xc_encode(sp->dtype, &v[i], 1, t->image + elem_off(t, i));
@@ -129,7 +140,7 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
         setmsg(r, "setup: buffer_write(%s): %s: %s", what, xhal_status_name(st_), xhal_last_error());
         return st_;
     }
-    st_ = xhal_tensor_from_buffer(t->buf, sp->dtype, sp->ndim, S, NULL, GUARD, &t->base);
+    st_ = xhal_tensor_from_buffer(t->buf, sp->dtype, sp->ndim, S, NULL, base_off, &t->base);
     if (st_ != XHAL_OK) {
         setmsg(r, "setup: tensor_from_buffer(%s, %s): %s: %s", what, xhal_dtype_name(sp->dtype), xhal_status_name(st_),
                xhal_last_error());
@@ -145,6 +156,7 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
     if (st_ != XHAL_OK) {
         t->view = t->base;
         setmsg(r, "setup: making the view of %s: %s: %s", what, xhal_status_name(st_), xhal_last_error());
+        t->view_failed = 1;
         return st_;
     }
     /* The view must be exactly what the layout says, or the guard check means nothing. */
@@ -167,6 +179,20 @@ static xhal_status dtens_make(xhal_stream *stream, xhal_device *dev, const xc_ts
     }
     return XHAL_OK;
 }
+
+/* Block-quantized tensors: rows of whole blocks. Byte offset of logical row r (all indices
+ * but the innermost) of t, and the bytes of one row. */
+static uint64_t block_row_off(const dtens *t, int64_t r)
+{
+    int64_t lin = 0;
+    for (int d = t->ndim - 2; d >= 0; d--) {
+        int64_t s = t->shape[d];
+        lin += (r % s) * t->vstride[d];
+        r /= s;
+    }
+    return t->voff + (uint64_t)(lin / t->bs * t->bb);
+}
+static uint64_t block_row_bytes(const dtens *t) { return (uint64_t)(t->shape[t->ndim - 1] / t->bs * t->bb); }
 
 /* Read the buffer back; check bytes that must be unchanged. For an output (is_out) the
  * element bytes are decoded into got instead. Returns 0 if fine, else sets r->message. */
@@ -201,13 +227,32 @@ static int dtens_check(xhal_stream *stream, dtens *t, const char *what, int is_o
             return -1;
         }
         uint64_t first = UINT64_MAX, last = 0;
-        if (t->dense && t->n > 0) {
+        if (t->bs && t->n > 0) { /* block dtype: whole rows of blocks */
+            int64_t inner = t->shape[t->ndim - 1], nrows = t->n / inner;
+            uint64_t rb = block_row_bytes(t);
+            free(t->rows);
+            t->rows = malloc((size_t)(rb * (uint64_t)nrows));
+            if (!t->rows) {
+                free(mark);
+                free(now);
+                setmsg(r, "out of host memory");
+                return -1;
+            }
+            for (int64_t row = 0; row < nrows; row++) {
+                uint64_t o = block_row_off(t, row);
+                memset(mark + o, 1, (size_t)rb);
+                memcpy(t->rows + (uint64_t)row * rb, now + o, (size_t)rb);
+                if (o < first) first = o;
+                if (o + rb > last) last = o + rb;
+            }
+            if (got) xc_block_decode(dt, t->rows, t->n / t->bs, got);
+        } else if (t->dense && t->n > 0) {
             first = t->voff;
             last = t->voff + (uint64_t)t->n * t->es;
             memset(mark + first, 1, (size_t)(last - first));
             if (got) xc_decode(dt, now + first, t->n, got);
         }
-        for (int64_t i = 0; i < t->n && !t->dense; i++) {
+        for (int64_t i = 0; i < t->n && !t->dense && !t->bs; i++) {
             uint64_t o = elem_off(t, i);
             memset(mark + o, 1, t->es);
             if (o < first) first = o;
@@ -228,6 +273,41 @@ static int dtens_check(xhal_stream *stream, dtens *t, const char *what, int is_o
         free(mark);
     }
     free(now);
+    return rc;
+}
+
+/* A block-quantized output (copy to q8_0/q4_0, or between blocks of one dtype) must hold
+ * exactly the bytes of the reference: the codec's blocks of the input values, or the input's
+ * own blocks. 0 if equal, else -1 with the first differing byte named. */
+static int check_block_bytes(const xc_case *c, const xc_tensor *hin, const dtens *din, const dtens *out, xc_result *r)
+{
+    int64_t inner = out->shape[out->ndim - 1], nrows = out->n / inner;
+    uint64_t rb = block_row_bytes(out);
+    uint8_t *want = malloc((size_t)(rb * (uint64_t)nrows) + 1);
+    if (!want) {
+        setmsg(r, "out of host memory");
+        return -1;
+    }
+    if (din->bs) { /* same dtype: the input's blocks, row by row */
+        for (int64_t row = 0; row < nrows; row++)
+            memcpy(want + (uint64_t)row * rb, hin->raw + (block_row_off(din, row) - din->voff), (size_t)rb);
+    } else if (xc_block_quantize(c->out.dtype, hin->v, out->n / out->bs, want) != 0) {
+        free(want);
+        setmsg(r, "no reference quantizer for %s", xhal_dtype_name(c->out.dtype));
+        return -1;
+    }
+    int rc = 0;
+    for (uint64_t i = 0; i < rb * (uint64_t)nrows; i++)
+        if (out->rows[i] != want[i]) {
+            uint64_t row = i / rb, blk = (i % rb) / (uint64_t)out->bb, byte = (i % rb) % (uint64_t)out->bb;
+            setmsg(r,
+                   "%s bytes differ from the reference codec: row %llu, block %llu, byte %llu is 0x%02x, want 0x%02x",
+                   xhal_dtype_name(c->out.dtype), (unsigned long long)row, (unsigned long long)blk,
+                   (unsigned long long)byte, out->rows[i], want[i]);
+            rc = -1;
+            break;
+        }
+    free(want);
     return rc;
 }
 
@@ -420,7 +500,22 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
     for (int i = 0; i < c->n_in; i++) {
         char what[16];
         snprintf(what, sizeof(what), "input %d", i);
-        xhal_status st = dtens_make(stream, dev, &c->in[i], hin[i].v, what, &din[i], r);
+        xhal_status st = dtens_make(stream, dev, &c->in[i], hin[i].v, &hin[i], what, &din[i], r);
+        if (i == 0 && c->view_refused) {
+            /* the case is the view itself: it must be refused with the status named */
+            if (st == (xhal_status)c->expect_status && din[0].view_failed) {
+                r->outcome = XC_PASS;
+                setmsg(r, "view refused as required: %s: %s", xhal_status_name(st), xhal_last_error());
+            } else if (st == XHAL_OK)
+                setmsg(r, "a view that splits %s blocks was accepted (want %s)", xhal_dtype_name(c->in[0].dtype),
+                       xhal_status_name((xhal_status)c->expect_status));
+            else if (!din[0].view_failed && st == XHAL_ERROR_UNSUPPORTED)
+                r->outcome = XC_UNSUPPORTED; /* the device does not take the dtype at all */
+            else if (din[0].view_failed)
+                setmsg(r, "the view was refused with %s, want %s (%s)", xhal_status_name(st),
+                       xhal_status_name((xhal_status)c->expect_status), xhal_last_error());
+            goto done;
+        }
         if (st != XHAL_OK) {
             if (st == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED;
             goto done;
@@ -430,7 +525,7 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
         dout = din[0]; /* the same tensor: checked once, as the output; freed as input 0 */
         first_in = 1;
     } else {
-        xhal_status st = dtens_make(stream, dev, &c->out, hinit.v, "out", &dout, r);
+        xhal_status st = dtens_make(stream, dev, &c->out, hinit.v, NULL, "out", &dout, r);
         if (st != XHAL_OK) {
             if (st == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED;
             goto done;
@@ -438,7 +533,7 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
     }
 
     if (c->has_out2) {
-        xhal_status st2 = dtens_make(stream, dev, &c->out2, init2, "out2", &dout2, r);
+        xhal_status st2 = dtens_make(stream, dev, &c->out2, init2, NULL, "out2", &dout2, r);
         if (st2 != XHAL_OK) {
             if (st2 == XHAL_ERROR_UNSUPPORTED) r->outcome = XC_UNSUPPORTED;
             goto done;
@@ -481,6 +576,7 @@ void xc_run_case(xhal_stream *stream, xhal_device *dev, const xc_case *c, uint64
         goto done;
     }
     if (dtens_check(stream, &dout, "out", 1, c->out.dtype, got, r) != 0) goto done;
+    if (dout.bs && n > 0 && check_block_bytes(c, &hin[0], &din[0], &dout, r) != 0) goto done;
     if (c->has_out2) { /* exact: every element equal to the reference's */
         if (dtens_check(stream, &dout2, "out2", 1, c->out2.dtype, got2, r) != 0) goto done;
         int64_t bad = 0, first = -1;

@@ -11,7 +11,10 @@ void xc_tensor_free(xc_tensor *t)
 {
     if (!t) return;
     free(t->v);
+    free(t->raw);
     t->v = NULL;
+    t->raw = NULL;
+    t->raw_bytes = 0;
     t->n = 0;
 }
 

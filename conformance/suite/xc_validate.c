@@ -163,8 +163,23 @@ static int check_tensor(const xc_case *c, const xc_tspec *t, const char *what, c
 {
     if (t->ndim < 0 || t->ndim > XHAL_MAX_DIMS)
         return fail(msg, sz, "%s: %s has %d dims (0..%d)", c->name, what, t->ndim, XHAL_MAX_DIMS);
-    if (t->dtype <= XHAL_DTYPE_INVALID || t->dtype >= XHAL_DTYPE_COUNT_ || xc_dtype_size(t->dtype) == 0)
+    int bs = 0;
+    int blk = xc_dtype_block(t->dtype, &bs, NULL);
+    if (!blk && (t->dtype <= XHAL_DTYPE_INVALID || t->dtype >= XHAL_DTYPE_COUNT_ || xc_dtype_size(t->dtype) == 0))
         return fail(msg, sz, "%s: %s has no valid dtype", c->name, what);
+    if (blk) {
+        /* whole blocks along the innermost axis, and a layout that keeps them whole unless the
+         * case is about refusing that view */
+        if (t->ndim < 1 || t->shape[t->ndim - 1] % bs != 0)
+            return fail(msg, sz, "%s: %s is %s: its innermost dim must be a multiple of %d", c->name, what,
+                        xhal_dtype_name(t->dtype), bs);
+        int keeps = t->layout == XC_LAYOUT_CONTIG || t->layout == XC_LAYOUT_EXPAND ||
+                    (t->layout == XC_LAYOUT_PERMUTE && t->perm[t->ndim - 1] == t->ndim - 1);
+        if (t->layout == XC_LAYOUT_EXPAND && t->eshape[t->ndim - 1] != t->shape[t->ndim - 1]) keeps = 0;
+        if (!keeps && !(c->view_refused && t == &c->in[0]))
+            return fail(msg, sz, "%s: %s is %s with a layout that splits its blocks", c->name, what,
+                        xhal_dtype_name(t->dtype));
+    }
     int64_t n = 1;
     for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] < 0) return fail(msg, sz, "%s: %s dim %d is negative", c->name, what, d);
@@ -221,8 +236,22 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
     do {                                                \
         if (!(cond)) return fail(msg, sz, __VA_ARGS__); \
     } while (0)
+    if (c->view_refused) {
+        NEED(c->n_in >= 1 && xc_dtype_block(c->in[0].dtype, NULL, NULL) && c->expect_status != XHAL_OK,
+             "%s: view_refused needs a block-quantized input 0 and an expected error status", c->name);
+    }
+    int qx = x ? xc_dtype_block(x->dtype, NULL, NULL) : 0, qo = xc_dtype_block(o->dtype, NULL, NULL);
+    int fx = x && (x->dtype == XHAL_DTYPE_F32 || x->dtype == XHAL_DTYPE_F16 || x->dtype == XHAL_DTYPE_BF16);
+    int fo = o->dtype == XHAL_DTYPE_F32 || o->dtype == XHAL_DTYPE_F16 || o->dtype == XHAL_DTYPE_BF16;
+    if (c->op != XHAL_OP_COPY && c->op != XHAL_OP_MATMUL)
+        NEED(!qx && !qo, "%s: %s does not take block-quantized tensors", c->name, on);
     if (c->op == XHAL_OP_COPY) {
         NEED(same_shape(x, o), "%s: copy: x %s and out %s differ in shape", c->name, s1, s2);
+        NEED(!(qx || qo) || (qx && x->dtype == o->dtype) || (qx && fo) ||
+                 (fx && (o->dtype == XHAL_DTYPE_Q8_0 || o->dtype == XHAL_DTYPE_Q4_0)),
+             "%s: copy %s -> %s: block-quantized copies are the same dtype, to f32/f16/bf16, or from those to "
+             "q8_0/q4_0",
+             c->name, xhal_dtype_name(x->dtype), xhal_dtype_name(o->dtype));
     } else if (is_unary(c->op) || c->op == XHAL_OP_SCALE || c->op == XHAL_OP_SOFTMAX || c->op == XHAL_OP_ROPE) {
         NEED(same_shape(x, o), "%s: %s: x %s and out %s differ in shape", c->name, on, s1, s2);
         NEED(x->dtype == o->dtype, "%s: %s: x is %s but out is %s", c->name, on, xhal_dtype_name(x->dtype),
@@ -350,6 +379,10 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
                  c->name);
             NEED(c->in[2].ndim == 1 && c->in[2].shape[0] == N, "%s: matmul with int8 weights: scales must be [%lld]",
                  c->name, (long long)N);
+        } else if (xc_dtype_block(B->dtype, NULL, NULL)) {
+            NEED(A->dtype == o->dtype && fo,
+                 "%s: matmul: with a block-quantized b, a and out share one of f32/f16/bf16", c->name);
+            NEED(a->trans_b == 1, "%s: matmul: a block-quantized b is [.., N, K] used with trans_b = 1", c->name);
         } else {
             NEED(A->dtype == o->dtype && B->dtype == o->dtype, "%s: matmul: a, b and out must share one dtype",
                  c->name);
@@ -439,8 +472,8 @@ int xc_case_validate(const xc_case *c, char *msg, size_t sz)
     {
         /* the op table's DTYPES column: the dtypes of the data operand (in[0]; out for fill) */
         xhal_dtype data = c->n_in ? c->in[0].dtype : o->dtype;
-        NEED(xhal_op_dtypes_of((int)c->op) & XHAL_DTYPE_BIT(data), "%s: %s does not take %s (op table)", c->name, on,
-             xhal_dtype_name(data));
+        NEED((c->op == XHAL_OP_COPY && qx) || (xhal_op_dtypes_of((int)c->op) & XHAL_DTYPE_BIT(data)),
+             "%s: %s does not take %s (op table)", c->name, on, xhal_dtype_name(data));
     }
     NEED(c->inplace == 0 || (c->n_in > 0 && same_shape(&c->in[0], o) && c->in[0].dtype == o->dtype),
          "%s: in-place case with differing tensors", c->name);

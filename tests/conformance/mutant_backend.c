@@ -422,6 +422,72 @@ static void f16_flush_subnormals(const xhal_op_desc *d)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Block-quantized defects (layouts of backends/common/xhal_quant.h, decoded here by hand) */
+/* ---------------------------------------------------------------------------------- */
+static float f16_at(const unsigned char *p)
+{
+    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
+    uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 0x400), (int)e - 25);
+    return s ? -v : v;
+}
+
+/* Q4_0_NIBBLES_SWAPPED: out = a @ deq(b)^T with element j of a block in the high nibble of
+ * qs[j] and j + 16 in the low one (the wrong order). f32 a and out, b q4_0 (xhal_backend.h:
+ * b is [.., K, N] with K stride 1, blocks along K). */
+static xhal_status qmatmul_q4_0_swapped(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *a = &d->inputs[0], *b = &d->inputs[1], *o = &d->outputs[0];
+    int nd = o->ndim, bd = nd - 2;
+    int64_t M = o->shape[bd], N = o->shape[bd + 1], K = a->shape[bd + 1], batch = 1, idx[XHAL_MAX_DIMS];
+    for (int k = 0; k < bd; k++) batch *= o->shape[k];
+    for (int64_t bi = 0; bi < batch; bi++) {
+        unravel(bi, bd, o->shape, idx);
+        int64_t ab = 0, bb = 0, ob = 0;
+        for (int k = 0; k < bd; k++) {
+            ab += idx[k] * a->strides[k];
+            bb += idx[k] * b->strides[k];
+            ob += idx[k] * o->strides[k];
+        }
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                int64_t col = bb + n * b->strides[bd + 1];
+                const unsigned char *blk = base(b) + col / 32 * 18;
+                double acc = 0;
+                for (int64_t k = 0; k < K; k += 32, blk += 18) {
+                    float dd = f16_at(blk);
+                    for (int j = 0; j < 16; j++) {
+                        float w0 = (float)((blk[2 + j] >> 4) - 8) * dd, w1 = (float)((blk[2 + j] & 15) - 8) * dd;
+                        acc += (double)((float *)base(a))[ab + m * a->strides[bd] + (k + j) * a->strides[bd + 1]] * w0;
+                        acc += (double)((float *)base(a))[ab + m * a->strides[bd] + (k + j + 16) * a->strides[bd + 1]] *
+                               w1;
+                    }
+                }
+                float *op = (float *)base(o) + ob + m * o->strides[bd] + n * o->strides[bd + 1];
+                double r = d->attrs.matmul.alpha * acc;
+                if (d->attrs.matmul.beta != 0) r += d->attrs.matmul.beta * *op;
+                *op = (float)r;
+            }
+    }
+    return XHAL_OK;
+}
+
+/* Q8_0_SCALE_DROPPED: q8_0 -> f32 gives the codes themselves */
+static xhal_status copy_q8_0_noscale(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *x = &d->inputs[0], *y = &d->outputs[0];
+    int nd = y->ndim;
+    int64_t n = numel(y), idx[XHAL_MAX_DIMS];
+    for (int64_t i = 0; i < n; i++) {
+        unravel(i, nd, y->shape, idx);
+        int64_t lin = eoff(x, idx);
+        const unsigned char *blk = base(x) + lin / 32 * 34;
+        *F(y, idx) = (float)(signed char)blk[2 + lin % 32];
+    }
+    return XHAL_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* The mutated op_run                                                                 */
 /* ---------------------------------------------------------------------------------- */
 static int target_op(void)
@@ -576,6 +642,32 @@ static xhal_status m_op_run(void *state, void *stream, const xhal_op_desc *desc)
         case XC_MUTANT_GELU_TANH_FOR_ERF:
         case XC_MUTANT_SILU_OVERFLOW:
             if (f32) return unary_f32(&d);
+            break;
+        case XC_MUTANT_Q4_0_NIBBLES_SWAPPED:
+            if (d.inputs[1].dtype == XHAL_DTYPE_Q4_0 && d.inputs[0].dtype == XHAL_DTYPE_F32)
+                return qmatmul_q4_0_swapped(&d);
+            break;
+        case XC_MUTANT_Q8_0_SCALE_DROPPED:
+            if (d.inputs[0].dtype == XHAL_DTYPE_Q8_0 && d.outputs[0].dtype == XHAL_DTYPE_F32)
+                return copy_q8_0_noscale(&d);
+            break;
+        case XC_MUTANT_QMATMUL_B_DENSE:
+            if (xhal_names_dtype_block(d.inputs[1].dtype)) {
+                /* b [.., K, N] with K stride 1: N stride K, batch strides dense; kept only if
+                 * the blocks it then reads lie inside b's buffer */
+                xhal_tensor_desc *t = &d.inputs[1];
+                int bd = t->ndim - 2;
+                const xhal_names_block_entry_ *be = xhal_names_dtype_block(t->dtype);
+                int64_t s = t->shape[bd] * t->shape[bd + 1], hi = t->shape[bd] * t->shape[bd + 1];
+                t->strides[bd + 1] = t->shape[bd];
+                for (int k = bd - 1; k >= 0; k--) {
+                    if (t->strides[k] != 0) t->strides[k] = s;
+                    hi += (t->shape[k] - 1) * t->strides[k];
+                    s *= t->shape[k];
+                }
+                if (t->offset + (uint64_t)(hi / be->block_size * be->block_bytes) > ((cpu_buffer *)t->buffer)->size)
+                    d = *desc;
+            }
             break;
         case XC_MUTANT_COPY_BF16_TRUNC:
             if (d.inputs[0].dtype == XHAL_DTYPE_F32 && d.outputs[0].dtype == XHAL_DTYPE_BF16)

@@ -49,12 +49,12 @@ if(NOT failed EQUAL 0)
 endif()
 # One pass over the results (op, dtype and outcome are consecutive members of each result).
 set(ws "[ \t\r\n]*")
-string(REGEX MATCHALL "\"op\":${ws}\"[a-z0-9_]+\",${ws}\"dtype\":${ws}\"[a-z0-9]+\",${ws}\"outcome\":${ws}\"[a-z]+\""
+string(REGEX MATCHALL "\"op\":${ws}\"[a-z0-9_]+\",${ws}\"dtype\":${ws}\"[a-z0-9_]+\",${ws}\"outcome\":${ws}\"[a-z]+\""
        results "${report}")
 set(passed "")
 set(n_unsupported 0)
 foreach(res IN LISTS results)
-  string(REGEX MATCH "\"op\":${ws}\"([a-z0-9_]+)\",${ws}\"dtype\":${ws}\"([a-z0-9]+)\",${ws}\"outcome\":${ws}\"([a-z]+)\"" m "${res}")
+  string(REGEX MATCH "\"op\":${ws}\"([a-z0-9_]+)\",${ws}\"dtype\":${ws}\"([a-z0-9_]+)\",${ws}\"outcome\":${ws}\"([a-z]+)\"" m "${res}")
   set(op ${CMAKE_MATCH_1})
   set(dtype ${CMAKE_MATCH_2})
   set(outcome ${CMAKE_MATCH_3})
