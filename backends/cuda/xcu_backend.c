@@ -162,6 +162,9 @@ static xhal_status xcu_device_info(void *state, int device, xhal_device_info *in
     info->index = device;
     info->dtypes = 0;
     for (int dt = XHAL_DTYPE_F32; dt < XHAL_DTYPE_COUNT_; dt++) info->dtypes |= XHAL_DTYPE_BIT(dt);
+    /* block-quantized weights: copy (dequantize, quantize to q8_0/q4_0) and matmul's b (xk_ops.cl) */
+    info->dtypes |= XHAL_DTYPE_BIT(XHAL_DTYPE_Q8_0) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_0) |
+                    XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_K) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q6_K);
     info->caps = XHAL_CAP_F64 | XHAL_CAP_EVENT_TIMING | XHAL_CAP_PINNED_HOST;
     for (int j = 0; j < st->n_devices; j++) {
         int can = 0;

@@ -160,11 +160,25 @@ xhal_status xcu_op_supported(void *state, int device, const xhal_op_desc *desc)
     const char *missing;
     if (!xk_supports(desc, &missing)) return xcu_unsupported(device, desc, dt, missing);
     char why[192];
+    int qdt = xk_block_side(desc); /* block-quantized copy or matmul weights (xk_qdequant ... xk_qmm) */
+    if (qdt) {
+        if (!xk_block_ok(desc, why, sizeof why)) return xcu_unsupported(device, desc, qdt, why);
+        if (fam == XHAL_OPF_MATMUL) {
+            /* xk_qgemv puts rows x batch on grid y, xk_qmm the batch on grid z */
+            int nb = desc->outputs[0].ndim - 2;
+            int64_t batch = 1, M = desc->outputs[0].shape[nb];
+            for (int i = 0; i < nb; i++) batch *= desc->outputs[0].shape[i];
+            if ((M <= 4 && M * batch > XCU_MAX_GRID_YZ) || batch > XCU_MAX_GRID_YZ ||
+                (M + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS > XCU_MAX_GRID_YZ)
+                return xcu_unsupported(device, desc, dt, "more than 65535 rows x batches of decode, or batch above 65535");
+        }
+        return xcu_module_ready(st, d, xk_variant_of(desc));
+    }
     if (!xhal_op_dtype_ok(desc, kinds, why, sizeof why)) return xcu_unsupported(device, desc, dt, why);
     if (fam == XHAL_OPF_MATMUL) {
         if (desc->inputs[1].dtype != dt)
             return xcu_unsupported(device, desc, desc->inputs[1].dtype,
-                                   "b must have a's dtype (no quantized matmul kernel here)");
+                                   "b must have a's dtype or be block-quantized");
         int nb = desc->outputs[0].ndim - 2;
         int64_t batch = 1;
         for (int i = 0; i < nb; i++) batch *= desc->outputs[0].shape[i];

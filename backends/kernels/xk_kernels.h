@@ -27,6 +27,11 @@
     K(GATHER, xk_gather, 0)         \
     K(ROPE, xk_rope, 0)             \
     K(ATTENTION, xk_attention, 1)   \
-    K(TOPK, xk_topk, 0)
+    K(TOPK, xk_topk, 0)             \
+    K(QDEQUANT, xk_qdequant, 0)     \
+    K(QCOPY, xk_qcopy, 0)           \
+    K(QQUANT, xk_qquant, 0)         \
+    K(QGEMV, xk_qgemv, 1)           \
+    K(QMM, xk_qmm, 1)
 
 #endif /* XK_KERNELS_H */

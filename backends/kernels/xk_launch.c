@@ -6,6 +6,7 @@
  */
 #include "xk_launch.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "xhal/plugin/xhal_names.h"
@@ -134,6 +135,7 @@ static int64_t nd_rows(xk_nd_host *nd, const xhal_tensor_desc *out, const xhal_t
 /* ------------------------------------------------------------------ variants */
 
 static int is_int(int dt) { return dt == XHAL_DTYPE_I32 || dt == XHAL_DTYPE_I64; }
+static int is_block(int dt) { return xhal_names_dtype_block(dt) != NULL; }
 
 int xk_variant_of(const xhal_op_desc *desc)
 {
@@ -181,11 +183,99 @@ int xk_supports(const xhal_op_desc *desc, const char **why)
     }
 }
 
+static int is_f32_half(int dt) { return dt == XHAL_DTYPE_F32 || dt == XHAL_DTYPE_F16 || dt == XHAL_DTYPE_BF16; }
+
+int xk_block_side(const xhal_op_desc *desc)
+{
+    switch (xhal_op_family_of(desc->op)) {
+        case XHAL_OPF_COPY:
+            if (is_block(desc->inputs[0].dtype)) return desc->inputs[0].dtype;
+            return is_block(desc->outputs[0].dtype) ? desc->outputs[0].dtype : 0;
+        case XHAL_OPF_MATMUL:
+            return desc->n_inputs >= 2 && is_block(desc->inputs[1].dtype) ? desc->inputs[1].dtype : 0;
+        default: return 0;
+    }
+}
+
+int xk_block_ok(const xhal_op_desc *desc, char *why, size_t size)
+{
+    int idt = desc->inputs[0].dtype, odt = desc->outputs[0].dtype;
+    if (xhal_op_family_of(desc->op) == XHAL_OPF_MATMUL) {
+        if (desc->n_inputs == 2 && is_f32_half(idt) && odt == idt) return 1;
+        snprintf(why, size, "with block-quantized weights a and out are f32, f16 or bf16 (one dtype), no scales");
+        return 0;
+    }
+    if (is_block(idt) && (idt == odt || is_f32_half(odt))) return 1;
+    if (is_f32_half(idt) && (odt == XHAL_DTYPE_Q8_0 || odt == XHAL_DTYPE_Q4_0)) return 1;
+    snprintf(why, size, "block-quantized copies are the same dtype, to f32/f16/bf16, or from those to q8_0/q4_0");
+    return 0;
+}
+
 /* ------------------------------------------------------------------ one plan per family */
+
+/* A block-quantized tensor: its buffer, then its offset in bytes. */
+static void a_qtensor(xk_launch *L, const xhal_tensor_desc *t)
+{
+    push(L, XK_ARG_BUF)->v.buf = t->buffer;
+    push(L, XK_ARG_I64)->v.i64 = (int64_t)t->offset;
+}
+
+/* Copies with a block-quantized side (xhal_backend.h: rows of whole blocks along the
+ * innermost axis, byte offsets, strides in elements); nd covers the row dims. Same block
+ * dtype: xk_qcopy moves bytes; block to f32/f16/bf16: xk_qdequant (bit-exact); f32/f16/bf16
+ * to q8_0/q4_0: xk_qquant, one item per 32-element block. */
+static void plan_qcopy(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *in = &desc->inputs[0], *out = &desc->outputs[0];
+    const int64_t *sts[2] = {out->strides, in->strides};
+    int last = out->ndim - 1;
+    int64_t inner = out->shape[last], rows = numel(out) / inner;
+    nd_fold(&L->nd, last, out->shape, 2, sts);
+    if (is_block(in->dtype) && in->dtype == out->dtype) {
+        const xhal_names_block_entry_ *b = xhal_names_dtype_block(in->dtype);
+        int64_t row_bytes = inner / b->block_size * b->block_bytes, n = rows * row_bytes;
+        L->kernel = XK_K_QCOPY; /* (out, obyte, src, sbyte, qdt, row_bytes, n, nd) */
+        a_qtensor(L, out);
+        a_qtensor(L, in);
+        a_i32(L, in->dtype);
+        a_i64(L, row_bytes);
+        a_i64(L, n);
+        a_nd(L);
+        g_items(L, n);
+    } else if (is_block(in->dtype)) {
+        int64_t n = rows * inner;
+        L->kernel = XK_K_QDEQUANT; /* (qdt, out, ooff, odt, src, sbyte, inner, os, n, nd) */
+        a_i32(L, in->dtype);
+        a_tensor(L, out);
+        a_i32(L, out->dtype);
+        a_qtensor(L, in);
+        a_i64(L, inner);
+        a_i64(L, out->strides[last]);
+        a_i64(L, n);
+        a_nd(L);
+        g_items(L, n);
+    } else {
+        int64_t nblocks = rows * inner / 32;
+        L->kernel = XK_K_QQUANT; /* (qdt, out, obyte, src, soff, sdt, inner, ss, nblocks, nd) */
+        a_i32(L, out->dtype);
+        a_qtensor(L, out);
+        a_tensor(L, in);
+        a_i32(L, in->dtype);
+        a_i64(L, inner);
+        a_i64(L, in->strides[last]);
+        a_i64(L, nblocks);
+        a_nd(L);
+        g_items(L, nblocks);
+    }
+}
 
 static void plan_copy(const xhal_op_desc *desc, xk_launch *L)
 {
     const xhal_tensor_desc *in = &desc->inputs[0], *out = &desc->outputs[0];
+    if (is_block(in->dtype) || is_block(out->dtype)) {
+        plan_qcopy(desc, L);
+        return;
+    }
     const int64_t *sts[2] = {out->strides, in->strides};
     int64_t n = numel(out);
     nd_fold(&L->nd, out->ndim, out->shape, 2, sts);
@@ -334,9 +424,53 @@ static void plan_norm(const xhal_op_desc *desc, xk_launch *L)
     g_rows(L, rows);
 }
 
+/* MATMUL with block-quantized b [.., K, N] (K stride 1, blocks along K), f32 accumulation:
+ * up to 4 rows of a (decode) go to xk_qgemv, one group of XK_QWG (64) items per output
+ * element reading the weight row's blocks contiguously, rows x batch on grid dim 1; more
+ * rows to xk_qmm, tiled with b dequantized into local memory. */
+static void plan_qmatmul(const xhal_op_desc *desc, xk_launch *L)
+{
+    const xhal_tensor_desc *A = &desc->inputs[0], *B = &desc->inputs[1], *O = &desc->outputs[0];
+    int nb = O->ndim - 2;
+    const int64_t *sts[3] = {O->strides, A->strides, B->strides};
+    int64_t batch = 1;
+    for (int k = 0; k < nb; k++) batch *= O->shape[k];
+    nd_fold(&L->nd, nb, O->shape, 3, sts);
+    int64_t M = O->shape[nb], N = O->shape[nb + 1], K = A->shape[nb + 1];
+    int gemv = M <= 4;
+    /* qgemv: (qdt, dt, out, ooff, a, aoff, b, bbyte, M, K, a_m, a_k, b_n, o_m, o_n, alpha, beta, nd)
+     * qmm:   (qdt, dt, out, ooff, a, aoff, b, bbyte, M, N, K, a_m, a_k, b_n, o_m, o_n, alpha, beta, nd) */
+    L->kernel = gemv ? XK_K_QGEMV : XK_K_QMM;
+    a_i32(L, B->dtype);
+    a_i32(L, O->dtype);
+    a_tensor(L, O);
+    a_tensor(L, A);
+    a_qtensor(L, B);
+    a_i64(L, M);
+    if (!gemv) a_i64(L, N);
+    a_i64(L, K);
+    a_i64(L, A->strides[nb]);
+    a_i64(L, A->strides[nb + 1]);
+    a_i64(L, B->strides[nb + 1]);
+    a_i64(L, O->strides[nb]);
+    a_i64(L, O->strides[nb + 1]);
+    a_f32(L, (float)desc->attrs.matmul.alpha);
+    a_f32(L, (float)desc->attrs.matmul.beta);
+    a_nd(L);
+    if (gemv)
+        g_groups(L, N, M * batch, 1, XK_HOST_QWG, 1);
+    else
+        g_groups(L, (N + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS, (M + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS, batch,
+                 XK_HOST_MM_TS, XK_HOST_MM_TS);
+}
+
 static void plan_matmul(const xhal_op_desc *desc, const xk_device_caps *caps, xk_launch *L)
 {
     const xhal_tensor_desc *A = &desc->inputs[0], *B = &desc->inputs[1], *O = &desc->outputs[0];
+    if (is_block(B->dtype)) {
+        plan_qmatmul(desc, L);
+        return;
+    }
     int nb = O->ndim - 2;
     const int64_t *sts[3] = {O->strides, A->strides, B->strides};
     int64_t batch = 1;

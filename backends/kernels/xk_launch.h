@@ -32,6 +32,7 @@
 #ifndef XK_LAUNCH_H
 #define XK_LAUNCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "xhal/xhal_backend.h"
@@ -48,10 +49,11 @@ typedef enum xk_kernel_id {
 /* The kernel's name in xk_ops.cl ("xk_copy"); "?" for an id out of range. */
 const char *xk_kernel_name(int kernel);
 
-/* Launch shapes the kernels are written for (xk_ops.cl's XK_WG, XK_MM_TS, XK_ATT_MAXD). */
+/* Launch shapes the kernels are written for (xk_ops.cl's XK_WG, XK_MM_TS, XK_ATT_MAXD, XK_QWG). */
 #define XK_HOST_WG 64
 #define XK_HOST_MM_TS 16
 #define XK_HOST_ATT_MAXD 512
+#define XK_HOST_QWG 64 /* XK_QWG: xk_qgemv's group */
 
 /* Program variants: [0] computes in f32 (f32/f16/bf16, integer ops, bit copies), [1] in
  * f64 (xk_ops.cl built with -DXK_REAL_F64). */
@@ -126,6 +128,15 @@ uint64_t xk_group_needed(const xhal_op_desc *desc);
  * softcap / q_pos0, topk); else 0 and *why says what is missing. A new family or attribute
  * gets its case here with its kernel. */
 int xk_supports(const xhal_op_desc *desc, const char **why);
+
+/* The block-quantized dtype (XHAL_DTYPE_Q8_0 ...) of a COPY's input or output or of a
+ * MATMUL's b, else 0: those run on xk_qdequant / xk_qcopy / xk_qquant / xk_qgemv / xk_qmm. */
+int xk_block_side(const xhal_op_desc *desc);
+
+/* For such an op, 1 when those kernels run it: copies of the same block dtype, block to
+ * f32/f16/bf16, f32/f16/bf16 to q8_0/q4_0; matmul with a and out f32/f16/bf16 (the pairs
+ * the core allows). Else 0 and why says what is refused. */
+int xk_block_ok(const xhal_op_desc *desc, char *why, size_t size);
 
 /* The launch for a validated descriptor (xhal_backend.h): 0, or -1 when the op's family has
  * no portable kernel (COMPOSED, unknown ids). Scalars (ndim 0) are run as [1]. */

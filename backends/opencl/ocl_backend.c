@@ -176,6 +176,9 @@ static void describe(ocl_device *dev, const char *platform_name)
     in->free_memory = mem;
     in->compute_units = (int32_t)cu;
     for (int dt = XHAL_DTYPE_F32; dt < XHAL_DTYPE_COUNT_; dt++) in->dtypes |= XHAL_DTYPE_BIT(dt);
+    /* block-quantized weights: copy (dequantize, quantize to q8_0/q4_0) and matmul's b (xk_ops.cl) */
+    in->dtypes |= XHAL_DTYPE_BIT(XHAL_DTYPE_Q8_0) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_0) | XHAL_DTYPE_BIT(XHAL_DTYPE_Q4_K) |
+                  XHAL_DTYPE_BIT(XHAL_DTYPE_Q6_K);
     in->caps = XHAL_CAP_CUSTOM_KERNELS | XHAL_CAP_EVENT_TIMING;
     if (dev->has_fp16) in->caps |= XHAL_CAP_F16_COMPUTE;
     if (dev->has_fp64) in->caps |= XHAL_CAP_F64;

@@ -131,6 +131,11 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
         snprintf(why, sizeof why, "needs work groups of %zu items, the device allows %zu", (size_t)need, d->max_wg);
         return unsupported(d, desc, dt, why);
     }
+    int qdt = xk_block_side(desc); /* block-quantized copy or matmul weights (xk_qdequant ... xk_qmm) */
+    if (qdt) {
+        if (!xk_block_ok(desc, why, sizeof why)) return unsupported(d, desc, qdt, why);
+        return XHAL_OK;
+    }
     if (!xhal_op_dtype_ok(desc, kinds, why, sizeof why)) return unsupported(d, desc, dt, why);
     if (fam == XHAL_OPF_COPY) {
         int odt = desc->outputs[0].dtype;
@@ -140,7 +145,7 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
     } else if (dt == XHAL_DTYPE_F64 && !d->has_fp64 && fam != XHAL_OPF_FILL && fam != XHAL_OPF_GATHER)
         return unsupported(d, desc, dt, "the device lacks cl_khr_fp64");
     if (fam == XHAL_OPF_MATMUL && desc->inputs[1].dtype != dt)
-        return unsupported(d, desc, desc->inputs[1].dtype, "b must have a's dtype (no quantized matmul kernel here)");
+        return unsupported(d, desc, desc->inputs[1].dtype, "b must have a's dtype or be block-quantized");
     if (fam == XHAL_OPF_ATTENTION) {
         if (desc->inputs[0].shape[3] > XK_HOST_ATT_MAXD || desc->inputs[2].shape[3] > XK_HOST_ATT_MAXD) {
             snprintf(why, sizeof why, "head dims above %d (got D=%lld, Dv=%lld)", XK_HOST_ATT_MAXD,
@@ -159,7 +164,7 @@ xhal_status ocl_op_supported(void *state, int device, const xhal_op_desc *desc)
 static int try_copy_buffer(ocl_stream *s, const xhal_op_desc *desc, xhal_status *st)
 {
     const xhal_tensor_desc *in = &desc->inputs[0], *out = &desc->outputs[0];
-    if (in->dtype != out->dtype) return 0;
+    if (in->dtype != out->dtype || xhal_names_dtype_size(in->dtype) == 0) return 0; /* block dtypes: xk_qcopy */
     int64_t n = 1, ein = 1, eout = 1;
     for (int k = out->ndim - 1; k >= 0; k--) { /* row-major contiguous in both, size-1 dims aside */
         if (out->shape[k] == 1) continue;

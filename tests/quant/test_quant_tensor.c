@@ -365,33 +365,50 @@ static void test_refusals(xhal_context *ctx)
     xhal_tensor_destroy(v);
     xhal_buffer_destroy(buf);
 
-    /* another device that does not list the dtypes (opencl on PoCL in CI, when present) */
+    /* another device (opencl on PoCL in CI, when present): it lists the block dtypes and runs
+     * them with its own kernels (xk_ops.cl); a cross-device copy dequantizes on cpu:0 */
     xhal_device *ocl = NULL;
     if (xhal_device_find(ctx, "opencl", &ocl) == XHAL_OK) {
         xhal_device_info info;
         CHECK_OK(xhal_device_get_info(ocl, &info));
-        CHECK((info.dtypes & XHAL_DTYPE_BIT(XHAL_DTYPE_Q8_0)) == 0);
+        CHECK((info.dtypes & XHAL_DTYPE_BIT(XHAL_DTYPE_Q8_0)) != 0);
         xhal_stream *os = NULL;
         CHECK_OK(xhal_stream_create(ocl, &os));
         xhal_tensor *oq = make(ocl, XHAL_DTYPE_Q8_0, 2, 64), *of = make(ocl, XHAL_DTYPE_F32, 2, 64);
-        CHECK_STATUS(xhal_copy(os, oq, of), XHAL_ERROR_UNSUPPORTED, "not supported on opencl:0");
+        size_t nb;
+        unsigned char *bin = xtest_read_file(XHAL_FORMATS_DATA, "q8_0.bin", &nb);
+        float a[128], b[128];
+        xhal_dequant_q8_0(bin, b, 4);
+        /* on opencl:0: dequantized bit-exact */
+        CHECK_OK(xhal_tensor_write(os, oq, bin, 4 * 34));
+        CHECK_OK(xhal_copy(os, oq, of));
+        CHECK_OK(xhal_tensor_read(os, of, a, sizeof a));
+        CHECK(memcmp(a, b, sizeof a) == 0);
+        /* matmul on opencl:0: ones [1, 64] times the two dequantized rows */
         int64_t as2[2] = {1, 64}, os2[2] = {1, 2};
         xhal_tensor *oa = NULL, *oo = NULL;
         CHECK_OK(xhal_tensor_create(ocl, XHAL_DTYPE_F32, 2, as2, &oa));
         CHECK_OK(xhal_tensor_create(ocl, XHAL_DTYPE_F32, 2, os2, &oo));
-        CHECK_STATUS(xhal_matmul(os, oa, oq, 0, 1, 1.0, 0.0, oo), XHAL_ERROR_UNSUPPORTED, "not supported on opencl:0");
+        CHECK_OK(xhal_fill(os, oa, 1.0));
+        CHECK_OK(xhal_matmul(os, oa, oq, 0, 1, 1.0, 0.0, oo));
+        float r[2];
+        CHECK_OK(xhal_tensor_read(os, oo, r, sizeof r));
+        for (int n = 0; n < 2; n++) {
+            double want = 0, mag = 0;
+            for (int k = 0; k < 64; k++) {
+                want += b[n * 64 + k];
+                mag += fabs(b[n * 64 + k]);
+            }
+            CHECK(fabs(r[n] - want) <= 1e-6 * mag + 1e-6);
+        }
         xhal_tensor_destroy(oa);
         xhal_tensor_destroy(oo);
         /* cpu q8_0 -> opencl f32: dequantized on cpu:0, then moved */
-        size_t nb;
-        unsigned char *bin = xtest_read_file(XHAL_FORMATS_DATA, "q8_0.bin", &nb);
         CHECK_OK(xhal_tensor_write(S, q8, bin, 4 * 34));
         CHECK_OK(xhal_copy(os, q8, of));
-        float a[128], b[128];
         CHECK_OK(xhal_tensor_read(os, of, a, sizeof a));
-        xhal_dequant_q8_0(bin, b, 4);
         CHECK(memcmp(a, b, sizeof a) == 0);
-        printf("opencl:0: q8_0 copies refused (UNSUPPORTED); cpu:0 q8_0 -> opencl:0 f32 bit-exact\n");
+        printf("opencl:0: q8_0 dequantized bit-exact, q8_0 matmul within 1e-6; cpu:0 q8_0 -> opencl:0 f32 bit-exact\n");
         free(bin);
         xhal_tensor_destroy(oq);
         xhal_tensor_destroy(of);
