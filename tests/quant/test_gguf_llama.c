@@ -1,7 +1,7 @@
 /* test_gguf_llama.c - the Llama port on GGUF files (conformance/models/llama/reference/gguf,
  * made by conformance/models/llama/make_gguf.py with gguf-py from the committed tiny model):
  * f32, q8_0 and q4_0 weights, and a synthetic model in llama.cpp's Q4_K_M mix (q4_K and q6_K
- * blocks), on cpu:0: teacher-forced logits against a NumPy float64 forward
+ * blocks), on cpu:0 (and the quantized ones on opencl:0 when present): teacher-forced logits against a NumPy float64 forward
  * over the file's dequantized weights, and the greedy continuation; plus files the port must
  * refuse (another architecture, a missing tensor). */
 #include <math.h>
@@ -50,7 +50,7 @@ static int read_ints(const char *json, const char *key, int32_t *out, int max)
     return n;
 }
 
-static void run_type(xhal_device *cpu, const char *stem, const char *type)
+static void run_type(xhal_device *cpu, const char *stem, const char *type, const char *spec)
 {
     char path[1024], ref[1024], lpath[1024];
     const int tiny = strcmp(stem, "tiny-llama") == 0;
@@ -97,8 +97,8 @@ static void run_type(xhal_device *cpu, const char *stem, const char *type)
     int32_t out[32];
     CHECK_STATUS(xllama_generate(m, prompt, np, ng, out, NULL, NULL, NULL), XHAL_OK, NULL);
     CHECK(memcmp(out, gen, sizeof(int32_t) * (size_t)ng) == 0);
-    printf("%s: logits within %.2g of the f64 reference (max |logit| %.3g), %d greedy tokens equal\n", type, maxd, maxv,
-           ng);
+    printf("%s %s: logits within %.2g of the f64 reference (max |logit| %.3g), %d greedy tokens equal\n", spec, type,
+           maxd, maxv, ng);
     xllama_destroy(m);
     free(got);
     free(want);
@@ -146,10 +146,17 @@ int main(void)
         fprintf(stderr, "no cpu: %s\n", xhal_last_error());
         return 1;
     }
-    run_type(cpu, "tiny-llama", "f32");
-    run_type(cpu, "tiny-llama", "q8_0");
-    run_type(cpu, "tiny-llama", "q4_0");
-    run_type(cpu, "synthetic", "q4_k_m");
+    run_type(cpu, "tiny-llama", "f32", "cpu:0");
+    run_type(cpu, "tiny-llama", "q8_0", "cpu:0");
+    run_type(cpu, "tiny-llama", "q4_0", "cpu:0");
+    run_type(cpu, "synthetic", "q4_k_m", "cpu:0");
+    /* the same files on opencl:0 when it is there (PoCL in CI): its quantized kernels */
+    xhal_device *ocl = NULL;
+    if (xhal_device_find(ctx, "opencl:0", &ocl) == XHAL_OK && ocl) {
+        run_type(ocl, "tiny-llama", "q8_0", "opencl:0");
+        run_type(ocl, "tiny-llama", "q4_0", "opencl:0");
+        run_type(ocl, "synthetic", "q4_k_m", "opencl:0");
+    }
     refusals(cpu);
     xhal_context_destroy(ctx);
     return xtest_finish("test_gguf_llama");
