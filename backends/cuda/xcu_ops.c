@@ -170,15 +170,15 @@ xhal_status xcu_op_supported(void *state, int device, const xhal_op_desc *desc)
             for (int i = 0; i < nb; i++) batch *= desc->outputs[0].shape[i];
             if ((M <= 4 && M * batch > XCU_MAX_GRID_YZ) || batch > XCU_MAX_GRID_YZ ||
                 (M + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS > XCU_MAX_GRID_YZ)
-                return xcu_unsupported(device, desc, dt, "more than 65535 rows x batches of decode, or batch above 65535");
+                return xcu_unsupported(device, desc, dt,
+                                       "more than 65535 rows x batches of decode, or batch above 65535");
         }
         return xcu_module_ready(st, d, xk_variant_of(desc));
     }
     if (!xhal_op_dtype_ok(desc, kinds, why, sizeof why)) return xcu_unsupported(device, desc, dt, why);
     if (fam == XHAL_OPF_MATMUL) {
         if (desc->inputs[1].dtype != dt)
-            return xcu_unsupported(device, desc, desc->inputs[1].dtype,
-                                   "b must have a's dtype or be block-quantized");
+            return xcu_unsupported(device, desc, desc->inputs[1].dtype, "b must have a's dtype or be block-quantized");
         int nb = desc->outputs[0].ndim - 2;
         int64_t batch = 1;
         for (int i = 0; i < nb; i++) batch *= desc->outputs[0].shape[i];
@@ -264,7 +264,8 @@ xhal_status xcu_op_run(void *state, void *stream, const xhal_op_desc *desc)
     xcu_dev *d = &st->devs[so->device];
     xhal_status s = xcu_use_device(st, so->device);
     if (s != XHAL_OK) return s;
-    if (xhal_op_family_of(desc->op) == XHAL_OPF_MATMUL) { /* the vendor BLAS first */
+    /* the vendor BLAS first (not for block-quantized weights: xk_qgemv / xk_qmm) */
+    if (xhal_op_family_of(desc->op) == XHAL_OPF_MATMUL && !xk_block_side(desc)) {
         s = xcu_blas_matmul(st, so, desc);
         if (s != XHAL_ERROR_UNSUPPORTED) return s;
     }

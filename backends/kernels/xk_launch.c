@@ -191,8 +191,7 @@ int xk_block_side(const xhal_op_desc *desc)
         case XHAL_OPF_COPY:
             if (is_block(desc->inputs[0].dtype)) return desc->inputs[0].dtype;
             return is_block(desc->outputs[0].dtype) ? desc->outputs[0].dtype : 0;
-        case XHAL_OPF_MATMUL:
-            return desc->n_inputs >= 2 && is_block(desc->inputs[1].dtype) ? desc->inputs[1].dtype : 0;
+        case XHAL_OPF_MATMUL: return desc->n_inputs >= 2 && is_block(desc->inputs[1].dtype) ? desc->inputs[1].dtype : 0;
         default: return 0;
     }
 }

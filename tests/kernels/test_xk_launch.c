@@ -185,6 +185,37 @@ int main(void)
     d.attrs.matmul.alpha = 1;
     check_plan("matmul large", &d, XK_K_MATMUL_RB);
 
+    /* block-quantized copies and matmul weights (q8_0 / q4_0 / q4_k: rows of whole blocks) */
+    const int64_t q2[2] = {2, 256};
+    xhal_tensor_desc q8 = tens(XHAL_DTYPE_Q8_0, 2, q2), qf = tens(XHAL_DTYPE_F32, 2, q2);
+    d = op_desc(XHAL_OP_COPY, 1, &q8, q8);
+    check_plan("copy q8_0 -> q8_0", &d, XK_K_QCOPY);
+    d = op_desc(XHAL_OP_COPY, 1, &q8, qf);
+    check_plan("copy q8_0 -> f32", &d, XK_K_QDEQUANT);
+    d = op_desc(XHAL_OP_COPY, 1, &qf, tens(XHAL_DTYPE_Q4_0, 2, q2));
+    check_plan("copy f32 -> q4_0", &d, XK_K_QQUANT);
+    const int64_t qa1[2] = {1, 256}, qa9[2] = {9, 256}, qk[2] = {256, 6}, qo1[2] = {1, 6}, qo9[2] = {9, 6};
+    xhal_tensor_desc qb = tens(XHAL_DTYPE_Q4_K, 2, qk); /* [K, N] with K stride 1, as the core passes it */
+    qb.strides[0] = 1;
+    qb.strides[1] = 256;
+    xhal_tensor_desc qab1[2] = {tens(XHAL_DTYPE_F32, 2, qa1), qb}, qab9[2] = {tens(XHAL_DTYPE_F16, 2, qa9), qb};
+    d = op_desc(XHAL_OP_MATMUL, 2, qab1, tens(XHAL_DTYPE_F32, 2, qo1));
+    d.attrs.matmul.alpha = 1;
+    check_plan("matmul f32 x q4_k, one row", &d, XK_K_QGEMV);
+    CHECK(xk_block_side(&d) == XHAL_DTYPE_Q4_K);
+    d = op_desc(XHAL_OP_MATMUL, 2, qab9, tens(XHAL_DTYPE_F16, 2, qo9));
+    d.attrs.matmul.alpha = 1;
+    check_plan("matmul f16 x q4_k, nine rows", &d, XK_K_QMM);
+    {
+        char qwhy[192] = "";
+        CHECK(xk_block_ok(&d, qwhy, sizeof qwhy) == 1);
+        d = op_desc(XHAL_OP_COPY, 1, &q8, tens(XHAL_DTYPE_Q4_K, 2, q2)); /* no q4_k quantizer */
+        CHECK(xk_block_side(&d) == XHAL_DTYPE_Q8_0);
+        CHECK(xk_block_ok(&d, qwhy, sizeof qwhy) == 0 && strstr(qwhy, "q8_0/q4_0"));
+        d = op_desc(XHAL_OP_COPY, 1, &qf, qf);
+        CHECK(xk_block_side(&d) == 0);
+    }
+
     const int64_t tab[2] = {10, 5}, idx[1] = {3};
     xhal_tensor_desc ti[2] = {tens(XHAL_DTYPE_F32, 2, tab), tens(XHAL_DTYPE_I32, 1, idx)};
     d = op_desc(XHAL_OP_GATHER, 2, ti, f);
