@@ -346,7 +346,7 @@ static void test_catalogue(void)
     CHECK(xc_catalogue_build(&l) == 0);
     /* every op of the catalogue has cases, in f32, f16 and bf16 where it takes floats */
     int ops_seen[XHAL_OP_MAX_ID_] = {0};
-    int has[XHAL_OP_MAX_ID_][XHAL_DTYPE_COUNT_];
+    int has[XHAL_OP_MAX_ID_][XHAL_DTYPE_END_];
     memset(has, 0, sizeof(has));
     int big = 0, names_unique = 1;
     for (int i = 0; i < l.n; i++) {
