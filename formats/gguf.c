@@ -1071,3 +1071,80 @@ XHAL_API xhal_status xhal_gguf_tensor_read(const xhal_gguf *g, const xhal_gguf_t
                               g->origin, (unsigned long long)got, (unsigned long long)size, t->name);
     return XHAL_OK;
 }
+
+XHAL_API xhal_status xhal_gguf_tensor_read_slice(const xhal_gguf *g, const xhal_gguf_tensor *t, int axis, int64_t start,
+                                                 int64_t stop, void *dst, uint64_t size)
+{
+    GG_CHECK(g, "xhal_gguf_tensor_read_slice");
+    if (!t || !dst)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_gguf_tensor_read_slice: %s is NULL", t ? "dst" : "t");
+    if (axis < 0 || axis >= t->ndim || t->block_size < 1)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_gguf_tensor_read_slice: axis %d of tensor '%s' outside [0, %d)", axis,
+                              t->name ? t->name : "?", t->ndim);
+    if (start < 0 || stop < start || stop > t->shape[axis])
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_gguf_tensor_read_slice: slice [%lld, %lld) of axis %d of tensor '%s' is not "
+                              "inside [0, %lld]",
+                              (long long)start, (long long)stop, axis, t->name ? t->name : "?",
+                              (long long)t->shape[axis]);
+    const int last = axis == t->ndim - 1;
+    if (last && (start % t->block_size || stop % t->block_size))
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_gguf_tensor_read_slice: slice [%lld, %lld) of the innermost axis of tensor '%s' "
+                              "splits its %s blocks of %lld elements",
+                              (long long)start, (long long)stop, t->name ? t->name : "?", t->type_name,
+                              (long long)t->block_size);
+    /* bytes: the innermost axis holds shape[last] / block_size blocks */
+    uint64_t outer = 1, inner = (uint64_t)t->block_bytes;
+    for (int i = 0; i < axis; i++) outer *= (uint64_t)t->shape[i];
+    for (int i = axis + 1; i < t->ndim; i++)
+        inner *= (uint64_t)(i == t->ndim - 1 ? t->shape[i] / t->block_size : t->shape[i]);
+    const int64_t per = last ? t->block_size : 1; /* elements of axis per inner-byte unit */
+    const uint64_t run = (uint64_t)((stop - start) / per) * inner;
+    const uint64_t row = (uint64_t)(t->shape[axis] / per) * inner;
+    if (size != outer * run)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_gguf_tensor_read_slice: size is %llu bytes but the slice of '%s' has %llu",
+                              (unsigned long long)size, t->name ? t->name : "?", (unsigned long long)(outer * run));
+    const unsigned char *p = t->data;
+    if (!p || p < g->base || p > g->base + g->size || t->size > (uint64_t)(g->base + g->size - p) ||
+        t->offset != (uint64_t)(p - g->base) || outer * row != t->size)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_gguf_tensor_read_slice: tensor '%s' does not belong to gguf '%s'",
+                              t->name ? t->name : "?", g->origin);
+    const uint64_t first = (uint64_t)(start / per) * inner;
+    if (!g->from_file) {
+        for (uint64_t o = 0; o < outer; o++) memcpy((char *)dst + o * run, p + o * row + first, (size_t)run);
+        return XHAL_OK;
+    }
+    char why[128];
+    struct stat sb;
+    int fd = xhal_open_regular(g->origin, 0, &sb, why, sizeof why);
+    if (fd < 0)
+        return xhal_set_error(XHAL_ERROR_IO, "gguf: cannot reopen '%s' to read tensor '%s': %s", g->origin, t->name,
+                              why);
+    if (sb.st_dev != g->dev || sb.st_ino != g->ino) {
+        close(fd);
+        return xhal_set_error(XHAL_ERROR_IO, "gguf: '%s' was replaced since it was opened (reading tensor '%s')",
+                              g->origin, t->name);
+    }
+    xhal_status s = XHAL_OK;
+    for (uint64_t o = 0; o < outer && s == XHAL_OK; o++) {
+        uint64_t got = 0;
+        const uint64_t off = t->offset + o * row + first;
+        while (got < run) {
+            size_t want = run - got > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(run - got);
+            ssize_t r = pread(fd, (char *)dst + o * run + got, want, (off_t)(off + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += (uint64_t)r;
+        }
+        if (got != run)
+            s = xhal_set_error(XHAL_ERROR_IO,
+                               "gguf: '%s' is shorter than when it was opened (truncated while loading?): tensor '%s'",
+                               g->origin, t->name);
+    }
+    close(fd);
+    return s;
+}

@@ -932,6 +932,116 @@ static xhal_status st_read_range(const st_file *f, uint64_t off, void *dst, uint
     return XHAL_OK;
 }
 
+/* The slice [start, stop) of axis `axis` of tensor e (info its description) read from its file
+ * into dst: one pread per index of the axes before `axis` (a row range for axis 0), so that
+ * nothing outside the slice is read. */
+static xhal_status st_read_slice(const xhal_safetensors *st, const char *name, const xhal_safetensors_tensor *info,
+                                 int axis, int64_t start, int64_t stop, unsigned char *dst)
+{
+    const st_entry *e = st_find(st, name);
+    const st_file *f = &st->files[e->file];
+    const uint64_t base = (uint64_t)(f->data - (const unsigned char *)f->map) + e->begin;
+    const uint64_t es = xhal_dtype_size(info->dtype);
+    uint64_t outer = 1, inner = es;
+    for (int i = 0; i < axis; i++) outer *= (uint64_t)info->shape[i];
+    for (int i = axis + 1; i < info->ndim; i++) inner *= (uint64_t)info->shape[i];
+    const uint64_t run = (uint64_t)(stop - start) * inner, row = (uint64_t)info->shape[axis] * inner;
+    if (outer == 1) return st_read_range(f, base + (uint64_t)start * inner, dst, run, name);
+    char why[128];
+    struct stat sb;
+    int fd = xhal_open_regular(f->path, 0, &sb, why, sizeof why);
+    if (fd < 0)
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: cannot reopen '%s' to read tensor '%s': %s", f->path, name,
+                              why);
+    if (sb.st_dev != f->dev || sb.st_ino != f->ino) {
+        close(fd);
+        return xhal_set_error(XHAL_ERROR_IO, "safetensors: '%s' was replaced since it was opened (reading tensor '%s')",
+                              f->path, name);
+    }
+    xhal_status s = XHAL_OK;
+    for (uint64_t o = 0; o < outer && s == XHAL_OK; o++) {
+        const uint64_t off = base + o * row + (uint64_t)start * inner;
+        uint64_t got = 0;
+        while (got < run) {
+            size_t want = run - got > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(run - got);
+            ssize_t r = pread(fd, dst + o * run + got, want, (off_t)(off + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += (uint64_t)r;
+        }
+        if (got != run)
+            s = xhal_set_error(XHAL_ERROR_IO,
+                               "safetensors: '%s' is shorter than when it was opened (truncated while loading?): "
+                               "tensor '%s'",
+                               f->path, name);
+    }
+    close(fd);
+    return s;
+}
+
+XHAL_API xhal_status xhal_safetensors_upload_slice(const xhal_safetensors *st, const char *name, int axis,
+                                                   int64_t start, int64_t stop, xhal_stream *stream, xhal_dtype dtype,
+                                                   xhal_tensor **out)
+{
+    if (!st || !name || !out)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_safetensors_upload_slice: st, name and out must not be NULL");
+    xhal_safetensors_tensor info;
+    xhal_status s = xhal_safetensors_get(st, name, &info);
+    if (s != XHAL_OK) return s;
+    if (axis < 0 || axis >= info.ndim)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_safetensors_upload_slice: axis %d of tensor '%s' outside [0, %d)", axis, name,
+                              info.ndim);
+    if (start < 0 || stop < start || stop > info.shape[axis])
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                              "xhal_safetensors_upload_slice: slice [%lld, %lld) of axis %d of tensor '%s' is not "
+                              "inside [0, %lld]",
+                              (long long)start, (long long)stop, axis, name, (long long)info.shape[axis]);
+    if (dtype != XHAL_DTYPE_INVALID && xhal_dtype_size(dtype) == 0)
+        return xhal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_safetensors_upload_slice: invalid target dtype %d",
+                              (int)dtype);
+    xhal_device *dev = NULL;
+    s = xhal_stream_device(stream, &dev);
+    if (s != XHAL_OK) return s;
+    int64_t shape[XHAL_MAX_DIMS];
+    memcpy(shape, info.shape, sizeof shape);
+    shape[axis] = stop - start;
+    uint64_t size = xhal_dtype_size(info.dtype);
+    for (int i = 0; i < info.ndim; i++) size *= (uint64_t)shape[i];
+    xhal_tensor *raw = NULL, *cast = NULL;
+    s = xhal_tensor_create(dev, info.dtype, info.ndim, shape, &raw);
+    if (s != XHAL_OK) return s;
+    if (size > 0) {
+        unsigned char *staging = (size_t)size == size ? malloc((size_t)size) : NULL;
+        if (!staging)
+            s = xhal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "out of host memory staging %llu bytes",
+                               (unsigned long long)size);
+        else
+            s = st_read_slice(st, name, &info, axis, start, stop, staging);
+        if (s == XHAL_OK) s = xhal_tensor_write(stream, raw, staging, size);
+        free(staging);
+    }
+    if (s == XHAL_OK && dtype != XHAL_DTYPE_INVALID && dtype != info.dtype) {
+        s = xhal_tensor_create(dev, dtype, info.ndim, shape, &cast);
+        if (s == XHAL_OK && size > 0) s = xhal_copy(stream, raw, cast);
+        if (s == XHAL_OK) s = xhal_stream_synchronize(stream);
+    }
+    if (s != XHAL_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", xhal_last_error());
+        xhal_tensor_destroy(cast);
+        xhal_tensor_destroy(raw);
+        return xhal_set_error(s, "safetensors: uploading a slice of '%s': %s", name, msg);
+    }
+    if (cast) {
+        xhal_tensor_destroy(raw);
+        raw = cast;
+    }
+    *out = raw;
+    return XHAL_OK;
+}
+
 XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const char *name, xhal_stream *stream,
                                              xhal_dtype dtype, xhal_tensor **out)
 {

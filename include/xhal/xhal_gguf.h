@@ -153,6 +153,14 @@ XHAL_API xhal_status xhal_gguf_tensor_has(const xhal_gguf *g, const char *name, 
  * Errors: INVALID_ARGUMENT (NULL, a size other than t->size, t not of this reader), IO. */
 XHAL_API xhal_status xhal_gguf_tensor_read(const xhal_gguf *g, const xhal_gguf_tensor *t, void *dst, uint64_t size);
 
+/* The slice [start, stop) of axis `axis` of tensor t into dst (size: the slice's bytes), read
+ * the same way (only the slice's bytes: a tensor-parallel rank's share of a weight). On the
+ * innermost axis of a block-quantized tensor, start and stop must be multiples of its
+ * block_size. Errors: INVALID_ARGUMENT (NULL, axis or slice outside the tensor, a slice that
+ * splits a block, a size other than the slice's, t not of this reader), IO. */
+XHAL_API xhal_status xhal_gguf_tensor_read_slice(const xhal_gguf *g, const xhal_gguf_tensor *t, int axis, int64_t start,
+                                                 int64_t stop, void *dst, uint64_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -108,6 +108,15 @@ XHAL_API xhal_status xhal_safetensors_metadata_get(const xhal_safetensors *st, c
 XHAL_API xhal_status xhal_safetensors_upload(const xhal_safetensors *st, const char *name, xhal_stream *stream,
                                              xhal_dtype dtype, xhal_tensor **out);
 
+/* The same for the slice [start, stop) of axis `axis` of tensor `name`: *out has the tensor's
+ * shape with shape[axis] = stop - start, and only the slice's bytes are read from the file
+ * (a tensor-parallel rank loads its share of a weight, never the whole). Errors: those of
+ * xhal_safetensors_upload; INVALID_ARGUMENT for axis outside [0, ndim) or a slice not inside
+ * [0, shape[axis]] (both named). */
+XHAL_API xhal_status xhal_safetensors_upload_slice(const xhal_safetensors *st, const char *name, int axis,
+                                                   int64_t start, int64_t stop, xhal_stream *stream, xhal_dtype dtype,
+                                                   xhal_tensor **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,7 +22,7 @@
  * (thread-local, valid until the next xllama call on the thread). A failure inside an xhal
  * call is reported with what the port was doing, then xhal's own message.
  *
- * Thread safety: a model holds one stream and a KV cache: use it from one thread at a time.
+ * Thread safety: a model holds one stream (per local rank) and a KV cache: use it from one thread at a time.
  * Distinct models may run in parallel.
  */
 #ifndef XLLAMA_LLAMA_H
@@ -141,6 +141,28 @@ typedef struct xllama_model xllama_model;
  * the config implies) before uploading anything, then uploads the weights converted to the
  * compute dtype and allocates the KV cache and work buffers. opts may be NULL. */
 xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts, xllama_model **out);
+/* Tensor parallelism (Megatron-style) over the ranks of comm (conformance/MODELS.md, "Tensor
+ * parallelism"): every rank loads only its share of DIR's weights onto its device: the
+ * column-parallel q/k/v/gate/up (and their biases) by rows: num_attention_heads / N query heads,
+ * num_key_value_heads / N kv heads and intermediate_size / N MLP columns (GLM's fused
+ * gate_up_proj split into its gate and up halves first; each expert of a mixture by its
+ * moe_intermediate_size columns, the router replicated); the row-parallel o_proj / down_proj by
+ * columns, their outputs summed with xhal_all_reduce (SUM) and their biases added once, after
+ * the sum. Embedding, norms, q_norm/k_norm and lm_head are replicated. N = the communicator's
+ * size, over every process. The returned model drives the comm's local ranks of this process
+ * (xhal_comm_device gives their devices; an in-process comm may mix backends: cpu:0 + opencl:0)
+ * and is used like a one-device model: xllama_forward / xllama_generate run the ranks in
+ * lockstep and give the logits of local rank 0. Across processes (xhal_comm_create_mpi) every
+ * process makes the same calls with the same tokens (they are collective). comm must outlive
+ * the model. The logits differ from the one-device run by the summation order only (the bound
+ * and the measured error are in MODELS.md). decode_graph is refused (UNSUPPORTED: a collective
+ * is not captured). A size that does not divide by N is refused naming its key and N
+ * (INVALID_ARGUMENT), as is a GGUF quantized weight whose column share splits a block
+ * (UNSUPPORTED). Errors: those of xllama_load, with the rank named. */
+xhal_status xllama_load_tp(xhal_comm *comm, const char *dir, const xllama_options *opts, xllama_model **out);
+/* Ranks the model is split over (1 for xllama_load). */
+int xllama_tp_size(const xllama_model *m);
+
 /* Free the model and everything it allocated on the device. NULL is a no-op. */
 void xllama_destroy(xllama_model *m);
 

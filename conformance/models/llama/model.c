@@ -1,8 +1,9 @@
 /* model.c - the decoder over the xhal API: weights, KV cache, forward, greedy decode. One
  * decoder for every family; the family's description (arch.c, through xllama_config) decides
  * which weights exist and which steps run. Each layer is two functions (attention_block,
- * mlp_block), the experts a third (moe_block), so a tensor-parallel split can replace them
- * one at a time. */
+ * mlp_block), the experts a third (moe_block). Tensor parallelism (xllama_load_tp) runs the same
+ * functions on each rank's share of the weights, in lockstep over the local ranks, with an
+ * all_reduce after each row-parallel projection (forward_chunk, tp_reduce, tp_finish). */
 #define _POSIX_C_SOURCE 200809L
 #include "llama_internal.h"
 #include "xhal/xhal_gguf.h"
@@ -38,6 +39,9 @@ typedef struct xl_layer {
     xl_lin sh_gate, sh_up, sh_down;
     xhal_tensor *sh_router;       /* Qwen2-MoE shared_expert_gate [1, H] */
     xhal_tensor *kcache, *vcache; /* [Hkv, max_seq, D] */
+    /* tensor parallel: the biases of the row-parallel o_proj / down_proj, added once after the
+     * all_reduce (on one device they are o.b / down.b) */
+    xhal_tensor *o_bias_after, *down_bias_after;
 } xl_layer;
 
 struct xllama_model {
@@ -67,6 +71,15 @@ struct xllama_model {
     xhal_buffer *b_sg, *b_su, *b_sgt;              /* shared expert [B, Is] x 2, its gate [B, 1] */
     float *h_prob, *h_rw;
     int32_t *h_sel, *h_inv, *h_cnt, *h_fill, *h_choice;
+    /* Tensor parallelism. A rank's model holds its share of the weights: nh query heads, nkv
+     * kv heads, inter MLP columns, moe_inter / sh_inter expert and shared-expert columns (on
+     * one device: all of them); cfg stays the whole model's. A group (xllama_load_tp) holds a
+     * model per local rank and drives them in lockstep; its own fields are the shared ones. */
+    int tp_size, tp_rank;
+    int64_t nh, nkv, inter, moe_inter, sh_inter;
+    xhal_comm *comm;        /* group: the communicator (the caller's) */
+    int n_local;            /* group: local ranks (0: not a group) */
+    xllama_model **local;   /* group: the model of each local rank */
     int decode_graph;       /* xllama_options.decode_graph */
     int capturing;          /* forward_chunk is capturing the one-token step: bind the position */
     xhal_graph *step_graph; /* the one-token step with logits, captured at its first run */
@@ -87,8 +100,11 @@ int64_t xllama_max_seq(const xllama_model *m) { return m ? m->max_seq : 0; }
 int64_t xllama_position(const xllama_model *m) { return m ? m->pos : 0; }
 void xllama_reset(xllama_model *m)
 {
-    if (m) m->pos = 0;
+    if (!m) return;
+    m->pos = 0;
+    for (int i = 0; i < m->n_local; i++) m->local[i]->pos = 0;
 }
+int xllama_tp_size(const xllama_model *m) { return m ? (m->local ? m->local[0]->tp_size : m->tp_size) : 0; }
 
 static int is_float(xhal_dtype d) { return d == XHAL_DTYPE_F32 || d == XHAL_DTYPE_F16 || d == XHAL_DTYPE_BF16; }
 
@@ -192,29 +208,40 @@ static xhal_status check_tensor(const xl_src *src, const char *dir, const char *
 /* Upload one weight. GGUF block-quantized weights stay quantized where quant_ok (the
  * projections: xhal_matmul takes them as b), and are dequantized to the compute dtype
  * otherwise (the embedding, which xhal_gather reads). */
-static xhal_status upload(const xl_src *src, const char *name, xhal_stream *s, xhal_dtype cdtype, int keep_quant,
-                          xhal_tensor **out)
+static xhal_status upload(const xl_src *src, const char *name, int axis, int64_t a, int64_t b, xhal_stream *s,
+                          xhal_dtype cdtype, int keep_quant, xhal_tensor **out)
 {
-    if (!src->gg) return xhal_safetensors_upload(src->st, name, s, cdtype, out);
+    if (!src->gg)
+        return axis < 0 ? xhal_safetensors_upload(src->st, name, s, cdtype, out)
+                        : xhal_safetensors_upload_slice(src->st, name, axis, a, b, s, cdtype, out);
     char buf[160];
     xhal_gguf_tensor g;
     xhal_status st = xhal_gguf_tensor_get(src->gg, gguf_name(name, buf, sizeof buf), &g);
     if (st != XHAL_OK) return st;
     xhal_device *dev = NULL;
     xhal_tensor *raw = NULL, *conv = NULL;
+    int64_t shape[XHAL_MAX_DIMS];
+    memcpy(shape, g.shape, sizeof shape);
+    uint64_t size = g.size;
+    if (axis >= 0) { /* a tensor-parallel rank's share: rows, or whole blocks of the columns */
+        shape[axis] = b - a;
+        size = g.size / (uint64_t)g.shape[axis] * (uint64_t)(b - a);
+    }
     if ((st = xhal_stream_device(s, &dev)) != XHAL_OK) return st;
-    if ((st = xhal_tensor_create(dev, g.dtype, g.ndim, g.shape, &raw)) != XHAL_OK) return st;
+    if ((st = xhal_tensor_create(dev, g.dtype, g.ndim, shape, &raw)) != XHAL_OK) return st;
     {
         /* read from the file, not the mapping: a file truncated while loading is an IO error,
          * not SIGBUS (xhal_gguf_tensor_read) */
-        void *staging = g.size && (size_t)g.size == g.size ? malloc((size_t)g.size) : NULL;
-        if (g.size && !staging) {
+        void *staging = size && (size_t)size == size ? malloc((size_t)size) : NULL;
+        if (size && !staging) {
             st = xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory staging %llu bytes of '%s'",
-                         (unsigned long long)g.size, g.name);
+                         (unsigned long long)size, g.name);
             goto fail;
         }
-        st = g.size ? xhal_gguf_tensor_read(src->gg, &g, staging, g.size) : XHAL_OK;
-        if (st == XHAL_OK && g.size) st = xhal_tensor_write(s, raw, staging, g.size);
+        st = !size      ? XHAL_OK
+             : axis < 0 ? xhal_gguf_tensor_read(src->gg, &g, staging, size)
+                        : xhal_gguf_tensor_read_slice(src->gg, &g, axis, a, b, staging, size);
+        if (st == XHAL_OK && size) st = xhal_tensor_write(s, raw, staging, size);
         free(staging);
         if (st != XHAL_OK) goto fail;
     }
@@ -245,6 +272,8 @@ typedef struct xl_wspec {
     int ndim;
     int64_t d0, d1;
     xhal_tensor **dst;
+    int axis; /* tensor parallel: the rank's share is [a, b) of this axis; -1: all of it */
+    int64_t a, b;
 } xl_wspec;
 
 typedef struct xl_wlist {
@@ -272,6 +301,21 @@ static int wl_add(xl_wlist *wl, xhal_tensor **dst, int ndim, int64_t d0, int64_t
     w->d0 = d0;
     w->d1 = d1;
     w->dst = dst;
+    w->axis = -1;
+    w->a = w->b = 0;
+    return 1;
+}
+
+/* The last weight added is split over the ranks (a no-op on one device): this rank takes
+ * `len` entries of `axis` from `first` + rank x len. */
+static int wl_split(const xllama_model *m, xl_wlist *wl, int axis, int64_t first, int64_t len)
+{
+    if (m->tp_size > 1) {
+        xl_wspec *w = &wl->v[wl->n - 1];
+        w->axis = axis;
+        w->a = first + (int64_t)m->tp_rank * len;
+        w->b = w->a + len;
+    }
     return 1;
 }
 
@@ -283,6 +327,12 @@ static int list_weights(xllama_model *m, xl_wlist *wl)
     const int64_t HQ = c->num_heads * c->head_dim, HKV = c->num_kv_heads * c->head_dim, D = c->head_dim;
     const int64_t E = c->num_experts, Im = c->moe_intermediate_size, Is = c->shared_expert_intermediate_size;
     const int mixtral = c->family == XLLAMA_MIXTRAL;
+    /* this rank's share (Megatron): rows of the column-parallel q/k/v/gate/up and their biases,
+     * columns of the row-parallel o/down (their biases whole, added after the all_reduce) */
+    const int64_t hq = m->nh * D, hkv = m->nkv * D, il = m->inter, iml = m->moe_inter, isl = m->sh_inter;
+    const int tp = m->tp_size > 1;
+#define ROWS(len) wl_split(m, wl, 0, 0, len)
+#define COLS(len) wl_split(m, wl, 1, 0, len)
     int ok = wl_add(wl, &m->embed, 2, V, H, "model.embed_tokens.weight") &&
              wl_add(wl, &m->norm, 1, H, 0, "model.norm.weight");
     if (!c->tie_word_embeddings) ok = ok && wl_add(wl, &m->lm_head, 2, V, H, "lm_head.weight");
@@ -291,16 +341,16 @@ static int list_weights(xllama_model *m, xl_wlist *wl)
         const long long li = (long long)l;
 #define P(fmt) "model.layers.%lld." fmt, li
         ok = wl_add(wl, &y->attn_norm, 1, H, 0, P("input_layernorm.weight")) &&
-             wl_add(wl, &y->q.w, 2, HQ, H, P("self_attn.q_proj.weight")) &&
-             wl_add(wl, &y->k.w, 2, HKV, H, P("self_attn.k_proj.weight")) &&
-             wl_add(wl, &y->v.w, 2, HKV, H, P("self_attn.v_proj.weight")) &&
-             wl_add(wl, &y->o.w, 2, H, HQ, P("self_attn.o_proj.weight")) &&
+             wl_add(wl, &y->q.w, 2, HQ, H, P("self_attn.q_proj.weight")) && ROWS(hq) &&
+             wl_add(wl, &y->k.w, 2, HKV, H, P("self_attn.k_proj.weight")) && ROWS(hkv) &&
+             wl_add(wl, &y->v.w, 2, HKV, H, P("self_attn.v_proj.weight")) && ROWS(hkv) &&
+             wl_add(wl, &y->o.w, 2, H, HQ, P("self_attn.o_proj.weight")) && COLS(hq) &&
              wl_add(wl, &y->ffn_norm, 1, H, 0, P("post_attention_layernorm.weight"));
         if (ok && c->qkv_bias)
-            ok = wl_add(wl, &y->q.b, 1, HQ, 0, P("self_attn.q_proj.bias")) &&
-                 wl_add(wl, &y->k.b, 1, HKV, 0, P("self_attn.k_proj.bias")) &&
-                 wl_add(wl, &y->v.b, 1, HKV, 0, P("self_attn.v_proj.bias"));
-        if (ok && c->o_bias) ok = wl_add(wl, &y->o.b, 1, H, 0, P("self_attn.o_proj.bias"));
+            ok = wl_add(wl, &y->q.b, 1, HQ, 0, P("self_attn.q_proj.bias")) && ROWS(hq) &&
+                 wl_add(wl, &y->k.b, 1, HKV, 0, P("self_attn.k_proj.bias")) && ROWS(hkv) &&
+                 wl_add(wl, &y->v.b, 1, HKV, 0, P("self_attn.v_proj.bias")) && ROWS(hkv);
+        if (ok && c->o_bias) ok = wl_add(wl, tp ? &y->o_bias_after : &y->o.b, 1, H, 0, P("self_attn.o_proj.bias"));
         if (ok && c->qk_norm)
             ok = wl_add(wl, &y->q_norm, 1, D, 0, P("self_attn.q_norm.weight")) &&
                  wl_add(wl, &y->k_norm, 1, D, 0, P("self_attn.k_norm.weight"));
@@ -315,33 +365,43 @@ static int list_weights(xllama_model *m, xl_wlist *wl)
                 xl_expert *x = &y->experts[e];
                 const long long ei = (long long)e;
                 if (mixtral)
-                    ok = wl_add(wl, &x->gate.w, 2, Im, H, P("block_sparse_moe.experts.%lld.w1.weight"), ei) &&
-                         wl_add(wl, &x->up.w, 2, Im, H, P("block_sparse_moe.experts.%lld.w3.weight"), ei) &&
-                         wl_add(wl, &x->down.w, 2, H, Im, P("block_sparse_moe.experts.%lld.w2.weight"), ei);
+                    ok =
+                        wl_add(wl, &x->gate.w, 2, Im, H, P("block_sparse_moe.experts.%lld.w1.weight"), ei) &&
+                        ROWS(iml) && wl_add(wl, &x->up.w, 2, Im, H, P("block_sparse_moe.experts.%lld.w3.weight"), ei) &&
+                        ROWS(iml) &&
+                        wl_add(wl, &x->down.w, 2, H, Im, P("block_sparse_moe.experts.%lld.w2.weight"), ei) && COLS(iml);
                 else
-                    ok = wl_add(wl, &x->gate.w, 2, Im, H, P("mlp.experts.%lld.gate_proj.weight"), ei) &&
-                         wl_add(wl, &x->up.w, 2, Im, H, P("mlp.experts.%lld.up_proj.weight"), ei) &&
-                         wl_add(wl, &x->down.w, 2, H, Im, P("mlp.experts.%lld.down_proj.weight"), ei);
+                    ok = wl_add(wl, &x->gate.w, 2, Im, H, P("mlp.experts.%lld.gate_proj.weight"), ei) && ROWS(iml) &&
+                         wl_add(wl, &x->up.w, 2, Im, H, P("mlp.experts.%lld.up_proj.weight"), ei) && ROWS(iml) &&
+                         wl_add(wl, &x->down.w, 2, H, Im, P("mlp.experts.%lld.down_proj.weight"), ei) && COLS(iml);
             }
             if (ok && Is > 0)
-                ok = wl_add(wl, &y->sh_gate.w, 2, Is, H, P("mlp.shared_expert.gate_proj.weight")) &&
-                     wl_add(wl, &y->sh_up.w, 2, Is, H, P("mlp.shared_expert.up_proj.weight")) &&
-                     wl_add(wl, &y->sh_down.w, 2, H, Is, P("mlp.shared_expert.down_proj.weight")) &&
+                ok = wl_add(wl, &y->sh_gate.w, 2, Is, H, P("mlp.shared_expert.gate_proj.weight")) && ROWS(isl) &&
+                     wl_add(wl, &y->sh_up.w, 2, Is, H, P("mlp.shared_expert.up_proj.weight")) && ROWS(isl) &&
+                     wl_add(wl, &y->sh_down.w, 2, H, Is, P("mlp.shared_expert.down_proj.weight")) && COLS(isl) &&
                      wl_add(wl, &y->sh_router, 2, 1, H, P("mlp.shared_expert_gate.weight"));
+        } else if (c->fused_gate_up && tp) {
+            /* GLM's fused [gate; up]: the rank's gate rows from the first half, its up rows from
+             * the second, read as two slices of the one tensor */
+            ok = wl_add(wl, &y->gate.w, 2, 2 * I, H, P("mlp.gate_up_proj.weight")) && wl_split(m, wl, 0, 0, il) &&
+                 wl_add(wl, &y->up.w, 2, 2 * I, H, P("mlp.gate_up_proj.weight")) && wl_split(m, wl, 0, I, il) &&
+                 wl_add(wl, &y->down.w, 2, H, I, P("mlp.down_proj.weight")) && COLS(il);
         } else if (c->fused_gate_up) {
             ok = wl_add(wl, &y->gate_up, 2, 2 * I, H, P("mlp.gate_up_proj.weight")) &&
                  wl_add(wl, &y->down.w, 2, H, I, P("mlp.down_proj.weight"));
         } else {
-            ok = wl_add(wl, &y->gate.w, 2, I, H, P("mlp.gate_proj.weight")) &&
-                 wl_add(wl, &y->up.w, 2, I, H, P("mlp.up_proj.weight")) &&
-                 wl_add(wl, &y->down.w, 2, H, I, P("mlp.down_proj.weight"));
+            ok = wl_add(wl, &y->gate.w, 2, I, H, P("mlp.gate_proj.weight")) && ROWS(il) &&
+                 wl_add(wl, &y->up.w, 2, I, H, P("mlp.up_proj.weight")) && ROWS(il) &&
+                 wl_add(wl, &y->down.w, 2, H, I, P("mlp.down_proj.weight")) && COLS(il);
             if (ok && c->mlp_bias)
-                ok = wl_add(wl, &y->gate.b, 1, I, 0, P("mlp.gate_proj.bias")) &&
-                     wl_add(wl, &y->up.b, 1, I, 0, P("mlp.up_proj.bias")) &&
-                     wl_add(wl, &y->down.b, 1, H, 0, P("mlp.down_proj.bias"));
+                ok = wl_add(wl, &y->gate.b, 1, I, 0, P("mlp.gate_proj.bias")) && ROWS(il) &&
+                     wl_add(wl, &y->up.b, 1, I, 0, P("mlp.up_proj.bias")) && ROWS(il) &&
+                     wl_add(wl, tp ? &y->down_bias_after : &y->down.b, 1, H, 0, P("mlp.down_proj.bias"));
         }
 #undef P
     }
+#undef ROWS
+#undef COLS
     return ok;
 }
 
@@ -389,7 +449,7 @@ static xhal_status make_inv_freq(xllama_model *m)
     if (s == XHAL_OK) s = xhal_tensor_write(m->stream, m->inv_freq, f, (uint64_t)half * sizeof *f);
     if (s != XHAL_OK) return xl_wrap(s, "llama: uploading the RoPE inverse frequencies");
     /* scratch of the composed form, for devices whose rope takes no inv_freq */
-    const int64_t B = m->max_batch, HS = (c->num_heads > c->num_kv_heads ? c->num_heads : c->num_kv_heads) * half;
+    const int64_t B = m->max_batch, HS = (m->nh > m->nkv ? m->nh : m->nkv) * half;
     if ((s = make_buffer(m, "rope cos", B * half, XHAL_DTYPE_F32, &m->b_cos)) != XHAL_OK ||
         (s = make_buffer(m, "rope sin", B * half, XHAL_DTYPE_F32, &m->b_sin)) != XHAL_OK ||
         (s = make_buffer(m, "rope cos c", B * half, m->cdtype, &m->b_cosc)) != XHAL_OK ||
@@ -433,8 +493,8 @@ static xhal_status probe_window(xllama_model *m)
 static xhal_status alloc_work(xllama_model *m)
 {
     const xllama_config *c = &m->cfg;
-    const int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    const int64_t HQ = c->num_heads * c->head_dim, HKV = c->num_kv_heads * c->head_dim;
+    const int64_t H = c->hidden_size, I = m->inter, V = c->vocab_size;
+    const int64_t HQ = m->nh * c->head_dim, HKV = m->nkv * c->head_dim;
     const int64_t B = m->max_batch;
     const xhal_dtype C = m->cdtype;
     xhal_status s;
@@ -462,8 +522,8 @@ static xhal_status alloc_work(xllama_model *m)
             return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
     }
     if (m->any_moe) {
-        const int64_t E = c->num_experts, K = c->experts_per_tok, Im = c->moe_intermediate_size;
-        const int64_t Is = c->shared_expert_intermediate_size;
+        const int64_t E = c->num_experts, K = c->experts_per_tok, Im = m->moe_inter;
+        const int64_t Is = m->sh_inter;
         if ((s = make_buffer(m, "router logits", B * E, C, &m->b_rl)) != XHAL_OK ||
             (s = make_buffer(m, "router logits f32", B * E, XHAL_DTYPE_F32, &m->b_rlf)) != XHAL_OK ||
             (s = make_buffer(m, "router probabilities", B * E, XHAL_DTYPE_F32, &m->b_prob)) != XHAL_OK ||
@@ -494,7 +554,47 @@ static xhal_status alloc_work(xllama_model *m)
     return XHAL_OK;
 }
 
-xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts, xllama_model **out)
+/* The share of rank tp_rank of tp_size: the heads, kv heads and MLP columns of the config
+ * divided by tp_size; a size that does not divide is refused naming its key (of config.json or
+ * of the GGUF file) and the rank count. */
+static xhal_status tp_shares(xllama_model *m, const char *dir, int gguf)
+{
+    const xllama_config *c = &m->cfg;
+    const int64_t N = m->tp_size;
+    int any_dense = 0, any_moe = 0;
+    for (int64_t l = 0; l < c->num_layers; l++) {
+        const int moe = c->moe != XLLAMA_MOE_NONE && c->layer_moe[l];
+        any_moe |= moe;
+        any_dense |= !moe;
+    }
+    const struct {
+        const char *key, *gguf_key;
+        int64_t v;
+        int used;
+        int64_t *share;
+    } k[] = {
+        {"num_attention_heads", "llama.attention.head_count", c->num_heads, 1, &m->nh},
+        {"num_key_value_heads", "llama.attention.head_count_kv", c->num_kv_heads, 1, &m->nkv},
+        {"intermediate_size", "llama.feed_forward_length", c->intermediate_size, any_dense, &m->inter},
+        {c->family == XLLAMA_MIXTRAL ? "intermediate_size" : "moe_intermediate_size", "", c->moe_intermediate_size,
+         any_moe, &m->moe_inter},
+        {"shared_expert_intermediate_size", "", c->shared_expert_intermediate_size,
+         any_moe && c->shared_expert_intermediate_size > 0, &m->sh_inter},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (k[i].used && k[i].v % N != 0)
+            return xl_fail(XHAL_ERROR_INVALID_ARGUMENT,
+                           "llama: %s: tensor parallelism over %lld ranks needs %s (%lld) divisible by %lld; "
+                           "run it over a rank count that divides it",
+                           dir, (long long)N, gguf ? k[i].gguf_key : k[i].key, (long long)k[i].v, (long long)N);
+        *k[i].share = k[i].v / N;
+    }
+    return XHAL_OK;
+}
+
+/* The model of rank tp_rank of tp_size (1, 0: the whole model) on dev. */
+static xhal_status load_rank(xhal_device *dev, const char *dir, const xllama_options *opts, int tp_size, int tp_rank,
+                             xllama_model **out)
 {
     if (!dev || !dir || !out) return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: NULL argument");
     xllama_options o;
@@ -534,6 +634,9 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     }
     const xllama_config *cfg = &m->cfg;
     const int64_t L = cfg->num_layers;
+    m->tp_size = tp_size;
+    m->tp_rank = tp_rank;
+    if ((s = tp_shares(m, dir, is_gguf)) != XHAL_OK) goto fail;
     m->rope = cfg->rope_interleaved ? XHAL_ROPE_INTERLEAVED : XHAL_ROPE_HALF;
     m->dev = dev;
     m->layers = calloc((size_t)L, sizeof *m->layers);
@@ -562,6 +665,17 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
         xhal_dtype dt = XHAL_DTYPE_INVALID;
         s = check_tensor(&src, dir, wl.v[i].name, wl.v[i].ndim, wl.v[i].d0, wl.v[i].d1, wl.v[i].ndim == 2, &dt);
         if (s != XHAL_OK) goto fail;
+        xhal_dtype_info di;
+        if (wl.v[i].axis == wl.v[i].ndim - 1 && xhal_dtype_get_info(dt, &di) == XHAL_OK && di.is_quantized &&
+            (wl.v[i].b - wl.v[i].a) % di.block_size != 0) {
+            char gbuf[160];
+            s = xl_fail(XHAL_ERROR_UNSUPPORTED,
+                        "llama: %s: tensor parallelism over %d ranks gives each rank %lld columns of '%s', which "
+                        "splits its %s blocks of %lld elements",
+                        dir, tp_size, (long long)(wl.v[i].b - wl.v[i].a), gguf_name(wl.v[i].name, gbuf, sizeof gbuf),
+                        di.name, (long long)di.block_size);
+            goto fail;
+        }
         if (i == 0) m->wdtype = dt;
     }
     /* block-quantized weights compute in f32 unless asked otherwise */
@@ -590,10 +704,15 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     for (int64_t i = 0; i < wl.n; i++) {
         /* projections and lm_head keep a block-quantized dtype; the embedding (gathered) is
          * dequantized, unless it is also the tied lm_head (then it is dequantized too) */
-        s = upload(&src, wl.v[i].name, m->stream, m->cdtype, wl.v[i].ndim == 2 && wl.v[i].dst != &m->embed,
-                   wl.v[i].dst);
+        const xl_wspec *w = &wl.v[i];
+        s = upload(&src, w->name, w->axis, w->a, w->b, m->stream, m->cdtype, w->ndim == 2 && w->dst != &m->embed,
+                   w->dst);
         if (s != XHAL_OK) {
-            s = xl_wrap(s, "llama: uploading '%s' as %s", wl.v[i].name, xhal_dtype_name(m->cdtype));
+            if (w->axis >= 0)
+                s = xl_wrap(s, "llama: uploading rows [%lld, %lld) of axis %d of '%s' as %s", (long long)w->a,
+                            (long long)w->b, w->axis, w->name, xhal_dtype_name(m->cdtype));
+            else
+                s = xl_wrap(s, "llama: uploading '%s' as %s", w->name, xhal_dtype_name(m->cdtype));
             goto fail;
         }
     }
@@ -613,7 +732,7 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     /* KV cache, zeroed so that nothing uninitialized is ever read. */
     const int64_t D = cfg->head_dim, S = m->max_seq;
     for (int64_t l = 0; l < L; l++) {
-        int64_t shape[3] = {cfg->num_kv_heads, S, D};
+        int64_t shape[3] = {m->nkv, S, D};
         xl_layer *y = &m->layers[l];
         if ((s = xhal_tensor_create(dev, m->cdtype, 3, shape, &y->kcache)) != XHAL_OK ||
             (s = xhal_tensor_create(dev, m->cdtype, 3, shape, &y->vcache)) != XHAL_OK) {
@@ -644,6 +763,64 @@ fail:
     return s;
 }
 
+xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options *opts, xllama_model **out)
+{
+    return load_rank(dev, dir, opts, 1, 0, out);
+}
+
+xhal_status xllama_load_tp(xhal_comm *comm, const char *dir, const xllama_options *opts, xllama_model **out)
+{
+    if (!comm || !dir || !out) return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: NULL argument");
+    if (opts && opts->struct_size >= sizeof *opts && opts->decode_graph)
+        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: decode_graph with tensor parallelism: the all_reduce between "
+                                               "the layers is not captured in a graph (run op by op)");
+    xhal_comm_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    xhal_status s = xhal_comm_get_info(comm, &info);
+    if (s != XHAL_OK) return xl_wrap(s, "llama: reading the communicator");
+    xllama_model *g = calloc(1, sizeof *g);
+    if (!g || !(g->local = calloc((size_t)info.n_local, sizeof *g->local))) {
+        free(g);
+        return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+    }
+    g->comm = comm;
+    g->n_local = info.n_local;
+    for (int i = 0; i < info.n_local; i++) {
+        xhal_device *dev = NULL;
+        if ((s = xhal_comm_device(comm, i, &dev)) != XHAL_OK) {
+            s = xl_wrap(s, "llama: the device of local rank %d", i);
+            break;
+        }
+        if ((s = load_rank(dev, dir, opts, info.size, info.first_rank + i, &g->local[i])) != XHAL_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", xllama_last_error());
+            s = xl_fail(s, "llama: tensor parallel rank %d of %d: %s", info.first_rank + i, info.size,
+                        strncmp(msg, "llama: ", 7) ? msg : msg + 7);
+            break;
+        }
+    }
+    if (s != XHAL_OK) {
+        xllama_destroy(g);
+        return s;
+    }
+    const xllama_model *r0 = g->local[0];
+    g->cfg = r0->cfg;
+    g->tp_size = r0->tp_size;
+    g->wdtype = r0->wdtype;
+    g->cdtype = r0->cdtype;
+    g->max_seq = r0->max_seq;
+    g->max_batch = r0->max_batch;
+    for (int i = 1; i < g->n_local; i++)
+        if (g->local[i]->cdtype != g->cdtype) {
+            s = xl_fail(XHAL_ERROR_INTERNAL, "llama: local ranks 0 and %d compute in different dtypes", i);
+            xllama_destroy(g);
+            return s;
+        }
+    *out = g;
+    return XHAL_OK;
+}
+
 static void lin_destroy(xl_lin *x)
 {
     if (x->w) xhal_tensor_destroy(x->w);
@@ -653,13 +830,20 @@ static void lin_destroy(xl_lin *x)
 void xllama_destroy(xllama_model *m)
 {
     if (!m) return;
+    if (m->local) { /* a group: its ranks hold everything */
+        for (int i = 0; i < m->n_local; i++) xllama_destroy(m->local[i]);
+        free(m->local);
+        free(m);
+        return;
+    }
     if (m->stream) xhal_stream_synchronize(m->stream);
     xhal_graph_destroy(m->step_graph);
     if (m->layers) {
         for (int64_t l = 0; l < m->cfg.num_layers; l++) {
             xl_layer *y = &m->layers[l];
-            xhal_tensor *ts[] = {y->attn_norm, y->ffn_norm, y->post_attn_norm, y->post_mlp_norm, y->q_norm, y->k_norm,
-                                 y->gate_up,   y->router,   y->sh_router,      y->kcache,        y->vcache};
+            xhal_tensor *ts[] = {y->attn_norm, y->ffn_norm,     y->post_attn_norm, y->post_mlp_norm, y->q_norm,
+                                 y->k_norm,    y->gate_up,      y->router,         y->sh_router,     y->kcache,
+                                 y->vcache,    y->o_bias_after, y->down_bias_after};
             for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
                 if (ts[i]) xhal_tensor_destroy(ts[i]);
             xl_lin *ls[] = {&y->q,  &y->k,    &y->v,       &y->o,     &y->gate,
@@ -957,12 +1141,14 @@ done:
 }
 
 /* Attention sub-block of layer l: X += o_proj(attention(rope(q), rope(k), v)) (Glm4: the
- * output normed first). Reads X, writes X. */
+ * output normed first). Reads X, writes X. Under tensor parallelism, on this rank's heads, and
+ * it stops at this rank's partial o_proj product in T (no bias): tp_reduce and tp_finish add the
+ * rest. */
 static xhal_status attention_block(xllama_model *m, xl_fw *f, int64_t l)
 {
     const xllama_config *c = &m->cfg;
     const xl_layer *y = &m->layers[l];
-    const int64_t NKV = c->num_kv_heads, D = c->head_dim, p = f->p, S = f->S;
+    const int64_t NKV = m->nkv, D = c->head_dim, p = f->p, S = f->S;
     xhal_stream *st = m->stream;
     const long long li = (long long)l;
     const int mark = f->vw.n;
@@ -1007,7 +1193,9 @@ static xhal_status attention_block(xllama_model *m, xl_fw *f, int64_t l)
     OP(bind_pos(m, XHAL_GRAPH_ATTENTION_KEYS, 0, 0), "llama: layer %lld binding the keys", li);
     /* [1, H, S, D] -> [S, H, D] = [S, H*D], reusing q's buffer. */
     OP(xhal_copy(st, f->AO3p, f->Q3), "llama: layer %lld attention out to [S, H*D]", li);
-    if (y->post_attn_norm) {
+    if (m->tp_size > 1) {
+        OP(linear(st, f->Q2, &y->o, 0, f->T), "llama: layer %lld o_proj of this rank's heads", li);
+    } else if (y->post_attn_norm) {
         OP(linear(st, f->Q2, &y->o, 0, f->Hn), "llama: layer %lld o_proj", li);
         OP(xhal_rms_norm(st, f->Hn, y->post_attn_norm, c->rms_norm_eps, f->T),
            "llama: layer %lld post_self_attn_layernorm", li);
@@ -1091,7 +1279,7 @@ static xhal_status moe_block(xllama_model *m, xl_fw *f, int64_t l)
     const xllama_config *c = &m->cfg;
     const xl_layer *y = &m->layers[l];
     const int64_t n = f->n, H = c->hidden_size, E = c->num_experts, K = c->experts_per_tok;
-    const int64_t Im = c->moe_intermediate_size, Is = c->shared_expert_intermediate_size;
+    const int64_t Im = m->moe_inter, Is = m->sh_inter;
     const xhal_dtype C = m->cdtype;
     xhal_stream *st = m->stream;
     const long long li = (long long)l;
@@ -1162,6 +1350,22 @@ static xhal_status moe_block(xllama_model *m, xl_fw *f, int64_t l)
     OP(xhal_gather(st, Ey, inv, Yt), "llama: layer %lld expert outputs to token order", li);
     OP(xhal_mul(st, Yt, rw, Yt), "llama: layer %lld routing weights", li);
     OP(xhal_reduce(st, XHAL_OP_SUM, Yt3, 1, 0, f->T), "llama: layer %lld sum over the chosen experts", li);
+    if (m->tp_size > 1) { /* T stays this rank's partial sum: the shared expert's share joins it */
+        if (y->sh_router) {
+            xhal_tensor *sg, *su, *sgt, *sh;
+            VIEW(view2(&f->vw, m->b_sg, C, n, Is, &sg, "shared gate"));
+            VIEW(view2(&f->vw, m->b_su, C, n, Is, &su, "shared up"));
+            VIEW(view2(&f->vw, m->b_sgt, C, n, 1, &sgt, "shared expert gate"));
+            VIEW(view2(&f->vw, m->b_ey, C, n, H, &sh, "shared expert out")); /* expert out is free now */
+            OP(xhal_matmul(st, f->Hn, y->sh_router, 0, 1, 1.0, 0.0, sgt), "llama: layer %lld shared_expert_gate", li);
+            OP(xhal_unary(st, XHAL_OP_SIGMOID, sgt, sgt), "llama: layer %lld shared_expert_gate sigmoid", li);
+            OP(swiglu(st, f->Hn, &y->sh_gate, &y->sh_up, &y->sh_down, sg, su, 0, sh),
+               "llama: layer %lld shared expert of this rank's columns", li);
+            OP(xhal_mul(st, sh, sgt, sh), "llama: layer %lld gated shared expert", li);
+            OP(xhal_add(st, f->T, sh, f->T), "llama: layer %lld experts + shared expert", li);
+        }
+        goto done;
+    }
     OP(xhal_add(st, f->X, f->T, f->X), "llama: layer %lld experts residual", li);
     if (y->sh_router) { /* Qwen2-MoE: + sigmoid(shared_expert_gate(x)) * shared_expert(x) */
         xhal_tensor *sg, *su, *sgt;
@@ -1181,7 +1385,8 @@ done:
 }
 
 /* MLP sub-block of layer l: X += mlp(norm(X)): SwiGLU, GLM's fused gate_up (the halves are
- * views), or the experts; Glm4 norms the output before the residual. */
+ * views), or the experts; Glm4 norms the output before the residual. Under tensor parallelism,
+ * on this rank's columns, stopping at the partial down_proj product in T (as attention_block). */
 static xhal_status mlp_block(xllama_model *m, xl_fw *f, int64_t l)
 {
     const xllama_config *c = &m->cfg;
@@ -1191,7 +1396,10 @@ static xhal_status mlp_block(xllama_model *m, xl_fw *f, int64_t l)
     xhal_status s = XHAL_OK;
     OP(xhal_rms_norm(st, f->X, y->ffn_norm, c->rms_norm_eps, f->Hn), "llama: layer %lld post_attention_layernorm", li);
     if (y->is_moe) return moe_block(m, f, l);
-    if (y->post_mlp_norm) {
+    if (m->tp_size > 1) {
+        OP(swiglu(st, f->Hn, &y->gate, &y->up, &y->down, f->G, f->U, 0, f->T),
+           "llama: layer %lld mlp of this rank's columns", li);
+    } else if (y->post_mlp_norm) {
         /* down_proj into T, normed into Hn (free once gate/up have read it), then the residual */
         OP(swiglu(st, f->Hn, &y->gate, &y->up, &y->down, f->G, f->U, 0, f->T), "llama: layer %lld mlp", li);
         OP(xhal_rms_norm(st, f->T, y->post_mlp_norm, c->rms_norm_eps, f->Hn), "llama: layer %lld post_mlp_layernorm",
@@ -1207,8 +1415,8 @@ done:
 static xhal_status chunk_views(xllama_model *m, xl_fw *f)
 {
     const xllama_config *c = &m->cfg;
-    const int64_t H = c->hidden_size, I = c->intermediate_size, n = f->n;
-    const int64_t NH = c->num_heads, NKV = c->num_kv_heads, D = c->head_dim;
+    const int64_t H = c->hidden_size, I = m->inter, n = f->n;
+    const int64_t NH = m->nh, NKV = m->nkv, D = c->head_dim;
     const xhal_dtype C = m->cdtype;
     xl_views *vw = &f->vw;
     xhal_status s = XHAL_OK;
@@ -1267,51 +1475,113 @@ done:
     return s;
 }
 
+/* Tensor parallel: T of every local rank (its partial product of a row-parallel projection) is
+ * summed over all the ranks, in place (xhal_all_reduce SUM: every rank gets the same sum). */
+static xhal_status tp_reduce(xllama_model *g, xllama_model *const *R, xl_fw *F, int nr, const char *what, int64_t l)
+{
+    xhal_stream *ss[XHAL_COMM_MAX_LOCAL];
+    xhal_tensor *ts[XHAL_COMM_MAX_LOCAL];
+    for (int r = 0; r < nr; r++) {
+        ss[r] = R[r]->stream;
+        ts[r] = F[r].T;
+    }
+    xhal_status s = xhal_all_reduce(g->comm, ss, ts, ts, XHAL_REDUCE_SUM);
+    if (s != XHAL_OK)
+        return xl_wrap(s, "llama: layer %lld all_reduce of %s over %d ranks", (long long)l, what, R[0]->tp_size);
+    return XHAL_OK;
+}
+
+/* Tensor parallel, after tp_reduce: T holds the whole o_proj / down_proj product; its bias is
+ * added once, then Glm4's norm, then the residual: X += T. */
+static xhal_status tp_finish(xllama_model *m, xl_fw *f, xhal_tensor *bias, xhal_tensor *post_norm, const char *what,
+                             int64_t l)
+{
+    xhal_stream *st = m->stream;
+    const long long li = (long long)l;
+    xhal_status s = XHAL_OK;
+    if (bias) OP(xhal_add(st, f->T, bias, f->T), "llama: layer %lld %s bias", li, what);
+    if (post_norm) {
+        OP(xhal_rms_norm(st, f->T, post_norm, m->cfg.rms_norm_eps, f->Hn), "llama: layer %lld %s norm", li, what);
+        OP(xhal_add(st, f->X, f->Hn, f->X), "llama: layer %lld %s residual", li, what);
+    } else {
+        OP(xhal_add(st, f->X, f->T, f->X), "llama: layer %lld %s residual", li, what);
+    }
+done:
+    return s;
+}
+
 /* One chunk of n <= max_batch tokens at position m->pos. rows: 0 (no logits), 1 (last
  * position), n (all). logits receives rows x vocab f32. With decode_graph, the one-token step
  * with logits is captured at its first run (its ops recorded, not run, the position bound to
  * rope, the cache rows written and the keys attended: bind_pos), launched, and replayed by
  * step_replay from then on. Models whose step reads the host in the middle (mixture of experts:
  * the routing; sliding windows: the mask; scaled RoPE on a device without xhal_rope_ex: its
- * tables) run op by op. */
+ * tables) run op by op.
+ * A tensor-parallel group (m->local) runs each step on every local rank in turn, with a
+ * tp_reduce after each row-parallel projection; local rank 0 computes the logits (the lm_head
+ * is replicated: every rank could). */
 static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t n, int64_t rows, float *logits)
 {
     /* scaled RoPE (inv_freq) is capturable once a forward showed the device takes xhal_rope_ex
      * (rope_composed writes host tables) */
-    const int graph_step = m->decode_graph && n == 1 && rows == 1 && !m->any_moe && !m->any_sliding &&
+    const int graph_step = !m->local && m->decode_graph && n == 1 && rows == 1 && !m->any_moe && !m->any_sliding &&
                            (!m->inv_freq || (m->pos > 0 && !m->rope_composed));
     if (graph_step && m->step_graph) return step_replay(m, tokens, logits);
+    xllama_model *const *R = m->local ? m->local : &m;
+    const int nr = m->local ? m->n_local : 1, tp = R[0]->tp_size > 1;
     const xllama_config *c = &m->cfg;
     const int64_t H = c->hidden_size, V = c->vocab_size;
     const xhal_dtype C = m->cdtype;
-    xhal_stream *st = m->stream;
-    xl_fw f;
-    memset(&f, 0, sizeof f);
-    f.n = n;
-    f.p = m->pos;
-    f.S = m->pos + n;
     xhal_status s = XHAL_OK;
-
-    VIEW(chunk_views(m, &f));
-    VIEW(window_mask(m, &f));
-    OP(xhal_tensor_write(st, f.ids, tokens, (uint64_t)n * sizeof(int32_t)), "llama: writing token ids");
-    OP(xhal_gather(st, m->embed, f.ids, f.X), "llama: embedding");
+    xl_fw f1, *F = nr == 1 ? &f1 : calloc((size_t)nr, sizeof *F);
+    if (!F) return xl_fail(XHAL_ERROR_OUT_OF_MEMORY, "llama: out of host memory");
+    memset(F, 0, (size_t)nr * sizeof *F);
+    for (int r = 0; r < nr; r++) {
+        xl_fw *f = &F[r];
+        f->n = n;
+        f->p = m->pos;
+        f->S = m->pos + n;
+        VIEW(chunk_views(R[r], f));
+        VIEW(window_mask(R[r], f));
+        OP(xhal_tensor_write(R[r]->stream, f->ids, tokens, (uint64_t)n * sizeof(int32_t)), "llama: writing token ids");
+        OP(xhal_gather(R[r]->stream, R[r]->embed, f->ids, f->X), "llama: embedding");
+    }
     if (graph_step) {
-        OP(xhal_stream_begin_capture(st, 1, &f.p), "llama: capturing the decode step");
+        OP(xhal_stream_begin_capture(m->stream, 1, &F[0].p), "llama: capturing the decode step");
         m->capturing = 1;
     }
     for (int64_t l = 0; l < c->num_layers; l++) {
-        if ((s = attention_block(m, &f, l)) != XHAL_OK || (s = mlp_block(m, &f, l)) != XHAL_OK) goto done;
+        for (int r = 0; r < nr; r++)
+            if ((s = attention_block(R[r], &F[r], l)) != XHAL_OK) goto done;
+        if (tp) {
+            if ((s = tp_reduce(m, R, F, nr, "o_proj", l)) != XHAL_OK) goto done;
+            for (int r = 0; r < nr; r++) {
+                const xl_layer *y = &R[r]->layers[l];
+                if ((s = tp_finish(R[r], &F[r], y->o_bias_after, y->post_attn_norm, "o_proj", l)) != XHAL_OK) goto done;
+            }
+        }
+        for (int r = 0; r < nr; r++)
+            if ((s = mlp_block(R[r], &F[r], l)) != XHAL_OK) goto done;
+        if (tp) {
+            if ((s = tp_reduce(m, R, F, nr, "the mlp output", l)) != XHAL_OK) goto done;
+            for (int r = 0; r < nr; r++) {
+                const xl_layer *y = &R[r]->layers[l];
+                if ((s = tp_finish(R[r], &F[r], y->down_bias_after, y->post_mlp_norm, "mlp", l)) != XHAL_OK) goto done;
+            }
+        }
     }
     if (rows > 0) {
+        xllama_model *r0 = R[0];
+        xl_fw *f = &F[0];
+        xhal_stream *st = r0->stream;
         xhal_tensor *Xr, *Hr, *Lg, *Lf = NULL;
-        VIEW(slice(&f.vw, f.X, 0, n - rows, n, &Xr, "last rows"));
-        VIEW(view2(&f.vw, m->b_h, C, rows, H, &Hr, "final norm out"));
-        VIEW(view2(&f.vw, m->b_logits, C, rows, V, &Lg, "logits"));
-        OP(xhal_rms_norm(st, Xr, m->norm, c->rms_norm_eps, Hr), "llama: final norm");
-        OP(xhal_matmul(st, Hr, m->lm_head, 0, 1, 1.0, 0.0, Lg), "llama: lm_head");
+        VIEW(slice(&f->vw, f->X, 0, n - rows, n, &Xr, "last rows"));
+        VIEW(view2(&f->vw, r0->b_h, C, rows, H, &Hr, "final norm out"));
+        VIEW(view2(&f->vw, r0->b_logits, C, rows, V, &Lg, "logits"));
+        OP(xhal_rms_norm(st, Xr, r0->norm, c->rms_norm_eps, Hr), "llama: final norm");
+        OP(xhal_matmul(st, Hr, r0->lm_head, 0, 1, 1.0, 0.0, Lg), "llama: lm_head");
         if (C != XHAL_DTYPE_F32) {
-            VIEW(view2(&f.vw, m->b_lf32, XHAL_DTYPE_F32, rows, V, &Lf, "logits f32"));
+            VIEW(view2(&f->vw, r0->b_lf32, XHAL_DTYPE_F32, rows, V, &Lf, "logits f32"));
             OP(xhal_copy(st, Lg, Lf), "llama: logits to f32");
         } else {
             Lf = Lg;
@@ -1323,15 +1593,17 @@ static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t
         }
         OP(xhal_tensor_read(st, Lf, logits, (uint64_t)(rows * V) * sizeof(float)), "llama: reading logits");
     }
-    OP(xhal_stream_synchronize(st), "llama: forward");
-    m->pos = f.S;
+    for (int r = 0; r < nr; r++) OP(xhal_stream_synchronize(R[r]->stream), "llama: forward");
+    m->pos = F[0].S;
+    for (int r = 0; r < m->n_local; r++) R[r]->pos = m->pos;
 done:
     if (m->capturing) { /* a capture cut short by a failure: leave capture mode, drop what it holds */
         xhal_graph *g = NULL;
         m->capturing = 0;
-        if (xhal_stream_end_capture(st, &g) == XHAL_OK) xhal_graph_destroy(g);
+        if (xhal_stream_end_capture(m->stream, &g) == XHAL_OK) xhal_graph_destroy(g);
     }
-    views_release(&f.vw);
+    for (int r = 0; r < nr; r++) views_release(&F[r].vw);
+    if (F != &f1) free(F);
     return s;
 }
 
