@@ -2,7 +2,8 @@
 # run-on-gpu.sh - on a machine with an NVIDIA GPU (driver >= the toolkit's major version,
 # nvcc on PATH or in /usr/local/cuda): build xhal with the CUDA backend, then run the
 # unit tests, xhal-info, the conformance suite, the collectives through NCCL (every GPU of the
-# machine in one communicator) and the benchmarks on the GPU, keeping
+# machine in one communicator), the tensor-parallel model port (TP=2 in one process and under
+# mpirun) and the benchmarks on the GPU, keeping
 # every output under OUT.
 #
 #   backends/cuda/run-on-gpu.sh [BUILD_DIR [OUT_DIR]]
@@ -68,6 +69,34 @@ grep -q "engine nccl" "$OUT/collectives.log" || fail "no communicator used NCCL 
   --json "$OUT/bench-collectives.json" > "$OUT/bench-collectives.log" 2>&1 \
   || echo "(collectives bench needs two ${DEV%%:*} devices: see $OUT/bench-collectives.log)"
 tail -20 "$OUT/bench-collectives.log"
+
+# The tensor-parallel model port (conformance/MODELS.md): TP=2 over two GPUs of the backend in one
+# process (their common engine: NCCL when installed, else the host engine), and over 2 processes
+# under mpirun when it is installed, against the one-device run: the same greedy ids, logits within
+# the documented bound (f32: 1e-4 of the largest; npy_close). With one GPU, both ranks on $DEV.
+step "tensor-parallel model port, TP=2 ($OUT/tp)"
+mkdir -p "$OUT/tp"
+MODEL=$SRC/conformance/models/llama/reference/tiny-llama-f32
+TOKS=1,17,42,99,123,7,250,33,5,181
+TP_DEVS=$DEV
+grep -q "${DEV%%:*}:1" "$OUT/xhal-info.txt" 2>/dev/null && TP_DEVS="$DEV,${DEV%%:*}:1"
+"$BUILD/bin/xhal-run" --model "$MODEL" --device "$DEV" --tokens $TOKS --generate 16 \
+  --logits-out "$OUT/tp/one.npy" > "$OUT/tp/one.txt" 2> "$OUT/tp/one.log" || fail "xhal-run on $DEV"
+"$BUILD/bin/xhal-run" --model "$MODEL" --device "$TP_DEVS" --tp 2 --tokens $TOKS --generate 16 \
+  --logits-out "$OUT/tp/tp.npy" > "$OUT/tp/tp.txt" 2> "$OUT/tp/tp.log" || fail "xhal-run --tp 2 on $TP_DEVS"
+cat "$OUT/tp/one.txt" "$OUT/tp/tp.txt" "$OUT/tp/tp.log"
+cmp -s "$OUT/tp/one.txt" "$OUT/tp/tp.txt" || fail "TP=2 greedy ids differ from one device"
+"$BUILD/bin/npy_close" "$OUT/tp/tp.npy" "$OUT/tp/one.npy" 1e-4 || fail "TP=2 logits outside the bound"
+if command -v mpirun > /dev/null 2>&1; then
+  mpirun --allow-run-as-root --oversubscribe -np 2 "$BUILD/bin/xhal-run" --model "$MODEL" --device "$TP_DEVS" --tp 2 \
+    --tokens $TOKS --generate 16 --logits-out "$OUT/tp/mpi.npy" > "$OUT/tp/mpi.txt" 2> "$OUT/tp/mpi.log" \
+    || fail "mpirun -np 2 xhal-run --tp 2"
+  cat "$OUT/tp/mpi.txt" "$OUT/tp/mpi.log"
+  cmp -s "$OUT/tp/one.txt" "$OUT/tp/mpi.txt" || fail "TP=2 under mpirun: greedy ids differ from one device"
+  "$BUILD/bin/npy_close" "$OUT/tp/mpi.npy" "$OUT/tp/one.npy" 1e-4 || fail "TP=2 under mpirun: logits outside the bound"
+else
+  echo "(mpirun not installed: TP across processes not run)"
+fi
 
 step "benchmarks on $DEV ($OUT/bench.json)"
 if [ -x "$BUILD/bin/xhal-bench" ]; then
