@@ -23,6 +23,7 @@
  * and the calls whose HIP signatures differ (error names, peer copies by ordinal).
  * XHAL_HIP_STANDIN selects the behaviour then.
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,6 +458,56 @@ static int image_variant(const unsigned char *image)
     return variant;
 }
 
+/* A loaded module: which op variant it is (-1: custom code, not executed) and, for the op
+ * modules, the image's bytes, so that a kernel asked for must be a symbol of what nvcc /
+ * hipcc built, not only a kernel of the host build. */
+typedef struct mod_t {
+    int variant; /* first: cuModuleGetFunction reads it as an int */
+    const unsigned char *image;
+    size_t size;
+} mod_t;
+
+static uint64_t rd_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* Bytes of a fatbin (header: u32 magic, u16 version, u16 header size, u64 payload size) or of
+ * a clang offload bundle (magic, u64 entries, then per entry u64 offset, u64 size, u64 id
+ * length and the id); 0 for anything else. */
+static size_t image_size(const unsigned char *p)
+{
+#ifdef STANDIN_HIP
+    if (memcmp(p, "__CLANG_OFFLOAD_BUNDLE__", 24) != 0) return 0;
+    uint64_t n = rd_u64(p + 24), end = 0, at = 32;
+    for (uint64_t i = 0; i < n && i < 64; i++) {
+        uint64_t off = rd_u64(p + at), size = rd_u64(p + at + 8), idlen = rd_u64(p + at + 16);
+        if (off + size > end) end = off + size;
+        at += 24 + idlen;
+    }
+    return (size_t)end;
+#else
+    static const unsigned char fatbin[4] = {0x50, 0xed, 0x55, 0xba};
+    if (memcmp(p, fatbin, 4) != 0) return 0;
+    return (size_t)(p[6] | p[7] << 8) + (size_t)rd_u64(p + 8);
+#endif
+}
+
+/* 1 if name is a NUL-terminated string of the image (an ELF symbol name of some code object
+ * in it: nvcc and hipcc keep the kernels' names in each object's string table). */
+static int image_has_symbol(const mod_t *md, const char *name)
+{
+    char pat[80];
+    size_t n = strlen(name);
+    if (n + 2 > sizeof pat) return 0;
+    pat[0] = 0;
+    memcpy(pat + 1, name, n);
+    pat[n + 1] = 0;
+    return memmem(md->image, md->size, pat, n + 2) != NULL;
+}
+
 /* A module accepts a fatbin (magic 0xBA55ED50; HIP: a clang offload bundle) or an ELF
  * image, as the driver would. */
 EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
@@ -469,8 +520,15 @@ EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *image)
     static const unsigned char fatbin[4] = {0x50, 0xed, 0x55, 0xba};
     if (p == NULL || (memcmp(p, fatbin, 4) != 0 && memcmp(p, "\177ELF", 4) != 0)) return E_INVALID_IMAGE;
 #endif
-    int *mod = malloc(sizeof *mod);
-    *mod = image_variant(p);
+    mod_t *mod = malloc(sizeof *mod);
+    if (mod == NULL) return E_INVALID_VALUE;
+    mod->variant = image_variant(p);
+    mod->image = p;
+    mod->size = mod->variant >= 0 ? image_size(p) : 0;
+    if (mod->variant >= 0 && mod->size == 0) {
+        free(mod);
+        return E_INVALID_IMAGE;
+    }
     *m = mod;
     live_modules++;
     return SUCCESS;
@@ -496,11 +554,15 @@ static int has_kernel(int variant, const char *name)
 }
 
 /* Names starting "missing" are not found; in the op modules, neither is a name that is
- * not a kernel of xk_ops.cl. */
+ * not a kernel of xk_ops.cl, nor one that the module's image (the nvcc / hipcc output the
+ * plugin embeds) lacks. */
 EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 {
-    int variant = *(int *)m;
-    if (strncmp(name, "missing", 7) == 0 || (variant >= 0 && !has_kernel(variant, name))) return E_NOT_FOUND;
+    const mod_t *md = m;
+    int variant = md->variant;
+    if (strncmp(name, "missing", 7) == 0 ||
+        (variant >= 0 && (!has_kernel(variant, name) || !image_has_symbol(md, name))))
+        return E_NOT_FOUND;
     static fn_t fns[256];
     static int n;
     for (int i = 0; i < n; i++)
