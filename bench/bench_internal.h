@@ -93,6 +93,10 @@ const char *xb_clblast_status(void);
 /* random-weight Llama checkpoint: config.json + model.safetensors in dir */
 int xb_write_llama(const char *dir, int hidden, int inter, int layers, int heads, int kv_heads, int vocab, char *err,
                    size_t errsize);
+/* random-weight Mixtral checkpoint (the same attention as xb_write_llama, then `experts` SwiGLU
+ * experts of expert_inter each and a router per layer; top_k experts per token) */
+int xb_write_mixtral(const char *dir, int hidden, int expert_inter, int layers, int heads, int kv_heads, int vocab,
+                     int experts, int top_k, char *err, size_t errsize);
 /* the same weights as a llama.cpp GGUF file at path: matrices in wdt (f32, f16, q8_0 or q4_0,
  * quantized with llama.cpp's reference rounding), norms f32, a placeholder vocabulary */
 int xb_write_llama_gguf(const char *path, int hidden, int inter, int layers, int heads, int kv_heads, int vocab,

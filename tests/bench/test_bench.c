@@ -1,7 +1,9 @@
 /*
  * test_bench.c - xhal-bench --quick on cpu:0 writes a JSON report that parses and carries
  * every key a reader relies on (machine, devices, each figure with unit, device, shape, the
- * statistics and the peer), covers every group of both suites, and an HTML page with charts.
+ * statistics and the peer), covers every group of both suites (the model suite with the dense
+ * Llama and the mixture of experts against its same-active-parameter dense peer), and an HTML
+ * page with charts.
  * Speed is never asserted.
  */
 #ifndef _GNU_SOURCE
@@ -91,7 +93,7 @@ int main(void)
                                 "dispatch", "transfer",    "model",   "memory"};
         int seen[9] = {0};
         int f32_matmul_with_peer = 0, dispatch_with_peer = 0, decode_vs_stream = 0, dispatch_overhead = 0,
-            f16_decode = 0, q8_decode = 0, q4_decode = 0;
+            f16_decode = 0, q8_decode = 0, q4_decode = 0, moe_vs_dense = 0, moe_bytes = 0;
         const cJSON *res = get(root, "results");
         CHECK(cJSON_GetArraySize(res) >= 20, "at least 20 figures, got %d", cJSON_GetArraySize(res));
         const cJSON *r;
@@ -117,6 +119,9 @@ int main(void)
             if (strcmp(g, "model") == 0 && strstr(name, "llama decode (") && strstr(name, ", f16")) f16_decode++;
             if (strcmp(g, "model") == 0 && strstr(name, "llama decode (") && strstr(name, ", q8_0")) q8_decode++;
             if (strcmp(g, "model") == 0 && strstr(name, "llama decode (") && strstr(name, ", q4_0")) q4_decode++;
+            if (strcmp(g, "model") == 0 && strcmp(name, "moe weight bytes per decode token") == 0 &&
+                cJSON_IsNumber(get(r, "median")))
+                moe_bytes++;
             for (int i = 0; i < 9; i++)
                 if (strcmp(g, groups[i]) == 0) seen[i] = 1;
             const cJSON *p = get(r, "peer");
@@ -131,6 +136,9 @@ int main(void)
                         f32_matmul_with_peer++;
                     if (strcmp(g, "dispatch") == 0) dispatch_with_peer++;
                     if (strcmp(g, "model") == 0 && strstr(get(p, "name")->valuestring, "STREAM")) decode_vs_stream++;
+                    if (strcmp(g, "model") == 0 && strncmp(name, "moe ", 4) == 0 &&
+                        strcmp(get(p, "name")->valuestring, "dense, same active parameters") == 0)
+                        moe_vs_dense++;
                 } else {
                     CHECK(get(p, "note")->valuestring[0] != 0, "an absent peer of %s says why", name);
                 }
@@ -144,6 +152,10 @@ int main(void)
         CHECK(decode_vs_stream >= 2, "decode weight bandwidth compared with STREAM (got %d)", decode_vs_stream);
         CHECK(f16_decode >= 1, "a decode figure with f16 weights");
         CHECK(q8_decode >= 1 && q4_decode >= 1, "decode figures with q8_0 and q4_0 weights (GGUF)");
+        /* the mixture of experts: prefill, decode and bytes per token against the dense model
+         * with the same active parameters */
+        CHECK(moe_vs_dense == 3, "MoE figures against the dense model (got %d)", moe_vs_dense);
+        CHECK(moe_bytes == 1, "the MoE's weight bytes per decode token");
         cJSON_Delete(root);
     }
     free(text);
