@@ -153,8 +153,9 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
  * (xhal_comm_device gives their devices; an in-process comm may mix backends: cpu:0 + opencl:0)
  * and is used like a one-device model: xllama_forward / xllama_generate run the ranks in
  * lockstep and give the logits of local rank 0. Across processes (xhal_comm_create_mpi) every
- * process makes the same calls with the same tokens (they are collective). comm must outlive
- * the model. The logits differ from the one-device run by the summation order only (the bound
+ * process makes the same calls with the same tokens (they are collective; so is this load: a
+ * rank that fails to load makes it fail on every rank, UNAVAILABLE "another rank failed to
+ * load" where the rank itself did not). comm must outlive the model. The logits differ from the one-device run by the summation order only (the bound
  * and the measured error are in MODELS.md). decode_graph is refused (UNSUPPORTED: a collective
  * is not captured). A size that does not divide by N is refused naming its key and N
  * (INVALID_ARGUMENT), as is a GGUF quantized weight whose column share splits a block

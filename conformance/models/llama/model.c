@@ -768,12 +768,36 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
     return load_rank(dev, dir, opts, 1, 0, out);
 }
 
+/* Whether any rank of comm, in any process, failed (local_failed: this process's): an i32 per
+ * local rank, all_reduce MAX. Every rank calls it, so a rank that failed to load never leaves
+ * the others waiting in their first forward's all_reduce. */
+static xhal_status tp_agree(xhal_comm *comm, int n_local, int local_failed, int *any_failed)
+{
+    xhal_stream *ss[XHAL_COMM_MAX_LOCAL] = {NULL};
+    xhal_tensor *ts[XHAL_COMM_MAX_LOCAL] = {NULL};
+    const int64_t one = 1;
+    int32_t v = local_failed != 0;
+    xhal_status s = XHAL_OK;
+    for (int i = 0; i < n_local && s == XHAL_OK; i++) {
+        xhal_device *dev = NULL;
+        if ((s = xhal_comm_device(comm, i, &dev)) == XHAL_OK && (s = xhal_stream_create(dev, &ss[i])) == XHAL_OK &&
+            (s = xhal_tensor_create(dev, XHAL_DTYPE_I32, 1, &one, &ts[i])) == XHAL_OK)
+            s = xhal_tensor_write(ss[i], ts[i], &v, sizeof v);
+    }
+    if (s == XHAL_OK) s = xhal_all_reduce(comm, ss, ts, ts, XHAL_REDUCE_MAX);
+    if (s == XHAL_OK) s = xhal_tensor_read(ss[0], ts[0], &v, sizeof v);
+    if (s == XHAL_OK) s = xhal_stream_synchronize(ss[0]);
+    for (int i = 0; i < n_local; i++) {
+        if (ts[i]) xhal_tensor_destroy(ts[i]);
+        if (ss[i]) xhal_stream_destroy(ss[i]);
+    }
+    *any_failed = v != 0;
+    return s;
+}
+
 xhal_status xllama_load_tp(xhal_comm *comm, const char *dir, const xllama_options *opts, xllama_model **out)
 {
     if (!comm || !dir || !out) return xl_fail(XHAL_ERROR_INVALID_ARGUMENT, "llama: NULL argument");
-    if (opts && opts->struct_size >= sizeof *opts && opts->decode_graph)
-        return xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: decode_graph with tensor parallelism: the all_reduce between "
-                                               "the layers is not captured in a graph (run op by op)");
     xhal_comm_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
@@ -786,20 +810,37 @@ xhal_status xllama_load_tp(xhal_comm *comm, const char *dir, const xllama_option
     }
     g->comm = comm;
     g->n_local = info.n_local;
-    for (int i = 0; i < info.n_local; i++) {
+    if (opts && opts->struct_size >= sizeof *opts && opts->decode_graph)
+        s = xl_fail(XHAL_ERROR_UNSUPPORTED, "llama: decode_graph with tensor parallelism: the all_reduce between the "
+                                            "layers is not captured in a graph (run op by op)");
+    for (int i = 0; i < info.n_local && s == XHAL_OK; i++) {
         xhal_device *dev = NULL;
         if ((s = xhal_comm_device(comm, i, &dev)) != XHAL_OK) {
             s = xl_wrap(s, "llama: the device of local rank %d", i);
-            break;
-        }
-        if ((s = load_rank(dev, dir, opts, info.size, info.first_rank + i, &g->local[i])) != XHAL_OK) {
+        } else if ((s = load_rank(dev, dir, opts, info.size, info.first_rank + i, &g->local[i])) != XHAL_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", xllama_last_error());
             s = xl_fail(s, "llama: tensor parallel rank %d of %d: %s", info.first_rank + i, info.size,
                         strncmp(msg, "llama: ", 7) ? msg : msg + 7);
-            break;
         }
     }
+    for (int i = 1; s == XHAL_OK && i < g->n_local; i++)
+        if (g->local[i]->cdtype != g->local[0]->cdtype)
+            s = xl_fail(XHAL_ERROR_INTERNAL, "llama: local ranks 0 and %d compute in different dtypes", i);
+    /* collective: every rank learns whether every other loaded (the failing one keeps its own
+     * message) */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", xllama_last_error());
+    int any_failed = 0;
+    xhal_status sa = tp_agree(comm, info.n_local, s != XHAL_OK, &any_failed);
+    if (s != XHAL_OK)
+        s = xl_fail(s, "%s", msg);
+    else if (sa != XHAL_OK)
+        s = xl_wrap(sa, "llama: tensor parallel over %d ranks: asking every rank whether it loaded", info.size);
+    else if (any_failed)
+        s = xl_fail(XHAL_ERROR_UNAVAILABLE,
+                    "llama: %s: tensor parallel over %d ranks: another rank failed to load (its process says why)", dir,
+                    info.size);
     if (s != XHAL_OK) {
         xllama_destroy(g);
         return s;
@@ -811,12 +852,6 @@ xhal_status xllama_load_tp(xhal_comm *comm, const char *dir, const xllama_option
     g->cdtype = r0->cdtype;
     g->max_seq = r0->max_seq;
     g->max_batch = r0->max_batch;
-    for (int i = 1; i < g->n_local; i++)
-        if (g->local[i]->cdtype != g->cdtype) {
-            s = xl_fail(XHAL_ERROR_INTERNAL, "llama: local ranks 0 and %d compute in different dtypes", i);
-            xllama_destroy(g);
-            return s;
-        }
     *out = g;
     return XHAL_OK;
 }
