@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "llama.h"
 #include "xhal/xhal_gguf.h"
 #include "xhal/xhal_safetensors.h"
@@ -76,11 +78,9 @@ static void diff(const float *a, const float *b, size_t n, double *err, double *
 
 static double worst_rel[3]; /* measured error / scale, per compute dtype class: f32, f16, bf16 */
 
-static void compare_tp(xhal_context *ctx, xhal_device *const *devs, const char *set, const char *name,
+static void compare_tp(xhal_context *ctx, xhal_device *const *devs, const char *set, const char *name, const char *dir,
                        const run_out *one)
 {
-    char dir[700];
-    snprintf(dir, sizeof dir, "%s/%s", XLLAMA_TEST_REF_DIR, name);
     xhal_comm *comm = NULL;
     CHECK_OK(xhal_comm_create(ctx, devs, 2, NULL, &comm));
     if (!comm) return;
@@ -124,6 +124,111 @@ static void compare_tp(xhal_context *ctx, xhal_device *const *devs, const char *
     run_free(&tp);
     xllama_destroy(m);
     CHECK_OK(xhal_comm_destroy(comm));
+}
+
+/* tiny-llama-f32 with attention_bias and mlp_bias (none of the committed references has the
+ * row-parallel biases o_proj.bias and down_proj.bias, which TP adds once after the all_reduce):
+ * its config with both set, its tensors plus q/k/v/o and gate/up/down biases of a size that
+ * moves the logits (a bias added on every rank would be far outside the bound), written as a
+ * safetensors file into a fresh folder under /tmp. 0 on success. */
+static int make_bias_model(char *out, size_t len)
+{
+    char src[700], path[800];
+    snprintf(src, sizeof src, "%s/tiny-llama-f32", XLLAMA_TEST_REF_DIR);
+    snprintf(out, len, "/tmp/xhal-tp-bias-XXXXXX");
+    if (!mkdtemp(out)) return -1;
+    size_t n = 0;
+    char *cfg = xtest_read_file(src, "config.json", &n);
+    char *a = strstr(cfg, "\"attention_bias\": false"), *b = strstr(cfg, "\"mlp_bias\": false");
+    snprintf(path, sizeof path, "%s/config.json", out);
+    FILE *f = a && b ? fopen(path, "wb") : NULL;
+    if (!f) {
+        free(cfg);
+        return -1;
+    }
+    /* "false" -> "true " keeps the length (JSON ignores the space) */
+    memcpy(a + strlen("\"attention_bias\": "), "true ", 5);
+    memcpy(b + strlen("\"mlp_bias\": "), "true ", 5);
+    fwrite(cfg, 1, n, f);
+    fclose(f);
+    free(cfg);
+    xhal_safetensors *st = NULL;
+    if (xhal_safetensors_open(src, &st) != XHAL_OK) return -1;
+    int64_t count = 0;
+    xhal_safetensors_count(st, &count);
+    static const struct {
+        const char *name;
+        int64_t len;
+    } bias[] = {{"self_attn.q_proj.bias", 64}, {"self_attn.k_proj.bias", 32}, {"self_attn.v_proj.bias", 32},
+                {"self_attn.o_proj.bias", 64}, {"mlp.gate_proj.bias", 128},   {"mlp.up_proj.bias", 128},
+                {"mlp.down_proj.bias", 64}};
+    const int nb = (int)(sizeof bias / sizeof bias[0]);
+    const size_t hcap = 65536;
+    size_t hlen = 0;
+    char *hdr = malloc(hcap);
+    uint64_t off = 0;
+    if (!hdr) {
+        xhal_safetensors_close(st);
+        return -1;
+    }
+    hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, "{");
+    for (int64_t i = 0; i < count; i++) {
+        xhal_safetensors_tensor t;
+        xhal_safetensors_at(st, i, &t);
+        hlen +=
+            (size_t)snprintf(hdr + hlen, hcap - hlen, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[", i ? "," : "", t.name);
+        for (int d = 0; d < t.ndim; d++)
+            hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, "%s%lld", d ? "," : "", (long long)t.shape[d]);
+        hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                                 (unsigned long long)(off + t.size));
+        off += t.size;
+    }
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < nb; k++) {
+            hlen += (size_t)snprintf(hdr + hlen, hcap - hlen,
+                                     ",\"model.layers.%d.%s\":{\"dtype\":\"F32\",\"shape\":[%lld],\"data_offsets\":["
+                                     "%llu,%llu]}",
+                                     l, bias[k].name, (long long)bias[k].len, (unsigned long long)off,
+                                     (unsigned long long)(off + 4 * (uint64_t)bias[k].len));
+            off += 4 * (uint64_t)bias[k].len;
+        }
+    hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, "}");
+    while (hlen % 8) hdr[hlen++] = ' ';
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    f = fopen(path, "wb");
+    const int ok = f != NULL;
+    if (ok) {
+        uint64_t h64 = hlen;
+        fwrite(&h64, 8, 1, f);
+        fwrite(hdr, 1, hlen, f);
+        for (int64_t i = 0; i < count; i++) {
+            xhal_safetensors_tensor t;
+            xhal_safetensors_at(st, i, &t);
+            fwrite(t.data, 1, (size_t)t.size, f);
+        }
+        uint32_t x = 12345;
+        for (int l = 0; l < 2; l++)
+            for (int k = 0; k < nb; k++)
+                for (int64_t i = 0; i < bias[k].len; i++) {
+                    x = x * 1664525u + 1013904223u;
+                    float v = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.6f;
+                    fwrite(&v, 4, 1, f);
+                }
+        fclose(f);
+    }
+    free(hdr);
+    xhal_safetensors_close(st);
+    return ok ? 0 : -1;
+}
+
+static void remove_dir(const char *dir)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    remove(path);
+    rmdir(dir);
 }
 
 static void refusals(xhal_context *ctx, xhal_device *cpu)
@@ -231,14 +336,34 @@ int main(void)
         printf("test_model_tp: opencl:0 not present, the heterogeneous set is skipped\n");
         ocl = NULL;
     }
-    static const char *const models[] = {
-        "tiny-llama-f32",           "tiny-llama-tied-f16", "tiny-llama3-bf16",   "tiny-qwen2-bf16",
-        "tiny-qwen3-bf16",          "tiny-mistral-bf16",   "tiny-glm-bf16",      "tiny-glm4-f16",
-        "tiny-mixtral-bf16",        "tiny-qwen2moe-bf16",  "tiny-qwen3moe-bf16", "gguf/tiny-llama-f32.gguf",
-        "gguf/tiny-llama-q8_0.gguf"};
-    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+    char bias_dir[64] = "";
+    if (make_bias_model(bias_dir, sizeof bias_dir) != 0) {
+        fprintf(stderr, "test_model_tp: cannot write the biased model under /tmp\n");
+        CHECK(0);
+        bias_dir[0] = '\0';
+    }
+    static const char *const models[] = {"tiny-llama-f32",
+                                         "tiny-llama-tied-f16",
+                                         "tiny-llama3-bf16",
+                                         "tiny-qwen2-bf16",
+                                         "tiny-qwen3-bf16",
+                                         "tiny-mistral-bf16",
+                                         "tiny-glm-bf16",
+                                         "tiny-glm4-f16",
+                                         "tiny-mixtral-bf16",
+                                         "tiny-qwen2moe-bf16",
+                                         "tiny-qwen3moe-bf16",
+                                         "gguf/tiny-llama-f32.gguf",
+                                         "gguf/tiny-llama-q8_0.gguf",
+                                         "llama-f32+biases"};
+    const size_t n_models = sizeof models / sizeof models[0];
+    for (size_t k = 0; k < n_models; k++) {
         char dir[700];
-        snprintf(dir, sizeof dir, "%s/%s", XLLAMA_TEST_REF_DIR, models[k]);
+        if (k == n_models - 1 && !bias_dir[0]) break;
+        if (k == n_models - 1)
+            snprintf(dir, sizeof dir, "%s", bias_dir);
+        else
+            snprintf(dir, sizeof dir, "%s/%s", XLLAMA_TEST_REF_DIR, models[k]);
         xllama_options o = opts();
         xllama_model *m = NULL;
         CHECK_OK(xllama_load(cpu, dir, &o, &m));
@@ -271,10 +396,11 @@ int main(void)
             xhal_comm_destroy(c1);
         }
         xhal_device *same[2] = {cpu, cpu}, *mixed[2] = {cpu, ocl};
-        compare_tp(ctx, same, "cpu:0 + cpu:0", models[k], &one);
-        if (ocl) compare_tp(ctx, mixed, "cpu:0 + opencl:0", models[k], &one);
+        compare_tp(ctx, same, "cpu:0 + cpu:0", models[k], dir, &one);
+        if (ocl) compare_tp(ctx, mixed, "cpu:0 + opencl:0", models[k], dir, &one);
         run_free(&one);
     }
+    if (bias_dir[0]) remove_dir(bias_dir);
     refusals(ctx, cpu);
     printf("worst measured error / max(1, max |logit|): f32 %.3g, f16 %.3g, bf16 %.3g\n", worst_rel[0], worst_rel[1],
            worst_rel[2]);
