@@ -206,8 +206,8 @@ int main(int argc, char **argv)
     if (tp && mpi_rank >= 0) { /* under mpirun: one rank per process */
         device = devs[n_devs > 1 ? mpi_rank % n_devs : 0];
         if (world && world != tp) {
-            fprintf(stderr, "xhal-run: --tp %lld but mpirun started %d processes (run mpirun -np %lld)\n", tp, world,
-                    tp);
+            fprintf(stderr, "xhal-run: --tp %lld but mpirun started %d process%s (run mpirun -np %lld)\n", tp, world,
+                    world == 1 ? "" : "es", tp);
             goto done;
         }
         if (xhal_device_find(ctx, device, &dev) != XHAL_OK || xhal_comm_create_mpi(ctx, dev, &comm) != XHAL_OK) {
