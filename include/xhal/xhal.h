@@ -396,13 +396,14 @@ XHAL_API xhal_status xhal_contiguous(xhal_stream *stream, xhal_tensor *t, xhal_d
 /* ------------------------------------------------------------------------- */
 /* Op identifiers are part of the ABI: values never change, new ops get new values.
  * The enumerators are XHAL_OP_<NAME> of the rows of XHAL_OP_TABLE (xhal_op_table.h), which
- * also gives each op's name, family, dtypes and tolerance class. In short: COPY 1 (strided
- * copy with cast), FILL 2; unary NEG 10 .. GELU_TANH 21 (GELU: x * Phi(x), erf form;
- * GELU_TANH: its tanh approximation); binary with numpy broadcasting ADD 30 .. MINIMUM 35;
- * SCALE 40 (alpha * x + beta); reductions over one axis SUM 50 .. ARGMAX 53; normalization
- * SOFTMAX 60, RMS_NORM 61, LAYER_NORM 62; MATMUL 70; GATHER 80, ROPE 81, ATTENTION 82,
- * CONCAT 83 (composed in the core from XHAL_OP_COPY into slices of out), SQUARE 84, TOPK 85
- * (values and indices: the one op with two outputs). */
+ * also gives each op's name, family (the entry point below that runs it), dtypes and
+ * tolerance class; conformance/OPS.md gives each op's formula. By family: COPY 1 (strided
+ * copy with cast), FILL 2; unary ops (ids 10..29 and later rows of family UNARY, e.g.
+ * SQUARE 84); binary with numpy broadcasting ADD 30 .. MINIMUM 35; SCALE 40
+ * (alpha * x + beta); reductions over one axis SUM 50 .. ARGMAX 53; normalization SOFTMAX
+ * 60, RMS_NORM 61, LAYER_NORM 62; MATMUL 70; GATHER 80, ROPE 81, ATTENTION 82, CONCAT 83
+ * (composed in the core from XHAL_OP_COPY into slices of out), TOPK 85 (values and indices:
+ * the one op with two outputs). */
 #include "xhal_op_table.h"
 
 typedef enum xhal_op {
@@ -423,7 +424,8 @@ XHAL_API xhal_status xhal_op_from_name(const char *name, xhal_op *out);
  * and f64 where the device reports XHAL_CAP_F64. The device may answer UNSUPPORTED
  * (message names op, dtype and device). */
 
-/* Unary elementwise: op in NEG..GELU_TANH; x and out of one dtype and one shape. */
+/* Unary elementwise: op is a row of family UNARY in xhal_op_table.h (NEG..GELU_TANH, SQUARE,
+ * ...); x and out of one dtype and one shape. */
 XHAL_API xhal_status xhal_unary(xhal_stream *stream, xhal_op op, xhal_tensor *x, xhal_tensor *out);
 /* Binary elementwise: op in ADD..MINIMUM; a and b broadcast (numpy) to out's shape;
  * all three of one dtype (f32/f16/bf16/f64, and i32/i64 for ADD/SUB/MUL/MAXIMUM/MINIMUM). */
