@@ -336,6 +336,9 @@ static void unary_tile(int op, int64_t n, double *v, double alpha, double beta)
         case XHAL_OP_SQUARE:
             for (int64_t i = 0; i < n; i++) v[i] = v[i] * v[i];
             break;
+        case XHAL_OP_SOFTPLUS: /* ln(1 + e^x) without overflow: max(x, 0) + ln(1 + e^-|x|) */
+            for (int64_t i = 0; i < n; i++) v[i] = (v[i] > 0 ? v[i] : 0.0) + log1p(exp(-fabs(v[i])));
+            break;
         default: break;
     }
 }

@@ -103,6 +103,12 @@ XK_INLINE xk_real xk_unary_op(int op, xk_real x)
             return XK_RC(0.5) * x * ((xk_real)1 + XK_R_TANH(c * (x + XK_RC(0.044715) * x * x * x)));
         }
         case XK_OP_SQUARE: return x * x;
+        case XK_OP_SOFTPLUS: {
+            /* max(x, 0) + log1p(e^-|x|), log1p(e) as log(u) * e / (u - 1), u = 1 + e (exact
+             * to a few ulp without a log1p builtin; u == 1 when e is below half an ulp) */
+            xk_real e = XK_R_EXP(-XK_R_FABS(x)), u = (xk_real)1 + e;
+            return (x > (xk_real)0 ? x : (xk_real)0) + (u == (xk_real)1 ? e : XK_R_LOG(u) * (e / (u - (xk_real)1)));
+        }
         default: return x;
     }
 }

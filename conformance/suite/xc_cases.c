@@ -338,10 +338,10 @@ static void cat_unary(builder *b)
         xhal_op op;
         double lo, hi;
     } U[] = {
-        {XHAL_OP_NEG, -10, 10},      {XHAL_OP_ABS, -10, 10},     {XHAL_OP_EXP, -8, 8},  {XHAL_OP_LOG, 0.01, 100},
-        {XHAL_OP_SQRT, 0, 100},      {XHAL_OP_RSQRT, 0.01, 100}, {XHAL_OP_TANH, -6, 6}, {XHAL_OP_SIGMOID, -8, 8},
-        {XHAL_OP_RELU, -10, 10},     {XHAL_OP_SILU, -8, 8},      {XHAL_OP_GELU, -6, 6}, {XHAL_OP_GELU_TANH, -6, 6},
-        {XHAL_OP_SQUARE, -100, 100},
+        {XHAL_OP_NEG, -10, 10},      {XHAL_OP_ABS, -10, 10},        {XHAL_OP_EXP, -8, 8},  {XHAL_OP_LOG, 0.01, 100},
+        {XHAL_OP_SQRT, 0, 100},      {XHAL_OP_RSQRT, 0.01, 100},    {XHAL_OP_TANH, -6, 6}, {XHAL_OP_SIGMOID, -8, 8},
+        {XHAL_OP_RELU, -10, 10},     {XHAL_OP_SILU, -8, 8},         {XHAL_OP_GELU, -6, 6}, {XHAL_OP_GELU_TANH, -6, 6},
+        {XHAL_OP_SQUARE, -100, 100}, {XHAL_OP_SOFTPLUS, -100, 100},
     };
     for (size_t u = 0; u < sizeof(U) / sizeof(U[0]); u++)
         for (int d = 0; d < NFD; d++) {

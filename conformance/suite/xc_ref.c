@@ -55,6 +55,7 @@ static double unary(xhal_op op, double x)
         case XHAL_OP_SILU: return x / (1.0 + exp(-x));
         case XHAL_OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
         case XHAL_OP_SQUARE: return x * x;
+        case XHAL_OP_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
         case XHAL_OP_GELU_TANH: {
             const double k = sqrt(2.0 / 3.14159265358979323846);
             return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));

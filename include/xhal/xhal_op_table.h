@@ -93,7 +93,8 @@
     X(ATTENTION,   82, "attention",  ATTENTION, 3,  1,   attention, FLOAT,     ACC,   xk_attention) \
     X(CONCAT,      83, "concat",     COMPOSED,  1,  0,   none,      ANY,       EXACT, none)         \
     X(SQUARE,      84, "square",     UNARY,     1,  0,   none,      FLOAT,     ARITH, xk_unary)     \
-    X(TOPK,        85, "topk",       TOPK,      1,  0,   topk,      FLOAT,     EXACT, xk_topk)
+    X(TOPK,        85, "topk",       TOPK,      1,  0,   topk,      FLOAT,     EXACT, xk_topk)      \
+    X(SOFTPLUS,    86, "softplus",   UNARY,     1,  0,   none,      FLOAT,     TRANS, xk_unary)
 /* clang-format on */
 
 #ifndef XHAL_OP_TABLE_ROWS_ONLY
