@@ -26,6 +26,7 @@ typedef struct graph_node {
     int32_t first_bind, n_binds; /* binds[first_bind ..] (a node's binds are contiguous) */
     uint32_t same_view;          /* bit (o * XHAL_MAX_OP_INPUTS + i): output o was the very same view as
                          * input i at capture */
+    int32_t status_slot;         /* slot of the op's status output (op_status.c, gather), -1: none */
 } graph_node;
 
 struct xhal_graph {
@@ -47,6 +48,8 @@ struct xhal_graph {
     int32_t *changed;                       /* n: scratch list of dirty ops */
     unsigned char *dirty;                   /* n */
     void *native;                           /* the backend's graph_create result, or NULL */
+    xhal_buffer *status;                    /* the stream status output the ops' status slots name (NULL: no such op):
+                          * the capture stream's, then the last launch stream's */
 };
 
 static const xhal_backend_table *T(xhal_device *d) { return d->backend->table; }
@@ -154,6 +157,7 @@ xhal_status hal_graph_record(xhal_stream *s, const xhal_op_desc *desc, xhal_buff
     graph_node *nd = &g->nodes[i];
     memset(nd, 0, sizeof *nd);
     nd->first_bind = g->n_binds;
+    nd->status_slot = -1;
     /* an output exactly an input (elementwise in place): stays allowed only while it stays so */
     for (int o = 0; o < desc->n_outputs; o++)
         for (int k = 0; k < desc->n_inputs; k++)
@@ -165,6 +169,10 @@ xhal_status hal_graph_record(xhal_stream *s, const xhal_op_desc *desc, xhal_buff
         xhal_buffer *b = k < desc->n_inputs + desc->n_outputs ? bufs[k] : NULL;
         g->bufs[i * SLOTS + k] = b;
         if (b) b->refs++;
+        if (b && b == s->status) {
+            nd->status_slot = k;
+            g->status = b;
+        }
     }
     pthread_mutex_unlock(&ctx->lock);
     g->n++;
@@ -506,6 +514,40 @@ static xhal_status rebuild(xhal_graph *g, int i, xhal_op_desc *out)
     return XHAL_OK;
 }
 
+/* Launched on a stream other than the last one: the ops' status outputs move to s's status
+ * (op_status.c), so that their errors surface on the stream that ran them. The moved ops join
+ * the changed list (ascending, for the backend's graph_launch). */
+static xhal_status retarget_status(xhal_graph *g, xhal_stream *s, int *n_changed)
+{
+    xhal_tensor_desc sd;
+    xhal_status st = hal_op_status_output(s, &sd);
+    if (st != XHAL_OK) return hal_error_prefix(st, "xhal_graph_launch");
+    xhal_buffer *nb = s->status;
+    for (int c = 0; c < *n_changed; c++) g->dirty[g->changed[c]] = 1;
+    for (int i = 0; i < g->n; i++) {
+        int k = g->nodes[i].status_slot;
+        if (k < 0) continue;
+        slot_desc(&g->base[i], k)->buffer = nb->handle;
+        slot_desc(&g->cur[i], k)->buffer = nb->handle;
+        xhal_buffer *old = g->bufs[i * SLOTS + k];
+        pthread_mutex_lock(&g->dev->ctx->lock);
+        nb->refs++;
+        pthread_mutex_unlock(&g->dev->ctx->lock);
+        g->bufs[i * SLOTS + k] = nb;
+        hal_buffer_release(old);
+        g->dirty[i] = 1;
+    }
+    int n = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->dirty[i]) {
+            g->dirty[i] = 0;
+            g->changed[n++] = i;
+        }
+    *n_changed = n;
+    g->status = nb;
+    return XHAL_OK;
+}
+
 XHAL_API xhal_status xhal_graph_launch(xhal_graph *g, xhal_stream *s)
 {
     const char *fn = "xhal_graph_launch";
@@ -539,6 +581,8 @@ XHAL_API xhal_status xhal_graph_launch(xhal_graph *g, xhal_stream *s)
         memcpy(g->applied, g->value, sizeof g->applied);
     }
     if (g->n == 0) return XHAL_OK;
+    if (g->status && g->status != s->status && (st = retarget_status(g, s, &n_changed)) != XHAL_OK) return st;
+    if (g->status) s->status_armed = 1; /* its gathers report at s's next synchronize or read */
     const xhal_backend_table *t = T(g->dev);
     if (g->native) {
         if (hal_fault_hit("backend_call"))

@@ -77,6 +77,11 @@ struct xhal_stream {
     xhal_device *dev;
     void *handle;
     struct xhal_graph *capture; /* the graph being captured (xhal_stream_begin_capture), or NULL */
+    /* The status output of the ops that check their data on the device (op_status.c): made at
+     * the first such op, not on the context's object list (the stream frees it). armed: such
+     * an op was queued since the status was last read. */
+    xhal_buffer *status;
+    int status_armed;
 };
 
 struct xhal_event {
@@ -143,6 +148,21 @@ xhal_status hal_graph_record(xhal_stream *s, const xhal_op_desc *desc, xhal_buff
 xhal_status hal_check_not_capturing(xhal_stream *s, const char *fn);
 /* Drop the capture in progress on s, if any (stream destroy). */
 void hal_graph_abort(xhal_stream *s);
+
+/* op_status.c: the per-stream status output of ops that check their data on the device
+ * (xhal_backend.h, XHAL_OP_STATUS_WORDS). hal_op_status_output makes s's status (at the first
+ * call: allocated and cleared, queued on s without waiting) and describes it in *out (its
+ * buffer an xhal_buffer, as hal_dispatch expects). The caller sets s->status_armed once the op
+ * is queued. hal_op_status_check, where the stream has just been drained (where names the
+ * call): OK when nothing was recorded; else OUT_OF_RANGE naming the op, the position and the
+ * value, and the status is cleared (the stream stays usable). hal_op_status_free: at stream
+ * destroy. */
+xhal_status hal_op_status_output(xhal_stream *s, xhal_tensor_desc *out);
+xhal_status hal_op_status_check(xhal_stream *s, const char *where);
+void hal_op_status_free(xhal_stream *s);
+/* A buffer of the core's own (no user reference, not on the context's object list): freed
+ * by hal_buffer_release of its last reference. */
+xhal_status hal_buffer_new_internal(xhal_device *dev, uint64_t size, xhal_buffer **out);
 
 /* Host services given to every plugin (host_services.c). */
 const xhal_host_services *hal_host_services(void);

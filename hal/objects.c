@@ -90,6 +90,13 @@ XHAL_API xhal_status xhal_buffer_create(xhal_device *dev, uint64_t size, xhal_bu
     return buffer_new(dev, size, 1, out);
 }
 
+xhal_status hal_buffer_new_internal(xhal_device *dev, uint64_t size, xhal_buffer **out)
+{
+    xhal_status st = buffer_new(dev, size, 0, out);
+    if (st == XHAL_OK) hal_ctx_detach(dev->ctx, &(*out)->hdr); /* its owner frees it, not the context */
+    return st;
+}
+
 void hal_buffer_release(xhal_buffer *b)
 {
     xhal_context *ctx = b->dev->ctx;

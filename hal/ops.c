@@ -237,14 +237,23 @@ XHAL_API xhal_status xhal_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor
 {
     xhal_status st = hal_validate_gather(s, table, idx, out);
     if (st != XHAL_OK || hal_tensor_numel(out) == 0) return st;
-    if ((st = hal_check_not_capturing(s, "xhal_gather (it checks its indices on the device)"))) return st;
-    if ((st = hal_validate_gather_indices(s, table, idx))) return st;
+    /* the indices' values are the device's to check, as the op runs (op_status.c) */
+    const hal_backend *b = s->dev->backend;
+    if (b->table->catalogue_version < XHAL_CATALOGUE_GATHER_STATUS)
+        return hal_set_error(XHAL_ERROR_UNSUPPORTED,
+                             "op gather (%s) is not supported on %s: gather checks its indices on the device and "
+                             "needs op catalogue version %u or later, backend '%s' was built for version %u",
+                             xhal_dtype_name(table->dtype), s->dev->spec, (unsigned)XHAL_CATALOGUE_GATHER_STATUS,
+                             b->info.name, b->table->catalogue_version);
     xhal_op_desc d;
     init_desc(&d, XHAL_OP_GATHER);
     add_in(&d, table);
     add_in(&d, idx);
     add_out(&d, out);
-    return hal_dispatch(s, &d);
+    if ((st = hal_op_status_output(s, &d.more_outputs[0]))) return st;
+    d.n_outputs = 2;
+    if ((st = hal_dispatch(s, &d)) == XHAL_OK && !s->capture) s->status_armed = 1;
+    return st;
 }
 
 /* ---- rope ---- */

@@ -66,7 +66,7 @@ XHAL_API xhal_status xhal_stream_synchronize(xhal_stream *s)
     if (st != XHAL_OK) return st;
     st = T(s->dev)->stream_sync(S(s->dev), s->handle);
     if (st != XHAL_OK) return hal_error_prefix(st, "stream on %s", s->dev->spec);
-    return XHAL_OK;
+    return hal_op_status_check(s, "xhal_stream_synchronize");
 }
 
 XHAL_API xhal_status xhal_stream_destroy(xhal_stream *s)
@@ -76,8 +76,10 @@ XHAL_API xhal_status xhal_stream_destroy(xhal_stream *s)
     if (st != XHAL_OK) return st;
     hal_graph_abort(s); /* a capture in progress is dropped with its stream */
     xhal_status sync = T(s->dev)->stream_sync(S(s->dev), s->handle);
+    if (sync == XHAL_OK) sync = hal_op_status_check(s, "xhal_stream_destroy");
     char msg[1024] = "";
     if (sync != XHAL_OK) hal_error_copy(msg, sizeof msg);
+    hal_op_status_free(s);
     T(s->dev)->stream_destroy(S(s->dev), s->handle);
     hal_ctx_detach(s->dev->ctx, &s->hdr);
     hal_handle_unregister(s);

@@ -37,7 +37,8 @@ static xhal_status buffer_io(const char *fn, xhal_stream *s, xhal_buffer *b, uin
     if (st != XHAL_OK || size == 0) return st;
     st = src ? T(b->dev)->write(S(b->dev), s->handle, b->handle, off, src, size)
              : T(b->dev)->read(S(b->dev), s->handle, b->handle, off, dst, size);
-    return st == XHAL_OK ? st : hal_error_prefix(st, "%s on %s", fn, b->dev->spec);
+    if (st != XHAL_OK) return hal_error_prefix(st, "%s on %s", fn, b->dev->spec);
+    return src ? XHAL_OK : hal_op_status_check(s, fn); /* a read waited for the queue: report what it ran */
 }
 
 XHAL_API xhal_status xhal_buffer_write(xhal_stream *s, xhal_buffer *b, uint64_t off, const void *src, uint64_t size)
@@ -98,7 +99,8 @@ static xhal_status tensor_io(const char *fn, xhal_stream *s, xhal_tensor *t, con
     if (hal_is_contiguous(t->ndim, t->shape, t->strides)) {
         st = src ? T(s->dev)->write(S(s->dev), s->handle, t->buf->handle, t->offset, src, bytes)
                  : T(s->dev)->read(S(s->dev), s->handle, t->buf->handle, t->offset, dst, bytes);
-        return st == XHAL_OK ? st : hal_error_prefix(st, "%s on %s", fn, s->dev->spec);
+        if (st != XHAL_OK) return hal_error_prefix(st, "%s on %s", fn, s->dev->spec);
+        return src ? XHAL_OK : hal_op_status_check(s, fn); /* a read waited for the queue: report what it ran */
     }
     /* strided view: stage through a contiguous tensor on the device */
     xhal_tensor *tmp = NULL;
@@ -116,7 +118,7 @@ static xhal_status tensor_io(const char *fn, xhal_stream *s, xhal_tensor *t, con
     if (st != XHAL_OK) hal_error_copy(msg, sizeof msg);
     xhal_tensor_destroy(tmp);
     if (st != XHAL_OK) return hal_set_error(st, "%s on %s: %s", fn, s->dev->spec, msg);
-    return XHAL_OK;
+    return src ? XHAL_OK : hal_op_status_check(s, fn);
 }
 
 XHAL_API xhal_status xhal_tensor_write(xhal_stream *s, xhal_tensor *t, const void *src, uint64_t size)

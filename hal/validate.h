@@ -69,13 +69,10 @@ xhal_status hal_validate_matmul(xhal_stream *s, xhal_tensor *a, xhal_tensor *b, 
 xhal_status hal_validate_matmul_i8(xhal_stream *s, xhal_tensor *a, xhal_tensor *w, xhal_tensor *scales, double alpha,
                                    double beta, xhal_tensor *out, hal_matmul_geom *g);
 
-/* Shapes and dtypes of gather; the indices' values are checked by hal_validate_gather_indices. */
+/* Shapes and dtypes of gather, and a table with rows when there are indices. The indices'
+ * values are data on the device: the backend's kernel checks them as it runs and the core
+ * reports a bad one later (op_status.c). */
 xhal_status hal_validate_gather(xhal_stream *s, xhal_tensor *table, xhal_tensor *idx, xhal_tensor *out);
-/* Every index in [0, V) (V = table's first dim, > 0 here). The indices are read from the
- * device once, after the work already queued on s (they may be the result of that work):
- * OUT_OF_RANGE naming the first bad index (in row-major order) with its position and value.
- * On a device without host memory this waits for s. */
-xhal_status hal_validate_gather_indices(xhal_stream *s, const xhal_tensor *table, const xhal_tensor *idx);
 
 /* fn names the entry point (xhal_rope, xhal_rope_ex); pos and invf may be NULL; p is complete
  * (defaults filled). *seq_axis_out in [0, ndim-1), *rotary_out even in [2, D]. */

@@ -783,11 +783,14 @@ static void gather_rows(void *vctx, int64_t begin, int64_t end, int worker)
     const xhal_tensor_desc *t = c->table, *o = c->o;
     size_t es = cpu_dtype_size(t->dtype);
     int sub_nd = t->ndim - 1;
+    static const unsigned char zero[8];
+    static const int64_t zero_strides[XHAL_MAX_DIMS];
     for (int64_t p = begin; p < end; p++) {
         int64_t row = load_index(c->idx, p, NULL);
-        unsigned char *base[2] = {cpu_tensor_base(t) + row * t->strides[0] * (int64_t)es,
+        int bad = row < 0 || row >= t->shape[0]; /* its rows of out are zeros (xhal_backend.h) */
+        unsigned char *base[2] = {bad ? (unsigned char *)zero : cpu_tensor_base(t) + row * t->strides[0] * (int64_t)es,
                                   cpu_tensor_base(o) + cpu_row_offset(o, c->idx_nd, p, NULL)};
-        const int64_t *strides[2] = {t->strides + 1, o->strides + c->idx_nd};
+        const int64_t *strides[2] = {bad ? zero_strides : t->strides + 1, o->strides + c->idx_nd};
         size_t ess[2] = {es, es};
         cpu_iter it;
         cpu_iter_init(&it, sub_nd, t->shape + 1, 2, base, strides, ess);
@@ -804,7 +807,15 @@ xhal_status cpu_run_gather(cpu_state *st, const xhal_op_desc *d)
     c.idx_nd = c.idx->ndim;
     int64_t v = c.table->shape[0];
     int64_t n = cpu_numel(c.idx);
-    /* the core checked every index against [0, v) (xhal_backend.h) */
+    /* the bounds guard: the first index outside [0, v) in row-major order goes to the status
+     * output, where the core finds it (gather_rows writes zeros for every bad one) */
+    if (d->n_outputs > 1) {
+        int64_t *status = (int64_t *)cpu_tensor_base(xhal_op_desc_output(d, 1));
+        for (int64_t p = 0; p < n && status[XHAL_OP_STATUS_OP] == 0; p++) {
+            int64_t k = load_index(c.idx, p, NULL);
+            if (k < 0 || k >= v) xhal_op_status_record(status, XHAL_OP_GATHER, k, v, c.idx_nd, c.idx->shape, p);
+        }
+    }
     int64_t row_len = cpu_numel(c.table) / (v > 0 ? v : 1);
     cpu_parallel_for(st->pool, n, row_grain(row_len), gather_rows, &c);
     return XHAL_OK;

@@ -501,10 +501,13 @@ static void plan_matmul(const xhal_op_desc *desc, const xk_device_caps *caps, xk
     g_groups(L, (N + edge - 1) / edge, (M + edge - 1) / edge, batch, XK_HOST_MM_TS, XK_HOST_MM_TS);
 }
 
-/* The core checked every index against the table's rows (xhal_backend.h). */
+/* The kernel checks every index against the table's rows and records the first bad one in
+ * the status output (xhal_backend.h, GATHER); nd stays unfolded so that its first ni dims
+ * name the bad index's position. */
 static void plan_gather(const xhal_op_desc *desc, xk_launch *L)
 {
     const xhal_tensor_desc *T = &desc->inputs[0], *I = &desc->inputs[1], *O = &desc->outputs[0];
+    const xhal_tensor_desc *S = desc->n_outputs > 1 ? xhal_op_desc_output(desc, 1) : NULL;
     int ni = I->ndim, no = O->ndim;
     int64_t so[XK_HOST_MAX_DIMS] = {0}, si[XK_HOST_MAX_DIMS] = {0}, stt[XK_HOST_MAX_DIMS] = {0};
     for (int k = 0; k < no; k++) {
@@ -515,15 +518,26 @@ static void plan_gather(const xhal_op_desc *desc, xk_launch *L)
             stt[k] = T->strides[k - ni + 1];
     }
     const int64_t *sts[3] = {so, si, stt};
-    int64_t n = numel(O);
-    nd_fold(&L->nd, no, O->shape, 3, sts);
-    L->kernel = XK_K_GATHER; /* (esize, out, ooff, table, toff, trow, idx, ioff, idt, n, nd) */
+    int64_t n = numel(O), row = 1;
+    for (int k = ni; k < no; k++) row *= O->shape[k];
+    nd_plain(&L->nd, no, O->shape, 3, sts);
+    /* (esize, out, ooff, table, toff, trow, V, idx, ioff, idt, ni, row, status, soff, n, nd) */
+    L->kernel = XK_K_GATHER;
     a_i32(L, (int32_t)xhal_names_dtype_size(T->dtype));
     a_tensor(L, O);
     a_tensor(L, T);
     a_i64(L, T->strides[0]);
+    a_i64(L, T->shape[0]);
     a_tensor(L, I);
     a_i32(L, I->dtype);
+    a_i32(L, ni);
+    a_i64(L, row);
+    if (S) {
+        a_tensor(L, S);
+    } else { /* no status output: the guard still writes zeros */
+        push(L, XK_ARG_BUF)->v.buf = O->buffer;
+        a_i64(L, -1);
+    }
     a_i64(L, n);
     a_nd(L);
     g_items(L, n);

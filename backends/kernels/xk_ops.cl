@@ -437,24 +437,67 @@ XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
 
 /* ------------------------------------------------------------------ gather */
 
-/* out[i.., d..] = table[idx[i..], d..]. nd: out's shape; slot 0 out, 1 idx (0 over the
- * d dims), 2 table (0 over the index dims); trow is the table's row stride. Indices were
- * checked by the host. Bit copy of esize-byte elements. */
+/* Status words of xhal_backend.h (XHAL_OP_STATUS_*): op id (written last), value, limit,
+ * ndim, position. */
+#define XK_STATUS_OP 0
+#define XK_STATUS_VALUE 1
+#define XK_STATUS_LIMIT 2
+#define XK_STATUS_NDIM 3
+#define XK_STATUS_POS 4
+
+/* Index k of item i (index position p = i / row) is outside [0, V): record it in the status
+ * if it is the op's first bad index in row-major order and no earlier op left a record. Only
+ * the item of a bad index's first element gets here, and only one of them (the first) writes:
+ * it looks back to the previous bad index, so all of them together read each index at most
+ * once. No atomics: ops on a stream run one after another. */
+XK_INLINE void xk_gather_report(const xk_nd *nd, XK_GLOBAL const xk_u8 *idx, xk_i64 ioff, int idt, int ni, xk_i64 V,
+                                xk_i64 row, xk_i64 p, xk_i64 k, XK_GLOBAL xk_u8 *status, xk_i64 soff)
+{
+    XK_GLOBAL xk_i64 *s = (XK_GLOBAL xk_i64 *)status + soff;
+    xk_i64 q, c[3], kq, rem;
+    int d;
+    if (soff < 0 || s[XK_STATUS_OP] != 0) return;
+    for (q = p - 1; q >= 0; q--) {
+        xk_nd_offsets(nd, q * row, 3, c);
+        kq = xk_ld_int(idx, ioff + c[1], idt);
+        if (kq < 0 || kq >= V) return;
+    }
+    s[XK_STATUS_VALUE] = k;
+    s[XK_STATUS_LIMIT] = V;
+    s[XK_STATUS_NDIM] = ni;
+    rem = p;
+    for (d = ni - 1; d >= 0; d--) {
+        s[XK_STATUS_POS + d] = rem % nd->shape[d];
+        rem /= nd->shape[d];
+    }
+    s[XK_STATUS_OP] = XK_OP_GATHER;
+}
+
+/* out[i.., d..] = table[idx[i..], d..]. nd: out's shape, unfolded (its first ni dims are the
+ * indices'); slot 0 out, 1 idx (0 over the d dims), 2 table (0 over the index dims); trow is
+ * the table's row stride, V its rows, row the elements per index. Bit copy of esize-byte
+ * elements. The bounds guard: an index outside [0, V) reads nothing and writes zeros, and the
+ * first one is recorded in status (i64 words at soff; soff < 0: none). */
 XK_KERNEL void xk_gather(int esize, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *table, xk_i64 toff,
-                         xk_i64 trow, XK_GLOBAL const xk_u8 *idx, xk_i64 ioff, int idt, xk_i64 n, xk_nd nd)
+                         xk_i64 trow, xk_i64 V, XK_GLOBAL const xk_u8 *idx, xk_i64 ioff, int idt, int ni, xk_i64 row,
+                         XK_GLOBAL xk_u8 *status, xk_i64 soff, xk_i64 n, xk_nd nd)
 {
     xk_i64 i = XK_GLOBAL_ID(0);
     xk_i64 o[3];
-    xk_i64 t;
+    xk_i64 t, k;
+    int bad;
     if (i >= n) return;
     xk_nd_offsets(&nd, i, 3, o);
-    t = toff + o[2] + xk_ld_int(idx, ioff + o[1], idt) * trow;
+    k = xk_ld_int(idx, ioff + o[1], idt);
+    bad = k < 0 || k >= V;
+    if (bad && i % row == 0) xk_gather_report(&nd, idx, ioff, idt, ni, V, row, i / row, k, status, soff);
+    t = toff + o[2] + (bad ? 0 : k) * trow;
     o[0] += ooff;
     switch (esize) {
-        case 1: ((XK_GLOBAL xk_u8 *)out)[o[0]] = ((XK_GLOBAL const xk_u8 *)table)[t]; break;
-        case 2: ((XK_GLOBAL xk_u16 *)out)[o[0]] = ((XK_GLOBAL const xk_u16 *)table)[t]; break;
-        case 4: ((XK_GLOBAL xk_u32 *)out)[o[0]] = ((XK_GLOBAL const xk_u32 *)table)[t]; break;
-        default: ((XK_GLOBAL xk_u64 *)out)[o[0]] = ((XK_GLOBAL const xk_u64 *)table)[t]; break;
+        case 1: ((XK_GLOBAL xk_u8 *)out)[o[0]] = bad ? (xk_u8)0 : ((XK_GLOBAL const xk_u8 *)table)[t]; break;
+        case 2: ((XK_GLOBAL xk_u16 *)out)[o[0]] = bad ? (xk_u16)0 : ((XK_GLOBAL const xk_u16 *)table)[t]; break;
+        case 4: ((XK_GLOBAL xk_u32 *)out)[o[0]] = bad ? (xk_u32)0 : ((XK_GLOBAL const xk_u32 *)table)[t]; break;
+        default: ((XK_GLOBAL xk_u64 *)out)[o[0]] = bad ? (xk_u64)0 : ((XK_GLOBAL const xk_u64 *)table)[t]; break;
     }
 }
 

@@ -806,6 +806,7 @@ static void cat_index(builder *b)
             c.in[1] = gen(range(ts(it, 1, 6), 0, 9), XC_GEN_SPECIAL); /* last index = 10 */
             c.out = ts(dt, 2, 6, 4);
             c.expect_status = XHAL_ERROR_OUT_OF_RANGE;
+            c.out_defined = 1; /* zeros in the bad index's row */
             add(b, &c);
             c = mk(XHAL_OP_GATHER, dt, "idx_%s_out_of_range_negative", in);
             c.n_in = 2;
@@ -813,6 +814,7 @@ static void cat_index(builder *b)
             c.in[1] = range(ts(it, 1, 6), -1, -1);
             c.out = ts(dt, 2, 6, 4);
             c.expect_status = XHAL_ERROR_OUT_OF_RANGE;
+            c.out_defined = 1; /* every row zeros */
             add(b, &c);
         }
     /* concat */

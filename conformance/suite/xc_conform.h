@@ -145,7 +145,10 @@ typedef struct xc_case {
     int has_out2;  /* a second output (topk's indices, exact) */
     xc_tspec out2; /* its dtype and shape (layout and gen as for out) */
     xc_attrs at;
-    int expect_status; /* XHAL_OK, or the error the op must return (out untouched) */
+    int expect_status; /* XHAL_OK, or the error the op must return (out untouched, unless
+                        * out_defined), from the call or at the synchronize after it */
+    int out_defined;   /* with expect_status: out is still defined and compared with the reference
+                        * (gather: the rows of a bad index are zeros, OPS.md) */
     int out_init;      /* XC_INIT_*: what out holds before the op */
     int nan_sign;      /* 1: the sign of NaN results is checked */
     int inplace;       /* 1: out is input 0 itself (same tensor, same shape and dtype) */

@@ -258,7 +258,7 @@ static int ref_gather(const xc_tensor *table, const xc_tensor *idx, double *ref)
     for (int64_t i = 0; i < idx->n; i++) {
         double k = idx->v[i];
         for (int64_t j = 0; j < row; j++)
-            ref[i * row + j] = (k >= 0 && k < (double)V) ? table->v[(int64_t)k * row + j] : NAN;
+            ref[i * row + j] = (k >= 0 && k < (double)V) ? table->v[(int64_t)k * row + j] : 0.0; /* OPS.md */
     }
     return 0;
 }

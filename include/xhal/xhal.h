@@ -470,10 +470,23 @@ XHAL_API xhal_status xhal_matmul(xhal_stream *stream, xhal_tensor *a, xhal_tenso
 XHAL_API xhal_status xhal_matmul_i8(xhal_stream *stream, xhal_tensor *a, xhal_tensor *w, xhal_tensor *scales,
                                     double alpha, double beta, xhal_tensor *out);
 /* out[i..., :] = table[indices[i...], :]: table [V, D...], indices i32/i64 of any shape,
- * out [indices.shape..., D...] in table's dtype. An index outside [0, V) gives
- * OUT_OF_RANGE naming the first bad one, with out untouched. The indices are read and checked
- * after the work already queued on the stream, so on a device without host memory this call
- * waits for that work. */
+ * out [indices.shape..., D...] in table's dtype.
+ * Bad indices: the indices are data on the device (often the result of earlier ops), so this
+ * call neither reads nor waits for them; it only queues the op (and may be captured in a
+ * graph). The device checks every index as the op runs: an index outside [0, V) reads
+ * nothing and its rows of out are zeros (the other rows are gathered as usual), and the
+ * first such index in row-major order is recorded on the stream. The error surfaces, once,
+ * at the next call that waits for the stream: xhal_stream_synchronize, xhal_tensor_read or
+ * xhal_buffer_read on it (the read's data is delivered), or xhal_stream_destroy. It returns
+ * XHAL_ERROR_OUT_OF_RANGE with a message naming the op, the position and the value, e.g.
+ * "xhal_gather (queued earlier on this stream of cpu:0, reported at xhal_stream_synchronize):
+ * indices[0,3] = 99 is outside [0, 16) ...". When several ops failed, the earliest is named.
+ * Work queued before and after the bad op ran; the stream stays usable and the next wait
+ * reports OK. Event waits (xhal_event_synchronize, xhal_stream_wait_event) and writes do not
+ * report it: they may not cover the whole stream.
+ * Errors at the call: those of every op, OUT_OF_RANGE when the table has no rows (and out is
+ * not empty), UNSUPPORTED on a backend built before op catalogue XHAL_CATALOGUE_GATHER_STATUS
+ * (87, xhal_backend.h). */
 XHAL_API xhal_status xhal_gather(xhal_stream *stream, xhal_tensor *table, xhal_tensor *indices, xhal_tensor *out);
 
 typedef enum xhal_rope_layout {
@@ -630,8 +643,7 @@ typedef struct xhal_graph xhal_graph;
  * ops correspond to (n_params in [0, XHAL_GRAPH_MAX_PARAMS]; param_values may be NULL when
  * n_params is 0). Calls that need the device or the host at once fail on a capturing stream
  * with INVALID_ARGUMENT naming the capture: host transfers (xhal_tensor_write/read,
- * xhal_buffer_write/read), xhal_stream_synchronize, xhal_gather (it checks its indices on
- * the device), copies between devices, events, collectives and xhal_kernel_launch. A call that
+ * xhal_buffer_write/read), xhal_stream_synchronize, copies between devices, events, collectives and xhal_kernel_launch. A call that
  * fails on a capturing stream returns its status as usual and is not recorded; the capture goes
  * on. The caller must check every status during a capture: a graph ended after a failed call
  * lacks that op (xhal_graph_op_count tells how many were recorded).
@@ -680,7 +692,9 @@ XHAL_API xhal_status xhal_stream_end_capture(xhal_stream *stream, xhal_graph **o
 XHAL_API xhal_status xhal_graph_set_param(xhal_graph *graph, int param, int64_t value);
 
 /* Queue the graph's ops on stream (of the graph's device; it must not be capturing), with the
- * current parameter values. Nothing is queued when a check fails.
+ * current parameter values. Nothing is queued when a check fails. A captured xhal_gather
+ * checks its indices as it runs and reports a bad one at the next wait on this stream, as it
+ * does outside a graph.
  * Errors: INVALID_HANDLE, WRONG_DEVICE (stream of another device), INVALID_ARGUMENT (stream
  * capturing), OUT_OF_RANGE (a parameter value moves a view out of its buffer, makes a position
  * negative or a key length too small, or makes an output overlap an input: the message names

@@ -66,6 +66,13 @@ extern "C" {
  * older plugin's ops looks exactly as it did (the new members are zero or default). */
 #define XHAL_CATALOGUE_ROPE_ATTENTION_EX 86u
 
+/* The first catalogue version whose GATHER checks its own indices on the device and reports a
+ * bad one through a status output (more_outputs[0], below) instead of having the core read the
+ * indices back before the op (which waited for the queue and could not be captured in a
+ * graph). The core refuses gather on a plugin whose catalogue_version is lower
+ * (XHAL_ERROR_UNSUPPORTED naming both versions). */
+#define XHAL_CATALOGUE_GATHER_STATUS 87u
+
 /* ------------------------------------------------------------------------- */
 /* Services the host gives every plugin                                       */
 /* ------------------------------------------------------------------------- */
@@ -109,7 +116,7 @@ typedef struct xhal_host_services {
 /* Op descriptors                                                             */
 /* ------------------------------------------------------------------------- */
 #define XHAL_MAX_OP_INPUTS 4
-#define XHAL_MAX_OP_OUTPUTS 2 /* outputs[0] and more_outputs[0] (TOPK's indices) */
+#define XHAL_MAX_OP_OUTPUTS 2 /* outputs[0] and more_outputs[0] (TOPK's indices, GATHER's status) */
 
 /* One tensor as a backend sees it: element (i0..in) lives at byte
  * offset + sizeof(dtype) * sum(ik * strides[k]) of buffer. Strides are >= 0, in elements.
@@ -216,10 +223,15 @@ typedef union xhal_op_attrs {
  *           XHAL_CAP_MATMUL_I8): b is i8 with K stride 1, in[2] is scales f32 [N] (contiguous
  *           or strided, 1-D), a and out are f32/f16/bf16, and the result is
  *           alpha * sum_k a[m, k] * scales[n] * b[k, n] + beta * out.
- *  GATHER   in[0] table [V, D..] with V >= 1, in[1] indices (i32/i64), out[0] [idx.., D..].
- *           Every index is in [0, V): the core read the indices after the work queued on
- *           the stream and checked them (OUT_OF_RANGE naming the first bad one, out
- *           untouched) before calling the backend, which does not check them again.
+ *  GATHER   in[0] table [V, D..] with V >= 1, in[1] indices (i32/i64), out[0] [idx.., D..],
+ *           more_outputs[0] status: i64 [XHAL_OP_STATUS_WORDS], contiguous, n_outputs 2. The
+ *           indices are data on the device, unchecked by the core. The backend's kernel is
+ *           their bounds guard: an index outside [0, V) reads nothing, its rows of out are
+ *           zeros (every byte 0), and the first such index in row-major order of the indices
+ *           is recorded in status with xhal_op_status_record's rules (only while
+ *           status[XHAL_OP_STATUS_OP] is 0: an earlier op's record stays). The backend never
+ *           fails the op, waits or makes a message for it: the core reads the status where
+ *           the caller waits anyway (xhal.h, xhal_gather) and reports OUT_OF_RANGE there.
  *  ROPE     in[0] x, out[0] same shape; attrs.rope. Then, in this order and only when
  *           present: positions (has_positions; i32/i64, ndim = seq_axis + 1, expanded to
  *           x's shape[0 .. seq_axis] with stride 0 where broadcast: the token of x at
@@ -244,8 +256,9 @@ typedef struct xhal_op_desc {
     xhal_tensor_desc outputs[1];
     xhal_op_attrs attrs;
     /* Outputs 1 .. n_outputs - 1 (catalogue XHAL_CATALOGUE_ROPE_ATTENTION_EX: TOPK's
-     * indices), after attrs so that every member above keeps the offset plugins built
-     * before were compiled with. xhal_op_desc_output(d, i) reads either array. */
+     * indices; XHAL_CATALOGUE_GATHER_STATUS: GATHER's status), after attrs so that every
+     * member above keeps the offset plugins built before were compiled with.
+     * xhal_op_desc_output(d, i) reads either array. */
     xhal_tensor_desc more_outputs[XHAL_MAX_OP_OUTPUTS - 1];
 } xhal_op_desc;
 
@@ -253,6 +266,38 @@ typedef struct xhal_op_desc {
 static inline const xhal_tensor_desc *xhal_op_desc_output(const xhal_op_desc *d, int i)
 {
     return i == 0 ? &d->outputs[0] : &d->more_outputs[i - 1];
+}
+
+/* The status output of an op that checks its data on the device (GATHER), one per stream,
+ * owned and cleared by the core: XHAL_OP_STATUS_WORDS int64 words, all 0 while nothing went
+ * wrong. The record of the first bad index: OP the op id (written last; nonzero marks the
+ * record), VALUE the index's value, LIMIT the bound it broke (gather: V, the table's rows),
+ * NDIM the indices' ndim, POS .. POS + NDIM - 1 its position (row-major coordinates). Device
+ * kernels write the same words (backends/kernels/xk_ops.cl, xk_gather). */
+#define XHAL_OP_STATUS_WORDS (4 + XHAL_MAX_DIMS)
+enum {
+    XHAL_OP_STATUS_OP = 0,
+    XHAL_OP_STATUS_VALUE = 1,
+    XHAL_OP_STATUS_LIMIT = 2,
+    XHAL_OP_STATUS_NDIM = 3,
+    XHAL_OP_STATUS_POS = 4
+};
+
+/* Record that index `flat` (row-major position among the ndim-dimensional indices of the given
+ * shape) holds `value`, outside [0, limit), for op: only if status holds no record yet. For
+ * plugins that run on host memory; the caller passes the first bad index of the op. */
+static inline void xhal_op_status_record(int64_t *status, int op, int64_t value, int64_t limit, int ndim,
+                                         const int64_t *shape, int64_t flat)
+{
+    if (status[XHAL_OP_STATUS_OP] != 0) return;
+    status[XHAL_OP_STATUS_VALUE] = value;
+    status[XHAL_OP_STATUS_LIMIT] = limit;
+    status[XHAL_OP_STATUS_NDIM] = ndim;
+    for (int d = ndim - 1; d >= 0; d--) {
+        status[XHAL_OP_STATUS_POS + d] = shape[d] > 0 ? flat % shape[d] : 0;
+        flat = shape[d] > 0 ? flat / shape[d] : 0;
+    }
+    status[XHAL_OP_STATUS_OP] = op;
 }
 
 /* A custom-kernel argument as the backend sees it (tensors resolved to buffer+offset). */

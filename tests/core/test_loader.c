@@ -147,6 +147,16 @@ int main(void)
         CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_I32, 2, (int64_t[]){3, 2}, &idx));
         xhal_rope_params rp;
         xhal_rope_params_init(&rp);
+        /* gather needs catalogue 87 (its kernel checks the indices and writes the status output) */
+        CHECK_STATUS(xhal_gather(s85, vals, idx, q), XHAL_ERROR_SHAPE_MISMATCH, "result is [3,2,2]");
+        {
+            xhal_tensor *g = NULL;
+            CHECK_OK(xhal_tensor_create(c85, XHAL_DTYPE_F32, 3, (int64_t[]){3, 2, 2}, &g));
+            CHECK_STATUS(xhal_gather(s85, vals, idx, g), XHAL_ERROR_UNSUPPORTED,
+                         "op gather (f32) is not supported on cat85:0: gather checks its indices on the device and "
+                         "needs op catalogue version 87 or later, backend 'cat85' was built for version 85");
+            xhal_tensor_destroy(g);
+        }
         CHECK_STATUS(xhal_rope(s85, x, 1, 10000, 0, 0, XHAL_ROPE_HALF, x), XHAL_ERROR_UNSUPPORTED,
                      "the test backend runs no ops");
         CHECK_STATUS(xhal_rope_ex(s85, x, NULL, NULL, &rp, x), XHAL_ERROR_UNSUPPORTED, "the test backend runs no ops");

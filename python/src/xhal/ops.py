@@ -239,8 +239,10 @@ def matmul(a: Tensor, b: Tensor, trans_a: bool = False, trans_b: bool = False, a
 
 def gather(table: Tensor, indices: Tensor, out: Optional[Tensor] = None, *,
            stream: Optional[Stream] = None) -> Tensor:
-    """``out[i..., :] = table[indices[i...], :]``; indices i32/i64; an index outside ``[0, V)``
-    raises :class:`xhal.OutOfRangeError` naming it."""
+    """``out[i..., :] = table[indices[i...], :]``; indices i32/i64. The device checks the indices
+    as the op runs: an index outside ``[0, V)`` gives zeros in its rows and raises
+    :class:`xhal.OutOfRangeError` naming it at the next wait on the stream (a read such as
+    ``.numpy()``, or a synchronize), not in this call."""
     if out is None:
         out = _new_like(table, tuple(indices.shape) + tuple(table.shape[1:]))
     _xhal.gather(table, indices, out, stream=stream)
