@@ -4,9 +4,7 @@
  * right: the suite must report exactly that. Never installed, never loaded by default. */
 #include <stdlib.h>
 #include <string.h>
-#include "xhal/xhal_backend.h"
-
-static const xhal_host_services *host;
+#include "xhal/plugin/xhal_plugin.h"
 
 typedef struct buf {
     uint64_t size;
@@ -51,7 +49,7 @@ static xhal_status b_alloc(void *state, int device, uint64_t size, void **out)
     if (b) b->p = calloc(1, (size_t)size);
     if (!b || !b->p) {
         free(b);
-        return host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "xcbad: out of memory");
+        return xhal_plugin_host()->set_error(XHAL_ERROR_OUT_OF_MEMORY, "xcbad: out of memory");
     }
     b->size = size;
     *out = b;
@@ -110,7 +108,7 @@ static xhal_status b_supported(void *state, int device, const xhal_op_desc *d)
     if ((d->op == XHAL_OP_ADD || d->op == XHAL_OP_MUL || d->op == XHAL_OP_NEG) && d->outputs[0].ndim == 1 &&
         d->outputs[0].dtype == XHAL_DTYPE_F32)
         return XHAL_OK;
-    return host->set_error(XHAL_ERROR_UNSUPPORTED, "xcbad: %d not supported", d->op);
+    return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED, "xcbad: %d not supported", d->op);
 }
 static float *at(const xhal_tensor_desc *t, int64_t i)
 {
@@ -156,9 +154,5 @@ static const xhal_backend_table table = {
     .op_run = b_run,
 };
 
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t abi, const xhal_host_services *h)
-{
-    (void)abi;
-    host = h;
-    return &table;
-}
+/* the exported entry: ABI checks and the host services, in the plugin helper */
+XHAL_PLUGIN_ENTRY(table)

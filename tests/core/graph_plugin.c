@@ -5,12 +5,11 @@
  * launch (INTERNAL otherwise), then runs them. A graph whose first op fills 99 is refused
  * with UNSUPPORTED, so the core's op-by-op default is exercised too. graphdev_stats (found by
  * the test with dlsym) counts what happened. */
-#include "xhal/xhal_backend.h"
+#include "xhal/plugin/xhal_plugin.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const xhal_host_services *host;
 static int n_create, n_launch, n_changed_total, n_op_run;
 
 XHAL_BACKEND_EXPORT void graphdev_stats(int *creates, int *launches, int *changed, int *op_runs)
@@ -26,7 +25,7 @@ static xhal_status g_init(const xhal_host_services *h, void **state)
     *state = h->host_alloc(16);
     return *state ? XHAL_OK : XHAL_ERROR_OUT_OF_MEMORY;
 }
-static void g_shutdown(void *state) { host->host_free(state); }
+static void g_shutdown(void *state) { xhal_plugin_host()->host_free(state); }
 static int g_count(void *state) { return 1; }
 static xhal_status g_info(void *state, int dev, xhal_device_info *info)
 {
@@ -40,7 +39,7 @@ static xhal_status g_info(void *state, int dev, xhal_device_info *info)
 static xhal_status g_alloc(void *state, int dev, uint64_t size, void **buf)
 {
     *buf = calloc(1, size);
-    return *buf ? XHAL_OK : host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "graphdev: out of memory");
+    return *buf ? XHAL_OK : xhal_plugin_host()->set_error(XHAL_ERROR_OUT_OF_MEMORY, "graphdev: out of memory");
 }
 static void g_free(void *state, void *buf) { free(buf); }
 static xhal_status g_screate(void *state, int dev, void **s)
@@ -69,7 +68,7 @@ static xhal_status g_supported(void *state, int dev, const xhal_op_desc *d)
 {
     int f32 = d->outputs[0].dtype == XHAL_DTYPE_F32 && (d->op == XHAL_OP_FILL || d->inputs[0].dtype == XHAL_DTYPE_F32);
     if ((d->op == XHAL_OP_FILL || d->op == XHAL_OP_COPY) && f32 && d->outputs[0].ndim <= 3) return XHAL_OK;
-    return host->set_error(XHAL_ERROR_UNSUPPORTED, "graphdev runs FILL and COPY of f32 up to 3 dims");
+    return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED, "graphdev runs FILL and COPY of f32 up to 3 dims");
 }
 static float *at(const xhal_tensor_desc *t, int64_t i, int64_t j, int64_t k)
 {
@@ -103,7 +102,7 @@ static xhal_status g_gcreate(void *state, int dev, int n, const xhal_op_desc *de
     float v;
     memcpy(&v, &descs[0].attrs.fill.bits, sizeof v);
     if (descs[0].op == XHAL_OP_FILL && v == 99.0f)
-        return host->set_error(XHAL_ERROR_UNSUPPORTED, "graphdev: this graph is left to the core");
+        return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED, "graphdev: this graph is left to the core");
     g_graph *g = malloc(sizeof *g);
     if (!g) return XHAL_ERROR_OUT_OF_MEMORY;
     g->n = n;
@@ -122,16 +121,18 @@ static xhal_status g_glaunch(void *state, void *s, void *graph, int n, const xha
 {
     g_graph *g = graph;
     if (n != g->n)
-        return host->set_error(XHAL_ERROR_INTERNAL, "graphdev: launched with %d ops, created with %d", n, g->n);
+        return xhal_plugin_host()->set_error(XHAL_ERROR_INTERNAL, "graphdev: launched with %d ops, created with %d", n,
+                                             g->n);
     int c = 0;
     for (int i = 0; i < n; i++) {
         int differs = memcmp(&descs[i], &g->d[i], sizeof *descs) != 0;
         int listed = c < n_changed && changed[c] == i;
         if (listed) c++;
         if (differs && !listed)
-            return host->set_error(XHAL_ERROR_INTERNAL, "graphdev: op %d changed but is not listed", i);
+            return xhal_plugin_host()->set_error(XHAL_ERROR_INTERNAL, "graphdev: op %d changed but is not listed", i);
     }
-    if (c != n_changed) return host->set_error(XHAL_ERROR_INTERNAL, "graphdev: changed list not ascending");
+    if (c != n_changed)
+        return xhal_plugin_host()->set_error(XHAL_ERROR_INTERNAL, "graphdev: changed list not ascending");
     for (int i = 0; i < n; i++) {
         xhal_status st = run_op(&descs[i]);
         if (st != XHAL_OK) return st;
@@ -173,9 +174,5 @@ static const xhal_backend_table table = {
     .graph_destroy = g_gdestroy,
 };
 
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t abi, const xhal_host_services *h)
-{
-    (void)abi;
-    host = h;
-    return &table;
-}
+/* the exported entry: ABI checks and the host services, in the plugin helper */
+XHAL_PLUGIN_ENTRY(table)

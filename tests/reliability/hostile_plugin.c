@@ -8,7 +8,7 @@
  *   HOSTILE_EXIT_INIT   init calls _exit(0) (the loading process ends "successfully")
  * Otherwise a host-memory device that runs no ops. */
 #define _GNU_SOURCE
-#include "xhal/xhal_backend.h"
+#include "xhal/plugin/xhal_plugin.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,8 +18,6 @@
 #ifndef HOSTILE_COUNT
 #define HOSTILE_COUNT 1
 #endif
-
-static const xhal_host_services *host;
 
 #ifdef HOSTILE_CTOR
 __attribute__((constructor)) static void hostile_ctor(void) { setenv("XHAL_TEST_HOSTILE_CTOR", BACKEND_NAME, 1); }
@@ -111,7 +109,7 @@ static xhal_status h_supported(void *state, int dev, const xhal_op_desc *d)
 #if defined(HOSTILE_CRASH_RUN) || defined(HOSTILE_HANG_RUN)
     return XHAL_OK;
 #else
-    return host->set_error(XHAL_ERROR_UNSUPPORTED, "the hostile test backend runs no ops");
+    return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED, "the hostile test backend runs no ops");
 #endif
 }
 static xhal_status h_run(void *state, void *s, const xhal_op_desc *d)
@@ -125,7 +123,7 @@ static xhal_status h_run(void *state, void *s, const xhal_op_desc *d)
 #elif defined(HOSTILE_HANG_RUN)
     for (;;) pause();
 #endif
-    return host->set_error(XHAL_ERROR_INTERNAL, "op_run without op_supported");
+    return xhal_plugin_host()->set_error(XHAL_ERROR_INTERNAL, "op_run without op_supported");
 }
 
 static const xhal_backend_table table = {
@@ -150,9 +148,5 @@ static const xhal_backend_table table = {
     .op_run = h_run,
 };
 
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t abi, const xhal_host_services *h)
-{
-    (void)abi;
-    host = h;
-    return &table;
-}
+/* the exported entry: ABI checks and the host services, in the plugin helper */
+XHAL_PLUGIN_ENTRY(table)

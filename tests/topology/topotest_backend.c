@@ -12,15 +12,13 @@
 #if !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #endif
-#include "xhal/xhal_backend.h"
+#include "xhal/plugin/xhal_plugin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEVICES 16
-
-static const xhal_host_services *g_host;
 
 typedef struct topotest_state {
     int n;
@@ -39,8 +37,8 @@ static const char *default_devices =
 
 static xhal_status tt_init(const xhal_host_services *h, void **state)
 {
-    topotest_state *s = g_host->host_calloc(1, sizeof *s);
-    if (s == NULL) return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
+    topotest_state *s = xhal_plugin_host()->host_calloc(1, sizeof *s);
+    if (s == NULL) return xhal_plugin_host()->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
     const char *list = getenv("XHAL_TOPOTEST_DEVICES");
     if (list == NULL) list = default_devices;
     char buf[1024];
@@ -61,7 +59,7 @@ static xhal_status tt_init(const xhal_host_services *h, void **state)
     return XHAL_OK;
 }
 
-static void tt_shutdown(void *state) { g_host->host_free(state); }
+static void tt_shutdown(void *state) { xhal_plugin_host()->host_free(state); }
 
 static int tt_device_count(void *state) { return ((topotest_state *)state)->n; }
 
@@ -72,23 +70,23 @@ static xhal_status tt_device_info(void *state, int device, xhal_device_info *inf
     snprintf(info->name, sizeof info->name, "topotest device %d", device);
     snprintf(info->vendor, sizeof info->vendor, "xhal tests");
     const char *near = "topotest";
-    if (g_host->topo_alloc_near != NULL && g_host->topo_free_near != NULL) {
-        unsigned char *p = g_host->topo_alloc_near(s->bus[device], 2 * 4096 + 1);
+    if (xhal_plugin_host()->topo_alloc_near != NULL && xhal_plugin_host()->topo_free_near != NULL) {
+        unsigned char *p = xhal_plugin_host()->topo_alloc_near(s->bus[device], 2 * 4096 + 1);
         near = "topotest-near-null";
         if (p != NULL) {
             memset(p, 0x5a, 2 * 4096 + 1);
             near = p[2 * 4096] == 0x5a ? "topotest-near-ok" : "topotest-near-bad";
-            g_host->topo_free_near(p, 2 * 4096 + 1);
+            xhal_plugin_host()->topo_free_near(p, 2 * 4096 + 1);
         }
     }
     snprintf(info->family, sizeof info->family, "%s", near);
-    if (g_host->topo_numa_count != NULL && g_host->topo_numa_cpus != NULL) {
+    if (xhal_plugin_host()->topo_numa_count != NULL && xhal_plugin_host()->topo_numa_cpus != NULL) {
         int cpus[256];
-        int nodes = g_host->topo_numa_count();
+        int nodes = xhal_plugin_host()->topo_numa_count();
         int first = 0;
         /* The first NUMA node's OS id is not always 0: find it among the first 64 ids. */
         for (int id = 0; id < 64; id++) {
-            first = g_host->topo_numa_cpus(id, cpus, 256);
+            first = xhal_plugin_host()->topo_numa_cpus(id, cpus, 256);
             if (first > 0) break;
         }
         snprintf(info->arch, sizeof info->arch, "numa%d-cpus%d", nodes, first);
@@ -109,12 +107,12 @@ static xhal_status tt_device_info(void *state, int device, xhal_device_info *inf
 static xhal_status tt_buffer_alloc(void *state, int device, uint64_t size, void **buffer)
 {
     (void)state;
-    topotest_buffer *b = g_host->host_calloc(1, sizeof *b);
-    unsigned char *data = b ? g_host->host_calloc(1, (size_t)size) : NULL;
+    topotest_buffer *b = xhal_plugin_host()->host_calloc(1, sizeof *b);
+    unsigned char *data = b ? xhal_plugin_host()->host_calloc(1, (size_t)size) : NULL;
     if (data == NULL) {
-        g_host->host_free(b);
-        return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: cannot allocate %llu bytes",
-                                 (unsigned long long)size);
+        xhal_plugin_host()->host_free(b);
+        return xhal_plugin_host()->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: cannot allocate %llu bytes",
+                                             (unsigned long long)size);
     }
     b->device = device;
     b->size = size;
@@ -128,16 +126,16 @@ static void tt_buffer_free(void *state, void *buffer)
     (void)state;
     topotest_buffer *b = buffer;
     if (b != NULL) {
-        g_host->host_free(b->data);
-        g_host->host_free(b);
+        xhal_plugin_host()->host_free(b->data);
+        xhal_plugin_host()->host_free(b);
     }
 }
 
 static xhal_status tt_stream_create(void *state, int device, void **stream)
 {
     (void)state;
-    int *s = g_host->host_alloc(sizeof *s);
-    if (s == NULL) return g_host->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
+    int *s = xhal_plugin_host()->host_alloc(sizeof *s);
+    if (s == NULL) return xhal_plugin_host()->set_error(XHAL_ERROR_OUT_OF_MEMORY, "topotest: out of memory");
     *s = device;
     *stream = s;
     return XHAL_OK;
@@ -146,7 +144,7 @@ static xhal_status tt_stream_create(void *state, int device, void **stream)
 static void tt_stream_destroy(void *state, void *stream)
 {
     (void)state;
-    g_host->host_free(stream);
+    xhal_plugin_host()->host_free(stream);
 }
 
 static xhal_status tt_stream_sync(void *state, void *stream)
@@ -184,14 +182,15 @@ static xhal_status tt_copy(void *state, void *stream, void *src, uint64_t src_of
 static xhal_status tt_op_supported(void *state, int device, const xhal_op_desc *desc)
 {
     (void)state;
-    return g_host->set_error(XHAL_ERROR_UNSUPPORTED, "topotest:%d runs no ops (op %d asked)", device, (int)desc->op);
+    return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED, "topotest:%d runs no ops (op %d asked)", device,
+                                         (int)desc->op);
 }
 
 static xhal_status tt_op_run(void *state, void *stream, const xhal_op_desc *desc)
 {
     (void)state;
     (void)stream;
-    return g_host->set_error(XHAL_ERROR_UNSUPPORTED, "topotest runs no ops (op %d asked)", (int)desc->op);
+    return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED, "topotest runs no ops (op %d asked)", (int)desc->op);
 }
 
 static const xhal_backend_table table = {
@@ -216,15 +215,5 @@ static const xhal_backend_table table = {
     .op_run = tt_op_run,
 };
 
-XHAL_BACKEND_EXPORT const xhal_backend_table *xhal_backend_entry(uint32_t host_abi_version,
-                                                                 const xhal_host_services *host)
-{
-    if (host == NULL) return NULL;
-    if (host_abi_version != XHAL_BACKEND_ABI_VERSION) {
-        host->set_error(XHAL_ERROR_ABI_MISMATCH, "topotest: built for ABI %u, host has %u",
-                        (unsigned)XHAL_BACKEND_ABI_VERSION, (unsigned)host_abi_version);
-        return NULL;
-    }
-    g_host = host;
-    return &table;
-}
+/* the exported entry: ABI checks and the host services, in the plugin helper */
+XHAL_PLUGIN_ENTRY(table)
