@@ -146,7 +146,8 @@ xhal_status xllama_load(xhal_device *dev, const char *dir, const xllama_options 
  * column-parallel q/k/v/gate/up (and their biases) by rows: num_attention_heads / N query heads,
  * num_key_value_heads / N kv heads and intermediate_size / N MLP columns (GLM's fused
  * gate_up_proj split into its gate and up halves first; each expert of a mixture by its
- * moe_intermediate_size columns, the router replicated); the row-parallel o_proj / down_proj by
+ * moe_intermediate_size columns, the router replicated and rank 0's routing broadcast to every
+ * rank); the row-parallel o_proj / down_proj by
  * columns, their outputs summed with xhal_all_reduce (SUM) and their biases added once, after
  * the sum. Embedding, norms, q_norm/k_norm and lm_head are replicated. N = the communicator's
  * size, over every process. The returned model drives the comm's local ranks of this process

@@ -1305,22 +1305,23 @@ static void route_order(xllama_model *m, int64_t n)
                 }
 }
 
-/* Mixture of experts of layer l on the normed rows Hn [n, H]; adds the result to X.
- * Composition (conformance/MODELS.md): router matmul and softmax on the device, the
- * probabilities read back and the top k chosen on the host; then per expert its rows are
- * gathered, run through its SwiGLU, gathered back into token order, weighted and summed. */
-static xhal_status moe_block(xllama_model *m, xl_fw *f, int64_t l)
+/* Mixture of experts of layer l on the normed rows Hn [n, H]: moe_route, then moe_experts,
+ * which adds the result to X. Composition (conformance/MODELS.md): router matmul and softmax
+ * on the device, the top k on the device (or on the host from the probabilities read back);
+ * then per expert its rows are gathered, run through its SwiGLU, gathered back into token
+ * order, weighted and summed. Under tensor parallelism the ranks agree on rank 0's routing
+ * between the two (tp_route_agree). */
+static xhal_status moe_route(xllama_model *m, xl_fw *f, int64_t l)
 {
     const xllama_config *c = &m->cfg;
     const xl_layer *y = &m->layers[l];
-    const int64_t n = f->n, H = c->hidden_size, E = c->num_experts, K = c->experts_per_tok;
-    const int64_t Im = m->moe_inter, Is = m->sh_inter;
+    const int64_t n = f->n, E = c->num_experts, K = c->experts_per_tok;
     const xhal_dtype C = m->cdtype;
     xhal_stream *st = m->stream;
     const long long li = (long long)l;
     const int mark = f->vw.n;
     xhal_status s = XHAL_OK;
-    xhal_tensor *R, *Rf, *P, *sel, *inv, *rwf, *rw, *Xg, *Eg, *Eu, *Ey, *Yt, *Yt3;
+    xhal_tensor *R, *Rf, *P;
 
     VIEW(view2(&f->vw, m->b_rl, C, n, E, &R, "router logits"));
     VIEW(view2(&f->vw, m->b_rlf, XHAL_DTYPE_F32, n, E, &Rf, "router logits f32"));
@@ -1350,6 +1351,25 @@ static xhal_status moe_block(xllama_model *m, xl_fw *f, int64_t l)
            "llama: layer %lld reading the router", li);
     OP(xhal_stream_synchronize(st), "llama: layer %lld router", li);
     if (m->topk_host) route_select_host(m, n);
+done:
+    views_release_to(&f->vw, mark);
+    return s;
+}
+
+/* The chosen experts (h_choice, h_rw) of every token run on Hn and added to X; under tensor
+ * parallelism, on this rank's expert columns, the partial sum left in T (as mlp_block). */
+static xhal_status moe_experts(xllama_model *m, xl_fw *f, int64_t l)
+{
+    const xllama_config *c = &m->cfg;
+    const xl_layer *y = &m->layers[l];
+    const int64_t n = f->n, H = c->hidden_size, E = c->num_experts, K = c->experts_per_tok;
+    const int64_t Im = m->moe_inter, Is = m->sh_inter, NK = n * K;
+    const xhal_dtype C = m->cdtype;
+    xhal_stream *st = m->stream;
+    const long long li = (long long)l;
+    const int mark = f->vw.n;
+    xhal_status s = XHAL_OK;
+    xhal_tensor *sel, *inv, *rwf, *rw, *Xg, *Eg, *Eu, *Ey, *Yt, *Yt3;
     route_order(m, n);
 
     VIEW(view(&f->vw, m->b_sel, XHAL_DTYPE_I32, 1, &NK, &sel, "routed rows"));
@@ -1419,6 +1439,12 @@ done:
     return s;
 }
 
+static xhal_status moe_block(xllama_model *m, xl_fw *f, int64_t l)
+{
+    xhal_status s = moe_route(m, f, l);
+    return s == XHAL_OK ? moe_experts(m, f, l) : s;
+}
+
 /* MLP sub-block of layer l: X += mlp(norm(X)): SwiGLU, GLM's fused gate_up (the halves are
  * views), or the experts; Glm4 norms the output before the residual. Under tensor parallelism,
  * on this rank's columns, stopping at the partial down_proj product in T (as attention_block). */
@@ -1430,6 +1456,7 @@ static xhal_status mlp_block(xllama_model *m, xl_fw *f, int64_t l)
     const long long li = (long long)l;
     xhal_status s = XHAL_OK;
     OP(xhal_rms_norm(st, f->X, y->ffn_norm, c->rms_norm_eps, f->Hn), "llama: layer %lld post_attention_layernorm", li);
+    if (y->is_moe && m->tp_size > 1) return moe_route(m, f, l); /* forward_chunk runs the rest */
     if (y->is_moe) return moe_block(m, f, l);
     if (m->tp_size > 1) {
         OP(swiglu(st, f->Hn, &y->gate, &y->up, &y->down, f->G, f->U, 0, f->T),
@@ -1526,6 +1553,44 @@ static xhal_status tp_reduce(xllama_model *g, xllama_model *const *R, xl_fw *F, 
     return XHAL_OK;
 }
 
+/* Tensor parallel, between moe_route and moe_experts: every rank takes rank 0's choice of
+ * experts and their probabilities (xhal_broadcast of h_choice and h_rw through the routed-rows
+ * and routing-weights buffers), so that ranks on different devices, whose router logits may
+ * differ in the last bit, never run different experts for a token. */
+static xhal_status tp_route_agree(xllama_model *g, xllama_model *const *R, xl_fw *F, int nr, int64_t l)
+{
+    xhal_stream *ss[XHAL_COMM_MAX_LOCAL];
+    xhal_tensor *sel[XHAL_COMM_MAX_LOCAL], *rw[XHAL_COMM_MAX_LOCAL];
+    const int64_t NK = F[0].n * g->cfg.experts_per_tok;
+    int marks[XHAL_COMM_MAX_LOCAL];
+    xhal_status s = XHAL_OK;
+    for (int r = 0; r < nr; r++) marks[r] = F[r].vw.n;
+    for (int r = 0; r < nr; r++) {
+        xllama_model *m = R[r];
+        xl_fw *f = &F[r];
+        ss[r] = m->stream;
+        VIEW(view(&f->vw, m->b_sel, XHAL_DTYPE_I32, 1, &NK, &sel[r], "chosen experts"));
+        VIEW(view(&f->vw, m->b_rwf, XHAL_DTYPE_F32, 1, &NK, &rw[r], "routing weights"));
+        OP(xhal_tensor_write(m->stream, sel[r], m->h_choice, (uint64_t)NK * sizeof(int32_t)),
+           "llama: layer %lld chosen experts", (long long)l);
+        OP(xhal_tensor_write(m->stream, rw[r], m->h_rw, (uint64_t)NK * sizeof(float)),
+           "llama: layer %lld routing weights", (long long)l);
+    }
+    OP(xhal_broadcast(g->comm, ss, sel, 0), "llama: layer %lld broadcasting rank 0's experts", (long long)l);
+    OP(xhal_broadcast(g->comm, ss, rw, 0), "llama: layer %lld broadcasting rank 0's routing weights", (long long)l);
+    for (int r = 0; r < nr; r++) {
+        xllama_model *m = R[r];
+        OP(xhal_tensor_read(m->stream, sel[r], m->h_choice, (uint64_t)NK * sizeof(int32_t)),
+           "llama: layer %lld chosen experts", (long long)l);
+        OP(xhal_tensor_read(m->stream, rw[r], m->h_rw, (uint64_t)NK * sizeof(float)),
+           "llama: layer %lld routing weights", (long long)l);
+        OP(xhal_stream_synchronize(m->stream), "llama: layer %lld routing", (long long)l);
+    }
+done:
+    for (int r = 0; r < nr; r++) views_release_to(&F[r].vw, marks[r]);
+    return s;
+}
+
 /* Tensor parallel, after tp_reduce: T holds the whole o_proj / down_proj product; its bias is
  * added once, then Glm4's norm, then the residual: X += T. */
 static xhal_status tp_finish(xllama_model *m, xl_fw *f, xhal_tensor *bias, xhal_tensor *post_norm, const char *what,
@@ -1597,6 +1662,11 @@ static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t
         }
         for (int r = 0; r < nr; r++)
             if ((s = mlp_block(R[r], &F[r], l)) != XHAL_OK) goto done;
+        if (tp && R[0]->layers[l].is_moe) { /* mlp_block stopped after the router */
+            if ((s = tp_route_agree(m, R, F, nr, l)) != XHAL_OK) goto done;
+            for (int r = 0; r < nr; r++)
+                if ((s = moe_experts(R[r], &F[r], l)) != XHAL_OK) goto done;
+        }
         if (tp) {
             if ((s = tp_reduce(m, R, F, nr, "the mlp output", l)) != XHAL_OK) goto done;
             for (int r = 0; r < nr; r++) {
