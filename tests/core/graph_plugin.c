@@ -1,6 +1,7 @@
 /* graph_plugin.c - a test backend ("graphdev") that takes whole graphs (graph_create,
  * graph_launch, graph_destroy of xhal_backend.h) on a host-memory device running FILL and COPY
- * of f32. It keeps its own copy of every descriptor and, at each launch, checks that the ops
+ * of f32 and GATHER of f32 rows by i32 indices (the bounds guard of xhal_backend.h: zeros for a
+ * bad index, the first one recorded in the status output). It keeps its own copy of every descriptor and, at each launch, checks that the ops
  * the core lists as changed are exactly those whose descriptors differ from the previous
  * launch (INTERNAL otherwise), then runs them. A graph whose first op fills 99 is refused
  * with UNSUPPORTED, so the core's op-by-op default is exercised too. graphdev_stats (found by
@@ -32,7 +33,7 @@ static xhal_status g_info(void *state, int dev, xhal_device_info *info)
     strcpy(info->name, "graph test device");
     strcpy(info->vendor, "xhal tests");
     strcpy(info->family, "test");
-    info->dtypes = XHAL_DTYPE_BIT(XHAL_DTYPE_F32);
+    info->dtypes = XHAL_DTYPE_BIT(XHAL_DTYPE_F32) | XHAL_DTYPE_BIT(XHAL_DTYPE_I32);
     info->caps = XHAL_CAP_HOST_MEMORY;
     return XHAL_OK;
 }
@@ -68,15 +69,38 @@ static xhal_status g_supported(void *state, int dev, const xhal_op_desc *d)
 {
     int f32 = d->outputs[0].dtype == XHAL_DTYPE_F32 && (d->op == XHAL_OP_FILL || d->inputs[0].dtype == XHAL_DTYPE_F32);
     if ((d->op == XHAL_OP_FILL || d->op == XHAL_OP_COPY) && f32 && d->outputs[0].ndim <= 3) return XHAL_OK;
-    return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED, "graphdev runs FILL and COPY of f32 up to 3 dims");
+    if (d->op == XHAL_OP_GATHER && f32 && d->inputs[0].ndim == 2 && d->inputs[1].ndim == 1 &&
+        d->inputs[1].dtype == XHAL_DTYPE_I32 && d->n_outputs == 2)
+        return XHAL_OK;
+    return xhal_plugin_host()->set_error(XHAL_ERROR_UNSUPPORTED,
+                                         "graphdev runs FILL and COPY of f32 up to 3 dims, GATHER of f32 [V, D] "
+                                         "by i32 [n]");
 }
 static float *at(const xhal_tensor_desc *t, int64_t i, int64_t j, int64_t k)
 {
     int64_t e = i * t->strides[0] + j * t->strides[1] + k * t->strides[2];
     return (float *)((char *)t->buffer + t->offset) + e;
 }
+static void run_gather(const xhal_op_desc *d)
+{
+    const xhal_tensor_desc *t = &d->inputs[0], *ix = &d->inputs[1], *o = &d->outputs[0];
+    const xhal_tensor_desc *sd = xhal_op_desc_output(d, 1);
+    int64_t *status = (int64_t *)((char *)sd->buffer + sd->offset);
+    int first = 1;
+    for (int64_t i = 0; i < ix->shape[0]; i++) {
+        int64_t k = ((const int32_t *)((const char *)ix->buffer + ix->offset))[i * ix->strides[0]];
+        int bad = k < 0 || k >= t->shape[0];
+        if (bad && first) xhal_op_status_record(status, XHAL_OP_GATHER, k, t->shape[0], 1, ix->shape, i);
+        first &= !bad;
+        for (int64_t j = 0; j < o->shape[1]; j++) *at(o, i, j, 0) = bad ? 0.0f : *at(t, k, j, 0);
+    }
+}
 static xhal_status run_op(const xhal_op_desc *d)
 {
+    if (d->op == XHAL_OP_GATHER) {
+        run_gather(d);
+        return XHAL_OK;
+    }
     const xhal_tensor_desc *o = &d->outputs[0];
     float v;
     memcpy(&v, &d->attrs.fill.bits, sizeof v);

@@ -381,6 +381,48 @@ static void native_path(void)
     CHECK(c1 == 1 && r1 - r0 == 2);
     CHECK_OK(xhal_tensor_read(s, cache, host, sizeof host));
     CHECK(host[0] == 1.0f && host[31] == 1.0f);
+    xhal_graph_destroy(g);
+    /* a gather in a native graph: launched on another stream, its status output moves to that
+     * stream's (listed as changed: graphdev fails the launch otherwise) and the bad index is
+     * reported there, not on the capture stream */
+    {
+        xhal_stream *s2 = NULL;
+        xhal_tensor *idx = NULL, *rows = NULL;
+        int64_t n2[1] = {2}, rs[2] = {2, 4};
+        CHECK_OK(xhal_stream_create(dev, &s2));
+        CHECK_OK(xhal_tensor_create(dev, XHAL_DTYPE_I32, 1, n2, &idx));
+        CHECK_OK(xhal_tensor_create(dev, XHAL_DTYPE_F32, 2, rs, &rows));
+        CHECK_OK(xhal_fill(s, cache, 3.0));
+        int32_t iv[2] = {7, 1};
+        CHECK_OK(xhal_tensor_write(s, idx, iv, sizeof iv));
+        CHECK_OK(xhal_stream_begin_capture(s, 0, NULL));
+        CHECK_OK(xhal_gather(s, cache, idx, rows));
+        CHECK_OK(xhal_stream_end_capture(s, &g));
+        CHECK_OK(xhal_graph_is_native(g, &native));
+        CHECK(native == 1);
+        stats(&c0, &l0, &ch0, &r0);
+        CHECK_OK(xhal_graph_launch(g, s));
+        CHECK_OK(xhal_stream_synchronize(s));
+        iv[1] = 8; /* one past the 8 rows */
+        CHECK_OK(xhal_tensor_write(s2, idx, iv, sizeof iv));
+        CHECK_OK(xhal_graph_launch(g, s2));
+        stats(&c1, &l1, &ch1, &r1);
+        CHECK(l1 - l0 == 2 && ch1 - ch0 == 1 && r1 == r0); /* the second launch listed the gather */
+        CHECK_OK(xhal_stream_synchronize(s));
+        CHECK_STATUS(xhal_stream_synchronize(s2), XHAL_ERROR_OUT_OF_RANGE,
+                     "xhal_gather (queued earlier on this stream of graphdev:0, reported at xhal_stream_synchronize): "
+                     "indices[1] = 8 is outside [0, 8)");
+        CHECK_OK(xhal_tensor_read(s2, rows, host, 8 * sizeof(float)));
+        CHECK(host[0] == 3.0f && host[3] == 3.0f && host[4] == 0.0f && host[7] == 0.0f);
+        CHECK_OK(xhal_graph_launch(g, s2)); /* same stream again: nothing listed */
+        stats(&c1, &l1, &ch1, &r1);
+        CHECK(ch1 - ch0 == 1);
+        CHECK_STATUS(xhal_stream_synchronize(s2), XHAL_ERROR_OUT_OF_RANGE, "indices[1] = 8");
+        xhal_graph_destroy(g);
+        xhal_tensor_destroy(idx);
+        xhal_tensor_destroy(rows);
+        CHECK_OK(xhal_stream_destroy(s2));
+    }
     dlclose(so);
     CHECK_OK(xhal_context_destroy(ctx)); /* destroys g, the tensors and the stream */
 }
