@@ -86,8 +86,11 @@ int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps
  * the device or CLBlast is not available). */
 int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us, char *err, size_t errsize);
 /* CLBlast S/HGEMM (half != 0: HGEMM) row-major on the same device: GFLOP/s samples. */
+/* CLBlast[SH]gemm M,N,K row-major in its own context on d's device: rate samples in GFLOP/s,
+ * cb (may be NULL) called after each run as for xb_blas_gemm; returns 0, -1 (peer unavailable
+ * or failed, err says why) or -2 (cb failed). */
 int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                    char *err, size_t errsize);
+                    xb_interleave cb, void *cbctx, char *err, size_t errsize);
 const char *xb_clblast_status(void);
 
 /* random-weight Llama checkpoint: config.json + model.safetensors in dir */

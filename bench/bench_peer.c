@@ -130,9 +130,9 @@ int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, doubl
     return -1;
 }
 int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                    char *err, size_t errsize)
+                    xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
-    (void)d, (void)half, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
+    (void)d, (void)half, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops, (void)cb, (void)cbctx;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenCL headers/library");
     return -1;
 }
@@ -284,7 +284,7 @@ const char *xb_clblast_status(void)
 }
 
 int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                    char *err, size_t errsize)
+                    xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
     if (!clblast_open()) {
         snprintf(err, errsize, "%s", clblast_why);
@@ -339,6 +339,10 @@ int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, 
         }
         double t = xb_now() - t0;
         if (i >= warmup) gflops[i - warmup] = flop * 1e-9 / t;
+        if (cb && cb(cbctx, i - warmup) != 0) {
+            ret = -2;
+            goto done;
+        }
     }
     ret = 0;
 done:

@@ -463,6 +463,26 @@ static void plan_qmatmul(const xhal_op_desc *desc, xk_launch *L)
                  XK_HOST_MM_TS, XK_HOST_MM_TS);
 }
 
+/* Launch shapes of the dtype-specialised matmul kernels (xk_ops.cl). */
+#define XK_HOST_MMP_ANY 0 /* xk_ops.cl XK_MMP_*: the CPU kernels' path */
+#define XK_HOST_MMP_NT 1
+#define XK_HOST_MMP_NN 2
+#define XK_HOST_GV_MAXM 4   /* XK_GV_MAXM: rows of the matrix-vector kernels, XK_MR of xk_gemm_cpu */
+#define XK_HOST_NT_COLS 4   /* XK_NT_COLS */
+#define XK_HOST_NN_COLS 64  /* XK_NN_COLS */
+#define XK_HOST_CPU_GROUP 8 /* items per group of the barrier-free CPU kernels (any size works) */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* MATMUL: f64 runs xk_matmul (the f64 program, any strides). f32/f16/bf16 run the kernel of
+ * their dtype for the role the shape and the device call for:
+ *  - M <= 4 (the decode step's one-row products): a matrix-vector kernel, xk_gemv_cpu_* on a
+ *    CPU-type device (no barrier; dot products in vector lanes when a and b are contiguous
+ *    along K, rows of 64 columns in registers when b is contiguous along N), else
+ *    xk_gemv_gpu_* (a group of 64 items per column reducing over K in local memory when b
+ *    is contiguous along K, one item per column otherwise);
+ *  - more rows: xk_gemm_cpu_* on a CPU-type device (barrier-free register blocks of 4 rows x
+ *    4 or 64 columns), else xk_gemm_gpu_* (64 x 64 blocks tiled in local memory). */
 static void plan_matmul(const xhal_op_desc *desc, const xk_device_caps *caps, xk_launch *L)
 {
     const xhal_tensor_desc *A = &desc->inputs[0], *B = &desc->inputs[1], *O = &desc->outputs[0];
@@ -473,32 +493,62 @@ static void plan_matmul(const xhal_op_desc *desc, const xk_device_caps *caps, xk
     int nb = O->ndim - 2;
     const int64_t *sts[3] = {O->strides, A->strides, B->strides};
     int64_t batch = 1;
-    (void)caps;
     for (int k = 0; k < nb; k++) batch *= O->shape[k];
     nd_fold(&L->nd, nb, O->shape, 3, sts);
     int64_t M = O->shape[nb], N = O->shape[nb + 1], K = A->shape[nb + 1];
-    /* register-blocked once both sides fill its 64 x 64 block of out */
-    int rb = M >= 4 * XK_HOST_MM_TS && N >= 4 * XK_HOST_MM_TS;
-    int64_t edge = rb ? 4 * XK_HOST_MM_TS : XK_HOST_MM_TS;
-    /* (dt, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, nd) */
-    L->kernel = rb ? XK_K_MATMUL_RB : XK_K_MATMUL;
-    a_i32(L, O->dtype);
+    int64_t a_m = A->strides[nb], a_k = A->strides[nb + 1], b_k = B->strides[nb], b_n = B->strides[nb + 1];
+    int dt = O->dtype;
+    int di = dt == XHAL_DTYPE_F16 ? 1 : (dt == XHAL_DTYPE_BF16 ? 2 : 0); /* row offset in XK_KERNEL_LIST */
+    int gemv = M <= XK_HOST_GV_MAXM, cpu = caps && caps->cpu_like;
+    int path = a_k == 1 && b_k == 1 ? XK_HOST_MMP_NT : (b_n == 1 ? XK_HOST_MMP_NN : XK_HOST_MMP_ANY);
+    int64_t cols = path == XK_HOST_MMP_NN ? XK_HOST_NN_COLS : XK_HOST_NT_COLS;
+    if (dt == XHAL_DTYPE_F64) {
+        L->kernel =
+            XK_K_MATMUL; /* (dt, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, nd) */
+        a_i32(L, dt);
+    } else if (cpu) {
+        L->kernel = (gemv ? XK_K_GEMV_CPU_F32 : XK_K_GEMM_CPU_F32) + di; /* (path, out, ooff, ... as xk_matmul) */
+        a_i32(L, path);
+    } else {
+        L->kernel = (gemv ? XK_K_GEMV_GPU_F32 : XK_K_GEMM_GPU_F32) + di; /* (out, ooff, ... as xk_matmul) */
+    }
     a_tensor(L, O);
     a_tensor(L, A);
     a_tensor(L, B);
     a_i64(L, M);
     a_i64(L, N);
     a_i64(L, K);
-    a_i64(L, A->strides[nb]);
-    a_i64(L, A->strides[nb + 1]);
-    a_i64(L, B->strides[nb]);
-    a_i64(L, B->strides[nb + 1]);
+    a_i64(L, a_m);
+    a_i64(L, a_k);
+    a_i64(L, b_k);
+    a_i64(L, b_n);
     a_i64(L, O->strides[nb]);
     a_i64(L, O->strides[nb + 1]);
-    a_real(L, desc->attrs.matmul.alpha);
-    a_real(L, desc->attrs.matmul.beta);
+    if (L->kernel == XK_K_MATMUL) {
+        a_real(L, desc->attrs.matmul.alpha);
+        a_real(L, desc->attrs.matmul.beta);
+    } else {
+        a_f32(L, (float)desc->attrs.matmul.alpha);
+        a_f32(L, (float)desc->attrs.matmul.beta);
+    }
     a_nd(L);
-    g_groups(L, (N + edge - 1) / edge, (M + edge - 1) / edge, batch, XK_HOST_MM_TS, XK_HOST_MM_TS);
+    if (L->kernel == XK_K_MATMUL) {
+        g_groups(L, ceil_div(N, XK_HOST_MM_TS), ceil_div(M, XK_HOST_MM_TS), batch, XK_HOST_MM_TS, XK_HOST_MM_TS);
+    } else if (cpu && gemv) { /* items: column blocks x batch */
+        int64_t nblk = N > 0 ? ceil_div(N, cols) : 1;
+        unsigned g = nblk < XK_HOST_CPU_GROUP ? (unsigned)nblk : XK_HOST_CPU_GROUP;
+        g_groups(L, ceil_div(nblk, g), batch, 1, g, 1);
+    } else if (cpu) { /* items: row blocks x column blocks x batch; a group shares a column block */
+        int64_t rblk = M > 0 ? ceil_div(M, XK_HOST_GV_MAXM) : 1;
+        unsigned g = rblk < XK_HOST_CPU_GROUP ? (unsigned)rblk : XK_HOST_CPU_GROUP;
+        g_groups(L, ceil_div(rblk, g), N > 0 ? ceil_div(N, cols) : 1, batch, g, 1);
+    } else if (gemv) {
+        int64_t n = b_k == 1 ? N : ceil_div(N, XK_HOST_WG);
+        g_groups(L, n > 0 ? n : 1, batch, 1, XK_HOST_WG, 1);
+    } else {
+        g_groups(L, ceil_div(N, 4 * XK_HOST_MM_TS), ceil_div(M, 4 * XK_HOST_MM_TS), batch, XK_HOST_MM_TS,
+                 XK_HOST_MM_TS);
+    }
 }
 
 /* The kernel checks every index against the table's rows and records the first bad one in

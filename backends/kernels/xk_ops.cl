@@ -376,45 +376,256 @@ XK_KERNEL void xk_matmul(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL co
     }
 }
 
-/* The same product, register-blocked for larger matrices: a group of XK_MM_TS x XK_MM_TS
- * items computes a (4*XK_MM_TS)^2 block of out, each item 4 x 4 outputs (rows
- * ty + 16i, columns tx + 16j), over K in steps of XK_MM_TS. Same arguments as xk_matmul;
- * launch (ceil(N/64)*16, ceil(M/64)*16, batch) with groups of 16 x 16. */
-#define XK_MB (4 * XK_MM_TS)
-XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
-                            XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m, xk_i64 a_k,
-                            xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, xk_real alpha, xk_real beta, xk_nd nd)
+/* Kernels specialised per dtype. Each role below (matrix-vector and matrix-matrix, for a
+ * CPU-type and for a GPU-type device) is one inline body taking the storage dtype as its
+ * first argument, instantiated once per dtype by a kernel that passes a literal
+ * (xk_gemv_cpu_f32 ...): the compiler folds every dtype test when it builds the program, so
+ * no dtype switch is left in the loops. They compute in f32 in both programs (the f64
+ * program's matmul is xk_matmul). Arguments as xk_matmul without dt, alpha and beta f32.
+ * The plan (xk_launch.c, plan_matmul) picks the role from M and the device type, and the
+ * CPU roles' `path` from the strides:
+ *   XK_MMP_ANY  any strides: scalar loops;
+ *   XK_MMP_NT   a_k == 1 and b_k == 1 (b given as [N, K], the model's weights): each item
+ *               forms dot products over K in XK_LN independent lanes (vector registers,
+ *               no reassociation needed), then a tail;
+ *   XK_MMP_NN   b_n == 1 (b given as [K, N]): each item keeps a row block of XK_NN_COLS
+ *               columns in registers and streams b's rows. */
+#define XK_MMP_ANY 0
+#define XK_MMP_NT 1
+#define XK_MMP_NN 2
+#define XK_LN 16             /* lanes of the XK_MMP_NT dot products */
+#define XK_GV_MAXM 4         /* rows of the matrix-vector kernels (the plan sends M <= 4 there) */
+#define XK_MR XK_GV_MAXM     /* rows per item of xk_gemm_cpu_* */
+#define XK_NT_COLS 4         /* columns per item on XK_MMP_NT and XK_MMP_ANY */
+#define XK_NN_COLS 64        /* columns per item on XK_MMP_NN */
+#define XK_MB (4 * XK_MM_TS) /* xk_gemm_gpu_*: block edge of one group */
+
+XK_INLINE float xk_mm_ld(XK_GLOBAL const xk_u8 *p, xk_i64 i, const int dt)
 {
-    XK_LOCAL xk_real ta[XK_MM_TS][XK_MB + 1];
-    XK_LOCAL xk_real tb[XK_MM_TS][XK_MB + 1];
+    if (dt == XK_DT_F16) return xk_f16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
+    if (dt == XK_DT_BF16) return xk_bf16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
+    return ((XK_GLOBAL const float *)p)[i];
+}
+
+/* out[oi] = alpha * acc (+ beta * out[oi] when beta != 0: out is not read otherwise) */
+XK_INLINE void xk_mm_out(XK_GLOBAL xk_u8 *out, xk_i64 oi, const int dt, float acc, float alpha, float beta)
+{
+    float r = alpha * acc;
+    if (beta != 0.0f) r += beta * xk_mm_ld(out, oi, dt);
+    if (dt == XK_DT_F16)
+        ((XK_GLOBAL xk_u16 *)out)[oi] = xk_f32_to_f16(r);
+    else if (dt == XK_DT_BF16)
+        ((XK_GLOBAL xk_u16 *)out)[oi] = xk_f32_to_bf16(r);
+    else
+        ((XK_GLOBAL float *)out)[oi] = r;
+}
+
+/* Rows r0 .. r0+MR-1 (clamped to M-1: a clamped row is computed again, never stored) times
+ * columns c0 .. c0+XK_NT_COLS-1 (all < N), a_k == b_k == 1. o: element offsets of out, a, b. */
+XK_INLINE void xk_mm_nt_(const int dt, const int MR, XK_GLOBAL xk_u8 *out, XK_GLOBAL const xk_u8 *a,
+                         XK_GLOBAL const xk_u8 *b, const xk_i64 *o, xk_i64 r0, xk_i64 c0, xk_i64 M, xk_i64 K,
+                         xk_i64 a_m, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta)
+{
+    float acc[XK_GV_MAXM][XK_NT_COLS][XK_LN];
+    xk_i64 ar[XK_GV_MAXM], k;
+    int m, c, l;
+    for (m = 0; m < MR; m++) {
+        ar[m] = o[1] + (r0 + m < M ? r0 + m : M - 1) * a_m;
+        for (c = 0; c < XK_NT_COLS; c++)
+            for (l = 0; l < XK_LN; l++) acc[m][c][l] = 0.0f;
+    }
+    for (k = 0; k + XK_LN <= K; k += XK_LN) {
+        float av[XK_GV_MAXM][XK_LN];
+        for (m = 0; m < MR; m++)
+            for (l = 0; l < XK_LN; l++) av[m][l] = xk_mm_ld(a, ar[m] + k + l, dt);
+        for (c = 0; c < XK_NT_COLS; c++) {
+            xk_i64 bc = o[2] + (c0 + c) * b_n + k;
+            for (l = 0; l < XK_LN; l++) {
+                float bv = xk_mm_ld(b, bc + l, dt);
+                for (m = 0; m < MR; m++) acc[m][c][l] += av[m][l] * bv;
+            }
+        }
+    }
+    for (m = 0; m < MR && r0 + m < M; m++)
+        for (c = 0; c < XK_NT_COLS; c++) {
+            float s = 0.0f;
+            xk_i64 kk;
+            for (l = 0; l < XK_LN; l++) s += acc[m][c][l];
+            for (kk = k; kk < K; kk++) s += xk_mm_ld(a, ar[m] + kk, dt) * xk_mm_ld(b, o[2] + (c0 + c) * b_n + kk, dt);
+            xk_mm_out(out, o[0] + (r0 + m) * o_m + (c0 + c) * o_n, dt, s, alpha, beta);
+        }
+}
+
+/* Rows as xk_mm_nt_ times columns c0 .. c0+XK_NN_COLS-1 (all < N), b_n == 1. */
+XK_INLINE void xk_mm_nn_(const int dt, const int MR, XK_GLOBAL xk_u8 *out, XK_GLOBAL const xk_u8 *a,
+                         XK_GLOBAL const xk_u8 *b, const xk_i64 *o, xk_i64 r0, xk_i64 c0, xk_i64 M, xk_i64 K,
+                         xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 o_m, xk_i64 o_n, float alpha, float beta)
+{
+    float acc[XK_GV_MAXM][XK_NN_COLS];
+    xk_i64 ar[XK_GV_MAXM], k;
+    int m, c;
+    for (m = 0; m < MR; m++) {
+        ar[m] = o[1] + (r0 + m < M ? r0 + m : M - 1) * a_m;
+        for (c = 0; c < XK_NN_COLS; c++) acc[m][c] = 0.0f;
+    }
+    for (k = 0; k < K; k++) {
+        float bv[XK_NN_COLS];
+        xk_i64 br = o[2] + k * b_k + c0;
+        for (c = 0; c < XK_NN_COLS; c++) bv[c] = xk_mm_ld(b, br + c, dt);
+        for (m = 0; m < MR; m++) {
+            float av = xk_mm_ld(a, ar[m] + k * a_k, dt);
+            for (c = 0; c < XK_NN_COLS; c++) acc[m][c] += av * bv[c];
+        }
+    }
+    for (m = 0; m < MR && r0 + m < M; m++)
+        for (c = 0; c < XK_NN_COLS; c++)
+            xk_mm_out(out, o[0] + (r0 + m) * o_m + (c0 + c) * o_n, dt, acc[m][c], alpha, beta);
+}
+
+/* Any strides: rows r0 .. min(r0+nr, M)-1, columns c0 .. min(c0+nc, N)-1, one at a time. */
+XK_INLINE void xk_mm_any_(const int dt, XK_GLOBAL xk_u8 *out, XK_GLOBAL const xk_u8 *a, XK_GLOBAL const xk_u8 *b,
+                          const xk_i64 *o, xk_i64 r0, xk_i64 nr, xk_i64 c0, xk_i64 nc, xk_i64 M, xk_i64 N, xk_i64 K,
+                          xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha,
+                          float beta)
+{
+    xk_i64 r, c, k;
+    for (r = r0; r < r0 + nr && r < M; r++)
+        for (c = c0; c < c0 + nc && c < N; c++) {
+            float s = 0.0f;
+            for (k = 0; k < K; k++)
+                s += xk_mm_ld(a, o[1] + r * a_m + k * a_k, dt) * xk_mm_ld(b, o[2] + k * b_k + c * b_n, dt);
+            xk_mm_out(out, o[0] + r * o_m + c * o_n, dt, s, alpha, beta);
+        }
+}
+
+/* The block of rows r0 .. r0+MR-1 and the columns of item column-block `cb` on `path`;
+ * blocks that reach past N take the scalar loops. */
+XK_INLINE void xk_mm_cpu_block_(const int dt, const int MR, int path, XK_GLOBAL xk_u8 *out, XK_GLOBAL const xk_u8 *a,
+                                XK_GLOBAL const xk_u8 *b, const xk_i64 *o, xk_i64 r0, xk_i64 cb, xk_i64 M, xk_i64 N,
+                                xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n,
+                                float alpha, float beta)
+{
+    xk_i64 nc = path == XK_MMP_NN ? XK_NN_COLS : XK_NT_COLS, c0 = cb * nc;
+    if (path == XK_MMP_NT && c0 + nc <= N)
+        xk_mm_nt_(dt, MR, out, a, b, o, r0, c0, M, K, a_m, b_n, o_m, o_n, alpha, beta);
+    else if (path == XK_MMP_NN && c0 + nc <= N)
+        xk_mm_nn_(dt, MR, out, a, b, o, r0, c0, M, K, a_m, a_k, b_k, o_m, o_n, alpha, beta);
+    else
+        xk_mm_any_(dt, out, a, b, o, r0, MR, c0, nc, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta);
+}
+
+/* Matrix-vector product on a CPU-type device (M <= XK_GV_MAXM rows, one row for the decode
+ * step): no barrier; item (cb, bi) computes every row of its block of columns of batch bi
+ * (grid dim 0 = column blocks of XK_NN_COLS on XK_MMP_NN, else XK_NT_COLS; dim 1 = batch;
+ * any group). One row is a specialised body of its own. */
+XK_INLINE void xk_gemv_cpu_(const int dt, int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a,
+                            xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K,
+                            xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha,
+                            float beta, const xk_nd *nd)
+{
+    xk_i64 cb = XK_GLOBAL_ID(0), o[3];
+    if (cb * (path == XK_MMP_NN ? XK_NN_COLS : XK_NT_COLS) >= N) return;
+    xk_nd_offsets(nd, XK_GLOBAL_ID(1), 3, o);
+    o[0] += ooff;
+    o[1] += aoff;
+    o[2] += boff;
+    if (M == 1)
+        xk_mm_cpu_block_(dt, 1, path, out, a, b, o, 0, cb, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta);
+    else
+        xk_mm_cpu_block_(dt, XK_GV_MAXM, path, out, a, b, o, 0, cb, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta);
+}
+
+/* Matrix product on a CPU-type device: no barrier (PoCL runs a group's items as a loop, so
+ * local memory and barriers only cost); item (rb, cb, bi) computes rows rb*XK_MR .. +3 of
+ * column block cb (as xk_gemv_cpu_) of batch bi. Grid dim 0 = row blocks (a group's items
+ * share one column block, which stays in cache), dim 1 = column blocks, dim 2 = batch. */
+XK_INLINE void xk_gemm_cpu_(const int dt, int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a,
+                            xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K,
+                            xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha,
+                            float beta, const xk_nd *nd)
+{
+    xk_i64 r0 = XK_GLOBAL_ID(0) * XK_MR, cb = XK_GLOBAL_ID(1), o[3];
+    if (r0 >= M || cb * (path == XK_MMP_NN ? XK_NN_COLS : XK_NT_COLS) >= N) return;
+    xk_nd_offsets(nd, XK_GROUP_ID(2), 3, o);
+    o[0] += ooff;
+    o[1] += aoff;
+    o[2] += boff;
+    xk_mm_cpu_block_(dt, XK_MR, path, out, a, b, o, r0, cb, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta);
+}
+
+/* Matrix-vector product on a GPU-type device (M <= XK_GV_MAXM): groups of XK_WG items.
+ * b_k == 1: one group per output column (grid dim 0 = N, dim 1 = batch), its items read
+ * the column's K values side by side (coalesced), each keeping a partial sum per row, then
+ * a tree in local memory. Otherwise one item per column (grid dim 0 = ceil(N / XK_WG)),
+ * neighbours reading neighbouring columns when b_n == 1. */
+XK_INLINE void xk_gemv_gpu_(const int dt, XK_LOCAL_PTR xk_real *red, XK_GLOBAL xk_u8 *out, xk_i64 ooff,
+                            XK_GLOBAL const xk_u8 *a, xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M,
+                            xk_i64 N, xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n,
+                            float alpha, float beta, const xk_nd *nd)
+{
+    xk_i64 lid = XK_LOCAL_ID(0), o[3], k, m;
+    xk_nd_offsets(nd, XK_GROUP_ID(1), 3, o);
+    o[0] += ooff;
+    o[1] += aoff;
+    o[2] += boff;
+    if (b_k == 1) {
+        xk_i64 n = XK_GROUP_ID(0);
+        for (m = 0; m < M; m++) { /* M is uniform: every item reaches each barrier */
+            float s = 0.0f, r;
+            for (k = lid; k < K; k += XK_WG)
+                s += xk_mm_ld(a, o[1] + m * a_m + k * a_k, dt) * xk_mm_ld(b, o[2] + k + n * b_n, dt);
+            r = (float)xk_wg_sum(red, lid, XK_WG, (xk_real)s);
+            if (lid == 0) xk_mm_out(out, o[0] + m * o_m + n * o_n, dt, r, alpha, beta);
+        }
+    } else {
+        xk_i64 n = XK_GROUP_ID(0) * XK_WG + lid;
+        float s[XK_GV_MAXM];
+        if (n >= N) return; /* no barrier on this path */
+        for (m = 0; m < XK_GV_MAXM; m++) s[m] = 0.0f;
+        for (k = 0; k < K; k++) {
+            float bv = xk_mm_ld(b, o[2] + k * b_k + n * b_n, dt);
+            for (m = 0; m < XK_GV_MAXM && m < M; m++) s[m] += xk_mm_ld(a, o[1] + m * a_m + k * a_k, dt) * bv;
+        }
+        for (m = 0; m < XK_GV_MAXM && m < M; m++) xk_mm_out(out, o[0] + m * o_m + n * o_n, dt, s[m], alpha, beta);
+    }
+}
+
+/* Matrix product on a GPU-type device, tiled in local memory and register-blocked: a group
+ * of XK_MM_TS x XK_MM_TS items computes an XK_MB x XK_MB block of out, each item 4 x 4
+ * outputs (rows ty + 16i, columns tx + 16j), over K in steps of XK_MM_TS. Grid
+ * (ceil(N/64), ceil(M/64), batch) groups of 16 x 16. */
+XK_INLINE void xk_gemm_gpu_(const int dt, XK_LOCAL_PTR float *ta, XK_LOCAL_PTR float *tb, XK_GLOBAL xk_u8 *out,
+                            xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff, XK_GLOBAL const xk_u8 *b, xk_i64 boff,
+                            xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m, xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m,
+                            xk_i64 o_n, float alpha, float beta, const xk_nd *nd)
+{
     xk_i64 tx = XK_LOCAL_ID(0), ty = XK_LOCAL_ID(1);
     xk_i64 lid = ty * XK_MM_TS + tx;
     xk_i64 row0 = XK_GROUP_ID(1) * XK_MB, col0 = XK_GROUP_ID(0) * XK_MB;
-    xk_i64 o[3];
-    xk_i64 k0, kk, e;
-    xk_real acc[4][4];
+    xk_i64 o[3], k0, kk, e;
+    float acc[4][4];
     int i, j;
     for (i = 0; i < 4; i++)
-        for (j = 0; j < 4; j++) acc[i][j] = (xk_real)0;
-    xk_nd_offsets(&nd, XK_GROUP_ID(2), 3, o);
+        for (j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    xk_nd_offsets(nd, XK_GROUP_ID(2), 3, o);
     o[0] += ooff;
     o[1] += aoff;
     o[2] += boff;
     for (k0 = 0; k0 < K; k0 += XK_MM_TS) {
-        for (e = 0; e < 4; e++) {
+        for (e = 0; e < 4; e++) { /* ta[k][r] (XK_MB + 1 per k), tb[k][c] */
             xk_i64 idx = lid + e * XK_MM_TS * XK_MM_TS;
             xk_i64 r = idx / XK_MM_TS, k = idx % XK_MM_TS; /* a: 64 rows x 16 k */
             xk_i64 kb = idx / XK_MB, c = idx % XK_MB;      /* b: 16 k x 64 columns */
-            ta[k][r] =
-                (row0 + r < M && k0 + k < K) ? xk_ld(a, o[1] + (row0 + r) * a_m + (k0 + k) * a_k, dt) : (xk_real)0;
-            tb[kb][c] =
-                (k0 + kb < K && col0 + c < N) ? xk_ld(b, o[2] + (k0 + kb) * b_k + (col0 + c) * b_n, dt) : (xk_real)0;
+            ta[k * (XK_MB + 1) + r] =
+                (row0 + r < M && k0 + k < K) ? xk_mm_ld(a, o[1] + (row0 + r) * a_m + (k0 + k) * a_k, dt) : 0.0f;
+            tb[kb * (XK_MB + 1) + c] =
+                (k0 + kb < K && col0 + c < N) ? xk_mm_ld(b, o[2] + (k0 + kb) * b_k + (col0 + c) * b_n, dt) : 0.0f;
         }
         XK_BARRIER();
         for (kk = 0; kk < XK_MM_TS; kk++) {
-            xk_real av[4], bv[4];
-            for (i = 0; i < 4; i++) av[i] = ta[kk][ty + XK_MM_TS * i];
-            for (j = 0; j < 4; j++) bv[j] = tb[kk][tx + XK_MM_TS * j];
+            float av[4], bv[4];
+            for (i = 0; i < 4; i++) av[i] = ta[kk * (XK_MB + 1) + ty + XK_MM_TS * i];
+            for (j = 0; j < 4; j++) bv[j] = tb[kk * (XK_MB + 1) + tx + XK_MM_TS * j];
             for (i = 0; i < 4; i++)
                 for (j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
         }
@@ -425,14 +636,109 @@ XK_KERNEL void xk_matmul_rb(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL
         if (rw >= M) continue;
         for (j = 0; j < 4; j++) {
             xk_i64 col = col0 + tx + XK_MM_TS * j;
-            if (col < N) {
-                xk_i64 oi = o[0] + rw * o_m + col * o_n;
-                xk_real r = alpha * acc[i][j];
-                if (beta != (xk_real)0) r += beta * xk_ld(out, oi, dt);
-                xk_st(out, oi, dt, r);
-            }
+            if (col < N) xk_mm_out(out, o[0] + rw * o_m + col * o_n, dt, acc[i][j], alpha, beta);
         }
     }
+}
+
+/* The instances: one kernel per role and storage dtype (xk_kernels.h). */
+XK_KERNEL void xk_gemv_cpu_f32(int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    xk_gemv_cpu_(XK_DT_F32, path, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, &nd);
+}
+XK_KERNEL void xk_gemv_cpu_f16(int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    xk_gemv_cpu_(XK_DT_F16, path, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, &nd);
+}
+XK_KERNEL void xk_gemv_cpu_bf16(int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                                XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                                xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                                xk_nd nd)
+{
+    xk_gemv_cpu_(XK_DT_BF16, path, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta,
+                 &nd);
+}
+XK_KERNEL void xk_gemm_cpu_f32(int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    xk_gemm_cpu_(XK_DT_F32, path, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, &nd);
+}
+XK_KERNEL void xk_gemm_cpu_f16(int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    xk_gemm_cpu_(XK_DT_F16, path, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, &nd);
+}
+XK_KERNEL void xk_gemm_cpu_bf16(int path, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                                XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                                xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                                xk_nd nd)
+{
+    xk_gemm_cpu_(XK_DT_BF16, path, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta,
+                 &nd);
+}
+XK_KERNEL void xk_gemv_gpu_f32(XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_WG];
+    xk_gemv_gpu_(XK_DT_F32, red, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, &nd);
+}
+XK_KERNEL void xk_gemv_gpu_f16(XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_WG];
+    xk_gemv_gpu_(XK_DT_F16, red, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, &nd);
+}
+XK_KERNEL void xk_gemv_gpu_bf16(XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                                XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                                xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                                xk_nd nd)
+{
+    XK_LOCAL xk_real red[XK_WG];
+    xk_gemv_gpu_(XK_DT_BF16, red, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta, &nd);
+}
+XK_KERNEL void xk_gemm_gpu_f32(XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    XK_LOCAL float ta[XK_MM_TS * (XK_MB + 1)];
+    XK_LOCAL float tb[XK_MM_TS * (XK_MB + 1)];
+    xk_gemm_gpu_(XK_DT_F32, ta, tb, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta,
+                 &nd);
+}
+XK_KERNEL void xk_gemm_gpu_f16(XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                               XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                               xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                               xk_nd nd)
+{
+    XK_LOCAL float ta[XK_MM_TS * (XK_MB + 1)];
+    XK_LOCAL float tb[XK_MM_TS * (XK_MB + 1)];
+    xk_gemm_gpu_(XK_DT_F16, ta, tb, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta,
+                 &nd);
+}
+XK_KERNEL void xk_gemm_gpu_bf16(XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                                XK_GLOBAL const xk_u8 *b, xk_i64 boff, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                                xk_i64 a_k, xk_i64 b_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta,
+                                xk_nd nd)
+{
+    XK_LOCAL float ta[XK_MM_TS * (XK_MB + 1)];
+    XK_LOCAL float tb[XK_MM_TS * (XK_MB + 1)];
+    xk_gemm_gpu_(XK_DT_BF16, ta, tb, out, ooff, a, aoff, b, boff, M, N, K, a_m, a_k, b_k, b_n, o_m, o_n, alpha, beta,
+                 &nd);
 }
 
 /* ------------------------------------------------------------------ gather */

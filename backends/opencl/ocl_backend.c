@@ -108,6 +108,13 @@ static void describe(ocl_device *dev, const char *platform_name)
     dev->amd_attrs = has_ext(exts, "cl_amd_device_attribute_query");
     dev->max_wg = wg;
     dev->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    {
+        /* XHAL_OPENCL_KERNELS=gpu|cpu: the kernels of the other device type (tests run the
+         * GPU-type matmul kernels on PoCL with it); anything else: from CL_DEVICE_TYPE */
+        const char *kind = getenv("XHAL_OPENCL_KERNELS");
+        if (kind && strcmp(kind, "gpu") == 0) dev->is_cpu = 0;
+        if (kind && strcmp(kind, "cpu") == 0) dev->is_cpu = 1;
+    }
     dev->compute_units = cu;
     {
         cl_ulong lm = 0;

@@ -21,7 +21,8 @@ typedef struct ocl_device {
     int has_fp64, has_fp16;
     int amd_attrs; /* cl_amd_device_attribute_query: free memory can be asked */
     size_t max_wg;
-    int is_cpu;             /* CL_DEVICE_TYPE_CPU (PoCL's pthread device): kernels without barriers suit it */
+    int is_cpu;             /* CL_DEVICE_TYPE_CPU (PoCL's pthread device): kernels without barriers suit it;
+                             * XHAL_OPENCL_KERNELS=gpu|cpu overrides it */
     uint64_t local_mem;     /* CL_DEVICE_LOCAL_MEM_SIZE */
     uint64_t compute_units; /* CL_DEVICE_MAX_COMPUTE_UNITS */
     uint64_t base_align;    /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */

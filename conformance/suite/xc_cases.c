@@ -698,6 +698,23 @@ static void cat_matmul(builder *b)
             {"alpha0_beta1_5x7x3", 5, 7, 3, 0, 0, 0, 1, 0},
             {"alpha_m2_beta_m0_5_tb_9x17x11", 9, 17, 11, 0, 1, -2, -0.5, 0},
             {"alpha0_25_ta_33x5x17", 33, 5, 17, 1, 0, 0.25, 0, 0},
+            /* shapes that select each path of the OpenCL/CUDA matmul kernels (xk_launch.c):
+             * one and few rows (matrix-vector kernels), b as [N, K] (dot products in lanes,
+             * K not a multiple of 16) or [K, N] (64-column blocks and their edges), strided
+             * operands (scalar loops), row blocks cut by M, alpha/beta, batches */
+            {"2x37x70_tb_few_rows", 2, 37, 70, 0, 1, 1, 0, 0},
+            {"4x300x130_few_rows", 4, 300, 130, 0, 0, 1, 0, 0},
+            {"1x1000x67_gemv_alpha_beta", 1, 1000, 67, 0, 0, 0.5, -1.5, 0},
+            {"1x64x67_tb_gemv_alpha_beta", 1, 64, 67, 0, 1, -0.75, 0.25, 0},
+            {"3x50x20_ta_tb_few_rows", 3, 50, 20, 1, 1, 1, 0, 0},
+            {"2x45x36_tb_step_a_few_rows", 2, 45, 36, 0, 1, 1, 0, 0},
+            {"5x33x9_tb_row_block_cut", 5, 33, 9, 0, 1, 1, 0, 0},
+            {"66x129x131_blocks_and_edges", 66, 129, 131, 0, 0, 1, 0, 0},
+            {"67x130x70_tb_blocks_and_edges_beta", 67, 130, 70, 0, 1, 1, 0.5, 0},
+            {"70x40x68_step_a", 70, 40, 68, 0, 0, 1, 0, 0},
+            {"batch_2x3_1x40x70_tb_gemv_bcast_b", 1, 40, 70, 0, 1, 1, 0, 1},
+            {"batch_4_3x65x66_gemv_beta", 3, 65, 66, 0, 0, 1, 1, 2},
+            {"batch_2x3_9x70x66_bcast_b", 9, 70, 66, 0, 0, 1, 0, 1},
         };
         for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
             xc_case c = mk(XHAL_OP_MATMUL, dt, "%s", v[i].name);
@@ -717,7 +734,7 @@ static void cat_matmul(builder *b)
                 c.in[1] = ts(dt, 2, br, bc);
                 c.out = ts(dt, 2, M, N);
             }
-            if (i == 1) c.in[0] = step(c.in[0]);
+            if (i == 1 || strstr(v[i].name, "step_a")) c.in[0] = step(c.in[0]);
             if (i == 3) c.out = step(c.out);
             if (i == 12) c.out = perm_rev(c.out);
             if (i == 11) {

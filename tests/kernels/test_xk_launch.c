@@ -17,6 +17,8 @@
 
 static char *g_src;
 static int g_planned[XK_K_COUNT_];
+static int g_cpu_like = 1; /* the device type check_plan plans for */
+static xk_launch g_last;   /* check_plan's last plan */
 
 /* The parameter kinds of kernel `name` in xk_ops.cl; count, or -1 when it is not there. */
 static int kernel_params(const char *name, int *kinds, int max)
@@ -94,7 +96,7 @@ static xhal_op_desc op_desc(int op, int nin, const xhal_tensor_desc *in, xhal_te
 /* Plan d; its kernel must be `want`, its arguments the kernel's parameters. */
 static void check_plan(const char *what, const xhal_op_desc *d, int want)
 {
-    xk_device_caps caps = {1, 4096, 65536, 2};
+    xk_device_caps caps = {g_cpu_like, 4096, 65536, 2};
     xk_launch L;
     memset(&L, 0x5a, sizeof L);
     int rc = xk_plan(d, &caps, &L);
@@ -121,6 +123,60 @@ static void check_plan(const char *what, const xhal_op_desc *d, int want)
     for (int i = 0; i < 3; i++) CHECK(L.count[i] >= 1);
     if (!L.items)
         for (int i = 0; i < 3; i++) CHECK(L.group[i] >= 1);
+    g_last = L;
+}
+
+/* Matmul [M, K] x [K, N] (b given as [N, K] when tb) in dt: the kernel of each role and
+ * device type, the CPU kernels' path argument, and grids that cover out. */
+static void check_matmul(int dt, int64_t M, int64_t K, int64_t N, int tb, int a_step)
+{
+    static const int gemv_cpu[3] = {XK_K_GEMV_CPU_F32, XK_K_GEMV_CPU_F16, XK_K_GEMV_CPU_BF16};
+    static const int gemm_cpu[3] = {XK_K_GEMM_CPU_F32, XK_K_GEMM_CPU_F16, XK_K_GEMM_CPU_BF16};
+    static const int gemv_gpu[3] = {XK_K_GEMV_GPU_F32, XK_K_GEMV_GPU_F16, XK_K_GEMV_GPU_BF16};
+    static const int gemm_gpu[3] = {XK_K_GEMM_GPU_F32, XK_K_GEMM_GPU_F16, XK_K_GEMM_GPU_BF16};
+    int di = dt == XHAL_DTYPE_F16 ? 1 : dt == XHAL_DTYPE_BF16 ? 2 : 0;
+    const int64_t sa[2] = {M, K}, sb[2] = {tb ? N : K, tb ? K : N}, so[2] = {M, N};
+    xhal_tensor_desc ab[2] = {tens(dt, 2, sa), tens(dt, 2, sb)};
+    if (tb) { /* [N, K] used transposed: the core passes [K, N] with K stride 1 */
+        ab[1].shape[0] = K;
+        ab[1].shape[1] = N;
+        ab[1].strides[0] = 1;
+        ab[1].strides[1] = K;
+    }
+    if (a_step) ab[0].strides[1] = 2, ab[0].strides[0] = 2 * K; /* every other element */
+    xhal_op_desc d = op_desc(XHAL_OP_MATMUL, 2, ab, tens(dt, 2, so));
+    d.attrs.matmul.alpha = 1;
+    char what[96];
+    for (int cpu = 1; cpu >= 0; cpu--) {
+        g_cpu_like = cpu;
+        snprintf(what, sizeof what, "matmul %s %lldx%lldx%lld tb=%d step=%d on a %s", xhal_names_dtype(dt),
+                 (long long)M, (long long)K, (long long)N, tb, a_step, cpu ? "CPU" : "GPU");
+        int want = dt == XHAL_DTYPE_F64 ? XK_K_MATMUL
+                   : M <= 4             ? (cpu ? gemv_cpu : gemv_gpu)[di]
+                                        : (cpu ? gemm_cpu : gemm_gpu)[di];
+        check_plan(what, &d, want);
+        const xk_launch *L = &g_last;
+        if (want == XK_K_MATMUL) {
+            CHECK(L->count[0] * L->group[0] >= N && L->count[1] * L->group[1] >= M);
+            continue;
+        }
+        int path = -1;
+        if (cpu) {
+            path = L->args[0].v.i32; /* XK_MMP_ANY 0, NT 1, NN 2 */
+            CHECK(path == (!tb && a_step ? 2 : tb && !a_step ? 1 : !tb ? 2 : 0));
+        }
+        int64_t cols = path == 2 ? 64 : 4, items0 = L->count[0] * L->group[0], items1 = L->count[1] * L->group[1];
+        if (cpu && M <= 4)
+            CHECK(items0 * cols >= N && L->count[1] == 1);
+        else if (cpu)
+            CHECK(items0 * 4 >= M && items1 * cols >= N);
+        else if (M <= 4)
+            CHECK(L->group[0] == 64 && (tb ? L->count[0] == N : L->count[0] * 64 >= N));
+        else
+            CHECK(L->count[0] * 64 >= N && L->count[1] * 64 >= M && L->group[0] == 16 && L->group[1] == 16);
+        if (L->args[L->nargs - 3].kind == XK_ARG_F32) CHECK(L->args[L->nargs - 3].v.f32 == 1.0f);
+    }
+    g_cpu_like = 1;
 }
 
 int main(void)
@@ -139,7 +195,7 @@ int main(void)
     }
     CHECK(strcmp(xk_kernel_name(-1), "?") == 0 && strcmp(xk_kernel_name(XK_K_COUNT_), "?") == 0);
 
-    const int64_t s2[2] = {3, 5}, s1[1] = {5}, big[2] = {70, 80}, kk[2] = {80, 90}, bo[2] = {70, 90};
+    const int64_t s2[2] = {3, 5}, s1[1] = {5};
     xhal_tensor_desc f = tens(XHAL_DTYPE_F32, 2, s2), i32 = tens(XHAL_DTYPE_I32, 2, s2);
     xhal_tensor_desc in2[4] = {f, f};
     xhal_op_desc d;
@@ -175,15 +231,16 @@ int main(void)
     d = op_desc(XHAL_OP_LAYER_NORM, 1, xw, f);
     check_plan("layer_norm without weight and bias", &d, XK_K_LAYER_NORM);
 
-    const int64_t a_s[2] = {3, 4}, b_s[2] = {4, 5};
-    xhal_tensor_desc ab[2] = {tens(XHAL_DTYPE_F32, 2, a_s), tens(XHAL_DTYPE_F32, 2, b_s)};
-    d = op_desc(XHAL_OP_MATMUL, 2, ab, f);
-    d.attrs.matmul.alpha = 1;
-    check_plan("matmul small", &d, XK_K_MATMUL);
-    xhal_tensor_desc ab2[2] = {tens(XHAL_DTYPE_F32, 2, big), tens(XHAL_DTYPE_F32, 2, kk)};
-    d = op_desc(XHAL_OP_MATMUL, 2, ab2, tens(XHAL_DTYPE_F32, 2, bo));
-    d.attrs.matmul.alpha = 1;
-    check_plan("matmul large", &d, XK_K_MATMUL_RB);
+    /* matmul: every dtype, role (one row, few rows, more) and layout (b [K, N], b [N, K], a strided) */
+    const int mm_dts[4] = {XHAL_DTYPE_F32, XHAL_DTYPE_F16, XHAL_DTYPE_BF16, XHAL_DTYPE_F64};
+    for (int t = 0; t < 4; t++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int st = 0; st < 2; st++) {
+                check_matmul(mm_dts[t], 1, 4096, 4096, tb, st);
+                check_matmul(mm_dts[t], 3, 17, 1000, tb, st);
+                check_matmul(mm_dts[t], 70, 80, 90, tb, st);
+                check_matmul(mm_dts[t], 1024, 1024, 1024, tb, st);
+            }
 
     /* block-quantized copies and matmul weights (q8_0 / q4_0 / q4_k: rows of whole blocks) */
     const int64_t q2[2] = {2, 256};
