@@ -60,7 +60,8 @@ void xb_suite_transfer(xb_env *e, xb_dev *d);
 typedef struct xb_bandwidth {
     double triad, read, read1;
 } xb_bandwidth;
-/* The model port's figures; decode weight bytes/s against bw's read bandwidth (bw may be NULL). */
+/* The model port's figures; decode weight bytes/s against bw's read bandwidth on the CPU, its triad on other
+ * devices (bw may be NULL). */
 void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw);
 /* 1 if the filter lets a model figure run */
 int xb_model_wanted(const xb_env *e);

@@ -1031,8 +1031,7 @@ void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
     const char *lb = getenv("XHAL_BENCH_LLAMA_BENCH");
     if (lb && !lb[0]) lb = NULL;
     /* the variants: each weight dtype the device lists at the device's threads; on a CPU with
-     * more than one thread, each again on one thread (its own context). Devices other than
-     * the CPU run f32 and block-quantized weights only (to keep the run in minutes). */
+     * more than one thread, each again on one thread (its own context). */
     xb_variant var[2 * XB_NDT + 1];
     int nv = 0;
     int threads_all = d->info.compute_units > 0 ? d->info.compute_units : 1;
@@ -1042,7 +1041,6 @@ void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
         for (int f = 0; f < XB_NDT; f++) {
             xhal_dtype dt = xb_variant_dts[f];
             if (!(d->info.dtypes & XHAL_DTYPE_BIT(dt))) continue;
-            if (dt == XHAL_DTYPE_F16 && !d->is_cpu) continue;
             xb_variant *v = &var[nv++];
             memset(v, 0, sizeof *v);
             v->wdt = dt;
@@ -1210,9 +1208,17 @@ void xb_suite_model(xb_env *e, xb_dev *d, const xb_bandwidth *bw)
                            : v->peer_err[0] ? v->peer_err
                                             : "llama-bench gave no figure");
         }
-        /* the machine's read bandwidth at the variant's thread count when measured */
+        /* the machine's read bandwidth at the variant's thread count when measured; devices other
+         * than the CPU against the STREAM-like triad (issue 18's bound for OpenCL decode) */
         double rdbw = bw ? (v->threads == 1 && bw->read1 > 0 ? bw->read1 : bw->read) : 0.0;
-        if (rdbw > 0) {
+        if (!d->is_cpu && bw && bw->triad > 0) {
+            xb_set_peer(&rb, "STREAM-like triad", bw->triad, bw->triad, bw->triad);
+            snprintf(rb.note, sizeof rb.note,
+                     "%.0f weight bytes per decode step; %.0f%% of the host's STREAM-like triad (%.1f GB/s), %.0f%% "
+                     "of its read bandwidth (%.1f GB/s); %s",
+                     wbytes, 100.0 * rb.median / bw->triad, bw->triad, rdbw > 0 ? 100.0 * rb.median / rdbw : 0.0, rdbw,
+                     thr);
+        } else if (rdbw > 0) {
             const char *which = v->threads == 1 && bw->read1 > 0 ? "1 thread" : "all threads";
             xb_set_peer(&rb, v->threads == 1 && bw->read1 > 0 ? "STREAM-like read, 1 thread" : "STREAM-like read", rdbw,
                         rdbw, rdbw);
