@@ -3,7 +3,10 @@
  * op, on the committed tiny models of several architectures, on cpu:0 and, when present,
  * opencl:0; a reset and a second
  * generation reuse the graph at lower positions; a prompt longer than one chunk and a
- * forward without logits take the op-by-op path beside it. */
+ * forward without logits take the op-by-op path beside it. The embedding gather is inside the
+ * graph (the token id its input): a token outside the vocabulary, with the graph captured or
+ * not, fails with OUT_OF_RANGE naming it and leaves the cache as it was (the step after it
+ * matches op by op). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +40,15 @@ static int run(xhal_device *dev, const char *dir, int graph, int32_t *tok, float
         xhal_status s = xllama_generate(m, prompt, NP, NG, tok + r * NG, NULL, gl + (size_t)r * NG * V, NULL);
         CHECK(s == XHAL_OK);
         if (s != XHAL_OK) fprintf(stderr, "%s\n", xllama_last_error());
+    }
+    /* a token outside the vocabulary [0, V): named, nothing run; the steps below continue the cache */
+    const int32_t bad[2] = {(int32_t)V, -1};
+    for (int i = 0; i < 2; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "token %d (at index 0)", (int)bad[i]);
+        CHECK(xllama_forward(m, &bad[i], 1, 0, gl + (size_t)2 * NG * V) == XHAL_ERROR_OUT_OF_RANGE);
+        CHECK(strstr(xllama_last_error(), want) != NULL);
+        if (!strstr(xllama_last_error(), want)) fprintf(stderr, "want '%s' in: %s\n", want, xllama_last_error());
     }
     /* a forward without logits (op by op) and one more step with them (graph) continue the cache */
     CHECK(xllama_forward(m, prompt, 1, 0, NULL) == XHAL_OK);

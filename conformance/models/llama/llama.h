@@ -125,9 +125,11 @@ typedef struct xllama_options {
     int64_t max_seq;          /* KV cache length in tokens; 0: max_position_embeddings, at most 4096;
                                * above max_position_embeddings: INVALID_ARGUMENT */
     int64_t max_batch;        /* tokens per forward chunk; 0: min(max_seq, 512) */
-    int32_t decode_graph;     /* 1: the one-token step (with logits) is captured once as an xhal_graph
-                               * and replayed with the position as its parameter (no per-op
-                               * validation and dispatch); 0 (default): op by op. Same logits.
+    int32_t decode_graph;     /* 1: the one-token step (with logits), embedding lookup included, is
+                               * captured once as an xhal_graph and replayed, one launch per token,
+                               * with the position as its parameter and the token id written to the
+                               * graph's index buffer before it (no per-op validation and dispatch);
+                               * 0 (default): op by op. Same logits.
                                * Models with experts or sliding windows run op by op anyway (their
                                * step reads the host midway: the routing, the mask). */
 } xllama_options;

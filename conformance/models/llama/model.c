@@ -1511,22 +1511,22 @@ done:
     return s;
 }
 
-/* The one-token step with logits, replayed from m->step_graph at position m->pos: the token's
- * embedding (gather stays outside the graph: it checks its index on the device), the graph with
- * the position as parameter, the logits (f32, into logits). */
+/* The one-token step with logits, replayed from m->step_graph at position m->pos: the token
+ * written into the ids buffer that the graph's embedding gather reads (the graph's input; the
+ * gather checks it on the device as it runs, a bad one would be reported at the logits' read,
+ * but xllama_forward has checked the ids already), one launch of the graph with the position
+ * as parameter, the logits (f32, into logits). */
 static xhal_status step_replay(xllama_model *m, const int32_t *token, float *logits)
 {
-    const int64_t H = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    const int64_t V = m->cfg.vocab_size;
     xhal_stream *st = m->stream;
     xl_views vw = {{0}, 0};
     xhal_status s = XHAL_OK;
-    xhal_tensor *ids, *X, *Lf;
+    xhal_tensor *ids, *Lf;
     int64_t s1[1] = {1};
     VIEW(view(&vw, m->b_ids, XHAL_DTYPE_I32, 1, s1, &ids, "ids"));
-    VIEW(view2(&vw, m->b_x, m->cdtype, 1, H, &X, "x"));
     VIEW(view2(&vw, m->cdtype != XHAL_DTYPE_F32 ? m->b_lf32 : m->b_logits, XHAL_DTYPE_F32, 1, V, &Lf, "logits f32"));
     OP(xhal_tensor_write(st, ids, token, sizeof(int32_t)), "llama: writing token ids");
-    OP(xhal_gather(st, m->embed, ids, X), "llama: embedding");
     OP(xhal_graph_set_param(m->step_graph, 0, m->pos), "llama: decode graph position");
     OP(xhal_graph_launch(m->step_graph, st), "llama: decode graph at position %lld", (long long)m->pos);
     OP(xhal_tensor_read(st, Lf, logits, (uint64_t)V * sizeof(float)), "llama: reading logits");
@@ -1612,11 +1612,12 @@ done:
 
 /* One chunk of n <= max_batch tokens at position m->pos. rows: 0 (no logits), 1 (last
  * position), n (all). logits receives rows x vocab f32. With decode_graph, the one-token step
- * with logits is captured at its first run (its ops recorded, not run, the position bound to
- * rope, the cache rows written and the keys attended: bind_pos), launched, and replayed by
- * step_replay from then on. Models whose step reads the host in the middle (mixture of experts:
- * the routing; sliding windows: the mask; scaled RoPE on a device without xhal_rope_ex: its
- * tables) run op by op.
+ * with logits is captured at its first run from the embedding gather to the logits (its ops
+ * recorded, not run, the position bound to rope, the cache rows written and the keys attended:
+ * bind_pos; the token id is read from the ids buffer, written before the capture and before
+ * each launch), launched, and replayed by step_replay from then on: one launch per token.
+ * Models whose step reads the host in the middle (mixture of experts: the routing; sliding
+ * windows: the mask; scaled RoPE on a device without xhal_rope_ex: its tables) run op by op.
  * A tensor-parallel group (m->local) runs each step on every local rank in turn, with a
  * tp_reduce after each row-parallel projection; local rank 0 computes the logits (the lm_head
  * is replicated: every rank could). */
@@ -1644,12 +1645,12 @@ static xhal_status forward_chunk(xllama_model *m, const int32_t *tokens, int64_t
         VIEW(chunk_views(R[r], f));
         VIEW(window_mask(R[r], f));
         OP(xhal_tensor_write(R[r]->stream, f->ids, tokens, (uint64_t)n * sizeof(int32_t)), "llama: writing token ids");
-        OP(xhal_gather(R[r]->stream, R[r]->embed, f->ids, f->X), "llama: embedding");
     }
-    if (graph_step) {
+    if (graph_step) { /* from the embedding on: the ids buffer, written before each launch, is the input */
         OP(xhal_stream_begin_capture(m->stream, 1, &F[0].p), "llama: capturing the decode step");
         m->capturing = 1;
     }
+    for (int r = 0; r < nr; r++) OP(xhal_gather(R[r]->stream, R[r]->embed, F[r].ids, F[r].X), "llama: embedding");
     for (int64_t l = 0; l < c->num_layers; l++) {
         for (int r = 0; r < nr; r++)
             if ((s = attention_block(R[r], &F[r], l)) != XHAL_OK) goto done;
