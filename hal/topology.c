@@ -23,13 +23,26 @@
 #error "xhal needs hwloc 2.x"
 #endif
 
+/* A direct link between two PCI devices, from hwloc's NVLinkBandwidth, XGMIBandwidth and
+ * XGMIHops matrices (see load_direct_links). */
+typedef struct direct_pair {
+    hwloc_obj_t a, b;   /* PCI devices, a != b */
+    int32_t kind;       /* xhal_direct_kind; NONE when only XGMIHops knows the pair */
+    uint32_t hops;      /* XGMIHops, 0 when not reported */
+    uint64_t bandwidth; /* MB/s, 0 when not reported */
+} direct_pair;
+
 struct hal_topology {
     hwloc_topology_t t;
     int this_system;
     char source[640];
+    direct_pair *pairs;
+    size_t n_pairs;
+    char links_note[512]; /* which matrices were read, or why they were ignored */
 };
 
 static void seed_global(const hal_topology *topo);
+static void load_direct_links(hal_topology *topo);
 
 /* ------------------------------------------------------------------------- */
 /* Loading                                                                    */
@@ -101,6 +114,75 @@ static xhal_status read_xml(const char *xml, char **out, size_t *len)
     return XHAL_OK;
 }
 
+/* One attempt at loading topo->t from the XML bytes (or the live machine when xml_buf is
+ * NULL). Returns 0, or -1 with *stage (0 init, 1 XML buffer, 2 load) and *err (errno) set and
+ * topo->t destroyed. */
+static int load_once(hal_topology *topo, const char *xml_buf, size_t xml_len, int *stage, int *err)
+{
+    *stage = 0;
+    if (hwloc_topology_init(&topo->t) != 0) {
+        *err = errno;
+        return -1;
+    }
+    /* Bridges with something below them and the important OS devices are enough to
+     * tell PIX from PXB from PHB; every PCI device is kept, because a backend may drive
+     * a device of a class hwloc does not count as important (0x0880, 0x1180...) and
+     * it must still be placed. */
+    hwloc_topology_set_io_types_filter(topo->t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+    hwloc_topology_set_type_filter(topo->t, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
+    /* PCI as Linux's sysfs shows it (hwloc's "linuxio" discovery) is all xhal needs. hwloc's
+     * GPU-runtime components would initialise OpenCL, CUDA, NVML, ROCm SMI and Level Zero
+     * inside topology discovery: slow (0.5 s for one OpenCL platform here), and a runtime
+     * loaded there (PoCL's LLVM, for one) leaves threads and signal stacks behind that crash
+     * sanitizer builds at thread exit; the runtimes belong to xhal's backends, which load
+     * them when asked. So on a live machine hwloc's NVML/RSMI components do not run and
+     * NVLink/xGMI matrices come only from an XML export (XHAL_TOPOLOGY_XML). The
+     * libpciaccess-based "pci" component duplicates linuxio and leaks its PCI name
+     * database when hwloc unloads it. */
+    static const char *const gpu_components[] = {"opencl", "cuda", "nvml", "rsmi", "levelzero", "gl", "pci"};
+    for (size_t i = 0; i < sizeof gpu_components / sizeof gpu_components[0]; i++)
+        (void)hwloc_topology_set_components(topo->t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, gpu_components[i]);
+    if (xml_buf != NULL) {
+        *stage = 1;
+        if (hwloc_topology_set_xmlbuffer(topo->t, xml_buf, (int)xml_len + 1) != 0) {
+            *err = errno;
+            hwloc_topology_destroy(topo->t);
+            return -1;
+        }
+    }
+    *stage = 2;
+    if (hwloc_topology_load(topo->t) != 0) {
+        *err = errno;
+        hwloc_topology_destroy(topo->t);
+        return -1;
+    }
+    return 0;
+}
+
+/* Remove every <distances2 ...>...</distances2> and <distances2hetero ...>...</distances2hetero>
+ * element from an XML buffer in place. Returns how many were removed. */
+static int strip_distances(char *buf, size_t *len)
+{
+    int removed = 0;
+    char *p;
+    while ((p = strstr(buf, "<distances2")) != NULL) {
+        int hetero = strncmp(p, "<distances2hetero", 17) == 0;
+        const char *close = hetero ? "</distances2hetero>" : "</distances2>";
+        char *end = strstr(p, close);
+        char *gt = strchr(p, '>');
+        if (gt != NULL && gt > p && gt[-1] == '/' && (end == NULL || gt < end))
+            end = gt + 1; /* <distances2 .../> */
+        else if (end != NULL)
+            end += strlen(close);
+        else
+            end = buf + *len; /* unterminated: cut to the end (hwloc then refuses the file) */
+        memmove(p, end, (size_t)(buf + *len - end) + 1);
+        *len -= (size_t)(end - p);
+        removed++;
+    }
+    return removed;
+}
+
 xhal_status hal_topology_load(hal_topology **out)
 {
     if (out == NULL) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "topology: out is NULL");
@@ -119,58 +201,38 @@ xhal_status hal_topology_load(hal_topology **out)
     }
 
     hal_topology *topo = calloc(1, sizeof *topo);
-    if (topo == NULL) return hal_set_error(XHAL_ERROR_UNAVAILABLE, "out of host memory");
-    if (hwloc_topology_init(&topo->t) != 0) {
-        int e = errno;
-        free(topo);
-        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc_topology_init failed: %s", strerror(e));
+    if (topo == NULL) {
+        free(xml_buf);
+        return hal_set_error(XHAL_ERROR_UNAVAILABLE, "out of host memory");
     }
-    /* Bridges with something below them and the important OS devices are enough to
-     * tell PIX from PXB from PHB; every PCI device is kept, because a backend may drive
-     * a device of a class hwloc does not count as important (0x0880, 0x1180...) and
-     * it must still be placed. */
-    hwloc_topology_set_io_types_filter(topo->t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-    hwloc_topology_set_type_filter(topo->t, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
-    /* PCI as Linux's sysfs shows it (hwloc's "linuxio" discovery) is all xhal needs. hwloc's
-     * GPU-runtime components would initialise OpenCL, CUDA, NVML, ROCm SMI and Level Zero
-     * inside topology discovery: slow, and a runtime loaded there (PoCL's LLVM, for one)
-     * leaves threads and signal stacks behind that crash sanitizer builds at thread exit.
-     * The libpciaccess-based "pci" component duplicates linuxio and leaks its PCI name
-     * database when hwloc unloads it. */
-    static const char *const gpu_components[] = {"opencl", "cuda", "nvml", "rsmi", "levelzero", "gl", "pci"};
-    for (size_t i = 0; i < sizeof gpu_components / sizeof gpu_components[0]; i++)
-        (void)hwloc_topology_set_components(topo->t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, gpu_components[i]);
-
-    if (xml != NULL) {
+    if (xml != NULL)
         snprintf(topo->source, sizeof topo->source, "XML file %s", xml);
-        if (hwloc_topology_set_xmlbuffer(topo->t, xml_buf, (int)xml_len + 1) != 0) {
-            int e = errno;
-            hwloc_topology_destroy(topo->t);
-            free(topo);
-            free(xml_buf);
+    else
+        snprintf(topo->source, sizeof topo->source, "live machine");
+    int stage = 0, e = 0;
+    int loaded = load_once(topo, xml_buf, xml_len, &stage, &e);
+    if (loaded != 0 && xml_buf != NULL && strip_distances(xml_buf, &xml_len) > 0) {
+        /* hwloc refuses a whole file for one malformed distance matrix (a wrong value count,
+         * say): the machine itself is still worth having, without the matrices. */
+        int e2 = 0, stage2 = 0;
+        if (load_once(topo, xml_buf, xml_len, &stage2, &e2) == 0) {
+            loaded = 0;
+            snprintf(topo->links_note, sizeof topo->links_note,
+                     "hwloc refused the file's distance matrices (%s): loaded without them, so no "
+                     "NVLink/xGMI links",
+                     strerror(e));
+            hal_log(XHAL_LOG_WARN, "topology", "XHAL_TOPOLOGY_XML=%s: %s", xml, topo->links_note);
+        }
+    }
+    free(xml_buf);
+    if (loaded != 0) {
+        free(topo);
+        if (stage == 0) return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc_topology_init failed: %s", strerror(e));
+        if (xml != NULL && stage == 1)
             return hal_set_error(XHAL_ERROR_UNAVAILABLE,
                                  "XHAL_TOPOLOGY_XML=%s: hwloc cannot read it as an "
                                  "hwloc XML export (corrupt or not hwloc XML: %s)",
                                  xml, strerror(e));
-        }
-    } else {
-        snprintf(topo->source, sizeof topo->source, "live machine");
-        /* Leave out hwloc's discovery components that start vendor runtimes (OpenCL ICDs,
-         * CUDA, NVML, ROCm SMI, Level Zero, X11/GL): initializing every installed driver
-         * costs more than the rest of the discovery (0.5 s for one OpenCL platform here),
-         * and the runtimes belong to xhal's backends, which load them when asked. The
-         * libpciaccess component goes too: Linux's sysfs discovery already finds every
-         * PCI device, bridge and link, and libpciaccess only adds names (slowly). */
-        static const char *const skip[] = {"opencl", "cuda", "nvml", "rsmi", "levelzero", "gl", "pci"};
-        for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
-            (void)hwloc_topology_set_components(topo->t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, skip[i]);
-    }
-    int loaded = hwloc_topology_load(topo->t);
-    free(xml_buf);
-    if (loaded != 0) {
-        int e = errno;
-        hwloc_topology_destroy(topo->t);
-        free(topo);
         if (xml != NULL)
             return hal_set_error(XHAL_ERROR_UNAVAILABLE,
                                  "XHAL_TOPOLOGY_XML=%s: hwloc cannot load it "
@@ -179,6 +241,8 @@ xhal_status hal_topology_load(hal_topology **out)
         return hal_set_error(XHAL_ERROR_UNAVAILABLE, "hwloc could not read this machine: %s", strerror(e));
     }
     topo->this_system = hwloc_topology_is_thissystem(topo->t) ? 1 : 0;
+    load_direct_links(topo);
+    if (topo->links_note[0] != '\0') hal_log(XHAL_LOG_INFO, "topology", "direct links: %s", topo->links_note);
     seed_global(topo);
     *out = topo;
     return XHAL_OK;
@@ -188,6 +252,7 @@ void hal_topology_destroy(hal_topology *topo)
 {
     if (topo == NULL) return;
     hwloc_topology_destroy(topo->t);
+    free(topo->pairs);
     free(topo);
 }
 
@@ -383,6 +448,141 @@ static void copy_str(char *dst, size_t len, const char *src)
 {
     if (len == 0) return;
     snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* ------------------------------------------------------------------------- */
+/* Direct links: NVLink and xGMI                                              */
+/* ------------------------------------------------------------------------- */
+
+/* hwloc's NVML component adds "NVLinkBandwidth" (MB/s between its "nvmlN" OS devices, 0
+ * where no NVLink joins two GPUs, peers such as NVSwitches or CPUs as extra objects), its
+ * RSMI component "XGMIBandwidth" (MB/s, 0 without a direct xGMI link) and "XGMIHops" between
+ * "rsmiN" OS devices. Each object is taken to the PCI device it sits on (the OS device's
+ * parent); objects that are not accelerators on PCI (an NVSwitch, a package) are peers xhal
+ * does not use and are skipped. A matrix whose objects do not give two distinct accelerators
+ * is ignored, with the reason in links_note and the log. */
+#define HAL_DIRECT_MAX_OBJS 1024u
+
+static hwloc_obj_t accel_of(hwloc_obj_t o)
+{
+    if (o != NULL && o->type == HWLOC_OBJ_OS_DEVICE) o = o->parent;
+    if (o == NULL || o->type != HWLOC_OBJ_PCI_DEVICE || !is_accelerator_class(o->attr->pcidev.class_id)) return NULL;
+    return o;
+}
+
+static void note_add(hal_topology *topo, const char *fmt, ...) HAL_PRINTF(2, 3);
+static void note_add(hal_topology *topo, const char *fmt, ...)
+{
+    size_t used = strlen(topo->links_note);
+    if (used + 3 >= sizeof topo->links_note) return;
+    if (used > 0) used += (size_t)snprintf(topo->links_note + used, sizeof topo->links_note - used, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(topo->links_note + used, sizeof topo->links_note - used, fmt, ap);
+    va_end(ap);
+}
+
+static direct_pair *find_pair(const hal_topology *topo, hwloc_obj_t a, hwloc_obj_t b)
+{
+    for (size_t i = 0; i < topo->n_pairs; i++) {
+        direct_pair *p = &topo->pairs[i];
+        if ((p->a == a && p->b == b) || (p->a == b && p->b == a)) return p;
+    }
+    return NULL;
+}
+
+/* Read one matrix; hops: values are XGMIHops, else bandwidths. Returns 1 if it was used. */
+static int read_matrix(hal_topology *topo, const char *name, int32_t kind, int hops, int have_bw)
+{
+    unsigned nr = 1;
+    struct hwloc_distances_s *d = NULL;
+    if (hwloc_distances_get_by_name(topo->t, name, &nr, &d, 0) != 0 || nr == 0 || d == NULL) return 0;
+    unsigned n = d->nbobjs;
+    int used = 0;
+    hwloc_obj_t *acc = NULL;
+    if (n < 2 || n > HAL_DIRECT_MAX_OBJS || d->objs == NULL || d->values == NULL) {
+        note_add(topo, "%s ignored: %u objects (2 to %u expected)", name, n, HAL_DIRECT_MAX_OBJS);
+        goto done;
+    }
+    acc = calloc(n, sizeof *acc);
+    if (acc == NULL) {
+        note_add(topo, "%s ignored: out of host memory", name);
+        goto done;
+    }
+    unsigned n_acc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        acc[i] = accel_of(d->objs[i]);
+        if (acc[i] == NULL) continue;
+        for (unsigned j = 0; j < i; j++)
+            if (acc[j] == acc[i]) {
+                note_add(topo, "%s ignored: its objects %u and %u are one PCI device", name, j, i);
+                goto done;
+            }
+        n_acc++;
+    }
+    if (n_acc < 2) {
+        note_add(topo, "%s ignored: %u of its %u objects are accelerators on PCI (2 needed)", name, n_acc, n);
+        goto done;
+    }
+    size_t room = topo->n_pairs + (size_t)n_acc * (n_acc - 1) / 2;
+    direct_pair *np = realloc(topo->pairs, room * sizeof *np);
+    if (np == NULL) {
+        note_add(topo, "%s ignored: out of host memory", name);
+        goto done;
+    }
+    topo->pairs = np;
+    unsigned links = 0;
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = i + 1; j < n; j++) {
+            if (acc[i] == NULL || acc[j] == NULL) continue;
+            hwloc_uint64_t vij = d->values[(size_t)i * n + j], vji = d->values[(size_t)j * n + i];
+            hwloc_uint64_t v = vij < vji ? vij : vji; /* the slower direction */
+            if (v == 0) continue;
+            direct_pair *p = find_pair(topo, acc[i], acc[j]);
+            if (hops) {
+                if (p == NULL) {
+                    p = &topo->pairs[topo->n_pairs++];
+                    *p = (direct_pair){acc[i], acc[j], XHAL_DIRECT_NONE, 0, 0};
+                }
+                hwloc_uint64_t h = vij > vji ? vij : vji; /* the longer way */
+                p->hops = h > UINT32_MAX ? UINT32_MAX : (uint32_t)h;
+                /* Without a bandwidth matrix, one hop is a direct link. */
+                if (!have_bw && p->hops == 1 && p->kind == XHAL_DIRECT_NONE) p->kind = kind;
+            } else {
+                if (p != NULL) continue; /* a pair already linked by an earlier matrix */
+                p = &topo->pairs[topo->n_pairs++];
+                *p = (direct_pair){acc[i], acc[j], kind, 0, v};
+            }
+            links++;
+        }
+    note_add(topo, "%s over %u accelerators (%u pairs)", name, n_acc, links);
+    used = 1;
+done:
+    free(acc);
+    hwloc_distances_release(topo->t, d);
+    return used;
+}
+
+static void load_direct_links(hal_topology *topo)
+{
+    read_matrix(topo, "NVLinkBandwidth", XHAL_DIRECT_NVLINK, 0, 1);
+    int have_bw = read_matrix(topo, "XGMIBandwidth", XHAL_DIRECT_XGMI, 0, 1);
+    read_matrix(topo, "XGMIHops", XHAL_DIRECT_XGMI, 1, have_bw);
+}
+
+const char *hal_topology_links_note(const hal_topology *topo) { return topo ? topo->links_note : ""; }
+
+void hal_topology_direct(const hal_topology *topo, const char *bus_a, const char *bus_b, xhal_direct_link *out)
+{
+    memset(out, 0, sizeof *out);
+    hwloc_obj_t a = find_pcidev(topo, bus_a);
+    hwloc_obj_t b = find_pcidev(topo, bus_b);
+    if (a == NULL || b == NULL || a == b) return;
+    const direct_pair *p = find_pair(topo, a, b);
+    if (p == NULL) return;
+    out->kind = p->kind;
+    out->hops = p->hops;
+    out->bandwidth_mbs = p->bandwidth;
 }
 
 int hal_topology_accelerators(const hal_topology *topo, xhal_pci_accelerator *out, int max)

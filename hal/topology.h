@@ -46,6 +46,12 @@ void hal_topology_locality(const hal_topology *topo, const char *bus_id, int who
 /* Link between two PCI devices (any accepted form). UNKNOWN when either is absent. */
 xhal_link hal_topology_link(const hal_topology *topo, const char *bus_a, const char *bus_b);
 
+/* The direct link (NVLink, xGMI) between two PCI devices, from the topology's NVLinkBandwidth,
+ * XGMIBandwidth and XGMIHops matrices; all zero (XHAL_DIRECT_NONE) when there is none. */
+void hal_topology_direct(const hal_topology *topo, const char *bus_a, const char *bus_b, xhal_direct_link *out);
+/* Which of those matrices were read, or why one was ignored ("" when there were none). */
+const char *hal_topology_links_note(const hal_topology *topo);
+
 /* The PCI accelerators (class 0x03xx / 0x12xx): writes min(total, max) entries with
  * driven_by = "" and returns the total. */
 int hal_topology_accelerators(const hal_topology *topo, xhal_pci_accelerator *out, int max);
@@ -75,6 +81,8 @@ xhal_status hal_topo_device_place(const hal_topology *topo, xhal_device *dev, xh
                                   size_t spec_len);
 /* Link between two devices (SELF for one device or one bus id). */
 xhal_status hal_topo_devices_link(const hal_topology *topo, xhal_device *a, xhal_device *b, xhal_link *out);
+/* Direct link between two devices (all zero for one device, or without bus ids). */
+xhal_status hal_topo_devices_direct(const hal_topology *topo, xhal_device *a, xhal_device *b, xhal_direct_link *out);
 /* Set acc[i].driven_by to the spec of the first device of ctx with that bus id. */
 xhal_status hal_topo_match_drivers(xhal_context *ctx, xhal_pci_accelerator *acc, int n);
 

@@ -25,6 +25,15 @@ XHAL_API const char *xhal_link_name(xhal_link link)
     return "UNKNOWN";
 }
 
+XHAL_API const char *xhal_direct_kind_name(int32_t kind)
+{
+    switch (kind) {
+        case XHAL_DIRECT_NVLINK: return "NVLINK";
+        case XHAL_DIRECT_XGMI: return "XGMI";
+        default: return "NONE";
+    }
+}
+
 static xhal_status check_context(xhal_context *ctx, const char *fn)
 {
     if (ctx == NULL) return hal_set_error(XHAL_ERROR_INVALID_HANDLE, "%s: context is NULL", fn);
@@ -105,6 +114,38 @@ XHAL_API xhal_status xhal_device_relation(xhal_device *a, xhal_device *b, xhal_l
     if (st != XHAL_OK) return st;
     *out = link;
     hal_clear_error();
+    return XHAL_OK;
+}
+
+XHAL_API xhal_status xhal_device_direct_link(xhal_device *a, xhal_device *b, xhal_direct_link *out)
+{
+    xhal_status st = hal_check_device(a, "xhal_device_direct_link: a");
+    if (st != XHAL_OK) return st;
+    st = hal_check_device(b, "xhal_device_direct_link: b");
+    if (st != XHAL_OK) return st;
+    if (out == NULL) return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT, "xhal_device_direct_link: out is NULL");
+    if (a->ctx != b->ctx)
+        return hal_set_error(XHAL_ERROR_INVALID_ARGUMENT,
+                             "xhal_device_direct_link: %s and %s belong to different contexts", a->spec, b->spec);
+    hal_topology *topo = device_topology(a, "xhal_device_direct_link", &st);
+    if (topo == NULL) return st;
+    xhal_direct_link dl;
+    st = hal_topo_devices_direct(topo, a, b, &dl);
+    if (st != XHAL_OK) return st;
+    *out = dl;
+    hal_clear_error();
+    return XHAL_OK;
+}
+
+xhal_status hal_topo_devices_direct(const hal_topology *topo, xhal_device *a, xhal_device *b, xhal_direct_link *out)
+{
+    memset(out, 0, sizeof *out);
+    if (a == b) return XHAL_OK;
+    xhal_device_info ia, ib;
+    xhal_status st = xhal_device_get_info(a, &ia);
+    if (st == XHAL_OK) st = xhal_device_get_info(b, &ib);
+    if (st != XHAL_OK) return st;
+    hal_topology_direct(topo, ia.pci_bus_id, ib.pci_bus_id, out);
     return XHAL_OK;
 }
 

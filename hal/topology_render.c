@@ -19,7 +19,8 @@ typedef struct report {
     xhal_device **devs;
     char (*specs)[48];
     xhal_locality *locs;
-    xhal_link *links; /* n_dev * n_dev */
+    xhal_link *links;         /* n_dev * n_dev */
+    xhal_direct_link *direct; /* n_dev * n_dev */
     int n_acc;
     xhal_pci_accelerator *accs;
 } report;
@@ -30,6 +31,7 @@ static void report_free(report *r)
     free(r->specs);
     free(r->locs);
     free(r->links);
+    free(r->direct);
     free(r->accs);
 }
 
@@ -43,7 +45,8 @@ static xhal_status report_gather(xhal_context *ctx, report *r)
     r->specs = calloc(n ? n : 1, sizeof *r->specs);
     r->locs = calloc(n ? n : 1, sizeof *r->locs);
     r->links = calloc(n ? n * n : 1, sizeof *r->links);
-    if (!r->devs || !r->specs || !r->locs || !r->links)
+    r->direct = calloc(n ? n * n : 1, sizeof *r->direct);
+    if (!r->devs || !r->specs || !r->locs || !r->links || !r->direct)
         return hal_set_error(XHAL_ERROR_OUT_OF_MEMORY, "xhal_topology_render: out of host memory");
     for (int i = 0; i < r->n_dev; i++) {
         st = xhal_device_get(ctx, i, &r->devs[i]);
@@ -66,6 +69,8 @@ static xhal_status report_gather(xhal_context *ctx, report *r)
             st = hal_topo_devices_link(r->topo, r->devs[i], r->devs[j], &l);
             if (st != XHAL_OK) return st;
             r->links[(size_t)i * n + (size_t)j] = l;
+            st = hal_topo_devices_direct(r->topo, r->devs[i], r->devs[j], &r->direct[(size_t)i * n + (size_t)j]);
+            if (st != XHAL_OK) return st;
         }
     r->n_acc = hal_topology_accelerators(r->topo, NULL, 0);
     if (r->n_acc > 0) {
@@ -173,7 +178,7 @@ static void render_text(const report *r, sbuf *b)
 
     sb_printf(b, "\nDevices (%d):\n", r->n_dev);
     if (r->n_dev > 0) {
-        int w = 4;
+        int w = 6; /* "NVLINK" */
         for (int i = 0; i < r->n_dev; i++) {
             int l = (int)strlen(r->specs[i]);
             if (l > w) w = l;
@@ -200,7 +205,9 @@ static void render_text(const report *r, sbuf *b)
             sb_printf(b, "%-*s", w + 2, r->specs[i]);
             for (int j = 0; j < r->n_dev; j++) {
                 xhal_link l = r->links[(size_t)i * (size_t)r->n_dev + (size_t)j];
+                const xhal_direct_link *dl = &r->direct[(size_t)i * (size_t)r->n_dev + (size_t)j];
                 const char *cell = l == XHAL_LINK_SELF ? "X" : l == XHAL_LINK_UNKNOWN ? "N/A" : xhal_link_name(l);
+                if (l != XHAL_LINK_SELF && dl->kind != XHAL_DIRECT_NONE) cell = xhal_direct_kind_name(dl->kind);
                 sb_printf(b, "%-*s", w + 2, cell);
             }
             const xhal_locality *loc = &r->locs[i];
@@ -210,12 +217,34 @@ static void render_text(const report *r, sbuf *b)
         free(nodes);
         sb_printf(b, "\nLegend:\n"
                      "  X    = Self\n"
+                     "  NVLINK = Direct NVLink between the devices (hwloc's NVLinkBandwidth matrix; see below)\n"
+                     "  XGMI = Direct AMD xGMI link between the devices (hwloc's XGMIBandwidth/XGMIHops; see below)\n"
                      "  SYS  = Connection traversing PCIe as well as the interconnect between NUMA nodes\n"
                      "  NODE = Connection traversing PCIe and the interconnect between host bridges of one NUMA node\n"
                      "  PHB  = Connection traversing PCIe and a PCIe host bridge\n"
                      "  PXB  = Connection traversing multiple PCIe bridges (without a host bridge)\n"
                      "  PIX  = Connection traversing at most a single PCIe bridge\n"
                      "  N/A  = Not placed: no PCI bus id, or a bus id the topology does not have\n");
+        sb_printf(b, "\nDirect links (nearer than any PCI path; communicator rings use them first):\n");
+        int any = 0;
+        for (int i = 0; i < r->n_dev; i++)
+            for (int j = i + 1; j < r->n_dev; j++) {
+                const xhal_direct_link *dl = &r->direct[(size_t)i * (size_t)r->n_dev + (size_t)j];
+                if (dl->kind == XHAL_DIRECT_NONE) continue;
+                sb_printf(b, "  %-*s %-*s %-6s", w, r->specs[i], w, r->specs[j], xhal_direct_kind_name(dl->kind));
+                if (dl->bandwidth_mbs)
+                    sb_printf(b, " %llu MB/s", (unsigned long long)dl->bandwidth_mbs);
+                else
+                    sb_printf(b, " bandwidth not reported");
+                if (dl->hops) sb_printf(b, ", %u hop%s", dl->hops, dl->hops == 1 ? "" : "s");
+                sb_printf(b, "\n");
+                any = 1;
+            }
+        if (!any) sb_printf(b, "  none between these devices\n");
+    }
+    {
+        const char *note = hal_topology_links_note(r->topo);
+        sb_printf(b, "NVLink/xGMI matrices: %s\n", note[0] ? note : "none in this topology");
     }
 
     sb_printf(b, "\nPCI accelerators (%d):\n", r->n_acc);
@@ -284,6 +313,7 @@ static cJSON *render_json(const report *r)
     }
     cJSON_AddStringToObject(root, "source", hal_topology_source(r->topo));
     cJSON_AddBoolToObject(root, "this_system", hal_topology_is_this_system(r->topo));
+    cJSON_AddStringToObject(root, "direct_links_note", hal_topology_links_note(r->topo));
 
     int packages, numa, cores, pus;
     hal_topology_counts(r->topo, &packages, &numa, &cores, &pus);
@@ -319,6 +349,15 @@ static cJSON *render_json(const report *r)
         for (int j = 0; j < r->n_dev; j++)
             cJSON_AddStringToObject(links, r->specs[j],
                                     xhal_link_name(r->links[(size_t)i * (size_t)r->n_dev + (size_t)j]));
+        cJSON *direct = cJSON_AddObjectToObject(d, "direct_links");
+        for (int j = 0; j < r->n_dev; j++) {
+            const xhal_direct_link *dl = &r->direct[(size_t)i * (size_t)r->n_dev + (size_t)j];
+            if (dl->kind == XHAL_DIRECT_NONE) continue;
+            cJSON *o = cJSON_AddObjectToObject(direct, r->specs[j]);
+            cJSON_AddStringToObject(o, "kind", xhal_direct_kind_name(dl->kind));
+            cJSON_AddNumberToObject(o, "bandwidth_mbs", (double)dl->bandwidth_mbs);
+            cJSON_AddNumberToObject(o, "hops", dl->hops);
+        }
         cJSON_AddItemToArray(devs, d);
     }
 

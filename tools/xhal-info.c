@@ -132,7 +132,7 @@ static void print_engines(xhal_context *ctx, int nd, int json)
         if (json)
             printf(", \"ring\": [");
         else
-            printf("  ring order over every device (nearest next, hwloc PCI/NUMA distance):");
+            printf("  ring order over every device (nearest next: NVLink/xGMI links, then hwloc PCI/NUMA distance):");
         for (int k = 0; k < n; k++) {
             xhal_device_info di;
             di.struct_size = sizeof di;

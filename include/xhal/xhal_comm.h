@@ -79,7 +79,8 @@ typedef struct xhal_comm_info {
     int32_t first_rank;                /* global rank of local rank 0 (local i is first_rank + i) */
     int32_t staged;                    /* 1 if some rank's data passes through host staging memory */
     int32_t ring[XHAL_COMM_MAX_LOCAL]; /* local ranks in the order the topology suggests for a
-                                         * ring (nearest first: same PCI switch, NUMA node...) */
+                                         * ring (nearest first: a direct NVLink/xGMI link, more
+                                         * bandwidth first, then same PCI switch, NUMA node...) */
 } xhal_comm_info;
 
 /* A communicator of n ranks (1 <= n <= XHAL_COMM_MAX_LOCAL) in this process, rank i on devices[i].

@@ -86,6 +86,40 @@ XHAL_API xhal_status xhal_device_locality(xhal_device *dev, xhal_locality *out);
  * UNAVAILABLE (no topology). */
 XHAL_API xhal_status xhal_device_relation(xhal_device *a, xhal_device *b, xhal_link *out);
 
+/* A direct device-to-device link beside PCIe. */
+typedef enum xhal_direct_kind {
+    XHAL_DIRECT_NONE = 0,   /* no direct link reported between the two devices */
+    XHAL_DIRECT_NVLINK = 1, /* NVLink: hwloc's "NVLinkBandwidth" matrix (NVML) */
+    XHAL_DIRECT_XGMI = 2    /* AMD xGMI: hwloc's "XGMIBandwidth" / "XGMIHops" matrices (ROCm SMI) */
+} xhal_direct_kind;
+
+/* Short name: "NVLINK", "XGMI", "NONE" (also for values out of range). Static; never fails. */
+XHAL_API const char *xhal_direct_kind_name(int32_t kind);
+
+typedef struct xhal_direct_link {
+    int32_t kind;           /* an xhal_direct_kind */
+    uint32_t hops;          /* XGMIHops between the devices when reported, else 0 */
+    uint64_t bandwidth_mbs; /* the link's bandwidth in MB/s, as hwloc reports it (NVML: 20000 or
+                             * 25000 per NVLink, summed over the links joining the pair; the slower
+                             * direction if the matrix is not symmetric); 0 if not reported */
+} xhal_direct_link;
+
+/* The direct link between devices a and b, as the topology's distance matrices report it:
+ * NVLink from "NVLinkBandwidth" (a nonzero value between the two GPUs), xGMI from
+ * "XGMIBandwidth" (nonzero) or, without that matrix, "XGMIHops" equal to 1. The matrices join
+ * hwloc OS devices ("nvml0", "rsmi0") or PCI devices; each is placed by its PCI device. hwloc
+ * adds them only where its NVML / ROCm SMI components ran: xhal does not run those components
+ * on the live machine (they start the vendor runtimes), so they come from an hwloc XML export
+ * (XHAL_TOPOLOGY_XML) of a machine whose hwloc has them (`lstopo --of xml`). GPUs linked only
+ * through NVSwitches get NONE (the switches are matrix objects xhal does not follow yet).
+ * A matrix that cannot be used is ignored, with the reason in the log (XHAL_LOG=warn/info) and
+ * in xhal_topology_render's report. A direct link is nearer than any PCI path (xhal_link),
+ * and a faster one nearer than a slower one: communicator rings follow that (xhal_comm.h).
+ * The same device, a device without bus id or not in the topology gives NONE (not an error).
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (out NULL, a and b of different contexts),
+ * UNAVAILABLE (no topology). */
+XHAL_API xhal_status xhal_device_direct_link(xhal_device *a, xhal_device *b, xhal_direct_link *out);
+
 /* Bind the calling thread to the CPUs near dev (its NUMA node's cores; all cores for a
  * host device). The binding lasts until changed; undo it with the OS (sched_setaffinity)
  * or by binding to a host device.

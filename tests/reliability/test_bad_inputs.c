@@ -949,6 +949,11 @@ int main(void)
     BAD(NULL, xhal_device_relation(cpu, cpu_b, &link), XHAL_ERROR_INVALID_ARGUMENT, "context");
     BAD(NULL, xhal_device_relation(cpu, dev2, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
     BAD(NULL, xhal_device_relation(cpu, (xhal_device *)a, &link), XHAL_ERROR_INVALID_HANDLE, "not a live device");
+    xhal_direct_link dlink = {.kind = 7};
+    BAD(NULL, xhal_device_direct_link(cpu, cpu_b, &dlink), XHAL_ERROR_INVALID_ARGUMENT, "different contexts");
+    BAD(NULL, xhal_device_direct_link(cpu, dev2, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");
+    BAD(NULL, xhal_device_direct_link(NULL, cpu, &dlink), XHAL_ERROR_INVALID_HANDLE, "device");
+    CHECK(dlink.kind == 7); /* outputs untouched on failure */
     BAD(NULL, xhal_bind_thread_to_device(NULL), XHAL_ERROR_INVALID_HANDLE, "device");
     BAD(NULL, xhal_host_alloc_near(cpu, 0, &hp), XHAL_ERROR_INVALID_ARGUMENT, "size is 0");
     BAD(NULL, xhal_host_alloc_near(cpu, 64, NULL), XHAL_ERROR_INVALID_ARGUMENT, "out is NULL");

@@ -194,6 +194,13 @@ static void scenario_two_socket(void)
                         xhal_link_name((xhal_link)expect[i][j]));
         }
     CHECK(strcmp(xhal_link_name(XHAL_LINK_PXB), "PXB") == 0);
+    /* No distance matrices in this fixture: no direct link anywhere. */
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++) {
+            xhal_direct_link dl = {.kind = -1};
+            CHECK_OK(xhal_device_direct_link(d[i], d[j], &dl));
+            CHECK(dl.kind == XHAL_DIRECT_NONE && dl.bandwidth_mbs == 0 && dl.hops == 0);
+        }
     CHECK(strcmp(xhal_link_name((xhal_link)99), "UNKNOWN") == 0);
 
     /* A communicator's ring follows the links: from rank 0 (device 0) always the nearest
@@ -312,6 +319,7 @@ static void scenario_two_socket(void)
         CHECK(strstr(text, "3 accelerators on PCI are not driven by any loaded xhal backend: 0000:0a:00.0 "
                            "(NVIDIA), 0000:44:00.0 (NVIDIA), 0000:54:00.0 (NVIDIA)") != NULL);
         CHECK(strstr(text, "PXB") != NULL && strstr(text, "NODE") != NULL);
+        CHECK(strstr(text, "NVLink/xGMI matrices: none in this topology") != NULL);
         if (getenv("TOPOTEST_VERBOSE")) fputs(text, stdout);
     }
     CHECK_OK(xhal_topology_render_free(text));
@@ -504,6 +512,173 @@ static void scenario_live(void)
     CHECK_OK(xhal_context_destroy(ctx));
 }
 
+/* ------------------------------------------------------------------------- */
+/* NVLink / xGMI: hwloc distance matrices in the fixtures                     */
+/* ------------------------------------------------------------------------- */
+
+#define ALL_GPUS                                                                                               \
+    "0000:05:00.0,0000:06:00.0,0000:09:00.0,0000:0a:00.0,0000:43:00.0,0000:44:00.0,0000:53:00.0,0000:54:00.0," \
+    "host"
+
+static void check_direct(xhal_device *a, xhal_device *b, int kind, uint64_t bw, uint32_t hops)
+{
+    xhal_direct_link dl;
+    memset(&dl, 0x5a, sizeof dl);
+    CHECK_OK(xhal_device_direct_link(a, b, &dl));
+    CHECK(dl.kind == kind && dl.bandwidth_mbs == bw && dl.hops == hops);
+    if (dl.kind != kind || dl.bandwidth_mbs != bw || dl.hops != hops)
+        fprintf(stderr, "  direct link %s %llu MB/s %u hops, expected %s %llu MB/s %u hops\n",
+                xhal_direct_kind_name(dl.kind), (unsigned long long)dl.bandwidth_mbs, dl.hops,
+                xhal_direct_kind_name(kind), (unsigned long long)bw, hops);
+}
+
+/* The ring of a communicator over GPUs 0, 4, 3, 5, 1, 2 (ranks 0..5). By PCI distance alone it
+ * is 0, 4, 2, 5, 1, 3 (GPU 0, 1 (PIX), 3 (PXB), 2 (PIX), 4 (SYS), 5 (NODE)). */
+static void check_ring(xhal_context *ctx, xhal_device **d, const int *expect)
+{
+    xhal_device *cd[6] = {d[0], d[4], d[3], d[5], d[1], d[2]};
+    xhal_comm *comm = NULL;
+    CHECK_OK(xhal_comm_create(ctx, cd, 6, NULL, &comm));
+    if (!comm) return;
+    xhal_comm_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.struct_size = sizeof ci;
+    CHECK_OK(xhal_comm_get_info(comm, &ci));
+    int same = 1;
+    for (int k = 0; k < 6; k++) same &= ci.ring[k] == expect[k];
+    CHECK(same);
+    if (!same) {
+        fprintf(stderr, "  ring");
+        for (int k = 0; k < 6; k++) fprintf(stderr, " %d", (int)ci.ring[k]);
+        fprintf(stderr, "\n");
+    }
+    CHECK_OK(xhal_comm_destroy(comm));
+}
+
+static void scenario_nvlink(void)
+{
+    xhal_context *ctx = open_context(TOPOTEST_DATA_DIR "/two-socket-8gpu-nvlink.xml", ALL_GPUS, 0);
+    if (!ctx) return;
+    xhal_device *d[9];
+    for (int i = 0; i < 9; i++) d[i] = dev_of(ctx, i);
+    /* The PCI links are those of two-socket-8gpu.xml; the NVLinks come beside them. */
+    xhal_link l = XHAL_LINK_UNKNOWN;
+    CHECK_OK(xhal_device_relation(d[0], d[4], &l));
+    CHECK(l == XHAL_LINK_SYS);
+    check_direct(d[0], d[4], XHAL_DIRECT_NVLINK, 50000, 0);
+    check_direct(d[4], d[0], XHAL_DIRECT_NVLINK, 50000, 0);
+    check_direct(d[0], d[1], XHAL_DIRECT_NVLINK, 25000, 0);
+    check_direct(d[4], d[2], XHAL_DIRECT_NVLINK, 50000, 0);
+    check_direct(d[6], d[7], XHAL_DIRECT_NVLINK, 50000, 0);
+    check_direct(d[0], d[2], XHAL_DIRECT_NONE, 0, 0); /* PXB, no NVLink */
+    check_direct(d[4], d[5], XHAL_DIRECT_NONE, 0, 0); /* NODE, no NVLink */
+    check_direct(d[0], d[0], XHAL_DIRECT_NONE, 0, 0); /* the device itself */
+    check_direct(d[0], d[8], XHAL_DIRECT_NONE, 0, 0); /* the host: no bus id */
+    CHECK_CODE(xhal_device_direct_link(d[0], d[1], NULL), XHAL_ERROR_INVALID_ARGUMENT);
+    CHECK_CODE(xhal_device_direct_link(NULL, d[1], &(xhal_direct_link){0}), XHAL_ERROR_INVALID_HANDLE);
+    CHECK(strcmp(xhal_direct_kind_name(XHAL_DIRECT_NVLINK), "NVLINK") == 0);
+    CHECK(strcmp(xhal_direct_kind_name(77), "NONE") == 0);
+
+    /* From GPU 0 the faster NVLink (to 4) before the slower one (to 1, also PIX); from 4, GPU 2
+     * over NVLink before GPU 5 (NODE); then 5 and 1 by NVLink, 3 last. */
+    static const int ring[6] = {0, 1, 5, 3, 4, 2};
+    check_ring(ctx, d, ring);
+
+    char *text = render(ctx, 0);
+    if (text) {
+        CHECK(strstr(text, "NVLinkBandwidth over 8 accelerators (7 pairs)") != NULL);
+        CHECK(strstr(text, "topotest:0 topotest:4 NVLINK 50000 MB/s") != NULL);
+        CHECK(strstr(text, "topotest:2 topotest:5 NVLINK 25000 MB/s") != NULL);
+        CHECK(strstr(text, "topotest:0 topotest:2") == NULL); /* no NVLink there */
+        /* In the pair matrix, row topotest:0: X, then NVLINK (PIX underneath), PXB, PXB, NVLINK. */
+        CHECK(strstr(text, "topotest:0  X           NVLINK      PXB         PXB         NVLINK      SYS") != NULL);
+        if (getenv("TOPOTEST_VERBOSE")) fputs(text, stdout);
+    }
+    xhal_topology_render_free(text);
+    char *json = render(ctx, XHAL_TOPOLOGY_RENDER_JSON);
+    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    CHECK(root != NULL);
+    if (root) {
+        cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "devices"), 0);
+        cJSON *l04 = cJSON_GetObjectItem(cJSON_GetObjectItem(d0, "direct_links"), "topotest:4");
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(l04, "kind")) &&
+              strcmp(cJSON_GetObjectItem(l04, "kind")->valuestring, "NVLINK") == 0);
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(l04, "bandwidth_mbs")) &&
+              cJSON_GetObjectItem(l04, "bandwidth_mbs")->valuedouble == 50000.0);
+        CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(d0, "direct_links"), "topotest:2") == NULL);
+        /* The PCI link stays what it was. */
+        cJSON *p04 = cJSON_GetObjectItem(cJSON_GetObjectItem(d0, "links"), "topotest:4");
+        CHECK(cJSON_IsString(p04) && strcmp(p04->valuestring, "SYS") == 0);
+        cJSON_Delete(root);
+    }
+    xhal_topology_render_free(json);
+    CHECK_OK(xhal_context_destroy(ctx));
+}
+
+static void scenario_xgmi(void)
+{
+    xhal_context *ctx = open_context(TOPOTEST_DATA_DIR "/two-socket-8gpu-xgmi.xml", ALL_GPUS, 0);
+    if (!ctx) return;
+    xhal_device *d[9];
+    for (int i = 0; i < 9; i++) d[i] = dev_of(ctx, i);
+    check_direct(d[0], d[5], XHAL_DIRECT_XGMI, 64000, 1);
+    check_direct(d[3], d[2], XHAL_DIRECT_XGMI, 32000, 1);
+    check_direct(d[0], d[1], XHAL_DIRECT_NONE, 0, 2); /* two hops, through GPU 5 */
+    check_direct(d[0], d[6], XHAL_DIRECT_NONE, 0, 0); /* GPU 6 has no xGMI */
+    /* The xGMI chain 0-5-1-4-3-2 is the ring: ranks of GPUs 0, 5, 1, 4, 3, 2. */
+    static const int ring[6] = {0, 3, 4, 1, 2, 5};
+    check_ring(ctx, d, ring);
+    char *text = render(ctx, 0);
+    if (text) {
+        CHECK(strstr(text, "XGMIBandwidth over 8 accelerators (5 pairs); XGMIHops over 8 accelerators (15 pairs)") !=
+              NULL);
+        CHECK(strstr(text, "topotest:0 topotest:5 XGMI   64000 MB/s, 1 hop\n") != NULL);
+        if (getenv("TOPOTEST_VERBOSE")) fputs(text, stdout);
+    }
+    xhal_topology_render_free(text);
+    CHECK_OK(xhal_context_destroy(ctx));
+}
+
+/* Matrices xhal cannot use: the topology still loads, the matrix is ignored with the reason. */
+static void scenario_bad_links(void)
+{
+    /* Fewer values than 8 x 8: hwloc refuses the file; xhal loads it without its matrices. */
+    xhal_context *ctx = open_context(TOPOTEST_DATA_DIR "/two-socket-8gpu-badnvlink.xml", ALL_GPUS, 0);
+    if (ctx) {
+        int avail = 0;
+        CHECK_OK(xhal_topology_available(ctx, &avail, NULL, 0));
+        CHECK(avail == 1);
+        xhal_device *d[9];
+        for (int i = 0; i < 9; i++) d[i] = dev_of(ctx, i);
+        check_direct(d[0], d[4], XHAL_DIRECT_NONE, 0, 0);
+        xhal_link l = XHAL_LINK_UNKNOWN;
+        CHECK_OK(xhal_device_relation(d[0], d[1], &l));
+        CHECK(l == XHAL_LINK_PIX);
+        static const int pci_ring[6] = {0, 4, 2, 5, 1, 3};
+        check_ring(ctx, d, pci_ring);
+        char *text = render(ctx, 0);
+        CHECK(text && strstr(text, "hwloc refused the file's distance matrices") != NULL);
+        xhal_topology_render_free(text);
+        CHECK_OK(xhal_context_destroy(ctx));
+    }
+    /* An NVLinkBandwidth matrix over the two packages: no accelerator among its objects. */
+    ctx = open_context(TOPOTEST_DATA_DIR "/two-socket-8gpu-nvlink-pkg.xml", ALL_GPUS, 0);
+    if (ctx) {
+        xhal_device *d[9];
+        for (int i = 0; i < 9; i++) d[i] = dev_of(ctx, i);
+        check_direct(d[0], d[4], XHAL_DIRECT_NONE, 0, 0);
+        char *json = render(ctx, XHAL_TOPOLOGY_RENDER_JSON);
+        cJSON *root = json ? cJSON_Parse(json) : NULL;
+        cJSON *note = root ? cJSON_GetObjectItem(root, "direct_links_note") : NULL;
+        CHECK(cJSON_IsString(note) &&
+              strcmp(note->valuestring,
+                     "NVLinkBandwidth ignored: 0 of its 2 objects are accelerators on PCI (2 needed)") == 0);
+        cJSON_Delete(root);
+        xhal_topology_render_free(json);
+        CHECK_OK(xhal_context_destroy(ctx));
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *which = argc > 1 ? argv[1] : "all";
@@ -512,6 +687,9 @@ int main(int argc, char **argv)
     if (all || strcmp(which, "one-socket") == 0) scenario_one_socket();
     if (all || strcmp(which, "corrupt") == 0) scenario_corrupt();
     if (all || strcmp(which, "live") == 0) scenario_live();
+    if (all || strcmp(which, "nvlink") == 0) scenario_nvlink();
+    if (all || strcmp(which, "xgmi") == 0) scenario_xgmi();
+    if (all || strcmp(which, "bad-links") == 0) scenario_bad_links();
     char name[64];
     snprintf(name, sizeof name, "test_topology %s", which);
     return xtest_finish(name);

@@ -12,7 +12,21 @@ them be regenerated after a change. Machines:
                        accelerator behind a root port, and a device of class 0x1180
                        (not an accelerator class) behind another.
   corrupt.xml          a truncated export (must be refused with a message).
+  two-socket-8gpu-nvlink.xml   two-socket-8gpu with the OS devices ("nvml0".."nvml7", one
+                       under each GPU) and the "NVLinkBandwidth" matrix hwloc's NVML component
+                       adds (MB/s, 25000 per NVLink 2-4, 1000000 on the diagonal, 0 where no
+                       NVLink joins two GPUs). Its links make a ring (GPUs 0, 4, 2, 5, 1, 3)
+                       other than the PCI one.
+  two-socket-8gpu-xgmi.xml     the same machine with AMD GPUs, "rsmi0".."rsmi7" OS devices and
+                       the "XGMIBandwidth" and "XGMIHops" matrices of hwloc's RSMI component.
+  two-socket-8gpu-badnvlink.xml  an NVLinkBandwidth matrix with fewer values than its objects
+                       need: hwloc refuses the whole file; xhal loads it without its matrices.
+  two-socket-8gpu-nvlink-pkg.xml  an NVLinkBandwidth matrix over the two packages (no GPU
+                       among its objects): hwloc takes it, xhal ignores it with a reason.
+hwloc 2.9's `lstopo -i FILE --of xml` reads the matrices of the first two back unchanged.
 """
+
+import re
 
 gp = [0]
 
@@ -155,7 +169,83 @@ def one_socket():
     return machine(p0, list(range(8)), [0])
 
 
+def with_osdevs(text, prefix, subtype, backend, first_gp):
+    """Put one OS device (prefix0, prefix1...) under each GPU of two_socket(), in bus order."""
+    out, n = [], 0
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        out.append(lines[i])
+        if 'type="PCIDev"' in lines[i] and "[10de:2330]" in lines[i]:
+            i += 1
+            while "</object>" not in lines[i]:
+                out.append(lines[i])
+                i += 1
+            ind = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+            out.append('%s  <object type="OSDev" gp_index="%d" name="%s%d" subtype="%s" osdev_type="1">'
+                       % (ind, first_gp + n, prefix, n, subtype))
+            out.append('%s    <info name="Backend" value="%s"/>' % (ind, backend))
+            out.append("%s  </object>" % ind)
+            out.append(lines[i])
+            n += 1
+        i += 1
+    return "\n".join(out)
+
+
+def distances(name, kind, typ, gps, values, count=None):
+    idx = " ".join(str(g) for g in gps)
+    vals = " ".join(str(v) for v in (values if count is None else values[:count]))
+    return ('  <distances2 type="%s" nbobjs="%d" kind="%d" name="%s" indexing="gp">\n'
+            '    <indexes length="%d">%s</indexes>\n    <u64values length="%d">%s</u64values>\n'
+            '  </distances2>\n' % (typ, len(gps), kind, name, len(idx), idx, len(vals), vals))
+
+
+def matrix(n, links, diag):
+    m = [[0] * n for _ in range(n)]
+    for a, b, v in links:
+        m[a][b] = m[b][a] = v
+    for k in range(n):
+        m[k][k] = diag
+    return [v for row in m for v in row]
+
+
+FROM_OS, LATENCY, BANDWIDTH = 1, 4, 8
+# GPU pairs and NVLink MB/s: from GPU 0 the faster link (to 4) wins over the slower one (to 1)
+# and over PIX; from 4, GPU 2 (NVLink) wins over GPU 5 (PCI NODE).
+NVLINKS = [(0, 4, 50000), (0, 1, 25000), (4, 2, 50000), (2, 5, 25000), (5, 1, 25000), (6, 7, 50000), (3, 6, 25000)]
+# xGMI: a chain 0-5-1-4-3-2, one hop per link, two hops between GPUs two links apart.
+XGMI = [(0, 5, 64000), (5, 1, 64000), (1, 4, 64000), (4, 3, 64000), (3, 2, 32000)]
+
+
+def nvlink_fixture(count=None):
+    text = with_osdevs(two_socket(), "nvml", "NVML", "NVML", 100)
+    d = distances("NVLinkBandwidth", FROM_OS | BANDWIDTH, "OSDev", range(100, 108),
+                  matrix(8, NVLINKS, 1000000), count)
+    return text.replace("</topology>", d + "</topology>")
+
+
+def xgmi_fixture():
+    text = with_osdevs(two_socket(), "rsmi", "RSMI", "RSMI", 100)
+    text = text.replace("[10de:2330] [10de:0001]", "[1002:74a1] [1002:0001]").replace(
+        "NVIDIA Corporation", "Advanced Micro Devices, Inc. [AMD/ATI]")
+    chain = [0, 5, 1, 4, 3, 2]
+    hops = [(a, b, abs(chain.index(a) - chain.index(b))) for a in range(8) for b in range(a + 1, 8)
+            if a in chain and b in chain]
+    d = distances("XGMIBandwidth", FROM_OS | BANDWIDTH, "OSDev", range(100, 108), matrix(8, XGMI, 1000000))
+    d += distances("XGMIHops", FROM_OS | LATENCY, "OSDev", range(100, 108), matrix(8, hops, 0))
+    return text.replace("</topology>", d + "</topology>")
+
+
 if __name__ == "__main__":
+    with open("two-socket-8gpu-nvlink.xml", "w") as f:
+        f.write(nvlink_fixture())
+    with open("two-socket-8gpu-badnvlink.xml", "w") as f:
+        f.write(nvlink_fixture(count=60))
+    with open("two-socket-8gpu-xgmi.xml", "w") as f:
+        f.write(xgmi_fixture())
+    with open("two-socket-8gpu-nvlink-pkg.xml", "w") as f:
+        f.write(two_socket().replace("</topology>", distances("NVLinkBandwidth", FROM_OS | BANDWIDTH, "Package",
+                                                              [19, 47], [1000000, 0, 0, 1000000]) + "</topology>"))
     with open("two-socket-8gpu.xml", "w") as f:
         f.write(two_socket())
     with open("one-socket-1acc.xml", "w") as f:
