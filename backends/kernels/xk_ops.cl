@@ -402,6 +402,10 @@ XK_KERNEL void xk_matmul(int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL co
 
 XK_INLINE float xk_mm_ld(XK_GLOBAL const xk_u8 *p, xk_i64 i, const int dt)
 {
+#ifdef XK_TARGET_OPENCL
+    /* the built-in conversion (exact; F16C/AVX-512 instructions on PoCL, vectorizable) */
+    if (dt == XK_DT_F16) return vload_half((size_t)i, (XK_GLOBAL const half *)p);
+#endif
     if (dt == XK_DT_F16) return xk_f16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
     if (dt == XK_DT_BF16) return xk_bf16_to_f32(((XK_GLOBAL const xk_u16 *)p)[i]);
     return ((XK_GLOBAL const float *)p)[i];
@@ -434,18 +438,12 @@ XK_INLINE void xk_mm_nt_(const int dt, const int MR, XK_GLOBAL xk_u8 *out, XK_GL
         for (c = 0; c < XK_NT_COLS; c++)
             for (l = 0; l < XK_LN; l++) acc[m][c][l] = 0.0f;
     }
-    for (k = 0; k + XK_LN <= K; k += XK_LN) {
-        float av[XK_GV_MAXM][XK_LN];
-        for (m = 0; m < MR; m++)
-            for (l = 0; l < XK_LN; l++) av[m][l] = xk_mm_ld(a, ar[m] + k + l, dt);
+    for (k = 0; k + XK_LN <= K; k += XK_LN) /* lanes innermost: the loop the compiler vectorizes */
         for (c = 0; c < XK_NT_COLS; c++) {
             xk_i64 bc = o[2] + (c0 + c) * b_n + k;
-            for (l = 0; l < XK_LN; l++) {
-                float bv = xk_mm_ld(b, bc + l, dt);
-                for (m = 0; m < MR; m++) acc[m][c][l] += av[m][l] * bv;
-            }
+            for (m = 0; m < MR; m++)
+                for (l = 0; l < XK_LN; l++) acc[m][c][l] += xk_mm_ld(a, ar[m] + k + l, dt) * xk_mm_ld(b, bc + l, dt);
         }
-    }
     for (m = 0; m < MR && r0 + m < M; m++)
         for (c = 0; c < XK_NT_COLS; c++) {
             float s = 0.0f;
