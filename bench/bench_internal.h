@@ -77,21 +77,22 @@ const char *xb_blas_config(void);
 /* Called after each peer run (rep -1 for the warm-up ones) to run one xhal sample, so that the
  * two sides alternate and share whatever load the machine has; non-zero stops the run. */
 typedef int (*xb_interleave)(void *ctx, int rep);
-/* Time cblas_sgemm (bf16: cblas_sbgemm, bf16 inputs, f32 out) M,N,K row-major on host memory:
+/* Time cblas_sgemm (bf16: cblas_sbgemm, bf16 inputs, f32 out) M,N,K row-major on host memory (tb:
+ * b stored as [N, K] and used transposed):
  * rate samples in GFLOP/s. cb may be NULL. Returns 0, -1 (peer unavailable, cb never called,
  * err says why) or -2 (cb failed). */
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, xb_interleave cb,
-                 void *cbctx, char *err, size_t errsize);
+int xb_blas_gemm(int bf16, int tb, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                 xb_interleave cb, void *cbctx, char *err, size_t errsize);
 
 /* OpenCL peers on the OpenCL device named like d (returns -1 with a reason if the OpenCL API,
  * the device or CLBlast is not available). */
 int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, double *us, char *err, size_t errsize);
 /* CLBlast S/HGEMM (half != 0: HGEMM) row-major on the same device: GFLOP/s samples. */
-/* CLBlast[SH]gemm M,N,K row-major in its own context on d's device: rate samples in GFLOP/s,
+/* CLBlast[SH]gemm M,N,K row-major (tb as for xb_blas_gemm) in its own context on d's device: rate samples in GFLOP/s,
  * cb (may be NULL) called after each run as for xb_blas_gemm; returns 0, -1 (peer unavailable
  * or failed, err says why) or -2 (cb failed). */
-int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                    xb_interleave cb, void *cbctx, char *err, size_t errsize);
+int xb_clblast_gemm(const xb_dev *d, int half, int tb, int64_t M, int64_t N, int64_t K, int warmup, int reps,
+                    double *gflops, xb_interleave cb, void *cbctx, char *err, size_t errsize);
 const char *xb_clblast_status(void);
 
 /* random-weight Llama checkpoint: config.json + model.safetensors in dir */

@@ -44,12 +44,13 @@ static int sync_or(xb_dev *d, xhal_status st, const char *what, char *err, size_
 typedef struct mm_ctx {
     xb_dev *d;
     xhal_tensor *a, *b, *c;
+    int tb; /* b stored as [N, K] and used transposed (the model's weights) */
 } mm_ctx;
 
 static int mm_body(void *vc, char *err, size_t errsize)
 {
     mm_ctx *c = vc;
-    return sync_or(c->d, xhal_matmul(c->d->stream, c->a, c->b, 0, 0, 1.0, 0.0, c->c), "matmul", err, errsize);
+    return sync_or(c->d, xhal_matmul(c->d->stream, c->a, c->b, 0, c->tb, 1.0, 0.0, c->c), "matmul", err, errsize);
 }
 
 typedef struct mm_il {
@@ -76,6 +77,7 @@ static int mm_interleave(void *vctx, int rep)
 typedef struct mm_shape {
     int64_t m, n, k;
     const char *label;
+    int tb; /* b as [N, K], used transposed */
 } mm_shape;
 
 static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
@@ -84,7 +86,8 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
     xb_result_init(&r, d->info.spec, "matmul", "GFLOP/s");
     snprintf(r.dtype, sizeof r.dtype, "%s", xhal_dtype_name(dt));
     snprintf(r.name, sizeof r.name, "matmul %s %s", r.dtype, s->label);
-    snprintf(r.shape, sizeof r.shape, "M=%lld N=%lld K=%lld", (long long)s->m, (long long)s->n, (long long)s->k);
+    snprintf(r.shape, sizeof r.shape, "M=%lld N=%lld K=%lld%s", (long long)s->m, (long long)s->n, (long long)s->k,
+             s->tb ? ", trans_b" : "");
     if (!xb_want(e, r.name)) return;
     r.x = cbrt((double)s->m * (double)s->n * (double)s->k);
     double flop = 2.0 * (double)s->m * (double)s->n * (double)s->k;
@@ -94,8 +97,8 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
     if (!e->opts->quick && flop > 4e9 && !d->is_cpu) warm = 1;
     r.reps = reps;
     char err[512] = "";
-    int64_t sa[2] = {s->m, s->k}, sb[2] = {s->k, s->n}, sc[2] = {s->m, s->n};
-    mm_ctx c = {d, NULL, NULL, NULL};
+    int64_t sa[2] = {s->m, s->k}, sb[2] = {s->tb ? s->n : s->k, s->tb ? s->k : s->n}, sc[2] = {s->m, s->n};
+    mm_ctx c = {d, NULL, NULL, NULL, s->tb};
     double smp[XB_MAXREPS], ev[XB_MAXREPS], pg[XB_MAXREPS];
     char perr[256] = "";
     for (int i = 0; i < reps; i++) ev[i] = -1.0;
@@ -107,7 +110,7 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
      * the same load */
     if (xhal_ok && d->is_cpu && dt != XHAL_DTYPE_F16) {
         mm_il il = {d, &c, smp, ev, err, sizeof err};
-        int prc = xb_blas_gemm(dt == XHAL_DTYPE_BF16, s->m, s->n, s->k, warm, reps, pg, mm_interleave, &il, perr,
+        int prc = xb_blas_gemm(dt == XHAL_DTYPE_BF16, s->tb, s->m, s->n, s->k, warm, reps, pg, mm_interleave, &il, perr,
                                sizeof perr);
         if (prc == 0) {
             double m, lo, hi;
@@ -131,8 +134,8 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
         xb_peer_absent(&r, "CLBlast", "CLBlast has no bf16 GEMM");
     } else if (xhal_ok && d->is_opencl) {
         mm_il il = {d, &c, smp, ev, err, sizeof err};
-        int prc = xb_clblast_gemm(d, dt == XHAL_DTYPE_F16, s->m, s->n, s->k, warm, reps, pg, mm_interleave, &il, perr,
-                                  sizeof perr);
+        int prc = xb_clblast_gemm(d, dt == XHAL_DTYPE_F16, s->tb, s->m, s->n, s->k, warm, reps, pg, mm_interleave, &il,
+                                  perr, sizeof perr);
         if (prc == 0) {
             double m, lo, hi;
             xb_stats(pg, reps, &m, &lo, &hi);
@@ -170,15 +173,17 @@ static void matmul_one(xb_env *e, xb_dev *d, xhal_dtype dt, const mm_shape *s)
 void xb_suite_matmul(xb_env *e, xb_dev *d)
 {
     static const mm_shape full[] = {
-        {1, 4096, 4096, "1x4096x4096 (decode)"},
-        {128, 4096, 4096, "128x4096x4096 (prefill)"},
-        {1024, 1024, 1024, "1024^3"},
-        {2048, 2048, 2048, "2048^3"},
+        {1, 4096, 4096, "1x4096x4096 (decode)", 0},
+        {1, 4096, 4096, "1x4096x4096 (decode, b as [N, K])", 1},
+        {128, 4096, 4096, "128x4096x4096 (prefill)", 0},
+        {1024, 1024, 1024, "1024^3", 0},
+        {2048, 2048, 2048, "2048^3", 0},
     };
     static const mm_shape quick[] = {
-        {1, 256, 256, "1x256x256 (decode)"},
-        {64, 64, 64, "64^3"},
-        {256, 256, 256, "256^3"},
+        {1, 256, 256, "1x256x256 (decode)", 0},
+        {1, 256, 256, "1x256x256 (decode, b as [N, K])", 1},
+        {64, 64, 64, "64^3", 0},
+        {256, 256, 256, "256^3", 0},
     };
     const mm_shape *sh = e->opts->quick ? quick : full;
     int n = e->opts->quick ? (int)(sizeof quick / sizeof quick[0]) : (int)(sizeof full / sizeof full[0]);

@@ -30,10 +30,10 @@ int xb_blas_threads(int n)
     return 0;
 }
 const char *xb_blas_config(void) { return "absent (built without OpenBLAS)"; }
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, xb_interleave cb,
-                 void *cbctx, char *err, size_t errsize)
+int xb_blas_gemm(int bf16, int tb, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                 xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
-    (void)cb, (void)cbctx, (void)bf16, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
+    (void)cb, (void)cbctx, (void)bf16, (void)tb, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenBLAS");
     return -1;
 }
@@ -57,8 +57,8 @@ const char *xb_blas_config(void)
 typedef void (*sbgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint, blasint,
                           float, const uint16_t *, blasint, const uint16_t *, blasint, float, float *, blasint);
 
-int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops, xb_interleave cb,
-                 void *cbctx, char *err, size_t errsize)
+int xb_blas_gemm(int bf16, int tb, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
+                 xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
     sbgemm_fn sb = NULL;
     if (bf16) {
@@ -98,11 +98,12 @@ int xb_blas_gemm(int bf16, int64_t M, int64_t N, int64_t K, int warmup, int reps
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = xb_now();
         if (bf16)
-            sb(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f, (const uint16_t *)a,
-               (blasint)K, (const uint16_t *)b, (blasint)N, 0.0f, c, (blasint)N);
+            sb(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f,
+               (const uint16_t *)a, (blasint)K, (const uint16_t *)b, (blasint)(tb ? K : N), 0.0f, c, (blasint)N);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f,
-                        (const float *)a, (blasint)K, (const float *)b, (blasint)N, 0.0f, c, (blasint)N);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N, (blasint)K,
+                        1.0f, (const float *)a, (blasint)K, (const float *)b, (blasint)(tb ? K : N), 0.0f, c,
+                        (blasint)N);
         double t = xb_now() - t0;
         if (i >= warmup) gflops[i - warmup] = flop * 1e-9 / t;
         if (cb && cb(cbctx, i - warmup) != 0) {
@@ -129,10 +130,11 @@ int xb_ocl_raw_dispatch(const xb_dev *d, int n_elems, int iters, int reps, doubl
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenCL headers/library");
     return -1;
 }
-int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                    xb_interleave cb, void *cbctx, char *err, size_t errsize)
+int xb_clblast_gemm(const xb_dev *d, int half, int tb, int64_t M, int64_t N, int64_t K, int warmup, int reps,
+                    double *gflops, xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
-    (void)d, (void)half, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops, (void)cb, (void)cbctx;
+    (void)d, (void)half, (void)tb, (void)M, (void)N, (void)K, (void)warmup, (void)reps, (void)gflops, (void)cb,
+        (void)cbctx;
     snprintf(err, errsize, "peer unavailable: xhal_bench was built without OpenCL headers/library");
     return -1;
 }
@@ -283,8 +285,8 @@ const char *xb_clblast_status(void)
     return "absent";
 }
 
-int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, int warmup, int reps, double *gflops,
-                    xb_interleave cb, void *cbctx, char *err, size_t errsize)
+int xb_clblast_gemm(const xb_dev *d, int half, int tb, int64_t M, int64_t N, int64_t K, int warmup, int reps,
+                    double *gflops, xb_interleave cb, void *cbctx, char *err, size_t errsize)
 {
     if (!clblast_open()) {
         snprintf(err, errsize, "%s", clblast_why);
@@ -327,10 +329,13 @@ int xb_clblast_gemm(const xb_dev *d, int half, int64_t M, int64_t N, int64_t K, 
     double flop = 2.0 * (double)M * (double)N * (double)K;
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = xb_now();
-        int st = half ? hg(101, 111, 111, (size_t)M, (size_t)N, (size_t)K, (cl_half)0x3c00, m[0], 0, (size_t)K, m[1], 0,
-                           (size_t)N, (cl_half)0, m[2], 0, (size_t)N, &e.q, NULL)
-                      : sg(101, 111, 111, (size_t)M, (size_t)N, (size_t)K, 1.0f, m[0], 0, (size_t)K, m[1], 0, (size_t)N,
-                           0.0f, m[2], 0, (size_t)N, &e.q, NULL);
+        /* row-major 101, no transpose 111, transpose 112 */
+        int tr = tb ? 112 : 111;
+        size_t ldb = (size_t)(tb ? K : N);
+        int st = half ? hg(101, 111, tr, (size_t)M, (size_t)N, (size_t)K, (cl_half)0x3c00, m[0], 0, (size_t)K, m[1], 0,
+                           ldb, (cl_half)0, m[2], 0, (size_t)N, &e.q, NULL)
+                      : sg(101, 111, tr, (size_t)M, (size_t)N, (size_t)K, 1.0f, m[0], 0, (size_t)K, m[1], 0, ldb, 0.0f,
+                           m[2], 0, (size_t)N, &e.q, NULL);
         if (st == 0) st = clFinish(e.q);
         if (st != 0) {
             snprintf(err, errsize, "CLBlast%cgemm failed with status %d%s", half ? 'H' : 'S', st,
