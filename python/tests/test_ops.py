@@ -23,7 +23,20 @@ UNARY = {
     "relu": lambda x: np.maximum(x, 0), "silu": lambda x: x / (1 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1 + erf(x / math.sqrt(2))),
     "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+    "square": np.square, "softplus": lambda x: np.logaddexp(0, x),
 }
+
+
+def test_unary_doc_lists_the_op_table():
+    """_xhal.unary's docstring is made from the op table's UNARY rows: each name there is an op
+    xhal_unary takes, has its xhal.<name> function, is tested above and is in xhal.unary's doc."""
+    doc = xhal._xhal.unary.__doc__
+    listed = doc.split("one of ", 1)[1].split(";", 1)[0].split(", ")
+    assert set(listed) == set(UNARY), doc
+    for name in listed:
+        assert name in xhal.op_catalogue()
+        assert callable(getattr(xhal, name)) and name in xhal.ops.__all__
+        assert name in xhal.unary.__doc__
 
 
 @pytest.mark.parametrize("op", sorted(UNARY))
@@ -116,6 +129,55 @@ def test_gather(dev, rng):
     with pytest.raises(xhal.OutOfRangeError, match=r"indices\[1\] = 10 is outside \[0, 10\)"):
         out.numpy()
     np.testing.assert_array_equal(out.numpy(), np.stack([table[1], np.zeros(4, np.float32)]))
+
+
+def topk_ref(a, k, axis, largest):
+    """numpy's TopK, sorted, ties in ascending index order (a stable sort); no NaN in a."""
+    idx = np.take(np.argsort(-a if largest else a, axis=axis, kind="stable"), np.arange(k), axis=axis)
+    return np.take_along_axis(a, idx, axis=axis), idx
+
+
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("axis,index_dtype", [(-1, "i64"), (0, "i32"), (1, "i64")])
+def test_topk(dev, rng, largest, axis, index_dtype):
+    # few distinct values (ties within every row), -0 and +0 among them
+    a = rng.integers(-4, 5, (5, 9, 6)).astype(np.float32) * 0.5
+    a[a == 0] = np.where(rng.random(int((a == 0).sum())) < 0.5, -0.0, 0.0)
+    k = 3
+    v, i = xhal.topk(X(a, dev), k, axis=axis, largest=largest, index_dtype=index_dtype)
+    rv, ri = topk_ref(a, k, axis, largest)
+    assert v.shape == rv.shape and i.shape == ri.shape and v.dtype == "f32" and i.dtype == index_dtype
+    np.testing.assert_array_equal(v.numpy(), rv)
+    np.testing.assert_array_equal(i.numpy(), ri)
+
+
+def test_topk_nan_and_given_outputs(dev):
+    a = np.array([[1.0, np.nan, 3.0, -np.inf, np.inf, 2.0]], np.float32)
+    v, i = xhal.topk(X(a, dev), 3)
+    np.testing.assert_array_equal(i.numpy(), [[1, 4, 2]])  # NaN ranks above +Inf
+    assert np.isnan(v.numpy()[0, 0]) and list(v.numpy()[0, 1:]) == [np.inf, 3.0]
+    # smallest: NaN last; outputs given are written and returned
+    vals, idx = xhal.zeros((1, 6), "f32", dev), xhal.zeros((1, 6), "i32", dev)
+    rv, ri = xhal.topk(X(a, dev), 6, largest=False, values=vals, indices=idx)
+    assert rv is vals and ri is idx
+    np.testing.assert_array_equal(idx.numpy(), [[3, 0, 5, 2, 4, 1]])
+    np.testing.assert_array_equal(vals.numpy()[0, :5], [-np.inf, 1.0, 2.0, 3.0, np.inf])
+
+
+def test_topk_bad_inputs(dev):
+    a = xhal.zeros((4, 9), "f32", dev)
+    with pytest.raises(xhal.InvalidArgumentError, match=r"k 10 must be in \[1, 9\]"):
+        xhal.topk(a, 10)
+    with pytest.raises(xhal.InvalidArgumentError, match=r"k 0 must be in \[1, 4\]"):
+        xhal.topk(a, 0, axis=0)
+    with pytest.raises(xhal.InvalidArgumentError, match="axis 2 is out of range"):
+        xhal.topk(a, 1, axis=2)
+    with pytest.raises(xhal.DtypeMismatchError, match="indices are f32"):
+        xhal.topk(a, 2, index_dtype="f32")
+    with pytest.raises(xhal.DtypeMismatchError):
+        xhal.topk(xhal.zeros((4, 9), "i32", dev), 2)
+    with pytest.raises(xhal.ShapeMismatchError, match="values is"):
+        xhal.topk(a, 2, values=xhal.zeros((4, 3), "f32", dev))
 
 
 def rope_ref(x, seq_axis, theta, pos_offset, rot, layout):

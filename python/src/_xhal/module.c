@@ -298,7 +298,7 @@ PyMODINIT_FUNC PyInit__xhal(void)
         add_type(m, &XpyDevice_Type, "Device") < 0 || add_type(m, &XpyBuffer_Type, "Buffer") < 0 ||
         add_type(m, &XpyTensor_Type, "Tensor") < 0 || add_type(m, &XpyStream_Type, "Stream") < 0 ||
         add_type(m, &XpyEvent_Type, "Event") < 0 || add_type(m, &XpyProgram_Type, "Program") < 0 ||
-        add_method_table(m, xpy_op_methods) < 0 || xpy_llama_init(m) < 0)
+        xpy_ops_init() < 0 || add_method_table(m, xpy_op_methods) < 0 || xpy_llama_init(m) < 0)
         goto fail;
 #define ADD_INT(name, v) \
     if (PyModule_AddIntConstant(m, name, (long)(v)) < 0) goto fail

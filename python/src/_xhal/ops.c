@@ -181,6 +181,22 @@ static PyObject *op_gather(PyObject *m, PyObject *args, PyObject *kwargs)
     RUN(xhal_gather(s, t, i, out));
 }
 
+static PyObject *op_topk(PyObject *m, PyObject *args, PyObject *kwargs)
+{
+    static char *kw[] = {"x", "k", "axis", "largest", "values", "indices", "stream", NULL};
+    PyObject *xo, *vo, *io, *stream = Py_None;
+    long long k;
+    int axis, largest;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OLipOO|$O:topk", kw, &xo, &k, &axis, &largest, &vo, &io, &stream))
+        return NULL;
+    xhal_tensor *x, *v, *i;
+    xhal_stream *s;
+    if (xpy_tensor_arg(xo, "x", 0, &x) < 0 || xpy_tensor_arg(vo, "values", 0, &v) < 0 ||
+        xpy_tensor_arg(io, "indices", 0, &i) < 0 || op_stream(stream, vo, &s) < 0)
+        return NULL;
+    RUN(xhal_topk(s, x, (int64_t)k, axis, largest, v, i));
+}
+
 static PyObject *op_rope(PyObject *m, PyObject *args, PyObject *kwargs)
 {
     static char *kw[] = {"x", "seq_axis", "theta", "pos_offset", "rotary_dims", "layout", "out", "stream", NULL};
@@ -296,8 +312,7 @@ static PyObject *op_contiguous(PyObject *m, PyObject *args, PyObject *kwargs)
 
 #define KW (PyCFunction)(void (*)(void))
 PyMethodDef xpy_op_methods[] = {
-    {"unary", KW op_unary, METH_VARARGS | METH_KEYWORDS,
-     "unary(op, x, out, *, stream=None): op in neg..gelu_tanh (name or id); x and out of one dtype and shape."},
+    {"unary", KW op_unary, METH_VARARGS | METH_KEYWORDS, NULL}, /* doc: xpy_ops_init, from the op table */
     {"binary", KW op_binary, METH_VARARGS | METH_KEYWORDS,
      "binary(op, a, b, out, *, stream=None): op in add, sub, mul, div, maximum, minimum; numpy broadcasting to out."},
     {"add", KW op_add, METH_VARARGS | METH_KEYWORDS, "add(a, b, out, *, stream=None): out = a + b (xhal_add)."},
@@ -316,6 +331,9 @@ PyMethodDef xpy_op_methods[] = {
      "matmul(a, b, trans_a, trans_b, alpha, beta, out, *, stream=None): out = alpha*op(a)@op(b) + beta*out."},
     {"gather", KW op_gather, METH_VARARGS | METH_KEYWORDS,
      "gather(table, indices, out, *, stream=None): out[i..., :] = table[indices[i...], :]."},
+    {"topk", KW op_topk, METH_VARARGS | METH_KEYWORDS,
+     "topk(x, k, axis, largest, values, indices, *, stream=None): the k largest (largest True) or smallest\n"
+     "elements of x along axis, sorted, into values (x's dtype) and indices (i32/i64), as xhal_topk."},
     {"rope", KW op_rope, METH_VARARGS | METH_KEYWORDS,
      "rope(x, seq_axis, theta, pos_offset, rotary_dims, layout, out, *, stream=None): layout 0 half, 1 interleaved."},
     {"attention", KW op_attention, METH_VARARGS | METH_KEYWORDS,
@@ -330,3 +348,27 @@ PyMethodDef xpy_op_methods[] = {
      "contiguous(t, dtype=None, *, stream=None) -> Tensor: a new row-major copy (cast to dtype if given)."},
     {NULL, NULL, 0, NULL},
 };
+
+/* unary's docstring names every row of family UNARY in the op table (xhal_op_table.h), so it
+ * lists what xhal_unary takes as rows are added. */
+static char unary_doc[640];
+
+int xpy_ops_init(void)
+{
+    size_t n =
+        (size_t)snprintf(unary_doc, sizeof unary_doc, "unary(op, x, out, *, stream=None): op (name or id) one of ");
+    const char *sep = "";
+    for (int i = 1; i < (int)XHAL_OP_MAX_ID_ && n < sizeof unary_doc; i++) {
+        if (xhal_op_family_of(i) != XHAL_OPF_UNARY) continue;
+        n += (size_t)snprintf(unary_doc + n, sizeof unary_doc - n, "%s%s", sep, xhal_op_name((xhal_op)i));
+        sep = ", ";
+    }
+    if (n < sizeof unary_doc)
+        n += (size_t)snprintf(unary_doc + n, sizeof unary_doc - n, "; x and out of one dtype and shape.");
+    if (n >= sizeof unary_doc) {
+        PyErr_SetString(PyExc_SystemError, "_xhal: the unary op names do not fit unary's docstring buffer");
+        return -1;
+    }
+    xpy_op_methods[0].ml_doc = unary_doc;
+    return 0;
+}

@@ -114,6 +114,8 @@ PyObject *xpy_from_dlpack(PyObject *module, PyObject *args, PyObject *kwargs);
 
 /* ---- ops.c ---- */
 extern PyMethodDef xpy_op_methods[];
+/* Fills what xpy_op_methods takes from the op table (unary's docstring); before adding them. */
+int xpy_ops_init(void);
 
 /* ---- llama.c ---- */
 int xpy_llama_init(PyObject *module);

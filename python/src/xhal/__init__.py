@@ -94,10 +94,13 @@ from .ops import (  # noqa: F401
     sigmoid,
     silu,
     softmax,
+    softplus,
     sqrt,
+    square,
     sub,
     sum,
     tanh,
+    topk,
     unary,
 )
 from ._conform import ConformResult, conform, tool_path  # noqa: F401

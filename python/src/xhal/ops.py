@@ -19,8 +19,8 @@ from ._xhal import Stream, Tensor
 
 __all__ = [
     "unary", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "relu", "silu", "gelu",
-    "gelu_tanh", "binary", "add", "sub", "mul", "div", "maximum", "minimum", "scale", "reduce", "sum",
-    "mean", "max", "argmax", "softmax", "rms_norm", "layer_norm", "matmul", "gather", "rope", "attention",
+    "gelu_tanh", "square", "softplus", "binary", "add", "sub", "mul", "div", "maximum", "minimum", "scale", "reduce", "sum",
+    "mean", "max", "argmax", "softmax", "rms_norm", "layer_norm", "matmul", "gather", "topk", "rope", "attention",
     "concat", "copy", "fill", "contiguous", "cast",
 ]
 
@@ -54,7 +54,8 @@ def _new_like(x: Tensor, shape: Sequence[int], dtype: Optional[str] = None) -> T
 def unary(op: Union[str, int], x: Tensor, out: Optional[Tensor] = None, *,
           stream: Optional[Stream] = None) -> Tensor:
     """``out = op(x)`` elementwise; op in neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu,
-    silu, gelu (erf form), gelu_tanh. x and out of one dtype and shape."""
+    silu, gelu (erf form), gelu_tanh, square, softplus (the UNARY rows of the op table, as
+    ``_xhal.unary.__doc__`` lists them). x and out of one dtype and shape."""
     if out is None:
         out = _new_like(x, x.shape)
     _xhal.unary(op, x, out, stream=stream)
@@ -82,6 +83,8 @@ relu = _make_unary("relu", "max(x, 0)")
 silu = _make_unary("silu", "x*sigmoid(x)")
 gelu = _make_unary("gelu", "x*Phi(x) (erf form)")
 gelu_tanh = _make_unary("gelu_tanh", "gelu, tanh approximation")
+square = _make_unary("square", "x*x")
+softplus = _make_unary("softplus", "ln(1 + exp(x))")
 
 
 # ------------------------------------------------------------------ binary
@@ -247,6 +250,27 @@ def gather(table: Tensor, indices: Tensor, out: Optional[Tensor] = None, *,
         out = _new_like(table, tuple(indices.shape) + tuple(table.shape[1:]))
     _xhal.gather(table, indices, out, stream=stream)
     return out
+
+
+def topk(x: Tensor, k: int, axis: int = -1, largest: bool = True, values: Optional[Tensor] = None,
+         indices: Optional[Tensor] = None, *, index_dtype: str = "i64",
+         stream: Optional[Stream] = None) -> tuple:
+    """``(values, indices)``: the k largest (``largest=True``) or smallest elements of x along
+    ``axis``, sorted (ONNX TopK with sorted=1; xhal_topk). Both have x's shape with k at
+    ``axis``; values x's dtype (float), indices ``index_dtype`` (i32 or i64) unless given. Equal
+    values keep ascending index order; NaN ranks above every number (first when largest, last
+    otherwise)."""
+    nd = len(x.shape)
+    ax = axis + nd if axis < 0 else axis
+    shape = list(x.shape)
+    if 0 <= ax < nd and k >= 1:
+        shape[ax] = k
+    if values is None:
+        values = _new_like(x, shape)
+    if indices is None:
+        indices = _new_like(x, shape, index_dtype)
+    _xhal.topk(x, k, axis, largest, values, indices, stream=stream)
+    return values, indices
 
 
 _LAYOUTS = {"half": _xhal.ROPE_HALF, "interleaved": _xhal.ROPE_INTERLEAVED}
