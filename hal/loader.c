@@ -65,12 +65,13 @@ static int valid_backend_name(const char *n)
     return 1;
 }
 
-#define REQUIRED_ENTRIES(X)                                                                                          \
-    X(init)                                                                                                          \
-    X(shutdown)                                                                                                      \
-    X(device_count)                                                                                                  \
-    X(device_info) X(buffer_alloc) X(buffer_free) X(stream_create) X(stream_destroy) X(stream_sync) X(write) X(read) \
-        X(copy) X(op_supported) X(op_run)
+/* the entries every backend table must fill (clang-format 14 reflows this list differently on
+ * each pass, hence off) */
+/* clang-format off */
+#define REQUIRED_ENTRIES(X)                                                                            \
+    X(init) X(shutdown) X(device_count) X(device_info) X(buffer_alloc) X(buffer_free) X(stream_create) \
+    X(stream_destroy) X(stream_sync) X(write) X(read) X(copy) X(op_supported) X(op_run)
+/* clang-format on */
 
 static const char *missing_required(const xhal_backend_table *t)
 {
