@@ -44,6 +44,7 @@
     K(QCOPY, xk_qcopy, 0)                 \
     K(QQUANT, xk_qquant, 0)               \
     K(QGEMV, xk_qgemv, 1)                 \
+    K(QGEMV_CPU, xk_qgemv_cpu, 0)         \
     K(QMM, xk_qmm, 1)
 
 #endif /* XK_KERNELS_H */

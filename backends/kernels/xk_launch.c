@@ -423,46 +423,6 @@ static void plan_norm(const xhal_op_desc *desc, xk_launch *L)
     g_rows(L, rows);
 }
 
-/* MATMUL with block-quantized b [.., K, N] (K stride 1, blocks along K), f32 accumulation:
- * up to 4 rows of a (decode) go to xk_qgemv, one group of XK_QWG (64) items per output
- * element reading the weight row's blocks contiguously, rows x batch on grid dim 1; more
- * rows to xk_qmm, tiled with b dequantized into local memory. */
-static void plan_qmatmul(const xhal_op_desc *desc, xk_launch *L)
-{
-    const xhal_tensor_desc *A = &desc->inputs[0], *B = &desc->inputs[1], *O = &desc->outputs[0];
-    int nb = O->ndim - 2;
-    const int64_t *sts[3] = {O->strides, A->strides, B->strides};
-    int64_t batch = 1;
-    for (int k = 0; k < nb; k++) batch *= O->shape[k];
-    nd_fold(&L->nd, nb, O->shape, 3, sts);
-    int64_t M = O->shape[nb], N = O->shape[nb + 1], K = A->shape[nb + 1];
-    int gemv = M <= 4;
-    /* qgemv: (qdt, dt, out, ooff, a, aoff, b, bbyte, M, K, a_m, a_k, b_n, o_m, o_n, alpha, beta, nd)
-     * qmm:   (qdt, dt, out, ooff, a, aoff, b, bbyte, M, N, K, a_m, a_k, b_n, o_m, o_n, alpha, beta, nd) */
-    L->kernel = gemv ? XK_K_QGEMV : XK_K_QMM;
-    a_i32(L, B->dtype);
-    a_i32(L, O->dtype);
-    a_tensor(L, O);
-    a_tensor(L, A);
-    a_qtensor(L, B);
-    a_i64(L, M);
-    if (!gemv) a_i64(L, N);
-    a_i64(L, K);
-    a_i64(L, A->strides[nb]);
-    a_i64(L, A->strides[nb + 1]);
-    a_i64(L, B->strides[nb + 1]);
-    a_i64(L, O->strides[nb]);
-    a_i64(L, O->strides[nb + 1]);
-    a_f32(L, (float)desc->attrs.matmul.alpha);
-    a_f32(L, (float)desc->attrs.matmul.beta);
-    a_nd(L);
-    if (gemv)
-        g_groups(L, N, M * batch, 1, XK_HOST_QWG, 1);
-    else
-        g_groups(L, (N + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS, (M + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS, batch,
-                 XK_HOST_MM_TS, XK_HOST_MM_TS);
-}
-
 /* Launch shapes of the dtype-specialised matmul kernels (xk_ops.cl). */
 #define XK_HOST_MMP_ANY 0 /* xk_ops.cl XK_MMP_*: the CPU kernels' path */
 #define XK_HOST_MMP_NT 1
@@ -473,6 +433,50 @@ static void plan_qmatmul(const xhal_op_desc *desc, xk_launch *L)
 #define XK_HOST_CPU_GROUP 8 /* items per group of the barrier-free CPU kernels (any size works) */
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* MATMUL with block-quantized b [.., K, N] (K stride 1, blocks along K), f32 accumulation:
+ * up to 4 rows of a (decode) go to xk_qgemv_cpu on a CPU-type device (one item per output
+ * element, no barrier), else to xk_qgemv (one group of XK_QWG (64) items per output element
+ * reading the weight row's blocks contiguously, reduced in local memory); rows x batch on grid
+ * dim 1. More rows go to xk_qmm, tiled with b dequantized into local memory. */
+static void plan_qmatmul(const xhal_op_desc *desc, const xk_device_caps *caps, xk_launch *L)
+{
+    const xhal_tensor_desc *A = &desc->inputs[0], *B = &desc->inputs[1], *O = &desc->outputs[0];
+    int nb = O->ndim - 2;
+    const int64_t *sts[3] = {O->strides, A->strides, B->strides};
+    int64_t batch = 1;
+    for (int k = 0; k < nb; k++) batch *= O->shape[k];
+    nd_fold(&L->nd, nb, O->shape, 3, sts);
+    int64_t M = O->shape[nb], N = O->shape[nb + 1], K = A->shape[nb + 1];
+    int gemv = M <= 4, cpu_gemv = gemv && caps && caps->cpu_like;
+    /* qgemv: (qdt, dt, out, ooff, a, aoff, b, bbyte, M, K, a_m, a_k, b_n, o_m, o_n, alpha, beta, nd)
+     * qmm and qgemv_cpu: (qdt, dt, out, ooff, a, aoff, b, bbyte, M, N, K, a_m, a_k, b_n, o_m, o_n, alpha, beta, nd) */
+    L->kernel = cpu_gemv ? XK_K_QGEMV_CPU : (gemv ? XK_K_QGEMV : XK_K_QMM);
+    a_i32(L, B->dtype);
+    a_i32(L, O->dtype);
+    a_tensor(L, O);
+    a_tensor(L, A);
+    a_qtensor(L, B);
+    a_i64(L, M);
+    if (!gemv || cpu_gemv) a_i64(L, N);
+    a_i64(L, K);
+    a_i64(L, A->strides[nb]);
+    a_i64(L, A->strides[nb + 1]);
+    a_i64(L, B->strides[nb + 1]);
+    a_i64(L, O->strides[nb]);
+    a_i64(L, O->strides[nb + 1]);
+    a_f32(L, (float)desc->attrs.matmul.alpha);
+    a_f32(L, (float)desc->attrs.matmul.beta);
+    a_nd(L);
+    if (cpu_gemv) {
+        unsigned g = N < XK_HOST_CPU_GROUP ? (unsigned)(N > 0 ? N : 1) : XK_HOST_CPU_GROUP;
+        g_groups(L, N > 0 ? ceil_div(N, g) : 1, M * batch, 1, g, 1);
+    } else if (gemv)
+        g_groups(L, N, M * batch, 1, XK_HOST_QWG, 1);
+    else
+        g_groups(L, (N + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS, (M + XK_HOST_MM_TS - 1) / XK_HOST_MM_TS, batch,
+                 XK_HOST_MM_TS, XK_HOST_MM_TS);
+}
 
 /* MATMUL: f64 runs xk_matmul (the f64 program, any strides). f32/f16/bf16 run the kernel of
  * their dtype for the role the shape and the device call for:
@@ -487,7 +491,7 @@ static void plan_matmul(const xhal_op_desc *desc, const xk_device_caps *caps, xk
 {
     const xhal_tensor_desc *A = &desc->inputs[0], *B = &desc->inputs[1], *O = &desc->outputs[0];
     if (is_block(B->dtype)) {
-        plan_qmatmul(desc, L);
+        plan_qmatmul(desc, caps, L);
         return;
     }
     int nb = O->ndim - 2;

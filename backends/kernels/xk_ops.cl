@@ -1243,6 +1243,34 @@ XK_KERNEL void xk_qgemv(int qdt, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_G
     }
 }
 
+/* Decode product for CPU-type devices (few rows of a), without barriers: one item per output
+ * element, walking the whole column's blocks itself (xk_qgemv's group reduction costs a
+ * barrier per output on devices whose items run as loops). Grid: dim 0 = N columns (any group
+ * size; items past N return), dim 1 = M * batches. Arguments as xk_qmm. */
+XK_KERNEL void xk_qgemv_cpu(int qdt, int dt, XK_GLOBAL xk_u8 *out, xk_i64 ooff, XK_GLOBAL const xk_u8 *a, xk_i64 aoff,
+                            XK_GLOBAL const xk_u8 *b, xk_i64 bbyte, xk_i64 M, xk_i64 N, xk_i64 K, xk_i64 a_m,
+                            xk_i64 a_k, xk_i64 b_n, xk_i64 o_m, xk_i64 o_n, float alpha, float beta, xk_nd nd)
+{
+    xk_i64 n = XK_GLOBAL_ID(0), mb = XK_GROUP_ID(1);
+    xk_i64 m = mb % M, bi = mb / M;
+    xk_i64 o[3], col, u, units = K / 32, bs = xk_q_block_size(qdt), bb = xk_q_block_bytes(qdt), arow;
+    float acc = 0.0f, v;
+    if (n >= N) return;
+    xk_nd_offsets(&nd, bi, 3, o);
+    col = o[2] + n * b_n; /* element offset of b[.., 0, n]: a multiple of the block size */
+    arow = aoff + o[1] + m * a_m;
+    for (u = 0; u < units; u++) {
+        xk_i64 e = col + u * 32;
+        acc += xk_q_dot32(qdt, b + bbyte + (e / bs) * bb, (int)(e % bs), a, arow + u * 32 * a_k, a_k, dt);
+    }
+    {
+        xk_i64 oi = ooff + o[0] + m * o_m + n * o_n;
+        v = alpha * acc;
+        if (beta != 0.0f) v += beta * (float)xk_ld(out, oi, dt);
+        xk_st(out, oi, dt, (xk_real)v);
+    }
+}
+
 /* Tiled product for more rows: groups of XK_MM_TS x XK_MM_TS items (dim 0 columns, dim 1
  * rows, dim 2 batch), over K in steps of 32; each step dequantizes a 32 x XK_MM_TS tile of
  * b into local memory (bit-exact values) and multiplies it with a 16 x 32 tile of a, in f32.

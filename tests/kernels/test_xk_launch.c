@@ -258,7 +258,12 @@ int main(void)
     xhal_tensor_desc qab1[2] = {tens(XHAL_DTYPE_F32, 2, qa1), qb}, qab9[2] = {tens(XHAL_DTYPE_F16, 2, qa9), qb};
     d = op_desc(XHAL_OP_MATMUL, 2, qab1, tens(XHAL_DTYPE_F32, 2, qo1));
     d.attrs.matmul.alpha = 1;
-    check_plan("matmul f32 x q4_k, one row", &d, XK_K_QGEMV);
+    check_plan("matmul f32 x q4_k, one row, CPU-type device", &d, XK_K_QGEMV_CPU);
+    CHECK(g_last.count[0] * g_last.group[0] >= 6 && g_last.count[1] == 1); /* an item per column */
+    g_cpu_like = 0;
+    check_plan("matmul f32 x q4_k, one row, GPU-type device", &d, XK_K_QGEMV);
+    CHECK(g_last.count[0] == 6 && g_last.group[0] == 64); /* a group per column */
+    g_cpu_like = 1;
     CHECK(xk_block_side(&d) == XHAL_DTYPE_Q4_K);
     d = op_desc(XHAL_OP_MATMUL, 2, qab9, tens(XHAL_DTYPE_F16, 2, qo9));
     d.attrs.matmul.alpha = 1;
